@@ -1,0 +1,200 @@
+"""The ``chainwalk`` command: the engine for anyone's own ruleset.
+
+``chainwalk trace RULES ...`` follows one packet; ``chainwalk check FILES...``
+validates rulesets (and scenario files). Errors are printed as
+``file:line:column: message`` and give exit status 1; a usage error gives 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from ._errors import ChainwalkError
+from .netfilter import Packet, Trace, host_with, parse_file, trace
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _addr(text: str) -> tuple[str, str]:
+    name, eq, address = text.partition("=")
+    if not eq or not name or not address:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected IF=ADDRESS/PREFIX, "
+                                         "e.g. eth0=10.0.0.5/24")
+    return name, address
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chainwalk", description="Trace packets through iptables rulesets exactly as "
+        "netfilter would.")
+    parser.add_argument("--version", action="version", version=f"chainwalk {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("trace", help="follow one packet through a ruleset",
+                       description="Follow the first packet of a connection through RULES "
+                       "(an iptables-save or iptables-restore file).")
+    t.add_argument("rules", metavar="RULES")
+    t.add_argument("--hook", choices=("output", "prerouting"), default="output",
+                   help="where the packet starts: sent by a local process (output, default) "
+                   "or arriving on an interface (prerouting)")
+    t.add_argument("--proto", choices=("tcp", "udp", "icmp"), default="tcp")
+    t.add_argument("--src", default="", help="source address (default: chosen by routing)")
+    t.add_argument("--dst", required=True, help="destination address")
+    t.add_argument("--dport", type=_int, default=0)
+    t.add_argument("--sport", type=_int, default=0,
+                   help="source port (default: an ephemeral port, 40000)")
+    t.add_argument("--in", dest="in_interface", metavar="IF",
+                   help="incoming interface for --hook prerouting (default eth0)")
+    t.add_argument("--out", dest="out_interface", metavar="IF",
+                   help="force the outgoing interface (default: chosen by routing)")
+    t.add_argument("--uid", type=_int, help="uid owning the local socket")
+    t.add_argument("--gid", type=_int, help="gid owning the local socket (default: --uid)")
+    t.add_argument("--mark", type=_int, default=0)
+    t.add_argument("--ctstate", default="NEW",
+                   help="connection state of the packet (default NEW: nat is consulted)")
+    t.add_argument("--addr", type=_addr, action="append", default=[], metavar="IF=ADDR/LEN",
+                   help="an address of this host, e.g. eth0=10.0.0.5/24 (repeatable; lo has "
+                   "127.0.0.1/8 and ::1 unless given; by default eth0 holds --src for "
+                   "output and --dst for prerouting)")
+    t.add_argument("--forwarding", action="store_true", help="the host forwards packets")
+    t.add_argument("--ipset", action="append", default=[], metavar="NAME=ADDR[,ADDR...]",
+                   help="members of an ipset the rules use (repeatable)")
+    t.add_argument("--lenient", action="store_true",
+                   help="follow what cannot be known (ipsets, sockets) both ways")
+    t.add_argument("--explain-all", action="store_true",
+                   help="evaluate every rule, even those the destination index rules out")
+    t.add_argument("--family", type=int, choices=(4, 6),
+                   help="address family of RULES (default: from its addresses, else 4)")
+    t.add_argument("--json", action="store_true", help="print one JSON object")
+
+    c = sub.add_parser("check", help="validate rulesets",
+                       description="Parse every file and report every problem.")
+    c.add_argument("files", nargs="+", metavar="FILE")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "trace":
+            return _trace(args)
+        return _check(args)
+    except ChainwalkError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+
+
+def _trace(args: argparse.Namespace) -> int:
+    hook = args.hook.upper()
+    family = args.family or (6 if ":" in args.dst else 4)
+    ruleset = parse_file(args.rules, family)
+    addresses: dict[str, list[str]] = {}
+    for name, address in args.addr:
+        addresses.setdefault(name, []).append(address if "/" in address else
+                                              address + ("/128" if ":" in address else "/32"))
+    if "eth0" not in addresses:
+        own = args.src if hook == "OUTPUT" else args.dst
+        if own and not own.startswith("127.") and own != "::1":
+            addresses["eth0"] = [own + ("/128" if ":" in own else "/32")]
+        else:
+            addresses["eth0"] = []
+    ipsets = None
+    if args.ipset:
+        ipsets = {}
+        for item in args.ipset:
+            name, _, members = item.partition("=")
+            ipsets[name] = tuple(m for m in members.split(",") if m)
+    host = host_with({k: tuple(v) for k, v in addresses.items()}, forwarding=args.forwarding,
+                     ipsets=ipsets, lenient=args.lenient)
+    gid = args.gid if args.gid is not None else args.uid
+    packet = Packet(args.dst, args.dport, args.proto, args.src, args.sport,
+                    args.in_interface if hook == "PREROUTING" else None, args.out_interface,
+                    args.uid if hook == "OUTPUT" else None, gid if hook == "OUTPUT" else None,
+                    (), args.mark, 0, args.ctstate.upper())
+    result = trace(ruleset, packet, host, hook, explain_all=args.explain_all)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(format_trace(result))
+    return 0
+
+
+def format_trace(result: Trace) -> str:
+    """Lines in the style of the kernel's TRACE target, with the reasons added."""
+    lines = []
+    for n, branch in enumerate(result.branches, start=1):
+        if len(result.branches) > 1:
+            chance = ("unknown" if branch.probability is None
+                      else f"{branch.probability:.4g}")
+            lines.append(f"== branch {n} of {len(result.branches)} (probability {chance})")
+            lines.extend(f"   assuming {a}" for a in branch.assumptions)
+        for step in branch.steps:
+            lines.append(_format_step(step))
+        lines.append(f"=> {branch.disposition.upper()}: {_where(branch)}")
+    return "\n".join(lines)
+
+
+def _format_step(step: object) -> str:
+    from .netfilter import Step
+
+    assert isinstance(step, Step)
+    if step.kind == "event":
+        return f"   -- {step.text}"
+    head = f"{step.table}:{step.chain}"
+    if step.kind == "policy":
+        return f"{head}:policy:{step.rule}:{step.result}"
+    if step.kind == "return":
+        return f"{head}:return:{step.rule}"
+    if step.kind == "skipped":
+        last = step.rule + step.count - 1
+        return f"{head}:rules:{step.rule}-{last}:NO-MATCH   {step.reason}"
+    if step.hit:
+        action = step.target or "-"
+        if step.effect and step.effect.startswith(("jump", "goto")):
+            action = f"{'GOTO' if step.effect.startswith('goto') else 'JUMP'}:{step.target}"
+        line = f"{head}:rule:{step.rule}:{action}   {step.text}"
+        return line + (f"   [{step.effect}]" if step.effect and not step.effect.startswith(
+            ("jump", "goto")) else "")
+    return f"{head}:rule:{step.rule}:NO-MATCH   {step.reason}"
+
+
+def _where(branch: object) -> str:
+    from .netfilter import Branch
+
+    assert isinstance(branch, Branch)
+    f = branch.final
+    if branch.disposition == "delivered":
+        if branch.tproxy:
+            return f"transparent socket port {branch.tproxy[1]} (destination {f.dst}:{f.dport})"
+        return f"local socket {f.dst}:{f.dport} (from {f.src}:{f.sport})"
+    if branch.disposition == "sent":
+        return f"leaves on {f.out_interface} to {f.dst}:{f.dport} (from {f.src}:{f.sport})"
+    if branch.decided_by is not None:
+        d = branch.decided_by
+        return f"by {d.table}:{d.chain}:{d.kind}:{d.rule}"
+    return branch.disposition
+
+
+def _check(args: argparse.Namespace) -> int:
+    problems: list[str] = []
+    for path in args.files:
+        try:
+            parse_file(path)
+        except ChainwalkError as e:
+            problems.extend(str(p) for p in e.problems)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        print(f"{len(problems)} problem(s) in {len(args.files)} file(s)", file=sys.stderr)
+        return 1
+    print(f"{len(args.files)} file(s) OK")
+    return 0

@@ -1,0 +1,510 @@
+"""What each match does: a rule compiled once into a list of checks.
+
+A check takes the packet's current :class:`State` and the :class:`Host` and
+returns ``None`` when the criterion holds, a sentence saying why not when it does
+not ("leaves on eth0, rule wants lo"), or a :class:`Choice` when the answer is a
+matter of chance (``-m statistic``) or cannot be known from the file (``-m set``
+without the set's members). Checks run in the kernel's order: the base
+criteria, then the match modules in the rule's order; the first that fails is
+the reason a rule did not match.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import _values as v
+from ._model import BASE_MODULE, Match, Option, Rule
+from ._packet import Host
+from ._routing import is_local
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A criterion decided by chance (probability) or unknown (probability ``None``)."""
+
+    probability: float | None
+    description: str
+
+
+class State:
+    """The packet as it moves through the hooks: mutable, private to a trace."""
+
+    __slots__ = ("ctmark", "ctstate", "dnat", "dport", "dst", "dst_int", "family", "gid",
+                 "groups", "hook", "in_if", "mark", "orig_dst", "orig_dport", "orig_src",
+                 "orig_sport", "out_if", "protocol", "snat", "sport", "src", "src_int",
+                 "tcp_flags", "tproxy", "uid", "untracked", "zone")
+
+    def __init__(self) -> None:
+        self.family = 4
+        self.protocol = "tcp"
+        self.src = self.dst = ""
+        self.src_int = self.dst_int = 0
+        self.sport = self.dport = 0
+        self.in_if: str | None = None
+        self.out_if: str | None = None
+        self.uid: int | None = None
+        self.gid: int | None = None
+        self.groups: tuple[int, ...] = ()
+        self.mark = self.ctmark = 0
+        self.ctstate = "NEW"
+        self.tcp_flags: frozenset[str] = frozenset({"SYN"})
+        self.hook = ""
+        self.dnat = self.snat = self.untracked = False
+        self.orig_src = self.orig_dst = ""
+        self.orig_sport = self.orig_dport = 0
+        self.tproxy: tuple[str, int] | None = None
+        self.zone = 0
+
+    def set_src(self, address: str) -> None:
+        self.src = address
+        self.src_int = int(ipaddress.ip_address(address)) if address else 0
+
+    def set_dst(self, address: str) -> None:
+        self.dst = address
+        self.dst_int = int(ipaddress.ip_address(address))
+
+
+Result = str | Choice | None
+Check = Callable[[State, Host], Result]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    checks: tuple[Check, ...]
+    # For the chain index: the single address a non-negated ``-d a/32`` demands.
+    exact_destination: int | None
+
+
+def compile_rule(rule: Rule) -> CompiledRule:
+    checks: list[Check] = []
+    exact = None
+    for match in rule.matches:
+        compiler = _BASE if match.module == BASE_MODULE else None
+        if compiler is not None:
+            for option in match.options:
+                checks.append(compiler[option.name](option))
+                if option.name == "destination" and not option.negated:
+                    family, value, mask = v.network_bits(option.value)
+                    if mask == (v.MAX_U32 if family == 4 else (1 << 128) - 1):
+                        exact = value
+        else:
+            checks.append(_MODULES[match.module](match))
+    return CompiledRule(tuple(checks), exact)
+
+
+# -- base criteria --------------------------------------------------------------
+
+def _address(which: str) -> Callable[[Option], Check]:
+    def build(option: Option) -> Check:
+        _, value, mask = v.network_bits(option.value)
+        net, neg = option.value, option.negated
+
+        def check(st: State, host: Host) -> Result:
+            addr = st.src_int if which == "source" else st.dst_int
+            if ((addr & mask) == value) != neg:
+                return None
+            shown = st.src if which == "source" else st.dst
+            if neg:
+                return f"{which} {shown} is in {net}, rule wants it outside"
+            return f"{which} {shown} is not in {net}"
+
+        return check
+
+    return build
+
+
+def _interface(which: str) -> Callable[[Option], Check]:
+    verb = "arrives on" if which == "in" else "leaves on"
+
+    def build(option: Option) -> Check:
+        pattern, neg = option.value, option.negated
+
+        def check(st: State, host: Host) -> Result:
+            name = st.in_if if which == "in" else st.out_if
+            if v.interface_matches(pattern, name) != neg:
+                return None
+            if name is None:
+                where = "no incoming" if which == "in" else "no outgoing"
+                return f"{where} interface at {st.hook}, rule wants {'!' if neg else ''}{pattern}"
+            if neg:
+                return f"{verb} {name}, rule wants any interface but {pattern}"
+            return f"{verb} {name}, rule wants {pattern}"
+
+        return check
+
+    return build
+
+
+def _protocol(option: Option) -> Check:
+    wanted, neg = option.value, option.negated
+
+    def check(st: State, host: Host) -> Result:
+        hit = wanted == "all" or st.protocol == wanted
+        if hit != neg:
+            return None
+        return f"protocol {st.protocol}, rule wants {'not ' if neg else ''}{wanted}"
+
+    return check
+
+
+def _fragment(option: Option) -> Check:
+    neg = option.negated
+
+    def check(st: State, host: Host) -> Result:
+        # A connection's first packet is never a non-first fragment.
+        return None if neg else "not a non-first fragment, rule wants -f"
+
+    return check
+
+
+_BASE: dict[str, Callable[[Option], Check]] = {
+    "source": _address("source"), "destination": _address("destination"),
+    "in-interface": _interface("in"), "out-interface": _interface("out"),
+    "protocol": _protocol, "fragment": _fragment,
+}
+
+
+# -- match modules ----------------------------------------------------------------
+
+def _all(checks: list[Check]) -> Check:
+    if len(checks) == 1:
+        return checks[0]
+
+    def check(st: State, host: Host) -> Result:
+        for c in checks:
+            result = c(st, host)
+            if result is not None:
+                return result
+        return None
+
+    return check
+
+
+def _port_check(label: str, attr: str, option: Option) -> Check:
+    ranges = [v.port_bounds(item) for item in option.value.split(",")]
+    neg, shown = option.negated, option.value
+
+    def check(st: State, host: Host) -> Result:
+        port = getattr(st, attr)
+        if any(lo <= port <= hi for lo, hi in ranges) != neg:
+            return None
+        if neg:
+            return f"{label} {port} is {shown}, rule wants any but {shown}"
+        return f"{label} {port}, rule wants {shown}"
+
+    return check
+
+
+def _tcp(match: Match) -> Check:
+    checks: list[Check] = []
+    for option in match.options:
+        if option.name == "sport":
+            checks.append(_port_check("source port", "sport", option))
+        elif option.name == "dport":
+            checks.append(_port_check("destination port", "dport", option))
+        elif option.name == "tcp-flags":
+            checks.append(_tcp_flags(option))
+        elif option.name == "tcp-option":
+            checks.append(lambda st, host, o=option: None if o.negated else
+                          f"a SYN carries no TCP option {o.value} that chainwalk models")
+    return _all(checks) if checks else (lambda st, host: None)
+
+
+def _tcp_flags(option: Option) -> Check:
+    mask_text, comp_text = option.values
+    mask = set() if mask_text == "NONE" else set(mask_text.split(","))
+    comp = set() if comp_text == "NONE" else set(comp_text.split(","))
+    neg = option.negated
+
+    def check(st: State, host: Host) -> Result:
+        if ((st.tcp_flags & mask) == comp) != neg:
+            return None
+        flags = ",".join(f for f in v.TCP_FLAGS if f in st.tcp_flags) or "none"
+        return f"TCP flags {flags}, rule wants {'not ' if neg else ''}{comp_text} of {mask_text}"
+
+    return check
+
+
+def _multiport(match: Match) -> Check:
+    option = match.options[0]
+    if option.name == "sports":
+        return _port_check("source port", "sport", option)
+    if option.name == "dports":
+        return _port_check("destination port", "dport", option)
+    ranges = [v.port_bounds(item) for item in option.value.split(",")]
+    neg = option.negated
+
+    def check(st: State, host: Host) -> Result:
+        hit = any(lo <= p <= hi for lo, hi in ranges for p in (st.sport, st.dport))
+        if hit != neg:
+            return None
+        return f"ports {st.sport}/{st.dport}, rule wants {'not ' if neg else ''}{option.value}"
+
+    return check
+
+
+def _owner(match: Match) -> Check:
+    opts = {o.name: o for o in match.options}
+    uid, gid = opts.get("uid-owner"), opts.get("gid-owner")
+    exists, suppl = opts.get("socket-exists"), "suppl-groups" in opts
+    specified = [o for o in (uid, gid, exists) if o is not None]
+    all_negated = all(o.negated for o in specified)
+
+    def check(st: State, host: Host) -> Result:
+        if st.uid is None:
+            # xt_owner without a socket: matches only if every criterion is negated.
+            return None if all_negated else "no local socket, rule wants a socket owner"
+        if exists is not None and exists.negated:
+            return "a local socket exists, rule wants none"
+        if uid is not None:
+            lo, hi = v.id_bounds(uid.value)
+            if (lo <= st.uid <= hi) == uid.negated:
+                return (f"socket owner uid {st.uid}, rule wants "
+                        f"{'any uid but ' if uid.negated else ''}{uid.value}")
+        if gid is not None:
+            lo, hi = v.id_bounds(gid.value)
+            assert st.gid is not None
+            hit = lo <= st.gid <= hi or (suppl and any(lo <= g <= hi for g in st.groups))
+            if hit == gid.negated:
+                return (f"socket owner gid {st.gid}, rule wants "
+                        f"{'any gid but ' if gid.negated else ''}{gid.value}")
+        return None
+
+    return check
+
+
+def _mark(attr: str, label: str) -> Callable[[Match], Check]:
+    def build(match: Match) -> Check:
+        option = match.options[0]
+        value, mask = v.mark_bits(option.value)
+        neg = option.negated
+
+        def check(st: State, host: Host) -> Result:
+            mark = getattr(st, attr)
+            if ((mark & mask) == value) != neg:
+                return None
+            return f"{label} {hex(mark)}, rule wants {'not ' if neg else ''}{option.value}"
+
+        return check
+
+    return build
+
+
+def _states(st: State) -> set[str]:
+    states = {"UNTRACKED"} if st.untracked else {st.ctstate}
+    if st.dnat:
+        states.add("DNAT")
+    if st.snat:
+        states.add("SNAT")
+    return states
+
+
+def _conntrack(match: Match) -> Check:
+    checks: list[Check] = []
+    for option in match.options:
+        checks.append(_conntrack_option(option))
+    return _all(checks)
+
+
+def _conntrack_option(option: Option) -> Check:
+    name, neg, wanted = option.name, option.negated, option.value
+    if name in ("ctstate", "state"):
+        allowed = set(wanted.split(","))
+
+        def state(st: State, host: Host) -> Result:
+            have = _states(st)
+            if bool(have & allowed) != neg:
+                return None
+            return (f"connection state {','.join(sorted(have))}, rule wants "
+                    f"{'not ' if neg else ''}{wanted}")
+
+        return state
+    if name == "ctproto":
+        return lambda st, host: None if (st.protocol == wanted) != neg else (
+            f"connection protocol {st.protocol}, rule wants {'not ' if neg else ''}{wanted}")
+    if name in ("ctorigsrc", "ctorigdst", "ctreplsrc", "ctrepldst"):
+        _, value, mask = v.network_bits(wanted)
+
+        def addr(st: State, host: Host) -> Result:
+            # Before NAT the reply tuple mirrors the original one.
+            text = {"ctorigsrc": st.orig_src, "ctorigdst": st.orig_dst,
+                    "ctreplsrc": st.dst if st.dnat else st.orig_dst,
+                    "ctrepldst": st.src if st.snat else st.orig_src}[name]
+            hit = (int(ipaddress.ip_address(text)) & mask) == value
+            return None if hit != neg else f"{name} {text}, rule wants {'!' if neg else ''}{wanted}"
+
+        return addr
+    if name in ("ctorigsrcport", "ctorigdstport"):
+        lo, hi = v.port_bounds(wanted)
+
+        def port(st: State, host: Host) -> Result:
+            p = st.orig_sport if name == "ctorigsrcport" else st.orig_dport
+            return None if (lo <= p <= hi) != neg else (
+                f"{name} {p}, rule wants {'!' if neg else ''}{wanted}")
+
+        return port
+    if name == "ctstatus":
+        allowed_status = set(wanted.split(","))
+        # A connection's first packet: none of EXPECTED, SEEN_REPLY, ASSURED, CONFIRMED.
+        return lambda st, host: None if (("NONE" in allowed_status) != neg) else (
+            f"connection status NONE, rule wants {'not ' if neg else ''}{wanted}")
+    if name == "ctdir":
+        return lambda st, host: None if wanted == "ORIGINAL" else (
+            "the first packet travels in the ORIGINAL direction, rule wants REPLY")
+    raise AssertionError(name)
+
+
+def _comment(match: Match) -> Check:
+    return lambda st, host: None
+
+
+def _address_type(st: State, host: Host, address: str, limit: str | None) -> str:
+    addr = ipaddress.ip_address(address)
+    if addr.is_multicast:
+        return "MULTICAST"
+    if addr.version == 4 and address == "255.255.255.255":
+        return "BROADCAST"
+    if limit is None and is_local(host, address):
+        return "LOCAL"
+    if limit is not None and (
+            any(n == limit and a.ip == addr for n, a in host.addresses(addr.version))
+            or (limit == "lo" and is_local(host, address) and addr.is_loopback)):
+        return "LOCAL"
+    for _, a in host.addresses(addr.version):
+        if addr.version == 4 and a.network.prefixlen < 31 and addr == a.network.broadcast_address:
+            return "BROADCAST"
+    if addr.is_unspecified:
+        return "UNSPEC"
+    return "UNICAST"
+
+
+def _addrtype(match: Match) -> Check:
+    opts = {o.name: o for o in match.options}
+    limit_in, limit_out = "limit-iface-in" in opts, "limit-iface-out" in opts
+    checks: list[Check] = []
+    for which in ("src-type", "dst-type"):
+        option = opts.get(which)
+        if option is None:
+            continue
+
+        def check(st: State, host: Host, o: Option = option, w: str = which) -> Result:
+            address = st.src if w == "src-type" else st.dst
+            limit = st.in_if if limit_in else st.out_if if limit_out else None
+            kind = _address_type(st, host, address, limit)
+            if (kind in o.value.split(",")) != o.negated:
+                return None
+            label = "source" if w == "src-type" else "destination"
+            return f"{label} {address} is {kind}, rule wants {'not ' if o.negated else ''}{o.value}"
+
+        checks.append(check)
+    return _all(checks)
+
+
+def _statistic(match: Match) -> Check:
+    opts = {o.name: o for o in match.options}
+    mode = opts["mode"].value
+    if mode == "random":
+        option = opts["probability"]
+        p = float(option.value)
+        text = f"random, probability {option.value}"
+    else:
+        option = opts["every"]
+        every = int(option.value)
+        p = 1.0 / every if every else 0.0
+        text = f"every {every}th packet (which one depends on earlier packets)"
+    if option.negated:
+        p = 1.0 - p
+        text = "not " + text
+    choice = Choice(p, text)
+    return lambda st, host: choice
+
+
+def _iprange(match: Match) -> Check:
+    checks: list[Check] = []
+    for option in match.options:
+        low, _, high = option.value.partition("-")
+        lo, hi = v.address_int(low), v.address_int(high)
+        attr = "src_int" if option.name == "src-range" else "dst_int"
+        label = "source" if attr == "src_int" else "destination"
+
+        def check(st: State, host: Host, o: Option = option, a: str = attr, lbl: str = label,
+                  lo: int = lo, hi: int = hi) -> Result:
+            if (lo <= getattr(st, a) <= hi) != o.negated:
+                return None
+            shown = st.src if a == "src_int" else st.dst
+            return f"{lbl} {shown}, rule wants {'outside ' if o.negated else ''}{o.value}"
+
+        checks.append(check)
+    return _all(checks)
+
+
+def _set(match: Match) -> Check:
+    option = match.get("match-set")
+    assert option is not None
+    name, dirs = option.values
+    flags = dirs.split(",")
+    neg = option.negated
+
+    def check(st: State, host: Host) -> Result:
+        if host.ipsets is None or name not in host.ipsets:
+            return Choice(None, f"membership of ipset {name} (not in the ruleset file)")
+        key = []
+        for flag in flags:
+            key.append(st.src if flag == "src" else st.dst)
+        members = host.ipsets[name]
+        hit = any(_set_member(member, key, st) for member in members)
+        if hit != neg:
+            return None
+        return f"{','.join(key)} is {'' if hit else 'not '}in ipset {name}"
+
+    return check
+
+
+def _set_member(member: str, key: list[str], st: State) -> bool:
+    parts = member.split(",")
+    if not parts:
+        return False
+    try:
+        if ipaddress.ip_address(key[0]) not in ipaddress.ip_network(parts[0], strict=False):
+            return False
+    except ValueError:
+        return False
+    if len(parts) > 1:
+        port_text = parts[1].split(":")[-1]
+        return port_text.isdigit() and int(port_text) == st.dport
+    return True
+
+
+def _socket(match: Match) -> Check:
+    nowildcard = match.get("nowildcard") is not None
+
+    def check(st: State, host: Host) -> Result:
+        if host.sockets is None:
+            return Choice(None, "whether a local socket takes the packet (not in the file)")
+        for entry in host.sockets:
+            proto, _, rest = entry.partition(":")
+            addr, _, port = rest.rpartition(":")
+            if proto != st.protocol or not port.isdigit() or int(port) != st.dport:
+                continue
+            if addr == st.dst or (not nowildcard and addr in ("0.0.0.0", "::", "*")):
+                return None
+        return f"no local socket for {st.protocol} {st.dst}:{st.dport}"
+
+    return check
+
+
+def _icmp(match: Match) -> Check:
+    option = match.options[0]
+    return lambda st, host: None if option.negated else (
+        f"a {st.protocol} connection's first packet, rule wants ICMP type {option.value}")
+
+
+_MODULES: dict[str, Callable[[Match], Check]] = {
+    "tcp": _tcp, "udp": _tcp, "icmp": _icmp, "multiport": _multiport, "owner": _owner,
+    "mark": _mark("mark", "packet mark"), "connmark": _mark("ctmark", "connection mark"),
+    "conntrack": _conntrack, "state": _conntrack, "comment": _comment, "addrtype": _addrtype,
+    "statistic": _statistic, "iprange": _iprange, "set": _set, "socket": _socket,
+}

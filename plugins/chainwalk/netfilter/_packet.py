@@ -1,0 +1,119 @@
+"""What a trace starts from: a :class:`Packet` and the :class:`Host` it is on."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .._errors import ChainwalkError
+
+TCP_SYN = ("SYN",)
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """The first packet of a connection, as netfilter sees it.
+
+    ``uid``/``gid`` are the owner of the local socket that sent it (``None``: no
+    local socket, as for a packet arriving from outside). ``src`` empty means
+    "let routing choose", as for an unbound socket.
+    """
+
+    dst: str
+    dport: int = 0
+    protocol: str = "tcp"
+    src: str = ""
+    sport: int = 0
+    in_interface: str | None = None
+    out_interface: str | None = None
+    uid: int | None = None
+    gid: int | None = None
+    groups: tuple[int, ...] = ()
+    mark: int = 0
+    ctmark: int = 0
+    ctstate: str = "NEW"
+    tcp_flags: tuple[str, ...] = TCP_SYN
+
+    @property
+    def family(self) -> int:
+        return 6 if ":" in self.dst else 4
+
+    def __post_init__(self) -> None:
+        for label, value in (("dst", self.dst), ("src", self.src)):
+            if value or label == "dst":
+                try:
+                    ipaddress.ip_address(value)
+                except ValueError:
+                    raise ChainwalkError(f"packet {label} {value!r} is not an IP address"
+                                         ) from None
+        if self.src and (":" in self.src) != (":" in self.dst):
+            raise ChainwalkError("packet src and dst are of different address families")
+        for label, port in (("sport", self.sport), ("dport", self.dport)):
+            if not 0 <= port <= 65535:
+                raise ChainwalkError(f"packet {label} {port} is not a port (0-65535)")
+
+
+@dataclass(frozen=True)
+class Interface:
+    """A network interface and its addresses (``10.0.0.5/24``); the first is primary."""
+
+    name: str
+    addresses: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for text in self.addresses:
+            try:
+                ipaddress.ip_interface(text)
+            except ValueError:
+                raise ChainwalkError(f"interface {self.name}: {text!r} is not an address "
+                                     "such as 10.0.0.5/24") from None
+
+
+LOOPBACK = Interface("lo", ("127.0.0.1/8", "::1/128"))
+
+
+@dataclass(frozen=True)
+class Host:
+    """The network namespace a packet is in: its interfaces and what the file cannot say.
+
+    ``ipsets`` maps a set's name to its members (``None``: membership unknown);
+    ``sockets`` lists local sockets for ``-m socket`` as ``proto:addr:port``
+    (``None``: unknown); ``local_marks`` are ``(value, mask)`` fwmarks that policy
+    routing delivers locally (TPROXY's ``ip rule fwmark ... lookup`` table).
+    In ``lenient`` mode what cannot be known is an "unknown" match that the trace
+    follows both ways; otherwise it is an error.
+    """
+
+    interfaces: tuple[Interface, ...] = (LOOPBACK,)
+    default_interface: str = "eth0"
+    forwarding: bool = False
+    ipsets: Mapping[str, tuple[str, ...]] | None = None
+    sockets: tuple[str, ...] | None = None
+    local_marks: tuple[tuple[int, int], ...] = ()
+    lenient: bool = False
+    _cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+    def interface(self, name: str) -> Interface | None:
+        for interface in self.interfaces:
+            if interface.name == name:
+                return interface
+        return None
+
+    def addresses(self, family: int) -> list[tuple[str, ipaddress.IPv4Interface
+                                                    | ipaddress.IPv6Interface]]:
+        """(interface, address) pairs of one family, primary first."""
+        key = f"addresses{family}"
+        if key not in self._cache:
+            self._cache[key] = [
+                (i.name, a) for i in self.interfaces
+                for a in map(ipaddress.ip_interface, i.addresses) if a.version == family]
+        return self._cache[key]  # type: ignore[return-value]
+
+
+def host_with(addresses: Mapping[str, tuple[str, ...]] | None = None, **options: object) -> Host:
+    """A host from ``{"eth0": ("10.0.0.5/24",)}``; ``lo`` gets 127.0.0.1/8 and ::1 unless given."""
+    interfaces = {"lo": LOOPBACK}
+    for name, addrs in (addresses or {}).items():
+        interfaces[name] = Interface(name, tuple(addrs))
+    return Host(tuple(interfaces.values()), **options)  # type: ignore[arg-type]

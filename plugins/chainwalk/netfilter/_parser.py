@@ -1,0 +1,562 @@
+"""Reads ``iptables-save`` output and ``iptables-restore`` input into a :class:`Ruleset`.
+
+Theory of operation: a file is a sequence of table blocks (``*nat`` ... ``COMMIT``).
+Each line is split into tokens that remember their column; a rule's tokens are
+read left to right against the option tables in ``_extensions`` (the target's
+options first, then the loaded match modules, newest first, then the module
+``-p`` loads implicitly), exactly the order iptables itself resolves an option.
+At ``COMMIT`` the table is checked as the kernel checks it when the batch is
+committed: every jump names a chain, no chain jumps back into itself, and every
+match and target is used only from the hooks it supports. Problems are
+collected, never raised one at a time, so a user sees them all.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .._errors import ChainwalkError, Location, Problem
+from . import _values as v
+from ._extensions import MODULES, PORT_PROTOCOLS, TARGETS, ModuleSpec, OptionSpec, TargetSpec
+from ._extensions import expand_alias, normalise_value
+from ._model import BASE_MODULE, BUILTIN_CHAINS, Chain, Match, Option, Rule, Ruleset, Table, Target
+
+_TOKEN = re.compile(r"""(?:"(?:\\.|[^"\\])*"|'[^']*'|[^\s"']+)+""")
+_COUNTERS = re.compile(r"^\[(\d+):(\d+)\]$")
+_CHAIN_NAME = re.compile(r"^[^\s!-][^\s!]{0,28}$")
+
+# The base criteria, in the order iptables-save prints them.
+_BASE: dict[str, tuple[str, object]] = {
+    "-s": ("source", v.network), "--source": ("source", v.network), "--src": ("source", v.network),
+    "-d": ("destination", v.network), "--destination": ("destination", v.network),
+    "--dst": ("destination", v.network),
+    "-i": ("in-interface", v.interface), "--in-interface": ("in-interface", v.interface),
+    "-o": ("out-interface", v.interface), "--out-interface": ("out-interface", v.interface),
+    "-p": ("protocol", v.protocol), "--protocol": ("protocol", v.protocol),
+    "-f": ("fragment", None), "--fragment": ("fragment", None),
+}
+BASE_ORDER = ("source", "destination", "in-interface", "out-interface", "protocol", "fragment")
+
+
+@dataclass(slots=True)
+class Token:
+    text: str
+    column: int
+
+
+def tokenize(line: str) -> list[Token]:
+    """Split like iptables-restore: whitespace separates, quotes group."""
+    tokens = []
+    for m in _TOKEN.finditer(line):
+        text = m.group()
+        if '"' in text or "'" in text:
+            text = _unquote(text)
+        tokens.append(Token(text, m.start() + 1))
+    return tokens
+
+
+def _unquote(text: str) -> str:
+    out, quote, i = [], "", 0
+    while i < len(text):
+        c = text[i]
+        if quote == '"' and c == "\\" and i + 1 < len(text):
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if c in "\"'" and (not quote or quote == c):
+            quote = "" if quote else c
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+@dataclass
+class _ChainDraft:
+    name: str
+    policy: str | None
+    location: Location
+    counters: tuple[int, int] | None = None
+    rules: list[Rule] = field(default_factory=list)
+
+
+@dataclass
+class _TableDraft:
+    name: str
+    location: Location
+    chains: dict[str, _ChainDraft] = field(default_factory=dict)
+
+
+class _Reader:
+    def __init__(self, path: str, family: int | None) -> None:
+        self.path = path
+        self.family = family
+        self.problems: list[Problem] = []
+        self.tables: dict[str, Table] = {}
+        self.current: _TableDraft | None = None
+
+    # -- problems ---------------------------------------------------------------
+    def problem(self, line: int, column: int, message: str, token: str | None = None,
+                expected: str | None = None) -> None:
+        self.problems.append(Problem(Location(self.path, line, column), message, token, expected))
+
+    # -- lines ------------------------------------------------------------------
+    def read(self, text: str) -> None:
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            indent = len(raw) - len(raw.lstrip())
+            if line.startswith("*"):
+                self.start_table(number, indent + 1, line[1:].strip())
+            elif line == "COMMIT":
+                self.commit(number)
+            elif self.current is None:
+                self.problem(number, indent + 1, "rule outside a table", line.split()[0],
+                             "'*TABLE' (such as '*nat') first")
+            elif line.startswith(":"):
+                self.declare_chain(number, indent, line)
+            else:
+                self.command(number, tokenize(raw))
+        if self.current is not None:
+            self.problem(self.current.location.line, 1,
+                         f"table {self.current.name} is never committed", None,
+                         "a 'COMMIT' line at the end of the table")
+
+    def start_table(self, line: int, column: int, name: str) -> None:
+        if self.current is not None:
+            self.problem(line, column, f"table {self.current.name} (line "
+                         f"{self.current.location.line}) is not committed before this one",
+                         "*" + name, "'COMMIT' first")
+        if name not in BUILTIN_CHAINS:
+            self.problem(line, column, "unknown table", name, "one of " + ", ".join(BUILTIN_CHAINS))
+            name = "filter"  # keep reading to report what follows
+        location = Location(self.path, line, column)
+        draft = _TableDraft(name, location)
+        for chain in BUILTIN_CHAINS[name]:
+            draft.chains[chain] = _ChainDraft(chain, "ACCEPT", location)
+        self.current = draft
+
+    def declare_chain(self, line: int, indent: int, text: str) -> None:
+        assert self.current is not None
+        parts = text[1:].split()
+        name = parts[0] if parts else ""
+        policy = parts[1] if len(parts) > 1 else "-"
+        column = indent + 2
+        counters = None
+        if len(parts) > 2:
+            m = _COUNTERS.match(parts[2])
+            if m:
+                counters = (int(m.group(1)), int(m.group(2)))
+            else:
+                self.problem(line, column, "bad chain counters", parts[2], "[packets:bytes]")
+        builtin = name in BUILTIN_CHAINS[self.current.name]
+        if builtin:
+            if policy not in ("ACCEPT", "DROP"):
+                self.problem(line, column, f"built-in chain {name} needs a policy", policy,
+                             "ACCEPT or DROP")
+                policy = "ACCEPT"
+            chain = self.current.chains[name]
+            chain.policy, chain.counters = policy, counters
+            chain.location = Location(self.path, line, column)
+            return
+        if not self.valid_chain_name(line, column, name):
+            return
+        if policy != "-":
+            self.problem(line, column, f"user-defined chain {name} cannot have a policy", policy,
+                         "'-'")
+        self.new_chain(line, column, name)
+
+    def valid_chain_name(self, line: int, column: int, name: str) -> bool:
+        if not _CHAIN_NAME.match(name):
+            self.problem(line, column, "invalid chain name", name,
+                         "at most 28 characters, no spaces, not starting with '-' or '!'")
+            return False
+        if name in TARGETS:
+            self.problem(line, column, "a chain cannot take the name of a target", name,
+                         "another name")
+            return False
+        return True
+
+    def new_chain(self, line: int, column: int, name: str) -> None:
+        assert self.current is not None
+        existing = self.current.chains.get(name)
+        if existing is not None:
+            self.problem(line, column, f"chain {name} already exists (defined at line "
+                         f"{existing.location.line})", name, "a new chain name")
+            return
+        self.current.chains[name] = _ChainDraft(name, None, Location(self.path, line, column))
+
+    # -- commands (-A, -I, -N, -P, -F, -X) ---------------------------------------
+    def command(self, line: int, tokens: list[Token]) -> None:
+        assert self.current is not None
+        counters = None
+        m = _COUNTERS.match(tokens[0].text)
+        if m:
+            counters = (int(m.group(1)), int(m.group(2)))
+            tokens = tokens[1:]
+        if not tokens:
+            self.problem(line, 1, "counters without a rule", None, "a command such as -A CHAIN")
+            return
+        head = tokens[0]
+        verb = {"-A": "A", "--append": "A", "-I": "I", "--insert": "I", "-N": "N",
+                "--new-chain": "N", "-P": "P", "--policy": "P", "-F": "F", "--flush": "F",
+                "-X": "X", "--delete-chain": "X"}.get(head.text)
+        if verb is None:
+            self.problem(line, head.column, "unknown command", head.text,
+                         "-A, -I, -N, -P, -F or -X (or ':CHAIN POLICY', '*TABLE', 'COMMIT')")
+            return
+        if len(tokens) < 2 and verb != "F":
+            self.problem(line, head.column + len(head.text), f"{head.text} needs a chain name",
+                         None, "a chain name")
+            return
+        name_tok = tokens[1] if len(tokens) > 1 else None
+        if verb == "N":
+            assert name_tok is not None
+            if self.valid_chain_name(line, name_tok.column, name_tok.text):
+                self.new_chain(line, name_tok.column, name_tok.text)
+            self.no_more(line, tokens[2:])
+            return
+        if verb == "F":
+            targets = [self.chain_of(line, name_tok)] if name_tok else list(
+                self.current.chains.values())
+            for chain in targets:
+                if chain is not None:
+                    chain.rules.clear()
+            return
+        chain = self.chain_of(line, name_tok)
+        if chain is None:
+            return
+        if verb == "X":
+            if chain.policy is not None:
+                self.problem(line, name_tok.column, "cannot delete a built-in chain",
+                             name_tok.text, "a user-defined chain")
+            else:
+                del self.current.chains[chain.name]
+            return
+        if verb == "P":
+            policy = tokens[2].text if len(tokens) > 2 else None
+            if chain.policy is None or policy not in ("ACCEPT", "DROP"):
+                self.problem(line, name_tok.column, "-P sets the policy of a built-in chain",
+                             " ".join(t.text for t in tokens[1:]), "-P BUILTIN ACCEPT|DROP")
+            else:
+                chain.policy = policy
+            return
+        rest = tokens[2:]
+        position = len(chain.rules)
+        if verb == "I":
+            position = 0
+            if rest and rest[0].text.isdigit():
+                index = int(rest[0].text)
+                if not 1 <= index <= len(chain.rules) + 1:
+                    self.problem(line, rest[0].column, f"index of insertion too big (chain "
+                                 f"{chain.name} has {len(chain.rules)} rules)", rest[0].text,
+                                 f"a position from 1 to {len(chain.rules) + 1}")
+                    return
+                position = index - 1
+                rest = rest[1:]
+        rule = self.rule(line, rest, counters, name_tok.column)
+        if rule is not None:
+            chain.rules.insert(position, rule)
+
+    def chain_of(self, line: int, token: Token | None) -> _ChainDraft | None:
+        assert self.current is not None and token is not None
+        chain = self.current.chains.get(token.text)
+        if chain is None:
+            self.problem(line, token.column, f"no chain {token.text} in table "
+                         f"{self.current.name}", token.text,
+                         "a built-in chain or one created with -N or ':NAME - [0:0]'")
+        return chain
+
+    def no_more(self, line: int, tokens: list[Token]) -> None:
+        if tokens:
+            self.problem(line, tokens[0].column, "unexpected argument", tokens[0].text,
+                         "end of line")
+
+    # -- one rule ---------------------------------------------------------------
+    def rule(self, line: int, tokens: list[Token], counters: tuple[int, int] | None,
+             column: int) -> Rule | None:
+        assert self.current is not None
+        table = self.current.name
+        before = len(self.problems)
+        base: dict[str, Option] = {}
+        modules: list[tuple[ModuleSpec, list[Option], Token]] = []
+        target: tuple[TargetSpec | None, str, bool, Token] | None = None
+        target_options: list[Option] = []
+        negate: Token | None = None
+        i = 0
+        while i < len(tokens):
+            tok = tokens[i]
+            text = tok.text
+            if text == "!":
+                if negate is not None:
+                    self.problem(line, tok.column, "double negation", text, "an option")
+                negate = tok
+                i += 1
+                continue
+            values_start = i + 1
+            if text in _BASE:
+                name, parse = _BASE[text]
+                if name in base:
+                    self.problem(line, tok.column, f"{text} given twice", text, "it once")
+                if parse is None:
+                    base[name] = Option(name, (), negate is not None)
+                    i, negate = values_start, None
+                    continue
+                value = self.values(line, tokens, values_start, 1, text)
+                if value is not None:
+                    try:
+                        normal = str(parse(value[0].text))  # type: ignore[operator]
+                    except ValueError as e:
+                        self.problem(line, value[0].column, f"bad value for {text}",
+                                     value[0].text, str(e))
+                    else:
+                        if name in ("source", "destination"):
+                            self.check_family(line, value[0], normal)
+                        base[name] = Option(name, (normal,), negate is not None)
+                i, negate = values_start + 1, None
+                continue
+            if text in ("-m", "--match"):
+                self.reject_negation(line, negate, text)
+                negate = None
+                value = self.values(line, tokens, values_start, 1, text)
+                i = values_start + 1
+                if value is None:
+                    continue
+                spec = MODULES.get(value[0].text)
+                if spec is None:
+                    self.problem(line, value[0].column, "unknown match module", value[0].text,
+                                 "one of " + ", ".join(sorted(MODULES)))
+                    # Skip the unknown module's options so they are not reported twice.
+                    while i < len(tokens) and tokens[i].text.startswith("--"):
+                        i += 1
+                        while i < len(tokens) and not tokens[i].text.startswith("-"):
+                            i += 1
+                    continue
+                modules.append((spec, [], value[0]))
+                continue
+            if text in ("-j", "--jump", "-g", "--goto"):
+                self.reject_negation(line, negate, text)
+                negate = None
+                value = self.values(line, tokens, values_start, 1, text)
+                i = values_start + 1
+                if value is None:
+                    continue
+                if target is not None:
+                    self.problem(line, tok.column, "a rule has one target", text, "no second -j/-g")
+                    continue
+                goto = text in ("-g", "--goto")
+                name = value[0].text
+                tspec = None if goto else TARGETS.get(name)
+                target = (tspec, name, goto, value[0])
+                continue
+            if text in ("-c", "--set-counters"):
+                value = self.values(line, tokens, values_start, 2, text)
+                i = values_start + 2
+                continue
+            if not text.startswith("-"):
+                self.problem(line, tok.column, "unexpected argument", text, "an option")
+                i += 1
+                continue
+            # An extension option: the target's, then loaded modules newest first,
+            # then the module -p loads implicitly.
+            found: tuple[OptionSpec, list[Option]] | None = None
+            if target is not None and target[0] is not None and text in target[0].lookup:
+                found = (target[0].lookup[text], target_options)
+            else:
+                for spec_, options, _ in reversed(modules):
+                    if text in spec_.lookup:
+                        found = (spec_.lookup[text], options)
+                        break
+                else:
+                    proto = base.get("protocol")
+                    implicit = MODULES.get(proto.value) if proto and not proto.negated else None
+                    if implicit is not None and implicit.implicit and text in implicit.lookup:
+                        options_: list[Option] = []
+                        modules.append((implicit, options_, tok))
+                        found = (implicit.lookup[text], options_)
+            if found is None:
+                self.unknown_option(line, tok, base, target)
+                i += 1
+                while i < len(tokens) and not tokens[i].text.startswith("-") \
+                        and tokens[i].text != "!":
+                    i += 1
+                negate = None
+                continue
+            ospec, options = found
+            if negate is not None and not ospec.negatable:
+                self.problem(line, negate.column, f"{text} cannot be negated", "!",
+                             f"{text} without '!'")
+            values = self.values(line, tokens, values_start, ospec.arity, text)
+            i = values_start + ospec.arity
+            if values is None:
+                negate = None
+                continue
+            normal: list[str] = []
+            for value_tok in values:
+                try:
+                    normal.append(normalise_value(ospec, value_tok.text))
+                except ValueError as e:
+                    self.problem(line, value_tok.column, f"bad value for {text}", value_tok.text,
+                                 str(e))
+            if len(normal) == ospec.arity:
+                option = expand_alias(ospec, tuple(normal))
+                if negate is not None:
+                    option = Option(option.name, option.values, True)
+                if any(o.name == option.name for o in options):
+                    self.problem(line, tok.column, f"{text} given twice in one module", text,
+                                 "it once per -m")
+                options.append(option)
+            negate = None
+        if negate is not None:
+            self.problem(line, negate.column, "'!' at the end of the rule", "!",
+                         "an option after it")
+        matches: list[Match] = []
+        if base:
+            matches.append(Match(BASE_MODULE, tuple(base[n] for n in _base_order(base))))
+        proto = base.get("protocol")
+        for spec_, options, tok in modules:
+            if spec_.protocols and (proto is None or proto.negated
+                                    or proto.value not in spec_.protocols):
+                self.problem(line, tok.column, f"the {spec_.name} match needs -p "
+                             + " or ".join(spec_.protocols), tok.text,
+                             "-p " + spec_.protocols[0] + " before it")
+            try:
+                finished = spec_.finish(list(options))
+            except ValueError as e:
+                self.problem(line, tok.column, f"the {spec_.name} match is incomplete", tok.text,
+                             str(e))
+                continue
+            order = {o.canonical: n for n, o in enumerate(spec_.options)}
+            finished.sort(key=lambda o: order.get(o.name, 99))
+            matches.append(Match(spec_.name, tuple(finished)))
+        rule_target = None
+        if target is not None:
+            tspec, name, goto, tok = target
+            if tspec is not None:
+                if tspec.tables and table not in tspec.tables:
+                    self.problem(line, tok.column, f"target {name} is only valid in the "
+                                 + " and ".join(tspec.tables) + " table", name,
+                                 "a target valid in the " + table + " table")
+                needs_proto = [o for o in target_options if o.name in tspec.protocols_for]
+                if needs_proto and (proto is None or proto.value not in PORT_PROTOCOLS):
+                    self.problem(line, tok.column, f"{name} --{needs_proto[0].name} needs "
+                                 "-p tcp or -p udp", name, "-p tcp or -p udp")
+                try:
+                    finished = tspec.finish(list(target_options))
+                except ValueError as e:
+                    self.problem(line, tok.column, f"target {name} is incomplete", name, str(e))
+                    finished = target_options
+                order = {o.canonical: n for n, o in enumerate(tspec.options)}
+                finished.sort(key=lambda o: order.get(o.name, 99))
+                rule_target = Target(name, tuple(finished))
+            else:
+                rule_target = Target(name, (), goto=goto, is_chain=True)
+        if len(self.problems) > before:
+            return None
+        return Rule(tuple(matches), rule_target, Location(self.path, line, column), counters)
+
+    def values(self, line: int, tokens: list[Token], start: int, count: int,
+               option: str) -> list[Token] | None:
+        values = tokens[start:start + count]
+        if len(values) < count or any(t.text == "!" or (t.text.startswith("-") and len(t.text) > 1
+                                      and not t.text[1].isdigit()) for t in values):
+            where = values[0].column if values else (
+                tokens[start - 1].column + len(tokens[start - 1].text))
+            got = values[0].text if values else None
+            self.problem(line, where, f"{option} needs {count} value" + ("s" if count > 1 else ""),
+                         got, "a value" if count == 1 else f"{count} values")
+            return None
+        return values
+
+    def reject_negation(self, line: int, negate: Token | None, option: str) -> None:
+        if negate is not None:
+            self.problem(line, negate.column, f"{option} cannot be negated", "!", option)
+
+    def unknown_option(self, line: int, tok: Token,
+                       base: dict[str, Option],
+                       target: tuple[TargetSpec | None, str, bool, Token] | None) -> None:
+        owners = sorted(m.name for m in MODULES.values() if tok.text in m.lookup)
+        owners += sorted(t.name for t in TARGETS.values() if tok.text in t.lookup)
+        if owners:
+            proto = base.get("protocol")
+            hint = f"-m {owners[0]} (or -j {owners[0]}) before it"
+            if owners[0] in ("tcp", "udp") and proto is None:
+                hint = f"-p {owners[0]} before it"
+            self.problem(line, tok.column, f"option {tok.text} belongs to {', '.join(owners)}, "
+                         "which this rule has not loaded", tok.text, hint)
+        else:
+            self.problem(line, tok.column, "unknown option", tok.text,
+                         "an option of -m MODULE or -j TARGET")
+
+    def check_family(self, line: int, tok: Token, normal: str) -> None:
+        family = v.family_of(normal)
+        if self.family is None:
+            self.family = family
+        elif family != self.family:
+            self.problem(line, tok.column, f"an IPv{family} address in an IPv{self.family} "
+                         "ruleset", tok.text, f"an IPv{self.family} address")
+
+    # -- COMMIT -----------------------------------------------------------------
+    def commit(self, line: int) -> None:
+        if self.current is None:
+            self.problem(line, 1, "COMMIT without a table", "COMMIT", "'*TABLE' before it")
+            return
+        draft, self.current = self.current, None
+        for chain in draft.chains.values():
+            for rule in chain.rules:
+                t = rule.target
+                if t is not None and t.is_chain and t.name not in draft.chains:
+                    assert rule.location is not None
+                    self.problem(rule.location.line, rule.location.column,
+                                 f"jump to a chain that does not exist in table {draft.name}",
+                                 t.name, "a target extension or a chain created with -N")
+                elif t is not None and t.is_chain and draft.chains[t.name].policy is not None:
+                    assert rule.location is not None
+                    self.problem(rule.location.line, rule.location.column,
+                                 "a rule cannot jump to a built-in chain", t.name,
+                                 "a user-defined chain")
+        table = Table(draft.name, tuple(
+            Chain(c.name, c.policy, tuple(c.rules), c.location, c.counters)
+            for c in _chain_order(draft)), draft.location)
+        if draft.name in self.tables:
+            # iptables-restore replaces a table given twice: the later block wins.
+            pass
+        self.tables[draft.name] = table
+        from ._validate import validate_table
+
+        self.problems.extend(validate_table(table))
+
+
+def _base_order(base: dict[str, Option]) -> list[str]:
+    return [name for name in BASE_ORDER if name in base]
+
+
+def _chain_order(draft: _TableDraft) -> list[_ChainDraft]:
+    builtins = [draft.chains[n] for n in BUILTIN_CHAINS[draft.name]]
+    # The kernel keeps user chains sorted by name; iptables-save prints them so.
+    users = sorted((c for c in draft.chains.values() if c.policy is None), key=lambda c: c.name)
+    return builtins + users
+
+
+def parse_text(text: str, path: str = "<input>", family: int | None = None) -> Ruleset:
+    """Parse a whole file; raise :class:`ChainwalkError` with every problem found."""
+    reader = _Reader(path, family)
+    reader.read(text)
+    if reader.problems:
+        raise ChainwalkError(sorted(reader.problems, key=lambda p: p.location))
+    order = {name: n for n, name in enumerate(BUILTIN_CHAINS)}
+    tables = tuple(sorted(reader.tables.values(), key=lambda t: order[t.name]))
+    return Ruleset(reader.family or 4, tables, path)
+
+
+def parse_file(path: str | Path, family: int | None = None) -> Ruleset:
+    """Read and parse a file; an unreadable file is a :class:`ChainwalkError` too."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ChainwalkError([Problem(Location(str(path), 0), f"cannot read the ruleset: {e}")]
+                             ) from None
+    return parse_text(text, str(path), family)

@@ -1,0 +1,67 @@
+"""The routing decisions netfilter's hooks depend on (``ip route get``, simplified).
+
+A namespace here has connected routes for its interfaces' prefixes, the local
+routes of its addresses (all of 127.0.0.0/8 is local), and a default route out of
+``Host.default_interface``. That is what a Kubernetes pod has.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from ._packet import Host
+
+_LOOPBACK4 = ipaddress.ip_network("127.0.0.0/8")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    interface: str | None  # None: no route (unreachable)
+    source: str  # preferred source address
+    local: bool
+
+
+def is_local(host: Host, address: str) -> bool:
+    addr = ipaddress.ip_address(address)
+    if addr.version == 4 and addr in _LOOPBACK4:
+        return True
+    return any(a.ip == addr for _, a in host.addresses(addr.version))
+
+
+def route_output(host: Host, destination: str, mark: int = 0) -> Route:
+    """Where a locally generated packet to ``destination`` goes, and its source address."""
+    addr = ipaddress.ip_address(destination)
+    pairs = host.addresses(addr.version)
+    if is_local(host, destination) or _marked_local(host, mark):
+        # The local route's preferred source: the lo address covering 127/8, else itself.
+        for name, a in pairs:
+            if name == "lo" and addr in a.network:
+                return Route("lo", str(a.ip), True)
+        return Route("lo", destination, True)
+    for name, a in pairs:
+        if name != "lo" and addr in a.network:
+            return Route(name, str(a.ip), False)
+    for name, a in pairs:
+        if name == host.default_interface:
+            return Route(name, str(a.ip), False)
+    if host.interface(host.default_interface) is not None:
+        return Route(host.default_interface, "", False)
+    return Route(None, "", False)
+
+
+def primary_address(host: Host, interface: str, family: int) -> str | None:
+    for name, a in host.addresses(family):
+        if name == interface:
+            return str(a.ip)
+    if interface == "lo":
+        return "127.0.0.1" if family == 4 else "::1"
+    return None
+
+
+def _marked_local(host: Host, mark: int) -> bool:
+    return any(mark & mask == value for value, mask in host.local_marks)
+
+
+def input_is_local(host: Host, destination: str, mark: int) -> bool:
+    return is_local(host, destination) or _marked_local(host, mark)

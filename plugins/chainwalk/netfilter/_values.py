@@ -1,0 +1,271 @@
+"""Parsers for option values: each validates one argument and returns the spelling
+``iptables-save`` prints, or raises :class:`ValueError` whose text says what was
+expected. Evaluation-side decoders (``network``, ``port_range``...) turn the normal
+spelling into numbers once, when a rule is compiled.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from functools import lru_cache
+
+_IPV4 = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
+_NAME = re.compile(r"^[A-Za-z0-9_.:@+-]{1,29}$")
+MAX_U32 = 0xFFFFFFFF
+
+
+def family_of(text: str) -> int:
+    """4 or 6, from the spelling of an address or network."""
+    return 6 if ":" in text else 4
+
+
+def address(text: str) -> str:
+    """A host address, IPv4 or IPv6, in canonical spelling."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError("an IPv4 or IPv6 address") from None
+
+
+@lru_cache(maxsize=65536)
+def network(text: str) -> str:
+    """``10.0.0.1``, ``10.0.0.0/8``, ``10.0.0.0/255.0.0.0`` or ``::1`` -> ``a.b.c.d/len``.
+
+    Host bits are cleared, as the kernel stores them.
+    """
+    addr, _, mask = text.partition("/")
+    m = _IPV4.match(addr)
+    if m and all(int(g) < 256 for g in m.groups()) and (not mask or mask.isdigit()):
+        length = int(mask) if mask else 32
+        if length > 32:
+            raise ValueError("a prefix length from 0 to 32")
+        value = 0
+        for g in m.groups():
+            value = (value << 8) | int(g)
+        value &= (MAX_U32 << (32 - length)) & MAX_U32
+        return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}/{length}"
+    try:
+        net = ipaddress.ip_network(text if mask else f"{addr}", strict=False)
+    except ValueError:
+        raise ValueError("an address or network such as 10.0.0.0/8 or fd00::/64") from None
+    return f"{net.network_address}/{net.prefixlen}"
+
+
+def network_bits(text: str) -> tuple[int, int, int]:
+    """Normal ``addr/len`` -> (family, value, mask) as integers."""
+    net = ipaddress.ip_network(text, strict=False)
+    return net.version, int(net.network_address), int(net.netmask)
+
+
+def address_int(text: str) -> int:
+    return int(ipaddress.ip_address(text))
+
+
+def interface(text: str) -> str:
+    """An interface name, ``+`` at the end matching any suffix."""
+    if not text or len(text) > 15 or not re.fullmatch(r"[^\s/]+", text):
+        raise ValueError("an interface name of at most 15 characters, optionally ending in '+'")
+    return text
+
+
+def interface_matches(pattern: str, name: str | None) -> bool:
+    if name is None:
+        return False
+    if pattern.endswith("+"):
+        return name.startswith(pattern[:-1])
+    return name == pattern
+
+
+_PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132,
+              "dccp": 33, "udplite": 136, "esp": 50, "ah": 51, "gre": 47, "all": 0}
+_PROTOCOL_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "ipv6-icmp", 132: "sctp", 33: "dccp",
+                   136: "udplite", 50: "esp", 51: "ah", 47: "gre"}
+
+
+def protocol(text: str) -> str:
+    lowered = text.lower()
+    if lowered == "icmpv6":
+        return "ipv6-icmp"
+    if lowered in _PROTOCOLS:
+        return lowered
+    if text.isdigit() and int(text) < 256:
+        return _PROTOCOL_NAMES.get(int(text), text)
+    raise ValueError("a protocol name (tcp, udp, icmp, all...) or number")
+
+
+def port(text: str) -> int:
+    if text.isdigit():
+        value = int(text)
+        if value <= 65535:
+            return value
+        raise ValueError("a port from 0 to 65535")
+    try:
+        return socket.getservbyname(text)
+    except OSError:
+        raise ValueError("a port number or service name") from None
+
+
+def port_range(text: str) -> str:
+    """``80``, ``1000:2000``, ``:1024``, ``1024:`` -> the spelling iptables-save prints."""
+    if ":" in text:
+        low, _, high = text.partition(":")
+        lo = port(low) if low else 0
+        hi = port(high) if high else 65535
+        if lo > hi:
+            raise ValueError("a port range whose first port is not above its last")
+        return str(lo) if lo == hi else f"{lo}:{hi}"
+    return str(port(text))
+
+
+def port_bounds(text: str) -> tuple[int, int]:
+    low, _, high = text.partition(":")
+    return int(low), int(high or low)
+
+
+def port_list(text: str) -> str:
+    """multiport's comma list of ports and ``a:b`` ranges (15 entries at most)."""
+    items = text.split(",")
+    if len(items) > 15 or not all(items):
+        raise ValueError("a comma-separated list of at most 15 ports or ranges")
+    return ",".join(port_range(item) for item in items)
+
+
+def integer(text: str, limit: int = MAX_U32) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise ValueError("a number") from None
+    if not 0 <= value <= limit:
+        raise ValueError(f"a number from 0 to {limit}")
+    return value
+
+
+def mark(text: str) -> str:
+    """``value[/mask]`` -> ``0xvalue[/0xmask]`` as iptables-save prints it."""
+    value, slash, mask = text.partition("/")
+    out = hex(integer(value))
+    if slash:
+        out += "/" + hex(integer(mask))
+    return out
+
+
+def mark_bits(text: str) -> tuple[int, int]:
+    value, slash, mask = text.partition("/")
+    return int(value, 0), (int(mask, 0) if slash else MAX_U32)
+
+
+def id_range(text: str) -> str:
+    """owner's ``1337`` or ``1000-2000`` (numeric ids only: names differ between hosts)."""
+    low, dash, high = text.partition("-")
+    if not low.isdigit() or (dash and not high.isdigit()):
+        raise ValueError("a numeric uid/gid or range such as 1000-2000")
+    if dash and int(low) > int(high):
+        raise ValueError("a range whose first id is not above its last")
+    return text if dash and low != high else low
+
+
+def id_bounds(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    return int(low), int(high or low)
+
+
+def address_range(text: str) -> str:
+    low, dash, high = text.partition("-")
+    if not dash:
+        raise ValueError("an address range such as 10.0.0.1-10.0.0.9")
+    lo, hi = address(low), address(high)
+    if ipaddress.ip_address(lo) > ipaddress.ip_address(hi):
+        raise ValueError("a range whose first address is not above its last")
+    return f"{lo}-{hi}"
+
+
+def name(text: str) -> str:
+    if not _NAME.match(text):
+        raise ValueError("a name of letters, digits and _.:@+- (at most 29 characters)")
+    return text
+
+
+def probability(text: str) -> str:
+    """The kernel stores ``lround(p * 2**31)``; iptables-save prints it back with 11 decimals."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("a probability from 0 to 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("a probability from 0 to 1")
+    stored = int(value * 0x80000000 + 0.5)
+    return f"{stored / 0x80000000:.11f}"
+
+
+def choice(*allowed: str) -> object:
+    def parse(text: str) -> str:
+        if text.upper() in allowed:
+            return text.upper()
+        raise ValueError("one of " + ", ".join(allowed))
+
+    return parse
+
+
+def choice_list(*allowed: str) -> object:
+    def parse(text: str) -> str:
+        items = [item.upper() for item in text.split(",")]
+        if not all(item in allowed for item in items):
+            raise ValueError("a comma-separated list of " + ", ".join(allowed))
+        return ",".join(items)
+
+    return parse
+
+
+TCP_FLAGS = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR")
+
+
+def tcp_flag_list(text: str) -> str:
+    """A flag list in the kernel's bit order (iptables-save prints it that way)."""
+    upper = text.upper()
+    if upper == "ALL":
+        items = set(TCP_FLAGS)
+    elif upper == "NONE":
+        return "NONE"
+    else:
+        items = set(upper.split(","))
+        if not items <= set(TCP_FLAGS):
+            raise ValueError("a comma-separated list of FIN,SYN,RST,PSH,ACK,URG,ECE,CWR, ALL or NONE")
+    return ",".join(flag for flag in TCP_FLAGS if flag in items)
+
+
+def dnat_destination(text: str) -> str:
+    """``ip[-ip][:port[-port]]`` (IPv6 as ``[addr]:port``)."""
+    host, port_part = text, ""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_part = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, _, port_part = text.partition(":")
+    try:
+        if host:
+            for part in host.split("-"):
+                address(part)
+        if port_part:
+            for part in port_part.split("-"):
+                port(part)
+    except ValueError:
+        raise ValueError("ADDRESS[-ADDRESS][:PORT[-PORT]]") from None
+    if not host and not port_part:
+        raise ValueError("ADDRESS[-ADDRESS][:PORT[-PORT]]")
+    return text
+
+
+def redirect_ports(text: str) -> str:
+    low, dash, high = text.partition("-")
+    try:
+        lo = port(low)
+        hi = port(high) if dash else lo
+    except ValueError:
+        raise ValueError("a port or port range such as 15001 or 1000-2000") from None
+    return str(lo) if lo == hi else f"{lo}-{hi}"
+
+
+def any_text(text: str) -> str:
+    return text
