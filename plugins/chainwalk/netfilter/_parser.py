@@ -124,6 +124,7 @@ class _Reader:
             self.problem(self.current.location.line, 1,
                          f"table {self.current.name} is never committed", None,
                          "a 'COMMIT' line at the end of the table")
+            self.commit(self.current.location.line)  # still report what COMMIT would
 
     def start_table(self, line: int, column: int, name: str) -> None:
         if self.current is not None:
