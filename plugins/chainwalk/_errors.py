@@ -33,7 +33,9 @@ class Problem:
     expected: str | None = None
 
     def __str__(self) -> str:
-        text = f"{self.location}: {self.message}"
+        # Line 0: a problem with the whole input (unreadable file, bad argument).
+        where = str(self.location) if self.location.line else self.location.path
+        text = f"{where}: {self.message}" if where != "<input>" else self.message
         if self.token is not None:
             text += f": got {self.token!r}"
         if self.expected is not None:
