@@ -259,6 +259,10 @@ def _owner(match: Match) -> Check:
             return None if all_negated else "no local socket, rule wants a socket owner"
         if exists is not None and exists.negated:
             return "a local socket exists, rule wants none"
+        for named in (uid, gid):
+            if named is not None and not named.value[0].isdigit():
+                return Choice(None, f"whether the socket owner is {named.name.split('-')[0]} "
+                              f"{named.value!r} (a name: its id is known only on the node)")
         if uid is not None:
             lo, hi = v.id_bounds(uid.value)
             if (lo <= st.uid <= hi) == uid.negated:

@@ -156,11 +156,20 @@ def mark_bits(text: str) -> tuple[int, int]:
     return int(value, 0), (int(mask, 0) if slash else MAX_U32)
 
 
+_USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")
+
+
 def id_range(text: str) -> str:
-    """owner's ``1337`` or ``1000-2000`` (numeric ids only: names differ between hosts)."""
+    """owner's ``1337``, ``1000-2000`` or a user/group name.
+
+    A name is kept as written: which id it stands for is a fact of the node, not
+    of the file, so a trace treats it as unknown (see ``_compile._owner``).
+    """
+    if _USER_NAME.match(text):
+        return text
     low, dash, high = text.partition("-")
     if not low.isdigit() or (dash and not high.isdigit()):
-        raise ValueError("a numeric uid/gid or range such as 1000-2000")
+        raise ValueError("a uid/gid, a range such as 1000-2000, or a name")
     if dash and int(low) > int(high):
         raise ValueError("a range whose first id is not above its last")
     return text if dash and low != high else low
