@@ -9,6 +9,13 @@ from ._model import BASE_MODULE, Chain, Option, Rule, Ruleset, Table
 _BASE_FLAGS = {"source": "-s", "destination": "-d", "in-interface": "-i",
                "out-interface": "-o", "protocol": "-p", "fragment": "-f"}
 _PLAIN = re.compile(r"^[^\s\"'\\]+$")
+# Free-text options iptables-save prints with xtables_save_string(): quoted unless the
+# text is only letters, digits, '_' and '-'; '"', "'" and '\\' escaped with a backslash.
+_FREE_TEXT = frozenset({"comment", "log-prefix"})
+_NO_QUOTE = re.compile(r"^[A-Za-z0-9_-]+$")
+_ESCAPE = re.compile(r"([\"'\\])")
+# The order iptables-save (nf_tables backend) prints the tables of one family in.
+SAVE_ORDER = ("mangle", "security", "raw", "filter", "nat")
 
 
 def quote(text: str) -> str:
@@ -18,10 +25,20 @@ def quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def save_string(text: str) -> str:
+    """A free-text value (``--comment``, ``--log-prefix``) exactly as iptables-save prints it."""
+    if _NO_QUOTE.match(text):
+        return text
+    return '"' + _ESCAPE.sub(r"\\\1", text) + '"'
+
+
 def _option(option: Option, flag: str) -> str:
     parts = ["!"] if option.negated else []
     parts.append(flag)
-    parts.extend(quote(value) for value in option.values)
+    if option.name in _FREE_TEXT:
+        parts.extend(save_string(value) for value in option.values)
+    else:
+        parts.extend(quote(value) for value in option.values)
     return " ".join(parts)
 
 
@@ -66,4 +83,6 @@ def write_table(table: Table, counters: bool = False) -> str:
 
 def write_ruleset(ruleset: Ruleset, counters: bool = False) -> str:
     """The whole ruleset as iptables-save prints it (without its comment lines)."""
-    return "".join(write_table(table, counters) for table in ruleset.tables)
+    order = {name: n for n, name in enumerate(SAVE_ORDER)}
+    tables = sorted(ruleset.tables, key=lambda table: order.get(table.name, len(order)))
+    return "".join(write_table(table, counters) for table in tables)
