@@ -147,6 +147,22 @@ def _tproxy(options: list[Option]) -> list[Option]:
     return out
 
 
+# syslog levels by the names iptables accepts; LOG's default level 4 is not printed.
+_LOG_LEVELS = {"emerg": 0, "panic": 0, "alert": 1, "crit": 2, "error": 3, "warning": 4,
+               "notice": 5, "info": 6, "debug": 7}
+
+
+def _log_level(text: str) -> str:
+    level = int(text) if text.isdigit() else _LOG_LEVELS.get(text)
+    if level is None or level > 7:
+        raise ValueError("a syslog level from 0 to 7 or one of " + ", ".join(_LOG_LEVELS))
+    return str(level)
+
+
+def _log(options: list[Option]) -> list[Option]:
+    return [o for o in options if not (o.name == "log-level" and o.value == "4")]
+
+
 def _mark_with_mask(text: str) -> str:
     value, slash, mask = text.partition("/")
     return f"{hex(v.integer(value))}/{hex(v.integer(mask) if slash else v.MAX_U32)}"
@@ -187,7 +203,7 @@ MODULES: dict[str, ModuleSpec] = {m.name: m for m in (
     ModuleSpec("connmark", (opt("mark", parse=v.mark),), finish=_require_one("mark"),
                summary="the connection's mark (ctmark)"),
     ModuleSpec("conntrack", (
-        opt("ctstate", parse=v.choice_list("INVALID", "NEW", "ESTABLISHED", "RELATED",
+        opt("ctstate", parse=v.choice_list("INVALID", "NEW", "RELATED", "ESTABLISHED",
                                             "UNTRACKED", "SNAT", "DNAT")),
         opt("ctproto", parse=v.protocol),
         opt("ctorigsrc", parse=v.network),
@@ -201,7 +217,7 @@ MODULES: dict[str, ModuleSpec] = {m.name: m for m in (
         opt("ctdir", parse=v.choice("ORIGINAL", "REPLY"), negatable=False),
     ), summary="connection tracking state"),
     ModuleSpec("state", (
-        opt("state", parse=v.choice_list("INVALID", "NEW", "ESTABLISHED", "RELATED",
+        opt("state", parse=v.choice_list("INVALID", "NEW", "RELATED", "ESTABLISHED",
                                           "UNTRACKED")),
     ), finish=_require_one("state"), summary="connection state (old name of conntrack)"),
     ModuleSpec("comment", (opt("comment", negatable=False),), finish=_require_one("comment"),
@@ -260,16 +276,16 @@ TARGETS: dict[str, TargetSpec] = {t.name: t for t in (
                                           "ICMP6-ADDR-UNREACHABLE", "ICMP6-PORT-UNREACHABLE"),
             negatable=False),
     ), hooks=frozenset({"INPUT", "FORWARD", "OUTPUT"}),
-        finish=_defaults(reject_with="ICMP-PORT-UNREACHABLE"),
+        finish=_defaults(reject_with="icmp-port-unreachable"),
         summary="discard the packet and answer with an error"),
     TargetSpec("LOG", (
-        opt("log-level", negatable=False),
+        opt("log-level", parse=_log_level, negatable=False),
         opt("log-prefix", negatable=False),
         opt("log-tcp-sequence", arity=0, negatable=False),
         opt("log-tcp-options", arity=0, negatable=False),
         opt("log-ip-options", arity=0, negatable=False),
         opt("log-uid", arity=0, negatable=False),
-    ), terminal=False, summary="log the packet to the kernel log; go on"),
+    ), finish=_log, terminal=False, summary="log the packet to the kernel log; go on"),
     TargetSpec("TRACE", tables=("raw",), terminal=False, summary="trace the packet; go on"),
     TargetSpec("REDIRECT", (
         opt("to-ports", "--to-port", parse=v.redirect_ports, negatable=False),

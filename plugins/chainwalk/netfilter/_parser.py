@@ -316,7 +316,13 @@ class _Reader:
                     else:
                         if name in ("source", "destination"):
                             self.check_family(line, value[0], normal)
-                        base[name] = Option(name, (normal,), negate is not None)
+                        if name == "protocol" and normal == "all":
+                            # iptables stores -p all as no protocol criterion at all.
+                            if negate is not None:
+                                self.problem(line, negate.column, "! -p all never matches",
+                                             "!", "-p all without '!', or no -p")
+                        else:
+                            base[name] = Option(name, (normal,), negate is not None)
                 i, negate = values_start + 1, None
                 continue
             if text in ("-m", "--match"):

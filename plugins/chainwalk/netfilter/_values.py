@@ -91,7 +91,8 @@ def protocol(text: str) -> str:
     if lowered in _PROTOCOLS:
         return lowered
     if text.isdigit() and int(text) < 256:
-        return _PROTOCOL_NAMES.get(int(text), text)
+        # 0 is "any protocol", which iptables spells "all".
+        return _PROTOCOL_NAMES.get(int(text), "all" if int(text) == 0 else text)
     raise ValueError("a protocol name (tcp, udp, icmp, all...) or number")
 
 
@@ -219,29 +220,32 @@ def choice(*allowed: str) -> object:
 
 def choice_list(*allowed: str) -> object:
     def parse(text: str) -> str:
-        items = [item.upper() for item in text.split(",")]
-        if not all(item in allowed for item in items):
+        items = {item.upper() for item in text.split(",")}
+        if not items <= set(allowed):
             raise ValueError("a comma-separated list of " + ", ".join(allowed))
-        return ",".join(items)
+        # The kernel keeps a bit mask: iptables-save prints it in ``allowed``'s order.
+        return ",".join(item for item in allowed if item in items)
 
     return parse
 
 
 TCP_FLAGS = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR")
+# The flags --tcp-flags can name: iptables knows no ECE or CWR, and its ALL is these six.
+_TCP_FLAG_NAMES = TCP_FLAGS[:6]
 
 
 def tcp_flag_list(text: str) -> str:
     """A flag list in the kernel's bit order (iptables-save prints it that way)."""
     upper = text.upper()
     if upper == "ALL":
-        items = set(TCP_FLAGS)
+        items = set(_TCP_FLAG_NAMES)
     elif upper == "NONE":
         return "NONE"
     else:
         items = set(upper.split(","))
-        if not items <= set(TCP_FLAGS):
-            raise ValueError("a comma-separated list of FIN,SYN,RST,PSH,ACK,URG,ECE,CWR, ALL or NONE")
-    return ",".join(flag for flag in TCP_FLAGS if flag in items)
+        if not items <= set(_TCP_FLAG_NAMES):
+            raise ValueError("a comma-separated list of FIN,SYN,RST,PSH,ACK,URG, ALL or NONE")
+    return ",".join(flag for flag in _TCP_FLAG_NAMES if flag in items)
 
 
 def dnat_destination(text: str) -> str:
