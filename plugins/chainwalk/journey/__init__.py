@@ -19,6 +19,10 @@ dropped, a loop (the same listener receiving the same original destination again
 or the hop limit.
 """
 
+from ._check import check_scenario
+from ._engine import run_scenario
+from ._format import format_mermaid, format_text, journey_to_dict
+from ._loader import load_scenarios
 from ._model import (
     DEFAULT_SIDECAR_PORTS,
     HOP_OUTCOMES,
@@ -48,5 +52,6 @@ __all__ = [
     "DEFAULT_SIDECAR_PORTS", "HOP_OUTCOMES", "INBOUND_MODES", "OUTBOUND_POLICIES", "RESULTS",
     "Endpoint", "Expectations", "Hop", "HopExpectation", "InboundModeChange", "Journey", "Pod",
     "Process", "ProcessChange", "Request", "RuleEdit", "RuleExpectation", "Scenario",
-    "Service", "Sidecar", "Topology", "WhatIf",
+    "Service", "Sidecar", "Topology", "WhatIf", "check_scenario", "format_mermaid",
+    "format_text", "journey_to_dict", "load_scenarios", "run_scenario",
 ]

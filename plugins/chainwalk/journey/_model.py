@@ -82,6 +82,8 @@ class Pod:
     processes: tuple[Process, ...] = ()
     sidecar: Sidecar | None = None
     location: Location | None = field(default=None, compare=False)
+    ruleset6: str = ""  # the ip6tables ruleset for IPv6 connections ("": no rules)
+    ruleset6_path: str = ""
 
     def process(self, name: str) -> Process | None:
         for p in self.processes:
@@ -168,7 +170,8 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class RuleEdit:
-    """A what-if on a pod's ruleset: ``delete``, ``insert`` or ``replace`` a rule.
+    """A what-if on a pod's ruleset (``pod`` empty: every pod that has rules):
+    ``delete``, ``insert`` or ``replace`` a rule.
 
     The rule is named by ``table``, ``chain`` and either ``spec`` (its normal form,
     as ``rule_spec`` prints it) or ``number`` (1-based). ``insert`` puts ``new_rule``
@@ -187,12 +190,13 @@ class RuleEdit:
 
     def describe(self) -> str:
         which = self.spec if self.spec is not None else f"rule {self.number}"
+        pod = self.pod or "every pod"
         if self.action == "delete":
-            return f"{self.pod}: delete {self.table} {self.chain} {which}"
+            return f"{pod}: delete {self.table} {self.chain} {which}"
         if self.action == "replace":
-            return f"{self.pod}: replace {self.table} {self.chain} {which} with {self.new_rule}"
+            return f"{pod}: replace {self.table} {self.chain} {which} with {self.new_rule}"
         where = "" if self.spec is None and self.number is None else f" before {which}"
-        return f"{self.pod}: insert into {self.table} {self.chain}{where}: {self.new_rule}"
+        return f"{pod}: insert into {self.table} {self.chain}{where}: {self.new_rule}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,13 +231,15 @@ WhatIf = RuleEdit | ProcessChange | InboundModeChange
 @dataclass(frozen=True, slots=True)
 class HopExpectation:
     """What one hop should be: its listener ``port``, ``receiver``
-    (``pod/process`` or ``pod/process:port``) and/or ``original`` destination
-    (``ip:port`` as SO_ORIGINAL_DST shows it). ``None`` fields are not checked."""
+    (``pod/process`` or ``pod/process:port``), ``original`` destination
+    (``ip:port`` as SO_ORIGINAL_DST shows it) and/or ``outcome``. ``None`` fields
+    are not checked."""
 
     port: int | None = None
     receiver: str | None = None
     original: str | None = None
     location: Location | None = field(default=None, compare=False)
+    outcome: str | None = None  # one of HOP_OUTCOMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +273,14 @@ class Expectations:
     rules: tuple[RuleExpectation, ...] = ()
     reason: str | None = None  # a substring of Journey.reason
     location: Location | None = field(default=None, compare=False)
+    # Where each expectation was written ("result", "receiver", "hops", "reason").
+    locations: tuple[tuple[str, Location], ...] = field(default=(), compare=False)
+
+    def where(self, name: str) -> Location | None:
+        for key, location in self.locations:
+            if key == name:
+                return location
+        return self.location
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +300,7 @@ class Scenario:
     expectations: Expectations = Expectations()
     description: str = ""
     location: Location | None = field(default=None, compare=False)
+    hop_limit: int = 16
 
 
 @dataclass(frozen=True)

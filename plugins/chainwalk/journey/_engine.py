@@ -1,0 +1,280 @@
+"""The journey engine: one connection after another until something that is not a proxy
+accepts it, or it fails.
+
+One hop is one connection in one network namespace:
+
+1. Routing in the sender's pod picks the source address (unless the socket is
+   bound) and the output interface (``netfilter.route_output``).
+2. The sender's OUTPUT trace decides NAT. "delivered" means the connection stays
+   in the pod (through lo) and lands on a local socket.
+3. "sent" means it leaves on eth0 into the cluster network. A service VIP is
+   translated there to the service's first endpoint, as kube-proxy would on the
+   node; the pod owning the destination receives it, and its PREROUTING trace
+   (in_interface eth0, source = the sender's source after NAT) decides again.
+4. The connection lands on the listening socket for its final destination in the
+   receiving pod, or is refused (nothing listens) or dropped. Its original
+   destination is what SO_ORIGINAL_DST shows in that namespace: the destination
+   before that namespace's NAT.
+
+A sidecar listener then decides (``_envoy``) and, for an upstream connection, the
+next hop starts in the same pod as the proxy's uid/gid. The journey ends at a
+listener that is not a proxy, at a sidecar that answers or blackholes, on a
+failure, on a loop (a listener receives an original destination it already
+received: the same state again means forever) or at the scenario's hop limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from .._errors import ChainwalkError, Location, Problem
+from ..netfilter import Branch, Packet, Trace, route_output, trace
+from . import _envoy
+from ._model import Hop, Journey, Pod, Scenario
+from ._world import World, build_world
+
+EPHEMERAL_BASE = 40000  # hop n's client uses port 40000 + n: stable output, distinct hops
+
+
+@dataclass(frozen=True, slots=True)
+class _Sender:
+    pod: str
+    process: str
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Listener:
+    process: str
+    description: str
+    proxy: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Ending:
+    """Why a journey stops: its result and the reason in words."""
+
+    result: str
+    reason: str
+
+
+def run_scenario(scenario: Scenario) -> Journey:
+    """Follow the scenario's request; raises :class:`ChainwalkError` (at the scenario's
+    line) only when a trace cannot be evaluated at all."""
+    try:
+        world = build_world(scenario)
+        return _Walk(scenario, world).run()
+    except ChainwalkError as e:
+        where = scenario.location or Location(scenario.topology.path, 0)
+        raise ChainwalkError([Problem(p.location if p.location.line else where,
+                                      f"{scenario.id}: {p.message}", p.token, p.expected)
+                              for p in e.problems]) from None
+
+
+def _hostport(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def _decided_by(branch: Branch) -> str:
+    step = branch.decided_by
+    if step is None:
+        return ""
+    if step.kind == "policy":
+        return f" by the policy of {step.table}:{step.chain}"
+    return f" by {step.table}:{step.chain}:{step.rule} ({step.text})"
+
+
+class _Walk:
+    def __init__(self, scenario: Scenario, world: World) -> None:
+        self.scenario = scenario
+        self.world = world
+        self.topology = world.topology
+        self.protocol = scenario.request.protocol
+
+    def pod(self, name: str) -> Pod:
+        pod = self.topology.pod(name)
+        assert pod is not None  # the loader checked every name
+        return pod
+
+    def run(self) -> Journey:
+        request = self.scenario.request
+        client = self.pod(request.pod).process(request.process)
+        assert client is not None
+        sender = _Sender(request.pod, client.name, client.uid, client.gid)
+        dst, dport, source = request.dst, request.dport, request.source
+        seen: dict[tuple[object, ...], int] = {}
+        hops: list[Hop] = []
+        limit = self.scenario.hop_limit
+        for number in range(1, limit + 1):
+            hop, listener, ending = self.connect(number, sender, dst, dport, source)
+            if listener is None:
+                assert ending is not None
+                hops.append(hop)
+                return self.journey(hops, ending)
+            key = (hop.receiver_pod, hop.receiver_port, hop.original_dst, hop.original_dport)
+            if key in seen:
+                hops.append(replace(hop, outcome="loop"))
+                return self.journey(hops, _Ending("loop", (
+                    f"hop {number} reaches {hop.listener} in pod {hop.receiver_pod} with "
+                    f"original destination {hop.original} again, as hop {seen[key]} did: "
+                    "the same connection would repeat forever")))
+            seen[key] = number
+            receiver = self.pod(hop.receiver_pod or "")
+            where = f"{hop.listener} in pod {receiver.name}"
+            if not listener.proxy or receiver.sidecar is None:
+                hops.append(hop)
+                return self.journey(hops, _Ending("delivered", (
+                    f"{where} accepts the connection (original destination {hop.original})")))
+            assert hop.receiver_port is not None and hop.original_dst is not None
+            assert hop.original_dport is not None
+            decision = _envoy.decide(receiver.sidecar, self.topology, hop.receiver_port,
+                                     hop.original_dst, hop.original_dport)
+            if isinstance(decision, _envoy.Answer):
+                hops.append(replace(hop, notes=(*hop.notes, decision.note)))
+                return self.journey(hops, _Ending("delivered", f"{where}: {decision.note}"))
+            if isinstance(decision, _envoy.Blackhole):
+                hops.append(replace(hop, outcome="blackholed",
+                                    notes=(*hop.notes, decision.reason)))
+                return self.journey(hops, _Ending("blackholed", f"{where}: {decision.reason}"))
+            hops.append(replace(hop, outcome="proxied", notes=(*hop.notes, decision.note)))
+            sidecar = receiver.sidecar
+            sender = _Sender(receiver.name, sidecar.kind, sidecar.uid, sidecar.gid)
+            dst, dport, source = decision.dst, decision.dport, decision.source
+        hops[-1] = replace(hops[-1], outcome="hop-limit")
+        return self.journey(hops, _Ending("hop-limit", (
+            f"{limit} hops without reaching an application (the hop limit); the last "
+            f"reached {hops[-1].listener} in pod {hops[-1].receiver_pod}")))
+
+    def journey(self, hops: list[Hop], ending: _Ending) -> Journey:
+        receiver = hops[-1].receiver if ending.result == "delivered" else None
+        return Journey(self.scenario.id, tuple(hops), ending.result, receiver, ending.reason)
+
+    # -- one connection --------------------------------------------------------
+
+    def connect(self, number: int, sender: _Sender, dst: str, dport: int, source: str
+                ) -> tuple[Hop, _Listener | None, _Ending | None]:
+        pod = self.pod(sender.pod)
+        host = self.world.hosts[pod.name]
+        route = route_output(host, dst)
+        sport = EPHEMERAL_BASE + number
+        packet = Packet(dst, dport, self.protocol, source, sport, None, None, sender.uid,
+                        sender.gid)
+        output = trace(self.world.rulesets[pod.name], packet, host, "OUTPUT")
+        hop = Hop(number, pod.name, sender.process, sender.uid, sender.gid, self.protocol,
+                  source or route.source, sport, dst, dport, output,
+                  notes=self.fork_note(output))
+        branch = output.main
+        if branch.disposition == "delivered":
+            local = self.local_socket(branch, dst)
+            return self.land(hop, pod, local[0], local[1], dst, dport)
+        if branch.disposition == "sent":
+            return self.cross(hop, pod, branch)
+        return self.failed(hop, pod, branch)
+
+    @staticmethod
+    def fork_note(result: Trace) -> tuple[str, ...]:
+        if len(result.branches) == 1:
+            return ()
+        return (f"the rules fork on something unknown ({len(result.branches)} branches); "
+                "the first is followed",)
+
+    @staticmethod
+    def local_socket(branch: Branch, dst: str) -> tuple[str, int]:
+        if branch.tproxy is not None:  # TPROXY hands the packet to that socket as it is
+            address, port = branch.tproxy
+            return (dst if address in ("", "0.0.0.0", "::") else address), port
+        return branch.final.dst, branch.final.dport
+
+    def cross(self, hop: Hop, pod: Pod, branch: Branch
+              ) -> tuple[Hop, _Listener | None, _Ending | None]:
+        final = branch.final
+        dst, dport = final.dst, final.dport
+        notes = list(hop.notes)
+        service = self.topology.service_at(dst, dport)
+        if service is not None:
+            endpoint = service.endpoints[0]
+            target = self.pod(endpoint.pod)
+            family = 6 if ":" in dst else 4
+            address = next((a for a in target.addresses if (":" in a) == (family == 6)), None)
+            if address is None:
+                return self.end(hop, notes, "dropped", f"service {service.name}'s first "
+                                f"endpoint {endpoint} has no IPv{family} address")
+            port = endpoint.port or dport
+            notes.append(f"the cluster network (kube-proxy) translates service "
+                         f"{service.name} {_hostport(dst, dport)} to its first endpoint "
+                         f"{endpoint.pod} {_hostport(address, port)}")
+            dst, dport = address, port
+        receiver = self.topology.pod_with_address(dst)
+        leaves = (f"leaves pod {pod.name} on {final.out_interface} to "
+                  f"{_hostport(dst, dport)} from {_hostport(final.src, final.sport)}")
+        if receiver is None:
+            return self.end(hop, notes, "dropped",
+                            f"{leaves}: no pod or service of the topology has {dst}")
+        if receiver.name == pod.name:
+            return self.end(hop, notes, "dropped", f"{leaves}: it comes back to the pod on "
+                            "eth0 with the pod's own address as source, which the kernel "
+                            "drops (martian source)")
+        packet = Packet(dst, dport, self.protocol, final.src, final.sport, "eth0")
+        arriving = trace(self.world.rulesets[receiver.name], packet,
+                         self.world.hosts[receiver.name], "PREROUTING")
+        notes.extend(self.fork_note(arriving))
+        hop = replace(hop, prerouting_trace=arriving, notes=tuple(notes))
+        if arriving.main.disposition != "delivered":
+            return self.failed(hop, receiver, arriving.main)
+        local = self.local_socket(arriving.main, dst)
+        return self.land(hop, receiver, local[0], local[1], dst, dport)
+
+    def end(self, hop: Hop, notes: list[str], outcome: str, reason: str
+            ) -> tuple[Hop, _Listener | None, _Ending | None]:
+        return (replace(hop, outcome=outcome, notes=(*notes, reason)), None,
+                _Ending(outcome, f"hop {hop.number}: {reason}"))
+
+    def failed(self, hop: Hop, pod: Pod, branch: Branch
+               ) -> tuple[Hop, _Listener | None, _Ending | None]:
+        notes = list(hop.notes)
+        hop = replace(hop, receiver_pod=pod.name)
+        how = _decided_by(branch)
+        if branch.disposition == "rejected":
+            return self.end(hop, notes, "refused", f"rejected in pod {pod.name}{how}")
+        if branch.disposition == "unroutable":
+            return self.end(hop, notes, "dropped", f"no route in pod {pod.name} to "
+                            f"{branch.final.dst}")
+        if branch.disposition == "queued":
+            return self.end(hop, notes, "dropped", f"queued to user space in pod {pod.name}"
+                            f"{how}: what a queue program does is not modelled")
+        if branch.disposition == "sent":  # arrived, then routed onward: pods do not forward
+            return self.end(hop, notes, "dropped", f"pod {pod.name} does not own "
+                            f"{branch.final.dst} and does not forward")
+        return self.end(hop, notes, "dropped", f"dropped in pod {pod.name}{how}")
+
+    def land(self, hop: Hop, pod: Pod, address: str, port: int, original_dst: str,
+             original_dport: int) -> tuple[Hop, _Listener | None, _Ending | None]:
+        listener = self.listener(pod, address, port)
+        if listener is None:
+            why = ("ICMP port unreachable" if self.protocol == "udp"
+                   else "the kernel answers with RST")
+            hop = replace(hop, receiver_pod=pod.name)
+            return self.end(hop, list(hop.notes), "refused", f"nothing listens on "
+                            f"{self.protocol} {_hostport(address, port)} in pod {pod.name} "
+                            f"({why})")
+        return (replace(hop, receiver_pod=pod.name, receiver_process=listener.process,
+                        receiver_port=port, listener=listener.description,
+                        original_dst=original_dst, original_dport=original_dport),
+                listener, None)
+
+    def listener(self, pod: Pod, address: str, port: int) -> _Listener | None:
+        """The socket the kernel picks: one bound to the address beats a wildcard one."""
+        udp = self.protocol == "udp"
+        wildcard: _Listener | None = None
+        for process in pod.processes:
+            if port in (process.udp_ports if udp else process.ports):
+                found = _Listener(process.name, f"app {process.name} :{port}", False)
+                if process.bind == address:
+                    return found
+                if not process.bind:
+                    wildcard = wildcard or found
+        sidecar = pod.sidecar
+        if sidecar is not None and port in (_envoy.udp_ports(sidecar) if udp else sidecar.ports):
+            return _Listener(sidecar.kind, f"{_envoy.listener_name(port)} :{port}", True)
+        return wildcard

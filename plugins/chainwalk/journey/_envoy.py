@@ -1,0 +1,128 @@
+"""What the sidecar does with a connection it accepted, as Envoy and istio-agent do.
+
+Only the decisions that move a connection are modelled (KERNEL-NOTES.md, "Envoy
+listeners"):
+
+- virtualOutbound (15001) reads the original destination. A service VIP:port goes
+  to the service's first endpoint (real Envoy balances; a document needs one
+  answer, so the first, and the hop says so). Original port 15001 is blackholed
+  (a connection to the listener itself would loop). Any other destination is
+  passed through under ``ALLOW_ANY`` and blackholed under ``REGISTRY_ONLY``.
+- virtualInbound (15006) delivers to the app: ``passthrough`` connects to the
+  original destination from 127.0.0.6 (IPv6 ::6), ``localhost`` to
+  127.0.0.1:PORT (::1). Original port 15006 is blackholed.
+- The other listeners (HBONE 15008, agent status 15020, health 15021, DNS proxy
+  15053, Prometheus 15090, admin 15000) answer themselves: the journey ends there.
+
+The upstream connection is opened by the proxy, i.e. as the sidecar's uid/gid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._model import DNS_PORT, INBOUND_PORT, OUTBOUND_PORT, Sidecar, Topology
+
+LISTENERS = {
+    15000: "envoy admin",
+    OUTBOUND_PORT: "envoy virtualOutbound",
+    INBOUND_PORT: "envoy virtualInbound",
+    15008: "envoy HBONE",
+    15020: "istio-agent status",
+    15021: "istio-agent health",
+    DNS_PORT: "istio-agent DNS proxy",
+    15090: "envoy Prometheus",
+}
+INBOUND_SOURCE = {4: "127.0.0.6", 6: "::6"}
+LOCALHOST = {4: "127.0.0.1", 6: "::1"}
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """The sidecar opens a new connection to ``dst``:``dport`` (bound to ``source``)."""
+
+    dst: str
+    dport: int
+    source: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The sidecar handles the connection itself: the journey ends here."""
+
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class Blackhole:
+    """The sidecar closes the connection."""
+
+    reason: str
+
+
+Decision = Upstream | Answer | Blackhole
+
+
+def listener_name(port: int) -> str:
+    return LISTENERS.get(port, "envoy listener")
+
+
+def udp_ports(sidecar: Sidecar) -> tuple[int, ...]:
+    """Only the DNS proxy listens for UDP."""
+    return tuple(p for p in sidecar.ports if p == DNS_PORT)
+
+
+def _hostport(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def decide(sidecar: Sidecar, topology: Topology, port: int, original_dst: str,
+           original_dport: int) -> Decision:
+    """What the sidecar's listener on ``port`` does with a connection whose original
+    destination is ``original_dst``:``original_dport``."""
+    family = 6 if ":" in original_dst else 4
+    original = _hostport(original_dst, original_dport)
+    if port == OUTBOUND_PORT:
+        return _outbound(sidecar, topology, family, original_dst, original_dport, original)
+    if port == INBOUND_PORT:
+        if original_dport == INBOUND_PORT:
+            return Blackhole(f"virtualInbound blackholes original port {INBOUND_PORT} "
+                             f"({original}): it would come back to itself")
+        if sidecar.inbound_mode == "localhost":
+            return Upstream(LOCALHOST[family], original_dport, "",
+                            f"inbound mode localhost: delivers {original} to "
+                            f"{_hostport(LOCALHOST[family], original_dport)}")
+        source = INBOUND_SOURCE[family]
+        return Upstream(original_dst, original_dport, source,
+                        f"inbound mode passthrough: connects to the original destination "
+                        f"{original} from {source}")
+    return Answer(f"{listener_name(port)} answers itself")
+
+
+def _outbound(sidecar: Sidecar, topology: Topology, family: int, original_dst: str,
+              original_dport: int, original: str) -> Decision:
+    if original_dport == OUTBOUND_PORT:
+        return Blackhole(f"virtualOutbound blackholes original port {OUTBOUND_PORT} "
+                         f"({original}): it would come back to itself")
+    service = topology.service_at(original_dst, original_dport)
+    if service is not None:
+        endpoint = service.endpoints[0]
+        pod = topology.pod(endpoint.pod)
+        addresses = [a for a in pod.addresses if (":" in a) == (family == 6)] if pod else []
+        if not addresses:
+            return Blackhole(f"service {service.name}'s first endpoint {endpoint} has no "
+                             f"IPv{family} address")
+        port = endpoint.port or original_dport
+        others = len(service.endpoints) - 1
+        choice = (f"the first of {len(service.endpoints)} endpoints (Envoy would balance "
+                  f"over all; the first is shown)" if others else "its only endpoint")
+        return Upstream(addresses[0], port, "",
+                        f"{service.name} {original}: {choice}, {endpoint.pod} at "
+                        f"{_hostport(addresses[0], port)}")
+    if sidecar.outbound_policy == "REGISTRY_ONLY":
+        return Blackhole(f"REGISTRY_ONLY: {original} is not a known service "
+                         f"(BlackHoleCluster)")
+    return Upstream(original_dst, original_dport, "",
+                    f"ALLOW_ANY: {original} is not a known service; passed through "
+                    "(PassthroughCluster)")

@@ -1,0 +1,125 @@
+"""Checks a scenario file's structure against ``scenario.schema.json``.
+
+jsonschema reports a JSON path and a generic message; here each error becomes a
+:class:`Problem` at the line the path points to, saying what was there and what was
+expected (the schema's ``description`` of the value, written for people). An
+unknown key points at the key itself, since that is what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from .._errors import Problem
+from ._yaml import Document, PathPart
+
+SCHEMA_FILE = "scenario.schema.json"
+
+
+@cache
+def scenario_schema() -> dict[str, Any]:
+    """The JSON Schema of scenario files, as shipped with the package."""
+    text = resources.files(__package__).joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(scenario_schema())
+
+
+def schema_problems(document: Document) -> list[Problem]:
+    """Every structural problem of ``document``, in file order."""
+    problems: list[Problem] = []
+    for error in _validator().iter_errors(document.data):
+        problems.extend(_explain(document, error))
+    unique = {(p.location, p.message, p.token, p.expected): p for p in problems}
+    return sorted(unique.values(), key=lambda p: p.location)
+
+
+def _describe(schema: Any) -> str | None:
+    if isinstance(schema, dict):
+        text = schema.get("description")
+        if isinstance(text, str):
+            return text
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _describe(scenario_schema()["$defs"].get(ref.removeprefix("#/$defs/")))
+    return None
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+def _name(path: Iterable[PathPart]) -> str:
+    parts = [str(p) for p in path]
+    return ".".join(parts) if parts else "the file"
+
+
+_SHAPE_ERRORS = ("type", "enum", "const", "pattern")
+
+
+def _fitting_alternative(
+        error: jsonschema.ValidationError) -> list[jsonschema.ValidationError] | None:
+    branches: dict[object, list[jsonschema.ValidationError]] = {}
+    for sub in error.context or ():
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    fitting = [errors for errors in branches.values()
+               if not any(e.validator in _SHAPE_ERRORS and not e.relative_path for e in errors)]
+    return fitting[0] if len(fitting) == 1 else None
+
+
+def _explain(document: Document, error: jsonschema.ValidationError,
+             outer: str | None = None) -> list[Problem]:
+    """``outer``: what the enclosing alternative expects, for a branch without words."""
+    path: list[PathPart] = list(error.absolute_path)
+    where = document.at(path)
+    name = _name(path)
+    schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+    expected = _describe(schema) or outer
+    kind = error.validator
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(schema.get("properties", {}))
+        extra = [k for k in error.instance if k not in allowed]
+        choice = ", ".join(allowed) if allowed else None
+        return [Problem(document.at([*path, k], key=True), f"{name}: unknown key", str(k),
+                        f"one of {choice}" if choice else expected) for k in extra]
+    if kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else str(error.message)
+        return [Problem(where, f"{name}: missing key {missing!r}", None, expected)]
+    if kind == "propertyNames":
+        bad = error.instance if isinstance(error.instance, str) else None
+        return [Problem(document.at([*path, bad] if bad else path, key=True),
+                        f"{name}: bad name", bad, expected)]
+    if kind in ("minProperties", "maxProperties") and schema.get("maxProperties") == 1:
+        keys = error.instance if isinstance(error.instance, dict) else {}
+        return [Problem(where, f"{name}: exactly one key", ", ".join(map(str, keys)),
+                        expected)]
+    if kind in ("minProperties", "minItems"):
+        return [Problem(where, f"{name}: empty", None, expected)]
+    if kind in ("anyOf", "oneOf"):
+        # When exactly one alternative fits the value's shape (a mapping where a
+        # mapping is allowed), its own errors say precisely what is wrong; otherwise
+        # the alternatives' errors are noise and one line listing what is allowed helps.
+        fitting = _fitting_alternative(error)
+        if fitting is not None:
+            return [p for e in fitting for p in _explain(document, e, expected)]
+        return [Problem(where, f"{name}: not allowed here", _shown(error.instance), expected)]
+    if kind in ("minimum", "maximum", "type", "enum", "pattern", "minLength", "const"):
+        return [Problem(where, f"{name}: wrong value", _shown(error.instance),
+                        expected or error.message)]
+    return [Problem(where, f"{name}: {error.message}", None, expected)]
