@@ -416,6 +416,10 @@ class _Reader:
                     self.problem(line, tok.column, f"{text} given twice in one module", text,
                                  "it once per -m")
                 options.append(option)
+            else:
+                # The option was given: keep it (unnormalised) so that the module is not also
+                # reported as incomplete. The rule is dropped for its bad value anyway.
+                options.append(Option(ospec.canonical, tuple(t.text for t in values)))
             negate = None
         if negate is not None:
             self.problem(line, negate.column, "'!' at the end of the rule", "!",
