@@ -1,14 +1,18 @@
 """The ``chainwalk`` command: the engine for anyone's own ruleset.
 
-``chainwalk trace RULES ...`` follows one packet; ``chainwalk check FILES...``
-validates rulesets (and scenario files). Errors are printed as
-``file:line:column: message`` and give exit status 1; a usage error gives 2.
+``chainwalk trace RULES ...`` follows one packet; ``chainwalk run
+SCENARIO_FILE[#name]`` follows a scenario's request through its pods;
+``chainwalk check FILES...`` validates rulesets, and for scenario files (``.yaml``,
+or folders of them) also runs every scenario and checks its expectations. Errors
+are printed as ``file:line:column: message`` and give exit status 1; a usage error
+gives 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -76,8 +80,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address family of RULES (default: from its addresses, else 4)")
     t.add_argument("--json", action="store_true", help="print one JSON object")
 
-    c = sub.add_parser("check", help="validate rulesets",
-                       description="Parse every file and report every problem.")
+    r = sub.add_parser("run", help="follow a scenario's request through its pods",
+                       description="Run the scenarios of SCENARIO_FILE (or only the one "
+                       "named after #) and print each journey.")
+    r.add_argument("scenario", metavar="SCENARIO_FILE[#name]")
+    view = r.add_mutually_exclusive_group()
+    view.add_argument("--text", dest="view", action="store_const", const="text",
+                      help="hops, rules and outcome as text (default)")
+    view.add_argument("--json", dest="view", action="store_const", const="json",
+                      help="one JSON object per journey (a list when there are several)")
+    view.add_argument("--mermaid", dest="view", action="store_const", const="mermaid",
+                      help="a Mermaid sequenceDiagram")
+
+    c = sub.add_parser("check", help="validate rulesets and scenario files",
+                       description="Parse every file and report every problem; scenario "
+                       "files (.yaml/.yml, or folders of them) are also run and their "
+                       "expectations checked.")
     c.add_argument("files", nargs="+", metavar="FILE")
     return parser
 
@@ -88,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "trace":
             return _trace(args)
+        if args.command == "run":
+            return _run(args)
         return _check(args)
     except ChainwalkError as e:
         print(str(e), file=sys.stderr)
@@ -185,16 +205,59 @@ def _where(branch: object) -> str:
     return branch.disposition
 
 
+def _is_scenario_path(path: str) -> bool:
+    return os.path.isdir(path) or path.endswith((".yaml", ".yml"))
+
+
 def _check(args: argparse.Namespace) -> int:
+    from .journey import check_scenario, load_scenarios, run_scenario
+
     problems: list[str] = []
+    scenarios = 0
     for path in args.files:
         try:
-            parse_file(path)
+            if not _is_scenario_path(path):
+                parse_file(path)
+                continue
+            for scenario in load_scenarios(path):
+                scenarios += 1
+                problems.extend(str(p) for p in check_scenario(scenario,
+                                                               run_scenario(scenario)))
         except ChainwalkError as e:
             problems.extend(str(p) for p in e.problems)
+    counted = f"{len(args.files)} file(s)" + (f", {scenarios} scenario(s)" if scenarios else "")
     if problems:
         print("\n".join(problems), file=sys.stderr)
-        print(f"{len(problems)} problem(s) in {len(args.files)} file(s)", file=sys.stderr)
+        print(f"{len(problems)} problem(s) in {counted}", file=sys.stderr)
         return 1
-    print(f"{len(args.files)} file(s) OK")
+    print(f"{counted} OK")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .journey import (
+        format_mermaid,
+        format_text,
+        journey_to_dict,
+        load_scenarios,
+        run_scenario,
+    )
+
+    path, _, name = args.scenario.partition("#")
+    scenarios = load_scenarios(path)
+    if name:
+        scenarios = [s for s in scenarios if s.name == name or s.id == name]
+        if not scenarios:
+            names = ", ".join(s.name for s in load_scenarios(path))
+            print(f"{path}: no scenario {name!r}; the file has: {names}", file=sys.stderr)
+            return 1
+    journeys = [(s, run_scenario(s)) for s in scenarios]
+    view = args.view or "text"
+    if view == "json":
+        data = [journey_to_dict(j, s) for s, j in journeys]
+        print(json.dumps(data[0] if len(data) == 1 else data, indent=2))
+    elif view == "mermaid":
+        print("\n\n".join(format_mermaid(j, s) for s, j in journeys))
+    else:
+        print("\n\n".join(format_text(j, s) for s, j in journeys))
     return 0
