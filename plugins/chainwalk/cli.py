@@ -165,7 +165,7 @@ def format_trace(result: Trace) -> str:
 
 
 def _format_step(step: object) -> str:
-    from .netfilter import Step
+    from .netfilter._trace import Step  # not (yet) in netfilter.__all__
 
     assert isinstance(step, Step)
     if step.kind == "event":
