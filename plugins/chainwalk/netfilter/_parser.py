@@ -38,6 +38,8 @@ _BASE: dict[str, tuple[str, object]] = {
     "-f": ("fragment", None), "--fragment": ("fragment", None),
 }
 BASE_ORDER = ("source", "destination", "in-interface", "out-interface", "protocol", "fragment")
+# Options whose value is free text: whatever follows them is their value.
+_FREE_TEXT = frozenset({"comment", "log-prefix"})
 
 
 @dataclass(slots=True)
@@ -396,10 +398,17 @@ class _Reader:
             if negate is not None and not ospec.negatable:
                 self.problem(line, negate.column, f"{text} cannot be negated", "!",
                              f"{text} without '!'")
-            values = self.values(line, tokens, values_start, ospec.arity, text)
+            values = self.values(line, tokens, values_start, ospec.arity, text,
+                                 free_text=ospec.name in _FREE_TEXT)
             i = values_start + ospec.arity
             if values is None:
-                negate = None
+                # Reported once: keep the option so the module is not also "incomplete", and
+                # read what follows (-j ...) as the options it looks like.
+                options.append(Option(ospec.canonical, ()))
+                i, negate = values_start, None
+                while i < min(values_start + ospec.arity, len(tokens)) \
+                        and not tokens[i].text.startswith(("-", "!")):
+                    i += 1
                 continue
             normal: list[str] = []
             for value_tok in values:
@@ -470,10 +479,13 @@ class _Reader:
         return Rule(tuple(matches), rule_target, Location(self.path, line, column), counters)
 
     def values(self, line: int, tokens: list[Token], start: int, count: int,
-               option: str) -> list[Token] | None:
+               option: str, free_text: bool = False) -> list[Token] | None:
+        """The ``count`` values after an option; a free-text value may be anything (as
+        iptables' getopt takes it: ``--comment -x`` and ``--comment "!"`` are comments)."""
         values = tokens[start:start + count]
-        if len(values) < count or any(t.text == "!" or (t.text.startswith("-") and len(t.text) > 1
-                                      and not t.text[1].isdigit()) for t in values):
+        if len(values) < count or not free_text and any(
+                t.text == "!" or (t.text.startswith("-") and len(t.text) > 1
+                                  and not t.text[1].isdigit()) for t in values):
             where = values[0].column if values else (
                 tokens[start - 1].column + len(tokens[start - 1].text))
             got = values[0].text if values else None
