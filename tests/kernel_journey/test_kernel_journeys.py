@@ -1,0 +1,99 @@
+"""The kernel as judge: every scenario of rules/scenarios, run in real namespaces.
+
+For each scenario the topology is built for real (``journey_harness``), the request is
+made as the scenario's client, and the listeners' records (which listener accepted
+which original destination, in order; how connects failed) are compared with the
+engine's journey hop by hop.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chainwalk.journey import Journey, Scenario, load_scenarios, run_scenario
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "rules" / "scenarios"
+ALL = load_scenarios(SCENARIOS)
+
+pytestmark = pytest.mark.kernel
+
+
+def _kernel_available() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, iptables)"
+    from shutil import which
+
+    for tool in ("ip", "iptables-restore"):
+        if which(tool) is None:
+            return f"needs {tool}"
+    return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _kernel() -> None:
+    reason = _kernel_available()
+    if reason is None:
+        return
+    if os.environ.get("CHAINWALK_REQUIRE_KERNEL") == "1":
+        pytest.fail(f"CHAINWALK_REQUIRE_KERNEL=1 but the kernel suite cannot run: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def real(request: pytest.FixtureRequest) -> Iterator[Any]:
+    from journey_harness import real_topology
+
+    topology = real_topology(request.param)
+    try:
+        yield topology
+    finally:
+        topology.close()
+
+
+def _accepts(events: list[dict[str, Any]]) -> list[tuple[str, str, int, str, int]]:
+    return [(e["pod"], e["process"], e["port"], e["original"][0], e["original"][1])
+            for e in events if e["kind"] == "accept"]
+
+
+def _engine_hops(journey: Journey) -> list[tuple[str, str, int, str, int]]:
+    return [(h.receiver_pod, h.receiver_process, h.receiver_port, h.original_dst,
+             h.original_dport) for h in journey.hops if h.receiver is not None]  # type: ignore[misc]
+
+
+def _describe(events: list[dict[str, Any]]) -> str:
+    return "\n".join(str(e) for e in events)
+
+
+@pytest.mark.parametrize("real", ALL, ids=[s.id for s in ALL], indirect=True)
+def test_kernel_agrees_with_the_engine(real: Any) -> None:
+    scenario: Scenario = real.scenario
+    journey = run_scenario(scenario)
+    events = real.request()
+    kernel = _accepts(events)
+    engine = _engine_hops(journey)
+    story = f"engine: {journey.result} {engine}\nkernel events:\n{_describe(events)}"
+    # The hops that reached a listener, in order, with their original destinations.
+    assert kernel[:len(engine)] == engine, story
+    connects = [e for e in events if e["kind"] == "connect"]
+    if journey.result == "delivered":
+        assert len(kernel) == len(engine), story  # and nothing after the final receiver
+        assert all(c["result"] == "connected" for c in connects), story
+    elif journey.result == "loop":
+        # The kernel goes on past the repeat (until the agents' hop limit); the engine
+        # stops at the first repeat, which the kernel must have shown too.
+        assert len(kernel) > len(engine) or kernel == engine, story
+        assert engine[-1] in engine[:-1], story
+    elif journey.result in ("refused", "dropped"):
+        assert len(kernel) == len(engine), story
+        expected = "refused" if journey.result == "refused" else "timeout"
+        assert connects and connects[-1]["result"] == expected, story
+    elif journey.result == "blackholed":
+        assert len(kernel) == len(engine), story
+        assert events[-1]["kind"] == "blackhole", story
+    else:  # hop-limit: the kernel runs as far
+        assert len(kernel) >= len(engine), story
