@@ -100,8 +100,11 @@ def _explain(document: Document, error: jsonschema.ValidationError,
                         f"one of {choice}" if choice else expected) for k in extra]
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else str(error.message)
-        return [Problem(where, f"{name}: missing key {missing!r}", None, expected)]
-    if kind == "propertyNames":
+        # At the mapping's own key: for a block mapping that is the line that names it.
+        return [Problem(document.at(path, key=True), f"{name}: missing key {missing!r}", None,
+                        expected)]
+    if "propertyNames" in error.absolute_schema_path:
+        # jsonschema reports a bad key at its mapping; the key's own line is more useful.
         bad = error.instance if isinstance(error.instance, str) else None
         return [Problem(document.at([*path, bad] if bad else path, key=True),
                         f"{name}: bad name", bad, expected)]

@@ -85,7 +85,7 @@ def build_world(scenario: Scenario) -> World:
                                              edits_for(pod, scenario.what_ifs))
         except ChainwalkError as e:
             problems.extend(e.problems)
-    if problems:
-        raise ChainwalkError(problems)
+    if problems:  # an edit for every pod fails alike in pods that share a ruleset
+        raise ChainwalkError(dict.fromkeys(problems))
     hosts = {pod.name: pod_host(pod) for pod in topology.pods}
     return World(topology, family, rulesets, hosts)
