@@ -16,11 +16,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .._errors import ChainwalkError, Location, Problem
 from . import _values as v
-from ._extensions import MODULES, PORT_PROTOCOLS, TARGETS, ModuleSpec, OptionSpec, TargetSpec
-from ._extensions import expand_alias, normalise_value
+from ._extensions import (
+    MODULES,
+    PORT_PROTOCOLS,
+    TARGETS,
+    ModuleSpec,
+    OptionSpec,
+    TargetSpec,
+    expand_alias,
+    normalise_value,
+)
 from ._model import BASE_MODULE, BUILTIN_CHAINS, Chain, Match, Option, Rule, Ruleset, Table, Target
 
 _TOKEN = re.compile(r"""(?:"(?:\\.|[^"\\])*"|'[^']*'|[^\s"']+)+""")
@@ -41,6 +50,20 @@ BASE_ORDER = ("source", "destination", "in-interface", "out-interface", "protoco
 # Options whose value is free text: whatever follows them is their value.
 _FREE_TEXT = frozenset({"comment", "log-prefix"})
 
+# Reading a rule again by its shape (see _Reader.append_known). A token is "literal" in a
+# shape when reading it may depend on its text: anything that looks like an option or "!",
+# and the names -m, -j and -p take. Any other token is only ever a value, so two rules whose
+# tokens differ only there are read alike: same options, same modules, same target.
+_NAMES = frozenset([*MODULES, *TARGETS, *PORT_PROTOCOLS, "icmp", "all", *map(str, range(256))])
+
+
+def _literal(text: str) -> bool:
+    return text in _NAMES or text[:1] in ("-", "!", "")
+
+
+# The steps of a recorded reading, replayed with another rule's values.
+_SET_BASE, _BASE_VALUE, _MODULE, _TARGET, _OPTION = range(5)
+
 
 @dataclass(slots=True)
 class Token:
@@ -48,9 +71,21 @@ class Token:
     column: int
 
 
+_Step = tuple[Any, ...]
+
+
 def tokenize(line: str) -> list[Token]:
     """Split like iptables-restore: whitespace separates, quotes group."""
     tokens = []
+    if '"' not in line and "'" not in line:
+        # Without quotes a token is a run of non-space (str.split's and the regex's \s are
+        # the same Unicode whitespace): str.split is several times faster than the regex.
+        position = 0
+        for text in line.split():
+            position = line.find(text, position)
+            tokens.append(Token(text, position + 1))
+            position += len(text)
+        return tokens
     for m in _TOKEN.finditer(line):
         text = m.group()
         if '"' in text or "'" in text:
@@ -59,7 +94,17 @@ def tokenize(line: str) -> list[Token]:
     return tokens
 
 
+def token_texts(line: str) -> list[str]:
+    """The texts of ``tokenize(line)`` without their columns."""
+    if '"' not in line and "'" not in line:
+        return line.split()
+    return [_unquote(t) if '"' in t or "'" in t else t for t in _TOKEN.findall(line)]
+
+
 def _unquote(text: str) -> str:
+    if "\\" not in text and ("'" not in text or '"' not in text):
+        # One kind of quote and no escapes: every quote character only opens or closes.
+        return text.replace('"', "").replace("'", "")
     out, quote, i = [], "", 0
     while i < len(text):
         c = text[i]
@@ -98,6 +143,10 @@ class _Reader:
         self.problems: list[Problem] = []
         self.tables: dict[str, Table] = {}
         self.current: _TableDraft | None = None
+        # How each shape of -A rule read without a problem, by (table, tokens with values
+        # blanked); and the steps of the reading under way, if it is a new shape's.
+        self.shapes: dict[tuple[str | None, ...], tuple[_Step, ...]] = {}
+        self.recording: list[_Step] | None = None
 
     # -- problems ---------------------------------------------------------------
     def problem(self, line: int, column: int, message: str, token: str | None = None,
@@ -120,13 +169,86 @@ class _Reader:
                              "'*TABLE' (such as '*nat') first")
             elif line.startswith(":"):
                 self.declare_chain(number, indent, line)
-            else:
+            elif not (line.startswith("-") and self.append_known(number, raw)):
                 self.command(number, tokenize(raw))
         if self.current is not None:
             self.problem(self.current.location.line, 1,
                          f"table {self.current.name} is never committed", None,
                          "a 'COMMIT' line at the end of the table")
             self.commit(self.current.location.line)  # still report what COMMIT would
+
+    def append_known(self, line: int, raw: str) -> bool:
+        """Read ``-A CHAIN RULE`` fast if a rule of the same shape was read before.
+
+        Most of a large ruleset is a few shapes of rule with different values (kube-proxy:
+        ``-d VIP/32 -p tcp -m comment --comment C -m tcp --dport P -j KUBE-SVC-X``). The
+        first rule of a shape is read token by token (``rule``), which records what it did;
+        the next ones replay that with their own values: the same helpers normalise the
+        values and assemble the rule, so the result is the one ``rule`` gives. A rule whose
+        replay finds a problem is undone and read again by ``rule``, which reports it.
+        Returns ``False`` (nothing done) for any other line.
+        """
+        assert self.current is not None
+        texts = token_texts(raw)
+        if len(texts) < 2 or texts[0] not in ("-A", "--append"):
+            return False
+        chain = self.current.chains.get(texts[1])
+        if chain is None:
+            return False
+        key = (self.current.name, *[t if _literal(t) else None for t in texts[2:]])
+        steps = self.shapes.get(key)
+        if steps is None:
+            before, self.recording = len(self.problems), []
+            self.command(line, tokenize(raw))
+            recorded, self.recording = self.recording, None
+            if recorded is not None and len(self.problems) == before:
+                self.shapes[key] = tuple(recorded)
+            return True
+        if '"' in raw or "'" in raw:
+            tokens = _TOKEN.finditer(raw)
+            next(tokens)
+            column = next(tokens).start() + 1
+        else:  # the chain is the first run of non-space after -A
+            column = raw.find(texts[1], len(raw) - len(raw.lstrip()) + len(texts[0])) + 1
+        rule = self.replay(line, texts, steps, column)
+        if rule is None:
+            return False
+        chain.rules.append(rule)
+        return True
+
+    def replay(self, line: int, texts: list[str], steps: tuple[_Step, ...],
+               column: int) -> Rule | None:
+        """``rule`` for a rule whose shape ``steps`` recorded; ``None``, with nothing changed,
+        if it has a problem. Token positions in ``steps`` count from the chain name."""
+        assert self.current is not None
+        before, family = len(self.problems), self.family
+        base: dict[str, Option] = {}
+        modules: list[tuple[ModuleSpec, list[Option], Token]] = []
+        target: tuple[TargetSpec | None, str, bool, Token] | None = None
+        target_options: list[Option] = []
+        for step in steps:
+            kind = step[0]
+            if kind == _OPTION:
+                _, owner, ospec, start, value_toks, negate, tok, text = step
+                start += 2
+                self.option_value(line, ospec, modules[owner][1] if owner >= 0 else target_options,
+                                  value_toks, texts[start:start + ospec.arity], negate, tok, text)
+            elif kind == _BASE_VALUE:
+                _, name, parse, start, value_tok, negate, text = step
+                self.base_value(line, base, name, parse, value_tok, texts[start + 2], negate, text)
+            elif kind == _MODULE:
+                modules.append((step[1], [], step[2]))
+            elif kind == _TARGET:
+                _, tspec, start, goto, tok = step
+                target = (tspec, texts[start + 2], goto, tok)
+            else:
+                base[step[1]] = step[2]
+        rule = self.assemble(line, self.current.name, base, modules, target, target_options,
+                             column, None, before)
+        if rule is None:
+            del self.problems[before:]
+            self.family = family
+        return rule
 
     def start_table(self, line: int, column: int, name: str) -> None:
         if self.current is not None:
@@ -282,6 +404,8 @@ class _Reader:
     def rule(self, line: int, tokens: list[Token], counters: tuple[int, int] | None,
              column: int) -> Rule | None:
         assert self.current is not None
+        # While a new shape of rule is read, what the reading did (see append_known).
+        record = self.recording
         table = self.current.name
         before = len(self.problems)
         base: dict[str, Option] = {}
@@ -306,25 +430,18 @@ class _Reader:
                     self.problem(line, tok.column, f"{text} given twice", text, "it once")
                 if parse is None:
                     base[name] = Option(name, (), negate is not None)
+                    if record is not None:
+                        record.append((_SET_BASE, name, base[name]))
                     i, negate = values_start, None
                     continue
                 value = self.values(line, tokens, values_start, 1, text)
                 if value is not None:
-                    try:
-                        normal = str(parse(value[0].text))  # type: ignore[operator]
-                    except ValueError as e:
-                        self.problem(line, value[0].column, f"bad value for {text}",
-                                     value[0].text, str(e))
-                    else:
-                        if name in ("source", "destination"):
-                            self.check_family(line, value[0], normal)
-                        if name == "protocol" and normal == "all":
-                            # iptables stores -p all as no protocol criterion at all.
-                            if negate is not None:
-                                self.problem(line, negate.column, "! -p all never matches",
-                                             "!", "-p all without '!', or no -p")
-                        else:
-                            base[name] = Option(name, (normal,), negate is not None)
+                    self.base_value(line, base, name, parse, value[0], value[0].text, negate, text)
+                    if record is not None:
+                        record.append((_BASE_VALUE, name, parse, values_start, value[0], negate,
+                                       text))
+                        if name == "protocol" and not _literal(value[0].text):
+                            self.recording = None  # -p's value steers the reading: not replayable
                 i, negate = values_start + 1, None
                 continue
             if text in ("-m", "--match"):
@@ -345,6 +462,8 @@ class _Reader:
                             i += 1
                     continue
                 modules.append((spec, [], value[0]))
+                if record is not None:
+                    record.append((_MODULE, spec, value[0]))
                 continue
             if text in ("-j", "--jump", "-g", "--goto"):
                 self.reject_negation(line, negate, text)
@@ -360,6 +479,8 @@ class _Reader:
                 name = value[0].text
                 tspec = None if goto else TARGETS.get(name)
                 target = (tspec, name, goto, value[0])
+                if record is not None:
+                    record.append((_TARGET, tspec, values_start, goto, value[0]))
                 continue
             if text in ("-c", "--set-counters"):
                 value = self.values(line, tokens, values_start, 2, text)
@@ -385,6 +506,8 @@ class _Reader:
                     if implicit is not None and implicit.implicit and text in implicit.lookup:
                         options_: list[Option] = []
                         modules.append((implicit, options_, tok))
+                        if record is not None:
+                            record.append((_MODULE, implicit, tok))
                         found = (implicit.lookup[text], options_)
             if found is None:
                 self.unknown_option(line, tok, base, target)
@@ -410,29 +533,66 @@ class _Reader:
                         and not tokens[i].text.startswith(("-", "!")):
                     i += 1
                 continue
-            normal: list[str] = []
-            for value_tok in values:
-                try:
-                    normal.append(normalise_value(ospec, value_tok.text))
-                except ValueError as e:
-                    self.problem(line, value_tok.column, f"bad value for {text}", value_tok.text,
-                                 str(e))
-            if len(normal) == ospec.arity:
-                option = expand_alias(ospec, tuple(normal))
-                if negate is not None:
-                    option = Option(option.name, option.values, True)
-                if any(o.name == option.name for o in options):
-                    self.problem(line, tok.column, f"{text} given twice in one module", text,
-                                 "it once per -m")
-                options.append(option)
-            else:
-                # The option was given: keep it (unnormalised) so that the module is not also
-                # reported as incomplete. The rule is dropped for its bad value anyway.
-                options.append(Option(ospec.canonical, tuple(t.text for t in values)))
+            self.option_value(line, ospec, options, values, [t.text for t in values], negate,
+                              tok, text)
+            if record is not None:
+                owner = next((k for k, m in enumerate(modules) if m[1] is options), -1)
+                record.append((_OPTION, owner, ospec, values_start, values, negate, tok, text))
             negate = None
         if negate is not None:
             self.problem(line, negate.column, "'!' at the end of the rule", "!",
                          "an option after it")
+        return self.assemble(line, table, base, modules, target, target_options, column,
+                             counters, before)
+
+    def base_value(self, line: int, base: dict[str, Option], name: str, parse: object,
+                   value: Token, raw: str, negate: Token | None, text: str) -> None:
+        """Store the base criterion ``text raw`` (``-d 10.0.0.1``) in ``base``."""
+        try:
+            normal = str(parse(raw))  # type: ignore[operator]
+        except ValueError as e:
+            self.problem(line, value.column, f"bad value for {text}", raw, str(e))
+        else:
+            if name in ("source", "destination"):
+                self.check_family(line, value, normal)
+            if name == "protocol" and normal == "all":
+                # iptables stores -p all as no protocol criterion at all.
+                if negate is not None:
+                    self.problem(line, negate.column, "! -p all never matches",
+                                 "!", "-p all without '!', or no -p")
+            else:
+                base[name] = Option(name, (normal,), negate is not None)
+
+    def option_value(self, line: int, ospec: OptionSpec, options: list[Option],
+                     values: list[Token], raws: list[str], negate: Token | None, tok: Token,
+                     text: str) -> None:
+        """Append the extension option ``tok`` with the values ``raws`` to ``options``."""
+        normal: list[str] = []
+        for value_tok, raw in zip(values, raws, strict=True):
+            try:
+                normal.append(normalise_value(ospec, raw))
+            except ValueError as e:
+                self.problem(line, value_tok.column, f"bad value for {text}", raw, str(e))
+        if len(normal) == ospec.arity:
+            option = expand_alias(ospec, tuple(normal))
+            if negate is not None:
+                option = Option(option.name, option.values, True)
+            if any(o.name == option.name for o in options):
+                self.problem(line, tok.column, f"{text} given twice in one module", text,
+                             "it once per -m")
+            options.append(option)
+        else:
+            # The option was given: keep it (unnormalised) so that the module is not also
+            # reported as incomplete. The rule is dropped for its bad value anyway.
+            options.append(Option(ospec.canonical, tuple(raws)))
+
+    def assemble(self, line: int, table: str, base: dict[str, Option],
+                 modules: list[tuple[ModuleSpec, list[Option], Token]],
+                 target: tuple[TargetSpec | None, str, bool, Token] | None,
+                 target_options: list[Option], column: int, counters: tuple[int, int] | None,
+                 before: int) -> Rule | None:
+        """The rule from what its options gave, or ``None`` if it (or anything since problem
+        number ``before``) had a problem."""
         matches: list[Match] = []
         if base:
             matches.append(Match(BASE_MODULE, tuple(base[n] for n in _base_order(base))))
