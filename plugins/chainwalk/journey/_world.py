@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .._errors import ChainwalkError, Problem
-from ..netfilter import Host, Ruleset, host_with
+from ..netfilter import Host, Interface, Ruleset, host_with
 from ._model import (
     InboundModeChange,
     Pod,
@@ -39,9 +39,19 @@ def family_of(address: str) -> int:
     return 6 if ":" in address else 4
 
 
+_hosts: dict[tuple[Interface, ...], Host] = {}
+
+
 def pod_host(pod: Pod) -> Host:
-    """The pod's network namespace as the netfilter engine sees it: default route via eth0."""
-    return host_with({i.name: i.addresses for i in pod.interfaces})
+    """The pod's network namespace as the netfilter engine sees it: default route via eth0.
+
+    Shared between runs: a Host caches its parsed addresses, which routing asks for on
+    every hop."""
+    host = _hosts.get(pod.interfaces)
+    if host is None:
+        host = host_with({i.name: i.addresses for i in pod.interfaces})
+        _hosts[pod.interfaces] = host
+    return host
 
 
 def pod_ruleset(pod: Pod, family: int) -> Ruleset:
