@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from journey_helpers import RULES, TOPOLOGY, scenario_file
 
+from chainwalk import ChainwalkError
 from chainwalk.journey import Journey, Scenario, load_scenarios, run_scenario
 from chainwalk.journey._rulesets import load_ruleset
 
@@ -266,3 +267,18 @@ def test_rulesets_are_parsed_once_per_file_version(tmp_path: Path) -> None:
     changed = load_ruleset(str(path), 4)
     assert changed is not first
     assert "15091" in " ".join(r.spec for r in changed.chain("nat", "ISTIO_INBOUND").rules)
+
+
+def test_a_journey_that_cannot_be_evaluated_says_why(write: Write, rules_dir: Path) -> None:
+    (rules_dir / "set.rules").write_text(
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+        ":POSTROUTING ACCEPT [0:0]\n-A OUTPUT -m set --match-set blocked dst -j RETURN\n"
+        "COMMIT\n")
+    topology = TOPOLOGY.replace("ruleset: rulesets/current.rules", "ruleset: set.rules")
+    (scenario,) = load_scenarios(write(scenario_file("s: {title: t, from: client, to: server}",
+                                                     topology)))
+    with pytest.raises(ChainwalkError) as caught:
+        run_scenario(scenario)
+    (problem,) = caught.value.problems
+    assert str(problem).startswith(f"{rules_dir / 'set.rules'}:6:")
+    assert "test/s: " in str(problem) and "ipset blocked" in str(problem)

@@ -156,8 +156,11 @@ class RealTopology:
 
     # -- running ---------------------------------------------------------------
 
-    def request(self) -> list[dict[str, Any]]:
-        """Make the scenario's request; the events, once no new one came for a while."""
+    def request(self, accepts: int = 0, failure: bool = False) -> list[dict[str, Any]]:
+        """Make the scenario's request; the events, once at least ``accepts`` connections
+        were accepted (and, with ``failure``, a connect failed) and then no new event
+        came for a while. The hints only make a slow machine wait longer: extra events
+        are still collected, and a shortfall shows when the deadline passes."""
         request = self.scenario.request
         pod = self.world.topology.pod(request.pod)
         assert pod is not None
@@ -174,9 +177,13 @@ class RealTopology:
                 os.waitpid(pid, 0)
                 raise HarnessError("the client did not finish")
             time.sleep(0.01)
-        return self.settled_events()
+        return self.settled_events(accepts, failure)
 
-    def settled_events(self) -> list[dict[str, Any]]:
+    def read_events(self) -> list[dict[str, Any]]:
+        text = self.events_file.read_text()
+        return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
+
+    def settled_events(self, accepts: int, failure: bool) -> list[dict[str, Any]]:
         deadline = time.monotonic() + JOURNEY_TIMEOUT_S
         size, last_change = -1, time.monotonic()
         while time.monotonic() < deadline:
@@ -184,11 +191,14 @@ class RealTopology:
             if now_size != size:
                 size, last_change = now_size, time.monotonic()
             elif time.monotonic() - last_change > SETTLE_S:
-                break
+                events = self.read_events()
+                if (sum(e["kind"] == "accept" for e in events) >= accepts
+                        and (not failure or any(e["kind"] == "connect"
+                                                and e["result"] != "connected"
+                                                for e in events))):
+                    break
             time.sleep(0.02)
-        text = self.events_file.read_text()
-        events = [json.loads(line) for line in text.splitlines() if line.strip()]
-        return [self.with_udp_original(e) for e in events]
+        return [self.with_udp_original(e) for e in self.read_events()]
 
     def with_udp_original(self, event: dict[str, Any]) -> dict[str, Any]:
         """A UDP socket cannot ask for its original destination (IP_ORIGDSTADDR gives the
