@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from kernel_probes import Probe, all_probes
 from netns import (
     POD_IP,
     POD_PREFIX,
@@ -36,7 +37,6 @@ from netns import (
     remove_harness,
     trace_first_packet,
 )
-from probes import Probe, all_probes
 
 from chainwalk.cli import main as chainwalk_main
 
