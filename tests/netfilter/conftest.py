@@ -12,10 +12,10 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import NoReturn
 
 import pytest
+from nf_helpers import Kernel
 
 REQUIRE_KERNEL = "CHAINWALK_REQUIRE_KERNEL"
 KERNEL_TOOLS = ("ip", "iptables-restore", "iptables-save", "ip6tables-restore", "ip6tables-save")
@@ -25,31 +25,6 @@ def _cannot_run(reason: str) -> NoReturn:
     if os.environ.get(REQUIRE_KERNEL) == "1":
         pytest.fail(f"{reason} (and {REQUIRE_KERNEL}=1 forbids skipping)", pytrace=False)
     pytest.skip(reason)
-
-
-@dataclass(frozen=True)
-class Kernel:
-    """iptables-restore and iptables-save inside one network namespace."""
-
-    netns: str
-
-    def _run(self, argv: list[str], text: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["ip", "netns", "exec", self.netns, *argv], input=text,
-                              capture_output=True, text=True, timeout=30, check=False)
-
-    def restore(self, text: str, family: int = 4) -> None:
-        """Load ``text``; every table it names is replaced (the others are left alone)."""
-        tool = "ip6tables-restore" if family == 6 else "iptables-restore"
-        done = self._run([tool], text)
-        if done.returncode != 0:
-            raise AssertionError(f"{tool} refused the input: {done.stderr.strip()}\n{text}")
-
-    def save(self, family: int = 4, table: str | None = None) -> list[str]:
-        """What iptables-save prints, without its ``#`` comment lines."""
-        tool = "ip6tables-save" if family == 6 else "iptables-save"
-        done = self._run([tool, *(["-t", table] if table else [])])
-        assert done.returncode == 0, done.stderr
-        return [line for line in done.stdout.splitlines() if not line.startswith("#")]
 
 
 def _new_netns(name: str) -> None:
