@@ -57,9 +57,12 @@ class ModuleSpec:
     summary: str = ""
     implicit: bool = False  # loaded by -p PROTO without -m
     lookup: dict[str, OptionSpec] = field(init=False, repr=False, compare=False)
+    # Where each option comes in iptables-save's order (the parser sorts by it).
+    order: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lookup", {s: o for o in self.options for s in o.spellings})
+        object.__setattr__(self, "order", {o.canonical: n for n, o in enumerate(self.options)})
 
 
 @dataclass(frozen=True)
@@ -73,9 +76,12 @@ class TargetSpec:
     terminal: bool = True  # False: evaluation goes on with the next rule
     summary: str = ""
     lookup: dict[str, OptionSpec] = field(init=False, repr=False, compare=False)
+    # Where each option comes in iptables-save's order (the parser sorts by it).
+    order: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lookup", {s: o for o in self.options for s in o.spellings})
+        object.__setattr__(self, "order", {o.canonical: n for n, o in enumerate(self.options)})
 
 
 def _require_one(*names: str) -> Finish:

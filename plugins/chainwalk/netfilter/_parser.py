@@ -13,6 +13,7 @@ collected, never raised one at a time, so a user sees them all.
 
 from __future__ import annotations
 
+import gc
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,8 +58,11 @@ _FREE_TEXT = frozenset({"comment", "log-prefix"})
 _NAMES = frozenset([*MODULES, *TARGETS, *PORT_PROTOCOLS, "icmp", "all", *map(str, range(256))])
 
 
+_LITERAL_STARTS = "-!"  # and "" (an empty token), which `"" in "-!"` includes
+
+
 def _literal(text: str) -> bool:
-    return text in _NAMES or text[:1] in ("-", "!", "")
+    return text in _NAMES or text[:1] in _LITERAL_STARTS
 
 
 # The steps of a recorded reading, replayed with another rule's values.
@@ -159,6 +163,10 @@ class _Reader:
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
+            if line[0] == "-" and self.current is not None:  # most lines: -A CHAIN RULE
+                if not self.append_known(number, raw):
+                    self.command(number, tokenize(raw))
+                continue
             indent = len(raw) - len(raw.lstrip())
             if line.startswith("*"):
                 self.start_table(number, indent + 1, line[1:].strip())
@@ -195,7 +203,9 @@ class _Reader:
         chain = self.current.chains.get(texts[1])
         if chain is None:
             return False
-        key = (self.current.name, *[t if _literal(t) else None for t in texts[2:]])
+        # _literal(t), inline: this runs for every token of a large file.
+        key = (self.current.name,
+               *[t if t in _NAMES or t[:1] in _LITERAL_STARTS else None for t in texts[2:]])
         steps = self.shapes.get(key)
         if steps is None:
             before, self.recording = len(self.problems), []
@@ -609,8 +619,9 @@ class _Reader:
                 self.problem(line, tok.column, f"the {spec_.name} match is incomplete", tok.text,
                              str(e))
                 continue
-            order = {o.canonical: n for n, o in enumerate(spec_.options)}
-            finished.sort(key=lambda o: order.get(o.name, 99))
+            if len(finished) > 1:
+                order = spec_.order
+                finished.sort(key=lambda o: order.get(o.name, 99))
             matches.append(Match(spec_.name, tuple(finished)))
         rule_target = None
         if target is not None:
@@ -629,8 +640,9 @@ class _Reader:
                 except ValueError as e:
                     self.problem(line, tok.column, f"target {name} is incomplete", name, str(e))
                     finished = target_options
-                order = {o.canonical: n for n, o in enumerate(tspec.options)}
-                finished.sort(key=lambda o: order.get(o.name, 99))
+                if len(finished) > 1:
+                    order = tspec.order
+                    finished.sort(key=lambda o: order.get(o.name, 99))
                 rule_target = Target(name, tuple(finished))
             else:
                 rule_target = Target(name, (), goto=goto, is_chain=True)
@@ -727,7 +739,16 @@ def _chain_order(draft: _TableDraft) -> list[_ChainDraft]:
 def parse_text(text: str, path: str = "<input>", family: int | None = None) -> Ruleset:
     """Parse a whole file; raise :class:`ChainwalkError` with every problem found."""
     reader = _Reader(path, family)
-    reader.read(text)
+    # Reading allocates several objects per rule, and the cyclic garbage collector would walk
+    # the ever larger model again and again (a quarter of the time of a large file); the
+    # reading makes no garbage cycles, so the collector waits until it is done.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        reader.read(text)
+    finally:
+        if collecting:
+            gc.enable()
     if reader.problems:
         raise ChainwalkError(sorted(reader.problems, key=lambda p: p.location))
     order = {name: n for n, name in enumerate(BUILTIN_CHAINS)}
