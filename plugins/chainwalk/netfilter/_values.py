@@ -12,6 +12,9 @@ import socket
 from functools import lru_cache
 
 _IPV4 = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
+# An IPv4 address exactly as ipaddress accepts and prints it (no leading zeros).
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_CANONICAL = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 _NAME = re.compile(r"^[A-Za-z0-9_.:@+-]{1,29}$")
 MAX_U32 = 0xFFFFFFFF
 
@@ -23,6 +26,8 @@ def family_of(text: str) -> int:
 
 def address(text: str) -> str:
     """A host address, IPv4 or IPv6, in canonical spelling."""
+    if _IPV4_CANONICAL.fullmatch(text):
+        return text  # already canonical: what ipaddress would give, without its cost
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
@@ -37,15 +42,15 @@ def network(text: str) -> str:
     """
     addr, _, mask = text.partition("/")
     m = _IPV4.match(addr)
-    if m and all(int(g) < 256 for g in m.groups()) and (not mask or mask.isdigit()):
-        length = int(mask) if mask else 32
-        if length > 32:
-            raise ValueError("a prefix length from 0 to 32")
-        value = 0
-        for g in m.groups():
-            value = (value << 8) | int(g)
-        value &= (MAX_U32 << (32 - length)) & MAX_U32
-        return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}/{length}"
+    if m and (not mask or mask.isdigit()):
+        a, b, c, d = map(int, m.groups())
+        if a < 256 and b < 256 and c < 256 and d < 256:
+            length = int(mask) if mask else 32
+            if length > 32:
+                raise ValueError("a prefix length from 0 to 32")
+            value = (a << 24 | b << 16 | c << 8 | d) & (MAX_U32 << (32 - length)) & MAX_U32
+            return (f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+                    f"/{length}")
     try:
         net = ipaddress.ip_network(text if mask else f"{addr}", strict=False)
     except ValueError:
