@@ -162,7 +162,8 @@ def test_routing_happens_before_nat_and_again_after_redirect() -> None:
     result = trace(CLASSIC, Packet(OTHER_POD, 8080, **APP), pod_host())
     events = [s.text for s in result.steps if s.kind == "event"]
     assert events[0] == "routing: 10.0.0.9 leaves on eth0, source 10.0.0.5"
-    assert "rerouted after nat OUTPUT: now leaves on lo" in events
+    rerouted = [e for e in events if e.startswith("rerouted after nat OUTPUT")]
+    assert len(rerouted) == 1 and " lo" in rerouted[0]
     assert result.final.src == POD_IP
 
 
@@ -380,9 +381,12 @@ def test_dnat_to_a_local_address_goes_through_lo() -> None:
 def test_dnat_to_another_host_reroutes_out_of_lo() -> None:
     ruleset = parse_text("*nat\n-A OUTPUT -d 127.0.0.1 -p tcp -j DNAT --to-destination "
                          "10.0.0.9:80\nCOMMIT\n")
-    result = trace(ruleset, Packet("127.0.0.1", 8080, uid=0, gid=0), pod_host())
+    # A socket bound to the pod IP: once DNATed, nothing loopback is left to leave eth0.
+    result = trace(ruleset, Packet("127.0.0.1", 8080, src=POD_IP, uid=0, gid=0), pod_host())
     assert (result.disposition, result.final.out_interface) == ("sent", "eth0")
-    assert "rerouted after nat OUTPUT: now leaves on eth0" in [s.text for s in result.steps]
+    assert (result.final.dst, result.final.dport) == (OTHER_POD, 80)
+    first_event = next(s.text for s in result.steps if s.kind == "event")
+    assert first_event == "routing: 127.0.0.1 leaves on lo, source 10.0.0.5"
 
 
 def test_mark_set_in_mangle_is_seen_by_filter_and_snat() -> None:
