@@ -63,5 +63,25 @@ def _marked_local(host: Host, mark: int) -> bool:
     return any(mark & mask == value for value, mask in host.local_marks)
 
 
+def is_loopback(address: str) -> bool:
+    return bool(address) and ipaddress.ip_address(address).is_loopback
+
+
+def martian(source: str, destination: str, interface: str | None) -> str | None:
+    """Why the kernel refuses a loopback address on another interface, or ``None``.
+
+    With ``route_localnet`` off (the default), 127.0.0.0/8 and ::1 never leave
+    ``lo`` and are never accepted from another interface: such a packet is dropped
+    by routing (a "martian").
+    """
+    if interface == "lo" or interface is None:
+        return None
+    if is_loopback(source):
+        return f"source {source} is a loopback address and cannot use {interface}"
+    if is_loopback(destination):
+        return f"destination {destination} is a loopback address and cannot use {interface}"
+    return None
+
+
 def input_is_local(host: Host, destination: str, mark: int) -> bool:
     return is_local(host, destination) or _marked_local(host, mark)

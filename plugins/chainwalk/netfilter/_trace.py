@@ -28,7 +28,7 @@ from . import _values as v
 from ._compile import Choice, State
 from ._model import Chain, Rule, Ruleset
 from ._packet import Host, Packet
-from ._routing import input_is_local, primary_address, route_output
+from ._routing import input_is_local, martian, primary_address, route_output
 
 #: Tables consulted at each hook, in the kernel's priority order.
 HOOK_TABLES: dict[str, tuple[str, ...]] = {
@@ -433,6 +433,7 @@ class _Run:
     # -- hooks and the path between them ------------------------------------
     def hook(self, hook: str) -> None:
         st = self.st
+        new_route: str | None = None
         for table in HOOK_TABLES[hook]:
             if table == "nat" and (self.nat_bound or st.untracked or st.ctstate != "NEW"):
                 continue
@@ -441,14 +442,29 @@ class _Run:
             if verdict != "ACCEPT":
                 self.stop(verdict)
             if hook == "OUTPUT" and table in ("mangle", "nat") and (st.dst, st.mark) != before:
-                self.reroute(table)
+                new_route = self.reroute(table)
+        if new_route is not None and new_route != st.out_if:
+            self.event(f"from POSTROUTING on the packet leaves on {new_route}")
+            st.out_if = new_route
 
-    def reroute(self, table: str) -> None:
+    def reroute(self, table: str) -> str | None:
+        """Route again after mangle or nat OUTPUT changed the destination or the mark.
+
+        The kernel re-routes right after that table (and drops the packet there if the
+        new route is refused), but the hook's output device was fixed when the hook
+        began: the rest of OUTPUT still sees the old interface (``-o``); only
+        POSTROUTING sees the new one, which this returns.
+        """
         st = self.st
         route = route_output(self.host, st.dst, st.mark)
+        refused = martian(st.src, st.dst, route.interface)
+        if refused:
+            self.event(f"rerouted after {table} OUTPUT: {refused}: dropped")
+            self.stop("UNROUTABLE")
         if route.interface != st.out_if:
-            self.event(f"rerouted after {table} OUTPUT: now leaves on {route.interface}")
-            st.out_if = route.interface
+            self.event(f"rerouted after {table} OUTPUT to {route.interface} (the rest of "
+                       f"OUTPUT still sees -o {st.out_if})")
+        return route.interface
 
     def event(self, text: str) -> None:
         self.steps.append(Step("event", hook=self.st.hook, text=text))
@@ -495,6 +511,10 @@ class _Run:
             self.event(f"no route to {packet.dst}")
             self.stop("UNROUTABLE")
         st.set_src(packet.src or route.source)
+        refused = martian(st.src, st.dst, st.out_if)
+        if refused:
+            self.event(f"routing: {refused}: the connection fails")
+            self.stop("UNROUTABLE")
         st.orig_src, st.orig_dst = st.src, st.dst
         st.orig_sport, st.orig_dport = st.sport, st.dport
         st.hook = "OUTPUT"
@@ -522,6 +542,10 @@ class _Run:
     def input_side(self) -> str:
         st = self.st
         self.hook("PREROUTING")
+        refused = martian(st.src, st.dst, st.in_if)
+        if refused:
+            self.event(f"input routing: {refused}: dropped")
+            self.stop("UNROUTABLE")
         if st.tproxy is not None or input_is_local(self.host, st.dst, st.mark):
             self.hook("INPUT")
             self.nat_bound = True
