@@ -1,0 +1,62 @@
+"""Escaping for the three languages the views emit: Markdown, HTML and Mermaid.
+
+Every string that comes from a file (a rule's text, a comment, a scenario's title, an
+annotation) passes through one of these before it is written out, so a ``|`` cannot
+split a table cell, a ``<script>`` cannot become an element, and a ``;``, ``#``,
+``%%`` or ``-->`` cannot end or redirect a Mermaid statement.
+
+* :func:`md_text` is prose in Markdown (a table cell or a paragraph): every ASCII
+  punctuation character that Markdown, its extensions or HTML could read as syntax
+  becomes a numeric character reference, which Python-Markdown passes through as it
+  is and a browser shows as the character.
+* :func:`md_code` is code in Markdown: a code span, whose content Markdown leaves
+  alone (HTML escaping is Markdown's job there, and a table does not split a row at
+  a ``|`` inside one).
+* :func:`mermaid_text` is a label in a Mermaid diagram: Mermaid's own ``#NN;`` codes,
+  so the emitted diagram source holds no ``<``, ``&``, ``"``, ``;``, ``#`` or ``%``
+  from the input, and stays HTML-safe too (mermaid2 writes it into the page as is).
+"""
+
+from __future__ import annotations
+
+import re
+
+# Characters left as they are in prose: letters, digits, space and punctuation that no
+# Markdown extension in use (tables, attr_list, admonition, pymdownx.*) gives meaning to
+# inside a line.
+_MD_PLAIN = re.compile(r"[A-Za-z0-9 ,.;/?'\u00a0-\U0010ffff]")
+_MERMAID_PLAIN = re.compile(r"[A-Za-z0-9 ,./_?'\u00a0-\U0010ffff-]")
+_SPACES = re.compile(r"\s+")
+
+
+def one_line(text: str) -> str:
+    """Collapse whitespace (newlines, tabs) into single spaces: a cell is one line."""
+    return _SPACES.sub(" ", text).strip()
+
+
+def md_text(text: str) -> str:
+    """``text`` as literal prose in Markdown, on one line."""
+    return "".join(c if _MD_PLAIN.match(c) else f"&#{ord(c)};" for c in one_line(text))
+
+
+def md_code(text: str) -> str:
+    """``text`` as a code span (``` `` ``` fences grow past any backticks inside)."""
+    text = one_line(text)
+    if not text:
+        return ""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    # Python-Markdown's tables do not split a row at a | inside a code span.
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def mermaid_text(text: str) -> str:
+    """``text`` as a Mermaid label (quoted or not), on one line."""
+    return "".join(c if _MERMAID_PLAIN.match(c) else f"#{ord(c)};" for c in one_line(text))
+
+
+def html_text(text: str) -> str:
+    """``text`` inside an HTML element or attribute."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&#39;"))

@@ -1,0 +1,87 @@
+"""The ``rules`` view: one chain as a table, a column per criterion.
+
+The columns are the ones ``iptables -L`` prints (protocol, interfaces, addresses),
+worded for reading ("any", "anywhere", "!127.0.0.1"), then every other match in
+``iptables -L``'s words (``owner UID match 1337``, ``tcp dpt:!15008``) in its own
+column: an owner match is a criterion of its own, not part of the destination. The
+last column is the rule's annotation, when the ruleset has one.
+"""
+
+from __future__ import annotations
+
+from ..netfilter import Chain, Rule
+from ._annotations import Annotation, Annotations
+from ._escape import md_code, md_text
+from ._words import address, match_words, target_words
+
+HEADER = ("#", "target", "prot", "in", "out", "source", "destination", "other matches")
+
+
+def _base_words(rule: Rule, family: int) -> list[str]:
+    base = rule.match("")
+    options = {o.name: o for o in base.options} if base else {}
+
+    def word(name: str, default: str, value: str | None = None) -> str:
+        option = options.get(name)
+        if option is None:
+            return default
+        return ("!" if option.negated else "") + (value or option.value)
+
+    return [word("protocol", "all"), word("in-interface", "any"),
+            word("out-interface", "any"),
+            *(word(name, "anywhere", address(options[name].value, family)
+                   if name in options else None) for name in ("source", "destination"))]
+
+
+def target_cell(rule: Rule) -> str:
+    target = rule.target
+    if target is None:
+        return "(none)"
+    text = md_code(target.name) + (" (goto)" if target.goto else "")
+    extra = target_words(rule).strip()
+    return f"{text} {md_text(extra)}" if extra else text
+
+
+def annotation_cell(note: Annotation | None) -> str:
+    if note is None:
+        return ""
+    parts = []
+    if note.name:
+        parts.append(f"**{md_text(note.name)}**" + (":" if note.purpose else ""))
+    if note.purpose:
+        parts.append(md_text(note.purpose))
+    refs = []
+    if note.article:
+        refs.append("article rule " + ", ".join(map(str, note.article)))
+    if note.steps:
+        refs.append(("steps " if len(note.steps) > 1 else "step ")
+                    + " &#8594; ".join(map(str, note.steps)))
+    if note.scenario:
+        refs.append("scenario " + md_code(note.scenario))
+    if refs:
+        parts.append("(" + "; ".join(refs) + ")")
+    return " ".join(parts)
+
+
+def row(cells: list[str]) -> str:
+    return "| " + " | ".join(cell or " " for cell in cells) + " |"
+
+
+def rules_table(chain: Chain, table: str, family: int, notes: Annotations) -> str:
+    """The Markdown table of ``chain`` (of ``table``), annotated from ``notes``."""
+    annotated = bool(notes.in_chain(table, chain.name))
+    header = [*HEADER, "what it is for"] if annotated else list(HEADER)
+    lines = [row(header), row(["---"] * len(header))]
+    for number, rule in enumerate(chain.rules, start=1):
+        words = [md_text(w) for w in _base_words(rule, family)]
+        matches = match_words(rule).strip()
+        cells = [str(number), target_cell(rule), *words, md_code(matches)]
+        if annotated:
+            cells.append(annotation_cell(notes.get(table, chain.name, rule.spec)))
+        lines.append(row(cells))
+    if not chain.rules:
+        lines.append(row(["", "(no rules)", *[""] * (len(header) - 2)]))
+    if chain.policy is not None:
+        lines.append("")
+        lines.append(f"Policy of {md_code(chain.name)}: {md_code(chain.policy)}.")
+    return "\n".join(lines) + "\n"

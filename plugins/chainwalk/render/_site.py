@@ -1,0 +1,316 @@
+"""Rendering a site's pages: every block of every page, and the checks that hold for
+the whole rules folder whether a page shows them or not.
+
+``Site.render_page`` replaces each block of a page by its view's Markdown and
+collects what went wrong; ``Site.check`` then validates everything under rules/
+(every ruleset parses, every annotation still names a rule, every scenario's
+expectations hold, every annotation's scenario exists) and warns about scenarios no
+page shows. A :class:`Finding` is a problem together with the blocks that show the
+thing it is about, so a message names both the page line and the rules file line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .._errors import ChainwalkError, Location, Problem
+from ..journey import Journey, Scenario
+from ._annotations import drift
+from ._blocks import Block, Request, find_blocks, parse_request
+from ._chains import chains_flowchart
+from ._coverage import coverage
+from ._diff import diff_table, journey_key, ruleset_changes
+from ._escape import md_code, md_text
+from ._journeys import traces_with
+from ._listing import SYN_BYTES, count_journeys, listing
+from ._project import Project
+from ._rules import rules_table
+from ._sequence import sequence
+from ._trace import trace_table
+
+DEFAULT_TABLE = "nat"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A problem, and the page blocks that show what it is about."""
+
+    problem: Problem
+    shown_at: tuple[Location, ...] = ()
+
+    def __str__(self) -> str:
+        if not self.shown_at or self.shown_at[0] == self.problem.location:
+            return str(self.problem)
+        text = f"{self.shown_at[0]}: {self.problem}"
+        if len(self.shown_at) > 1:
+            text += " (also shown at " + ", ".join(map(str, self.shown_at[1:])) + ")"
+        return text
+
+
+@dataclass
+class Rendered:
+    """A block's Markdown, the warnings it raises and what it shows."""
+
+    markdown: str
+    warnings: list[Problem] = field(default_factory=list)
+    scenarios: list[str] = field(default_factory=list)
+    topologies: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PageResult:
+    page: str
+    markdown: str
+    findings: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    blocks: list[tuple[Block, Request | None]] = field(default_factory=list)
+
+
+def _fence(kind: str, body: str) -> str:
+    longest = max((len(run) for run in re.findall("`+", body)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{kind}\n{body}{'' if body.endswith(chr(10)) else chr(10)}{ticks}\n"
+
+
+def _indent(text: str, indent: str) -> list[str]:
+    return [indent + line if line else "" for line in text.rstrip("\n").split("\n")]
+
+
+class Site:
+    """Renders pages from one :class:`Project`."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.shown: dict[str, list[Location]] = {}  # scenario id / ruleset -> blocks
+
+    def begin_build(self) -> None:
+        self.project.begin_build()
+        self.shown = {}
+
+    # -- pages ------------------------------------------------------------------
+    def render_page(self, page: str, markdown: str) -> PageResult:
+        """``markdown`` with its blocks replaced; problems name ``page`` and its lines."""
+        blocks, problems = find_blocks(markdown, page)
+        result = PageResult(page, markdown, [Finding(p) for p in problems])
+        lines = markdown.split("\n")
+        out: list[str] = []
+        position = 0
+        for block in blocks:
+            out.extend(lines[position:block.start])
+            position = block.end
+            text = self._block(block, result)
+            out.extend(["", *_indent(text, block.indent), ""] if text else [])
+        out.extend(lines[position:])
+        result.markdown = "\n".join(out)
+        return result
+
+    def _block(self, block: Block, result: PageResult) -> str:
+        try:
+            request = parse_request(block)
+        except ChainwalkError as e:
+            result.findings.extend(Finding(p) for p in e.problems)
+            result.blocks.append((block, None))
+            return ""
+        result.blocks.append((block, request))
+        for key in (request.scenario, request.highlight):
+            if key:
+                self.shown.setdefault(key, []).append(block.where)
+        for key in (request.ruleset, request.against):
+            if key:
+                self.shown.setdefault(f"ruleset {key}", []).append(block.where)
+        if request.topology:
+            self.shown.setdefault(f"topology {request.topology}", []).append(block.where)
+        try:
+            rendered = self.project.memo(("block", request), lambda: self.render(request))
+        except ChainwalkError as e:
+            result.findings.extend(Finding(p, (block.where,)) for p in e.problems)
+            return ""
+        result.warnings.extend(Finding(self.project.relocate(w), (block.where,))
+                               for w in rendered.warnings)
+        for topology in rendered.topologies:
+            self.shown.setdefault(f"topology {topology}", []).append(block.where)
+        return rendered.markdown
+
+    # -- views ------------------------------------------------------------------
+    def render(self, request: Request) -> Rendered:
+        view = request.view
+        if view in ("sequence", "trace"):
+            scenario = self.project.scenario(request.scenario)
+            journey = self.project.journey(scenario)
+            if view == "sequence":
+                return Rendered(_fence("mermaid", sequence(scenario, journey)) + "\n"
+                                + _result_line(journey))
+            return Rendered(trace_table(scenario, journey, request.reasons))
+        if view == "rules":
+            return Rendered(self._rules(request))
+        if view == "chains":
+            return self._chains(request)
+        if view == "listing":
+            return self._listing(request)
+        if view == "coverage":
+            return self._coverage(request)
+        return self._diff(request)
+
+    def _table(self, stem: str, table: str) -> None:
+        ruleset = self.project.ruleset(stem)
+        if ruleset.table(table) is None:
+            path = self.project.shown(self.project.ruleset_path(stem))
+            names = ", ".join(t.name for t in ruleset.tables) or "none"
+            raise ChainwalkError([Problem(Location(path, 0), f"{stem} has no table {table}",
+                                          table, f"one of its tables ({names})")])
+
+    def _rules(self, request: Request) -> str:
+        table = request.table or DEFAULT_TABLE
+        self._table(request.ruleset, table)
+        ruleset = self.project.ruleset(request.ruleset)
+        found = ruleset.table(table)
+        chain = ruleset.chain(table, request.chain)
+        if chain is None:
+            assert found is not None
+            names = ", ".join(c.name for c in found.chains)
+            raise ChainwalkError([Problem(found.location or Location(ruleset.source, 0),
+                                          f"{request.ruleset} has no chain {request.chain} in "
+                                          f"table {table}", request.chain,
+                                          f"one of {names}")])
+        notes = self.project.annotations(request.ruleset)
+        problems = drift(notes, ruleset)
+        if problems:
+            raise ChainwalkError(problems)
+        return rules_table(chain, table, ruleset.family, notes)
+
+    def _runs(self, topology: str) -> list[tuple[Scenario, Journey]]:
+        return [(s, self.project.journey(s)) for s in self.project.scenarios(topology)]
+
+    def _chains(self, request: Request) -> Rendered:
+        table = request.table or DEFAULT_TABLE
+        self._table(request.ruleset, table)
+        ruleset = self.project.ruleset(request.ruleset)
+        if not request.highlight:
+            return Rendered(_fence("mermaid", chains_flowchart(ruleset, table)))
+        scenario = self.project.scenario(request.highlight)
+        journey = self.project.journey(scenario)
+        path = self.project.ruleset_path(request.ruleset)
+        traces = list(traces_with(scenario, journey, path))
+        if not traces:
+            raise ChainwalkError([Problem(
+                scenario.location or Location(scenario.topology.path, 0),
+                f"scenario {scenario.id} does not cross {request.ruleset}: none of its hops "
+                "runs in a pod with that ruleset", request.highlight,
+                f"a scenario whose pods use rulesets/{request.ruleset}.rules")])
+        steps = [step for _, found in traces for step in found.steps]
+        hops = sorted({hop.number for hop, _ in traces})
+        note = (f"Highlighted: the chains and rules that {md_code(scenario.id)} crosses "
+                f"(hop{'s' if len(hops) > 1 else ''} {', '.join(map(str, hops))}).")
+        return Rendered(_fence("mermaid", chains_flowchart(ruleset, table, steps)) + "\n"
+                        + note + "\n", scenarios=[scenario.id])
+
+    def _listing(self, request: Request) -> Rendered:
+        table = request.table or DEFAULT_TABLE
+        self._table(request.ruleset, table)
+        ruleset = self.project.ruleset(request.ruleset)
+        header = f"`iptables -t {table} -L -v -n` of {md_code(request.ruleset + '.rules')}"
+        if not request.topology:
+            return Rendered(f"{header}, counters zero:\n\n" + _fence("text", listing(
+                ruleset, table)))
+        runs = self._runs(request.topology)
+        path = self.project.ruleset_path(request.ruleset)
+        counters = count_journeys(runs, path, table)
+        counted = sum(1 for s, j in runs if any(traces_with(s, j, path)))
+        text = (f"{header}, with the counters the {counted} scenarios of "
+                f"{md_code(request.topology)} that cross it would leave: each connection "
+                f"counts one packet (its first, a TCP SYN, taken as {SYN_BYTES} bytes) in every "
+                "rule it matched and every policy that applied.")
+        return Rendered(text + "\n\n" + _fence("text", listing(ruleset, table, counters)),
+                        topologies=[request.topology])
+
+    def _coverage(self, request: Request) -> Rendered:
+        runs = self._runs(request.topology)
+        if request.ruleset:
+            stems = [request.ruleset]
+        else:
+            paths = sorted({p.ruleset_path for s, _ in runs for p in s.topology.pods
+                            if p.ruleset_path} | {p.ruleset6_path for s, _ in runs
+                                                  for p in s.topology.pods if p.ruleset6_path})
+            stems = [self.project.shown(p).rsplit("/", 1)[-1].removesuffix(".rules")
+                     for p in paths]
+        rulesets = [(stem, self.project.ruleset_path(stem), self.project.ruleset(stem))
+                    for stem in stems]
+        found = coverage(request.topology, runs, rulesets, request.table)
+        return Rendered(found.markdown, warnings=found.uncovered,
+                        topologies=[request.topology])
+
+    def _diff(self, request: Request) -> Rendered:
+        old = self.project.ruleset(request.against)
+        new = self.project.ruleset(request.ruleset)
+        changes = ruleset_changes(old, new, request.table)
+        old_path = self.project.ruleset_path(request.against)
+        new_path = self.project.ruleset_path(request.ruleset)
+        changed: list[tuple[str, Journey | str, Journey | str]] = []
+        for stem in self.project.topology_stems():
+            for scenario in self.project.scenarios(stem):
+                uses = {p.ruleset_path for p in scenario.topology.pods}
+                if old_path not in uses and new_path not in uses:
+                    continue
+                base = self.project.journey(scenario)
+                swap = (old_path, new_path) if old_path in uses else (new_path, old_path)
+                try:
+                    other: Journey | str = self.project.journey(scenario, swap)
+                except ChainwalkError as e:
+                    other = "cannot run: " + "; ".join(p.message for p in e.problems)
+                pair = (base, other) if swap[0] == old_path else (other, base)
+                if isinstance(other, str) or journey_key(base) != journey_key(other):
+                    changed.append((scenario.id, *pair))
+        return Rendered(diff_table(request.against, request.ruleset, changes, changed))
+
+    # -- the whole folder ---------------------------------------------------------
+    def check(self) -> tuple[list[Finding], list[Finding]]:
+        """Problems and warnings about everything under rules/ (after the pages)."""
+        findings: list[Finding] = []
+        warnings: list[Finding] = []
+        scenario_ids: set[str] = set()
+        for stem in self.project.topology_stems():
+            shown = tuple(self.shown.get(f"topology {stem}", ()))
+            try:
+                scenarios = self.project.scenarios(stem)
+            except ChainwalkError as e:
+                findings.extend(Finding(p, shown) for p in e.problems)
+                continue
+            for scenario in scenarios:
+                scenario_ids.add(scenario.id)
+                where = tuple(self.shown.get(scenario.id, ())) or shown
+                try:
+                    problems = self.project.expectation_problems(scenario)
+                except ChainwalkError as e:
+                    problems = list(e.problems)
+                findings.extend(Finding(p, where) for p in problems)
+                if not where:
+                    location = scenario.location or Location(scenario.topology.path, 0)
+                    warnings.append(Finding(self.project.relocate(Problem(
+                        location, f"scenario {scenario.id} is shown on no page")), ()))
+        for stem in self.project.ruleset_stems():
+            shown = tuple(self.shown.get(f"ruleset {stem}", ()))
+            try:
+                ruleset = self.project.ruleset(stem)
+                notes = self.project.annotations(stem)
+            except ChainwalkError as e:
+                findings.extend(Finding(p, shown) for p in e.problems)
+                continue
+            findings.extend(Finding(p, shown) for p in drift(notes, ruleset))
+            for note in notes.notes.values():
+                if note.scenario and note.scenario not in scenario_ids:
+                    findings.append(Finding(Problem(
+                        note.location or Location(notes.path, 0),
+                        "the annotation names an unknown scenario", note.scenario,
+                        "an id such as bookinfo/inbound"), shown))
+        return findings, warnings
+
+
+def _result_line(journey: Journey) -> str:
+    return f"**Result: {md_text(journey.result)}.** {md_text(journey.reason)}\n"
+
+
+def unique(findings: list[Finding]) -> list[Finding]:
+    """Sorted, each once (a problem shown by two blocks is reported once per block)."""
+    return sorted(dict.fromkeys(findings), key=lambda f: (f.shown_at, f.problem.location,
+                                                          str(f)))

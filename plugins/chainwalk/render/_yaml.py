@@ -1,0 +1,90 @@
+"""YAML that remembers lines: a block's body and an annotation file report problems at
+the line of the key or value that is wrong, and a duplicated key is a problem rather
+than a silent overwrite."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from .._errors import ChainwalkError, Location, Problem
+
+
+@dataclass(frozen=True)
+class Doc:
+    """Parsed YAML: its data, and the node tree it was built from (``None``: empty)."""
+
+    path: str
+    data: Any
+    root: yaml.Node | None
+    first_line: int = 1  # the file line of the text's first line
+
+    def line(self, keys: Sequence[str | int] = (), *, key: bool = True) -> Location:
+        """Where the entry at ``keys`` starts (its key, or with ``key=False`` its value)."""
+        node, found = self.root, self.root
+        for part in keys:
+            if isinstance(node, yaml.MappingNode):
+                pair = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+                if pair is None:
+                    break
+                found, node = (pair[0] if key else pair[1]), pair[1]
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+                if not 0 <= part < len(node.value):
+                    break
+                found = node = node.value[part]
+            else:
+                break
+        if found is None:
+            return Location(self.path, self.first_line)
+        mark = found.start_mark
+        return Location(self.path, self.first_line + mark.line, mark.column + 1)
+
+
+def parse_yaml(text: str, path: str, first_line: int = 1, column: int = 0) -> Doc:
+    """Parse ``text`` (that starts at ``first_line`` of ``path``, indented by ``column``).
+
+    Raises :class:`ChainwalkError` for a syntax error or a duplicated key.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        problems = _duplicates(root, path, first_line, column) if root is not None else []
+        if problems:
+            raise ChainwalkError(problems)
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = (Location(path, first_line + mark.line, mark.column + 1 + column) if mark
+                 else Location(path, first_line))
+        raise ChainwalkError([Problem(where, f"invalid YAML: {e.problem or e.context}")]
+                             ) from None
+    except yaml.YAMLError as e:
+        raise ChainwalkError([Problem(Location(path, first_line), f"invalid YAML: {e}")]
+                             ) from None
+    finally:
+        loader.dispose()
+    return Doc(path, data, root, first_line)
+
+
+def _duplicates(root: yaml.Node, path: str, first_line: int, column: int) -> list[Problem]:
+    problems = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode):
+                    if k.value in seen:
+                        mark = k.start_mark
+                        problems.append(Problem(
+                            Location(path, first_line + mark.line, mark.column + 1 + column),
+                            "duplicate key", k.value, "each key once"))
+                    seen.add(k.value)
+                stack.append(v)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return sorted(problems, key=lambda p: p.location)
