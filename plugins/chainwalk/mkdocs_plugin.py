@@ -1,0 +1,146 @@
+"""The MkDocs plugin: a thin shell over :mod:`chainwalk.render`.
+
+``plugins: [chainwalk]`` in ``mkdocs.yml``. Before each build (``on_pre_build``, i.e.
+before MkDocs empties the site directory, so that a failed rebuild during ``mkdocs
+serve`` leaves the last good site in place) every page's ```` ```chainwalk ````
+blocks are rendered and everything under the rules folder is checked; all problems
+are raised together as one :class:`~mkdocs.exceptions.PluginError`, each naming the
+page line and the rules file line. Warnings (a rule no scenario exercises, a scenario
+no page shows) go to the plugin's logger, so ``mkdocs build --strict`` fails on them.
+``on_page_markdown`` then puts the rendered Markdown in place of the blocks.
+
+The site serves its own Mermaid: ``mermaid_js`` (from npm) is copied to
+``js/mermaid.min.js``. ``on_serve`` watches the rules folder, and the renderers'
+cache (kept by the plugin across rebuilds) evaluates only what an edit changed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from mkdocs.config import base
+from mkdocs.config import config_options as c
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin, get_plugin_logger
+from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
+
+from .render import Finding, PageResult, Project, Site, unique
+
+log = get_plugin_logger(__name__)
+
+MERMAID_URI = "js/mermaid.min.js"
+
+
+class ChainwalkConfig(base.Config):  # type: ignore[no-untyped-call]
+    rules_dir = c.Type(str, default="rules")
+    mermaid_js = c.Type(str, default="node_modules/mermaid/dist/mermaid.min.js")
+
+
+def _superfences_mermaid(config: MkDocsConfig) -> bool:
+    options = config.mdx_configs.get("pymdownx.superfences", {})
+    fences = options.get("custom_fences", []) if isinstance(options, dict) else []
+    return "pymdownx.superfences" in config.markdown_extensions and any(
+        isinstance(f, dict) and f.get("name") == "mermaid" for f in fences)
+
+
+def report(findings: list[Finding]) -> str:
+    noun = "problem" if len(findings) == 1 else "problems"
+    return f"chainwalk: {len(findings)} {noun}:\n" + "\n".join(f"  {f}" for f in findings)
+
+
+class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-call]
+    """Computes the site's diagrams and tables from the rules folder."""
+
+    def __init__(self) -> None:
+        self.site: Site | None = None
+        self.root = Path.cwd()
+        self.rules_dir = Path("rules")
+        self.mermaid_js = Path(MERMAID_URI)
+        self.pages: dict[str, tuple[str, PageResult]] = {}
+
+    # Defining on_startup keeps this instance (and its cache) across serve rebuilds.
+    def on_startup(self, *, command: str, dirty: bool) -> None:
+        self.site = None
+
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        self.root = Path(config.config_file_path or ".").resolve().parent
+        self.rules_dir = (self.root / self.config.rules_dir).resolve()
+        self.mermaid_js = (self.root / self.config.mermaid_js).resolve()
+        if not self.rules_dir.is_dir():
+            raise PluginError(f"chainwalk: the rules folder {self.config.rules_dir!r} "
+                              f"(rules_dir) does not exist at {self.rules_dir}")
+        if not self.mermaid_js.is_file():
+            raise PluginError(
+                f"chainwalk: Mermaid is missing: {self.config.mermaid_js} (mermaid_js) does "
+                f"not exist. The site serves its own copy of Mermaid, never a CDN's: run "
+                f"`make serve` (or `npm ci`) to install it from package.json.")
+        if not _superfences_mermaid(config):
+            raise PluginError(
+                "chainwalk: diagrams need pymdownx.superfences with a custom fence named "
+                "mermaid (format: !!python/name:mermaid2.fence_mermaid_custom) in "
+                "markdown_extensions")
+        if MERMAID_URI not in map(str, config.extra_javascript):
+            raise PluginError(
+                f"chainwalk: extra_javascript must include {MERMAID_URI}: otherwise pages "
+                "reached by instant navigation have no Mermaid and Material loads it from a CDN")
+        if self.site is None or self.site.project.rules_dir != self.rules_dir:
+            self.site = Site(Project(self.rules_dir, self.root))
+        self.pages = {}
+        return config
+
+    def on_pre_build(self, *, config: MkDocsConfig) -> None:
+        assert self.site is not None
+        self.site.begin_build()
+        docs = Path(config.docs_dir)
+        findings: list[Finding] = []
+        warnings: list[Finding] = []
+        for path in sorted(docs.rglob("*.md")):
+            src_uri = path.relative_to(docs).as_posix()
+            if any(part.startswith(".") for part in Path(src_uri).parts) or (
+                    config.exclude_docs is not None and config.exclude_docs.match_file(src_uri)):
+                continue
+            text = path.read_text(encoding="utf-8-sig")
+            shown = os.path.relpath(path, self.root).replace(os.sep, "/")
+            result = self.site.render_page(shown, text)
+            self.pages[src_uri] = (text, result)
+            findings.extend(result.findings)
+            warnings.extend(result.warnings)
+        problems, notices = self.site.check()
+        findings.extend(problems)
+        warnings.extend(notices)
+        if findings:
+            raise PluginError(report(unique(findings)))
+        for warning in unique(warnings):
+            log.warning(str(warning))
+
+    def on_files(self, files: Files, *, config: MkDocsConfig) -> Files:
+        existing = files.get_file_from_path(MERMAID_URI)
+        if existing is not None:
+            files.remove(existing)
+        files.append(File.generated(config, MERMAID_URI, abs_src_path=str(self.mermaid_js)))
+        return files
+
+    def on_page_markdown(self, markdown: str, *, page: Page, config: MkDocsConfig,
+                         files: Files) -> str:
+        assert self.site is not None
+        found = self.pages.get(page.file.src_uri)
+        if found is not None:
+            text, result = found
+            prefix = text[:len(text) - len(markdown)]
+            if text.endswith(markdown) and result.markdown.startswith(prefix):
+                return result.markdown[len(prefix):]
+        # A page the pre-build did not see (made by another plugin): render it now.
+        result = self.site.render_page(page.file.src_uri, markdown)
+        if result.findings:
+            raise PluginError(report(unique(result.findings)))
+        for warning in unique(result.warnings):
+            log.warning(str(warning))
+        return result.markdown
+
+    def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:
+        server.watch(str(self.rules_dir))
+        return server
