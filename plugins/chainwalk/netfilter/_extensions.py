@@ -111,10 +111,10 @@ def _statistic(options: list[Option]) -> list[Option]:
     if mode == "random" and "probability" not in names:
         raise ValueError("--probability with --mode random")
     if mode == "nth":
-        if "every" not in names:
-            raise ValueError("--every with --mode nth")
-        if "packet" not in names:
-            options.append(Option("packet", ("0",)))
+        # iptables refuses --every without --packet ('option "--every" also requires
+        # "--packet"'), so there is no default to fill in.
+        if "every" not in names or "packet" not in names:
+            raise ValueError("--every and --packet with --mode nth")
     return options
 
 
