@@ -264,8 +264,7 @@ def extension_options(draw: Draw, spec: ModuleSpec | TargetSpec, family: int) ->
             every = draw(st.integers(1, 1000))
             neg = "! " if draw(st.booleans()) else ""
             parts.append(f"{neg}--every {every}")
-            if draw(st.booleans()):
-                parts.append(f"--packet {draw(st.integers(0, every - 1))}")
+            parts.append(f"--packet {draw(st.integers(0, every - 1))}")
         return parts
     if not spec.options:
         return []

@@ -272,6 +272,7 @@ EQUIVALENT = [
     ("owner-range-of-one", "-m owner --uid-owner 5-5", "-m owner --uid-owner 5"),
     ("mark-decimal", "-m mark --mark 1337", "-m mark --mark 0x539"),
     ("quoted-comment", '-m comment --comment "a b"', "-m comment --comment 'a b'"),
+    ("comment-like-an-option", '-m comment --comment "-x"', "-m comment --comment -x"),
     ("protocol-number", "-p 6", "-p tcp"),
     ("protocol-all", "-p all -j ACCEPT", "-j ACCEPT"),
     ("log-level-name", "-j LOG --log-level info", "-j LOG --log-level 6"),
@@ -492,6 +493,10 @@ BAD = [
      [(2, 14, "multiport", "the multiport match needs -p tcp or udp or sctp or dccp or udplite")]),
     ("incomplete-statistic", "*nat\n-A OUTPUT -m statistic --mode random -j RETURN\nCOMMIT\n",
      [(2, 14, "statistic", "the statistic match is incomplete")]),
+    ("nth-without-packet", "*nat\n-A OUTPUT -m statistic --mode nth --every 2 -j RETURN\n"
+     "COMMIT\n", [(2, 14, "statistic", "the statistic match is incomplete")]),
+    ("value-missing-before-the-target", "*nat\n-A OUTPUT -p tcp --dport -j RETURN\nCOMMIT\n",
+     [(2, 26, "-j", "--dport needs 1 value")]),
     ("incomplete-dnat", "*nat\n-A OUTPUT -j DNAT\nCOMMIT\n", [(2, 14, "DNAT", "target DNAT is incomplete")]),
     ("negated-comment", "*nat\n-A OUTPUT -m comment ! --comment x -j RETURN\nCOMMIT\n",
      [(2, 22, "!", "--comment cannot be negated")]),

@@ -430,8 +430,7 @@ REFUSED_BY_THE_KERNEL = [
              reason="a group name is accepted as the node's business; iptables-restore "
                     "resolves it on the machine and refuses an unknown one"),
     _refused("nth-without-packet", "*nat\n-A OUTPUT -m statistic --mode nth --every 2 "
-             "-j RETURN\nCOMMIT\n",
-             reason="iptables wants --packet with --every; the engine fills in --packet 0"),
+             "-j RETURN\nCOMMIT\n"),
     _refused("snat-port-without-protocol", "*nat\n-A POSTROUTING -j SNAT --to-source "
              "10.0.0.5:100\nCOMMIT\n",
              reason="iptables needs -p tcp/udp for a SNAT/DNAT port; the engine does not check"),
