@@ -73,10 +73,13 @@ DNS = _istio("dns", APP, PROXY, PROXY_GID)
 INCLUDE_EXCLUDE = _istio("include-exclude", APP, PROXY, PROXY_GID)
 # uid 1337 is just another app here.
 CUSTOM_UID = _istio("custom-uid", APP, CUSTOM_PROXY, CUSTOM_PROXY_GID, PROXY)
+TPROXY = Ruleset(
+    "tproxy", Path(__file__).parent / "rulesets" / "tproxy.rules", (APP, PROXY, PROXY_GID)
+)
 DNAT_MARKS = Ruleset(
     "dnat-marks", REPO / "tests" / "fixtures" / "rulesets" / "dnat-marks.rules", (APP, ROOT, PROXY)
 )
-ISTIO_RULESETS = (CLASSIC, CURRENT, DNS, INCLUDE_EXCLUDE, CUSTOM_UID)
+ISTIO_RULESETS = (CLASSIC, CURRENT, DNS, INCLUDE_EXCLUDE, CUSTOM_UID, TPROXY)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ makes real connections as a given uid/gid, and reports two things the kernel dec
   original destination conntrack remembers; or how the client's connect/send failed.
 
 The topology mirrors a Kubernetes pod: the pod namespace has ``lo`` and ``eth0`` (one end of a
-veth pair, 10.0.0.5/24, default route via 10.0.0.1); the network namespace holds the other end
+veth pair, 10.0.0.5/24, default route via 10.0.0.1) and the policy routing Istio's TPROXY mode
+adds (fwmark 1337 is delivered locally); the network namespace holds the other end
 (10.0.0.1/24), 10.0.0.99 on its ``lo`` and whole ranges routed to itself as local (AnyIP), so
 every connection that leaves the pod is accepted by a listener there and can be observed.
 """
@@ -37,6 +38,9 @@ GATEWAY_IP = "10.0.0.1"
 REMOTE_HOST = "10.0.0.99"  # on the network's lo, in the pod's subnet: reached without a router
 # Ranges the network namespace treats as its own (AnyIP local routes), reached via the gateway.
 REMOTE_RANGES = ("10.96.0.0/16", "172.16.0.0/12", "192.168.0.0/16")
+# Istio's TPROXY mode routes packets with this mark to the pod itself, from this table.
+TPROXY_MARK = 1337
+TPROXY_TABLE = 133
 
 Proto = Literal["tcp", "udp"]
 Side = Literal["pod", "network"]
@@ -61,6 +65,7 @@ LANDING_TIMEOUT_S = 0.4
 _CLONE_NEWNET = 0x40000000
 _SO_ORIGINAL_DST = 80
 _IP_PKTINFO = 8
+_IP_TRANSPARENT = 19
 _IP_RECVORIGDSTADDR = 20
 _IP_ORIGDSTADDR = 20
 _NETLINK_NETFILTER = 12
@@ -159,6 +164,19 @@ class Topology:
             ["-n", pod, "link", "set", "lo", "up"],
             ["-n", pod, "link", "set", "eth0", "up"],
             ["-n", pod, "route", "add", "default", "via", GATEWAY_IP],
+            ["-n", pod, "rule", "add", "fwmark", str(TPROXY_MARK), "lookup", str(TPROXY_TABLE)],
+            [
+                "-n",
+                pod,
+                "route",
+                "add",
+                "local",
+                "default",
+                "dev",
+                "lo",
+                "table",
+                str(TPROXY_TABLE),
+            ],
             ["-n", net, "addr", "add", f"{GATEWAY_IP}/{POD_PREFIX}", "dev", veth_net],
             ["-n", net, "addr", "add", f"{REMOTE_HOST}/32", "dev", "lo"],
             ["-n", net, "link", "set", "lo", "up"],
@@ -571,7 +589,8 @@ class Arrival:
     """A connection (or datagram) a listener received."""
 
     side: Side
-    local: Address  # the address and port it was accepted on
+    listener_port: int  # the port of the listening socket that got it
+    local: Address  # the address and port it was accepted on (differ from it after TPROXY)
     peer: Address  # where it came from, as the listener sees it
     original_dst: Address | None  # conntrack's original destination, when it was NATed
 
@@ -592,7 +611,10 @@ class Landing:
             return f"{head}; no listener received it"
         local, peer = f"{a.local[0]}:{a.local[1]}", f"{a.peer[0]}:{a.peer[1]}"
         orig = f"{a.original_dst[0]}:{a.original_dst[1]}" if a.original_dst else "not NATed"
-        return f"{head}; {a.side} listener got it on {local} from {peer}, original dst {orig}"
+        return (
+            f"{head}; {a.side} listener on port {a.listener_port} got it on {local} "
+            f"from {peer}, original dst {orig}"
+        )
 
 
 def disposition(first: FirstPacket, landing: Landing) -> str:
@@ -668,7 +690,11 @@ def _await_landing(
 
 
 def _listeners(netns: str, proto: Proto, ports: list[int]) -> list[socket.socket]:
-    """Sockets bound to 0.0.0.0:PORT in a namespace, ready to report their destinations."""
+    """Sockets bound to 0.0.0.0:PORT in a namespace, ready to report their destinations.
+
+    They are transparent (IP_TRANSPARENT), as Envoy's are: TPROXY hands connections only to
+    transparent sockets. That changes nothing for connections that reach them otherwise.
+    """
     socks: list[socket.socket] = []
     with inside(netns):
         for port in ports:
@@ -676,6 +702,7 @@ def _listeners(netns: str, proto: Proto, ports: list[int]) -> list[socket.socket
             sock = socket.socket(socket.AF_INET, kind)
             socks.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_IP, _IP_TRANSPARENT, 1)
             if proto == "udp":
                 sock.setsockopt(socket.SOL_IP, _IP_PKTINFO, 1)
                 sock.setsockopt(socket.SOL_IP, _IP_RECVORIGDSTADDR, 1)
@@ -699,7 +726,7 @@ def _received(sock: socket.socket, side: Side, proto: Proto) -> Iterator[Arrival
     conn, peer = sock.accept()
     with conn:
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        yield _arrival(side, conn.getsockname(), peer, _original_dst(conn))
+        yield _arrival(sock, side, conn.getsockname(), peer, _original_dst(conn))
 
 
 def _datagram_arrival(sock: socket.socket, side: Side) -> Arrival:
@@ -711,16 +738,19 @@ def _datagram_arrival(sock: socket.socket, side: Side) -> Arrival:
             local_ip = socket.inet_ntoa(data[8:12])  # struct in_pktinfo: ifindex, spec_dst, addr
         elif level == socket.SOL_IP and kind == _IP_ORIGDSTADDR:
             original = _sockaddr_in(data)
-    return _arrival(side, (local_ip, sock.getsockname()[1]), peer, original)
+    return _arrival(sock, side, (local_ip, sock.getsockname()[1]), peer, original)
 
 
-def _arrival(side: Side, local: Address, peer: Address, original: Address | None) -> Arrival:
+def _arrival(
+    listener: socket.socket, side: Side, local: Address, peer: Address, original: Address | None
+) -> Arrival:
     """An Arrival whose original destination is set only when NAT changed the destination.
 
     The kernel also answers with the (unchanged) destination when conntrack tracked the
     connection without NAT (and always does for UDP); that is not an original destination.
     """
-    return Arrival(side, local, peer, original if original != local else None)
+    port = listener.getsockname()[1]
+    return Arrival(side, port, local, peer, original if original != local else None)
 
 
 def _original_dst(conn: socket.socket) -> Address | None:

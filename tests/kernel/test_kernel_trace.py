@@ -131,6 +131,12 @@ def outcome_problems(probe: Probe, first: FirstPacket, landing: Landing, walk: W
         return problems
     if arrival.original_dst not in (None, (probe.dst, probe.dport)):
         problems.append(f"kernel's original destination {arrival.original_dst} is not the probe's")
+    tproxy_port = final.get("tproxy", {}).get("port")
+    if (tproxy_port or final["dport"]) != arrival.listener_port:
+        problems.append(
+            f"the listener on port {arrival.listener_port} got it, chainwalk says "
+            + (f"TPROXY to {tproxy_port}" if tproxy_port else f"port {final['dport']}")
+        )
     if (final["dst"], final["dport"]) != arrival.local:
         problems.append(
             f"received on {arrival.local}, chainwalk says {(final['dst'], final['dport'])}"
