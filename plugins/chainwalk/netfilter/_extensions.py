@@ -197,10 +197,10 @@ MODULES: dict[str, ModuleSpec] = {m.name: m for m in (
     ), protocols=PORT_PROTOCOLS, finish=_only_one("sports", "dports", "ports"),
         summary="up to 15 ports or ranges"),
     ModuleSpec("owner", (
+        opt("socket-exists", arity=0),
         opt("uid-owner", parse=v.id_range),
         opt("gid-owner", parse=v.id_range),
         opt("suppl-groups", arity=0, negatable=False),
-        opt("socket-exists", arity=0),
     ), hooks=frozenset({"OUTPUT", "POSTROUTING"}),
         finish=_require_one("uid-owner", "gid-owner", "socket-exists"),
         summary="the local socket's owner"),
