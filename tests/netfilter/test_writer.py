@@ -48,6 +48,9 @@ NORMAL_FORM = [
      "-m statistic --mode nth --every 3 --packet 1 -j RETURN"),
     ("owner-range-of-one", "nat", "OUTPUT", "-m owner --uid-owner 5-5 -j RETURN",
      "-m owner --uid-owner 5 -j RETURN"),
+    ("owner-option-order", "nat", "OUTPUT",
+     "-m owner --suppl-groups --gid-owner 7 --uid-owner 5 ! --socket-exists -j RETURN",
+     "-m owner ! --socket-exists --uid-owner 5 --gid-owner 7 --suppl-groups -j RETURN"),
     ("comment-quoted-when-not-a-word", "nat", "OUTPUT",
      '-m comment --comment "default/kubernetes:https" -j RETURN',
      '-m comment --comment "default/kubernetes:https" -j RETURN'),
@@ -277,6 +280,7 @@ KERNEL_CASES = [
         -A OUTPUT -m owner ! --socket-exists -j ACCEPT
         -A OUTPUT -m owner --gid-owner 5 --suppl-groups -j ACCEPT
         -A OUTPUT -m owner --uid-owner 0-999 --gid-owner 1337 -j ACCEPT
+        -A OUTPUT -m owner --uid-owner 0 --gid-owner 0-10 ! --socket-exists -j ACCEPT
         -A OUTPUT -m owner --uid-owner 5-5 -j ACCEPT
         -A OUTPUT -m owner ! --gid-owner 202 -m owner ! --gid-owner 203 -j ACCEPT
         -A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
