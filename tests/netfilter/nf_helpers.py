@@ -45,9 +45,18 @@ class Kernel:
         if done.returncode != 0:
             raise AssertionError(f"{tool} refused the input: {done.stderr.strip()}\n{text}")
 
-    def save(self, family: int = 4, table: str | None = None) -> list[str]:
+    def save(self, family: int = 4, table: str | None = None, counters: bool = False
+             ) -> list[str]:
         """What iptables-save prints, without its ``#`` comment lines."""
         tool = "ip6tables-save" if family == 6 else "iptables-save"
-        done = self._run([tool, *(["-t", table] if table else [])])
+        done = self._run([tool, *(["-t", table] if table else []), *(["-c"] if counters else [])])
         assert done.returncode == 0, done.stderr
         return [line for line in done.stdout.splitlines() if not line.startswith("#")]
+
+    def connect(self, address: str, port: int) -> None:
+        """Make one TCP connection attempt from inside the namespace (lo brought up first)."""
+        self._run(["ip", "link", "set", "lo", "up"])
+        code = ("import socket\ns = socket.socket()\ns.settimeout(1)\n"
+                f"try:\n    s.connect(({address!r}, {port}))\nexcept OSError:\n    pass\n")
+        done = self._run(["python3", "-c", code])
+        assert done.returncode == 0, done.stderr

@@ -421,6 +421,21 @@ def test_shipped_rulesets_survive_the_kernel(fresh_kernel: Kernel, path: object)
     assert write_ruleset(ruleset).splitlines() == fresh_kernel.save()
 
 
+@pytest.mark.kernel
+def test_iptables_save_counters_are_read_and_written_back(fresh_kernel: Kernel) -> None:
+    fresh_kernel.restore("*filter\n-A OUTPUT -o lo -p tcp --dport 9 -j ACCEPT\n"
+                         "-A OUTPUT -p udp -j DROP\n-A OUTPUT -j ACCEPT\nCOMMIT\n")
+    fresh_kernel.connect("127.0.0.1", 9)  # a SYN, then the RST that refuses it
+    saved = fresh_kernel.save(counters=True)
+    ruleset = parse_text("\n".join(saved) + "\n")
+    output = ruleset.chain("filter", "OUTPUT")
+    assert output is not None
+    syn, udp, rest = (r.counters for r in output.rules)
+    assert syn is not None and syn[0] >= 1 and udp == (0, 0)
+    assert rest is not None and rest[0] >= 1
+    assert write_ruleset(ruleset, counters=True).splitlines() == saved
+
+
 def _refused(name: str, text: str, reason: str | None = None) -> object:
     marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
     return pytest.param(rules(text), id=name, marks=marks)
