@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import gc
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +77,73 @@ class Token:
     column: int
 
 
+# A step of a recorded reading (see _Reader.append_known): (_SET_BASE, name, option),
+# (_BASE_VALUE, name, parse, position, token, negation, option text), (_MODULE, spec,
+# token), (_TARGET, spec, position, goto, token) or (_OPTION, module number or -1 for the
+# target, option spec, position, tokens, negation, token, option text). Positions count
+# the rule's tokens from its chain name; the tokens are the recorded rule's, which only
+# serve for problems, and a replay that has one is read again anyway.
 _Step = tuple[Any, ...]
+_REMEMBER = 1024  # parts remembered per unit: values that recur do so soon
+
+
+@dataclass(slots=True)
+class _Unit:
+    """A part of a rule shape (its base criteria, one match or its target): the steps that
+    build it, the positions of the values they read, and the parts built so far by those
+    values (most recur: ``-p tcp``, ``--dport 80``, ``-j KUBE-MARK-MASQ``)."""
+
+    head: _Step | None
+    steps: list[_Step] = field(default_factory=list)
+    key: Callable[[list[str]], object] = tuple
+    built: dict[object, Any] = field(default_factory=dict)
+
+    def positions(self) -> list[int]:
+        out = [] if self.head is None or self.head[0] != _TARGET else [self.head[2]]
+        for step in self.steps:
+            if step[0] == _BASE_VALUE:
+                out.append(step[3])
+            elif step[0] == _OPTION:
+                out.extend(range(step[3], step[3] + step[2].arity))
+        return out
+
+    def remember(self, key: object, part: object) -> None:
+        if len(self.built) >= _REMEMBER:
+            self.built.clear()
+        self.built[key] = part
+
+
+@dataclass(slots=True)
+class _Shape:
+    """The parts of a recorded rule reading."""
+
+    base: _Unit
+    modules: list[_Unit]
+    target: _Unit | None
+
+    @classmethod
+    def of(cls, steps: list[_Step]) -> _Shape:
+        base, modules, target = _Unit(None), [], None
+        for step in steps:
+            if step[0] == _MODULE:
+                modules.append(_Unit(step))
+            elif step[0] == _TARGET:
+                target = _Unit(step)
+            elif step[0] == _OPTION:
+                owner = modules[step[1]] if step[1] >= 0 else target
+                assert owner is not None
+                owner.steps.append(step)
+            else:
+                base.steps.append(step)
+        for unit in (base, *modules, *([target] if target else [])):
+            positions = unit.positions()
+            # The values the part depends on, as a key: itemgetter is the fastest way.
+            unit.key = itemgetter(*positions) if positions else _no_values
+        return cls(base, modules, target)
+
+
+def _no_values(texts: list[str]) -> tuple[()]:
+    return ()
 
 
 def tokenize(line: str) -> list[Token]:
@@ -149,7 +217,7 @@ class _Reader:
         self.current: _TableDraft | None = None
         # How each shape of -A rule read without a problem, by (table, tokens with values
         # blanked); and the steps of the reading under way, if it is a new shape's.
-        self.shapes: dict[tuple[str | None, ...], tuple[_Step, ...]] = {}
+        self.shapes: dict[tuple[str | None, ...], _Shape] = {}
         self.recording: list[_Step] | None = None
 
     # -- problems ---------------------------------------------------------------
@@ -206,13 +274,13 @@ class _Reader:
         # _literal(t), inline: this runs for every token of a large file.
         key = (self.current.name,
                *[t if t in _NAMES or t[:1] in _LITERAL_STARTS else None for t in texts[2:]])
-        steps = self.shapes.get(key)
-        if steps is None:
+        shape = self.shapes.get(key)
+        if shape is None:
             before, self.recording = len(self.problems), []
             self.command(line, tokenize(raw))
             recorded, self.recording = self.recording, None
             if recorded is not None and len(self.problems) == before:
-                self.shapes[key] = tuple(recorded)
+                self.shapes[key] = _Shape.of(recorded)
             return True
         if '"' in raw or "'" in raw:
             tokens = _TOKEN.finditer(raw)
@@ -220,45 +288,103 @@ class _Reader:
             column = next(tokens).start() + 1
         else:  # the chain is the first run of non-space after -A
             column = raw.find(texts[1], len(raw) - len(raw.lstrip()) + len(texts[0])) + 1
-        rule = self.replay(line, texts, steps, column)
+        rule = self.replay(line, texts[1:], shape, column)
         if rule is None:
             return False
         chain.rules.append(rule)
         return True
 
-    def replay(self, line: int, texts: list[str], steps: tuple[_Step, ...],
-               column: int) -> Rule | None:
-        """``rule`` for a rule whose shape ``steps`` recorded; ``None``, with nothing changed,
-        if it has a problem. Token positions in ``steps`` count from the chain name."""
-        assert self.current is not None
+    def replay(self, line: int, texts: list[str], shape: _Shape, column: int) -> Rule | None:
+        """``rule`` for a rule of a recorded ``shape``; ``None``, with nothing changed, if it
+        has a problem. ``texts`` are the rule's tokens from its chain name on.
+
+        Each part of the rule (base criteria, each match, the target) is built by the
+        recorded steps, or taken as built for an earlier rule with the same values.
+        """
         before, family = len(self.problems), self.family
+        unit = shape.base
+        key = unit.key(texts)
+        base = unit.built.get(key)
+        if base is None:
+            base = self.build_base(line, texts, unit)
+            self.family = family
+            if base is None:
+                del self.problems[before:]
+                return None
+            unit.remember(key, base)
+        match, address_family, proto = base
+        if address_family is not None and address_family != family:
+            if family is not None:
+                return None  # rule() reports the mixed families
+            self.family = address_family
+        matches = [] if match is None else [match]
+        for unit in shape.modules:
+            key = unit.key(texts)
+            match = unit.built.get(key)
+            if match is None:
+                match = self.build_match(line, texts, unit, proto)
+                if match is None:
+                    del self.problems[before:]
+                    self.family = family
+                    return None
+                unit.remember(key, match)
+            matches.append(match)
+        target = None
+        if shape.target is not None:
+            unit = shape.target
+            key = unit.key(texts)
+            target = unit.built.get(key)
+            if target is None:
+                target = self.build_target(line, texts, unit, proto)
+                if target is None:
+                    del self.problems[before:]
+                    self.family = family
+                    return None
+                unit.remember(key, target)
+        return Rule(tuple(matches), target, Location(self.path, line, column), None)
+
+    def build_base(self, line: int, texts: list[str], unit: _Unit
+                   ) -> tuple[Match | None, int | None, Option | None] | None:
+        """The base criteria's match, the family of their addresses and the -p option."""
+        before = len(self.problems)
         base: dict[str, Option] = {}
-        modules: list[tuple[ModuleSpec, list[Option], Token]] = []
-        target: tuple[TargetSpec | None, str, bool, Token] | None = None
-        target_options: list[Option] = []
-        for step in steps:
-            kind = step[0]
-            if kind == _OPTION:
-                _, owner, ospec, start, value_toks, negate, tok, text = step
-                start += 2
-                self.option_value(line, ospec, modules[owner][1] if owner >= 0 else target_options,
-                                  value_toks, texts[start:start + ospec.arity], negate, tok, text)
-            elif kind == _BASE_VALUE:
+        for step in unit.steps:
+            if step[0] == _BASE_VALUE:
                 _, name, parse, start, value_tok, negate, text = step
-                self.base_value(line, base, name, parse, value_tok, texts[start + 2], negate, text)
-            elif kind == _MODULE:
-                modules.append((step[1], [], step[2]))
-            elif kind == _TARGET:
-                _, tspec, start, goto, tok = step
-                target = (tspec, texts[start + 2], goto, tok)
+                self.base_value(line, base, name, parse, value_tok, texts[start], negate, text)
             else:
                 base[step[1]] = step[2]
-        rule = self.assemble(line, self.current.name, base, modules, target, target_options,
-                             column, None, before)
-        if rule is None:
-            del self.problems[before:]
-            self.family = family
-        return rule
+        if len(self.problems) > before:
+            return None
+        addresses = [base[n].value for n in ("source", "destination") if n in base]
+        return (_base_match(base) if base else None,
+                v.family_of(addresses[0]) if addresses else None, base.get("protocol"))
+
+    def build_match(self, line: int, texts: list[str], unit: _Unit,
+                    proto: Option | None) -> Match | None:
+        before = len(self.problems)
+        assert unit.head is not None
+        _, spec, tok = unit.head
+        options: list[Option] = []
+        self.fill(line, texts, unit, options)
+        match = self.module_match(line, spec, options, tok, proto)
+        return match if len(self.problems) == before else None
+
+    def build_target(self, line: int, texts: list[str], unit: _Unit,
+                     proto: Option | None) -> Target | None:
+        assert self.current is not None and unit.head is not None
+        before = len(self.problems)
+        _, tspec, start, goto, tok = unit.head
+        options: list[Option] = []
+        self.fill(line, texts, unit, options)
+        target = self.rule_target(line, self.current.name, (tspec, texts[start], goto, tok),
+                                  options, proto)
+        return target if len(self.problems) == before else None
+
+    def fill(self, line: int, texts: list[str], unit: _Unit, options: list[Option]) -> None:
+        for _, _, ospec, start, value_toks, negate, tok, text in unit.steps:
+            self.option_value(line, ospec, options, value_toks,
+                              texts[start:start + ospec.arity], negate, tok, text)
 
     def start_table(self, line: int, column: int, name: str) -> None:
         if self.current is not None:
@@ -448,8 +574,8 @@ class _Reader:
                 if value is not None:
                     self.base_value(line, base, name, parse, value[0], value[0].text, negate, text)
                     if record is not None:
-                        record.append((_BASE_VALUE, name, parse, values_start, value[0], negate,
-                                       text))
+                        record.append((_BASE_VALUE, name, parse, values_start + 1, value[0],
+                                       negate, text))
                         if name == "protocol" and not _literal(value[0].text):
                             self.recording = None  # -p's value steers the reading: not replayable
                 i, negate = values_start + 1, None
@@ -490,7 +616,7 @@ class _Reader:
                 tspec = None if goto else TARGETS.get(name)
                 target = (tspec, name, goto, value[0])
                 if record is not None:
-                    record.append((_TARGET, tspec, values_start, goto, value[0]))
+                    record.append((_TARGET, tspec, values_start + 1, goto, value[0]))
                 continue
             if text in ("-c", "--set-counters"):
                 value = self.values(line, tokens, values_start, 2, text)
@@ -547,7 +673,8 @@ class _Reader:
                               tok, text)
             if record is not None:
                 owner = next((k for k, m in enumerate(modules) if m[1] is options), -1)
-                record.append((_OPTION, owner, ospec, values_start, values, negate, tok, text))
+                record.append((_OPTION, owner, ospec, values_start + 1, values, negate, tok,
+                               text))
             negate = None
         if negate is not None:
             self.problem(line, negate.column, "'!' at the end of the rule", "!",
@@ -605,50 +732,61 @@ class _Reader:
         number ``before``) had a problem."""
         matches: list[Match] = []
         if base:
-            matches.append(Match(BASE_MODULE, tuple(base[n] for n in _base_order(base))))
+            matches.append(_base_match(base))
         proto = base.get("protocol")
         for spec_, options, tok in modules:
-            if spec_.protocols and (proto is None or proto.negated
-                                    or proto.value not in spec_.protocols):
-                self.problem(line, tok.column, f"the {spec_.name} match needs -p "
-                             + " or ".join(spec_.protocols), tok.text,
-                             "-p " + spec_.protocols[0] + " before it")
-            try:
-                finished = spec_.finish(list(options))
-            except ValueError as e:
-                self.problem(line, tok.column, f"the {spec_.name} match is incomplete", tok.text,
-                             str(e))
-                continue
-            if len(finished) > 1:
-                order = spec_.order
-                finished.sort(key=lambda o: order.get(o.name, 99))
-            matches.append(Match(spec_.name, tuple(finished)))
+            match = self.module_match(line, spec_, options, tok, proto)
+            if match is not None:
+                matches.append(match)
         rule_target = None
         if target is not None:
-            tspec, name, goto, tok = target
-            if tspec is not None:
-                if tspec.tables and table not in tspec.tables:
-                    self.problem(line, tok.column, f"target {name} is only valid in the "
-                                 + " and ".join(tspec.tables) + " table", name,
-                                 "a target valid in the " + table + " table")
-                needs_proto = [o for o in target_options if o.name in tspec.protocols_for]
-                if needs_proto and (proto is None or proto.value not in PORT_PROTOCOLS):
-                    self.problem(line, tok.column, f"{name} --{needs_proto[0].name} needs "
-                                 "-p tcp or -p udp", name, "-p tcp or -p udp")
-                try:
-                    finished = tspec.finish(list(target_options))
-                except ValueError as e:
-                    self.problem(line, tok.column, f"target {name} is incomplete", name, str(e))
-                    finished = target_options
-                if len(finished) > 1:
-                    order = tspec.order
-                    finished.sort(key=lambda o: order.get(o.name, 99))
-                rule_target = Target(name, tuple(finished))
-            else:
-                rule_target = Target(name, (), goto=goto, is_chain=True)
+            rule_target = self.rule_target(line, table, target, target_options, proto)
         if len(self.problems) > before:
             return None
         return Rule(tuple(matches), rule_target, Location(self.path, line, column), counters)
+
+    def module_match(self, line: int, spec: ModuleSpec, options: list[Option], tok: Token,
+                     proto: Option | None) -> Match | None:
+        """The match of module ``spec`` with ``options`` (``None`` if it is incomplete)."""
+        if spec.protocols and (proto is None or proto.negated
+                               or proto.value not in spec.protocols):
+            self.problem(line, tok.column, f"the {spec.name} match needs -p "
+                         + " or ".join(spec.protocols), tok.text,
+                         "-p " + spec.protocols[0] + " before it")
+        try:
+            finished = spec.finish(list(options))
+        except ValueError as e:
+            self.problem(line, tok.column, f"the {spec.name} match is incomplete", tok.text,
+                         str(e))
+            return None
+        if len(finished) > 1:
+            order = spec.order
+            finished.sort(key=lambda o: order.get(o.name, 99))
+        return Match(spec.name, tuple(finished))
+
+    def rule_target(self, line: int, table: str,
+                    target: tuple[TargetSpec | None, str, bool, Token],
+                    target_options: list[Option], proto: Option | None) -> Target:
+        tspec, name, goto, tok = target
+        if tspec is None:
+            return Target(name, (), goto=goto, is_chain=True)
+        if tspec.tables and table not in tspec.tables:
+            self.problem(line, tok.column, f"target {name} is only valid in the "
+                         + " and ".join(tspec.tables) + " table", name,
+                         "a target valid in the " + table + " table")
+        needs_proto = [o for o in target_options if o.name in tspec.protocols_for]
+        if needs_proto and (proto is None or proto.value not in PORT_PROTOCOLS):
+            self.problem(line, tok.column, f"{name} --{needs_proto[0].name} needs "
+                         "-p tcp or -p udp", name, "-p tcp or -p udp")
+        try:
+            finished = tspec.finish(list(target_options))
+        except ValueError as e:
+            self.problem(line, tok.column, f"target {name} is incomplete", name, str(e))
+            finished = target_options
+        if len(finished) > 1:
+            order = tspec.order
+            finished.sort(key=lambda o: order.get(o.name, 99))
+        return Target(name, tuple(finished))
 
     def values(self, line: int, tokens: list[Token], start: int, count: int,
                option: str, free_text: bool = False) -> list[Token] | None:
@@ -729,6 +867,10 @@ def _base_order(base: dict[str, Option]) -> list[str]:
     return [name for name in BASE_ORDER if name in base]
 
 
+def _base_match(base: dict[str, Option]) -> Match:
+    return Match(BASE_MODULE, tuple(base[n] for n in _base_order(base)))
+
+
 def _chain_order(draft: _TableDraft) -> list[_ChainDraft]:
     builtins = [draft.chains[n] for n in BUILTIN_CHAINS[draft.name]]
     # The kernel keeps user chains sorted by name; iptables-save prints them so.
@@ -748,6 +890,12 @@ def parse_text(text: str, path: str = "<input>", family: int | None = None) -> R
         reader.read(text)
     finally:
         if collecting:
+            if not gc.get_freeze_count():
+                # The model lives as long as the ruleset: move it to the oldest generation
+                # at once (freeze, then unfreeze: no walk) rather than have the next young
+                # collection walk all of it (another quarter of the time) to free nothing.
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
     if reader.problems:
         raise ChainwalkError(sorted(reader.problems, key=lambda p: p.location))
