@@ -122,7 +122,8 @@ def parse_request(block: Block) -> Request:
     problems: list[Problem] = []
     view = data.get("view")
     if view not in VIEWS:
-        problems.append(Problem(doc.line(["view"]) if "view" in data else block.where,
+        where = doc.line(["view"], key=False) if "view" in data else block.where
+        problems.append(Problem(where,
                                 "unknown view" if view is not None else "no view",
                                 None if view is None else str(view),
                                 "one of " + ", ".join(VIEWS)))

@@ -22,9 +22,9 @@ from __future__ import annotations
 import re
 
 # Characters left as they are in prose: letters, digits, space and punctuation that no
-# Markdown extension in use (tables, attr_list, admonition, pymdownx.*) gives meaning to
-# inside a line.
-_MD_PLAIN = re.compile(r"[A-Za-z0-9 ,.;/?'\u00a0-\U0010ffff]")
+# Markdown extension (tables, attr_list, admonition, smarty, pymdownx.*) gives meaning to
+# inside a line, except "..." (smarty's ellipsis), whose dots are encoded.
+_MD_PLAIN = re.compile(r"[A-Za-z0-9 ,.;/?\u00a0-\U0010ffff]")
 _MERMAID_PLAIN = re.compile(r"[A-Za-z0-9 ,./_?'\u00a0-\U0010ffff-]")
 _SPACES = re.compile(r"\s+")
 
@@ -36,7 +36,12 @@ def one_line(text: str) -> str:
 
 def md_text(text: str) -> str:
     """``text`` as literal prose in Markdown, on one line."""
-    return "".join(c if _MD_PLAIN.match(c) else f"&#{ord(c)};" for c in one_line(text))
+    line = one_line(text)
+    out = []
+    for i, c in enumerate(line):
+        dots = c == "." and "." in line[max(i - 1, 0):i] + line[i + 1:i + 2]  # smarty's ...
+        out.append(c if _MD_PLAIN.match(c) and not dots else f"&#{ord(c)};")
+    return "".join(out)
 
 
 def md_code(text: str) -> str:

@@ -88,8 +88,11 @@ class Project:
             return path
 
     def relocate(self, problem: Problem) -> Problem:
+        """``problem`` with its paths (location and message) relative to the root."""
         loc = problem.location
-        return replace(problem, location=replace(loc, path=self.shown(loc.path)))
+        prefix = str(self.root) + os.sep
+        return replace(problem, location=replace(loc, path=self.shown(loc.path)),
+                       message=problem.message.replace(prefix, ""))
 
     def memo(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         """``compute()`` once per version of the files it reads."""

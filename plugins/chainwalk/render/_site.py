@@ -257,7 +257,8 @@ class Site:
                 try:
                     other: Journey | str = self.project.journey(scenario, swap)
                 except ChainwalkError as e:
-                    other = "cannot run: " + "; ".join(p.message for p in e.problems)
+                    other = "cannot run: " + "; ".join(self.project.relocate(p).message
+                                                       for p in e.problems)
                 pair = (base, other) if swap[0] == old_path else (other, base)
                 if isinstance(other, str) or journey_key(base) != journey_key(other):
                     changed.append((scenario.id, *pair))
