@@ -16,7 +16,7 @@ from itertools import product
 from pathlib import Path
 from typing import Literal
 
-from netns import GATEWAY_IP, POD_IP, REMOTE_HOST, Client, Proto, Topology
+from netns import GATEWAY_IP, POD_IP, POD_SECONDARY_IP, REMOTE_HOST, Client, Proto, Topology
 
 REPO = Path(__file__).resolve().parents[2]
 ISTIO_PORTS = (15001, 15006, 15008, 15020, 15021, 15053, 15090)
@@ -136,6 +136,7 @@ _OUTBOUND_TCP = (
     ("192.168.1.1", 443),  # included /16 in include-exclude
     ("172.16.0.7", 9000),  # outside include-exclude's include ranges
     (POD_IP, 8080),  # the pod's own IP: app direct, proxy hairpins to 15006
+    (POD_SECONDARY_IP, 8080),  # its second address: the source routing picks is the first
     ("127.0.0.1", 8080),  # localhost
     (POD_IP, 15008),  # HBONE is never redirected inbound
     (GATEWAY_IP, 15008),
@@ -181,6 +182,8 @@ def _istio_probes(rs: Ruleset) -> list[Probe]:
     probes += [
         Probe(rs, "prerouting", "tcp", POD_IP, 8080, src=REMOTE_HOST),
         Probe(rs, "prerouting", "tcp", POD_IP, 9080, src="192.168.7.7"),
+        # REDIRECT sends it to the first address of eth0, not to the one it was sent to.
+        Probe(rs, "prerouting", "tcp", POD_SECONDARY_IP, 8080),
     ]
     return probes
 
@@ -208,6 +211,7 @@ _FIREWALL_OUTBOUND_TCP = (
     ("10.96.0.10", 53),  # DNAT without a port
     ("10.96.0.30", 8000),  # DNAT to 127.0.0.1: filter OUTPUT's -o still sees eth0
     (POD_IP, 80),  # DNAT to 127.0.0.1:9080, then SNAT on lo
+    (POD_SECONDARY_IP, 80),  # not DNATed: the rule names the first address
     ("127.0.0.1", 8082),  # DNAT to another host, but a loopback source cannot leave on eth0
     (POD_IP, 30080),  # addrtype LOCAL: DNAT to another host
     (REMOTE_HOST, 7001),  # app: APP_OUT ends, back in OUTPUT, REJECT with tcp-reset
@@ -256,6 +260,8 @@ def _firewall_probes() -> list[Probe]:
     probes += [
         Probe(rs, "prerouting", "tcp", POD_IP, 9050, src="192.168.7.7"),  # SNAT in nat INPUT
         Probe(rs, "prerouting", "tcp", POD_IP, 8080, src=REMOTE_HOST),
+        Probe(rs, "prerouting", "tcp", POD_SECONDARY_IP, 2222),  # REDIRECT: to the first address
+        Probe(rs, "prerouting", "tcp", POD_SECONDARY_IP, 8080),  # DNAT to the first address
     ]
     return probes
 

@@ -8,8 +8,9 @@ makes real connections as a given uid/gid, and reports two things the kernel dec
   original destination conntrack remembers; or how the client's connect/send failed.
 
 The topology mirrors a Kubernetes pod: the pod namespace has ``lo`` and ``eth0`` (one end of a
-veth pair, 10.0.0.5/24, default route via 10.0.0.1) and the policy routing Istio's TPROXY mode
-adds (fwmark 1337 is delivered locally); the network namespace holds the other end
+veth pair, 10.0.0.5/24 and a secondary 10.0.0.6/24, default route via 10.0.0.1) and the policy
+routing Istio's TPROXY mode adds (fwmark 1337 is delivered locally); the network namespace
+holds the other end
 (10.0.0.1/24), 10.0.0.99 on its ``lo`` and whole ranges routed to itself as local (AnyIP), so
 every connection that leaves the pod is accepted by a listener there and can be observed.
 """
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from typing import Literal, NoReturn
 
 POD_IP = "10.0.0.5"
+POD_SECONDARY_IP = "10.0.0.6"  # a second address on eth0: REDIRECT and routing use the first
 POD_PREFIX = 24
 GATEWAY_IP = "10.0.0.1"
 REMOTE_HOST = "10.0.0.99"  # on the network's lo, in the pod's subnet: reached without a router
@@ -161,6 +163,7 @@ class Topology:
             ["link", "set", veth_net, "netns", net],
             ["-n", pod, "link", "set", veth_pod, "name", "eth0"],
             ["-n", pod, "addr", "add", f"{POD_IP}/{POD_PREFIX}", "dev", "eth0"],
+            ["-n", pod, "addr", "add", f"{POD_SECONDARY_IP}/{POD_PREFIX}", "dev", "eth0"],
             ["-n", pod, "link", "set", "lo", "up"],
             ["-n", pod, "link", "set", "eth0", "up"],
             ["-n", pod, "route", "add", "default", "via", GATEWAY_IP],

@@ -25,6 +25,7 @@ from kernel_probes import Probe, all_probes
 from netns import (
     POD_IP,
     POD_PREFIX,
+    POD_SECONDARY_IP,
     ClientReport,
     Counters,
     FirstPacket,
@@ -43,7 +44,11 @@ from chainwalk.cli import main as chainwalk_main
 pytestmark = pytest.mark.kernel
 
 PROBES = all_probes()
-POD_ADDRESSES = (f"eth0={POD_IP}/{POD_PREFIX}", "lo=127.0.0.1/8")
+POD_ADDRESSES = (
+    f"eth0={POD_IP}/{POD_PREFIX}",
+    f"eth0={POD_SECONDARY_IP}/{POD_PREFIX}",
+    "lo=127.0.0.1/8",
+)
 
 
 @dataclass(frozen=True)
@@ -74,12 +79,18 @@ class Walk:
 
 
 def chainwalk_argv(probe: Probe, sent: ClientReport) -> list[str]:
-    """The CLI arguments that describe the packet the kernel actually sent."""
+    """The CLI arguments that describe the packet the kernel actually sent.
+
+    The source port is the one the kernel chose. The source address is given when the socket
+    was bound to it or the packet came from outside; for an unbound local socket routing
+    chooses it, and chainwalk must choose the same (the listener sees it as the peer).
+    """
     argv = [
         "trace", str(probe.ruleset.path), "--hook", probe.hook, "--proto", probe.proto,
-        "--src", sent.src, "--sport", str(sent.sport),
-        "--dst", probe.dst, "--dport", str(probe.dport),
+        "--sport", str(sent.sport), "--dst", probe.dst, "--dport", str(probe.dport),
     ]  # fmt: skip
+    if probe.hook == "prerouting" or probe.src is not None:
+        argv += ["--src", sent.src]
     for address in POD_ADDRESSES:
         argv += ["--addr", address]
     if probe.hook == "output":
