@@ -215,6 +215,7 @@ _FIREWALL_OUTBOUND_TCP = (
     ("127.0.0.1", 8082),  # DNAT to another host, but a loopback source cannot leave on eth0
     (POD_IP, 30080),  # addrtype LOCAL: DNAT to another host
     (REMOTE_HOST, 7001),  # app: APP_OUT ends, back in OUTPUT, REJECT with tcp-reset
+    (REMOTE_HOST, 7002),  # RETURN from the built-in OUTPUT chain: its policy, DROP
     (REMOTE_HOST, 7000),  # app: policy DROP; root: REJECT icmp-port-unreachable
     (REMOTE_HOST, 25),  # app: REJECT icmp-admin-prohibited
     (REMOTE_HOST, 6000),  # DROP unless the proxy RETURNed before
