@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -192,7 +192,7 @@ def _unquote(text: str) -> str:
     return "".join(out)
 
 
-@dataclass
+@dataclass(slots=True)
 class _ChainDraft:
     name: str
     policy: str | None
@@ -201,7 +201,7 @@ class _ChainDraft:
     rules: list[Rule] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class _TableDraft:
     name: str
     location: Location
@@ -408,8 +408,9 @@ class _Reader:
         column = indent + 2
         counters = None
         if len(parts) > 2:
-            m = _COUNTERS.match(parts[2])
-            if m:
+            if parts[2] == "[0:0]":  # what iptables-save prints for most chains: no regex
+                counters = (0, 0)
+            elif m := _COUNTERS.match(parts[2]):
                 counters = (int(m.group(1)), int(m.group(2)))
             else:
                 self.problem(line, column, "bad chain counters", parts[2], "[packets:bytes]")
@@ -774,7 +775,8 @@ class _Reader:
             self.problem(line, tok.column, f"target {name} is only valid in the "
                          + " and ".join(tspec.tables) + " table", name,
                          "a target valid in the " + table + " table")
-        needs_proto = [o for o in target_options if o.name in tspec.protocols_for]
+        needs_proto = [o for o in target_options if o.name in tspec.protocols_for
+                       and (o.name == "to-ports" or v.nat_range_has_port(o.value))]
         if needs_proto and (proto is None or proto.value not in PORT_PROTOCOLS):
             self.problem(line, tok.column, f"{name} --{needs_proto[0].name} needs "
                          "-p tcp or -p udp", name, "-p tcp or -p udp")
@@ -900,8 +902,40 @@ def parse_text(text: str, path: str = "<input>", family: int | None = None) -> R
     if reader.problems:
         raise ChainwalkError(sorted(reader.problems, key=lambda p: p.location))
     order = {name: n for n, name in enumerate(BUILTIN_CHAINS)}
-    tables = tuple(sorted(reader.tables.values(), key=lambda t: order[t.name]))
-    return Ruleset(reader.family or 4, tables, path)
+    family = reader.family or 4
+    tables = tuple(_family_defaults(t, family) for t in
+                   sorted(reader.tables.values(), key=lambda t: order[t.name]))
+    return Ruleset(family, tables, path)
+
+
+# Target defaults that differ between iptables and ip6tables, known only once the
+# whole file (or the caller) has told the family.
+_FAMILY_DEFAULTS: dict[tuple[str, str], dict[int, str]] = {
+    ("REJECT", "reject-with"): {4: "icmp-port-unreachable", 6: "icmp6-port-unreachable"},
+    ("TPROXY", "on-ip"): {4: "0.0.0.0", 6: "::"},
+}
+
+
+def _family_defaults(table: Table, family: int) -> Table:
+    if not any(r.target is not None and r.target.name in ("REJECT", "TPROXY")
+               for c in table.chains for r in c.rules):
+        return table
+    chains = []
+    for chain in table.chains:
+        rules = []
+        for rule in chain.rules:
+            target = rule.target
+            if target is not None and target.name in ("REJECT", "TPROXY"):
+                options = list(target.options)
+                for (name, option), values in _FAMILY_DEFAULTS.items():
+                    if name == target.name and target.get(option) is None:
+                        options.append(Option(option, (values[family],)))
+                spec = TARGETS[target.name]
+                options.sort(key=lambda o: spec.order.get(o.name, 99))
+                rule = replace(rule, target=replace(target, options=tuple(options)))
+            rules.append(rule)
+        chains.append(replace(chain, rules=tuple(rules)))
+    return replace(table, chains=tuple(chains))
 
 
 def parse_file(path: str | Path, family: int | None = None) -> Ruleset:
