@@ -578,9 +578,9 @@ SERVICE = parse_text(rules("""
     :SVC - [0:0]
     -A OUTPUT -d 10.96.0.1 -p tcp -j SVC
     -A OUTPUT -m set --match-set blocked dst -j DNAT --to-destination 10.9.9.9
-    -A SVC -m statistic --mode random --probability 0.33333333349 -j DNAT --to-destination 10.1.0.1:80
-    -A SVC -m statistic --mode random --probability 0.50000000000 -j DNAT --to-destination 10.1.0.2:80
-    -A SVC -j DNAT --to-destination 10.1.0.3:80
+    -A SVC -p tcp -m statistic --mode random --probability 0.33333333349 -j DNAT --to-destination 10.1.0.1:80
+    -A SVC -p tcp -m statistic --mode random --probability 0.50000000000 -j DNAT --to-destination 10.1.0.2:80
+    -A SVC -p tcp -j DNAT --to-destination 10.1.0.3:80
     COMMIT
     """))
 

@@ -71,7 +71,7 @@ class TargetSpec:
     options: tuple[OptionSpec, ...] = ()
     tables: tuple[str, ...] = ()  # empty: any table
     hooks: frozenset[str] = ALL_HOOKS
-    protocols_for: tuple[str, ...] = ()  # options that need -p tcp/udp...
+    protocols_for: tuple[str, ...] = ()  # options that, when they name ports, need -p tcp/udp
     finish: Finish = _keep
     terminal: bool = True  # False: evaluation goes on with the next rule
     summary: str = ""
@@ -146,8 +146,7 @@ def _tproxy(options: list[Option]) -> list[Option]:
         raise ValueError("--on-port")
     names = {o.name for o in options}
     out = list(options)
-    if "on-ip" not in names:
-        out.append(Option("on-ip", ("0.0.0.0",)))
+    # The default --on-ip (0.0.0.0 or ::) depends on the family: filled in by the parser.
     if "tproxy-mark" not in names:
         out.append(Option("tproxy-mark", ("0x0/0x0",)))
     return out
@@ -188,7 +187,7 @@ MODULES: dict[str, ModuleSpec] = {m.name: m for m in (
         opt("tcp-option", parse=lambda t: str(v.integer(t, 255))),
     ), protocols=("tcp",), implicit=True, summary="TCP ports and flags"),
     ModuleSpec("udp", _tcp_udp_ports, protocols=("udp",), implicit=True, summary="UDP ports"),
-    ModuleSpec("icmp", (opt("icmp-type", parse=v.any_text),), protocols=("icmp",),
+    ModuleSpec("icmp", (opt("icmp-type", parse=v.icmp_type),), protocols=("icmp",),
                implicit=True, summary="ICMP type"),
     ModuleSpec("multiport", (
         opt("sports", "--source-ports", parse=v.port_list),
@@ -211,11 +210,11 @@ MODULES: dict[str, ModuleSpec] = {m.name: m for m in (
     ModuleSpec("conntrack", (
         opt("ctstate", parse=v.choice_list("INVALID", "NEW", "RELATED", "ESTABLISHED",
                                             "UNTRACKED", "SNAT", "DNAT")),
-        opt("ctproto", parse=v.protocol),
-        opt("ctorigsrc", parse=v.network),
-        opt("ctorigdst", parse=v.network),
-        opt("ctreplsrc", parse=v.network),
-        opt("ctrepldst", parse=v.network),
+        opt("ctproto", parse=v.protocol_number),
+        opt("ctorigsrc", parse=v.conntrack_network),
+        opt("ctorigdst", parse=v.conntrack_network),
+        opt("ctreplsrc", parse=v.conntrack_network),
+        opt("ctrepldst", parse=v.conntrack_network),
         opt("ctorigsrcport", parse=v.port_range),
         opt("ctorigdstport", parse=v.port_range),
         opt("ctstatus", parse=v.choice_list("NONE", "EXPECTED", "SEEN_REPLY", "ASSURED",
@@ -282,7 +281,7 @@ TARGETS: dict[str, TargetSpec] = {t.name: t for t in (
                                           "ICMP6-ADDR-UNREACHABLE", "ICMP6-PORT-UNREACHABLE"),
             negatable=False),
     ), hooks=frozenset({"INPUT", "FORWARD", "OUTPUT"}),
-        finish=_defaults(reject_with="icmp-port-unreachable"),
+        # The default --reject-with depends on the family: filled in by the parser.
         summary="discard the packet and answer with an error"),
     TargetSpec("LOG", (
         opt("log-level", parse=_log_level, negatable=False),
@@ -304,14 +303,14 @@ TARGETS: dict[str, TargetSpec] = {t.name: t for t in (
         opt("random", arity=0, negatable=False),
         opt("persistent", arity=0, negatable=False),
     ), tables=("nat",), hooks=frozenset({"PREROUTING", "OUTPUT"}),
-        finish=_require_one("to-destination"), summary="rewrite the destination"),
+        protocols_for=("to-destination",), finish=_require_one("to-destination"), summary="rewrite the destination"),
     TargetSpec("SNAT", (
         opt("to-source", parse=v.dnat_destination, negatable=False),
         opt("random", arity=0, negatable=False),
         opt("random-fully", arity=0, negatable=False),
         opt("persistent", arity=0, negatable=False),
     ), tables=("nat",), hooks=frozenset({"POSTROUTING", "INPUT"}),
-        finish=_require_one("to-source"), summary="rewrite the source"),
+        protocols_for=("to-source",), finish=_require_one("to-source"), summary="rewrite the source"),
     TargetSpec("MASQUERADE", (
         opt("to-ports", parse=v.redirect_ports, negatable=False),
         opt("random", arity=0, negatable=False),

@@ -287,3 +287,56 @@ def redirect_ports(text: str) -> str:
 
 def any_text(text: str) -> str:
     return text
+
+
+def protocol_number(text: str) -> str:
+    """conntrack's ``--ctproto``: iptables-save prints the number."""
+    name = protocol(text)
+    number = _PROTOCOLS.get(name)
+    if number is None:
+        number = int(name) if name.isdigit() else 0
+    if name == "ipv6-icmp":
+        number = 58
+    return str(number)
+
+
+def conntrack_network(text: str) -> str:
+    """conntrack's addresses: like ``network`` but a single host prints without its length."""
+    normal = network(text)
+    address, _, length = normal.partition("/")
+    return address if length in ("32", "128") else normal
+
+
+# iptables' ICMP type names, printed back as ``type`` or ``type/code``.
+_ICMP_TYPES = {
+    "echo-reply": "0", "pong": "0", "destination-unreachable": "3",
+    "network-unreachable": "3/0", "host-unreachable": "3/1", "protocol-unreachable": "3/2",
+    "port-unreachable": "3/3", "fragmentation-needed": "3/4", "source-route-failed": "3/5",
+    "network-unknown": "3/6", "host-unknown": "3/7", "network-prohibited": "3/9",
+    "host-prohibited": "3/10", "TOS-network-unreachable": "3/11",
+    "TOS-host-unreachable": "3/12", "communication-prohibited": "3/13",
+    "host-precedence-violation": "3/14", "precedence-cutoff": "3/15", "source-quench": "4",
+    "redirect": "5", "network-redirect": "5/0", "host-redirect": "5/1",
+    "TOS-network-redirect": "5/2", "TOS-host-redirect": "5/3", "echo-request": "8",
+    "ping": "8", "router-advertisement": "9", "router-solicitation": "10",
+    "time-exceeded": "11", "ttl-exceeded": "11", "ttl-zero-during-transit": "11/0",
+    "ttl-zero-during-reassembly": "11/1", "parameter-problem": "12", "ip-header-bad": "12/0",
+    "required-option-missing": "12/1", "timestamp-request": "13", "timestamp-reply": "14",
+    "address-mask-request": "17", "address-mask-reply": "18", "any": "any",
+}
+
+
+def icmp_type(text: str) -> str:
+    if text in _ICMP_TYPES:
+        return _ICMP_TYPES[text]
+    kind, slash, code = text.partition("/")
+    if kind.isdigit() and int(kind) < 256 and (not slash or (code.isdigit() and int(code) < 256)):
+        return text
+    raise ValueError("an ICMP type name (echo-request, ...) or TYPE[/CODE]")
+
+
+def nat_range_has_port(text: str) -> bool:
+    """Whether a DNAT/SNAT range (``a[-b][:p[-q]]``, IPv6 ``[a]:p``) names ports."""
+    if text.startswith("["):
+        return "]:" in text
+    return text.count(":") == 1
