@@ -14,7 +14,7 @@ from ._writer import rule_line, rule_spec, write_ruleset
 
 __all__ = [
     "BUILTIN_CHAINS", "HOOK_TABLES", "MODULES", "TARGETS", "Branch", "Chain", "Hit", "Host",
-    "Interface", "Match", "Option", "Packet", "Route", "Rule", "Ruleset", "Table", "Target",
-    "Trace", "host_with", "is_local", "parse_file", "parse_text", "route_output", "rule_line",
+    "Interface", "Match", "Option", "Packet", "Route", "Rule", "Ruleset", "Step", "Table",
+    "Target", "Trace", "host_with", "is_local", "parse_file", "parse_text", "route_output", "rule_line",
     "rule_spec", "trace", "write_ruleset",
 ]

@@ -32,10 +32,35 @@ class Choice:
 class State:
     """The packet as it moves through the hooks: mutable, private to a trace."""
 
-    __slots__ = ("ctmark", "ctstate", "dnat", "dport", "dst", "dst_int", "family", "gid",
-                 "groups", "hook", "in_if", "mark", "orig_dst", "orig_dport", "orig_src",
-                 "orig_sport", "out_if", "protocol", "snat", "sport", "src", "src_int",
-                 "tcp_flags", "tproxy", "uid", "untracked", "zone")
+    __slots__ = (
+        "ctmark",
+        "ctstate",
+        "dnat",
+        "dport",
+        "dst",
+        "dst_int",
+        "family",
+        "gid",
+        "groups",
+        "hook",
+        "in_if",
+        "mark",
+        "orig_dport",
+        "orig_dst",
+        "orig_sport",
+        "orig_src",
+        "out_if",
+        "protocol",
+        "snat",
+        "sport",
+        "src",
+        "src_int",
+        "tcp_flags",
+        "tproxy",
+        "uid",
+        "untracked",
+        "zone",
+    )
 
     def __init__(self) -> None:
         self.family = 4
@@ -60,11 +85,11 @@ class State:
 
     def set_src(self, address: str) -> None:
         self.src = address
-        self.src_int = int(ipaddress.ip_address(address)) if address else 0
+        self.src_int = int(v.ip(address)) if address else 0
 
     def set_dst(self, address: str) -> None:
         self.dst = address
-        self.dst_int = int(ipaddress.ip_address(address))
+        self.dst_int = int(v.ip(address))
 
 
 Result = str | Choice | None
@@ -208,9 +233,15 @@ def _tcp(match: Match) -> Check:
         elif option.name == "tcp-flags":
             checks.append(_tcp_flags(option))
         elif option.name == "tcp-option":
-            checks.append(lambda st, host, o=option: None if o.negated else
-                          f"a SYN carries no TCP option {o.value} that chainwalk models")
+            checks.append(_tcp_option(option))
     return _all(checks) if checks else (lambda st, host: None)
+
+
+def _tcp_option(option: Option) -> Check:
+    # A trace's packet carries no TCP options: only the negated test holds.
+    reason = None if option.negated else (
+        f"the packet carries no TCP option {option.value}, rule wants it")
+    return lambda st, host: reason
 
 
 def _tcp_flags(option: Option) -> Check:
@@ -337,7 +368,7 @@ def _conntrack_option(option: Option) -> Check:
             text = {"ctorigsrc": st.orig_src, "ctorigdst": st.orig_dst,
                     "ctreplsrc": st.dst if st.dnat else st.orig_dst,
                     "ctrepldst": st.src if st.snat else st.orig_src}[name]
-            hit = (int(ipaddress.ip_address(text)) & mask) == value
+            hit = (int(v.ip(text)) & mask) == value
             return None if hit != neg else f"{name} {text}, rule wants {'!' if neg else ''}{wanted}"
 
         return addr
@@ -366,7 +397,7 @@ def _comment(match: Match) -> Check:
 
 
 def _address_type(st: State, host: Host, address: str, limit: str | None) -> str:
-    addr = ipaddress.ip_address(address)
+    addr = v.ip(address)
     if addr.is_multicast:
         return "MULTICAST"
     if addr.version == 4 and address == "255.255.255.255":
@@ -388,23 +419,24 @@ def _address_type(st: State, host: Host, address: str, limit: str | None) -> str
 def _addrtype(match: Match) -> Check:
     opts = {o.name: o for o in match.options}
     limit_in, limit_out = "limit-iface-in" in opts, "limit-iface-out" in opts
-    checks: list[Check] = []
-    for which in ("src-type", "dst-type"):
-        option = opts.get(which)
-        if option is None:
-            continue
+    return _all([_address_type_check(opts[which], which, limit_in, limit_out)
+                 for which in ("src-type", "dst-type") if which in opts])
 
-        def check(st: State, host: Host, o: Option = option, w: str = which) -> Result:
-            address = st.src if w == "src-type" else st.dst
-            limit = st.in_if if limit_in else st.out_if if limit_out else None
-            kind = _address_type(st, host, address, limit)
-            if (kind in o.value.split(",")) != o.negated:
-                return None
-            label = "source" if w == "src-type" else "destination"
-            return f"{label} {address} is {kind}, rule wants {'not ' if o.negated else ''}{o.value}"
 
-        checks.append(check)
-    return _all(checks)
+def _address_type_check(option: Option, which: str, limit_in: bool, limit_out: bool) -> Check:
+    label = "source" if which == "src-type" else "destination"
+    wanted = option.value.split(",")
+
+    def check(st: State, host: Host) -> Result:
+        address = st.src if which == "src-type" else st.dst
+        limit = st.in_if if limit_in else st.out_if if limit_out else None
+        kind = _address_type(st, host, address, limit)
+        if (kind in wanted) != option.negated:
+            return None
+        return (f"{label} {address} is {kind}, rule wants "
+                f"{'not ' if option.negated else ''}{option.value}")
+
+    return check
 
 
 def _statistic(match: Match) -> Check:

@@ -110,11 +110,10 @@ def _statistic(options: list[Option]) -> list[Option]:
         raise ValueError("--mode random or --mode nth")
     if mode == "random" and "probability" not in names:
         raise ValueError("--probability with --mode random")
-    if mode == "nth":
-        # iptables refuses --every without --packet ('option "--every" also requires
-        # "--packet"'), so there is no default to fill in.
-        if "every" not in names or "packet" not in names:
-            raise ValueError("--every and --packet with --mode nth")
+    # iptables refuses --every without --packet ('option "--every" also requires
+    # "--packet"'), so there is no default to fill in.
+    if mode == "nth" and ("every" not in names or "packet" not in names):
+        raise ValueError("--every and --packet with --mode nth")
     return options
 
 

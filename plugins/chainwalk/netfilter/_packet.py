@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .._errors import ChainwalkError
+from ._values import ip
 
 TCP_SYN = ("SYN",)
 
@@ -43,7 +44,7 @@ class Packet:
         for label, value in (("dst", self.dst), ("src", self.src)):
             if value or label == "dst":
                 try:
-                    ipaddress.ip_address(value)
+                    ip(value)
                 except ValueError:
                     raise ChainwalkError(f"packet {label} {value!r} is not an IP address"
                                          ) from None

@@ -489,7 +489,7 @@ class _Reader:
                     chain.rules.clear()
             return
         chain = self.chain_of(line, name_tok)
-        if chain is None:
+        if chain is None or name_tok is None:
             return
         if verb == "X":
             if chain.policy is not None:
@@ -795,9 +795,9 @@ class _Reader:
         """The ``count`` values after an option; a free-text value may be anything (as
         iptables' getopt takes it: ``--comment -x`` and ``--comment "!"`` are comments)."""
         values = tokens[start:start + count]
-        if len(values) < count or not free_text and any(
+        if len(values) < count or (not free_text and any(
                 t.text == "!" or (t.text.startswith("-") and len(t.text) > 1
-                                  and not t.text[1].isdigit()) for t in values):
+                                  and not t.text[1].isdigit()) for t in values)):
             where = values[0].column if values else (
                 tokens[start - 1].column + len(tokens[start - 1].text))
             got = values[0].text if values else None

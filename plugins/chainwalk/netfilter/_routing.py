@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from . import _values as v
 from ._packet import Host
 
 _LOOPBACK4 = ipaddress.ip_network("127.0.0.0/8")
@@ -23,7 +24,7 @@ class Route:
 
 
 def is_local(host: Host, address: str) -> bool:
-    addr = ipaddress.ip_address(address)
+    addr = v.ip(address)
     if addr.version == 4 and addr in _LOOPBACK4:
         return True
     return any(a.ip == addr for _, a in host.addresses(addr.version))
@@ -31,7 +32,7 @@ def is_local(host: Host, address: str) -> bool:
 
 def route_output(host: Host, destination: str, mark: int = 0) -> Route:
     """Where a locally generated packet to ``destination`` goes, and its source address."""
-    addr = ipaddress.ip_address(destination)
+    addr = v.ip(destination)
     pairs = host.addresses(addr.version)
     if is_local(host, destination) or _marked_local(host, mark):
         # The local route's preferred source: the lo address covering 127/8, else itself.
@@ -64,7 +65,7 @@ def _marked_local(host: Host, mark: int) -> bool:
 
 
 def is_loopback(address: str) -> bool:
-    return bool(address) and ipaddress.ip_address(address).is_loopback
+    return bool(address) and v.ip(address).is_loopback
 
 
 def martian(source: str, destination: str, interface: str | None) -> str | None:

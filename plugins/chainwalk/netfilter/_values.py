@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections.abc import Callable
 from functools import lru_cache
 
 _IPV4 = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
@@ -22,6 +23,14 @@ MAX_U32 = 0xFFFFFFFF
 def family_of(text: str) -> int:
     """4 or 6, from the spelling of an address or network."""
     return 6 if ":" in text else 4
+
+
+@lru_cache(maxsize=4096)
+def ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """``ipaddress.ip_address``, remembered (a ``ValueError`` is raised again each time): a
+    trace reads the same few addresses over and over, and parsing one costs more than
+    evaluating most rules."""
+    return ipaddress.ip_address(text)
 
 
 def address(text: str) -> str:
@@ -191,7 +200,8 @@ def address_range(text: str) -> str:
     if not dash:
         raise ValueError("an address range such as 10.0.0.1-10.0.0.9")
     lo, hi = address(low), address(high)
-    if ipaddress.ip_address(lo) > ipaddress.ip_address(hi):
+    if int(ipaddress.ip_address(lo)) > int(ipaddress.ip_address(hi)) or (
+            ":" in lo) != (":" in hi):
         raise ValueError("a range whose first address is not above its last")
     return f"{lo}-{hi}"
 
@@ -214,7 +224,7 @@ def probability(text: str) -> str:
     return f"{stored / 0x80000000:.11f}"
 
 
-def choice(*allowed: str) -> object:
+def choice(*allowed: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text.upper() in allowed:
             return text.upper()
@@ -223,7 +233,7 @@ def choice(*allowed: str) -> object:
     return parse
 
 
-def choice_list(*allowed: str) -> object:
+def choice_list(*allowed: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         items = {item.upper() for item in text.split(",")}
         if not items <= set(allowed):
