@@ -270,12 +270,14 @@ class Site:
         findings: list[Finding] = []
         warnings: list[Finding] = []
         scenario_ids: set[str] = set()
+        broken: set[str] = set()
         for stem in self.project.topology_stems():
             shown = tuple(self.shown.get(f"topology {stem}", ()))
             try:
                 scenarios = self.project.scenarios(stem)
             except ChainwalkError as e:
                 findings.extend(Finding(p, shown) for p in e.problems)
+                broken.add(stem)
                 continue
             for scenario in scenarios:
                 scenario_ids.add(scenario.id)
@@ -299,7 +301,8 @@ class Site:
                 continue
             findings.extend(Finding(p, shown) for p in drift(notes, ruleset))
             for note in notes.notes.values():
-                if note.scenario and note.scenario not in scenario_ids:
+                if note.scenario and note.scenario not in scenario_ids and \
+                        note.scenario.partition("/")[0] not in broken:
                     findings.append(Finding(Problem(
                         note.location or Location(notes.path, 0),
                         "the annotation names an unknown scenario", note.scenario,
@@ -312,6 +315,10 @@ def _result_line(journey: Journey) -> str:
 
 
 def unique(findings: list[Finding]) -> list[Finding]:
-    """Sorted, each once (a problem shown by two blocks is reported once per block)."""
-    return sorted(dict.fromkeys(findings), key=lambda f: (f.shown_at, f.problem.location,
-                                                          str(f)))
+    """Each problem once, with every block that shows what it is about; sorted."""
+    merged: dict[Problem, list[Location]] = {}
+    for finding in findings:
+        places = merged.setdefault(finding.problem, [])
+        places.extend(p for p in finding.shown_at if p not in places)
+    out = [Finding(problem, tuple(sorted(places))) for problem, places in merged.items()]
+    return sorted(out, key=lambda f: (f.shown_at[:1], f.problem.location, str(f)))
