@@ -90,7 +90,8 @@ class Step:
 # the time of a short trace. _step sets the slots directly: the same Step, twice as fast.
 _STEP_FIELDS = ("kind", "table", "hook", "chain", "rule", "text", "result", "reason", "target",
                 "effect", "count", "location")
-assert _STEP_FIELDS == tuple(f.name for f in fields(Step)), "update _step with Step's fields"
+if tuple(f.name for f in fields(Step)) != _STEP_FIELDS:  # a new field would go unset
+    raise TypeError("Step's fields changed: update _step")
 (_set_kind, _set_table, _set_hook, _set_chain, _set_rule, _set_text, _set_result, _set_reason,
  _set_target, _set_effect, _set_count, _set_location) = (
     Step.__dict__[name].__set__ for name in _STEP_FIELDS)
