@@ -750,3 +750,20 @@ def test_trace_to_dict() -> None:
                                   "chain": "OUTPUT", "rule": 1, "text": "-p tcp -j ISTIO_OUTPUT",
                                   "result": "matched", "target": "ISTIO_OUTPUT",
                                   "effect": "jump ISTIO_OUTPUT"}
+
+
+def test_the_first_ct_target_wins_and_later_ones_are_ignored() -> None:
+    # xt_CT leaves a packet that already has conntrack settings alone (seen with the
+    # DNS rules: Envoy's own query keeps zone 1, not the later zone 2).
+    ruleset = parse_text(rules("""
+        *raw
+        -A OUTPUT -p udp -m udp --dport 53 -j CT --zone 1
+        -A OUTPUT -p udp -m udp --dport 53 -j CT --zone 2
+        -A OUTPUT -p udp -j CT --notrack
+        COMMIT
+        """))
+    result = trace(ruleset, Packet("10.0.0.1", 53, "udp", uid=1337, gid=1337), pod_host())
+    effects = [s.effect for s in result.steps if s.hit]
+    assert effects == ["conntrack zone 1", "ignored: the packet already has conntrack settings",
+                       "ignored: the packet already has conntrack settings"]
+    assert [h.rule for h in result.hits] == [1, 2, 3]

@@ -29,7 +29,7 @@ LISTENERS = {
     INBOUND_PORT: "envoy virtualInbound",
     15008: "envoy HBONE",
     15020: "istio-agent status",
-    15021: "istio-agent health",
+    15021: "envoy health (readiness, answered through the agent)",
     DNS_PORT: "istio-agent DNS proxy",
     15090: "envoy Prometheus",
 }

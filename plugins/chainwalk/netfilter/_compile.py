@@ -33,6 +33,7 @@ class State:
     """The packet as it moves through the hooks: mutable, private to a trace."""
 
     __slots__ = (
+        "ct_attached",
         "ctmark",
         "ctstate",
         "dnat",
@@ -78,6 +79,7 @@ class State:
         self.tcp_flags: frozenset[str] = frozenset({"SYN"})
         self.hook = ""
         self.dnat = self.snat = self.untracked = False
+        self.ct_attached = False
         self.orig_src = self.orig_dst = ""
         self.orig_sport = self.orig_dport = 0
         self.tproxy: tuple[str, int] | None = None

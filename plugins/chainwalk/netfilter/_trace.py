@@ -394,6 +394,11 @@ class _Run:
         if name == "CONNMARK":
             return "CONTINUE", self.connmark(opts)
         if name in ("CT", "NOTRACK"):
+            if st.ct_attached:
+                # xt_CT: a packet that already has conntrack settings (an earlier CT
+                # rule, or a connection seen before it looped back) is left alone.
+                return "CONTINUE", "ignored: the packet already has conntrack settings"
+            st.ct_attached = True
             if name == "NOTRACK" or "notrack" in opts:
                 st.untracked = True
                 return "CONTINUE", "connection not tracked: nat will not see it"
@@ -473,6 +478,8 @@ class _Run:
             verdict = self.run_table(table, hook)
             if verdict != "ACCEPT":
                 self.stop(verdict)
+            if table == "raw":
+                st.ct_attached = True  # conntrack runs right after raw and attaches one
             if hook == "OUTPUT" and table in ("mangle", "nat") and (st.dst, st.mark) != before:
                 new_route = self.reroute(table)
         if new_route is not None and new_route != st.out_if:
