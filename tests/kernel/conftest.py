@@ -1,4 +1,4 @@
-"""Fixtures of the kernel tests: one pod/network namespace pair for the whole session.
+"""Fixtures of the kernel tests: one Lab (two pods, each with its network) for the session.
 
 The tests need root, ``ip`` and ``iptables-restore``. Where those are missing they are skipped
 with the reason, except when CHAINWALK_REQUIRE_KERNEL=1 (CI): then a kernel test that cannot
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import NoReturn
 
 import pytest
-from netns import HarnessError, Topology, load_ruleset
+from netns import HarnessError, Lab, load_ruleset
 
 REQUIRE_KERNEL = "CHAINWALK_REQUIRE_KERNEL"
 TOOLS = ("ip", "iptables-restore", "iptables-save")
@@ -29,15 +29,15 @@ def _missing_requirement() -> str | None:
     return None
 
 
-def _create_topology() -> Topology:
+def _create_lab() -> Lab:
     """Create the namespaces and check that iptables works inside them."""
-    topology = Topology.create(tag=str(os.getpid() % 100_000))
+    lab = Lab.create(tag=str(os.getpid() % 100_000))
     try:
-        load_ruleset(topology.pod, "", with_harness=True)
+        load_ruleset(lab.counting.pod, "", with_harness=True)
     except BaseException:
-        topology.destroy()
+        lab.destroy()
         raise
-    return topology
+    return lab
 
 
 def _cannot_run(reason: str) -> NoReturn:
@@ -47,16 +47,16 @@ def _cannot_run(reason: str) -> NoReturn:
 
 
 @pytest.fixture(scope="session")
-def topology() -> Iterator[Topology]:
-    """A pod and a network namespace, reused by every probe (each reloads all tables)."""
+def lab() -> Iterator[Lab]:
+    """The counting and the landing pod, reused by every probe; removed at the end."""
     reason = _missing_requirement()
     if reason is not None:
         _cannot_run(reason)
     try:
-        topology = _create_topology()
+        lab = _create_lab()
     except (HarnessError, OSError) as e:
         _cannot_run(f"cannot create network namespaces with iptables: {e}")
     try:
-        yield topology
+        yield lab
     finally:
-        topology.destroy()
+        lab.destroy()

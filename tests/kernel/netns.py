@@ -260,15 +260,13 @@ def _tables_of(ruleset: str) -> dict[str, list[str]]:
     return blocks
 
 
-def harness_rules(command: Literal["-I", "-D"] = "-I") -> list[str]:
-    """Restore lines that put the first-packet filter at the top of raw PREROUTING and OUTPUT
-    (``-I``), or that take it out again (``-D``)."""
-    lines = []
-    for chain in ("PREROUTING", "OUTPUT"):
-        for position, matches in enumerate(_HARNESS_MATCHES, start=1):
-            where = f"{chain} {position}" if command == "-I" else chain
-            lines.append(f"{command} {where} {matches} -m comment --comment {HARNESS_TAG} -j DROP")
-    return lines
+def harness_rules() -> list[str]:
+    """Restore lines that put the first-packet filter at the top of raw PREROUTING and OUTPUT."""
+    return [
+        f"-I {chain} {position} {matches} -m comment --comment {HARNESS_TAG} -j DROP"
+        for chain in ("PREROUTING", "OUTPUT")
+        for position, matches in enumerate(_HARNESS_MATCHES, start=1)
+    ]
 
 
 def restore_input(ruleset: str, with_harness: bool) -> str:
@@ -296,12 +294,6 @@ def load_ruleset(netns: str, ruleset: str, with_harness: bool) -> None:
     in_netns(netns, "iptables-restore", stdin=restore_input(ruleset, with_harness))
 
 
-def remove_harness(netns: str) -> None:
-    """Take the harness rules out, leaving the ruleset as it was loaded (faster than a reload)."""
-    document = "\n".join(["*raw", *harness_rules("-D"), "COMMIT", ""])
-    in_netns(netns, "iptables-restore", "--noflush", stdin=document)
-
-
 _COUNTED_RULE = re.compile(r"^\[(\d+):\d+\] -A (\S+) ?(.*)$")
 _COUNTED_POLICY = re.compile(r"^:(\S+) (ACCEPT|DROP) \[(\d+):\d+\]$")
 _VERDICT = re.compile(r"-j (DROP|REJECT)\b")
@@ -320,6 +312,17 @@ class Counters:
     def hits(self) -> frozenset[RuleRef]:
         """The rules whose counters rose."""
         return frozenset(ref for ref, n in self.packets.items() if n > 0)
+
+    def since(self, earlier: Counters) -> Counters:
+        """What was counted after ``earlier`` was read (the same ruleset must be loaded)."""
+        if earlier.text != self.text:
+            raise HarnessError("the ruleset changed between two readings of its counters")
+        return Counters(
+            {ref: n - earlier.packets[ref] for ref, n in self.packets.items()},
+            self.text,
+            self.harness_packets - earlier.harness_packets,
+            self.policy_drops - earlier.policy_drops,
+        )
 
     def verdicts(self) -> set[str]:
         """DROP and REJECT verdicts the counted rules and policies gave."""
@@ -560,27 +563,29 @@ class FirstPacket:
 def trace_first_packet(topology: Topology, client: Client) -> FirstPacket:
     """Send a connection's first packet and read which rules counted it.
 
-    Expects the ruleset loaded with the harness rules and fresh counters (load_ruleset). The
-    harness rules drop every later packet (answers, resets, ICMP errors) in raw, so only the
-    first packet reaches the ruleset. Its journey is over once its answer has been dropped by
-    the harness (counted there); a packet that is silently dropped gets SETTLE_MAX_S.
+    Expects the ruleset loaded with the harness rules (load_ruleset). The harness rules drop
+    every later packet (answers, resets, ICMP errors) in raw, so only the first packet reaches
+    the ruleset; what it counted is the difference between two readings. Its journey is over
+    once its answer has been dropped by the harness (counted there); a packet that is silently
+    dropped gets SETTLE_MAX_S.
     """
     flush_conntrack(topology.pod)
     flush_conntrack(topology.network)
+    before = read_counters(topology.pod)
     with started(client, blocking=False) as running:
         report = running.next_report(timeout=2.0)
-        counters = _settled_counters(topology.pod)
-    return FirstPacket(counters, report)
+        counted = _settled_counters(topology.pod, before)
+    return FirstPacket(counted, report)
 
 
-def _settled_counters(netns: str) -> Counters:
-    """Counters once the harness has dropped an answer, or after SETTLE_MAX_S without one."""
+def _settled_counters(netns: str, before: Counters) -> Counters:
+    """Counts since ``before`` once the harness has dropped an answer, or after SETTLE_MAX_S."""
     deadline = time.monotonic() + SETTLE_MAX_S
-    counters = read_counters(netns)
-    while counters.harness_packets == 0 and time.monotonic() < deadline:
+    counted = read_counters(netns).since(before)
+    while counted.harness_packets == 0 and time.monotonic() < deadline:
         time.sleep(0.005)
-        counters = read_counters(netns)
-    return counters
+        counted = read_counters(netns).since(before)
+    return counted
 
 
 # ---------------------------------------------------------------------------------------------
@@ -769,3 +774,46 @@ def _original_dst(conn: socket.socket) -> Address | None:
 def _sockaddr_in(data: bytes) -> Address:
     port, packed = struct.unpack_from("!2xH4s", data)
     return socket.inet_ntoa(packed), port
+
+
+# ---------------------------------------------------------------------------------------------
+# Two pods: one counts first packets, the other lets connections land
+
+
+class Lab:
+    """Two identical pods, each with its own network: a counting pod and a landing pod.
+
+    The counting pod has the ruleset with the harness rules (the counter pass); the landing
+    pod has the plain ruleset (the landing pass). A ruleset is loaded into both only when it
+    differs from the one they have, so consecutive probes of a ruleset reload nothing; the
+    counter pass reads counter differences instead of fresh counters.
+    """
+
+    def __init__(self, counting: Topology, landing: Topology) -> None:
+        self.counting = counting
+        self.landing = landing
+        self._loaded: str | None = None
+
+    @classmethod
+    def create(cls, tag: str) -> Lab:
+        """Create both pods; remove the first again if the second cannot be made."""
+        counting = Topology.create(f"{tag}c")
+        try:
+            return cls(counting, Topology.create(f"{tag}l"))
+        except BaseException:
+            counting.destroy()
+            raise
+
+    def use(self, ruleset: str) -> None:
+        """Make ``ruleset`` the one loaded in both pods."""
+        if ruleset == self._loaded:
+            return
+        self._loaded = None  # until both loads have succeeded
+        load_ruleset(self.counting.pod, ruleset, with_harness=True)
+        load_ruleset(self.landing.pod, ruleset, with_harness=False)
+        self._loaded = ruleset
+
+    def destroy(self) -> None:
+        """Delete all four namespaces."""
+        self.counting.destroy()
+        self.landing.destroy()

@@ -11,14 +11,13 @@ import pytest
 from netns import (
     HARNESS_TAG,
     POD_IP,
+    REMOTE_HOST,
     Client,
+    Lab,
     RuleRef,
-    Topology,
     disposition,
     land,
-    load_ruleset,
     parse_counters,
-    remove_harness,
     restore_input,
     trace_first_packet,
 )
@@ -64,7 +63,17 @@ COMMIT
 COMMIT
 """
 
-REDIRECT_ALL = """*nat
+# Port 9 is dropped by a rule; port 10 is DNATed to another host, which a connection from
+# 127.0.0.1 cannot reach (a loopback source never leaves lo): routing drops it.
+DROP_OR_MISROUTE = """*nat
+-A OUTPUT -d 127.0.0.1/32 -p tcp --dport 10 -j DNAT --to-destination 10.0.0.99:80
+COMMIT
+*filter
+-A OUTPUT -p tcp --dport 9 -j DROP
+COMMIT
+"""
+
+REDIRECT_GATEWAY = """*nat
 -A OUTPUT -p tcp -d 10.0.0.1/32 -j REDIRECT --to-ports 15001
 COMMIT
 """
@@ -79,7 +88,7 @@ def test_counters_number_rules_without_the_harness_and_see_policy_drops() -> Non
 
 
 def test_restore_input_replaces_every_table_and_puts_the_harness_first() -> None:
-    document = restore_input(REDIRECT_ALL, with_harness=True).splitlines()
+    document = restore_input(REDIRECT_GATEWAY, with_harness=True).splitlines()
     assert [line for line in document if line.startswith("*")] == [
         "*raw", "*mangle", "*nat", "*filter", "*security",
     ]  # fmt: skip
@@ -89,37 +98,57 @@ def test_restore_input_replaces_every_table_and_puts_the_harness_first() -> None
 
 
 @pytest.mark.kernel
-def test_only_the_first_packet_is_counted(topology: Topology) -> None:
+def test_only_the_first_packet_is_counted(lab: Lab) -> None:
     """The SYN crosses every table once; its RST answer must not be counted anywhere."""
-    load_ruleset(topology.pod, COUNT_EVERYTHING, with_harness=True)
-    first = trace_first_packet(topology, Client(topology.pod, "tcp", POD_IP, 9, 1000, 1000))
-    assert first.counters.harness_packets >= 1  # the RST was seen, and dropped
-    assert {first.counters.packets[ref] for ref in first.counters.hits} == {1}
-    # nat PREROUTING and INPUT are skipped: the connection was NATed (null) on its way out.
-    skipped = {RuleRef("nat", c, n) for c, n in (("PREROUTING", 1), ("INPUT", 1), ("OUTPUT", 2))}
-    assert set(first.counters.packets) - first.counters.hits == skipped
+    lab.use(COUNT_EVERYTHING)
+    pod = lab.counting
+    for _ in range(2):  # the second time, counts are differences from the first
+        first = trace_first_packet(pod, Client(pod.pod, "tcp", POD_IP, 9, 1000, 1000))
+        assert first.counters.harness_packets >= 1  # the RST was seen, and dropped
+        assert {first.counters.packets[ref] for ref in first.counters.hits} == {1}
+        # nat PREROUTING and INPUT are skipped: the connection was NATed (null) on its way out.
+        skipped = {
+            RuleRef("nat", c, n) for c, n in (("PREROUTING", 1), ("INPUT", 1), ("OUTPUT", 2))
+        }
+        assert set(first.counters.packets) - first.counters.hits == skipped
 
 
 @pytest.mark.kernel
-def test_landing_sees_the_redirect_and_the_original_destination(topology: Topology) -> None:
-    load_ruleset(topology.pod, REDIRECT_ALL, with_harness=False)
-    client = Client(topology.pod, "tcp", "10.0.0.1", 80, 1000, 1000)
-    landing = land(topology, client, pod_ports={80, 15001}, network_ports={80})
+def test_landing_sees_the_redirect_and_the_original_destination(lab: Lab) -> None:
+    lab.use(REDIRECT_GATEWAY)
+    client = Client(lab.landing.pod, "tcp", "10.0.0.1", 80, 1000, 1000)
+    landing = land(lab.landing, client, pod_ports={80, 15001}, network_ports={80})
     assert landing.arrival is not None
     assert landing.arrival.side == "pod"
+    assert landing.arrival.listener_port == 15001
     assert landing.arrival.local == ("127.0.0.1", 15001)
     assert landing.arrival.original_dst == ("10.0.0.1", 80)
 
 
 @pytest.mark.kernel
-def test_landing_without_redirect_leaves_via_eth0(topology: Topology) -> None:
-    load_ruleset(topology.pod, REDIRECT_ALL, with_harness=True)
-    client = Client(topology.pod, "tcp", "10.0.0.99", 80, 1000, 1000)
-    first = trace_first_packet(topology, client)
-    remove_harness(topology.pod)
-    landing = land(topology, client, pod_ports={80, 15001}, network_ports={80})
+def test_landing_without_redirect_leaves_via_eth0(lab: Lab) -> None:
+    lab.use(REDIRECT_GATEWAY)
+    first = trace_first_packet(
+        lab.counting, Client(lab.counting.pod, "tcp", REMOTE_HOST, 80, 1000, 1000)
+    )
+    client = Client(lab.landing.pod, "tcp", REMOTE_HOST, 80, 1000, 1000)
+    landing = land(lab.landing, client, pod_ports={80, 15001}, network_ports={80})
+    assert first.counters.hits == set()
     assert disposition(first, landing) == "sent"
     assert landing.arrival is not None
-    assert landing.arrival.local == ("10.0.0.99", 80)
+    assert landing.arrival.local == (REMOTE_HOST, 80)
     assert landing.arrival.peer[0] == POD_IP
     assert landing.arrival.original_dst is None
+
+
+@pytest.mark.kernel
+def test_a_drop_is_told_from_a_routing_failure(lab: Lab) -> None:
+    """Both end in silence; only a drop is counted by a DROP rule."""
+    lab.use(DROP_OR_MISROUTE)
+    outcomes = {}
+    for port in (9, 10):
+        first = trace_first_packet(lab.counting, Client(lab.counting.pod, "tcp", "127.0.0.1", port))
+        client = Client(lab.landing.pod, "tcp", "127.0.0.1", port)
+        landing = land(lab.landing, client, pod_ports={port}, network_ports={80})
+        outcomes[port] = disposition(first, landing)
+    assert outcomes == {9: "dropped", 10: "unroutable"}

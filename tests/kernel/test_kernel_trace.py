@@ -1,12 +1,14 @@
 """The kernel as judge: chainwalk's trace of a connection must be what Linux does with it.
 
-For every probe, the same connection is made for real in a pod network namespace, twice:
+For every probe, the same connection is made for real twice, in two identical pods:
 
-1. the counter pass, with harness rules that let only the connection's first packet through,
-   gives the rules whose packet counters rose: exactly the rules chainwalk must report as hits;
-2. the landing pass, with the plain ruleset and listeners everywhere it could land, gives the
-   outcome: the listener (address, port, peer, original destination) that received it in the
-   pod ("delivered") or in the network ("sent"), or the client's error ("rejected", "dropped").
+1. the counter pass, in the counting pod, whose harness rules let only the connection's first
+   packet through, gives the rules whose packet counters rose: exactly the rules chainwalk must
+   report as hits;
+2. the landing pass, in the landing pod, with the plain ruleset and listeners everywhere it
+   could land, gives the outcome: the listener (port, address, peer, original destination)
+   that received it in the pod ("delivered") or in the network ("sent"), or else the verdict
+   the counters show ("rejected", "dropped") or none ("unroutable").
 
 Then chainwalk traces the same packet (same source address and port the kernel chose) and
 every difference is reported together, with the kernel's counters and chainwalk's hits.
@@ -29,13 +31,11 @@ from netns import (
     ClientReport,
     Counters,
     FirstPacket,
+    Lab,
     Landing,
     RuleRef,
-    Topology,
     disposition,
     land,
-    load_ruleset,
-    remove_harness,
     trace_first_packet,
 )
 
@@ -187,12 +187,10 @@ def failure_report(
 
 
 @pytest.mark.parametrize("probe", PROBES, ids=[p.id for p in PROBES])
-def test_chainwalk_traces_like_the_kernel(probe: Probe, topology: Topology) -> None:
-    client = probe.client(topology)
-    load_ruleset(topology.pod, probe.ruleset.text, with_harness=True)
-    first = trace_first_packet(topology, client)
-    remove_harness(topology.pod)
-    landing = land(topology, client, probe.pod_ports, probe.network_ports)
+def test_chainwalk_traces_like_the_kernel(probe: Probe, lab: Lab) -> None:
+    lab.use(probe.ruleset.text)
+    first = trace_first_packet(lab.counting, probe.client(lab.counting))
+    landing = land(lab.landing, probe.client(lab.landing), probe.pod_ports, probe.network_ports)
     walk = run_chainwalk(probe, first.client)
     problems = hit_problems(first.counters, walk) + outcome_problems(probe, first, landing, walk)
     if problems:
