@@ -93,7 +93,8 @@ class Host:
     sockets: tuple[str, ...] | None = None
     local_marks: tuple[tuple[int, int], ...] = ()
     lenient: bool = False
-    _cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+    # What routing worked out for this host (see _routing), by question.
+    _cache: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     def interface(self, name: str) -> Interface | None:
         for interface in self.interfaces:

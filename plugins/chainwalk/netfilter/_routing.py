@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import TypeVar
 
 from . import _values as v
 from ._packet import Host
 
 _LOOPBACK4 = ipaddress.ip_network("127.0.0.0/8")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +26,26 @@ class Route:
     local: bool
 
 
+# A trace asks the same few routing questions again and again (each route_output also asks
+# is_local); a Host is immutable, so the answers are kept in its cache, up to this many.
+_REMEMBERED = 4096
+
+
+def _remember(host: Host, key: tuple[object, ...], answer: T) -> T:
+    if len(host._cache) >= _REMEMBERED:
+        host._cache.clear()
+    host._cache[key] = answer
+    return answer
+
+
 def is_local(host: Host, address: str) -> bool:
+    known = host._cache.get(("local", address))
+    if known is not None:
+        return bool(known)
+    return _remember(host, ("local", address), _is_local(host, address))
+
+
+def _is_local(host: Host, address: str) -> bool:
     addr = v.ip(address)
     if addr.version == 4 and addr in _LOOPBACK4:
         return True
@@ -32,6 +54,13 @@ def is_local(host: Host, address: str) -> bool:
 
 def route_output(host: Host, destination: str, mark: int = 0) -> Route:
     """Where a locally generated packet to ``destination`` goes, and its source address."""
+    known = host._cache.get(("route", destination, mark))
+    if isinstance(known, Route):
+        return known
+    return _remember(host, ("route", destination, mark), _route_output(host, destination, mark))
+
+
+def _route_output(host: Host, destination: str, mark: int) -> Route:
     addr = v.ip(destination)
     pairs = host.addresses(addr.version)
     if is_local(host, destination) or _marked_local(host, mark):
@@ -52,6 +81,13 @@ def route_output(host: Host, destination: str, mark: int = 0) -> Route:
 
 
 def primary_address(host: Host, interface: str, family: int) -> str | None:
+    key = ("primary", interface, family)
+    if key in host._cache:
+        return host._cache[key]  # type: ignore[return-value]
+    return _remember(host, key, _primary_address(host, interface, family))
+
+
+def _primary_address(host: Host, interface: str, family: int) -> str | None:
     for name, a in host.addresses(family):
         if name == interface:
             return str(a.ip)
@@ -64,6 +100,7 @@ def _marked_local(host: Host, mark: int) -> bool:
     return any(mark & mask == value for value, mask in host.local_marks)
 
 
+@lru_cache(maxsize=4096)
 def is_loopback(address: str) -> bool:
     return bool(address) and v.ip(address).is_loopback
 

@@ -117,6 +117,23 @@ def _step(kind: str, table: str, hook: str, chain: str, rule: int, text: str = "
     return step
 
 
+# The packet at the end of a branch: a Packet set field by field like _step, then checked
+# by Packet's own __post_init__, as Packet(...) would be.
+_PACKET_FIELDS = ("dst", "dport", "protocol", "src", "sport", "in_interface", "out_interface",
+                  "uid", "gid", "groups", "mark", "ctmark", "ctstate", "tcp_flags")
+if tuple(f.name for f in fields(Packet)) != _PACKET_FIELDS:
+    raise TypeError("Packet's fields changed: update _PACKET_FIELDS")
+_PACKET_SETTERS = tuple(Packet.__dict__[name].__set__ for name in _PACKET_FIELDS)
+
+
+def _packet(values: tuple[Any, ...]) -> Packet:
+    packet: Packet = _new(Packet)
+    for set_field, value in zip(_PACKET_SETTERS, values, strict=True):
+        set_field(packet, value)
+    packet.__post_init__()
+    return packet
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     """A rule whose criteria all held: the kernel raises its packet counter."""
@@ -506,7 +523,7 @@ class _Run:
         return route.interface
 
     def event(self, text: str) -> None:
-        self.steps.append(Step("event", hook=self.st.hook, text=text))
+        self.steps.append(_step("event", "", self.st.hook, "", 0, text))
 
     def stop(self, verdict: str) -> None:
         self.verdict = verdict
@@ -531,9 +548,9 @@ class _Run:
                            "UNROUTABLE": "unroutable"}.get(self.verdict, "dropped")
         decided = next((s for s in reversed(self.steps) if s.kind in ("rule", "policy")
                         and (s.target or s.result) == self.verdict), None)
-        final = Packet(st.dst, st.dport, st.protocol, st.src, st.sport, st.in_if, st.out_if,
-                       st.uid, st.gid, st.groups, st.mark, st.ctmark, st.ctstate,
-                       tuple(sorted(st.tcp_flags)))
+        final = _packet((st.dst, st.dport, st.protocol, st.src, st.sport, st.in_if, st.out_if,
+                         st.uid, st.gid, st.groups, st.mark, st.ctmark, st.ctstate,
+                         tuple(sorted(st.tcp_flags))))
         return Branch(self.probability, tuple(self.assumptions), tuple(self.steps),
                       self.verdict if self.verdict != "UNROUTABLE" else "DROP", disposition,
                       final, decided if disposition in ("dropped", "rejected") else None,
