@@ -16,7 +16,19 @@ from itertools import product
 from pathlib import Path
 from typing import Literal
 
-from netns import GATEWAY_IP, POD_IP, POD_SECONDARY_IP, REMOTE_HOST, Client, Proto, Topology
+from netns import (
+    GATEWAY_IP,
+    GATEWAY_IP6,
+    POD_IP,
+    POD_IP6,
+    POD_SECONDARY_IP,
+    REMOTE_HOST,
+    REMOTE_HOST6,
+    Client,
+    Family,
+    Proto,
+    Topology,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ISTIO_PORTS = (15001, 15006, 15008, 15020, 15021, 15053, 15090)
@@ -47,6 +59,7 @@ class Ruleset:
     name: str
     path: Path
     identities: tuple[Identity, ...]
+    family: Family = 4
 
     @cached_property
     def text(self) -> str:
@@ -56,7 +69,7 @@ class Ruleset:
     @cached_property
     def nat_ports(self) -> frozenset[int]:
         """Ports its NAT rules can send a connection to: REDIRECT, DNAT, SNAT targets."""
-        found = re.findall(r"--to-ports (\d+)|--to-destination [\d.]+:(\d+)", self.text)
+        found = re.findall(r"--to-ports (\d+)|--to-destination [\d.\[\]:a-f]+:(\d+)", self.text)
         return frozenset(int(port) for pair in found for port in pair if port)
 
 
@@ -73,6 +86,12 @@ DNS = _istio("dns", APP, PROXY, PROXY_GID)
 INCLUDE_EXCLUDE = _istio("include-exclude", APP, PROXY, PROXY_GID)
 # uid 1337 is just another app here.
 CUSTOM_UID = _istio("custom-uid", APP, CUSTOM_PROXY, CUSTOM_PROXY_GID, PROXY)
+CURRENT_IPV6 = Ruleset(
+    "current-ipv6",
+    Path(__file__).parent / "rulesets" / "current-ipv6.rules",
+    (APP, PROXY, PROXY_GID),
+    family=6,
+)
 TPROXY = Ruleset(
     "tproxy", Path(__file__).parent / "rulesets" / "tproxy.rules", (APP, PROXY, PROXY_GID)
 )
@@ -188,6 +207,42 @@ def _istio_probes(rs: Ruleset) -> list[Probe]:
     return probes
 
 
+_OUTBOUND_TCP6 = (
+    (GATEWAY_IP6, 80),
+    (REMOTE_HOST6, 8080),  # routed via the gateway
+    (POD_IP6, 8080),
+    ("::1", 8080),
+    (POD_IP6, 15008),
+    (GATEWAY_IP6, 15008),
+    (GATEWAY_IP6, 15020),
+    ("::1", 15020),
+    (POD_IP6, 15090),
+    (GATEWAY_IP6, 15001),
+    (POD_IP6, 15006),
+)
+_OUTBOUND_UDP6 = ((GATEWAY_IP6, 53), ("::1", 53), (GATEWAY_IP6, 15020))
+_INBOUND_TCP_PORTS6 = (8080, 22, 15001, 15006, 15008, 15020, 15021, 15090)
+
+
+def _istio6_probes(rs: Ruleset) -> list[Probe]:
+    """The same questions in IPv6: REDIRECT goes to ::1 outbound, loopback is ::1 alone."""
+    probes = [
+        Probe(rs, "output", "tcp", dst, dport, who)
+        for who, (dst, dport) in product(rs.identities, _OUTBOUND_TCP6)
+    ]
+    probes += [
+        Probe(rs, "output", "udp", dst, dport, who)
+        for who, (dst, dport) in product(rs.identities, _OUTBOUND_UDP6)
+    ]
+    probes += [Probe(rs, "output", "tcp", POD_IP6, 8080, who, src="::1") for who in rs.identities]
+    probes += [Probe(rs, "prerouting", "tcp", POD_IP6, port) for port in _INBOUND_TCP_PORTS6]
+    return [
+        *probes,
+        Probe(rs, "prerouting", "udp", POD_IP6, 53),
+        Probe(rs, "prerouting", "tcp", POD_IP6, 8080, src=REMOTE_HOST6),
+    ]
+
+
 def _dns_zone_probes() -> list[Probe]:
     """Packets raw's CT --zone rules single out by source port.
 
@@ -270,4 +325,4 @@ def _firewall_probes() -> list[Probe]:
 def all_probes() -> list[Probe]:
     """Every probe of the suite, in a stable order."""
     probes = [p for rs in ISTIO_RULESETS for p in _istio_probes(rs)]
-    return probes + _dns_zone_probes() + _firewall_probes()
+    return probes + _dns_zone_probes() + _firewall_probes() + _istio6_probes(CURRENT_IPV6)

@@ -39,22 +39,22 @@ POD_PREFIX = 24
 GATEWAY_IP = "10.0.0.1"
 REMOTE_HOST = "10.0.0.99"  # on the network's lo, in the pod's subnet: reached without a router
 # Ranges the network namespace treats as its own (AnyIP local routes), reached via the gateway.
-REMOTE_RANGES = ("10.96.0.0/16", "172.16.0.0/12", "192.168.0.0/16")
+REMOTE_RANGES = ("10.96.0.0/16", "172.16.0.0/12", "192.168.0.0/16", "fd01::/64")
+# The same pod and network in IPv6.
+POD_IP6 = "fd00::5"
+POD_PREFIX6 = 64
+GATEWAY_IP6 = "fd00::1"
+REMOTE_HOST6 = "fd01::99"  # IPv6 answers neighbour solicitations only for the link's own
 # Istio's TPROXY mode routes packets with this mark to the pod itself, from this table.
 TPROXY_MARK = 1337
 TPROXY_TABLE = 133
 
 Proto = Literal["tcp", "udp"]
 Side = Literal["pod", "network"]
+Family = Literal[4, 6]
 Address = tuple[str, int]
 
 HARNESS_TAG = "chainwalk-harness"
-# Dropped in raw, before anything else sees them: every packet that is not the first of its
-# connection (answers, RSTs, ICMP errors). The counters then describe the first packet alone.
-_HARNESS_MATCHES = (
-    "-p tcp ! --tcp-flags SYN,ACK,RST,FIN SYN",
-    "-p icmp",
-)
 TABLES = ("raw", "mangle", "nat", "filter", "security")
 
 # The longest a first packet may take to finish its journey. It normally ends in a few
@@ -65,11 +65,7 @@ SETTLE_MAX_S = 0.3
 LANDING_TIMEOUT_S = 0.4
 
 _CLONE_NEWNET = 0x40000000
-_SO_ORIGINAL_DST = 80
-_IP_PKTINFO = 8
-_IP_TRANSPARENT = 19
-_IP_RECVORIGDSTADDR = 20
-_IP_ORIGDSTADDR = 20
+_SO_ORIGINAL_DST = 80  # IP6T_SO_ORIGINAL_DST has the same number
 _NETLINK_NETFILTER = 12
 _NFNL_SUBSYS_CTNETLINK = 1
 _IPCTNL_MSG_CT_DELETE = 2
@@ -78,6 +74,47 @@ _NLM_F_ACK = 0x4
 _NLMSG_ERROR = 2
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+@dataclass(frozen=True)
+class _Stack:
+    """What differs between IPv4 and IPv6 for the harness: tools, socket options, harness."""
+
+    af: socket.AddressFamily
+    level: int  # SOL_IP or SOL_IPV6 (IPPROTO_IPV6)
+    wildcard: str
+    restore: str
+    save: str
+    transparent: int  # IP_TRANSPARENT, IPV6_TRANSPARENT
+    recv_pktinfo: int  # IP_PKTINFO, IPV6_RECVPKTINFO
+    pktinfo: int  # the control message type: IP_PKTINFO, IPV6_PKTINFO
+    recv_origdst: int  # IP_RECVORIGDSTADDR, IPV6_RECVORIGDSTADDR (also the message type)
+    # Dropped in raw, before anything else sees them: every packet that is not the first of
+    # its connection (answers, resets, ICMP errors). The counters then describe the first
+    # packet alone. IPv6 keeps its other ICMP messages: neighbour discovery needs them.
+    harness: tuple[str, ...]
+
+
+_STACKS: dict[Family, _Stack] = {
+    4: _Stack(
+        socket.AF_INET, socket.SOL_IP, "0.0.0.0", "iptables-restore", "iptables-save",
+        19, 8, 8, 20,
+        ("-p tcp ! --tcp-flags SYN,ACK,RST,FIN SYN", "-p icmp"),
+    ),
+    6: _Stack(
+        socket.AF_INET6, socket.IPPROTO_IPV6, "::", "ip6tables-restore", "ip6tables-save",
+        75, 49, 50, 74,
+        (
+            "-p tcp ! --tcp-flags SYN,ACK,RST,FIN SYN",
+            "-p ipv6-icmp -m icmp6 --icmpv6-type destination-unreachable",
+        ),
+    ),
+}  # fmt: skip
+
+
+def family_of(address: str) -> Family:
+    """4 or 6, from how an address is written."""
+    return 6 if ":" in address else 4
 
 
 class HarnessError(RuntimeError):
@@ -156,43 +193,37 @@ class Topology:
     def _build(self, veth_pod: str, veth_net: str) -> None:
         pod, net = self.pod, self.network
         steps = [
-            ["netns", "add", pod],
-            ["netns", "add", net],
-            ["link", "add", veth_pod, "type", "veth", "peer", "name", veth_net],
-            ["link", "set", veth_pod, "netns", pod],
-            ["link", "set", veth_net, "netns", net],
-            ["-n", pod, "link", "set", veth_pod, "name", "eth0"],
-            ["-n", pod, "addr", "add", f"{POD_IP}/{POD_PREFIX}", "dev", "eth0"],
-            ["-n", pod, "addr", "add", f"{POD_SECONDARY_IP}/{POD_PREFIX}", "dev", "eth0"],
-            ["-n", pod, "link", "set", "lo", "up"],
-            ["-n", pod, "link", "set", "eth0", "up"],
-            ["-n", pod, "route", "add", "default", "via", GATEWAY_IP],
-            ["-n", pod, "rule", "add", "fwmark", str(TPROXY_MARK), "lookup", str(TPROXY_TABLE)],
-            [
-                "-n",
-                pod,
-                "route",
-                "add",
-                "local",
-                "default",
-                "dev",
-                "lo",
-                "table",
-                str(TPROXY_TABLE),
-            ],
-            ["-n", net, "addr", "add", f"{GATEWAY_IP}/{POD_PREFIX}", "dev", veth_net],
-            ["-n", net, "addr", "add", f"{REMOTE_HOST}/32", "dev", "lo"],
-            ["-n", net, "link", "set", "lo", "up"],
-            ["-n", net, "link", "set", veth_net, "up"],
-            *(["-n", net, "route", "add", "local", cidr, "dev", "lo"] for cidr in REMOTE_RANGES),
+            f"netns add {pod}",
+            f"netns add {net}",
+            f"link add {veth_pod} type veth peer name {veth_net}",
+            f"link set {veth_pod} netns {pod}",
+            f"link set {veth_net} netns {net}",
+            f"-n {pod} link set {veth_pod} name eth0",
+            f"-n {pod} addr add {POD_IP}/{POD_PREFIX} dev eth0",
+            f"-n {pod} addr add {POD_SECONDARY_IP}/{POD_PREFIX} dev eth0",
+            f"-n {pod} addr add {POD_IP6}/{POD_PREFIX6} dev eth0 nodad",
+            f"-n {pod} link set lo up",
+            f"-n {pod} link set eth0 up",
+            f"-n {pod} route add default via {GATEWAY_IP}",
+            f"-n {pod} -6 route add default via {GATEWAY_IP6}",
+            f"-n {pod} rule add fwmark {TPROXY_MARK} lookup {TPROXY_TABLE}",
+            f"-n {pod} route add local default dev lo table {TPROXY_TABLE}",
+            f"-n {net} addr add {GATEWAY_IP}/{POD_PREFIX} dev {veth_net}",
+            f"-n {net} addr add {GATEWAY_IP6}/{POD_PREFIX6} dev {veth_net} nodad",
+            f"-n {net} addr add {REMOTE_HOST}/32 dev lo",
+            f"-n {net} addr add {REMOTE_HOST6}/128 dev lo",  # bindable (an AnyIP route is not)
+            f"-n {net} link set lo up",
+            f"-n {net} link set {veth_net} up",
+            *(f"-n {net} route add local {cidr} dev lo" for cidr in REMOTE_RANGES),
         ]
         for step in steps:
-            run(["ip", *step])
+            run(["ip", *step.split()])
         in_netns(net, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
         # Every UDP probe to a closed port is answered by an ICMP error, which ends its counter
-        # pass early; the default rate limit would silence most of them.
+        # pass early; the default rate limits would silence most of them.
         for netns in (pod, net):
             in_netns(netns, "sysctl", "-q", "-w", "net.ipv4.icmp_ratelimit=0")
+            in_netns(netns, "sysctl", "-q", "-w", "net.ipv6.icmp.ratelimit=0")
 
     def destroy(self) -> None:
         """Delete both namespaces (and with them the veth pair); missing ones are fine."""
@@ -207,24 +238,19 @@ def flush_conntrack(netns: str) -> None:
     same addresses and ports would make the next probe skip nat. The ``conntrack`` tool is not
     installed, so this sends ctnetlink's "delete all" request itself.
     """
-    body = struct.pack("=BBH", socket.AF_INET, 0, 0)  # nfgenmsg: family, version, res_id
-    header = struct.pack(
-        "=IHHII",
-        16 + len(body),
-        (_NFNL_SUBSYS_CTNETLINK << 8) | _IPCTNL_MSG_CT_DELETE,
-        _NLM_F_REQUEST | _NLM_F_ACK,
-        1,
-        0,
-    )
     with inside(netns):
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_NETFILTER)
     with sock:
-        sock.send(header + body)
-        answer = sock.recv(4096)
-    kind = struct.unpack_from("=H", answer, 4)[0]
-    code = struct.unpack_from("=i", answer, 16)[0] if kind == _NLMSG_ERROR else 0
-    if code not in (0, -errno.ENOENT):
-        raise HarnessError(f"conntrack flush in {netns}: {os.strerror(-code)}")
+        for family in (socket.AF_INET, socket.AF_INET6):
+            body = struct.pack("=BBH", family, 0, 0)  # nfgenmsg: family, version, res_id
+            kind = (_NFNL_SUBSYS_CTNETLINK << 8) | _IPCTNL_MSG_CT_DELETE
+            flags = _NLM_F_REQUEST | _NLM_F_ACK
+            sock.send(struct.pack("=IHHII", 16 + len(body), kind, flags, 1, 0) + body)
+            answer = sock.recv(4096)
+            answer_kind = struct.unpack_from("=H", answer, 4)[0]
+            code = struct.unpack_from("=i", answer, 16)[0] if answer_kind == _NLMSG_ERROR else 0
+            if code not in (0, -errno.ENOENT):
+                raise HarnessError(f"conntrack flush in {netns}: {os.strerror(-code)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,16 +286,16 @@ def _tables_of(ruleset: str) -> dict[str, list[str]]:
     return blocks
 
 
-def harness_rules() -> list[str]:
+def harness_rules(family: Family = 4) -> list[str]:
     """Restore lines that put the first-packet filter at the top of raw PREROUTING and OUTPUT."""
     return [
         f"-I {chain} {position} {matches} -m comment --comment {HARNESS_TAG} -j DROP"
         for chain in ("PREROUTING", "OUTPUT")
-        for position, matches in enumerate(_HARNESS_MATCHES, start=1)
+        for position, matches in enumerate(_STACKS[family].harness, start=1)
     ]
 
 
-def restore_input(ruleset: str, with_harness: bool) -> str:
+def restore_input(ruleset: str, with_harness: bool, family: Family = 4) -> str:
     """One iptables-restore document that replaces every table.
 
     Tables the ruleset does not mention are emptied too, so nothing from a previous ruleset
@@ -282,16 +308,17 @@ def restore_input(ruleset: str, with_harness: bool) -> str:
         out.append(f"*{table}")
         out.extend(blocks.pop(table, []))
         if table == "raw" and with_harness:
-            out.extend(harness_rules())
+            out.extend(harness_rules(family))
         out.append("COMMIT")
     if blocks:
         raise HarnessError(f"unknown tables in ruleset: {', '.join(blocks)}")
     return "\n".join(out) + "\n"
 
 
-def load_ruleset(netns: str, ruleset: str, with_harness: bool) -> None:
+def load_ruleset(netns: str, ruleset: str, with_harness: bool, family: Family = 4) -> None:
     """Load a ruleset (fresh counters) into a namespace, optionally with the harness rules."""
-    in_netns(netns, "iptables-restore", stdin=restore_input(ruleset, with_harness))
+    document = restore_input(ruleset, with_harness, family)
+    in_netns(netns, _STACKS[family].restore, stdin=document)
 
 
 _COUNTED_RULE = re.compile(r"^\[(\d+):\d+\] -A (\S+) ?(.*)$")
@@ -362,9 +389,9 @@ def parse_counters(saved: str) -> Counters:
     return Counters(packets, text, harness, policy_drops)
 
 
-def read_counters(netns: str) -> Counters:
+def read_counters(netns: str, family: Family = 4) -> Counters:
     """The current counters of every rule in a namespace."""
-    return parse_counters(in_netns(netns, "iptables-save", "-c"))
+    return parse_counters(in_netns(netns, _STACKS[family].save, "-c"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,6 +410,10 @@ class Client:
     gid: int = 0
     src: str | None = None  # bind address; None lets routing choose
     sport: int = 0  # 0 lets the kernel choose
+
+    @property
+    def family(self) -> Family:
+        return family_of(self.dst)
 
 
 @dataclass(frozen=True)
@@ -459,7 +490,7 @@ def _client_main(client: Client, blocking: bool, report_fd: int, release_fd: int
     """The forked client: connect, write its reports, wait to be released; never return."""
 
     def report(sock: socket.socket, error: str | None, final: bool) -> None:
-        src, sport = sock.getsockname()
+        src, sport = sock.getsockname()[:2]
         fields = {"src": src, "sport": sport, "error": error, "final": final}
         os.write(report_fd, json.dumps(fields).encode() + b"\n")
 
@@ -482,10 +513,11 @@ def _client_main(client: Client, blocking: bool, report_fd: int, release_fd: int
 
 
 def _client_socket(client: Client) -> socket.socket:
+    stack = _STACKS[client.family]
     kind = socket.SOCK_STREAM if client.proto == "tcp" else socket.SOCK_DGRAM
-    sock = socket.socket(socket.AF_INET, kind)
+    sock = socket.socket(stack.af, kind)
     if client.src is not None or client.sport:
-        sock.bind((client.src or "0.0.0.0", client.sport))
+        sock.bind((client.src or stack.wildcard, client.sport))
     return sock
 
 
@@ -571,20 +603,20 @@ def trace_first_packet(topology: Topology, client: Client) -> FirstPacket:
     """
     flush_conntrack(topology.pod)
     flush_conntrack(topology.network)
-    before = read_counters(topology.pod)
+    before = read_counters(topology.pod, client.family)
     with started(client, blocking=False) as running:
         report = running.next_report(timeout=2.0)
-        counted = _settled_counters(topology.pod, before)
+        counted = _settled_counters(topology.pod, client.family, before)
     return FirstPacket(counted, report)
 
 
-def _settled_counters(netns: str, before: Counters) -> Counters:
+def _settled_counters(netns: str, family: Family, before: Counters) -> Counters:
     """Counts since ``before`` once the harness has dropped an answer, or after SETTLE_MAX_S."""
     deadline = time.monotonic() + SETTLE_MAX_S
-    counted = read_counters(netns).since(before)
+    counted = read_counters(netns, family).since(before)
     while counted.harness_packets == 0 and time.monotonic() < deadline:
         time.sleep(0.005)
-        counted = read_counters(netns).since(before)
+        counted = read_counters(netns, family).since(before)
     return counted
 
 
@@ -664,15 +696,15 @@ def land(
             ("network", topology.network, network_ports),
         )
         for side, netns, ports in sides:
-            for sock in _listeners(netns, client.proto, sorted(set(ports))):
+            for sock in _listeners(netns, client, sorted(set(ports))):
                 listeners[stack.enter_context(sock)] = side
         running = stack.enter_context(started(client, blocking=True))
-        landing = _await_landing(running, listeners, client.proto)
+        landing = _await_landing(running, listeners, client)
     return landing
 
 
 def _await_landing(
-    running: _RunningClient, listeners: dict[socket.socket, Side], proto: Proto
+    running: _RunningClient, listeners: dict[socket.socket, Side], client: Client
 ) -> Landing:
     """Wait until a listener receives the connection or the client reports a failure."""
     deadline = time.monotonic() + LANDING_TIMEOUT_S + 1.0
@@ -683,7 +715,7 @@ def _await_landing(
             ready, _, _ = select.select(watched, [], [], max(0.0, deadline - time.monotonic()))
             for sock in ready:
                 if isinstance(sock, socket.socket):
-                    with _received(sock, listeners[sock], proto) as arrival:
+                    with _received(sock, listeners[sock], client) as arrival:
                         return Landing(report or running.next_report(timeout=2.0), arrival)
             if running.report_fd not in ready:
                 continue
@@ -697,56 +729,67 @@ def _await_landing(
     raise HarnessError(f"the landing client never finished: {report}")
 
 
-def _listeners(netns: str, proto: Proto, ports: list[int]) -> list[socket.socket]:
-    """Sockets bound to 0.0.0.0:PORT in a namespace, ready to report their destinations.
+def _listeners(netns: str, client: Client, ports: list[int]) -> list[socket.socket]:
+    """Sockets bound to the wildcard address and PORT in a namespace, for the client's family
+    and protocol, ready to report their destinations.
 
     They are transparent (IP_TRANSPARENT), as Envoy's are: TPROXY hands connections only to
     transparent sockets. That changes nothing for connections that reach them otherwise.
     """
+    stack = _STACKS[client.family]
+    kind = socket.SOCK_STREAM if client.proto == "tcp" else socket.SOCK_DGRAM
     socks: list[socket.socket] = []
     with inside(netns):
         for port in ports:
-            kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
-            sock = socket.socket(socket.AF_INET, kind)
+            sock = socket.socket(stack.af, kind)
             socks.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_IP, _IP_TRANSPARENT, 1)
-            if proto == "udp":
-                sock.setsockopt(socket.SOL_IP, _IP_PKTINFO, 1)
-                sock.setsockopt(socket.SOL_IP, _IP_RECVORIGDSTADDR, 1)
-            sock.bind(("0.0.0.0", port))
-            if proto == "tcp":
+            sock.setsockopt(stack.level, stack.transparent, 1)
+            if client.proto == "udp":
+                sock.setsockopt(stack.level, stack.recv_pktinfo, 1)
+                sock.setsockopt(stack.level, stack.recv_origdst, 1)
+            sock.bind((stack.wildcard, port))
+            if client.proto == "tcp":
                 sock.listen(8)
     return socks
 
 
 @contextmanager
-def _received(sock: socket.socket, side: Side, proto: Proto) -> Iterator[Arrival]:
+def _received(sock: socket.socket, side: Side, client: Client) -> Iterator[Arrival]:
     """Take what a listener received; an accepted connection stays open within the block.
 
     Kept open until the client has reported, so that the client sees its connect() succeed
     rather than the reset with which the connection is then closed (no TIME_WAIT is left
     behind to clash with the next probe whose SNAT picks the same fixed source port).
     """
-    if proto == "udp":
-        yield _datagram_arrival(sock, side)
+    if client.proto == "udp":
+        yield _datagram_arrival(sock, side, _STACKS[client.family])
         return
     conn, peer = sock.accept()
     with conn:
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        yield _arrival(sock, side, conn.getsockname(), peer, _original_dst(conn))
+        original = _original_dst(conn, _STACKS[client.family])
+        yield _arrival(sock, side, conn.getsockname()[:2], peer[:2], original)
 
 
-def _datagram_arrival(sock: socket.socket, side: Side) -> Arrival:
-    """Read a datagram with its destination address (IP_PKTINFO) and original one."""
+def _datagram_arrival(sock: socket.socket, side: Side, stack: _Stack) -> Arrival:
+    """Read a datagram with its destination address (packet info) and original one."""
     _, ancillary, _, peer = sock.recvmsg(2048, socket.CMSG_SPACE(64) * 2)
     local_ip, original = "", None
     for level, kind, data in ancillary:
-        if level == socket.SOL_IP and kind == _IP_PKTINFO:
-            local_ip = socket.inet_ntoa(data[8:12])  # struct in_pktinfo: ifindex, spec_dst, addr
-        elif level == socket.SOL_IP and kind == _IP_ORIGDSTADDR:
-            original = _sockaddr_in(data)
-    return _arrival(sock, side, (local_ip, sock.getsockname()[1]), peer, original)
+        if level == stack.level and kind == stack.pktinfo:
+            local_ip = _pktinfo_address(data, stack)
+        elif level == stack.level and kind == stack.recv_origdst:
+            original = _sockaddr(data)
+    return _arrival(sock, side, (local_ip, sock.getsockname()[1]), peer[:2], original)
+
+
+def _pktinfo_address(data: bytes, stack: _Stack) -> str:
+    """The destination address in struct in_pktinfo (ifindex, spec_dst, addr) or in6_pktinfo
+    (addr, ifindex)."""
+    if stack.af == socket.AF_INET:
+        return socket.inet_ntop(socket.AF_INET, data[8:12])
+    return socket.inet_ntop(socket.AF_INET6, data[:16])
 
 
 def _arrival(
@@ -761,19 +804,24 @@ def _arrival(
     return Arrival(side, port, local, peer, original if original != local else None)
 
 
-def _original_dst(conn: socket.socket) -> Address | None:
+def _original_dst(conn: socket.socket, stack: _Stack) -> Address | None:
     """SO_ORIGINAL_DST of an accepted TCP connection; None when conntrack has no entry."""
     try:
-        return _sockaddr_in(conn.getsockopt(socket.SOL_IP, _SO_ORIGINAL_DST, 16))
+        return _sockaddr(conn.getsockopt(stack.level, _SO_ORIGINAL_DST, 64))
     except OSError as e:
         if e.errno == errno.ENOENT:
             return None
         raise
 
 
-def _sockaddr_in(data: bytes) -> Address:
-    port, packed = struct.unpack_from("!2xH4s", data)
-    return socket.inet_ntoa(packed), port
+def _sockaddr(data: bytes) -> Address:
+    """Address and port of a struct sockaddr_in or sockaddr_in6."""
+    family = struct.unpack_from("=H", data)[0]
+    if family == socket.AF_INET:
+        port, packed = struct.unpack_from("!2xH4s", data)
+        return socket.inet_ntop(socket.AF_INET, packed), port
+    port, packed = struct.unpack_from("!2xH4x16s", data)
+    return socket.inet_ntop(socket.AF_INET6, packed), port
 
 
 # ---------------------------------------------------------------------------------------------
@@ -792,7 +840,7 @@ class Lab:
     def __init__(self, counting: Topology, landing: Topology) -> None:
         self.counting = counting
         self.landing = landing
-        self._loaded: str | None = None
+        self._loaded: dict[Family, str] = {}  # iptables and ip6tables rulesets are separate
 
     @classmethod
     def create(cls, tag: str) -> Lab:
@@ -804,14 +852,14 @@ class Lab:
             counting.destroy()
             raise
 
-    def use(self, ruleset: str) -> None:
-        """Make ``ruleset`` the one loaded in both pods."""
-        if ruleset == self._loaded:
+    def use(self, ruleset: str, family: Family = 4) -> None:
+        """Make ``ruleset`` the one loaded in both pods (for IPv4 or IPv6)."""
+        if self._loaded.get(family) == ruleset:
             return
-        self._loaded = None  # until both loads have succeeded
-        load_ruleset(self.counting.pod, ruleset, with_harness=True)
-        load_ruleset(self.landing.pod, ruleset, with_harness=False)
-        self._loaded = ruleset
+        self._loaded.pop(family, None)  # until both loads have succeeded
+        load_ruleset(self.counting.pod, ruleset, True, family)
+        load_ruleset(self.landing.pod, ruleset, False, family)
+        self._loaded[family] = ruleset
 
     def destroy(self) -> None:
         """Delete all four namespaces."""

@@ -26,7 +26,9 @@ import pytest
 from kernel_probes import Probe, all_probes
 from netns import (
     POD_IP,
+    POD_IP6,
     POD_PREFIX,
+    POD_PREFIX6,
     POD_SECONDARY_IP,
     ClientReport,
     Counters,
@@ -47,7 +49,9 @@ PROBES = all_probes()
 POD_ADDRESSES = (
     f"eth0={POD_IP}/{POD_PREFIX}",
     f"eth0={POD_SECONDARY_IP}/{POD_PREFIX}",
+    f"eth0={POD_IP6}/{POD_PREFIX6}",
     "lo=127.0.0.1/8",
+    "lo=::1/128",
 )
 
 
@@ -188,7 +192,7 @@ def failure_report(
 
 @pytest.mark.parametrize("probe", PROBES, ids=[p.id for p in PROBES])
 def test_chainwalk_traces_like_the_kernel(probe: Probe, lab: Lab) -> None:
-    lab.use(probe.ruleset.text)
+    lab.use(probe.ruleset.text, probe.ruleset.family)
     first = trace_first_packet(lab.counting, probe.client(lab.counting))
     landing = land(lab.landing, probe.client(lab.landing), probe.pod_ports, probe.network_ports)
     walk = run_chainwalk(probe, first.client)
