@@ -1,18 +1,18 @@
-"""A pod and its network in two throwaway network namespaces: the kernel as a judge.
+"""Two throwaway pods, each with its own network: the kernel as a judge.
 
-This module knows nothing about chainwalk. It loads a ruleset into a real pod namespace,
-makes real connections as a given uid/gid, and reports two things the kernel decides:
+This module knows nothing about chainwalk. It loads a ruleset into real pod namespaces, makes
+real connections as a given uid/gid, and reports two things the kernel decides:
 
 * which rules the first packet of a connection matched (their packet counters), and
 * where the connection ended up: which listener accepted it, with which addresses, and the
-  original destination conntrack remembers; or how the client's connect/send failed.
+  original destination conntrack remembers; or, when none did, which verdict discarded it.
 
-The topology mirrors a Kubernetes pod: the pod namespace has ``lo`` and ``eth0`` (one end of a
-veth pair, 10.0.0.5/24 and a secondary 10.0.0.6/24, default route via 10.0.0.1) and the policy
-routing Istio's TPROXY mode adds (fwmark 1337 is delivered locally); the network namespace
-holds the other end
-(10.0.0.1/24), 10.0.0.99 on its ``lo`` and whole ranges routed to itself as local (AnyIP), so
-every connection that leaves the pod is accepted by a listener there and can be observed.
+A pod mirrors a Kubernetes pod: ``lo`` and ``eth0`` (one end of a veth pair; 10.0.0.5/24, a
+secondary 10.0.0.6/24 and fd00::5/64; default routes via 10.0.0.1 and fd00::1) and the policy
+routing Istio's TPROXY mode adds (fwmark 1337 is delivered locally). Its network namespace
+holds the other end (10.0.0.1/24, fd00::1/64), 10.0.0.99 and fd01::99 on its ``lo`` and whole
+ranges routed to itself as local (AnyIP), so that every connection that leaves the pod is
+accepted by a listener there and can be observed.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ REMOTE_RANGES = ("10.96.0.0/16", "172.16.0.0/12", "192.168.0.0/16", "fd01::/64")
 POD_IP6 = "fd00::5"
 POD_PREFIX6 = 64
 GATEWAY_IP6 = "fd00::1"
-REMOTE_HOST6 = "fd01::99"  # IPv6 answers neighbour solicitations only for the link's own
+# Behind the gateway: IPv6 answers neighbour solicitations only for the link's own addresses.
+REMOTE_HOST6 = "fd01::99"
 # Istio's TPROXY mode routes packets with this mark to the pod itself, from this table.
 TPROXY_MARK = 1337
 TPROXY_TABLE = 133
@@ -191,6 +192,7 @@ class Topology:
         return topology
 
     def _build(self, veth_pod: str, veth_net: str) -> None:
+        """The ip commands and sysctls that make the two namespaces a pod and its network."""
         pod, net = self.pod, self.network
         steps = [
             f"netns add {pod}",
@@ -211,7 +213,7 @@ class Topology:
             f"-n {net} addr add {GATEWAY_IP}/{POD_PREFIX} dev {veth_net}",
             f"-n {net} addr add {GATEWAY_IP6}/{POD_PREFIX6} dev {veth_net} nodad",
             f"-n {net} addr add {REMOTE_HOST}/32 dev lo",
-            f"-n {net} addr add {REMOTE_HOST6}/128 dev lo",  # bindable (an AnyIP route is not)
+            f"-n {net} addr add {REMOTE_HOST6}/128 dev lo",  # IPv6 binds to addresses only
             f"-n {net} link set lo up",
             f"-n {net} link set {veth_net} up",
             *(f"-n {net} route add local {cidr} dev lo" for cidr in REMOTE_RANGES),

@@ -68,6 +68,8 @@ class Walk:
 
     @classmethod
     def from_json(cls, argv: list[str], doc: dict[str, Any]) -> Walk:
+        """Parse the JSON document; ``branches`` counts the outcomes chainwalk could not
+        decide between (one when everything was known)."""
         refs = {RuleRef(h["table"], h["chain"], h["rule"]): h["target"] for h in doc["hits"]}
         return cls(
             tuple(argv), frozenset(refs), refs, doc["disposition"], doc["final"],
@@ -75,6 +77,7 @@ class Walk:
         )  # fmt: skip
 
     def describe_final(self) -> str:
+        """The packet as chainwalk says it ends, for failure messages."""
         f = self.final
         return (
             f"{self.disposition}: {f['src']}:{f['sport']} -> {f['dst']}:{f['dport']} "
