@@ -285,6 +285,13 @@ def _owner(match: Match) -> Check:
     exists, suppl = opts.get("socket-exists"), "suppl-groups" in opts
     specified = [o for o in (uid, gid, exists) if o is not None]
     all_negated = all(o.negated for o in specified)
+    # Worked out once, not per packet: a user or group given by name, and the id ranges.
+    by_name = next((Choice(None, f"whether the socket owner is {named.name.split('-')[0]} "
+                           f"{named.value!r} (a name: its id is known only on the node)")
+                    for named in (uid, gid)
+                    if named is not None and not named.value[0].isdigit()), None)
+    uid_lo, uid_hi = v.id_bounds(uid.value) if uid is not None and by_name is None else (0, 0)
+    gid_lo, gid_hi = v.id_bounds(gid.value) if gid is not None and by_name is None else (0, 0)
 
     def check(st: State, host: Host) -> Result:
         if st.uid is None:
@@ -292,17 +299,15 @@ def _owner(match: Match) -> Check:
             return None if all_negated else "no local socket, rule wants a socket owner"
         if exists is not None and exists.negated:
             return "a local socket exists, rule wants none"
-        for named in (uid, gid):
-            if named is not None and not named.value[0].isdigit():
-                return Choice(None, f"whether the socket owner is {named.name.split('-')[0]} "
-                              f"{named.value!r} (a name: its id is known only on the node)")
+        if by_name is not None:
+            return by_name
         if uid is not None:
-            lo, hi = v.id_bounds(uid.value)
+            lo, hi = uid_lo, uid_hi
             if (lo <= st.uid <= hi) == uid.negated:
                 return (f"socket owner uid {st.uid}, rule wants "
                         f"{'any uid but ' if uid.negated else ''}{uid.value}")
         if gid is not None:
-            lo, hi = v.id_bounds(gid.value)
+            lo, hi = gid_lo, gid_hi
             assert st.gid is not None
             hit = lo <= st.gid <= hi or (suppl and any(lo <= g <= hi for g in st.groups))
             if hit == gid.negated:

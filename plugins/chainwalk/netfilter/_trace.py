@@ -325,15 +325,16 @@ class _Run:
                 nxt = min(nxt, len(rules))
                 if nxt > position:
                     steps.append(_step("skipped", table_name, hook, chain.name, position + 1,
-                                      result="not-matched", count=nxt - position,
-                                      reason=f"destination {st.dst} is not the -d of these "
-                                      f"{nxt - position} rules (index)"))
+                                       "", "not-matched",
+                                       f"destination {st.dst} is not the -d of these "
+                                       f"{nxt - position} rules (index)", None, None,
+                                       nxt - position))
                     position = nxt
             if position >= len(rules):
                 if chain.builtin:
                     return self.policy(table_name, hook, chain)
-                steps.append(_step("return", table_name, hook, chain.name, len(rules) + 1,
-                                  result="return"))
+                steps.append(_step("return", table_name, hook, chain.name, len(rules) + 1, "",
+                                   "return"))
                 if not stack:
                     return self.policy(table_name, hook, builtin)
                 chain, position = stack.pop()
@@ -359,17 +360,17 @@ class _Run:
             tname = target.name if target else None
             if result in ("not-matched", "assumed-not"):
                 steps.append(_step("rule", table_name, hook, chain.name, number, rule.spec,
-                                  result, reason, tname, location=rule.location))
+                                   result, reason, tname, None, 1, rule.location))
                 continue
             if target is None:
                 steps.append(_step("rule", table_name, hook, chain.name, number, rule.spec,
-                                  result, None, None, location=rule.location))
+                                   result, None, None, None, 1, rule.location))
                 continue
             if target.is_chain:
                 steps.append(_step("rule", table_name, hook, chain.name, number, rule.spec,
-                                  result, None, tname,
-                                  effect=("goto " if target.goto else "jump ") + target.name,
-                                  location=rule.location))
+                                   result, None, tname,
+                                   ("goto " if target.goto else "jump ") + target.name, 1,
+                                   rule.location))
                 if not target.goto:
                     stack.append((chain, position))
                 chain, position = table.by_name[target.name], 0
@@ -488,11 +489,13 @@ class _Run:
     def hook(self, hook: str) -> None:
         st = self.st
         new_route: str | None = None
+        present = self.ruleset.by_name
         for table in HOOK_TABLES[hook]:
             if table == "nat" and (self.nat_bound or st.untracked or st.ctstate != "NEW"):
                 continue
             before = (st.dst, st.mark)
-            verdict = self.run_table(table, hook)
+            # A table the ruleset lacks accepts without a step: no call for it.
+            verdict = self.run_table(table, hook) if table in present else "ACCEPT"
             if verdict != "ACCEPT":
                 self.stop(verdict)
             if table == "raw":
@@ -547,7 +550,8 @@ class _Run:
             disposition = {"DROP": "dropped", "REJECT": "rejected", "QUEUE": "queued",
                            "UNROUTABLE": "unroutable"}.get(self.verdict, "dropped")
         decided = next((s for s in reversed(self.steps) if s.kind in ("rule", "policy")
-                        and (s.target or s.result) == self.verdict), None)
+                        and (s.target or s.result) == self.verdict),
+                       None) if disposition in ("dropped", "rejected") else None
         final = _packet((st.dst, st.dport, st.protocol, st.src, st.sport, st.in_if, st.out_if,
                          st.uid, st.gid, st.groups, st.mark, st.ctmark, st.ctstate,
                          tuple(sorted(st.tcp_flags))))
@@ -662,5 +666,6 @@ def trace(ruleset: Ruleset, packet: Packet, host: Host | None = None, hook: str 
         branches.append((tuple(run.decisions), branch))
         if len(branches) > MAX_BRANCHES:
             raise ChainwalkError(f"the trace forks into more than {MAX_BRANCHES} branches")
-    branches.sort(key=lambda item: tuple(not d for d in item[0]))
+    if len(branches) > 1:
+        branches.sort(key=lambda item: tuple(not d for d in item[0]))
     return Trace(packet, hook, tuple(b for _, b in branches))
