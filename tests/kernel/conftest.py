@@ -1,6 +1,6 @@
 """Fixtures of the kernel tests: one Lab (two pods, each with its network) for the session.
 
-The tests need root, ``ip`` and ``iptables-restore``. Where those are missing they are skipped
+The tests need root, ``ip`` and the iptables tools (IPv4 and IPv6). Where those are missing they are skipped
 with the reason, except when CHAINWALK_REQUIRE_KERNEL=1 (CI): then a kernel test that cannot
 run is a failure, so that a broken CI machine cannot pass by skipping.
 """
@@ -16,7 +16,7 @@ import pytest
 from netns import HarnessError, Lab, load_ruleset
 
 REQUIRE_KERNEL = "CHAINWALK_REQUIRE_KERNEL"
-TOOLS = ("ip", "iptables-restore", "iptables-save")
+TOOLS = ("ip", "iptables-restore", "iptables-save", "ip6tables-restore", "ip6tables-save")
 
 
 def _missing_requirement() -> str | None:
