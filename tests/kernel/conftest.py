@@ -1,8 +1,8 @@
 """Fixtures of the kernel tests: one Lab (two pods, each with its network) for the session.
 
-The tests need root, ``ip`` and the iptables tools (IPv4 and IPv6). Where those are missing they are skipped
-with the reason, except when CHAINWALK_REQUIRE_KERNEL=1 (CI): then a kernel test that cannot
-run is a failure, so that a broken CI machine cannot pass by skipping.
+The tests need root, ``ip`` and the iptables tools (IPv4 and IPv6). Where those are missing
+they are skipped with the reason, except when CHAINWALK_REQUIRE_KERNEL=1 (CI): then a kernel
+test that cannot run is a failure, so that a broken CI machine cannot pass by skipping.
 """
 
 from __future__ import annotations
