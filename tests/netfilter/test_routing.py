@@ -78,3 +78,10 @@ def test_host_with_keeps_loopback_unless_given() -> None:
     custom = host_with({"lo": ("127.0.0.1/8",)})
     assert custom.interface("lo").addresses == ("127.0.0.1/8",)  # type: ignore[union-attr]
     assert not is_local(custom, "::1")
+
+
+def test_a_secondary_address_is_reached_from_its_subnets_primary_address() -> None:
+    # Seen in the kernel: ``local 10.0.0.6 dev eth0 ... src 10.0.0.5``.
+    host = host_with({"eth0": ("10.0.0.5/24", "10.0.0.6/24")})
+    route = route_output(host, "10.0.0.6")
+    assert (route.interface, route.source, route.local) == ("lo", "10.0.0.5", True)

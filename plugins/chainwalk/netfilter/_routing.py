@@ -64,9 +64,15 @@ def _route_output(host: Host, destination: str, mark: int) -> Route:
     addr = v.ip(destination)
     pairs = host.addresses(addr.version)
     if is_local(host, destination) or _marked_local(host, mark):
-        # The local route's preferred source: the lo address covering 127/8, else itself.
+        # The local route's preferred source: the lo address covering 127/8; for an
+        # interface's address, the primary address of its subnet on that interface
+        # (``local 10.0.0.6 dev eth0 src 10.0.0.5`` for a secondary 10.0.0.6).
         for name, a in pairs:
             if name == "lo" and addr in a.network:
+                return Route("lo", str(a.ip), True)
+        owner = next((name for name, a in pairs if a.ip == addr), None)
+        for name, a in pairs:
+            if name == owner and addr in a.network:
                 return Route("lo", str(a.ip), True)
         return Route("lo", destination, True)
     for name, a in pairs:
