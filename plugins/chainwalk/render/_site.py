@@ -83,6 +83,7 @@ class Site:
     def __init__(self, project: Project) -> None:
         self.project = project
         self.shown: dict[str, list[Location]] = {}  # scenario id / ruleset -> blocks
+        self._requests: dict[Block, Request | ChainwalkError] = {}  # blocks read before
 
     def begin_build(self) -> None:
         self.project.begin_build()
@@ -105,9 +106,22 @@ class Site:
         result.markdown = "\n".join(out)
         return result
 
+    def _request(self, block: Block) -> Request:
+        """The block's parameters (read once per block text and place)."""
+        found = self._requests.get(block)
+        if found is None:
+            try:
+                found = parse_request(block)
+            except ChainwalkError as e:
+                found = e
+            self._requests[block] = found
+        if isinstance(found, ChainwalkError):
+            raise found
+        return found
+
     def _block(self, block: Block, result: PageResult) -> str:
         try:
-            request = parse_request(block)
+            request = self._request(block)
         except ChainwalkError as e:
             result.findings.extend(Finding(p) for p in e.problems)
             result.blocks.append((block, None))

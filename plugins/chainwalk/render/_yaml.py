@@ -12,6 +12,9 @@ import yaml
 
 from .._errors import ChainwalkError, Location, Problem
 
+# libyaml's parser when PyYAML was built with it (several times faster), else Python's.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass(frozen=True)
 class Doc:
@@ -48,7 +51,18 @@ def parse_yaml(text: str, path: str, first_line: int = 1, column: int = 0) -> Do
 
     Raises :class:`ChainwalkError` for a syntax error or a duplicated key.
     """
-    loader = yaml.SafeLoader(text)
+    try:
+        return _parse(text, path, first_line, column, _LOADER)
+    except ChainwalkError:
+        if _LOADER is yaml.SafeLoader:
+            raise
+    # Python's parser says where a syntax error is more precisely than libyaml's.
+    return _parse(text, path, first_line, column, yaml.SafeLoader)
+
+
+def _parse(text: str, path: str, first_line: int, column: int,
+           loader_class: type[yaml.SafeLoader]) -> Doc:
+    loader = loader_class(text)
     try:
         root = loader.get_single_node()
         problems = _duplicates(root, path, first_line, column) if root is not None else []
