@@ -493,9 +493,13 @@ class _Run:
         for table in HOOK_TABLES[hook]:
             if table == "nat" and (self.nat_bound or st.untracked or st.ctstate != "NEW"):
                 continue
+            if table not in present:
+                # A table the ruleset lacks accepts without a step and changes nothing.
+                if table == "raw":
+                    st.ct_attached = True  # conntrack runs right after raw all the same
+                continue
             before = (st.dst, st.mark)
-            # A table the ruleset lacks accepts without a step: no call for it.
-            verdict = self.run_table(table, hook) if table in present else "ACCEPT"
+            verdict = self.run_table(table, hook)
             if verdict != "ACCEPT":
                 self.stop(verdict)
             if table == "raw":
