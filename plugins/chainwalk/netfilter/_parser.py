@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -144,6 +144,69 @@ class _Shape:
 
 def _no_values(texts: list[str]) -> tuple[()]:
     return ()
+
+
+# A frozen dataclass's __init__ sets each field through object.__setattr__, which is half
+# the cost of the objects a rule is made of; reading a large file builds hundreds of
+# thousands. These build the same objects (none of the classes has a __post_init__) with
+# the fields set directly; _fields_are checks at import that the field lists still match.
+def _fields_are(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
+    if tuple(f.name for f in fields(cls)) != names or hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} changed: update its constructor in _parser")
+    return tuple(cls.__dict__[name].__set__ for name in names) if hasattr(cls, "__slots__") \
+        else ()
+
+
+_new = object.__new__
+_OPTION_NAME, _OPTION_VALUES, _OPTION_NEGATED = _fields_are(Option, "name", "values", "negated")
+_MATCH_MODULE, _MATCH_OPTIONS = _fields_are(Match, "module", "options")
+_TARGET_NAME, _TARGET_OPTIONS, _TARGET_GOTO, _TARGET_IS_CHAIN = _fields_are(
+    Target, "name", "options", "goto", "is_chain")
+_LOCATION_PATH, _LOCATION_LINE, _LOCATION_COLUMN = _fields_are(Location, "path", "line", "column")
+_fields_are(Rule, "matches", "target", "location", "counters")  # no slots: its __dict__
+
+
+def _option(name: str, values: tuple[str, ...], negated: bool) -> Option:
+    option: Option = _new(Option)
+    _OPTION_NAME(option, name)
+    _OPTION_VALUES(option, values)
+    _OPTION_NEGATED(option, negated)
+    return option
+
+
+def _match(module: str, options: tuple[Option, ...]) -> Match:
+    match: Match = _new(Match)
+    _MATCH_MODULE(match, module)
+    _MATCH_OPTIONS(match, options)
+    return match
+
+
+def _target(name: str, options: tuple[Option, ...], goto: bool, is_chain: bool) -> Target:
+    target: Target = _new(Target)
+    _TARGET_NAME(target, name)
+    _TARGET_OPTIONS(target, options)
+    _TARGET_GOTO(target, goto)
+    _TARGET_IS_CHAIN(target, is_chain)
+    return target
+
+
+def _location(path: str, line: int, column: int) -> Location:
+    location: Location = _new(Location)
+    _LOCATION_PATH(location, path)
+    _LOCATION_LINE(location, line)
+    _LOCATION_COLUMN(location, column)
+    return location
+
+
+def _rule(matches: tuple[Match, ...], target: Target | None, location: Location | None,
+          counters: tuple[int, int] | None) -> Rule:
+    rule: Rule = _new(Rule)
+    state = rule.__dict__  # what Rule.__init__ fills, in the same order
+    state["matches"] = matches
+    state["target"] = target
+    state["location"] = location
+    state["counters"] = counters
+    return rule
 
 
 def tokenize(line: str) -> list[Token]:
@@ -341,7 +404,7 @@ class _Reader:
                     self.family = family
                     return None
                 unit.remember(key, target)
-        return Rule(tuple(matches), target, Location(self.path, line, column), None)
+        return _rule(tuple(matches), target, _location(self.path, line, column), None)
 
     def build_base(self, line: int, texts: list[str], unit: _Unit
                    ) -> tuple[Match | None, int | None, Option | None] | None:
@@ -699,7 +762,7 @@ class _Reader:
                     self.problem(line, negate.column, "! -p all never matches",
                                  "!", "-p all without '!', or no -p")
             else:
-                base[name] = Option(name, (normal,), negate is not None)
+                base[name] = _option(name, (normal,), negate is not None)
 
     def option_value(self, line: int, ospec: OptionSpec, options: list[Option],
                      values: list[Token], raws: list[str], negate: Token | None, tok: Token,
@@ -714,7 +777,7 @@ class _Reader:
         if len(normal) == ospec.arity:
             option = expand_alias(ospec, tuple(normal))
             if negate is not None:
-                option = Option(option.name, option.values, True)
+                option = _option(option.name, option.values, True)
             if any(o.name == option.name for o in options):
                 self.problem(line, tok.column, f"{text} given twice in one module", text,
                              "it once per -m")
@@ -744,7 +807,7 @@ class _Reader:
             rule_target = self.rule_target(line, table, target, target_options, proto)
         if len(self.problems) > before:
             return None
-        return Rule(tuple(matches), rule_target, Location(self.path, line, column), counters)
+        return _rule(tuple(matches), rule_target, _location(self.path, line, column), counters)
 
     def module_match(self, line: int, spec: ModuleSpec, options: list[Option], tok: Token,
                      proto: Option | None) -> Match | None:
@@ -763,14 +826,14 @@ class _Reader:
         if len(finished) > 1:
             order = spec.order
             finished.sort(key=lambda o: order.get(o.name, 99))
-        return Match(spec.name, tuple(finished))
+        return _match(spec.name, tuple(finished))
 
     def rule_target(self, line: int, table: str,
                     target: tuple[TargetSpec | None, str, bool, Token],
                     target_options: list[Option], proto: Option | None) -> Target:
         tspec, name, goto, tok = target
         if tspec is None:
-            return Target(name, (), goto=goto, is_chain=True)
+            return _target(name, (), goto, True)
         if tspec.tables and table not in tspec.tables:
             self.problem(line, tok.column, f"target {name} is only valid in the "
                          + " and ".join(tspec.tables) + " table", name,
@@ -788,7 +851,7 @@ class _Reader:
         if len(finished) > 1:
             order = tspec.order
             finished.sort(key=lambda o: order.get(o.name, 99))
-        return Target(name, tuple(finished))
+        return _target(name, tuple(finished), False, False)
 
     def values(self, line: int, tokens: list[Token], start: int, count: int,
                option: str, free_text: bool = False) -> list[Token] | None:
@@ -870,7 +933,7 @@ def _base_order(base: dict[str, Option]) -> list[str]:
 
 
 def _base_match(base: dict[str, Option]) -> Match:
-    return Match(BASE_MODULE, tuple(base[n] for n in _base_order(base)))
+    return _match(BASE_MODULE, tuple(base[n] for n in _base_order(base)))
 
 
 def _chain_order(draft: _TableDraft) -> list[_ChainDraft]:

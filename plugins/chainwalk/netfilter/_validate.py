@@ -38,19 +38,27 @@ def reaching_hooks(table: Table,
     """For every chain, the built-in chains (hooks) from which a packet can reach it."""
     if jumps is None:
         jumps = _jumps(table)
-    reach: dict[str, set[str]] = {c.name: set() for c in table.chains}
-    for chain in table.chains:
-        if not chain.builtin:
-            continue
-        stack, seen = [chain.name], {chain.name}
+    # Each chain's hooks as bits (one per built-in chain) while walking, then as the few
+    # distinct frozensets they make: a large table has thousands of chains, not of hook sets.
+    builtins = [c.name for c in table.chains if c.builtin]
+    reach = {c.name: 0 for c in table.chains}
+    for bit, start in enumerate(builtins):
+        stack, seen = [start], {start}
         while stack:
             current = stack.pop()
-            reach[current].add(chain.name)
+            reach[current] |= 1 << bit
             for _, name in jumps[current]:
                 if name not in seen:
                     seen.add(name)
                     stack.append(name)
-    return {name: frozenset(hooks) for name, hooks in reach.items()}
+    sets: dict[int, frozenset[str]] = {}
+    out: dict[str, frozenset[str]] = {}
+    for name, bits in reach.items():
+        hooks = sets.get(bits)
+        if hooks is None:
+            hooks = sets[bits] = frozenset(b for k, b in enumerate(builtins) if bits >> k & 1)
+        out[name] = hooks
+    return out
 
 
 def _loops(table: Table, jumps: dict[str, list[tuple[Rule, str]]]) -> list[Problem]:
