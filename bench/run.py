@@ -1,26 +1,27 @@
 """Measure chainwalk's netfilter engine against its performance goals, and print a table.
 
-A report, not a test: it always exits 0 (unless it cannot run at all) and says per
-figure whether the goal is met. Every figure comes from this run, on this machine:
+A report, not a test: it exits 0 whatever the figures (1 only if it cannot run at all)
+and says for each figure whether its goal is met. Every figure comes from this run:
 
 * parse time: ``parse_file`` on a generated kube-proxy ruleset (``bench/kube_proxy.py``),
-  each run in a fresh interpreter so no cache is warm, against ``iptables-restore --test``
-  on the same file in a throwaway network namespace (median of ``--runs`` each; goal:
-  ratio <= 1.0);
+  each run in a fresh interpreter so that no cache is warm, against ``iptables-restore
+  --test`` on the same file in a network namespace of its own (median of ``--runs`` each;
+  goal: ratio <= 1.0). The CPU time of both is shown too: it varies less on a busy machine;
 * peak memory: the peak RSS (``ru_maxrss`` from ``wait4``) of the process that parses,
   against that of ``iptables-restore --test`` (goal: ratio <= 2.0). Nothing is subtracted;
   the bare interpreter's and the imported engine's peak RSS are shown for context;
-* trace time: the median of ``--iterations`` calls of ``trace`` (``perf_counter_ns``)
-  for a packet to a service VIP through the kube-proxy ruleset, from PREROUTING and
-  from OUTPUT (goal: <= 1 ms), and for an application's packet to another host through
-  ``rules/rulesets/current.rules`` (goal: <= 50 us).
+* trace time: the median of ``--iterations`` calls of ``trace`` (``perf_counter_ns``) for
+  one packet to a service VIP through the kube-proxy ruleset, from PREROUTING and from
+  OUTPUT (goal: <= 1 ms), and for an application's packet to another host through
+  ``rules/rulesets/current.rules`` (goal: <= 50 us). The first call, which compiles rules
+  and builds the destination index lazily, is shown apart.
 
-Processes are started from a small launcher interpreter, not from this one: Linux
-charges a child's ``ru_maxrss`` with its parent's peak at the time of the fork, so a
-child of this (large) process would look as big as this process. The launcher's own
-floor is printed too.
+Processes are started from a small launcher interpreter, not from this one: Linux charges
+a child's ``ru_maxrss`` with its parent's peak at the time of the fork, so a child of this
+(large) process would look as big as this process. The launcher's own floor is printed.
 
-Usage: ``python bench/run.py`` (5,000 services x 3 endpoints), ``--quick`` (500 x 3).
+Usage: ``python bench/run.py`` (5,000 services x 3 endpoints), ``--quick`` (500 x 3);
+``--plugins DIR`` measures another checkout's engine (``DIR/chainwalk``), to compare commits.
 """
 
 from __future__ import annotations
@@ -34,63 +35,58 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
-sys.path.insert(0, str(ROOT / "plugins"))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import kube_proxy  # noqa: E402
-from chainwalk.netfilter import Packet, host_with, parse_file, trace  # noqa: E402
 
 PARSE_GOAL = 1.0  # chainwalk parse time / iptables-restore --test time
 MEMORY_GOAL = 2.0  # chainwalk peak RSS / iptables-restore --test peak RSS
 KUBE_TRACE_GOAL_NS = 1_000_000
 CURRENT_TRACE_GOAL_NS = 50_000
 
-# Runs COMMAND (argv after the options) as a child and prints its wall time, exit status
-# and peak RSS as JSON. With --netns the child gets a network namespace of its own, which
-# disappears with it. Kept tiny (-I -S) so its own RSS, which a forked child starts from,
+# Runs COMMAND (the arguments after the first) as a child and prints its wall time, CPU
+# time, exit status and peak RSS as JSON. With --netns the launcher first moves to a network
+# namespace of its own (which disappears with it), outside the timing: creating one takes
+# tens of milliseconds. Kept tiny (-I -S) so its own RSS, which a forked child starts from,
 # stays small.
 _LAUNCHER = r"""
 import ctypes, json, os, sys, time
-netns = sys.argv[1] == "--netns"
-argv = sys.argv[2:]
+netns, argv = sys.argv[1] == "--netns", sys.argv[2:]
+if netns and ctypes.CDLL(None, use_errno=True).unshare(0x40000000) != 0:
+    sys.exit("unshare(CLONE_NEWNET) failed")
 start = time.perf_counter()
 pid = os.fork()
 if pid == 0:
     try:
-        if netns and ctypes.CDLL(None, use_errno=True).unshare(0x40000000) != 0:
-            os.write(2, b"unshare(CLONE_NEWNET) failed\n")
-            os._exit(126)
         os.execvp(argv[0], argv)
     finally:
         os._exit(127)
 _, status, usage = os.wait4(pid, 0)
 wall = time.perf_counter() - start
-print(json.dumps({"wall": wall, "status": os.waitstatus_to_exitcode(status),
-                  "maxrss_kb": usage.ru_maxrss}))
+print(json.dumps({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+                  "status": os.waitstatus_to_exitcode(status), "maxrss_kb": usage.ru_maxrss}))
 """
 
 # The chainwalk side of the parse: times parse_file alone, in a fresh interpreter.
 _PARSE = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-start = time.perf_counter()
 from chainwalk.netfilter import parse_file
-imported = time.perf_counter()
+wall, cpu = time.perf_counter(), time.process_time()
 ruleset = parse_file(sys.argv[2])
-done = time.perf_counter()
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
 rules = sum(len(c.rules) for t in ruleset.tables for c in t.chains)
-print(json.dumps({"import": imported - start, "parse": done - imported, "rules": rules}))
+print(json.dumps({"parse": wall, "cpu": cpu, "rules": rules}))
 """
 
 
 @dataclass
 class Launch:
     wall: float
+    cpu: float
     status: int
     maxrss_kb: int
     stdout: str
@@ -104,12 +100,12 @@ def launch(argv: list[str], netns: bool = False) -> Launch:
         raise RuntimeError(f"launcher failed: {result.stderr.strip()}")
     lines = result.stdout.rstrip("\n").split("\n")
     info = json.loads(lines[-1])
-    return Launch(info["wall"], info["status"], info["maxrss_kb"], "\n".join(lines[:-1]))
+    return Launch(info["wall"], info["cpu"], info["status"], info["maxrss_kb"],
+                  "\n".join(lines[:-1]))
 
 
-def median_ns(fn: object, iterations: int) -> tuple[int, int]:
+def first_and_median_ns(fn: Callable[[], object], iterations: int) -> tuple[int, int]:
     """(first call, median of the next ``iterations`` calls) in nanoseconds."""
-    assert callable(fn)
     clock = time.perf_counter_ns
     start = clock()
     fn()
@@ -129,9 +125,7 @@ def fmt_s(seconds: float) -> str:
 
 
 def fmt_ns(ns: float) -> str:
-    if ns >= 1_000_000:
-        return f"{ns / 1_000_000:.2f} ms"
-    return f"{ns / 1000:.1f} us"
+    return f"{ns / 1_000_000:.2f} ms" if ns >= 1_000_000 else f"{ns / 1000:.1f} us"
 
 
 def fmt_kb(kb: float) -> str:
@@ -144,9 +138,10 @@ Row = tuple[str, str, str, str, str, str]
 def row(name: str, value: str, baseline: str, ratio: float | None, goal: float | None,
         goal_text: str = "") -> Row:
     if ratio is None:
-        return (name, value, baseline, "-", goal_text or "-", "")
+        return (name, value, baseline, "", goal_text, "")
     verdict = "" if goal is None else ("meets" if ratio <= goal else "MISSES")
-    return (name, value, baseline, f"{ratio:.2f}x", goal_text or f"<= {goal:.1f}x", verdict)
+    return (name, value, baseline, f"{ratio:.2f}x",
+            goal_text or ("" if goal is None else f"<= {goal:.1f}x"), verdict)
 
 
 def print_table(rows: list[Row]) -> None:
@@ -158,53 +153,24 @@ def print_table(rows: list[Row]) -> None:
 
 # -- the measurements --------------------------------------------------------------------
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="chainwalk performance report")
-    parser.add_argument("--quick", action="store_true",
-                        help="500 services, fewer runs and iterations")
-    parser.add_argument("--services", type=int, help="service ports (5000; --quick 500)")
-    parser.add_argument("--endpoints", type=int, default=3, help="endpoints per service (3)")
-    parser.add_argument("--runs", type=int, help="parse runs per side (5; --quick 3)")
-    parser.add_argument("--iterations", type=int,
-                        help="trace calls per figure (2000; --quick 300)")
-    args = parser.parse_args(argv)
-    services = args.services or (500 if args.quick else 5000)
-    runs = args.runs or (3 if args.quick else 5)
-    iterations = args.iterations or (300 if args.quick else 2000)
-
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"kube-proxy-{services}x{args.endpoints}.rules"
-    text = kube_proxy.generate(services, args.endpoints)
-    path.write_text(text, encoding="utf-8")
-    lines = text.count("\n")
-    rules = sum(1 for line in text.splitlines() if line.startswith("-A "))
-    print(f"chainwalk performance report: {platform.python_implementation()} "
-          f"{platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}")
-    print(f"ruleset: {path.relative_to(ROOT)} ({services} services x {args.endpoints} "
-          f"endpoints: {rules} rules, {lines} lines, {len(text) / 1e6:.1f} MB)")
-
-    rows: list[Row] = []
-    notes: list[str] = []
-
-    # (a) + (b): parse time and peak RSS, chainwalk and iptables-restore, fresh processes.
+def parse_rows(path: Path, plugins: Path, runs: int, notes: list[str]) -> list[Row] | None:
+    """Parse time and peak RSS of chainwalk and of iptables-restore --test."""
     floor = launch(["true"]).maxrss_kb
     bare = launch([sys.executable, "-c", "pass"]).maxrss_kb
-    imported = launch([sys.executable, "-c",
-                       f"import sys; sys.path.insert(0, {str(ROOT / 'plugins')!r}); "
+    imported = launch([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(plugins)!r}); "
                        "import chainwalk.netfilter"]).maxrss_kb
-    cw_parse, cw_wall, cw_rss = [], [], []
+    cw: dict[str, list[float]] = {"parse": [], "cpu": [], "wall": [], "rss": []}
     for _ in range(runs):
-        child = launch([sys.executable, "-c", _PARSE, str(ROOT / "plugins"), str(path)])
+        child = launch([sys.executable, "-c", _PARSE, str(plugins), str(path)])
         if child.status != 0:
             print(f"chainwalk failed to parse {path}", file=sys.stderr)
-            return 1
+            return None
         info = json.loads(child.stdout.splitlines()[-1])
-        cw_parse.append(info["parse"])
-        cw_wall.append(child.wall)
-        cw_rss.append(child.maxrss_kb)
+        for key, value in (("parse", info["parse"]), ("cpu", info["cpu"]),
+                           ("wall", child.wall), ("rss", child.maxrss_kb)):
+            cw[key].append(value)
+    ipt: dict[str, list[float]] = {"wall": [], "cpu": [], "rss": []}
     restore = shutil.which("iptables-restore")
-    ipt_wall: list[float] = []
-    ipt_rss: list[int] = []
     if restore is None:
         notes.append("iptables-restore not found: no baseline for parse time and memory")
     elif os.geteuid() != 0:
@@ -214,59 +180,107 @@ def main(argv: list[str] | None = None) -> int:
             child = launch([restore, "--test", str(path)], netns=True)
             if child.status != 0:
                 notes.append(f"iptables-restore --test exited {child.status} on {path}")
-                ipt_wall, ipt_rss = [], []
+                ipt = {"wall": [], "cpu": [], "rss": []}
                 break
-            ipt_wall.append(child.wall)
-            ipt_rss.append(child.maxrss_kb)
-
-    parse_s, wall_s, rss = (statistics.median(cw_parse), statistics.median(cw_wall),
-                            statistics.median(cw_rss))
-    if ipt_wall:
-        base_s, base_rss = statistics.median(ipt_wall), statistics.median(ipt_rss)
-        rows.append(row("parse time (parse_file)", fmt_s(parse_s), fmt_s(base_s),
-                        parse_s / base_s, PARSE_GOAL))
-        rows.append(row("  whole process (start, import, parse)", fmt_s(wall_s),
-                        fmt_s(base_s), wall_s / base_s, None, "(context)"))
-        rows.append(row("peak RSS (parsing process)", fmt_kb(rss), fmt_kb(base_rss),
-                        rss / base_rss, MEMORY_GOAL))
+            for key, value in (("wall", child.wall), ("cpu", child.cpu),
+                               ("rss", child.maxrss_kb)):
+                ipt[key].append(value)
+    m = {key: statistics.median(values) for key, values in cw.items()}
+    rows = []
+    if ipt["wall"]:
+        b = {key: statistics.median(values) for key, values in ipt.items()}
+        rows += [
+            row("parse time (parse_file, wall)", fmt_s(m["parse"]), fmt_s(b["wall"]),
+                m["parse"] / b["wall"], PARSE_GOAL),
+            row("  CPU time", fmt_s(m["cpu"]), fmt_s(b["cpu"]), m["cpu"] / b["cpu"], None,
+                "(context)"),
+            row("  whole process (start, import, parse)", fmt_s(m["wall"]), fmt_s(b["wall"]),
+                m["wall"] / b["wall"], None, "(context)"),
+            row("peak RSS (parsing process)", fmt_kb(m["rss"]), fmt_kb(b["rss"]),
+                m["rss"] / b["rss"], MEMORY_GOAL),
+        ]
     else:
-        rows.append(row("parse time (parse_file)", fmt_s(parse_s), "n/a", None, None))
-        rows.append(row("peak RSS (parsing process)", fmt_kb(rss), "n/a", None, None))
-    rows.append(row("  python -c pass / import chainwalk", f"{fmt_kb(bare)} / {fmt_kb(imported)}",
-                    "", None, None, "(context)"))
+        rows += [row("parse time (parse_file, wall)", fmt_s(m["parse"]), "n/a", None, None),
+                 row("peak RSS (parsing process)", fmt_kb(m["rss"]), "n/a", None, None)]
+    rows.append(row("  python -c pass / + import chainwalk",
+                    f"{fmt_kb(bare)} / {fmt_kb(imported)}", "", None, None, "(context)"))
+    notes.append(f"peak RSS is ru_maxrss of each process (launcher floor {fmt_kb(floor)}); "
+                 "nothing is subtracted")
+    return rows
 
-    # (c) trace time, in this process: the first call also compiles and indexes lazily.
+
+def trace_rows(path: Path, services: int, endpoints: int, iterations: int) -> list[Row]:
+    """Median trace times, in this process (the engine imported from ``sys.path``)."""
+    import kube_proxy
+    from chainwalk.netfilter import Packet, host_with, parse_file, trace
+
     ruleset = parse_file(path)
-    svc = kube_proxy.services(services, args.endpoints)[services // 2]
-    host = host_with({"eth0": ("10.0.0.5/24",)}, forwarding=True)
+    svc = kube_proxy.services(services, endpoints)[services // 2]
+    node = host_with({"eth0": ("10.0.0.5/24",)}, forwarding=True)
     arriving = Packet(svc.vip, svc.port, svc.protocol, "192.168.1.50", in_interface="eth0")
     local = Packet(svc.vip, svc.port, svc.protocol, uid=1000, gid=1000)
-    checks = [
-        ("trace kube-proxy PREROUTING (VIP:port)",
-         lambda: trace(ruleset, arriving, host, "PREROUTING"), KUBE_TRACE_GOAL_NS),
-        ("trace kube-proxy OUTPUT (VIP:port)",
-         lambda: trace(ruleset, local, host, "OUTPUT"), KUBE_TRACE_GOAL_NS),
-    ]
     current = parse_file(ROOT / "rules" / "rulesets" / "current.rules")
     pod = host_with({"eth0": ("10.0.0.5/24",)})
     app = Packet("10.0.0.99", 8080, "tcp", uid=1000, gid=1000)
-    checks.append(("trace current.rules OUTPUT (app -> host)",
-                   lambda: trace(current, app, pod, "OUTPUT"), CURRENT_TRACE_GOAL_NS))
+    checks: list[tuple[str, Callable[[], object], int]] = [
+        ("trace kube-proxy PREROUTING (VIP:port)",
+         lambda: trace(ruleset, arriving, node, "PREROUTING"), KUBE_TRACE_GOAL_NS),
+        ("trace kube-proxy OUTPUT (VIP:port)",
+         lambda: trace(ruleset, local, node, "OUTPUT"), KUBE_TRACE_GOAL_NS),
+        ("trace current.rules OUTPUT (app -> host)",
+         lambda: trace(current, app, pod, "OUTPUT"), CURRENT_TRACE_GOAL_NS),
+    ]
+    rows = []
     for name, fn, goal_ns in checks:
-        first, median = median_ns(fn, iterations)
-        rows.append(row(f"{name}, median", fmt_ns(median), fmt_ns(goal_ns), median / goal_ns,
-                        1.0, f"<= {fmt_ns(goal_ns)}"))
+        first, median = first_and_median_ns(fn, iterations)
+        rows.append(row(f"{name}, median", fmt_ns(median), "", median / goal_ns, 1.0,
+                        f"<= {fmt_ns(goal_ns)}"))
         rows.append(row("  first call (compiles lazily)", fmt_ns(first), "", None, None,
                         "(context)"))
-    sample = trace(ruleset, arriving, host, "PREROUTING")
+    sample = trace(ruleset, arriving, node, "PREROUTING")
     print(f"kube-proxy PREROUTING trace: {len(sample.branches)} branches, "
-          f"{sample.disposition} to {sample.final.dst}:{sample.final.dport}; "
-          f"medians over {iterations} calls; parse figures: median of {runs} runs")
+          f"{sample.disposition} to {sample.final.dst}:{sample.final.dport}")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="chainwalk performance report")
+    parser.add_argument("--quick", action="store_true",
+                        help="500 services, fewer runs and iterations")
+    parser.add_argument("--services", type=int, help="service ports (5000; --quick 500)")
+    parser.add_argument("--endpoints", type=int, default=3, help="endpoints per service (3)")
+    parser.add_argument("--runs", type=int, help="parse runs per side (5; --quick 3)")
+    parser.add_argument("--iterations", type=int,
+                        help="trace calls per figure (2000; --quick 300)")
+    parser.add_argument("--plugins", type=Path, default=ROOT / "plugins",
+                        help="the directory holding the chainwalk package to measure")
+    args = parser.parse_args(argv)
+    services = args.services or (500 if args.quick else 5000)
+    runs = args.runs or (3 if args.quick else 5)
+    iterations = args.iterations or (300 if args.quick else 2000)
+    plugins = args.plugins.resolve()
+    sys.path[:0] = [str(plugins), str(ROOT / "bench")]
+    import kube_proxy
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"kube-proxy-{services}x{args.endpoints}.rules"
+    text = kube_proxy.generate(services, args.endpoints)
+    path.write_text(text, encoding="utf-8")
+    rules = sum(1 for line in text.splitlines() if line.startswith("-A "))
+    print(f"chainwalk performance report: {platform.python_implementation()} "
+          f"{platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}, "
+          f"engine {plugins}")
+    print(f"ruleset: {path.relative_to(ROOT)} ({services} services x {args.endpoints} "
+          f"endpoints: {rules} rules, {text.count(chr(10))} lines, {len(text) / 1e6:.1f} MB)")
+    print(f"parse figures: median of {runs} runs; trace figures: median of {iterations} calls")
+    notes: list[str] = []
+    rows = parse_rows(path, plugins, runs, notes)
+    if rows is None:
+        return 1
+    rows += trace_rows(path, services, args.endpoints, iterations)
     print()
     print_table(rows)
     print()
-    print(f"peak RSS is ru_maxrss of each process (launcher floor {fmt_kb(floor)}); "
-          "nothing is subtracted")
     for note in notes:
         print("note:", note)
     return 0
