@@ -316,6 +316,8 @@ def rule_text(draw: Draw, family: int, table: str, chain: str, user_chains: tupl
     needs_port_proto = any(m in PORT_MODULES for m in modules) or (
         target is not None and target.name in ("REDIRECT", "MASQUERADE", "TPROXY")
         and any(p.startswith(("--to-port", "--on-port")) for p in target_parts))
+    if needs_port_proto and "icmp" in modules:
+        modules = [m for m in modules if m != "icmp"]
     protocol = None
     if "udp" in modules:
         protocol = "udp"

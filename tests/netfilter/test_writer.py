@@ -367,6 +367,18 @@ KERNEL_CASES = [
         COMMIT
         """),
     # Known differences, each an engine bug (see the reasons):
+    _case("log-options-order", 4, """
+        *filter
+        -A INPUT -j LOG --log-level 6 --log-prefix "pfx: " --log-uid --log-tcp-sequence
+        COMMIT
+        """),
+    _case("interfaces-in-a-user-chain", 4, """
+        *nat
+        -N X
+        -A OUTPUT -j X
+        -A X -i eth0 -j ACCEPT
+        COMMIT
+        """),
     _case("icmp-type-by-name", 4, """
         *filter
         -A INPUT -p icmp --icmp-type echo-request -j ACCEPT
@@ -450,6 +462,9 @@ REFUSED_BY_THE_KERNEL = [
              "-j RETURN\nCOMMIT\n"),
     _refused("snat-port-without-protocol", "*nat\n-A POSTROUTING -j SNAT --to-source "
              "10.0.0.5:100\nCOMMIT\n"),
+    _refused("in-interface-in-builtin-output", "*nat\n-A OUTPUT -i eth0 -j ACCEPT\nCOMMIT\n"),
+    _refused("out-interface-in-builtin-input", "*filter\n-A INPUT -o eth0 -j ACCEPT\nCOMMIT\n"),
+    _refused("reject-in-mangle", "*mangle\n-A INPUT -p tcp -j REJECT\nCOMMIT\n"),
     _refused("jump-loop", "*filter\n-N A\n-N B\n-A OUTPUT -j A\n-A A -j B\n-A B -j A\nCOMMIT\n"),
     _refused("missing-chain", "*filter\n-A OUTPUT -j NOWHERE\nCOMMIT\n"),
     _refused("owner-in-prerouting", "*nat\n-A PREROUTING -m owner --uid-owner 0 -j RETURN\n"

@@ -279,12 +279,12 @@ TARGETS: dict[str, TargetSpec] = {t.name: t for t in (
                                           "ICMP6-NO-ROUTE", "ICMP6-ADM-PROHIBITED",
                                           "ICMP6-ADDR-UNREACHABLE", "ICMP6-PORT-UNREACHABLE"),
             negatable=False),
-    ), hooks=frozenset({"INPUT", "FORWARD", "OUTPUT"}),
+    ), tables=("filter",), hooks=frozenset({"INPUT", "FORWARD", "OUTPUT"}),
         # The default --reject-with depends on the family: filled in by the parser.
         summary="discard the packet and answer with an error"),
     TargetSpec("LOG", (
-        opt("log-level", parse=_log_level, negatable=False),
         opt("log-prefix", negatable=False),
+        opt("log-level", parse=_log_level, negatable=False),
         opt("log-tcp-sequence", arity=0, negatable=False),
         opt("log-tcp-options", arity=0, negatable=False),
         opt("log-ip-options", arity=0, negatable=False),

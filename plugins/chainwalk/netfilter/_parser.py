@@ -583,8 +583,26 @@ class _Reader:
                 position = index - 1
                 rest = rest[1:]
         rule = self.rule(line, rest, counters, name_tok.column)
+        if rule is not None and chain.policy is not None and not self.interfaces_fit(
+                line, name_tok.column, chain.name, rule):
+            return
         if rule is not None:
             chain.rules.insert(position, rule)
+
+    def interfaces_fit(self, line: int, column: int, chain: str, rule: Rule) -> bool:
+        """iptables refuses -i in a built-in OUTPUT/POSTROUTING chain and -o in
+        PREROUTING/INPUT: the packet has no such interface there."""
+        base = rule.matches[0] if rule.matches and rule.matches[0].module == BASE_MODULE \
+            else None
+        if base is None:
+            return True
+        for flag, name, chains in (("-i", "in-interface", ("OUTPUT", "POSTROUTING")),
+                                   ("-o", "out-interface", ("PREROUTING", "INPUT"))):
+            if chain in chains and base.get(name) is not None:
+                self.problem(line, column, f"can't use {flag} with {chain}", flag,
+                             f"no {flag} in a rule of the built-in {chain} chain")
+                return False
+        return True
 
     def chain_of(self, line: int, token: Token | None) -> _ChainDraft | None:
         assert self.current is not None and token is not None
