@@ -36,6 +36,8 @@ test: setup lint
 
 bench: setup
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/journey.py
+	$(BIN)/python bench/plugin.py
 
 clean:
 	rm -rf $(VENV) node_modules site .pytest_cache .mypy_cache .ruff_cache
