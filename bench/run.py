@@ -104,8 +104,14 @@ def launch(argv: list[str], netns: bool = False) -> Launch:
                   "\n".join(lines[:-1]))
 
 
-def first_and_median_ns(fn: Callable[[], object], iterations: int) -> tuple[int, int]:
-    """(first call, median of the next ``iterations`` calls) in nanoseconds."""
+BATCHES = 10
+
+
+def time_calls(fn: Callable[[], object], iterations: int) -> tuple[int, int, int]:
+    """The first call, the median of the next ``iterations`` calls and the lowest median of
+    the ``BATCHES`` batches they are made in, in nanoseconds. On a machine busy with other
+    work the overall median moves with that work; the best batch shows what the code can do.
+    """
     clock = time.perf_counter_ns
     start = clock()
     fn()
@@ -115,7 +121,9 @@ def first_and_median_ns(fn: Callable[[], object], iterations: int) -> tuple[int,
         start = clock()
         fn()
         samples.append(clock() - start)
-    return first, int(statistics.median(samples))
+    size = max(1, iterations // BATCHES)
+    best = min(statistics.median(samples[k:k + size]) for k in range(0, len(samples), size))
+    return first, int(statistics.median(samples)), int(best)
 
 
 # -- formatting -----------------------------------------------------------------------
@@ -232,9 +240,11 @@ def trace_rows(path: Path, services: int, endpoints: int, iterations: int) -> li
     ]
     rows = []
     for name, fn, goal_ns in checks:
-        first, median = first_and_median_ns(fn, iterations)
+        first, median, best = time_calls(fn, iterations)
         rows.append(row(f"{name}, median", fmt_ns(median), "", median / goal_ns, 1.0,
                         f"<= {fmt_ns(goal_ns)}"))
+        rows.append(row(f"  best median of {BATCHES} batches", fmt_ns(best), "",
+                        best / goal_ns, None, "(context)"))
         rows.append(row("  first call (compiles lazily)", fmt_ns(first), "", None, None,
                         "(context)"))
     sample = trace(ruleset, arriving, node, "PREROUTING")
