@@ -201,7 +201,7 @@ def test_a_bad_scenario_names_its_line(write: Write, scenario: str, line: int,
     ("pods:\n  a: {address: 10.0.0.1}\nservices:\n  s: {vip: 10.0.0.1, port: 80, "
      "endpoints: [a]}\n", 4, ["VIP of service s is pod a's address"]),
     ("pods:\n  Bad_Name: {address: 10.0.0.1}\n", 2, ["bad name", "'Bad_Name'"]),
-    ("pods:\n  a: {address: 10.0.0.1\n", 3, ["YAML syntax"]),
+    ("pods:\n  a: {address: 10.0.0.1\n", 3, ["invalid YAML"]),
 ])
 def test_a_bad_topology_names_its_line(write: Write, topology: str, line: int,
                                        words: list[str]) -> None:

@@ -21,7 +21,7 @@ or the hop limit.
 API: ``load_scenarios(path_or_folder)`` -> scenarios (raises ``ChainwalkError``
 listing every problem as file:line); ``run_scenario(scenario)`` -> an immutable
 ``Journey``; ``check_scenario(scenario, journey)`` -> expectation mismatches as
-``Problem`` values. Modules: ``_model`` (the values), ``_yaml`` and ``_schema``
+``Problem`` values. Modules: ``_model`` (the values), ``chainwalk._yaml`` and ``_schema``
 (lines and structure), ``_loader`` (meaning), ``_rulesets`` (cache and what-if
 edits), ``_world`` (the topology after what-ifs), ``_envoy`` (the sidecar),
 ``_engine`` (hops), ``_check`` and ``_format`` (expectations and plain views).

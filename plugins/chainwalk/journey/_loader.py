@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ChainwalkError, Location, Problem
+from .._yaml import Doc, PathPart, load_yaml
 from ..netfilter import Interface, is_local
 from ._model import (
     PROXY_ID,
@@ -44,7 +45,6 @@ from ._model import (
 from ._rulesets import rule_index
 from ._schema import schema_problems
 from ._world import build_world, family_of, pod_host
-from ._yaml import Document, PathPart, load_document
 
 DEFAULT_HOP_LIMIT = 16
 DEFAULT_UID = 1000
@@ -81,7 +81,7 @@ def scenario_files(path_or_folder: str | os.PathLike[str]) -> list[str]:
 
 
 def load_file(path: str) -> list[Scenario]:
-    document = load_document(path)
+    document = load_yaml(path)
     problems = schema_problems(document)
     if problems:
         raise ChainwalkError(problems)
@@ -107,7 +107,7 @@ def rules_folder(scenario_file: str) -> Path:
 class _Builder:
     """Builds one file's model; appends to ``problems`` instead of raising."""
 
-    def __init__(self, document: Document) -> None:
+    def __init__(self, document: Doc) -> None:
         self.doc = document
         self.data: dict[str, Any] = document.data
         self.problems: list[Problem] = []

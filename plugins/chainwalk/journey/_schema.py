@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 
 from .._errors import Problem
-from ._yaml import Document, PathPart
+from .._yaml import Doc, PathPart
 
 SCHEMA_FILE = "scenario.schema.json"
 
@@ -35,7 +35,7 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(scenario_schema())
 
 
-def schema_problems(document: Document) -> list[Problem]:
+def schema_problems(document: Doc) -> list[Problem]:
     """Every structural problem of ``document``, in file order."""
     problems: list[Problem] = []
     for error in _validator().iter_errors(document.data):
@@ -83,7 +83,7 @@ def _fitting_alternative(
     return fitting[0] if len(fitting) == 1 else None
 
 
-def _explain(document: Document, error: jsonschema.ValidationError,
+def _explain(document: Doc, error: jsonschema.ValidationError,
              outer: str | None = None) -> list[Problem]:
     """``outer``: what the enclosing alternative expects, for a branch without words."""
     path: list[PathPart] = list(error.absolute_path)

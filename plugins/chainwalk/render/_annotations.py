@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._errors import ChainwalkError, Location, Problem
+from .._yaml import Doc, parse_yaml
 from ..netfilter import Ruleset, parse_text, write_ruleset
-from ._yaml import Doc, parse_yaml
 
 FIELDS = {"name": "a short name", "purpose": "a sentence or paragraph",
           "steps": "a list of the article figure's step numbers",

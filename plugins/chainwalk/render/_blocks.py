@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._errors import ChainwalkError, Location, Problem
-from ._yaml import parse_yaml
+from .._yaml import parse_yaml
 
 INFO = "chainwalk"
 _OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\s`{]*)(?P<rest>.*)$")

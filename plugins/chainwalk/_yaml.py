@@ -1,6 +1,11 @@
-"""YAML that remembers lines: a block's body and an annotation file report problems at
-the line of the key or value that is wrong, and a duplicated key is a problem rather
-than a silent overwrite."""
+"""YAML that remembers lines, for every YAML input chainwalk reads (scenario files, a
+page's blocks, annotation files): problems are reported at the line of the key or
+value that is wrong, and a duplicated key is a problem rather than a silent overwrite.
+
+A text is composed into PyYAML's node tree once and constructed into plain data
+from that tree; the tree is kept to map a path of keys and indexes
+(``("pods", "reviews", "processes", 0)``) back to a file position.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ from typing import Any
 
 import yaml
 
-from .._errors import ChainwalkError, Location, Problem
+from ._errors import ChainwalkError, Location, Problem
+
+PathPart = str | int
 
 # libyaml's parser when PyYAML was built with it (several times faster), else Python's.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -44,6 +51,20 @@ class Doc:
             return Location(self.path, self.first_line)
         mark = found.start_mark
         return Location(self.path, self.first_line + mark.line, mark.column + 1)
+
+    def at(self, keys: Sequence[PathPart], *, key: bool = False) -> Location:
+        """Where the value at ``keys`` starts (with ``key``: where its key starts)."""
+        return self.line(keys, key=key)
+
+
+def load_yaml(path: str) -> Doc:
+    """Read and parse a file; an unreadable file is a :class:`ChainwalkError` too."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ChainwalkError([Problem(Location(path, 0), f"cannot read: {e.strerror}")]) from None
+    return parse_yaml(text, path)
 
 
 def parse_yaml(text: str, path: str, first_line: int = 1, column: int = 0) -> Doc:
