@@ -60,7 +60,8 @@ def annotation_cell(note: Annotation | None) -> str:
         refs.append("scenario " + md_code(note.scenario))
     if refs:
         parts.append("(" + "; ".join(refs) + ")")
-    return " ".join(parts)
+    # The span lets the stylesheet keep prose readable beside the wide rule columns.
+    return '<span class="chainwalk-note">' + " ".join(parts) + "</span>"
 
 
 def row(cells: list[str]) -> str:
