@@ -49,6 +49,8 @@ def test_golden_output_is_safe_html(golden: str) -> None:
     diagrams = re.findall(r'<pre\s+class="mermaid"><code>(.*?)</code></pre>', html, re.S)
     assert len(diagrams) == golden.startswith(("sequence", "chains"))
     for diagram in diagrams:
+        # The one markup the renderer writes itself: an escaped line break.
+        diagram = diagram.replace("&lt;br/&gt;", "\n")
         assert "<" not in diagram and "&" not in diagram.replace("&gt;", "")
         for line in diagram.splitlines():  # one statement per line, none from the input
             assert "%%" not in line and ";" not in re.sub(r"#\d+;", "", line)

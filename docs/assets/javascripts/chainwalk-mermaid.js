@@ -29,7 +29,16 @@
     merged.themeCSS = (merged.themeCSS || "") + arrowheads;
     // Sequence diagrams keep their size (the page scrolls them) instead of shrinking
     // to the text column, where their labels would become unreadable.
-    merged.sequence = Object.assign({}, merged.sequence || {}, { useMaxWidth: false });
+    merged.sequence = Object.assign({}, merged.sequence || {}, {
+      useMaxWidth: false,
+      // Tighter than Mermaid's defaults: six participants should not need a wall.
+      actorMargin: 24,
+      width: 120,
+      messageFontSize: 14,
+      noteFontSize: 13,
+      noteMargin: 6,
+      wrap: false
+    });
     return initialize(merged);
   };
   mermaid.__chainwalk = true;

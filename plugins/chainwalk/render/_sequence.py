@@ -73,6 +73,10 @@ class _Diagram:
         return "\n".join(out + self.lines) + "\n"
 
 
+# A line break inside a Mermaid label (the only markup labels carry), HTML-escaped:
+# the site puts diagram source in a <code> element and Mermaid reads its text.
+BREAK = "&lt;br/&gt;"
+
 def _chain(table: str, chain: str) -> str:
     return chain if table == "nat" else f"{table} {chain}"
 
@@ -100,7 +104,9 @@ def walk_note(walk: Walk) -> str:
     parts = [mermaid_text(_chain(walk.table, chain) if i == 0 else chain)
              + (f" #35;{number}" if number else "")
              for i, (chain, number) in enumerate(walk.path)]
-    text = " -> ".join(parts)
+    # One chain a line: a note is as wide as its longest line, and a wide note pushes
+    # every participant after it to the right.
+    text = BREAK.join(parts[:1] + ["-> " + p for p in parts[1:]])
     if walk.end is not None:
         text += "#58; " + mermaid_text(decision(walk.end))
     return text
@@ -129,9 +135,10 @@ def _hop(d: _Diagram, hop: Hop, journey: Journey) -> None:
     sender = d.process(hop.pod, hop.process, hop.uid)
     kernel = d.kernel(hop.pod)
     pod = d.scenario.topology.pod(hop.pod)
-    bound = "" if pod is not None and hop.src in pod.addresses else f" from {hop.src}"
-    connect = f"connect {hostport(hop.dst, hop.dport)}{bound} (uid {hop.uid})"
-    d.say(f"{sender}->>{kernel}: {mermaid_text(connect)}")
+    bound = "" if pod is not None and hop.src in pod.addresses else f"from {hop.src} "
+    connect = (mermaid_text(f"connect {hostport(hop.dst, hop.dport)}") + BREAK
+               + mermaid_text(f"{bound}(uid {hop.uid})"))
+    d.say(f"{sender}->>{kernel}: {connect}")
     _trace(d, hop.output_trace, kernel)
     here = kernel
     arriving = hop.prerouting_trace
@@ -140,10 +147,10 @@ def _hop(d: _Diagram, hop: Hop, journey: Journey) -> None:
         packet = arriving.packet
         via = hostport(packet.dst, packet.dport)
         final = hop.output_trace.final
-        label = f"eth0 to {via}"
+        label = mermaid_text(f"eth0 to {via}")
         if (final.dst, final.dport) != (packet.dst, packet.dport):
-            label += f" (service {hostport(final.dst, final.dport)})"
-        d.say(f"{kernel}->>{there}: {mermaid_text(label)}")
+            label += BREAK + mermaid_text(f"(service {hostport(final.dst, final.dport)})")
+        d.say(f"{kernel}->>{there}: {label}")
         _trace(d, arriving, there)
         here = there
     if hop.listener is not None and hop.receiver_pod is not None:
@@ -152,7 +159,8 @@ def _hop(d: _Diagram, hop: Hop, journey: Journey) -> None:
         if hop.outcome == "loop":
             _fail(d, here, receiver, f"{label}: loop, as in an earlier hop")
             return
-        d.say(f"{here}->>{receiver}: {mermaid_text(label)}")
+        label = mermaid_text(hop.listener) + BREAK + mermaid_text(f"(original {hop.original})")
+        d.say(f"{here}->>{receiver}: {label}")
         if hop.outcome in ("blackholed", "hop-limit"):
             _fail(d, receiver, receiver, _failure_text(hop) if hop.outcome == "blackholed"
                   else f"hop limit: {journey.reason}")
