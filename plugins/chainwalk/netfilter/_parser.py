@@ -325,6 +325,8 @@ class _Reader:
         the next ones replay that with their own values: the same helpers normalise the
         values and assemble the rule, so the result is the one ``rule`` gives. A rule whose
         replay finds a problem is undone and read again by ``rule``, which reports it.
+        Both ways end in ``insert``, which makes the checks that depend on the chain: a
+        shape is the same in every chain of a table, so ``rule`` must not look at the chain.
         Returns ``False`` (nothing done) for any other line.
         """
         assert self.current is not None
@@ -354,7 +356,7 @@ class _Reader:
         rule = self.replay(line, texts[1:], shape, column)
         if rule is None:
             return False
-        chain.rules.append(rule)
+        self.insert(line, column, chain, len(chain.rules), rule)
         return True
 
     def replay(self, line: int, texts: list[str], shape: _Shape, column: int) -> Rule | None:
@@ -583,11 +585,16 @@ class _Reader:
                 position = index - 1
                 rest = rest[1:]
         rule = self.rule(line, rest, counters, name_tok.column)
-        if rule is not None and chain.policy is not None and not self.interfaces_fit(
-                line, name_tok.column, chain.name, rule):
-            return
         if rule is not None:
-            chain.rules.insert(position, rule)
+            self.insert(line, name_tok.column, chain, position, rule)
+
+    def insert(self, line: int, column: int, chain: _ChainDraft, position: int,
+               rule: Rule) -> None:
+        """Put a rule that was read into its chain, after the checks that depend on the
+        chain (``rule`` reads a rule from its tokens and table alone; see append_known)."""
+        if chain.policy is not None and not self.interfaces_fit(line, column, chain.name, rule):
+            return
+        chain.rules.insert(position, rule)
 
     def interfaces_fit(self, line: int, column: int, chain: str, rule: Rule) -> bool:
         """iptables refuses -i in a built-in OUTPUT/POSTROUTING chain and -o in

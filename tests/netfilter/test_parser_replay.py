@@ -1,0 +1,156 @@
+"""The parser reads a rule whose shape it has met before by replaying the first reading
+(``_Reader.append_known``): that must give exactly what reading every rule token by token
+gives, the same rules (with their locations) and the same problems, in every chain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from nf_helpers import FIXTURES, RULESETS, rules
+
+from chainwalk import ChainwalkError
+from chainwalk.netfilter import Ruleset, parse_text, write_ruleset
+from chainwalk.netfilter._parser import _Reader
+
+# Rules of one shape met again: in other chains (checks that depend on the chain), with
+# values that fail, that change the family, that steer the reading (-p) or a module's
+# completion (--mode), quoted, or as free text that looks like an option.
+TRICKY = {
+    "-i in built-in OUTPUT": """
+        *filter
+        -A INPUT -i eth0 -j ACCEPT
+        -A OUTPUT -i eth0 -j ACCEPT
+        -A FORWARD -i eth1 -j ACCEPT
+        COMMIT
+        """,
+    "-o in built-in INPUT after a user chain": """
+        *filter
+        :USER - [0:0]
+        -A USER -o eth0 -j ACCEPT
+        -A INPUT -o eth0 -j ACCEPT
+        -A OUTPUT -o eth0 -j ACCEPT
+        COMMIT
+        """,
+    "a bad value after good ones": """
+        *filter
+        -A OUTPUT -p tcp -m tcp --dport 80 -j ACCEPT
+        -A OUTPUT -p tcp -m tcp --dport 99999 -j ACCEPT
+        -A OUTPUT -p tcp -m tcp --dport http -j ACCEPT
+        -A OUTPUT -d 10.0.0.1/32 -j DROP
+        -A OUTPUT -d 10.0.0.300/32 -j DROP
+        COMMIT
+        """,
+    "an IPv6 address in an IPv4 ruleset": """
+        *filter
+        -A OUTPUT -d 10.0.0.1/32 -j DROP
+        -A OUTPUT -d fd00::1/128 -j DROP
+        -A OUTPUT -s 10.0.0.0/8 -d 10.0.0.2 -j DROP
+        -A OUTPUT -s fd00::/8 -d 10.0.0.2 -j DROP
+        COMMIT
+        """,
+    "protocols spelt many ways": """
+        *filter
+        -A OUTPUT -p tcp --dport 80 -j ACCEPT
+        -A OUTPUT -p udp --dport 80 -j ACCEPT
+        -A OUTPUT -p TCP --dport 81 -j ACCEPT
+        -A OUTPUT -p 17 --dport 82 -j ACCEPT
+        -A OUTPUT -p icmp --dport 83 -j ACCEPT
+        -A OUTPUT -p all -j ACCEPT
+        -A OUTPUT -p 0 -j ACCEPT
+        -A OUTPUT ! -p all -j ACCEPT
+        COMMIT
+        """,
+    "statistic modes": """
+        *nat
+        :SVC - [0:0]
+        -A SVC -m statistic --mode random --probability 0.5 -j DNAT --to-destination 10.1.0.1:80
+        -A SVC -m statistic --mode nth --probability 0.5 -j DNAT --to-destination 10.1.0.2:80
+        -A SVC -m statistic --mode random --probability 1.5 -j DNAT --to-destination 10.1.0.3:80
+        -A SVC -m statistic --mode nth --every 2 -j DNAT --to-destination 10.1.0.4:80
+        -A SVC -m statistic --mode nth --every 2 -j DNAT --to-destination 10.1.0.5
+        -A OUTPUT -j SVC
+        COMMIT
+        """,
+    "comments": """
+        *filter
+        -A OUTPUT -m comment --comment "a b" -j ACCEPT
+        -A OUTPUT -m comment --comment -x -j ACCEPT
+        -A OUTPUT -m comment --comment "!" -j ACCEPT
+        -A OUTPUT -m comment --comment 'c "d"' -j ACCEPT
+        -A OUTPUT -m comment --comment "e \\"f\\"" -j ACCEPT
+        -A OUTPUT -m comment --comment tcp -j ACCEPT
+        -A OUTPUT -m comment --comment "" -j ACCEPT
+        COMMIT
+        """,
+    "targets and chains of one shape": """
+        *nat
+        :A - [0:0]
+        :B - [0:0]
+        -A OUTPUT -d 10.96.0.1/32 -j A
+        -A OUTPUT -d 10.96.0.2/32 -j B
+        -A OUTPUT -d 10.96.0.3/32 -j C
+        -A OUTPUT -d 10.96.0.4/32 -j RETURN
+        -A OUTPUT -d 10.96.0.5/32 -j REJECT
+        -A A -d 10.96.0.6/32 -g B
+        -A B -d 10.96.0.7/32 -j A
+        COMMIT
+        """,
+    "a target outside its table": """
+        *filter
+        -A OUTPUT -p tcp -j REJECT --reject-with tcp-reset
+        *nat
+        -A OUTPUT -p tcp -j REJECT --reject-with tcp-reset
+        -A OUTPUT -p tcp -j REDIRECT --to-ports 15001
+        COMMIT
+        *mangle
+        -A OUTPUT -p tcp -j REDIRECT --to-ports 15001
+        COMMIT
+        """,
+}
+
+
+def _read(text: str) -> tuple[str, object]:
+    """What parse_text gives: the ruleset as written back with every rule's location and
+    counters (which equality leaves out), or the problems."""
+    try:
+        ruleset = parse_text(text, "t.rules")
+    except ChainwalkError as e:
+        return "problems", str(e)
+    return "ruleset", (ruleset, write_ruleset(ruleset, counters=True), _places(ruleset))
+
+
+def _places(ruleset: Ruleset) -> list[object]:
+    return [(t.name, c.name, r.location, r.counters)
+            for t in ruleset.tables for c in t.chains for r in c.rules]
+
+
+def _inputs() -> Iterator[tuple[str, str]]:
+    for name, text in TRICKY.items():
+        yield name, rules(text)
+    for path in sorted([*RULESETS.glob("*.rules"), *FIXTURES.glob("*.rules")]):
+        yield path.name, path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("name", "text"), list(_inputs()), ids=[n for n, _ in _inputs()])
+def test_replaying_a_shape_reads_what_reading_each_token_reads(
+        name: str, text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = _read(text)
+    monkeypatch.setattr(_Reader, "append_known", lambda self, line, raw: False)
+    assert fast == _read(text)
+
+
+def test_the_replay_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rules of one shape are replayed, so the test above compares two ways of reading."""
+    replayed: list[bool] = []
+    original = _Reader.replay
+
+    def spy(self: _Reader, *args: Any) -> Any:
+        rule = original(self, *args)
+        replayed.append(rule is not None)
+        return rule
+
+    monkeypatch.setattr(_Reader, "replay", spy)
+    _read(rules(TRICKY["targets and chains of one shape"]))
+    assert replayed and all(replayed)
