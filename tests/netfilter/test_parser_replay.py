@@ -8,7 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from nf_helpers import FIXTURES, RULESETS, rules
+from nf_strategies import ruleset_text
 
 from chainwalk import ChainwalkError
 from chainwalk.netfilter import Ruleset, parse_text, write_ruleset
@@ -154,3 +157,37 @@ def test_the_replay_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_Reader, "replay", spy)
     _read(rules(TRICKY["targets and chains of one shape"]))
     assert replayed and all(replayed)
+
+
+@st.composite
+def _repeated_shapes(draw: st.DrawFn) -> str:
+    """A valid ruleset whose every -A rule is also appended, as written, to another chain
+    of its table: the second one has the shape of the first, but maybe not its place."""
+    text, _ = draw(ruleset_text())
+    lines, chains = text.splitlines(), ["OUTPUT", "INPUT", "PREROUTING", "POSTROUTING"]
+    out: list[str] = []
+    for line in lines:
+        if line == "COMMIT" and (extra := [draw(st.sampled_from(chains)) + " " + spec
+                                           for spec in _appended(out)]):
+            out.extend(f"-A {rest}" for rest in extra)
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _appended(lines: list[str]) -> list[str]:
+    """The rule specs of the ``-A``/``--append`` lines of the table being written."""
+    start = max((n for n, line in enumerate(lines) if line.startswith("*")), default=0)
+    return [line.split(None, 2)[2] for line in lines[start:]
+            if line.startswith(("-A ", "--append ")) and len(line.split(None, 2)) == 3]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_repeated_shapes())
+def test_replaying_generated_shapes_reads_what_reading_each_token_reads(text: str) -> None:
+    fast = _read(text)
+    original = _Reader.append_known
+    _Reader.append_known = lambda self, line, raw: False  # type: ignore[method-assign]
+    try:
+        assert fast == _read(text)
+    finally:
+        _Reader.append_known = original  # type: ignore[method-assign]
