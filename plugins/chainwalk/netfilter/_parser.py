@@ -628,6 +628,12 @@ class _Reader:
     # -- one rule ---------------------------------------------------------------
     def rule(self, line: int, tokens: list[Token], counters: tuple[int, int] | None,
              column: int) -> Rule | None:
+        """The rule ``tokens`` say, or ``None`` after reporting its problems.
+
+        What it gives may depend on the tokens, the table and the family read so far, and
+        on nothing else (not the chain: see ``insert``), as later rules of the same shape
+        replay this reading (see ``append_known``; tests/netfilter/test_parser_replay.py).
+        """
         assert self.current is not None
         # While a new shape of rule is read, what the reading did (see append_known).
         record = self.recording
