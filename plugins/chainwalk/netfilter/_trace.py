@@ -117,19 +117,33 @@ def _step(kind: str, table: str, hook: str, chain: str, rule: int, text: str = "
     return step
 
 
-# The packet at the end of a branch: a Packet set field by field like _step, then checked
-# by Packet's own __post_init__, as Packet(...) would be.
+# The packet at the end of a branch, from the trace's state: a Packet set field by field
+# like _step, then checked by Packet's own __post_init__, as Packet(...) would be.
 _PACKET_FIELDS = ("dst", "dport", "protocol", "src", "sport", "in_interface", "out_interface",
                   "uid", "gid", "groups", "mark", "ctmark", "ctstate", "tcp_flags")
 if tuple(f.name for f in fields(Packet)) != _PACKET_FIELDS:
     raise TypeError("Packet's fields changed: update _PACKET_FIELDS")
-_PACKET_SETTERS = tuple(Packet.__dict__[name].__set__ for name in _PACKET_FIELDS)
+(_set_dst, _set_dport, _set_protocol, _set_src, _set_sport, _set_in, _set_out, _set_uid,
+ _set_gid, _set_groups, _set_mark, _set_ctmark, _set_ctstate, _set_flags) = (
+    Packet.__dict__[name].__set__ for name in _PACKET_FIELDS)
 
 
-def _packet(values: tuple[Any, ...]) -> Packet:
+def _packet(st: State) -> Packet:
     packet: Packet = _new(Packet)
-    for set_field, value in zip(_PACKET_SETTERS, values, strict=True):
-        set_field(packet, value)
+    _set_dst(packet, st.dst)
+    _set_dport(packet, st.dport)
+    _set_protocol(packet, st.protocol)
+    _set_src(packet, st.src)
+    _set_sport(packet, st.sport)
+    _set_in(packet, st.in_if)
+    _set_out(packet, st.out_if)
+    _set_uid(packet, st.uid)
+    _set_gid(packet, st.gid)
+    _set_groups(packet, st.groups)
+    _set_mark(packet, st.mark)
+    _set_ctmark(packet, st.ctmark)
+    _set_ctstate(packet, st.ctstate)
+    _set_flags(packet, tuple(sorted(st.tcp_flags)))
     packet.__post_init__()
     return packet
 
@@ -556,9 +570,7 @@ class _Run:
         decided = next((s for s in reversed(self.steps) if s.kind in ("rule", "policy")
                         and (s.target or s.result) == self.verdict),
                        None) if disposition in ("dropped", "rejected") else None
-        final = _packet((st.dst, st.dport, st.protocol, st.src, st.sport, st.in_if, st.out_if,
-                         st.uid, st.gid, st.groups, st.mark, st.ctmark, st.ctstate,
-                         tuple(sorted(st.tcp_flags))))
+        final = _packet(st)
         return Branch(self.probability, tuple(self.assumptions), tuple(self.steps),
                       self.verdict if self.verdict != "UNROUTABLE" else "DROP", disposition,
                       final, decided if disposition in ("dropped", "rejected") else None,
