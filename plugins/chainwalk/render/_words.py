@@ -311,13 +311,8 @@ def _ct(o: dict[str, Option]) -> str:
     text = " CT"
     if "notrack" in o:
         text += " notrack"
-    for name in ("helper", "timeout"):
-        if name in o:
-            text += f" {name} {o[name].value}"
-    for name in ("ctevents", "expevents"):
-        if name in o:
-            text += f" {name} {o[name].value}"
-    for name in ("zone", "zone-orig", "zone-reply"):
+    for name in ("helper", "timeout", "ctevents", "expevents", "zone", "zone-orig",
+                 "zone-reply"):
         if name in o:
             text += f" {name} {o[name].value}"
     return text
