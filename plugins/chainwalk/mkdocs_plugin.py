@@ -9,6 +9,10 @@ page line and the rules file line. Warnings (a rule no scenario exercises, a sce
 no page shows) go to the plugin's logger, so ``mkdocs build --strict`` fails on them.
 ``on_page_markdown`` then puts the rendered Markdown in place of the blocks.
 
+During ``mkdocs serve``, once a build has succeeded, a broken rules file does not stop
+the server: the problems are logged as an error and shown at the top of every page,
+and the pages keep the content of the last good build until the files are fixed.
+
 The site serves its own Mermaid: ``mermaid_js`` (from npm) is copied to
 ``js/mermaid.min.js``. ``on_serve`` watches the rules folder, and the renderers'
 cache (kept by the plugin across rebuilds) evaluates only what an edit changed.
@@ -47,6 +51,13 @@ def _superfences_mermaid(config: MkDocsConfig) -> bool:
         isinstance(f, dict) and f.get("name") == "mermaid" for f in fences)
 
 
+def stale_banner(problems: str) -> str:
+    """An admonition at the top of a page kept from the last good build."""
+    listing = "\n".join("        " + line for line in problems.splitlines())
+    return ('!!! failure "The rules are broken: this page is from the last good build"\n\n'
+            f"    Fix these and the page rebuilds:\n\n{listing}\n\n")
+
+
 def report(findings: list[Finding]) -> str:
     noun = "problem" if len(findings) == 1 else "problems"
     return f"chainwalk: {len(findings)} {noun}:\n" + "\n".join(f"  {f}" for f in findings)
@@ -61,10 +72,16 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         self.rules_dir = Path("rules")
         self.mermaid_js = Path(MERMAID_URI)
         self.pages: dict[str, tuple[str, PageResult]] = {}
+        self.serving = False
+        # During serve: each page's Markdown from the last build whose rules were good,
+        # and the problems of the current build if it is not one.
+        self.last_good: dict[str, str] = {}
+        self.broken: str | None = None
 
     # Defining on_startup keeps this instance (and its cache) across serve rebuilds.
     def on_startup(self, *, command: str, dirty: bool) -> None:
         self.site = None
+        self.serving = command == "serve"
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         self.root = Path(config.config_file_path or ".").resolve().parent
@@ -112,8 +129,16 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         problems, notices = self.site.check()
         findings.extend(problems)
         warnings.extend(notices)
+        self.broken = None
         if findings:
-            raise PluginError(report(unique(findings)))
+            if not (self.serving and self.last_good):
+                raise PluginError(report(unique(findings)))
+            # A broken rules file while serving: say why in the log and on every page,
+            # and keep serving the pages of the last good build (a build error would
+            # leave the server waiting for a good build, with nothing to show).
+            self.broken = report(unique(findings))
+            log.error(self.broken + "\n  (serving the last good pages until this is fixed)")
+            return
         for warning in unique(warnings):
             log.warning(str(warning))
 
@@ -126,6 +151,19 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
 
     def on_page_markdown(self, markdown: str, *, page: Page, config: MkDocsConfig,
                          files: Files) -> str:
+        if self.broken is not None:
+            kept = self.last_good.get(page.file.src_uri, markdown)
+            # After the page's leading "# Title", which MkDocs takes the page title from.
+            title, newline, rest = kept.partition("\n")
+            if title.startswith("# "):
+                return title + newline + "\n" + stale_banner(self.broken) + rest
+            return stale_banner(self.broken) + kept
+        rendered = self.render_markdown(markdown, page)
+        if self.serving:
+            self.last_good[page.file.src_uri] = rendered
+        return rendered
+
+    def render_markdown(self, markdown: str, page: Page) -> str:
         assert self.site is not None
         found = self.pages.get(page.file.src_uri)
         if found is not None:
