@@ -8,7 +8,6 @@ engine's journey hop by hop.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from chainwalk.journey import Journey, Scenario, load_scenarios, run_scenario
+from kernel_requirement import require_kernel
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "rules" / "scenarios"
 ALL = load_scenarios(SCENARIOS)
@@ -23,25 +23,9 @@ ALL = load_scenarios(SCENARIOS)
 pytestmark = pytest.mark.kernel
 
 
-def _kernel_available() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (network namespaces, iptables)"
-    from shutil import which
-
-    for tool in ("ip", "iptables-restore"):
-        if which(tool) is None:
-            return f"needs {tool}"
-    return None
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _kernel() -> None:
-    reason = _kernel_available()
-    if reason is None:
-        return
-    if os.environ.get("CHAINWALK_REQUIRE_KERNEL") == "1":
-        pytest.fail(f"CHAINWALK_REQUIRE_KERNEL=1 but the kernel suite cannot run: {reason}")
-    pytest.skip(reason)
+    require_kernel()
 
 
 @pytest.fixture

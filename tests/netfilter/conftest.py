@@ -9,37 +9,21 @@ skipped with the reason, unless CHAINWALK_REQUIRE_KERNEL=1 (CI), where they fail
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
-from typing import NoReturn
 
 import pytest
 from nf_helpers import Kernel
 
-REQUIRE_KERNEL = "CHAINWALK_REQUIRE_KERNEL"
-KERNEL_TOOLS = ("ip", "iptables-restore", "iptables-save", "ip6tables-restore", "ip6tables-save")
-
-
-def _cannot_run(reason: str) -> NoReturn:
-    if os.environ.get(REQUIRE_KERNEL) == "1":
-        pytest.fail(f"{reason} (and {REQUIRE_KERNEL}=1 forbids skipping)", pytrace=False)
-    pytest.skip(reason)
+from kernel_requirement import cannot_run, require_kernel
 
 
 def _new_netns(name: str) -> None:
-    reason = None
-    if os.geteuid() != 0:
-        reason = "comparing with the kernel needs root (network namespaces, iptables)"
-    elif missing := [tool for tool in KERNEL_TOOLS if shutil.which(tool) is None]:
-        reason = f"comparing with the kernel needs {', '.join(missing)}"
-    else:
-        done = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True,
-                              check=False)
-        if done.returncode != 0:
-            reason = f"cannot create a network namespace: {done.stderr.strip()}"
-    if reason is not None:
-        _cannot_run(reason)
+    require_kernel()
+    done = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        cannot_run(f"cannot create a network namespace: {done.stderr.strip()}")
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ network namespace. With root and iptables at hand (``CHAINWALK_REQUIRE_KERNEL=1`
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -19,6 +17,7 @@ from render_helpers import LISTINGS
 from chainwalk.netfilter import Ruleset, parse_file
 from chainwalk.render import Counters, listing
 from chainwalk.render._listing import number
+from kernel_requirement import require_kernel
 
 CASES = [("kitchen", t, 4) for t in ("raw", "mangle", "nat", "filter")] + [
     ("six", "nat", 6), ("counters", "nat", 4)]
@@ -61,18 +60,10 @@ def test_numbers_abbreviate_like_xtables_print_num() -> None:
     assert number(99999999999999, False) == "100T "
 
 
-def _root_with_iptables() -> bool:
-    return os.geteuid() == 0 and shutil.which("iptables-restore") is not None \
-        and shutil.which("ip") is not None
-
-
 @pytest.mark.kernel
 @pytest.mark.parametrize(("stem", "table", "family"), CASES)
 def test_listing_matches_the_live_kernel(stem: str, table: str, family: int) -> None:
-    if not _root_with_iptables():
-        if os.environ.get("CHAINWALK_REQUIRE_KERNEL") == "1":
-            pytest.fail("CHAINWALK_REQUIRE_KERNEL=1 but not root with iptables and ip")
-        pytest.skip("needs root, iptables and ip (the kernel comparison)")
+    require_kernel()
     netns = f"cwlist-{uuid.uuid4().hex[:8]}"
     tool = "ip6tables" if family == 6 else "iptables"
     subprocess.run(["ip", "netns", "add", netns], check=True)
