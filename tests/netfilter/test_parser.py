@@ -22,6 +22,7 @@ from chainwalk.netfilter import (
     parse_file,
     parse_text,
 )
+from chainwalk.netfilter._parser import token_texts, tokenize
 
 
 def opt(name: str, *values: str, neg: bool = False) -> Option:
@@ -630,3 +631,10 @@ def test_any_text_parses_or_raises_chainwalk_error(text: str) -> None:
             assert problem.location.line >= 1 and problem.location.column >= 1
     else:
         assert isinstance(ruleset, Ruleset)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from('ab -!"\'\\\t\xa0'), max_size=16))
+def test_token_texts_are_the_texts_of_tokenize(line: str) -> None:
+    """append_known splits a line with token_texts, whose fast paths must not change it."""
+    assert token_texts(line) == [t.text for t in tokenize(line)]

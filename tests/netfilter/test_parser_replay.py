@@ -100,6 +100,44 @@ TRICKY = {
         -A B -d 10.96.0.7/32 -j A
         COMMIT
         """,
+    "values that look like a literal where a shape has a value": """
+        *filter
+        :C - [0:0]
+        -A C -s 10.0.0.1/32 -m comment --comment a -j ACCEPT
+        -A C -s 10.0.0.2/32 -m comment --comment b -j ACCEPT
+        -A C -s 10.0.0.3/32 -m comment --comment tcp -j ACCEPT
+        -A C -s 10.0.0.4/32 -m comment --comment +x -j ACCEPT
+        -A C -s 10.0.0.5/32 -m comment --comment "" -j ACCEPT
+        -A C -s 10.0.0.6/32 -m comment --comment -x -j ACCEPT
+        -A C -s 10.0.0.7/32 -m comment --comment "!" -j ACCEPT
+        -A C -s 10.0.0.8/32 -m comment --comment "a b" -j ACCEPT
+        -A C -s 10.0.0.9/32 -m comment --comment c -j DROP
+        -A C -s 10.0.0.10/32 -m comment --comment d -j C
+        -A C -s -5 -m comment --comment e -j ACCEPT
+        -A C -s 10.0.0.11/32 -m comment --comment f -j ACCEPT
+        -A OUTPUT -s 10.0.0.12/32 -m comment --comment g -j C
+        -A OUTPUT -s 10.0.0.13/32 -m comment --comment h -j C
+        COMMIT
+        """,
+    "shapes in turn, and a table given twice": """
+        *nat
+        :S - [0:0]
+        -A S -s 10.1.0.1/32 -j MARK --set-xmark 0x4000/0x4000
+        -A S -p tcp -m tcp -j DNAT --to-destination 10.1.0.1:80
+        -A S -s 10.1.0.2/32 -j MARK --set-xmark 0x4000/0x4000
+        -A S -p tcp -m tcp -j DNAT --to-destination 10.1.0.2
+        -A S -s 10.1.0.3/32 -j MARK --set-xmark 0x4000/0x4000
+        -A S -p tcp -m tcp -j DNAT --to-destination 10.1.0.3:99999
+        -A S -p tcp -m tcp -j MASQUERADE
+        -A PREROUTING -j S
+        COMMIT
+        *nat
+        :S - [0:0]
+        -A S -s 10.1.0.4/32 -j MARK --set-xmark 0x4000/0x4000
+        -A S -p tcp -m tcp -j DNAT --to-destination 10.1.0.4:80
+        -A POSTROUTING -j S
+        COMMIT
+        """,
     "a target outside its table": """
         *filter
         -A OUTPUT -p tcp -j REJECT --reject-with tcp-reset

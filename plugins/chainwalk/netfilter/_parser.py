@@ -17,6 +17,7 @@ import gc
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 from .._errors import ChainwalkError, Location, Problem
 from . import _values as v
 from ._extensions import (
+    ALL_HOOKS,
     MODULES,
     PORT_PROTOCOLS,
     TARGETS,
@@ -87,63 +89,227 @@ _Step = tuple[Any, ...]
 _REMEMBER = 1024  # parts remembered per unit: values that recur do so soon
 
 
+class _Unread(ValueError):
+    """A replayed part has a problem: the rule is read token by token, which reports it."""
+
+
 @dataclass(slots=True)
 class _Unit:
-    """A part of a rule shape (its base criteria, one match or its target): the steps that
-    build it, the positions of the values they read, and the parts built so far by those
-    values (most recur: ``-p tcp``, ``--dport 80``, ``-j KUBE-MARK-MASQ``)."""
+    """A part of a rule shape (its base criteria, one match or its target): how to build it
+    from a rule's tokens, the key of the values it reads, and the parts built so far by
+    those values (most recur: ``-p tcp``, ``--dport 80``, ``-j KUBE-MARK-MASQ``). Units
+    that build alike from the same values (the same module and options after the same
+    ``-p``, in the same table) share what they built, whatever their shape."""
 
-    head: _Step | None
-    steps: list[_Step] = field(default_factory=list)
-    key: Callable[[list[str]], object] = tuple
-    built: dict[object, Any] = field(default_factory=dict)
-
-    def positions(self) -> list[int]:
-        out = [] if self.head is None or self.head[0] != _TARGET else [self.head[2]]
-        for step in self.steps:
-            if step[0] == _BASE_VALUE:
-                out.append(step[3])
-            elif step[0] == _OPTION:
-                out.extend(range(step[3], step[3] + step[2].arity))
-        return out
-
-    def remember(self, key: object, part: object) -> None:
-        if len(self.built) >= _REMEMBER:
-            self.built.clear()
-        self.built[key] = part
+    key: Callable[[list[str]], object]
+    build: Callable[[list[str], Option | None], Any]
+    built: dict[object, Any]
 
 
 @dataclass(slots=True)
 class _Shape:
-    """The parts of a recorded rule reading."""
+    """The parts of a recorded rule reading, and the modules and targets it uses that
+    work only from some hooks (see ``_ChainDraft.uses``)."""
 
     base: _Unit
-    modules: list[_Unit]
+    modules: tuple[_Unit, ...]
     target: _Unit | None
+    uses: frozenset[str]
+    # A rule's tokens (from "-A") have this shape if they are ``size`` long, their literals
+    # (``literals_of``) are ``literals`` and none of their values (``values_of``) looks
+    # like a literal: the shape's key, checked without computing a rule's key (see
+    # append_known). The single literal or value of a shape is taken twice, as a tuple.
+    size: int = 0
+    literals_of: Callable[[list[str]], tuple[str, ...]] = tuple
+    literals: tuple[str, ...] = ()
+    values_of: Callable[[list[str]], tuple[str, ...]] | None = None
+    # The shape of the rule that came after the last rule of this shape: most likely the
+    # next one's (kube-proxy's chains repeat a few shapes in turn).
+    next: _Shape | None = None
 
     @classmethod
-    def of(cls, steps: list[_Step]) -> _Shape:
-        base, modules, target = _Unit(None), [], None
+    def of(cls, key: tuple[str | None, ...], steps: list[_Step], table: str,
+           shared: dict[object, dict[object, Any]]) -> _Shape:
+        base_steps: list[_Step] = []
+        heads: list[_Step] = []
+        options: list[list[_Step]] = []
+        target: _Step | None = None
+        target_steps: list[_Step] = []
         for step in steps:
             if step[0] == _MODULE:
-                modules.append(_Unit(step))
+                heads.append(step)
+                options.append([])
             elif step[0] == _TARGET:
-                target = _Unit(step)
+                target = step
             elif step[0] == _OPTION:
-                owner = modules[step[1]] if step[1] >= 0 else target
-                assert owner is not None
-                owner.steps.append(step)
+                (options[step[1]] if step[1] >= 0 else target_steps).append(step)
             else:
-                base.steps.append(step)
-        for unit in (base, *modules, *([target] if target else [])):
-            positions = unit.positions()
-            # The values the part depends on, as a key: itemgetter is the fastest way.
-            unit.key = itemgetter(*positions) if positions else _no_values
-        return cls(base, modules, target)
+                base_steps.append(step)
+        # The base criteria in iptables-save's order: an option known from the shape (-f, and
+        # -p, whose value is a literal) or a value to read. The -p is also what the parts
+        # after the base criteria are read with.
+        plan: list[tuple[str, Any, Any, bool]] = []
+        proto: Option | None = None
+        for step in sorted(base_steps, key=lambda s: BASE_ORDER.index(s[1])):
+            if step[0] == _SET_BASE:
+                plan.append((step[1], None, step[2], False))
+            elif step[1] == "protocol":
+                normal = v.protocol(step[4].text)
+                if normal != "all":  # -p all is no criterion (! -p all is not recorded)
+                    proto = _option("protocol", (normal,), step[5] is not None)
+                    plan.append(("protocol", None, proto, False))
+            else:
+                plan.append((step[1], step[2], step[3] + 1, step[5] is not None))
+        proto_key = None if proto is None else (proto.value, proto.negated)
+
+        def unit(signature: object, positions: list[int],
+                 build: Callable[[list[str], Option | None], Any]) -> _Unit:
+            # The values the part depends on, as a key: itemgetter is the fastest way. The
+            # positions count from the chain name, the texts a replay gets from "-A".
+            key = itemgetter(*[p + 1 for p in positions]) if positions else _same_key
+            return _Unit(key, build, shared.setdefault(signature, {}))
+
+        base = unit(("base", *[(n, p, o if p is None else s) for n, p, o, s in plan]),
+                    [o - 1 for _, p, o, _ in plan if p is not None],
+                    partial(_base_part, tuple(plan), proto))
+        modules = tuple(
+            unit(("match", head[1], proto_key if head[1].protocols else None,
+                  *[(s[2], s[5] is not None) for s in steps_]),
+                 _option_positions(steps_),
+                 partial(_match_part, head[1], _option_plan(steps_)))
+            for head, steps_ in zip(heads, options, strict=True))
+        uses = {"-m " + head[1].name for head in heads if head[1].hooks != ALL_HOOKS}
+        target_unit = None
+        if target is not None:
+            _, tspec, position, goto, _ = target
+            if tspec is None:
+                target_unit = unit(("jump", goto), [position],
+                                   partial(_jump_part, position + 1, goto))
+            else:
+                if tspec.hooks != ALL_HOOKS:
+                    uses.add("-j " + tspec.name)
+                target_unit = unit(
+                    ("target", tspec, table, proto_key if tspec.protocols_for else None,
+                     *[(s[2], s[5] is not None) for s in target_steps]),
+                    _option_positions(target_steps),
+                    partial(_target_part, tspec, table, _option_plan(target_steps)))
+        # The key is (table, *texts[2:]) with None for values: texts[k + 1] is key[k].
+        shape = cls(base, modules, target_unit, frozenset(uses), len(key) + 1)
+        literals = [k + 1 for k, t in enumerate(key) if k and t is not None]
+        values = [k + 1 for k, t in enumerate(key) if k and t is None]
+        if literals:
+            shape.literals_of = itemgetter(*literals * (2 if len(literals) == 1 else 1))
+            shape.literals = shape.literals_of([None, *key])
+        else:
+            shape.literals_of = _no_values
+        if values:
+            shape.values_of = itemgetter(*values * (2 if len(values) == 1 else 1))
+        return shape
+
+
+# The key of a part that reads no value: one for every rule (bool, called in C, is True for
+# any rule's texts, which are never empty).
+_same_key: Callable[[list[str]], object] = bool
 
 
 def _no_values(texts: list[str]) -> tuple[()]:
     return ()
+
+
+def _option_positions(steps: list[_Step]) -> list[int]:
+    return [p for s in steps for p in range(s[3], s[3] + s[2].arity)]
+
+
+# How to read one option from a replayed rule's texts: (spec, first value's position among
+# the texts from "-A", arity, name stored, whether it is stored as written, negated).
+_Plan = tuple[tuple[OptionSpec, int, int, str, bool, bool], ...]
+
+
+def _option_plan(steps: list[_Step]) -> _Plan:
+    return tuple((s[2], s[3] + 1, s[2].arity, s[2].canonical,
+                  s[2].name != "syn" and s[2].store_as != "set-xmark", s[5] is not None)
+                 for s in steps)
+
+
+# The parts of a replayed rule. Each gives what the reading token by token (``rule`` and
+# its helpers: base_value, option_value, module_match, rule_target) gives for the same
+# values, or raises ``_Unread`` (or ``ValueError``) wherever that reading reports a problem.
+
+def _base_part(plan: tuple[tuple[str, Any, Any, bool], ...], proto: Option | None,
+               texts: list[str], _: Option | None
+               ) -> tuple[Match | None, int | None, Option | None]:
+    """The base criteria's match, the family of their addresses and the -p option."""
+    if not plan:
+        return None, None, None
+    options = []
+    family = None
+    for name, parse, value, negated in plan:
+        if parse is None:  # -f or -p: the option known from the shape
+            options.append(value)
+            continue
+        normal = parse(texts[value])  # network or interface: a str
+        if name == "source" or name == "destination":
+            found = 6 if ":" in normal else 4
+            if family is None:
+                family = found
+            elif found != family:
+                raise _Unread  # check_family: an IPv4 and an IPv6 address
+        options.append(_option(name, (normal,), negated))
+    return _match(BASE_MODULE, tuple(options)), family, proto
+
+
+def _read_options(plan: _Plan, texts: list[str]) -> list[Option]:
+    options: list[Option] = []
+    for ospec, start, arity, canonical, plain, negated in plan:
+        if arity == 1:
+            values: tuple[str, ...] = (normalise_value(ospec, texts[start]),)
+        else:
+            values = tuple([normalise_value(ospec, t) for t in texts[start:start + arity]])
+        if plain:
+            option = _option(canonical, values, negated)
+        else:
+            option = expand_alias(ospec, values)
+            if negated:
+                option = _option(option.name, option.values, True)
+        name = option.name
+        for other in options:
+            if other.name == name:
+                raise _Unread  # given twice in one module
+        options.append(option)
+    return options
+
+
+def _match_part(spec: ModuleSpec, plan: _Plan, texts: list[str], proto: Option | None
+                ) -> Match:
+    options = _read_options(plan, texts)
+    if spec.protocols and (proto is None or proto.negated
+                           or proto.value not in spec.protocols):
+        raise _Unread
+    finished = spec.finish(list(options))
+    if len(finished) > 1:
+        order = spec.order
+        finished.sort(key=lambda o: order.get(o.name, 99))
+    return _match(spec.name, tuple(finished))
+
+
+def _jump_part(position: int, goto: bool, texts: list[str], proto: Option | None) -> Target:
+    return _target(texts[position], (), goto, True)
+
+
+def _target_part(tspec: TargetSpec, table: str, plan: _Plan, texts: list[str],
+                 proto: Option | None) -> Target:
+    if tspec.tables and table not in tspec.tables:
+        raise _Unread
+    options = _read_options(plan, texts)
+    if tspec.protocols_for and (proto is None or proto.value not in PORT_PROTOCOLS) and any(
+            o.name in tspec.protocols_for
+            and (o.name == "to-ports" or v.nat_range_has_port(o.value)) for o in options):
+        raise _Unread
+    finished = tspec.finish(list(options))
+    if len(finished) > 1:
+        order = tspec.order
+        finished.sort(key=lambda o: order.get(o.name, 99))
+    return _target(tspec.name, tuple(finished), False, False)
 
 
 # A frozen dataclass's __init__ sets each field through object.__setattr__, which is half
@@ -233,6 +399,30 @@ def token_texts(line: str) -> list[str]:
     """The texts of ``tokenize(line)`` without their columns."""
     if '"' not in line and "'" not in line:
         return line.split()
+    if "'" not in line and "\\" not in line:
+        # Double quotes only, without escapes (kube-proxy's comments): each quoted text
+        # standing between spaces is a token of its own, and the rest splits on spaces. The
+        # regex is several times slower; it reads anything else (a quote inside a token...).
+        parts = line.split('"')
+        last = len(parts) - 1
+        if last == 2:  # one quoted text, the usual
+            before, text, after = parts
+            if (before[-1:].isspace() or not before) and (after[:1].isspace() or not after):
+                texts = before.split()
+                texts.append(text)
+                texts += after.split()
+                return texts
+        elif last % 2 == 0:
+            texts = parts[0].split()
+            for k in range(1, last, 2):
+                before, after = parts[k - 1], parts[k + 1]
+                if not ((before[-1:].isspace() or (k == 1 and not before))
+                        and (after[:1].isspace() or (k + 1 == last and not after))):
+                    break
+                texts.append(parts[k])
+                texts.extend(after.split())
+            else:
+                return texts
     return [_unquote(t) if '"' in t or "'" in t else t for t in _TOKEN.findall(line)]
 
 
@@ -255,13 +445,24 @@ def _unquote(text: str) -> str:
     return "".join(out)
 
 
-@dataclass(slots=True)
+_NO_USES: frozenset[str] = frozenset()
+
+
 class _ChainDraft:
-    name: str
-    policy: str | None
-    location: Location
-    counters: tuple[int, int] | None = None
-    rules: list[Rule] = field(default_factory=list)
+    # A plain class: a dataclass's __init__ calls a factory per default, and a large file
+    # declares tens of thousands of chains.
+    __slots__ = ("counters", "location", "name", "policy", "rules", "uses")
+
+    def __init__(self, name: str, policy: str | None, location: Location) -> None:
+        self.name = name
+        self.policy = policy
+        self.location = location
+        self.counters: tuple[int, int] | None = None
+        self.rules: list[Rule] = []
+        # "-m NAME" and "-j NAME" of the modules and targets of its rules that work only
+        # from some hooks (and maybe of rules since removed): what validate_table looks at.
+        # Most chains share their set with a shape, or the empty one.
+        self.uses: frozenset[str] = _NO_USES
 
 
 @dataclass(slots=True)
@@ -282,6 +483,13 @@ class _Reader:
         # blanked); and the steps of the reading under way, if it is a new shape's.
         self.shapes: dict[tuple[str | None, ...], _Shape] = {}
         self.recording: list[_Step] | None = None
+        # The shape of the last rule replayed in the current table, and its successor.
+        self.previous: _Shape | None = None
+        self.guess: _Shape | None = None
+        # What the units of all shapes built, by what makes units build alike (_Shape.of).
+        self.parts: dict[object, dict[object, Any]] = {}
+        # For each committed table, the union of its chains' ``uses``.
+        self.uses: dict[str, frozenset[str]] = {}
 
     # -- problems ---------------------------------------------------------------
     def problem(self, line: int, column: int, message: str, token: str | None = None,
@@ -291,14 +499,17 @@ class _Reader:
     # -- lines ------------------------------------------------------------------
     def read(self, text: str) -> None:
         for number, raw in enumerate(text.splitlines(), start=1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line[0] == "-" and self.current is not None:  # most lines: -A CHAIN RULE
+            if raw[:1] == "-" and self.current is not None:  # most lines: -A CHAIN RULE
                 if not self.append_known(number, raw):
                     self.command(number, tokenize(raw))
                 continue
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
             indent = len(raw) - len(raw.lstrip())
+            if indent == 0 and line[0] == ":" and line.endswith(" - [0:0]") \
+                    and self.current is not None and self.declare_user_chain(number, line):
+                continue  # what iptables-save prints for most chains, quickly
             if line.startswith("*"):
                 self.start_table(number, indent + 1, line[1:].strip())
             elif line == "COMMIT":
@@ -322,134 +533,112 @@ class _Reader:
         Most of a large ruleset is a few shapes of rule with different values (kube-proxy:
         ``-d VIP/32 -p tcp -m comment --comment C -m tcp --dport P -j KUBE-SVC-X``). The
         first rule of a shape is read token by token (``rule``), which records what it did;
-        the next ones replay that with their own values: the same helpers normalise the
-        values and assemble the rule, so the result is the one ``rule`` gives. A rule whose
-        replay finds a problem is undone and read again by ``rule``, which reports it.
-        Both ways end in ``insert``, which makes the checks that depend on the chain: a
+        the next ones replay that with their own values (``replay``), which gives what
+        ``rule`` gives. A rule whose replay meets a problem is read again by ``rule``, which
+        reports it. Both ways end in the checks that depend on the chain (``insert``): a
         shape is the same in every chain of a table, so ``rule`` must not look at the chain.
         Returns ``False`` (nothing done) for any other line.
         """
-        assert self.current is not None
-        texts = token_texts(raw)
+        current = self.current
+        assert current is not None
+        texts = token_texts(raw) if '"' in raw or "'" in raw else raw.split()
         if len(texts) < 2 or texts[0] not in ("-A", "--append"):
             return False
-        chain = self.current.chains.get(texts[1])
+        chain = current.chains.get(texts[1])
         if chain is None:
             return False
-        # _literal(t), inline: this runs for every token of a large file.
-        key = (self.current.name,
-               *[t if t in _NAMES or t[:1] in _LITERAL_STARTS else None for t in texts[2:]])
-        shape = self.shapes.get(key)
-        if shape is None:
-            before, self.recording = len(self.problems), []
-            self.command(line, tokenize(raw))
-            recorded, self.recording = self.recording, None
-            if recorded is not None and len(self.problems) == before:
-                self.shapes[key] = _Shape.of(recorded)
-            return True
-        if '"' in raw or "'" in raw:
+        shape = self.guess
+        # Most rules have the shape that followed the previous rule's shape last time: check
+        # that (all in C: no value is a name, none starts with "-", "!" or is empty, as "-"
+        # sorts after "!" and before digits and letters) rather than compute the key.
+        if shape is None or len(texts) != shape.size \
+                or shape.literals_of(texts) != shape.literals or (
+                    shape.values_of is not None
+                    and not (_NAMES.isdisjoint(values := shape.values_of(texts))
+                             and min(values)[:1] > "-")):
+            # _literal(t), inline: this runs for every token of a large file.
+            key = (current.name,
+                   *[t if t in _NAMES or t[:1] in _LITERAL_STARTS else None for t in texts[2:]])
+            shape = self.shapes.get(key)
+            if shape is None:
+                before, self.recording = len(self.problems), []
+                self.command(line, tokenize(raw))
+                recorded, self.recording = self.recording, None
+                if recorded is not None and len(self.problems) == before:
+                    self.shapes[key] = _Shape.of(key, recorded, current.name, self.parts)
+                return True
+        if self.previous is not None:
+            self.previous.next = shape
+        self.previous, self.guess = shape, shape.next
+        if raw[:3] == "-A " and not raw[3:4].isspace():  # the usual "-A CHAIN": no regex, no search
+            column = 4
+        elif '"' in raw or "'" in raw:
             tokens = _TOKEN.finditer(raw)
             next(tokens)
             column = next(tokens).start() + 1
         else:  # the chain is the first run of non-space after -A
             column = raw.find(texts[1], len(raw) - len(raw.lstrip()) + len(texts[0])) + 1
-        rule = self.replay(line, texts[1:], shape, column)
+        rule = self.replay(line, texts, shape, column)
         if rule is None:
             return False
-        self.insert(line, column, chain, len(chain.rules), rule)
+        self.insert(line, column, chain, len(chain.rules), rule, shape.uses)
         return True
 
     def replay(self, line: int, texts: list[str], shape: _Shape, column: int) -> Rule | None:
         """``rule`` for a rule of a recorded ``shape``; ``None``, with nothing changed, if it
-        has a problem. ``texts`` are the rule's tokens from its chain name on.
+        has a problem. ``texts`` are the rule's tokens from ``-A`` on.
 
-        Each part of the rule (base criteria, each match, the target) is built by the
-        recorded steps, or taken as built for an earlier rule with the same values.
+        Each part of the rule (base criteria, each match, the target) is built from its
+        values, or taken as built for an earlier rule with the same values.
         """
-        before, family = len(self.problems), self.family
         unit = shape.base
         key = unit.key(texts)
         base = unit.built.get(key)
-        if base is None:
-            base = self.build_base(line, texts, unit)
-            self.family = family
+        try:
             if base is None:
-                del self.problems[before:]
-                return None
-            unit.remember(key, base)
-        match, address_family, proto = base
-        if address_family is not None and address_family != family:
-            if family is not None:
+                base = unit.build(texts, None)
+                if len(unit.built) >= _REMEMBER:
+                    unit.built.clear()
+                unit.built[key] = base
+            match, address_family, proto = base
+            matches = [] if match is None else [match]
+            for unit in shape.modules:
+                key = unit.key(texts)
+                match = unit.built.get(key)
+                if match is None:
+                    match = unit.build(texts, proto)
+                    if len(unit.built) >= _REMEMBER:
+                        unit.built.clear()
+                    unit.built[key] = match
+                matches.append(match)
+            target = None
+            unit = shape.target  # type: ignore[assignment]
+            if unit is not None:
+                key = unit.key(texts)
+                target = unit.built.get(key)
+                if target is None:
+                    target = unit.build(texts, proto)
+                    if len(unit.built) >= _REMEMBER:
+                        unit.built.clear()
+                    unit.built[key] = target
+        except ValueError:  # and _Unread
+            return None
+        if address_family is not None and address_family != self.family:
+            if self.family is not None:
                 return None  # rule() reports the mixed families
             self.family = address_family
-        matches = [] if match is None else [match]
-        for unit in shape.modules:
-            key = unit.key(texts)
-            match = unit.built.get(key)
-            if match is None:
-                match = self.build_match(line, texts, unit, proto)
-                if match is None:
-                    del self.problems[before:]
-                    self.family = family
-                    return None
-                unit.remember(key, match)
-            matches.append(match)
-        target = None
-        if shape.target is not None:
-            unit = shape.target
-            key = unit.key(texts)
-            target = unit.built.get(key)
-            if target is None:
-                target = self.build_target(line, texts, unit, proto)
-                if target is None:
-                    del self.problems[before:]
-                    self.family = family
-                    return None
-                unit.remember(key, target)
-        return _rule(tuple(matches), target, _location(self.path, line, column), None)
-
-    def build_base(self, line: int, texts: list[str], unit: _Unit
-                   ) -> tuple[Match | None, int | None, Option | None] | None:
-        """The base criteria's match, the family of their addresses and the -p option."""
-        before = len(self.problems)
-        base: dict[str, Option] = {}
-        for step in unit.steps:
-            if step[0] == _BASE_VALUE:
-                _, name, parse, start, value_tok, negate, text = step
-                self.base_value(line, base, name, parse, value_tok, texts[start], negate, text)
-            else:
-                base[step[1]] = step[2]
-        if len(self.problems) > before:
-            return None
-        addresses = [base[n].value for n in ("source", "destination") if n in base]
-        return (_base_match(base) if base else None,
-                v.family_of(addresses[0]) if addresses else None, base.get("protocol"))
-
-    def build_match(self, line: int, texts: list[str], unit: _Unit,
-                    proto: Option | None) -> Match | None:
-        before = len(self.problems)
-        assert unit.head is not None
-        _, spec, tok = unit.head
-        options: list[Option] = []
-        self.fill(line, texts, unit, options)
-        match = self.module_match(line, spec, options, tok, proto)
-        return match if len(self.problems) == before else None
-
-    def build_target(self, line: int, texts: list[str], unit: _Unit,
-                     proto: Option | None) -> Target | None:
-        assert self.current is not None and unit.head is not None
-        before = len(self.problems)
-        _, tspec, start, goto, tok = unit.head
-        options: list[Option] = []
-        self.fill(line, texts, unit, options)
-        target = self.rule_target(line, self.current.name, (tspec, texts[start], goto, tok),
-                                  options, proto)
-        return target if len(self.problems) == before else None
-
-    def fill(self, line: int, texts: list[str], unit: _Unit, options: list[Option]) -> None:
-        for _, _, ospec, start, value_toks, negate, tok, text in unit.steps:
-            self.option_value(line, ospec, options, value_toks,
-                              texts[start:start + ospec.arity], negate, tok, text)
+        # _rule and _location, inline.
+        location: Location = _new(Location)
+        _LOCATION_PATH(location, self.path)
+        _LOCATION_LINE(location, line)
+        _LOCATION_COLUMN(location, column)
+        rule: Rule = _new(Rule)
+        state = rule.__dict__  # what Rule.__init__ fills, in the same order
+        state["matches"] = tuple(matches)
+        state["target"] = target
+        state["location"] = location
+        state["counters"] = None
+        return rule
 
     def start_table(self, line: int, column: int, name: str) -> None:
         if self.current is not None:
@@ -464,6 +653,7 @@ class _Reader:
         for chain in BUILTIN_CHAINS[name]:
             draft.chains[chain] = _ChainDraft(chain, "ACCEPT", location)
         self.current = draft
+        self.previous = self.guess = None
 
     def declare_chain(self, line: int, indent: int, text: str) -> None:
         assert self.current is not None
@@ -487,7 +677,7 @@ class _Reader:
                 policy = "ACCEPT"
             chain = self.current.chains[name]
             chain.policy, chain.counters = policy, counters
-            chain.location = Location(self.path, line, column)
+            chain.location = _location(self.path, line, column)
             return
         if not self.valid_chain_name(line, column, name):
             return
@@ -495,6 +685,21 @@ class _Reader:
             self.problem(line, column, f"user-defined chain {name} cannot have a policy", policy,
                          "'-'")
         self.new_chain(line, column, name)
+
+    def declare_user_chain(self, line: int, text: str) -> bool:
+        """``declare_chain`` for ``:NAME - [0:0]`` at the start of a line, when it declares a
+        new user-defined chain without a problem; ``False``, with nothing done, otherwise."""
+        assert self.current is not None
+        name = text[1:-8]
+        chains = self.current.chains
+        # What _CHAIN_NAME matches, without a regex: no whitespace (the only whitespace a
+        # printable text has is " "), no "!", not "-" first, at most 29 characters.
+        if not (0 < len(name) < 30 and name[0] != "-" and "!" not in name and " " not in name
+                and name.isprintable()) \
+                or name in chains or name in BUILTIN_CHAINS[self.current.name] or name in TARGETS:
+            return False
+        chains[name] = _ChainDraft(name, None, _location(self.path, line, 2))
+        return True
 
     def valid_chain_name(self, line: int, column: int, name: str) -> bool:
         if not _CHAIN_NAME.match(name):
@@ -514,7 +719,7 @@ class _Reader:
             self.problem(line, column, f"chain {name} already exists (defined at line "
                          f"{existing.location.line})", name, "a new chain name")
             return
-        self.current.chains[name] = _ChainDraft(name, None, Location(self.path, line, column))
+        self.current.chains[name] = _ChainDraft(name, None, _location(self.path, line, column))
 
     # -- commands (-A, -I, -N, -P, -F, -X) ---------------------------------------
     def command(self, line: int, tokens: list[Token]) -> None:
@@ -589,12 +794,17 @@ class _Reader:
             self.insert(line, name_tok.column, chain, position, rule)
 
     def insert(self, line: int, column: int, chain: _ChainDraft, position: int,
-               rule: Rule) -> None:
+               rule: Rule, uses: frozenset[str] | None = None) -> None:
         """Put a rule that was read into its chain, after the checks that depend on the
-        chain (``rule`` reads a rule from its tokens and table alone; see append_known)."""
+        chain (``rule`` reads a rule from its tokens and table alone; see append_known).
+        ``uses`` is what ``_uses(rule)`` gives, if known (a replayed rule's shape knows)."""
         if chain.policy is not None and not self.interfaces_fit(line, column, chain.name, rule):
             return
         chain.rules.insert(position, rule)
+        if uses is None:
+            uses = frozenset(_uses(rule))
+        if uses and not uses <= chain.uses:
+            chain.uses = chain.uses | uses if chain.uses else uses
 
     def interfaces_fit(self, line: int, column: int, chain: str, rule: Rule) -> bool:
         """iptables refuses -i in a built-in OUTPUT/POSTROUTING chain and -o in
@@ -934,29 +1144,69 @@ class _Reader:
             self.problem(line, 1, "COMMIT without a table", "COMMIT", "'*TABLE' before it")
             return
         draft, self.current = self.current, None
-        for chain in draft.chains.values():
+        self.previous = self.guess = None
+        chains = draft.chains
+        # Every chain's jumps to chains of the table, in order, for validate_table too: one
+        # pass over the rules of a large table instead of two.
+        jumps: dict[str, list[tuple[Rule, str]]] = {}
+        for chain in chains.values():
+            out: list[tuple[Rule, str]] = []
+            jumps[chain.name] = out
             for rule in chain.rules:
                 t = rule.target
-                if t is not None and t.is_chain and t.name not in draft.chains:
+                if t is None or not t.is_chain:
+                    continue
+                to = chains.get(t.name)
+                if to is None:
                     assert rule.location is not None
                     self.problem(rule.location.line, rule.location.column,
                                  f"jump to a chain that does not exist in table {draft.name}",
                                  t.name, "a target extension or a chain created with -N")
-                elif t is not None and t.is_chain and draft.chains[t.name].policy is not None:
+                    continue
+                if to.policy is not None:
                     assert rule.location is not None
                     self.problem(rule.location.line, rule.location.column,
                                  "a rule cannot jump to a built-in chain", t.name,
                                  "a user-defined chain")
-        table = Table(draft.name, tuple(
-            Chain(c.name, c.policy, tuple(c.rules), c.location, c.counters)
-            for c in _chain_order(draft)), draft.location)
-        if draft.name in self.tables:
-            # iptables-restore replaces a table given twice: the later block wins.
-            pass
+                out.append((rule, t.name))
+        order = _chain_order(draft)
+        table = _new(Table)
+        table.__dict__.update(name=draft.name, chains=tuple(map(_chain, order)),
+                              location=draft.location)
+        # iptables-restore replaces a table given twice: the later block wins.
         self.tables[draft.name] = table
+        uses = {c.name: c.uses for c in order}
+        self.uses[draft.name] = frozenset().union(*uses.values())
         from ._validate import validate_table
 
-        self.problems.extend(validate_table(table))
+        self.problems.extend(validate_table(table, jumps, uses))
+
+
+def _uses(rule: Rule) -> list[str]:
+    """What ``_ChainDraft.uses`` says of ``rule``."""
+    out = ["-m " + m.module for m in rule.matches
+           if m.module in MODULES and MODULES[m.module].hooks != ALL_HOOKS]
+    t = rule.target
+    if t is not None and not t.is_chain and t.name in TARGETS \
+            and TARGETS[t.name].hooks != ALL_HOOKS:
+        out.append("-j " + t.name)
+    return out
+
+
+_fields_are(Chain, "name", "policy", "rules", "location", "counters")  # no slots: __dict__
+_fields_are(Table, "name", "chains", "location")
+
+
+def _chain(draft: _ChainDraft) -> Chain:
+    """The chain of a draft, built as Chain.__init__ would (see _rule)."""
+    chain: Chain = _new(Chain)
+    state = chain.__dict__
+    state["name"] = draft.name
+    state["policy"] = draft.policy
+    state["rules"] = tuple(draft.rules)
+    state["location"] = draft.location
+    state["counters"] = draft.counters
+    return chain
 
 
 def _base_order(base: dict[str, Option]) -> list[str]:
@@ -997,8 +1247,8 @@ def parse_text(text: str, path: str = "<input>", family: int | None = None) -> R
         raise ChainwalkError(sorted(reader.problems, key=lambda p: p.location))
     order = {name: n for n, name in enumerate(BUILTIN_CHAINS)}
     family = reader.family or 4
-    tables = tuple(_family_defaults(t, family) for t in
-                   sorted(reader.tables.values(), key=lambda t: order[t.name]))
+    tables = tuple(_family_defaults(t, family) if reader.uses[t.name] & _FAMILY_USES else t
+                   for t in sorted(reader.tables.values(), key=lambda t: order[t.name]))
     return Ruleset(family, tables, path)
 
 
@@ -1008,6 +1258,11 @@ _FAMILY_DEFAULTS: dict[tuple[str, str], dict[int, str]] = {
     ("REJECT", "reject-with"): {4: "icmp-port-unreachable", 6: "icmp6-port-unreachable"},
     ("TPROXY", "on-ip"): {4: "0.0.0.0", 6: "::"},
 }
+
+
+# The tables that may have such targets: their uses say so, as they work only from some hooks.
+_FAMILY_USES = frozenset("-j " + name for name, _ in _FAMILY_DEFAULTS)
+assert all(TARGETS[name].hooks != ALL_HOOKS for name, _ in _FAMILY_DEFAULTS)
 
 
 def _family_defaults(table: Table, family: int) -> Table:

@@ -8,7 +8,10 @@ give the same refusals, with the file and line of the offending rule.
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import lru_cache
+from itertools import chain as chained
+from operator import itemgetter
 
 from .._errors import Location, Problem
 from ._extensions import MODULES, TARGETS
@@ -83,18 +86,56 @@ def _loops(table: Table, jumps: dict[str, list[tuple[Rule, str]]]) -> list[Probl
     return problems
 
 
-def validate_table(table: Table) -> list[Problem]:
-    jumps = _jumps(table)
-    problems = _loops(table, jumps)
-    if problems:
-        return problems
-    reach = reaching_hooks(table, jumps)
+def _hook_bits(table: Table, jumps: dict[str, list[tuple[Rule, str]]]) -> dict[str, int] | None:
+    """What ``reaching_hooks`` gives, as bits (one per built-in chain, in the table's order),
+    or ``None`` if the jumps loop. Each chain is taken once all the chains that jump to it
+    are (Kahn's order), so one pass over the jumps finds both; ``reaching_hooks`` walks them
+    once per hook, and ``_loops`` once more."""
+    indegree = dict.fromkeys(jumps, 0)
+    indegree.update(Counter(map(itemgetter(1), chained.from_iterable(jumps.values()))))
+    reach = dict.fromkeys(jumps, 0)
+    for bit, builtin in enumerate(c for c in table.chains if c.builtin):
+        reach[builtin.name] = 1 << bit
+    ready = [name for name, count in indegree.items() if not count]
+    taken = 0
+    while ready:
+        name = ready.pop()
+        taken += 1
+        bits = reach[name]
+        for _, to in jumps[name]:
+            reach[to] |= bits
+            count = indegree[to] - 1
+            indegree[to] = count
+            if not count:
+                ready.append(to)
+    return reach if taken == len(jumps) else None
+
+
+def validate_table(table: Table, jumps: dict[str, list[tuple[Rule, str]]] | None = None,
+                   uses: dict[str, frozenset[str]] | None = None) -> list[Problem]:
+    """The problems the kernel finds in ``table``. ``jumps`` is what ``_jumps`` gives, if
+    known; ``uses``, if given, names for each chain at least the modules and targets of its
+    rules that work only from some hooks ("-m owner", "-j DNAT"): only the chains that use
+    one their hooks rule out are looked at again, rule by rule."""
+    if jumps is None:
+        jumps = _jumps(table)
+    bits = _hook_bits(table, jumps)
+    if bits is None:
+        return _loops(table, jumps)
+    builtins = [c.name for c in table.chains if c.builtin]
+    sets: dict[int, frozenset[str]] = {}
+    problems: list[Problem] = []
     for chain in table.chains:
-        hooks = reach[chain.name]
+        hooks = sets.get(bits[chain.name])
+        if hooks is None:
+            hooks = sets[bits[chain.name]] = frozenset(
+                b for k, b in enumerate(builtins) if bits[chain.name] >> k & 1)
         # The modules and targets this chain's hooks rule out (most rule out none): then a
         # rule costs a set lookup per match instead of a set difference.
         bad_modules, bad_targets = _ruled_out(hooks)
         if not bad_modules and not bad_targets:
+            continue
+        if uses is not None and not (_ruled_out_uses(hooks) & uses[chain.name]):
             continue
         for rule in chain.rules:
             location = rule.location or Location("<input>", 0)
@@ -117,6 +158,13 @@ def validate_table(table: Table) -> list[Problem]:
                     "a chain reached only from " + ", ".join(sorted(allowed))))
             # RETURN in a built-in chain applies the policy: valid.
     return problems
+
+
+@lru_cache(maxsize=64)
+def _ruled_out_uses(hooks: frozenset[str]) -> frozenset[str]:
+    """``_ruled_out(hooks)`` spelt as ``uses`` are: "-m owner", "-j DNAT"."""
+    bad_modules, bad_targets = _ruled_out(hooks)
+    return frozenset([*("-m " + m for m in bad_modules), *("-j " + t for t in bad_targets)])
 
 
 @lru_cache(maxsize=64)

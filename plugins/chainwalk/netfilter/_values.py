@@ -50,6 +50,8 @@ def network(text: str) -> str:
     Host bits are cleared, as the kernel stores them.
     """
     addr, _, mask = text.partition("/")
+    if mask == "32" and _IPV4_CANONICAL.fullmatch(addr):
+        return text  # a host as iptables-save prints it (kube-proxy's endpoints): as is
     m = _IPV4.match(addr)
     if m and (not mask or mask.isdigit()):
         a, b, c, d = map(int, m.groups())
@@ -272,8 +274,15 @@ def tcp_flag_list(text: str) -> str:
     return ",".join(flag for flag in _TCP_FLAG_NAMES if flag in items)
 
 
+# ADDRESS:PORT with a canonical IPv4 address: most DNAT destinations (kube-proxy's endpoints).
+_IPV4_PORT = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}:([0-9]{{1,5}})")
+
+
 def dnat_destination(text: str) -> str:
     """``ip[-ip][:port[-port]]`` (IPv6 as ``[addr]:port``)."""
+    m = _IPV4_PORT.fullmatch(text)
+    if m and int(m.group(1)) <= 65535:
+        return text
     host, port_part = text, ""
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
