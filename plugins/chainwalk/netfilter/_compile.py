@@ -88,22 +88,39 @@ class State:
 
     def set_src(self, address: str) -> None:
         self.src = address
-        self.src_int = int(v.ip(address)) if address else 0
+        number = _numbers.get(address)
+        self.src_int = number if number is not None else _number(address) if address else 0
 
     def set_dst(self, address: str) -> None:
         self.dst = address
-        self.dst_int = int(v.ip(address))
+        number = _numbers.get(address)
+        self.dst_int = number if number is not None else _number(address)
+
+
+# An address's number, by its text: a trace sets the packet's addresses several times, from
+# the same few. Only valid addresses are kept, so a bad one raises ValueError each time.
+_numbers: dict[str, int] = {}
+
+
+def _number(address: str) -> int:
+    number = int(v.ip(address))
+    if len(_numbers) >= 4096:
+        _numbers.clear()
+    _numbers[address] = number
+    return number
 
 
 Result = str | Choice | None
 Check = Callable[[State, Host], Result]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # one per Rule: hashed by identity (see _trace)
 class CompiledRule:
     checks: tuple[Check, ...]
     # For the chain index: the single address a non-negated ``-d a/32`` demands.
     exact_destination: int | None
+    # The target's options by name, for the trace's targets (read once, not per packet).
+    target_options: dict[str, tuple[str, ...]]
 
 
 def compile_rule(rule: Rule) -> CompiledRule:
@@ -120,7 +137,8 @@ def compile_rule(rule: Rule) -> CompiledRule:
                         exact = value
         else:
             checks.append(_MODULES[match.module](match))
-    return CompiledRule(tuple(checks), exact)
+    options = {o.name: o.values for o in rule.target.options} if rule.target else {}
+    return CompiledRule(tuple(checks), exact, options)
 
 
 # -- base criteria --------------------------------------------------------------

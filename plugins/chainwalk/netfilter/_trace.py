@@ -20,12 +20,12 @@ decisions, and every alternative decision is run again from the start, so each
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from .._errors import ChainwalkError, Location, Problem
 from . import _values as v
-from ._compile import Choice, State
+from ._compile import Choice, CompiledRule, State
 from ._model import Chain, Rule, Ruleset
 from ._packet import Host, Packet
 from ._routing import input_is_local, martian, primary_address, route_output
@@ -85,67 +85,144 @@ class Step:
         return out
 
 
-# Step is frozen, so its generated __init__ sets each of its twelve fields through
-# object.__setattr__: a trace makes a Step for every rule it reads, and that was a third of
-# the time of a short trace. _step sets the slots directly: the same Step, twice as fast.
+# Step and Packet are frozen, so their generated __init__ sets each field through
+# object.__setattr__, and even their slots' own __set__, called from Python, costs as much as
+# a rule's checks. A builder class has the same slots and is not frozen: an instance is
+# filled by plain assignments, then becomes a Step (or Packet) by taking its __class__, which
+# Python allows between classes of the same layout. The result is the same object Step(...)
+# makes, in a third of the time. Builders are made from the fields, and checked right here.
 _STEP_FIELDS = ("kind", "table", "hook", "chain", "rule", "text", "result", "reason", "target",
                 "effect", "count", "location")
-if tuple(f.name for f in fields(Step)) != _STEP_FIELDS:  # a new field would go unset
-    raise TypeError("Step's fields changed: update _step")
-(_set_kind, _set_table, _set_hook, _set_chain, _set_rule, _set_text, _set_result, _set_reason,
- _set_target, _set_effect, _set_count, _set_location) = (
-    Step.__dict__[name].__set__ for name in _STEP_FIELDS)
-_new = object.__new__
+_PACKET_FIELDS = ("dst", "dport", "protocol", "src", "sport", "in_interface", "out_interface",
+                  "uid", "gid", "groups", "mark", "ctmark", "ctstate", "tcp_flags")
+
+
+def _builder(cls: type, names: tuple[str, ...]) -> Any:
+    slots = cls.__dict__.get("__slots__")
+    if tuple(f.name for f in fields(cls)) != names or slots not in (None, names):
+        raise TypeError(f"{cls.__name__}'s fields changed: update its builder")  # unset slots
+    builder = type(f"_{cls.__name__}Builder", (), {} if slots is None else {"__slots__": names})
+    probe = builder()
+    probe.__class__ = cls  # TypeError here if the layouts ever differ
+    return builder
+
+
+_StepBuilder = _builder(Step, _STEP_FIELDS)
 
 
 def _step(kind: str, table: str, hook: str, chain: str, rule: int, text: str = "",
           result: str = "", reason: str | None = None, target: str | None = None,
           effect: str | None = None, count: int = 1, location: Location | None = None) -> Step:
-    step: Step = _new(Step)
-    _set_kind(step, kind)
-    _set_table(step, table)
-    _set_hook(step, hook)
-    _set_chain(step, chain)
-    _set_rule(step, rule)
-    _set_text(step, text)
-    _set_result(step, result)
-    _set_reason(step, reason)
-    _set_target(step, target)
-    _set_effect(step, effect)
-    _set_count(step, count)
-    _set_location(step, location)
+    step = _StepBuilder()
+    step.kind = kind
+    step.table = table
+    step.hook = hook
+    step.chain = chain
+    step.rule = rule
+    step.text = text
+    step.result = result
+    step.reason = reason
+    step.target = target
+    step.effect = effect
+    step.count = count
+    step.location = location
+    step.__class__ = Step
+    made: Step = step
+    return made
+
+
+# A Step is immutable and equal to any Step with the same fields, so the steps that recur
+# from trace to trace (events, policies, a rule evaluated the same way at the same place) are
+# made once and shared, keyed by what sets their fields (a rule's Steps by its CompiledRule,
+# hashed by identity, and where and how it was evaluated). Each dict is emptied when full:
+# a few MB at most, whatever is traced.
+_SHARED_MAX = 4096
+_RULE_STEPS_MAX = 16384
+_shared: dict[tuple[str, str, str, str, int, str, str, str | None], Step] = {}
+_RuleKey = tuple[CompiledRule, str, str, str, int, str, str | None]
+_rule_steps: dict[_RuleKey, Step] = {}
+
+
+def _shared_step(kind: str, table: str, hook: str, chain: str, rule: int, text: str = "",
+                 result: str = "", target: str | None = None) -> Step:
+    key = (kind, table, hook, chain, rule, text, result, target)
+    step = _shared.get(key)
+    if step is None:
+        if len(_shared) >= _SHARED_MAX:
+            _shared.clear()
+        step = _shared[key] = _step(kind, table, hook, chain, rule, text, result, None, target)
     return step
 
 
-# The packet at the end of a branch, from the trace's state: a Packet set field by field
-# like _step, then checked by Packet's own __post_init__, as Packet(...) would be.
-_PACKET_FIELDS = ("dst", "dport", "protocol", "src", "sport", "in_interface", "out_interface",
-                  "uid", "gid", "groups", "mark", "ctmark", "ctstate", "tcp_flags")
-if tuple(f.name for f in fields(Packet)) != _PACKET_FIELDS:
-    raise TypeError("Packet's fields changed: update _PACKET_FIELDS")
-(_set_dst, _set_dport, _set_protocol, _set_src, _set_sport, _set_in, _set_out, _set_uid,
- _set_gid, _set_groups, _set_mark, _set_ctmark, _set_ctstate, _set_flags) = (
-    Packet.__dict__[name].__set__ for name in _PACKET_FIELDS)
+def _rule_step(rule: Rule, table: str, hook: str, chain: str, number: int, result: str,
+               reason: str | None, effect: str | None) -> Step:
+    """The Step of a rule evaluated at ``number`` of ``table:chain`` at ``hook``.
+
+    ``reason`` is set only for the results ``not-matched`` and ``assumed-not``, ``effect``
+    only for the others: the result says which of the two the key's last item is.
+    """
+    key = (rule.compiled, table, hook, chain, number, result,
+           reason if effect is None else effect)
+    return _rule_steps.get(key) or _new_rule_step(rule, key, reason, effect)
 
 
-def _packet(st: State) -> Packet:
-    packet: Packet = _new(Packet)
-    _set_dst(packet, st.dst)
-    _set_dport(packet, st.dport)
-    _set_protocol(packet, st.protocol)
-    _set_src(packet, st.src)
-    _set_sport(packet, st.sport)
-    _set_in(packet, st.in_if)
-    _set_out(packet, st.out_if)
-    _set_uid(packet, st.uid)
-    _set_gid(packet, st.gid)
-    _set_groups(packet, st.groups)
-    _set_mark(packet, st.mark)
-    _set_ctmark(packet, st.ctmark)
-    _set_ctstate(packet, st.ctstate)
-    _set_flags(packet, tuple(sorted(st.tcp_flags)))
-    packet.__post_init__()
-    return packet
+def _new_rule_step(rule: Rule, key: _RuleKey, reason: str | None, effect: str | None) -> Step:
+    if len(_rule_steps) >= _RULE_STEPS_MAX:
+        _rule_steps.clear()
+    _, table, hook, chain, number, result, _ = key
+    target = rule.target
+    step = _rule_steps[key] = _step("rule", table, hook, chain, number, rule.spec, result,
+                                    reason, target.name if target else None, effect, 1,
+                                    rule.location)
+    return step
+
+
+# The packet at the end of a branch, from the trace's state: built like a Step, and refused
+# by Packet's own __post_init__ wherever Packet(...) would refuse it.
+_PacketBuilder = _builder(Packet, _PACKET_FIELDS)
+
+
+def _packet(st: State, tcp_flags: tuple[str, ...]) -> Packet:
+    packet = _PacketBuilder()
+    packet.dst = dst = st.dst
+    packet.dport = st.dport
+    packet.protocol = st.protocol
+    packet.src = src = st.src
+    packet.sport = st.sport
+    packet.in_interface = st.in_if
+    packet.out_interface = st.out_if
+    packet.uid = st.uid
+    packet.gid = st.gid
+    packet.groups = st.groups
+    packet.mark = st.mark
+    packet.ctmark = st.ctmark
+    packet.ctstate = st.ctstate
+    packet.tcp_flags = tcp_flags
+    packet.__class__ = Packet
+    made: Packet = packet
+    # Its addresses were read when the trace set them (State.set_src, set_dst): what else
+    # Packet checks is checked here, and __post_init__ runs only to say what is wrong.
+    if (src and (":" in src) != (":" in dst)) or not (0 <= st.sport <= 65535
+                                                      and 0 <= st.dport <= 65535):
+        made.__post_init__()
+    return made
+
+
+# A packet's TCP flags as the trace's State holds them and as its final Packet lists them.
+_flags: dict[tuple[str, ...], tuple[frozenset[str], tuple[str, ...]]] = {}
+
+
+def _tcp_flags(flags: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    known = _flags.get(flags)
+    if known is None:
+        if len(_flags) >= 256:
+            _flags.clear()
+        as_set = frozenset(flags)
+        known = _flags[flags] = (as_set, tuple(sorted(as_set)))
+    return known
+
+
+_NO_FLAGS: tuple[frozenset[str], tuple[str, ...]] = (frozenset(), ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +316,40 @@ class Trace:
         return out
 
 
+# Branch and Trace are frozen too, and a trace makes one of each: built the same way (their
+# builders have a __dict__, as they do).
+_BranchBuilder = _builder(Branch, ("probability", "assumptions", "steps", "verdict",
+                                   "disposition", "final", "decided_by", "tproxy"))
+_TraceBuilder = _builder(Trace, ("packet", "hook", "branches"))
+
+
+def _branch(probability: float | None, assumptions: tuple[str, ...], steps: tuple[Step, ...],
+            verdict: str, disposition: str, final: Packet, decided_by: Step | None,
+            tproxy: tuple[str, int] | None) -> Branch:
+    branch = _BranchBuilder()
+    branch.probability = probability
+    branch.assumptions = assumptions
+    branch.steps = steps
+    branch.verdict = verdict
+    branch.disposition = disposition
+    branch.final = final
+    branch.decided_by = decided_by
+    branch.tproxy = tproxy
+    branch.__class__ = Branch
+    made: Branch = branch
+    return made
+
+
+def _trace(packet: Packet, hook: str, branches: tuple[Branch, ...]) -> Trace:
+    made = _TraceBuilder()
+    made.packet = packet
+    made.hook = hook
+    made.branches = branches
+    made.__class__ = Trace
+    result: Trace = made
+    return result
+
+
 # -- the destination index --------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -289,18 +400,23 @@ class _Stop(Exception):
     """Raised inside a run when the packet's fate is decided."""
 
 
-@dataclass
 class _Run:
-    ruleset: Ruleset
-    host: Host
-    decisions: list[bool]
-    use_index: bool
-    cursor: int = 0
-    probability: float | None = 1.0
-    assumptions: list[str] = field(default_factory=list)
-    steps: list[Step] = field(default_factory=list)
-    st: State = field(default_factory=State)
-    nat_bound: bool = False
+    __slots__ = ("assumptions", "cursor", "decisions", "host", "nat_bound", "probability",
+                 "ruleset", "st", "steps", "use_index", "verdict")
+
+    def __init__(self, ruleset: Ruleset, host: Host, decisions: list[bool],
+                 use_index: bool) -> None:
+        self.ruleset = ruleset
+        self.host = host
+        self.decisions = decisions
+        self.use_index = use_index
+        self.cursor = 0
+        self.probability: float | None = 1.0
+        self.assumptions: list[str] = []
+        self.steps: list[Step] = []
+        self.st = State()
+        self.nat_bound = False
+        self.verdict = "ACCEPT"
 
     # -- choices -------------------------------------------------------------
     def choose(self, choice: Choice, where: str, rule: Rule) -> bool:
@@ -325,86 +441,88 @@ class _Run:
         table = self.ruleset.table(table_name)
         if table is None:
             return "ACCEPT"
-        st, host, steps = self.st, self.host, self.steps
+        st, host, steps, use_index = self.st, self.host, self.steps, self.use_index
+        rule_steps = _rule_steps
         st.hook = hook
-        builtin = table.by_name[hook]
+        chains = table.by_name
+        builtin = chains[hook]
         chain: Chain = builtin
         position = 0
         stack: list[tuple[Chain, int]] = []
-        while True:
+        while True:  # once per chain entered or returned to
             rules = chain.rules
-            index = chain.index if self.use_index else None
-            if index is not None and position < len(rules):
-                nxt = _next_candidate(index, position, st.dst_int)
-                nxt = min(nxt, len(rules))
-                if nxt > position:
-                    steps.append(_step("skipped", table_name, hook, chain.name, position + 1,
-                                       "", "not-matched",
-                                       f"destination {st.dst} is not the -d of these "
-                                       f"{nxt - position} rules (index)", None, None,
-                                       nxt - position))
-                    position = nxt
-            if position >= len(rules):
+            count = len(rules)
+            name = chain.name
+            index = chain.index if use_index else None
+            while position < count:  # once per rule
+                if index is not None:
+                    nxt = min(_next_candidate(index, position, st.dst_int), count)
+                    if nxt > position:
+                        steps.append(_step("skipped", table_name, hook, name, position + 1, "",
+                                           "not-matched",
+                                           f"destination {st.dst} is not the -d of these "
+                                           f"{nxt - position} rules (index)", None, None,
+                                           nxt - position))
+                        position = nxt
+                        if position >= count:
+                            continue  # to the end of the chain
+                rule = rules[position]
+                number = position + 1
+                position += 1
+                compiled = rule.compiled
+                reason = None
+                result = "matched"
+                for check in compiled.checks:
+                    outcome = check(st, host)
+                    if outcome is None:
+                        continue
+                    if isinstance(outcome, Choice):
+                        if self.choose(outcome, f"{table_name}:{name}:{number}", rule):
+                            result = "assumed"
+                            continue
+                        result, reason = "assumed-not", f"assumed not: {outcome.description}"
+                    else:
+                        result, reason = "not-matched", outcome
+                    break
+                target = rule.target
+                if reason is not None or target is None:
+                    # Not matched (a reason), or matched without a target: nothing happens.
+                    # Most rules of a trace end here: _rule_step's lookup, inline.
+                    key = (compiled, table_name, hook, name, number, result, reason)
+                    steps.append(rule_steps.get(key) or _new_rule_step(rule, key, reason, None))
+                    continue
+                if target.is_chain:
+                    steps.append(_rule_step(rule, table_name, hook, name, number, result, None,
+                                            ("goto " if target.goto else "jump ")
+                                            + target.name))
+                    if not target.goto:
+                        stack.append((chain, position))
+                    chain, position = chains[target.name], 0
+                    break
+                verdict, effect = self.apply(rule, table_name, hook)
+                steps.append(_rule_step(rule, table_name, hook, name, number, result, None,
+                                        effect))
+                if verdict == "CONTINUE":
+                    continue
+                if verdict == "RETURN":
+                    if not stack:
+                        return self.policy(table_name, hook, builtin)
+                    chain, position = stack.pop()
+                    break
+                return verdict
+            else:  # the end of the chain
                 if chain.builtin:
                     return self.policy(table_name, hook, chain)
-                steps.append(_step("return", table_name, hook, chain.name, len(rules) + 1, "",
-                                   "return"))
+                steps.append(_shared_step("return", table_name, hook, name, count + 1, "",
+                                          "return"))
                 if not stack:
                     return self.policy(table_name, hook, builtin)
                 chain, position = stack.pop()
-                continue
-            rule = rules[position]
-            number = position + 1
-            position += 1
-            reason = None
-            result = "matched"
-            for check in rule.compiled.checks:
-                outcome = check(st, host)
-                if outcome is None:
-                    continue
-                if isinstance(outcome, Choice):
-                    if self.choose(outcome, f"{table_name}:{chain.name}:{number}", rule):
-                        result = "assumed"
-                        continue
-                    result, reason = "assumed-not", f"assumed not: {outcome.description}"
-                else:
-                    result, reason = "not-matched", outcome
-                break
-            target = rule.target
-            tname = target.name if target else None
-            if result in ("not-matched", "assumed-not"):
-                steps.append(_step("rule", table_name, hook, chain.name, number, rule.spec,
-                                   result, reason, tname, None, 1, rule.location))
-                continue
-            if target is None:
-                steps.append(_step("rule", table_name, hook, chain.name, number, rule.spec,
-                                   result, None, None, None, 1, rule.location))
-                continue
-            if target.is_chain:
-                steps.append(_step("rule", table_name, hook, chain.name, number, rule.spec,
-                                   result, None, tname,
-                                   ("goto " if target.goto else "jump ") + target.name, 1,
-                                   rule.location))
-                if not target.goto:
-                    stack.append((chain, position))
-                chain, position = table.by_name[target.name], 0
-                continue
-            verdict, effect = self.apply(rule, table_name, hook)
-            steps.append(_step("rule", table_name, hook, chain.name, number, rule.spec, result,
-                              None, tname, effect, location=rule.location))
-            if verdict == "CONTINUE":
-                continue
-            if verdict == "RETURN":
-                if not stack:
-                    return self.policy(table_name, hook, builtin)
-                chain, position = stack.pop()
-                continue
-            return verdict
 
     def policy(self, table_name: str, hook: str, chain: Chain) -> str:
         assert chain.policy is not None
-        self.steps.append(_step("policy", table_name, hook, chain.name, len(chain.rules) + 1,
-                               result=chain.policy, target=chain.policy))
+        self.steps.append(_shared_step("policy", table_name, hook, chain.name,
+                                       len(chain.rules) + 1, "", chain.policy, chain.policy))
         return chain.policy
 
     # -- targets -------------------------------------------------------------
@@ -413,7 +531,7 @@ class _Run:
         target = rule.target
         assert target is not None
         name = target.name
-        opts = {o.name: o.values for o in target.options}
+        opts = rule.compiled.target_options
         if name in ("ACCEPT", "DROP", "RETURN", "QUEUE", "REJECT"):
             return name, None
         if name in ("LOG", "TRACE"):
@@ -544,7 +662,7 @@ class _Run:
         return route.interface
 
     def event(self, text: str) -> None:
-        self.steps.append(_step("event", "", self.st.hook, "", 0, text))
+        self.steps.append(_shared_step("event", "", self.st.hook, "", 0, text))
 
     def stop(self, verdict: str) -> None:
         self.verdict = verdict
@@ -559,7 +677,8 @@ class _Run:
         st.dport = packet.dport
         st.uid, st.gid, st.groups = packet.uid, packet.gid, packet.groups
         st.mark, st.ctmark, st.ctstate = packet.mark, packet.ctmark, packet.ctstate
-        st.tcp_flags = frozenset(packet.tcp_flags) if packet.protocol == "tcp" else frozenset()
+        st.tcp_flags, final_flags = (_tcp_flags(packet.tcp_flags) if packet.protocol == "tcp"
+                                     else _NO_FLAGS)
         self.verdict = "ACCEPT"
         disposition = ""
         try:
@@ -570,8 +689,8 @@ class _Run:
         decided = next((s for s in reversed(self.steps) if s.kind in ("rule", "policy")
                         and (s.target or s.result) == self.verdict),
                        None) if disposition in ("dropped", "rejected") else None
-        final = _packet(st)
-        return Branch(self.probability, tuple(self.assumptions), tuple(self.steps),
+        final = _packet(st, final_flags)
+        return _branch(self.probability, tuple(self.assumptions), tuple(self.steps),
                       self.verdict if self.verdict != "UNROUTABLE" else "DROP", disposition,
                       final, decided if disposition in ("dropped", "rejected") else None,
                       st.tproxy)
@@ -682,6 +801,7 @@ def trace(ruleset: Ruleset, packet: Packet, host: Host | None = None, hook: str 
         branches.append((tuple(run.decisions), branch))
         if len(branches) > MAX_BRANCHES:
             raise ChainwalkError(f"the trace forks into more than {MAX_BRANCHES} branches")
-    if len(branches) > 1:
-        branches.sort(key=lambda item: tuple(not d for d in item[0]))
-    return Trace(packet, hook, tuple(b for _, b in branches))
+    if len(branches) == 1:  # most traces: no fork
+        return _trace(packet, hook, (branches[0][1],))
+    branches.sort(key=lambda item: tuple(not d for d in item[0]))
+    return _trace(packet, hook, tuple([b for _, b in branches]))
