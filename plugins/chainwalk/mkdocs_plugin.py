@@ -15,28 +15,64 @@ and the pages keep the content of the last good build until the files are fixed.
 
 The site serves its own Mermaid: ``mermaid_js`` (from npm) is copied to
 ``js/mermaid.min.js``. ``on_serve`` watches the rules folder, and the renderers'
-cache (kept by the plugin across rebuilds) evaluates only what an edit changed.
+cache (kept by the plugin across rebuilds) evaluates only what an edit changed. The
+theme's compiled templates are kept across serve rebuilds too (``on_env``): MkDocs
+makes a new Jinja environment for each rebuild, and compiling Material's templates
+again was a fifth of the time an edit took to show.
+
+Tables are kept out of mermaid2's way (``on_post_page``). mermaid2 parses and
+re-serialises every page with BeautifulSoup to find its diagrams, which cost a third
+of the build, and the tables this plugin writes held almost half of the tags it
+parsed. So just before the plugins of default priority (mermaid2's) run, each
+``<table>`` of the page that holds no diagram is swapped for a comment, and just after
+them it is put back as it was. Plugins that run at default priority see the comments.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+import jinja2
+from jinja2.bccache import Bucket
 from mkdocs.config import base
 from mkdocs.config import config_options as c
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
-from mkdocs.plugins import BasePlugin, get_plugin_logger
+from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority, get_plugin_logger
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from .render import Finding, PageResult, Project, Site, unique
+from .render import TABLE_PLACEHOLDER, Finding, PageResult, Project, Site, unique
 
 log = get_plugin_logger(__name__)
 
 MERMAID_URI = "js/mermaid.min.js"
+
+# What Python-Markdown's tables become; a match holds no other table (see set_aside).
+_TABLE = re.compile(r"<table\b[^>]*>.*?</table>", re.DOTALL)
+_SET_ASIDE = "<!--chainwalk:table:{}-->"
+# A generated table's placeholder (render_page's html_tables) once Markdown made it HTML:
+# a paragraph of its own, or (in a tight list item) bare text.
+_PLACEHOLDER = re.compile("<p>({0})</p>|({0})".format(TABLE_PLACEHOLDER.format("[0-9]+")))
+
+
+class CompiledTemplates(jinja2.BytecodeCache):
+    """Jinja's compiled templates, in memory. Jinja checks a template's source checksum
+    before reusing its code, so an edited template (a theme override) is compiled anew."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, tuple[str, Any]] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        found = self.code.get(bucket.key)
+        if found is not None and found[0] == bucket.checksum:
+            bucket.code = found[1]
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.code[bucket.key] = (bucket.checksum, bucket.code)
 
 
 class ChainwalkConfig(base.Config):  # type: ignore[no-untyped-call]
@@ -73,10 +109,13 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         self.mermaid_js = Path(MERMAID_URI)
         self.pages: dict[str, tuple[str, PageResult]] = {}
         self.serving = False
-        # During serve: each page's Markdown from the last build whose rules were good,
-        # and the problems of the current build if it is not one.
-        self.last_good: dict[str, str] = {}
+        # During serve: each page's Markdown (and its tables) from the last build whose
+        # rules were good, and the problems of the current build if it is not one.
+        self.last_good: dict[str, tuple[str, dict[str, str]]] = {}
+        self.tables: dict[str, dict[str, str]] = {}  # page -> placeholder -> table HTML
         self.broken: str | None = None
+        self.templates = CompiledTemplates()
+        self.set_aside: list[str] = []  # the current page's tables, during on_post_page
 
     # Defining on_startup keeps this instance (and its cache) across serve rebuilds.
     def on_startup(self, *, command: str, dirty: bool) -> None:
@@ -122,7 +161,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
                 continue
             text = path.read_text(encoding="utf-8-sig")
             shown = os.path.relpath(path, self.root).replace(os.sep, "/")
-            result = self.site.render_page(shown, text)
+            result = self.site.render_page(shown, text, html_tables=True)
             self.pages[src_uri] = (text, result)
             findings.extend(result.findings)
             warnings.extend(result.warnings)
@@ -149,35 +188,89 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         files.append(File.generated(config, MERMAID_URI, abs_src_path=str(self.mermaid_js)))
         return files
 
+    def on_env(self, env: jinja2.Environment, *, config: MkDocsConfig,
+               files: Files) -> jinja2.Environment:
+        if self.serving and env.bytecode_cache is None:
+            env.bytecode_cache = self.templates
+        return env
+
     def on_page_markdown(self, markdown: str, *, page: Page, config: MkDocsConfig,
                          files: Files) -> str:
+        uri = page.file.src_uri
         if self.broken is not None:
-            kept = self.last_good.get(page.file.src_uri, markdown)
+            kept, self.tables[uri] = self.last_good.get(uri, (markdown, {}))
             # After the page's leading "# Title", which MkDocs takes the page title from.
             title, newline, rest = kept.partition("\n")
             if title.startswith("# "):
                 return title + newline + "\n" + stale_banner(self.broken) + rest
             return stale_banner(self.broken) + kept
-        rendered = self.render_markdown(markdown, page)
+        rendered, self.tables[uri] = self.render_markdown(markdown, page)
         if self.serving:
-            self.last_good[page.file.src_uri] = rendered
+            self.last_good[uri] = (rendered, self.tables[uri])
         return rendered
 
-    def render_markdown(self, markdown: str, page: Page) -> str:
+    def render_markdown(self, markdown: str, page: Page) -> tuple[str, dict[str, str]]:
+        """The page's Markdown with its blocks rendered, and its tables' HTML."""
         assert self.site is not None
         found = self.pages.get(page.file.src_uri)
         if found is not None:
             text, result = found
             prefix = text[:len(text) - len(markdown)]
             if text.endswith(markdown) and result.markdown.startswith(prefix):
-                return result.markdown[len(prefix):]
+                return result.markdown[len(prefix):], result.tables
         # A page the pre-build did not see (made by another plugin): render it now.
-        result = self.site.render_page(page.file.src_uri, markdown)
+        result = self.site.render_page(page.file.src_uri, markdown, html_tables=True)
         if result.findings:
             raise PluginError(report(unique(result.findings)))
         for warning in unique(result.warnings):
             log.warning(str(warning))
-        return result.markdown
+        return result.markdown, result.tables
+
+    def on_page_content(self, html: str, *, page: Page, config: MkDocsConfig,
+                        files: Files) -> str:
+        """Each generated table's HTML in place of its placeholder's paragraph."""
+        tables = dict(self.tables.pop(page.file.src_uri, {}))  # last_good keeps its own
+        if not tables:
+            return html
+
+        def table(found: re.Match[str]) -> str:
+            key = found.group(1) or found.group(2)
+            return tables.pop(key, found.group())
+
+        html = _PLACEHOLDER.sub(table, html)
+        if tables:
+            raise PluginError(f"chainwalk: the HTML of {page.file.src_uri} lost the place "
+                              f"of {len(tables)} table(s) ({', '.join(sorted(tables))}): "
+                              "another plugin or Markdown extension changed it")
+        return html
+
+    @event_priority(1)  # just before the plugins of default priority (mermaid2)
+    def _set_tables_aside(self, output: str, *, page: Page, config: MkDocsConfig) -> str:
+        self.set_aside = []
+        if _SET_ASIDE.format("") in output:  # the page quotes the marker: leave it be
+            return output
+
+        def set_aside(table: re.Match[str]) -> str:
+            text = table.group()
+            if "<table" in text[6:] or "mermaid" in text:
+                return text
+            self.set_aside.append(text)
+            return _SET_ASIDE.format(len(self.set_aside) - 1)
+
+        return _TABLE.sub(set_aside, output)
+
+    @event_priority(-1)  # just after them
+    def _put_tables_back(self, output: str, *, page: Page, config: MkDocsConfig) -> str:
+        tables, self.set_aside = self.set_aside, []
+        for number, table in enumerate(tables):
+            marker = _SET_ASIDE.format(number)
+            if output.count(marker) != 1:
+                raise PluginError(f"chainwalk: a plugin changed a table of {page.file.src_uri} "
+                                  f"that chainwalk had set aside ({marker} is gone)")
+            output = output.replace(marker, table)
+        return output
+
+    on_post_page = CombinedEvent(_set_tables_aside, _put_tables_back)
 
     def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:
         server.watch(str(self.rules_dir))
