@@ -16,13 +16,21 @@ table stays Markdown, for Python-Markdown to convert as before.
 from __future__ import annotations
 
 import re
+from functools import cache
 
 # A table as the views write it: a header row, the delimiter row, the body rows.
 TABLE = re.compile(r"(?m)^\|.*\|\n\|(?: *:?-+:? *\|)+\n(?:\|.*\|(?:\n|\Z))*")
 # What a cell holds between its code spans, piece by piece; nothing else may be left.
 _PROSE = re.compile(r"""\*\*(?P<strong>[^*]+?)\*\*|<span\ class="chainwalk-note">|</span>
-                    |&\#[0-9]+;|[A-Za-z0-9 ,.;/?:()\#\u00a0-\U0010ffff-]+""", re.VERBOSE)
+                    |&\#[0-9]+;|(?:[A-Za-z0-9 ,.;/?:()\#-]|[^\x00-\x9f])+""", re.VERBOSE)
 _TICKS = re.compile(r"`+")
+_CELL_SYNTAX = re.compile(r"`+|\|")
+
+
+@cache
+def _closing(fence: str) -> re.Pattern[str]:
+    """The end of a code span opened by ``fence``: a run of exactly as many backticks."""
+    return re.compile(f"(?<!`){fence}(?!`)")
 
 
 def _code(text: str) -> str:
@@ -45,7 +53,7 @@ def _inline(cell: str) -> str | None:
         if ticks is None:
             break
         fence = ticks.group()
-        close = re.compile(f"(?<!`){fence}(?!`)").search(cell, ticks.end())
+        close = _closing(fence).search(cell, ticks.end())
         if close is None or cell[ticks.end():close.start()].strip().startswith(("#!", ":::")):
             return None  # an unclosed fence, or what pymdownx.inlinehilite would colour
         out.append(_code(cell[ticks.end():close.start()]))
@@ -75,19 +83,17 @@ def _prose(text: str) -> list[str | None]:
 def _cells(row: str) -> list[str]:
     """A row's cells: split at each ``|`` outside a code span, as Python-Markdown does."""
     inner = row.strip()[1:-1]
+    if "`" not in inner:
+        return [cell.strip() for cell in inner.split("|")]
     cells: list[str] = []
     start = position = 0
-    while position < len(inner):
-        if inner[position] == "`":
-            fence = _TICKS.match(inner, position)
-            assert fence is not None
-            close = re.compile(f"(?<!`){fence.group()}(?!`)").search(inner, fence.end())
-            position = close.end() if close else fence.end()
-            continue
-        if inner[position] == "|":
-            cells.append(inner[start:position])
-            start = position + 1
-        position += 1
+    while (found := _CELL_SYNTAX.search(inner, position)) is not None:
+        if found.group() == "|":
+            cells.append(inner[start:found.start()])
+            start = position = found.end()
+        else:
+            close = _closing(found.group()).search(inner, found.end())
+            position = close.end() if close else found.end()
     cells.append(inner[start:])
     return [cell.strip() for cell in cells]
 
