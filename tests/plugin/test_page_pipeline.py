@@ -12,7 +12,7 @@ import jinja2
 import mermaid2.plugin
 import pytest
 from mkdocs.exceptions import PluginError
-from plugin_helpers import build, copy_fixture
+from plugin_helpers import build, copy_fixture, edit
 
 from chainwalk.mkdocs_plugin import ChainwalkPlugin, CompiledTemplates
 
@@ -79,7 +79,7 @@ def test_a_table_another_plugin_lost_is_an_error() -> None:
 
 def test_a_page_quoting_the_marker_is_left_alone() -> None:
     plugin = ChainwalkPlugin()
-    html = "<p><code>&lt;!--chainwalk:table:0--&gt;</code> <!--chainwalk:table:--></p>" + HTML
+    html = "<p>Quoted: <!--chainwalk:table:0--></p>" + HTML
     assert plugin._set_tables_aside(html, page=PAGE, config=None) == html  # type: ignore[arg-type]
 
 
@@ -104,3 +104,53 @@ def test_compiled_templates_are_reused_until_the_source_changes(
     assert len(compiled) == 1
     sources["page.html"] = "Bye {{ name }}"
     assert render() == "Bye pod" and len(compiled) == 2
+
+
+# -- the pages of the last good build, on disk ------------------------------------------
+
+CACHE = Path(".cache/plugin/chainwalk/pages.json")
+
+
+def test_an_unchanged_build_takes_its_pages_from_the_cache(
+        ok: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = build(ok)
+    assert first.ok, first.log
+    assert (ok / CACHE).is_file()
+    pages = {p: first.page(p) for p in ("index.html", "more/index.html")}
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the engine ran although nothing changed")
+
+    monkeypatch.setattr("chainwalk.render.Site.render_page", fail)
+    again = build(ok)
+    assert again.ok, again.log
+    assert {p: again.page(p) for p in pages} == pages
+
+
+def test_an_edit_under_rules_misses_the_cache(ok: Path) -> None:
+    assert build(ok).ok
+    edit(ok / "rules" / "rulesets" / "pod.annotations.yaml", "Inbound delivery",
+         "Inbound delivery, edited")
+    built = build(ok)
+    assert built.ok, built.log
+    assert "Inbound delivery, edited" in built.page("index.html")
+
+
+def test_warnings_come_back_with_cached_pages(ok: Path) -> None:
+    edit(ok / "rules" / "rulesets" / "pod.rules", "-A ISTIO_REDIRECT -p tcp",
+         "-A ISTIO_REDIRECT -p udp -j RETURN\n-A ISTIO_REDIRECT -p tcp")
+    first, second = build(ok, strict=False), build(ok, strict=False)
+    assert first.ok and second.ok
+    for built in (first, second):
+        assert "is exercised by no scenario of shop" in built.log, built.log
+    assert not build(ok).ok  # and --strict still fails on them
+
+
+def test_a_failed_build_is_not_cached_and_cache_false_writes_nothing(ok: Path) -> None:
+    edit(ok / "rules" / "rulesets" / "pod.rules", "-j REDIRECT", "-j REDIRECTED")
+    assert not build(ok).ok
+    assert not (ok / CACHE).exists()
+    edit(ok / "rules" / "rulesets" / "pod.rules", "-j REDIRECTED", "-j REDIRECT")
+    edit(ok / "mkdocs.yml", "  - chainwalk:\n", "  - chainwalk:\n      cache: false\n")
+    assert build(ok).ok
+    assert not (ok / CACHE).exists()

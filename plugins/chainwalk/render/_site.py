@@ -102,7 +102,7 @@ class Site:
         """
         blocks, problems = find_blocks(markdown, page)
         result = PageResult(page, markdown, [Finding(p) for p in problems])
-        html_tables = html_tables and TABLE_PLACEHOLDER.format("") not in markdown
+        html_tables = html_tables and _PLACEHOLDER_START not in markdown
         lines = markdown.split("\n")
         out: list[str] = []
         position = 0
@@ -335,7 +335,9 @@ class Site:
         return findings, warnings
 
 
-TABLE_PLACEHOLDER = "CHAINWALK-TABLE-{}"
+# Text Markdown leaves alone, none of which is part of another ("-1-" is not in "-10-").
+TABLE_PLACEHOLDER = "CHAINWALK-TABLE-{}-END"
+_PLACEHOLDER_START = TABLE_PLACEHOLDER.partition("{")[0]
 
 
 def _tables_aside(text: str, tables: dict[str, str]) -> str:
