@@ -15,33 +15,77 @@ and the pages keep the content of the last good build until the files are fixed.
 
 The site serves its own Mermaid: ``mermaid_js`` (from npm) is copied to
 ``js/mermaid.min.js``. ``on_serve`` watches the rules folder, and the renderers'
-cache (kept by the plugin across rebuilds) evaluates only what an edit changed.
+cache (kept by the plugin across rebuilds) evaluates only what an edit changed. The
+theme's compiled templates are kept across serve rebuilds too (``on_env``): MkDocs
+makes a new Jinja environment for each rebuild, and compiling Material's templates
+again was a fifth of the time an edit took to show.
+
+Tables are kept out of mermaid2's way (``on_post_page``). mermaid2 parses and
+re-serialises every page with BeautifulSoup to find its diagrams, which cost a third
+of the build, and the tables this plugin writes held almost half of the tags it
+parsed. So just before the plugins of default priority (mermaid2's) run, each
+``<table>`` of the page that holds no diagram is swapped for a comment, and just after
+them it is put back as it was. Plugins that run at default priority see the comments.
+
+``mkdocs build`` keeps the last good build's pages in ``cache_dir`` (see
+:mod:`chainwalk._page_cache`): when no page, no file under the rules folder and no
+line of chainwalk changed, the next build takes its pages from there and never loads
+the engine. ``mkdocs serve`` keeps its results in memory instead, per file version.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import jinja2
+from jinja2.bccache import Bucket
 from mkdocs.config import base
 from mkdocs.config import config_options as c
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
-from mkdocs.plugins import BasePlugin, get_plugin_logger
+from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority, get_plugin_logger
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from .render import Finding, PageResult, Project, Site, unique
+from . import _page_cache
+from ._page_cache import CachedBuild
+
+if TYPE_CHECKING:  # the engine is imported when a build needs it (not on a cache hit)
+    from .render import Finding, Site
 
 log = get_plugin_logger(__name__)
 
 MERMAID_URI = "js/mermaid.min.js"
 
+# What Python-Markdown's tables become; a match holds no other table (see set_aside).
+_TABLE = re.compile(r"<table\b[^>]*>.*?</table>", re.DOTALL)
+_SET_ASIDE = "<!--chainwalk:table:{}-->"
+
+
+class CompiledTemplates(jinja2.BytecodeCache):
+    """Jinja's compiled templates, in memory. Jinja checks a template's source checksum
+    before reusing its code, so an edited template (a theme override) is compiled anew."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, tuple[str, Any]] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        found = self.code.get(bucket.key)
+        if found is not None and found[0] == bucket.checksum:
+            bucket.code = found[1]
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.code[bucket.key] = (bucket.checksum, bucket.code)
+
 
 class ChainwalkConfig(base.Config):  # type: ignore[no-untyped-call]
     rules_dir = c.Type(str, default="rules")
     mermaid_js = c.Type(str, default="node_modules/mermaid/dist/mermaid.min.js")
+    cache = c.Type(bool, default=True)
+    cache_dir = c.Type(str, default=".cache/plugin/chainwalk")
 
 
 def _superfences_mermaid(config: MkDocsConfig) -> bool:
@@ -59,6 +103,7 @@ def stale_banner(problems: str) -> str:
 
 
 def report(findings: list[Finding]) -> str:
+    """Every problem of a build, as the one error (or, while serving, the banner) shows it."""
     noun = "problem" if len(findings) == 1 else "problems"
     return f"chainwalk: {len(findings)} {noun}:\n" + "\n".join(f"  {f}" for f in findings)
 
@@ -71,12 +116,17 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         self.root = Path.cwd()
         self.rules_dir = Path("rules")
         self.mermaid_js = Path(MERMAID_URI)
-        self.pages: dict[str, tuple[str, PageResult]] = {}
+        self.cache_file = Path(".cache/plugin/chainwalk/pages.json")
+        # This build's pages: each one's source text, Markdown and tables' HTML.
+        self.pages: dict[str, tuple[str, str, dict[str, str]]] = {}
         self.serving = False
-        # During serve: each page's Markdown from the last build whose rules were good,
-        # and the problems of the current build if it is not one.
-        self.last_good: dict[str, str] = {}
+        # During serve: each page's Markdown (and its tables) from the last build whose
+        # rules were good, and the problems of the current build if it is not one.
+        self.last_good: dict[str, tuple[str, dict[str, str]]] = {}
+        self.tables: dict[str, dict[str, str]] = {}  # page -> placeholder -> table HTML
         self.broken: str | None = None
+        self.templates = CompiledTemplates()
+        self.set_aside: list[str] = []  # the current page's tables, during on_post_page
 
     # Defining on_startup keeps this instance (and its cache) across serve rebuilds.
     def on_startup(self, *, command: str, dirty: bool) -> None:
@@ -104,29 +154,56 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             raise PluginError(
                 f"chainwalk: extra_javascript must include {MERMAID_URI}: otherwise pages "
                 "reached by instant navigation have no Mermaid and Material loads it from a CDN")
-        if self.site is None or self.site.project.rules_dir != self.rules_dir:
-            self.site = Site(Project(self.rules_dir, self.root))
+        self.cache_file = self.root / self.config.cache_dir / "pages.json"
+        if self.site is not None and self.site.project.rules_dir != self.rules_dir:
+            self.site = None
         self.pages = {}
         return config
 
+    def renderer(self) -> Site:
+        """The renderers over the rules folder (made, and the engine loaded, on first use)."""
+        if self.site is None:
+            from .render import Project, Site
+
+            self.site = Site(Project(self.rules_dir, self.root))
+        return self.site
+
     def on_pre_build(self, *, config: MkDocsConfig) -> None:
-        assert self.site is not None
-        self.site.begin_build()
         docs = Path(config.docs_dir)
-        findings: list[Finding] = []
-        warnings: list[Finding] = []
+        sources: list[tuple[str, str, str]] = []  # (page, path shown in messages, text)
         for path in sorted(docs.rglob("*.md")):
             src_uri = path.relative_to(docs).as_posix()
             if any(part.startswith(".") for part in Path(src_uri).parts) or (
                     config.exclude_docs is not None and config.exclude_docs.match_file(src_uri)):
                 continue
-            text = path.read_text(encoding="utf-8-sig")
             shown = os.path.relpath(path, self.root).replace(os.sep, "/")
-            result = self.site.render_page(shown, text)
-            self.pages[src_uri] = (text, result)
+            sources.append((src_uri, shown, path.read_text(encoding="utf-8-sig")))
+        key = None
+        if self.config.cache and not self.serving:
+            key = _page_cache.build_key([(shown, text) for _, shown, text in sources],
+                                        self.rules_dir)
+            cached = _page_cache.load(self.cache_file, key)
+            if cached is not None and set(cached.pages) == {uri for uri, _, _ in sources}:
+                log.debug(f"pages from the cache {self.cache_file}")
+                self.pages = {uri: (text, *cached.pages[uri]) for uri, _, text in sources}
+                for warning in cached.warnings:
+                    log.warning(warning)
+                return
+        self.render_pages(sources, key)
+
+    def render_pages(self, sources: list[tuple[str, str, str]], key: str | None) -> None:
+        from .render import unique
+
+        site = self.renderer()
+        site.begin_build()
+        findings: list[Finding] = []
+        warnings: list[Finding] = []
+        for src_uri, shown, text in sources:
+            result = site.render_page(shown, text, html_tables=True)
+            self.pages[src_uri] = (text, result.markdown, result.tables)
             findings.extend(result.findings)
             warnings.extend(result.warnings)
-        problems, notices = self.site.check()
+        problems, notices = site.check()
         findings.extend(problems)
         warnings.extend(notices)
         self.broken = None
@@ -139,8 +216,17 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             self.broken = report(unique(findings))
             log.error(self.broken + "\n  (serving the last good pages until this is fixed)")
             return
-        for warning in unique(warnings):
-            log.warning(str(warning))
+        shown_warnings = [str(warning) for warning in unique(warnings)]
+        for warning in shown_warnings:
+            log.warning(warning)
+        if key is not None:
+            built = CachedBuild({uri: (markdown, tables)
+                                 for uri, (_, markdown, tables) in self.pages.items()},
+                                shown_warnings)
+            try:
+                _page_cache.save(self.cache_file, key, built)
+            except OSError as e:
+                log.info(f"cannot keep the pages in the cache {self.cache_file}: {e}")
 
     def on_files(self, files: Files, *, config: MkDocsConfig) -> Files:
         existing = files.get_file_from_path(MERMAID_URI)
@@ -149,35 +235,90 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         files.append(File.generated(config, MERMAID_URI, abs_src_path=str(self.mermaid_js)))
         return files
 
+    def on_env(self, env: jinja2.Environment, *, config: MkDocsConfig,
+               files: Files) -> jinja2.Environment:
+        if self.serving and env.bytecode_cache is None:
+            env.bytecode_cache = self.templates
+        return env
+
     def on_page_markdown(self, markdown: str, *, page: Page, config: MkDocsConfig,
                          files: Files) -> str:
+        uri = page.file.src_uri
         if self.broken is not None:
-            kept = self.last_good.get(page.file.src_uri, markdown)
+            kept, self.tables[uri] = self.last_good.get(uri, (markdown, {}))
             # After the page's leading "# Title", which MkDocs takes the page title from.
             title, newline, rest = kept.partition("\n")
             if title.startswith("# "):
                 return title + newline + "\n" + stale_banner(self.broken) + rest
             return stale_banner(self.broken) + kept
-        rendered = self.render_markdown(markdown, page)
+        rendered, self.tables[uri] = self.render_markdown(markdown, page)
         if self.serving:
-            self.last_good[page.file.src_uri] = rendered
+            self.last_good[uri] = (rendered, self.tables[uri])
         return rendered
 
-    def render_markdown(self, markdown: str, page: Page) -> str:
-        assert self.site is not None
+    def render_markdown(self, markdown: str, page: Page) -> tuple[str, dict[str, str]]:
+        """The page's Markdown with its blocks rendered, and its tables' HTML."""
         found = self.pages.get(page.file.src_uri)
         if found is not None:
-            text, result = found
+            text, rendered, tables = found
             prefix = text[:len(text) - len(markdown)]
-            if text.endswith(markdown) and result.markdown.startswith(prefix):
-                return result.markdown[len(prefix):]
+            if text.endswith(markdown) and rendered.startswith(prefix):
+                return rendered[len(prefix):], tables
         # A page the pre-build did not see (made by another plugin): render it now.
-        result = self.site.render_page(page.file.src_uri, markdown)
+        from .render import unique
+
+        result = self.renderer().render_page(page.file.src_uri, markdown, html_tables=True)
         if result.findings:
             raise PluginError(report(unique(result.findings)))
         for warning in unique(result.warnings):
             log.warning(str(warning))
-        return result.markdown
+        return result.markdown, result.tables
+
+    def on_page_content(self, html: str, *, page: Page, config: MkDocsConfig,
+                        files: Files) -> str:
+        """Each generated table's HTML in place of its placeholder's paragraph."""
+        lost = []
+        for placeholder, table in self.tables.pop(page.file.src_uri, {}).items():
+            # A paragraph of its own, or bare text in a tight list item.
+            for form in (f"<p>{placeholder}</p>", placeholder):
+                if html.count(form) == 1:
+                    html = html.replace(form, table)
+                    break
+            else:
+                lost.append(placeholder)
+        if lost:
+            raise PluginError(f"chainwalk: the HTML of {page.file.src_uri} lost the place "
+                              f"of {len(lost)} table(s) ({', '.join(lost)}): another "
+                              "plugin or Markdown extension changed it")
+        return html
+
+    @event_priority(1)  # just before the plugins of default priority (mermaid2)
+    def _set_tables_aside(self, output: str, *, page: Page, config: MkDocsConfig) -> str:
+        self.set_aside = []
+        if _SET_ASIDE.partition("{")[0] in output:  # the page quotes the marker: leave it be
+            return output
+
+        def set_aside(table: re.Match[str]) -> str:
+            text = table.group()
+            if "<table" in text[6:] or "mermaid" in text:
+                return text
+            self.set_aside.append(text)
+            return _SET_ASIDE.format(len(self.set_aside) - 1)
+
+        return _TABLE.sub(set_aside, output)
+
+    @event_priority(-1)  # just after them
+    def _put_tables_back(self, output: str, *, page: Page, config: MkDocsConfig) -> str:
+        tables, self.set_aside = self.set_aside, []
+        for number, table in enumerate(tables):
+            marker = _SET_ASIDE.format(number)
+            if output.count(marker) != 1:
+                raise PluginError(f"chainwalk: a plugin changed a table of {page.file.src_uri} "
+                                  f"that chainwalk had set aside ({marker} is gone)")
+            output = output.replace(marker, table)
+        return output
+
+    on_post_page = CombinedEvent(_set_tables_aside, _put_tables_back)
 
     def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:
         server.watch(str(self.rules_dir))

@@ -24,8 +24,10 @@ import re
 # Characters left as they are in prose: letters, digits, space and punctuation that no
 # Markdown extension (tables, attr_list, admonition, smarty, pymdownx.*) gives meaning to
 # inside a line, except "..." (smarty's ellipsis), whose dots are encoded.
-_MD_PLAIN = re.compile(r"[A-Za-z0-9 ,.;/?\u00a0-\U0010ffff]")
-_MERMAID_PLAIN = re.compile(r"[A-Za-z0-9 ,./_?'\u00a0-\U0010ffff-]")
+# (Written as "not plain, below U+00A0": a class spanning up to U+10FFFF takes
+# milliseconds to compile, at every start of the plugin and the CLI.)
+_MD_SYNTAX = re.compile(r"(?![A-Za-z0-9 ,.;/?])[\x00-\x9f]|\.(?=\.)|(?<=\.)\.")
+_MERMAID_SYNTAX = re.compile(r"(?![A-Za-z0-9 ,./_?'-])[\x00-\x9f]")
 _SPACES = re.compile(r"\s+")
 
 
@@ -34,14 +36,13 @@ def one_line(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def _reference(found: re.Match[str]) -> str:
+    return f"&#{ord(found.group())};"
+
+
 def md_text(text: str) -> str:
     """``text`` as literal prose in Markdown, on one line."""
-    line = one_line(text)
-    out = []
-    for i, c in enumerate(line):
-        dots = c == "." and "." in line[max(i - 1, 0):i] + line[i + 1:i + 2]  # smarty's ...
-        out.append(c if _MD_PLAIN.match(c) and not dots else f"&#{ord(c)};")
-    return "".join(out)
+    return _MD_SYNTAX.sub(_reference, one_line(text))
 
 
 def md_code(text: str) -> str:
@@ -56,9 +57,13 @@ def md_code(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+def _mermaid_code(found: re.Match[str]) -> str:
+    return f"#{ord(found.group())};"
+
+
 def mermaid_text(text: str) -> str:
     """``text`` as a Mermaid label (quoted or not), on one line."""
-    return "".join(c if _MERMAID_PLAIN.match(c) else f"#{ord(c)};" for c in one_line(text))
+    return _MERMAID_SYNTAX.sub(_mermaid_code, one_line(text))
 
 
 def html_text(text: str) -> str:

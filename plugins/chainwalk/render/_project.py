@@ -44,6 +44,7 @@ class Project:
         self.root = Path(root).resolve()
         self._versions: dict[str, tuple[int, int, str]] = {}
         self._seen: dict[str, str | None] = {}
+        self._paths: dict[tuple[str, str, str], str] = {}  # _inside's answers, this build
         self._memo: dict[tuple[Any, ...], _Entry] = {}
         self._reads: set[str] = set()
         self.evaluations = 0  # how many computations ran (not served from the memo)
@@ -52,6 +53,7 @@ class Project:
     def begin_build(self) -> None:
         """Look at the files afresh (call once per build)."""
         self._seen = {}
+        self._paths = {}
 
     def version(self, path: str) -> str | None:
         """The file's SHA-256 (``None``: missing), computed when its size or mtime changes."""
@@ -139,12 +141,16 @@ class Project:
 
     # -- paths ----------------------------------------------------------------
     def _inside(self, folder: str, stem: str, suffix: str) -> str:
+        found = self._paths.get((folder, stem, suffix))
+        if found is not None:
+            return found
         base = self.rules_dir / folder
         path = (base / f"{stem}{suffix}").resolve()
         if not path.is_relative_to(self.rules_dir):
             raise ChainwalkError([Problem(Location(self.shown(str(base)), 0),
                                           f"{stem!r} leads outside the rules folder")])
-        return str(path)
+        self._paths[(folder, stem, suffix)] = found = str(path)
+        return found
 
     def ruleset_path(self, stem: str) -> str:
         return self._inside(RULESETS, stem, ".rules")

@@ -22,6 +22,7 @@ from ._chains import chains_flowchart
 from ._coverage import coverage
 from ._diff import diff_table, journey_key, ruleset_changes
 from ._escape import md_code, md_text
+from ._html import TABLE, table_html
 from ._journeys import traces_with
 from ._listing import SYN_BYTES, count_journeys, listing
 from ._project import Project
@@ -65,6 +66,8 @@ class PageResult:
     findings: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
     blocks: list[tuple[Block, Request | None]] = field(default_factory=list)
+    # With html_tables: the HTML of each table that ``markdown`` holds a placeholder for.
+    tables: dict[str, str] = field(default_factory=dict)
 
 
 def _fence(kind: str, body: str) -> str:
@@ -90,10 +93,16 @@ class Site:
         self.shown = {}
 
     # -- pages ------------------------------------------------------------------
-    def render_page(self, page: str, markdown: str) -> PageResult:
-        """``markdown`` with its blocks replaced; problems name ``page`` and its lines."""
+    def render_page(self, page: str, markdown: str, html_tables: bool = False) -> PageResult:
+        """``markdown`` with its blocks replaced; problems name ``page`` and its lines.
+
+        With ``html_tables``, each generated table that :func:`table_html` can write is
+        a placeholder line in ``markdown`` instead, and its HTML is in ``tables``: the
+        caller puts it in place of the placeholder's paragraph once Markdown is HTML.
+        """
         blocks, problems = find_blocks(markdown, page)
         result = PageResult(page, markdown, [Finding(p) for p in problems])
+        html_tables = html_tables and _PLACEHOLDER_START not in markdown
         lines = markdown.split("\n")
         out: list[str] = []
         position = 0
@@ -101,6 +110,8 @@ class Site:
             out.extend(lines[position:block.start])
             position = block.end
             text = self._block(block, result)
+            if html_tables:
+                text = _tables_aside(text, result.tables)
             out.extend(["", *_indent(text, block.indent), ""] if text else [])
         out.extend(lines[position:])
         result.markdown = "\n".join(out)
@@ -322,6 +333,27 @@ class Site:
                         "the annotation names an unknown scenario", note.scenario,
                         "an id such as bookinfo/inbound"), shown))
         return findings, warnings
+
+
+# Text Markdown leaves alone, none of which is part of another ("-1-" is not in "-10-").
+TABLE_PLACEHOLDER = "CHAINWALK-TABLE-{}-END"
+_PLACEHOLDER_START = TABLE_PLACEHOLDER.partition("{")[0]
+
+
+def _tables_aside(text: str, tables: dict[str, str]) -> str:
+    """``text`` with each table it holds as a block of its own set aside in ``tables``."""
+
+    def aside(found: re.Match[str]) -> str:
+        start, end = found.start(), found.end()
+        alone = (start == 0 or text.endswith("\n\n", 0, start)) and text[end:end + 1] in ("", "\n")
+        html = table_html(found.group()) if alone else None
+        if html is None:
+            return found.group()
+        placeholder = TABLE_PLACEHOLDER.format(len(tables))
+        tables[placeholder] = html
+        return placeholder + "\n"
+
+    return TABLE.sub(aside, text)
 
 
 def _result_line(journey: Journey) -> str:

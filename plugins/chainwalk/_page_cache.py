@@ -1,0 +1,92 @@
+"""The last good build's rendered pages, kept on disk for the next ``mkdocs build``.
+
+Why: a build whose inputs are those of the last good build (building twice, or a CI
+job that restores its cache) need not import the engine, parse every ruleset and run
+every journey again. Its inputs are every page's text, every file under the rules
+folder, chainwalk's own code and the versions of Python and PyYAML; the key is a
+SHA-256 over all of them, so any change at all is a miss, and a miss renders
+everything as if there were no cache.
+
+One entry is kept: the last good build's (a build with problems stores nothing). The
+file is JSON, never pickle, so a tampered cache cannot run code, and a cache that
+cannot be read or written is only logged: the build never fails because of it.
+This module imports nothing from the engine: on a hit, the engine is never loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+FORMAT = 1
+_CODE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class CachedBuild:
+    """What a good build computed: each page's Markdown and tables, and the warnings."""
+
+    pages: dict[str, tuple[str, dict[str, str]]]  # page -> (Markdown, placeholder -> HTML)
+    warnings: list[str]
+
+
+def _files(folder: Path, suffixes: tuple[str, ...] | None = None) -> list[Path]:
+    """Every file under ``folder`` (not hidden, not a cache), in a stable order."""
+    found: list[Path] = []
+    for where, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
+        found.extend(Path(where, f) for f in sorted(files) if not f.startswith(".")
+                     and (suffixes is None or f.endswith(suffixes)))
+    return found
+
+
+def build_key(pages: list[tuple[str, str]], rules_dir: Path) -> str:
+    """The key of a build of ``pages`` ((name, text) each) over ``rules_dir``."""
+    digest = hashlib.sha256()
+
+    def add(*parts: str | bytes) -> None:
+        for part in parts:
+            data = part.encode("utf-8") if isinstance(part, str) else part
+            digest.update(len(data).to_bytes(8, "big") + data)
+
+    add(str(FORMAT), sys.version, yaml.__version__, str(rules_dir))
+    for path in _files(_CODE, (".py", ".json")):
+        add(path.relative_to(_CODE).as_posix(), path.read_bytes())
+    for path in _files(rules_dir):
+        add(path.relative_to(rules_dir).as_posix(), path.read_bytes())
+    for name, text in pages:
+        add(name, text)
+    return digest.hexdigest()
+
+
+def load(path: Path, key: str) -> CachedBuild | None:
+    """The build stored under ``key``, or None (another key, no file, unreadable)."""
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if stored.get("key") != key:
+            return None
+        pages = {name: (str(markdown), {str(k): str(v) for k, v in tables.items()})
+                 for name, (markdown, tables) in stored["pages"].items()}
+        return CachedBuild(pages, [str(w) for w in stored["warnings"]])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def save(path: Path, key: str, build: CachedBuild) -> None:
+    """Store ``build`` under ``key`` in place of what was there (OSError if it cannot)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + f".{os.getpid()}.tmp")
+    data = {"key": key, "pages": {name: [markdown, tables]
+                                  for name, (markdown, tables) in build.pages.items()},
+            "warnings": build.warnings}
+    try:
+        temporary.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -1,0 +1,129 @@
+"""The views' own Markdown tables, written as the HTML Python-Markdown makes of them.
+
+Why: converting the generated tables was half of the time Markdown took over the
+site's pages (thousands of cells, each run through every inline pattern), and the
+tables are ours: we know exactly what their cells hold. So :func:`table_html` writes
+a table's HTML directly, byte for byte what Python-Markdown's ``tables`` extension
+gives for it (a test holds it to that for every table of the site and of random
+cells), and the page only carries a placeholder where the table was.
+
+A cell may hold only what the views write into one: code spans (:func:`md_code`),
+prose escaped by :func:`md_text` (numeric character references), ``**strong**`` and
+the note ``<span>``. Anything else in a table and :func:`table_html` returns None: that
+table stays Markdown, for Python-Markdown to convert as before.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+# A table as the views write it: a header row, the delimiter row, the body rows.
+TABLE = re.compile(r"(?m)^\|.*\|\n\|(?: *:?-+:? *\|)+\n(?:\|.*\|(?:\n|\Z))*")
+# What a cell holds between its code spans, piece by piece; nothing else may be left.
+_PROSE = re.compile(r"""\*\*(?P<strong>[^*]+?)\*\*|<span\ class="chainwalk-note">|</span>
+                    |&\#[0-9]+;|(?:[A-Za-z0-9 ,.;/?:()\#-]|[^\x00-\x9f])+""", re.VERBOSE)
+_TICKS = re.compile(r"`+")
+_CELL_SYNTAX = re.compile(r"`+|\|")
+
+
+@cache
+def _closing(fence: str) -> re.Pattern[str]:
+    """The end of a code span opened by ``fence``: a run of exactly as many backticks."""
+    return re.compile(f"(?<!`){fence}(?!`)")
+
+
+def _code(text: str) -> str:
+    # Python-Markdown strips a code span's content and escapes &, < and >.
+    return "<code>" + (text.strip().replace("&", "&amp;").replace("<", "&lt;")
+                       .replace(">", "&gt;")) + "</code>"
+
+
+def _inline(cell: str) -> str | None:
+    """The cell's HTML, or None if it holds something other than what the views write."""
+    out: list[str] = []
+    position = 0
+    while position < len(cell):
+        ticks = _TICKS.search(cell, position)
+        prose_end = ticks.start() if ticks else len(cell)
+        for piece in _prose(cell[position:prose_end]):
+            if piece is None:
+                return None
+            out.append(piece)
+        if ticks is None:
+            break
+        fence = ticks.group()
+        close = _closing(fence).search(cell, ticks.end())
+        if close is None or cell[ticks.end():close.start()].strip().startswith(("#!", ":::")):
+            return None  # an unclosed fence, or what pymdownx.inlinehilite would colour
+        out.append(_code(cell[ticks.end():close.start()]))
+        position = close.end()
+    return "".join(out)
+
+
+def _prose(text: str) -> list[str | None]:
+    pieces: list[str | None] = []
+    position = 0
+    while position < len(text):
+        found = _PROSE.match(text, position)
+        if found is None:
+            return [None]
+        strong = found.group("strong")
+        if strong is not None:
+            inner = _prose(strong)
+            if None in inner:
+                return [None]
+            pieces.append("<strong>" + "".join(p or "" for p in inner) + "</strong>")
+        else:
+            pieces.append(found.group())
+        position = found.end()
+    return pieces
+
+
+def _cells(row: str) -> list[str]:
+    """A row's cells: split at each ``|`` outside a code span, as Python-Markdown does."""
+    inner = row.strip()[1:-1]
+    if "`" not in inner:
+        return [cell.strip() for cell in inner.split("|")]
+    cells: list[str] = []
+    start = position = 0
+    while (found := _CELL_SYNTAX.search(inner, position)) is not None:
+        if found.group() == "|":
+            cells.append(inner[start:found.start()])
+            start = position = found.end()
+        else:
+            close = _closing(found.group()).search(inner, found.end())
+            position = close.end() if close else found.end()
+    cells.append(inner[start:])
+    return [cell.strip() for cell in cells]
+
+
+def _align(delimiter: str) -> str:
+    left, right = delimiter.startswith(":"), delimiter.endswith(":")
+    side = "center" if left and right else "left" if left else "right" if right else ""
+    return f' style="text-align: {side};"' if side else ""
+
+
+def table_html(table: str) -> str | None:
+    """``table`` (header, delimiter row and body rows, one line each) as HTML, or None."""
+    header, delimiters, *body = table.rstrip("\n").split("\n")
+    if not body:
+        return None  # Python-Markdown gives such a table an empty row
+    aligns = [_align(d) for d in _cells(delimiters)]
+    lines = ["<table>", "<thead>", "<tr>"]
+    for tag, row in [("th", header), *(("td", row) for row in body)]:
+        cells = _cells(row)
+        if len(cells) != len(aligns):
+            return None
+        if tag == "td":
+            lines.append("<tr>")
+        for cell, align in zip(cells, aligns, strict=True):
+            converted = _inline(cell)
+            if converted is None:
+                return None
+            lines.append(f"<{tag}{align}>{converted}</{tag}>")
+        lines.append("</tr>")
+        if tag == "th":
+            lines.extend(["</thead>", "<tbody>"])
+    lines.extend(["</tbody>", "</table>"])
+    return "\n".join(lines)
