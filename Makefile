@@ -40,4 +40,4 @@ bench: setup
 	$(BIN)/python bench/plugin.py
 
 clean:
-	rm -rf $(VENV) node_modules site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules site .cache .pytest_cache .mypy_cache .ruff_cache
