@@ -316,38 +316,29 @@ class Trace:
         return out
 
 
-# Branch and Trace are frozen too, and a trace makes one of each: built the same way (their
-# builders have a __dict__, as they do).
-_BranchBuilder = _builder(Branch, ("probability", "assumptions", "steps", "verdict",
-                                   "disposition", "final", "decided_by", "tproxy"))
-_TraceBuilder = _builder(Trace, ("packet", "hook", "branches"))
+# Branch and Trace are frozen too, and a trace makes one of each. They keep their fields
+# in a __dict__, so they are filled through it (the names checked once, here).
+_BRANCH_FIELDS = ("probability", "assumptions", "steps", "verdict", "disposition", "final",
+                  "decided_by", "tproxy")
+if tuple(f.name for f in fields(Branch)) != _BRANCH_FIELDS or tuple(
+        f.name for f in fields(Trace)) != ("packet", "hook", "branches"):
+    raise TypeError("Branch's or Trace's fields changed: update _branch and _trace")
 
 
 def _branch(probability: float | None, assumptions: tuple[str, ...], steps: tuple[Step, ...],
             verdict: str, disposition: str, final: Packet, decided_by: Step | None,
             tproxy: tuple[str, int] | None) -> Branch:
-    branch = _BranchBuilder()
-    branch.probability = probability
-    branch.assumptions = assumptions
-    branch.steps = steps
-    branch.verdict = verdict
-    branch.disposition = disposition
-    branch.final = final
-    branch.decided_by = decided_by
-    branch.tproxy = tproxy
-    branch.__class__ = Branch
-    made: Branch = branch
-    return made
+    branch: Branch = object.__new__(Branch)
+    branch.__dict__.update(zip(_BRANCH_FIELDS, (
+        probability, assumptions, steps, verdict, disposition, final, decided_by, tproxy),
+        strict=True))
+    return branch
 
 
 def _trace(packet: Packet, hook: str, branches: tuple[Branch, ...]) -> Trace:
-    made = _TraceBuilder()
-    made.packet = packet
-    made.hook = hook
-    made.branches = branches
-    made.__class__ = Trace
-    result: Trace = made
-    return result
+    made: Trace = object.__new__(Trace)
+    made.__dict__.update(packet=packet, hook=hook, branches=branches)
+    return made
 
 
 # -- the destination index --------------------------------------------------------
