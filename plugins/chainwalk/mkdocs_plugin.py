@@ -185,6 +185,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             cached = _page_cache.load(self.cache_file, key)
             if cached is not None and set(cached.pages) == {uri for uri, _, _ in sources}:
                 log.debug(f"pages from the cache {self.cache_file}")
+                self.broken = None
                 self.pages = {uri: (text, *cached.pages[uri]) for uri, _, text in sources}
                 for warning in cached.warnings:
                     log.warning(warning)
