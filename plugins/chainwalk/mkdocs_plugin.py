@@ -63,6 +63,8 @@ MERMAID_URI = "js/mermaid.min.js"
 # What Python-Markdown's tables become; a match holds no other table (see set_aside).
 _TABLE = re.compile(r"<table\b[^>]*>.*?</table>", re.DOTALL)
 _SET_ASIDE = "<!--chainwalk:table:{}-->"
+# A diagram as superfences writes it (mermaid2's fence: <pre  class="mermaid">).
+_DIAGRAM = re.compile(r'<pre\b(?=[^>]*\bclass="mermaid")')
 
 
 class CompiledTemplates(jinja2.BytecodeCache):
@@ -277,7 +279,10 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
 
     def on_page_content(self, html: str, *, page: Page, config: MkDocsConfig,
                         files: Files) -> str:
-        """Each generated table's HTML in place of its placeholder's paragraph."""
+        """Each generated table's HTML in place of its placeholder's paragraph, and the
+        diagrams' source kept out of the search index (a reader searching for "envoy"
+        wants the prose and the tables, not "participant a3 as envoy #40;sidecar#41;")."""
+        html = _DIAGRAM.sub("<pre data-search-exclude", html)
         lost = []
         for placeholder, table in self.tables.pop(page.file.src_uri, {}).items():
             # A paragraph of its own, or bare text in a tight list item.

@@ -10,6 +10,7 @@ Without Chromium or playwright these tests skip, unless ``CHAINWALK_REQUIRE_BROW
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -85,7 +86,7 @@ class Site:
 
     def diagrams(self, page: str) -> int:
         html = (self.folder / page / "index.html").read_text(encoding="utf-8")
-        return html.count('<pre class="mermaid">')
+        return len(re.findall(r'<pre\b[^>]*\bclass="mermaid"', html))
 
 
 def _build(project: Path, config: str, out: Path, port: int) -> None:

@@ -3,6 +3,7 @@ of mermaid2's pass, and the theme's templates compiled once per serve session.""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -53,6 +54,18 @@ def test_mermaid2_sees_the_diagrams_but_not_the_tables(ok: Path,
     # ... and the tables are back, after mermaid2 added its script.
     final = built.page("index.html")
     assert final.count("<table>") == 2 and "window.mermaidConfig" in final
+
+
+def test_the_search_index_has_the_tables_but_not_the_diagrams_source(ok: Path) -> None:
+    built = build(ok)
+    assert built.ok, built.log
+    index = json.loads((built.site / "search" / "search_index.json").read_text("utf-8"))
+    text = " ".join(doc["text"] for doc in index["docs"])
+    assert "Inbound delivery" in text  # an annotation, in the rules table
+    assert "sequenceDiagram" not in text and "participant" not in text
+    # Every diagram (mermaid2 writes the attribute back as data-search-exclude="").
+    assert len(re.findall(r'<pre[^>]*class="mermaid"[^>]*data-search-exclude',
+                          built.page("index.html"))) == 4
 
 
 PAGE = SimpleNamespace(file=SimpleNamespace(src_uri="page.md"))
