@@ -105,6 +105,17 @@ class _Unit:
     build: Callable[[list[str], Option | None], Any]
     built: dict[object, Any]
 
+    def part(self, texts: list[str], proto: Option | None) -> Any:
+        """The part a rule's ``texts`` give: as built for an earlier rule, or built now."""
+        key = self.key(texts)
+        found = self.built.get(key)
+        if found is None:
+            found = self.build(texts, proto)
+            if len(self.built) >= _REMEMBER:
+                self.built.clear()
+            self.built[key] = found
+        return found
+
 
 @dataclass(slots=True)
 class _Shape:
@@ -591,36 +602,12 @@ class _Reader:
         Each part of the rule (base criteria, each match, the target) is built from its
         values, or taken as built for an earlier rule with the same values.
         """
-        unit = shape.base
-        key = unit.key(texts)
-        base = unit.built.get(key)
         try:
-            if base is None:
-                base = unit.build(texts, None)
-                if len(unit.built) >= _REMEMBER:
-                    unit.built.clear()
-                unit.built[key] = base
-            match, address_family, proto = base
+            match, address_family, proto = shape.base.part(texts, None)
             matches = [] if match is None else [match]
             for unit in shape.modules:
-                key = unit.key(texts)
-                match = unit.built.get(key)
-                if match is None:
-                    match = unit.build(texts, proto)
-                    if len(unit.built) >= _REMEMBER:
-                        unit.built.clear()
-                    unit.built[key] = match
-                matches.append(match)
-            target = None
-            unit = shape.target  # type: ignore[assignment]
-            if unit is not None:
-                key = unit.key(texts)
-                target = unit.built.get(key)
-                if target is None:
-                    target = unit.build(texts, proto)
-                    if len(unit.built) >= _REMEMBER:
-                        unit.built.clear()
-                    unit.built[key] = target
+                matches.append(unit.part(texts, proto))
+            target = None if shape.target is None else shape.target.part(texts, proto)
         except ValueError:  # and _Unread
             return None
         if address_family is not None and address_family != self.family:
