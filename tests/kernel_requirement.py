@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 import pytest
@@ -39,3 +42,18 @@ def require_kernel() -> None:
     reason = kernel_missing()
     if reason is not None:
         cannot_run(reason)
+
+
+@contextmanager
+def network_namespace(name: str) -> Iterator[str]:
+    """A network namespace called ``name`` (the kernel required), deleted afterwards
+    whatever happens."""
+    require_kernel()
+    done = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        cannot_run(f"cannot create a network namespace: {done.stderr.strip()}")
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)

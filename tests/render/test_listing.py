@@ -17,7 +17,7 @@ from render_helpers import LISTINGS
 from chainwalk.netfilter import Ruleset, parse_file
 from chainwalk.render import Counters, listing
 from chainwalk.render._listing import number
-from kernel_requirement import require_kernel
+from kernel_requirement import network_namespace
 
 CASES = [("kitchen", t, 4) for t in ("raw", "mangle", "nat", "filter")] + [
     ("six", "nat", 6), ("counters", "nat", 4)]
@@ -63,16 +63,11 @@ def test_numbers_abbreviate_like_xtables_print_num() -> None:
 @pytest.mark.kernel
 @pytest.mark.parametrize(("stem", "table", "family"), CASES)
 def test_listing_matches_the_live_kernel(stem: str, table: str, family: int) -> None:
-    require_kernel()
-    netns = f"cwlist-{uuid.uuid4().hex[:8]}"
     tool = "ip6tables" if family == 6 else "iptables"
-    subprocess.run(["ip", "netns", "add", netns], check=True)
-    try:
+    with network_namespace(f"cwlist-{uuid.uuid4().hex[:8]}") as netns:
         rules = Path(LISTINGS / f"{stem}.rules").read_bytes()
         subprocess.run(["ip", "netns", "exec", netns, f"{tool}-restore", "-c"], input=rules,
                        check=True)
         live = subprocess.run(["ip", "netns", "exec", netns, tool, "-t", table, "-L", "-v",
                                "-n"], check=True, capture_output=True, text=True).stdout
-    finally:
-        subprocess.run(["ip", "netns", "del", netns], check=False)
     assert render(stem, table, family) == live
