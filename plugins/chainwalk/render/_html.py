@@ -24,12 +24,6 @@ TABLE = re.compile(r"(?m)^\|.*\|\n\|(?: *:?-+:? *\|)+\n(?:\|.*\|(?:\n|\Z))*")
 _PROSE = re.compile(r"""\*\*(?P<strong>[^*]+?)\*\*|<span\ class="chainwalk-note">|</span>
                     |&\#[0-9]+;|(?:[A-Za-z0-9 ,.;/?:()\#-]|[^\x00-\x9f])+""", re.VERBOSE)
 _TICKS = re.compile(r"`+")
-# Most cells: plain text, single-backtick code spans and **strong** text, read by one
-# regex each way (every alternative starts with its own characters, so no backtracking).
-_PLAIN = r"(?:&\#[0-9]+;|[A-Za-z0-9 ,.;/?:()\#-]|[^\x00-\x9f])"
-_SIMPLE_CELL = re.compile(rf"""(?:`(?!\s*(?:\#!|:::))[^`]+`(?!`)|\*\*{_PLAIN}+?\*\*
-                          |<span\ class="chainwalk-note">|</span>|{_PLAIN})*""", re.VERBOSE)
-_SIMPLE_PIECE = re.compile(rf"`([^`]+)`|\*\*({_PLAIN}+?)\*\*")
 _CELL_SYNTAX = re.compile(r"`+|\|")
 
 
@@ -45,15 +39,8 @@ def _code(text: str) -> str:
                        .replace(">", "&gt;")) + "</code>"
 
 
-def _simple_piece(found: re.Match[str]) -> str:
-    code, strong = found.groups()
-    return _code(code) if code is not None else f"<strong>{strong}</strong>"
-
-
 def _inline(cell: str) -> str | None:
     """The cell's HTML, or None if it holds something other than what the views write."""
-    if _SIMPLE_CELL.fullmatch(cell):
-        return _SIMPLE_PIECE.sub(_simple_piece, cell)
     out: list[str] = []
     position = 0
     while position < len(cell):
