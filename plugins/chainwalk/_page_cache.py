@@ -2,9 +2,11 @@
 
 Why: a build whose inputs are those of the last good build (building twice, or a CI
 job that restores its cache) need not import the engine, parse every ruleset and run
-every journey again. Its inputs are every page's text, every file under the rules
-folder, chainwalk's own code and the versions of Python and PyYAML; the key is a
-SHA-256 over all of them, so any change at all is a miss, and a miss renders
+every journey again. Its inputs are every page's text, chainwalk's own code and the
+versions of Python and PyYAML (the key, a SHA-256 over all of them), and every file
+and folder the renderers looked at (``Project.versions_read``: the rules folder's, and
+any ruleset a scenario names outside it), stored with their versions and compared
+again before the pages are taken. Any change at all is a miss, and a miss renders
 everything as if there were no cache.
 
 One entry is kept: the last good build's (a build with problems stores nothing). The
@@ -24,7 +26,9 @@ from pathlib import Path
 
 import yaml
 
-FORMAT = 1
+from ._versions import version
+
+FORMAT = 2
 _CODE = Path(__file__).resolve().parent
 
 
@@ -34,15 +38,15 @@ class CachedBuild:
 
     pages: dict[str, tuple[str, dict[str, str]]]  # page -> (Markdown, placeholder -> HTML)
     warnings: list[str]
+    inputs: dict[str, str | None]  # every file and folder it read -> its version
 
 
-def _files(folder: Path, suffixes: tuple[str, ...] | None = None) -> list[Path]:
-    """Every file under ``folder`` (not hidden, not a cache), in a stable order."""
+def _code_files() -> list[Path]:
+    """chainwalk's own modules and data, in a stable order."""
     found: list[Path] = []
-    for where, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
-        found.extend(Path(where, f) for f in sorted(files) if not f.startswith(".")
-                     and (suffixes is None or f.endswith(suffixes)))
+    for where, dirs, files in os.walk(_CODE):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        found.extend(Path(where, f) for f in sorted(files) if f.endswith((".py", ".json")))
     return found
 
 
@@ -56,24 +60,26 @@ def build_key(pages: list[tuple[str, str]], rules_dir: Path) -> str:
             digest.update(len(data).to_bytes(8, "big") + data)
 
     add(str(FORMAT), sys.version, yaml.__version__, str(rules_dir))
-    for path in _files(_CODE, (".py", ".json")):
+    for path in _code_files():
         add(path.relative_to(_CODE).as_posix(), path.read_bytes())
-    for path in _files(rules_dir):
-        add(path.relative_to(rules_dir).as_posix(), path.read_bytes())
     for name, text in pages:
         add(name, text)
     return digest.hexdigest()
 
 
 def load(path: Path, key: str) -> CachedBuild | None:
-    """The build stored under ``key``, or None (another key, no file, unreadable)."""
+    """The build stored under ``key`` whose inputs are unchanged, or None (another key, an
+    input changed, no file, unreadable)."""
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
         if stored.get("key") != key:
             return None
+        inputs = {str(p): None if v is None else str(v) for p, v in stored["inputs"].items()}
+        if any(version(p) != v for p, v in inputs.items()):
+            return None
         pages = {name: (str(markdown), {str(k): str(v) for k, v in tables.items()})
                  for name, (markdown, tables) in stored["pages"].items()}
-        return CachedBuild(pages, [str(w) for w in stored["warnings"]])
+        return CachedBuild(pages, [str(w) for w in stored["warnings"]], inputs)
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
 
@@ -84,7 +90,7 @@ def save(path: Path, key: str, build: CachedBuild) -> None:
     temporary = path.with_name(path.name + f".{os.getpid()}.tmp")
     data = {"key": key, "pages": {name: [markdown, tables]
                                   for name, (markdown, tables) in build.pages.items()},
-            "warnings": build.warnings}
+            "warnings": build.warnings, "inputs": build.inputs}
     try:
         temporary.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
         os.replace(temporary, path)

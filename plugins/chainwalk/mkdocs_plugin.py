@@ -28,9 +28,9 @@ parsed. So just before the plugins of default priority (mermaid2's) run, each
 them it is put back as it was. Plugins that run at default priority see the comments.
 
 ``mkdocs build`` keeps the last good build's pages in ``cache_dir`` (see
-:mod:`chainwalk._page_cache`): when no page, no file under the rules folder and no
-line of chainwalk changed, the next build takes its pages from there and never loads
-the engine. ``mkdocs serve`` keeps its results in memory instead, per file version.
+:mod:`chainwalk._page_cache`): when no page, no file the renderers read and no line of
+chainwalk changed, the next build takes its pages from there and never loads the
+engine. ``mkdocs serve`` keeps its results in memory instead, per file version.
 """
 
 from __future__ import annotations
@@ -225,7 +225,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         if key is not None:
             built = CachedBuild({uri: (markdown, tables)
                                  for uri, (_, markdown, tables) in self.pages.items()},
-                                shown_warnings)
+                                shown_warnings, site.project.versions_read())
             try:
                 _page_cache.save(self.cache_file, key, built)
             except OSError as e:

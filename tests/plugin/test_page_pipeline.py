@@ -149,6 +149,20 @@ def test_an_edit_under_rules_misses_the_cache(ok: Path) -> None:
     assert "Inbound delivery, edited" in built.page("index.html")
 
 
+def test_an_edit_to_a_ruleset_outside_rules_misses_the_cache(ok: Path) -> None:
+    # A scenario file may name a ruleset anywhere ("../" is relative to it).
+    outside = ok / "outside" / "pod.rules"
+    outside.parent.mkdir()
+    outside.write_bytes((ok / "rules" / "rulesets" / "pod.rules").read_bytes())
+    edit(ok / "rules" / "scenarios" / "shop.yaml", "  server:\n",
+         "  server:\n    ruleset: ../../outside/pod.rules\n")
+    first = build(ok, strict=False)  # (its inbound rules now warn: no scenario uses them)
+    assert first.ok, first.log
+    edit(outside, "-j REDIRECT", "-j REDIRECTED")
+    broken = build(ok, strict=False)
+    assert not broken.ok and "outside/pod.rules" in broken.log, broken.log
+
+
 def test_warnings_come_back_with_cached_pages(ok: Path) -> None:
     edit(ok / "rules" / "rulesets" / "pod.rules", "-A ISTIO_REDIRECT -p tcp",
          "-A ISTIO_REDIRECT -p udp -j RETURN\n-A ISTIO_REDIRECT -p tcp")

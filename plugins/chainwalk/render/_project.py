@@ -11,7 +11,6 @@ input is never evaluated twice, however many builds a ``mkdocs serve`` session r
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .._errors import ChainwalkError, Location, Problem
+from .._versions import digest
 from ..journey import Journey, Scenario, check_scenario, load_scenarios, run_scenario
 from ..netfilter import Ruleset, parse_text
 from ._annotations import EMPTY, Annotations, parse_annotations
@@ -67,16 +67,14 @@ class Project:
             return None
         known = self._versions.get(path)
         if known is None or known[:2] != (st.st_mtime_ns, st.st_size):
-            try:
-                content = ("\n".join(sorted(os.listdir(path))).encode() if os.path.isdir(path)
-                           else Path(path).read_bytes())
-                digest = hashlib.sha256(content).hexdigest()
-            except OSError:
-                digest = "unreadable"
-            known = (st.st_mtime_ns, st.st_size, digest)
+            known = (st.st_mtime_ns, st.st_size, digest(path))
             self._versions[path] = known
         self._seen[path] = known[2]
         return known[2]
+
+    def versions_read(self) -> dict[str, str | None]:
+        """The version of every file and folder this build looked at: all it depends on."""
+        return dict(self._seen)
 
     def touch(self, path: str) -> None:
         """Record that the running computation depends on ``path``."""
