@@ -6,7 +6,9 @@ and says for each figure whether its goal is met. Every figure comes from this r
 * parse time: ``parse_file`` on a generated kube-proxy ruleset (``bench/kube_proxy.py``),
   each run in a fresh interpreter so that no cache is warm, against ``iptables-restore
   --test`` on the same file in a network namespace of its own (median of ``--runs`` each;
-  goal: ratio <= 1.0). The CPU time of both is shown too: it varies less on a busy machine;
+  goal: ratio <= 1.0). The CPU time of both is shown too: it varies less on a busy machine.
+  The parser is the compiled one when a build for the engine's sources exists
+  (``chainwalk/_compiled.py``); then the same modules uncompiled are timed too, for context;
 * peak memory: the peak RSS (``ru_maxrss`` from ``wait4``) of the process that parses,
   against that of ``iptables-restore --test`` (goal: ratio <= 2.0). Nothing is subtracted;
   the bare interpreter's and the imported engine's peak RSS are shown for context;
@@ -75,11 +77,15 @@ _PARSE = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from chainwalk.netfilter import parse_file
+try:
+    from chainwalk._compiled import in_use as compiled
+except ImportError:  # a checkout from before the compiled parser
+    compiled = False
 wall, cpu = time.perf_counter(), time.process_time()
 ruleset = parse_file(sys.argv[2])
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
 rules = sum(len(c.rules) for t in ruleset.tables for c in t.chains)
-print(json.dumps({"parse": wall, "cpu": cpu, "rules": rules}))
+print(json.dumps({"parse": wall, "cpu": cpu, "rules": rules, "compiled": compiled}))
 """
 
 
@@ -92,10 +98,12 @@ class Launch:
     stdout: str
 
 
-def launch(argv: list[str], netns: bool = False) -> Launch:
-    """Run ``argv`` under the launcher; the child's stdout comes before the launcher's line."""
+def launch(argv: list[str], netns: bool = False, env: dict[str, str] | None = None) -> Launch:
+    """Run ``argv`` under the launcher; the child's stdout comes before the launcher's line.
+    ``env``: variables to add to the child's environment."""
     cmd = [sys.executable, "-I", "-S", "-c", _LAUNCHER, "--netns" if netns else "--", *argv]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                            env={**os.environ, **(env or {})})
     if result.returncode != 0:
         raise RuntimeError(f"launcher failed: {result.stderr.strip()}")
     lines = result.stdout.rstrip("\n").split("\n")
@@ -167,16 +175,25 @@ def parse_rows(path: Path, plugins: Path, runs: int, notes: list[str]) -> list[R
     bare = launch([sys.executable, "-c", "pass"]).maxrss_kb
     imported = launch([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(plugins)!r}); "
                        "import chainwalk.netfilter"]).maxrss_kb
-    cw: dict[str, list[float]] = {"parse": [], "cpu": [], "wall": [], "rss": []}
+    cw: dict[str, list[float]] = {"parse": [], "cpu": [], "wall": [], "rss": [], "python": []}
+    compiled = False
     for _ in range(runs):
         child = launch([sys.executable, "-c", _PARSE, str(plugins), str(path)])
         if child.status != 0:
             print(f"chainwalk failed to parse {path}", file=sys.stderr)
             return None
         info = json.loads(child.stdout.splitlines()[-1])
+        compiled = info["compiled"]
         for key, value in (("parse", info["parse"]), ("cpu", info["cpu"]),
                            ("wall", child.wall), ("rss", child.maxrss_kb)):
             cw[key].append(value)
+        if compiled:  # and the same modules uncompiled, for context
+            child = launch([sys.executable, "-c", _PARSE, str(plugins), str(path)],
+                           env={"CHAINWALK_COMPILED": "0"})
+            cw["python"].append(json.loads(child.stdout.splitlines()[-1])["parse"])
+    notes.append("parser: compiled with mypyc (chainwalk/_compiled.py)" if compiled else
+                 "parser: pure Python (no compiled build for these sources: "
+                 "python -m chainwalk._compiled builds one)")
     ipt: dict[str, list[float]] = {"wall": [], "cpu": [], "rss": []}
     restore = shutil.which("iptables-restore")
     if restore is None:
@@ -193,7 +210,7 @@ def parse_rows(path: Path, plugins: Path, runs: int, notes: list[str]) -> list[R
             for key, value in (("wall", child.wall), ("cpu", child.cpu),
                                ("rss", child.maxrss_kb)):
                 ipt[key].append(value)
-    m = {key: statistics.median(values) for key, values in cw.items()}
+    m = {key: statistics.median(values) for key, values in cw.items() if values}
     rows = []
     if ipt["wall"]:
         b = {key: statistics.median(values) for key, values in ipt.items()}
@@ -202,6 +219,8 @@ def parse_rows(path: Path, plugins: Path, runs: int, notes: list[str]) -> list[R
                 m["parse"] / b["wall"], PARSE_GOAL),
             row("  CPU time", fmt_s(m["cpu"]), fmt_s(b["cpu"]), m["cpu"] / b["cpu"], None,
                 "(context)"),
+            *([row("  the same modules, not compiled", fmt_s(m["python"]), fmt_s(b["wall"]),
+                   m["python"] / b["wall"], None, "(context)")] if "python" in m else []),
             row("  whole process (start, import, parse)", fmt_s(m["wall"]), fmt_s(b["wall"]),
                 m["wall"] / b["wall"], None, "(context)"),
             row("peak RSS (parsing process)", fmt_kb(m["rss"]), fmt_kb(b["rss"]),

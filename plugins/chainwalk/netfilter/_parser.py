@@ -484,9 +484,13 @@ class _TableDraft:
 
 
 class _Reader:
-    def __init__(self, path: str, family: int | None) -> None:
+    def __init__(self, path: str, family: int | None, replay: bool = True) -> None:
         self.path = path
         self.family = family
+        # Whether rules of a shape read before are replayed (append_known), and how many
+        # were: the tests compare replaying with reading every rule token by token.
+        self.replay = replay
+        self.replayed = 0
         self.problems: list[Problem] = []
         self.tables: dict[str, Table] = {}
         self.current: _TableDraft | None = None
@@ -511,7 +515,7 @@ class _Reader:
     def read(self, text: str) -> None:
         for number, raw in enumerate(text.splitlines(), start=1):
             if raw[:1] == "-" and self.current is not None:  # most lines: -A CHAIN RULE
-                if not self.append_known(number, raw):
+                if not (self.replay and self.append_known(number, raw)):
                     self.command(number, tokenize(raw))
                 continue
             line = raw.strip()
@@ -530,7 +534,7 @@ class _Reader:
                              "'*TABLE' (such as '*nat') first")
             elif line.startswith(":"):
                 self.declare_chain(number, indent, line)
-            elif not (line.startswith("-") and self.append_known(number, raw)):
+            elif not (line.startswith("-") and self.replay and self.append_known(number, raw)):
                 self.command(number, tokenize(raw))
         if self.current is not None:
             self.problem(self.current.location.line, 1,
@@ -544,7 +548,7 @@ class _Reader:
         Most of a large ruleset is a few shapes of rule with different values (kube-proxy:
         ``-d VIP/32 -p tcp -m comment --comment C -m tcp --dport P -j KUBE-SVC-X``). The
         first rule of a shape is read token by token (``rule``), which records what it did;
-        the next ones replay that with their own values (``replay``), which gives what
+        the next ones replay that with their own values (``replay_shape``), which gives what
         ``rule`` gives. A rule whose replay meets a problem is read again by ``rule``, which
         reports it. Both ways end in the checks that depend on the chain (``insert``): a
         shape is the same in every chain of a table, so ``rule`` must not look at the chain.
@@ -574,7 +578,7 @@ class _Reader:
             if shape is None:
                 before, self.recording = len(self.problems), []
                 self.command(line, tokenize(raw))
-                recorded, self.recording = self.recording, None
+                recorded = self.end_recording()
                 if recorded is not None and len(self.problems) == before:
                     self.shapes[key] = _Shape.of(key, recorded, current.name, self.parts)
                 return True
@@ -589,13 +593,22 @@ class _Reader:
             column = next(tokens).start() + 1
         else:  # the chain is the first run of non-space after -A
             column = raw.find(texts[1], len(raw) - len(raw.lstrip()) + len(texts[0])) + 1
-        rule = self.replay(line, texts, shape, column)
+        rule = self.replay_shape(line, texts, shape, column)
         if rule is None:
             return False
+        self.replayed += 1
         self.insert(line, column, chain, len(chain.rules), rule, shape.uses)
         return True
 
-    def replay(self, line: int, texts: list[str], shape: _Shape, column: int) -> Rule | None:
+    def end_recording(self) -> list[_Step] | None:
+        """The steps recorded, or ``None`` if the reading found the shape not replayable;
+        recording stops. (A method: where ``self.recording = []`` was just written, type
+        checkers, and mypyc's checks, would take it for a list still.)"""
+        recorded, self.recording = self.recording, None
+        return recorded
+
+    def replay_shape(self, line: int, texts: list[str], shape: _Shape, column: int
+                     ) -> Rule | None:
         """``rule`` for a rule of a recorded ``shape``; ``None``, with nothing changed, if it
         has a problem. ``texts`` are the rule's tokens from ``-A`` on.
 
@@ -1213,7 +1226,11 @@ def _chain_order(draft: _TableDraft) -> list[_ChainDraft]:
 
 def parse_text(text: str, path: str = "<input>", family: int | None = None) -> Ruleset:
     """Parse a whole file; raise :class:`ChainwalkError` with every problem found."""
-    reader = _Reader(path, family)
+    return _parse(_Reader(path, family), text)
+
+
+def _parse(reader: _Reader, text: str) -> Ruleset:
+    """``parse_text`` with a reader of one's own (the tests turn replaying off)."""
     # Reading allocates several objects per rule, and the cyclic garbage collector would walk
     # the ever larger model again and again (a quarter of the time of a large file); the
     # reading makes no garbage cycles, so the collector waits until it is done.
@@ -1236,7 +1253,7 @@ def parse_text(text: str, path: str = "<input>", family: int | None = None) -> R
     family = reader.family or 4
     tables = tuple(_family_defaults(t, family) if reader.uses[t.name] & _FAMILY_USES else t
                    for t in sorted(reader.tables.values(), key=lambda t: order[t.name]))
-    return Ruleset(family, tables, path)
+    return Ruleset(family, tables, reader.path)
 
 
 # Target defaults that differ between iptables and ip6tables, known only once the
