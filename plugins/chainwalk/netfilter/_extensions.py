@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 from . import _values as v
 from ._model import Option
 
 #: Hooks by name, as the kernel numbers them.
-HOOKS = ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING")
-ALL_HOOKS = frozenset(HOOKS)
-PORT_PROTOCOLS = ("tcp", "udp", "sctp", "dccp", "udplite")
+HOOKS: Final = ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING")
+ALL_HOOKS: Final = frozenset(HOOKS)
+PORT_PROTOCOLS: Final = ("tcp", "udp", "sctp", "dccp", "udplite")
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def _tproxy(options: list[Option]) -> list[Option]:
 
 
 # syslog levels by the names iptables accepts; LOG's default level 4 is not printed.
-_LOG_LEVELS = {"emerg": 0, "panic": 0, "alert": 1, "crit": 2, "error": 3, "warning": 4,
+_LOG_LEVELS: Final = {"emerg": 0, "panic": 0, "alert": 1, "crit": 2, "error": 3, "warning": 4,
                "notice": 5, "info": 6, "debug": 7}
 
 
@@ -179,7 +180,7 @@ _tcp_udp_ports = (
     opt("dport", "--destination-port", parse=_port),
 )
 
-MODULES: dict[str, ModuleSpec] = {m.name: m for m in (
+MODULES: Final[dict[str, ModuleSpec]] = {m.name: m for m in (
     ModuleSpec("tcp", (
         *_tcp_udp_ports,
         opt("tcp-flags", arity=2, parse=v.tcp_flag_list),
@@ -265,9 +266,9 @@ MODULES: dict[str, ModuleSpec] = {m.name: m for m in (
 )}
 
 # statistic's --mode values are lower case in iptables-save's output.
-_STATISTIC_MODE = {"RANDOM": "random", "NTH": "nth"}
+_STATISTIC_MODE: Final = {"RANDOM": "random", "NTH": "nth"}
 
-TARGETS: dict[str, TargetSpec] = {t.name: t for t in (
+TARGETS: Final[dict[str, TargetSpec]] = {t.name: t for t in (
     TargetSpec("ACCEPT", summary="stop this table; let the packet go on"),
     TargetSpec("DROP", summary="discard the packet"),
     TargetSpec("RETURN", summary="back to the calling chain (or the built-in chain's policy)"),

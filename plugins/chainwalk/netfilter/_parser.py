@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from .._errors import ChainwalkError, Location, Problem
 from . import _values as v
@@ -37,12 +37,12 @@ from ._extensions import (
 )
 from ._model import BASE_MODULE, BUILTIN_CHAINS, Chain, Match, Option, Rule, Ruleset, Table, Target
 
-_TOKEN = re.compile(r"""(?:"(?:\\.|[^"\\])*"|'[^']*'|[^\s"']+)+""")
-_COUNTERS = re.compile(r"^\[(\d+):(\d+)\]$")
-_CHAIN_NAME = re.compile(r"^[^\s!-][^\s!]{0,28}$")
+_TOKEN: Final = re.compile(r"""(?:"(?:\\.|[^"\\])*"|'[^']*'|[^\s"']+)+""")
+_COUNTERS: Final = re.compile(r"^\[(\d+):(\d+)\]$")
+_CHAIN_NAME: Final = re.compile(r"^[^\s!-][^\s!]{0,28}$")
 
 # The base criteria, in the order iptables-save prints them.
-_BASE: dict[str, tuple[str, object]] = {
+_BASE: Final[dict[str, tuple[str, object]]] = {
     "-s": ("source", v.network), "--source": ("source", v.network), "--src": ("source", v.network),
     "-d": ("destination", v.network), "--destination": ("destination", v.network),
     "--dst": ("destination", v.network),
@@ -51,18 +51,18 @@ _BASE: dict[str, tuple[str, object]] = {
     "-p": ("protocol", v.protocol), "--protocol": ("protocol", v.protocol),
     "-f": ("fragment", None), "--fragment": ("fragment", None),
 }
-BASE_ORDER = ("source", "destination", "in-interface", "out-interface", "protocol", "fragment")
+BASE_ORDER: Final = ("source", "destination", "in-interface", "out-interface", "protocol", "fragment")
 # Options whose value is free text: whatever follows them is their value.
-_FREE_TEXT = frozenset({"comment", "log-prefix"})
+_FREE_TEXT: Final = frozenset({"comment", "log-prefix"})
 
 # Reading a rule again by its shape (see _Reader.append_known). A token is "literal" in a
 # shape when reading it may depend on its text: anything that looks like an option or "!",
 # and the names -m, -j and -p take. Any other token is only ever a value, so two rules whose
 # tokens differ only there are read alike: same options, same modules, same target.
-_NAMES = frozenset([*MODULES, *TARGETS, *PORT_PROTOCOLS, "icmp", "all", *map(str, range(256))])
+_NAMES: Final = frozenset([*MODULES, *TARGETS, *PORT_PROTOCOLS, "icmp", "all", *map(str, range(256))])
 
 
-_LITERAL_STARTS = "-!"  # and "" (an empty token), which `"" in "-!"` includes
+_LITERAL_STARTS: Final = "-!"  # and "" (an empty token), which `"" in "-!"` includes
 
 
 def _literal(text: str) -> bool:
@@ -86,7 +86,7 @@ class Token:
 # the rule's tokens from its chain name; the tokens are the recorded rule's, which only
 # serve for problems, and a replay that has one is read again anyway.
 _Step = tuple[Any, ...]
-_REMEMBER = 1024  # parts remembered per unit: values that recur do so soon
+_REMEMBER: Final = 1024  # parts remembered per unit: values that recur do so soon
 
 
 class _Unread(ValueError):
@@ -220,7 +220,7 @@ class _Shape:
 
 # The key of a part that reads no value: one for every rule (bool, called in C, is True for
 # any rule's texts, which are never empty).
-_same_key: Callable[[list[str]], object] = bool
+_same_key: Final[Callable[[list[str]], object]] = bool
 
 
 def _no_values(texts: list[str]) -> tuple[()]:
@@ -334,12 +334,25 @@ def _fields_are(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...
         else ()
 
 
-_new = object.__new__
-_OPTION_NAME, _OPTION_VALUES, _OPTION_NEGATED = _fields_are(Option, "name", "values", "negated")
-_MATCH_MODULE, _MATCH_OPTIONS = _fields_are(Match, "module", "options")
-_TARGET_NAME, _TARGET_OPTIONS, _TARGET_GOTO, _TARGET_IS_CHAIN = _fields_are(
-    Target, "name", "options", "goto", "is_chain")
-_LOCATION_PATH, _LOCATION_LINE, _LOCATION_COLUMN = _fields_are(Location, "path", "line", "column")
+_new: Final = object.__new__
+# One Final name per setter: compiled (chainwalk/_compiled.py), a Final is read from C,
+# any other module-level name from the module's dict.
+_OPTION_SETTERS = _fields_are(Option, "name", "values", "negated")
+_OPTION_NAME: Final = _OPTION_SETTERS[0]
+_OPTION_VALUES: Final = _OPTION_SETTERS[1]
+_OPTION_NEGATED: Final = _OPTION_SETTERS[2]
+_MATCH_SETTERS = _fields_are(Match, "module", "options")
+_MATCH_MODULE: Final = _MATCH_SETTERS[0]
+_MATCH_OPTIONS: Final = _MATCH_SETTERS[1]
+_TARGET_SETTERS = _fields_are(Target, "name", "options", "goto", "is_chain")
+_TARGET_NAME: Final = _TARGET_SETTERS[0]
+_TARGET_OPTIONS: Final = _TARGET_SETTERS[1]
+_TARGET_GOTO: Final = _TARGET_SETTERS[2]
+_TARGET_IS_CHAIN: Final = _TARGET_SETTERS[3]
+_LOCATION_SETTERS = _fields_are(Location, "path", "line", "column")
+_LOCATION_PATH: Final = _LOCATION_SETTERS[0]
+_LOCATION_LINE: Final = _LOCATION_SETTERS[1]
+_LOCATION_COLUMN: Final = _LOCATION_SETTERS[2]
 _fields_are(Rule, "matches", "target", "location", "counters")  # no slots: its __dict__
 
 
@@ -456,7 +469,7 @@ def _unquote(text: str) -> str:
     return "".join(out)
 
 
-_NO_USES: frozenset[str] = frozenset()
+_NO_USES: Final[frozenset[str]] = frozenset()
 
 
 class _ChainDraft:
@@ -1258,14 +1271,14 @@ def _parse(reader: _Reader, text: str) -> Ruleset:
 
 # Target defaults that differ between iptables and ip6tables, known only once the
 # whole file (or the caller) has told the family.
-_FAMILY_DEFAULTS: dict[tuple[str, str], dict[int, str]] = {
+_FAMILY_DEFAULTS: Final[dict[tuple[str, str], dict[int, str]]] = {
     ("REJECT", "reject-with"): {4: "icmp-port-unreachable", 6: "icmp6-port-unreachable"},
     ("TPROXY", "on-ip"): {4: "0.0.0.0", 6: "::"},
 }
 
 
 # The tables that may have such targets: their uses say so, as they work only from some hooks.
-_FAMILY_USES = frozenset("-j " + name for name, _ in _FAMILY_DEFAULTS)
+_FAMILY_USES: Final = frozenset("-j " + name for name, _ in _FAMILY_DEFAULTS)
 assert all(TARGETS[name].hooks != ALL_HOOKS for name, _ in _FAMILY_DEFAULTS)
 
 

@@ -11,13 +11,14 @@ import re
 import socket
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Final
 
-_IPV4 = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
+_IPV4: Final = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
 # An IPv4 address exactly as ipaddress accepts and prints it (no leading zeros).
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IPV4_CANONICAL = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
-_NAME = re.compile(r"^[A-Za-z0-9_.:@+-]{1,29}$")
-MAX_U32 = 0xFFFFFFFF
+_OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_CANONICAL: Final = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
+_NAME: Final = re.compile(r"^[A-Za-z0-9_.:@+-]{1,29}$")
+MAX_U32: Final = 0xFFFFFFFF
 
 
 def family_of(text: str) -> int:
@@ -103,9 +104,9 @@ def interface_matches(pattern: str, name: str | None) -> bool:
     return name == pattern
 
 
-_PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132,
+_PROTOCOLS: Final = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132,
               "dccp": 33, "udplite": 136, "esp": 50, "ah": 51, "gre": 47, "all": 0}
-_PROTOCOL_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "ipv6-icmp", 132: "sctp", 33: "dccp",
+_PROTOCOL_NAMES: Final = {6: "tcp", 17: "udp", 1: "icmp", 58: "ipv6-icmp", 132: "sctp", 33: "dccp",
                    136: "udplite", 50: "esp", 51: "ah", 47: "gre"}
 
 
@@ -182,7 +183,7 @@ def mark_bits(text: str) -> tuple[int, int]:
     return int(value, 0), (int(mask, 0) if slash else MAX_U32)
 
 
-_USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")
+_USER_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")
 
 
 def id_range(text: str) -> str:
@@ -255,9 +256,9 @@ def choice_list(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
-TCP_FLAGS = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR")
+TCP_FLAGS: Final = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR")
 # The flags --tcp-flags can name: iptables knows no ECE or CWR, and its ALL is these six.
-_TCP_FLAG_NAMES = TCP_FLAGS[:6]
+_TCP_FLAG_NAMES: Final = TCP_FLAGS[:6]
 
 
 def tcp_flag_list(text: str) -> str:
@@ -275,7 +276,7 @@ def tcp_flag_list(text: str) -> str:
 
 
 # ADDRESS:PORT with a canonical IPv4 address: most DNAT destinations (kube-proxy's endpoints).
-_IPV4_PORT = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}:([0-9]{{1,5}})")
+_IPV4_PORT: Final = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}:([0-9]{{1,5}})")
 
 
 def dnat_destination(text: str) -> str:
@@ -336,7 +337,7 @@ def conntrack_network(text: str) -> str:
 
 
 # iptables' ICMP type names, printed back as ``type`` or ``type/code``.
-_ICMP_TYPES = {
+_ICMP_TYPES: Final = {
     "echo-reply": "0", "pong": "0", "destination-unreachable": "3",
     "network-unreachable": "3/0", "host-unreachable": "3/1", "protocol-unreachable": "3/2",
     "port-unreachable": "3/3", "fragmentation-needed": "3/4", "source-route-failed": "3/5",
