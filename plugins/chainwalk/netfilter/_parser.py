@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import fields, replace
 from functools import partial
 from operator import itemgetter
 from pathlib import Path
@@ -73,10 +73,15 @@ def _literal(text: str) -> bool:
 _SET_BASE, _BASE_VALUE, _MODULE, _TARGET, _OPTION = range(5)
 
 
-@dataclass(slots=True)
+# The reader's own classes are plain classes with __slots__, not dataclasses: making a
+# dataclass runs generated code through exec() at import, a cost every build of the site
+# pays (and these need no generated __eq__ or __repr__).
 class Token:
-    text: str
-    column: int
+    __slots__ = ("column", "text")
+
+    def __init__(self, text: str, column: int) -> None:
+        self.text = text
+        self.column = column
 
 
 # A step of a recorded reading (see _Reader.append_known): (_SET_BASE, name, option),
@@ -93,7 +98,6 @@ class _Unread(ValueError):
     """A replayed part has a problem: the rule is read token by token, which reports it."""
 
 
-@dataclass(slots=True)
 class _Unit:
     """A part of a rule shape (its base criteria, one match or its target): how to build it
     from a rule's tokens, the key of the values it reads, and the parts built so far by
@@ -101,9 +105,14 @@ class _Unit:
     that build alike from the same values (the same module and options after the same
     ``-p``, in the same table) share what they built, whatever their shape."""
 
-    key: Callable[[list[str]], object]
-    build: Callable[[list[str], Option | None], Any]
-    built: dict[object, Any]
+    __slots__ = ("build", "built", "key")
+
+    def __init__(self, key: Callable[[list[str]], object],
+                 build: Callable[[list[str], Option | None], Any],
+                 built: dict[object, Any]) -> None:
+        self.key = key
+        self.build = build
+        self.built = built
 
     def part(self, texts: list[str], proto: Option | None) -> Any:
         """The part a rule's ``texts`` give: as built for an earlier rule, or built now."""
@@ -117,26 +126,31 @@ class _Unit:
         return found
 
 
-@dataclass(slots=True)
 class _Shape:
     """The parts of a recorded rule reading, and the modules and targets it uses that
     work only from some hooks (see ``_ChainDraft.uses``)."""
 
-    base: _Unit
-    modules: tuple[_Unit, ...]
-    target: _Unit | None
-    uses: frozenset[str]
-    # A rule's tokens (from "-A") have this shape if they are ``size`` long, their literals
-    # (``literals_of``) are ``literals`` and none of their values (``values_of``) looks
-    # like a literal: the shape's key, checked without computing a rule's key (see
-    # append_known). The single literal or value of a shape is taken twice, as a tuple.
-    size: int = 0
-    literals_of: Callable[[list[str]], tuple[str, ...]] = tuple
-    literals: tuple[str, ...] = ()
-    values_of: Callable[[list[str]], tuple[str, ...]] | None = None
-    # The shape of the rule that came after the last rule of this shape: most likely the
-    # next one's (kube-proxy's chains repeat a few shapes in turn).
-    next: _Shape | None = None
+    __slots__ = ("base", "literals", "literals_of", "modules", "next", "size", "target", "uses",
+                 "values_of")
+
+    def __init__(self, base: _Unit, modules: tuple[_Unit, ...], target: _Unit | None,
+                 uses: frozenset[str], size: int) -> None:
+        self.base = base
+        self.modules = modules
+        self.target = target
+        self.uses = uses
+        # A rule's tokens (from "-A") have this shape if they are ``size`` long, their
+        # literals (``literals_of``) are ``literals`` and none of their values
+        # (``values_of``) looks like a literal: the shape's key, checked without computing
+        # a rule's key (see append_known). The single literal or value of a shape is taken
+        # twice, as a tuple.
+        self.size = size
+        self.literals_of: Callable[[list[str]], tuple[str, ...]] = tuple
+        self.literals: tuple[str, ...] = ()
+        self.values_of: Callable[[list[str]], tuple[str, ...]] | None = None
+        # The shape of the rule that came after the last rule of this shape: most likely
+        # the next one's (kube-proxy's chains repeat a few shapes in turn).
+        self.next: _Shape | None = None
 
     @classmethod
     def of(cls, key: tuple[str | None, ...], steps: list[_Step], table: str,
@@ -489,11 +503,13 @@ class _ChainDraft:
         self.uses: frozenset[str] = _NO_USES
 
 
-@dataclass(slots=True)
 class _TableDraft:
-    name: str
-    location: Location
-    chains: dict[str, _ChainDraft] = field(default_factory=dict)
+    __slots__ = ("chains", "location", "name")
+
+    def __init__(self, name: str, location: Location) -> None:
+        self.name = name
+        self.location = location
+        self.chains: dict[str, _ChainDraft] = {}
 
 
 class _Reader:
