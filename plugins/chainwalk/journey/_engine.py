@@ -25,7 +25,7 @@ received: the same state again means forever) or at the scenario's hop limit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from .._errors import ChainwalkError, Location, Problem
 from ..netfilter import Branch, Packet, Trace, route_output, trace
@@ -36,27 +36,35 @@ from ._world import World, build_world
 EPHEMERAL_BASE = 40000  # hop n's client uses port 40000 + n: stable output, distinct hops
 
 
-@dataclass(frozen=True, slots=True)
+# The walk's own records are plain classes: a dataclass costs milliseconds to create at
+# import (its methods are compiled from source), and these need no equality or repr.
 class _Sender:
-    pod: str
-    process: str
-    uid: int
-    gid: int
+    __slots__ = ("gid", "pod", "process", "uid")
+
+    def __init__(self, pod: str, process: str, uid: int, gid: int) -> None:
+        self.pod = pod
+        self.process = process
+        self.uid = uid
+        self.gid = gid
 
 
-@dataclass(frozen=True, slots=True)
 class _Listener:
-    process: str
-    description: str
-    proxy: bool
+    __slots__ = ("description", "process", "proxy")
+
+    def __init__(self, process: str, description: str, proxy: bool) -> None:
+        self.process = process
+        self.description = description
+        self.proxy = proxy
 
 
-@dataclass(frozen=True, slots=True)
 class _Ending:
     """Why a journey stops: its result and the reason in words."""
 
-    result: str
-    reason: str
+    __slots__ = ("reason", "result")
+
+    def __init__(self, result: str, reason: str) -> None:
+        self.result = result
+        self.reason = reason
 
 
 def run_scenario(scenario: Scenario) -> Journey:
