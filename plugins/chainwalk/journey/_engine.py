@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .._errors import ChainwalkError, Location, Problem
-from ..netfilter import Branch, Packet, Trace, route_output, trace
+from ..netfilter import Branch, Host, Packet, Ruleset, Trace, route_output, trace
 from . import _envoy
 from ._model import Hop, Journey, Pod, Scenario
 from ._world import World, build_world
@@ -65,6 +65,27 @@ class _Ending:
     def __init__(self, result: str, reason: str) -> None:
         self.result = result
         self.reason = reason
+
+
+# Traces made, by what decides them: a site's diff views run most scenarios again with
+# one ruleset swapped, and their hops through the other pods repeat exactly. Keyed by
+# id() of the ruleset and the host (both shared between runs: see _rulesets and
+# _world); the value keeps them alive, so an id cannot be reused, and is checked to be
+# the same objects.
+_traces: dict[tuple[int, int, Packet, str], tuple[Ruleset, Host, Trace]] = {}
+_TRACES_KEPT = 4096
+
+
+def _trace(ruleset: Ruleset, packet: Packet, host: Host, hook: str) -> Trace:
+    key = (id(ruleset), id(host), packet, hook)
+    found = _traces.get(key)
+    if found is not None and found[0] is ruleset and found[1] is host:
+        return found[2]
+    made = trace(ruleset, packet, host, hook)
+    if len(_traces) >= _TRACES_KEPT:
+        _traces.clear()
+    _traces[key] = (ruleset, host, made)
+    return made
 
 
 def run_scenario(scenario: Scenario) -> Journey:
@@ -168,7 +189,7 @@ class _Walk:
         sport = EPHEMERAL_BASE + number
         packet = Packet(dst, dport, self.protocol, source, sport, None, None, sender.uid,
                         sender.gid)
-        output = trace(self.world.rulesets[pod.name], packet, host, "OUTPUT")
+        output = _trace(self.world.rulesets[pod.name], packet, host, "OUTPUT")
         hop = Hop(number, pod.name, sender.process, sender.uid, sender.gid, self.protocol,
                   source or route.source, sport, dst, dport, output,
                   notes=self.fork_note(output))
@@ -224,7 +245,7 @@ class _Walk:
                             "eth0 with the pod's own address as source, which the kernel "
                             "drops (martian source)")
         packet = Packet(dst, dport, self.protocol, final.src, final.sport, "eth0")
-        arriving = trace(self.world.rulesets[receiver.name], packet,
+        arriving = _trace(self.world.rulesets[receiver.name], packet,
                          self.world.hosts[receiver.name], "PREROUTING")
         notes.extend(self.fork_note(arriving))
         hop = replace(hop, prerouting_trace=arriving, notes=tuple(notes))
