@@ -27,7 +27,10 @@ import re
 # (Written as "not plain, below U+00A0": a class spanning up to U+10FFFF takes
 # milliseconds to compile, at every start of the plugin and the CLI.)
 _MD_SYNTAX = re.compile(r"(?![A-Za-z0-9 ,.;/?])[\x00-\x9f]|\.(?=\.)|(?<=\.)\.")
-_MERMAID_SYNTAX = re.compile(r"(?![A-Za-z0-9 ,./_?'-])[\x00-\x9f]")
+# Mermaid's: every character below U+00A0 but letters, digits and `` ,./_?'-``, as one
+# class (a class gives the regex engine a first character to scan for; a look-ahead
+# does not, and every position of every label was tried).
+_MERMAID_SYNTAX = re.compile(r"""[\x00-\x1f!"#$%&()*+:;<=>@\[\\\]^`{|}~\x7f-\x9f]""")
 _SPACES = re.compile(r"\s+")
 
 
