@@ -18,8 +18,10 @@ from __future__ import annotations
 import re
 from functools import cache
 
-# A table as the views write it: a header row, the delimiter row, the body rows.
-TABLE = re.compile(r"(?m)^\|.*\|\n\|(?: *:?-+:? *\|)+\n(?:\|.*\|(?:\n|\Z))*")
+# A table as the views write it: a header row, the delimiter row, the body rows. (The
+# first "|" comes before the check that it starts a line, so that the regex engine scans
+# for it rather than trying every position of a page.)
+TABLE = re.compile(r"(?m)\|(?<=^\|).*\|\n\|(?: *:?-+:? *\|)+\n(?:\|.*\|(?:\n|\Z))*")
 # What a cell holds between its code spans, piece by piece; nothing else may be left.
 # (Plain text is one class, everything but the syntax below U+00A0: letters, digits,
 # `` ,.;/?:()#-`` and all from U+00A0 up, read a run at a time.)
