@@ -72,6 +72,8 @@ def edits_for(pod: Pod, what_ifs: tuple[WhatIf, ...]) -> tuple[RuleEdit, ...]:
 
 def apply_people_changes(topology: Topology, what_ifs: tuple[WhatIf, ...]) -> Topology:
     """Processes' uids and sidecars' inbound modes as the what-ifs change them."""
+    if not any(isinstance(w, (ProcessChange, InboundModeChange)) for w in what_ifs):
+        return topology  # most scenarios: nothing to copy
     pods = []
     for pod in topology.pods:
         for w in what_ifs:
