@@ -23,10 +23,12 @@ from functools import cache
 # for it rather than trying every position of a page.)
 TABLE = re.compile(r"(?m)\|(?<=^\|).*\|\n\|(?: *:?-+:? *\|)+\n(?:\|.*\|(?:\n|\Z))*")
 # What a cell holds between its code spans, piece by piece; nothing else may be left.
-# (Plain text is one class, everything but the syntax below U+00A0: letters, digits,
-# `` ,.;/?:()#-`` and all from U+00A0 up, read a run at a time.)
-_PROSE = re.compile(r"""\*\*(?P<strong>[^*]+?)\*\*|<span\ class="chainwalk-note">|</span>
-                    |&\#[0-9]+;|[^\x00-\x1f!"$%&'*+<=>@\[\\\]^_`{|}~\x7f-\x9f]+""", re.VERBOSE)
+# One match reads a **strong** piece, or a run of the other pieces (one, not one per
+# piece). Plain text is one class: everything but the syntax below U+00A0 (letters,
+# digits, `` ,.;/?:()#-`` and all from U+00A0 up).
+_PROSE = re.compile(r"""\*\*(?P<strong>[^*]+?)\*\*
+                    |(?:<span\ class="chainwalk-note">|</span>|&\#[0-9]+;
+                       |[^\x00-\x1f!"$%&'*+<=>@\[\\\]^_`{|}~\x7f-\x9f]+)+""", re.VERBOSE)
 # These start with a literal character (one backtick written out, then ``*`` rather
 # than ``+``): the regex engine then scans for that character instead of trying the
 # whole pattern at every position of a row (a third of the time the site's tables took).
