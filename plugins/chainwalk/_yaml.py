@@ -10,7 +10,6 @@ from that tree; the tree is kept to map a path of keys and indexes
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -23,14 +22,18 @@ PathPart = str | int
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@dataclass(frozen=True)
 class Doc:
     """Parsed YAML: its data, and the node tree it was built from (``None``: empty)."""
 
-    path: str
-    data: Any
-    root: yaml.Node | None
-    first_line: int = 1  # the file line of the text's first line
+    # A plain class: a dataclass costs milliseconds to create at import.
+    __slots__ = ("data", "first_line", "path", "root")
+
+    def __init__(self, path: str, data: Any, root: yaml.Node | None,
+                 first_line: int = 1) -> None:
+        self.path = path
+        self.data = data
+        self.root = root
+        self.first_line = first_line  # the file line of the text's first line
 
     def line(self, keys: Sequence[str | int] = (), *, key: bool = True) -> Location:
         """Where the entry at ``keys`` starts (its key, or with ``key=False`` its value)."""

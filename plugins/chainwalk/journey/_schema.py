@@ -94,10 +94,12 @@ def _keyword_holds(keyword: str, arg: Any, value: Any, schema: dict[str, Any],
         target = root.get("$defs", {}).get(name) if name and "/" not in name else None
         return target is not None and surely_valid(value, target, root)
     if keyword == "type":
-        names = [arg] if isinstance(arg, str) else arg
         # bool is an int to Python, never an integer or a number to JSON Schema.
-        return any(isinstance(value, _TYPES.get(n, ())) and not (
-            isinstance(value, bool) and n in ("integer", "number")) for n in names)
+        for name in [arg] if isinstance(arg, str) else arg:
+            if isinstance(value, _TYPES.get(name, ())) and not (
+                    isinstance(value, bool) and name in ("integer", "number")):
+                return True
+        return False
     if keyword == "enum":
         return any(type(value) is type(choice) and value == choice for choice in arg)
     if keyword == "anyOf":
@@ -117,9 +119,11 @@ def _keyword_holds(keyword: str, arg: Any, value: Any, schema: dict[str, Any],
             return True
         if not all(isinstance(k, str) for k in value):
             return False  # JSON has no such object: let jsonschema say what it makes of it
-        if keyword == "properties":
-            return all(surely_valid(value[k], sub, root) for k, sub in arg.items()
-                       if k in value)
+        if keyword == "properties":  # loops, not all(): the walk's most frequent step
+            for k, sub in arg.items():
+                if k in value and not surely_valid(value[k], sub, root):
+                    return False
+            return True
         if keyword == "additionalProperties":
             if "patternProperties" in schema:
                 return False

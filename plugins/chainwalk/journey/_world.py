@@ -8,7 +8,7 @@ engine and the loader's checks both look at.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from .._errors import ChainwalkError, Problem
 from ..netfilter import Host, Interface, Ruleset, host_with
@@ -24,15 +24,19 @@ from ._model import (
 from ._rulesets import apply_edits, empty_ruleset, load_ruleset
 
 
-@dataclass(frozen=True)
 class World:
     """Pods after the what-ifs, with the rules and the network view of each, for one
     address family (a journey never changes family)."""
 
-    topology: Topology
-    family: int
-    rulesets: dict[str, Ruleset]
-    hosts: dict[str, Host]
+    # A plain class: a dataclass costs milliseconds to create at import.
+    __slots__ = ("family", "hosts", "rulesets", "topology")
+
+    def __init__(self, topology: Topology, family: int, rulesets: dict[str, Ruleset],
+                 hosts: dict[str, Host]) -> None:
+        self.topology = topology
+        self.family = family
+        self.rulesets = rulesets
+        self.hosts = hosts
 
 
 def family_of(address: str) -> int:
@@ -68,6 +72,8 @@ def edits_for(pod: Pod, what_ifs: tuple[WhatIf, ...]) -> tuple[RuleEdit, ...]:
 
 def apply_people_changes(topology: Topology, what_ifs: tuple[WhatIf, ...]) -> Topology:
     """Processes' uids and sidecars' inbound modes as the what-ifs change them."""
+    if not any(isinstance(w, (ProcessChange, InboundModeChange)) for w in what_ifs):
+        return topology  # most scenarios: nothing to copy
     pods = []
     for pod in topology.pods:
         for w in what_ifs:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass
 from operator import attrgetter
 
 from . import _values as v
@@ -22,12 +21,15 @@ from ._packet import Host
 from ._routing import is_local
 
 
-@dataclass(frozen=True, slots=True)
 class Choice:
     """A criterion decided by chance (probability) or unknown (probability ``None``)."""
 
-    probability: float | None
-    description: str
+    # A plain class: a dataclass costs milliseconds to create at import.
+    __slots__ = ("description", "probability")
+
+    def __init__(self, probability: float | None, description: str) -> None:
+        self.probability = probability
+        self.description = description
 
 
 class State:
@@ -114,13 +116,18 @@ Result = str | Choice | None
 Check = Callable[[State, Host], Result]
 
 
-@dataclass(frozen=True, slots=True, eq=False)  # one per Rule: hashed by identity (see _trace)
 class CompiledRule:
-    checks: tuple[Check, ...]
-    # For the chain index: the single address a non-negated ``-d a/32`` demands.
-    exact_destination: int | None
-    # The target's options by name, for the trace's targets (read once, not per packet).
-    target_options: dict[str, tuple[str, ...]]
+    # One per Rule: hashed by identity (see _trace). A plain class: a dataclass costs
+    # milliseconds to create at import.
+    __slots__ = ("checks", "exact_destination", "target_options")
+
+    def __init__(self, checks: tuple[Check, ...], exact_destination: int | None,
+                 target_options: dict[str, tuple[str, ...]]) -> None:
+        self.checks = checks
+        # For the chain index: the single address a non-negated ``-d a/32`` demands.
+        self.exact_destination = exact_destination
+        # The target's options by name, for the trace's targets (read once, not per packet).
+        self.target_options = target_options
 
 
 def compile_rule(rule: Rule) -> CompiledRule:

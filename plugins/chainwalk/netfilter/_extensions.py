@@ -10,7 +10,6 @@ and the documentation all read these tables; what a module *does* lives in
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Final
 
 from . import _values as v
@@ -22,14 +21,21 @@ ALL_HOOKS: Final = frozenset(HOOKS)
 PORT_PROTOCOLS: Final = ("tcp", "udp", "sctp", "dccp", "udplite")
 
 
-@dataclass(frozen=True)
+# The specs are plain classes: one object per option, module and target, compared by
+# identity; a dataclass costs milliseconds to create at import (its methods are compiled
+# from source at every start).
 class OptionSpec:
-    name: str  # as iptables-save prints it, without the dashes
-    spellings: tuple[str, ...]  # every spelling iptables-restore accepts
-    arity: int = 1
-    parse: Callable[[str], object] = v.any_text
-    negatable: bool = True
-    store_as: str | None = None  # an alias whose normal form is another option
+    __slots__ = ("arity", "name", "negatable", "parse", "spellings", "store_as")
+
+    def __init__(self, name: str, spellings: tuple[str, ...], arity: int = 1,
+                 parse: Callable[[str], object] = v.any_text, negatable: bool = True,
+                 store_as: str | None = None) -> None:
+        self.name = name  # as iptables-save prints it, without the dashes
+        self.spellings = spellings  # every spelling iptables-restore accepts
+        self.arity = arity
+        self.parse = parse
+        self.negatable = negatable
+        self.store_as = store_as  # an alias whose normal form is another option
 
     @property
     def canonical(self) -> str:
@@ -48,41 +54,44 @@ def _keep(options: list[Option]) -> list[Option]:
     return options
 
 
-@dataclass(frozen=True)
 class ModuleSpec:
-    name: str
-    options: tuple[OptionSpec, ...]
-    protocols: tuple[str, ...] = ()  # -p must be one of these (empty: any)
-    hooks: frozenset[str] = ALL_HOOKS
-    finish: Finish = _keep  # checks required options and fills defaults; raises ValueError
-    summary: str = ""
-    implicit: bool = False  # loaded by -p PROTO without -m
-    lookup: dict[str, OptionSpec] = field(init=False, repr=False, compare=False)
-    # Where each option comes in iptables-save's order (the parser sorts by it).
-    order: dict[str, int] = field(init=False, repr=False, compare=False)
+    __slots__ = ("finish", "hooks", "implicit", "lookup", "name", "options", "order",
+                 "protocols", "summary")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "lookup", {s: o for o in self.options for s in o.spellings})
-        object.__setattr__(self, "order", {o.canonical: n for n, o in enumerate(self.options)})
+    def __init__(self, name: str, options: tuple[OptionSpec, ...],
+                 protocols: tuple[str, ...] = (), hooks: frozenset[str] = ALL_HOOKS,
+                 finish: Finish = _keep, summary: str = "", implicit: bool = False) -> None:
+        self.name = name
+        self.options = options
+        self.protocols = protocols  # -p must be one of these (empty: any)
+        self.hooks = hooks
+        self.finish = finish  # checks required options and fills defaults; raises ValueError
+        self.summary = summary
+        self.implicit = implicit  # loaded by -p PROTO without -m
+        self.lookup = {s: o for o in options for s in o.spellings}
+        # Where each option comes in iptables-save's order (the parser sorts by it).
+        self.order = {o.canonical: n for n, o in enumerate(options)}
 
 
-@dataclass(frozen=True)
 class TargetSpec:
-    name: str
-    options: tuple[OptionSpec, ...] = ()
-    tables: tuple[str, ...] = ()  # empty: any table
-    hooks: frozenset[str] = ALL_HOOKS
-    protocols_for: tuple[str, ...] = ()  # options that, when they name ports, need -p tcp/udp
-    finish: Finish = _keep
-    terminal: bool = True  # False: evaluation goes on with the next rule
-    summary: str = ""
-    lookup: dict[str, OptionSpec] = field(init=False, repr=False, compare=False)
-    # Where each option comes in iptables-save's order (the parser sorts by it).
-    order: dict[str, int] = field(init=False, repr=False, compare=False)
+    __slots__ = ("finish", "hooks", "lookup", "name", "options", "order", "protocols_for",
+                 "summary", "tables", "terminal")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "lookup", {s: o for o in self.options for s in o.spellings})
-        object.__setattr__(self, "order", {o.canonical: n for n, o in enumerate(self.options)})
+    def __init__(self, name: str, options: tuple[OptionSpec, ...] = (),
+                 tables: tuple[str, ...] = (), hooks: frozenset[str] = ALL_HOOKS,
+                 protocols_for: tuple[str, ...] = (), finish: Finish = _keep,
+                 terminal: bool = True, summary: str = "") -> None:
+        self.name = name
+        self.options = options
+        self.tables = tables  # empty: any table
+        self.hooks = hooks
+        self.protocols_for = protocols_for  # options that, when they name ports, need -p tcp/udp
+        self.finish = finish
+        self.terminal = terminal  # False: evaluation goes on with the next rule
+        self.summary = summary
+        self.lookup = {s: o for o in options for s in o.spellings}
+        # Where each option comes in iptables-save's order (the parser sorts by it).
+        self.order = {o.canonical: n for n, o in enumerate(options)}
 
 
 def _require_one(*names: str) -> Finish:

@@ -343,7 +343,6 @@ def _trace(packet: Packet, hook: str, branches: tuple[Branch, ...]) -> Trace:
 
 # -- the destination index --------------------------------------------------------
 
-@dataclass(frozen=True)
 class ChainIndex:
     """Positions of rules demanding one exact destination, and of all other rules.
 
@@ -352,8 +351,12 @@ class ChainIndex:
     (one ``skipped`` step), never what matches.
     """
 
-    by_destination: dict[int, list[int]]
-    others: list[int]
+    # A plain class: a dataclass costs milliseconds to create at import.
+    __slots__ = ("by_destination", "others")
+
+    def __init__(self, by_destination: dict[int, list[int]], others: list[int]) -> None:
+        self.by_destination = by_destination
+        self.others = others
 
 
 def build_index(chain: Chain) -> ChainIndex | None:

@@ -135,11 +135,10 @@ def parse_request(block: Block) -> Request:
                                     f"{key}: ..."))
     values: dict[str, Any] = {"view": view}
     for key, value in data.items():
-        at = doc.line([key])
         if key == "view":
             continue
         if key not in required and key not in optional:
-            problems.append(Problem(at, f"unknown key for view {view}", str(key),
+            problems.append(Problem(doc.line([key]), f"unknown key for view {view}", str(key),
                                     "one of " + ", ".join((*required, *optional))))
             continue
         problem = _check_value(key, value)

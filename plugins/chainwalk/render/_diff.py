@@ -11,7 +11,6 @@ journeys in short.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 from ..journey import Journey
@@ -19,13 +18,17 @@ from ..netfilter import Chain, Ruleset
 from ._escape import md_code, md_text
 
 
-@dataclass(frozen=True)
 class Change:
-    table: str
-    chain: str
-    kind: str  # added, removed, changed, chain added, chain removed, policy
-    old: tuple[int, str] | None
-    new: tuple[int, str] | None
+    # A plain class: a dataclass costs milliseconds to create at import.
+    __slots__ = ("chain", "kind", "new", "old", "table")
+
+    def __init__(self, table: str, chain: str, kind: str, old: tuple[int, str] | None,
+                 new: tuple[int, str] | None) -> None:
+        self.table = table
+        self.chain = chain
+        self.kind = kind  # added, removed, changed, chain added, chain removed, policy
+        self.old = old
+        self.new = new
 
 
 def _chain_changes(table: str, old: Chain | None, new: Chain | None) -> list[Change]:

@@ -27,13 +27,22 @@ import re
 # (Written as "not plain, below U+00A0": a class spanning up to U+10FFFF takes
 # milliseconds to compile, at every start of the plugin and the CLI.)
 _MD_SYNTAX = re.compile(r"(?![A-Za-z0-9 ,.;/?])[\x00-\x9f]|\.(?=\.)|(?<=\.)\.")
-_MERMAID_SYNTAX = re.compile(r"(?![A-Za-z0-9 ,./_?'-])[\x00-\x9f]")
-_SPACES = re.compile(r"\s+")
+# Mermaid's: every character below U+00A0 but letters, digits and `` ,./_?'-``, as one
+# class (a class gives the regex engine a first character to scan for; a look-ahead
+# does not, and every position of every label was tried).
+_MERMAID_SYNTAX = re.compile(r"""[\x00-\x1f!"#$%&()*+:;<=>@\[\\\]^`{|}~\x7f-\x9f]""")
+# A run of backticks (written with a literal first backtick: the engine scans for it).
+_BACKTICKS = re.compile(r"``*")
 
 
 def one_line(text: str) -> str:
     """Collapse whitespace (newlines, tabs) into single spaces: a cell is one line."""
-    return _SPACES.sub(" ", text).strip()
+    return " ".join(text.split())  # split() and strip() agree with re's \s on what is space
+
+
+def longest_backticks(text: str) -> int:
+    """The length of the longest run of backticks in ``text`` (0: none)."""
+    return max((len(run) for run in _BACKTICKS.findall(text)), default=0)
 
 
 def _reference(found: re.Match[str]) -> str:
@@ -50,8 +59,7 @@ def md_code(text: str) -> str:
     text = one_line(text)
     if not text:
         return ""
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
+    fence = "`" * (longest_backticks(text) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     # Python-Markdown's tables do not split a row at a | inside a code span.
     return f"{fence}{pad}{text}{pad}{fence}"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,11 +29,15 @@ SCENARIOS = "scenarios"
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 
 
-@dataclass
 class _Entry:
-    deps: tuple[tuple[str, str | None], ...]
-    value: Any
-    error: ChainwalkError | None
+    # A plain class: a dataclass costs milliseconds to create at import.
+    __slots__ = ("deps", "error", "value")
+
+    def __init__(self, deps: tuple[tuple[str, str | None], ...], value: Any,
+                 error: ChainwalkError | None) -> None:
+        self.deps = deps
+        self.value = value
+        self.error = error
 
 
 class Project:

@@ -13,7 +13,6 @@ crossed arrow in a red band, with the reason.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from ..journey import Hop, Journey, Scenario
 from ..netfilter import Trace
@@ -26,11 +25,14 @@ BOX = "rgba(127, 127, 127, 0.08)"
 _OPTION = re.compile(r"--(to-ports|to-destination|to-source|on-port|set-xmark|zone) (\S+)")
 
 
-@dataclass(frozen=True)
 class _Actor:
-    id: str
-    pod: str
-    label: str
+    # A plain class: a dataclass costs milliseconds to create at import.
+    __slots__ = ("id", "label", "pod")
+
+    def __init__(self, id: str, pod: str, label: str) -> None:
+        self.id = id
+        self.pod = pod
+        self.label = label
 
 
 class _Diagram:

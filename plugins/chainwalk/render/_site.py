@@ -21,7 +21,7 @@ from ._blocks import Block, Request, find_blocks, parse_request
 from ._chains import chains_flowchart
 from ._coverage import coverage
 from ._diff import diff_table, journey_key, ruleset_changes
-from ._escape import md_code, md_text
+from ._escape import longest_backticks, md_code, md_text
 from ._html import TABLE, table_html
 from ._journeys import traces_with
 from ._listing import SYN_BYTES, count_journeys, listing
@@ -71,8 +71,7 @@ class PageResult:
 
 
 def _fence(kind: str, body: str) -> str:
-    longest = max((len(run) for run in re.findall("`+", body)), default=0)
-    ticks = "`" * max(3, longest + 1)
+    ticks = "`" * max(3, longest_backticks(body) + 1)
     return f"{ticks}{kind}\n{body}{'' if body.endswith(chr(10)) else chr(10)}{ticks}\n"
 
 
