@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.machinery
 import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -43,8 +43,10 @@ in_use = False  # whether chainwalk.netfilter runs the compiled modules (set by 
 
 def key() -> str:
     """The key of a build of the sources as they are now, for this interpreter."""
+    # EXTENSION_SUFFIXES[0] is the ABI's own suffix (sysconfig's EXT_SUFFIX), without
+    # importing sysconfig: this runs whenever the engine is imported.
     digest = hashlib.sha256(f"{FORMAT} {sys.implementation.cache_tag} "
-                            f"{sysconfig.get_config_var('EXT_SUFFIX')}".encode())
+                            f"{importlib.machinery.EXTENSION_SUFFIXES[0]}".encode())
     for path in sorted(p for source in _SOURCES
                        for p in (source.glob("*.py") if source.is_dir() else [source])):
         digest.update(f"\0{path.name}\0".encode())
@@ -112,7 +114,7 @@ def build() -> Path:
             raise RuntimeError("mypyc failed:\n" + (run.stdout + run.stderr)[-4000:])
         built = out / "chainwalk" / "netfilter"
         staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=FOLDER))
-        for library in sorted(built.glob("*" + sysconfig.get_config_var("EXT_SUFFIX"))):
+        for library in sorted(built.glob("*" + importlib.machinery.EXTENSION_SUFFIXES[0])):
             shutil.copy2(library, staging / library.name)
         (staging / _COMPLETE).write_text(" ".join(MODULES) + "\n", encoding="utf-8")
         try:
