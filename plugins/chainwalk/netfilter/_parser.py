@@ -131,7 +131,7 @@ class _Shape:
     work only from some hooks (see ``_ChainDraft.uses``)."""
 
     __slots__ = ("base", "literals", "literals_of", "modules", "next", "size", "target", "uses",
-                 "values_of")
+                 "values")
 
     def __init__(self, base: _Unit, modules: tuple[_Unit, ...], target: _Unit | None,
                  uses: frozenset[str], size: int) -> None:
@@ -140,14 +140,14 @@ class _Shape:
         self.target = target
         self.uses = uses
         # A rule's tokens (from "-A") have this shape if they are ``size`` long, their
-        # literals (``literals_of``) are ``literals`` and none of their values
-        # (``values_of``) looks like a literal: the shape's key, checked without computing
-        # a rule's key (see append_known). The single literal or value of a shape is taken
-        # twice, as a tuple.
+        # literals (``literals_of``) are ``literals`` and none of the tokens at the
+        # ``values`` positions looks like a literal: the shape's key, checked (``fits``)
+        # without computing a rule's key (see append_known). The single literal of a shape
+        # is taken twice, as a tuple.
         self.size = size
         self.literals_of: Callable[[list[str]], tuple[str, ...]] = tuple
         self.literals: tuple[str, ...] = ()
-        self.values_of: Callable[[list[str]], tuple[str, ...]] | None = None
+        self.values: tuple[int, ...] = ()
         # The shape of the rule that came after the last rule of this shape: most likely
         # the next one's (kube-proxy's chains repeat a few shapes in turn).
         self.next: _Shape | None = None
@@ -227,9 +227,20 @@ class _Shape:
             shape.literals = shape.literals_of([None, *key])
         else:
             shape.literals_of = _no_values
-        if values:
-            shape.values_of = itemgetter(*values * (2 if len(values) == 1 else 1))
+        shape.values = tuple(values)
         return shape
+
+    def fits(self, texts: list[str]) -> bool:
+        """Whether a rule's tokens (from "-A", as many as the shape's) have this shape."""
+        # The literals in one call of C (itemgetter); the values one by one, which costs
+        # about what frozenset.isdisjoint and a min() did, and less compiled (_compiled).
+        if self.literals_of(texts) != self.literals:
+            return False
+        for position in self.values:
+            text = texts[position]
+            if text in _NAMES or text[:1] in _LITERAL_STARTS:  # _literal(text), inline
+                return False
+        return True
 
 
 # The key of a part that reads no value: one for every rule (bool, called in C, is True for
@@ -593,13 +604,8 @@ class _Reader:
             return False
         shape = self.guess
         # Most rules have the shape that followed the previous rule's shape last time: check
-        # that (all in C: no value is a name, none starts with "-", "!" or is empty, as "-"
-        # sorts after "!" and before digits and letters) rather than compute the key.
-        if shape is None or len(texts) != shape.size \
-                or shape.literals_of(texts) != shape.literals or (
-                    shape.values_of is not None
-                    and not (_NAMES.isdisjoint(values := shape.values_of(texts))
-                             and min(values)[:1] > "-")):
+        # that rather than compute the key.
+        if shape is None or len(texts) != shape.size or not shape.fits(texts):
             # _literal(t), inline: this runs for every token of a large file.
             key = (current.name,
                    *[t if t in _NAMES or t[:1] in _LITERAL_STARTS else None for t in texts[2:]])
