@@ -18,6 +18,11 @@ from ._extensions import MODULES, TARGETS
 from ._model import Rule, Table
 
 
+def _builtin_names(table: Table) -> list[str]:
+    # The policy, not the Chain.builtin property: a large table has 20,000 chains.
+    return [c.name for c in table.chains if c.policy is not None]
+
+
 def _jumps(table: Table) -> dict[str, list[tuple[Rule, str]]]:
     """For every chain, its rules that jump (or go) to a chain of the table, in order.
 
@@ -43,7 +48,7 @@ def reaching_hooks(table: Table,
         jumps = _jumps(table)
     # Each chain's hooks as bits (one per built-in chain) while walking, then as the few
     # distinct frozensets they make: a large table has thousands of chains, not of hook sets.
-    builtins = [c.name for c in table.chains if c.builtin]
+    builtins = _builtin_names(table)
     reach = {c.name: 0 for c in table.chains}
     for bit, start in enumerate(builtins):
         stack, seen = [start], {start}
@@ -94,8 +99,8 @@ def _hook_bits(table: Table, jumps: dict[str, list[tuple[Rule, str]]]) -> dict[s
     indegree = dict.fromkeys(jumps, 0)
     indegree.update(Counter(map(itemgetter(1), chained.from_iterable(jumps.values()))))
     reach = dict.fromkeys(jumps, 0)
-    for bit, builtin in enumerate(c for c in table.chains if c.builtin):
-        reach[builtin.name] = 1 << bit
+    for bit, name in enumerate(_builtin_names(table)):
+        reach[name] = 1 << bit
     ready = [name for name, count in indegree.items() if not count]
     taken = 0
     while ready:
@@ -122,7 +127,7 @@ def validate_table(table: Table, jumps: dict[str, list[tuple[Rule, str]]] | None
     bits = _hook_bits(table, jumps)
     if bits is None:
         return _loops(table, jumps)
-    builtins = [c.name for c in table.chains if c.builtin]
+    builtins = _builtin_names(table)
     sets: dict[int, frozenset[str]] = {}
     problems: list[Problem] = []
     for chain in table.chains:
