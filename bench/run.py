@@ -5,10 +5,11 @@ and says for each figure whether its goal is met. Every figure comes from this r
 
 * parse time: ``parse_file`` on a generated kube-proxy ruleset (``bench/kube_proxy.py``),
   each run in a fresh interpreter so that no cache is warm, against ``iptables-restore
-  --test`` on the same file in a network namespace of its own (median of ``--runs`` each;
-  goal: ratio <= 1.0). The CPU time of both is shown too: it varies less on a busy machine.
-  The parser is the compiled one when a build for the engine's sources exists
-  (``chainwalk/_compiled.py``); then the same modules uncompiled are timed too, for context;
+  --test`` on the same file in a network namespace of its own (median of ``--runs`` each,
+  the two alternating; goal: ratio <= 1.0). The CPU time of both is shown too: it varies
+  less on a busy machine. The parser is the compiled one when a build for the engine's
+  sources exists (``chainwalk/_compiled.py``); then the same modules uncompiled are timed
+  too, for context;
 * peak memory: the peak RSS (``ru_maxrss`` from ``wait4``) of the process that parses,
   against that of ``iptables-restore --test`` (goal: ratio <= 2.0). Nothing is subtracted;
   the bare interpreter's and the imported engine's peak RSS are shown for context;
@@ -176,7 +177,16 @@ def parse_rows(path: Path, plugins: Path, runs: int, notes: list[str]) -> list[R
     imported = launch([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(plugins)!r}); "
                        "import chainwalk.netfilter"]).maxrss_kb
     cw: dict[str, list[float]] = {"parse": [], "cpu": [], "wall": [], "rss": [], "python": []}
+    ipt: dict[str, list[float]] = {"wall": [], "cpu": [], "rss": []}
+    restore = shutil.which("iptables-restore")
+    if restore is None:
+        notes.append("iptables-restore not found: no baseline for parse time and memory")
+    elif os.geteuid() != 0:
+        notes.append("not root: iptables-restore --test cannot run; no baseline")
+        restore = None
     compiled = False
+    # The runs of each side alternate, so that load on the machine that comes and goes
+    # weighs on both alike.
     for _ in range(runs):
         child = launch([sys.executable, "-c", _PARSE, str(plugins), str(path)])
         if child.status != 0:
@@ -187,6 +197,15 @@ def parse_rows(path: Path, plugins: Path, runs: int, notes: list[str]) -> list[R
         for key, value in (("parse", info["parse"]), ("cpu", info["cpu"]),
                            ("wall", child.wall), ("rss", child.maxrss_kb)):
             cw[key].append(value)
+        if restore is not None:
+            child = launch([restore, "--test", str(path)], netns=True)
+            if child.status != 0:
+                notes.append(f"iptables-restore --test exited {child.status} on {path}")
+                ipt, restore = {"wall": [], "cpu": [], "rss": []}, None
+            else:
+                for key, value in (("wall", child.wall), ("cpu", child.cpu),
+                                   ("rss", child.maxrss_kb)):
+                    ipt[key].append(value)
         if compiled:  # and the same modules uncompiled, for context
             child = launch([sys.executable, "-c", _PARSE, str(plugins), str(path)],
                            env={"CHAINWALK_COMPILED": "0"})
@@ -194,22 +213,6 @@ def parse_rows(path: Path, plugins: Path, runs: int, notes: list[str]) -> list[R
     notes.append("parser: compiled with mypyc (chainwalk/_compiled.py)" if compiled else
                  "parser: pure Python (no compiled build for these sources: "
                  "python -m chainwalk._compiled builds one)")
-    ipt: dict[str, list[float]] = {"wall": [], "cpu": [], "rss": []}
-    restore = shutil.which("iptables-restore")
-    if restore is None:
-        notes.append("iptables-restore not found: no baseline for parse time and memory")
-    elif os.geteuid() != 0:
-        notes.append("not root: iptables-restore --test cannot run; no baseline")
-    else:
-        for _ in range(runs):
-            child = launch([restore, "--test", str(path)], netns=True)
-            if child.status != 0:
-                notes.append(f"iptables-restore --test exited {child.status} on {path}")
-                ipt = {"wall": [], "cpu": [], "rss": []}
-                break
-            for key, value in (("wall", child.wall), ("cpu", child.cpu),
-                               ("rss", child.maxrss_kb)):
-                ipt[key].append(value)
     m = {key: statistics.median(values) for key, values in cw.items() if values}
     rows = []
     if ipt["wall"]:
