@@ -246,7 +246,7 @@ class _Walk:
                             "drops (martian source)")
         packet = Packet(dst, dport, self.protocol, final.src, final.sport, "eth0")
         arriving = _trace(self.world.rulesets[receiver.name], packet,
-                         self.world.hosts[receiver.name], "PREROUTING")
+                          self.world.hosts[receiver.name], "PREROUTING")
         notes.extend(self.fork_note(arriving))
         hop = replace(hop, prerouting_trace=arriving, notes=tuple(notes))
         if arriving.main.disposition != "delivered":
