@@ -66,6 +66,14 @@ def test_no_build_of_these_sources_means_the_python_modules(
     assert fresh_import == before and not _compiled.in_use
 
 
+def test_no_build_folder_at_all_means_the_python_modules(
+        fresh_import: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = list(fresh_import)
+    monkeypatch.setattr(_compiled, "FOLDER", tmp_path / "absent")
+    assert not _compiled.load(fresh_import)
+    assert fresh_import == before and not _compiled.in_use
+
+
 def test_a_build_that_does_not_load_means_the_python_modules(
         fresh_import: list[str], tmp_path: Path) -> None:
     before = list(fresh_import)

@@ -59,8 +59,8 @@ def load(search_path: list[str]) -> bool:
     ``search_path``) if a complete build of its current sources is there; ``False``, with
     the search path as it was, if not."""
     global in_use
-    if os.environ.get("CHAINWALK_COMPILED") == "0":
-        return False
+    if os.environ.get("CHAINWALK_COMPILED") == "0" or not FOLDER.is_dir():
+        return False  # (without any build, the sources are not even read for the key)
     folder = FOLDER / key()
     if not (folder / _COMPLETE).is_file():
         return False
