@@ -91,15 +91,16 @@ def _loops(table: Table, jumps: dict[str, list[tuple[Rule, str]]]) -> list[Probl
     return problems
 
 
-def _hook_bits(table: Table, jumps: dict[str, list[tuple[Rule, str]]]) -> dict[str, int] | None:
-    """What ``reaching_hooks`` gives, as bits (one per built-in chain, in the table's order),
-    or ``None`` if the jumps loop. Each chain is taken once all the chains that jump to it
+def _hook_bits(jumps: dict[str, list[tuple[Rule, str]]], builtins: list[str]
+               ) -> dict[str, int] | None:
+    """What ``reaching_hooks`` gives, as bits (one per chain of ``builtins``, the table's
+    built-in chains in its order), or ``None`` if the jumps loop. Each chain is taken once all the chains that jump to it
     are (Kahn's order), so one pass over the jumps finds both; ``reaching_hooks`` walks them
     once per hook, and ``_loops`` once more."""
     indegree = dict.fromkeys(jumps, 0)
     indegree.update(Counter(map(itemgetter(1), chained.from_iterable(jumps.values()))))
     reach = dict.fromkeys(jumps, 0)
-    for bit, name in enumerate(_builtin_names(table)):
+    for bit, name in enumerate(builtins):
         reach[name] = 1 << bit
     ready = [name for name, count in indegree.items() if not count]
     taken = 0
@@ -124,10 +125,10 @@ def validate_table(table: Table, jumps: dict[str, list[tuple[Rule, str]]] | None
     one their hooks rule out are looked at again, rule by rule."""
     if jumps is None:
         jumps = _jumps(table)
-    bits = _hook_bits(table, jumps)
+    builtins = _builtin_names(table)
+    bits = _hook_bits(jumps, builtins)
     if bits is None:
         return _loops(table, jumps)
-    builtins = _builtin_names(table)
     sets: dict[int, frozenset[str]] = {}
     problems: list[Problem] = []
     for chain in table.chains:
