@@ -131,8 +131,9 @@ def _inputs() -> dict[str, str]:
 
 
 def results(texts: dict[str, str]) -> dict[str, str]:
-    """What the parser makes of each text: the model (its repr, which shows every field,
-    and as written back with counters), or the problems."""
+    """What the parser makes of each text: the model (its repr, as written back with
+    counters, and where each table, chain and rule was read, which the repr leaves out),
+    or the problems."""
     out = {}
     for name, text in texts.items():
         try:
@@ -140,7 +141,11 @@ def results(texts: dict[str, str]) -> dict[str, str]:
         except ChainwalkError as e:
             out[name] = "problems\n" + str(e)
         else:
-            out[name] = repr(ruleset) + "\n" + write_ruleset(ruleset, counters=True)
+            places = [(t.location, [(c.location, c.counters, [(r.location, r.counters)
+                                                              for r in c.rules])
+                                    for c in t.chains]) for t in ruleset.tables]
+            out[name] = "\n".join([repr(ruleset), write_ruleset(ruleset, counters=True),
+                                   repr(places)])
     return out
 
 
