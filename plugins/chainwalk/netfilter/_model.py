@@ -9,7 +9,7 @@ left out of comparisons.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,25 @@ BUILTIN_CHAINS: dict[str, tuple[str, ...]] = {
 }
 TABLES = tuple(BUILTIN_CHAINS)
 BASE_MODULE = ""
+
+
+# A frozen dataclass's __init__ sets each field through object.__setattr__, and even its
+# slots' own __set__, called from Python, costs more than many a check: the parser and
+# the trace make hundreds of thousands of these objects. A builder class has the same
+# fields (the same slots, or a __dict__) and is not frozen: an instance is filled by plain
+# assignments, then becomes a ``cls`` by taking its __class__, which Python allows between
+# classes of the same layout. The result is the object ``cls(...)`` makes, except that a
+# __post_init__ does not run: a user of a builder checks what that would.
+def builder(cls: type, names: tuple[str, ...]) -> Any:
+    """The builder class of the frozen dataclass ``cls``, whose fields are ``names`` (checked
+    here, so that a field added later cannot be left unset)."""
+    slots = cls.__dict__.get("__slots__")
+    if tuple(f.name for f in fields(cls)) != names or slots not in (None, names):
+        raise TypeError(f"{cls.__name__}'s fields changed: update its builder")
+    made = type(f"_{cls.__name__}Builder", (), {} if slots is None else {"__slots__": names})
+    probe = made()
+    probe.__class__ = cls  # TypeError here if the layouts ever differ
+    return made
 
 
 @dataclass(frozen=True, slots=True)
