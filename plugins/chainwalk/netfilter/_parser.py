@@ -16,8 +16,7 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Callable
-from dataclasses import fields, replace
-from functools import partial
+from dataclasses import replace
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
@@ -35,7 +34,18 @@ from ._extensions import (
     expand_alias,
     normalise_value,
 )
-from ._model import BASE_MODULE, BUILTIN_CHAINS, Chain, Match, Option, Rule, Ruleset, Table, Target
+from ._model import (
+    BASE_MODULE,
+    BUILTIN_CHAINS,
+    Chain,
+    Match,
+    Option,
+    Rule,
+    Ruleset,
+    Table,
+    Target,
+    builder,
+)
 
 _TOKEN: Final = re.compile(r"""(?:"(?:\\.|[^"\\])*"|'[^']*'|[^\s"']+)+""")
 _COUNTERS: Final = re.compile(r"^\[(\d+):(\d+)\]$")
@@ -100,18 +110,17 @@ class _Unread(ValueError):
 
 class _Unit:
     """A part of a rule shape (its base criteria, one match or its target): how to build it
-    from a rule's tokens, the key of the values it reads, and the parts built so far by
-    those values (most recur: ``-p tcp``, ``--dport 80``, ``-j KUBE-MARK-MASQ``). Units
-    that build alike from the same values (the same module and options after the same
-    ``-p``, in the same table) share what they built, whatever their shape."""
+    from a rule's tokens (``build``, in a subclass per kind of part), the key of the values
+    it reads, and the parts built so far by those values (most recur: ``-p tcp``, ``--dport
+    80``, ``-j KUBE-MARK-MASQ``). Units that build alike from the same values (the same
+    module and options after the same ``-p``, in the same table) share what they built,
+    whatever their shape. (Subclasses, not a function per unit: compiled, a method is a
+    direct call, a functools.partial a call through Python's.)"""
 
-    __slots__ = ("build", "built", "key")
+    __slots__ = ("built", "key")
 
-    def __init__(self, key: Callable[[list[str]], object],
-                 build: Callable[[list[str], Option | None], Any],
-                 built: dict[object, Any]) -> None:
+    def __init__(self, key: Callable[[list[str]], object], built: dict[object, Any]) -> None:
         self.key = key
-        self.build = build
         self.built = built
 
     def part(self, texts: list[str], proto: Option | None) -> Any:
@@ -124,6 +133,62 @@ class _Unit:
                 self.built.clear()
             self.built[key] = found
         return found
+
+    def build(self, texts: list[str], proto: Option | None) -> Any:
+        raise NotImplementedError
+
+
+class _BaseUnit(_Unit):
+    __slots__ = ("plan", "proto")
+
+    def __init__(self, key: Callable[[list[str]], object], built: dict[object, Any],
+                 plan: tuple[tuple[str, Any, Any, bool], ...], proto: Option | None) -> None:
+        super().__init__(key, built)
+        self.plan = plan
+        self.proto = proto
+
+    def build(self, texts: list[str], proto: Option | None) -> Any:
+        return _base_part(self.plan, self.proto, texts)
+
+
+class _MatchUnit(_Unit):
+    __slots__ = ("plan", "spec")
+
+    def __init__(self, key: Callable[[list[str]], object], built: dict[object, Any],
+                 spec: ModuleSpec, plan: _Plan) -> None:
+        super().__init__(key, built)
+        self.spec = spec
+        self.plan = plan
+
+    def build(self, texts: list[str], proto: Option | None) -> Any:
+        return _match_part(self.spec, self.plan, texts, proto)
+
+
+class _JumpUnit(_Unit):
+    __slots__ = ("goto", "position")
+
+    def __init__(self, key: Callable[[list[str]], object], built: dict[object, Any],
+                 position: int, goto: bool) -> None:
+        super().__init__(key, built)
+        self.position = position
+        self.goto = goto
+
+    def build(self, texts: list[str], proto: Option | None) -> Any:
+        return _target(texts[self.position], (), self.goto, True)
+
+
+class _TargetUnit(_Unit):
+    __slots__ = ("plan", "table", "tspec")
+
+    def __init__(self, key: Callable[[list[str]], object], built: dict[object, Any],
+                 tspec: TargetSpec, table: str, plan: _Plan) -> None:
+        super().__init__(key, built)
+        self.tspec = tspec
+        self.table = table
+        self.plan = plan
+
+    def build(self, texts: list[str], proto: Option | None) -> Any:
+        return _target_part(self.tspec, self.table, self.plan, texts, proto)
 
 
 class _Shape:
@@ -187,37 +252,40 @@ class _Shape:
                 plan.append((step[1], step[2], step[3] + 1, step[5] is not None))
         proto_key = None if proto is None else (proto.value, proto.negated)
 
-        def unit(signature: object, positions: list[int],
-                 build: Callable[[list[str], Option | None], Any]) -> _Unit:
+        def key_of(positions: list[int]) -> Callable[[list[str]], object]:
             # The values the part depends on, as a key: itemgetter is the fastest way. The
             # positions count from the chain name, the texts a replay gets from "-A".
-            key = itemgetter(*[p + 1 for p in positions]) if positions else _same_key
-            return _Unit(key, build, shared.setdefault(signature, {}))
+            return itemgetter(*[p + 1 for p in positions]) if positions else _same_key
 
-        base = unit(("base", *[(n, p, o if p is None else s) for n, p, o, s in plan]),
-                    [o - 1 for _, p, o, _ in plan if p is not None],
-                    partial(_base_part, tuple(plan), proto))
+        base = _BaseUnit(
+            key_of([o - 1 for _, p, o, _ in plan if p is not None]),
+            shared.setdefault(("base", *[(n, p, o if p is None else s) for n, p, o, s in plan]),
+                              {}),
+            tuple(plan), proto)
         modules = tuple(
-            unit(("match", head[1], proto_key if head[1].protocols else None,
-                  *[(s[2], s[5] is not None) for s in steps_]),
-                 _option_positions(steps_),
-                 partial(_match_part, head[1], _option_plan(steps_)))
+            _MatchUnit(key_of(_option_positions(steps_)),
+                       shared.setdefault(("match", head[1],
+                                          proto_key if head[1].protocols else None,
+                                          *[(s[2], s[5] is not None) for s in steps_]), {}),
+                       head[1], _option_plan(steps_))
             for head, steps_ in zip(heads, options, strict=True))
         uses = {"-m " + head[1].name for head in heads if head[1].hooks != ALL_HOOKS}
-        target_unit = None
+        target_unit: _Unit | None = None
         if target is not None:
             _, tspec, position, goto, _ = target
             if tspec is None:
-                target_unit = unit(("jump", goto), [position],
-                                   partial(_jump_part, position + 1, goto))
+                target_unit = _JumpUnit(key_of([position]),
+                                        shared.setdefault(("jump", goto), {}),
+                                        position + 1, goto)
             else:
                 if tspec.hooks != ALL_HOOKS:
                     uses.add("-j " + tspec.name)
-                target_unit = unit(
-                    ("target", tspec, table, proto_key if tspec.protocols_for else None,
-                     *[(s[2], s[5] is not None) for s in target_steps]),
-                    _option_positions(target_steps),
-                    partial(_target_part, tspec, table, _option_plan(target_steps)))
+                target_unit = _TargetUnit(
+                    key_of(_option_positions(target_steps)),
+                    shared.setdefault(("target", tspec, table,
+                                       proto_key if tspec.protocols_for else None,
+                                       *[(s[2], s[5] is not None) for s in target_steps]), {}),
+                    tspec, table, _option_plan(target_steps))
         # The key is (table, *texts[2:]) with None for values: texts[k + 1] is key[k].
         shape = cls(base, modules, target_unit, frozenset(uses), len(key) + 1)
         literals = [k + 1 for k, t in enumerate(key) if k and t is not None]
@@ -272,8 +340,7 @@ def _option_plan(steps: list[_Step]) -> _Plan:
 # values, or raises ``_Unread`` (or ``ValueError``) wherever that reading reports a problem.
 
 def _base_part(plan: tuple[tuple[str, Any, Any, bool], ...], proto: Option | None,
-               texts: list[str], _: Option | None
-               ) -> tuple[Match | None, int | None, Option | None]:
+               texts: list[str]) -> tuple[Match | None, int | None, Option | None]:
     """The base criteria's match, the family of their addresses and the -p option."""
     if not plan:
         return None, None, None
@@ -328,10 +395,6 @@ def _match_part(spec: ModuleSpec, plan: _Plan, texts: list[str], proto: Option |
     return _match(spec.name, tuple(finished))
 
 
-def _jump_part(position: int, goto: bool, texts: list[str], proto: Option | None) -> Target:
-    return _target(texts[position], (), goto, True)
-
-
 def _target_part(tspec: TargetSpec, table: str, plan: _Plan, texts: list[str],
                  proto: Option | None) -> Target:
     if tspec.tables and table not in tspec.tables:
@@ -348,80 +411,69 @@ def _target_part(tspec: TargetSpec, table: str, plan: _Plan, texts: list[str],
     return _target(tspec.name, tuple(finished), False, False)
 
 
-# A frozen dataclass's __init__ sets each field through object.__setattr__, which is half
-# the cost of the objects a rule is made of; reading a large file builds hundreds of
-# thousands. These build the same objects (none of the classes has a __post_init__) with
-# the fields set directly; _fields_are checks at import that the field lists still match.
-def _fields_are(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
-    if tuple(f.name for f in fields(cls)) != names or hasattr(cls, "__post_init__"):
-        raise TypeError(f"{cls.__name__} changed: update its constructor in _parser")
-    return tuple(cls.__dict__[name].__set__ for name in names) if hasattr(cls, "__slots__") \
-        else ()
-
-
-_new: Final = object.__new__
-# One Final name per setter: compiled (chainwalk/_compiled.py), a Final is read from C,
-# any other module-level name from the module's dict.
-_OPTION_SETTERS = _fields_are(Option, "name", "values", "negated")
-_OPTION_NAME: Final = _OPTION_SETTERS[0]
-_OPTION_VALUES: Final = _OPTION_SETTERS[1]
-_OPTION_NEGATED: Final = _OPTION_SETTERS[2]
-_MATCH_SETTERS = _fields_are(Match, "module", "options")
-_MATCH_MODULE: Final = _MATCH_SETTERS[0]
-_MATCH_OPTIONS: Final = _MATCH_SETTERS[1]
-_TARGET_SETTERS = _fields_are(Target, "name", "options", "goto", "is_chain")
-_TARGET_NAME: Final = _TARGET_SETTERS[0]
-_TARGET_OPTIONS: Final = _TARGET_SETTERS[1]
-_TARGET_GOTO: Final = _TARGET_SETTERS[2]
-_TARGET_IS_CHAIN: Final = _TARGET_SETTERS[3]
-_LOCATION_SETTERS = _fields_are(Location, "path", "line", "column")
-_LOCATION_PATH: Final = _LOCATION_SETTERS[0]
-_LOCATION_LINE: Final = _LOCATION_SETTERS[1]
-_LOCATION_COLUMN: Final = _LOCATION_SETTERS[2]
-_fields_are(Rule, "matches", "target", "location", "counters")  # no slots: its __dict__
+# The model's frozen objects are made through builders (_model.builder): a large file
+# makes hundreds of thousands, and their __init__ would be half the cost of reading it.
+# Builders are Final: compiled (chainwalk/_compiled.py), a Final is read from C, any other
+# module-level name from the module's dict.
+_OptionBuilder: Final = builder(Option, ("name", "values", "negated"))
+_MatchBuilder: Final = builder(Match, ("module", "options"))
+_TargetBuilder: Final = builder(Target, ("name", "options", "goto", "is_chain"))
+_LocationBuilder: Final = builder(Location, ("path", "line", "column"))
+_RuleBuilder: Final = builder(Rule, ("matches", "target", "location", "counters"))
+_ChainBuilder: Final = builder(Chain, ("name", "policy", "rules", "location", "counters"))
+_TableBuilder: Final = builder(Table, ("name", "chains", "location"))
 
 
 def _option(name: str, values: tuple[str, ...], negated: bool) -> Option:
-    option: Option = _new(Option)
-    _OPTION_NAME(option, name)
-    _OPTION_VALUES(option, values)
-    _OPTION_NEGATED(option, negated)
-    return option
+    option = _OptionBuilder()
+    option.name = name
+    option.values = values
+    option.negated = negated
+    option.__class__ = Option
+    made: Option = option
+    return made
 
 
 def _match(module: str, options: tuple[Option, ...]) -> Match:
-    match: Match = _new(Match)
-    _MATCH_MODULE(match, module)
-    _MATCH_OPTIONS(match, options)
-    return match
+    match = _MatchBuilder()
+    match.module = module
+    match.options = options
+    match.__class__ = Match
+    made: Match = match
+    return made
 
 
 def _target(name: str, options: tuple[Option, ...], goto: bool, is_chain: bool) -> Target:
-    target: Target = _new(Target)
-    _TARGET_NAME(target, name)
-    _TARGET_OPTIONS(target, options)
-    _TARGET_GOTO(target, goto)
-    _TARGET_IS_CHAIN(target, is_chain)
-    return target
+    target = _TargetBuilder()
+    target.name = name
+    target.options = options
+    target.goto = goto
+    target.is_chain = is_chain
+    target.__class__ = Target
+    made: Target = target
+    return made
 
 
 def _location(path: str, line: int, column: int) -> Location:
-    location: Location = _new(Location)
-    _LOCATION_PATH(location, path)
-    _LOCATION_LINE(location, line)
-    _LOCATION_COLUMN(location, column)
-    return location
+    location = _LocationBuilder()
+    location.path = path
+    location.line = line
+    location.column = column
+    location.__class__ = Location
+    made: Location = location
+    return made
 
 
 def _rule(matches: tuple[Match, ...], target: Target | None, location: Location | None,
           counters: tuple[int, int] | None) -> Rule:
-    rule: Rule = _new(Rule)
-    state = rule.__dict__  # what Rule.__init__ fills, in the same order
-    state["matches"] = matches
-    state["target"] = target
-    state["location"] = location
-    state["counters"] = counters
-    return rule
+    rule = _RuleBuilder()
+    rule.matches = matches
+    rule.target = target
+    rule.location = location
+    rule.counters = counters
+    rule.__class__ = Rule
+    made: Rule = rule
+    return made
 
 
 def tokenize(line: str) -> list[Token]:
@@ -663,17 +715,19 @@ class _Reader:
                 return None  # rule() reports the mixed families
             self.family = address_family
         # _rule and _location, inline.
-        location: Location = _new(Location)
-        _LOCATION_PATH(location, self.path)
-        _LOCATION_LINE(location, line)
-        _LOCATION_COLUMN(location, column)
-        rule: Rule = _new(Rule)
-        state = rule.__dict__  # what Rule.__init__ fills, in the same order
-        state["matches"] = tuple(matches)
-        state["target"] = target
-        state["location"] = location
-        state["counters"] = None
-        return rule
+        location = _LocationBuilder()
+        location.path = self.path
+        location.line = line
+        location.column = column
+        location.__class__ = Location
+        rule = _RuleBuilder()
+        rule.matches = tuple(matches)
+        rule.target = target
+        rule.location = location
+        rule.counters = None
+        rule.__class__ = Rule
+        made: Rule = rule
+        return made
 
     def start_table(self, line: int, column: int, name: str) -> None:
         if self.current is not None:
@@ -1205,9 +1259,12 @@ class _Reader:
                                  "a user-defined chain")
                 out.append((rule, t.name))
         order = _chain_order(draft)
-        table = _new(Table)
-        table.__dict__.update(name=draft.name, chains=tuple(map(_chain, order)),
-                              location=draft.location)
+        made = _TableBuilder()
+        made.name = draft.name
+        made.chains = tuple(map(_chain, order))
+        made.location = draft.location
+        made.__class__ = Table
+        table: Table = made
         # iptables-restore replaces a table given twice: the later block wins.
         self.tables[draft.name] = table
         uses = {c.name: c.uses for c in order}
@@ -1228,20 +1285,17 @@ def _uses(rule: Rule) -> list[str]:
     return out
 
 
-_fields_are(Chain, "name", "policy", "rules", "location", "counters")  # no slots: __dict__
-_fields_are(Table, "name", "chains", "location")
-
-
 def _chain(draft: _ChainDraft) -> Chain:
-    """The chain of a draft, built as Chain.__init__ would (see _rule)."""
-    chain: Chain = _new(Chain)
-    state = chain.__dict__
-    state["name"] = draft.name
-    state["policy"] = draft.policy
-    state["rules"] = tuple(draft.rules)
-    state["location"] = draft.location
-    state["counters"] = draft.counters
-    return chain
+    """The chain of a draft."""
+    chain = _ChainBuilder()
+    chain.name = draft.name
+    chain.policy = draft.policy
+    chain.rules = tuple(draft.rules)
+    chain.location = draft.location
+    chain.counters = draft.counters
+    chain.__class__ = Chain
+    made: Chain = chain
+    return made
 
 
 def _base_order(base: dict[str, Option]) -> list[str]:
