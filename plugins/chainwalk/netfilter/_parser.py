@@ -195,8 +195,8 @@ class _Shape:
     """The parts of a recorded rule reading, and the modules and targets it uses that
     work only from some hooks (see ``_ChainDraft.uses``)."""
 
-    __slots__ = ("base", "literals", "literals_of", "modules", "next", "size", "target", "uses",
-                 "values")
+    __slots__ = ("base", "literals", "literals_of", "modules", "next", "other", "size", "target",
+                 "uses", "values")
 
     def __init__(self, base: _Unit, modules: tuple[_Unit, ...], target: _Unit | None,
                  uses: frozenset[str], size: int) -> None:
@@ -213,9 +213,12 @@ class _Shape:
         self.literals_of: Callable[[list[str]], tuple[str, ...]] = tuple
         self.literals: tuple[str, ...] = ()
         self.values: tuple[int, ...] = ()
-        # The shape of the rule that came after the last rule of this shape: most likely
-        # the next one's (kube-proxy's chains repeat a few shapes in turn).
+        # The shape of the rule that came after the last rule of this shape, and another that
+        # came after one before: most likely the next one's (kube-proxy's chains repeat a few
+        # shapes in turn, its service chains two: n - 1 rules with -m statistic, then one
+        # without).
         self.next: _Shape | None = None
+        self.other: _Shape | None = None
 
     @classmethod
     def of(cls, key: tuple[str | None, ...], steps: list[_Step], table: str,
@@ -590,9 +593,8 @@ class _Reader:
         # blanked); and the steps of the reading under way, if it is a new shape's.
         self.shapes: dict[tuple[str | None, ...], _Shape] = {}
         self.recording: list[_Step] | None = None
-        # The shape of the last rule replayed in the current table, and its successor.
+        # The shape of the last rule replayed in the current table.
         self.previous: _Shape | None = None
-        self.guess: _Shape | None = None
         # What the units of all shapes built, by what makes units build alike (_Shape.of).
         self.parts: dict[object, dict[object, Any]] = {}
         # For each committed table, the union of its chains' ``uses``.
@@ -605,7 +607,12 @@ class _Reader:
 
     # -- lines ------------------------------------------------------------------
     def read(self, text: str) -> None:
-        for number, raw in enumerate(text.splitlines(), start=1):
+        lines = text.splitlines()
+        # By index, not enumerate(): compiled, this is a loop in C, enumerate() a tuple and
+        # a call per line.
+        for index in range(len(lines)):
+            raw = lines[index]
+            number = index + 1
             if raw[:1] == "-" and self.current is not None:  # most lines: -A CHAIN RULE
                 if not (self.replay and self.append_known(number, raw)):
                     self.command(number, tokenize(raw))
@@ -654,24 +661,27 @@ class _Reader:
         chain = current.chains.get(texts[1])
         if chain is None:
             return False
-        shape = self.guess
-        # Most rules have the shape that followed the previous rule's shape last time: check
-        # that rather than compute the key.
+        # Most rules have a shape that followed the previous rule's shape before: check those
+        # two rather than compute the key.
+        previous = self.previous
+        shape = None if previous is None else previous.next
         if shape is None or len(texts) != shape.size or not shape.fits(texts):
-            # _literal(t), inline: this runs for every token of a large file.
-            key = (current.name,
-                   *[t if t in _NAMES or t[:1] in _LITERAL_STARTS else None for t in texts[2:]])
-            shape = self.shapes.get(key)
-            if shape is None:
-                before, self.recording = len(self.problems), []
-                self.command(line, tokenize(raw))
-                recorded = self.end_recording()
-                if recorded is not None and len(self.problems) == before:
-                    self.shapes[key] = _Shape.of(key, recorded, current.name, self.parts)
-                return True
-        if self.previous is not None:
-            self.previous.next = shape
-        self.previous, self.guess = shape, shape.next
+            shape = None if previous is None else previous.other
+            if shape is None or len(texts) != shape.size or not shape.fits(texts):
+                # _literal(t), inline: this runs for every token of a large file.
+                key = (current.name, *[t if t in _NAMES or t[:1] in _LITERAL_STARTS else None
+                                       for t in texts[2:]])
+                shape = self.shapes.get(key)
+                if shape is None:
+                    before, self.recording = len(self.problems), []
+                    self.command(line, tokenize(raw))
+                    recorded = self.end_recording()
+                    if recorded is not None and len(self.problems) == before:
+                        self.shapes[key] = _Shape.of(key, recorded, current.name, self.parts)
+                    return True
+        if previous is not None and previous.next is not shape:
+            previous.other, previous.next = previous.next, shape
+        self.previous = shape
         if raw[:3] == "-A " and not raw[3:4].isspace():  # the usual "-A CHAIN": no regex, no search
             column = 4
         elif '"' in raw or "'" in raw:
@@ -742,7 +752,7 @@ class _Reader:
         for chain in BUILTIN_CHAINS[name]:
             draft.chains[chain] = _ChainDraft(chain, "ACCEPT", location)
         self.current = draft
-        self.previous = self.guess = None
+        self.previous = None
 
     def declare_chain(self, line: int, indent: int, text: str) -> None:
         assert self.current is not None
@@ -1233,7 +1243,7 @@ class _Reader:
             self.problem(line, 1, "COMMIT without a table", "COMMIT", "'*TABLE' before it")
             return
         draft, self.current = self.current, None
-        self.previous = self.guess = None
+        self.previous = None
         chains = draft.chains
         # Every chain's jumps to chains of the table, in order, for validate_table too: one
         # pass over the rules of a large table instead of two.
