@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from operator import itemgetter
 from pathlib import Path
+from types import FunctionType
 from typing import Any, Final
 
 from .._errors import ChainwalkError, Location, Problem
@@ -77,6 +78,11 @@ _LITERAL_STARTS: Final = "-!"  # and "" (an empty token), which `"" in "-!"` inc
 
 def _literal(text: str) -> bool:
     return text in _NAMES or text[:1] in _LITERAL_STARTS
+
+
+# Whether this module runs compiled (chainwalk/_compiled.py), where a function is not a
+# Python function: the few places where what is fastest compiled is slow as Python differ.
+_COMPILED: Final = not isinstance(_literal, FunctionType)
 
 
 # The steps of a recorded reading, replayed with another rule's values.
@@ -195,8 +201,8 @@ class _Shape:
     """The parts of a recorded rule reading, and the modules and targets it uses that
     work only from some hooks (see ``_ChainDraft.uses``)."""
 
-    __slots__ = ("base", "literals", "literals_of", "modules", "next", "other", "size", "target",
-                 "uses", "values")
+    __slots__ = ("base", "literal_positions", "literal_texts", "literals", "literals_of",
+                 "modules", "next", "other", "size", "target", "uses", "values")
 
     def __init__(self, base: _Unit, modules: tuple[_Unit, ...], target: _Unit | None,
                  uses: frozenset[str], size: int) -> None:
@@ -212,6 +218,9 @@ class _Shape:
         self.size = size
         self.literals_of: Callable[[list[str]], tuple[str, ...]] = tuple
         self.literals: tuple[str, ...] = ()
+        # The same literals one by one, and their positions, for the compiled module.
+        self.literal_positions: tuple[int, ...] = ()
+        self.literal_texts: tuple[str, ...] = ()
         self.values: tuple[int, ...] = ()
         # The shape of the rule that came after the last rule of this shape, and another that
         # came after one before: most likely the next one's (kube-proxy's chains repeat a few
@@ -298,14 +307,24 @@ class _Shape:
             shape.literals = shape.literals_of([None, *key])
         else:
             shape.literals_of = _no_values
+        shape.literal_positions = tuple(literals)
+        shape.literal_texts = tuple(str(key[p - 1]) for p in literals)
         shape.values = tuple(values)
         return shape
 
     def fits(self, texts: list[str]) -> bool:
         """Whether a rule's tokens (from "-A", as many as the shape's) have this shape."""
-        # The literals in one call of C (itemgetter); the values one by one, which costs
-        # about what frozenset.isdisjoint and a min() did, and less compiled (_compiled).
-        if self.literals_of(texts) != self.literals:
+        # The literals: as Python, in one call of C (itemgetter) and one comparison of tuples;
+        # compiled, one by one, which is a loop in C comparing strings directly, a third of
+        # the cost of the tuple built and compared through Python's generic comparison (and
+        # as Python, a loop costs far more than the one call). The values one by one, which
+        # costs about what frozenset.isdisjoint and a min() did, and less compiled.
+        if _COMPILED:
+            positions, literals = self.literal_positions, self.literal_texts
+            for k in range(len(positions)):
+                if texts[positions[k]] != literals[k]:
+                    return False
+        elif self.literals_of(texts) != self.literals:
             return False
         for position in self.values:
             text = texts[position]
