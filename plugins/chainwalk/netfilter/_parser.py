@@ -574,7 +574,7 @@ _NO_USES: Final[frozenset[str]] = frozenset()
 class _ChainDraft:
     # A plain class: a dataclass's __init__ calls a factory per default, and a large file
     # declares tens of thousands of chains.
-    __slots__ = ("counters", "location", "name", "policy", "rules", "uses")
+    __slots__ = ("counters", "location", "name", "number", "policy", "rules", "uses")
 
     def __init__(self, name: str, policy: str | None, location: Location) -> None:
         self.name = name
@@ -586,6 +586,7 @@ class _ChainDraft:
         # from some hooks (and maybe of rules since removed): what validate_table looks at.
         # Most chains share their set with a shape, or the empty one.
         self.uses: frozenset[str] = _NO_USES
+        self.number = 0  # in the table's order, once committed
 
 
 class _TableDraft:
@@ -1264,12 +1265,16 @@ class _Reader:
         draft, self.current = self.current, None
         self.previous = None
         chains = draft.chains
-        # Every chain's jumps to chains of the table, in order, for validate_table too: one
-        # pass over the rules of a large table instead of two.
-        jumps: dict[str, list[tuple[Rule, str]]] = {}
-        for chain in chains.values():
-            out: list[tuple[Rule, str]] = []
-            jumps[chain.name] = out
+        order = _chain_order(draft)
+        # Every chain's jumps to chains of the table, as the chains' numbers in the table's
+        # order, for validate_table too (jump_graph): one pass over the rules of a large
+        # table instead of two.
+        for number, chain in enumerate(order):
+            chain.number = number
+        graph: list[list[int]] = []
+        for chain in order:
+            out: list[int] = []
+            graph.append(out)
             for rule in chain.rules:
                 t = rule.target
                 if t is None or not t.is_chain:
@@ -1286,8 +1291,7 @@ class _Reader:
                     self.problem(rule.location.line, rule.location.column,
                                  "a rule cannot jump to a built-in chain", t.name,
                                  "a user-defined chain")
-                out.append((rule, t.name))
-        order = _chain_order(draft)
+                out.append(to.number)
         made = _TableBuilder()
         made.name = draft.name
         made.chains = tuple(map(_chain, order))
@@ -1296,11 +1300,11 @@ class _Reader:
         table: Table = made
         # iptables-restore replaces a table given twice: the later block wins.
         self.tables[draft.name] = table
-        uses = {c.name: c.uses for c in order}
-        self.uses[draft.name] = frozenset().union(*uses.values())
+        uses = [c.uses for c in order]
+        self.uses[draft.name] = frozenset().union(*uses)
         from ._validate import validate_table
 
-        self.problems.extend(validate_table(table, jumps, uses))
+        self.problems.extend(validate_table(table, graph, uses))
 
 
 def _uses(rule: Rule) -> list[str]:

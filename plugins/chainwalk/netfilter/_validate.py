@@ -15,17 +15,8 @@ from ._extensions import MODULES, TARGETS
 from ._model import Rule, Table
 
 
-def _builtin_names(table: Table) -> list[str]:
-    # The policy, not the Chain.builtin property: a large table has 20,000 chains.
-    return [c.name for c in table.chains if c.policy is not None]
-
-
 def _jumps(table: Table) -> dict[str, list[tuple[Rule, str]]]:
-    """For every chain, its rules that jump (or go) to a chain of the table, in order.
-
-    Only these rules matter to the walks below: a table of 50,000 rules has far fewer jumps
-    between chains to follow than rules to look at again for every hook.
-    """
+    """For every chain, its rules that jump (or go) to a chain of the table, in order."""
     names = table.by_name
     jumps: dict[str, list[tuple[Rule, str]]] = {}
     for chain in table.chains:
@@ -35,6 +26,29 @@ def _jumps(table: Table) -> dict[str, list[tuple[Rule, str]]]:
             if t is not None and t.is_chain and t.name in names:
                 out.append((rule, t.name))
     return jumps
+
+
+def jump_graph(table: Table) -> list[list[int]]:
+    """For every chain, by its number in ``table.chains``, the numbers of the chains of the
+    table its rules jump (or go) to, in order.
+
+    Only the jumps matter to the walk below: a table of 50,000 rules has far fewer jumps
+    between chains to follow than rules to look at again for every hook. The chains are
+    numbered: a large table has 20,000 chains, and a list is indexed for less than a dict
+    is read.
+    """
+    number = {chain.name: k for k, chain in enumerate(table.chains)}
+    graph: list[list[int]] = []
+    for chain in table.chains:
+        out: list[int] = []
+        graph.append(out)
+        for rule in chain.rules:
+            t = rule.target
+            if t is not None and t.is_chain:
+                to = number.get(t.name)
+                if to is not None:
+                    out.append(to)
+    return graph
 
 
 def _loops(table: Table, jumps: dict[str, list[tuple[Rule, str]]]) -> list[Problem]:
@@ -59,66 +73,64 @@ def _loops(table: Table, jumps: dict[str, list[tuple[Rule, str]]]) -> list[Probl
     return problems
 
 
-def _hook_bits(jumps: dict[str, list[tuple[Rule, str]]], builtins: list[str]
-               ) -> dict[str, int] | None:
-    """For every chain, the built-in chains (hooks) from which a packet can reach it, as bits
-    (one per chain of ``builtins``, the table's built-in chains in its order); ``None`` if
-    the jumps loop. Each chain is taken once all the chains that jump to it are (Kahn's
-    order), so one pass over the jumps finds both. The chains are numbered for the walk:
-    a large table has 20,000 chains, and a list is indexed for less than a dict is read."""
-    number = {name: k for k, name in enumerate(jumps)}
-    targets = [[number[to] for _, to in out] for out in jumps.values()]
-    indegree = [0] * len(targets)
-    for out in targets:
+def _hook_bits(graph: list[list[int]], builtins: list[int]) -> list[int] | None:
+    """For every chain (by number), the built-in chains (hooks) from which a packet can reach
+    it, as bits (one per chain of ``builtins``, the numbers of the table's built-in chains in
+    its order); ``None`` if the jumps loop. Each chain is taken once all the chains that
+    jump to it are (Kahn's order), so one pass over the jumps finds both."""
+    indegree = [0] * len(graph)
+    for out in graph:
         for to in out:
             indegree[to] += 1
-    reach = [0] * len(targets)
-    for bit, name in enumerate(builtins):
-        reach[number[name]] = 1 << bit
+    reach = [0] * len(graph)
+    for bit, k in enumerate(builtins):
+        reach[k] = 1 << bit
     ready = [k for k, count in enumerate(indegree) if not count]
     taken = 0
     while ready:
         k = ready.pop()
         taken += 1
         bits = reach[k]
-        for to in targets[k]:
+        for to in graph[k]:
             reach[to] |= bits
             indegree[to] -= 1
             if not indegree[to]:
                 ready.append(to)
-    return dict(zip(jumps, reach, strict=True)) if taken == len(targets) else None
+    return reach if taken == len(graph) else None
 
 
-def validate_table(table: Table, jumps: dict[str, list[tuple[Rule, str]]] | None = None,
-                   uses: dict[str, frozenset[str]] | None = None) -> list[Problem]:
-    """The problems the kernel finds in ``table``. ``jumps`` is what ``_jumps`` gives, if
-    known; ``uses``, if given, names for each chain at least the modules and targets of its
-    rules that work only from some hooks ("-m owner", "-j DNAT"): only the chains that use
-    one their hooks rule out are looked at again, rule by rule."""
-    if jumps is None:
-        jumps = _jumps(table)
-    builtins = _builtin_names(table)
-    bits = _hook_bits(jumps, builtins)
+def validate_table(table: Table, graph: list[list[int]] | None = None,
+                   uses: list[frozenset[str]] | None = None) -> list[Problem]:
+    """The problems the kernel finds in ``table``. ``graph`` is what ``jump_graph`` gives, if
+    known; ``uses``, if given, names for each chain (by number) at least the modules and
+    targets of its rules that work only from some hooks ("-m owner", "-j DNAT"): only the
+    chains that use one their hooks rule out are looked at again, rule by rule."""
+    if graph is None:
+        graph = jump_graph(table)
+    # The policy, not the Chain.builtin property: a large table has 20,000 chains.
+    builtins = [k for k, c in enumerate(table.chains) if c.policy is not None]
+    bits = _hook_bits(graph, builtins)
     if bits is None:
-        return _loops(table, jumps)
+        return _loops(table, _jumps(table))
+    names = [table.chains[k].name for k in builtins]
     # For each set of hooks (as bits), the hooks and the modules and targets they rule out,
     # as names and as uses: a large table has thousands of chains, not of hook sets. Then a
     # rule costs a set lookup per match instead of a set difference.
     seen: dict[int, tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]] = {}
     problems: list[Problem] = []
-    for chain in table.chains:
-        name = chain.name
-        if uses is not None and not uses[name]:
+    for number, chain in enumerate(table.chains):
+        if uses is not None and not uses[number]:
             continue  # nothing in the chain works only from some hooks
-        chain_bits = bits[name]
+        name = chain.name
+        chain_bits = bits[number]
         found = seen.get(chain_bits)
         if found is None:
-            hooks = frozenset(b for k, b in enumerate(builtins) if chain_bits >> k & 1)
+            hooks = frozenset(b for k, b in enumerate(names) if chain_bits >> k & 1)
             found = seen[chain_bits] = (hooks, *_ruled_out(hooks), _ruled_out_uses(hooks))
         hooks, bad_modules, bad_targets, bad_uses = found
         if not bad_modules and not bad_targets:
             continue
-        if uses is not None and bad_uses.isdisjoint(uses[name]):
+        if uses is not None and bad_uses.isdisjoint(uses[number]):
             continue
         for rule in chain.rules:
             location = rule.location or Location("<input>", 0)
