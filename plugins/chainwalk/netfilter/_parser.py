@@ -633,7 +633,7 @@ class _Reader:
         for index in range(len(lines)):
             raw = lines[index]
             number = index + 1
-            if raw[:1] == "-" and self.current is not None:  # most lines: -A CHAIN RULE
+            if raw.startswith("-") and self.current is not None:  # most lines: -A CHAIN RULE
                 if not (self.replay and self.append_known(number, raw)):
                     self.command(number, tokenize(raw))
                 continue
@@ -702,7 +702,7 @@ class _Reader:
         if previous is not None and previous.next is not shape:
             previous.other, previous.next = previous.next, shape
         self.previous = shape
-        if raw[:3] == "-A " and not raw[3:4].isspace():  # the usual "-A CHAIN": no regex, no search
+        if raw.startswith("-A ") and not raw[3:4].isspace():  # the usual "-A CHAIN": no regex, no search
             column = 4
         elif '"' in raw or "'" in raw:
             tokens = _TOKEN.finditer(raw)
