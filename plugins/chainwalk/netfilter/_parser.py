@@ -813,9 +813,9 @@ class _Reader:
         chains = self.current.chains
         # What _CHAIN_NAME matches, without a regex: no whitespace (the only whitespace a
         # printable text has is " "), no "!", not "-" first, at most 29 characters.
+        # The table's built-in chains are among its chains from the start.
         if not (0 < len(name) < 30 and name[0] != "-" and "!" not in name and " " not in name
-                and name.isprintable()) \
-                or name in chains or name in BUILTIN_CHAINS[self.current.name] or name in TARGETS:
+                and name.isprintable()) or name in chains or name in TARGETS:
             return False
         chains[name] = _ChainDraft(name, None, _location(self.path, line, 2))
         return True
