@@ -30,9 +30,10 @@ import tempfile
 from pathlib import Path
 
 PACKAGE = "chainwalk.netfilter"
-# The modules compiled: the parser and what it calls for every rule. The trace's modules
-# stay Python: they build their frozen results through classes of the same layout
-# (_trace._builder), which a class compiled by mypyc does not have.
+# The modules compiled: the parser and what it calls for every rule. The modules that
+# define frozen classes (the model, the trace's Step, Packet) stay Python: their objects
+# are made through builder classes of the same layout (_model.builder), which a class
+# compiled by mypyc does not have.
 MODULES = ("_parser", "_values", "_validate", "_extensions")
 FOLDER = Path(__file__).parent / "netfilter" / "__compiled__"
 _SOURCES = (Path(__file__).parent / "netfilter", Path(__file__).parent / "_errors.py")
