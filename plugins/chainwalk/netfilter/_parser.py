@@ -1267,8 +1267,7 @@ class _Reader:
         chains = draft.chains
         order = _chain_order(draft)
         # Every chain's jumps to chains of the table, as the chains' numbers in the table's
-        # order, for validate_table too (jump_graph): one pass over the rules of a large
-        # table instead of two.
+        # order, for validate_table too: one pass over the rules of a large table, not two.
         for number, chain in enumerate(order):
             chain.number = number
         graph: list[list[int]] = []

@@ -28,29 +28,6 @@ def _jumps(table: Table) -> dict[str, list[tuple[Rule, str]]]:
     return jumps
 
 
-def jump_graph(table: Table) -> list[list[int]]:
-    """For every chain, by its number in ``table.chains``, the numbers of the chains of the
-    table its rules jump (or go) to, in order.
-
-    Only the jumps matter to the walk below: a table of 50,000 rules has far fewer jumps
-    between chains to follow than rules to look at again for every hook. The chains are
-    numbered: a large table has 20,000 chains, and a list is indexed for less than a dict
-    is read.
-    """
-    number = {chain.name: k for k, chain in enumerate(table.chains)}
-    graph: list[list[int]] = []
-    for chain in table.chains:
-        out: list[int] = []
-        graph.append(out)
-        for rule in chain.rules:
-            t = rule.target
-            if t is not None and t.is_chain:
-                to = number.get(t.name)
-                if to is not None:
-                    out.append(to)
-    return graph
-
-
 def _loops(table: Table, jumps: dict[str, list[tuple[Rule, str]]]) -> list[Problem]:
     problems = []
     state: dict[str, int] = {}  # 1: on the current path, 2: done
@@ -99,14 +76,18 @@ def _hook_bits(graph: list[list[int]], builtins: list[int]) -> list[int] | None:
     return reach if taken == len(graph) else None
 
 
-def validate_table(table: Table, graph: list[list[int]] | None = None,
+def validate_table(table: Table, graph: list[list[int]],
                    uses: list[frozenset[str]] | None = None) -> list[Problem]:
-    """The problems the kernel finds in ``table``. ``graph`` is what ``jump_graph`` gives, if
-    known; ``uses``, if given, names for each chain (by number) at least the modules and
-    targets of its rules that work only from some hooks ("-m owner", "-j DNAT"): only the
-    chains that use one their hooks rule out are looked at again, rule by rule."""
-    if graph is None:
-        graph = jump_graph(table)
+    """The problems the kernel finds in ``table``, whose jumps are ``graph``: for every chain,
+    by its number in ``table.chains``, the numbers of the chains its rules jump (or go) to,
+    in order (COMMIT works them out as it checks that each jump names a chain). Only the
+    jumps matter to the walk: a table of 50,000 rules has far fewer jumps between chains
+    to follow than rules to look at again for every hook; and a large table has 20,000
+    chains, so they are numbered: a list is indexed for less than a dict is read.
+
+    ``uses``, if given, names for each chain (by number) at least the modules and targets
+    of its rules that work only from some hooks ("-m owner", "-j DNAT"): only the chains
+    that use one their hooks rule out are looked at again, rule by rule."""
     # The policy, not the Chain.builtin property: a large table has 20,000 chains.
     builtins = [k for k, c in enumerate(table.chains) if c.policy is not None]
     bits = _hook_bits(graph, builtins)
