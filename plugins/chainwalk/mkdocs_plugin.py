@@ -25,7 +25,10 @@ re-serialises every page with BeautifulSoup to find its diagrams, which cost a t
 of the build, and the tables this plugin writes held almost half of the tags it
 parsed. So just before the plugins of default priority (mermaid2's) run, each
 ``<table>`` of the page that holds no diagram is swapped for a comment, and just after
-them it is put back as it was. Plugins that run at default priority see the comments.
+them it is put back as it was. A page without any diagram is not parsed at all:
+mermaid2 skips a page without the word "mermaid", which is on every page (each loads
+the script), so the word is hidden from it the same way. Plugins that run at default
+priority see the comments and the hidden word.
 
 ``mkdocs build`` keeps the last good build's pages in ``cache_dir`` (see
 :mod:`chainwalk._page_cache`): when no page, no file the renderers read and no line of
@@ -63,6 +66,9 @@ MERMAID_URI = "js/mermaid.min.js"
 # What Python-Markdown's tables become; a match holds no other table (see set_aside).
 _TABLE = re.compile(r"<table\b[^>]*>.*?</table>", re.DOTALL)
 _SET_ASIDE = "<!--chainwalk:table:{}-->"
+# What stands for the word "mermaid" on a page without diagrams, while mermaid2 runs
+# (private-use characters, which no page of the site holds).
+_HIDDEN_WORD = "\ue000chainwalk\ue000"
 # A diagram as superfences writes it (mermaid2's fence: <pre  class="mermaid">).
 _DIAGRAM = re.compile(r'<pre\b(?=[^>]*\bclass="mermaid")')
 
@@ -129,6 +135,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         self.broken: str | None = None
         self.templates = CompiledTemplates()
         self.set_aside: list[str] = []  # the current page's tables, during on_post_page
+        self.hid_word = False  # whether the current page's "mermaid" is hidden, likewise
 
     # Defining on_startup keeps this instance (and its cache) across serve rebuilds.
     def on_startup(self, *, command: str, dirty: bool) -> None:
@@ -301,6 +308,13 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
     @event_priority(1)  # just before the plugins of default priority (mermaid2)
     def _set_tables_aside(self, output: str, *, page: Page, config: MkDocsConfig) -> str:
         self.set_aside = []
+        self.hid_word = False
+        if not _DIAGRAM.search(output) and _HIDDEN_WORD not in output:
+            # No diagram: mermaid2 skips a page without the word "mermaid", but every page
+            # has it (the script each loads), so it would parse and re-serialise the page
+            # to find none. The word is hidden from it, and put back just after.
+            self.hid_word = True
+            return output.replace("mermaid", _HIDDEN_WORD)
         if _SET_ASIDE.partition("{")[0] in output:  # the page quotes the marker: leave it be
             return output
 
@@ -315,6 +329,9 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
 
     @event_priority(-1)  # just after them
     def _put_tables_back(self, output: str, *, page: Page, config: MkDocsConfig) -> str:
+        if self.hid_word:
+            self.hid_word = False
+            return output.replace(_HIDDEN_WORD, "mermaid")
         tables, self.set_aside = self.set_aside, []
         for number, table in enumerate(tables):
             marker = _SET_ASIDE.format(number)

@@ -1,5 +1,6 @@
-"""How the plugin's output goes through MkDocs: generated tables as HTML, tables kept out
-of mermaid2's pass, and the theme's templates compiled once per serve session."""
+"""How the plugin's output goes through MkDocs: generated tables as HTML, tables (and pages
+without diagrams) kept out of mermaid2's pass, and the theme's templates compiled once per
+serve session."""
 
 from __future__ import annotations
 
@@ -54,6 +55,39 @@ def test_mermaid2_sees_the_diagrams_but_not_the_tables(ok: Path,
     # ... and the tables are back, after mermaid2 added its script.
     final = built.page("index.html")
     assert final.count("<table>") == 2 and "window.mermaidConfig" in final
+
+
+def test_mermaid2_does_not_parse_a_page_without_diagrams(ok: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[str] = []
+    original = mermaid2.plugin.BeautifulSoup
+
+    def spy(markup: str, *args: Any, **kwargs: Any) -> Any:
+        parsed.append(markup)
+        return original(markup, *args, **kwargs)
+
+    monkeypatch.setattr(mermaid2.plugin, "BeautifulSoup", spy)
+    built = build(ok)
+    assert built.ok, built.log
+    pages = sorted(str(p.relative_to(built.site)) for p in built.site.rglob("index.html"))
+    with_diagrams = [p for p in pages if 'class="mermaid"' in built.page(p)]
+    assert 0 < len(with_diagrams) < len(pages)  # the fixture has both kinds
+    assert len(parsed) == len(with_diagrams)
+    # A page mermaid2 skipped still names the script every page loads, as it was.
+    without = next(p for p in pages if p not in with_diagrams)
+    assert "js/mermaid.min.js" in built.page(without)
+    assert "\ue000" not in built.page(without)
+
+
+def test_the_word_hidden_on_a_page_without_diagrams_comes_back() -> None:
+    plugin = ChainwalkPlugin()
+    html = ('<script src="js/mermaid.min.js"></script><p>Mermaid, mermaid</p>'
+            "<table><tr><td>1</td></tr></table>")
+    hidden = plugin._set_tables_aside(html, page=PAGE, config=None)  # type: ignore[arg-type]
+    assert "mermaid" not in hidden and "<td>1</td>" in hidden  # nothing else set aside
+    assert plugin._put_tables_back(hidden, page=PAGE, config=None) == html  # type: ignore[arg-type]
+    # With a diagram on the page, the word stays for mermaid2 to find.
+    assert "mermaid" in plugin._set_tables_aside(HTML, page=PAGE, config=None)  # type: ignore[arg-type]
 
 
 def test_the_search_index_has_the_tables_but_not_the_diagrams_source(ok: Path) -> None:
