@@ -744,20 +744,7 @@ class _Reader:
             if self.family is not None:
                 return None  # rule() reports the mixed families
             self.family = address_family
-        # _rule and _location, inline.
-        location = _LocationBuilder()
-        location.path = self.path
-        location.line = line
-        location.column = column
-        location.__class__ = Location
-        rule = _RuleBuilder()
-        rule.matches = tuple(matches)
-        rule.target = target
-        rule.location = location
-        rule.counters = None
-        rule.__class__ = Rule
-        made: Rule = rule
-        return made
+        return _rule(tuple(matches), target, _location(self.path, line, column), None)
 
     def start_table(self, line: int, column: int, name: str) -> None:
         if self.current is not None:
