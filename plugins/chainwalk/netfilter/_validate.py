@@ -77,7 +77,7 @@ def _hook_bits(graph: list[list[int]], builtins: list[int]) -> list[int] | None:
 
 
 def validate_table(table: Table, graph: list[list[int]],
-                   uses: list[frozenset[str]] | None = None) -> list[Problem]:
+                   uses: list[frozenset[str]]) -> list[Problem]:
     """The problems the kernel finds in ``table``, whose jumps are ``graph``: for every chain,
     by its number in ``table.chains``, the numbers of the chains its rules jump (or go) to,
     in order (COMMIT works them out as it checks that each jump names a chain). Only the
@@ -85,8 +85,8 @@ def validate_table(table: Table, graph: list[list[int]],
     to follow than rules to look at again for every hook; and a large table has 20,000
     chains, so they are numbered: a list is indexed for less than a dict is read.
 
-    ``uses``, if given, names for each chain (by number) at least the modules and targets
-    of its rules that work only from some hooks ("-m owner", "-j DNAT"): only the chains
+    ``uses`` names for each chain (by number) at least the modules and targets of its
+    rules that work only from some hooks ("-m owner", "-j DNAT"): only the chains
     that use one their hooks rule out are looked at again, rule by rule."""
     # The policy, not the Chain.builtin property: a large table has 20,000 chains.
     builtins = [k for k, c in enumerate(table.chains) if c.policy is not None]
@@ -100,7 +100,7 @@ def validate_table(table: Table, graph: list[list[int]],
     seen: dict[int, tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]] = {}
     problems: list[Problem] = []
     for number, chain in enumerate(table.chains):
-        if uses is not None and not uses[number]:
+        if not uses[number]:
             continue  # nothing in the chain works only from some hooks
         name = chain.name
         chain_bits = bits[number]
@@ -111,7 +111,7 @@ def validate_table(table: Table, graph: list[list[int]],
         hooks, bad_modules, bad_targets, bad_uses = found
         if not bad_modules and not bad_targets:
             continue
-        if uses is not None and bad_uses.isdisjoint(uses[number]):
+        if bad_uses.isdisjoint(uses[number]):
             continue
         for rule in chain.rules:
             location = rule.location or Location("<input>", 0)
