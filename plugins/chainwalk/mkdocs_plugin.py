@@ -306,7 +306,9 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         return html
 
     @event_priority(1)  # just before the plugins of default priority (mermaid2)
-    def _set_tables_aside(self, output: str, *, page: Page, config: MkDocsConfig) -> str:
+    def _before_mermaid2(self, output: str, *, page: Page, config: MkDocsConfig) -> str:
+        """Hide from mermaid2 what it need not parse: the whole page if it has no diagram,
+        else its tables (see the module's docstring)."""
         self.set_aside = []
         self.hid_word = False
         if not _DIAGRAM.search(output) and _HIDDEN_WORD not in output:
@@ -328,7 +330,8 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         return _TABLE.sub(set_aside, output)
 
     @event_priority(-1)  # just after them
-    def _put_tables_back(self, output: str, *, page: Page, config: MkDocsConfig) -> str:
+    def _after_mermaid2(self, output: str, *, page: Page, config: MkDocsConfig) -> str:
+        """Put back what ``_before_mermaid2`` hid."""
         if self.hid_word:
             self.hid_word = False
             return output.replace(_HIDDEN_WORD, "mermaid")
@@ -341,7 +344,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             output = output.replace(marker, table)
         return output
 
-    on_post_page = CombinedEvent(_set_tables_aside, _put_tables_back)
+    on_post_page = CombinedEvent(_before_mermaid2, _after_mermaid2)
 
     def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:
         server.watch(str(self.rules_dir))

@@ -83,11 +83,12 @@ def test_the_word_hidden_on_a_page_without_diagrams_comes_back() -> None:
     plugin = ChainwalkPlugin()
     html = ('<script src="js/mermaid.min.js"></script><p>Mermaid, mermaid</p>'
             "<table><tr><td>1</td></tr></table>")
-    hidden = plugin._set_tables_aside(html, page=PAGE, config=None)  # type: ignore[arg-type]
+    hidden = plugin._before_mermaid2(html, page=PAGE, config=None)  # type: ignore[arg-type]
     assert "mermaid" not in hidden and "<td>1</td>" in hidden  # nothing else set aside
-    assert plugin._put_tables_back(hidden, page=PAGE, config=None) == html  # type: ignore[arg-type]
+    assert plugin._after_mermaid2(hidden, page=PAGE, config=None) == html  # type: ignore[arg-type]
     # With a diagram on the page, the word stays for mermaid2 to find.
-    assert "mermaid" in plugin._set_tables_aside(HTML, page=PAGE, config=None)  # type: ignore[arg-type]
+    kept = plugin._before_mermaid2(HTML, page=PAGE, config=None)  # type: ignore[arg-type]
+    assert "mermaid" in kept
 
 
 def test_the_search_index_has_the_tables_but_not_the_diagrams_source(ok: Path) -> None:
@@ -110,24 +111,24 @@ HTML = ("<p>a</p>\n<table>\n<tr><td>1</td></tr>\n</table>\n<pre class=\"mermaid\
 
 def test_tables_set_aside_come_back_unchanged() -> None:
     plugin = ChainwalkPlugin()
-    aside = plugin._set_tables_aside(HTML, page=PAGE, config=None)  # type: ignore[arg-type]
+    aside = plugin._before_mermaid2(HTML, page=PAGE, config=None)  # type: ignore[arg-type]
     assert aside.count("<!--chainwalk:table:") == 1  # not the one naming mermaid, not nested
     assert "<td>1</td>" not in aside and "<td>mermaid</td>" in aside and "nested" in aside
-    assert plugin._put_tables_back(aside, page=PAGE, config=None) == HTML  # type: ignore[arg-type]
+    assert plugin._after_mermaid2(aside, page=PAGE, config=None) == HTML  # type: ignore[arg-type]
 
 
 def test_a_table_another_plugin_lost_is_an_error() -> None:
     plugin = ChainwalkPlugin()
-    aside = plugin._set_tables_aside(HTML, page=PAGE, config=None)  # type: ignore[arg-type]
+    aside = plugin._before_mermaid2(HTML, page=PAGE, config=None)  # type: ignore[arg-type]
     with pytest.raises(PluginError, match=r"page\.md.*chainwalk:table:0"):
-        plugin._put_tables_back(re.sub("<!--chainwalk:table:0-->", "", aside), page=PAGE,
+        plugin._after_mermaid2(re.sub("<!--chainwalk:table:0-->", "", aside), page=PAGE,
                                 config=None)  # type: ignore[arg-type]
 
 
 def test_a_page_quoting_the_marker_is_left_alone() -> None:
     plugin = ChainwalkPlugin()
     html = "<p>Quoted: <!--chainwalk:table:0--></p>" + HTML
-    assert plugin._set_tables_aside(html, page=PAGE, config=None) == html  # type: ignore[arg-type]
+    assert plugin._before_mermaid2(html, page=PAGE, config=None) == html  # type: ignore[arg-type]
 
 
 def test_compiled_templates_are_reused_until_the_source_changes(
