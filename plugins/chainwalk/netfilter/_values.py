@@ -94,7 +94,7 @@ def network(text: str) -> str:
     if packed is not None:
         if mask == "32":
             return text  # a host as iptables-save prints it (kube-proxy's endpoints): as is
-        value = packed[0] << 24 | packed[1] << 16 | packed[2] << 8 | packed[3]
+        value = int.from_bytes(packed, "big")
         length = _PREFIX_LENGTHS.get(mask)
         if length is not None and (value & (MAX_U32 << (32 - length))) == value:
             return text  # a network as iptables-save prints it: as is
@@ -133,7 +133,7 @@ def network_bits(text: str) -> tuple[int, int, int]:
             bits = int(length)  # leading zeros
         if bits is not None:
             mask = (MAX_U32 << (32 - bits)) & MAX_U32
-            value = packed[0] << 24 | packed[1] << 16 | packed[2] << 8 | packed[3]
+            value = int.from_bytes(packed, "big")
             return 4, value & mask, mask
     net = ipaddress.ip_network(text, strict=False)
     return net.version, int(net.network_address), int(net.netmask)
