@@ -273,7 +273,7 @@ def test_a_journey_that_cannot_be_evaluated_says_why(write: Write, rules_dir: Pa
     (rules_dir / "set.rules").write_text(
         "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
         ":POSTROUTING ACCEPT [0:0]\n-A OUTPUT -m set --match-set blocked dst -j RETURN\n"
-        "COMMIT\n")
+        "-A OUTPUT -p udp -j REDIRECT\nCOMMIT\n")  # REDIRECT: nat runs only with conntrack on
     topology = TOPOLOGY.replace("ruleset: rulesets/current.rules", "ruleset: set.rules")
     (scenario,) = load_scenarios(write(scenario_file("s: {title: t, from: client, to: server}",
                                                      topology)))

@@ -68,9 +68,15 @@ class Ruleset:
 
     @cached_property
     def nat_ports(self) -> frozenset[int]:
-        """Ports its NAT rules can send a connection to: REDIRECT, DNAT, SNAT targets."""
-        found = re.findall(r"--to-ports (\d+)|--to-destination [\d.\[\]:a-f]+:(\d+)", self.text)
-        return frozenset(int(port) for pair in found for port in pair if port)
+        """Ports its NAT rules can send a connection to: REDIRECT, DNAT, SNAT targets (every
+        port of a range)."""
+        found = re.findall(r"--to-ports (\d+)(?:-(\d+))?|--to-destination [\d.\[\]:a-f-]+:"
+                           r"(\d+)(?:-(\d+))?", self.text)
+        ports: set[int] = set()
+        for low, high, dlow, dhigh in found:
+            first = int(low or dlow)
+            ports.update(range(first, int(high or dhigh or first) + 1))
+        return frozenset(ports)
 
 
 def _istio(name: str, *identities: Identity) -> Ruleset:

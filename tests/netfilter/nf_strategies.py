@@ -18,7 +18,13 @@ from collections.abc import Callable
 from hypothesis import strategies as st
 
 from chainwalk.netfilter import BUILTIN_CHAINS, MODULES, TARGETS
-from chainwalk.netfilter._extensions import ALL_HOOKS, ModuleSpec, OptionSpec, TargetSpec
+from chainwalk.netfilter._extensions import (
+    ALL_HOOKS,
+    REFUSED_IN_TABLE,
+    ModuleSpec,
+    OptionSpec,
+    TargetSpec,
+)
 
 Draw = Callable[..., object]
 V4_FLAGS = ("FIN", "SYN", "RST", "PSH", "ACK", "URG")
@@ -73,13 +79,24 @@ def address(family: int) -> st.SearchStrategy[str]:
 def network(draw: Draw, family: int) -> str:
     addr = draw(address(family))
     bits = 32 if family == 4 else 128
-    form = draw(st.sampled_from(["host", "prefix", "netmask"] if family == 4 else ["host", "prefix"]))
+    form = draw(st.sampled_from(["host", "prefix", "netmask", "mask"]))
     if form == "host":
         return addr
+    if form == "mask":  # any mask spelt as an address, contiguous or not
+        mask = draw(st.integers(1, (1 << bits) - 1))
+        return f"{addr}/{ipaddress.IPv4Address(mask) if family == 4 else ipaddress.IPv6Address(mask)}"
     length = draw(st.integers(0, bits))
     if form == "netmask":
-        return f"{addr}/{ipaddress.IPv4Network(f'0.0.0.0/{length}').netmask}"
+        return f"{addr}/{ipaddress.ip_network(f'{addr}/{length}', strict=False).netmask}"
     return f"{addr}/{length}"
+
+
+def network_is_everything(text: str) -> bool:
+    """Whether a network the strategy drew holds every address (a mask of no bits)."""
+    _, slash, mask = text.partition("/")
+    if not slash:
+        return False
+    return (int(mask) if mask.isdigit() else int(ipaddress.ip_address(mask))) == 0
 
 
 @st.composite
@@ -296,7 +313,7 @@ def rule_text(draw: Draw, family: int, table: str, chain: str, user_chains: tupl
         return spec.hooks == ALL_HOOKS if hook_free else chain in spec.hooks
 
     targets = [t for t in TARGETS.values() if usable(t) and (not t.tables or table in t.tables)
-               and t.name != "QUEUE"]
+               and t.name != "QUEUE" and (table, t.name) not in REFUSED_IN_TABLE]
     target_kind = draw(st.sampled_from(["none", "jump", "goto", "extension", "extension"])
                        if user_chains else st.sampled_from(["none", "extension", "extension"]))
     parts: list[str] = []
@@ -340,8 +357,10 @@ def rule_text(draw: Draw, family: int, table: str, chain: str, user_chains: tupl
     for flags, values in ((("-s", "--source", "--src"), network(family)),
                           (("-d", "--destination", "--dst"), network(family))):
         if draw(st.booleans()):
-            neg = "! " if draw(st.booleans()) else ""
-            base.append(f"{neg}{draw(st.sampled_from(flags))} {draw(values)}")
+            value = draw(values)
+            # The kernel refuses a negated network of every address.
+            neg = "! " if draw(st.booleans()) and not network_is_everything(value) else ""
+            base.append(f"{neg}{draw(st.sampled_from(flags))} {value}")
     if (hook_free or chain in ("PREROUTING", "INPUT", "FORWARD")) and draw(st.booleans()):
         neg = "! " if draw(st.booleans()) else ""
         base.append(f"{neg}{draw(st.sampled_from(['-i', '--in-interface']))} "

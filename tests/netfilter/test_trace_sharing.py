@@ -57,7 +57,7 @@ def test_traces_sharing_steps_equal_fresh_ones(monkeypatch: pytest.MonkeyPatch) 
 def test_a_rule_object_in_two_chains_gets_each_chains_steps() -> None:
     # Built in code, one Rule can sit in several chains: its Steps must say which.
     parsed = parse_text(rules("""
-        *nat
+        *filter
         :OUTPUT ACCEPT [0:0]
         :A - [0:0]
         :B - [0:0]

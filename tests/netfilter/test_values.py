@@ -26,6 +26,13 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     (v.network, "10.0.0.7/24", "10.0.0.0/24"),
     (v.network, "10.0.0.0/255.255.255.0", "10.0.0.0/24"),
     (v.network, "10.1.2.3/0", "0.0.0.0/0"),
+    # a mask spelt as an address, as iptables-save prints it: contiguous as /len, any other
+    # kept, applied to the address (never read as a host mask)
+    (v.network, "10.1.2.3/255.255.0.0", "10.1.0.0/16"),
+    (v.network, "10.1.2.3/255.0.255.0", "10.0.2.0/255.0.255.0"),
+    (v.network, "0.0.0.5/0.0.0.255", "0.0.0.5/0.0.0.255"),
+    (v.network, "10.1.2.3/0.0.0.0", "0.0.0.0/0"),
+    (v.network, "fd00::1/ffff:0:ffff::", "fd00::/ffff:0:ffff::"),
     (v.network, "::1", "::1/128"),
     (v.network, "FD00:0:0::1/64", "fd00::/64"),
     (v.address, "fd00:0::1", "fd00::1"),
@@ -134,6 +141,8 @@ def test_bad_value_says_what_was_expected(parse: Callable[[str], object], raw: s
     ("10.0.0.0/24", (4, 0x0A000000, 0xFFFFFF00)),
     ("127.0.0.1/32", (4, 0x7F000001, 0xFFFFFFFF)),
     ("0.0.0.0/0", (4, 0, 0)),
+    ("0.0.0.5/0.0.0.255", (4, 5, 0xFF)),  # the kernel matches addr & mask == net & mask
+    ("10.0.2.0/255.0.255.0", (4, 0x0A000200, 0xFF00FF00)),
     ("::1/128", (6, 1, (1 << 128) - 1)),
 ])
 def test_network_bits(text: str, bits: tuple[int, int, int]) -> None:
@@ -185,8 +194,25 @@ def _ref_address(text: str) -> str:
         raise ValueError("an IPv4 or IPv6 address") from None
 
 
+def _ref_masked(addr: str, mask: str) -> tuple[int, int, str]:
+    """A mask spelt as an address: (family, mask, addr & mask written as iptables-save
+    writes the network: /len when the mask's ones are contiguous, else addr/mask)."""
+    try:
+        a, m = ipaddress.ip_address(addr), ipaddress.ip_address(mask)
+    except ValueError:
+        raise ValueError("an address or network such as 10.0.0.0/8 or fd00::/64") from None
+    if a.version != m.version:
+        raise ValueError(f"a mask of the address's family (IPv{a.version})")
+    masked = type(a)(int(a) & int(m))
+    bits = format(int(m), f"0{a.max_prefixlen}b")
+    text = f"{masked}/{bits.count('1')}" if "01" not in bits else f"{masked}/{m}"
+    return a.version, int(m), text
+
+
 def _ref_network(text: str) -> str:
     addr, _, mask = text.partition("/")
+    if "." in mask or ":" in mask:
+        return _ref_masked(addr, mask)[2]
     if mask == "32" and _REF_CANONICAL.fullmatch(addr):
         return text
     m = _REF_IPV4.match(addr)
@@ -208,6 +234,9 @@ def _ref_network(text: str) -> str:
 
 def _ref_network_bits(text: str) -> tuple[int, int, int]:
     addr, slash, length = text.partition("/")
+    if "." in length or ":" in length:
+        family, mask, _ = _ref_masked(addr, length)
+        return family, int(ipaddress.ip_address(addr)) & mask, mask
     if _REF_CANONICAL.fullmatch(addr) and (not slash or (
             length.isascii() and length.isdigit() and int(length) <= 32)):
         bits = int(length) if slash else 32

@@ -394,6 +394,32 @@ KERNEL_CASES = [
         -A INPUT -p tcp -j REJECT
         COMMIT
         """),
+    # Masks spelt as addresses: contiguous ones print as /len, others as the masked address
+    # and the mask; a network of every address is no criterion at all.
+    _case("dotted-masks", 4, """
+        *filter
+        -A OUTPUT -s 10.1.2.3/255.0.255.0 -j ACCEPT
+        -A OUTPUT -d 0.0.0.5/0.0.0.255 -j ACCEPT
+        -A OUTPUT ! -d 10.1.2.3/255.255.0.255 -j ACCEPT
+        -A OUTPUT -d 10.1.2.3/255.255.0.0 -j ACCEPT
+        -A OUTPUT -s 10.1.2.3/0.0.0.0 -d 10.1.2.3/0 -j ACCEPT
+        -A OUTPUT -s 10.1.2.3/255.255.255.255 -j ACCEPT
+        COMMIT
+        """),
+    _case("ipv6-dotted-masks", 6, """
+        *filter
+        -A OUTPUT -s fd00::1/ffff:0:ffff:: -j ACCEPT
+        -A OUTPUT -d fd00::1/ffff:: -j ACCEPT
+        -A OUTPUT -d fd00::1/0 -j ACCEPT
+        COMMIT
+        """),
+    # iptables-nft runs TRACE in any table; a nat chain's DROP policy is left to the kernel.
+    _case("trace-and-nat-drop-policy", 4, """
+        *nat
+        :OUTPUT DROP [0:0]
+        -A OUTPUT -p tcp -j TRACE
+        COMMIT
+        """),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006
@@ -470,6 +496,27 @@ REFUSED_BY_THE_KERNEL = [
     _refused("owner-in-prerouting", "*nat\n-A PREROUTING -m owner --uid-owner 0 -j RETURN\n"
              "COMMIT\n"),
     _refused("redirect-in-input", "*nat\n-A INPUT -p tcp -j REDIRECT --to-ports 1\nCOMMIT\n"),
+    _refused("drop-in-nat", "*nat\n-A OUTPUT -p tcp -j DROP\nCOMMIT\n"),
+    _refused("drop-in-nat-user-chain", "*nat\n-N X\n-A X -j DROP\nCOMMIT\n"),
+    _refused("reject-in-nat", "*nat\n-A OUTPUT -p tcp -j REJECT\nCOMMIT\n"),
+    _refused("negated-any-source", "*filter\n-A OUTPUT ! -s 0.0.0.0/0 -j ACCEPT\nCOMMIT\n"),
+    _refused("negated-any-destination-mask", "*filter\n-A OUTPUT ! -d 10.0.0.1/0.0.0.0 "
+             "-j ACCEPT\nCOMMIT\n"),
+    _refused("redirect-in-mangle", "*mangle\n-A OUTPUT -p tcp -j REDIRECT --to-ports 1\n"
+             "COMMIT\n"),
+    _refused("dnat-in-postrouting", "*nat\n-A POSTROUTING -p tcp -j DNAT --to-destination "
+             "10.0.0.1\nCOMMIT\n"),
+    _refused("snat-in-output", "*nat\n-A OUTPUT -p tcp -j SNAT --to-source 10.0.0.1\n"
+             "COMMIT\n"),
+    _refused("masquerade-in-prerouting", "*nat\n-A PREROUTING -j MASQUERADE\nCOMMIT\n"),
+    _refused("tproxy-in-mangle-output", "*mangle\n-A OUTPUT -p tcp -j TPROXY --on-port 1 "
+             "--tproxy-mark 0x1/0x1\nCOMMIT\n"),
+    _refused("tproxy-in-nat", "*nat\n-A PREROUTING -p tcp -j TPROXY --on-port 1 "
+             "--tproxy-mark 0x1/0x1\nCOMMIT\n"),
+    _refused("ct-in-mangle", "*mangle\n-A OUTPUT -j CT --zone 1\nCOMMIT\n"),
+    _refused("notrack-in-filter", "*filter\n-A OUTPUT -j NOTRACK\nCOMMIT\n"),
+    _refused("non-contiguous-mask-of-the-other-family", "*filter\n-A OUTPUT -s 10.0.0.0/ffff:: "
+             "-j ACCEPT\nCOMMIT\n"),
 ]
 
 

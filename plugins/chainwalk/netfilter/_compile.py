@@ -57,6 +57,7 @@ class State:
         "protocol",
         "snat",
         "sport",
+        "sport_range",
         "src",
         "src_int",
         "tcp_flags",
@@ -86,6 +87,7 @@ class State:
         self.orig_src = self.orig_dst = ""
         self.orig_sport = self.orig_dport = 0
         self.tproxy: tuple[str, int] | None = None
+        self.sport_range: tuple[int, int] | None = None
         self.zone = 0
 
     def set_src(self, address: str) -> None:
@@ -370,7 +372,11 @@ def _mark(attr: str, label: str) -> Callable[[Match], Check]:
 
 
 def _states(st: State) -> set[str]:
-    states = {"UNTRACKED"} if st.untracked else {st.ctstate}
+    if st.untracked:
+        return {"UNTRACKED"}
+    if not st.ct_attached:
+        return {"INVALID"}  # raw runs before conntrack: no connection yet
+    states = {st.ctstate}
     if st.dnat:
         states.add("DNAT")
     if st.snat:
@@ -379,10 +385,18 @@ def _states(st: State) -> set[str]:
 
 
 def _conntrack(match: Match) -> Check:
-    checks: list[Check] = []
-    for option in match.options:
-        checks.append(_conntrack_option(option))
-    return _all(checks)
+    state_options = [o for o in match.options if o.name in ("ctstate", "state")]
+    tracked = _all([_conntrack_option(option) for option in match.options])
+    # xt_conntrack without a connection (before conntrack in raw, or untracked): only the
+    # state is tested; without a state option the match fails.
+    untracked = (_conntrack_option(state_options[0]) if state_options
+                 else lambda st, host: "the packet has no connection (untracked, or in raw "
+                                       "before conntrack has seen it)")
+
+    def check(st: State, host: Host) -> Result:
+        return untracked(st, host) if st.untracked or not st.ct_attached else tracked(st, host)
+
+    return check
 
 
 def _conntrack_option(option: Option) -> Check:

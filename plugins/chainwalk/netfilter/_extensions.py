@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Final
 
 from . import _values as v
-from ._model import Option
+from ._model import Option, Rule
 
 #: Hooks by name, as the kernel numbers them.
 HOOKS: Final = ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING")
@@ -301,7 +301,8 @@ TARGETS: Final[dict[str, TargetSpec]] = {t.name: t for t in (
         opt("log-ip-options", arity=0, negatable=False),
         opt("log-uid", arity=0, negatable=False),
     ), finish=_log, terminal=False, summary="log the packet to the kernel log; go on"),
-    TargetSpec("TRACE", tables=("raw",), terminal=False, summary="trace the packet; go on"),
+    # iptables-nft runs TRACE as nftables' nftrace, in any table.
+    TargetSpec("TRACE", terminal=False, summary="trace the packet; go on"),
     TargetSpec("REDIRECT", (
         opt("to-ports", "--to-port", parse=v.redirect_ports, negatable=False),
         opt("random", arity=0, negatable=False),
@@ -395,3 +396,26 @@ def normalise_value(spec: OptionSpec, raw: str) -> str:
     if spec.name == "reject-with":
         return str(value).lower()
     return str(value)
+
+
+# Targets iptables refuses in a table where their spec would allow them (TargetSpec.tables,
+# .hooks), with the reason iptables gives.
+REFUSED_IN_TABLE: Final = {
+    ("nat", "DROP"): "the nat table is not intended for filtering",
+}
+
+# Extensions whose rules make the kernel track connections in their namespace (each one's
+# check calls nf_ct_netns_get when the rule is loaded). Without any, conntrack never sees a
+# packet and the nat table's chains are never consulted. CT counts unless it only untracks.
+CONNTRACK_MODULES: Final = frozenset({"conntrack", "state", "connmark"})
+CONNTRACK_TARGETS: Final = frozenset({"DNAT", "SNAT", "MASQUERADE", "REDIRECT", "CONNMARK",
+                                      "CT"})
+
+
+def tracks_connections(rule: Rule) -> bool:
+    """Whether loading ``rule`` turns connection tracking on in its namespace."""
+    target = rule.target
+    if (target is not None and not target.is_chain and target.name in CONNTRACK_TARGETS
+            and not (target.name == "CT" and target.get("notrack") is not None)):
+        return True
+    return any(match.module in CONNTRACK_MODULES for match in rule.matches)

@@ -177,3 +177,11 @@ class Ruleset:
     def chain(self, table: str, chain: str) -> Chain | None:
         found = self.by_name.get(table)
         return found.chain(chain) if found else None
+
+    @cached_property
+    def tracks_connections(self) -> bool:
+        """Whether a rule turns connection tracking on (without one, nat is never run)."""
+        from ._extensions import tracks_connections
+
+        return any(tracks_connections(rule) for table in self.tables
+                   for chain in table.chains for rule in chain.rules)

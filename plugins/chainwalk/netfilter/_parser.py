@@ -28,6 +28,7 @@ from ._extensions import (
     ALL_HOOKS,
     MODULES,
     PORT_PROTOCOLS,
+    REFUSED_IN_TABLE,
     TARGETS,
     ModuleSpec,
     OptionSpec,
@@ -374,6 +375,8 @@ def _base_part(plan: tuple[tuple[str, Any, Any, bool], ...], proto: Option | Non
             continue
         normal = parse(texts[value])  # network or interface: a str
         if name == "source" or name == "destination":
+            if normal.endswith("/0"):
+                raise _Unread  # matches every address: base_value leaves it out or refuses it
             found = 6 if ":" in normal else 4
             if family is None:
                 family = found
@@ -419,7 +422,7 @@ def _match_part(spec: ModuleSpec, plan: _Plan, texts: list[str], proto: Option |
 
 def _target_part(tspec: TargetSpec, table: str, plan: _Plan, texts: list[str],
                  proto: Option | None) -> Target:
-    if tspec.tables and table not in tspec.tables:
+    if (tspec.tables and table not in tspec.tables) or (table, tspec.name) in REFUSED_IN_TABLE:
         raise _Unread
     options = _read_options(plan, texts)
     if tspec.protocols_for and (proto is None or proto.value not in PORT_PROTOCOLS) and any(
@@ -1103,7 +1106,14 @@ class _Reader:
         else:
             if name in ("source", "destination"):
                 self.check_family(line, value, normal)
-            if name == "protocol" and normal == "all":
+            if name in ("source", "destination") and normal.endswith("/0"):
+                # iptables stores a network of every address as no criterion, and the kernel
+                # refuses the rule that negates it.
+                if negate is not None:
+                    self.problem(line, negate.column, f"! {text} {raw} never matches, and "
+                                 "the kernel refuses the rule", "!",
+                                 f"{text} without '!', or no {text}")
+            elif name == "protocol" and normal == "all":
                 # iptables stores -p all as no protocol criterion at all.
                 if negate is not None:
                     self.problem(line, negate.column, "! -p all never matches",
@@ -1184,6 +1194,10 @@ class _Reader:
         if tspec.tables and table not in tspec.tables:
             self.problem(line, tok.column, f"target {name} is only valid in the "
                          + " and ".join(tspec.tables) + " table", name,
+                         "a target valid in the " + table + " table")
+        refused = REFUSED_IN_TABLE.get((table, name))
+        if refused is not None:
+            self.problem(line, tok.column, f"-j {name} in the {table} table: {refused}", name,
                          "a target valid in the " + table + " table")
         needs_proto = [o for o in target_options if o.name in tspec.protocols_for
                        and (o.name == "to-ports" or v.nat_range_has_port(o.value))]

@@ -237,6 +237,9 @@ class Branch:
     final: Packet
     decided_by: Step | None = None
     tproxy: tuple[str, int] | None = None  # TPROXY's socket (address, port)
+    # SNAT/MASQUERADE to ports that exclude the original one: the kernel draws the source
+    # port at random from this range (final.sport is its first port).
+    sport_range: tuple[int, int] | None = None
 
     @property
     def hits(self) -> tuple[Hit, ...]:
@@ -248,6 +251,8 @@ class Branch:
                  "out": self.final.out_interface, "mark": self.final.mark}
         if self.tproxy:
             final["tproxy"] = {"address": self.tproxy[0], "port": self.tproxy[1]}
+        if self.sport_range:
+            final["sport_range"] = list(self.sport_range)
         return {"probability": self.probability, "assumptions": list(self.assumptions),
                 "verdict": self.verdict, "disposition": self.disposition, "final": final,
                 "hits": [h.to_dict() for h in self.hits],
@@ -305,7 +310,7 @@ class Trace:
 # Branch and Trace are frozen too, and a trace makes one of each. They keep their fields
 # in a __dict__, so they are filled through it (the names checked once, here).
 _BRANCH_FIELDS = ("probability", "assumptions", "steps", "verdict", "disposition", "final",
-                  "decided_by", "tproxy")
+                  "decided_by", "tproxy", "sport_range")
 if tuple(f.name for f in fields(Branch)) != _BRANCH_FIELDS or tuple(
         f.name for f in fields(Trace)) != ("packet", "hook", "branches"):
     raise TypeError("Branch's or Trace's fields changed: update _branch and _trace")
@@ -313,10 +318,11 @@ if tuple(f.name for f in fields(Branch)) != _BRANCH_FIELDS or tuple(
 
 def _branch(probability: float | None, assumptions: tuple[str, ...], steps: tuple[Step, ...],
             verdict: str, disposition: str, final: Packet, decided_by: Step | None,
-            tproxy: tuple[str, int] | None) -> Branch:
+            tproxy: tuple[str, int] | None, sport_range: tuple[int, int] | None) -> Branch:
     branch: Branch = object.__new__(Branch)
     branch.__dict__.update(zip(_BRANCH_FIELDS, (
-        probability, assumptions, steps, verdict, disposition, final, decided_by, tproxy),
+        probability, assumptions, steps, verdict, disposition, final, decided_by, tproxy,
+        sport_range),
         strict=True))
     return branch
 
@@ -546,33 +552,38 @@ class _Run:
                     return "DROP", f"{st.in_if} has no address to redirect to"
             st.set_dst(address)
             if "to-ports" in opts:
-                st.dport = int(opts["to-ports"][0].split("-")[0])
+                st.dport = _destination_port(opts["to-ports"][0], st.dport)
             st.dnat = True
             return "ACCEPT", f"destination {old} -> {_hostport(st.dst, st.dport)}"
         if name == "DNAT":
             old = _hostport(st.dst, st.dport)
-            address, port = _nat_destination(opts["to-destination"][0])
+            address, ports = _nat_destination(opts["to-destination"][0])
             if address:
                 st.set_dst(address)
-            if port:
-                st.dport = port
+            if ports:
+                st.dport = _destination_port(ports, st.dport)
             st.dnat = True
             return "ACCEPT", f"destination {old} -> {_hostport(st.dst, st.dport)}"
         if name in ("SNAT", "MASQUERADE"):
             old = _hostport(st.src, st.sport)
             if name == "SNAT":
-                address, port = _nat_destination(opts["to-source"][0])
+                address, ports = _nat_destination(opts["to-source"][0])
             else:
                 address = primary_address(self.host, st.out_if or "", st.family) or ""
-                port = int(opts["to-ports"][0].split("-")[0]) if "to-ports" in opts else 0
+                ports = opts["to-ports"][0] if "to-ports" in opts else ""
                 if not address:
                     return "DROP", f"{st.out_if} has no address to masquerade as"
             if address:
                 st.set_src(address)
-            if port:
-                st.sport = port
+            chance = ""
+            if ports:
+                low, high = v.nat_port_bounds(ports)
+                if not low <= st.sport <= high:
+                    # nf_nat_l4proto_unique_tuple: a new source port is drawn at random.
+                    st.sport, st.sport_range = low, (low, high)
+                    chance = f" (a port drawn at random from {low}-{high})"
             st.snat = True
-            return "ACCEPT", f"source {old} -> {_hostport(st.src, st.sport)}"
+            return "ACCEPT", f"source {old} -> {_hostport(st.src, st.sport)}{chance}"
         if name == "TPROXY":
             value, mask = v.mark_bits(opts["tproxy-mark"][0])
             st.mark = (st.mark & ~mask & v.MAX_U32) ^ value
@@ -604,6 +615,11 @@ class _Run:
         present = self.ruleset.by_name
         for table in HOOK_TABLES[hook]:
             if table == "nat" and (self.nat_bound or st.untracked or st.ctstate != "NEW"):
+                continue
+            if table == "nat" and not self.ruleset.tracks_connections:
+                if table in present:
+                    self.event("nat is not consulted: no rule makes the kernel track "
+                               "connections")
                 continue
             if table not in present:
                 # A table the ruleset lacks accepts without a step and changes nothing.
@@ -673,7 +689,7 @@ class _Run:
         return _branch(self.probability, tuple(self.assumptions), tuple(self.steps),
                       self.verdict if self.verdict != "UNROUTABLE" else "DROP", disposition,
                       final, decided if disposition in ("dropped", "rejected") else None,
-                      st.tproxy)
+                      st.tproxy, st.sport_range)
 
     def local_out(self, packet: Packet) -> str:
         st = self.st
@@ -742,8 +758,15 @@ def _hostport(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
-def _nat_destination(text: str) -> tuple[str, int]:
-    """``a[-b][:p[-q]]`` -> the first address and port (the kernel's first choice)."""
+def _destination_port(ports: str, port: int) -> int:
+    """The port REDIRECT or DNAT to ``ports`` (``p[-q]``) gives a connection to ``port``:
+    kept when in the range, else the range's first (nf_nat_l4proto_unique_tuple)."""
+    low, high = v.nat_port_bounds(ports)
+    return port if low <= port <= high else low
+
+
+def _nat_destination(text: str) -> tuple[str, str]:
+    """``a[-b][:p[-q]]`` -> the first address (the kernel's first choice) and the ports."""
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
         port = rest[1:]
@@ -751,8 +774,7 @@ def _nat_destination(text: str) -> tuple[str, int]:
         host, _, port = text.partition(":")
     else:
         host, port = text, ""
-    address = host.split("-")[0]
-    return address, int(port.split("-")[0]) if port else 0
+    return host.split("-")[0], port
 
 
 def trace(ruleset: Ruleset, packet: Packet, host: Host | None = None, hook: str = "OUTPUT",

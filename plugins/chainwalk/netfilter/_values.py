@@ -107,6 +107,8 @@ def network(text: str) -> str:
             a, b, c, d = map(int, m.groups())
             if a < 256 and b < 256 and c < 256 and d < 256:
                 value = a << 24 | b << 16 | c << 8 | d
+    if "." in mask or ":" in mask:
+        return _masked_network(addr, mask)
     if value >= 0 and (not mask or mask.isdigit()):
         length = int(mask) if mask else 32
         if length > 32:
@@ -121,8 +123,37 @@ def network(text: str) -> str:
     return f"{net.network_address}/{net.prefixlen}"
 
 
+def _address_and_mask(addr: str, mask: str) -> tuple[ipaddress.IPv4Address
+                                                     | ipaddress.IPv6Address,
+                                                     ipaddress.IPv4Address
+                                                     | ipaddress.IPv6Address]:
+    """An address and a mask spelt as an address, of one family."""
+    try:
+        address_value, mask_value = ip(addr), ip(mask)
+    except ValueError:
+        raise ValueError("an address or network such as 10.0.0.0/8 or fd00::/64") from None
+    if address_value.version != mask_value.version:
+        raise ValueError(f"a mask of the address's family (IPv{address_value.version})")
+    return address_value, mask_value
+
+
+def _masked_network(addr: str, mask: str) -> str:
+    """``ADDRESS/MASK`` with the mask spelt as an address, contiguous or not
+    (``10.0.0.0/255.0.255.0``): what iptables-save prints, ``/len`` when the mask's ones
+    are contiguous, else the masked address and the mask as an address."""
+    address_value, mask_value = _address_and_mask(addr, mask)
+    bits = address_value.max_prefixlen
+    ones = int(mask_value)
+    length = ones.bit_count()
+    masked = ipaddress.ip_address(int(address_value) & ones) if bits == 32 else (
+        ipaddress.IPv6Address(int(address_value) & ones))
+    if ones == ((1 << bits) - 1) ^ ((1 << (bits - length)) - 1):
+        return f"{masked}/{length}"
+    return f"{masked}/{mask_value}"
+
+
 def network_bits(text: str) -> tuple[int, int, int]:
-    """Normal ``addr/len`` -> (family, value, mask) as integers."""
+    """Normal ``addr/len`` or ``addr/mask`` -> (family, value, mask) as integers."""
     addr, slash, length = text.partition("/")
     packed = _ipv4_packed(addr)
     if packed is not None:
@@ -135,6 +166,10 @@ def network_bits(text: str) -> tuple[int, int, int]:
             mask = (MAX_U32 << (32 - bits)) & MAX_U32
             value = int.from_bytes(packed, "big")
             return 4, value & mask, mask
+    if "." in length or ":" in length:  # a mask spelt as an address
+        address_value, mask_value = _address_and_mask(addr, length)
+        ones = int(mask_value)
+        return address_value.version, int(address_value) & ones, ones
     net = ipaddress.ip_network(text, strict=False)
     return net.version, int(net.network_address), int(net.netmask)
 
@@ -365,6 +400,12 @@ def redirect_ports(text: str) -> str:
     except ValueError:
         raise ValueError("a port or port range such as 15001 or 1000-2000") from None
     return str(lo) if lo == hi else f"{lo}-{hi}"
+
+
+def nat_port_bounds(text: str) -> tuple[int, int]:
+    """A NAT target's normal ``p[-q]`` -> (first port, last port)."""
+    low, _, high = text.partition("-")
+    return int(low), int(high or low)
 
 
 def any_text(text: str) -> str:
