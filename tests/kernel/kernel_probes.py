@@ -107,6 +107,16 @@ DNAT_MARKS = Ruleset(
 ISTIO_RULESETS = (CLASSIC, CURRENT, DNS, INCLUDE_EXCLUDE, CUSTOM_UID, TPROXY)
 
 
+def _kernel_rules(name: str) -> Ruleset:
+    return Ruleset(name, Path(__file__).parent / "rulesets" / f"{name}.rules", (APP,))
+
+
+RAW_CONNTRACK = _kernel_rules("raw-conntrack")
+MASKS = _kernel_rules("masks")
+NO_CONNTRACK = _kernel_rules("no-conntrack")
+PORT_RANGES = _kernel_rules("port-ranges")
+
+
 @dataclass(frozen=True)
 class Probe:
     """One connection to make, and then to trace with chainwalk."""
@@ -328,7 +338,51 @@ def _firewall_probes() -> list[Probe]:
     return probes
 
 
+def _engine_rule_probes() -> list[Probe]:
+    """The kernel's rules that random rulesets found chainwalk getting wrong (issue 18): raw's
+    view of conntrack, masks spelt as addresses, nat without conntrack, NAT port ranges."""
+    raw, masks, plain, ranges = RAW_CONNTRACK, MASKS, NO_CONNTRACK, PORT_RANGES
+    return [
+        Probe(raw, "output", "tcp", GATEWAY_IP, 80, APP),
+        Probe(raw, "output", "tcp", "127.0.0.1", 8080, APP),  # NEW in raw PREROUTING over lo
+        Probe(raw, "output", "tcp", POD_IP, 7002, APP),  # untracked in raw OUTPUT
+        Probe(raw, "output", "tcp", "127.0.0.1", 7003, APP),  # redirected, then over lo
+        Probe(raw, "output", "udp", "127.0.0.1", 7000, APP),  # CT in PREROUTING: too late
+        Probe(raw, "prerouting", "tcp", POD_IP, 80),
+        Probe(raw, "prerouting", "udp", POD_IP, 7000),  # untracked
+        Probe(raw, "prerouting", "udp", POD_IP, 7001),  # a zone's template
+        Probe(masks, "output", "tcp", GATEWAY_IP, 81, APP),
+        Probe(masks, "output", "tcp", GATEWAY_IP, 82, APP),
+        Probe(masks, "output", "tcp", "192.168.1.1", 82, APP),
+        Probe(masks, "output", "tcp", "192.168.7.7", 82, APP),
+        Probe(masks, "output", "tcp", GATEWAY_IP, 83, APP),
+        Probe(masks, "output", "tcp", "127.0.0.1", 83, APP),
+        Probe(masks, "output", "tcp", REMOTE_HOST, 85, APP),
+        Probe(masks, "output", "tcp", "10.96.0.10", 85, APP),
+        Probe(masks, "prerouting", "tcp", POD_IP, 84),  # from 10.0.0.1
+        Probe(masks, "prerouting", "tcp", POD_IP, 84, src=REMOTE_HOST),
+        Probe(plain, "output", "tcp", GATEWAY_IP, 80, APP),
+        Probe(plain, "output", "tcp", POD_IP, 8080, APP),
+        Probe(plain, "output", "udp", GATEWAY_IP, 53, APP),
+        Probe(plain, "prerouting", "tcp", POD_IP, 8080),
+        Probe(ranges, "output", "tcp", GATEWAY_IP, 15002, APP),  # kept
+        Probe(ranges, "output", "tcp", GATEWAY_IP, 80, APP),  # the first: 15001
+        Probe(ranges, "output", "tcp", "10.96.0.20", 9001, APP),
+        Probe(ranges, "output", "tcp", "10.96.0.20", 80, APP),
+        Probe(ranges, "output", "udp", "10.96.0.30", 9002, APP),
+        Probe(ranges, "prerouting", "tcp", POD_IP, 15003),
+        Probe(ranges, "prerouting", "tcp", POD_IP, 15000),
+        Probe(ranges, "prerouting", "tcp", POD_IP, 8005),
+        Probe(ranges, "prerouting", "tcp", POD_IP, 8001),
+        Probe(ranges, "output", "tcp", "192.168.7.7", 443, APP, sport=20001),  # kept
+        Probe(ranges, "output", "tcp", "192.168.7.7", 443, APP),  # drawn from the range
+        Probe(ranges, "output", "tcp", "172.16.0.7", 9000, APP, sport=20006),
+        Probe(ranges, "output", "tcp", "172.16.0.7", 9000, APP),
+    ]
+
+
 def all_probes() -> list[Probe]:
     """Every probe of the suite, in a stable order."""
     probes = [p for rs in ISTIO_RULESETS for p in _istio_probes(rs)]
-    return probes + _dns_zone_probes() + _firewall_probes() + _istio6_probes(CURRENT_IPV6)
+    return (probes + _dns_zone_probes() + _firewall_probes() + _istio6_probes(CURRENT_IPV6)
+            + _engine_rule_probes())

@@ -37,6 +37,7 @@ class State:
 
     __slots__ = (
         "ct_attached",
+        "ct_template",
         "ctmark",
         "ctstate",
         "dnat",
@@ -84,6 +85,7 @@ class State:
         self.hook = ""
         self.dnat = self.snat = self.untracked = False
         self.ct_attached = False
+        self.ct_template = False  # CT attached a template; conntrack has not run yet
         self.orig_src = self.orig_dst = ""
         self.orig_sport = self.orig_dport = 0
         self.tproxy: tuple[str, int] | None = None
@@ -394,9 +396,20 @@ def _conntrack(match: Match) -> Check:
                                        "before conntrack has seen it)")
 
     def check(st: State, host: Host) -> Result:
-        return untracked(st, host) if st.untracked or not st.ct_attached else tracked(st, host)
+        if st.untracked or not st.ct_attached:
+            return untracked(st, host)
+        # CT's template (a zone...) before conntrack: NEW, with an empty tuple.
+        return tracked(_TEMPLATES[st.family] if st.ct_template else st, host)
 
     return check
+
+
+def _template(family: int) -> State:
+    """The packet as a conntrack match sees CT's template: state NEW, every field zero."""
+    st = State()
+    st.family, st.protocol, st.ct_attached = family, "all", True
+    st.orig_src = st.orig_dst = "0.0.0.0" if family == 4 else "::"
+    return st
 
 
 def _conntrack_option(option: Option) -> Check:
@@ -412,8 +425,8 @@ def _conntrack_option(option: Option) -> Check:
                     f"{'not ' if neg else ''}{wanted}")
 
         return state
-    if name == "ctproto":
-        return lambda st, host: None if (st.protocol == wanted) != neg else (
+    if name == "ctproto":  # iptables-save's number (6), not the name the packet has (tcp)
+        return lambda st, host: None if (v.protocol_number(st.protocol) == wanted) != neg else (
             f"connection protocol {st.protocol}, rule wants {'not ' if neg else ''}{wanted}")
     if name in ("ctorigsrc", "ctorigdst", "ctreplsrc", "ctrepldst"):
         _, value, mask = v.network_bits(wanted)
@@ -599,3 +612,6 @@ _MODULES: dict[str, Callable[[Match], Check]] = {
     "conntrack": _conntrack, "state": _conntrack, "comment": _comment, "addrtype": _addrtype,
     "statistic": _statistic, "iprange": _iprange, "set": _set, "socket": _socket,
 }
+
+
+_TEMPLATES = {4: _template(4), 6: _template(6)}

@@ -538,6 +538,7 @@ class _Run:
             if name == "NOTRACK" or "notrack" in opts:
                 st.untracked = True
                 return "CONTINUE", "connection not tracked: nat will not see it"
+            st.ct_template = True
             if "zone" in opts:
                 st.zone = int(opts["zone"][0])
                 return "CONTINUE", f"conntrack zone {st.zone}"
@@ -632,6 +633,7 @@ class _Run:
                 self.stop(verdict)
             if table == "raw":
                 st.ct_attached = True  # conntrack runs right after raw and attaches one
+                st.ct_template = False
             if hook == "OUTPUT" and table in ("mangle", "nat") and (st.dst, st.mark) != before:
                 new_route = self.reroute(table)
         if new_route is not None and new_route != st.out_if:
