@@ -186,10 +186,10 @@ def failure_report(
     return "\n".join(lines)
 
 
-def judge(probe: Probe, lab: Lab) -> str | None:
+def judge(probe: Probe, lab: Lab, open_return_path: bool = False) -> str | None:
     """Make the probe's connection in both pods and trace it with chainwalk: None when they
-    agree, else the report of every difference."""
-    lab.use(probe.ruleset.text, probe.ruleset.family)
+    agree, else the report of every difference. ``open_return_path``: see ``Lab.use``."""
+    lab.use(probe.ruleset.text, probe.ruleset.family, open_return_path)
     first = trace_first_packet(lab.counting, probe.client(lab.counting))
     landing = land(lab.landing, probe.client(lab.landing), probe.pod_ports, probe.network_ports)
     walk = run_chainwalk(probe, first.client)

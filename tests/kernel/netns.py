@@ -297,12 +297,34 @@ def harness_rules(family: Family = 4) -> list[str]:
     ]
 
 
-def restore_input(ruleset: str, with_harness: bool, family: Family = 4) -> str:
+# The built-in chains of the tables a connection's later packets cross (nat sees only first
+# packets).
+_LATER_PACKET_CHAINS: dict[str, tuple[str, ...]] = {
+    "raw": ("PREROUTING", "OUTPUT"),
+    "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
+    "filter": ("INPUT", "FORWARD", "OUTPUT"),
+}
+
+
+def open_return_path_rules(table: str) -> list[str]:
+    """Restore lines that let every TCP packet but a connection's first (a bare SYN) through
+    a table before its own rules: the landing pass then shows where the first packet lands
+    even when the ruleset would drop the answer or the handshake's last ACK."""
+    return [
+        f"-I {chain} 1 -p tcp ! --tcp-flags SYN,ACK SYN -m comment --comment {HARNESS_TAG} "
+        "-j ACCEPT"
+        for chain in _LATER_PACKET_CHAINS.get(table, ())
+    ]
+
+
+def restore_input(ruleset: str, with_harness: bool, family: Family = 4,
+                  open_return_path: bool = False) -> str:
     """One iptables-restore document that replaces every table.
 
     Tables the ruleset does not mention are emptied too, so nothing from a previous ruleset
     (or the harness of a previous pass) survives. The harness rules are inserted at position
-    1 *after* the ruleset's own rules, so they stay first whatever the ruleset does.
+    1 *after* the ruleset's own rules, so they stay first whatever the ruleset does; so are
+    the rules that open the return path (``open_return_path_rules``).
     """
     blocks = _tables_of(ruleset)
     out: list[str] = []
@@ -311,15 +333,19 @@ def restore_input(ruleset: str, with_harness: bool, family: Family = 4) -> str:
         out.extend(blocks.pop(table, []))
         if table == "raw" and with_harness:
             out.extend(harness_rules(family))
+        if open_return_path:
+            out.extend(open_return_path_rules(table))
         out.append("COMMIT")
     if blocks:
         raise HarnessError(f"unknown tables in ruleset: {', '.join(blocks)}")
     return "\n".join(out) + "\n"
 
 
-def load_ruleset(netns: str, ruleset: str, with_harness: bool, family: Family = 4) -> None:
-    """Load a ruleset (fresh counters) into a namespace, optionally with the harness rules."""
-    document = restore_input(ruleset, with_harness, family)
+def load_ruleset(netns: str, ruleset: str, with_harness: bool, family: Family = 4,
+                 open_return_path: bool = False) -> None:
+    """Load a ruleset (fresh counters) into a namespace, optionally with the harness rules
+    or the rules that open the return path."""
+    document = restore_input(ruleset, with_harness, family, open_return_path)
     in_netns(netns, _STACKS[family].restore, stdin=document)
 
 
@@ -842,7 +868,8 @@ class Lab:
     def __init__(self, counting: Topology, landing: Topology) -> None:
         self.counting = counting
         self.landing = landing
-        self._loaded: dict[Family, str] = {}  # iptables and ip6tables rulesets are separate
+        # What each family's pods have (iptables and ip6tables rulesets are separate).
+        self._loaded: dict[Family, tuple[str, bool]] = {}
 
     @classmethod
     def create(cls, tag: str) -> Lab:
@@ -854,14 +881,16 @@ class Lab:
             counting.destroy()
             raise
 
-    def use(self, ruleset: str, family: Family = 4) -> None:
-        """Make ``ruleset`` the one loaded in both pods (for IPv4 or IPv6)."""
-        if self._loaded.get(family) == ruleset:
+    def use(self, ruleset: str, family: Family = 4, open_return_path: bool = False) -> None:
+        """Make ``ruleset`` the one loaded in both pods (for IPv4 or IPv6); with
+        ``open_return_path``, the landing pod lets every later packet of a TCP connection
+        through (see ``open_return_path_rules``)."""
+        if self._loaded.get(family) == (ruleset, open_return_path):
             return
         self._loaded.pop(family, None)  # until both loads have succeeded
         load_ruleset(self.counting.pod, ruleset, True, family)
-        load_ruleset(self.landing.pod, ruleset, False, family)
-        self._loaded[family] = ruleset
+        load_ruleset(self.landing.pod, ruleset, False, family, open_return_path)
+        self._loaded[family] = (ruleset, open_return_path)
 
     def destroy(self) -> None:
         """Delete all four namespaces."""

@@ -363,6 +363,10 @@ def _mark(attr: str, label: str) -> Callable[[Match], Check]:
         neg = option.negated
 
         def check(st: State, host: Host) -> Result:
+            if attr == "ctmark" and (st.untracked or not st.ct_attached):
+                # xt_connmark fails without a connection, negated or not.
+                return "the packet has no connection (untracked, or in raw before " \
+                       "conntrack has seen it)"
             mark = getattr(st, attr)
             if ((mark & mask) == value) != neg:
                 return None

@@ -102,6 +102,15 @@ def _primary_address(host: Host, interface: str, family: int) -> str | None:
     return None
 
 
+def masquerade_address(host: Host, interface: str, family: int) -> str | None:
+    """The source MASQUERADE gives a packet leaving on ``interface``: its first address of
+    global scope, else the first of any interface (inet_select_addr); a loopback address
+    has host scope, so a packet leaving on lo takes another interface's address."""
+    found = [(name, str(a.ip)) for name, a in host.addresses(family) if not a.ip.is_loopback]
+    return next((address for name, address in found if name == interface),
+                found[0][1] if found else None)
+
+
 def _marked_local(host: Host, mark: int) -> bool:
     return any(mark & mask == value for value, mask in host.local_marks)
 

@@ -28,7 +28,13 @@ from . import _values as v
 from ._compile import Choice, CompiledRule, State
 from ._model import Chain, Rule, Ruleset, builder
 from ._packet import Host, Packet
-from ._routing import input_is_local, martian, primary_address, route_output
+from ._routing import (
+    input_is_local,
+    martian,
+    masquerade_address,
+    primary_address,
+    route_output,
+)
 
 #: Tables consulted at each hook, in the kernel's priority order.
 HOOK_TABLES: dict[str, tuple[str, ...]] = {
@@ -528,6 +534,8 @@ class _Run:
             st.mark = (st.mark & ~mask & v.MAX_U32) ^ value
             return "CONTINUE", f"mark {hex(before)} -> {hex(st.mark)}"
         if name == "CONNMARK":
+            if st.untracked or not st.ct_attached:
+                return "CONTINUE", "ignored: the packet has no connection"
             return "CONTINUE", self.connmark(opts)
         if name in ("CT", "NOTRACK"):
             if st.ct_attached:
@@ -570,7 +578,7 @@ class _Run:
             if name == "SNAT":
                 address, ports = _nat_destination(opts["to-source"][0])
             else:
-                address = primary_address(self.host, st.out_if or "", st.family) or ""
+                address = masquerade_address(self.host, st.out_if or "", st.family) or ""
                 ports = opts["to-ports"][0] if "to-ports" in opts else ""
                 if not address:
                     return "DROP", f"{st.out_if} has no address to masquerade as"
