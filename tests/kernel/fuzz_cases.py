@@ -251,7 +251,7 @@ def _smaller(case: FuzzCase) -> list[FuzzCase]:
 
     for k, table in enumerate(case.tables):
         out.append(with_table(k, None))
-        for n, rule in enumerate(table.rules):
+        for n in range(len(table.rules)):
             out.append(with_table(k, replace(table, rules=table.rules[:n] + table.rules[n + 1:])))
         for n, rule in enumerate(table.rules):
             for m in range(len(rule.parts)):
