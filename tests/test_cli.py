@@ -4,6 +4,8 @@ are messages (file:line:column, usage), never tracebacks."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -227,3 +229,39 @@ def test_python_dash_m_chainwalk(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.splitlines()[0].startswith(f"{bad}:1:1: table nat is never committed")
     assert "Traceback" not in done.stderr
+
+
+# -- closed outputs ------------------------------------------------------------------------
+
+CLOSED_READER_COMMANDS = {
+    "trace": ["trace", CLASSIC, "--dst", "10.0.0.9", "--dport", "8080", "--uid", "1000", *POD],
+    "trace-json": ["trace", CLASSIC, "--dst", "10.0.0.9", "--uid", "1000", "--json", *POD],
+    "run-json": ["run", str(REPO / "rules" / "scenarios" / "classic.yaml"), "--json"],
+    "check": ["check", CLASSIC],
+}
+
+
+@pytest.mark.parametrize("argv", CLOSED_READER_COMMANDS.values(), ids=CLOSED_READER_COMMANDS)
+def test_a_reader_that_went_away_ends_the_command_quietly(argv: list[str]) -> None:
+    # stdout is a pipe whose reader is gone before the first write (as after `| head -1`):
+    # no traceback, and the status of a program killed by SIGPIPE.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "chainwalk", *argv], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (128 + signal.SIGPIPE, "")
+
+
+def test_help_for_a_reader_that_went_away_is_quiet() -> None:
+    # argparse writes --help itself and ignores a failed write: quiet, status 0.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "chainwalk", "--help"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (0, "")

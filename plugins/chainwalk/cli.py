@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -101,6 +102,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; a reader that goes away (``| head -1``) ends it quietly with the
+    status of a program killed by SIGPIPE (Python's recipe: stdout pointed at /dev/null so
+    that the flush at exit cannot fail again)."""
+    try:
+        try:
+            status = _command(argv)
+        finally:  # also before argparse's SystemExit (--help, usage errors)
+            sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    return status
+
+
+def _command(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
