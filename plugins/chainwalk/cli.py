@@ -178,6 +178,10 @@ def format_trace(result: Trace) -> str:
         for step in branch.steps:
             lines.append(_format_step(step))
         lines.append(f"=> {branch.disposition.upper()}: {_where(branch)}")
+        shake = branch.handshake
+        if shake is not None and shake.outcome != "completes":
+            verb = "may not complete" if shake.outcome == "unknown" else "does not complete"
+            lines.append(f"   but the connection {verb} ({shake.outcome}): {shake.reason}")
     return "\n".join(lines)
 
 

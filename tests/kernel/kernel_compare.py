@@ -53,6 +53,7 @@ class Walk:
     disposition: str
     final: dict[str, Any]
     branches: int
+    handshake: dict[str, str] | None
 
     @classmethod
     def from_json(cls, argv: list[str], doc: dict[str, Any]) -> Walk:
@@ -61,7 +62,7 @@ class Walk:
         refs = {RuleRef(h["table"], h["chain"], h["rule"]): h["target"] for h in doc["hits"]}
         return cls(
             tuple(argv), frozenset(refs), refs, doc["disposition"], doc["final"],
-            len(doc.get("branches", [doc])),
+            len(doc.get("branches", [doc])), doc.get("handshake"),
         )  # fmt: skip
 
     def describe_final(self) -> str:
@@ -130,6 +131,13 @@ def outcome_problems(probe: Probe, first: FirstPacket, landing: Landing, walk: W
     if walk.branches != 1:
         problems.append(f"chainwalk could not decide: {walk.branches} branches")
     kernel = disposition(first, landing)
+    handshake = (walk.handshake or {}).get("outcome")
+    if handshake in ("reply-dropped", "ack-dropped"):
+        # The first packet got through (its counters say so), the connection did not.
+        if landing.arrival is not None or first.counters.verdicts():
+            problems.append(f"chainwalk says the handshake fails ({handshake}), but the "
+                            f"kernel's connection {kernel}")
+        return problems
     if walk.disposition != kernel:
         return [*problems, f"kernel: {kernel}; chainwalk: {walk.disposition}"]
     arrival, final = landing.arrival, walk.final

@@ -115,6 +115,7 @@ RAW_CONNTRACK = _kernel_rules("raw-conntrack")
 MASKS = _kernel_rules("masks")
 NO_CONNTRACK = _kernel_rules("no-conntrack")
 PORT_RANGES = _kernel_rules("port-ranges")
+HANDSHAKE = _kernel_rules("handshake")
 
 
 @dataclass(frozen=True)
@@ -378,6 +379,9 @@ def _engine_rule_probes() -> list[Probe]:
         Probe(ranges, "output", "tcp", "192.168.7.7", 443, APP),  # drawn from the range
         Probe(ranges, "output", "tcp", "172.16.0.7", 9000, APP, sport=20006),
         Probe(ranges, "output", "tcp", "172.16.0.7", 9000, APP),
+        Probe(HANDSHAKE, "output", "tcp", GATEWAY_IP, 80, APP),
+        Probe(HANDSHAKE, "output", "tcp", GATEWAY_IP, 81, APP),  # the answer dropped
+        Probe(HANDSHAKE, "output", "tcp", GATEWAY_IP, 82, APP),  # the ACK dropped
     ]
 
 

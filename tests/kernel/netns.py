@@ -30,7 +30,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, NoReturn
 
 POD_IP = "10.0.0.5"
@@ -753,7 +753,8 @@ def _await_landing(
         if report.final:  # TCP connected: the handshake's last ACK fills the accept queue
             deadline = min(deadline, time.monotonic() + 0.5)
     if report is not None and report.final:
-        raise HarnessError(f"connected, but no listener of ours got it: {report}")
+        # The client saw the answer, but its ACK never completed the handshake: no accept.
+        return Landing(replace(report, error="handshake-incomplete"), None)
     raise HarnessError(f"the landing client never finished: {report}")
 
 

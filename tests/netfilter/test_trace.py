@@ -14,6 +14,7 @@ from nf_helpers import OTHER_POD, POD_IP, REMOTE, RULESETS, pod_host, rules
 
 from chainwalk import ChainwalkError
 from chainwalk.netfilter import (
+    Handshake,
     Hit,
     Packet,
     Ruleset,
@@ -740,8 +741,9 @@ def test_bad_trace_inputs_are_chainwalk_errors(call: object, message: str) -> No
 
 def test_trace_to_dict() -> None:
     result = trace(CLASSIC, Packet(OTHER_POD, 8080, **APP), pod_host()).to_dict()
-    assert set(result) == {"hook", "packet", "verdict", "disposition", "final", "hits", "steps",
-                           "branches"}
+    assert set(result) == {"hook", "packet", "verdict", "disposition", "final", "handshake",
+                           "hits", "steps", "branches"}
+    assert result["handshake"]["outcome"] == "completes"
     assert result["hits"][1] == {"table": "nat", "chain": "ISTIO_OUTPUT", "rule": 9,
                                  "target": "ISTIO_REDIRECT"}
     assert result["final"]["dst"] == "127.0.0.1" and result["final"]["dport"] == 15001
@@ -767,3 +769,49 @@ def test_the_first_ct_target_wins_and_later_ones_are_ignored() -> None:
     assert effects == ["conntrack zone 1", "ignored: the packet already has conntrack settings",
                        "ignored: the packet already has conntrack settings"]
     assert [h.rule for h in result.hits] == [1, 2, 3]
+
+
+# -- the TCP handshake after the first packet lands ---------------------------------------
+
+HANDSHAKE_RULES = rules("""
+    *nat
+    -A OUTPUT -d 10.96.0.1/32 -p tcp -j REDIRECT --to-ports 15001
+    -A OUTPUT -d 10.96.0.3/32 -p tcp -j REDIRECT --to-ports 15003
+    COMMIT
+    *filter
+    -A INPUT -p tcp -m tcp --sport 81 -j DROP
+    -A OUTPUT -p tcp -m tcp --dport 82 --tcp-flags SYN,ACK ACK -j DROP
+    -A OUTPUT -p tcp -m tcp --sport 15001 -m owner --uid-owner 1337 -j DROP
+    -A OUTPUT -d 127.0.0.1/32 -p tcp -m tcp --dport 15002 -j REJECT
+    -A OUTPUT -d 127.0.0.1/32 -p tcp -m tcp --dport 15003 --tcp-flags SYN,ACK ACK -j DROP
+    COMMIT
+    """)
+
+
+@pytest.mark.parametrize(("dst", "dport", "outcome", "reason"), [
+    (OTHER_POD, 80, "completes", "the answer and the client's ACK both get through"),
+    # the answer comes from port 81 and INPUT drops it
+    (OTHER_POD, 81, "reply-dropped", "the answer (SYN-ACK) is dropped by filter:INPUT:1"),
+    # the SYN passes the flags test, the ACK does not
+    (OTHER_POD, 82, "ack-dropped", "the client's ACK is dropped by filter:OUTPUT:1"),
+    # redirected to 15001: the answer is dropped if its socket is uid 1337's, which the file
+    # does not say
+    ("10.96.0.1", 80, "unknown", "the answer's fate depends on the owner of the answering "
+                                 "socket, which the file does not say"),
+    # the ACK is NATed as the SYN was (nat not consulted again): to 127.0.0.1:15003
+    ("10.96.0.3", 80, "ack-dropped", "the client's ACK is dropped by filter:OUTPUT:4"),
+])
+def test_the_handshake_says_whether_the_connection_completes(dst: str, dport: int,
+                                                             outcome: str, reason: str) -> None:
+    ruleset = parse_text(HANDSHAKE_RULES)
+    result = trace(ruleset, Packet(dst, dport, uid=1000, gid=1000), pod_host())
+    assert result.disposition in ("sent", "delivered")
+    assert result.main.handshake == Handshake(outcome, reason)  # type: ignore[arg-type]
+
+
+def test_udp_and_dropped_packets_have_no_handshake() -> None:
+    ruleset = parse_text(HANDSHAKE_RULES)
+    udp = trace(ruleset, Packet(OTHER_POD, 53, "udp", uid=1000, gid=1000), pod_host())
+    assert udp.disposition == "sent" and udp.main.handshake is None
+    dropped = trace(ruleset, Packet("127.0.0.1", 15002, uid=1000, gid=1000), pod_host())
+    assert dropped.disposition == "rejected" and dropped.main.handshake is None

@@ -84,7 +84,8 @@ def test_branch_and_trace_are_what_their_constructors_make() -> None:
     made = trace(_fresh(), Packet(OTHER_POD, 8080, uid=1000, gid=1000), pod_host())
     branch = made.main
     built = Branch(branch.probability, branch.assumptions, branch.steps, branch.verdict,
-                   branch.disposition, branch.final, branch.decided_by, branch.tproxy)
+                   branch.disposition, branch.final, branch.decided_by, branch.tproxy,
+                   branch.sport_range, branch.handshake)
     assert built == branch
     assert repr(built) == repr(branch)
     assert vars(built) == vars(branch)

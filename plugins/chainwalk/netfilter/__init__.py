@@ -13,11 +13,12 @@ from ._model import BUILTIN_CHAINS, Chain, Match, Option, Rule, Ruleset, Table, 
 from ._packet import Host, Interface, Packet, host_with
 from ._parser import parse_file, parse_text
 from ._routing import Route, is_local, route_output
-from ._trace import HOOK_TABLES, Branch, Hit, Step, Trace, trace
+from ._trace import HOOK_TABLES, Branch, Handshake, Hit, Step, Trace, trace
 from ._writer import rule_line, rule_spec, write_ruleset
 
 __all__ = [
-    "BUILTIN_CHAINS", "HOOK_TABLES", "MODULES", "TARGETS", "Branch", "Chain", "Hit", "Host",
+    "BUILTIN_CHAINS", "HOOK_TABLES", "MODULES", "TARGETS", "Branch", "Chain", "Handshake", "Hit",
+    "Host",
     "Interface", "Match", "Option", "Packet", "Route", "Rule", "Ruleset", "Step", "Table",
     "Target", "Trace", "host_with", "is_local", "parse_file", "parse_text", "route_output", "rule_line",
     "rule_spec", "trace", "write_ruleset",

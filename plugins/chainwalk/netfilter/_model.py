@@ -185,3 +185,17 @@ class Ruleset:
 
         return any(tracks_connections(rule) for table in self.tables
                    for chain in table.chains for rule in chain.rules)
+
+    @cached_property
+    def owner_ids(self) -> tuple[int, ...]:
+        """The uids and gids owner matches name (a range by its bounds), in order."""
+        found: set[int] = set()
+        for table in self.tables:
+            for chain in table.chains:
+                for rule in chain.rules:
+                    match = rule.match("owner")
+                    for option in match.options if match is not None else ():
+                        for bound in option.value.split("-") if option.values else ():
+                            if bound.isdigit():
+                                found.add(int(bound))
+        return tuple(sorted(found))

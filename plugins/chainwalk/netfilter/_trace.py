@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 from .._errors import ChainwalkError, Location, Problem
 from . import _values as v
@@ -231,6 +231,23 @@ class Hit:
                 "target": self.target}
 
 
+HandshakeOutcome = Literal["completes", "reply-dropped", "ack-dropped", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """Whether a TCP connection whose first packet lands also completes its handshake: the
+    answer (SYN-ACK) traced back to the client, then the client's ACK along the first
+    packet's way, both as packets of a known connection (nat not consulted, its mapping
+    applied). ``unknown`` when the file cannot say (the answering socket's owner, chance)."""
+
+    outcome: HandshakeOutcome
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "reason": self.reason}
+
+
 @dataclass(frozen=True)
 class Branch:
     """One complete path of the packet, with the chance of it."""
@@ -246,6 +263,8 @@ class Branch:
     # SNAT/MASQUERADE to ports that exclude the original one: the kernel draws the source
     # port at random from this range (final.sport is its first port).
     sport_range: tuple[int, int] | None = None
+    # A TCP connection's handshake after its first packet lands; None otherwise.
+    handshake: Handshake | None = None
 
     @property
     def hits(self) -> tuple[Hit, ...]:
@@ -261,6 +280,7 @@ class Branch:
             final["sport_range"] = list(self.sport_range)
         return {"probability": self.probability, "assumptions": list(self.assumptions),
                 "verdict": self.verdict, "disposition": self.disposition, "final": final,
+                "handshake": self.handshake.to_dict() if self.handshake else None,
                 "hits": [h.to_dict() for h in self.hits],
                 "steps": [s.to_dict() for s in self.steps]}
 
@@ -307,7 +327,7 @@ class Trace:
                        "gid": p.gid, "mark": p.mark},
         }
         main = self.main.to_dict()
-        for key in ("verdict", "disposition", "final", "hits", "steps"):
+        for key in ("verdict", "disposition", "final", "handshake", "hits", "steps"):
             out[key] = main[key]
         out["branches"] = [b.to_dict() for b in self.branches]
         return out
@@ -316,7 +336,7 @@ class Trace:
 # Branch and Trace are frozen too, and a trace makes one of each. They keep their fields
 # in a __dict__, so they are filled through it (the names checked once, here).
 _BRANCH_FIELDS = ("probability", "assumptions", "steps", "verdict", "disposition", "final",
-                  "decided_by", "tproxy", "sport_range")
+                  "decided_by", "tproxy", "sport_range", "handshake")
 if tuple(f.name for f in fields(Branch)) != _BRANCH_FIELDS or tuple(
         f.name for f in fields(Trace)) != ("packet", "hook", "branches"):
     raise TypeError("Branch's or Trace's fields changed: update _branch and _trace")
@@ -324,11 +344,12 @@ if tuple(f.name for f in fields(Branch)) != _BRANCH_FIELDS or tuple(
 
 def _branch(probability: float | None, assumptions: tuple[str, ...], steps: tuple[Step, ...],
             verdict: str, disposition: str, final: Packet, decided_by: Step | None,
-            tproxy: tuple[str, int] | None, sport_range: tuple[int, int] | None) -> Branch:
+            tproxy: tuple[str, int] | None, sport_range: tuple[int, int] | None,
+            handshake: Handshake | None = None) -> Branch:
     branch: Branch = object.__new__(Branch)
     branch.__dict__.update(zip(_BRANCH_FIELDS, (
         probability, assumptions, steps, verdict, disposition, final, decided_by, tproxy,
-        sport_range),
+        sport_range, handshake),
         strict=True))
     return branch
 
@@ -393,11 +414,14 @@ class _Stop(Exception):
 
 
 class _Run:
-    __slots__ = ("assumptions", "cursor", "decisions", "host", "nat_bound", "probability",
-                 "ruleset", "st", "steps", "use_index", "verdict")
+    __slots__ = ("assumptions", "cursor", "decisions", "host", "mapping", "nat_bound",
+                 "probability", "ruleset", "st", "steps", "use_index", "verdict")
 
     def __init__(self, ruleset: Ruleset, host: Host, decisions: list[bool],
-                 use_index: bool) -> None:
+                 use_index: bool, mapping: _Mapping | None = None) -> None:
+        # A later packet of a known connection: the destination conntrack's NAT gives it
+        # at the destination-NAT hooks, the source at the others.
+        self.mapping = mapping
         self.ruleset = ruleset
         self.host = host
         self.decisions = decisions
@@ -562,7 +586,8 @@ class _Run:
             st.set_dst(address)
             if "to-ports" in opts:
                 st.dport = _destination_port(opts["to-ports"][0], st.dport)
-            st.dnat = True
+            # conntrack's DNAT status only when the tuple changed (nf_nat_setup_info)
+            st.dnat = st.dnat or (st.dst, st.dport) != (st.orig_dst, st.orig_dport)
             return "ACCEPT", f"destination {old} -> {_hostport(st.dst, st.dport)}"
         if name == "DNAT":
             old = _hostport(st.dst, st.dport)
@@ -571,7 +596,7 @@ class _Run:
                 st.set_dst(address)
             if ports:
                 st.dport = _destination_port(ports, st.dport)
-            st.dnat = True
+            st.dnat = st.dnat or (st.dst, st.dport) != (st.orig_dst, st.orig_dport)
             return "ACCEPT", f"destination {old} -> {_hostport(st.dst, st.dport)}"
         if name in ("SNAT", "MASQUERADE"):
             old = _hostport(st.src, st.sport)
@@ -591,7 +616,7 @@ class _Run:
                     # nf_nat_l4proto_unique_tuple: a new source port is drawn at random.
                     st.sport, st.sport_range = low, (low, high)
                     chance = f" (a port drawn at random from {low}-{high})"
-            st.snat = True
+            st.snat = st.snat or (st.src, st.sport) != (st.orig_src, st.orig_sport)
             return "ACCEPT", f"source {old} -> {_hostport(st.src, st.sport)}{chance}"
         if name == "TPROXY":
             value, mask = v.mark_bits(opts["tproxy-mark"][0])
@@ -624,6 +649,11 @@ class _Run:
         present = self.ruleset.by_name
         for table in HOOK_TABLES[hook]:
             if table == "nat" and (self.nat_bound or st.untracked or st.ctstate != "NEW"):
+                if self.mapping is not None and not st.untracked:
+                    before = (st.dst, st.mark)
+                    self.map_addresses(hook)
+                    if hook == "OUTPUT" and (st.dst, st.mark) != before:
+                        new_route = self.reroute("nat")
                 continue
             if table == "nat" and not self.ruleset.tracks_connections:
                 if table in present:
@@ -647,6 +677,24 @@ class _Run:
         if new_route is not None and new_route != st.out_if:
             self.event(f"from POSTROUTING on the packet leaves on {new_route}")
             st.out_if = new_route
+
+    def map_addresses(self, hook: str) -> None:
+        st, mapping = self.st, self.mapping
+        assert mapping is not None
+        if hook in ("PREROUTING", "OUTPUT"):
+            (address, port), kind = mapping[0], "destination"
+            if (st.dst, st.dport) != (address, port):
+                old = _hostport(st.dst, st.dport)
+                st.set_dst(address)
+                st.dport = port
+                self.event(f"conntrack's NAT: {kind} {old} -> {_hostport(address, port)}")
+        else:
+            (address, port), kind = mapping[1], "source"
+            if (st.src, st.sport) != (address, port):
+                old = _hostport(st.src, st.sport)
+                st.set_src(address)
+                st.sport = port
+                self.event(f"conntrack's NAT: {kind} {old} -> {_hostport(address, port)}")
 
     def reroute(self, table: str) -> str | None:
         """Route again after mangle or nat OUTPUT changed the destination or the mark.
@@ -787,6 +835,75 @@ def _nat_destination(text: str) -> tuple[str, str]:
     return host.split("-")[0], port
 
 
+_Mapping = tuple[tuple[str, int], tuple[str, int]]  # (destination, source) after NAT
+
+
+_UNNAMED_ID = 4_000_000_000  # an owner no rule names
+
+def handshake(ruleset: Ruleset, packet: Packet, host: Host, hook: str,
+              branch: Branch) -> Handshake | None:
+    """The handshake of the TCP connection whose first packet ``branch`` landed."""
+    if packet.protocol != "tcp" or branch.disposition not in ("delivered", "sent"):
+        return None
+    if branch.probability is None or branch.assumptions:
+        return Handshake("unknown", "the first packet's way depends on assumptions")
+    final = branch.final
+    local_client = hook == "OUTPUT"
+    local_server = branch.disposition == "delivered"
+    # The client's address before any NAT: routing chose it for an unbound local socket.
+    src = packet.src or (route_output(host, packet.dst, packet.mark).source or ""
+                         if local_client else "0.0.0.0")
+    # The answer: from where the first packet landed back to the client, the NAT undone.
+    undo: _Mapping = ((src, packet.sport or EPHEMERAL_PORT), (packet.dst, packet.dport))
+    # A local answering socket's owner is not in the file: the answer is followed as sent
+    # by each owner the rules tell apart (the ids they name, and one they do not).
+    owners = (*ruleset.owner_ids, _UNNAMED_ID) if local_server else (None,)
+    replies: list[Branch] = []
+    for owner in owners:
+        answer = Packet(final.src, final.sport, "tcp", final.dst, final.dport,
+                        None if local_server else final.out_interface, None, owner, owner, (),
+                        0, 0, "ESTABLISHED", ("ACK", "SYN"))
+        try:
+            replies.append(_follow(ruleset, answer, host,
+                                   "OUTPUT" if local_server else "PREROUTING", undo))
+        except ChainwalkError as e:
+            return Handshake("unknown", f"the answer cannot be followed: {e}")
+    if len({reply.disposition for reply in replies}) > 1:
+        return Handshake("unknown", "the answer's fate depends on the owner of the answering "
+                         "socket, which the file does not say")
+    reply = replies[0]
+    expected = "delivered" if local_client else "sent"
+    if reply.disposition != expected:
+        return Handshake("reply-dropped", f"the answer (SYN-ACK) is {reply.disposition}"
+                         + _by(reply))
+    # The client's ACK: the first packet's way, NATed as the first packet was.
+    ack = Packet(packet.dst, packet.dport, "tcp", src, packet.sport or EPHEMERAL_PORT,
+                 packet.in_interface, packet.out_interface, packet.uid, packet.gid,
+                 packet.groups, packet.mark, packet.ctmark, "ESTABLISHED", ("ACK",))
+    redo: _Mapping = ((final.dst, final.dport), (final.src, final.sport))
+    try:
+        last = _follow(ruleset, ack, host, hook, redo)
+    except ChainwalkError as e:
+        return Handshake("unknown", f"the client's ACK cannot be followed: {e}")
+    if last.disposition != branch.disposition:
+        return Handshake("ack-dropped", f"the client's ACK is {last.disposition}" + _by(last))
+    return Handshake("completes", "the answer and the client's ACK both get through")
+
+
+def _by(branch: Branch) -> str:
+    step = branch.decided_by
+    if step is None:
+        return ""
+    where = f"{step.table}:{step.chain}:{'policy' if step.kind == 'policy' else step.rule}"
+    return f" by {where}"
+
+
+def _follow(ruleset: Ruleset, packet: Packet, host: Host, hook: str,
+            mapping: _Mapping) -> Branch:
+    """A later packet of a known connection (one way: no fork is followed)."""
+    return _Run(ruleset, host, [], True, mapping).execute(packet, hook)
+
+
 def trace(ruleset: Ruleset, packet: Packet, host: Host | None = None, hook: str = "OUTPUT",
           *, explain_all: bool = False) -> Trace:
     """Trace ``packet`` from ``hook`` (``OUTPUT`` for a local process, ``PREROUTING``
@@ -813,7 +930,20 @@ def trace(ruleset: Ruleset, packet: Packet, host: Host | None = None, hook: str 
         branches.append((tuple(run.decisions), branch))
         if len(branches) > MAX_BRANCHES:
             raise ChainwalkError(f"the trace forks into more than {MAX_BRANCHES} branches")
+    branches = [(decisions, _with_handshake(ruleset, packet, host, hook, branch))
+                for decisions, branch in branches]
     if len(branches) == 1:  # most traces: no fork
         return _trace(packet, hook, (branches[0][1],))
     branches.sort(key=lambda item: tuple(not d for d in item[0]))
     return _trace(packet, hook, tuple([b for _, b in branches]))
+
+
+def _with_handshake(ruleset: Ruleset, packet: Packet, host: Host, hook: str,
+                    branch: Branch) -> Branch:
+    if packet.protocol != "tcp" or packet.ctstate != "NEW" or branch.disposition not in (
+            "delivered", "sent"):
+        return branch
+    found = handshake(ruleset, packet, host, hook, branch)
+    return _branch(branch.probability, branch.assumptions, branch.steps, branch.verdict,
+                   branch.disposition, branch.final, branch.decided_by, branch.tproxy,
+                   branch.sport_range, found)
