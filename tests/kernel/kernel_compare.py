@@ -125,14 +125,16 @@ def hit_problems(kernel: Counters, walk: Walk) -> list[str]:
     return problems
 
 
-def outcome_problems(probe: Probe, first: FirstPacket, landing: Landing, walk: Walk) -> list[str]:
-    """Differences in where the connection ended up and how NAT rewrote it."""
+def outcome_problems(probe: Probe, first: FirstPacket, landing: Landing, walk: Walk,
+                     return_path_open: bool = False) -> list[str]:
+    """Differences in where the connection ended up and how NAT rewrote it; unless the
+    landing pod's return path was open, whether its handshake completed too."""
     problems = []
     if walk.branches != 1:
         problems.append(f"chainwalk could not decide: {walk.branches} branches")
     kernel = disposition(first, landing)
     handshake = (walk.handshake or {}).get("outcome")
-    if handshake in ("reply-dropped", "ack-dropped"):
+    if handshake in ("reply-dropped", "ack-dropped") and not return_path_open:
         # The first packet got through (its counters say so), the connection did not.
         if landing.arrival is not None or first.counters.verdicts():
             problems.append(f"chainwalk says the handshake fails ({handshake}), but the "
@@ -201,5 +203,6 @@ def judge(probe: Probe, lab: Lab, open_return_path: bool = False) -> str | None:
     first = trace_first_packet(lab.counting, probe.client(lab.counting))
     landing = land(lab.landing, probe.client(lab.landing), probe.pod_ports, probe.network_ports)
     walk = run_chainwalk(probe, first.client)
-    problems = hit_problems(first.counters, walk) + outcome_problems(probe, first, landing, walk)
+    problems = hit_problems(first.counters, walk) + outcome_problems(
+        probe, first, landing, walk, open_return_path)
     return failure_report(probe, first, landing, walk, problems) if problems else None
