@@ -158,7 +158,8 @@ def _trace(args: argparse.Namespace) -> int:
                     args.in_interface if hook == "PREROUTING" else None, args.out_interface,
                     args.uid if hook == "OUTPUT" else None, gid if hook == "OUTPUT" else None,
                     (), args.mark, 0, args.ctstate.upper())
-    result = trace(ruleset, packet, host, hook, explain_all=args.explain_all)
+    result = trace(ruleset, packet, host, hook, explain_all=args.explain_all,
+                   with_handshake=True)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -740,7 +740,8 @@ def test_bad_trace_inputs_are_chainwalk_errors(call: object, message: str) -> No
 
 
 def test_trace_to_dict() -> None:
-    result = trace(CLASSIC, Packet(OTHER_POD, 8080, **APP), pod_host()).to_dict()
+    result = trace(CLASSIC, Packet(OTHER_POD, 8080, **APP), pod_host(),
+                   with_handshake=True).to_dict()
     assert set(result) == {"hook", "packet", "verdict", "disposition", "final", "handshake",
                            "hits", "steps", "branches"}
     assert result["handshake"]["outcome"] == "completes"
@@ -804,14 +805,20 @@ HANDSHAKE_RULES = rules("""
 def test_the_handshake_says_whether_the_connection_completes(dst: str, dport: int,
                                                              outcome: str, reason: str) -> None:
     ruleset = parse_text(HANDSHAKE_RULES)
-    result = trace(ruleset, Packet(dst, dport, uid=1000, gid=1000), pod_host())
+    result = trace(ruleset, Packet(dst, dport, uid=1000, gid=1000), pod_host(),
+                   with_handshake=True)
     assert result.disposition in ("sent", "delivered")
     assert result.main.handshake == Handshake(outcome, reason)  # type: ignore[arg-type]
 
 
-def test_udp_and_dropped_packets_have_no_handshake() -> None:
+def test_udp_dropped_and_unasked_traces_have_no_handshake() -> None:
     ruleset = parse_text(HANDSHAKE_RULES)
-    udp = trace(ruleset, Packet(OTHER_POD, 53, "udp", uid=1000, gid=1000), pod_host())
+    def traced(packet: Packet, with_handshake: bool = True) -> Trace:
+        return trace(ruleset, packet, pod_host(), with_handshake=with_handshake)
+
+    udp = traced(Packet(OTHER_POD, 53, "udp", uid=1000, gid=1000))
     assert udp.disposition == "sent" and udp.main.handshake is None
-    dropped = trace(ruleset, Packet("127.0.0.1", 15002, uid=1000, gid=1000), pod_host())
+    dropped = traced(Packet("127.0.0.1", 15002, uid=1000, gid=1000))
     assert dropped.disposition == "rejected" and dropped.main.handshake is None
+    unasked = traced(Packet(OTHER_POD, 81, uid=1000, gid=1000), with_handshake=False)
+    assert unasked.disposition == "sent" and unasked.main.handshake is None

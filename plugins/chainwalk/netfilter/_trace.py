@@ -905,12 +905,14 @@ def _follow(ruleset: Ruleset, packet: Packet, host: Host, hook: str,
 
 
 def trace(ruleset: Ruleset, packet: Packet, host: Host | None = None, hook: str = "OUTPUT",
-          *, explain_all: bool = False) -> Trace:
+          *, explain_all: bool = False, with_handshake: bool = False) -> Trace:
     """Trace ``packet`` from ``hook`` (``OUTPUT`` for a local process, ``PREROUTING``
     for a packet arriving on an interface) through ``ruleset`` on ``host``.
 
     ``explain_all`` evaluates every rule, even those the destination index can
-    rule out, so each gets its own not-matched reason.
+    rule out, so each gets its own not-matched reason. ``with_handshake`` also follows a
+    landed TCP connection's answer and ACK (``Branch.handshake``; it costs two to four
+    more traces).
     """
     hook = hook.upper()
     if hook not in START_HOOKS:
@@ -930,8 +932,9 @@ def trace(ruleset: Ruleset, packet: Packet, host: Host | None = None, hook: str 
         branches.append((tuple(run.decisions), branch))
         if len(branches) > MAX_BRANCHES:
             raise ChainwalkError(f"the trace forks into more than {MAX_BRANCHES} branches")
-    branches = [(decisions, _with_handshake(ruleset, packet, host, hook, branch))
-                for decisions, branch in branches]
+    if with_handshake:
+        branches = [(decisions, _with_handshake(ruleset, packet, host, hook, branch))
+                    for decisions, branch in branches]
     if len(branches) == 1:  # most traces: no fork
         return _trace(packet, hook, (branches[0][1],))
     branches.sort(key=lambda item: tuple(not d for d in item[0]))
