@@ -150,7 +150,10 @@ def _match_parts(r: random.Random, hook: str, proto: str | None) -> list[str]:
     if hook in ("OUTPUT", "POSTROUTING"):
         makers.append(lambda: "-m owner " + _neg(r) + r.choice(
             ("--uid-owner 1000", "--uid-owner 1337", "--gid-owner 1337", "--uid-owner 0-999")))
-    parts = [r.choice(makers)() for _ in range(r.choice((0, 1, 1, 2, 2, 3)))]
+    # Each criterion once: iptables refuses -s twice, and reads the options of a module
+    # given twice after another one with the same option names (-m mark, -m connmark)
+    # as that other module's.
+    parts = [make() for make in r.sample(makers, r.choice((0, 1, 1, 2, 2, 3)))]
     if proto is not None:
         # -p first; --dport/--sport need the protocol's module, which -p loads implicitly
         parts.insert(0, f"-p {proto}")
@@ -223,8 +226,8 @@ def _probe(r: random.Random) -> FuzzProbe:
         who = r.choice(IDENTITIES)
         dst = r.choice(OUTPUT_DESTINATIONS)
         src = "127.0.0.1" if dst.startswith("127.") and r.random() < 0.3 else None
-        # Not the destination port: the harness's listeners could not bind it.
-        sport = r.choice([p for p in (0, 0, 0, 15001, 40001) if p != dport])
+        # Not a port NAT or the probe could send it to: the harness listens on those.
+        sport = r.choice((0, 0, 0, 40001))
         return FuzzProbe("output", proto, dst, dport, who, src, sport)
     dst = r.choice((POD_IP, POD_IP, POD_SECONDARY_IP))
     return FuzzProbe("prerouting", proto, dst, dport, src=r.choice(INBOUND_SOURCES))

@@ -500,6 +500,8 @@ REFUSED_BY_THE_KERNEL = [
     _refused("drop-in-nat-user-chain", "*nat\n-N X\n-A X -j DROP\nCOMMIT\n"),
     _refused("reject-in-nat", "*nat\n-A OUTPUT -p tcp -j REJECT\nCOMMIT\n"),
     _refused("negated-any-source", "*filter\n-A OUTPUT ! -s 0.0.0.0/0 -j ACCEPT\nCOMMIT\n"),
+    _refused("source-twice-once-for-every-address", "*filter\n-A OUTPUT -s 10.0.0.1/0 "
+             "-s 10.0.0.0/8 -j ACCEPT\nCOMMIT\n"),
     _refused("negated-any-destination-mask", "*filter\n-A OUTPUT ! -d 10.0.0.1/0.0.0.0 "
              "-j ACCEPT\nCOMMIT\n"),
     _refused("redirect-in-mangle", "*mangle\n-A OUTPUT -p tcp -j REDIRECT --to-ports 1\n"

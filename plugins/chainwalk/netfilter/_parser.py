@@ -959,6 +959,7 @@ class _Reader:
         table = self.current.name
         before = len(self.problems)
         base: dict[str, Option] = {}
+        given: set[str] = set()  # base criteria given, kept or not (-p all, -s x/0)
         modules: list[tuple[ModuleSpec, list[Option], Token]] = []
         target: tuple[TargetSpec | None, str, bool, Token] | None = None
         target_options: list[Option] = []
@@ -976,8 +977,9 @@ class _Reader:
             values_start = i + 1
             if text in _BASE:
                 name, parse = _BASE[text]
-                if name in base:
+                if name in given:
                     self.problem(line, tok.column, f"{text} given twice", text, "it once")
+                given.add(name)
                 if parse is None:
                     base[name] = Option(name, (), negate is not None)
                     if record is not None:
