@@ -4,10 +4,6 @@ Data flows one way: text -> :func:`parse_text` -> :class:`Ruleset` ->
 :func:`trace` -> :class:`Trace`. Nothing here knows about Istio or MkDocs.
 """
 
-from .. import _compiled
-
-_compiled.load(__path__)  # the compiled parser, if built for these sources: see _compiled
-
 from ._extensions import MODULES, TARGETS
 from ._model import BUILTIN_CHAINS, Chain, Match, Option, Rule, Ruleset, Table, Target
 from ._packet import Host, Interface, Packet, host_with
