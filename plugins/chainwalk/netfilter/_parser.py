@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from operator import itemgetter
 from pathlib import Path
-from types import FunctionType
 from typing import Any, Final
 
 from .._errors import ChainwalkError, Location, Problem
@@ -45,7 +44,6 @@ from ._model import (
     Ruleset,
     Table,
     Target,
-    builder,
 )
 
 _TOKEN: Final = re.compile(r"""(?:"(?:\\.|[^"\\])*"|'[^']*'|[^\s"']+)+""")
@@ -78,11 +76,6 @@ _LITERAL_STARTS: Final = "-!"  # and "" (an empty token), which `"" in "-!"` inc
 
 def _literal(text: str) -> bool:
     return text in _NAMES or text[:1] in _LITERAL_STARTS
-
-
-# Whether this module runs compiled (chainwalk/_compiled.py), where a function is not a
-# Python function: the few places where what is fastest compiled is slow as Python differ.
-_COMPILED: Final = not isinstance(_literal, FunctionType)
 
 
 # The steps of a recorded reading, replayed with another rule's values.
@@ -180,7 +173,7 @@ class _JumpUnit(_Unit):
         self.goto = goto
 
     def build(self, texts: list[str], proto: Option | None) -> Any:
-        return _target(texts[self.position], (), self.goto, True)
+        return Target(texts[self.position], (), self.goto, True)
 
 
 class _TargetUnit(_Unit):
@@ -201,8 +194,8 @@ class _Shape:
     """The parts of a recorded rule reading, and the modules and targets it uses that
     work only from some hooks (see ``_ChainDraft.uses``)."""
 
-    __slots__ = ("base", "literal_positions", "literal_texts", "literals", "literals_of",
-                 "modules", "next", "other", "size", "target", "uses", "values")
+    __slots__ = ("base", "literals", "literals_of", "modules", "next", "other", "size",
+                 "target", "uses", "values")
 
     def __init__(self, base: _Unit, modules: tuple[_Unit, ...], target: _Unit | None,
                  uses: frozenset[str], size: int) -> None:
@@ -218,9 +211,6 @@ class _Shape:
         self.size = size
         self.literals_of: Callable[[list[str]], tuple[str, ...]] = tuple
         self.literals: tuple[str, ...] = ()
-        # The same literals one by one, and their positions, for the compiled module.
-        self.literal_positions: tuple[int, ...] = ()
-        self.literal_texts: tuple[str, ...] = ()
         self.values: tuple[int, ...] = ()
         # The shape of the rule that came after the last rule of this shape, and another that
         # came after one before: most likely the next one's (kube-proxy's chains repeat a few
@@ -258,7 +248,7 @@ class _Shape:
             elif step[1] == "protocol":
                 normal = v.protocol(step[4].text)
                 if normal != "all":  # -p all is no criterion (! -p all is not recorded)
-                    proto = _option("protocol", (normal,), step[5] is not None)
+                    proto = Option("protocol", (normal,), step[5] is not None)
                     plan.append(("protocol", None, proto, False))
             else:
                 plan.append((step[1], step[2], step[3] + 1, step[5] is not None))
@@ -307,24 +297,12 @@ class _Shape:
             shape.literals = shape.literals_of([None, *key])
         else:
             shape.literals_of = _no_values
-        shape.literal_positions = tuple(literals)
-        shape.literal_texts = tuple(str(key[p - 1]) for p in literals)
         shape.values = tuple(values)
         return shape
 
     def fits(self, texts: list[str]) -> bool:
         """Whether a rule's tokens (from "-A", as many as the shape's) have this shape."""
-        # The literals: as Python, in one call of C (itemgetter) and one comparison of tuples;
-        # compiled, one by one, which is a loop in C comparing strings directly, a third of
-        # the cost of the tuple built and compared through Python's generic comparison (and
-        # as Python, a loop costs far more than the one call). The values one by one, which
-        # costs about what frozenset.isdisjoint and a min() did, and less compiled.
-        if _COMPILED:
-            positions, literals = self.literal_positions, self.literal_texts
-            for k in range(len(positions)):
-                if texts[positions[k]] != literals[k]:
-                    return False
-        elif self.literals_of(texts) != self.literals:
+        if self.literals_of(texts) != self.literals:
             return False
         for position in self.values:
             text = texts[position]
@@ -379,8 +357,8 @@ def _base_part(plan: tuple[tuple[str, Any, Any, bool], ...], proto: Option | Non
                 family = found
             elif found != family:
                 raise _Unread  # check_family: an IPv4 and an IPv6 address
-        options.append(_option(name, (normal,), negated))
-    return _match(BASE_MODULE, tuple(options)), family, proto
+        options.append(Option(name, (normal,), negated))
+    return Match(BASE_MODULE, tuple(options)), family, proto
 
 
 def _read_options(plan: _Plan, texts: list[str]) -> list[Option]:
@@ -391,11 +369,11 @@ def _read_options(plan: _Plan, texts: list[str]) -> list[Option]:
         else:
             values = tuple([normalise_value(ospec, t) for t in texts[start:start + arity]])
         if plain:
-            option = _option(canonical, values, negated)
+            option = Option(canonical, values, negated)
         else:
             option = expand_alias(ospec, values)
             if negated:
-                option = _option(option.name, option.values, True)
+                option = Option(option.name, option.values, True)
         name = option.name
         for other in options:
             if other.name == name:
@@ -414,7 +392,7 @@ def _match_part(spec: ModuleSpec, plan: _Plan, texts: list[str], proto: Option |
     if len(finished) > 1:
         order = spec.order
         finished.sort(key=lambda o: order.get(o.name, 99))
-    return _match(spec.name, tuple(finished))
+    return Match(spec.name, tuple(finished))
 
 
 def _target_part(tspec: TargetSpec, table: str, plan: _Plan, texts: list[str],
@@ -430,72 +408,7 @@ def _target_part(tspec: TargetSpec, table: str, plan: _Plan, texts: list[str],
     if len(finished) > 1:
         order = tspec.order
         finished.sort(key=lambda o: order.get(o.name, 99))
-    return _target(tspec.name, tuple(finished), False, False)
-
-
-# The model's frozen objects are made through builders (_model.builder): a large file
-# makes hundreds of thousands, and their __init__ would be half the cost of reading it.
-# Builders are Final: compiled (chainwalk/_compiled.py), a Final is read from C, any other
-# module-level name from the module's dict.
-_OptionBuilder: Final = builder(Option, ("name", "values", "negated"))
-_MatchBuilder: Final = builder(Match, ("module", "options"))
-_TargetBuilder: Final = builder(Target, ("name", "options", "goto", "is_chain"))
-_LocationBuilder: Final = builder(Location, ("path", "line", "column"))
-_RuleBuilder: Final = builder(Rule, ("matches", "target", "location", "counters"))
-_ChainBuilder: Final = builder(Chain, ("name", "policy", "rules", "location", "counters"))
-_TableBuilder: Final = builder(Table, ("name", "chains", "location"))
-
-
-def _option(name: str, values: tuple[str, ...], negated: bool) -> Option:
-    option = _OptionBuilder()
-    option.name = name
-    option.values = values
-    option.negated = negated
-    option.__class__ = Option
-    made: Option = option
-    return made
-
-
-def _match(module: str, options: tuple[Option, ...]) -> Match:
-    match = _MatchBuilder()
-    match.module = module
-    match.options = options
-    match.__class__ = Match
-    made: Match = match
-    return made
-
-
-def _target(name: str, options: tuple[Option, ...], goto: bool, is_chain: bool) -> Target:
-    target = _TargetBuilder()
-    target.name = name
-    target.options = options
-    target.goto = goto
-    target.is_chain = is_chain
-    target.__class__ = Target
-    made: Target = target
-    return made
-
-
-def _location(path: str, line: int, column: int) -> Location:
-    location = _LocationBuilder()
-    location.path = path
-    location.line = line
-    location.column = column
-    location.__class__ = Location
-    made: Location = location
-    return made
-
-
-def _rule(matches: tuple[Match, ...], target: Target | None, location: Location | None,
-          counters: tuple[int, int] | None) -> Rule:
-    rule = _RuleBuilder()
-    rule.matches = matches
-    rule.target = target
-    rule.location = location
-    rule.counters = counters
-    rule.__class__ = Rule
-    made: Rule = rule
-    return made
+    return Target(tspec.name, tuple(finished), False, False)
 
 
 def tokenize(line: str) -> list[Token]:
@@ -744,7 +657,7 @@ class _Reader:
             if self.family is not None:
                 return None  # rule() reports the mixed families
             self.family = address_family
-        return _rule(tuple(matches), target, _location(self.path, line, column), None)
+        return Rule(tuple(matches), target, Location(self.path, line, column), None)
 
     def start_table(self, line: int, column: int, name: str) -> None:
         if self.current is not None:
@@ -783,7 +696,7 @@ class _Reader:
                 policy = "ACCEPT"
             chain = self.current.chains[name]
             chain.policy, chain.counters = policy, counters
-            chain.location = _location(self.path, line, column)
+            chain.location = Location(self.path, line, column)
             return
         if not self.valid_chain_name(line, column, name):
             return
@@ -804,7 +717,7 @@ class _Reader:
         if not (0 < len(name) < 30 and name[0] != "-" and "!" not in name and " " not in name
                 and name.isprintable()) or name in chains or name in TARGETS:
             return False
-        chains[name] = _ChainDraft(name, None, _location(self.path, line, 2))
+        chains[name] = _ChainDraft(name, None, Location(self.path, line, 2))
         return True
 
     def valid_chain_name(self, line: int, column: int, name: str) -> bool:
@@ -825,7 +738,7 @@ class _Reader:
             self.problem(line, column, f"chain {name} already exists (defined at line "
                          f"{existing.location.line})", name, "a new chain name")
             return
-        self.current.chains[name] = _ChainDraft(name, None, _location(self.path, line, column))
+        self.current.chains[name] = _ChainDraft(name, None, Location(self.path, line, column))
 
     # -- commands (-A, -I, -N, -P, -F, -X) ---------------------------------------
     def command(self, line: int, tokens: list[Token]) -> None:
@@ -1109,7 +1022,7 @@ class _Reader:
                     self.problem(line, negate.column, "! -p all never matches",
                                  "!", "-p all without '!', or no -p")
             else:
-                base[name] = _option(name, (normal,), negate is not None)
+                base[name] = Option(name, (normal,), negate is not None)
 
     def option_value(self, line: int, ospec: OptionSpec, options: list[Option],
                      values: list[Token], raws: list[str], negate: Token | None, tok: Token,
@@ -1124,7 +1037,7 @@ class _Reader:
         if len(normal) == ospec.arity:
             option = expand_alias(ospec, tuple(normal))
             if negate is not None:
-                option = _option(option.name, option.values, True)
+                option = Option(option.name, option.values, True)
             if any(o.name == option.name for o in options):
                 self.problem(line, tok.column, f"{text} given twice in one module", text,
                              "it once per -m")
@@ -1154,7 +1067,7 @@ class _Reader:
             rule_target = self.rule_target(line, table, target, target_options, proto)
         if len(self.problems) > before:
             return None
-        return _rule(tuple(matches), rule_target, _location(self.path, line, column), counters)
+        return Rule(tuple(matches), rule_target, Location(self.path, line, column), counters)
 
     def module_match(self, line: int, spec: ModuleSpec, options: list[Option], tok: Token,
                      proto: Option | None) -> Match | None:
@@ -1173,14 +1086,14 @@ class _Reader:
         if len(finished) > 1:
             order = spec.order
             finished.sort(key=lambda o: order.get(o.name, 99))
-        return _match(spec.name, tuple(finished))
+        return Match(spec.name, tuple(finished))
 
     def rule_target(self, line: int, table: str,
                     target: tuple[TargetSpec | None, str, bool, Token],
                     target_options: list[Option], proto: Option | None) -> Target:
         tspec, name, goto, tok = target
         if tspec is None:
-            return _target(name, (), goto, True)
+            return Target(name, (), goto, True)
         if tspec.tables and table not in tspec.tables:
             self.problem(line, tok.column, f"target {name} is only valid in the "
                          + " and ".join(tspec.tables) + " table", name,
@@ -1198,7 +1111,7 @@ class _Reader:
         if len(finished) > 1:
             order = tspec.order
             finished.sort(key=lambda o: order.get(o.name, 99))
-        return _target(name, tuple(finished), False, False)
+        return Target(name, tuple(finished), False, False)
 
     def values(self, line: int, tokens: list[Token], start: int, count: int,
                option: str, free_text: bool = False) -> list[Token] | None:
@@ -1278,12 +1191,7 @@ class _Reader:
                                  "a rule cannot jump to a built-in chain", t.name,
                                  "a user-defined chain")
                 out.append(to.number)
-        made = _TableBuilder()
-        made.name = draft.name
-        made.chains = tuple(map(_chain, order))
-        made.location = draft.location
-        made.__class__ = Table
-        table: Table = made
+        table = Table(draft.name, tuple(map(_chain, order)), draft.location)
         # iptables-restore replaces a table given twice: the later block wins.
         self.tables[draft.name] = table
         uses = [c.uses for c in order]
@@ -1306,15 +1214,7 @@ def _uses(rule: Rule) -> list[str]:
 
 def _chain(draft: _ChainDraft) -> Chain:
     """The chain of a draft."""
-    chain = _ChainBuilder()
-    chain.name = draft.name
-    chain.policy = draft.policy
-    chain.rules = tuple(draft.rules)
-    chain.location = draft.location
-    chain.counters = draft.counters
-    chain.__class__ = Chain
-    made: Chain = chain
-    return made
+    return Chain(draft.name, draft.policy, tuple(draft.rules), draft.location, draft.counters)
 
 
 def _base_order(base: dict[str, Option]) -> list[str]:
@@ -1322,7 +1222,7 @@ def _base_order(base: dict[str, Option]) -> list[str]:
 
 
 def _base_match(base: dict[str, Option]) -> Match:
-    return _match(BASE_MODULE, tuple(base[n] for n in _base_order(base)))
+    return Match(BASE_MODULE, tuple(base[n] for n in _base_order(base)))
 
 
 def _chain_order(draft: _TableDraft) -> list[_ChainDraft]:
@@ -1339,21 +1239,14 @@ def parse_text(text: str, path: str = "<input>", family: int | None = None) -> R
 
 def _parse(reader: _Reader, text: str) -> Ruleset:
     """``parse_text`` with a reader of one's own (the tests turn replaying off)."""
-    # Reading allocates several objects per rule, and the cyclic garbage collector would walk
-    # the ever larger model again and again (a quarter of the time of a large file); the
-    # reading makes no garbage cycles, so the collector waits until it is done.
+    # Reading makes hundreds of thousands of objects and no garbage cycles: the cyclic
+    # collector would walk the growing model again and again (bench/README.md).
     collecting = gc.isenabled()
     gc.disable()
     try:
         reader.read(text)
     finally:
         if collecting:
-            if not gc.get_freeze_count():
-                # The model lives as long as the ruleset: move it to the oldest generation
-                # at once (freeze, then unfreeze: no walk) rather than have the next young
-                # collection walk all of it (another quarter of the time) to free nothing.
-                gc.freeze()
-                gc.unfreeze()
             gc.enable()
     if reader.problems:
         raise ChainwalkError(sorted(reader.problems, key=lambda p: p.location))
