@@ -179,12 +179,10 @@ def _format_step(step: object) -> str:
         last = step.rule + step.count - 1
         return f"{head}:rules:{step.rule}-{last}:NO-MATCH   {step.reason}"
     if step.hit:
-        action = step.target or "-"
-        if step.effect and step.effect.startswith(("jump", "goto")):
-            action = f"{'GOTO' if step.effect.startswith('goto') else 'JUMP'}:{step.target}"
-        line = f"{head}:rule:{step.rule}:{action}   {step.text}"
-        return line + (f"   [{step.effect}]" if step.effect and not step.effect.startswith(
-            ("jump", "goto")) else "")
+        if step.jump is not None:
+            return f"{head}:rule:{step.rule}:{step.jump.upper()}:{step.target}   {step.text}"
+        line = f"{head}:rule:{step.rule}:{step.target or '-'}   {step.text}"
+        return line + (f"   [{step.effect}]" if step.effect else "")
     return f"{head}:rule:{step.rule}:NO-MATCH   {step.reason}"
 
 

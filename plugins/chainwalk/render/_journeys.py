@@ -110,7 +110,7 @@ def _walk(steps: list[Step]) -> Walk:
         if not step.hit or step.target is None or step.target in _CONTINUING:
             continue
         stack[-1] = (step.chain, step.rule)
-        if not (step.effect or "").startswith(("jump ", "goto ")):
+        if step.jump is None:
             end, path = step, list(stack)
     return Walk(steps[0].table, steps[0].hook, tuple(path or deepest), end,
                 tuple(s for s in steps if s.hit))
