@@ -37,3 +37,12 @@ def test_check_loads_the_parser_only() -> None:
     for absent in ("chainwalk.netfilter._trace", "chainwalk.netfilter._compile",
                    "chainwalk.journey", "chainwalk.render"):
         assert f"'{absent}'" not in out
+
+
+def test_every_module_and_target_the_parser_knows_has_a_behaviour() -> None:
+    from chainwalk.netfilter._compile import _MODULES
+    from chainwalk.netfilter._extensions import MODULES, TARGETS
+    from chainwalk.netfilter._targets import ACTIONS
+
+    assert set(ACTIONS) == set(TARGETS)
+    assert set(_MODULES) == set(MODULES)
