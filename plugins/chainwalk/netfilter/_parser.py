@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
@@ -51,7 +51,7 @@ _COUNTERS: Final = re.compile(r"^\[(\d+):(\d+)\]$")
 _CHAIN_NAME: Final = re.compile(r"^[^\s!-][^\s!]{0,28}$")
 
 # The base criteria, in the order iptables-save prints them.
-_BASE: Final[dict[str, tuple[str, object]]] = {
+_BASE: Final[dict[str, tuple[str, Callable[[str], str] | None]]] = {
     "-s": ("source", v.network), "--source": ("source", v.network), "--src": ("source", v.network),
     "-d": ("destination", v.network), "--destination": ("destination", v.network),
     "--dst": ("destination", v.network),
@@ -78,28 +78,61 @@ def _literal(text: str) -> bool:
     return text in _NAMES or text[:1] in _LITERAL_STARTS
 
 
-# The steps of a recorded reading, replayed with another rule's values.
-_SET_BASE, _BASE_VALUE, _MODULE, _TARGET, _OPTION = range(5)
-
-
-# The reader's own classes are plain classes with __slots__, not dataclasses: making a
-# dataclass runs generated code through exec() at import, a cost every build of the site
-# pays (and these need no generated __eq__ or __repr__).
+@dataclass(slots=True)
 class Token:
-    __slots__ = ("column", "text")
-
-    def __init__(self, text: str, column: int) -> None:
-        self.text = text
-        self.column = column
+    text: str
+    column: int
 
 
-# A step of a recorded reading (see _Reader.append_known): (_SET_BASE, name, option),
-# (_BASE_VALUE, name, parse, position, token, negation, option text), (_MODULE, spec,
-# token), (_TARGET, spec, position, goto, token) or (_OPTION, module number or -1 for the
-# target, option spec, position, tokens, negation, token, option text). Positions count
-# the rule's tokens from its chain name; the tokens are the recorded rule's, which only
-# serve for problems, and a replay that has one is read again anyway.
-_Step = tuple[Any, ...]
+# The steps of a recorded reading (see _Reader.append_known), replayed with another rule's
+# values. Positions count the rule's tokens from its chain name.
+
+@dataclass(slots=True)
+class _SetBase:
+    """A base criterion without a value (``-f``)."""
+
+    name: str
+    option: Option
+
+
+@dataclass(slots=True)
+class _BaseValue:
+    """A base criterion and where its value is (``-d 10.0.0.1``)."""
+
+    name: str
+    parse: Callable[[str], str]
+    position: int
+    token: Token  # the recorded rule's value (``-p`` reads its protocol from it)
+    negated: bool
+
+
+@dataclass(slots=True)
+class _ModuleStep:
+    """A match module loaded, by ``-m`` or implicitly by ``-p``."""
+
+    spec: ModuleSpec
+
+
+@dataclass(slots=True)
+class _TargetStep:
+    """``-j`` or ``-g``, and where the target's name is."""
+
+    spec: TargetSpec | None  # None: a jump or goto to a chain
+    position: int
+    goto: bool
+
+
+@dataclass(slots=True)
+class _OptionStep:
+    """An option of a module or of the target, and where its values start."""
+
+    owner: int  # the module's number among the rule's, or -1 for the target
+    spec: OptionSpec
+    position: int
+    negated: bool
+
+
+_Step = _SetBase | _BaseValue | _ModuleStep | _TargetStep | _OptionStep
 _REMEMBER: Final = 1024  # parts remembered per unit: values that recur do so soon
 
 
@@ -113,8 +146,7 @@ class _Unit:
     it reads, and the parts built so far by those values (most recur: ``-p tcp``, ``--dport
     80``, ``-j KUBE-MARK-MASQ``). Units that build alike from the same values (the same
     module and options after the same ``-p``, in the same table) share what they built,
-    whatever their shape. (Subclasses, not a function per unit: compiled, a method is a
-    direct call, a functools.partial a call through Python's.)"""
+    whatever their shape."""
 
     __slots__ = ("built", "key")
 
@@ -222,19 +254,19 @@ class _Shape:
     @classmethod
     def of(cls, key: tuple[str | None, ...], steps: list[_Step], table: str,
            shared: dict[object, dict[object, Any]]) -> _Shape:
-        base_steps: list[_Step] = []
-        heads: list[_Step] = []
-        options: list[list[_Step]] = []
-        target: _Step | None = None
-        target_steps: list[_Step] = []
+        base_steps: list[_SetBase | _BaseValue] = []
+        heads: list[ModuleSpec] = []
+        options: list[list[_OptionStep]] = []
+        target: _TargetStep | None = None
+        target_steps: list[_OptionStep] = []
         for step in steps:
-            if step[0] == _MODULE:
-                heads.append(step)
+            if isinstance(step, _ModuleStep):
+                heads.append(step.spec)
                 options.append([])
-            elif step[0] == _TARGET:
+            elif isinstance(step, _TargetStep):
                 target = step
-            elif step[0] == _OPTION:
-                (options[step[1]] if step[1] >= 0 else target_steps).append(step)
+            elif isinstance(step, _OptionStep):
+                (options[step.owner] if step.owner >= 0 else target_steps).append(step)
             else:
                 base_steps.append(step)
         # The base criteria in iptables-save's order: an option known from the shape (-f, and
@@ -242,16 +274,16 @@ class _Shape:
         # after the base criteria are read with.
         plan: list[tuple[str, Any, Any, bool]] = []
         proto: Option | None = None
-        for step in sorted(base_steps, key=lambda s: BASE_ORDER.index(s[1])):
-            if step[0] == _SET_BASE:
-                plan.append((step[1], None, step[2], False))
-            elif step[1] == "protocol":
-                normal = v.protocol(step[4].text)
+        for step in sorted(base_steps, key=lambda s: BASE_ORDER.index(s.name)):
+            if isinstance(step, _SetBase):
+                plan.append((step.name, None, step.option, False))
+            elif step.name == "protocol":
+                normal = v.protocol(step.token.text)
                 if normal != "all":  # -p all is no criterion (! -p all is not recorded)
-                    proto = Option("protocol", (normal,), step[5] is not None)
+                    proto = Option("protocol", (normal,), step.negated)
                     plan.append(("protocol", None, proto, False))
             else:
-                plan.append((step[1], step[2], step[3] + 1, step[5] is not None))
+                plan.append((step.name, step.parse, step.position + 1, step.negated))
         proto_key = None if proto is None else (proto.value, proto.negated)
 
         def key_of(positions: list[int]) -> Callable[[list[str]], object]:
@@ -266,15 +298,14 @@ class _Shape:
             tuple(plan), proto)
         modules = tuple(
             _MatchUnit(key_of(_option_positions(steps_)),
-                       shared.setdefault(("match", head[1],
-                                          proto_key if head[1].protocols else None,
-                                          *[(s[2], s[5] is not None) for s in steps_]), {}),
-                       head[1], _option_plan(steps_))
+                       shared.setdefault(("match", head, proto_key if head.protocols else None,
+                                          *[(s.spec, s.negated) for s in steps_]), {}),
+                       head, _option_plan(steps_))
             for head, steps_ in zip(heads, options, strict=True))
-        uses = {"-m " + head[1].name for head in heads if head[1].hooks != ALL_HOOKS}
+        uses = {"-m " + head.name for head in heads if head.hooks != ALL_HOOKS}
         target_unit: _Unit | None = None
         if target is not None:
-            _, tspec, position, goto, _ = target
+            tspec, position, goto = target.spec, target.position, target.goto
             if tspec is None:
                 target_unit = _JumpUnit(key_of([position]),
                                         shared.setdefault(("jump", goto), {}),
@@ -286,7 +317,7 @@ class _Shape:
                     key_of(_option_positions(target_steps)),
                     shared.setdefault(("target", tspec, table,
                                        proto_key if tspec.protocols_for else None,
-                                       *[(s[2], s[5] is not None) for s in target_steps]), {}),
+                                       *[(s.spec, s.negated) for s in target_steps]), {}),
                     tspec, table, _option_plan(target_steps))
         # The key is (table, *texts[2:]) with None for values: texts[k + 1] is key[k].
         shape = cls(base, modules, target_unit, frozenset(uses), len(key) + 1)
@@ -320,8 +351,8 @@ def _no_values(texts: list[str]) -> tuple[()]:
     return ()
 
 
-def _option_positions(steps: list[_Step]) -> list[int]:
-    return [p for s in steps for p in range(s[3], s[3] + s[2].arity)]
+def _option_positions(steps: list[_OptionStep]) -> list[int]:
+    return [p for s in steps for p in range(s.position, s.position + s.spec.arity)]
 
 
 # How to read one option from a replayed rule's texts: (spec, first value's position among
@@ -329,9 +360,9 @@ def _option_positions(steps: list[_Step]) -> list[int]:
 _Plan = tuple[tuple[OptionSpec, int, int, str, bool, bool], ...]
 
 
-def _option_plan(steps: list[_Step]) -> _Plan:
-    return tuple((s[2], s[3] + 1, s[2].arity, s[2].canonical,
-                  s[2].name != "syn" and s[2].store_as != "set-xmark", s[5] is not None)
+def _option_plan(steps: list[_OptionStep]) -> _Plan:
+    return tuple((s.spec, s.position + 1, s.spec.arity, s.spec.canonical,
+                  s.spec.name != "syn" and s.spec.store_as != "set-xmark", s.negated)
                  for s in steps)
 
 
@@ -540,12 +571,7 @@ class _Reader:
 
     # -- lines ------------------------------------------------------------------
     def read(self, text: str) -> None:
-        lines = text.splitlines()
-        # By index, not enumerate(): compiled, this is a loop in C, enumerate() a tuple and
-        # a call per line.
-        for index in range(len(lines)):
-            raw = lines[index]
-            number = index + 1
+        for number, raw in enumerate(text.splitlines(), 1):
             if raw.startswith("-") and self.current is not None:  # most lines: -A CHAIN RULE
                 if not (self.replay and self.append_known(number, raw)):
                     self.command(number, tokenize(raw))
@@ -632,8 +658,8 @@ class _Reader:
 
     def end_recording(self) -> list[_Step] | None:
         """The steps recorded, or ``None`` if the reading found the shape not replayable;
-        recording stops. (A method: where ``self.recording = []`` was just written, type
-        checkers, and mypyc's checks, would take it for a list still.)"""
+        recording stops. (A method: where ``self.recording = []`` was just written, a type
+        checker would take it for a list still.)"""
         recorded, self.recording = self.recording, None
         return recorded
 
@@ -891,15 +917,15 @@ class _Reader:
                 if parse is None:
                     base[name] = Option(name, (), negate is not None)
                     if record is not None:
-                        record.append((_SET_BASE, name, base[name]))
+                        record.append(_SetBase(name, base[name]))
                     i, negate = values_start, None
                     continue
                 value = self.values(line, tokens, values_start, 1, text)
                 if value is not None:
                     self.base_value(line, base, name, parse, value[0], value[0].text, negate, text)
                     if record is not None:
-                        record.append((_BASE_VALUE, name, parse, values_start + 1, value[0],
-                                       negate, text))
+                        record.append(_BaseValue(name, parse, values_start + 1, value[0],
+                                                 negate is not None))
                         if name == "protocol" and not _literal(value[0].text):
                             self.recording = None  # -p's value steers the reading: not replayable
                 i, negate = values_start + 1, None
@@ -923,7 +949,7 @@ class _Reader:
                     continue
                 modules.append((spec, [], value[0]))
                 if record is not None:
-                    record.append((_MODULE, spec, value[0]))
+                    record.append(_ModuleStep(spec))
                 continue
             if text in ("-j", "--jump", "-g", "--goto"):
                 self.reject_negation(line, negate, text)
@@ -940,7 +966,7 @@ class _Reader:
                 tspec = None if goto else TARGETS.get(name)
                 target = (tspec, name, goto, value[0])
                 if record is not None:
-                    record.append((_TARGET, tspec, values_start + 1, goto, value[0]))
+                    record.append(_TargetStep(tspec, values_start + 1, goto))
                 continue
             if text in ("-c", "--set-counters"):
                 value = self.values(line, tokens, values_start, 2, text)
@@ -967,7 +993,7 @@ class _Reader:
                         options_: list[Option] = []
                         modules.append((implicit, options_, tok))
                         if record is not None:
-                            record.append((_MODULE, implicit, tok))
+                            record.append(_ModuleStep(implicit))
                         found = (implicit.lookup[text], options_)
             if found is None:
                 self.unknown_option(line, tok, base, target)
@@ -997,8 +1023,7 @@ class _Reader:
                               tok, text)
             if record is not None:
                 owner = next((k for k, m in enumerate(modules) if m[1] is options), -1)
-                record.append((_OPTION, owner, ospec, values_start + 1, values, negate, tok,
-                               text))
+                record.append(_OptionStep(owner, ospec, values_start + 1, negate is not None))
             negate = None
         if negate is not None:
             self.problem(line, negate.column, "'!' at the end of the rule", "!",
@@ -1006,11 +1031,12 @@ class _Reader:
         return self.assemble(line, table, base, modules, target, target_options, column,
                              counters, before)
 
-    def base_value(self, line: int, base: dict[str, Option], name: str, parse: object,
-                   value: Token, raw: str, negate: Token | None, text: str) -> None:
+    def base_value(self, line: int, base: dict[str, Option], name: str,
+                   parse: Callable[[str], str], value: Token, raw: str, negate: Token | None,
+                   text: str) -> None:
         """Store the base criterion ``text raw`` (``-d 10.0.0.1``) in ``base``."""
         try:
-            normal = str(parse(raw))  # type: ignore[operator]
+            normal = parse(raw)
         except ValueError as e:
             self.problem(line, value.column, f"bad value for {text}", raw, str(e))
         else:
