@@ -26,11 +26,12 @@ received: the same state again means forever) or at the scenario's hop limit.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from .._errors import ChainwalkError, Location, Problem
 from ..netfilter import Branch, Packet, Trace, route_output, trace
 from . import _envoy
-from ._model import Hop, Journey, Pod, Scenario
+from ._model import Hop, Journey, Pod, Result, Scenario
 from ._world import World, build_world
 
 EPHEMERAL_BASE = 40000  # hop n's client uses port 40000 + n: stable output, distinct hops
@@ -55,7 +56,7 @@ class _Listener:
 class _Ending:
     """Why a journey stops: its result and the reason in words."""
 
-    result: str
+    result: Result
     reason: str
 
 
@@ -225,7 +226,7 @@ class _Walk:
         local = self.local_socket(arriving.main, dst)
         return self.land(hop, receiver, local[0], local[1], dst, dport)
 
-    def end(self, hop: Hop, notes: list[str], outcome: str, reason: str
+    def end(self, hop: Hop, notes: list[str], outcome: Literal["refused", "dropped"], reason: str
             ) -> tuple[Hop, _Listener | None, _Ending | None]:
         return (replace(hop, outcome=outcome, notes=(*notes, reason)), None,
                 _Ending(outcome, f"hop {hop.number}: {reason}"))
