@@ -17,6 +17,7 @@ import gc
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
@@ -140,19 +141,18 @@ class _Unread(ValueError):
     """A replayed part has a problem: the rule is read token by token, which reports it."""
 
 
+@dataclass(slots=True, eq=False)
 class _Unit:
     """A part of a rule shape (its base criteria, one match or its target): how to build it
-    from a rule's tokens (``build``, in a subclass per kind of part), the key of the values
-    it reads, and the parts built so far by those values (most recur: ``-p tcp``, ``--dport
-    80``, ``-j KUBE-MARK-MASQ``). Units that build alike from the same values (the same
-    module and options after the same ``-p``, in the same table) share what they built,
-    whatever their shape."""
+    from a rule's tokens and ``-p`` option, the key of the values it reads, and the parts
+    built so far by those values (most recur: ``-p tcp``, ``--dport 80``, ``-j
+    KUBE-MARK-MASQ``). Units that build alike from the same values (the same module and
+    options after the same ``-p``, in the same table) share what they built, whatever
+    their shape."""
 
-    __slots__ = ("built", "key")
-
-    def __init__(self, key: Callable[[list[str]], object], built: dict[object, Any]) -> None:
-        self.key = key
-        self.built = built
+    key: Callable[[list[str]], object]
+    built: dict[object, Any]
+    build: Callable[[list[str], Option | None], Any]
 
     def part(self, texts: list[str], proto: Option | None) -> Any:
         """The part a rule's ``texts`` give: as built for an earlier rule, or built now."""
@@ -164,62 +164,6 @@ class _Unit:
                 self.built.clear()
             self.built[key] = found
         return found
-
-    def build(self, texts: list[str], proto: Option | None) -> Any:
-        raise NotImplementedError
-
-
-class _BaseUnit(_Unit):
-    __slots__ = ("plan", "proto")
-
-    def __init__(self, key: Callable[[list[str]], object], built: dict[object, Any],
-                 plan: tuple[tuple[str, Any, Any, bool], ...], proto: Option | None) -> None:
-        super().__init__(key, built)
-        self.plan = plan
-        self.proto = proto
-
-    def build(self, texts: list[str], proto: Option | None) -> Any:
-        return _base_part(self.plan, self.proto, texts)
-
-
-class _MatchUnit(_Unit):
-    __slots__ = ("plan", "spec")
-
-    def __init__(self, key: Callable[[list[str]], object], built: dict[object, Any],
-                 spec: ModuleSpec, plan: _Plan) -> None:
-        super().__init__(key, built)
-        self.spec = spec
-        self.plan = plan
-
-    def build(self, texts: list[str], proto: Option | None) -> Any:
-        return _match_part(self.spec, self.plan, texts, proto)
-
-
-class _JumpUnit(_Unit):
-    __slots__ = ("goto", "position")
-
-    def __init__(self, key: Callable[[list[str]], object], built: dict[object, Any],
-                 position: int, goto: bool) -> None:
-        super().__init__(key, built)
-        self.position = position
-        self.goto = goto
-
-    def build(self, texts: list[str], proto: Option | None) -> Any:
-        return Target(texts[self.position], (), self.goto, True)
-
-
-class _TargetUnit(_Unit):
-    __slots__ = ("plan", "table", "tspec")
-
-    def __init__(self, key: Callable[[list[str]], object], built: dict[object, Any],
-                 tspec: TargetSpec, table: str, plan: _Plan) -> None:
-        super().__init__(key, built)
-        self.tspec = tspec
-        self.table = table
-        self.plan = plan
-
-    def build(self, texts: list[str], proto: Option | None) -> Any:
-        return _target_part(self.tspec, self.table, self.plan, texts, proto)
 
 
 class _Shape:
@@ -291,34 +235,33 @@ class _Shape:
             # positions count from the chain name, the texts a replay gets from "-A".
             return itemgetter(*[p + 1 for p in positions]) if positions else _same_key
 
-        base = _BaseUnit(
+        base = _Unit(
             key_of([o - 1 for _, p, o, _ in plan if p is not None]),
             shared.setdefault(("base", *[(n, p, o if p is None else s) for n, p, o, s in plan]),
                               {}),
-            tuple(plan), proto)
+            partial(_base_part, tuple(plan), proto))
         modules = tuple(
-            _MatchUnit(key_of(_option_positions(steps_)),
-                       shared.setdefault(("match", head, proto_key if head.protocols else None,
-                                          *[(s.spec, s.negated) for s in steps_]), {}),
-                       head, _option_plan(steps_))
+            _Unit(key_of(_option_positions(steps_)),
+                  shared.setdefault(("match", head, proto_key if head.protocols else None,
+                                     *[(s.spec, s.negated) for s in steps_]), {}),
+                  partial(_match_part, head, _option_plan(steps_)))
             for head, steps_ in zip(heads, options, strict=True))
         uses = {"-m " + head.name for head in heads if head.hooks != ALL_HOOKS}
         target_unit: _Unit | None = None
         if target is not None:
             tspec, position, goto = target.spec, target.position, target.goto
             if tspec is None:
-                target_unit = _JumpUnit(key_of([position]),
-                                        shared.setdefault(("jump", goto), {}),
-                                        position + 1, goto)
+                target_unit = _Unit(key_of([position]), shared.setdefault(("jump", goto), {}),
+                                    partial(_jump_part, position + 1, goto))
             else:
                 if tspec.hooks != ALL_HOOKS:
                     uses.add("-j " + tspec.name)
-                target_unit = _TargetUnit(
+                target_unit = _Unit(
                     key_of(_option_positions(target_steps)),
                     shared.setdefault(("target", tspec, table,
                                        proto_key if tspec.protocols_for else None,
                                        *[(s.spec, s.negated) for s in target_steps]), {}),
-                    tspec, table, _option_plan(target_steps))
+                    partial(_target_part, tspec, table, _option_plan(target_steps)))
         # The key is (table, *texts[2:]) with None for values: texts[k + 1] is key[k].
         shape = cls(base, modules, target_unit, frozenset(uses), len(key) + 1)
         literals = [k + 1 for k, t in enumerate(key) if k and t is not None]
@@ -371,8 +314,9 @@ def _option_plan(steps: list[_OptionStep]) -> _Plan:
 # values, or raises ``_Unread`` (or ``ValueError``) wherever that reading reports a problem.
 
 def _base_part(plan: tuple[tuple[str, Any, Any, bool], ...], proto: Option | None,
-               texts: list[str]) -> tuple[Match | None, int | None, Option | None]:
-    """The base criteria's match, the family of their addresses and the -p option."""
+               texts: list[str], _: object) -> tuple[Match | None, int | None, Option | None]:
+    """The base criteria's match, the family of their addresses and the -p option (the
+    shape's: the base criteria are read before any)."""
     if not plan:
         return None, None, None
     options = []
@@ -411,6 +355,10 @@ def _read_options(plan: _Plan, texts: list[str]) -> list[Option]:
                 raise _Unread  # given twice in one module
         options.append(option)
     return options
+
+
+def _jump_part(position: int, goto: bool, texts: list[str], _: object) -> Target:
+    return Target(texts[position], (), goto, True)
 
 
 def _match_part(spec: ModuleSpec, plan: _Plan, texts: list[str], proto: Option | None
