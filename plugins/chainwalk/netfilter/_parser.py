@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from operator import itemgetter
 from pathlib import Path
@@ -463,31 +463,25 @@ def _unquote(text: str) -> str:
 _NO_USES: Final[frozenset[str]] = frozenset()
 
 
+@dataclass(slots=True, eq=False)
 class _ChainDraft:
-    # A plain class: a dataclass's __init__ calls a factory per default, and a large file
-    # declares tens of thousands of chains.
-    __slots__ = ("counters", "location", "name", "number", "policy", "rules", "uses")
-
-    def __init__(self, name: str, policy: str | None, location: Location) -> None:
-        self.name = name
-        self.policy = policy
-        self.location = location
-        self.counters: tuple[int, int] | None = None
-        self.rules: list[Rule] = []
-        # "-m NAME" and "-j NAME" of the modules and targets of its rules that work only
-        # from some hooks (and maybe of rules since removed): what validate_table looks at.
-        # Most chains share their set with a shape, or the empty one.
-        self.uses: frozenset[str] = _NO_USES
-        self.number = 0  # in the table's order, once committed
+    name: str
+    policy: str | None
+    location: Location
+    counters: tuple[int, int] | None = None
+    rules: list[Rule] = field(default_factory=list)
+    # "-m NAME" and "-j NAME" of the modules and targets of its rules that work only from
+    # some hooks (and maybe of rules since removed): what validate_table looks at. Most
+    # chains share their set with a shape, or the empty one.
+    uses: frozenset[str] = _NO_USES
+    number: int = 0  # in the table's order, once committed
 
 
+@dataclass(slots=True, eq=False)
 class _TableDraft:
-    __slots__ = ("chains", "location", "name")
-
-    def __init__(self, name: str, location: Location) -> None:
-        self.name = name
-        self.location = location
-        self.chains: dict[str, _ChainDraft] = {}
+    name: str
+    location: Location
+    chains: dict[str, _ChainDraft] = field(default_factory=dict)
 
 
 class _Reader:
