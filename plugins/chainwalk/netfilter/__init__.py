@@ -18,7 +18,20 @@ if TYPE_CHECKING:
     from ._packet import Host, Interface, Packet, host_with
     from ._parser import parse_file, parse_text
     from ._routing import Route, is_local, route_output
-    from ._trace import HOOK_TABLES, Branch, Hit, Step, Trace, trace
+    from ._trace import (
+        HOOK_TABLES,
+        Branch,
+        Disposition,
+        EventKind,
+        Hit,
+        Jump,
+        Step,
+        StepKind,
+        StepResult,
+        Trace,
+        Verdict,
+        trace,
+    )
     from ._writer import rule_line, rule_spec, write_ruleset
 
 _MODULE_OF = {
@@ -28,15 +41,17 @@ _MODULE_OF = {
     **dict.fromkeys(("Host", "Interface", "Packet", "host_with"), "_packet"),
     "parse_file": "_parser", "parse_text": "_parser",
     **dict.fromkeys(("Route", "is_local", "route_output"), "_routing"),
-    **dict.fromkeys(("HOOK_TABLES", "Branch", "Hit", "Step", "Trace", "trace"), "_trace"),
+    **dict.fromkeys(("HOOK_TABLES", "Branch", "Disposition", "EventKind", "Hit", "Jump", "Step",
+                     "StepKind", "StepResult", "Trace", "Verdict", "trace"), "_trace"),
     **dict.fromkeys(("rule_line", "rule_spec", "write_ruleset"), "_writer"),
 }
 
 __all__ = [
-    "BUILTIN_CHAINS", "HOOK_TABLES", "MODULES", "TARGETS", "Branch", "Chain", "Hit", "Host",
-    "Interface", "Match", "Option", "Packet", "Route", "Rule", "Ruleset", "Step", "Table",
-    "Target", "Trace", "host_with", "is_local", "parse_file", "parse_text", "route_output",
-    "rule_line", "rule_spec", "trace", "write_ruleset",
+    "BUILTIN_CHAINS", "HOOK_TABLES", "MODULES", "TARGETS", "Branch", "Chain", "Disposition",
+    "EventKind", "Hit", "Host", "Interface", "Jump", "Match", "Option", "Packet", "Route",
+    "Rule", "Ruleset", "Step", "StepKind", "StepResult", "Table", "Target", "Trace", "Verdict",
+    "host_with", "is_local", "parse_file", "parse_text", "route_output", "rule_line",
+    "rule_spec", "trace", "write_ruleset",
 ]
 
 
