@@ -1207,17 +1207,15 @@ def parse_text(text: str, path: str = "<input>", family: int | None = None) -> R
 
 def _parse(reader: _Reader, text: str) -> Ruleset:
     """``parse_text`` with a reader of one's own (the tests turn replaying off)."""
-    # Reading makes hundreds of thousands of objects and no garbage cycles: the cyclic
-    # collector would walk the growing model again and again, and once more after it, to
-    # free nothing; so it waits, and the model goes to its oldest generation at once
-    # (freeze, then unfreeze; bench/README.md has the figures).
+    # Reading makes no garbage cycles: the collector waits, then the model goes straight to
+    # the oldest generation rather than be walked to free nothing (bench/README.md).
     collecting = gc.isenabled()
     gc.disable()
     try:
         reader.read(text)
     finally:
         if collecting:
-            if not gc.get_freeze_count():  # (another user of freeze: leave its objects be)
+            if not gc.get_freeze_count():  # someone else's frozen objects stay frozen
                 gc.freeze()
                 gc.unfreeze()
             gc.enable()
