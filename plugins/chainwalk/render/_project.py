@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .._errors import ChainwalkError, Location, Problem
+from .._files import read_text
 from .._versions import digest
 from ..journey import Journey, Scenario, check_scenario, load_scenarios, run_scenario
 from ..netfilter import Ruleset, parse_text
@@ -132,14 +133,10 @@ class Project:
 
     def _read(self, path: str, what: str) -> str:
         self.touch(path)
-        try:
-            return Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ChainwalkError([Problem(Location(self.shown(path), 0), f"no {what} file "
-                                          f"{self.shown(path)}")]) from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ChainwalkError([Problem(Location(self.shown(path), 0),
-                                          f"cannot read {what}: {e}")]) from None
+        shown = self.shown(path)
+        if self.version(path) is None:
+            raise ChainwalkError([Problem(Location(shown, 0), f"no {what} file {shown}")])
+        return read_text(path, shown, what)
 
     # -- paths ----------------------------------------------------------------
     def _inside(self, folder: str, stem: str, suffix: str) -> str:
