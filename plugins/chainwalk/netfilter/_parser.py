@@ -50,7 +50,9 @@ from ._model import (
 )
 
 _TOKEN: Final = re.compile(r"""(?:"(?:\\.|[^"\\])*"|'[^']*'|[^\s"']+)+""")
-_COUNTERS: Final = re.compile(r"^\[(\d+):(\d+)\]$")
+_COUNTERS: Final = re.compile(r"^\[([0-9]+):([0-9]+)\]$")
+# iptables-restore reads a counter with strtoull: a larger number is kept as this.
+_MAX_COUNTER: Final = 2**64 - 1
 _CHAIN_NAME: Final = re.compile(r"^[^\s!-][^\s!]{0,28}$")
 
 # The base criteria, in the order iptables-save prints them.
@@ -499,6 +501,12 @@ def _rule(matches: tuple[Match, ...], target: Target | None, location: Location 
     return made
 
 
+def _counter(digits: str) -> int:
+    """A counter as iptables-restore keeps it: at most 2**64 - 1."""
+    digits = digits.lstrip("0") or "0"
+    return _MAX_COUNTER if len(digits) > 20 else min(int(digits), _MAX_COUNTER)
+
+
 def tokenize(line: str) -> list[Token]:
     """Split like iptables-restore: whitespace separates, quotes group."""
     tokens = []
@@ -817,7 +825,7 @@ class _Reader:
             if parts[2] == "[0:0]":  # what iptables-save prints for most chains: no regex
                 counters = (0, 0)
             elif m := _COUNTERS.match(parts[2]):
-                counters = (int(m.group(1)), int(m.group(2)))
+                counters = (_counter(m.group(1)), _counter(m.group(2)))
             else:
                 self.problem(line, column, "bad chain counters", parts[2], "[packets:bytes]")
         builtin = name in BUILTIN_CHAINS[self.current.name]
@@ -875,10 +883,14 @@ class _Reader:
     # -- commands (-A, -I, -N, -P, -F, -X) ---------------------------------------
     def command(self, line: int, tokens: list[Token]) -> None:
         assert self.current is not None
+        if not tokens:  # only quotes that never close: no token at all
+            self.problem(line, 1, "no command on the line (a quote that never closes?)", None,
+                         "a command such as -A CHAIN")
+            return
         counters = None
         m = _COUNTERS.match(tokens[0].text)
         if m:
-            counters = (int(m.group(1)), int(m.group(2)))
+            counters = (_counter(m.group(1)), _counter(m.group(2)))
             tokens = tokens[1:]
         if not tokens:
             self.problem(line, 1, "counters without a rule", None, "a command such as -A CHAIN")
@@ -931,9 +943,9 @@ class _Reader:
         position = len(chain.rules)
         if verb == "I":
             position = 0
-            if rest and rest[0].text.isdigit():
-                index = int(rest[0].text)
-                if not 1 <= index <= len(chain.rules) + 1:
+            if rest and rest[0].text.isascii() and rest[0].text.isdigit():
+                index = v.decimal(rest[0].text, len(chain.rules) + 1) or 0
+                if index == 0:
                     self.problem(line, rest[0].column, f"index of insertion too big (chain "
                                  f"{chain.name} has {len(chain.rules)} rules)", rest[0].text,
                                  f"a position from 1 to {len(chain.rules) + 1}")

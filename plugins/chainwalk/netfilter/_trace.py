@@ -41,6 +41,10 @@ HOOK_TABLES: dict[str, tuple[str, ...]] = {
 START_HOOKS = ("OUTPUT", "PREROUTING")
 EPHEMERAL_PORT = 40000  # the source port of an unbound socket, when none is given
 MAX_BRANCHES = 256
+# Rules one branch may evaluate. Jumps can make that exponential in the file's size (each
+# chain jumping to the next twice: 2**N rules for N chains, which the kernel walks and a
+# trace would have to record); a trace that long is refused, naming the chain.
+MAX_STEPS = 1_000_000
 _INDEX_MIN_RULES = 16
 
 
@@ -472,6 +476,13 @@ class _Run:
                     steps.append(rule_steps.get(key) or _new_rule_step(rule, key, reason, None))
                     continue
                 if target.is_chain:
+                    if len(steps) > MAX_STEPS:
+                        raise ChainwalkError([Problem(
+                            rule.location or Location(self.ruleset.source, 0),
+                            f"too many paths: the trace evaluates more than {MAX_STEPS} "
+                            f"rules, here in {table_name} {name} jumping to {target.name}",
+                            None, "chains that do not jump to the same chains again and "
+                            "again (each jump walks the whole chain it names)")])
                     steps.append(_rule_step(rule, table_name, hook, name, number, result, None,
                                             ("goto " if target.goto else "jump ")
                                             + target.name))
