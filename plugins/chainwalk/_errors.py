@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-MAX_TOKEN_SHOWN = 80  # characters of a token a message quotes
+MAX_TOKEN_SHOWN = 200  # characters of a token a message quotes
 MAX_PROBLEMS_PER_FILE = 50
 
 

@@ -166,8 +166,14 @@ class _Builder:
         except ChainwalkError as e:
             self.problems.extend(e.problems)
             return ""
-        if not path.exists():
+        try:
+            os.stat(path)
+        except FileNotFoundError:
             self.problem(where, "ruleset file not found", value,
+                         f"a file relative to {rules}")
+            return ""
+        except OSError as e:  # a name too long, a symlink loop...
+            self.problem(where, f"cannot read the ruleset: {e.strerror or e}", value,
                          f"a file relative to {rules}")
             return ""
         try:
