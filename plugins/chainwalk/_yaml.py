@@ -88,6 +88,8 @@ def parse_yaml(text: str, path: str, first_line: int = 1, column: int = 0) -> Do
                                       f"at most {MAX_YAML_CHARS} characters")])
     try:
         return _parse(text, path, first_line, column, _LOADER)
+    except _TooDeep as e:
+        raise ChainwalkError(e.problems) from None
     except ChainwalkError as first:
         if _LOADER is yaml.SafeLoader:
             raise
@@ -95,7 +97,7 @@ def parse_yaml(text: str, path: str, first_line: int = 1, column: int = 0) -> Do
         # it recurses once per level of nesting, where libyaml stops at its own bound.
         try:
             return _parse(text, path, first_line, column, yaml.SafeLoader)
-        except RecursionError:
+        except _TooDeep:
             raise first from None
 
 
@@ -109,6 +111,11 @@ MAX_INT_DIGITS = 64
 # rather than handed to code that expects text, numbers, lists and mappings.
 _PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in (
     "str", "int", "float", "bool", "null", "seq", "map", "merge"))
+
+
+class _TooDeep(ChainwalkError):
+    """Nesting beyond libyaml's bound: not parsed again by Python's parser, which would
+    recurse once per level until Python's own limit, slowly."""
 
 
 def _parse(text: str, path: str, first_line: int, column: int,
@@ -128,6 +135,10 @@ def _parse(text: str, path: str, first_line: int, column: int,
         data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
+        if "nesting depth" in (e.problem or ""):  # libyaml's own bound (1,000 levels)
+            raise _TooDeep([Problem(at(mark), "YAML nested too deeply", None,
+                                    f"at most {MAX_DEPTH} levels of lists and mappings")]
+                           ) from None
         raise ChainwalkError([Problem(at(mark), f"invalid YAML: {e.problem or e.context}")]
                              ) from None
     except yaml.reader.ReaderError as e:
@@ -141,6 +152,10 @@ def _parse(text: str, path: str, first_line: int, column: int,
     except yaml.YAMLError as e:
         raise ChainwalkError([Problem(Location(path, first_line), f"invalid YAML: {e}")]
                              ) from None
+    except RecursionError:  # Python's parser: one call per level of nesting
+        raise _TooDeep([Problem(Location(path, first_line), "YAML nested too deeply", None,
+                                f"at most {MAX_DEPTH} levels of lists and mappings")]
+                       ) from None
     finally:
         if loader is not None:
             loader.dispose()
