@@ -102,3 +102,35 @@ def test_serve_answers_while_broken_and_recovers(
                    lambda page: "The rules are broken" not in page
                    and "They leave the pod directly." in page)
     print(f"{case}: recovered {time.monotonic() - fixed:.1f} s after the fix")
+
+
+def test_an_unforeseen_error_is_the_banner_while_serving(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The plugin's boundary: whatever a rebuild raises, serve shows it on the pages (over
+    the last good ones) instead of leaving MkDocs waiting; a build still fails."""
+    from mkdocs.exceptions import PluginError
+
+    from chainwalk.mkdocs_plugin import ChainwalkPlugin
+
+    def unforeseen(config: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    plugin = ChainwalkPlugin()
+    monkeypatch.setattr(plugin, "pre_build", unforeseen)
+    plugin.on_startup(command="build", dirty=False)
+    with pytest.raises(PluginError, match="unexpected RecursionError"):
+        plugin.on_pre_build(config=None)  # type: ignore[arg-type]
+    plugin.on_startup(command="serve", dirty=False)
+    plugin.last_good = {"index.md": ("# Home\n\nThe last good text.", {})}
+    plugin.on_pre_build(config=None)  # type: ignore[arg-type]
+    assert plugin.broken is not None and "unexpected RecursionError" in plugin.broken
+
+    class File:
+        src_uri = "index.md"
+
+    class Page:
+        file = File()
+
+    shown = plugin.on_page_markdown("# Home\n\nnew", page=Page(), config=None,  # type: ignore[arg-type]
+                                    files=None)  # type: ignore[arg-type]
+    assert "The rules are broken" in shown and "The last good text." in shown
