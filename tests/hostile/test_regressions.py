@@ -342,3 +342,39 @@ def test_yaml_is_never_parsed_into_python_objects() -> None:
     refused(lambda: parse_yaml("!!python/object/apply:os.system [echo]", "x.yaml"),
             "x.yaml:1:")
     assert yaml.__version__
+
+
+# -- a green build means the content is there -------------------------------------------
+
+def test_a_diagram_over_mermaids_limit_fails_naming_the_block(rules_dir: Path,
+                                                             tmp_path: Path) -> None:
+    from chainwalk.render import Site
+
+    names = [f"CHAIN_NUMBER_{n:04}" for n in range(1500)]
+    (rules_dir / "rulesets" / "big.rules").write_text(rules(
+        *(f":{name} - [0:0]" for name in names), *(f"-A OUTPUT -j {name}" for name in names),
+        table="nat"))
+    site = Site(Project(rules_dir, tmp_path))
+    page = "# Big\n\n```chainwalk\nview: chains\nruleset: big\n```\n"
+    found = bounded(lambda: site.render_page("docs/big.md", page))
+    assert not isinstance(found, ChainwalkError)
+    (finding,) = found.findings
+    assert str(finding).startswith("docs/big.md:3:1: the diagram would be ")
+    assert "Mermaid's limit of 50000" in str(finding) and "split the block" in str(finding)
+
+
+def test_coverage_finds_a_pods_rulesets_by_path(rules_dir: Path, tmp_path: Path) -> None:
+    from chainwalk.render import Site
+
+    (rules_dir / "rulesets" / "v2").mkdir()
+    current = (rules_dir / "rulesets" / "current.rules").read_text()
+    (rules_dir / "rulesets" / "v2" / "current.rules").write_text(
+        current.replace("-A ISTIO_OUTPUT", "-A ISTIO_OUTPUT -p udp -j RETURN\n-A ISTIO_OUTPUT",
+                        1))
+    scenario = SCENARIO.replace("rulesets/current.rules", "rulesets/v2/current.rules")
+    (rules_dir / "scenarios" / "s.yaml").write_text(scenario.replace("TITLE", "a call"))
+    site = Site(Project(rules_dir, tmp_path))
+    found = site.render_page("docs/c.md", "```chainwalk\nview: coverage\ntopology: s\n```\n")
+    assert not found.findings, found.findings
+    assert "`v2/current`" in found.markdown and "`current`:" not in found.markdown
+    assert "-p udp -j RETURN" in found.markdown

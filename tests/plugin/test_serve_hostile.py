@@ -15,6 +15,7 @@ from plugin_helpers import edit
 from test_serve import Server, served  # noqa: F401  (the fixture)
 
 ANSWER_WITHIN = 2.0  # seconds: every request, broken or not
+RECOVER_WITHIN = 5.0  # seconds from the fix to the good page
 
 
 def answers(server: Server, path: str = "/") -> str:
@@ -101,7 +102,10 @@ def test_serve_answers_while_broken_and_recovers(
     wait_answering(server, f"the recovery from {case}",
                    lambda page: "The rules are broken" not in page
                    and "They leave the pod directly." in page)
-    print(f"{case}: recovered {time.monotonic() - fixed:.1f} s after the fix")
+    took = time.monotonic() - fixed
+    # 2 s on a quiet machine (0.5-1.0 s measured under load); the bound leaves room for
+    # a full test run on 2 shared cores.
+    assert took <= RECOVER_WITHIN, f"{case}: recovered {took:.1f} s after the fix"
 
 
 def test_an_unforeseen_error_is_the_banner_while_serving(
