@@ -10,7 +10,8 @@ Defaults make the usual Istio pod one line: ``lo`` and ``eth0`` (the pod's
 addresses as /32 or /128), an Envoy sidecar with uid/gid 1337 on the standard
 ports, passthrough inbound delivery and ``ALLOW_ANY``. Ruleset paths are relative
 to the rules/ folder, i.e. the folder above the scenario file's folder; paths
-starting with ``./`` or ``../`` are relative to the scenario file itself.
+starting with ``./`` or ``../`` are relative to the scenario file itself. Either way a
+path must resolve (symlinks included) inside the rules folder (``_files.confine``).
 """
 
 from __future__ import annotations
