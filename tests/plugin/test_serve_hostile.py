@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from plugin_helpers import edit
+from plugin_helpers import build, copy_fixture, edit
 from test_serve import Server, served  # noqa: F401  (the fixture)
 
 ANSWER_WITHIN = 2.0  # seconds: every request, broken or not
@@ -138,3 +138,21 @@ def test_an_unforeseen_error_is_the_banner_while_serving(
     shown = plugin.on_page_markdown("# Home\n\nnew", page=Page(), config=None,  # type: ignore[arg-type]
                                     files=None)  # type: ignore[arg-type]
     assert "The rules are broken" in shown and "The last good text." in shown
+
+
+@pytest.mark.parametrize(("bad", "says"), [
+    (b"# Plain\n\nfine\n\xff\xfe\n", "docs/plain.md:4:1: invalid UTF-8: got 'ff'"),
+    (None, "docs/plain.md: cannot read the page docs/plain.md: it is a FIFO"),
+])
+def test_a_page_that_cannot_be_read_fails_the_build_at_its_place(
+        tmp_path: Path, bad: bytes | None, says: str) -> None:
+    project = copy_fixture("ok", tmp_path)
+    page = project / "docs" / "plain.md"
+    if bad is None:
+        page.unlink()
+        os.mkfifo(page)
+    else:
+        page.write_bytes(bad)
+    built = build(project)
+    assert not built.ok and says in built.log, built.log
+    assert "Traceback" not in built.log
