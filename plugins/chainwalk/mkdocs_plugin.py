@@ -9,9 +9,11 @@ page line and the rules file line. Warnings (a rule no scenario exercises, a sce
 no page shows) go to the plugin's logger, so ``mkdocs build --strict`` fails on them.
 ``on_page_markdown`` then puts the rendered Markdown in place of the blocks.
 
-During ``mkdocs serve``, once a build has succeeded, a broken rules file does not stop
-the server: the problems are logged as an error and shown at the top of every page,
-and the pages keep the content of the last good build until the files are fixed.
+During ``mkdocs serve`` a broken input never stops the server (MkDocs would hold every
+request after a failed rebuild): the problems are logged as an error and shown at the
+top of every page, and the pages keep the content of the last good build (or, before
+one, their own text) until the files are fixed. ``on_pre_build`` is the plugin's
+boundary: an error no check foresaw is reported the same way (``fail``).
 
 The site serves its own Mermaid: ``mermaid_js`` (from npm) is copied to
 ``js/mermaid.min.js``. ``on_serve`` watches the rules folder, and the renderers'
@@ -54,6 +56,8 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 from . import _page_cache
+from ._errors import ChainwalkError
+from ._files import read_text
 from ._page_cache import CachedBuild
 
 if TYPE_CHECKING:  # the engine is imported when a build needs it (not on a cache hit)
@@ -205,9 +209,6 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         return self.unreadable.get(page.file.src_uri)
 
     def pre_build(self, config: MkDocsConfig) -> None:
-        from ._errors import ChainwalkError
-        from ._files import read_text
-
         docs = Path(config.docs_dir)
         sources: list[tuple[str, str, str]] = []  # (page, path shown in messages, text)
         unreadable: list[str] = []
