@@ -9,9 +9,11 @@ page line and the rules file line. Warnings (a rule no scenario exercises, a sce
 no page shows) go to the plugin's logger, so ``mkdocs build --strict`` fails on them.
 ``on_page_markdown`` then puts the rendered Markdown in place of the blocks.
 
-During ``mkdocs serve``, once a build has succeeded, a broken rules file does not stop
-the server: the problems are logged as an error and shown at the top of every page,
-and the pages keep the content of the last good build until the files are fixed.
+During ``mkdocs serve`` a broken input never stops the server (MkDocs would hold every
+request after a failed rebuild): the problems are logged as an error and shown at the
+top of every page, and the pages keep the content of the last good build (or, before
+one, their own text) until the files are fixed. ``on_pre_build`` is the plugin's
+boundary: an error no check foresaw is reported the same way (``fail``).
 
 The site serves its own Mermaid: ``mermaid_js`` (from npm) is copied to
 ``js/mermaid.min.js``. ``on_serve`` watches the rules folder, and the renderers'
@@ -54,6 +56,8 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 from . import _page_cache
+from ._errors import ChainwalkError
+from ._files import read_text
 from ._page_cache import CachedBuild
 
 if TYPE_CHECKING:  # the engine is imported when a build needs it (not on a cache hit)
@@ -136,6 +140,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         self.templates = CompiledTemplates()
         self.set_aside: list[str] = []  # the current page's tables, during on_post_page
         self.hid_word = False  # whether the current page's "mermaid" is hidden, likewise
+        self.unreadable: dict[str, str] = {}  # page -> what stands for it (on_page_read_source)
 
     # Defining on_startup keeps this instance (and its cache) across serve rebuilds.
     def on_startup(self, *, command: str, dirty: bool) -> None:
@@ -177,16 +182,52 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             self.site = Site(Project(self.rules_dir, self.root))
         return self.site
 
+    # -- the plugin's boundary -------------------------------------------------
+    def fail(self, problems: str) -> None:
+        """A build that cannot be good: its error; while serving, the problems shown at
+        the top of every page over the last good pages instead (a failed rebuild would
+        leave every request waiting until the files are fixed)."""
+        if not self.serving:
+            raise PluginError(problems)
+        self.broken = problems
+        log.error(problems + "\n  (serving the last good pages until this is fixed)")
+
     def on_pre_build(self, *, config: MkDocsConfig) -> None:
+        self.unreadable = {}
+        self.broken = None
+        try:
+            self.pre_build(config)
+        except PluginError:
+            raise
+        except Exception as e:  # what no check foresaw: still an error, never a stuck serve
+            self.fail(f"chainwalk: 1 problem:\n  unexpected {type(e).__name__} while "
+                      f"rendering the pages: {e}")
+
+    def on_page_read_source(self, *, page: Page, config: MkDocsConfig) -> str | None:
+        """A page pre_build could not read (not UTF-8, not a file): its problem, as its
+        text, for MkDocs not to fail reading it during serve (a build has failed already)."""
+        return self.unreadable.get(page.file.src_uri)
+
+    def pre_build(self, config: MkDocsConfig) -> None:
         docs = Path(config.docs_dir)
         sources: list[tuple[str, str, str]] = []  # (page, path shown in messages, text)
+        unreadable: list[str] = []
         for path in sorted(docs.rglob("*.md")):
             src_uri = path.relative_to(docs).as_posix()
             if any(part.startswith(".") for part in Path(src_uri).parts) or (
                     config.exclude_docs is not None and config.exclude_docs.match_file(src_uri)):
                 continue
             shown = os.path.relpath(path, self.root).replace(os.sep, "/")
-            sources.append((src_uri, shown, path.read_text(encoding="utf-8-sig")))
+            try:
+                sources.append((src_uri, shown, read_text(path, shown, "page", "utf-8-sig")))
+            except ChainwalkError as e:
+                unreadable.extend(str(p) for p in e.problems)
+                self.unreadable[src_uri] = f"# {src_uri}\n\n{stale_banner(str(e))}"
+        if unreadable:
+            noun = "problem" if len(unreadable) == 1 else "problems"
+            self.fail(f"chainwalk: {len(unreadable)} {noun}:\n"
+                      + "\n".join(f"  {p}" for p in unreadable))
+            return
         key = None
         if self.config.cache and not self.serving:
             key = _page_cache.build_key([(shown, text) for _, shown, text in sources],
@@ -218,13 +259,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         warnings.extend(notices)
         self.broken = None
         if findings:
-            if not (self.serving and self.last_good):
-                raise PluginError(report(unique(findings)))
-            # A broken rules file while serving: say why in the log and on every page,
-            # and keep serving the pages of the last good build (a build error would
-            # leave the server waiting for a good build, with nothing to show).
-            self.broken = report(unique(findings))
-            log.error(self.broken + "\n  (serving the last good pages until this is fixed)")
+            self.fail(report(unique(findings)))
             return
         shown_warnings = [str(warning) for warning in unique(warnings)]
         for warning in shown_warnings:

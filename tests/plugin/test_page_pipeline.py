@@ -184,18 +184,23 @@ def test_an_edit_under_rules_misses_the_cache(ok: Path) -> None:
     assert "Inbound delivery, edited" in built.page("index.html")
 
 
-def test_an_edit_to_a_ruleset_outside_rules_misses_the_cache(ok: Path) -> None:
-    # A scenario file may name a ruleset anywhere ("../" is relative to it).
+def test_a_ruleset_outside_rules_is_refused_and_never_shown(ok: Path) -> None:
+    # A scenario file may not name a ruleset outside the rules folder ("../" is relative
+    # to it), nor through a symlink that leads out; the error shows the name as written.
     outside = ok / "outside" / "pod.rules"
     outside.parent.mkdir()
     outside.write_bytes((ok / "rules" / "rulesets" / "pod.rules").read_bytes())
-    edit(ok / "rules" / "scenarios" / "shop.yaml", "  server:\n",
-         "  server:\n    ruleset: ../../outside/pod.rules\n")
-    first = build(ok, strict=False)  # (its inbound rules now warn: no scenario uses them)
-    assert first.ok, first.log
-    edit(outside, "-j REDIRECT", "-j REDIRECTED")
-    broken = build(ok, strict=False)
-    assert not broken.ok and "outside/pod.rules" in broken.log, broken.log
+    (ok / "rules" / "rulesets" / "out").symlink_to(outside.parent)
+    for written in ("../../outside/pod.rules", "rulesets/out/pod.rules", str(outside)):
+        edit(ok / "rules" / "scenarios" / "shop.yaml", "ruleset: rulesets/pod.rules",
+             f"ruleset: {written}")
+        built = build(ok, strict=False)
+        assert not built.ok
+        assert (f"the path leads outside the rules folder: got {written!r}" in built.log
+                ), built.log
+        assert not (ok / CACHE).exists()
+        edit(ok / "rules" / "scenarios" / "shop.yaml", f"ruleset: {written}",
+             "ruleset: rulesets/pod.rules")
 
 
 def test_warnings_come_back_with_cached_pages(ok: Path) -> None:

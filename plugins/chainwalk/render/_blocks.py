@@ -121,7 +121,7 @@ def parse_request(block: Block) -> Request:
                                       "view: ... and the view's keys")])
     problems: list[Problem] = []
     view = data.get("view")
-    if view not in VIEWS:
+    if not isinstance(view, str) or view not in VIEWS:  # (a list or mapping: unhashable)
         where = doc.line(["view"], key=False) if "view" in data else block.where
         problems.append(Problem(where,
                                 "unknown view" if view is not None else "no view",

@@ -11,8 +11,10 @@ thing it is about, so a message names both the page line and the rules file line
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .._errors import ChainwalkError, Location, Problem
 from ..journey import Journey, Scenario
@@ -25,7 +27,7 @@ from ._escape import longest_backticks, md_code, md_text
 from ._html import TABLE, table_html
 from ._journeys import traces_with
 from ._listing import SYN_BYTES, count_journeys, listing
-from ._project import Project
+from ._project import RULESETS, Project
 from ._rules import rules_table
 from ._sequence import sequence
 from ._trace import trace_table
@@ -70,7 +72,21 @@ class PageResult:
     tables: dict[str, str] = field(default_factory=dict)
 
 
+# Mermaid's maxTextSize, which the site leaves at its default (chainwalk-mermaid.js sets
+# no other): a longer diagram shows only "Maximum text size in diagram exceeded".
+MERMAID_MAX_TEXT = 50_000
+
+
 def _fence(kind: str, body: str) -> str:
+    if kind == "mermaid" and len(body) > MERMAID_MAX_TEXT:
+        # (Mermaid reads the text once the page's HTML is decoded: what it measures.)
+        size = len(html.unescape(body))
+        if size > MERMAID_MAX_TEXT:
+            raise ChainwalkError([Problem(
+                Location("<input>", 0), f"the diagram would be {size} characters, more "
+                f"than Mermaid's limit of {MERMAID_MAX_TEXT} (maxTextSize): the page would "
+                "show 'Maximum text size in diagram exceeded'", None,
+                "a smaller diagram: split the block (one chain, table or scenario each)")])
     ticks = "`" * max(3, longest_backticks(body) + 1)
     return f"{ticks}{kind}\n{body}{'' if body.endswith(chr(10)) else chr(10)}{ticks}\n"
 
@@ -251,15 +267,15 @@ class Site:
     def _coverage(self, request: Request) -> Rendered:
         runs = self._runs(request.topology)
         if request.ruleset:
-            stems = [request.ruleset]
-        else:
+            paths = [self.project.ruleset_path(request.ruleset)]
+        else:  # the pods' own files, by path (rulesets/v2/current.rules is not current)
             paths = sorted({p.ruleset_path for s, _ in runs for p in s.topology.pods
                             if p.ruleset_path} | {p.ruleset6_path for s, _ in runs
                                                   for p in s.topology.pods if p.ruleset6_path})
-            stems = [self.project.shown(p).rsplit("/", 1)[-1].removesuffix(".rules")
-                     for p in paths]
-        rulesets = [(stem, self.project.ruleset_path(stem), self.project.ruleset(stem))
-                    for stem in stems]
+        folder = self.project.rules_dir / RULESETS
+        rulesets = [(Path(p).relative_to(folder).as_posix().removesuffix(".rules")
+                     if Path(p).is_relative_to(folder) else self.project.shown(p),
+                     p, self.project.ruleset_at(p)) for p in paths]
         found = coverage(request.topology, runs, rulesets, request.table)
         return Rendered(found.markdown, warnings=found.uncovered,
                         topologies=[request.topology])
