@@ -12,6 +12,7 @@ thing it is about, so a message names both the page line and the rules file line
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .._errors import ChainwalkError, Location, Problem
@@ -201,7 +202,20 @@ class Site:
         problems = drift(notes, ruleset)
         if problems:
             raise ChainwalkError(problems)
-        return rules_table(chain, table, ruleset.family, notes)
+        named = (note.scenario for note in notes.in_chain(table, chain.name))
+        return rules_table(chain, table, ruleset.family, notes, self._titles(named))
+
+    def _titles(self, ids: Iterable[str]) -> dict[str, str]:
+        """The titles of the scenarios ``ids`` names (an unknown id is left out: the
+        checks of the rules folder report it)."""
+        titles = {}
+        for scenario_id in ids:
+            if scenario_id:
+                try:
+                    titles[scenario_id] = self.project.scenario(scenario_id).title
+                except ChainwalkError:
+                    continue
+        return titles
 
     def _runs(self, topology: str) -> list[tuple[Scenario, Journey]]:
         return [(s, self.project.journey(s)) for s in self.project.scenarios(topology)]
@@ -224,8 +238,8 @@ class Site:
                 f"a scenario whose pods use rulesets/{request.ruleset}.rules")])
         steps = [step for _, found in traces for step in found.steps]
         hops = sorted({hop.number for hop, _ in traces})
-        note = (f"Highlighted: the chains and rules that {md_code(scenario.id)} crosses "
-                f"(hop{'s' if len(hops) > 1 else ''} {', '.join(map(str, hops))}).")
+        note = (f"Highlighted: the chains and rules that the journey "
+                f"“{md_text(scenario.title)}” crosses (hop{'s' if len(hops) > 1 else ''} {', '.join(map(str, hops))}).")
         return Rendered(_fence("mermaid", chains_flowchart(ruleset, table, steps)) + "\n"
                         + note + "\n", scenarios=[scenario.id])
 
