@@ -25,7 +25,7 @@ from ._diff import diff_table, journey_key, ruleset_changes
 from ._escape import longest_backticks, md_code, md_text
 from ._html import TABLE, table_html
 from ._journeys import traces_with
-from ._listing import SYN_BYTES, count_journeys, listing
+from ._listing import SYN_BYTES, count_journeys, listing, protocol_note
 from ._project import Project
 from ._rules import rules_table
 from ._sequence import sequence
@@ -248,8 +248,10 @@ class Site:
         self._table(request.ruleset, table)
         ruleset = self.project.ruleset(request.ruleset)
         header = f"`iptables -t {table} -L -v -n` of {md_code(request.ruleset + '.rules')}"
+        note = protocol_note(ruleset, table)
+        note = f" {note}" if note else ""
         if not request.topology:
-            return Rendered(f"{header}, counters zero:\n\n" + _fence("text", listing(
+            return Rendered(f"{header}, counters zero.{note}\n\n" + _fence("text", listing(
                 ruleset, table)))
         runs = self._runs(request.topology)
         path = self.project.ruleset_path(request.ruleset)
@@ -258,7 +260,7 @@ class Site:
         text = (f"{header}, with the counters the {counted} scenarios of "
                 f"{md_code(request.topology)} that cross it would leave: each connection "
                 f"counts one packet (its first, a TCP SYN, taken as {SYN_BYTES} bytes) in every "
-                "rule it matched and every policy that applied.")
+                f"rule it matched and every policy that applied.{note}")
         return Rendered(text + "\n\n" + _fence("text", listing(ruleset, table, counters)),
                         topologies=[request.topology])
 
