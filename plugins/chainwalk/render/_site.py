@@ -301,7 +301,7 @@ class Site:
                                                        for p in e.problems)
                 pair = (base, other) if swap[0] == old_path else (other, base)
                 if isinstance(other, str) or journey_key(base) != journey_key(other):
-                    changed.append((scenario.id, *pair))
+                    changed.append((scenario.title, *pair))
         return Rendered(diff_table(request.against, request.ruleset, changes, changed))
 
     # -- the whole folder ---------------------------------------------------------
