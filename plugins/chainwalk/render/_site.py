@@ -239,7 +239,8 @@ class Site:
         steps = [step for _, found in traces for step in found.steps]
         hops = sorted({hop.number for hop, _ in traces})
         note = (f"Highlighted: the chains and rules that the journey "
-                f"“{md_text(scenario.title)}” crosses (hop{'s' if len(hops) > 1 else ''} {', '.join(map(str, hops))}).")
+                f"“{md_text(scenario.title)}” crosses "
+                f"(hop{'s' if len(hops) > 1 else ''} {', '.join(map(str, hops))}).")
         return Rendered(_fence("mermaid", chains_flowchart(ruleset, table, steps)) + "\n"
                         + note + "\n", scenarios=[scenario.id])
 
