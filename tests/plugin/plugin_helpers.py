@@ -51,10 +51,11 @@ class _Collect(logging.Handler):
         self.lines.append(f"{record.levelname}: {record.getMessage()}")
 
 
-def build(project: Path, *, strict: bool = True) -> Built:
-    """``mkdocs build [--strict]`` of ``project`` in this process (as the CLI runs it)."""
+def build(project: Path, *, strict: bool = True, site: Path | None = None) -> Built:
+    """``mkdocs build [--strict]`` of ``project`` in this process (as the CLI runs it),
+    into ``site`` (default: the project's ``site`` folder)."""
     os.environ["CHAINWALK_MERMAID_JS"] = str(MERMAID_JS)
-    site = project / "site"
+    site = site or project / "site"
     handler = _Collect()
     logger = logging.getLogger("mkdocs")
     logger.addHandler(handler)

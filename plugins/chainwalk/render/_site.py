@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from ._diff import diff_table, journey_key, ruleset_changes
 from ._escape import longest_backticks, md_code, md_text
 from ._html import TABLE, table_html
 from ._journeys import traces_with
-from ._listing import SYN_BYTES, count_journeys, listing
+from ._listing import SYN_BYTES, count_journeys, listing, protocol_note
 from ._project import RULESETS, Project
 from ._rules import rules_table
 from ._sequence import sequence
@@ -217,7 +218,20 @@ class Site:
         problems = drift(notes, ruleset)
         if problems:
             raise ChainwalkError(problems)
-        return rules_table(chain, table, ruleset.family, notes)
+        named = (note.scenario for note in notes.in_chain(table, chain.name))
+        return rules_table(chain, table, ruleset.family, notes, self._titles(named))
+
+    def _titles(self, ids: Iterable[str]) -> dict[str, str]:
+        """The titles of the scenarios ``ids`` names (an unknown id is left out: the
+        checks of the rules folder report it)."""
+        titles = {}
+        for scenario_id in ids:
+            if scenario_id:
+                try:
+                    titles[scenario_id] = self.project.scenario(scenario_id).title
+                except ChainwalkError:
+                    continue
+        return titles
 
     def _runs(self, topology: str) -> list[tuple[Scenario, Journey]]:
         return [(s, self.project.journey(s)) for s in self.project.scenarios(topology)]
@@ -240,7 +254,8 @@ class Site:
                 f"a scenario whose pods use rulesets/{request.ruleset}.rules")])
         steps = [step for _, found in traces for step in found.steps]
         hops = sorted({hop.number for hop, _ in traces})
-        note = (f"Highlighted: the chains and rules that {md_code(scenario.id)} crosses "
+        note = (f"Highlighted: the chains and rules that the journey "
+                f"“{md_text(scenario.title)}” crosses "
                 f"(hop{'s' if len(hops) > 1 else ''} {', '.join(map(str, hops))}).")
         return Rendered(_fence("mermaid", chains_flowchart(ruleset, table, steps)) + "\n"
                         + note + "\n", scenarios=[scenario.id])
@@ -250,8 +265,10 @@ class Site:
         self._table(request.ruleset, table)
         ruleset = self.project.ruleset(request.ruleset)
         header = f"`iptables -t {table} -L -v -n` of {md_code(request.ruleset + '.rules')}"
+        note = protocol_note(ruleset, table)
+        note = f" {note}" if note else ""
         if not request.topology:
-            return Rendered(f"{header}, counters zero:\n\n" + _fence("text", listing(
+            return Rendered(f"{header}, counters zero.{note}\n\n" + _fence("text", listing(
                 ruleset, table)))
         runs = self._runs(request.topology)
         path = self.project.ruleset_path(request.ruleset)
@@ -260,7 +277,7 @@ class Site:
         text = (f"{header}, with the counters the {counted} scenarios of "
                 f"{md_code(request.topology)} that cross it would leave: each connection "
                 f"counts one packet (its first, a TCP SYN, taken as {SYN_BYTES} bytes) in every "
-                "rule it matched and every policy that applied.")
+                f"rule it matched and every policy that applied.{note}")
         return Rendered(text + "\n\n" + _fence("text", listing(ruleset, table, counters)),
                         topologies=[request.topology])
 
@@ -301,7 +318,7 @@ class Site:
                                                        for p in e.problems)
                 pair = (base, other) if swap[0] == old_path else (other, base)
                 if isinstance(other, str) or journey_key(base) != journey_key(other):
-                    changed.append((scenario.id, *pair))
+                    changed.append((scenario.title, *pair))
         return Rendered(diff_table(request.against, request.ruleset, changes, changed))
 
     # -- the whole folder ---------------------------------------------------------

@@ -2,7 +2,13 @@
 
 One row per thing that happened, in order: routing and other events, each rule that
 matched (and, with ``reasons: true``, each rule that did not, with the first
-criterion that failed), the policies that applied, and where each hop landed.
+criterion that failed), the policies that applied, and where each hop landed. The
+result comes right after the rule's number, before the rule's text: the text is the
+long column, and a reader scans the results.
+
+The table is wrapped in a ``div`` with ``data-search-exclude`` (Material's search
+skips it): hundreds of generated rows such as "no match: protocol tcp" are no answer
+to a search, the prose around the table is.
 """
 
 from __future__ import annotations
@@ -12,6 +18,9 @@ from ..netfilter import Trace
 from ..netfilter._trace import Step
 from ._escape import md_code, md_text
 from ._journeys import hostport
+
+# md_in_html converts the table inside; the class is the stylesheet's hook.
+_OPEN = '<div class="chainwalk-trace" data-search-exclude markdown="1">'
 
 
 def _result(step: Step) -> str:
@@ -35,7 +44,7 @@ def _rows(trace: Trace, pod: str, reasons: bool) -> list[list[str]]:
     rows = []
     for step in trace.steps:
         if step.kind == "event":
-            rows.append([pod, "", "", "", md_text(step.text)])
+            rows.append([pod, "", "", md_text(step.text), ""])
             continue
         quiet = (step.kind == "return" or step.kind == "skipped"
                  or (step.kind == "rule" and not step.hit))
@@ -47,7 +56,7 @@ def _rows(trace: Trace, pod: str, reasons: bool) -> list[list[str]]:
         elif step.kind in ("policy", "return"):
             number = ""
         chain = md_text(f"{step.table} {step.chain}")
-        rows.append([pod, chain, number, md_code(step.text), _result(step)])
+        rows.append([pod, chain, number, _result(step), md_code(step.text)])
     return rows
 
 
@@ -60,7 +69,7 @@ def _landing(hop: Hop) -> str:
 
 def trace_table(scenario: Scenario, journey: Journey, reasons: bool) -> str:
     """The Markdown table of ``journey`` (and the result below it)."""
-    lines = ["| hop | pod | chain | # | rule | result |",
+    lines = [_OPEN, "", "| hop | pod | chain | # | result | rule |",
              "| --- | --- | --- | --- | --- | --- |"]
     for hop in journey.hops:
         first = md_text(f"{hop.number}: {hop.pod}/{hop.process} (uid {hop.uid}) to "
@@ -68,8 +77,8 @@ def trace_table(scenario: Scenario, journey: Journey, reasons: bool) -> str:
         rows = _rows(hop.output_trace, md_text(hop.pod), reasons)
         if hop.prerouting_trace is not None:
             rows.extend(_rows(hop.prerouting_trace, md_text(hop.receiver_pod or ""), reasons))
-        rows.append([md_text(hop.receiver_pod or hop.pod), "", "", "", _landing(hop)])
-        rows.extend([md_text(hop.receiver_pod or hop.pod), "", "", "", md_text(note)]
+        rows.append([md_text(hop.receiver_pod or hop.pod), "", "", _landing(hop), ""])
+        rows.extend([md_text(hop.receiver_pod or hop.pod), "", "", md_text(note), ""]
                     for note in hop.notes)
         previous = ""
         for i, row in enumerate(rows):
@@ -77,6 +86,6 @@ def trace_table(scenario: Scenario, journey: Journey, reasons: bool) -> str:
             previous = row[0]
             cells = [first if i == 0 else "", pod, *row[1:]]
             lines.append("| " + " | ".join(c or " " for c in cells) + " |")
-    lines.append("")
+    lines.extend(["", "</div>", ""])
     lines.append(f"**Result: {md_text(journey.result)}.** {md_text(journey.reason)}")
     return "\n".join(lines) + "\n"
