@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from render_helpers import MINI
 
+from chainwalk._errors import ChainwalkError
 from chainwalk.render import Project, Request, Site
 
 CASES = {
@@ -29,6 +31,7 @@ CASES = {
     "coverage.md": Request("coverage", topology="mini"),
     "diff.md": Request("diff", ruleset="mini-v2", against="mini"),
     "diff-same.md": Request("diff", ruleset="mini", against="mini"),
+    "overview.md": Request("overview", scenario="mini/call", then="mini/refused", pod="server"),
 }
 
 
@@ -72,3 +75,24 @@ def test_listing_counts_each_trace_once_with_60_bytes(site: Site) -> None:
                 and line.strip().split()[2] == "ISTIO_REDIRECT")
     packets, octets = line.split()[:2]
     assert int(octets) == 60 * int(packets) and int(packets) > 0
+
+
+def test_overview_numbers_the_moves_in_order_and_checks_annotated_steps(
+        mini_copy: Path) -> None:
+    """The computed step numbers are checked against the annotations' ``steps``: an
+    annotation that disagrees is a problem naming its line and the computed numbers."""
+    request = Request("overview", scenario="mini/call", then="mini/refused", pod="server")
+    notes = mini_copy / "rules" / "rulesets" / "mini.annotations.yaml"
+    text = notes.read_text(encoding="utf-8")
+    fresh = Site(Project(mini_copy / "rules", mini_copy))
+    fresh.begin_build()
+    legend = fresh.render(request).markdown.split("| step |", 1)[1]
+    assert [int(row.split("|")[1]) for row in legend.splitlines()[2:] if row] == \
+        list(range(1, 12))
+    notes.write_text(text.replace("steps: [6, 7]", "steps: [5, 6]"), encoding="utf-8")
+    fresh = Site(Project(mini_copy / "rules", mini_copy))
+    fresh.begin_build()
+    with pytest.raises(ChainwalkError) as raised:
+        fresh.render(request)
+    message = str(raised.value)
+    assert "mini.annotations.yaml:5:" in message and "steps: [6, 7]" in message, message

@@ -25,6 +25,7 @@ from ._escape import longest_backticks, md_code, md_text
 from ._html import TABLE, table_html
 from ._journeys import traces_with
 from ._listing import SYN_BYTES, count_journeys, listing
+from ._overview import check_steps, legend, moves_in_pod, no_pod_problem, overview, shared_pod
 from ._project import Project
 from ._rules import rules_table
 from ._sequence import sequence
@@ -137,7 +138,7 @@ class Site:
             result.blocks.append((block, None))
             return ""
         result.blocks.append((block, request))
-        for key in (request.scenario, request.highlight):
+        for key in (request.scenario, request.highlight, request.then):
             if key:
                 self.shown.setdefault(key, []).append(block.where)
         for key in (request.ruleset, request.against):
@@ -166,6 +167,8 @@ class Site:
                 return Rendered(_fence("mermaid", sequence(scenario, journey)) + "\n"
                                 + _result_line(journey))
             return Rendered(trace_table(scenario, journey, request.reasons))
+        if view == "overview":
+            return self._overview(request)
         if view == "rules":
             return Rendered(self._rules(request))
         if view == "chains":
@@ -228,6 +231,28 @@ class Site:
                 f"(hop{'s' if len(hops) > 1 else ''} {', '.join(map(str, hops))}).")
         return Rendered(_fence("mermaid", chains_flowchart(ruleset, table, steps)) + "\n"
                         + note + "\n", scenarios=[scenario.id])
+
+    def _overview(self, request: Request) -> Rendered:
+        first = self.project.scenario(request.scenario)
+        then = self.project.scenario(request.then)
+        journeys = [self.project.journey(first), self.project.journey(then)]
+        pod_name = request.pod or shared_pod(*journeys)
+        if pod_name is None:
+            raise no_pod_problem(first, then)
+        moves = moves_in_pod(pod_name, journeys)
+        pod = first.topology.pod(pod_name)
+        if pod is None or not moves:
+            raise no_pod_problem(first, then)
+        problems: list[Problem] = []
+        if pod.ruleset_path:
+            stem = self.project.shown(pod.ruleset_path).rsplit("/", 1)[-1]
+            problems = check_steps(moves, self.project.annotations(stem.removesuffix(".rules")))
+        if problems:
+            raise ChainwalkError(problems)
+        caption = (f"The pod {md_code(pod_name)}: every move of the two journeys' connections "
+                   "inside it, numbered in the order it happens.")
+        return Rendered(_fence("mermaid", overview(moves)) + "\n" + caption + "\n\n"
+                        + legend(moves), scenarios=[first.id, then.id])
 
     def _listing(self, request: Request) -> Rendered:
         table = request.table or DEFAULT_TABLE
