@@ -27,10 +27,11 @@
     merged.securityLevel = "strict";
     merged.startOnLoad = false;
     merged.themeCSS = (merged.themeCSS || "") + arrowheads;
-    // Sequence diagrams keep their size (the page scrolls them) instead of shrinking
-    // to the text column, where their labels would become unreadable.
+    // Diagrams are drawn to fit the text column (one lifeline per process, short
+    // labels), so a slightly wider one is scaled to the column; the full-screen
+    // viewer shows any of them at full size.
     merged.sequence = Object.assign({}, merged.sequence || {}, {
-      useMaxWidth: false,
+      useMaxWidth: true,
       // Tighter than Mermaid's defaults: six participants should not need a wall.
       actorMargin: 24,
       width: 120,

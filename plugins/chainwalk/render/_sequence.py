@@ -1,13 +1,15 @@
-"""The ``sequence`` view: a journey as a Mermaid sequence diagram, in the style of the
-article's figure (each chain crossed and each listener reached is a numbered step).
+"""The ``sequence`` view: a journey as a Mermaid sequence diagram.
 
-Each pod is a box holding the processes the journey touches, the pod's ``iptables``
-and its sidecar. A hop is drawn as: the sender's connect to its pod's iptables; one
-self-message per chain entered; a note per table walk naming the deciding rules
-(``OUTPUT #1 -> ISTIO_OUTPUT #9 -> ISTIO_REDIRECT #1: REDIRECT :15001``); the
-crossing to another pod (which enters that pod's PREROUTING); and the listener that
-accepts it. A failure (a loop, a refusal, a blackhole, a drop, the hop limit) is a
-crossed arrow in a red band, with the reason.
+Each pod is a box holding the processes the journey touches; the kernel is not a
+lifeline of its own, so a diagram has one lifeline per process and fits the text
+column. A hop is one arrow, from the socket that opened the connection to the socket
+that accepted it (``connect 10.96.0.12:9080``, then where it landed when NAT moved
+it), preceded by a note over the sender naming the nat rules its OUTPUT walk crossed,
+one chain a line (``OUTPUT #1``, ``ISTIO_OUTPUT #11``, ``ISTIO_REDIRECT #1``,
+``REDIRECT :15001``), and, when it crosses to another pod, a note over the receiver
+for that pod's PREROUTING walk. Rules are named by their number in the ruleset the
+pod runs; the trace table gives their text. A failure (a loop, a refusal, a
+blackhole, a drop, the hop limit) is a crossed arrow in a red band, with the reason.
 """
 
 from __future__ import annotations
@@ -50,9 +52,6 @@ class _Diagram:
             self.actors[key] = _Actor(f"a{len(self.actors) + 1}", pod, label)
         return self.actors[key].id
 
-    def kernel(self, pod: str) -> str:
-        return self.actor(pod, "kernel", "iptables")
-
     def process(self, pod: str, name: str, uid: int) -> str:
         found = self.scenario.topology.pod(pod)
         sidecar = found.sidecar if found is not None else None
@@ -64,7 +63,7 @@ class _Diagram:
         self.lines.append("    " + line)
 
     def render(self) -> str:
-        out = ["sequenceDiagram", "    autonumber"]
+        out = ["sequenceDiagram"]
         if self.scenario.title:
             out.append(f"    title {mermaid_text(self.scenario.title)}")
         for pod in self.pods:
@@ -101,26 +100,22 @@ def decision(step: Step) -> str:
     return target
 
 
-def walk_note(walk: Walk) -> str:
-    """The deciding rules of one table walk, e.g. ``OUTPUT #1 -> ISTIO_OUTPUT #3: RETURN``."""
-    parts = [mermaid_text(_chain(walk.table, chain) if i == 0 else chain)
+def walk_lines(walk: Walk) -> list[str]:
+    """The deciding rules of one table walk, one chain a line (a note is as wide as its
+    longest line): ``OUTPUT #1``, ``ISTIO_OUTPUT #3``, ``RETURN``."""
+    lines = [mermaid_text(_chain(walk.table, chain) if i == 0 else chain)
              + (f" #35;{number}" if number else "")
              for i, (chain, number) in enumerate(walk.path)]
-    # One chain a line: a note is as wide as its longest line, and a wide note pushes
-    # every participant after it to the right.
-    text = BREAK.join(parts[:1] + ["-> " + p for p in parts[1:]])
     if walk.end is not None:
-        text += "#58; " + mermaid_text(decision(walk.end))
-    return text
+        lines.append(mermaid_text(decision(walk.end)))
+    return lines
 
 
-def _trace(d: _Diagram, trace: Trace, kernel: str) -> None:
-    for walk in walks(trace):
-        if not walk.decided:
-            continue
-        for chain, _ in walk.path[1:]:
-            d.say(f"{kernel}->>{kernel}: {mermaid_text(_chain(walk.table, chain))}")
-        d.say(f"Note right of {kernel}: {walk_note(walk)}")
+def _trace(d: _Diagram, trace: Trace, over: str) -> None:
+    """A note over ``over`` with the rules of each of the trace's decided walks."""
+    lines = [line for walk in walks(trace) if walk.decided for line in walk_lines(walk)]
+    if lines:
+        d.say(f"Note over {over}: {BREAK.join(lines)}")
 
 
 def _fail(d: _Diagram, source: str, target: str, text: str) -> None:
@@ -135,40 +130,38 @@ def _failure_text(hop: Hop) -> str:
 
 def _hop(d: _Diagram, hop: Hop, journey: Journey) -> None:
     sender = d.process(hop.pod, hop.process, hop.uid)
-    kernel = d.kernel(hop.pod)
     pod = d.scenario.topology.pod(hop.pod)
-    bound = "" if pod is not None and hop.src in pod.addresses else f"from {hop.src} "
-    connect = (mermaid_text(f"connect {hostport(hop.dst, hop.dport)}") + BREAK
-               + mermaid_text(f"{bound}(uid {hop.uid})"))
-    d.say(f"{sender}->>{kernel}: {connect}")
-    _trace(d, hop.output_trace, kernel)
-    here = kernel
+    bound = "" if pod is not None and hop.src in pod.addresses else f"from {hop.src}, "
+    label = (mermaid_text(f"connect {hostport(hop.dst, hop.dport)}") + BREAK
+             + mermaid_text(f"{bound}uid {hop.uid}"))
+    _trace(d, hop.output_trace, sender)
     arriving = hop.prerouting_trace
-    if arriving is not None and hop.receiver_pod is not None:
-        there = d.kernel(hop.receiver_pod)
-        packet = arriving.packet
-        via = hostport(packet.dst, packet.dport)
-        final = hop.output_trace.final
-        label = mermaid_text(f"eth0 to {via}")
-        if (final.dst, final.dport) != (packet.dst, packet.dport):
-            label += BREAK + mermaid_text(f"(service {hostport(final.dst, final.dport)})")
-        d.say(f"{kernel}->>{there}: {label}")
-        _trace(d, arriving, there)
-        here = there
-    if hop.listener is not None and hop.receiver_pod is not None:
-        receiver = d.process(hop.receiver_pod, hop.receiver_process or "", 0)
-        label = f"{hop.listener} (original {hop.original})"
-        if hop.outcome == "loop":
-            _fail(d, here, receiver, f"{label}: loop, as in an earlier hop")
-            return
-        label = mermaid_text(hop.listener) + BREAK + mermaid_text(f"(original {hop.original})")
-        d.say(f"{here}->>{receiver}: {label}")
-        if hop.outcome in ("blackholed", "hop-limit"):
-            _fail(d, receiver, receiver, _failure_text(hop) if hop.outcome == "blackholed"
-                  else f"hop limit: {journey.reason}")
+    if hop.receiver_pod is None:
+        _fail(d, sender, sender, _failure_text(hop))
         return
-    failed_at = d.kernel(hop.receiver_pod) if hop.receiver_pod else here
-    _fail(d, here, failed_at, _failure_text(hop))
+    if hop.listener is None:
+        # Refused, rejected or dropped on the way: the arrow ends in the pod it reached,
+        # at its kernel when no process there took part.
+        receiver = d.process(hop.receiver_pod, hop.receiver_process, 0) \
+            if hop.receiver_process else d.actor(hop.receiver_pod, "kernel", "kernel") \
+            if hop.receiver_pod != hop.pod else sender
+        if arriving is not None and receiver != sender:
+            _trace(d, arriving, receiver)
+        _fail(d, sender, receiver, _failure_text(hop))
+        return
+    receiver = d.process(hop.receiver_pod, hop.receiver_process or "", 0)
+    if arriving is not None:
+        _trace(d, arriving, receiver)
+    landed = hop.listener.rpartition(" ")[2]
+    if hop.original != hostport(hop.dst, hop.dport) or landed != f":{hop.dport}":
+        label += BREAK + mermaid_text(f"lands on {landed}")
+    if hop.outcome == "loop":
+        _fail(d, sender, receiver, f"{hop.listener}: loop, as in an earlier hop")
+        return
+    d.say(f"{sender}->>{receiver}: {label}")
+    if hop.outcome in ("blackholed", "hop-limit"):
+        _fail(d, receiver, receiver, _failure_text(hop) if hop.outcome == "blackholed"
+              else f"hop limit: {journey.reason}")
 
 
 def sequence(scenario: Scenario, journey: Journey) -> str:
