@@ -22,6 +22,8 @@ CASES = {
     "trace-loop.md": Request("trace", scenario="mini/loop"),
     "chains.md": Request("chains", ruleset="mini"),
     "chains-highlight.md": Request("chains", ruleset="mini", highlight="mini/call"),
+    "chains-highlight-pod.md": Request("chains", ruleset="mini", highlight="mini/call",
+                                       pod="server"),
     "chains-filter.md": Request("chains", ruleset="mini", table="filter"),
     "rules-output.md": Request("rules", ruleset="mini", chain="ISTIO_OUTPUT"),
     "rules-inbound.md": Request("rules", ruleset="mini", chain="ISTIO_INBOUND"),
@@ -96,3 +98,19 @@ def test_overview_numbers_the_moves_in_order_and_checks_annotated_steps(
         fresh.render(request)
     message = str(raised.value)
     assert "mini.annotations.yaml:5:" in message and "steps: [6, 7]" in message, message
+
+
+def test_chains_highlight_in_one_pod_shows_that_pods_path(site: Site) -> None:
+    """The same journey's path differs from pod to pod (the client redirects to its
+    outbound listener, the server to its inbound one), and each matched rule has an
+    edge of its own."""
+    def highlighted(pod: str) -> set[str]:
+        text = site.render(Request("chains", ruleset="mini", highlight="mini/call",
+                                   pod=pod)).markdown
+        edges = [line for line in text.splitlines() if "-->" in line or "-.->" in line]
+        styled = next(line for line in text.splitlines() if "linkStyle" in line)
+        return {edges[int(i)].strip() for i in styled.split()[1].split(",")}
+
+    client, server = highlighted("client"), highlighted("server")
+    assert 'n7 -->|"#35;6"| n8' in client and 'n7 -->|"#35;6"| n8' not in server
+    assert 'n5 -->|"#35;3"| n6' in server and 'n5 -->|"#35;3"| n6' not in client

@@ -32,7 +32,7 @@ TABLES = ("raw", "mangle", "nat", "filter", "security")
 VIEWS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "sequence": (("scenario",), ()),
     "trace": (("scenario",), ("reasons",)),
-    "chains": (("ruleset",), ("table", "highlight")),
+    "chains": (("ruleset",), ("table", "highlight", "pod")),
     "rules": (("ruleset", "chain"), ("table",)),
     "listing": (("ruleset",), ("table", "topology")),
     "coverage": (("topology",), ("ruleset", "table")),

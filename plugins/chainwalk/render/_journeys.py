@@ -28,16 +28,17 @@ def _ruleset_of(pod: Pod | None, hop: Hop) -> str:
     return pod.ruleset6_path if ":" in hop.dst else pod.ruleset_path
 
 
-def traces_with(scenario: Scenario, journey: Journey, ruleset_path: str
-                ) -> Iterator[tuple[Hop, Trace]]:
-    """The (hop, trace) pairs of ``journey`` that ran through the file ``ruleset_path``."""
+def traces_with(scenario: Scenario, journey: Journey, ruleset_path: str,
+                pod_name: str = "") -> Iterator[tuple[Hop, Trace]]:
+    """The (hop, trace) pairs of ``journey`` that ran through the file ``ruleset_path``
+    (in the pod ``pod_name`` only, when given)."""
     topology = scenario.topology
     for hop in journey.hops:
-        for pod_name, found in ((hop.pod, hop.output_trace),
+        for name, found in ((hop.pod, hop.output_trace),
                                 (hop.receiver_pod, hop.prerouting_trace)):
-            if found is None or pod_name is None:
+            if found is None or name is None or pod_name not in ("", name):
                 continue
-            pod = topology.pod(pod_name)
+            pod = topology.pod(name)
             if pod is not None and _ruleset_of(pod, hop) == ruleset_path and \
                     not _edited(pod, scenario):
                 yield hop, found

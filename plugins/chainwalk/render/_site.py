@@ -218,17 +218,19 @@ class Site:
         scenario = self.project.scenario(request.highlight)
         journey = self.project.journey(scenario)
         path = self.project.ruleset_path(request.ruleset)
-        traces = list(traces_with(scenario, journey, path))
+        traces = list(traces_with(scenario, journey, path, request.pod))
         if not traces:
+            where = f" in pod {request.pod}" if request.pod else ""
             raise ChainwalkError([Problem(
                 scenario.location or Location(scenario.topology.path, 0),
-                f"scenario {scenario.id} does not cross {request.ruleset}: none of its hops "
-                "runs in a pod with that ruleset", request.highlight,
+                f"scenario {scenario.id} does not cross {request.ruleset}{where}: none of its "
+                "hops runs in a pod with that ruleset", request.highlight,
                 f"a scenario whose pods use rulesets/{request.ruleset}.rules")])
         steps = [step for _, found in traces for step in found.steps]
         hops = sorted({hop.number for hop, _ in traces})
-        note = (f"Highlighted: the chains and rules that {md_code(scenario.id)} crosses "
-                f"(hop{'s' if len(hops) > 1 else ''} {', '.join(map(str, hops))}).")
+        where = f" in pod {md_code(request.pod)}" if request.pod else ""
+        note = (f"Highlighted: the chains and rules that {md_code(scenario.id)} crosses"
+                f"{where} (hop{'s' if len(hops) > 1 else ''} {', '.join(map(str, hops))}).")
         return Rendered(_fence("mermaid", chains_flowchart(ruleset, table, steps)) + "\n"
                         + note + "\n", scenarios=[scenario.id])
 
