@@ -29,7 +29,7 @@ from ._overview import check_steps, legend, moves_in_pod, no_pod_problem, overvi
 from ._project import Project
 from ._rules import rules_table
 from ._sequence import sequence
-from ._trace import trace_table
+from ._trace import hops_table, trace_table
 
 DEFAULT_TABLE = "nat"
 
@@ -164,8 +164,11 @@ class Site:
             scenario = self.project.scenario(request.scenario)
             journey = self.project.journey(scenario)
             if view == "sequence":
+                # Without JavaScript there is no drawing: the trace table stands in.
+                fallback = ('<div class="chainwalk-nojs" data-search-exclude="" markdown>\n\n'
+                            + hops_table(journey, False) + "\n</div>\n")
                 return Rendered(_fence("mermaid", sequence(scenario, journey)) + "\n"
-                                + _result_line(journey))
+                                + fallback + "\n" + _result_line(journey))
             return Rendered(trace_table(scenario, journey, request.reasons))
         if view == "overview":
             return self._overview(request)

@@ -59,7 +59,13 @@ def _landing(hop: Hop) -> str:
 
 
 def trace_table(scenario: Scenario, journey: Journey, reasons: bool) -> str:
-    """The Markdown table of ``journey`` (and the result below it)."""
+    """The Markdown table of ``journey`` and the result below it."""
+    return (hops_table(journey, reasons) + "\n"
+            f"**Result: {md_text(journey.result)}.** {md_text(journey.reason)}\n")
+
+
+def hops_table(journey: Journey, reasons: bool) -> str:
+    """The Markdown table of ``journey``'s hops, one row per thing that happened."""
     lines = ["| hop | pod | chain | # | rule | result |",
              "| --- | --- | --- | --- | --- | --- |"]
     for hop in journey.hops:
@@ -77,6 +83,4 @@ def trace_table(scenario: Scenario, journey: Journey, reasons: bool) -> str:
             previous = row[0]
             cells = [first if i == 0 else "", pod, *row[1:]]
             lines.append("| " + " | ".join(c or " " for c in cells) + " |")
-    lines.append("")
-    lines.append(f"**Result: {md_text(journey.result)}.** {md_text(journey.reason)}")
     return "\n".join(lines) + "\n"
