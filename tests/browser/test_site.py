@@ -128,11 +128,12 @@ def wait_for_diagrams(opened: Any, count: int) -> list[dict[str, Any]]:
     return list(opened.evaluate(MEASURE))
 
 
-def shot(opened: Any, site: Site, name: str) -> None:
+def shot(opened: Any, site: Site, path: str, suffix: str, full_page: bool = True) -> None:
+    """A screenshot of the page at ``path`` ("" is the home page) as ``PAGE-SUFFIX.png``."""
     folder = ARTIFACTS / site.name
     folder.mkdir(parents=True, exist_ok=True)
-    opened.screenshot(path=str(folder / f"{re.sub(r'[^a-z0-9]+', '-', name) or 'home'}.png"),
-                      full_page=True)
+    name = re.sub(r"[^a-z0-9]+", "-", f"{path.strip('/') or 'home'}-{suffix}")
+    opened.screenshot(path=str(folder / f"{name}.png"), full_page=full_page)
 
 
 def visit(reader: Reader, site: Site, path: str) -> list[dict[str, Any]]:
@@ -145,7 +146,7 @@ def visit(reader: Reader, site: Site, path: str) -> list[dict[str, Any]]:
         f"{path}: Mermaid source visible at first paint"
     assert opened.locator("pre.mermaid").count() == 0
     assert opened.evaluate("typeof window.__pwned") == "undefined"
-    shot(opened, site, f"{path}-{reader.name}")
+    shot(opened, site, path, reader.name)
     return drawn
 
 
@@ -220,7 +221,7 @@ def test_the_viewer_makes_every_diagram_legible_on_a_phone(site: Site, reader: R
                                      ".__chainwalkPanZoom.getSizes().realZoom")
             assert zoomed > state["zoom"], (path, index, state, zoomed)
             if index == 0:
-                shot(opened, site, f"{path}-viewer-{reader.name}")
+                shot(opened, site, path, f"viewer-{reader.name}", full_page=False)
             opened.keyboard.press("Escape")
             assert opened.locator(".chainwalk-viewer").count() == 0
     assert reader.watch.errors == []
@@ -280,6 +281,6 @@ def test_without_javascript_the_trace_table_stands_in(site: Site, browser: Any) 
         opened.goto(site.url + path)
         assert not opened.locator("pre.mermaid").first.is_visible()
         assert opened.locator(".chainwalk-nojs table").first.is_visible()
-        shot(opened, site, f"{path}-no-javascript")
+        shot(opened, site, path, "no-javascript")
     finally:
         context.close()

@@ -114,3 +114,17 @@ def test_chains_highlight_in_one_pod_shows_that_pods_path(site: Site) -> None:
     client, server = highlighted("client"), highlighted("server")
     assert 'n7 -->|"#35;6"| n8' in client and 'n7 -->|"#35;6"| n8' not in server
     assert 'n5 -->|"#35;3"| n6' in server and 'n5 -->|"#35;3"| n6' not in client
+
+
+def test_a_what_if_keeps_the_files_numbers_and_strikes_the_removed_rule(site: Site) -> None:
+    """Without the 127.0.0.6 rule (ISTIO_OUTPUT #1 of mini.rules), Envoy's hand-off is
+    caught by ISTIO_OUTPUT #2, as the file numbers it, not by "#1" of the edited copy."""
+    diagram = site.render(Request("sequence", scenario="mini/loop")).markdown
+    last_note = [line for line in diagram.splitlines() if "Note over" in line][-1]
+    assert "ISTIO_OUTPUT #35;2&lt;br/&gt;ISTIO_IN_REDIRECT" in last_note, last_note
+    assert "ISTIO_OUTPUT #35;1 removed" in last_note
+    table = site.render(Request("trace", scenario="mini/loop")).markdown
+    assert "| <del>1</del> | <del>`-s 127.0.0.6/32 -o lo -j RETURN`</del> | removed by the " \
+        "what-if |" in table
+    assert "| 2 | `! -d 127.0.0.1/32 -o lo -m owner --uid-owner 1337 -j ISTIO_IN_REDIRECT` |" \
+        in table

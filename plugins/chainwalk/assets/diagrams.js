@@ -274,7 +274,8 @@
       var fitted = instance.getSizes().realZoom;
       if (smallestText(svg) * fitted < MIN_TEXT_PX && box && box.width) {
         instance.zoom(1 / fitted);
-        instance.pan({ x: 0, y: 0 });
+        var zoom = instance.getSizes().realZoom;
+        instance.pan({ x: 8 - box.x * zoom, y: 8 - box.y * zoom });
       }
       overlay.__chainwalkPanZoom = instance;
       pinch(stage, instance);

@@ -20,7 +20,7 @@ from ..journey import Hop, Journey, Scenario
 from ..netfilter import Trace
 from ..netfilter._trace import Step
 from ._escape import mermaid_text
-from ._journeys import Walk, hostport, walks
+from ._journeys import Numbering, Walk, hostport, walks
 
 FAIL_BAND = "rect rgba(220, 53, 69, 0.18)"
 BOX = "rgba(127, 127, 127, 0.08)"
@@ -38,8 +38,9 @@ class _Actor:
 
 
 class _Diagram:
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, numbering: Numbering) -> None:
         self.scenario = scenario
+        self.numbering = numbering
         self.actors: dict[tuple[str, str], _Actor] = {}
         self.pods: list[str] = []
         self.lines: list[str] = []
@@ -100,20 +101,25 @@ def decision(step: Step) -> str:
     return target
 
 
-def walk_lines(walk: Walk) -> list[str]:
+def walk_lines(walk: Walk, pod: str, numbering: Numbering) -> list[str]:
     """The deciding rules of one table walk, one chain a line (a note is as wide as its
-    longest line): ``OUTPUT #1``, ``ISTIO_OUTPUT #3``, ``RETURN``."""
+    longest line): ``OUTPUT #1``, ``ISTIO_OUTPUT #3``, ``RETURN``; numbered as in the
+    ruleset file, with the rules a what-if removed from a chain it crossed."""
     lines = [mermaid_text(_chain(walk.table, chain) if i == 0 else chain)
-             + (f" #35;{number}" if number else "")
+             + (f" #35;{numbering.number(pod, walk.table, chain, number)}" if number else "")
              for i, (chain, number) in enumerate(walk.path)]
     if walk.end is not None:
         lines.append(mermaid_text(decision(walk.end)))
+    for chain, _ in walk.path:
+        lines.extend(mermaid_text(f"({chain} #{number} removed)")
+                     for number, _ in numbering.removed.get((pod, walk.table, chain), []))
     return lines
 
 
-def _trace(d: _Diagram, trace: Trace, over: str) -> None:
+def _trace(d: _Diagram, trace: Trace, pod: str, over: str) -> None:
     """A note over ``over`` with the rules of each of the trace's decided walks."""
-    lines = [line for walk in walks(trace) if walk.decided for line in walk_lines(walk)]
+    lines = [line for walk in walks(trace) if walk.decided
+             for line in walk_lines(walk, pod, d.numbering)]
     if lines:
         d.say(f"Note over {over}: {BREAK.join(lines)}")
 
@@ -134,7 +140,7 @@ def _hop(d: _Diagram, hop: Hop, journey: Journey) -> None:
     bound = "" if pod is not None and hop.src in pod.addresses else f"from {hop.src}, "
     label = (mermaid_text(f"connect {hostport(hop.dst, hop.dport)}") + BREAK
              + mermaid_text(f"{bound}uid {hop.uid}"))
-    _trace(d, hop.output_trace, sender)
+    _trace(d, hop.output_trace, hop.pod, sender)
     arriving = hop.prerouting_trace
     if hop.receiver_pod is None:
         _fail(d, sender, sender, _failure_text(hop))
@@ -146,12 +152,12 @@ def _hop(d: _Diagram, hop: Hop, journey: Journey) -> None:
             if hop.receiver_process else d.actor(hop.receiver_pod, "kernel", "kernel") \
             if hop.receiver_pod != hop.pod else sender
         if arriving is not None and receiver != sender:
-            _trace(d, arriving, receiver)
+            _trace(d, arriving, hop.receiver_pod, receiver)
         _fail(d, sender, receiver, _failure_text(hop))
         return
     receiver = d.process(hop.receiver_pod, hop.receiver_process or "", 0)
     if arriving is not None:
-        _trace(d, arriving, receiver)
+        _trace(d, arriving, hop.receiver_pod, receiver)
     landed = hop.listener.rpartition(" ")[2]
     if hop.original != hostport(hop.dst, hop.dport) or landed != f":{hop.dport}":
         label += BREAK + mermaid_text(f"lands on {landed}")
@@ -164,9 +170,9 @@ def _hop(d: _Diagram, hop: Hop, journey: Journey) -> None:
               else f"hop limit: {journey.reason}")
 
 
-def sequence(scenario: Scenario, journey: Journey) -> str:
+def sequence(scenario: Scenario, journey: Journey, numbering: Numbering) -> str:
     """The Mermaid source (no fence) of ``journey``'s sequence diagram."""
-    d = _Diagram(scenario)
+    d = _Diagram(scenario, numbering)
     for hop in journey.hops:
         _hop(d, hop, journey)
     return d.render()

@@ -23,7 +23,7 @@ from ._coverage import coverage
 from ._diff import diff_table, journey_key, ruleset_changes
 from ._escape import longest_backticks, md_code, md_text
 from ._html import TABLE, table_html
-from ._journeys import traces_with
+from ._journeys import Numbering, traces_with
 from ._listing import SYN_BYTES, count_journeys, listing
 from ._overview import check_steps, legend, moves_in_pod, no_pod_problem, overview, shared_pod
 from ._project import Project
@@ -163,13 +163,14 @@ class Site:
         if view in ("sequence", "trace"):
             scenario = self.project.scenario(request.scenario)
             journey = self.project.journey(scenario)
+            numbering = Numbering(scenario, journey, self.project.ruleset_at)
             if view == "sequence":
                 # Without JavaScript there is no drawing: the trace table stands in.
                 fallback = ('<div class="chainwalk-nojs" data-search-exclude="" markdown>\n\n'
-                            + hops_table(journey, False) + "\n</div>\n")
-                return Rendered(_fence("mermaid", sequence(scenario, journey)) + "\n"
+                            + hops_table(journey, False, numbering) + "\n</div>\n")
+                return Rendered(_fence("mermaid", sequence(scenario, journey, numbering)) + "\n"
                                 + fallback + "\n" + _result_line(journey))
-            return Rendered(trace_table(scenario, journey, request.reasons))
+            return Rendered(trace_table(journey, request.reasons, numbering))
         if view == "overview":
             return self._overview(request)
         if view == "rules":
