@@ -10,8 +10,8 @@ cells), and the page only carries a placeholder where the table was.
 A cell may hold only what the views write into one: code spans (:func:`md_code`),
 prose escaped by :func:`md_text` (numeric character references), ``**strong**``, the
 note ``<span>`` and ``<del>`` (a rule a what-if removed). Anything else in a table and
-:func:`table_html` returns None: that
-table stays Markdown, for Python-Markdown to convert as before.
+:func:`table_html` returns None: that table stays Markdown, for Python-Markdown to
+convert as before.
 """
 
 from __future__ import annotations
