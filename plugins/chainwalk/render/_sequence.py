@@ -124,9 +124,26 @@ def _trace(d: _Diagram, trace: Trace, pod: str, over: str) -> None:
         d.say(f"Note over {over}: {BREAK.join(lines)}")
 
 
+# Characters a line of a failure's text: a self-message is as wide as its longest line,
+# and the width past the lifeline widens the whole diagram.
+FAIL_LINE = 32
+
+
+def _lines(text: str, width: int) -> str:
+    """``text`` as Mermaid text broken into lines of at most ``width`` characters (a
+    longer word keeps its own line)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return BREAK.join(mermaid_text(line) for line in lines)
+
+
 def _fail(d: _Diagram, source: str, target: str, text: str) -> None:
     d.say(FAIL_BAND)
-    d.say(f"    {source}-x{target}: {mermaid_text(text)}")
+    d.say(f"    {source}-x{target}: {_lines(text, FAIL_LINE)}")
     d.say("end")
 
 
