@@ -50,10 +50,9 @@ def _process(hop: Hop, receiving: bool) -> str:
     return f"process {hop.receiver_process if receiving else hop.process}"
 
 
-def _nat_walk(trace: Trace | None, hook: str) -> list[tuple[str, int]] | None:
-    """The chain path, ``[(chain, deciding rule)]``, of the trace's nat walk at ``hook``."""
-    if trace is None:
-        return None
+def _nat_walk(trace: Trace, hook: str) -> list[tuple[str, int]]:
+    """The chain path, ``[(chain, deciding rule)]``, of the trace's nat walk at ``hook``
+    (none: nat was not consulted)."""
     for walk in walks(trace):
         if walk.table == "nat" and walk.hook == hook:
             return list(walk.path)
@@ -79,7 +78,7 @@ class _Moves:
              leaves_on: str | None) -> None:
         """From ``start`` through the nat walk of ``trace`` to where the connection goes
         next in this pod (the listener, an interface, or the failure)."""
-        path = _nat_walk(trace, hook) or []
+        path = _nat_walk(trace, hook)
         here = start
         end: Step | None = None
         for chain, number in path:
@@ -115,10 +114,10 @@ def moves_in_pod(pod: str, journeys: list[Journey]) -> list[Move]:
                                hop.receiver_pod == pod, lo)
                 else:
                     found.walk(hop.output_trace, "OUTPUT", _process(hop, False), hop, False,
-                               hop.output_trace.final.out_interface or "eth0")
+                               hop.output_trace.final.out_interface or "network")
             if hop.receiver_pod == pod and hop.prerouting_trace is not None:
                 arriving = hop.prerouting_trace
-                interface = f"interface {arriving.packet.in_interface or 'eth0'}"
+                interface = f"interface {arriving.packet.in_interface or 'network'}"
                 found.walk(arriving, "PREROUTING", interface, hop, True, None)
     return found.moves
 
