@@ -18,6 +18,7 @@ HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"
 ROOT = HERE.parents[1]
 MERMAID_JS = ROOT / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
+PAN_ZOOM_JS = ROOT / "node_modules" / "svg-pan-zoom" / "dist" / "svg-pan-zoom.min.js"
 
 
 @dataclass
@@ -55,6 +56,7 @@ def build(project: Path, *, strict: bool = True, site: Path | None = None) -> Bu
     """``mkdocs build [--strict]`` of ``project`` in this process (as the CLI runs it),
     into ``site`` (default: the project's ``site`` folder)."""
     os.environ["CHAINWALK_MERMAID_JS"] = str(MERMAID_JS)
+    os.environ["CHAINWALK_PAN_ZOOM_JS"] = str(PAN_ZOOM_JS)
     site = site or project / "site"
     handler = _Collect()
     logger = logging.getLogger("mkdocs")
@@ -80,7 +82,8 @@ def build(project: Path, *, strict: bool = True, site: Path | None = None) -> Bu
 
 
 def run_cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", CHAINWALK_MERMAID_JS=str(MERMAID_JS))
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", CHAINWALK_MERMAID_JS=str(MERMAID_JS),
+                   CHAINWALK_PAN_ZOOM_JS=str(PAN_ZOOM_JS))
     return subprocess.run([sys.executable, "-m", "mkdocs", *args, "-f",
                            str(project / "mkdocs.yml")], capture_output=True, text=True,
                           env=env, timeout=300, check=False)

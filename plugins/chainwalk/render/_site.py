@@ -26,12 +26,13 @@ from ._coverage import coverage
 from ._diff import diff_table, journey_key, ruleset_changes
 from ._escape import longest_backticks, md_code, md_text
 from ._html import TABLE, table_html
-from ._journeys import traces_with
+from ._journeys import Numbering, traces_with
 from ._listing import SYN_BYTES, count_journeys, listing, protocol_note
+from ._overview import check_steps, legend, moves_in_pod, no_pod_problem, overview, shared_pod
 from ._project import RULESETS, Project
 from ._rules import rules_table
 from ._sequence import sequence
-from ._trace import trace_table
+from ._trace import hops_table, trace_table
 
 DEFAULT_TABLE = "nat"
 
@@ -154,7 +155,7 @@ class Site:
             result.blocks.append((block, None))
             return ""
         result.blocks.append((block, request))
-        for key in (request.scenario, request.highlight):
+        for key in (request.scenario, request.highlight, request.then):
             if key:
                 self.shown.setdefault(key, []).append(block.where)
         for key in (request.ruleset, request.against):
@@ -179,10 +180,16 @@ class Site:
         if view in ("sequence", "trace"):
             scenario = self.project.scenario(request.scenario)
             journey = self.project.journey(scenario)
+            numbering = Numbering(scenario, journey, self.project.ruleset_at)
             if view == "sequence":
-                return Rendered(_fence("mermaid", sequence(scenario, journey)) + "\n"
-                                + _result_line(journey))
-            return Rendered(trace_table(scenario, journey, request.reasons))
+                # Without JavaScript there is no drawing: the trace table stands in.
+                fallback = ('<div class="chainwalk-nojs" data-search-exclude="" markdown>\n\n'
+                            + hops_table(journey, False, numbering) + "\n</div>\n")
+                return Rendered(_fence("mermaid", sequence(scenario, journey, numbering)) + "\n"
+                                + fallback + "\n" + _result_line(journey))
+            return Rendered(trace_table(journey, request.reasons, numbering))
+        if view == "overview":
+            return self._overview(request)
         if view == "rules":
             return Rendered(self._rules(request))
         if view == "chains":
@@ -245,20 +252,44 @@ class Site:
         scenario = self.project.scenario(request.highlight)
         journey = self.project.journey(scenario)
         path = self.project.ruleset_path(request.ruleset)
-        traces = list(traces_with(scenario, journey, path))
+        traces = list(traces_with(scenario, journey, path, request.pod))
         if not traces:
+            where = f" in pod {request.pod}" if request.pod else ""
             raise ChainwalkError([Problem(
                 scenario.location or Location(scenario.topology.path, 0),
-                f"scenario {scenario.id} does not cross {request.ruleset}: none of its hops "
-                "runs in a pod with that ruleset", request.highlight,
+                f"scenario {scenario.id} does not cross {request.ruleset}{where}: none of its "
+                "hops runs in a pod with that ruleset", request.highlight,
                 f"a scenario whose pods use rulesets/{request.ruleset}.rules")])
         steps = [step for _, found in traces for step in found.steps]
         hops = sorted({hop.number for hop, _ in traces})
+        where = f" in pod {md_code(request.pod)}" if request.pod else ""
         note = (f"Highlighted: the chains and rules that the journey "
-                f"“{md_text(scenario.title)}” crosses "
+                f"“{md_text(scenario.title)}” crosses{where} "
                 f"(hop{'s' if len(hops) > 1 else ''} {', '.join(map(str, hops))}).")
         return Rendered(_fence("mermaid", chains_flowchart(ruleset, table, steps)) + "\n"
                         + note + "\n", scenarios=[scenario.id])
+
+    def _overview(self, request: Request) -> Rendered:
+        first = self.project.scenario(request.scenario)
+        then = self.project.scenario(request.then)
+        journeys = [self.project.journey(first), self.project.journey(then)]
+        pod_name = request.pod or shared_pod(*journeys)
+        if pod_name is None:
+            raise no_pod_problem(first, then)
+        moves = moves_in_pod(pod_name, journeys)
+        pod = first.topology.pod(pod_name)
+        if pod is None or not moves:
+            raise no_pod_problem(first, then)
+        problems: list[Problem] = []
+        if pod.ruleset_path:
+            stem = self.project.shown(pod.ruleset_path).rsplit("/", 1)[-1]
+            problems = check_steps(moves, self.project.annotations(stem.removesuffix(".rules")))
+        if problems:
+            raise ChainwalkError(problems)
+        caption = (f"The pod {md_code(pod_name)}: every move of the two journeys' connections "
+                   "inside it, numbered in the order it happens.")
+        return Rendered(_fence("mermaid", overview(moves)) + "\n" + caption + "\n\n"
+                        + legend(moves), scenarios=[first.id, then.id])
 
     def _listing(self, request: Request) -> Rendered:
         table = request.table or DEFAULT_TABLE
