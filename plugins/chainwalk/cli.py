@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from ._errors import ChainwalkError
-from .netfilter import Packet, Trace, host_with, parse_file, trace
+from .netfilter import Packet, Trace, family_of, host_with, parse_file, trace
 
 
 def _int(text: str) -> int:
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _trace(args: argparse.Namespace) -> int:
     hook = args.hook.upper()
-    family = args.family or (6 if ":" in args.dst else 4)
+    family = args.family or family_of(args.dst)
     ruleset = parse_file(args.rules, family)
     addresses: dict[str, list[str]] = {}
     for name, address in args.addr:

@@ -23,7 +23,7 @@ from typing import Any
 
 from .._errors import ChainwalkError, Location, Problem
 from .._yaml import Doc, PathPart, load_yaml
-from ..netfilter import Interface, is_local
+from ..netfilter import Interface, family_of, is_local
 from ._model import (
     PROXY_ID,
     Endpoint,
@@ -44,7 +44,7 @@ from ._model import (
 )
 from ._rulesets import rule_index
 from ._schema import schema_problems
-from ._world import build_world, family_of, pod_host
+from ._world import build_world, pod_host
 
 DEFAULT_HOP_LIMIT = 16
 DEFAULT_UID = 1000

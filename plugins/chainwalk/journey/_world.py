@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .._errors import ChainwalkError, Problem
-from ..netfilter import Host, Interface, Ruleset, host_with
+from ..netfilter import Host, Interface, Ruleset, family_of, host_with
 from ._model import (
     InboundModeChange,
     Pod,
@@ -37,10 +37,6 @@ class World:
         self.family = family
         self.rulesets = rulesets
         self.hosts = hosts
-
-
-def family_of(address: str) -> int:
-    return 6 if ":" in address else 4
 
 
 _hosts: dict[tuple[Interface, ...], Host] = {}

@@ -27,7 +27,7 @@ from .._errors import ChainwalkError, Location, Problem
 from . import _values as v
 from ._compile import Choice, CompiledRule, State
 from ._model import Chain, Rule, Ruleset, builder
-from ._packet import Host, Packet
+from ._packet import Host, Packet, hostport
 from ._routing import input_is_local, martian, primary_address, route_output
 
 #: Tables consulted at each hook, in the kernel's priority order.
@@ -537,7 +537,7 @@ class _Run:
                 return "CONTINUE", f"conntrack zone {st.zone}"
             return "CONTINUE", None
         if name == "REDIRECT":
-            old = f"{_hostport(st.dst, st.dport)}"
+            old = f"{hostport(st.dst, st.dport)}"
             if hook == "OUTPUT":
                 address = "127.0.0.1" if st.family == 4 else "::1"
             else:
@@ -548,18 +548,18 @@ class _Run:
             if "to-ports" in opts:
                 st.dport = int(opts["to-ports"][0].split("-")[0])
             st.dnat = True
-            return "ACCEPT", f"destination {old} -> {_hostport(st.dst, st.dport)}"
+            return "ACCEPT", f"destination {old} -> {hostport(st.dst, st.dport)}"
         if name == "DNAT":
-            old = _hostport(st.dst, st.dport)
+            old = hostport(st.dst, st.dport)
             address, port = _nat_destination(opts["to-destination"][0])
             if address:
                 st.set_dst(address)
             if port:
                 st.dport = port
             st.dnat = True
-            return "ACCEPT", f"destination {old} -> {_hostport(st.dst, st.dport)}"
+            return "ACCEPT", f"destination {old} -> {hostport(st.dst, st.dport)}"
         if name in ("SNAT", "MASQUERADE"):
-            old = _hostport(st.src, st.sport)
+            old = hostport(st.src, st.sport)
             if name == "SNAT":
                 address, port = _nat_destination(opts["to-source"][0])
             else:
@@ -572,7 +572,7 @@ class _Run:
             if port:
                 st.sport = port
             st.snat = True
-            return "ACCEPT", f"source {old} -> {_hostport(st.src, st.sport)}"
+            return "ACCEPT", f"source {old} -> {hostport(st.src, st.sport)}"
         if name == "TPROXY":
             value, mask = v.mark_bits(opts["tproxy-mark"][0])
             st.mark = (st.mark & ~mask & v.MAX_U32) ^ value
@@ -696,7 +696,7 @@ class _Run:
         self.nat_bound = True
         if st.out_if != "lo":
             st.hook = "POSTROUTING"
-            self.event(f"sent on {st.out_if} to {_hostport(st.dst, st.dport)}")
+            self.event(f"sent on {st.out_if} to {hostport(st.dst, st.dport)}")
             return "sent"
         st.in_if, st.out_if = "lo", None
         st.hook = "PREROUTING"
@@ -722,7 +722,7 @@ class _Run:
             self.hook("INPUT")
             self.nat_bound = True
             where = (f"transparent socket on port {st.tproxy[1]}" if st.tproxy
-                     else f"local socket {_hostport(st.dst, st.dport)}")
+                     else f"local socket {hostport(st.dst, st.dport)}")
             st.hook = "INPUT"
             self.event(f"delivered to a {where}")
             return "delivered"
@@ -734,12 +734,8 @@ class _Run:
         self.hook("FORWARD")
         self.hook("POSTROUTING")
         st.hook = "POSTROUTING"
-        self.event(f"forwarded on {st.out_if} to {_hostport(st.dst, st.dport)}")
+        self.event(f"forwarded on {st.out_if} to {hostport(st.dst, st.dport)}")
         return "sent"
-
-
-def _hostport(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 def _nat_destination(text: str) -> tuple[str, int]:

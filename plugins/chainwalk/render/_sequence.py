@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 
 from ..journey import Hop, Journey, Scenario
-from ..netfilter import Trace
+from ..netfilter import Trace, hostport
 from ..netfilter._trace import Step
 from ._escape import mermaid_text
-from ._journeys import Walk, hostport, walks
+from ._journeys import Walk, walks
 
 FAIL_BAND = "rect rgba(220, 53, 69, 0.18)"
 BOX = "rgba(127, 127, 127, 0.08)"

@@ -8,10 +8,9 @@ criterion that failed), the policies that applied, and where each hop landed.
 from __future__ import annotations
 
 from ..journey import Hop, Journey, Scenario
-from ..netfilter import Trace
+from ..netfilter import Trace, hostport
 from ..netfilter._trace import Step
 from ._escape import md_code, md_text
-from ._journeys import hostport
 
 
 def _result(step: Step) -> str:
