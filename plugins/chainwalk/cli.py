@@ -18,7 +18,8 @@ from collections.abc import Sequence
 
 from . import __version__
 from ._errors import ChainwalkError
-from .netfilter import Packet, Trace, family_of, host_with, parse_file, trace
+from ._ruleset_cache import load_ruleset
+from .netfilter import Packet, Trace, family_of, host_with, trace
 
 
 def _int(text: str) -> int:
@@ -117,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _trace(args: argparse.Namespace) -> int:
     hook = args.hook.upper()
     family = args.family or family_of(args.dst)
-    ruleset = parse_file(args.rules, family)
+    ruleset = load_ruleset(args.rules, family)
     addresses: dict[str, list[str]] = {}
     for name, address in args.addr:
         addresses.setdefault(name, []).append(address if "/" in address else
@@ -217,7 +218,7 @@ def _check(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             if not _is_scenario_path(path):
-                parse_file(path)
+                load_ruleset(path)
                 continue
             for scenario in load_scenarios(path):
                 scenarios += 1

@@ -11,8 +11,8 @@ import pytest
 from journey_helpers import RULES, TOPOLOGY, scenario_file
 
 from chainwalk import ChainwalkError
+from chainwalk._ruleset_cache import load_ruleset
 from chainwalk.journey import Journey, Scenario, load_scenarios, run_scenario
-from chainwalk.journey._rulesets import load_ruleset
 
 Write = Callable[..., Path]
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .._errors import ChainwalkError, Location, Problem
+from .._ruleset_cache import DerivedCache
 from ..netfilter import (
     Branch,
     Host,
@@ -82,8 +83,8 @@ class _Ending:
 # id() of the ruleset and the host (both shared between runs: see _rulesets and
 # _world); the value keeps them alive, so an id cannot be reused, and is checked to be
 # the same objects.
-_traces: dict[tuple[int, int, Packet, str], tuple[Ruleset, Host, Trace]] = {}
-_TRACES_KEPT = 4096
+_traces: DerivedCache[tuple[int, int, Packet, str], tuple[Ruleset, Host, Trace]] = \
+    DerivedCache(4096)
 
 
 def _trace(ruleset: Ruleset, packet: Packet, host: Host, hook: str) -> Trace:
@@ -92,9 +93,7 @@ def _trace(ruleset: Ruleset, packet: Packet, host: Host, hook: str) -> Trace:
     if found is not None and found[0] is ruleset and found[1] is host:
         return found[2]
     made = trace(ruleset, packet, host, hook)
-    if len(_traces) >= _TRACES_KEPT:
-        _traces.clear()
-    _traces[key] = (ruleset, host, made)
+    _traces.put(key, (ruleset, host, made))
     return made
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ChainwalkError, Location, Problem
+from .._ruleset_cache import load_ruleset
 from .._yaml import Doc, PathPart, load_yaml
 from ..netfilter import Interface, family_of, is_local
 from ._model import (
@@ -258,8 +259,6 @@ class _Builder:
                     taken[(protocol, port)] = process.name
 
     def check_rulesets(self, pod: Pod) -> None:
-        from ._rulesets import load_ruleset
-
         for path, family in ((pod.ruleset_path, 4), (pod.ruleset6_path, 6)):
             if path:
                 try:

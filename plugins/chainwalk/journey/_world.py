@@ -2,7 +2,7 @@
 
 A scenario keeps its topology as written (the site shows it); the what-ifs are
 applied here, each time a journey runs, from cached pieces: parsed rulesets (by
-file version) and edited rulesets (by the edits). ``World`` is what the journey
+file content) and edited rulesets (by the edits). ``World`` is what the journey
 engine and the loader's checks both look at.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .._errors import ChainwalkError, Problem
+from .._ruleset_cache import load_ruleset
 from ..netfilter import Host, Interface, Ruleset, family_of, host_with
 from ._model import (
     InboundModeChange,
@@ -21,7 +22,7 @@ from ._model import (
     Topology,
     WhatIf,
 )
-from ._rulesets import apply_edits, empty_ruleset, load_ruleset
+from ._rulesets import apply_edits, empty_ruleset
 
 
 class World:

@@ -25,7 +25,7 @@ from typing import Any
 
 from .._errors import ChainwalkError, Location, Problem
 from .._yaml import Doc, parse_yaml
-from ..netfilter import Ruleset, parse_text, write_ruleset
+from ..netfilter import Ruleset, parse_rule
 
 FIELDS = {"name": "a short name", "purpose": "a sentence or paragraph",
           "steps": "a list of the article figure's step numbers",
@@ -137,15 +137,10 @@ def _normal_form(ruleset: Ruleset, table: str, chain: str, text: str) -> str | N
     found = ruleset.table(table)
     if found is None:
         return None
-    single = Ruleset(ruleset.family, (found,), ruleset.source)
-    body = write_ruleset(single).removesuffix("COMMIT\n")
     try:
-        parsed = parse_text(f"{body}-A {chain} {text}\nCOMMIT\n", "<annotation>",
-                            ruleset.family)
+        return parse_rule(found, chain, text, ruleset.family).spec
     except ChainwalkError:
         return None
-    rules = parsed.chain(table, chain)
-    return rules.rules[-1].spec if rules is not None and rules.rules else None
 
 
 def drift(annotations: Annotations, ruleset: Ruleset) -> list[Problem]:

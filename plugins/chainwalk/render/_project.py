@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .._errors import ChainwalkError, Location, Problem
+from .._ruleset_cache import load_ruleset
 from .._versions import digest
 from ..journey import Journey, Scenario, check_scenario, load_scenarios, run_scenario
-from ..netfilter import Ruleset, parse_text
+from ..netfilter import Ruleset
 from ._annotations import EMPTY, Annotations, parse_annotations
 
 T = TypeVar("T")
@@ -183,7 +184,11 @@ class Project:
 
     def ruleset_at(self, path: str) -> Ruleset:
         def parse() -> Ruleset:
-            return parse_text(self._read(path, "ruleset"), self.shown(path))
+            self.touch(path)
+            if self.version(path) is None:
+                raise ChainwalkError([Problem(Location(self.shown(path), 0),
+                                              f"no ruleset file {self.shown(path)}")])
+            return load_ruleset(path)
         return self.memo(("ruleset", path), parse)
 
     def annotations(self, stem: str) -> Annotations:

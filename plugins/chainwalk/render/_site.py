@@ -323,7 +323,8 @@ class Site:
             except ChainwalkError as e:
                 findings.extend(Finding(p, shown) for p in e.problems)
                 continue
-            findings.extend(Finding(p, shown) for p in drift(notes, ruleset))
+            findings.extend(Finding(self.project.relocate(p), shown)
+                            for p in drift(notes, ruleset))
             for note in notes.notes.values():
                 if note.scenario and note.scenario not in scenario_ids and \
                         note.scenario.partition("/")[0] not in broken:
