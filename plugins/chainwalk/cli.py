@@ -236,13 +236,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .journey import (
-        format_mermaid,
-        format_text,
-        journey_to_dict,
-        load_scenarios,
-        run_scenario,
-    )
+    from .journey import load_scenarios, run_scenario
+    from .render import format_mermaid, format_text, journey_to_dict
 
     path, _, name = args.scenario.partition("#")
     scenarios = load_scenarios(path)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from chainwalk import ChainwalkError
-from chainwalk.render import Project, Request, Site
+from chainwalk.project import Project, Site
+from chainwalk.render import Request
 
 REQUESTS = [Request("rules", ruleset="mini", chain="ISTIO_OUTPUT"),
             Request("sequence", scenario="mini/call"),

@@ -7,7 +7,8 @@ from collections.abc import Callable
 import pytest
 from render_helpers import MINI
 
-from chainwalk.render import Project, Request, Site
+from chainwalk.project import Project, Site
+from chainwalk.render import Request
 
 CASES = {
     "sequence-call.md": Request("sequence", scenario="mini/call"),

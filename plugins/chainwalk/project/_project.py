@@ -22,7 +22,8 @@ from .._ruleset_cache import load_ruleset
 from .._versions import digest
 from ..journey import Journey, Scenario, check_scenario, load_scenarios, run_scenario
 from ..netfilter import Ruleset
-from ._annotations import EMPTY, Annotations, parse_annotations
+from ..render import EMPTY, Annotations
+from ._annotations import parse_annotations
 
 T = TypeVar("T")
 RULESETS = "rulesets"

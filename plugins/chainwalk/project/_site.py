@@ -11,24 +11,31 @@ thing it is about, so a message names both the page line and the rules file line
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from .._errors import ChainwalkError, Location, Problem
 from ..journey import Journey, Scenario
+from ..render import (
+    PLACEHOLDER_START,
+    Block,
+    Request,
+    chains_view,
+    count_journeys,
+    coverage,
+    diff_table,
+    find_blocks,
+    journey_key,
+    listing_view,
+    parse_request,
+    rules_table,
+    ruleset_changes,
+    sequence_view,
+    tables_aside,
+    trace_table,
+    traces_with,
+)
 from ._annotations import drift
-from ._blocks import Block, Request, find_blocks, parse_request
-from ._chains import chains_flowchart
-from ._coverage import coverage
-from ._diff import diff_table, journey_key, ruleset_changes
-from ._escape import longest_backticks, md_code, md_text
-from ._html import TABLE, table_html
-from ._journeys import traces_with
-from ._listing import SYN_BYTES, count_journeys, listing
 from ._project import Project
-from ._rules import rules_table
-from ._sequence import sequence
-from ._trace import trace_table
 
 DEFAULT_TABLE = "nat"
 
@@ -70,11 +77,6 @@ class PageResult:
     tables: dict[str, str] = field(default_factory=dict)
 
 
-def _fence(kind: str, body: str) -> str:
-    ticks = "`" * max(3, longest_backticks(body) + 1)
-    return f"{ticks}{kind}\n{body}{'' if body.endswith(chr(10)) else chr(10)}{ticks}\n"
-
-
 def _indent(text: str, indent: str) -> list[str]:
     return [indent + line if line else "" for line in text.rstrip("\n").split("\n")]
 
@@ -95,13 +97,13 @@ class Site:
     def render_page(self, page: str, markdown: str, html_tables: bool = False) -> PageResult:
         """``markdown`` with its blocks replaced; problems name ``page`` and its lines.
 
-        With ``html_tables``, each generated table that :func:`table_html` can write is
+        With ``html_tables``, each generated table that ``render.table_html`` can write is
         a placeholder line in ``markdown`` instead, and its HTML is in ``tables``: the
         caller puts it in place of the placeholder's paragraph once Markdown is HTML.
         """
         blocks, problems = find_blocks(markdown, page)
         result = PageResult(page, markdown, [Finding(p) for p in problems])
-        html_tables = html_tables and _PLACEHOLDER_START not in markdown
+        html_tables = html_tables and PLACEHOLDER_START not in markdown
         lines = markdown.split("\n")
         out: list[str] = []
         position = 0
@@ -110,7 +112,7 @@ class Site:
             position = block.end
             text = self._block(block, result)
             if html_tables:
-                text = _tables_aside(text, result.tables)
+                text = tables_aside(text, result.tables)
             out.extend(["", *_indent(text, block.indent), ""] if text else [])
         out.extend(lines[position:])
         result.markdown = "\n".join(out)
@@ -163,8 +165,7 @@ class Site:
             scenario = self.project.scenario(request.scenario)
             journey = self.project.journey(scenario)
             if view == "sequence":
-                return Rendered(_fence("mermaid", sequence(scenario, journey)) + "\n"
-                                + _result_line(journey))
+                return Rendered(sequence_view(scenario, journey))
             return Rendered(trace_table(scenario, journey, request.reasons))
         if view == "rules":
             return Rendered(self._rules(request))
@@ -211,7 +212,7 @@ class Site:
         self._table(request.ruleset, table)
         ruleset = self.project.ruleset(request.ruleset)
         if not request.highlight:
-            return Rendered(_fence("mermaid", chains_flowchart(ruleset, table)))
+            return Rendered(chains_view(ruleset, table))
         scenario = self.project.scenario(request.highlight)
         journey = self.project.journey(scenario)
         path = self.project.ruleset_path(request.ruleset)
@@ -222,31 +223,21 @@ class Site:
                 f"scenario {scenario.id} does not cross {request.ruleset}: none of its hops "
                 "runs in a pod with that ruleset", request.highlight,
                 f"a scenario whose pods use rulesets/{request.ruleset}.rules")])
-        steps = [step for _, found in traces for step in found.steps]
-        hops = sorted({hop.number for hop, _ in traces})
-        note = (f"Highlighted: the chains and rules that {md_code(scenario.id)} crosses "
-                f"(hop{'s' if len(hops) > 1 else ''} {', '.join(map(str, hops))}).")
-        return Rendered(_fence("mermaid", chains_flowchart(ruleset, table, steps)) + "\n"
-                        + note + "\n", scenarios=[scenario.id])
+        return Rendered(chains_view(ruleset, table, scenario.id, traces),
+                        scenarios=[scenario.id])
 
     def _listing(self, request: Request) -> Rendered:
         table = request.table or DEFAULT_TABLE
         self._table(request.ruleset, table)
         ruleset = self.project.ruleset(request.ruleset)
-        header = f"`iptables -t {table} -L -v -n` of {md_code(request.ruleset + '.rules')}"
         if not request.topology:
-            return Rendered(f"{header}, counters zero:\n\n" + _fence("text", listing(
-                ruleset, table)))
+            return Rendered(listing_view(request.ruleset, ruleset, table))
         runs = self._runs(request.topology)
         path = self.project.ruleset_path(request.ruleset)
         counters = count_journeys(runs, path, table)
         counted = sum(1 for s, j in runs if any(traces_with(s, j, path)))
-        text = (f"{header}, with the counters the {counted} scenarios of "
-                f"{md_code(request.topology)} that cross it would leave: each connection "
-                f"counts one packet (its first, a TCP SYN, taken as {SYN_BYTES} bytes) in every "
-                "rule it matched and every policy that applied.")
-        return Rendered(text + "\n\n" + _fence("text", listing(ruleset, table, counters)),
-                        topologies=[request.topology])
+        return Rendered(listing_view(request.ruleset, ruleset, table, request.topology,
+                                     counters, counted), topologies=[request.topology])
 
     def _coverage(self, request: Request) -> Rendered:
         runs = self._runs(request.topology)
@@ -333,31 +324,6 @@ class Site:
                         "the annotation names an unknown scenario", note.scenario,
                         "an id such as bookinfo/inbound"), shown))
         return findings, warnings
-
-
-# Text Markdown leaves alone, none of which is part of another ("-1-" is not in "-10-").
-TABLE_PLACEHOLDER = "CHAINWALK-TABLE-{}-END"
-_PLACEHOLDER_START = TABLE_PLACEHOLDER.partition("{")[0]
-
-
-def _tables_aside(text: str, tables: dict[str, str]) -> str:
-    """``text`` with each table it holds as a block of its own set aside in ``tables``."""
-
-    def aside(found: re.Match[str]) -> str:
-        start, end = found.start(), found.end()
-        alone = (start == 0 or text.endswith("\n\n", 0, start)) and text[end:end + 1] in ("", "\n")
-        html = table_html(found.group()) if alone else None
-        if html is None:
-            return found.group()
-        placeholder = TABLE_PLACEHOLDER.format(len(tables))
-        tables[placeholder] = html
-        return placeholder + "\n"
-
-    return TABLE.sub(aside, text)
-
-
-def _result_line(journey: Journey) -> str:
-    return f"**Result: {md_text(journey.result)}.** {md_text(journey.reason)}\n"
 
 
 def unique(findings: list[Finding]) -> list[Finding]:

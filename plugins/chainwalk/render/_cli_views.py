@@ -1,14 +1,13 @@
 """Plain views of a journey for the command line: JSON, text and a simple Mermaid
-sequence diagram. (The site's rich diagrams are ``chainwalk.render``'s job.)"""
+sequence diagram. (The site's rich diagrams are the other renderers' job.)"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from ..journey import Hop, Journey, Scenario, WhatIf, hop_summary
 from ..netfilter import hostport
-from ._check import hop_summary
-from ._model import Hop, Journey, Scenario, WhatIf
 
 
 def hop_to_dict(hop: Hop) -> dict[str, Any]:
