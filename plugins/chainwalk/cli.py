@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 
@@ -206,48 +205,26 @@ def _where(branch: object) -> str:
     return branch.disposition
 
 
-def _is_scenario_path(path: str) -> bool:
-    return os.path.isdir(path) or path.endswith((".yaml", ".yml"))
-
-
 def _check(args: argparse.Namespace) -> int:
-    from .journey import check_scenario, load_scenarios, run_scenario
+    from .project import check_files
 
-    problems: list[str] = []
-    scenarios = 0
-    for path in args.files:
-        try:
-            if not _is_scenario_path(path):
-                load_ruleset(path)
-                continue
-            for scenario in load_scenarios(path):
-                scenarios += 1
-                problems.extend(str(p) for p in check_scenario(scenario,
-                                                               run_scenario(scenario)))
-        except ChainwalkError as e:
-            problems.extend(str(p) for p in e.problems)
-    counted = f"{len(args.files)} file(s)" + (f", {scenarios} scenario(s)" if scenarios else "")
-    if problems:
-        print("\n".join(problems), file=sys.stderr)
-        print(f"{len(problems)} problem(s) in {counted}", file=sys.stderr)
+    report = check_files(args.files)
+    counted = f"{len(args.files)} file(s)" + (f", {report.scenarios} scenario(s)"
+                                              if report.scenarios else "")
+    if report.problems:
+        print("\n".join(map(str, report.problems)), file=sys.stderr)
+        print(f"{len(report.problems)} problem(s) in {counted}", file=sys.stderr)
         return 1
     print(f"{counted} OK")
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .journey import load_scenarios, run_scenario
+    from .project import journeys_of
     from .render import format_mermaid, format_text, journey_to_dict
 
     path, _, name = args.scenario.partition("#")
-    scenarios = load_scenarios(path)
-    if name:
-        scenarios = [s for s in scenarios if s.name == name or s.id == name]
-        if not scenarios:
-            names = ", ".join(s.name for s in load_scenarios(path))
-            print(f"{path}: no scenario {name!r}; the file has: {names}", file=sys.stderr)
-            return 1
-    journeys = [(s, run_scenario(s)) for s in scenarios]
+    journeys = journeys_of(path, name)
     view = args.view or "text"
     if view == "json":
         data = [journey_to_dict(j, s) for s, j in journeys]

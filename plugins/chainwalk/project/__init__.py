@@ -11,8 +11,9 @@ evaluate (trace, journey) -> render -> adapters.
 """
 
 from ._annotations import FIELDS, drift, parse_annotations
+from ._files import CheckReport, check_files, journeys_of
 from ._project import Project
 from ._site import Finding, PageResult, Rendered, Site, unique
 
-__all__ = ["FIELDS", "Finding", "PageResult", "Project", "Rendered", "Site", "drift",
-           "parse_annotations", "unique"]
+__all__ = ["FIELDS", "CheckReport", "Finding", "PageResult", "Project", "Rendered", "Site",
+           "check_files", "drift", "journeys_of", "parse_annotations", "unique"]
