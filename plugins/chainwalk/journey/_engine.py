@@ -25,7 +25,7 @@ received: the same state again means forever) or at the scenario's hop limit.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from .._errors import ChainwalkError, Location, Problem
 from .._ruleset_cache import DerivedCache
@@ -47,35 +47,27 @@ from ._world import World, build_world
 EPHEMERAL_BASE = 40000  # hop n's client uses port 40000 + n: stable output, distinct hops
 
 
-# The walk's own records are plain classes: a dataclass costs milliseconds to create at
-# import (its methods are compiled from source), and these need no equality or repr.
+@dataclass(slots=True)
 class _Sender:
-    __slots__ = ("gid", "pod", "process", "uid")
-
-    def __init__(self, pod: str, process: str, uid: int, gid: int) -> None:
-        self.pod = pod
-        self.process = process
-        self.uid = uid
-        self.gid = gid
+    pod: str
+    process: str
+    uid: int
+    gid: int
 
 
+@dataclass(slots=True)
 class _Listener:
-    __slots__ = ("description", "process", "proxy")
-
-    def __init__(self, process: str, description: str, proxy: bool) -> None:
-        self.process = process
-        self.description = description
-        self.proxy = proxy
+    process: str
+    description: str
+    proxy: bool
 
 
+@dataclass(slots=True)
 class _Ending:
     """Why a journey stops: its result and the reason in words."""
 
-    __slots__ = ("reason", "result")
-
-    def __init__(self, result: str, reason: str) -> None:
-        self.result = result
-        self.reason = reason
+    result: str
+    reason: str
 
 
 # Traces made, by what decides them: a site's diff views run most scenarios again with

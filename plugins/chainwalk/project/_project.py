@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,15 +31,13 @@ SCENARIOS = "scenarios"
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 
 
+@dataclass(slots=True)
 class _Entry:
-    # A plain class: a dataclass costs milliseconds to create at import.
-    __slots__ = ("deps", "error", "value")
+    """A computation's result (or error) and the version of each file it read."""
 
-    def __init__(self, deps: tuple[tuple[str, str | None], ...], value: Any,
-                 error: ChainwalkError | None) -> None:
-        self.deps = deps
-        self.value = value
-        self.error = error
+    deps: tuple[tuple[str, str | None], ...]
+    value: Any
+    error: ChainwalkError | None
 
 
 class Project:
