@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,3 +104,26 @@ def test_stems_cannot_leave_the_rules_folder(mini_copy: Path) -> None:
     (mini_copy / "outside.rules").write_text("*nat\nCOMMIT\n", encoding="utf-8")
     with pytest.raises(ChainwalkError, match="leads outside the rules folder"):
         project.ruleset("../../outside")
+
+
+def test_a_build_parses_each_ruleset_once(mini_copy: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The views, the journeys and the whole-folder checks read one model of each file."""
+    from chainwalk import _ruleset_cache
+    from chainwalk.netfilter import _parser
+
+    _ruleset_cache.clear()
+    parsed: list[str] = []
+    real = _parser._parse
+
+    def counting(reader: Any, text: str) -> Any:
+        if reader.path != "<rule>":  # parse_rule's context of one rule
+            parsed.append(Path(reader.path).name)
+        return real(reader, text)
+
+    monkeypatch.setattr(_parser, "_parse", counting)
+    site = Site(Project(mini_copy / "rules", mini_copy))
+    build(site)
+    site.check()
+    rulesets = sorted(p.name for p in (mini_copy / "rules" / "rulesets").glob("*.rules"))
+    assert sorted(parsed) == rulesets
