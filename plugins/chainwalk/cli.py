@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from . import __version__
 from ._errors import ChainwalkError
 from ._ruleset_cache import load_ruleset
-from .netfilter import Packet, Trace, family_of, host_with, trace
+from .netfilter import Packet, Trace, family_of, host_address, host_with, trace
 
 
 def _int(text: str) -> int:
@@ -121,11 +121,11 @@ def _trace(args: argparse.Namespace) -> int:
     addresses: dict[str, list[str]] = {}
     for name, address in args.addr:
         addresses.setdefault(name, []).append(address if "/" in address else
-                                              address + ("/128" if ":" in address else "/32"))
+                                              host_address(address))
     if "eth0" not in addresses:
         own = args.src if hook == "OUTPUT" else args.dst
         if own and not own.startswith("127.") and own != "::1":
-            addresses["eth0"] = [own + ("/128" if ":" in own else "/32")]
+            addresses["eth0"] = [host_address(own)]
         else:
             addresses["eth0"] = []
     ipsets = None

@@ -24,7 +24,7 @@ from typing import Any
 from .._errors import ChainwalkError, Location, Problem
 from .._ruleset_cache import load_ruleset
 from .._yaml import Doc, PathPart, load_yaml
-from ..netfilter import Interface, family_of, is_local
+from ..netfilter import Interface, family_of, host_address, is_local
 from ._model import (
     PROXY_ID,
     Endpoint,
@@ -209,8 +209,7 @@ class _Builder:
         if "lo" not in result:
             result = {"lo": Interface("lo", ("127.0.0.1/8", "::1/128")), **result}
         if "eth0" not in result:
-            result["eth0"] = Interface("eth0", tuple(
-                f"{a}/{32 if family_of(a) == 4 else 128}" for a in own))
+            result["eth0"] = Interface("eth0", tuple(map(host_address, own)))
         return tuple(result.values())
 
     def sidecar(self, base: tuple[PathPart, ...], body: bool | dict[str, Any]) -> Sidecar | None:

@@ -10,7 +10,7 @@ _compiled.load(__path__)  # the compiled parser, if built for these sources: see
 
 from ._extensions import MODULES, TARGETS
 from ._model import BUILTIN_CHAINS, Chain, Match, Option, Rule, Ruleset, Table, Target
-from ._packet import Host, Interface, Packet, host_with, hostport
+from ._packet import Host, Interface, Packet, host_address, host_with, hostport
 from ._parser import parse_file, parse_rule, parse_text
 from ._routing import Route, is_local, route_output
 from ._trace import HOOK_TABLES, Branch, Hit, Step, Trace, trace
@@ -20,6 +20,6 @@ from ._writer import rule_line, rule_spec, write_ruleset
 __all__ = [
     "BUILTIN_CHAINS", "HOOK_TABLES", "MODULES", "TARGETS", "Branch", "Chain", "Hit", "Host",
     "Interface", "Match", "Option", "Packet", "Route", "Rule", "Ruleset", "Step", "Table",
-    "Target", "Trace", "family_of", "host_with", "hostport", "is_local", "parse_file", "parse_rule", "parse_text", "route_output", "rule_line",
+    "Target", "Trace", "family_of", "host_address", "host_with", "hostport", "is_local", "parse_file", "parse_rule", "parse_text", "route_output", "rule_line",
     "rule_spec", "trace", "write_ruleset",
 ]

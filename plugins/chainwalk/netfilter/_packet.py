@@ -12,6 +12,11 @@ from ._values import family_of, ip
 TCP_SYN = ("SYN",)
 
 
+def host_address(address: str) -> str:
+    """``address`` as an interface address of its own: ``/32`` (``/128`` for IPv6)."""
+    return f"{address}/{32 if family_of(address) == 4 else 128}"
+
+
 def hostport(address: str, port: int | None) -> str:
     """``address:port`` (``[address]:port`` for IPv6); the bare address without a port."""
     host = f"[{address}]" if ":" in address else address
