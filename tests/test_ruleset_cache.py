@@ -134,3 +134,10 @@ def test_a_derived_cache_is_bounded() -> None:
         derived.put(n, n)
     assert len(derived.values) <= 3
     assert derived.get(9) == 9
+
+
+def test_only_a_regular_file_is_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.rules"
+    os.mkfifo(fifo)
+    with pytest.raises(ChainwalkError, match="not a regular file"):
+        load_ruleset(str(fifo))

@@ -16,6 +16,8 @@ this cache, so none of them keeps one alive.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from collections import OrderedDict
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -60,6 +62,9 @@ def load_ruleset(path: str, family: int | None = None) -> Ruleset:
     Raises :class:`ChainwalkError` for a file that cannot be read or does not parse.
     """
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or a device could hang
+            raise ChainwalkError([Problem(Location(path, 0), "cannot read the ruleset: not a "
+                                          "regular file")])
         content = Path(path).read_bytes()
     except OSError as e:
         raise ChainwalkError([Problem(Location(path, 0), f"cannot read the ruleset: {e}")]
