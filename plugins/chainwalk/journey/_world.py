@@ -9,6 +9,7 @@ engine and the loader's checks both look at.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from .._errors import ChainwalkError, Problem
 from .._ruleset_cache import load_ruleset
@@ -36,19 +37,17 @@ class World:
     hosts: dict[str, Host]
 
 
-_hosts: dict[tuple[Interface, ...], Host] = {}
-
-
 def pod_host(pod: Pod) -> Host:
     """The pod's network namespace as the netfilter engine sees it: default route via eth0.
 
     Shared between runs: a Host caches its parsed addresses, which routing asks for on
     every hop."""
-    host = _hosts.get(pod.interfaces)
-    if host is None:
-        host = host_with({i.name: i.addresses for i in pod.interfaces})
-        _hosts[pod.interfaces] = host
-    return host
+    return _host(pod.interfaces)
+
+
+@lru_cache(maxsize=1024)
+def _host(interfaces: tuple[Interface, ...]) -> Host:
+    return host_with({i.name: i.addresses for i in interfaces})
 
 
 def pod_ruleset(pod: Pod, family: int) -> Ruleset:
