@@ -87,11 +87,15 @@ class Site:
     def __init__(self, project: Project) -> None:
         self.project = project
         self.shown: dict[str, list[Location]] = {}  # scenario id / ruleset -> blocks
-        self._requests: dict[Block, Request | ChainwalkError] = {}  # blocks read before
+        # The blocks read by this build and the one before: a block that an edit moved
+        # or changed is read again, and the old one forgotten a build later.
+        self._requests: dict[Block, Request | ChainwalkError] = {}
+        self._requests_before: dict[Block, Request | ChainwalkError] = {}
 
     def begin_build(self) -> None:
         self.project.begin_build()
         self.shown = {}
+        self._requests_before, self._requests = self._requests, {}
 
     # -- pages ------------------------------------------------------------------
     def render_page(self, page: str, markdown: str, html_tables: bool = False) -> PageResult:
@@ -120,13 +124,13 @@ class Site:
 
     def _request(self, block: Block) -> Request:
         """The block's parameters (read once per block text and place)."""
-        found = self._requests.get(block)
+        found = self._requests.get(block) or self._requests_before.get(block)
         if found is None:
             try:
                 found = parse_request(block)
             except ChainwalkError as e:
                 found = e
-            self._requests[block] = found
+        self._requests[block] = found
         if isinstance(found, ChainwalkError):
             raise found
         return found
