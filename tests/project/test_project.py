@@ -127,3 +127,13 @@ def test_a_build_parses_each_ruleset_once(mini_copy: Path,
     site.check()
     rulesets = sorted(p.name for p in (mini_copy / "rules" / "rulesets").glob("*.rules"))
     assert sorted(parsed) == rulesets
+
+
+def test_a_session_of_page_edits_keeps_only_the_recent_blocks(mini_copy: Path) -> None:
+    site = Site(Project(mini_copy / "rules", mini_copy))
+    block = "```chainwalk\nview: sequence\nscenario: mini/call\n```\n"
+    for edit_number in range(10):  # each edit moves the block down a line
+        site.begin_build()
+        result = site.render_page("page.md", "\n" * edit_number + block)
+        assert not result.findings
+    assert len(site._requests) + len(site._requests_before) == 2
