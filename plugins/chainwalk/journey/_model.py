@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from .._errors import Location
 from ..netfilter import Interface, Trace, hostport
 
-# The ports Envoy listens on in a standard Istio pod (see KERNEL-NOTES.md).
+# The ports Envoy listens on in a standard Istio pod.
 OUTBOUND_PORT = 15001
 INBOUND_PORT = 15006
 DNS_PORT = 15053
