@@ -137,3 +137,31 @@ def test_a_session_of_page_edits_keeps_only_the_recent_blocks(mini_copy: Path) -
         result = site.render_page("page.md", "\n" * edit_number + block)
         assert not result.findings
     assert len(site._requests) + len(site._requests_before) == 2
+
+
+def test_what_a_build_did_not_use_is_forgotten_and_what_it_did_is_kept(
+        mini_copy: Path) -> None:
+    site = Site(Project(mini_copy / "rules", mini_copy))
+    build(site)  # every request once
+    shown, dropped = REQUESTS[1], REQUESTS[0]  # a page keeps one block, loses another
+    for _ in range(2):
+        site.begin_build()
+        site.project.memo(("block", shown), lambda: site.render(shown))
+    site.begin_build()
+    before = site.project.evaluations
+    site.project.memo(("block", shown), lambda: site.render(shown))
+    assert site.project.evaluations == before  # kept, with what it was computed from
+    site.project.memo(("block", dropped), lambda: site.render(dropped))
+    assert site.project.evaluations > before  # forgotten: computed again
+
+
+def test_a_kept_result_keeps_what_it_was_computed_from(mini_copy: Path) -> None:
+    site = Site(Project(mini_copy / "rules", mini_copy))
+    sequence = REQUESTS[1]  # mini/call's diagram: its scenario file and journey
+    for _ in range(3):  # builds served from the memo
+        site.begin_build()
+        site.project.memo(("block", sequence), lambda: site.render(sequence))
+    site.begin_build()
+    before = site.project.evaluations
+    site.project.journey(site.project.scenario("mini/call"))
+    assert site.project.evaluations == before
