@@ -1,5 +1,5 @@
-"""Ruleset files, parsed once per content: the one cache that the journeys, the site's
-renderers and the CLI all read rulesets through.
+"""Ruleset files, parsed once per content: the one cache that the journeys, the
+application layer (``chainwalk.project``) and the CLI all read rulesets through.
 
 An entry is kept per file and requested family, with the SHA-256 of the bytes it was
 parsed from: a lookup reads the file again and parses it only when those bytes changed
