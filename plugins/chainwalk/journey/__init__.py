@@ -22,10 +22,11 @@ API: ``load_scenarios(path_or_folder)`` -> scenarios (raises ``ChainwalkError``
 listing every problem as file:line); ``run_scenario(scenario)`` -> an immutable
 ``Journey``; ``check_scenario(scenario, journey)`` -> expectation mismatches as
 ``Problem`` values. Modules: ``_model`` (the values), ``chainwalk._yaml`` and ``_schema``
-(lines and structure), ``_loader`` (meaning), ``_rulesets`` (cache and what-if
-edits), ``_world`` (the topology after what-ifs), ``_envoy`` (the sidecar),
-``_engine`` (hops), ``_check`` (expectations). Plain views of a journey for the
-command line are ``chainwalk.render``'s (``format_text``, ``format_mermaid``).
+(lines and structure), ``_loader`` (meaning), ``_rulesets`` (what-if edits, on rulesets
+read through ``chainwalk._ruleset_cache``), ``_world`` (the topology after what-ifs),
+``_envoy`` (the sidecar), ``_engine`` (hops), ``_check`` (expectations). Plain views of
+a journey for the command line are ``chainwalk.render``'s (``format_text``,
+``format_mermaid``).
 """
 
 from ._check import check_scenario, hop_summary
