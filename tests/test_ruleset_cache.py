@@ -91,7 +91,7 @@ def test_a_file_that_does_not_parse_is_not_parsed_again(tmp_path: Path,
 def test_an_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "latin1.rules"
     path.write_bytes(b"# caf\xe9\n")
-    with pytest.raises(ChainwalkError, match="cannot read the ruleset"):
+    with pytest.raises(ChainwalkError, match=r"latin1.rules:1:6: invalid UTF-8"):
         load_ruleset(str(path))
     with pytest.raises(ChainwalkError, match="cannot read the ruleset"):
         load_ruleset(str(tmp_path / "missing.rules"))
@@ -139,5 +139,5 @@ def test_a_derived_cache_is_bounded() -> None:
 def test_only_a_regular_file_is_read(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo.rules"
     os.mkfifo(fifo)
-    with pytest.raises(ChainwalkError, match="not a regular file"):
+    with pytest.raises(ChainwalkError, match=r"cannot read the ruleset .*: it is a FIFO"):
         load_ruleset(str(fifo))

@@ -16,13 +16,11 @@ this cache, so none of them keeps one alive.
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
 from collections import OrderedDict
-from pathlib import Path
 from typing import Generic, TypeVar
 
-from ._errors import ChainwalkError, Location, Problem
+from ._errors import ChainwalkError
+from ._files import decode, read_bytes
 from .netfilter import Ruleset, parse_text
 
 KEPT = 32  # files: more than a site reads, few enough to bound the memory of a session
@@ -61,14 +59,7 @@ def load_ruleset(path: str, family: int | None = None) -> Ruleset:
 
     Raises :class:`ChainwalkError` for a file that cannot be read or does not parse.
     """
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or a device could hang
-            raise ChainwalkError([Problem(Location(path, 0), "cannot read the ruleset: not a "
-                                          "regular file")])
-        content = Path(path).read_bytes()
-    except OSError as e:
-        raise ChainwalkError([Problem(Location(path, 0), f"cannot read the ruleset: {e}")]
-                             ) from None
+    content = read_bytes(path, what="ruleset")
     digest = hashlib.sha256(content).hexdigest()
     found = _cached((path, family), digest)
     if found is None:
@@ -81,7 +72,7 @@ def load_ruleset(path: str, family: int | None = None) -> Ruleset:
         found = _parse(content, path, family)
     _store((path, family), digest, found)
     if isinstance(found, ChainwalkError):
-        raise found
+        raise ChainwalkError(found.problems)  # a new one: raising the same would grow it
     return found
 
 
@@ -92,9 +83,7 @@ def _cached(key: _Key, digest: str) -> Ruleset | ChainwalkError | None:
 
 def _parse(content: bytes, path: str, family: int | None) -> Ruleset | ChainwalkError:
     try:
-        return parse_text(content.decode("utf-8"), path, family)
-    except UnicodeDecodeError as e:
-        return ChainwalkError([Problem(Location(path, 0), f"cannot read the ruleset: {e}")])
+        return parse_text(decode(content, path), path, family)
     except ChainwalkError as e:
         return e
 

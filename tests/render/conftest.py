@@ -7,7 +7,9 @@ tests/render`` rewrites them from the current output (then read the diff).
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from render_helpers import GOLDEN, MINI
@@ -20,6 +22,14 @@ def site() -> Site:
     built = Site(Project(MINI / "rules", MINI))
     built.begin_build()
     return built
+
+
+@pytest.fixture
+def mini_copy(tmp_path: Path) -> Path:
+    """A writable copy of the mini project."""
+    target = tmp_path / "mini"
+    shutil.copytree(MINI, target)
+    return target
 
 
 @pytest.fixture

@@ -26,22 +26,12 @@ received: the same state again means forever) or at the scenario's hop limit.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from .._errors import ChainwalkError, Location, Problem
-from .._ruleset_cache import DerivedCache
-from ..netfilter import (
-    Branch,
-    Host,
-    Packet,
-    Ruleset,
-    Trace,
-    family_of,
-    hostport,
-    route_output,
-    trace,
-)
+from ..netfilter import Branch, Packet, Trace, family_of, hostport, route_output, trace
 from . import _envoy
-from ._model import Hop, Journey, Pod, Scenario
+from ._model import Hop, Journey, Pod, Result, Scenario
 from ._world import World, build_world
 
 EPHEMERAL_BASE = 40000  # hop n's client uses port 40000 + n: stable output, distinct hops
@@ -66,27 +56,8 @@ class _Listener:
 class _Ending:
     """Why a journey stops: its result and the reason in words."""
 
-    result: str
+    result: Result
     reason: str
-
-
-# Traces made, by what decides them: a site's diff views run most scenarios again with
-# one ruleset swapped, and their hops through the other pods repeat exactly. Keyed by
-# id() of the ruleset and the host (both shared between runs: see _rulesets and
-# _world); the value keeps them alive, so an id cannot be reused, and is checked to be
-# the same objects.
-_traces: DerivedCache[tuple[int, int, Packet, str], tuple[Ruleset, Host, Trace]] = \
-    DerivedCache(4096)
-
-
-def _trace(ruleset: Ruleset, packet: Packet, host: Host, hook: str) -> Trace:
-    key = (id(ruleset), id(host), packet, hook)
-    found = _traces.get(key)
-    if found is not None and found[0] is ruleset and found[1] is host:
-        return found[2]
-    made = trace(ruleset, packet, host, hook)
-    _traces.put(key, (ruleset, host, made))
-    return made
 
 
 def run_scenario(scenario: Scenario) -> Journey:
@@ -186,7 +157,7 @@ class _Walk:
         sport = EPHEMERAL_BASE + number
         packet = Packet(dst, dport, self.protocol, source, sport, None, None, sender.uid,
                         sender.gid)
-        output = _trace(self.world.rulesets[pod.name], packet, host, "OUTPUT")
+        output = trace(self.world.rulesets[pod.name], packet, host, "OUTPUT")
         hop = Hop(number, pod.name, sender.process, sender.uid, sender.gid, self.protocol,
                   source or route.source, sport, dst, dport, output,
                   notes=self.fork_note(output))
@@ -242,7 +213,7 @@ class _Walk:
                             "eth0 with the pod's own address as source, which the kernel "
                             "drops (martian source)")
         packet = Packet(dst, dport, self.protocol, final.src, final.sport, "eth0")
-        arriving = _trace(self.world.rulesets[receiver.name], packet,
+        arriving = trace(self.world.rulesets[receiver.name], packet,
                           self.world.hosts[receiver.name], "PREROUTING")
         notes.extend(self.fork_note(arriving))
         hop = replace(hop, prerouting_trace=arriving, notes=tuple(notes))
@@ -251,7 +222,7 @@ class _Walk:
         local = self.local_socket(arriving.main, dst)
         return self.land(hop, receiver, local[0], local[1], dst, dport)
 
-    def end(self, hop: Hop, notes: list[str], outcome: str, reason: str
+    def end(self, hop: Hop, notes: list[str], outcome: Literal["refused", "dropped"], reason: str
             ) -> tuple[Hop, _Listener | None, _Ending | None]:
         return (replace(hop, outcome=outcome, notes=(*notes, reason)), None,
                 _Ending(outcome, f"hop {hop.number}: {reason}"))

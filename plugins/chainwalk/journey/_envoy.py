@@ -1,6 +1,6 @@
 """What the sidecar does with a connection it accepted, as Envoy and istio-agent do.
 
-Only the decisions that move a connection are modelled, listener by listener:
+Only the decisions that move a connection are modelled, those of Envoy's listeners:
 
 - virtualOutbound (15001) reads the original destination. A service VIP:port goes
   to the service's first endpoint (real Envoy balances; a document needs one

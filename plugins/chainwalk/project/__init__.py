@@ -11,9 +11,9 @@ evaluate (trace, journey) -> render -> adapters.
 """
 
 from ._annotations import FIELDS, drift, parse_annotations
-from ._files import CheckReport, check_files, journeys_of
 from ._project import Project
+from ._scenario_files import journeys_of
 from ._site import Finding, PageResult, Rendered, Site, unique
 
-__all__ = ["FIELDS", "CheckReport", "Finding", "PageResult", "Project", "Rendered", "Site",
-           "check_files", "drift", "journeys_of", "parse_annotations", "unique"]
+__all__ = ["FIELDS", "Finding", "PageResult", "Project", "Rendered", "Site", "drift",
+           "journeys_of", "parse_annotations", "unique"]
