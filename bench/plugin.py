@@ -52,7 +52,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "plugins"))
 
-from chainwalk.render import Project, Site  # noqa: E402
+from chainwalk.project import Project, Site  # noqa: E402
 
 SHARE_GOAL = 0.15
 REBUILD_GOAL_S = 2.0

@@ -1,5 +1,5 @@
 """The version of a file or folder that a computation read: what the renderers' memo
-(``render.Project``) and the page cache (``_page_cache``) compare to know whether an
+(``project.Project``) and the page cache (``_page_cache``) compare to know whether an
 input changed. A file's version is the SHA-256 of its bytes, a folder's that of its
 sorted names (a file added or removed changes it), a missing path's is None.
 """

@@ -174,21 +174,22 @@ def _command(argv: Sequence[str] | None) -> int:
 
 
 def _trace(args: argparse.Namespace) -> int:
-    from .netfilter import Packet, host_with, parse_file, trace
+    from ._ruleset_cache import load_ruleset
+    from .netfilter import Packet, family_of, host_address, host_with, trace
 
     hook = args.hook.upper()
     args.dport = args.dport or 0
     args.sport = args.sport or 0
-    family = args.family or (6 if ":" in args.dst else 4)
-    ruleset = parse_file(args.rules, family)
+    family = args.family or family_of(args.dst)
+    ruleset = load_ruleset(args.rules, family)
     addresses: dict[str, list[str]] = {}
     for name, address in args.addr:
         addresses.setdefault(name, []).append(address if "/" in address else
-                                              address + ("/128" if ":" in address else "/32"))
+                                              host_address(address))
     if "eth0" not in addresses:
         own = args.src if hook == "OUTPUT" else args.dst
         if own and not own.startswith("127.") and own != "::1":
-            addresses["eth0"] = [own + ("/128" if ":" in own else "/32")]
+            addresses["eth0"] = [host_address(own)]
         else:
             addresses["eth0"] = []
     ipsets = None
@@ -273,14 +274,14 @@ def _is_scenario_path(path: str) -> bool:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .netfilter import parse_file
+    from ._ruleset_cache import load_ruleset
 
     problems: list[Problem] = []
     scenarios = 0
     for path in args.files:
         try:
             if not _is_scenario_path(path):
-                parse_file(path)
+                load_ruleset(path)
                 continue
             from .journey import check_scenario, load_scenarios, run_scenario
 
@@ -301,23 +302,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .journey import (
-        format_mermaid,
-        format_text,
-        journey_to_dict,
-        load_scenarios,
-        run_scenario,
-    )
+    from .project import journeys_of
+    from .render import format_mermaid, format_text, journey_to_dict
 
     path, _, name = args.scenario.partition("#")
-    scenarios = load_scenarios(path)
-    if name:
-        scenarios = [s for s in scenarios if s.name == name or s.id == name]
-        if not scenarios:
-            names = ", ".join(s.name for s in load_scenarios(path))
-            _print(f"{path}: no scenario {name!r}; the file has: {names}", error=True)
-            return 1
-    journeys = [(s, run_scenario(s)) for s in scenarios]
+    journeys = journeys_of(path, name)
     view = args.view or "text"
     if view == "json":
         data = [journey_to_dict(j, s) for s, j in journeys]

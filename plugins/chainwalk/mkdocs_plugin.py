@@ -1,4 +1,4 @@
-"""The MkDocs plugin: a thin shell over :mod:`chainwalk.render`.
+"""The MkDocs plugin: a thin shell over :mod:`chainwalk.project`.
 
 ``plugins: [chainwalk]`` in ``mkdocs.yml``. Before each build (``on_pre_build``, i.e.
 before MkDocs empties the site directory, so that a failed rebuild during ``mkdocs
@@ -66,7 +66,7 @@ from ._files import read_text
 from ._page_cache import CachedBuild
 
 if TYPE_CHECKING:  # the engine is imported when a build needs it (not on a cache hit)
-    from .render import Finding, Site
+    from .project import Finding, Site
 
 log = get_plugin_logger(__name__)
 
@@ -198,7 +198,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
     def renderer(self) -> Site:
         """The renderers over the rules folder (made, and the engine loaded, on first use)."""
         if self.site is None:
-            from .render import Project, Site
+            from .project import Project, Site
 
             self.site = Site(Project(self.rules_dir, self.root))
         return self.site
@@ -264,7 +264,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         self.render_pages(sources, key)
 
     def render_pages(self, sources: list[tuple[str, str, str]], key: str | None) -> None:
-        from .render import unique
+        from .project import unique
 
         site = self.renderer()
         site.begin_build()
@@ -334,7 +334,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             if text.endswith(markdown) and rendered.startswith(prefix):
                 return rendered[len(prefix):], tables
         # A page the pre-build did not see (made by another plugin): render it now.
-        from .render import unique
+        from .project import unique
 
         result = self.renderer().render_page(page.file.src_uri, markdown, html_tables=True)
         if result.findings:

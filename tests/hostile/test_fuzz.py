@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from chainwalk import ChainwalkError
 from chainwalk.journey import check_scenario, load_scenarios, run_scenario
 from chainwalk.netfilter import parse_text
-from chainwalk.render._annotations import parse_annotations
+from chainwalk.project import parse_annotations
 from chainwalk.render._blocks import find_blocks, parse_request
 
 FUZZ = settings(max_examples=100, deadline=None, derandomize=True,

@@ -17,10 +17,10 @@ from chainwalk import ChainwalkError
 from chainwalk._errors import MAX_PROBLEMS_PER_FILE
 from chainwalk._yaml import parse_yaml
 from chainwalk.cli import main, terminal_safe
-from chainwalk.journey import format_mermaid, load_scenarios, run_scenario
+from chainwalk.journey import load_scenarios, run_scenario
 from chainwalk.netfilter import Packet, host_with, parse_file, parse_text, trace
-from chainwalk.render import Project
-from chainwalk.render._annotations import parse_annotations
+from chainwalk.project import Project, parse_annotations
+from chainwalk.render import format_mermaid
 from chainwalk.render._blocks import find_blocks, parse_request
 
 SCENARIO = """\
@@ -265,20 +265,20 @@ def test_a_failed_parse_is_not_repeated_for_every_pod(rules_dir: Path) -> None:
                    for n in range(1, 200))
     path = write_scenario(rules_dir, f"ruleset: rulesets/bad.rules\npods:\n{pods}"
                           "scenarios:\n  s: {title: t, from: p1, to: 10.0.1.2:80}\n")
-    from chainwalk.journey import _rulesets
+    from chainwalk import _ruleset_cache
 
     calls: list[object] = []
-    real = _rulesets.parse_file
+    real = _ruleset_cache.parse_text
 
     def counting(*args: object) -> object:
         calls.append(args)
         return real(*args)  # type: ignore[arg-type]
 
-    _rulesets.parse_file = counting  # type: ignore[assignment]
+    _ruleset_cache.parse_text = counting  # type: ignore[assignment]
     try:
         refused(lambda: load_scenarios(path), "bad.rules")
     finally:
-        _rulesets.parse_file = real
+        _ruleset_cache.parse_text = real
     assert len(calls) == 1
 
 
@@ -348,7 +348,7 @@ def test_yaml_is_never_parsed_into_python_objects() -> None:
 
 def test_a_diagram_over_mermaids_limit_fails_naming_the_block(rules_dir: Path,
                                                              tmp_path: Path) -> None:
-    from chainwalk.render import Site
+    from chainwalk.project import Site
 
     names = [f"CHAIN_NUMBER_{n:04}" for n in range(1500)]
     (rules_dir / "rulesets" / "big.rules").write_text(rules(
@@ -364,7 +364,7 @@ def test_a_diagram_over_mermaids_limit_fails_naming_the_block(rules_dir: Path,
 
 
 def test_coverage_finds_a_pods_rulesets_by_path(rules_dir: Path, tmp_path: Path) -> None:
-    from chainwalk.render import Site
+    from chainwalk.project import Site
 
     (rules_dir / "rulesets" / "v2").mkdir()
     current = (rules_dir / "rulesets" / "current.rules").read_text()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +11,6 @@ from journey_helpers import RULES, TOPOLOGY, scenario_file
 
 from chainwalk import ChainwalkError
 from chainwalk.journey import Journey, Scenario, load_scenarios, run_scenario
-from chainwalk.journey._rulesets import load_ruleset
 
 Write = Callable[..., Path]
 
@@ -251,22 +249,6 @@ def test_ipv6_pods_without_rules_talk_directly(write: Write) -> None:
     j = journey(path)
     assert (j.result, j.receiver, j.hops[0].original) == ("delivered", "b/app:80",
                                                           "[fd00::12]:80")
-
-
-# -- the ruleset cache ----------------------------------------------------------------------
-
-
-def test_rulesets_are_parsed_once_per_file_version(tmp_path: Path) -> None:
-    path = tmp_path / "r.rules"
-    text = (RULES / "rulesets" / "current.rules").read_text()
-    path.write_text(text)
-    first = load_ruleset(str(path), 4)
-    assert load_ruleset(str(path), 4) is first
-    path.write_text(text.replace("15090", "15091"))
-    os.utime(path, ns=(1, 1))
-    changed = load_ruleset(str(path), 4)
-    assert changed is not first
-    assert "15091" in " ".join(r.spec for r in changed.chain("nat", "ISTIO_INBOUND").rules)
 
 
 def test_a_journey_that_cannot_be_evaluated_says_why(write: Write, rules_dir: Path) -> None:

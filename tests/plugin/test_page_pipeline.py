@@ -174,7 +174,7 @@ def test_an_unchanged_build_takes_its_pages_from_the_cache(
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the engine ran although nothing changed")
 
-    monkeypatch.setattr("chainwalk.render.Site.render_page", fail)
+    monkeypatch.setattr("chainwalk.project.Site.render_page", fail)
     again = build(ok)
     assert again.ok, again.log
     assert {p: again.page(p) for p in pages} == pages

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from render_helpers import GOLDEN, MINI
 
-from chainwalk.render import Project, Site
+from chainwalk.project import Project, Site
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from render_helpers import GOLDEN
 
-from chainwalk.render import TABLE_PLACEHOLDER, Project, Site, md_code, md_text
+from chainwalk.project import Project, Site
+from chainwalk.render import TABLE_PLACEHOLDER, md_code, md_text
 from chainwalk.render._html import TABLE, table_html
 
 ROOT = Path(__file__).parents[2]

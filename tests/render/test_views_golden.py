@@ -9,7 +9,8 @@ import pytest
 from render_helpers import MINI
 
 from chainwalk._errors import ChainwalkError
-from chainwalk.render import Project, Request, Site
+from chainwalk.project import Project, Site
+from chainwalk.render import Request
 
 CASES = {
     "sequence-call.md": Request("sequence", scenario="mini/call"),

@@ -22,14 +22,15 @@ API: ``load_scenarios(path_or_folder)`` -> scenarios (raises ``ChainwalkError``
 listing every problem as file:line); ``run_scenario(scenario)`` -> an immutable
 ``Journey``; ``check_scenario(scenario, journey)`` -> expectation mismatches as
 ``Problem`` values. Modules: ``_model`` (the values), ``chainwalk._yaml`` and ``_schema``
-(lines and structure), ``_loader`` (meaning), ``_rulesets`` (cache and what-if
-edits), ``_world`` (the topology after what-ifs), ``_envoy`` (the sidecar),
-``_engine`` (hops), ``_check`` and ``_format`` (expectations and plain views).
+(lines and structure), ``_loader`` (meaning), ``_rulesets`` (what-if edits, on rulesets
+read through ``chainwalk._ruleset_cache``), ``_world`` (the topology after what-ifs),
+``_envoy`` (the sidecar), ``_engine`` (hops), ``_check`` (expectations). Plain views of
+a journey for the command line are ``chainwalk.render``'s (``format_text``,
+``format_mermaid``).
 """
 
-from ._check import check_scenario
+from ._check import check_scenario, hop_summary
 from ._engine import run_scenario
-from ._format import format_mermaid, format_text, journey_to_dict
 from ._loader import load_scenarios
 from ._model import (
     DEFAULT_SIDECAR_PORTS,
@@ -60,6 +61,6 @@ __all__ = [
     "DEFAULT_SIDECAR_PORTS", "HOP_OUTCOMES", "INBOUND_MODES", "OUTBOUND_POLICIES", "RESULTS",
     "Endpoint", "Expectations", "Hop", "HopExpectation", "InboundModeChange", "Journey", "Pod",
     "Process", "ProcessChange", "Request", "RuleEdit", "RuleExpectation", "Scenario",
-    "Service", "Sidecar", "Topology", "WhatIf", "check_scenario", "format_mermaid",
-    "format_text", "journey_to_dict", "load_scenarios", "run_scenario",
+    "Service", "Sidecar", "Topology", "WhatIf", "check_scenario", "hop_summary",
+    "load_scenarios", "run_scenario",
 ]

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from .._errors import ChainwalkError, Location, Problem
-from ..netfilter import Branch, Packet, Trace, route_output, trace
+from ..netfilter import Branch, Packet, Trace, family_of, hostport, route_output, trace
 from . import _envoy
 from ._model import Hop, Journey, Pod, Result, Scenario
 from ._world import World, build_world
@@ -71,10 +71,6 @@ def run_scenario(scenario: Scenario) -> Journey:
         raise ChainwalkError([Problem(p.location if p.location.line else where,
                                       f"{scenario.id}: {p.message}", p.token, p.expected)
                               for p in e.problems]) from None
-
-
-def _hostport(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 def _decided_by(branch: Branch) -> str:
@@ -196,19 +192,19 @@ class _Walk:
         if service is not None:
             endpoint = service.endpoints[0]
             target = self.pod(endpoint.pod)
-            family = 6 if ":" in dst else 4
-            address = next((a for a in target.addresses if (":" in a) == (family == 6)), None)
+            family = family_of(dst)
+            address = next((a for a in target.addresses if family_of(a) == family), None)
             if address is None:
                 return self.end(hop, notes, "dropped", f"service {service.name}'s first "
                                 f"endpoint {endpoint} has no IPv{family} address")
             port = endpoint.port or dport
             notes.append(f"the cluster network (kube-proxy) translates service "
-                         f"{service.name} {_hostport(dst, dport)} to its first endpoint "
-                         f"{endpoint.pod} {_hostport(address, port)}")
+                         f"{service.name} {hostport(dst, dport)} to its first endpoint "
+                         f"{endpoint.pod} {hostport(address, port)}")
             dst, dport = address, port
         receiver = self.topology.pod_with_address(dst)
         leaves = (f"leaves pod {pod.name} on {final.out_interface} to "
-                  f"{_hostport(dst, dport)} from {_hostport(final.src, final.sport)}")
+                  f"{hostport(dst, dport)} from {hostport(final.src, final.sport)}")
         if receiver is None:
             return self.end(hop, notes, "dropped",
                             f"{leaves}: no pod or service of the topology has {dst}")
@@ -257,7 +253,7 @@ class _Walk:
                    else "the kernel answers with RST")
             hop = replace(hop, receiver_pod=pod.name)
             return self.end(hop, list(hop.notes), "refused", f"nothing listens on "
-                            f"{self.protocol} {_hostport(address, port)} in pod {pod.name} "
+                            f"{self.protocol} {hostport(address, port)} in pod {pod.name} "
                             f"({why})")
         return (replace(hop, receiver_pod=pod.name, receiver_process=listener.process,
                         receiver_port=port, listener=listener.description,

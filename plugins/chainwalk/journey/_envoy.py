@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..netfilter import family_of, hostport
 from ._model import DNS_PORT, INBOUND_PORT, OUTBOUND_PORT, Sidecar, Topology
 
 LISTENERS = {
@@ -72,16 +73,12 @@ def udp_ports(sidecar: Sidecar) -> tuple[int, ...]:
     return tuple(p for p in sidecar.ports if p == DNS_PORT)
 
 
-def _hostport(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
 def decide(sidecar: Sidecar, topology: Topology, port: int, original_dst: str,
            original_dport: int) -> Decision:
     """What the sidecar's listener on ``port`` does with a connection whose original
     destination is ``original_dst``:``original_dport``."""
-    family = 6 if ":" in original_dst else 4
-    original = _hostport(original_dst, original_dport)
+    family = family_of(original_dst)
+    original = hostport(original_dst, original_dport)
     if port == OUTBOUND_PORT:
         return _outbound(sidecar, topology, family, original_dst, original_dport, original)
     if port == INBOUND_PORT:
@@ -91,7 +88,7 @@ def decide(sidecar: Sidecar, topology: Topology, port: int, original_dst: str,
         if sidecar.inbound_mode == "localhost":
             return Upstream(LOCALHOST[family], original_dport, "",
                             f"inbound mode localhost: delivers {original} to "
-                            f"{_hostport(LOCALHOST[family], original_dport)}")
+                            f"{hostport(LOCALHOST[family], original_dport)}")
         source = INBOUND_SOURCE[family]
         return Upstream(original_dst, original_dport, source,
                         f"inbound mode passthrough: connects to the original destination "
@@ -118,7 +115,7 @@ def _outbound(sidecar: Sidecar, topology: Topology, family: int, original_dst: s
                   f"over all; the first is shown)" if others else "its only endpoint")
         return Upstream(addresses[0], port, "",
                         f"{service.name} {original}: {choice}, {endpoint.pod} at "
-                        f"{_hostport(addresses[0], port)}")
+                        f"{hostport(addresses[0], port)}")
     if sidecar.outbound_policy == "REGISTRY_ONLY":
         return Blackhole(f"REGISTRY_ONLY: {original} is not a known service "
                          f"(BlackHoleCluster)")

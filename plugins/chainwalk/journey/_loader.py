@@ -25,8 +25,9 @@ from typing import Any
 
 from .._errors import ChainwalkError, Location, Problem
 from .._files import confine, regular_file_size
+from .._ruleset_cache import load_ruleset
 from .._yaml import Doc, PathPart, load_yaml
-from ..netfilter import Interface, is_local
+from ..netfilter import Interface, family_of, host_address, is_local
 from ._model import (
     PROXY_ID,
     Endpoint,
@@ -47,7 +48,7 @@ from ._model import (
 )
 from ._rulesets import rule_index
 from ._schema import schema_problems
-from ._world import build_world, family_of, pod_host
+from ._world import build_world, pod_host
 
 DEFAULT_HOP_LIMIT = 16
 DEFAULT_UID = 1000
@@ -237,8 +238,7 @@ class _Builder:
         if "lo" not in result:
             result = {"lo": Interface("lo", ("127.0.0.1/8", "::1/128")), **result}
         if "eth0" not in result:
-            result["eth0"] = Interface("eth0", tuple(
-                f"{a}/{32 if family_of(a) == 4 else 128}" for a in own))
+            result["eth0"] = Interface("eth0", tuple(map(host_address, own)))
         return tuple(result.values())
 
     def sidecar(self, base: tuple[PathPart, ...], body: bool | dict[str, Any]) -> Sidecar | None:
@@ -287,8 +287,6 @@ class _Builder:
                     taken[(protocol, port)] = process.name
 
     def check_rulesets(self, pod: Pod) -> None:
-        from ._rulesets import load_ruleset
-
         for path, family in ((pod.ruleset_path, 4), (pod.ruleset6_path, 6)):
             if path:
                 try:

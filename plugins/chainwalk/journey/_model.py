@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from .._errors import Location
-from ..netfilter import Interface, Trace
+from ..netfilter import Interface, Trace, hostport
 
 # The ports Envoy listens on in a standard Istio pod.
 OUTBOUND_PORT = 15001
@@ -364,8 +364,7 @@ class Hop:
         """``ip:port`` (``[ip]:port`` for IPv6) of the original destination."""
         if self.original_dst is None:
             return None
-        host = f"[{self.original_dst}]" if ":" in self.original_dst else self.original_dst
-        return f"{host}:{self.original_dport}"
+        return hostport(self.original_dst, self.original_dport)
 
 
 @dataclass(frozen=True)

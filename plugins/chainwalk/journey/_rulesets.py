@@ -1,80 +1,38 @@
-"""Rulesets of pods: parsed once per file version, and edited by what-ifs.
+"""Rulesets of pods: read through the one ruleset cache, and edited by what-ifs.
 
-A site build runs dozens of scenarios over the same few files, so a parsed
-:class:`Ruleset` is cached under the file's path, modification time and size (an
-edited file is parsed again). A what-if edit produces a new ruleset; it is cached
-too, keyed by the ruleset it edits and the edits themselves (both hashable values).
+A site build runs dozens of scenarios over the same few files: a pod's ruleset comes
+from :mod:`chainwalk._ruleset_cache` (parsed once per file content). A what-if edit
+produces a new ruleset, made on the model (the rules around it are not read again); it
+is cached too, keyed by the ruleset it edits and the edits themselves.
 
 Rules are named the way people read them: by chain and the rule's normal-form text
 (what ``rule.spec`` prints) or by 1-based number. A spec is compared by meaning: it
-is parsed in the context of its table (so ``-j ISTIO_REDIRECT`` resolves) and
-compared with ``Rule`` equality, which ignores spelling differences such as option
-order or a missing ``-m tcp``.
+is read in the context of its table (``netfilter.parse_rule``, so ``-j ISTIO_REDIRECT``
+resolves) and compared with ``Rule`` equality, which ignores spelling differences
+such as option order or a missing ``-m tcp``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import replace
 
 from .._errors import ChainwalkError, Location, Problem
-from ..netfilter import Rule, Ruleset, Table, parse_file, parse_text
-from ..netfilter._writer import write_table
+from .._ruleset_cache import DerivedCache
+from ..netfilter import Ruleset, parse_rule
 from ._model import RuleEdit
 
-# A file that failed to parse keeps its error, so that the pods sharing it do not
-# parse it again each.
-_parsed: dict[tuple[str, int, int, int], Ruleset | ChainwalkError] = {}
-# Keyed by id() of a cached ruleset or table (hashing a whole ruleset on every run
-# would cost more than the lookup saves); the value keeps that object alive so the
-# id cannot be reused, and is checked to be the same object.
-_edited: dict[tuple[int, tuple[RuleEdit, ...]], tuple[Ruleset, Ruleset]] = {}
-_specs: dict[tuple[int, str, str], tuple[Table, Rule]] = {}
+# Keyed by id() of a cached ruleset (hashing a whole ruleset on every run would cost
+# more than the lookup saves); the value keeps that object alive so the id cannot be
+# reused, and is checked to be the same object.
+_edited: DerivedCache[tuple[int, tuple[RuleEdit, ...]], tuple[Ruleset, Ruleset]] = \
+    DerivedCache(1024)
 _EMPTY = {4: Ruleset(4, (), "<no rules>"), 6: Ruleset(6, (), "<no rules>")}
 
 
 def empty_ruleset(family: int) -> Ruleset:
     """The rules of a namespace where nobody installed any: everything is accepted."""
     return _EMPTY[family]
-
-
-def load_ruleset(path: str, family: int) -> Ruleset:
-    """The parsed file, from the cache while the file is unchanged (its error too)."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return parse_file(path, family)  # raises, saying why the file cannot be read
-    key = (os.path.abspath(path), stat.st_mtime_ns, stat.st_size, family)
-    found = _parsed.get(key)
-    if found is None:
-        try:
-            found = parse_file(path, family)
-        except ChainwalkError as e:
-            found = e
-        _parsed[key] = found
-    if isinstance(found, ChainwalkError):
-        raise ChainwalkError(found.problems)
-    return found
-
-
-def parse_rule(table: Table, chain: str, text: str, family: int) -> Rule:
-    """``text`` (a rule without ``-A CHAIN``) parsed as a rule of ``chain`` in ``table``.
-
-    Raises :class:`ChainwalkError` with the parser's problems (their locations are
-    inside a made-up file; callers re-anchor them at the scenario's line).
-    """
-    key = (id(table), chain, text)
-    cached = _specs.get(key)
-    if cached is not None and cached[0] is table:
-        return cached[1]
-    body = write_table(table).removesuffix("COMMIT\n")
-    ruleset = parse_text(f"{body}-A {chain} {text}\nCOMMIT\n", "<rule>", family)
-    parsed = ruleset.chain(table.name, chain)
-    assert parsed is not None and parsed.rules  # the line just written is its last rule
-    found = parsed.rules[-1]
-    _specs[key] = (table, found)
-    return found
 
 
 def rule_index(ruleset: Ruleset, table: str, chain: str, ref: str | int,
@@ -127,7 +85,7 @@ def apply_edits(ruleset: Ruleset, edits: Sequence[RuleEdit]) -> Ruleset:
     found = ruleset
     for edit in edits:
         found = _apply(found, edit)
-    _edited[key] = (ruleset, found)
+    _edited.put(key, (ruleset, found))
     return found
 
 

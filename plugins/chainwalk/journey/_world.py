@@ -2,16 +2,18 @@
 
 A scenario keeps its topology as written (the site shows it); the what-ifs are
 applied here, each time a journey runs, from cached pieces: parsed rulesets (by
-file version) and edited rulesets (by the edits). ``World`` is what the journey
+file content) and edited rulesets (by the edits). ``World`` is what the journey
 engine and the loader's checks both look at.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from .._errors import ChainwalkError, Problem
-from ..netfilter import Host, Interface, Ruleset, host_with
+from .._ruleset_cache import load_ruleset
+from ..netfilter import Host, Interface, Ruleset, family_of, host_with
 from ._model import (
     InboundModeChange,
     Pod,
@@ -21,7 +23,7 @@ from ._model import (
     Topology,
     WhatIf,
 )
-from ._rulesets import apply_edits, empty_ruleset, load_ruleset
+from ._rulesets import apply_edits, empty_ruleset
 
 
 @dataclass(slots=True)
@@ -35,23 +37,17 @@ class World:
     hosts: dict[str, Host]
 
 
-def family_of(address: str) -> int:
-    return 6 if ":" in address else 4
-
-
-_hosts: dict[tuple[Interface, ...], Host] = {}
-
-
 def pod_host(pod: Pod) -> Host:
     """The pod's network namespace as the netfilter engine sees it: default route via eth0.
 
     Shared between runs: a Host caches its parsed addresses, which routing asks for on
     every hop."""
-    host = _hosts.get(pod.interfaces)
-    if host is None:
-        host = host_with({i.name: i.addresses for i in pod.interfaces})
-        _hosts[pod.interfaces] = host
-    return host
+    return _host(pod.interfaces)
+
+
+@lru_cache(maxsize=1024)
+def _host(interfaces: tuple[Interface, ...]) -> Host:
+    return host_with({i.name: i.addresses for i in interfaces})
 
 
 def pod_ruleset(pod: Pod, family: int) -> Ruleset:

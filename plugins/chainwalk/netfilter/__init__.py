@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ._extensions import MODULES, TARGETS
     from ._model import BUILTIN_CHAINS, Chain, Match, Option, Rule, Ruleset, Table, Target
-    from ._packet import Host, Interface, Packet, host_with
-    from ._parser import parse_file, parse_text
+    from ._packet import Host, Interface, Packet, host_address, host_with, hostport
+    from ._parser import parse_file, parse_rule, parse_text
     from ._routing import Route, is_local, route_output
     from ._trace import (
         HOOK_TABLES,
@@ -34,26 +34,31 @@ if TYPE_CHECKING:
         Verdict,
         trace,
     )
+    from ._values import family_of
     from ._writer import rule_line, rule_spec, write_ruleset
 
 _MODULE_OF = {
     "MODULES": "_extensions", "TARGETS": "_extensions",
     **dict.fromkeys(("BUILTIN_CHAINS", "Chain", "Match", "Option", "Rule", "Ruleset", "Table",
                      "Target"), "_model"),
-    **dict.fromkeys(("Host", "Interface", "Packet", "host_with"), "_packet"),
-    "parse_file": "_parser", "parse_text": "_parser",
+    **dict.fromkeys(("Host", "Interface", "Packet", "host_address", "host_with", "hostport"),
+                    "_packet"),
+    **dict.fromkeys(("parse_file", "parse_rule", "parse_text"), "_parser"),
     **dict.fromkeys(("Route", "is_local", "route_output"), "_routing"),
     **dict.fromkeys(("HOOK_TABLES", "Branch", "Disposition", "EventKind", "Handshake",
                      "HandshakeOutcome", "Hit", "Jump", "Step", "StepKind", "StepResult",
                      "Trace", "Verdict", "trace"), "_trace"),
+    "family_of": "_values",
     **dict.fromkeys(("rule_line", "rule_spec", "write_ruleset"), "_writer"),
 }
 
 __all__ = [
     "BUILTIN_CHAINS", "HOOK_TABLES", "MODULES", "TARGETS", "Branch", "Chain", "Disposition",
-    "EventKind", "Handshake", "HandshakeOutcome", "Hit", "Host", "Interface", "Jump", "Match", "Option", "Packet", "Route",
+    "EventKind", "Handshake", "HandshakeOutcome", "Hit", "Host", "Interface", "Jump", "Match",
+    "Option", "Packet", "Route",
     "Rule", "Ruleset", "Step", "StepKind", "StepResult", "Table", "Target", "Trace", "Verdict",
-    "host_with", "is_local", "parse_file", "parse_text", "route_output", "rule_line",
+    "family_of", "host_address", "host_with", "hostport", "is_local", "parse_file",
+    "parse_rule", "parse_text", "route_output", "rule_line",
     "rule_spec", "trace", "write_ruleset",
 ]
 

@@ -7,9 +7,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .._errors import ChainwalkError
-from ._values import ip
+from ._values import family_of, ip
 
 TCP_SYN = ("SYN",)
+
+
+def host_address(address: str) -> str:
+    """``address`` as an interface address of its own: ``/32`` (``/128`` for IPv6)."""
+    return f"{address}/{32 if family_of(address) == 4 else 128}"
+
+
+def hostport(address: str, port: int | None) -> str:
+    """``address:port`` (``[address]:port`` for IPv6); the bare address without a port."""
+    host = f"[{address}]" if ":" in address else address
+    return host if port is None else f"{host}:{port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +49,7 @@ class Packet:
 
     @property
     def family(self) -> int:
-        return 6 if ":" in self.dst else 4
+        return family_of(self.dst)
 
     def __post_init__(self) -> None:
         for label, value in (("dst", self.dst), ("src", self.src)):

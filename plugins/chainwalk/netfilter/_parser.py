@@ -17,7 +17,7 @@ import gc
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import partial
+from functools import lru_cache, partial
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
@@ -1340,3 +1340,34 @@ def _family_defaults(table: Table, family: int) -> Table:
 def parse_file(path: str | Path, family: int | None = None) -> Ruleset:
     """Read and parse a file; an unreadable file is a :class:`ChainwalkError` too."""
     return parse_text(read_text(path, what="ruleset"), str(path), family)
+
+
+def parse_rule(table: Table, chain: str, text: str, family: int) -> Rule:
+    """``text`` (a rule without ``-A CHAIN``) read as a rule of ``chain`` in ``table``:
+    its jumps resolve to the table's chains, and it is checked from the hooks that reach
+    ``chain`` as a rule of the file would be.
+
+    Raises :class:`ChainwalkError` with the parser's problems (their locations are in a
+    made-up ``<rule>`` file: callers report them where the text came from).
+    """
+    if "\n" in text or "\r" in text:
+        raise ChainwalkError([Problem(Location("<rule>", 1), "a rule is one line", text,
+                                      "a rule without line breaks")])
+    # The table's chains and the jumps between them: all that a rule's meaning and its
+    # checks depend on, and small (the table's other rules are not read again).
+    lines = [f"*{table.name}"]
+    lines.extend(f":{c.name} {c.policy or '-'} [0:0]" for c in table.chains)
+    lines.extend(f"-A {c.name} {'-g' if r.target.goto else '-j'} {r.target.name}"
+                 for c in table.chains for r in c.rules
+                 if r.target is not None and r.target.is_chain)
+    lines.extend((f"-A {chain} {text}", "COMMIT", ""))
+    return _last_rule("\n".join(lines), table.name, chain, family)
+
+
+@lru_cache(maxsize=256)
+def _last_rule(text: str, table: str, chain: str, family: int) -> Rule:
+    """The last rule of ``table chain`` in the ruleset ``text`` (a what-if names the same
+    rule in every scenario that uses it: it is read once)."""
+    found = parse_text(text, "<rule>", family).chain(table, chain)
+    assert found is not None and found.rules  # the text's last line is a rule of it
+    return found.rules[-1]

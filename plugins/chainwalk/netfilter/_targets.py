@@ -14,17 +14,13 @@ from collections.abc import Callable
 from typing import Final, Literal
 
 from . import _values as v
-from ._packet import Host
+from ._packet import Host, hostport
 from ._routing import masquerade_address, primary_address
 from ._state import State
 
 Outcome = Literal["ACCEPT", "DROP", "REJECT", "QUEUE", "RETURN", "CONTINUE"]
 Options = dict[str, tuple[str, ...]]
 Action = Callable[[State, Host, Options, str], tuple[Outcome, str | None]]
-
-
-def hostport(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 def nat_range_start(text: str) -> tuple[str, str]:

@@ -26,10 +26,10 @@ from typing import Any, Literal
 from .._errors import ChainwalkError, Location, Problem
 from ._compile import Choice
 from ._model import Chain, Option, Rule, Ruleset
-from ._packet import Host, Packet
+from ._packet import Host, Packet, hostport
 from ._routing import input_is_local, martian, route_output
 from ._state import State
-from ._targets import ACTIONS, Outcome, hostport
+from ._targets import ACTIONS, Outcome
 
 #: Tables consulted at each hook, in the kernel's priority order.
 HOOK_TABLES: dict[str, tuple[str, ...]] = {

@@ -1,33 +1,40 @@
-"""Renderers: what the site shows, computed from the rules folder (no MkDocs here).
+"""Renderers: data in, Markdown (or plain text) out; no files, no MkDocs here.
 
-Data flows one way: a page's ```` ```chainwalk ```` blocks (``_blocks``) ask for a view
-of a ruleset or a scenario; :class:`Project` loads the inputs and runs the journeys,
-each once per version of the files it read; the views turn engine results into
-Markdown: Mermaid diagrams (``sequence``, ``chains``), tables (``trace``, ``rules``,
-``coverage``, ``diff``) and the ``iptables -L -v -n`` listing. :class:`Site` renders
-whole pages and checks the whole folder; the MkDocs plugin is a thin shell over it.
+A page's ```` ```chainwalk ```` blocks (``_blocks``) say what view they want; the
+application layer (``chainwalk.project``) loads the inputs and runs the journeys, and
+hands the results to the views here: Mermaid diagrams (``sequence``, ``chains``,
+``overview``), tables (``trace``, ``rules``, ``coverage``, ``diff``) and the
+``iptables -L -v -n`` listing (``_listing``, worded by ``_iptables_list``); ``_views``
+fences them for the page and ``_html`` writes the generated tables' HTML. ``_cli_views``
+are the command line's plain views of a journey (text, JSON, a simple Mermaid diagram).
 
 Every string that comes from a file is escaped for where it goes (``_escape``), and
-the output depends only on the inputs: the same files give byte-identical Markdown.
+the output depends only on the inputs: the same data give byte-identical Markdown.
 """
 
-from ._annotations import Annotation, Annotations, drift, parse_annotations
+from ._annotations import EMPTY, Annotation, Annotations
 from ._blocks import VIEWS, Block, Request, find_blocks, parse_request
 from ._chains import chains_flowchart
+from ._cli_views import format_mermaid, format_text, journey_to_dict
 from ._coverage import coverage
-from ._diff import diff_table, ruleset_changes
+from ._diff import diff_table, journey_key, ruleset_changes
 from ._escape import html_text, md_code, md_text, mermaid_text
-from ._listing import Counters, count_journeys, listing
-from ._project import Project
+from ._html import PLACEHOLDER_START, TABLE_PLACEHOLDER, table_html, tables_aside
+from ._journeys import Numbering, traces_with
+from ._listing import SYN_BYTES, Counters, count_journeys, listing, protocol_note
+from ._overview import check_steps, legend, moves_in_pod, no_pod_problem, overview, shared_pod
 from ._rules import rules_table
 from ._sequence import sequence
-from ._site import TABLE_PLACEHOLDER, Finding, PageResult, Rendered, Site, unique
-from ._trace import trace_table
+from ._trace import hops_table, trace_table
+from ._views import MERMAID_MAX_TEXT, fenced
 
 __all__ = [
-    "TABLE_PLACEHOLDER", "VIEWS", "Annotation", "Annotations", "Block", "Counters", "Finding", "PageResult",
-    "Project", "Rendered", "Request", "Site", "chains_flowchart", "count_journeys", "coverage",
-    "diff_table", "drift", "find_blocks", "html_text", "listing", "md_code", "md_text",
-    "mermaid_text", "parse_annotations", "parse_request", "rules_table", "ruleset_changes",
-    "sequence", "trace_table", "unique",
+    "EMPTY", "MERMAID_MAX_TEXT", "PLACEHOLDER_START", "SYN_BYTES", "TABLE_PLACEHOLDER", "VIEWS",
+    "Annotation", "Annotations", "Block", "Counters", "Numbering", "Request",
+    "chains_flowchart", "check_steps", "count_journeys", "coverage", "diff_table", "fenced",
+    "find_blocks", "format_mermaid", "format_text", "hops_table", "html_text", "journey_key",
+    "journey_to_dict", "legend", "listing", "md_code", "md_text", "mermaid_text",
+    "moves_in_pod", "no_pod_problem", "overview", "parse_request", "protocol_note",
+    "rules_table", "ruleset_changes", "sequence", "shared_pod", "table_html", "tables_aside",
+    "trace_table", "traces_with",
 ]

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from ..netfilter import Chain, Rule, Ruleset, Table
 from ..netfilter._trace import Step
 from ._escape import mermaid_text
-from ._words import target_words
+from ._iptables_list import target_words
 
 ACCENT = "#e8590c"
 _CONTINUING = ("MARK", "CONNMARK", "LOG", "CT", "NOTRACK", "TRACE")

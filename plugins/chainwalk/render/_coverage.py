@@ -8,6 +8,8 @@ nothing about it, so either a scenario is missing or the rule is dead.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .._errors import Location, Problem
 from ..journey import Journey, Scenario
 from ..netfilter import Ruleset
@@ -15,13 +17,12 @@ from ._escape import md_code, md_text
 from ._journeys import traces_with
 
 
+@dataclass(slots=True)
 class Coverage:
-    # A plain class: a dataclass costs milliseconds to create at import.
-    __slots__ = ("markdown", "uncovered")
+    """The view's Markdown, and a warning for each rule no scenario exercises."""
 
-    def __init__(self, markdown: str, uncovered: list[Problem]) -> None:
-        self.markdown = markdown
-        self.uncovered = uncovered
+    markdown: str
+    uncovered: list[Problem]
 
 
 def coverage(topology: str, runs: list[tuple[Scenario, Journey]],

@@ -11,24 +11,26 @@ journeys in short.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from difflib import SequenceMatcher
+from typing import Literal
 
 from ..journey import Journey
 from ..netfilter import Chain, Ruleset
 from ._escape import md_code, md_text
 
+ChangeKind = Literal["added", "removed", "changed", "chain added", "chain removed", "policy"]
 
+
+@dataclass(slots=True)
 class Change:
-    # A plain class: a dataclass costs milliseconds to create at import.
-    __slots__ = ("chain", "kind", "new", "old", "table")
+    """One difference between two rulesets: ``old`` and ``new`` are (rule number, text)."""
 
-    def __init__(self, table: str, chain: str, kind: str, old: tuple[int, str] | None,
-                 new: tuple[int, str] | None) -> None:
-        self.table = table
-        self.chain = chain
-        self.kind = kind  # added, removed, changed, chain added, chain removed, policy
-        self.old = old
-        self.new = new
+    table: str
+    chain: str
+    kind: ChangeKind
+    old: tuple[int, str] | None
+    new: tuple[int, str] | None
 
 
 def _chain_changes(table: str, old: Chain | None, new: Chain | None) -> list[Change]:

@@ -138,3 +138,24 @@ def table_html(table: str) -> str | None:
             lines.extend(["</thead>", "<tbody>"])
     lines.extend(["</tbody>", "</table>"])
     return "\n".join(lines)
+
+
+# Text Markdown leaves alone, none of which is part of another ("-1-" is not in "-10-").
+TABLE_PLACEHOLDER = "CHAINWALK-TABLE-{}-END"
+PLACEHOLDER_START = TABLE_PLACEHOLDER.partition("{")[0]
+
+
+def tables_aside(text: str, tables: dict[str, str]) -> str:
+    """``text`` with each table it holds as a block of its own set aside in ``tables``."""
+
+    def aside(found: re.Match[str]) -> str:
+        start, end = found.start(), found.end()
+        alone = (start == 0 or text.endswith("\n\n", 0, start)) and text[end:end + 1] in ("", "\n")
+        html = table_html(found.group()) if alone else None
+        if html is None:
+            return found.group()
+        placeholder = TABLE_PLACEHOLDER.format(len(tables))
+        tables[placeholder] = html
+        return placeholder + "\n"
+
+    return TABLE.sub(aside, text)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..journey import Hop, Journey, Pod, RuleEdit, Scenario
-from ..netfilter import Ruleset, Trace
+from ..netfilter import Ruleset, Trace, family_of
 from ..netfilter._trace import Step
 
 
@@ -26,7 +26,7 @@ def _edited(pod: Pod, scenario: Scenario) -> bool:
 def _ruleset_of(pod: Pod | None, hop: Hop) -> str:
     if pod is None:
         return ""
-    return pod.ruleset6_path if ":" in hop.dst else pod.ruleset_path
+    return pod.ruleset6_path if family_of(hop.dst) == 6 else pod.ruleset_path
 
 
 def traces_with(scenario: Scenario, journey: Journey, ruleset_path: str,
@@ -162,8 +162,3 @@ def _walk(steps: list[Step]) -> Walk:
             end, path = step, list(stack)
     return Walk(steps[0].table, steps[0].hook, tuple(path or deepest), end,
                 tuple(s for s in steps if s.hit))
-
-
-def hostport(address: str, port: int | None) -> str:
-    host = f"[{address}]" if ":" in address else address
-    return host if port is None else f"{host}:{port}"

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from ..journey import Journey, Scenario
 from ..netfilter import Chain, Option, Rule, Ruleset, Table
+from ._iptables_list import address, match_words, protocol_number, target_name, target_words
 from ._journeys import traces_with
-from ._words import address, match_words, protocol_number, target_name, target_words
 
 SYN_BYTES = 60  # a TCP SYN with the usual options (MSS, SACK, timestamps, window scale)
 

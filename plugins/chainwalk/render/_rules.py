@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from ..netfilter import Chain, Rule
 from ._annotations import Annotation, Annotations
 from ._escape import md_code, md_text
-from ._words import address, match_words, target_words
+from ._iptables_list import address, match_words, target_words
 
 HEADER = ("#", "target", "prot", "in", "out", "source", "destination", "other matches")
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..journey import Hop, Journey, Scenario
-from ..netfilter import Trace
+from ..netfilter import Trace, hostport
 from ..netfilter._trace import Step
 from ._escape import mermaid_text
-from ._journeys import Numbering, Walk, hostport, walks
+from ._journeys import Numbering, Walk, walks
 
 FAIL_BAND = "rect rgba(220, 53, 69, 0.18)"
 BOX = "rgba(127, 127, 127, 0.08)"

@@ -14,10 +14,10 @@ to a search, the prose around the table is.
 from __future__ import annotations
 
 from ..journey import Hop, Journey
-from ..netfilter import Trace
+from ..netfilter import Trace, hostport
 from ..netfilter._trace import Step
 from ._escape import md_code, md_text
-from ._journeys import Numbering, hostport
+from ._journeys import Numbering
 
 # md_in_html converts the table inside; the class is the stylesheet's hook.
 _OPEN = '<div class="chainwalk-trace" data-search-exclude markdown="1">'

@@ -6,7 +6,7 @@ import pytest
 
 from chainwalk import ChainwalkError
 from chainwalk.netfilter import parse_text
-from chainwalk.render import drift, parse_annotations
+from chainwalk.project import drift, parse_annotations
 
 RULES = """*nat
 :PREROUTING ACCEPT [0:0]

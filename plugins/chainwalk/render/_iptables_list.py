@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..netfilter import Match, Option, Rule
+from ..netfilter import Match, Option, Rule, family_of
 
 FULL_MASK = 0xFFFFFFFF
 PROTOCOL_NUMBERS = {"all": 0, "icmp": 1, "tcp": 6, "udp": 17, "ipv6-icmp": 58, "icmpv6": 58,
@@ -176,8 +176,7 @@ def _conntrack(match: Match) -> str:
         text += _bang(o["ctproto"]) + f" ctproto {protocol_number(o['ctproto'].value)}"
     for name in ("ctorigsrc", "ctorigdst", "ctreplsrc", "ctrepldst"):
         if name in o:
-            family = 6 if ":" in o[name].value else 4
-            text += _bang(o[name]) + f" {name} {address(o[name].value, family)}"
+            text += _bang(o[name]) + f" {name} {address(o[name].value, family_of(o[name].value))}"
     for name in ("ctorigsrcport", "ctorigdstport", "ctreplsrcport", "ctrepldstport"):
         if name in o:
             text += _bang(o[name]) + f" {name} {o[name].value}"

@@ -11,28 +11,46 @@ thing it is about, so a message names both the page line and the rules file line
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._errors import ChainwalkError, Location, Problem
 from ..journey import Journey, Scenario
+from ..render import (
+    PLACEHOLDER_START,
+    SYN_BYTES,
+    Block,
+    Numbering,
+    Request,
+    chains_flowchart,
+    check_steps,
+    count_journeys,
+    coverage,
+    diff_table,
+    fenced,
+    find_blocks,
+    hops_table,
+    journey_key,
+    legend,
+    listing,
+    md_code,
+    md_text,
+    moves_in_pod,
+    no_pod_problem,
+    overview,
+    parse_request,
+    protocol_note,
+    rules_table,
+    ruleset_changes,
+    sequence,
+    shared_pod,
+    tables_aside,
+    trace_table,
+    traces_with,
+)
 from ._annotations import drift
-from ._blocks import Block, Request, find_blocks, parse_request
-from ._chains import chains_flowchart
-from ._coverage import coverage
-from ._diff import diff_table, journey_key, ruleset_changes
-from ._escape import longest_backticks, md_code, md_text
-from ._html import TABLE, table_html
-from ._journeys import Numbering, traces_with
-from ._listing import SYN_BYTES, count_journeys, listing, protocol_note
-from ._overview import check_steps, legend, moves_in_pod, no_pod_problem, overview, shared_pod
 from ._project import RULESETS, Project
-from ._rules import rules_table
-from ._sequence import sequence
-from ._trace import hops_table, trace_table
 
 DEFAULT_TABLE = "nat"
 
@@ -74,25 +92,6 @@ class PageResult:
     tables: dict[str, str] = field(default_factory=dict)
 
 
-# Mermaid's maxTextSize, which the site leaves at its default (chainwalk-mermaid.js sets
-# no other): a longer diagram shows only "Maximum text size in diagram exceeded".
-MERMAID_MAX_TEXT = 50_000
-
-
-def _fence(kind: str, body: str) -> str:
-    if kind == "mermaid" and len(body) > MERMAID_MAX_TEXT:
-        # (Mermaid reads the text once the page's HTML is decoded: what it measures.)
-        size = len(html.unescape(body))
-        if size > MERMAID_MAX_TEXT:
-            raise ChainwalkError([Problem(
-                Location("<input>", 0), f"the diagram would be {size} characters, more "
-                f"than Mermaid's limit of {MERMAID_MAX_TEXT} (maxTextSize): the page would "
-                "show 'Maximum text size in diagram exceeded'", None,
-                "a smaller diagram: split the block (one chain, table or scenario each)")])
-    ticks = "`" * max(3, longest_backticks(body) + 1)
-    return f"{ticks}{kind}\n{body}{'' if body.endswith(chr(10)) else chr(10)}{ticks}\n"
-
-
 def _indent(text: str, indent: str) -> list[str]:
     return [indent + line if line else "" for line in text.rstrip("\n").split("\n")]
 
@@ -103,23 +102,27 @@ class Site:
     def __init__(self, project: Project) -> None:
         self.project = project
         self.shown: dict[str, list[Location]] = {}  # scenario id / ruleset -> blocks
-        self._requests: dict[Block, Request | ChainwalkError] = {}  # blocks read before
+        # The blocks read by this build and the one before: a block that an edit moved
+        # or changed is read again, and the old one forgotten a build later.
+        self._requests: dict[Block, Request | ChainwalkError] = {}
+        self._requests_before: dict[Block, Request | ChainwalkError] = {}
 
     def begin_build(self) -> None:
         self.project.begin_build()
         self.shown = {}
+        self._requests_before, self._requests = self._requests, {}
 
     # -- pages ------------------------------------------------------------------
     def render_page(self, page: str, markdown: str, html_tables: bool = False) -> PageResult:
         """``markdown`` with its blocks replaced; problems name ``page`` and its lines.
 
-        With ``html_tables``, each generated table that :func:`table_html` can write is
+        With ``html_tables``, each generated table that ``render.table_html`` can write is
         a placeholder line in ``markdown`` instead, and its HTML is in ``tables``: the
         caller puts it in place of the placeholder's paragraph once Markdown is HTML.
         """
         blocks, problems = find_blocks(markdown, page)
         result = PageResult(page, markdown, [Finding(p) for p in problems])
-        html_tables = html_tables and _PLACEHOLDER_START not in markdown
+        html_tables = html_tables and PLACEHOLDER_START not in markdown
         lines = markdown.split("\n")
         out: list[str] = []
         position = 0
@@ -128,7 +131,7 @@ class Site:
             position = block.end
             text = self._block(block, result)
             if html_tables:
-                text = _tables_aside(text, result.tables)
+                text = tables_aside(text, result.tables)
             out.extend(["", *_indent(text, block.indent), ""] if text else [])
         out.extend(lines[position:])
         result.markdown = "\n".join(out)
@@ -136,13 +139,13 @@ class Site:
 
     def _request(self, block: Block) -> Request:
         """The block's parameters (read once per block text and place)."""
-        found = self._requests.get(block)
+        found = self._requests.get(block) or self._requests_before.get(block)
         if found is None:
             try:
                 found = parse_request(block)
             except ChainwalkError as e:
                 found = e
-            self._requests[block] = found
+        self._requests[block] = found
         if isinstance(found, ChainwalkError):
             raise found
         return found
@@ -185,7 +188,7 @@ class Site:
                 # Without JavaScript there is no drawing: the trace table stands in.
                 fallback = ('<div class="chainwalk-nojs" data-search-exclude="" markdown>\n\n'
                             + hops_table(journey, False, numbering) + "\n</div>\n")
-                return Rendered(_fence("mermaid", sequence(scenario, journey, numbering)) + "\n"
+                return Rendered(fenced("mermaid", sequence(scenario, journey, numbering)) + "\n"
                                 + fallback + "\n" + _result_line(journey))
             return Rendered(trace_table(journey, request.reasons, numbering))
         if view == "overview":
@@ -248,7 +251,7 @@ class Site:
         self._table(request.ruleset, table)
         ruleset = self.project.ruleset(request.ruleset)
         if not request.highlight:
-            return Rendered(_fence("mermaid", chains_flowchart(ruleset, table)))
+            return Rendered(fenced("mermaid", chains_flowchart(ruleset, table)))
         scenario = self.project.scenario(request.highlight)
         journey = self.project.journey(scenario)
         path = self.project.ruleset_path(request.ruleset)
@@ -266,7 +269,7 @@ class Site:
         note = (f"Highlighted: the chains and rules that the journey "
                 f"“{md_text(scenario.title)}” crosses{where} "
                 f"(hop{'s' if len(hops) > 1 else ''} {', '.join(map(str, hops))}).")
-        return Rendered(_fence("mermaid", chains_flowchart(ruleset, table, steps)) + "\n"
+        return Rendered(fenced("mermaid", chains_flowchart(ruleset, table, steps)) + "\n"
                         + note + "\n", scenarios=[scenario.id])
 
     def _overview(self, request: Request) -> Rendered:
@@ -288,7 +291,7 @@ class Site:
             raise ChainwalkError(problems)
         caption = (f"The pod {md_code(pod_name)}: every move of the two journeys' connections "
                    "inside it, numbered in the order it happens.")
-        return Rendered(_fence("mermaid", overview(moves)) + "\n" + caption + "\n\n"
+        return Rendered(fenced("mermaid", overview(moves)) + "\n" + caption + "\n\n"
                         + legend(moves), scenarios=[first.id, then.id])
 
     def _listing(self, request: Request) -> Rendered:
@@ -299,7 +302,7 @@ class Site:
         note = protocol_note(ruleset, table)
         note = f" {note}" if note else ""
         if not request.topology:
-            return Rendered(f"{header}, counters zero.{note}\n\n" + _fence("text", listing(
+            return Rendered(f"{header}, counters zero.{note}\n\n" + fenced("text", listing(
                 ruleset, table)))
         runs = self._runs(request.topology)
         path = self.project.ruleset_path(request.ruleset)
@@ -309,7 +312,7 @@ class Site:
                 f"{md_code(request.topology)} that cross it would leave: each connection "
                 f"counts one packet (its first, a TCP SYN, taken as {SYN_BYTES} bytes) in every "
                 f"rule it matched and every policy that applied.{note}")
-        return Rendered(text + "\n\n" + _fence("text", listing(ruleset, table, counters)),
+        return Rendered(text + "\n\n" + fenced("text", listing(ruleset, table, counters)),
                         topologies=[request.topology])
 
     def _coverage(self, request: Request) -> Rendered:
@@ -387,7 +390,8 @@ class Site:
             except ChainwalkError as e:
                 findings.extend(Finding(p, shown) for p in e.problems)
                 continue
-            findings.extend(Finding(p, shown) for p in drift(notes, ruleset))
+            findings.extend(Finding(self.project.relocate(p), shown)
+                            for p in drift(notes, ruleset))
             for note in notes.notes.values():
                 if note.scenario and note.scenario not in scenario_ids and \
                         note.scenario.partition("/")[0] not in broken:
@@ -396,27 +400,6 @@ class Site:
                         "the annotation names an unknown scenario", note.scenario,
                         "an id such as bookinfo/inbound"), shown))
         return findings, warnings
-
-
-# Text Markdown leaves alone, none of which is part of another ("-1-" is not in "-10-").
-TABLE_PLACEHOLDER = "CHAINWALK-TABLE-{}-END"
-_PLACEHOLDER_START = TABLE_PLACEHOLDER.partition("{")[0]
-
-
-def _tables_aside(text: str, tables: dict[str, str]) -> str:
-    """``text`` with each table it holds as a block of its own set aside in ``tables``."""
-
-    def aside(found: re.Match[str]) -> str:
-        start, end = found.start(), found.end()
-        alone = (start == 0 or text.endswith("\n\n", 0, start)) and text[end:end + 1] in ("", "\n")
-        html = table_html(found.group()) if alone else None
-        if html is None:
-            return found.group()
-        placeholder = TABLE_PLACEHOLDER.format(len(tables))
-        tables[placeholder] = html
-        return placeholder + "\n"
-
-    return TABLE.sub(aside, text)
 
 
 def _result_line(journey: Journey) -> str:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chainwalk import ChainwalkError
-from chainwalk.render import Project, Request, Site
+from chainwalk.project import Project, Site
+from chainwalk.render import Request
 
 REQUESTS = [Request("rules", ruleset="mini", chain="ISTIO_OUTPUT"),
             Request("sequence", scenario="mini/call"),
@@ -105,3 +107,64 @@ def test_stems_cannot_leave_the_rules_folder(mini_copy: Path) -> None:
     (mini_copy / "outside.rules").write_text("*nat\nCOMMIT\n", encoding="utf-8")
     with pytest.raises(ChainwalkError, match="leads outside the rules folder"):
         project.ruleset("../../outside")
+
+
+def test_a_build_parses_each_ruleset_once(mini_copy: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The views, the journeys and the whole-folder checks read one model of each file."""
+    from chainwalk import _ruleset_cache
+    from chainwalk.netfilter import _parser
+
+    _ruleset_cache.clear()
+    parsed: list[str] = []
+    real = _parser._parse
+
+    def counting(reader: Any, text: str) -> Any:
+        if reader.path != "<rule>":  # parse_rule's context of one rule
+            parsed.append(Path(reader.path).name)
+        return real(reader, text)
+
+    monkeypatch.setattr(_parser, "_parse", counting)
+    site = Site(Project(mini_copy / "rules", mini_copy))
+    build(site)
+    site.check()
+    rulesets = sorted(p.name for p in (mini_copy / "rules" / "rulesets").glob("*.rules"))
+    assert sorted(parsed) == rulesets
+
+
+def test_a_session_of_page_edits_keeps_only_the_recent_blocks(mini_copy: Path) -> None:
+    site = Site(Project(mini_copy / "rules", mini_copy))
+    block = "```chainwalk\nview: sequence\nscenario: mini/call\n```\n"
+    for edit_number in range(10):  # each edit moves the block down a line
+        site.begin_build()
+        result = site.render_page("page.md", "\n" * edit_number + block)
+        assert not result.findings
+    assert len(site._requests) + len(site._requests_before) == 2
+
+
+def test_what_a_build_did_not_use_is_forgotten_and_what_it_did_is_kept(
+        mini_copy: Path) -> None:
+    site = Site(Project(mini_copy / "rules", mini_copy))
+    build(site)  # every request once
+    shown, dropped = REQUESTS[1], REQUESTS[0]  # a page keeps one block, loses another
+    for _ in range(2):
+        site.begin_build()
+        site.project.memo(("block", shown), lambda: site.render(shown))
+    site.begin_build()
+    before = site.project.evaluations
+    site.project.memo(("block", shown), lambda: site.render(shown))
+    assert site.project.evaluations == before  # kept, with what it was computed from
+    site.project.memo(("block", dropped), lambda: site.render(dropped))
+    assert site.project.evaluations > before  # forgotten: computed again
+
+
+def test_a_kept_result_keeps_what_it_was_computed_from(mini_copy: Path) -> None:
+    site = Site(Project(mini_copy / "rules", mini_copy))
+    sequence = REQUESTS[1]  # mini/call's diagram: its scenario file and journey
+    for _ in range(3):  # builds served from the memo
+        site.begin_build()
+        site.project.memo(("block", sequence), lambda: site.render(sequence))
+    site.begin_build()
+    before = site.project.evaluations
+    site.project.journey(site.project.scenario("mini/call"))
+    assert site.project.evaluations == before

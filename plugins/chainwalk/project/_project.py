@@ -7,22 +7,26 @@ error, until one of those files changes. A file's version is its SHA-256, comput
 again only when its size or modification time changes; ``begin_build`` forgets the
 modification times seen, so each build looks at the folder afresh and an unchanged
 input is never evaluated twice, however many builds a ``mkdocs serve`` session runs.
+It also forgets the results that the build before did not use (a block that was edited
+or removed, a renamed scenario), so a long session keeps only what its pages show.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from .._errors import ChainwalkError, Location, Problem
 from .._files import confine, read_text
+from .._ruleset_cache import load_ruleset
 from .._versions import digest
 from ..journey import Journey, Scenario, check_scenario, load_scenarios, run_scenario
-from ..netfilter import Ruleset, parse_text
-from ._annotations import EMPTY, Annotations, parse_annotations
+from ..netfilter import Ruleset
+from ..render import EMPTY, Annotations
+from ._annotations import parse_annotations
 
 T = TypeVar("T")
 RULESETS = "rulesets"
@@ -30,15 +34,15 @@ SCENARIOS = "scenarios"
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 
 
+@dataclass(slots=True)
 class _Entry:
-    # A plain class: a dataclass costs milliseconds to create at import.
-    __slots__ = ("deps", "error", "value")
+    """A computation's result (or error), the version of each file it read and the
+    computations it called."""
 
-    def __init__(self, deps: tuple[tuple[str, str | None], ...], value: Any,
-                 error: ChainwalkError | None) -> None:
-        self.deps = deps
-        self.value = value
-        self.error = error
+    deps: tuple[tuple[str, str | None], ...]
+    value: Any
+    error: ChainwalkError | None
+    calls: tuple[tuple[Any, ...], ...]
 
 
 class Project:
@@ -52,13 +56,19 @@ class Project:
         self._paths: dict[tuple[str, str, str], str] = {}  # _inside's answers, this build
         self._memo: dict[tuple[Any, ...], _Entry] = {}
         self._reads: set[str] = set()
+        self._calls: set[tuple[Any, ...]] = set()  # what the running computation called
+        self._used: set[tuple[Any, ...]] = set()  # what this build used
         self.evaluations = 0  # how many computations ran (not served from the memo)
 
     # -- files and their versions ---------------------------------------------
     def begin_build(self) -> None:
-        """Look at the files afresh (call once per build)."""
+        """Look at the files afresh, and forget what the last build did not use (call
+        once per build)."""
         self._seen = {}
         self._paths = {}
+        if self._used:
+            self._memo = {k: e for k, e in self._memo.items() if k in self._used}
+        self._used = set()
 
     def version(self, path: str) -> str | None:
         """The file's SHA-256 (``None``: missing), computed when its size or mtime changes."""
@@ -101,13 +111,16 @@ class Project:
 
     def memo(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         """``compute()`` once per version of the files it reads."""
+        self._calls.add(key)
         entry = self._memo.get(key)
         if entry is not None and all(self.version(p) == v for p, v in entry.deps):
             self._reads.update(p for p, _ in entry.deps)
+            self._use(key)
             if entry.error is not None:
                 raise entry.error
             return entry.value  # type: ignore[no-any-return]
         outer, self._reads = self._reads, set()
+        outer_calls, self._calls = self._calls, set()
         value: Any = None
         error: ChainwalkError | None = None
         self.evaluations += 1
@@ -115,13 +128,27 @@ class Project:
             value = compute()
         except ChainwalkError as e:
             error = ChainwalkError([self.relocate(p) for p in e.problems])
-        reads = self._reads
-        self._reads = outer | reads
+        finally:  # whatever it raised, the computation that called this one goes on
+            reads, calls = self._reads, self._calls
+            self._reads, self._calls = outer | reads, outer_calls
         self._memo[key] = _Entry(tuple((p, self.version(p)) for p in sorted(reads)), value,
-                                 error)
+                                 error, tuple(calls))
+        self._used.add(key)
         if error is not None:
             raise error
         return value  # type: ignore[no-any-return]
+
+    def _use(self, key: tuple[Any, ...]) -> None:
+        """Mark ``key`` used by this build, and what it called (a result taken from the
+        memo keeps the results it was computed from)."""
+        waiting = [key]
+        while waiting:
+            found = waiting.pop()
+            if found not in self._used:
+                self._used.add(found)
+                entry = self._memo.get(found)
+                if entry is not None:
+                    waiting.extend(entry.calls)
 
     def _all_files(self) -> list[str]:
         found: list[str] = []
@@ -178,7 +205,11 @@ class Project:
 
     def ruleset_at(self, path: str) -> Ruleset:
         def parse() -> Ruleset:
-            return parse_text(self._read(path, "ruleset"), self.shown(path))
+            self.touch(path)
+            if self.version(path) is None:
+                raise ChainwalkError([Problem(Location(self.shown(path), 0),
+                                              f"no ruleset file {self.shown(path)}")])
+            return load_ruleset(path)
         return self.memo(("ruleset", path), parse)
 
     def annotations(self, stem: str) -> Annotations:

@@ -1,17 +1,14 @@
 """Plain views of a journey for the command line: JSON, text and a simple Mermaid
-sequence diagram. (The site's rich diagrams are ``chainwalk.render``'s job.)"""
+sequence diagram. (The site's rich diagrams are the other renderers' job.)"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from ._check import hop_summary
-from ._model import Hop, Journey, Scenario, WhatIf
-
-
-def _endpoint(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+from ..journey import Hop, Journey, Scenario, WhatIf, hop_summary
+from ..netfilter import hostport
+from ._escape import mermaid_text
 
 
 def hop_to_dict(hop: Hop) -> dict[str, Any]:
@@ -48,12 +45,12 @@ def format_text(journey: Journey, scenario: Scenario | None = None) -> str:
         lines.extend(_what_if_lines(scenario.what_ifs))
     for hop in journey.hops:
         lines.append(f"hop {hop.number}: {hop.pod}/{hop.process} (uid {hop.uid} gid {hop.gid})"
-                     f" {hop.protocol} {_endpoint(hop.src, hop.sport)} -> "
-                     f"{_endpoint(hop.dst, hop.dport)}")
+                     f" {hop.protocol} {hostport(hop.src, hop.sport)} -> "
+                     f"{hostport(hop.dst, hop.dport)}")
         for trace in hop.traces:
             hits = ", ".join(f"{h.table}:{h.chain}:{h.rule} {h.target}" for h in trace.hits)
             lines.append(f"    {trace.hook}: {hits or 'no rule matched'} -> "
-                         f"{trace.disposition} {_endpoint(trace.final.dst, trace.final.dport)}")
+                         f"{trace.disposition} {hostport(trace.final.dst, trace.final.dport)}")
         if hop.listener is not None:
             lines.append(f"    lands on {hop.listener} in pod {hop.receiver_pod}, original "
                          f"destination {hop.original} ({hop.outcome})")
@@ -72,8 +69,6 @@ def format_mermaid(journey: Journey, scenario: Scenario | None = None) -> str:
     """A sequenceDiagram: one participant per pod/process, one arrow per hop. Every text
     from a file is escaped as the site's diagrams escape it (a newline in a title cannot
     start a statement of its own, such as ``click`` or ``%%{init}%%``)."""
-    from ..render._escape import mermaid_text  # (render imports journey: not at the top)
-
     lines = ["sequenceDiagram"]
     if scenario is not None:
         lines.append(f"    title {mermaid_text(f'{scenario.id}: {scenario.title}')}")
@@ -89,7 +84,7 @@ def format_mermaid(journey: Journey, scenario: Scenario | None = None) -> str:
     arrows: list[str] = []
     for hop in journey.hops:
         sender = participant(hop.pod, hop.process)
-        label = f"{hop.number}: {_endpoint(hop.dst, hop.dport)}"
+        label = f"{hop.number}: {hostport(hop.dst, hop.dport)}"
         if hop.receiver_pod is not None and hop.receiver_process is not None:
             receiver = participant(hop.receiver_pod, hop.receiver_process)
             arrows.append(f"    {sender}->>{receiver}: " + mermaid_text(

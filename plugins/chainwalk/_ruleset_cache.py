@@ -1,0 +1,106 @@
+"""Ruleset files, parsed once per content: the one cache that the journeys, the
+application layer (``chainwalk.project``) and the CLI all read rulesets through.
+
+An entry is kept per file and requested family, with the SHA-256 of the bytes it was
+parsed from: a lookup reads the file again and parses it only when those bytes changed
+(an edit, whatever its modification time). A file's new version replaces its old one, and
+at most :data:`KEPT` files are kept (the least recently used goes first), so a long
+``mkdocs serve`` keeps one model per file however often the files are saved. A file that
+does not parse keeps its error the same way, so it is not parsed again for every pod.
+
+Values computed from cached rulesets and keyed by the objects' ``id()`` (what-if edits,
+traces) are kept in a :class:`DerivedCache`, which empties itself whenever a model leaves
+this cache, so none of them keeps one alive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from typing import Generic, TypeVar
+
+from ._errors import ChainwalkError
+from ._files import decode, read_bytes
+from .netfilter import Ruleset, parse_text
+
+KEPT = 32  # files: more than a site reads, few enough to bound the memory of a session
+
+_Key = tuple[str, int | None]  # (path, the family asked for; None: from the addresses)
+_entries: OrderedDict[_Key, tuple[str, Ruleset | ChainwalkError]] = OrderedDict()
+_generation = 0  # changes whenever a parsed ruleset is dropped from the cache
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class DerivedCache(Generic[K, V]):
+    """Values computed from cached rulesets: at most ``kept`` (emptied when full), and
+    emptied whenever a model leaves the ruleset cache."""
+
+    def __init__(self, kept: int) -> None:
+        self.kept = kept
+        self.values: dict[K, V] = {}
+        self.generation = _generation
+
+    def get(self, key: K) -> V | None:
+        if self.generation != _generation:
+            self.values.clear()
+            self.generation = _generation
+        return self.values.get(key)
+
+    def put(self, key: K, value: V) -> None:
+        if len(self.values) >= self.kept:
+            self.values.clear()
+        self.values[key] = value
+
+
+def load_ruleset(path: str, family: int | None = None) -> Ruleset:
+    """``path`` parsed (as ``family``; ``None``: the family its addresses have, else 4),
+    from the cache while the file holds the same bytes.
+
+    Raises :class:`ChainwalkError` for a file that cannot be read or does not parse.
+    """
+    content = read_bytes(path, what="ruleset")
+    digest = hashlib.sha256(content).hexdigest()
+    found = _cached((path, family), digest)
+    if found is None:
+        # A file that parses as IPv4 (or has no addresses) parses alike whether the
+        # family is asked for or read from its addresses: one model serves both.
+        other = _cached((path, 4 if family is None else None), digest)
+        if isinstance(other, Ruleset) and other.family == (family or 4):
+            found = other
+    if found is None:
+        found = _parse(content, path, family)
+    _store((path, family), digest, found)
+    if isinstance(found, ChainwalkError):
+        raise ChainwalkError(found.problems)  # a new one: raising the same would grow it
+    return found
+
+
+def _cached(key: _Key, digest: str) -> Ruleset | ChainwalkError | None:
+    entry = _entries.get(key)
+    return entry[1] if entry is not None and entry[0] == digest else None
+
+
+def _parse(content: bytes, path: str, family: int | None) -> Ruleset | ChainwalkError:
+    try:
+        return parse_text(decode(content, path), path, family)
+    except ChainwalkError as e:
+        return e
+
+
+def _store(key: _Key, digest: str, value: Ruleset | ChainwalkError) -> None:
+    global _generation
+    old = _entries.pop(key, None)
+    if old is not None and old[1] is not value:
+        _generation += 1
+    _entries[key] = (digest, value)
+    while len(_entries) > KEPT:
+        _entries.popitem(last=False)
+        _generation += 1
+
+
+def clear() -> None:
+    """Forget every parsed ruleset."""
+    global _generation
+    _entries.clear()
+    _generation += 1

@@ -1,0 +1,137 @@
+"""Annotation files: prose about a ruleset's rules, in ``<stem>.annotations.yaml`` beside
+it, read into :class:`~chainwalk.render.Annotations` and checked against the ruleset.
+
+The file is keyed by table, chain and each rule's normal form (``rule.spec``: the line
+``iptables-save`` prints, without ``-A CHAIN``)::
+
+    nat:
+      ISTIO_OUTPUT:
+        "-s 127.0.0.6/32 -o lo -j RETURN":
+          name: Envoy's inbound delivery
+          purpose: Lets the sidecar's connections to the application through ...
+          steps: [6, 7]            # the article figure's step numbers
+          article: 1               # the rule's number in the article's table
+          scenario: bookinfo/inbound
+
+A key that no longer names a rule of its chain is drift: the rule changed or went
+away, and the prose about it may no longer be true, so it is a problem (the build
+fails). A key that names the rule in another spelling (option order, a missing
+``-m tcp``) is a problem too, saying the normal form to write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._errors import ChainwalkError, Location, Problem
+from .._yaml import Doc, parse_yaml
+from ..netfilter import Ruleset, parse_rule
+from ..render import Annotation, Annotations
+
+FIELDS = {"name": "a short name", "purpose": "a sentence or paragraph",
+          "steps": "a list of the article figure's step numbers",
+          "article": "the rule's number (or numbers) in the article's table",
+          "scenario": "a scenario id such as bookinfo/inbound"}
+
+
+def _numbers(value: Any) -> tuple[int, ...] | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool)
+                                       for v in value):
+        return tuple(value)
+    return None
+
+
+def parse_annotations(text: str, path: str) -> Annotations:
+    """Read an annotation file; raises :class:`ChainwalkError` with every problem."""
+    doc = parse_yaml(text, path)
+    problems: list[Problem] = []
+    notes: dict[tuple[str, str, str], Annotation] = {}
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise ChainwalkError([Problem(doc.line(), "an annotation file is a mapping of tables",
+                                      None, "nat: {CHAIN: {RULE: {name: ..., purpose: ...}}}")])
+    for table, chains in data.items():
+        if not isinstance(chains, dict):
+            problems.append(Problem(doc.line([table]), f"table {table}: expected a mapping of "
+                                    "chains", None, "CHAIN: {RULE: {...}}"))
+            continue
+        for chain, rules in chains.items():
+            if not isinstance(rules, dict):
+                problems.append(Problem(doc.line([table, chain]), f"chain {chain}: expected a "
+                                        "mapping of rules", None, '"RULE SPEC": {name: ...}'))
+                continue
+            for spec, body in rules.items():
+                note = _annotation(doc, str(table), str(chain), str(spec), body, problems)
+                if note is not None:
+                    notes[(str(table), str(chain), str(spec))] = note
+    if problems:
+        raise ChainwalkError(problems)
+    return Annotations(path, notes)
+
+
+def _annotation(doc: Doc, table: str, chain: str, spec: str, body: Any,
+                problems: list[Problem]) -> Annotation | None:
+    where = doc.line([table, chain, spec])
+    if not isinstance(body, dict):
+        problems.append(Problem(where, f"rule {spec!r}: expected a mapping of fields", None,
+                                ", ".join(FIELDS)))
+        return None
+    ok = True
+    for key, value in body.items():
+        at = doc.line([table, chain, spec, key])
+        if key not in FIELDS:
+            problems.append(Problem(at, "unknown annotation field", str(key),
+                                    "one of " + ", ".join(FIELDS)))
+            ok = False
+        elif key in ("steps", "article"):
+            if _numbers(value) is None:
+                problems.append(Problem(at, f"{key}: expected {FIELDS[key]}", repr(value)))
+                ok = False
+        elif not isinstance(value, str) or not value.strip():
+            problems.append(Problem(at, f"{key}: expected {FIELDS[key]}", repr(value)))
+            ok = False
+    if not ok:
+        return None
+    return Annotation(table, chain, spec, body.get("name", ""), body.get("purpose", ""),
+                      _numbers(body.get("steps", [])) or (),
+                      _numbers(body.get("article", [])) or (), body.get("scenario", ""), where)
+
+
+def _normal_form(ruleset: Ruleset, table: str, chain: str, text: str) -> str | None:
+    """``text`` read as a rule of ``table chain``, in normal form (``None``: not a rule)."""
+    found = ruleset.table(table)
+    if found is None:
+        return None
+    try:
+        return parse_rule(found, chain, text, ruleset.family).spec
+    except ChainwalkError:
+        return None
+
+
+def drift(annotations: Annotations, ruleset: Ruleset) -> list[Problem]:
+    """Every annotation whose rule is not (or not so spelled) in ``ruleset``."""
+    problems = []
+    for (table, chain, spec), note in sorted(annotations.notes.items()):
+        where = note.location or Location(annotations.path, 0)
+        found = ruleset.chain(table, chain)
+        if found is None:
+            problems.append(Problem(where, f"annotated chain {table} {chain} is not in "
+                                    f"{ruleset.source}", chain, "a chain of the ruleset"))
+            continue
+        specs = [rule.spec for rule in found.rules]
+        if spec in specs:
+            continue
+        normal = _normal_form(ruleset, table, chain, spec)
+        if normal is not None and normal in specs:
+            problems.append(Problem(where, "annotated rule is not in normal form", spec,
+                                    repr(normal)))
+            continue
+        listing = "; ".join(f"{n}: {s}" for n, s in enumerate(specs, start=1))
+        problems.append(Problem(where, f"annotated rule is no longer in {table} {chain} of "
+                                f"{ruleset.source} (the rule changed or was removed)", spec,
+                                f"one of its rules ({listing})" if specs else "a rule"))
+    return problems
