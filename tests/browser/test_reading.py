@@ -14,7 +14,9 @@ from conftest import Site
 pytestmark = pytest.mark.browser
 
 # Each generated table's scroll box (Material wraps every table in one) and its widths.
-TABLES = """() => [...document.querySelectorAll("article table")].map(t => {
+# Tables the reader sees: the no-JavaScript stand-in for a diagram is hidden while JS runs.
+TABLES = """() => [...document.querySelectorAll("article table")]
+    .filter(t => t.getClientRects().length > 0).map(t => {
   const box = t.closest(".md-typeset__scrollwrap");
   const style = box && getComputedStyle(box);
   return { head: t.querySelector("th") ? t.querySelector("th").textContent : "",

@@ -182,9 +182,6 @@ def test_every_diagram_fits_and_reads_at_1440(site: Site, reader: Reader) -> Non
     assert reader.watch.outside == []
 
 
-@pytest.mark.xfail(strict=True, reason="wide rule and trace tables still scroll at 1440; "
-                   "making them fit is issue 11's item 4 (another branch): when they fit, "
-                   "this passes and the mark must go")
 def test_every_table_fits_at_1440(site: Site, reader: Reader) -> None:
     if site.name == "fixture":
         pytest.skip("the fixture has Material's default column; the project's site widens it")
