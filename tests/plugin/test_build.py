@@ -184,13 +184,32 @@ def test_missing_mermaid_says_how_to_install_it(ok: Path) -> None:
 
 
 def test_missing_mermaid_fence_is_explained(ok: Path) -> None:
-    edit(ok / "mkdocs.yml", "      custom_fences:\n        - name: mermaid\n          class: "
-         "mermaid\n          format: !!python/name:mermaid2.fence_mermaid_custom\n", "      {}\n")
+    edit(ok / "mkdocs.yml", "        - name: mermaid\n          class: mermaid\n          "
+         "format: !!python/name:mermaid2.fence_mermaid_custom\n", "")
     built = build(ok)
     assert not built.ok and "a custom fence named mermaid" in built.log
 
 
 def test_missing_rules_folder_is_explained(ok: Path) -> None:
-    edit(ok / "mkdocs.yml", "  - chainwalk:\n", "  - chainwalk:\n      rules_dir: regles\n")
+    edit(ok / "mkdocs.yml", "  - chainwalk\n", "  - chainwalk:\n      rules_dir: regles\n")
     built = build(ok)
-    assert not built.ok and "the rules folder 'regles' (rules_dir) does not exist" in built.log
+    assert not built.ok
+    assert ("the rules folder 'regles' (rules_dir of the chainwalk Markdown extension) does "
+            "not exist") in built.log
+
+
+def test_a_missing_extension_is_explained(ok: Path) -> None:
+    edit(ok / "mkdocs.yml", "  - chainwalk\n", "")
+    built = build(ok)
+    assert not built.ok
+    assert "add chainwalk to markdown_extensions" in built.log
+
+
+def test_a_bad_extension_option_is_explained(ok: Path) -> None:
+    edit(ok / "mkdocs.yml", "  - chainwalk\n", "  - chainwalk:\n      rules_dir: 3\n")
+    built = build(ok)
+    assert not built.ok
+    assert "the extension option rules_dir is a folder name, got 3" in built.log
+    edit(ok / "mkdocs.yml", "rules_dir: 3", "rule_dir: rules")
+    built = build(ok)
+    assert not built.ok and "rule_dir" in built.log, built.log

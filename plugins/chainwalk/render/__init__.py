@@ -21,13 +21,21 @@ from ._listing import Counters, count_journeys, listing
 from ._project import Project
 from ._rules import rules_table
 from ._sequence import sequence
-from ._site import TABLE_PLACEHOLDER, Finding, PageResult, Rendered, Site, unique
+from ._site import (
+    TABLE_PLACEHOLDER,
+    Finding,
+    PageResult,
+    Rendered,
+    Site,
+    failure_admonition,
+    unique,
+)
 from ._trace import trace_table
 
 __all__ = [
     "TABLE_PLACEHOLDER", "VIEWS", "Annotation", "Annotations", "Block", "Counters", "Finding", "PageResult",
     "Project", "Rendered", "Request", "Site", "chains_flowchart", "count_journeys", "coverage",
-    "diff_table", "drift", "find_blocks", "html_text", "listing", "md_code", "md_text",
+    "diff_table", "drift", "failure_admonition", "find_blocks", "html_text", "listing", "md_code", "md_text",
     "mermaid_text", "parse_annotations", "parse_request", "rules_table", "ruleset_changes",
     "sequence", "trace_table", "unique",
 ]

@@ -92,12 +92,15 @@ class Site:
         self.shown = {}
 
     # -- pages ------------------------------------------------------------------
-    def render_page(self, page: str, markdown: str, html_tables: bool = False) -> PageResult:
+    def render_page(self, page: str, markdown: str, html_tables: bool = False,
+                    show_problems: bool = False) -> PageResult:
         """``markdown`` with its blocks replaced; problems name ``page`` and its lines.
 
         With ``html_tables``, each generated table that :func:`table_html` can write is
         a placeholder line in ``markdown`` instead, and its HTML is in ``tables``: the
         caller puts it in place of the placeholder's paragraph once Markdown is HTML.
+        With ``show_problems``, a block that cannot be rendered becomes an admonition
+        listing its problems (else it becomes nothing: the caller reports them).
         """
         blocks, problems = find_blocks(markdown, page)
         result = PageResult(page, markdown, [Finding(p) for p in problems])
@@ -108,7 +111,10 @@ class Site:
         for block in blocks:
             out.extend(lines[position:block.start])
             position = block.end
+            before = len(result.findings)
             text = self._block(block, result)
+            if show_problems and len(result.findings) > before:
+                text = problems_admonition(result.findings[before:])
             if html_tables:
                 text = _tables_aside(text, result.tables)
             out.extend(["", *_indent(text, block.indent), ""] if text else [])
@@ -353,6 +359,20 @@ def _tables_aside(text: str, tables: dict[str, str]) -> str:
         return placeholder + "\n"
 
     return TABLE.sub(aside, text)
+
+
+def failure_admonition(title: str, intro: str, problems: str) -> str:
+    """A Markdown ``failure`` admonition: ``intro``, then ``problems`` (one a line) as a
+    code block, so that nothing in a message is read as Markdown or HTML."""
+    listing = "\n".join("        " + line for line in problems.splitlines())
+    return f'!!! failure "{title}"\n\n    {intro}\n\n{listing}\n\n'
+
+
+def problems_admonition(findings: list[Finding]) -> str:
+    """A block's problems, in place of the block."""
+    return failure_admonition("chainwalk: this block could not be rendered",
+                              "Fix these and the block renders:",
+                              "\n".join(str(f) for f in unique(findings)))
 
 
 def _result_line(journey: Journey) -> str:
