@@ -97,6 +97,29 @@ class Options:
         return cls(rules_dir)
 
 
+def fence_escapes(custom_fences: object) -> bool:
+    """Whether the Mermaid fence among superfences' ``custom_fences`` HTML-escapes the
+    diagram source it writes (see ``Site``), found by giving it a ``<``."""
+    fences = custom_fences if isinstance(custom_fences, list) else []
+    for fence in fences:
+        if isinstance(fence, dict) and fence.get("name") == "mermaid":
+            form = fence.get("format")
+            if not callable(form):  # superfences' default format, which escapes
+                return True
+            written = form("<", "mermaid", fence.get("class", "mermaid"), {}, Markdown(),
+                           classes=[], id_value="", attrs={})
+            return "&lt;" in str(written)
+    return True
+
+
+def _superfences_fences(md: Markdown) -> object:
+    """The ``custom_fences`` of the superfences this Markdown runs, if any."""
+    for extension in md.registeredExtensions:
+        if type(extension).__module__ == "pymdownx.superfences":
+            return extension.getConfigs().get("custom_fences")
+    return None
+
+
 def rendered_part(text: str, markdown: str, rendered: str) -> str | None:
     """The part of ``rendered`` (the blocks of the whole file ``text`` rendered) that
     stands for ``markdown``, the file without its front matter; ``None`` if ``markdown``
@@ -121,19 +144,20 @@ class Alone:
 
     def __init__(self, rules_dir: Path) -> None:
         self.rules_dir = rules_dir
-        self._site: Site | None = None
+        self._sites: dict[bool, Site] = {}  # by whether the Mermaid fence escapes
 
-    def site(self) -> Site:
-        if self._site is None:
+    def site(self, escapes: bool) -> Site:
+        found = self._sites.get(escapes)
+        if found is None:
             from .render import Project, Site
 
-            self._site = Site(Project(self.rules_dir, Path.cwd()))
-        return self._site
+            found = self._sites[escapes] = Site(Project(self.rules_dir, Path.cwd()), escapes)
+        return found
 
     def render(self, markdown: str, md: Markdown) -> tuple[str, dict[str, str]]:
         if "```" not in markdown and "~~~" not in markdown:
             return markdown, {}
-        site = self.site()
+        site = self.site(fence_escapes(_superfences_fences(md)))
         site.begin_build()  # look at the files afresh: this page may follow an edit
         page, text = _page_source(md, markdown, site.project.root)
         result = site.render_page(page, text, html_tables=True, show_problems=True)

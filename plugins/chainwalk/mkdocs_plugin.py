@@ -59,7 +59,14 @@ from mkdocs.structure.pages import Page
 
 from . import _page_cache
 from ._page_cache import CachedBuild
-from .markdown_extension import DIAGRAM, NAMES, ChainwalkExtension, Options, rendered_part
+from .markdown_extension import (
+    DIAGRAM,
+    NAMES,
+    ChainwalkExtension,
+    Options,
+    fence_escapes,
+    rendered_part,
+)
 
 if TYPE_CHECKING:  # the engine is imported when a build needs it (not on a cache hit)
     from markdown import Markdown
@@ -156,6 +163,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         # rules were good, and the problems of the current build if it is not one.
         self.last_good: dict[str, tuple[str, dict[str, str]]] = {}
         self.page: Page | None = None  # the page whose Markdown the extension renders next
+        self.fence_escapes = False  # whether the Mermaid fence escapes (see render.Site)
         self.broken: str | None = None
         self.templates = CompiledTemplates()
         self.set_aside: list[str] = []  # the current page's tables, during on_post_page
@@ -191,7 +199,11 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
                 "reached by instant navigation have no Mermaid and Material loads it from a CDN")
         self.cache_file = self.root / self.config.cache_dir / "pages.json"
         self.page = None
-        if self.site is not None and self.site.project.rules_dir != self.rules_dir:
+        superfences = config.mdx_configs.get("pymdownx.superfences")
+        self.fence_escapes = fence_escapes(superfences.get("custom_fences")
+                                           if isinstance(superfences, dict) else None)
+        if self.site is not None and (self.site.project.rules_dir, self.site.fence_escapes) \
+                != (self.rules_dir, self.fence_escapes):
             self.site = None
         self.pages = {}
         return config
@@ -201,7 +213,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         if self.site is None:
             from .render import Project, Site
 
-            self.site = Site(Project(self.rules_dir, self.root))
+            self.site = Site(Project(self.rules_dir, self.root), self.fence_escapes)
         return self.site
 
     def on_pre_build(self, *, config: MkDocsConfig) -> None:
@@ -217,7 +229,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         key = None
         if self.config.cache and not self.serving:
             key = _page_cache.build_key([(shown, text) for _, shown, text in sources],
-                                        self.rules_dir)
+                                        self.rules_dir, self.fence_escapes)
             cached = _page_cache.load(self.cache_file, key)
             if cached is not None and set(cached.pages) == {uri for uri, _, _ in sources}:
                 log.debug(f"pages from the cache {self.cache_file}")

@@ -11,6 +11,7 @@ thing it is about, so a message names both the page line and the rules file line
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
 
@@ -80,10 +81,18 @@ def _indent(text: str, indent: str) -> list[str]:
 
 
 class Site:
-    """Renders pages from one :class:`Project`."""
+    """Renders pages from one :class:`Project`.
 
-    def __init__(self, project: Project) -> None:
+    ``fence_escapes``: whether the Mermaid fence the pages' Markdown goes through
+    HTML-escapes a diagram's source (superfences' own format, Zensical's native fence)
+    or writes it into the page as it is (mermaid2's). The views escape what a diagram
+    holds for the latter; for the former it is unescaped, so that the page holds it
+    escaped once either way.
+    """
+
+    def __init__(self, project: Project, fence_escapes: bool = False) -> None:
         self.project = project
+        self.fence_escapes = fence_escapes
         self.shown: dict[str, list[Location]] = {}  # scenario id / ruleset -> blocks
         self._requests: dict[Block, Request | ChainwalkError] = {}  # blocks read before
 
@@ -152,7 +161,8 @@ class Site:
         if request.topology:
             self.shown.setdefault(f"topology {request.topology}", []).append(block.where)
         try:
-            rendered = self.project.memo(("block", request), lambda: self.render(request))
+            rendered = self.project.memo(("block", request, self.fence_escapes),
+                                         lambda: self.render(request))
         except ChainwalkError as e:
             result.findings.extend(Finding(p, (block.where,)) for p in e.problems)
             return ""
@@ -169,7 +179,7 @@ class Site:
             scenario = self.project.scenario(request.scenario)
             journey = self.project.journey(scenario)
             if view == "sequence":
-                return Rendered(_fence("mermaid", sequence(scenario, journey)) + "\n"
+                return Rendered(self._diagram(sequence(scenario, journey)) + "\n"
                                 + _result_line(journey))
             return Rendered(trace_table(scenario, journey, request.reasons))
         if view == "rules":
@@ -181,6 +191,9 @@ class Site:
         if view == "coverage":
             return self._coverage(request)
         return self._diff(request)
+
+    def _diagram(self, source: str) -> str:
+        return _fence("mermaid", html.unescape(source) if self.fence_escapes else source)
 
     def _table(self, stem: str, table: str) -> None:
         ruleset = self.project.ruleset(stem)
@@ -217,7 +230,7 @@ class Site:
         self._table(request.ruleset, table)
         ruleset = self.project.ruleset(request.ruleset)
         if not request.highlight:
-            return Rendered(_fence("mermaid", chains_flowchart(ruleset, table)))
+            return Rendered(self._diagram(chains_flowchart(ruleset, table)))
         scenario = self.project.scenario(request.highlight)
         journey = self.project.journey(scenario)
         path = self.project.ruleset_path(request.ruleset)
@@ -232,7 +245,7 @@ class Site:
         hops = sorted({hop.number for hop, _ in traces})
         note = (f"Highlighted: the chains and rules that {md_code(scenario.id)} crosses "
                 f"(hop{'s' if len(hops) > 1 else ''} {', '.join(map(str, hops))}).")
-        return Rendered(_fence("mermaid", chains_flowchart(ruleset, table, steps)) + "\n"
+        return Rendered(self._diagram(chains_flowchart(ruleset, table, steps)) + "\n"
                         + note + "\n", scenarios=[scenario.id])
 
     def _listing(self, request: Request) -> Rendered:
