@@ -285,8 +285,8 @@ def unrendered_block(source: str, language: str, css_class: str, options: dict[s
         why = ("the chainwalk Markdown extension is not enabled: add chainwalk to "
                "markdown_extensions")
     else:
-        why = ("a chainwalk block's opening fence has nothing after chainwalk: "
-               "remove what follows it")
+        why = ("a chainwalk block opens with ```chainwalk alone: remove what follows "
+               "the word chainwalk (options, attributes)")
     log.error(f"chainwalk: a block was not rendered: {why}")
     return ('<div class="admonition failure"><p class="admonition-title">chainwalk: '
             f'this block was not rendered</p><p>{html_text(why)}</p>'
