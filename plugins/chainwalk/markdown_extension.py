@@ -40,9 +40,11 @@ This module imports nothing from MkDocs.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -99,17 +101,21 @@ class Options:
 
 def fence_escapes(custom_fences: object) -> bool:
     """Whether the Mermaid fence among superfences' ``custom_fences`` HTML-escapes the
-    diagram source it writes (see ``Site``), found by giving it a ``<``."""
+    diagram source it writes (see ``Site``); superfences' default format does."""
     fences = custom_fences if isinstance(custom_fences, list) else []
     for fence in fences:
         if isinstance(fence, dict) and fence.get("name") == "mermaid":
             form = fence.get("format")
-            if not callable(form):  # superfences' default format, which escapes
-                return True
-            written = form("<", "mermaid", fence.get("class", "mermaid"), {}, Markdown(),
-                           classes=[], id_value="", attrs={})
-            return "&lt;" in str(written)
+            return not callable(form) or _format_escapes(form)
     return True
+
+
+@functools.cache
+def _format_escapes(form: Callable[..., object]) -> bool:
+    """Whether a superfences format escapes what it writes: it is given a ``<``."""
+    written = form("<", "mermaid", "mermaid", {}, Markdown(), classes=[], id_value="",
+                   attrs={})
+    return "&lt;" in str(written)
 
 
 def _superfences_fences(md: Markdown) -> object:
@@ -130,11 +136,11 @@ def rendered_part(text: str, markdown: str, rendered: str) -> str | None:
     return None
 
 
-def listing(findings: list[Finding]) -> str:
-    """Every problem, once, one a line."""
-    from .render import unique
-
-    return "\n".join(str(f) for f in unique(findings))
+def report(findings: list[Finding]) -> str:
+    """Every problem (each once, see ``render.unique``), as the plugin's one error, its
+    banner while serving, and the extension's log show them."""
+    noun = "problem" if len(findings) == 1 else "problems"
+    return f"chainwalk: {len(findings)} {noun}:\n" + "\n".join(f"  {f}" for f in findings)
 
 
 class Alone:
@@ -162,7 +168,9 @@ class Alone:
         page, text = _page_source(md, markdown, site.project.root)
         result = site.render_page(page, text, html_tables=True, show_problems=True)
         if result.findings:
-            log.error(f"chainwalk: {page}: blocks not rendered:\n{listing(result.findings)}")
+            from .render import unique
+
+            log.error(report(unique(result.findings)))
         for warning in result.warnings:
             log.warning(f"chainwalk: {warning}")
         part = rendered_part(text, markdown, result.markdown)

@@ -66,6 +66,7 @@ from .markdown_extension import (
     Options,
     fence_escapes,
     rendered_part,
+    report,
 )
 
 if TYPE_CHECKING:  # the engine is imported when a build needs it (not on a cache hit)
@@ -139,12 +140,6 @@ def bind_extension(config: MkDocsConfig, plugin: ChainwalkPlugin) -> Options:
     # MkDocs passes the list to Python-Markdown, which takes instances as well as names.
     config.markdown_extensions[found[0]] = extension  # type: ignore[call-overload]
     return extension.options
-
-
-def report(findings: list[Finding]) -> str:
-    """Every problem of a build, as the one error (or, while serving, the banner) shows it."""
-    noun = "problem" if len(findings) == 1 else "problems"
-    return f"chainwalk: {len(findings)} {noun}:\n" + "\n".join(f"  {f}" for f in findings)
 
 
 class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-call]

@@ -183,8 +183,8 @@ def test_what_zensical_cannot_do(built: dict[str, Path], tmp_path: Path) -> None
     assert all(p.search_excluded == len(p.diagrams) for p in mkdocs.values())
     assert all(p.search_excluded == 0 for p in zensical.values())
 
-    # Fail the build: a broken block fails mkdocs (every problem in one error), but
-    # Zensical succeeds with the problem on the page and in its log.
+    # Fail the build: a broken block fails mkdocs (every problem in one error, see
+    # test_build.py), but Zensical succeeds with the problem on the page and in its log.
     project = project_copy(tmp_path / "broken")
     index = project / "docs" / "index.md"
     text = index.read_text(encoding="utf-8")
@@ -194,25 +194,19 @@ def test_what_zensical_cannot_do(built: dict[str, Path], tmp_path: Path) -> None
     line = text[:text.rindex("```chainwalk", 0, text.index("bookinfo/inbound"))].count("\n") + 1
     problem = (f"docs/index.md:{line}:1: rules/scenarios/bookinfo.yaml: no scenario 'nope' "
                "in bookinfo")
-    done, _ = build(project, "mkdocs")
-    assert done.returncode == 1 and "chainwalk: 1 problem:" in done.stderr
-    assert problem in done.stderr, done.stderr
     done, site = build(project, "zensical")
     assert done.returncode == 0, done.stderr
     assert problem in done.stderr, done.stderr
     assert pages(site)["index.html"].problems == 1
 
     # Check the whole rules folder: an annotation naming an unknown scenario (which no
-    # block renders) is not reported.
+    # block renders) fails mkdocs (see test_build.py) but is not reported.
     index.write_text(text, encoding="utf-8")
     notes = project / "rules" / "rulesets" / "classic.annotations.yaml"
     notes_text = notes.read_text(encoding="utf-8")
     assert "scenario: classic/excluded-22\n" in notes_text
     notes.write_text(notes_text.replace("scenario: classic/excluded-22\n",
                                         "scenario: classic/excluded-23\n"), encoding="utf-8")
-    done, _ = build(project, "mkdocs")
-    assert done.returncode == 1, done.stderr
-    assert "the annotation names an unknown scenario: got 'classic/excluded-23'" in done.stderr
     done, _ = build(project, "zensical")
     assert done.returncode == 0 and "excluded-23" not in done.stderr, done.stderr
 
