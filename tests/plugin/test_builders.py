@@ -165,6 +165,19 @@ def test_every_builder_shows_every_computed_diagram_and_table(built: dict[str, P
             assert other.problems == 0, name
 
 
+def test_the_plugin_and_the_extension_are_registered_for_every_builder() -> None:
+    from importlib.metadata import entry_points
+
+    from chainwalk.markdown_extension import ChainwalkExtension
+    from chainwalk.mkdocs_plugin import ChainwalkPlugin
+
+    for group, wanted in (("mkdocs.plugins", ChainwalkPlugin),
+                          ("properdocs.plugins", ChainwalkPlugin),
+                          ("markdown.extensions", ChainwalkExtension)):
+        found = [e for e in entry_points(group=group) if e.name == "chainwalk"]
+        assert len(found) == 1 and found[0].load() is wanted, group
+
+
 def test_properdocs_builds_the_same_pages(built: dict[str, Path]) -> None:
     def without_generator(path: Path) -> str:
         return re.sub(r'<meta[^>]*name="generator"[^>]*>|<meta content="[^"]*" '
