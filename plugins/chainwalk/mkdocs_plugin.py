@@ -143,7 +143,8 @@ def bind_extension(config: MkDocsConfig, plugin: ChainwalkPlugin) -> Options:
 
 
 class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-call]
-    """Computes the site's diagrams and tables from the rules folder."""
+    """Renders every page's blocks before the build for the bound extension, and fails
+    the build with every problem (or, serving, keeps the last good pages)."""
 
     def __init__(self) -> None:
         self.site: Site | None = None
