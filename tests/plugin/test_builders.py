@@ -106,7 +106,7 @@ class Page:
     diagrams: list[str]  # each Mermaid diagram's source, as Mermaid reads it
     tables: list[str]  # each table's text, tags and spacing left out
     search_excluded: int  # diagrams marked data-search-exclude
-    problems: int  # chainwalk error admonitions
+    problems: int  # chainwalk's error admonitions
 
 
 def pages(site: Path) -> dict[str, Page]:
@@ -124,7 +124,7 @@ def pages(site: Path) -> dict[str, Page]:
             # (mermaid2's fence keeps the source's last newline, superfences' drops it.)
             [html.unescape(source).rstrip("\n") for _, source in pres], tables,
             sum("data-search-exclude" in attributes for attributes, _ in pres),
-            body.count("chainwalk: this block could not be rendered"))
+            body.count('<p class="admonition-title">chainwalk: '))
     return found
 
 

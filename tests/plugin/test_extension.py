@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 from pathlib import Path
 
 import markdown
@@ -78,3 +79,20 @@ def test_which_mermaid_fences_escape_the_source() -> None:
                                "format": fence_mermaid_custom}])
     assert fence_escapes([{"name": "mermaid", "class": "mermaid", "format": fence_code_format}])
     assert fence_escapes([{"name": "mermaid", "class": "mermaid"}])  # superfences' default
+
+
+def test_a_scenario_whose_expectations_fail_is_an_error_above_its_diagram(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    pod = rules / "rulesets" / "pod.rules"
+    pod.write_text(pod.read_text(encoding="utf-8").replace("--to-ports 15006",
+                                                           "--to-ports 15007"),
+                   encoding="utf-8")
+    page = "```chainwalk\nview: sequence\nscenario: shop/call\n```\n"
+    with caplog.at_level(logging.ERROR, logger="chainwalk"):
+        html = converter(rules_dir=rules).convert(page)
+    assert "chainwalk: what this block shows no longer holds" in html
+    assert html.index("admonition failure") < html.index('class="mermaid"')  # both shown
+    assert "shop/call: final receiver" in html and "shop/call: final receiver" in caplog.text
+    assert "the page:1:1: " in caplog.text

@@ -108,8 +108,11 @@ class Site:
         With ``html_tables``, each generated table that :func:`table_html` can write is
         a placeholder line in ``markdown`` instead, and its HTML is in ``tables``: the
         caller puts it in place of the placeholder's paragraph once Markdown is HTML.
-        With ``show_problems``, a block that cannot be rendered becomes an admonition
-        listing its problems (else it becomes nothing: the caller reports them).
+        With ``show_problems`` (for a caller that sees one page at a time, not the whole
+        site, so runs no :meth:`check`), a block that cannot be rendered becomes an
+        admonition listing its problems (else it becomes nothing: the caller reports
+        them), and so does a block showing a scenario whose expectations do not hold,
+        above what it renders.
         """
         blocks, problems = find_blocks(markdown, page)
         result = PageResult(page, markdown, [Finding(p) for p in problems])
@@ -124,12 +127,30 @@ class Site:
             text = self._block(block, result)
             if show_problems and len(result.findings) > before:
                 text = problems_admonition(result.findings[before:])
+            elif show_problems and self._expectations(block, result):
+                text = problems_admonition(result.findings[before:], shown=True) + "\n" + text
             if html_tables:
                 text = _tables_aside(text, result.tables)
             out.extend(["", *_indent(text, block.indent), ""] if text else [])
         out.extend(lines[position:])
         result.markdown = "\n".join(out)
         return result
+
+    def _expectations(self, block: Block, result: PageResult) -> bool:
+        """Add to ``result`` the problems of the expectations of the scenarios ``block``
+        shows; whether there were any."""
+        request = result.blocks[-1][1] if result.blocks else None
+        found = False
+        for key in (request.scenario, request.highlight) if request else ():
+            if not key:
+                continue
+            try:
+                problems = self.project.expectation_problems(self.project.scenario(key))
+            except ChainwalkError as e:
+                problems = list(e.problems)
+            result.findings.extend(Finding(p, (block.where,)) for p in problems)
+            found = found or bool(problems)
+        return found
 
     def _request(self, block: Block) -> Request:
         """The block's parameters (read once per block text and place)."""
@@ -381,11 +402,15 @@ def failure_admonition(title: str, intro: str, problems: str) -> str:
     return f'!!! failure "{title}"\n\n    {intro}\n\n{listing}\n\n'
 
 
-def problems_admonition(findings: list[Finding]) -> str:
-    """A block's problems, in place of the block."""
-    return failure_admonition("chainwalk: this block could not be rendered",
-                              "Fix these and the block renders:",
-                              "\n".join(str(f) for f in unique(findings)))
+def problems_admonition(findings: list[Finding], shown: bool = False) -> str:
+    """A block's problems: in place of the block, or (``shown``) above what it shows."""
+    if shown:
+        title, intro = ("chainwalk: what this block shows no longer holds",
+                        "The expectations of its scenario fail:")
+    else:
+        title, intro = ("chainwalk: this block could not be rendered",
+                        "Fix these and the block renders:")
+    return failure_admonition(title, intro, "\n".join(str(f) for f in unique(findings)))
 
 
 def _result_line(journey: Journey) -> str:
