@@ -95,7 +95,8 @@ def build(project: Path, builder: str) -> tuple[subprocess.CompletedProcess[str]
     site = project / f"site-{builder}"
     if builder == "zensical":
         done = run(project, "zensical", "build", "--clean", "--strict", "-f", ZENSICAL_CONFIG)
-        shutil.move(project / "site", site)  # Zensical takes its site_dir from the config
+        if (project / "site").is_dir():  # Zensical takes its site_dir from the config
+            shutil.move(project / "site", site)
     else:
         done = run(project, builder, "build", "--strict", "-f", "mkdocs.yml", "-d", str(site))
     return done, site
