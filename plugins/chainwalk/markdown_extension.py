@@ -15,13 +15,15 @@ What it adds to Python-Markdown:
 
 - A preprocessor that replaces each block of the page by its view's Markdown (see
   :class:`chainwalk.render.Site`). It runs first, on the page's text as the author
-  wrote it, because a block's output is Markdown: its diagrams are ```` ```mermaid ````
-  fences that the builder's own Mermaid fence then formats (mermaid2's under MkDocs,
-  the native one under Zensical), and its problems name the page line.
+  wrote it, and not as the fence's format, because a block's output is Markdown (its
+  diagrams are ```` ```mermaid ```` fences that the builder's own Mermaid fence then
+  formats: mermaid2's under MkDocs, the native one under Zensical), and because its
+  problems name the page line, which a fence's format is not told.
 - A treeprocessor that puts each generated table's HTML in place of its placeholder
   (the renderers write tables as HTML directly, see ``Site.render_page``), and a
-  postprocessor that keeps the diagrams' source out of the search index (a reader searching for "envoy" wants
-  the prose and the tables, not "participant a3 as envoy #40;sidecar#41;").
+  postprocessor that keeps the diagrams' source out of the search index (a reader
+  searching for "envoy" wants the prose and the tables, not "participant a3 as envoy
+  #40;sidecar#41;").
 - ``unrendered_block``, the superfences fence for ``chainwalk``: a block that reaches
   superfences was not rendered (the extension is not listed, or the fence has options
   after its name, which a block never has) and becomes an error in the page, never the
@@ -31,9 +33,10 @@ Who reports problems: bound to the MkDocs plugin (:mod:`chainwalk.mkdocs_plugin`
 binds it in ``on_config``), the plugin renders every page before the build and fails
 it with one error listing every problem. Alone (Zensical, or MkDocs without the
 plugin), the extension puts an error admonition in place of each block it cannot
-render and logs the problem as an error on the ``chainwalk`` logger; it cannot fail the
-build, and the checks of the whole rules folder (a scenario shown on no page, a rule
-no scenario exercises) need the plugin, which sees every page.
+render (and above each block showing a scenario whose expectations fail) and logs the
+problems as errors on the ``chainwalk`` logger; it cannot fail the build, and the
+checks of the whole rules folder (a scenario shown on no page, an annotation naming an
+unknown scenario) need the plugin, which sees every page.
 
 This module imports nothing from MkDocs.
 """
