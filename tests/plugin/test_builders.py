@@ -2,7 +2,8 @@
 main path: the chainwalk plugin and extension, mermaid2's fence), ``properdocs build
 --strict`` (the same mkdocs.yml, the plugin registered for ProperDocs) and ``zensical
 build`` (which ignores MkDocs plugins: the extension alone, Mermaid through Zensical's
-native fence, ``watch: [rules]``). Every computed diagram and table is in each; what
+native fence, ``watch: [rules]``, which ``zensical serve`` is checked to follow).
+Every computed diagram and table is in each; what
 Zensical cannot do is listed in ``ZENSICAL_CANNOT`` and asserted, and docs/authors.md
 says the same."""
 
@@ -14,11 +15,14 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+from test_serve import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ZENSICAL_CONFIG = "zensical-mkdocs.yml"
@@ -233,3 +237,34 @@ def test_the_authors_page_says_what_zensical_cannot_do() -> None:
     for what in (*ZENSICAL_CANNOT.values(), "watch: [rules]", "properdocs build --strict",
                  "zensical build", NATIVE_MERMAID):
         assert " ".join(what.split()) in section, what
+
+
+def test_zensical_serve_rebuilds_when_a_rules_file_changes(tmp_path: Path) -> None:
+    """``watch: [rules]`` in the derived config: an annotation edit reaches the page."""
+    project = project_copy(tmp_path / "served")
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "zensical", "serve", "-a", f"127.0.0.1:{port}", "-f",
+         ZENSICAL_CONFIG], cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def shows(text: str) -> bool:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/rules/", timeout=5) as r:
+                    if text in r.read().decode("utf-8"):
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.2)
+        return False
+
+    notes = project / "rules" / "rulesets" / "current.annotations.yaml"
+    try:
+        assert shows("Inbound capture entry")
+        notes.write_text(notes.read_text(encoding="utf-8").replace(
+            "name: Inbound capture entry", "name: Inbound capture doorway"), encoding="utf-8")
+        assert shows("Inbound capture doorway")
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
