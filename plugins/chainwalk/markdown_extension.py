@@ -83,8 +83,9 @@ class PageRenderer(Protocol):
     def render(self, markdown: str, md: Markdown) -> tuple[str, dict[str, str]]:
         """``markdown`` with its blocks rendered, and the HTML of each table placeholder."""
 
-    def lost_tables(self, message: str) -> None:
-        """The page's HTML lost table placeholders (another extension changed them)."""
+    def fail(self, message: str) -> None:
+        """A problem found while Markdown converts the page (the plugin fails the build
+        with it; alone, it is logged)."""
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ class Alone:
             part = result.markdown
         return part, result.tables
 
-    def lost_tables(self, message: str) -> None:
+    def fail(self, message: str) -> None:
         log.error(message)
 
 
@@ -227,14 +228,20 @@ class _Blocks(Preprocessor):
 
 class _Tables(Treeprocessor):
     """Each generated table's HTML in place of its placeholder (a paragraph of its own,
-    or bare text in a tight list item), through Python-Markdown's store of raw HTML."""
+    or bare text in a tight list item), through Python-Markdown's store of raw HTML; and
+    the page's unrendered blocks reported (superfences ignores an error its format
+    raises, so ``unrendered_block`` leaves them here)."""
 
     def __init__(self, md: Markdown, renderer: PageRenderer) -> None:
         super().__init__(md)
         self.renderer = renderer
         self.html: dict[str, str] = {}
+        self.unrendered: list[str] = []
 
     def run(self, root: Element) -> None:
+        unrendered, self.unrendered = self.unrendered, []
+        for message in unrendered:
+            self.renderer.fail(message)
         tables, self.html = dict(self.html), {}  # a copy: the renderer keeps its own
         if not tables:
             return
@@ -243,7 +250,7 @@ class _Tables(Treeprocessor):
             if text in tables and len(element) == 0:
                 element.text = self.md.htmlStash.store(tables.pop(text))
         if tables:
-            self.renderer.lost_tables(
+            self.renderer.fail(
                 f"chainwalk: the HTML of a page lost the place of {len(tables)} table(s) "
                 f"({', '.join(tables)}): another plugin or Markdown extension changed it")
 
@@ -295,10 +302,13 @@ def unrendered_block(source: str, language: str, css_class: str, options: dict[s
     if NAME not in md.preprocessors:
         why = ("the chainwalk Markdown extension is not enabled: add chainwalk to "
                "markdown_extensions")
+        log.error(f"chainwalk: a block was not rendered: {why}")
     else:
         why = ("a chainwalk block opens with ```chainwalk alone: remove what follows "
                "the word chainwalk (options, attributes)")
-    log.error(f"chainwalk: a block was not rendered: {why}")
+        tables = md.treeprocessors[NAME]
+        assert isinstance(tables, _Tables)
+        tables.unrendered.append(f"chainwalk: a block was not rendered: {why}")
     return ('<div class="admonition failure"><p class="admonition-title">chainwalk: '
             f'this block was not rendered</p><p>{html_text(why)}</p>'
             f'<pre><code>{html_text(source)}</code></pre></div>')

@@ -310,7 +310,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             self.last_good[uri] = (rendered, tables)
         return rendered, tables
 
-    def lost_tables(self, message: str) -> None:
+    def fail(self, message: str) -> None:
         where = "" if self.page is None else f" ({self.page.file.src_uri})"
         raise PluginError(message + where)
 

@@ -117,6 +117,16 @@ def test_mistakes_in_a_block_name_the_page_line(ok: Path, page: str, old: str, n
     assert any(p.startswith(expected) for p in found), found
 
 
+def test_a_block_the_extension_cannot_read_fails_the_build(ok: Path) -> None:
+    edit(ok / "docs" / "index.md", "```chainwalk\nview: sequence\nscenario: shop/call",
+         "```chainwalk {.x}\nview: sequence\nscenario: shop/call")
+    built = build(ok)
+    assert not built.ok
+    assert "chainwalk: a block was not rendered: a chainwalk block opens with ```chainwalk " \
+        "alone: remove what follows the word chainwalk (options, attributes) (index.md)" \
+        in built.log, built.log
+
+
 def test_lines_count_from_the_top_of_the_file_despite_front_matter(ok: Path) -> None:
     edit(ok / "docs" / "index.md", "view: sequence\nscenario: shop/same-pod",
          "view: sequence\nscenario: shop/unknown")
