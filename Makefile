@@ -10,9 +10,6 @@ MERMAID := node_modules/mermaid/dist/mermaid.min.js
 .PHONY: setup serve build test lint bench clean
 
 setup: $(STAMP) $(MERMAID)
-	@# The parser compiled with mypyc, if there is a C compiler (chainwalk/_compiled.py):
-	@# quick when built already; without it the parser is pure Python, slower.
-	@$(BIN)/python -m chainwalk._compiled || true
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,5 +40,4 @@ bench: setup
 	$(BIN)/python bench/plugin.py
 
 clean:
-	rm -rf $(VENV) node_modules site .cache .pytest_cache .mypy_cache .ruff_cache \
-		plugins/chainwalk/netfilter/__compiled__
+	rm -rf $(VENV) node_modules site .cache .pytest_cache .mypy_cache .ruff_cache

@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(slots=True, order=True, unsafe_hash=True)
 class Location:
-    """A place in a text file: 1-based line and column."""
+    """A place in a text file: 1-based line and column. Never changed once made (not frozen:
+    the parser makes one per rule, and a frozen dataclass's ``__init__`` costs 5x)."""
 
     path: str
     line: int

@@ -15,10 +15,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__
 from ._errors import ChainwalkError
-from .netfilter import Packet, Trace, host_with, parse_file, trace
+
+if TYPE_CHECKING:
+    from .netfilter import Branch, Step, Trace
 
 
 def _int(text: str) -> int:
@@ -115,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _trace(args: argparse.Namespace) -> int:
+    from .netfilter import Packet, host_with, parse_file, trace
+
     hook = args.hook.upper()
     family = args.family or (6 if ":" in args.dst else 4)
     ruleset = parse_file(args.rules, family)
@@ -164,10 +169,7 @@ def format_trace(result: Trace) -> str:
     return "\n".join(lines)
 
 
-def _format_step(step: object) -> str:
-    from .netfilter._trace import Step  # not (yet) in netfilter.__all__
-
-    assert isinstance(step, Step)
+def _format_step(step: Step) -> str:
     if step.kind == "event":
         return f"   -- {step.text}"
     head = f"{step.table}:{step.chain}"
@@ -179,19 +181,14 @@ def _format_step(step: object) -> str:
         last = step.rule + step.count - 1
         return f"{head}:rules:{step.rule}-{last}:NO-MATCH   {step.reason}"
     if step.hit:
-        action = step.target or "-"
-        if step.effect and step.effect.startswith(("jump", "goto")):
-            action = f"{'GOTO' if step.effect.startswith('goto') else 'JUMP'}:{step.target}"
-        line = f"{head}:rule:{step.rule}:{action}   {step.text}"
-        return line + (f"   [{step.effect}]" if step.effect and not step.effect.startswith(
-            ("jump", "goto")) else "")
+        if step.jump is not None:
+            return f"{head}:rule:{step.rule}:{step.jump.upper()}:{step.target}   {step.text}"
+        line = f"{head}:rule:{step.rule}:{step.target or '-'}   {step.text}"
+        return line + (f"   [{step.effect}]" if step.effect else "")
     return f"{head}:rule:{step.rule}:NO-MATCH   {step.reason}"
 
 
-def _where(branch: object) -> str:
-    from .netfilter import Branch
-
-    assert isinstance(branch, Branch)
+def _where(branch: Branch) -> str:
     f = branch.final
     if branch.disposition == "delivered":
         if branch.tproxy:
@@ -210,7 +207,7 @@ def _is_scenario_path(path: str) -> bool:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .journey import check_scenario, load_scenarios, run_scenario
+    from .netfilter import parse_file
 
     problems: list[str] = []
     scenarios = 0
@@ -219,6 +216,8 @@ def _check(args: argparse.Namespace) -> int:
             if not _is_scenario_path(path):
                 parse_file(path)
                 continue
+            from .journey import check_scenario, load_scenarios, run_scenario
+
             for scenario in load_scenarios(path):
                 scenarios += 1
                 problems.extend(str(p) for p in check_scenario(scenario,

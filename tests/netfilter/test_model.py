@@ -1,77 +1,52 @@
-"""The model's builders: an object filled through a builder is the object the frozen
-dataclass itself makes, and a builder refuses fields that do not match its class."""
+"""The model as plain data: compared by meaning, hashed by value where it is a value, and
+what a rule computes for the trace (its normal form, its checks) made once, on first use."""
 
 from __future__ import annotations
 
-import dataclasses
 import pickle
-
-import pytest
+from dataclasses import replace
 
 from chainwalk._errors import Location
-from chainwalk.netfilter import _parser
-from chainwalk.netfilter._model import Chain, Match, Option, Rule, Target, builder
+from chainwalk.netfilter import parse_text
+from chainwalk.netfilter._model import Match, Option, Rule, Target
 
 
-def _fill(cls: type, **values: object) -> object:
-    made = builder(cls, tuple(values))()
-    for name, value in values.items():
-        setattr(made, name, value)
-    made.__class__ = cls
-    return made
+def _rule() -> Rule:
+    return Rule((Match("", (Option("protocol", ("tcp",)),)),), Target("ACCEPT"),
+                Location("f", 3, 4), (1, 2))
 
 
-@pytest.mark.parametrize("values", [
-    {"name": "dport", "values": ("15008",), "negated": True},
-    {"name": "comment", "values": (), "negated": False},
-])
-def test_a_built_object_is_the_object_the_class_makes(values: dict[str, object]) -> None:
-    built = _fill(Option, **values)
-    made = Option(**values)  # type: ignore[arg-type]
-    assert type(built) is Option
-    assert built == made and hash(built) == hash(made) and repr(built) == repr(made)
-    assert pickle.loads(pickle.dumps(built)) == made
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        built.name = "sport"  # type: ignore[attr-defined]
+def test_rules_compare_by_meaning_not_by_where_they_came_from() -> None:
+    assert _rule() == Rule(_rule().matches, _rule().target, Location("g", 9, 1), None)
+    assert _rule() != Rule(_rule().matches, Target("DROP"))
 
 
-def test_a_class_without_slots_keeps_its_dict_and_cached_properties() -> None:
-    match = Match("", (Option("protocol", ("tcp",)),))
-    target = Target("ACCEPT")
-    built = _fill(Rule, matches=(match,), target=target, location=Location("f", 3, 4),
-                  counters=None)
-    made = Rule((match,), target, Location("f", 3, 4))
-    assert built == made and type(built) is Rule
-    assert built.spec == made.spec == "-p tcp -j ACCEPT"  # type: ignore[attr-defined]
-    assert built.location == Location("f", 3, 4)  # type: ignore[attr-defined]
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        built.target = None  # type: ignore[attr-defined]
+def test_options_matches_and_targets_are_hashed_by_value() -> None:
+    assert {Option("dport", ("80",)), Option("dport", ("80",))} == {Option("dport", ("80",))}
+    assert hash(Match("tcp", (Option("dport", ("80",)),))) == hash(
+        Match("tcp", (Option("dport", ("80",)),)))
+    assert hash(Target("X", (), False, True)) != hash(Target("X", (), True, True))
 
 
-@pytest.mark.parametrize(("cls", "names"), [
-    (Option, ("name", "values")),  # one left out: it would stay unset
-    (Option, ("name", "negated", "values")),  # another order than the slots'
-    (Chain, ("name", "policy", "rules", "location", "counters", "index")),
-])
-def test_a_builder_refuses_fields_its_class_does_not_have(cls: type,
-                                                         names: tuple[str, ...]) -> None:
-    with pytest.raises(TypeError, match="fields changed"):
-        builder(cls, names)
+def test_a_rule_computes_its_spec_and_checks_once() -> None:
+    rule = _rule()
+    assert rule.spec == "-p tcp -j ACCEPT"
+    assert rule.spec is rule.spec
+    assert rule.compiled is rule.compiled
+    changed = replace(rule, target=Target("DROP"))
+    assert changed.spec == "-p tcp -j DROP"  # not the cached spec of the rule it came from
 
 
-def test_the_parser_makes_the_objects_the_classes_make() -> None:
-    location = Location("f.rules", 7, 4)
-    option = Option("dport", ("80",), False)
-    match = Match("tcp", (option,))
-    target = Target("KUBE-SVC-X", (), False, True)
-    assert _parser._option("dport", ("80",), False) == option
-    assert _parser._match("tcp", (option,)) == match
-    assert _parser._target("KUBE-SVC-X", (), False, True) == target
-    assert _parser._location("f.rules", 7, 4) == location
-    rule = _parser._rule((match,), target, location, (1, 2))
-    assert rule == Rule((match,), target, location, (1, 2))
-    assert (rule.location, rule.counters) == (location, (1, 2))
-    for made, field in ((_parser._option("a", (), True), "name"),
-                        (_parser._location("f", 1, 1), "line"), (rule, "counters")):
-        with pytest.raises(dataclasses.FrozenInstanceError):
-            setattr(made, field, None)
+def test_a_pickled_rule_leaves_its_checks_behind_and_makes_them_again() -> None:
+    rule = _rule()
+    assert rule.compiled.checks
+    again = pickle.loads(pickle.dumps(rule))
+    assert again == rule and (again.location, again.counters) == (rule.location, rule.counters)
+    assert again.compiled is not rule.compiled and len(again.compiled.checks) == 1
+
+
+def test_tables_and_rulesets_find_their_parts_by_name() -> None:
+    ruleset = parse_text("*nat\n:OUTPUT ACCEPT [0:0]\n:X - [0:0]\n-A X -j RETURN\nCOMMIT\n")
+    nat = ruleset.table("nat")
+    assert nat is not None and nat.chain("X") is ruleset.chain("nat", "X")
+    assert ruleset.chain("nat", "Y") is None and ruleset.table("filter") is None

@@ -1,6 +1,6 @@
 """Routing as a pod sees it: which interface a locally generated packet leaves on, with
-which source address, and which destinations are local (KERNEL-NOTES: the output interface
-is decided before nat OUTPUT; the source is the route's preferred source)."""
+which source address, and which destinations are local (the output interface is decided
+before nat OUTPUT; the source is the route's preferred source)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Tracing: a packet followed through a ruleset as the Linux kernel follows it.
 
-The expectations are the facts of /work/shared/KERNEL-NOTES.md, seen with real connections:
+The expectations are the kernel's behaviour, seen with real connections:
 the Istio journeys, nat consulted only for a connection's first packet (not again on the
 ``lo`` re-entry), REDIRECT's addresses, ipt_do_table's jumps, gotos and RETURN.
 """

@@ -342,8 +342,8 @@ def test_odd_addresses_give_what_the_regexes_gave(text: str) -> None:
 
 @pytest.fixture(scope="module")
 def values_as_python() -> ModuleType:
-    """The module's Python source, loaded apart: compiled (chainwalk/_compiled.py), the
-    module reads its Final flag from C, where setting the attribute does not reach."""
+    """The module's source, loaded apart, so that changing its flag leaves the engine's
+    own module as it is."""
     spec = importlib.util.spec_from_file_location("_values_as_python", _VALUES_SOURCE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

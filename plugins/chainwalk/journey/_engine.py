@@ -25,67 +25,39 @@ received: the same state again means forever) or at the scenario's hop limit.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Literal
 
 from .._errors import ChainwalkError, Location, Problem
-from ..netfilter import Branch, Host, Packet, Ruleset, Trace, route_output, trace
+from ..netfilter import Branch, Packet, Trace, route_output, trace
 from . import _envoy
-from ._model import Hop, Journey, Pod, Scenario
+from ._model import Hop, Journey, Pod, Result, Scenario
 from ._world import World, build_world
 
 EPHEMERAL_BASE = 40000  # hop n's client uses port 40000 + n: stable output, distinct hops
 
 
-# The walk's own records are plain classes: a dataclass costs milliseconds to create at
-# import (its methods are compiled from source), and these need no equality or repr.
+@dataclass(slots=True)
 class _Sender:
-    __slots__ = ("gid", "pod", "process", "uid")
-
-    def __init__(self, pod: str, process: str, uid: int, gid: int) -> None:
-        self.pod = pod
-        self.process = process
-        self.uid = uid
-        self.gid = gid
+    pod: str
+    process: str
+    uid: int
+    gid: int
 
 
+@dataclass(slots=True)
 class _Listener:
-    __slots__ = ("description", "process", "proxy")
-
-    def __init__(self, process: str, description: str, proxy: bool) -> None:
-        self.process = process
-        self.description = description
-        self.proxy = proxy
+    process: str
+    description: str
+    proxy: bool
 
 
+@dataclass(slots=True)
 class _Ending:
     """Why a journey stops: its result and the reason in words."""
 
-    __slots__ = ("reason", "result")
-
-    def __init__(self, result: str, reason: str) -> None:
-        self.result = result
-        self.reason = reason
-
-
-# Traces made, by what decides them: a site's diff views run most scenarios again with
-# one ruleset swapped, and their hops through the other pods repeat exactly. Keyed by
-# id() of the ruleset and the host (both shared between runs: see _rulesets and
-# _world); the value keeps them alive, so an id cannot be reused, and is checked to be
-# the same objects.
-_traces: dict[tuple[int, int, Packet, str], tuple[Ruleset, Host, Trace]] = {}
-_TRACES_KEPT = 4096
-
-
-def _trace(ruleset: Ruleset, packet: Packet, host: Host, hook: str) -> Trace:
-    key = (id(ruleset), id(host), packet, hook)
-    found = _traces.get(key)
-    if found is not None and found[0] is ruleset and found[1] is host:
-        return found[2]
-    made = trace(ruleset, packet, host, hook)
-    if len(_traces) >= _TRACES_KEPT:
-        _traces.clear()
-    _traces[key] = (ruleset, host, made)
-    return made
+    result: Result
+    reason: str
 
 
 def run_scenario(scenario: Scenario) -> Journey:
@@ -189,7 +161,7 @@ class _Walk:
         sport = EPHEMERAL_BASE + number
         packet = Packet(dst, dport, self.protocol, source, sport, None, None, sender.uid,
                         sender.gid)
-        output = _trace(self.world.rulesets[pod.name], packet, host, "OUTPUT")
+        output = trace(self.world.rulesets[pod.name], packet, host, "OUTPUT")
         hop = Hop(number, pod.name, sender.process, sender.uid, sender.gid, self.protocol,
                   source or route.source, sport, dst, dport, output,
                   notes=self.fork_note(output))
@@ -245,7 +217,7 @@ class _Walk:
                             "eth0 with the pod's own address as source, which the kernel "
                             "drops (martian source)")
         packet = Packet(dst, dport, self.protocol, final.src, final.sport, "eth0")
-        arriving = _trace(self.world.rulesets[receiver.name], packet,
+        arriving = trace(self.world.rulesets[receiver.name], packet,
                           self.world.hosts[receiver.name], "PREROUTING")
         notes.extend(self.fork_note(arriving))
         hop = replace(hop, prerouting_trace=arriving, notes=tuple(notes))
@@ -254,7 +226,7 @@ class _Walk:
         local = self.local_socket(arriving.main, dst)
         return self.land(hop, receiver, local[0], local[1], dst, dport)
 
-    def end(self, hop: Hop, notes: list[str], outcome: str, reason: str
+    def end(self, hop: Hop, notes: list[str], outcome: Literal["refused", "dropped"], reason: str
             ) -> tuple[Hop, _Listener | None, _Ending | None]:
         return (replace(hop, outcome=outcome, notes=(*notes, reason)), None,
                 _Ending(outcome, f"hop {hop.number}: {reason}"))

@@ -1,7 +1,6 @@
 """What the sidecar does with a connection it accepted, as Envoy and istio-agent do.
 
-Only the decisions that move a connection are modelled (KERNEL-NOTES.md, "Envoy
-listeners"):
+Only the decisions that move a connection are modelled, those of Envoy's listeners:
 
 - virtualOutbound (15001) reads the original destination. A service VIP:port goes
   to the service's first endpoint (real Envoy balances; a document needs one
@@ -19,6 +18,8 @@ The upstream connection is opened by the proxy, i.e. as the sidecar's uid/gid.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ._model import DNS_PORT, INBOUND_PORT, OUTBOUND_PORT, Sidecar, Topology
 
 LISTENERS = {
@@ -35,36 +36,28 @@ INBOUND_SOURCE = {4: "127.0.0.6", 6: "::6"}
 LOCALHOST = {4: "127.0.0.1", 6: "::1"}
 
 
-# Decisions are plain classes (a dataclass costs milliseconds to create at import, its
-# methods compiled from source): the engine only reads their fields.
+@dataclass(slots=True)
 class Upstream:
     """The sidecar opens a new connection to ``dst``:``dport`` (bound to ``source``)."""
 
-    __slots__ = ("dport", "dst", "note", "source")
-
-    def __init__(self, dst: str, dport: int, source: str, note: str) -> None:
-        self.dst = dst
-        self.dport = dport
-        self.source = source
-        self.note = note
+    dst: str
+    dport: int
+    source: str
+    note: str
 
 
+@dataclass(slots=True)
 class Answer:
     """The sidecar handles the connection itself: the journey ends here."""
 
-    __slots__ = ("note",)
-
-    def __init__(self, note: str) -> None:
-        self.note = note
+    note: str
 
 
+@dataclass(slots=True)
 class Blackhole:
     """The sidecar closes the connection."""
 
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
+    reason: str
 
 
 Decision = Upstream | Answer | Blackhole

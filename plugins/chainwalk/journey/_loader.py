@@ -494,7 +494,8 @@ class _Builder:
             return HopExpectation(port=item, location=where)
         if isinstance(item, str):
             if item in ("refused", "dropped"):
-                return HopExpectation(outcome=item, location=where)
+                return HopExpectation(outcome="refused" if item == "refused" else "dropped",
+                                      location=where)
             self.check_receiver(topology, item, where)
             return HopExpectation(receiver=item, location=where)
         if "receiver" in item:

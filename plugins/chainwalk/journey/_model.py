@@ -8,11 +8,12 @@ the renderer and the MkDocs plugin: add fields, do not rename them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from .._errors import Location
 from ..netfilter import Interface, Trace
 
-# The ports Envoy listens on in a standard Istio pod (see KERNEL-NOTES.md).
+# The ports Envoy listens on in a standard Istio pod.
 OUTBOUND_PORT = 15001
 INBOUND_PORT = 15006
 DNS_PORT = 15053
@@ -21,9 +22,13 @@ PROXY_ID = 1337
 
 INBOUND_MODES = ("passthrough", "localhost")
 OUTBOUND_POLICIES = ("ALLOW_ANY", "REGISTRY_ONLY")
-RESULTS = ("delivered", "loop", "refused", "blackholed", "dropped", "hop-limit")
-HOP_OUTCOMES = ("accepted", "proxied", "blackholed", "refused", "dropped", "loop",
-                "hop-limit")
+#: How a journey ends.
+Result = Literal["delivered", "loop", "refused", "blackholed", "dropped", "hop-limit"]
+#: What became of one hop's connection.
+HopOutcome = Literal["accepted", "proxied", "blackholed", "refused", "dropped", "loop",
+                     "hop-limit"]
+RESULTS: tuple[Result, ...] = get_args(Result)
+HOP_OUTCOMES: tuple[HopOutcome, ...] = get_args(HopOutcome)
 WILDCARD = ""  # a process that listens on every local address (0.0.0.0 and ::)
 
 
@@ -239,7 +244,7 @@ class HopExpectation:
     receiver: str | None = None
     original: str | None = None
     location: Location | None = field(default=None, compare=False)
-    outcome: str | None = None  # one of HOP_OUTCOMES
+    outcome: HopOutcome | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +272,7 @@ class RuleExpectation:
 class Expectations:
     """What a scenario's journey must show; ``None`` / empty parts are not checked."""
 
-    result: str | None = None
+    result: Result | None = None
     receiver: str | None = None
     hops: tuple[HopExpectation, ...] | None = None
     rules: tuple[RuleExpectation, ...] = ()
@@ -337,7 +342,7 @@ class Hop:
     listener: str | None = None
     original_dst: str | None = None
     original_dport: int | None = None
-    outcome: str = "accepted"
+    outcome: HopOutcome = "accepted"
     notes: tuple[str, ...] = ()
 
     @property
@@ -374,6 +379,6 @@ class Journey:
 
     scenario_id: str
     hops: tuple[Hop, ...]
-    result: str
+    result: Result
     receiver: str | None
     reason: str

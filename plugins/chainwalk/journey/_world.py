@@ -8,7 +8,7 @@ engine and the loader's checks both look at.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from .._errors import ChainwalkError, Problem
 from ..netfilter import Host, Interface, Ruleset, host_with
@@ -24,19 +24,15 @@ from ._model import (
 from ._rulesets import apply_edits, empty_ruleset, load_ruleset
 
 
+@dataclass(slots=True)
 class World:
     """Pods after the what-ifs, with the rules and the network view of each, for one
     address family (a journey never changes family)."""
 
-    # A plain class: a dataclass costs milliseconds to create at import.
-    __slots__ = ("family", "hosts", "rulesets", "topology")
-
-    def __init__(self, topology: Topology, family: int, rulesets: dict[str, Ruleset],
-                 hosts: dict[str, Host]) -> None:
-        self.topology = topology
-        self.family = family
-        self.rulesets = rulesets
-        self.hosts = hosts
+    topology: Topology
+    family: int
+    rulesets: dict[str, Ruleset]
+    hosts: dict[str, Host]
 
 
 def family_of(address: str) -> int:

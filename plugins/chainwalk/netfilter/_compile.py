@@ -1,6 +1,6 @@
 """What each match does: a rule compiled once into a list of checks.
 
-A check takes the packet's current :class:`State` and the :class:`Host` and
+A check takes the packet's current :class:`~._state.State` and the :class:`Host` and
 returns ``None`` when the criterion holds, a sentence saying why not when it does
 not ("leaves on eth0, rule wants lo"), or a :class:`Choice` when the answer is a
 matter of chance (``-m statistic``) or cannot be known from the file (``-m set``
@@ -13,121 +13,37 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
+from dataclasses import dataclass
 from operator import attrgetter
 
 from . import _values as v
 from ._model import BASE_MODULE, Match, Option, Rule
 from ._packet import Host
 from ._routing import is_local
+from ._state import State
 
 
+@dataclass(slots=True)
 class Choice:
     """A criterion decided by chance (probability) or unknown (probability ``None``)."""
 
-    # A plain class: a dataclass costs milliseconds to create at import.
-    __slots__ = ("description", "probability")
-
-    def __init__(self, probability: float | None, description: str) -> None:
-        self.probability = probability
-        self.description = description
-
-
-class State:
-    """The packet as it moves through the hooks: mutable, private to a trace."""
-
-    __slots__ = (
-        "ct_attached",
-        "ctmark",
-        "ctstate",
-        "dnat",
-        "dport",
-        "dst",
-        "dst_int",
-        "family",
-        "gid",
-        "groups",
-        "hook",
-        "in_if",
-        "mark",
-        "orig_dport",
-        "orig_dst",
-        "orig_sport",
-        "orig_src",
-        "out_if",
-        "protocol",
-        "snat",
-        "sport",
-        "src",
-        "src_int",
-        "tcp_flags",
-        "tproxy",
-        "uid",
-        "untracked",
-        "zone",
-    )
-
-    def __init__(self) -> None:
-        self.family = 4
-        self.protocol = "tcp"
-        self.src = self.dst = ""
-        self.src_int = self.dst_int = 0
-        self.sport = self.dport = 0
-        self.in_if: str | None = None
-        self.out_if: str | None = None
-        self.uid: int | None = None
-        self.gid: int | None = None
-        self.groups: tuple[int, ...] = ()
-        self.mark = self.ctmark = 0
-        self.ctstate = "NEW"
-        self.tcp_flags: frozenset[str] = frozenset({"SYN"})
-        self.hook = ""
-        self.dnat = self.snat = self.untracked = False
-        self.ct_attached = False
-        self.orig_src = self.orig_dst = ""
-        self.orig_sport = self.orig_dport = 0
-        self.tproxy: tuple[str, int] | None = None
-        self.zone = 0
-
-    def set_src(self, address: str) -> None:
-        self.src = address
-        number = _numbers.get(address)
-        self.src_int = number if number is not None else _number(address) if address else 0
-
-    def set_dst(self, address: str) -> None:
-        self.dst = address
-        number = _numbers.get(address)
-        self.dst_int = number if number is not None else _number(address)
-
-
-# An address's number, by its text: a trace sets the packet's addresses several times, from
-# the same few. Only valid addresses are kept, so a bad one raises ValueError each time.
-_numbers: dict[str, int] = {}
-
-
-def _number(address: str) -> int:
-    number = int(v.ip(address))
-    if len(_numbers) >= 4096:
-        _numbers.clear()
-    _numbers[address] = number
-    return number
+    probability: float | None
+    description: str
 
 
 Result = str | Choice | None
 Check = Callable[[State, Host], Result]
 
 
+@dataclass(slots=True, eq=False)
 class CompiledRule:
-    # One per Rule: hashed by identity (see _trace). A plain class: a dataclass costs
-    # milliseconds to create at import.
-    __slots__ = ("checks", "exact_destination", "target_options")
+    """A rule's checks, in the kernel's order, and what the trace reads of it per packet."""
 
-    def __init__(self, checks: tuple[Check, ...], exact_destination: int | None,
-                 target_options: dict[str, tuple[str, ...]]) -> None:
-        self.checks = checks
-        # For the chain index: the single address a non-negated ``-d a/32`` demands.
-        self.exact_destination = exact_destination
-        # The target's options by name, for the trace's targets (read once, not per packet).
-        self.target_options = target_options
+    checks: tuple[Check, ...]
+    # For the chain index: the single address a non-negated ``-d a/32`` demands.
+    exact_destination: int | None
+    # The target's options by name, read once, not per packet.
+    target_options: dict[str, tuple[str, ...]]
 
 
 def compile_rule(rule: Rule) -> CompiledRule:
@@ -174,14 +90,10 @@ def _interface(which: str) -> Callable[[Option], Check]:
 
     def build(option: Option) -> Check:
         pattern, neg = option.value, option.negated
-        prefix = pattern[:-1] if pattern.endswith("+") else None
 
         def check(st: State, host: Host) -> Result:
             name = st.in_if if which == "in" else st.out_if
-            # v.interface_matches, inline: most rules of a trace ask it.
-            hit = name is not None and (name == pattern if prefix is None
-                                        else name.startswith(prefix))
-            if hit != neg:
+            if v.interface_matches(pattern, name) != neg:
                 return None
             if name is None:
                 where = "no incoming" if which == "in" else "no outgoing"

@@ -4,12 +4,13 @@ Each :class:`ModuleSpec` / :class:`TargetSpec` lists its options in the order
 ``iptables-save`` prints them, the spellings ``iptables-restore`` accepts, how
 many values each takes and how a value is normalised. The parser, the writer
 and the documentation all read these tables; what a module *does* lives in
-``_compile.py``, keyed by the same names.
+``_compile.py`` and what a target does in ``_targets.py``, keyed by the same names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Final
 
 from . import _values as v
@@ -21,21 +22,14 @@ ALL_HOOKS: Final = frozenset(HOOKS)
 PORT_PROTOCOLS: Final = ("tcp", "udp", "sctp", "dccp", "udplite")
 
 
-# The specs are plain classes: one object per option, module and target, compared by
-# identity; a dataclass costs milliseconds to create at import (its methods are compiled
-# from source at every start).
+@dataclass(slots=True, eq=False)  # compared (and hashed) by identity: one per option
 class OptionSpec:
-    __slots__ = ("arity", "name", "negatable", "parse", "spellings", "store_as")
-
-    def __init__(self, name: str, spellings: tuple[str, ...], arity: int = 1,
-                 parse: Callable[[str], object] = v.any_text, negatable: bool = True,
-                 store_as: str | None = None) -> None:
-        self.name = name  # as iptables-save prints it, without the dashes
-        self.spellings = spellings  # every spelling iptables-restore accepts
-        self.arity = arity
-        self.parse = parse
-        self.negatable = negatable
-        self.store_as = store_as  # an alias whose normal form is another option
+    name: str  # as iptables-save prints it, without the dashes
+    spellings: tuple[str, ...]  # every spelling iptables-restore accepts
+    arity: int = 1
+    parse: Callable[[str], object] = v.any_text
+    negatable: bool = True
+    store_as: str | None = None  # an alias whose normal form is another option
 
     @property
     def canonical(self) -> str:
@@ -54,44 +48,39 @@ def _keep(options: list[Option]) -> list[Option]:
     return options
 
 
+@dataclass(slots=True, eq=False)
 class ModuleSpec:
-    __slots__ = ("finish", "hooks", "implicit", "lookup", "name", "options", "order",
-                 "protocols", "summary")
+    name: str
+    options: tuple[OptionSpec, ...]
+    protocols: tuple[str, ...] = ()  # -p must be one of these (empty: any)
+    hooks: frozenset[str] = ALL_HOOKS
+    finish: Finish = _keep  # checks required options and fills defaults; raises ValueError
+    summary: str = ""
+    implicit: bool = False  # loaded by -p PROTO without -m
+    lookup: dict[str, OptionSpec] = field(init=False)  # by every spelling
+    order: dict[str, int] = field(init=False)  # where each option comes in iptables-save's
 
-    def __init__(self, name: str, options: tuple[OptionSpec, ...],
-                 protocols: tuple[str, ...] = (), hooks: frozenset[str] = ALL_HOOKS,
-                 finish: Finish = _keep, summary: str = "", implicit: bool = False) -> None:
-        self.name = name
-        self.options = options
-        self.protocols = protocols  # -p must be one of these (empty: any)
-        self.hooks = hooks
-        self.finish = finish  # checks required options and fills defaults; raises ValueError
-        self.summary = summary
-        self.implicit = implicit  # loaded by -p PROTO without -m
-        self.lookup = {s: o for o in options for s in o.spellings}
-        # Where each option comes in iptables-save's order (the parser sorts by it).
-        self.order = {o.canonical: n for n, o in enumerate(options)}
+    def __post_init__(self) -> None:
+        self.lookup = {s: o for o in self.options for s in o.spellings}
+        self.order = {o.canonical: n for n, o in enumerate(self.options)}
 
 
+@dataclass(slots=True, eq=False)
 class TargetSpec:
-    __slots__ = ("finish", "hooks", "lookup", "name", "options", "order", "protocols_for",
-                 "summary", "tables", "terminal")
+    name: str
+    options: tuple[OptionSpec, ...] = ()
+    tables: tuple[str, ...] = ()  # empty: any table
+    hooks: frozenset[str] = ALL_HOOKS
+    protocols_for: tuple[str, ...] = ()  # options that, naming ports, need -p tcp/udp
+    finish: Finish = _keep
+    terminal: bool = True  # False: evaluation goes on with the next rule
+    summary: str = ""
+    lookup: dict[str, OptionSpec] = field(init=False)  # by every spelling
+    order: dict[str, int] = field(init=False)  # where each option comes in iptables-save's
 
-    def __init__(self, name: str, options: tuple[OptionSpec, ...] = (),
-                 tables: tuple[str, ...] = (), hooks: frozenset[str] = ALL_HOOKS,
-                 protocols_for: tuple[str, ...] = (), finish: Finish = _keep,
-                 terminal: bool = True, summary: str = "") -> None:
-        self.name = name
-        self.options = options
-        self.tables = tables  # empty: any table
-        self.hooks = hooks
-        self.protocols_for = protocols_for  # options that, when they name ports, need -p tcp/udp
-        self.finish = finish
-        self.terminal = terminal  # False: evaluation goes on with the next rule
-        self.summary = summary
-        self.lookup = {s: o for o in options for s in o.spellings}
-        # Where each option comes in iptables-save's order (the parser sorts by it).
-        self.order = {o.canonical: n for n, o in enumerate(options)}
+    def __post_init__(self) -> None:
+        self.lookup = {s: o for o in self.options for s in o.spellings}
+        self.order = {o.canonical: n for n, o in enumerate(self.options)}
 
 
 def _require_one(*names: str) -> Finish:

@@ -1,16 +1,17 @@
-"""The parsed form of a ruleset: frozen values, compared by meaning.
+"""The parsed form of a ruleset: typed values, compared by meaning.
 
 A :class:`Rule` is its criteria (``matches``, the base criteria ``-s -d -i -o -p -f``
 first as the pseudo-module ``""``) and its :class:`Target`; every option holds the
 spelling ``iptables-save`` prints, so two rules that the kernel would store alike
 compare equal. Where a rule came from (file, line, counters) is kept beside it but
-left out of comparisons.
+left out of comparisons. Nothing changes a parsed model: the classes are not frozen only
+because a frozen dataclass's ``__init__`` costs several times a plain one's and a large file
+makes hundreds of thousands of these (options, matches and targets are hashed by value).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from functools import cached_property
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._errors import Location
@@ -31,26 +32,7 @@ TABLES = tuple(BUILTIN_CHAINS)
 BASE_MODULE = ""
 
 
-# A frozen dataclass's __init__ sets each field through object.__setattr__, and even its
-# slots' own __set__, called from Python, costs more than many a check: the parser and
-# the trace make hundreds of thousands of these objects. A builder class has the same
-# fields (the same slots, or a __dict__) and is not frozen: an instance is filled by plain
-# assignments, then becomes a ``cls`` by taking its __class__, which Python allows between
-# classes of the same layout. The result is the object ``cls(...)`` makes, except that a
-# __post_init__ does not run: a user of a builder checks what that would.
-def builder(cls: type, names: tuple[str, ...]) -> Any:
-    """The builder class of the frozen dataclass ``cls``, whose fields are ``names`` (checked
-    here, so that a field added later cannot be left unset)."""
-    slots = cls.__dict__.get("__slots__")
-    if tuple(f.name for f in fields(cls)) != names or slots not in (None, names):
-        raise TypeError(f"{cls.__name__}'s fields changed: update its builder")
-    made = type(f"_{cls.__name__}Builder", (), {} if slots is None else {"__slots__": names})
-    probe = made()
-    probe.__class__ = cls  # TypeError here if the layouts ever differ
-    return made
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Option:
     """One option with its values, e.g. ``! --dport 15008`` is ``Option("dport", ("15008",), True)``."""
 
@@ -63,7 +45,7 @@ class Option:
         return self.values[0] if self.values else ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Match:
     """A match module and its options (``module == ""`` holds the base criteria)."""
 
@@ -77,7 +59,7 @@ class Match:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Target:
     """What a rule does when it matches: a target extension, or a jump/goto to a chain."""
 
@@ -93,7 +75,7 @@ class Target:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Rule:
     """One rule of a chain."""
 
@@ -101,6 +83,8 @@ class Rule:
     target: Target | None
     location: Location | None = field(default=None, compare=False, repr=False)
     counters: tuple[int, int] | None = field(default=None, compare=False, repr=False)
+    _spec: str | None = field(default=None, init=False, compare=False, repr=False)
+    _compiled: CompiledRule | None = field(default=None, init=False, compare=False, repr=False)
 
     def match(self, module: str) -> Match | None:
         for match in self.matches:
@@ -108,68 +92,81 @@ class Rule:
                 return match
         return None
 
-    @cached_property
+    @property
     def spec(self) -> str:
         """The rule in normal form, without ``-A CHAIN`` (what annotations key on)."""
-        from ._writer import rule_spec
+        if self._spec is None:
+            from ._writer import rule_spec
 
-        return rule_spec(self)
+            self._spec = rule_spec(self)
+        return self._spec
 
-    @cached_property
+    @property
     def compiled(self) -> CompiledRule:
-        from ._compile import compile_rule
+        """The rule's checks, made on first use (see ``_compile``)."""
+        if self._compiled is None:
+            from ._compile import compile_rule
 
-        return compile_rule(self)
+            self._compiled = compile_rule(self)
+        return self._compiled
 
-    def __getstate__(self) -> dict[str, Any]:  # keep cached closures out of pickles
-        return {k: v for k, v in self.__dict__.items() if k not in ("compiled",)}
+    def __getstate__(self) -> tuple[Any, ...]:  # the checks are closures: not pickled
+        return (self.matches, self.target, self.location, self.counters)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.matches, self.target, self.location, self.counters = state
+        self._spec = self._compiled = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Chain:
     name: str
     policy: str | None  # None for a user-defined chain
     rules: tuple[Rule, ...] = ()
     location: Location | None = field(default=None, compare=False, repr=False)
     counters: tuple[int, int] | None = field(default=None, compare=False, repr=False)
+    _index: ChainIndex | None = field(default=None, init=False, compare=False, repr=False)
+    _indexed: bool = field(default=False, init=False, compare=False, repr=False)
 
     @property
     def builtin(self) -> bool:
         return self.policy is not None
 
-    @cached_property
+    @property
     def index(self) -> ChainIndex | None:
         """Where each exact ``-d`` address occurs, for long chains (see ``_trace``)."""
-        from ._trace import build_index
+        if not self._indexed:
+            from ._trace import build_index
 
-        return build_index(self)
+            self._index, self._indexed = build_index(self), True
+        return self._index
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Table:
     name: str
     chains: tuple[Chain, ...]
     location: Location | None = field(default=None, compare=False, repr=False)
+    by_name: dict[str, Chain] = field(init=False, compare=False, repr=False)
 
-    @cached_property
-    def by_name(self) -> dict[str, Chain]:
-        return {chain.name: chain for chain in self.chains}
+    def __post_init__(self) -> None:
+        self.by_name = {chain.name: chain for chain in self.chains}
 
     def chain(self, name: str) -> Chain | None:
         return self.by_name.get(name)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Ruleset:
     """Every table of one address family, as one ``iptables-save`` would print them."""
 
     family: int  # 4 or 6
     tables: tuple[Table, ...]
     source: str = field(default="<input>", compare=False)
+    by_name: dict[str, Table] = field(init=False, compare=False, repr=False)
 
-    @cached_property
-    def by_name(self) -> dict[str, Table]:
-        return {table.name: table for table in self.tables}
+    def __post_init__(self) -> None:
+        self.by_name = {table.name: table for table in self.tables}
 
     def table(self, name: str) -> Table | None:
         return self.by_name.get(name)

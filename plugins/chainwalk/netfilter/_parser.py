@@ -16,10 +16,10 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
-from types import FunctionType
 from typing import Any, Final
 
 from .._errors import ChainwalkError, Location, Problem
@@ -45,7 +45,6 @@ from ._model import (
     Ruleset,
     Table,
     Target,
-    builder,
 )
 
 _TOKEN: Final = re.compile(r"""(?:"(?:\\.|[^"\\])*"|'[^']*'|[^\s"']+)+""")
@@ -53,7 +52,7 @@ _COUNTERS: Final = re.compile(r"^\[(\d+):(\d+)\]$")
 _CHAIN_NAME: Final = re.compile(r"^[^\s!-][^\s!]{0,28}$")
 
 # The base criteria, in the order iptables-save prints them.
-_BASE: Final[dict[str, tuple[str, object]]] = {
+_BASE: Final[dict[str, tuple[str, Callable[[str], str] | None]]] = {
     "-s": ("source", v.network), "--source": ("source", v.network), "--src": ("source", v.network),
     "-d": ("destination", v.network), "--destination": ("destination", v.network),
     "--dst": ("destination", v.network),
@@ -80,33 +79,61 @@ def _literal(text: str) -> bool:
     return text in _NAMES or text[:1] in _LITERAL_STARTS
 
 
-# Whether this module runs compiled (chainwalk/_compiled.py), where a function is not a
-# Python function: the few places where what is fastest compiled is slow as Python differ.
-_COMPILED: Final = not isinstance(_literal, FunctionType)
-
-
-# The steps of a recorded reading, replayed with another rule's values.
-_SET_BASE, _BASE_VALUE, _MODULE, _TARGET, _OPTION = range(5)
-
-
-# The reader's own classes are plain classes with __slots__, not dataclasses: making a
-# dataclass runs generated code through exec() at import, a cost every build of the site
-# pays (and these need no generated __eq__ or __repr__).
+@dataclass(slots=True)
 class Token:
-    __slots__ = ("column", "text")
-
-    def __init__(self, text: str, column: int) -> None:
-        self.text = text
-        self.column = column
+    text: str
+    column: int
 
 
-# A step of a recorded reading (see _Reader.append_known): (_SET_BASE, name, option),
-# (_BASE_VALUE, name, parse, position, token, negation, option text), (_MODULE, spec,
-# token), (_TARGET, spec, position, goto, token) or (_OPTION, module number or -1 for the
-# target, option spec, position, tokens, negation, token, option text). Positions count
-# the rule's tokens from its chain name; the tokens are the recorded rule's, which only
-# serve for problems, and a replay that has one is read again anyway.
-_Step = tuple[Any, ...]
+# The steps of a recorded reading (see _Reader.append_known), replayed with another rule's
+# values. Positions count the rule's tokens from its chain name.
+
+@dataclass(slots=True)
+class _SetBase:
+    """A base criterion without a value (``-f``)."""
+
+    name: str
+    option: Option
+
+
+@dataclass(slots=True)
+class _BaseValue:
+    """A base criterion and where its value is (``-d 10.0.0.1``)."""
+
+    name: str
+    parse: Callable[[str], str]
+    position: int
+    token: Token  # the recorded rule's value (``-p`` reads its protocol from it)
+    negated: bool
+
+
+@dataclass(slots=True)
+class _ModuleStep:
+    """A match module loaded, by ``-m`` or implicitly by ``-p``."""
+
+    spec: ModuleSpec
+
+
+@dataclass(slots=True)
+class _TargetStep:
+    """``-j`` or ``-g``, and where the target's name is."""
+
+    spec: TargetSpec | None  # None: a jump or goto to a chain
+    position: int
+    goto: bool
+
+
+@dataclass(slots=True)
+class _OptionStep:
+    """An option of a module or of the target, and where its values start."""
+
+    owner: int  # the module's number among the rule's, or -1 for the target
+    spec: OptionSpec
+    position: int
+    negated: bool
+
+
+_Step = _SetBase | _BaseValue | _ModuleStep | _TargetStep | _OptionStep
 _REMEMBER: Final = 1024  # parts remembered per unit: values that recur do so soon
 
 
@@ -114,20 +141,18 @@ class _Unread(ValueError):
     """A replayed part has a problem: the rule is read token by token, which reports it."""
 
 
+@dataclass(slots=True, eq=False)
 class _Unit:
     """A part of a rule shape (its base criteria, one match or its target): how to build it
-    from a rule's tokens (``build``, in a subclass per kind of part), the key of the values
-    it reads, and the parts built so far by those values (most recur: ``-p tcp``, ``--dport
-    80``, ``-j KUBE-MARK-MASQ``). Units that build alike from the same values (the same
-    module and options after the same ``-p``, in the same table) share what they built,
-    whatever their shape. (Subclasses, not a function per unit: compiled, a method is a
-    direct call, a functools.partial a call through Python's.)"""
+    from a rule's tokens and ``-p`` option, the key of the values it reads, and the parts
+    built so far by those values (most recur: ``-p tcp``, ``--dport 80``, ``-j
+    KUBE-MARK-MASQ``). Units that build alike from the same values (the same module and
+    options after the same ``-p``, in the same table) share what they built, whatever
+    their shape."""
 
-    __slots__ = ("built", "key")
-
-    def __init__(self, key: Callable[[list[str]], object], built: dict[object, Any]) -> None:
-        self.key = key
-        self.built = built
+    key: Callable[[list[str]], object]
+    built: dict[object, Any]
+    build: Callable[[list[str], Option | None], Any]
 
     def part(self, texts: list[str], proto: Option | None) -> Any:
         """The part a rule's ``texts`` give: as built for an earlier rule, or built now."""
@@ -140,69 +165,13 @@ class _Unit:
             self.built[key] = found
         return found
 
-    def build(self, texts: list[str], proto: Option | None) -> Any:
-        raise NotImplementedError
-
-
-class _BaseUnit(_Unit):
-    __slots__ = ("plan", "proto")
-
-    def __init__(self, key: Callable[[list[str]], object], built: dict[object, Any],
-                 plan: tuple[tuple[str, Any, Any, bool], ...], proto: Option | None) -> None:
-        super().__init__(key, built)
-        self.plan = plan
-        self.proto = proto
-
-    def build(self, texts: list[str], proto: Option | None) -> Any:
-        return _base_part(self.plan, self.proto, texts)
-
-
-class _MatchUnit(_Unit):
-    __slots__ = ("plan", "spec")
-
-    def __init__(self, key: Callable[[list[str]], object], built: dict[object, Any],
-                 spec: ModuleSpec, plan: _Plan) -> None:
-        super().__init__(key, built)
-        self.spec = spec
-        self.plan = plan
-
-    def build(self, texts: list[str], proto: Option | None) -> Any:
-        return _match_part(self.spec, self.plan, texts, proto)
-
-
-class _JumpUnit(_Unit):
-    __slots__ = ("goto", "position")
-
-    def __init__(self, key: Callable[[list[str]], object], built: dict[object, Any],
-                 position: int, goto: bool) -> None:
-        super().__init__(key, built)
-        self.position = position
-        self.goto = goto
-
-    def build(self, texts: list[str], proto: Option | None) -> Any:
-        return _target(texts[self.position], (), self.goto, True)
-
-
-class _TargetUnit(_Unit):
-    __slots__ = ("plan", "table", "tspec")
-
-    def __init__(self, key: Callable[[list[str]], object], built: dict[object, Any],
-                 tspec: TargetSpec, table: str, plan: _Plan) -> None:
-        super().__init__(key, built)
-        self.tspec = tspec
-        self.table = table
-        self.plan = plan
-
-    def build(self, texts: list[str], proto: Option | None) -> Any:
-        return _target_part(self.tspec, self.table, self.plan, texts, proto)
-
 
 class _Shape:
     """The parts of a recorded rule reading, and the modules and targets it uses that
     work only from some hooks (see ``_ChainDraft.uses``)."""
 
-    __slots__ = ("base", "literal_positions", "literal_texts", "literals", "literals_of",
-                 "modules", "next", "other", "size", "target", "uses", "values")
+    __slots__ = ("base", "literals", "literals_of", "modules", "next", "other", "size",
+                 "target", "uses", "values")
 
     def __init__(self, base: _Unit, modules: tuple[_Unit, ...], target: _Unit | None,
                  uses: frozenset[str], size: int) -> None:
@@ -218,9 +187,6 @@ class _Shape:
         self.size = size
         self.literals_of: Callable[[list[str]], tuple[str, ...]] = tuple
         self.literals: tuple[str, ...] = ()
-        # The same literals one by one, and their positions, for the compiled module.
-        self.literal_positions: tuple[int, ...] = ()
-        self.literal_texts: tuple[str, ...] = ()
         self.values: tuple[int, ...] = ()
         # The shape of the rule that came after the last rule of this shape, and another that
         # came after one before: most likely the next one's (kube-proxy's chains repeat a few
@@ -232,19 +198,19 @@ class _Shape:
     @classmethod
     def of(cls, key: tuple[str | None, ...], steps: list[_Step], table: str,
            shared: dict[object, dict[object, Any]]) -> _Shape:
-        base_steps: list[_Step] = []
-        heads: list[_Step] = []
-        options: list[list[_Step]] = []
-        target: _Step | None = None
-        target_steps: list[_Step] = []
+        base_steps: list[_SetBase | _BaseValue] = []
+        heads: list[ModuleSpec] = []
+        options: list[list[_OptionStep]] = []
+        target: _TargetStep | None = None
+        target_steps: list[_OptionStep] = []
         for step in steps:
-            if step[0] == _MODULE:
-                heads.append(step)
+            if isinstance(step, _ModuleStep):
+                heads.append(step.spec)
                 options.append([])
-            elif step[0] == _TARGET:
+            elif isinstance(step, _TargetStep):
                 target = step
-            elif step[0] == _OPTION:
-                (options[step[1]] if step[1] >= 0 else target_steps).append(step)
+            elif isinstance(step, _OptionStep):
+                (options[step.owner] if step.owner >= 0 else target_steps).append(step)
             else:
                 base_steps.append(step)
         # The base criteria in iptables-save's order: an option known from the shape (-f, and
@@ -252,16 +218,16 @@ class _Shape:
         # after the base criteria are read with.
         plan: list[tuple[str, Any, Any, bool]] = []
         proto: Option | None = None
-        for step in sorted(base_steps, key=lambda s: BASE_ORDER.index(s[1])):
-            if step[0] == _SET_BASE:
-                plan.append((step[1], None, step[2], False))
-            elif step[1] == "protocol":
-                normal = v.protocol(step[4].text)
+        for step in sorted(base_steps, key=lambda s: BASE_ORDER.index(s.name)):
+            if isinstance(step, _SetBase):
+                plan.append((step.name, None, step.option, False))
+            elif step.name == "protocol":
+                normal = v.protocol(step.token.text)
                 if normal != "all":  # -p all is no criterion (! -p all is not recorded)
-                    proto = _option("protocol", (normal,), step[5] is not None)
+                    proto = Option("protocol", (normal,), step.negated)
                     plan.append(("protocol", None, proto, False))
             else:
-                plan.append((step[1], step[2], step[3] + 1, step[5] is not None))
+                plan.append((step.name, step.parse, step.position + 1, step.negated))
         proto_key = None if proto is None else (proto.value, proto.negated)
 
         def key_of(positions: list[int]) -> Callable[[list[str]], object]:
@@ -269,35 +235,33 @@ class _Shape:
             # positions count from the chain name, the texts a replay gets from "-A".
             return itemgetter(*[p + 1 for p in positions]) if positions else _same_key
 
-        base = _BaseUnit(
+        base = _Unit(
             key_of([o - 1 for _, p, o, _ in plan if p is not None]),
             shared.setdefault(("base", *[(n, p, o if p is None else s) for n, p, o, s in plan]),
                               {}),
-            tuple(plan), proto)
+            partial(_base_part, tuple(plan), proto))
         modules = tuple(
-            _MatchUnit(key_of(_option_positions(steps_)),
-                       shared.setdefault(("match", head[1],
-                                          proto_key if head[1].protocols else None,
-                                          *[(s[2], s[5] is not None) for s in steps_]), {}),
-                       head[1], _option_plan(steps_))
+            _Unit(key_of(_option_positions(steps_)),
+                  shared.setdefault(("match", head, proto_key if head.protocols else None,
+                                     *[(s.spec, s.negated) for s in steps_]), {}),
+                  partial(_match_part, head, _option_plan(steps_)))
             for head, steps_ in zip(heads, options, strict=True))
-        uses = {"-m " + head[1].name for head in heads if head[1].hooks != ALL_HOOKS}
+        uses = {"-m " + head.name for head in heads if head.hooks != ALL_HOOKS}
         target_unit: _Unit | None = None
         if target is not None:
-            _, tspec, position, goto, _ = target
+            tspec, position, goto = target.spec, target.position, target.goto
             if tspec is None:
-                target_unit = _JumpUnit(key_of([position]),
-                                        shared.setdefault(("jump", goto), {}),
-                                        position + 1, goto)
+                target_unit = _Unit(key_of([position]), shared.setdefault(("jump", goto), {}),
+                                    partial(_jump_part, position + 1, goto))
             else:
                 if tspec.hooks != ALL_HOOKS:
                     uses.add("-j " + tspec.name)
-                target_unit = _TargetUnit(
+                target_unit = _Unit(
                     key_of(_option_positions(target_steps)),
                     shared.setdefault(("target", tspec, table,
                                        proto_key if tspec.protocols_for else None,
-                                       *[(s[2], s[5] is not None) for s in target_steps]), {}),
-                    tspec, table, _option_plan(target_steps))
+                                       *[(s.spec, s.negated) for s in target_steps]), {}),
+                    partial(_target_part, tspec, table, _option_plan(target_steps)))
         # The key is (table, *texts[2:]) with None for values: texts[k + 1] is key[k].
         shape = cls(base, modules, target_unit, frozenset(uses), len(key) + 1)
         literals = [k + 1 for k, t in enumerate(key) if k and t is not None]
@@ -307,24 +271,12 @@ class _Shape:
             shape.literals = shape.literals_of([None, *key])
         else:
             shape.literals_of = _no_values
-        shape.literal_positions = tuple(literals)
-        shape.literal_texts = tuple(str(key[p - 1]) for p in literals)
         shape.values = tuple(values)
         return shape
 
     def fits(self, texts: list[str]) -> bool:
         """Whether a rule's tokens (from "-A", as many as the shape's) have this shape."""
-        # The literals: as Python, in one call of C (itemgetter) and one comparison of tuples;
-        # compiled, one by one, which is a loop in C comparing strings directly, a third of
-        # the cost of the tuple built and compared through Python's generic comparison (and
-        # as Python, a loop costs far more than the one call). The values one by one, which
-        # costs about what frozenset.isdisjoint and a min() did, and less compiled.
-        if _COMPILED:
-            positions, literals = self.literal_positions, self.literal_texts
-            for k in range(len(positions)):
-                if texts[positions[k]] != literals[k]:
-                    return False
-        elif self.literals_of(texts) != self.literals:
+        if self.literals_of(texts) != self.literals:
             return False
         for position in self.values:
             text = texts[position]
@@ -342,8 +294,8 @@ def _no_values(texts: list[str]) -> tuple[()]:
     return ()
 
 
-def _option_positions(steps: list[_Step]) -> list[int]:
-    return [p for s in steps for p in range(s[3], s[3] + s[2].arity)]
+def _option_positions(steps: list[_OptionStep]) -> list[int]:
+    return [p for s in steps for p in range(s.position, s.position + s.spec.arity)]
 
 
 # How to read one option from a replayed rule's texts: (spec, first value's position among
@@ -351,9 +303,9 @@ def _option_positions(steps: list[_Step]) -> list[int]:
 _Plan = tuple[tuple[OptionSpec, int, int, str, bool, bool], ...]
 
 
-def _option_plan(steps: list[_Step]) -> _Plan:
-    return tuple((s[2], s[3] + 1, s[2].arity, s[2].canonical,
-                  s[2].name != "syn" and s[2].store_as != "set-xmark", s[5] is not None)
+def _option_plan(steps: list[_OptionStep]) -> _Plan:
+    return tuple((s.spec, s.position + 1, s.spec.arity, s.spec.canonical,
+                  s.spec.name != "syn" and s.spec.store_as != "set-xmark", s.negated)
                  for s in steps)
 
 
@@ -362,8 +314,9 @@ def _option_plan(steps: list[_Step]) -> _Plan:
 # values, or raises ``_Unread`` (or ``ValueError``) wherever that reading reports a problem.
 
 def _base_part(plan: tuple[tuple[str, Any, Any, bool], ...], proto: Option | None,
-               texts: list[str]) -> tuple[Match | None, int | None, Option | None]:
-    """The base criteria's match, the family of their addresses and the -p option."""
+               texts: list[str], _: object) -> tuple[Match | None, int | None, Option | None]:
+    """The base criteria's match, the family of their addresses and the -p option (the
+    shape's: the base criteria are read before any)."""
     if not plan:
         return None, None, None
     options = []
@@ -379,8 +332,8 @@ def _base_part(plan: tuple[tuple[str, Any, Any, bool], ...], proto: Option | Non
                 family = found
             elif found != family:
                 raise _Unread  # check_family: an IPv4 and an IPv6 address
-        options.append(_option(name, (normal,), negated))
-    return _match(BASE_MODULE, tuple(options)), family, proto
+        options.append(Option(name, (normal,), negated))
+    return Match(BASE_MODULE, tuple(options)), family, proto
 
 
 def _read_options(plan: _Plan, texts: list[str]) -> list[Option]:
@@ -391,17 +344,21 @@ def _read_options(plan: _Plan, texts: list[str]) -> list[Option]:
         else:
             values = tuple([normalise_value(ospec, t) for t in texts[start:start + arity]])
         if plain:
-            option = _option(canonical, values, negated)
+            option = Option(canonical, values, negated)
         else:
             option = expand_alias(ospec, values)
             if negated:
-                option = _option(option.name, option.values, True)
+                option = Option(option.name, option.values, True)
         name = option.name
         for other in options:
             if other.name == name:
                 raise _Unread  # given twice in one module
         options.append(option)
     return options
+
+
+def _jump_part(position: int, goto: bool, texts: list[str], _: object) -> Target:
+    return Target(texts[position], (), goto, True)
 
 
 def _match_part(spec: ModuleSpec, plan: _Plan, texts: list[str], proto: Option | None
@@ -414,7 +371,7 @@ def _match_part(spec: ModuleSpec, plan: _Plan, texts: list[str], proto: Option |
     if len(finished) > 1:
         order = spec.order
         finished.sort(key=lambda o: order.get(o.name, 99))
-    return _match(spec.name, tuple(finished))
+    return Match(spec.name, tuple(finished))
 
 
 def _target_part(tspec: TargetSpec, table: str, plan: _Plan, texts: list[str],
@@ -430,72 +387,7 @@ def _target_part(tspec: TargetSpec, table: str, plan: _Plan, texts: list[str],
     if len(finished) > 1:
         order = tspec.order
         finished.sort(key=lambda o: order.get(o.name, 99))
-    return _target(tspec.name, tuple(finished), False, False)
-
-
-# The model's frozen objects are made through builders (_model.builder): a large file
-# makes hundreds of thousands, and their __init__ would be half the cost of reading it.
-# Builders are Final: compiled (chainwalk/_compiled.py), a Final is read from C, any other
-# module-level name from the module's dict.
-_OptionBuilder: Final = builder(Option, ("name", "values", "negated"))
-_MatchBuilder: Final = builder(Match, ("module", "options"))
-_TargetBuilder: Final = builder(Target, ("name", "options", "goto", "is_chain"))
-_LocationBuilder: Final = builder(Location, ("path", "line", "column"))
-_RuleBuilder: Final = builder(Rule, ("matches", "target", "location", "counters"))
-_ChainBuilder: Final = builder(Chain, ("name", "policy", "rules", "location", "counters"))
-_TableBuilder: Final = builder(Table, ("name", "chains", "location"))
-
-
-def _option(name: str, values: tuple[str, ...], negated: bool) -> Option:
-    option = _OptionBuilder()
-    option.name = name
-    option.values = values
-    option.negated = negated
-    option.__class__ = Option
-    made: Option = option
-    return made
-
-
-def _match(module: str, options: tuple[Option, ...]) -> Match:
-    match = _MatchBuilder()
-    match.module = module
-    match.options = options
-    match.__class__ = Match
-    made: Match = match
-    return made
-
-
-def _target(name: str, options: tuple[Option, ...], goto: bool, is_chain: bool) -> Target:
-    target = _TargetBuilder()
-    target.name = name
-    target.options = options
-    target.goto = goto
-    target.is_chain = is_chain
-    target.__class__ = Target
-    made: Target = target
-    return made
-
-
-def _location(path: str, line: int, column: int) -> Location:
-    location = _LocationBuilder()
-    location.path = path
-    location.line = line
-    location.column = column
-    location.__class__ = Location
-    made: Location = location
-    return made
-
-
-def _rule(matches: tuple[Match, ...], target: Target | None, location: Location | None,
-          counters: tuple[int, int] | None) -> Rule:
-    rule = _RuleBuilder()
-    rule.matches = matches
-    rule.target = target
-    rule.location = location
-    rule.counters = counters
-    rule.__class__ = Rule
-    made: Rule = rule
-    return made
+    return Target(tspec.name, tuple(finished), False, False)
 
 
 def tokenize(line: str) -> list[Token]:
@@ -571,31 +463,25 @@ def _unquote(text: str) -> str:
 _NO_USES: Final[frozenset[str]] = frozenset()
 
 
+@dataclass(slots=True, eq=False)
 class _ChainDraft:
-    # A plain class: a dataclass's __init__ calls a factory per default, and a large file
-    # declares tens of thousands of chains.
-    __slots__ = ("counters", "location", "name", "number", "policy", "rules", "uses")
-
-    def __init__(self, name: str, policy: str | None, location: Location) -> None:
-        self.name = name
-        self.policy = policy
-        self.location = location
-        self.counters: tuple[int, int] | None = None
-        self.rules: list[Rule] = []
-        # "-m NAME" and "-j NAME" of the modules and targets of its rules that work only
-        # from some hooks (and maybe of rules since removed): what validate_table looks at.
-        # Most chains share their set with a shape, or the empty one.
-        self.uses: frozenset[str] = _NO_USES
-        self.number = 0  # in the table's order, once committed
+    name: str
+    policy: str | None
+    location: Location
+    counters: tuple[int, int] | None = None
+    rules: list[Rule] = field(default_factory=list)
+    # "-m NAME" and "-j NAME" of the modules and targets of its rules that work only from
+    # some hooks (and maybe of rules since removed): what validate_table looks at. Most
+    # chains share their set with a shape, or the empty one.
+    uses: frozenset[str] = _NO_USES
+    number: int = 0  # in the table's order, once committed
 
 
+@dataclass(slots=True, eq=False)
 class _TableDraft:
-    __slots__ = ("chains", "location", "name")
-
-    def __init__(self, name: str, location: Location) -> None:
-        self.name = name
-        self.location = location
-        self.chains: dict[str, _ChainDraft] = {}
+    name: str
+    location: Location
+    chains: dict[str, _ChainDraft] = field(default_factory=dict)
 
 
 class _Reader:
@@ -627,12 +513,7 @@ class _Reader:
 
     # -- lines ------------------------------------------------------------------
     def read(self, text: str) -> None:
-        lines = text.splitlines()
-        # By index, not enumerate(): compiled, this is a loop in C, enumerate() a tuple and
-        # a call per line.
-        for index in range(len(lines)):
-            raw = lines[index]
-            number = index + 1
+        for number, raw in enumerate(text.splitlines(), 1):
             if raw.startswith("-") and self.current is not None:  # most lines: -A CHAIN RULE
                 if not (self.replay and self.append_known(number, raw)):
                     self.command(number, tokenize(raw))
@@ -719,8 +600,8 @@ class _Reader:
 
     def end_recording(self) -> list[_Step] | None:
         """The steps recorded, or ``None`` if the reading found the shape not replayable;
-        recording stops. (A method: where ``self.recording = []`` was just written, type
-        checkers, and mypyc's checks, would take it for a list still.)"""
+        recording stops. (A method: where ``self.recording = []`` was just written, a type
+        checker would take it for a list still.)"""
         recorded, self.recording = self.recording, None
         return recorded
 
@@ -744,7 +625,7 @@ class _Reader:
             if self.family is not None:
                 return None  # rule() reports the mixed families
             self.family = address_family
-        return _rule(tuple(matches), target, _location(self.path, line, column), None)
+        return Rule(tuple(matches), target, Location(self.path, line, column), None)
 
     def start_table(self, line: int, column: int, name: str) -> None:
         if self.current is not None:
@@ -783,7 +664,7 @@ class _Reader:
                 policy = "ACCEPT"
             chain = self.current.chains[name]
             chain.policy, chain.counters = policy, counters
-            chain.location = _location(self.path, line, column)
+            chain.location = Location(self.path, line, column)
             return
         if not self.valid_chain_name(line, column, name):
             return
@@ -804,7 +685,7 @@ class _Reader:
         if not (0 < len(name) < 30 and name[0] != "-" and "!" not in name and " " not in name
                 and name.isprintable()) or name in chains or name in TARGETS:
             return False
-        chains[name] = _ChainDraft(name, None, _location(self.path, line, 2))
+        chains[name] = _ChainDraft(name, None, Location(self.path, line, 2))
         return True
 
     def valid_chain_name(self, line: int, column: int, name: str) -> bool:
@@ -825,7 +706,7 @@ class _Reader:
             self.problem(line, column, f"chain {name} already exists (defined at line "
                          f"{existing.location.line})", name, "a new chain name")
             return
-        self.current.chains[name] = _ChainDraft(name, None, _location(self.path, line, column))
+        self.current.chains[name] = _ChainDraft(name, None, Location(self.path, line, column))
 
     # -- commands (-A, -I, -N, -P, -F, -X) ---------------------------------------
     def command(self, line: int, tokens: list[Token]) -> None:
@@ -978,15 +859,15 @@ class _Reader:
                 if parse is None:
                     base[name] = Option(name, (), negate is not None)
                     if record is not None:
-                        record.append((_SET_BASE, name, base[name]))
+                        record.append(_SetBase(name, base[name]))
                     i, negate = values_start, None
                     continue
                 value = self.values(line, tokens, values_start, 1, text)
                 if value is not None:
                     self.base_value(line, base, name, parse, value[0], value[0].text, negate, text)
                     if record is not None:
-                        record.append((_BASE_VALUE, name, parse, values_start + 1, value[0],
-                                       negate, text))
+                        record.append(_BaseValue(name, parse, values_start + 1, value[0],
+                                                 negate is not None))
                         if name == "protocol" and not _literal(value[0].text):
                             self.recording = None  # -p's value steers the reading: not replayable
                 i, negate = values_start + 1, None
@@ -1010,7 +891,7 @@ class _Reader:
                     continue
                 modules.append((spec, [], value[0]))
                 if record is not None:
-                    record.append((_MODULE, spec, value[0]))
+                    record.append(_ModuleStep(spec))
                 continue
             if text in ("-j", "--jump", "-g", "--goto"):
                 self.reject_negation(line, negate, text)
@@ -1027,7 +908,7 @@ class _Reader:
                 tspec = None if goto else TARGETS.get(name)
                 target = (tspec, name, goto, value[0])
                 if record is not None:
-                    record.append((_TARGET, tspec, values_start + 1, goto, value[0]))
+                    record.append(_TargetStep(tspec, values_start + 1, goto))
                 continue
             if text in ("-c", "--set-counters"):
                 value = self.values(line, tokens, values_start, 2, text)
@@ -1054,7 +935,7 @@ class _Reader:
                         options_: list[Option] = []
                         modules.append((implicit, options_, tok))
                         if record is not None:
-                            record.append((_MODULE, implicit, tok))
+                            record.append(_ModuleStep(implicit))
                         found = (implicit.lookup[text], options_)
             if found is None:
                 self.unknown_option(line, tok, base, target)
@@ -1084,8 +965,7 @@ class _Reader:
                               tok, text)
             if record is not None:
                 owner = next((k for k, m in enumerate(modules) if m[1] is options), -1)
-                record.append((_OPTION, owner, ospec, values_start + 1, values, negate, tok,
-                               text))
+                record.append(_OptionStep(owner, ospec, values_start + 1, negate is not None))
             negate = None
         if negate is not None:
             self.problem(line, negate.column, "'!' at the end of the rule", "!",
@@ -1093,11 +973,12 @@ class _Reader:
         return self.assemble(line, table, base, modules, target, target_options, column,
                              counters, before)
 
-    def base_value(self, line: int, base: dict[str, Option], name: str, parse: object,
-                   value: Token, raw: str, negate: Token | None, text: str) -> None:
+    def base_value(self, line: int, base: dict[str, Option], name: str,
+                   parse: Callable[[str], str], value: Token, raw: str, negate: Token | None,
+                   text: str) -> None:
         """Store the base criterion ``text raw`` (``-d 10.0.0.1``) in ``base``."""
         try:
-            normal = str(parse(raw))  # type: ignore[operator]
+            normal = parse(raw)
         except ValueError as e:
             self.problem(line, value.column, f"bad value for {text}", raw, str(e))
         else:
@@ -1109,7 +990,7 @@ class _Reader:
                     self.problem(line, negate.column, "! -p all never matches",
                                  "!", "-p all without '!', or no -p")
             else:
-                base[name] = _option(name, (normal,), negate is not None)
+                base[name] = Option(name, (normal,), negate is not None)
 
     def option_value(self, line: int, ospec: OptionSpec, options: list[Option],
                      values: list[Token], raws: list[str], negate: Token | None, tok: Token,
@@ -1124,7 +1005,7 @@ class _Reader:
         if len(normal) == ospec.arity:
             option = expand_alias(ospec, tuple(normal))
             if negate is not None:
-                option = _option(option.name, option.values, True)
+                option = Option(option.name, option.values, True)
             if any(o.name == option.name for o in options):
                 self.problem(line, tok.column, f"{text} given twice in one module", text,
                              "it once per -m")
@@ -1154,7 +1035,7 @@ class _Reader:
             rule_target = self.rule_target(line, table, target, target_options, proto)
         if len(self.problems) > before:
             return None
-        return _rule(tuple(matches), rule_target, _location(self.path, line, column), counters)
+        return Rule(tuple(matches), rule_target, Location(self.path, line, column), counters)
 
     def module_match(self, line: int, spec: ModuleSpec, options: list[Option], tok: Token,
                      proto: Option | None) -> Match | None:
@@ -1173,14 +1054,14 @@ class _Reader:
         if len(finished) > 1:
             order = spec.order
             finished.sort(key=lambda o: order.get(o.name, 99))
-        return _match(spec.name, tuple(finished))
+        return Match(spec.name, tuple(finished))
 
     def rule_target(self, line: int, table: str,
                     target: tuple[TargetSpec | None, str, bool, Token],
                     target_options: list[Option], proto: Option | None) -> Target:
         tspec, name, goto, tok = target
         if tspec is None:
-            return _target(name, (), goto, True)
+            return Target(name, (), goto, True)
         if tspec.tables and table not in tspec.tables:
             self.problem(line, tok.column, f"target {name} is only valid in the "
                          + " and ".join(tspec.tables) + " table", name,
@@ -1198,7 +1079,7 @@ class _Reader:
         if len(finished) > 1:
             order = tspec.order
             finished.sort(key=lambda o: order.get(o.name, 99))
-        return _target(name, tuple(finished), False, False)
+        return Target(name, tuple(finished), False, False)
 
     def values(self, line: int, tokens: list[Token], start: int, count: int,
                option: str, free_text: bool = False) -> list[Token] | None:
@@ -1278,12 +1159,7 @@ class _Reader:
                                  "a rule cannot jump to a built-in chain", t.name,
                                  "a user-defined chain")
                 out.append(to.number)
-        made = _TableBuilder()
-        made.name = draft.name
-        made.chains = tuple(map(_chain, order))
-        made.location = draft.location
-        made.__class__ = Table
-        table: Table = made
+        table = Table(draft.name, tuple(map(_chain, order)), draft.location)
         # iptables-restore replaces a table given twice: the later block wins.
         self.tables[draft.name] = table
         uses = [c.uses for c in order]
@@ -1306,15 +1182,7 @@ def _uses(rule: Rule) -> list[str]:
 
 def _chain(draft: _ChainDraft) -> Chain:
     """The chain of a draft."""
-    chain = _ChainBuilder()
-    chain.name = draft.name
-    chain.policy = draft.policy
-    chain.rules = tuple(draft.rules)
-    chain.location = draft.location
-    chain.counters = draft.counters
-    chain.__class__ = Chain
-    made: Chain = chain
-    return made
+    return Chain(draft.name, draft.policy, tuple(draft.rules), draft.location, draft.counters)
 
 
 def _base_order(base: dict[str, Option]) -> list[str]:
@@ -1322,7 +1190,7 @@ def _base_order(base: dict[str, Option]) -> list[str]:
 
 
 def _base_match(base: dict[str, Option]) -> Match:
-    return _match(BASE_MODULE, tuple(base[n] for n in _base_order(base)))
+    return Match(BASE_MODULE, tuple(base[n] for n in _base_order(base)))
 
 
 def _chain_order(draft: _TableDraft) -> list[_ChainDraft]:
@@ -1339,19 +1207,15 @@ def parse_text(text: str, path: str = "<input>", family: int | None = None) -> R
 
 def _parse(reader: _Reader, text: str) -> Ruleset:
     """``parse_text`` with a reader of one's own (the tests turn replaying off)."""
-    # Reading allocates several objects per rule, and the cyclic garbage collector would walk
-    # the ever larger model again and again (a quarter of the time of a large file); the
-    # reading makes no garbage cycles, so the collector waits until it is done.
+    # Reading makes no garbage cycles: the collector waits, then the model goes straight to
+    # the oldest generation rather than be walked to free nothing (bench/README.md).
     collecting = gc.isenabled()
     gc.disable()
     try:
         reader.read(text)
     finally:
         if collecting:
-            if not gc.get_freeze_count():
-                # The model lives as long as the ruleset: move it to the oldest generation
-                # at once (freeze, then unfreeze: no walk) rather than have the next young
-                # collection walk all of it (another quarter of the time) to free nothing.
+            if not gc.get_freeze_count():  # someone else's frozen objects stay frozen
                 gc.freeze()
                 gc.unfreeze()
             gc.enable()

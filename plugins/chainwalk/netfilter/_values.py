@@ -46,9 +46,8 @@ def _ipv4_packed(text: str) -> bytes | None:
     ``_IPV4_CANONICAL`` matches), else None.
 
     The rules of a large ruleset hold tens of thousands of addresses. The regex's
-    alternations backtrack at every octet: inet_pton costs a third of it compiled, some
-    60% as Python (callgrind, 20,000 addresses). Its exception makes the spellings that
-    iptables-save never prints (leading zeros...) a little slower.
+    alternations backtrack at every octet: inet_pton costs some 60% of it. Its exception
+    makes the spellings that iptables-save never prints (leading zeros...) a little slower.
     """
     if ":" in text:
         return None  # IPv6 (ip6tables' rules): cheaper than the exception inet_pton raises

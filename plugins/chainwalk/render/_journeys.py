@@ -10,6 +10,7 @@ and are left out.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from ..journey import Hop, Journey, Pod, RuleEdit, Scenario
 from ..netfilter import Trace
@@ -46,6 +47,7 @@ def traces_with(scenario: Scenario, journey: Journey, ruleset_path: str
 _CONTINUING = ("LOG", "TRACE")
 
 
+@dataclass(slots=True)
 class Walk:
     """One table's walk at one hook, as the kernel's chain stack saw it.
 
@@ -56,16 +58,11 @@ class Walk:
     ACCEPT; ``None`` when the walk had no steps. ``hits`` are all rules that matched.
     """
 
-    # A plain class: a dataclass costs milliseconds to create at import.
-    __slots__ = ("end", "hits", "hook", "path", "table")
-
-    def __init__(self, table: str, hook: str, path: tuple[tuple[str, int], ...],
-                 end: Step | None, hits: tuple[Step, ...]) -> None:
-        self.table = table
-        self.hook = hook
-        self.path = path
-        self.end = end
-        self.hits = hits
+    table: str
+    hook: str
+    path: tuple[tuple[str, int], ...]
+    end: Step | None
+    hits: tuple[Step, ...]
 
     @property
     def decided(self) -> bool:
@@ -110,7 +107,7 @@ def _walk(steps: list[Step]) -> Walk:
         if not step.hit or step.target is None or step.target in _CONTINUING:
             continue
         stack[-1] = (step.chain, step.rule)
-        if not (step.effect or "").startswith(("jump ", "goto ")):
+        if step.jump is None:
             end, path = step, list(stack)
     return Walk(steps[0].table, steps[0].hook, tuple(path or deepest), end,
                 tuple(s for s in steps if s.hit))

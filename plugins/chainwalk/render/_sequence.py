@@ -12,7 +12,7 @@ crossed arrow in a red band, with the reason.
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 
 from ..journey import Hop, Journey, Scenario
 from ..netfilter import Trace
@@ -22,17 +22,13 @@ from ._journeys import Walk, hostport, walks
 
 FAIL_BAND = "rect rgba(220, 53, 69, 0.18)"
 BOX = "rgba(127, 127, 127, 0.08)"
-_OPTION = re.compile(r"--(to-ports|to-destination|to-source|on-port|set-xmark|zone) (\S+)")
 
 
+@dataclass(slots=True)
 class _Actor:
-    # A plain class: a dataclass costs milliseconds to create at import.
-    __slots__ = ("id", "label", "pod")
-
-    def __init__(self, id: str, pod: str, label: str) -> None:
-        self.id = id
-        self.pod = pod
-        self.label = label
+    id: str
+    pod: str
+    label: str
 
 
 class _Diagram:
@@ -88,7 +84,7 @@ def decision(step: Step) -> str:
     if step.kind == "policy":
         return f"policy {step.result}"
     target = step.target or ""
-    options = dict(_OPTION.findall(step.text))
+    options = {option.name: option.value for option in step.target_options}
     if target == "REDIRECT" and "to-ports" in options:
         return f"REDIRECT :{options['to-ports']}"
     if target == "TPROXY" and "on-port" in options:

@@ -1,0 +1,152 @@
+"""What each target does to the packet: one entry per target of ``_extensions.TARGETS``.
+
+An action takes the packet's :class:`~._state.State`, the :class:`Host`, the target's
+options by name and the hook it runs at; it changes the state as the kernel's target
+would and returns the outcome for the chain walk (a verdict, ``RETURN``, or ``CONTINUE``
+to the next rule) and what it did in words (``None``: nothing worth saying). Jumps and
+gotos to chains are the walk's own business (``_trace``); what a match checks lives in
+``_compile``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final, Literal
+
+from . import _values as v
+from ._packet import Host
+from ._routing import primary_address
+from ._state import State
+
+Outcome = Literal["ACCEPT", "DROP", "REJECT", "QUEUE", "RETURN", "CONTINUE"]
+Options = dict[str, tuple[str, ...]]
+Action = Callable[[State, Host, Options, str], tuple[Outcome, str | None]]
+
+
+def hostport(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def nat_range_start(text: str) -> tuple[str, int]:
+    """``a[-b][:p[-q]]`` -> the first address and port (0: none given)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:]
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    else:
+        host, port = text, ""
+    address = host.split("-")[0]
+    return address, int(port.split("-")[0]) if port else 0
+
+
+def _verdict(outcome: Outcome) -> Action:
+    return lambda st, host, opts, hook: (outcome, None)
+
+
+def _mark(st: State, host: Host, opts: Options, hook: str) -> tuple[Outcome, str | None]:
+    value, mask = v.mark_bits(opts["set-xmark"][0])
+    before = st.mark
+    st.mark = (st.mark & ~mask & v.MAX_U32) ^ value
+    return "CONTINUE", f"mark {hex(before)} -> {hex(st.mark)}"
+
+
+def _connmark(st: State, host: Host, opts: Options, hook: str) -> tuple[Outcome, str | None]:
+    if "set-xmark" in opts:
+        value, mask = v.mark_bits(opts["set-xmark"][0])
+        st.ctmark = (st.ctmark & ~mask & v.MAX_U32) ^ value
+        return "CONTINUE", f"connection mark -> {hex(st.ctmark)}"
+    nfmask = int(opts["nfmask"][0], 16)
+    ctmask = int(opts["ctmask"][0], 16)
+    if "save-mark" in opts:
+        st.ctmark = (st.ctmark & ~ctmask & v.MAX_U32) ^ (st.mark & nfmask)
+        return "CONTINUE", f"connection mark -> {hex(st.ctmark)} (saved from the packet)"
+    st.mark = (st.mark & ~nfmask & v.MAX_U32) ^ (st.ctmark & ctmask)
+    return "CONTINUE", f"mark -> {hex(st.mark)} (restored from the connection)"
+
+
+def _ct(notrack: bool) -> Action:
+    def action(st: State, host: Host, opts: Options, hook: str) -> tuple[Outcome, str | None]:
+        if st.ct_attached:
+            # xt_CT leaves a packet that already has conntrack settings (an earlier CT
+            # rule, or a connection seen before it looped back) alone.
+            return "CONTINUE", "ignored: the packet already has conntrack settings"
+        st.ct_attached = True
+        if notrack or "notrack" in opts:
+            st.untracked = True
+            return "CONTINUE", "connection not tracked: nat will not see it"
+        if "zone" in opts:
+            st.zone = int(opts["zone"][0])
+            return "CONTINUE", f"conntrack zone {st.zone}"
+        return "CONTINUE", None
+
+    return action
+
+
+def _redirect(st: State, host: Host, opts: Options, hook: str) -> tuple[Outcome, str | None]:
+    # To the loopback address from OUTPUT, to the incoming interface's primary address
+    # from PREROUTING.
+    old = hostport(st.dst, st.dport)
+    if hook == "OUTPUT":
+        address = "127.0.0.1" if st.family == 4 else "::1"
+    else:
+        address = primary_address(host, st.in_if or "", st.family) or ""
+        if not address:
+            return "DROP", f"{st.in_if} has no address to redirect to"
+    st.set_dst(address)
+    if "to-ports" in opts:
+        st.dport = int(opts["to-ports"][0].split("-")[0])
+    st.dnat = True
+    return "ACCEPT", f"destination {old} -> {hostport(st.dst, st.dport)}"
+
+
+def _dnat(st: State, host: Host, opts: Options, hook: str) -> tuple[Outcome, str | None]:
+    old = hostport(st.dst, st.dport)
+    address, port = nat_range_start(opts["to-destination"][0])
+    if address:
+        st.set_dst(address)
+    if port:
+        st.dport = port
+    st.dnat = True
+    return "ACCEPT", f"destination {old} -> {hostport(st.dst, st.dport)}"
+
+
+def _source_nat(masquerade: bool) -> Action:
+    def action(st: State, host: Host, opts: Options, hook: str) -> tuple[Outcome, str | None]:
+        old = hostport(st.src, st.sport)
+        if masquerade:
+            address = primary_address(host, st.out_if or "", st.family) or ""
+            port = int(opts["to-ports"][0].split("-")[0]) if "to-ports" in opts else 0
+            if not address:
+                return "DROP", f"{st.out_if} has no address to masquerade as"
+        else:
+            address, port = nat_range_start(opts["to-source"][0])
+        if address:
+            st.set_src(address)
+        if port:
+            st.sport = port
+        st.snat = True
+        return "ACCEPT", f"source {old} -> {hostport(st.src, st.sport)}"
+
+    return action
+
+
+def _tproxy(st: State, host: Host, opts: Options, hook: str) -> tuple[Outcome, str | None]:
+    value, mask = v.mark_bits(opts["tproxy-mark"][0])
+    st.mark = (st.mark & ~mask & v.MAX_U32) ^ value
+    on_ip = opts["on-ip"][0]
+    address = st.dst if on_ip in ("0.0.0.0", "::") else on_ip
+    st.tproxy = (address, int(opts["on-port"][0]))
+    return "ACCEPT", (f"to the transparent socket on port {st.tproxy[1]} "
+                      f"(destination kept), mark {hex(st.mark)}")
+
+
+#: What each target does, by name (every name of ``_extensions.TARGETS``).
+ACTIONS: Final[dict[str, Action]] = {
+    "ACCEPT": _verdict("ACCEPT"), "DROP": _verdict("DROP"), "REJECT": _verdict("REJECT"),
+    "QUEUE": _verdict("QUEUE"), "RETURN": _verdict("RETURN"),
+    "LOG": _verdict("CONTINUE"), "TRACE": _verdict("CONTINUE"),
+    "MARK": _mark, "CONNMARK": _connmark, "CT": _ct(notrack=False), "NOTRACK": _ct(notrack=True),
+    "REDIRECT": _redirect, "DNAT": _dnat, "SNAT": _source_nat(masquerade=False),
+    "MASQUERADE": _source_nat(masquerade=True), "TPROXY": _tproxy,
+}

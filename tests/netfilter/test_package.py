@@ -1,0 +1,48 @@
+"""The package's names are imported from their modules on first use: every name it lists
+resolves, and checking a ruleset loads neither the trace nor the journeys."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import chainwalk.netfilter as netfilter
+
+RULESET = Path(__file__).resolve().parents[2] / "rules" / "rulesets" / "current.rules"
+
+
+def test_every_listed_name_resolves_to_its_modules_object() -> None:
+    for name in netfilter.__all__:
+        value = getattr(netfilter, name)
+        module = sys.modules[f"chainwalk.netfilter.{netfilter._MODULE_OF[name]}"]
+        assert value is getattr(module, name)
+    assert sorted(netfilter.__all__) == sorted(netfilter._MODULE_OF)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_name"):
+        netfilter.no_such_name  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_check_loads_the_parser_only() -> None:
+    code = ("import sys; from chainwalk.cli import main; status = main(['check', sys.argv[1]]); "
+            "print(status, sorted(m for m in sys.modules if m.startswith('chainwalk.')))")
+    out = subprocess.run([sys.executable, "-c", code, str(RULESET)], capture_output=True,
+                         text=True, check=True).stdout.splitlines()[-1]
+    assert out.startswith("0 ")
+    assert "chainwalk.netfilter._parser" in out
+    for absent in ("chainwalk.netfilter._trace", "chainwalk.netfilter._compile",
+                   "chainwalk.journey", "chainwalk.render"):
+        assert f"'{absent}'" not in out
+
+
+def test_every_module_and_target_the_parser_knows_has_a_behaviour() -> None:
+    from chainwalk.netfilter._compile import _MODULES
+    from chainwalk.netfilter._extensions import MODULES, TARGETS
+    from chainwalk.netfilter._targets import ACTIONS
+
+    assert set(ACTIONS) == set(TARGETS)
+    assert set(_MODULES) == set(MODULES)
