@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
+
+from ._errors import ChainwalkError
+from ._files import read_bytes
 
 
 def digest(path: str) -> str:
-    """The SHA-256 of what ``path`` holds, or "unreadable"."""
+    """The SHA-256 of what ``path`` holds, or "unreadable" (also for what is neither a
+    folder nor a regular file: a FIFO is never opened, a device never read)."""
     try:
         content = ("\n".join(sorted(os.listdir(path))).encode() if os.path.isdir(path)
-                   else Path(path).read_bytes())
-    except OSError:
+                   else read_bytes(path))
+    except (OSError, ChainwalkError):
         return "unreadable"
     return hashlib.sha256(content).hexdigest()
 

@@ -13,22 +13,54 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from . import __version__
-from ._errors import ChainwalkError
+from ._errors import ChainwalkError, Problem, bounded
+from .netfilter._values import MAX_ID, MAX_U32
 
 if TYPE_CHECKING:
     from .netfilter import Branch, Step, Trace
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+def _number(limit: int) -> Callable[[str], int]:
+    """An option's number: decimal or 0x hex ASCII digits, from 0 to ``limit``."""
+    def parse(text: str) -> int:
+        digits = text[2:] if text[:2].lower() == "0x" else text
+        base = 16 if digits is not text else 10
+        valid = digits.isascii() and digits.isalnum() and len(digits) <= 20
+        try:
+            value = int(digits, base) if valid else -1
+        except ValueError:
+            value = -1
+        if not 0 <= value <= limit:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a number from 0 to {limit}")
+        return value
+    parse.__name__ = "number"  # what argparse calls the type in its messages
+    return parse
+
+
+_PORT = _number(65535)
+_ID = _number(MAX_ID)
+_MARK = _number(MAX_U32)
+# The connection states a trace's packet can be in (conntrack's --ctstate but SNAT and
+# DNAT, which describe a connection's NAT rather than a packet).
+_CTSTATES = ("NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED")
+# What a terminal would act on rather than show: C0 and C1 controls but newline (ESC
+# starts its escape sequences) but tab, and the bidirectional overrides that reorder text.
+_TERMINAL_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every character a terminal would act on shown escaped (``\\x1b``)."""
+    return _TERMINAL_CONTROL.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
+def _print(text: str, *, error: bool = False) -> None:
+    print(terminal_safe(text), file=sys.stderr if error else sys.stdout)
 
 
 def _addr(text: str) -> tuple[str, str]:
@@ -54,19 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the packet starts: sent by a local process (output, default) "
                    "or arriving on an interface (prerouting)")
     t.add_argument("--proto", choices=("tcp", "udp", "icmp"), default="tcp")
-    t.add_argument("--src", default="", help="source address (default: chosen by routing)")
+    t.add_argument("--src", default="", help="source address (default: chosen by routing "
+                   "from --addr; required with --hook prerouting)")
     t.add_argument("--dst", required=True, help="destination address")
-    t.add_argument("--dport", type=_int, default=0)
-    t.add_argument("--sport", type=_int, default=0,
+    t.add_argument("--dport", type=_PORT)
+    t.add_argument("--sport", type=_PORT,
                    help="source port (default: an ephemeral port, 40000)")
     t.add_argument("--in", dest="in_interface", metavar="IF",
                    help="incoming interface for --hook prerouting (default eth0)")
     t.add_argument("--out", dest="out_interface", metavar="IF",
                    help="force the outgoing interface (default: chosen by routing)")
-    t.add_argument("--uid", type=_int, help="uid owning the local socket")
-    t.add_argument("--gid", type=_int, help="gid owning the local socket (default: --uid)")
-    t.add_argument("--mark", type=_int, default=0)
-    t.add_argument("--ctstate", default="NEW",
+    t.add_argument("--uid", type=_ID, help="uid owning the local socket")
+    t.add_argument("--gid", type=_ID, help="gid owning the local socket (default: --uid)")
+    t.add_argument("--mark", type=_MARK, default=0)
+    t.add_argument("--ctstate", default="NEW", type=str.upper, choices=_CTSTATES,
                    help="connection state of the packet (default NEW: nat is consulted)")
     t.add_argument("--addr", type=_addr, action="append", default=[], metavar="IF=ADDR/LEN",
                    help="an address of this host, e.g. eth0=10.0.0.5/24 (repeatable; lo has "
@@ -106,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "trace":
+        if args.proto == "icmp" and (args.dport is not None or args.sport is not None):
+            parser.error("--dport and --sport: ICMP has no ports")
+        if args.hook == "prerouting" and not args.src:
+            parser.error("--src is required with --hook prerouting (where the packet "
+                         "comes from)")
     try:
         if args.command == "trace":
             return _trace(args)
@@ -113,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         return _check(args)
     except ChainwalkError as e:
-        print(str(e), file=sys.stderr)
+        _print(str(e), error=True)
         return 1
 
 
@@ -121,6 +160,8 @@ def _trace(args: argparse.Namespace) -> int:
     from .netfilter import Packet, host_with, parse_file, trace
 
     hook = args.hook.upper()
+    args.dport = args.dport or 0
+    args.sport = args.sport or 0
     family = args.family or (6 if ":" in args.dst else 4)
     ruleset = parse_file(args.rules, family)
     addresses: dict[str, list[str]] = {}
@@ -147,10 +188,13 @@ def _trace(args: argparse.Namespace) -> int:
                     args.uid if hook == "OUTPUT" else None, gid if hook == "OUTPUT" else None,
                     (), args.mark, 0, args.ctstate.upper())
     result = trace(ruleset, packet, host, hook, explain_all=args.explain_all)
+    if any(not branch.final.src for branch in result.branches):
+        raise ChainwalkError("no source address: give --src, or the address of the "
+                             "interface the packet leaves on with --addr IF=ADDR/LEN")
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
-        print(format_trace(result))
+        _print(format_trace(result))
     return 0
 
 
@@ -209,7 +253,7 @@ def _is_scenario_path(path: str) -> bool:
 def _check(args: argparse.Namespace) -> int:
     from .netfilter import parse_file
 
-    problems: list[str] = []
+    problems: list[Problem] = []
     scenarios = 0
     for path in args.files:
         try:
@@ -220,16 +264,17 @@ def _check(args: argparse.Namespace) -> int:
 
             for scenario in load_scenarios(path):
                 scenarios += 1
-                problems.extend(str(p) for p in check_scenario(scenario,
-                                                               run_scenario(scenario)))
+                problems.extend(check_scenario(scenario, run_scenario(scenario)))
         except ChainwalkError as e:
-            problems.extend(str(p) for p in e.problems)
+            problems.extend(e.problems)
     counted = f"{len(args.files)} file(s)" + (f", {scenarios} scenario(s)" if scenarios else "")
     if problems:
-        print("\n".join(problems), file=sys.stderr)
-        print(f"{len(problems)} problem(s) in {counted}", file=sys.stderr)
+        problems = list(bounded(problems))
+        _print("\n".join(map(str, problems)), error=True)
+        total = sum(p.more or 1 for p in problems)  # "and N more" stands for N
+        _print(f"{total} problem(s) in {counted}", error=True)
         return 1
-    print(f"{counted} OK")
+    _print(f"{counted} OK")
     return 0
 
 
@@ -248,7 +293,7 @@ def _run(args: argparse.Namespace) -> int:
         scenarios = [s for s in scenarios if s.name == name or s.id == name]
         if not scenarios:
             names = ", ".join(s.name for s in load_scenarios(path))
-            print(f"{path}: no scenario {name!r}; the file has: {names}", file=sys.stderr)
+            _print(f"{path}: no scenario {name!r}; the file has: {names}", error=True)
             return 1
     journeys = [(s, run_scenario(s)) for s in scenarios]
     view = args.view or "text"
@@ -256,7 +301,7 @@ def _run(args: argparse.Namespace) -> int:
         data = [journey_to_dict(j, s) for s, j in journeys]
         print(json.dumps(data[0] if len(data) == 1 else data, indent=2))
     elif view == "mermaid":
-        print("\n\n".join(format_mermaid(j, s) for s, j in journeys))
+        _print("\n\n".join(format_mermaid(j, s) for s, j in journeys))
     else:
-        print("\n\n".join(format_text(j, s) for s, j in journeys))
+        _print("\n\n".join(format_text(j, s) for s, j in journeys))
     return 0

@@ -83,7 +83,7 @@ class PageRenderer(Protocol):
     def render(self, markdown: str, md: Markdown) -> tuple[str, dict[str, str]]:
         """``markdown`` with its blocks rendered, and the HTML of each table placeholder."""
 
-    def fail(self, message: str) -> None:
+    def problem(self, message: str) -> None:
         """A problem found while Markdown converts the page (the plugin fails the build
         with it; alone, it is logged)."""
 
@@ -183,7 +183,7 @@ class Alone:
             part = result.markdown
         return part, result.tables
 
-    def fail(self, message: str) -> None:
+    def problem(self, message: str) -> None:
         log.error(message)
 
 
@@ -241,7 +241,7 @@ class _Tables(Treeprocessor):
     def run(self, root: Element) -> None:
         unrendered, self.unrendered = self.unrendered, []
         for message in unrendered:
-            self.renderer.fail(message)
+            self.renderer.problem(message)
         tables, self.html = dict(self.html), {}  # a copy: the renderer keeps its own
         if not tables:
             return
@@ -250,7 +250,7 @@ class _Tables(Treeprocessor):
             if text in tables and len(element) == 0:
                 element.text = self.md.htmlStash.store(tables.pop(text))
         if tables:
-            self.renderer.fail(
+            self.renderer.problem(
                 f"chainwalk: the HTML of a page lost the place of {len(tables)} table(s) "
                 f"({', '.join(tables)}): another plugin or Markdown extension changed it")
 

@@ -13,12 +13,19 @@ plugin binds the extension (``on_config``) so that it renders pages through the 
   exercises, a scenario no page shows) go to the plugin's logger, so ``mkdocs build
   --strict`` fails on them. The extension then takes each page's rendered Markdown.
 
-- During ``mkdocs serve``, once a build has succeeded, a broken rules file does not stop
-  the server: the problems are logged as an error and shown at the top of every page,
-  and the pages keep the content of the last good build until the files are fixed.
+- During ``mkdocs serve`` a broken input never stops the server (MkDocs would hold
+  every request after a failed rebuild): the problems are logged as an error and shown
+  at the top of every page, and the pages keep the content of the last good build (or,
+  before one, their own text) until the files are fixed. ``on_pre_build`` is the
+  plugin's boundary: an error no check foresaw is reported the same way (``fail``).
 
 The site serves its own Mermaid: ``mermaid_js`` (from npm) is copied to
-``js/mermaid.min.js``. ``on_serve`` watches the rules folder, and the renderers'
+``js/mermaid.min.js``, listed in ``extra_javascript`` but taken off every page
+without diagrams (``on_post_page``), and ``pan_zoom_js`` (svg-pan-zoom, from npm) to
+``js/svg-pan-zoom.min.js``. The plugin's own ``assets/diagrams.js`` and
+``diagrams.css`` go on every page: they load Mermaid on a page with diagrams reached
+by instant navigation, hide a diagram's source until it is drawn, and open any
+diagram full screen (see diagrams.js). ``on_serve`` watches the rules folder, and the renderers'
 cache (kept by the plugin across rebuilds) evaluates only what an edit changed. The
 theme's compiled templates are kept across serve rebuilds too (``on_env``): MkDocs
 makes a new Jinja environment for each rebuild, and compiling Material's templates
@@ -29,9 +36,9 @@ re-serialises every page with BeautifulSoup to find its diagrams, which cost a t
 of the build, and the tables this plugin writes held almost half of the tags it
 parsed. So just before the plugins of default priority (mermaid2's) run, each
 ``<table>`` of the page that holds no diagram is swapped for a comment, and just after
-them it is put back as it was. A page without any diagram is not parsed at all:
-mermaid2 skips a page without the word "mermaid", which is on every page (each loads
-the script), so the word is hidden from it the same way. Plugins that run at default
+them it is put back as it was. A page without any diagram loses Mermaid's script tag
+and is not parsed at all: mermaid2 skips a page without the word "mermaid", so the
+word (in the page's text) is hidden from it the same way. Plugins that run at default
 priority see the comments and the hidden word.
 
 ``mkdocs build`` keeps the last good build's pages in ``cache_dir`` (see
@@ -58,6 +65,8 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 from . import _page_cache
+from ._errors import ChainwalkError
+from ._files import read_text
 from ._page_cache import CachedBuild
 from .markdown_extension import (
     DIAGRAM,
@@ -77,6 +86,10 @@ if TYPE_CHECKING:  # the engine is imported when a build needs it (not on a cach
 log = get_plugin_logger(__name__)
 
 MERMAID_URI = "js/mermaid.min.js"
+PAN_ZOOM_URI = "js/svg-pan-zoom.min.js"
+ASSETS = Path(__file__).parent / "assets"
+# The plugin's own files, served on every page: (site path, file in ASSETS).
+SCRIPT_URI, STYLE_URI = "assets/chainwalk/diagrams.js", "assets/chainwalk/diagrams.css"
 
 # What Python-Markdown's tables become; a match holds no other table (see set_aside).
 _TABLE = re.compile(r"<table\b[^>]*>.*?</table>", re.DOTALL)
@@ -84,6 +97,8 @@ _SET_ASIDE = "<!--chainwalk:table:{}-->"
 # What stands for the word "mermaid" on a page without diagrams, while mermaid2 runs
 # (private-use characters, which no page of the site holds).
 _HIDDEN_WORD = "\ue000chainwalk\ue000"
+# The theme's tag for Mermaid's script (from extra_javascript).
+_MERMAID_SCRIPT = re.compile(r'<script src="[^"]*' + re.escape(MERMAID_URI) + r'"></script>\n?')
 
 
 class CompiledTemplates(jinja2.BytecodeCache):
@@ -104,6 +119,7 @@ class CompiledTemplates(jinja2.BytecodeCache):
 
 class ChainwalkConfig(base.Config):  # type: ignore[no-untyped-call]
     mermaid_js = c.Type(str, default="node_modules/mermaid/dist/mermaid.min.js")
+    pan_zoom_js = c.Type(str, default="node_modules/svg-pan-zoom/dist/svg-pan-zoom.min.js")
     cache = c.Type(bool, default=True)
     cache_dir = c.Type(str, default=".cache/plugin/chainwalk")
 
@@ -151,6 +167,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         self.root = Path.cwd()
         self.rules_dir = Path("rules")
         self.mermaid_js = Path(MERMAID_URI)
+        self.pan_zoom_js = Path(PAN_ZOOM_URI)
         self.cache_file = Path(".cache/plugin/chainwalk/pages.json")
         # This build's pages: each one's source text, Markdown and tables' HTML.
         self.pages: dict[str, tuple[str, str, dict[str, str]]] = {}
@@ -164,6 +181,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         self.templates = CompiledTemplates()
         self.set_aside: list[str] = []  # the current page's tables, during on_post_page
         self.hid_word = False  # whether the current page's "mermaid" is hidden, likewise
+        self.unreadable: dict[str, str] = {}  # page -> what stands for it (on_page_read_source)
 
     # Defining on_startup keeps this instance (and its cache) across serve rebuilds.
     def on_startup(self, *, command: str, dirty: bool) -> None:
@@ -175,15 +193,18 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         options = bind_extension(config, self)
         self.rules_dir = (self.root / options.rules_dir).resolve()
         self.mermaid_js = (self.root / self.config.mermaid_js).resolve()
+        self.pan_zoom_js = (self.root / self.config.pan_zoom_js).resolve()
         if not self.rules_dir.is_dir():
             raise PluginError(f"chainwalk: the rules folder {options.rules_dir!r} "
                               f"(rules_dir of the chainwalk Markdown extension) does not "
                               f"exist at {self.rules_dir}")
-        if not self.mermaid_js.is_file():
-            raise PluginError(
-                f"chainwalk: Mermaid is missing: {self.config.mermaid_js} (mermaid_js) does "
-                f"not exist. The site serves its own copy of Mermaid, never a CDN's: run "
-                f"`make serve` (or `npm ci`) to install it from package.json.")
+        for path, option, name in ((self.mermaid_js, "mermaid_js", "Mermaid"),
+                                   (self.pan_zoom_js, "pan_zoom_js", "svg-pan-zoom")):
+            if not path.is_file():
+                raise PluginError(
+                    f"chainwalk: {name} is missing: {self.config[option]} ({option}) does "
+                    f"not exist. The site serves its own copy of {name}, never a CDN's: run "
+                    f"`make serve` (or `npm ci`) to install it from package.json.")
         if not _superfences_mermaid(config):
             raise PluginError(
                 "chainwalk: diagrams need pymdownx.superfences with a custom fence named "
@@ -191,8 +212,13 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
                 "markdown_extensions")
         if MERMAID_URI not in map(str, config.extra_javascript):
             raise PluginError(
-                f"chainwalk: extra_javascript must include {MERMAID_URI}: otherwise pages "
-                "reached by instant navigation have no Mermaid and Material loads it from a CDN")
+                f"chainwalk: extra_javascript must include {MERMAID_URI}: mermaid2 then adds "
+                "no script of its own (it would look for the file in docs/, or a CDN); the "
+                "plugin takes the script off the pages without diagrams")
+        if SCRIPT_URI not in map(str, config.extra_javascript):
+            config.extra_javascript.append(SCRIPT_URI)
+        if STYLE_URI not in config.extra_css:
+            config.extra_css.append(STYLE_URI)
         self.cache_file = self.root / self.config.cache_dir / "pages.json"
         self.page = None
         superfences = config.mdx_configs.get("pymdownx.superfences")
@@ -212,16 +238,52 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             self.site = Site(Project(self.rules_dir, self.root), self.fence_escapes)
         return self.site
 
+    # -- the plugin's boundary -------------------------------------------------
+    def fail(self, problems: str) -> None:
+        """A build that cannot be good: its error; while serving, the problems shown at
+        the top of every page over the last good pages instead (a failed rebuild would
+        leave every request waiting until the files are fixed)."""
+        if not self.serving:
+            raise PluginError(problems)
+        self.broken = problems
+        log.error(problems + "\n  (serving the last good pages until this is fixed)")
+
     def on_pre_build(self, *, config: MkDocsConfig) -> None:
+        self.unreadable = {}
+        self.broken = None
+        try:
+            self.pre_build(config)
+        except PluginError:
+            raise
+        except Exception as e:  # what no check foresaw: still an error, never a stuck serve
+            self.fail(f"chainwalk: 1 problem:\n  unexpected {type(e).__name__} while "
+                      f"rendering the pages: {e}")
+
+    def on_page_read_source(self, *, page: Page, config: MkDocsConfig) -> str | None:
+        """A page pre_build could not read (not UTF-8, not a file): its problem, as its
+        text, for MkDocs not to fail reading it during serve (a build has failed already)."""
+        return self.unreadable.get(page.file.src_uri)
+
+    def pre_build(self, config: MkDocsConfig) -> None:
         docs = Path(config.docs_dir)
         sources: list[tuple[str, str, str]] = []  # (page, path shown in messages, text)
+        unreadable: list[str] = []
         for path in sorted(docs.rglob("*.md")):
             src_uri = path.relative_to(docs).as_posix()
             if any(part.startswith(".") for part in Path(src_uri).parts) or (
                     config.exclude_docs is not None and config.exclude_docs.match_file(src_uri)):
                 continue
             shown = os.path.relpath(path, self.root).replace(os.sep, "/")
-            sources.append((src_uri, shown, path.read_text(encoding="utf-8-sig")))
+            try:
+                sources.append((src_uri, shown, read_text(path, shown, "page", "utf-8-sig")))
+            except ChainwalkError as e:
+                unreadable.extend(str(p) for p in e.problems)
+                self.unreadable[src_uri] = f"# {src_uri}\n\n{stale_banner(str(e))}"
+        if unreadable:
+            noun = "problem" if len(unreadable) == 1 else "problems"
+            self.fail(f"chainwalk: {len(unreadable)} {noun}:\n"
+                      + "\n".join(f"  {p}" for p in unreadable))
+            return
         key = None
         if self.config.cache and not self.serving:
             key = _page_cache.build_key([(shown, text) for _, shown, text in sources],
@@ -253,13 +315,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         warnings.extend(notices)
         self.broken = None
         if findings:
-            if not (self.serving and self.last_good):
-                raise PluginError(report(unique(findings)))
-            # A broken rules file while serving: say why in the log and on every page,
-            # and keep serving the pages of the last good build (a build error would
-            # leave the server waiting for a good build, with nothing to show).
-            self.broken = report(unique(findings))
-            log.error(self.broken + "\n  (serving the last good pages until this is fixed)")
+            self.fail(report(unique(findings)))
             return
         shown_warnings = [str(warning) for warning in unique(warnings)]
         for warning in shown_warnings:
@@ -274,10 +330,13 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
                 log.info(f"cannot keep the pages in the cache {self.cache_file}: {e}")
 
     def on_files(self, files: Files, *, config: MkDocsConfig) -> Files:
-        existing = files.get_file_from_path(MERMAID_URI)
-        if existing is not None:
-            files.remove(existing)
-        files.append(File.generated(config, MERMAID_URI, abs_src_path=str(self.mermaid_js)))
+        for uri, source in ((MERMAID_URI, self.mermaid_js), (PAN_ZOOM_URI, self.pan_zoom_js),
+                            (SCRIPT_URI, ASSETS / "diagrams.js"),
+                            (STYLE_URI, ASSETS / "diagrams.css")):
+            existing = files.get_file_from_path(uri)
+            if existing is not None:
+                files.remove(existing)
+            files.append(File.generated(config, uri, abs_src_path=str(source)))
         return files
 
     def on_env(self, env: jinja2.Environment, *, config: MkDocsConfig,
@@ -310,9 +369,9 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             self.last_good[uri] = (rendered, tables)
         return rendered, tables
 
-    def fail(self, message: str) -> None:
+    def problem(self, message: str) -> None:
         where = "" if self.page is None else f" ({self.page.file.src_uri})"
-        raise PluginError(message + where)
+        self.fail(message + where)
 
     def render_markdown(self, markdown: str, page: Page) -> tuple[str, dict[str, str]]:
         """The page's Markdown with its blocks rendered, and its tables' HTML."""
@@ -339,11 +398,12 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         self.set_aside = []
         self.hid_word = False
         if not DIAGRAM.search(output) and _HIDDEN_WORD not in output:
-            # No diagram: mermaid2 skips a page without the word "mermaid", but every page
-            # has it (the script each loads), so it would parse and re-serialise the page
-            # to find none. The word is hidden from it, and put back just after.
+            # No diagram: no 3.6 MB of Mermaid (diagrams.js loads it if instant navigation
+            # reaches a page with diagrams). mermaid2 skips a page without the word
+            # "mermaid", else it would parse and re-serialise the page to find none: the
+            # word is hidden from it, and put back just after.
             self.hid_word = True
-            return output.replace("mermaid", _HIDDEN_WORD)
+            return _MERMAID_SCRIPT.sub("", output).replace("mermaid", _HIDDEN_WORD)
         if _SET_ASIDE.partition("{")[0] in output:  # the page quotes the marker: leave it be
             return output
 

@@ -32,6 +32,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 MERMAID_JS = ROOT / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
+PAN_ZOOM_JS = ROOT / "node_modules" / "svg-pan-zoom" / "dist" / "svg-pan-zoom.min.js"
 
 
 def _missing() -> str | None:
@@ -94,7 +95,8 @@ def _build(project: Path, config: str, out: Path, port: int) -> None:
     override = project / f".browser-{uuid.uuid4().hex[:8]}.yml"
     override.write_text(f"INHERIT: {config}\nsite_url: http://127.0.0.1:{port}/\n",
                         encoding="utf-8")
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", CHAINWALK_MERMAID_JS=str(MERMAID_JS))
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", CHAINWALK_MERMAID_JS=str(MERMAID_JS),
+                   CHAINWALK_PAN_ZOOM_JS=str(PAN_ZOOM_JS))
     try:
         done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f",
                                str(override), "-d", str(out)], cwd=project, env=env,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +13,9 @@ from journey_helpers import RULES
 
 @pytest.fixture
 def rules_dir(tmp_path: Path) -> Path:
-    """A rules/ folder whose rulesets/ are the project's own; scenarios go in scenarios/."""
-    (tmp_path / "rulesets").symlink_to(RULES / "rulesets")
+    """A rules/ folder holding a copy of the project's rulesets/ (a symlink to them would
+    lead outside the folder, which scenarios may not); scenarios go in scenarios/."""
+    shutil.copytree(RULES / "rulesets", tmp_path / "rulesets")
     (tmp_path / "scenarios").mkdir()
     return tmp_path
 

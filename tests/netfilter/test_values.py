@@ -170,7 +170,8 @@ def test_family_of(text: str, family: int) -> None:
 
 # The address fast paths (inet_pton instead of regexes) against the definitions they
 # replaced, kept here as they were: the same result, or the same error, for any text.
-_REF_IPV4: Final = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
+# (ASCII digits only, since iptables refuses others: `-s １０.0.0.5`, `/²`.)
+_REF_IPV4: Final = re.compile(r"^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$")
 _REF_OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _REF_CANONICAL: Final = re.compile(rf"(?:{_REF_OCTET}\.){{3}}{_REF_OCTET}")
 _REF_IPV4_PORT: Final = re.compile(rf"(?:{_REF_OCTET}\.){{3}}{_REF_OCTET}:([0-9]{{1,5}})")
@@ -193,9 +194,10 @@ def _ref_network(text: str) -> str:
     if m and (not mask or mask.isdigit()):
         a, b, c, d = map(int, m.groups())
         if a < 256 and b < 256 and c < 256 and d < 256:
-            length = int(mask) if mask else 32
-            if length > 32:
+            digits = mask.lstrip("0") or "0"
+            if not (digits.isascii() and len(digits) <= 2 and int(digits) <= 32):
                 raise ValueError("a prefix length from 0 to 32")
+            length = int(digits) if mask else 32
             value = (a << 24 | b << 16 | c << 8 | d) & (v.MAX_U32 << (32 - length)) & v.MAX_U32
             return (f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
                     f"/{length}")

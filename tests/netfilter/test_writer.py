@@ -470,6 +470,21 @@ REFUSED_BY_THE_KERNEL = [
     _refused("owner-in-prerouting", "*nat\n-A PREROUTING -m owner --uid-owner 0 -j RETURN\n"
              "COMMIT\n"),
     _refused("redirect-in-input", "*nat\n-A INPUT -p tcp -j REDIRECT --to-ports 1\nCOMMIT\n"),
+    # Numbers: ASCII digits only, within iptables' bounds, however many digits.
+    _refused("arabic-indic-port", "*filter\n-A INPUT -p tcp --dport \u0668\u0660 -j ACCEPT\n"
+             "COMMIT\n"),
+    _refused("fullwidth-address", "*filter\n-A INPUT -s \uff11\uff10.0.0.5 -j ACCEPT\n"
+             "COMMIT\n"),
+    _refused("superscript-index", "*filter\n-I OUTPUT \u00b2\nCOMMIT\n"),
+    _refused("uid-of-no-one", "*filter\n-A OUTPUT -m owner --uid-owner 4294967295 -j ACCEPT\n"
+             "COMMIT\n"),
+    _refused("port-of-5000-digits", "*filter\n-A INPUT -p tcp --dport " + "9" * 5000
+             + " -j ACCEPT\nCOMMIT\n"),
+    _refused("index-of-5000-digits", "*filter\n-I INPUT " + "9" * 5000 + " -j ACCEPT\n"
+             "COMMIT\n"),
+    _refused("mark-of-5000-digits", "*filter\n-A INPUT -m mark --mark " + "9" * 5000
+             + " -j ACCEPT\nCOMMIT\n"),
+    _refused("only-a-quote", "*filter\n\"\nCOMMIT\n"),
 ]
 
 

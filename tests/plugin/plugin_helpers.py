@@ -18,6 +18,7 @@ HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"
 ROOT = HERE.parents[1]
 MERMAID_JS = ROOT / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
+PAN_ZOOM_JS = ROOT / "node_modules" / "svg-pan-zoom" / "dist" / "svg-pan-zoom.min.js"
 
 
 @dataclass
@@ -51,10 +52,12 @@ class _Collect(logging.Handler):
         self.lines.append(f"{record.levelname}: {record.getMessage()}")
 
 
-def build(project: Path, *, strict: bool = True) -> Built:
-    """``mkdocs build [--strict]`` of ``project`` in this process (as the CLI runs it)."""
+def build(project: Path, *, strict: bool = True, site: Path | None = None) -> Built:
+    """``mkdocs build [--strict]`` of ``project`` in this process (as the CLI runs it),
+    into ``site`` (default: the project's ``site`` folder)."""
     os.environ["CHAINWALK_MERMAID_JS"] = str(MERMAID_JS)
-    site = project / "site"
+    os.environ["CHAINWALK_PAN_ZOOM_JS"] = str(PAN_ZOOM_JS)
+    site = site or project / "site"
     handler = _Collect()
     logger = logging.getLogger("mkdocs")
     logger.addHandler(handler)
@@ -79,7 +82,8 @@ def build(project: Path, *, strict: bool = True) -> Built:
 
 
 def run_cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", CHAINWALK_MERMAID_JS=str(MERMAID_JS))
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", CHAINWALK_MERMAID_JS=str(MERMAID_JS),
+                   CHAINWALK_PAN_ZOOM_JS=str(PAN_ZOOM_JS))
     return subprocess.run([sys.executable, "-m", "mkdocs", *args, "-f",
                            str(project / "mkdocs.yml")], capture_output=True, text=True,
                           env=env, timeout=300, check=False)

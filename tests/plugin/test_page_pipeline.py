@@ -31,7 +31,10 @@ def test_generated_tables_reach_the_page_as_html(ok: Path) -> None:
         html = built.page(page)
         assert "CHAINWALK-TABLE" not in html and "chainwalk:table" not in html
     home = built.page("index.html")
-    assert home.count("<table>") == 2  # the trace and the rules view
+    # The trace and the rules view, and the trace table that stands in for each of the
+    # three sequence diagrams without JavaScript.
+    assert home.count("<table>") == 5
+    assert home.count('<div class="chainwalk-nojs" data-search-exclude=""') == 3
     assert "<th>#</th>\n<th>target</th>" in home
     assert "<code>-j ISTIO_OUTPUT</code>" in built.page("more/index.html")
 
@@ -50,11 +53,11 @@ def test_mermaid2_sees_the_diagrams_but_not_the_tables(ok: Path,
     built = build(ok)
     assert built.ok, built.log
     home = next(page for page in seen if "<title>Fixture home" in page)
-    assert "<table" not in home and home.count("<!--chainwalk:table:") == 2
+    assert "<table" not in home and home.count("<!--chainwalk:table:") == 5
     assert 'class="mermaid"' in home
     # ... and the tables are back, after mermaid2 added its script.
     final = built.page("index.html")
-    assert final.count("<table>") == 2 and "window.mermaidConfig" in final
+    assert final.count("<table>") == 5 and "window.mermaidConfig" in final
 
 
 def test_mermaid2_does_not_parse_a_page_without_diagrams(ok: Path,
@@ -73,19 +76,21 @@ def test_mermaid2_does_not_parse_a_page_without_diagrams(ok: Path,
     with_diagrams = [p for p in pages if 'class="mermaid"' in built.page(p)]
     assert 0 < len(with_diagrams) < len(pages)  # the fixture has both kinds
     assert len(parsed) == len(with_diagrams)
-    # A page mermaid2 skipped still names the script every page loads, as it was.
+    # A page without diagrams does not load Mermaid; a page with them does.
     without = next(p for p in pages if p not in with_diagrams)
-    assert "js/mermaid.min.js" in built.page(without)
+    assert 'mermaid.min.js"></script>' not in built.page(without)
+    assert 'mermaid.min.js"></script>' in built.page(with_diagrams[0])
     assert "\ue000" not in built.page(without)
 
 
 def test_the_word_hidden_on_a_page_without_diagrams_comes_back() -> None:
     plugin = ChainwalkPlugin()
-    html = ('<script src="js/mermaid.min.js"></script><p>Mermaid, mermaid</p>'
-            "<table><tr><td>1</td></tr></table>")
+    text = "<p>Mermaid, mermaid</p><table><tr><td>1</td></tr></table>"
+    html = '<script src="js/mermaid.min.js"></script>\n' + text
     hidden = plugin._before_mermaid2(html, page=PAGE, config=None)  # type: ignore[arg-type]
     assert "mermaid" not in hidden and "<td>1</td>" in hidden  # nothing else set aside
-    assert plugin._after_mermaid2(hidden, page=PAGE, config=None) == html  # type: ignore[arg-type]
+    # The words come back; Mermaid's script tag does not.
+    assert plugin._after_mermaid2(hidden, page=PAGE, config=None) == text  # type: ignore[arg-type]
     # With a diagram on the page, the word stays for mermaid2 to find.
     kept = plugin._before_mermaid2(HTML, page=PAGE, config=None)  # type: ignore[arg-type]
     assert "mermaid" in kept
@@ -184,18 +189,23 @@ def test_an_edit_under_rules_misses_the_cache(ok: Path) -> None:
     assert "Inbound delivery, edited" in built.page("index.html")
 
 
-def test_an_edit_to_a_ruleset_outside_rules_misses_the_cache(ok: Path) -> None:
-    # A scenario file may name a ruleset anywhere ("../" is relative to it).
+def test_a_ruleset_outside_rules_is_refused_and_never_shown(ok: Path) -> None:
+    # A scenario file may not name a ruleset outside the rules folder ("../" is relative
+    # to it), nor through a symlink that leads out; the error shows the name as written.
     outside = ok / "outside" / "pod.rules"
     outside.parent.mkdir()
     outside.write_bytes((ok / "rules" / "rulesets" / "pod.rules").read_bytes())
-    edit(ok / "rules" / "scenarios" / "shop.yaml", "  server:\n",
-         "  server:\n    ruleset: ../../outside/pod.rules\n")
-    first = build(ok, strict=False)  # (its inbound rules now warn: no scenario uses them)
-    assert first.ok, first.log
-    edit(outside, "-j REDIRECT", "-j REDIRECTED")
-    broken = build(ok, strict=False)
-    assert not broken.ok and "outside/pod.rules" in broken.log, broken.log
+    (ok / "rules" / "rulesets" / "out").symlink_to(outside.parent)
+    for written in ("../../outside/pod.rules", "rulesets/out/pod.rules", str(outside)):
+        edit(ok / "rules" / "scenarios" / "shop.yaml", "ruleset: rulesets/pod.rules",
+             f"ruleset: {written}")
+        built = build(ok, strict=False)
+        assert not built.ok
+        assert (f"the path leads outside the rules folder: got {written!r}" in built.log
+                ), built.log
+        assert not (ok / CACHE).exists()
+        edit(ok / "rules" / "scenarios" / "shop.yaml", f"ruleset: {written}",
+             "ruleset: rulesets/pod.rules")
 
 
 def test_warnings_come_back_with_cached_pages(ok: Path) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from mkdocs.__main__ import serve_command
-from plugin_helpers import MERMAID_JS, copy_fixture, edit
+from plugin_helpers import MERMAID_JS, PAN_ZOOM_JS, copy_fixture, edit
 
 TIMEOUT = 90.0  # seconds; builds are slow on a loaded 2-core machine
 
@@ -38,6 +38,7 @@ class Server:
         self.port = free_port()
         self.tmp = tmp  # mkdocs serve builds into a mkdtemp() folder here
         env = dict(os.environ, NO_MKDOCS_2_WARNING="1", CHAINWALK_MERMAID_JS=str(MERMAID_JS),
+                   CHAINWALK_PAN_ZOOM_JS=str(PAN_ZOOM_JS),
                    TMPDIR=str(tmp))
         # --livereload as `make serve` passes it (Click 8.3 made it off by default).
         self.process = subprocess.Popen(

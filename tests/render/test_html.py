@@ -37,10 +37,18 @@ def tables_in(texts: list[str]) -> list[str]:
 
 
 def site_pages() -> list[str]:
+    """Each page as rendered, without the tables its author wrote by hand (such as the
+    ports table): those are Python-Markdown's to convert, never table_html's."""
     site = Site(Project(ROOT / "rules", ROOT))
     site.begin_build()
-    return [site.render_page(page.name, page.read_text(encoding="utf-8")).markdown
-            for page in sorted((ROOT / "docs").rglob("*.md"))]
+    pages = []
+    for page in sorted((ROOT / "docs").rglob("*.md")):
+        source = page.read_text(encoding="utf-8")
+        rendered = site.render_page(page.name, source).markdown
+        for written in INDENTED_TABLE.finditer(source):
+            rendered = rendered.replace(written.group(), "")
+        pages.append(rendered)
+    return pages
 
 
 def golden_views() -> list[str]:

@@ -69,30 +69,34 @@ def _actor(name: str) -> str:
 
 
 def format_mermaid(journey: Journey, scenario: Scenario | None = None) -> str:
-    """A sequenceDiagram: one participant per pod/process, one arrow per hop."""
+    """A sequenceDiagram: one participant per pod/process, one arrow per hop. Every text
+    from a file is escaped as the site's diagrams escape it (a newline in a title cannot
+    start a statement of its own, such as ``click`` or ``%%{init}%%``)."""
+    from ..render._escape import mermaid_text  # (render imports journey: not at the top)
+
     lines = ["sequenceDiagram"]
     if scenario is not None:
-        lines.append(f"    title {scenario.id}: {scenario.title}".replace(";", ","))
+        lines.append(f"    title {mermaid_text(f'{scenario.id}: {scenario.title}')}")
     declared: list[str] = []
 
     def participant(pod: str, process: str) -> str:
         name = f"{pod}/{process}"
         if name not in declared:
             declared.append(name)
-            lines.append(f"    participant {_actor(name)} as {name}")
+            lines.append(f"    participant {_actor(name)} as {mermaid_text(name)}")
         return _actor(name)
 
     arrows: list[str] = []
     for hop in journey.hops:
         sender = participant(hop.pod, hop.process)
-        label = f"{hop.number}: {_endpoint(hop.dst, hop.dport)}".replace(";", ",")
+        label = f"{hop.number}: {_endpoint(hop.dst, hop.dport)}"
         if hop.receiver_pod is not None and hop.receiver_process is not None:
             receiver = participant(hop.receiver_pod, hop.receiver_process)
-            arrows.append(f"    {sender}->>{receiver}: {label} -> :{hop.receiver_port} "
-                          f"(orig {hop.original})")
+            arrows.append(f"    {sender}->>{receiver}: " + mermaid_text(
+                f"{label} -> :{hop.receiver_port} (orig {hop.original})"))
             if hop.outcome not in ("accepted", "proxied"):
-                arrows.append(f"    Note over {receiver}: {hop.outcome}")
+                arrows.append(f"    Note over {receiver}: {mermaid_text(hop.outcome)}")
         else:
-            arrows.append(f"    {sender}-x{sender}: {label} {hop_summary(hop)}")
+            arrows.append(f"    {sender}-x{sender}: {mermaid_text(f'{label} {hop_summary(hop)}')}")
     lines.extend(arrows)
     return "\n".join(lines)

@@ -10,7 +10,8 @@ Defaults make the usual Istio pod one line: ``lo`` and ``eth0`` (the pod's
 addresses as /32 or /128), an Envoy sidecar with uid/gid 1337 on the standard
 ports, passthrough inbound delivery and ``ALLOW_ANY``. Ruleset paths are relative
 to the rules/ folder, i.e. the folder above the scenario file's folder; paths
-starting with ``./`` or ``../`` are relative to the scenario file itself.
+starting with ``./`` or ``../`` are relative to the scenario file itself. Either way a
+path must resolve (symlinks included) inside the rules folder (``_files.confine``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .._errors import ChainwalkError, Location, Problem
+from .._files import confine, regular_file_size
 from .._yaml import Doc, PathPart, load_yaml
 from ..netfilter import Interface, is_local
 from ._model import (
@@ -112,6 +115,8 @@ class _Builder:
         self.data: dict[str, Any] = document.data
         self.problems: list[Problem] = []
         self.stem = Path(document.path).stem
+        # ruleset_file's answers: each value's path ("": none) and problems.
+        self.ruleset_files: dict[str, tuple[str, list[Problem]]] = {}
 
     # -- helpers ---------------------------------------------------------------
 
@@ -144,15 +149,39 @@ class _Builder:
     def ruleset_file(self, value: str | None, where: Location) -> str:
         if value is None:
             return ""
-        if os.path.isabs(value):
-            path = Path(value)
-        elif value.startswith(("./", "../")):
-            path = Path(self.doc.path).resolve().parent / value
-        else:
-            path = rules_folder(self.doc.path) / value
-        if not path.is_file():
+        found = self.ruleset_files.get(value)
+        if found is None:
+            problems_before = len(self.problems)
+            found = self.ruleset_files[value] = (
+                self.find_ruleset_file(value, where), self.problems[problems_before:])
+        else:  # the same value for another pod: the same answer, at this pod's line
+            self.problems.extend(replace(p, location=where) for p in found[1])
+        return found[0]
+
+    def find_ruleset_file(self, value: str, where: Location) -> str:
+        rules = rules_folder(self.doc.path)
+        base = (Path(self.doc.path).resolve().parent if value.startswith(("./", "../"))
+                else rules)
+        try:
+            path = confine(value, base, rules, where)
+        except ChainwalkError as e:
+            self.problems.extend(e.problems)
+            return ""
+        try:
+            os.stat(path)
+        except FileNotFoundError:
             self.problem(where, "ruleset file not found", value,
-                         f"a file relative to {rules_folder(self.doc.path)}")
+                         f"a file relative to {rules}")
+            return ""
+        except OSError as e:  # a name too long, a symlink loop...
+            self.problem(where, f"cannot read the ruleset: {e.strerror or e}", value,
+                         f"a file relative to {rules}")
+            return ""
+        try:
+            regular_file_size(path, value, "ruleset")
+        except ChainwalkError as e:
+            self.problems.extend(Problem(where, p.message, value, p.expected)
+                                 for p in e.problems)
             return ""
         return str(path)
 

@@ -23,7 +23,9 @@ from ..netfilter import Rule, Ruleset, Table, parse_file, parse_text
 from ..netfilter._writer import write_table
 from ._model import RuleEdit
 
-_parsed: dict[tuple[str, int, int, int], Ruleset] = {}
+# A file that failed to parse keeps its error, so that the pods sharing it do not
+# parse it again each.
+_parsed: dict[tuple[str, int, int, int], Ruleset | ChainwalkError] = {}
 # Keyed by id() of a cached ruleset or table (hashing a whole ruleset on every run
 # would cost more than the lookup saves); the value keeps that object alive so the
 # id cannot be reused, and is checked to be the same object.
@@ -38,13 +40,21 @@ def empty_ruleset(family: int) -> Ruleset:
 
 
 def load_ruleset(path: str, family: int) -> Ruleset:
-    """The parsed file, from the cache while the file is unchanged."""
-    stat = os.stat(path)
+    """The parsed file, from the cache while the file is unchanged (its error too)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return parse_file(path, family)  # raises, saying why the file cannot be read
     key = (os.path.abspath(path), stat.st_mtime_ns, stat.st_size, family)
     found = _parsed.get(key)
     if found is None:
-        found = parse_file(path, family)
+        try:
+            found = parse_file(path, family)
+        except ChainwalkError as e:
+            found = e
         _parsed[key] = found
+    if isinstance(found, ChainwalkError):
+        raise ChainwalkError(found.problems)
     return found
 
 

@@ -224,7 +224,7 @@ MODULES: Final[dict[str, ModuleSpec]] = {m.name: m for m in (
         opt("state", parse=v.choice_list("INVALID", "NEW", "RELATED", "ESTABLISHED",
                                           "UNTRACKED")),
     ), finish=_require_one("state"), summary="connection state (old name of conntrack)"),
-    ModuleSpec("comment", (opt("comment", negatable=False),), finish=_require_one("comment"),
+    ModuleSpec("comment", (opt("comment", parse=v.text_of_at_most(255), negatable=False),), finish=_require_one("comment"),
                summary="a comment; always matches"),
     ModuleSpec("addrtype", (
         opt("src-type", parse=v.choice_list("UNSPEC", "UNICAST", "LOCAL", "BROADCAST",
@@ -283,7 +283,7 @@ TARGETS: Final[dict[str, TargetSpec]] = {t.name: t for t in (
         # The default --reject-with depends on the family: filled in by the parser.
         summary="discard the packet and answer with an error"),
     TargetSpec("LOG", (
-        opt("log-prefix", negatable=False),
+        opt("log-prefix", parse=v.text_of_at_most(29), negatable=False),
         opt("log-level", parse=_log_level, negatable=False),
         opt("log-tcp-sequence", arity=0, negatable=False),
         opt("log-tcp-options", arity=0, negatable=False),

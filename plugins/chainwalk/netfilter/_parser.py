@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from .._errors import ChainwalkError, Location, Problem
+from .._files import read_text
 from . import _values as v
 from ._extensions import (
     ALL_HOOKS,
@@ -48,7 +49,9 @@ from ._model import (
 )
 
 _TOKEN: Final = re.compile(r"""(?:"(?:\\.|[^"\\])*"|'[^']*'|[^\s"']+)+""")
-_COUNTERS: Final = re.compile(r"^\[(\d+):(\d+)\]$")
+_COUNTERS: Final = re.compile(r"^\[([0-9]+):([0-9]+)\]$")
+# iptables-restore reads a counter with strtoull: a larger number is kept as this.
+_MAX_COUNTER: Final = 2**64 - 1
 _CHAIN_NAME: Final = re.compile(r"^[^\s!-][^\s!]{0,28}$")
 
 # The base criteria, in the order iptables-save prints them.
@@ -390,6 +393,12 @@ def _target_part(tspec: TargetSpec, table: str, plan: _Plan, texts: list[str],
     return Target(tspec.name, tuple(finished), False, False)
 
 
+def _counter(digits: str) -> int:
+    """A counter as iptables-restore keeps it: at most 2**64 - 1."""
+    digits = digits.lstrip("0") or "0"
+    return _MAX_COUNTER if len(digits) > 20 else min(int(digits), _MAX_COUNTER)
+
+
 def tokenize(line: str) -> list[Token]:
     """Split like iptables-restore: whitespace separates, quotes group."""
     tokens = []
@@ -402,12 +411,58 @@ def tokenize(line: str) -> list[Token]:
             tokens.append(Token(text, position + 1))
             position += len(text)
         return tokens
-    for m in _TOKEN.finditer(line):
-        text = m.group()
+    for start, text in _quoted_tokens(line):
         if '"' in text or "'" in text:
             text = _unquote(text)
-        tokens.append(Token(text, m.start() + 1))
+        tokens.append(Token(text, start + 1))
     return tokens
+
+
+def _quoted_tokens(line: str) -> list[tuple[int, str]]:
+    """What ``_TOKEN.finditer(line)`` finds, as (start, text), in time linear in the line.
+
+    The regex alone is quadratic on a line with a quote that never closes: it scans to
+    the end of the line for the closing quote again from every later quote. Without a
+    backslash or a single quote and with an even number of double quotes every quote
+    closes, and the regex is used; otherwise this scan, which remembers that a quote of
+    each kind failed to close (every later one of that kind fails too: its scan is the
+    end of the failed one's)."""
+    if "\\" not in line and "'" not in line and line.count('"') % 2 == 0:
+        return [(m.start(), m.group()) for m in _TOKEN.finditer(line)]
+    found = []
+    n = len(line)
+    double_open = single_open = True  # whether a quote of the kind can still close
+    i = 0
+    while i < n:
+        j = i
+        while j < n:
+            c = line[j]
+            if c == '"':
+                if not double_open:
+                    break
+                k = j + 1
+                while k < n and line[k] != '"':
+                    k += 2 if line[k] == "\\" else 1
+                if k >= n:
+                    double_open = False
+                    break
+                j = k + 1
+            elif c == "'":
+                k = line.find("'", j + 1) if single_open else -1
+                if k < 0:
+                    single_open = False
+                    break
+                j = k + 1
+            elif c.isspace():
+                break
+            else:
+                j += 1
+        if j > i:
+            found.append((i, line[i:j]))
+            i = j
+        else:
+            i += 1
+    return found
 
 
 def token_texts(line: str) -> list[str]:
@@ -438,7 +493,7 @@ def token_texts(line: str) -> list[str]:
                 texts.extend(after.split())
             else:
                 return texts
-    return [_unquote(t) if '"' in t or "'" in t else t for t in _TOKEN.findall(line)]
+    return [_unquote(t) if '"' in t or "'" in t else t for _, t in _quoted_tokens(line)]
 
 
 def _unquote(text: str) -> str:
@@ -586,9 +641,7 @@ class _Reader:
         if raw.startswith("-A ") and not raw[3:4].isspace():  # the usual "-A CHAIN": no regex, no search
             column = 4
         elif '"' in raw or "'" in raw:
-            tokens = _TOKEN.finditer(raw)
-            next(tokens)
-            column = next(tokens).start() + 1
+            column = _quoted_tokens(raw)[1][0] + 1
         else:  # the chain is the first run of non-space after -A
             column = raw.find(texts[1], len(raw) - len(raw.lstrip()) + len(texts[0])) + 1
         rule = self.replay_shape(line, texts, shape, column)
@@ -653,7 +706,7 @@ class _Reader:
             if parts[2] == "[0:0]":  # what iptables-save prints for most chains: no regex
                 counters = (0, 0)
             elif m := _COUNTERS.match(parts[2]):
-                counters = (int(m.group(1)), int(m.group(2)))
+                counters = (_counter(m.group(1)), _counter(m.group(2)))
             else:
                 self.problem(line, column, "bad chain counters", parts[2], "[packets:bytes]")
         builtin = name in BUILTIN_CHAINS[self.current.name]
@@ -711,10 +764,14 @@ class _Reader:
     # -- commands (-A, -I, -N, -P, -F, -X) ---------------------------------------
     def command(self, line: int, tokens: list[Token]) -> None:
         assert self.current is not None
+        if not tokens:  # only quotes that never close: no token at all
+            self.problem(line, 1, "no command on the line (a quote that never closes?)", None,
+                         "a command such as -A CHAIN")
+            return
         counters = None
         m = _COUNTERS.match(tokens[0].text)
         if m:
-            counters = (int(m.group(1)), int(m.group(2)))
+            counters = (_counter(m.group(1)), _counter(m.group(2)))
             tokens = tokens[1:]
         if not tokens:
             self.problem(line, 1, "counters without a rule", None, "a command such as -A CHAIN")
@@ -767,9 +824,9 @@ class _Reader:
         position = len(chain.rules)
         if verb == "I":
             position = 0
-            if rest and rest[0].text.isdigit():
-                index = int(rest[0].text)
-                if not 1 <= index <= len(chain.rules) + 1:
+            if rest and rest[0].text.isascii() and rest[0].text.isdigit():
+                index = v.decimal(rest[0].text, len(chain.rules) + 1) or 0
+                if index == 0:
                     self.problem(line, rest[0].column, f"index of insertion too big (chain "
                                  f"{chain.name} has {len(chain.rules)} rules)", rest[0].text,
                                  f"a position from 1 to {len(chain.rules) + 1}")
@@ -920,13 +977,15 @@ class _Reader:
                 continue
             # An extension option: the target's, then loaded modules newest first,
             # then the module -p loads implicitly.
-            found: tuple[OptionSpec, list[Option]] | None = None
+            # (the option, the list its module's options go to, the module's number or -1)
+            found: tuple[OptionSpec, list[Option], int] | None = None
             if target is not None and target[0] is not None and text in target[0].lookup:
-                found = (target[0].lookup[text], target_options)
+                found = (target[0].lookup[text], target_options, -1)
             else:
-                for spec_, options, _ in reversed(modules):
+                for owner in range(len(modules) - 1, -1, -1):
+                    spec_, options, _ = modules[owner]
                     if text in spec_.lookup:
-                        found = (spec_.lookup[text], options)
+                        found = (spec_.lookup[text], options, owner)
                         break
                 else:
                     proto = base.get("protocol")
@@ -936,7 +995,7 @@ class _Reader:
                         modules.append((implicit, options_, tok))
                         if record is not None:
                             record.append(_ModuleStep(implicit))
-                        found = (implicit.lookup[text], options_)
+                        found = (implicit.lookup[text], options_, len(modules) - 1)
             if found is None:
                 self.unknown_option(line, tok, base, target)
                 i += 1
@@ -945,7 +1004,7 @@ class _Reader:
                     i += 1
                 negate = None
                 continue
-            ospec, options = found
+            ospec, options, owner = found
             if negate is not None and not ospec.negatable:
                 self.problem(line, negate.column, f"{text} cannot be negated", "!",
                              f"{text} without '!'")
@@ -964,7 +1023,6 @@ class _Reader:
             self.option_value(line, ospec, options, values, [t.text for t in values], negate,
                               tok, text)
             if record is not None:
-                owner = next((k for k, m in enumerate(modules) if m[1] is options), -1)
                 record.append(_OptionStep(owner, ospec, values_start + 1, negate is not None))
             negate = None
         if negate is not None:
@@ -1265,9 +1323,4 @@ def _family_defaults(table: Table, family: int) -> Table:
 
 def parse_file(path: str | Path, family: int | None = None) -> Ruleset:
     """Read and parse a file; an unreadable file is a :class:`ChainwalkError` too."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ChainwalkError([Problem(Location(str(path), 0), f"cannot read the ruleset: {e}")]
-                             ) from None
-    return parse_text(text, str(path), family)
+    return parse_text(read_text(path, what="ruleset"), str(path), family)

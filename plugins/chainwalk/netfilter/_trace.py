@@ -42,6 +42,10 @@ HOOK_TABLES: dict[str, tuple[str, ...]] = {
 START_HOOKS = ("OUTPUT", "PREROUTING")
 EPHEMERAL_PORT = 40000  # the source port of an unbound socket, when none is given
 MAX_BRANCHES = 256
+# Rules one branch may evaluate. Jumps can make that exponential in the file's size (each
+# chain jumping to the next twice: 2**N rules for N chains, which the kernel walks and a
+# trace would have to record); a trace that long is refused, naming the chain.
+MAX_STEPS = 1_000_000
 _INDEX_MIN_RULES = 16
 
 StepKind = Literal["rule", "policy", "return", "skipped", "event"]
@@ -337,6 +341,13 @@ class _Run:
                                       location=rule.location))
                     continue
                 if target.is_chain:
+                    if len(steps) > MAX_STEPS:
+                        raise ChainwalkError([Problem(
+                            rule.location or Location(self.ruleset.source, 0),
+                            f"too many paths: the trace evaluates more than {MAX_STEPS} "
+                            f"rules, here in {table_name} {name} jumping to {target.name}",
+                            None, "chains that do not jump to the same chains again and "
+                            "again (each jump walks the whole chain it names)")])
                     jump: Jump = "goto" if target.goto else "jump"
                     steps.append(Step("rule", table_name, hook, name, number, rule.spec, result,
                                       None, target.name, f"{jump} {target.name}",

@@ -13,12 +13,14 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Final
 
-_IPV4: Final = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
+_IPV4: Final = re.compile(r"^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$")
 # An IPv4 address exactly as ipaddress accepts and prints it (no leading zeros).
 _OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4_CANONICAL: Final = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 _NAME: Final = re.compile(r"^[A-Za-z0-9_.:@+-]{1,29}$")
 MAX_U32: Final = 0xFFFFFFFF
+# The largest uid or gid iptables-restore takes (4294967295 is (uid_t)-1, "no id").
+MAX_ID: Final = MAX_U32 - 1
 _AF_INET: Final = int(socket.AF_INET)
 _inet_pton: Final = socket.inet_pton
 # A prefix length as iptables-save prints it -> its value (no leading zeros, ASCII digits).
@@ -98,8 +100,8 @@ def network(text: str) -> str:
         if length is not None and (value & (MAX_U32 << (32 - length))) == value:
             return text  # a network as iptables-save prints it: as is
     else:
-        # Spellings inet_pton refuses but this regex takes: leading zeros, digits other
-        # than ASCII ones, a newline at the end.
+        # Spellings inet_pton refuses but this regex takes: leading zeros, a newline at
+        # the end (not digits other than ASCII ones, which iptables refuses too).
         m = _IPV4.match(addr)
         value = -1
         if m:
@@ -107,8 +109,8 @@ def network(text: str) -> str:
             if a < 256 and b < 256 and c < 256 and d < 256:
                 value = a << 24 | b << 16 | c << 8 | d
     if value >= 0 and (not mask or mask.isdigit()):
-        length = int(mask) if mask else 32
-        if length > 32:
+        length = decimal(mask, 32) if mask else 32
+        if length is None:
             raise ValueError("a prefix length from 0 to 32")
         value &= (MAX_U32 << (32 - length)) & MAX_U32
         return (f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
@@ -169,16 +171,17 @@ def protocol(text: str) -> str:
         return "ipv6-icmp"
     if lowered in _PROTOCOLS:
         return lowered
-    if text.isdigit() and int(text) < 256:
+    number = decimal(text, 255)
+    if number is not None:
         # 0 is "any protocol", which iptables spells "all".
-        return _PROTOCOL_NAMES.get(int(text), "all" if int(text) == 0 else text)
+        return _PROTOCOL_NAMES.get(number, "all" if number == 0 else text)
     raise ValueError("a protocol name (tcp, udp, icmp, all...) or number")
 
 
 def port(text: str) -> int:
     if text.isdigit():
-        value = int(text)
-        if value <= 65535:
+        value = decimal(text, 65535)
+        if value is not None:
             return value
         raise ValueError("a port from 0 to 65535")
     try:
@@ -212,7 +215,23 @@ def port_list(text: str) -> str:
     return ",".join(port_range(item) for item in items)
 
 
+def decimal(text: str, limit: int) -> int | None:
+    """``text`` as a number, if it is ASCII digits (all strtoul reads) for a number no
+    larger than ``limit``; else ``None``. Never converts thousands of digits."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(limit)):
+        return None
+    value = int(digits)
+    return value if value <= limit else None
+
+
 def integer(text: str, limit: int = MAX_U32) -> int:
+    # strtoul's spellings only: not "1_000", nor digits other than ASCII ones, nor
+    # thousands of digits (which Python refuses to convert anyway).
+    if not text.isascii() or "_" in text or len(text) > 2 + len(hex(limit)):
+        raise ValueError(f"a number from 0 to {limit}")
     try:
         value = int(text, 0)
     except ValueError:
@@ -250,7 +269,10 @@ def id_range(text: str) -> str:
     low, dash, high = text.partition("-")
     if not low.isdigit() or (dash and not high.isdigit()):
         raise ValueError("a uid/gid, a range such as 1000-2000, or a name")
-    if dash and int(low) > int(high):
+    first, last = decimal(low, MAX_ID), decimal(high, MAX_ID) if dash else 0
+    if first is None or last is None:
+        raise ValueError(f"ids from 0 to {MAX_ID}")
+    if dash and first > last:
         raise ValueError("a range whose first id is not above its last")
     return text if dash and low != high else low
 
@@ -370,6 +392,18 @@ def any_text(text: str) -> str:
     return text
 
 
+def text_of_at_most(limit: int) -> Callable[[str], str]:
+    """Free text the kernel keeps ``limit`` characters of (a comment: 255, a log prefix:
+    29). iptables-restore cuts a longer one silently; refusing it keeps what a page
+    shows the same as what the kernel holds."""
+    def parse(text: str) -> str:
+        if len(text) > limit:
+            raise ValueError(f"at most {limit} characters (it has {len(text)}; the kernel "
+                             f"keeps only the first {limit})")
+        return text
+    return parse
+
+
 def protocol_number(text: str) -> str:
     """conntrack's ``--ctproto``: iptables-save prints the number."""
     name = protocol(text)
@@ -411,7 +445,7 @@ def icmp_type(text: str) -> str:
     if text in _ICMP_TYPES:
         return _ICMP_TYPES[text]
     kind, slash, code = text.partition("/")
-    if kind.isdigit() and int(kind) < 256 and (not slash or (code.isdigit() and int(code) < 256)):
+    if decimal(kind, 255) is not None and (not slash or decimal(code, 255) is not None):
         return text
     raise ValueError("an ICMP type name (echo-request, ...) or TYPE[/CODE]")
 

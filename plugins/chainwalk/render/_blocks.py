@@ -32,11 +32,12 @@ TABLES = ("raw", "mangle", "nat", "filter", "security")
 VIEWS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "sequence": (("scenario",), ()),
     "trace": (("scenario",), ("reasons",)),
-    "chains": (("ruleset",), ("table", "highlight")),
+    "chains": (("ruleset",), ("table", "highlight", "pod")),
     "rules": (("ruleset", "chain"), ("table",)),
     "listing": (("ruleset",), ("table", "topology")),
     "coverage": (("topology",), ("ruleset", "table")),
     "diff": (("ruleset", "against"), ("table",)),
+    "overview": (("scenario", "then"), ("pod",)),
 }
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 
@@ -69,6 +70,8 @@ class Request:
     against: str = ""
     topology: str = ""
     highlight: str = ""
+    then: str = ""
+    pod: str = ""
     reasons: bool = False
 
 
@@ -121,7 +124,7 @@ def parse_request(block: Block) -> Request:
                                       "view: ... and the view's keys")])
     problems: list[Problem] = []
     view = data.get("view")
-    if view not in VIEWS:
+    if not isinstance(view, str) or view not in VIEWS:  # (a list or mapping: unhashable)
         where = doc.line(["view"], key=False) if "view" in data else block.where
         problems.append(Problem(where,
                                 "unknown view" if view is not None else "no view",
@@ -158,7 +161,7 @@ def _check_value(key: str, value: Any) -> tuple[str, str] | None:
         return None if isinstance(value, bool) else ("expected true or false", "true or false")
     if not isinstance(value, str) or not value:
         return ("expected a name", "a name")
-    if key in ("scenario", "highlight"):
+    if key in ("scenario", "highlight", "then"):
         stem, slash, name = value.partition("/")
         if not slash or not _is_name(stem, False) or not _is_name(name, False):
             return ("not a scenario id", "<scenario file stem>/<scenario name>, "
@@ -167,6 +170,9 @@ def _check_value(key: str, value: Any) -> tuple[str, str] | None:
         if not _is_name(value, True):
             return ("not a file stem inside the rules folder",
                     "a name such as current (no '..', no absolute path, no suffix)")
+    elif key == "pod":
+        if not _is_name(value, False):
+            return ("not a pod name", "a pod of the scenario's topology, e.g. reviews")
     elif key == "table":
         if value not in TABLES:
             return ("unknown table", "one of " + ", ".join(TABLES))

@@ -3,10 +3,12 @@ targets, optionally with one scenario's path drawn over it.
 
 Built-in chains (where the hooks enter the table) are stadiums, user chains boxes,
 targets hexagons; every rule is on an edge, labelled with its number: the edge from
-``ISTIO_OUTPUT`` to ``ISTIO_REDIRECT`` reads ``#12``. Rules that let the packet go
-on (MARK, LOG, CT...) are dashed edges. A RETURN goes to a per-chain "return" node.
-With a highlighted scenario, the chains its traces crossed and the edges of the rules
-that matched are drawn thick in the accent colour.
+``ISTIO_OUTPUT`` to ``ISTIO_REDIRECT`` reads ``#12``. Rules with the same source and
+destination share an edge, their numbers written as runs (``#1–3, 5, 8–10``). Rules
+that let the packet go on (MARK, LOG, CT...) are dashed edges. A RETURN goes to a
+per-chain "return" node. With a highlighted scenario, the chains its traces crossed
+are drawn in the accent colour, and each rule that matched has an edge of its own,
+thick in the accent colour.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class _Graph:
         self.table = table
         self.ids: dict[str, str] = {}
         self.nodes: list[str] = []
-        self.edges: list[tuple[str, str, list[int], bool]] = []
+        self.edges: list[tuple[str, str, list[int], bool, bool]] = []
 
     def node(self, key: str, shape: tuple[str, str], label: str) -> str:
         if key not in self.ids:
@@ -46,12 +48,28 @@ class _Graph:
                              f"{chain.name} (policy {chain.policy})")
         return self.node(f"chain {chain.name}", ("[", "]"), chain.name)
 
-    def edge(self, source: str, target: str, number: int, dashed: bool) -> None:
+    def edge(self, source: str, target: str, number: int, dashed: bool, hit: bool) -> None:
+        """The rule's edge: its own when ``hit``, else shared with its siblings'."""
         for edge in self.edges:
-            if edge[:2] == (source, target) and edge[3] == dashed:
+            if not hit and not edge[4] and edge[:2] == (source, target) and edge[3] == dashed:
                 edge[2].append(number)
                 return
-        self.edges.append((source, target, [number], dashed))
+        self.edges.append((source, target, [number], dashed, hit))
+
+
+def runs(numbers: list[int]) -> str:
+    """``#1–3, 5, 8–10``: ascending rule numbers, consecutive ones as a run."""
+    parts: list[str] = []
+    start = previous = numbers[0]
+    for number in [*numbers[1:], None]:
+        if number is not None and number == previous + 1:
+            previous = number
+            continue
+        parts.append(str(start) if start == previous else
+                     f"{start}{'–' if previous > start + 1 else ', '}{previous}")
+        if number is not None:
+            start = previous = number
+    return "#" + ", ".join(parts)
 
 
 def chains_flowchart(ruleset: Ruleset, table_name: str,
@@ -61,9 +79,10 @@ def chains_flowchart(ruleset: Ruleset, table_name: str,
     table = ruleset.table(table_name)
     assert table is not None
     g = _Graph(table)
+    steps = [step for step in hits if step.table == table_name]
+    hit_rules = {(step.chain, step.rule) for step in steps if step.hit}
     for chain in table.chains:
         g.chain(chain)
-    edge_rules: dict[tuple[str, int], tuple[str, str]] = {}
     for chain in table.chains:
         source = g.chain(chain)
         for number, rule in enumerate(chain.rules, start=1):
@@ -79,32 +98,27 @@ def chains_flowchart(ruleset: Ruleset, table_name: str,
             else:
                 label = _target_label(rule)
                 dest = g.node(f"target {label}", ("{{", "}}"), label)
-            g.edge(source, dest, number, (not target.is_chain) and target.name in _CONTINUING)
-            edge_rules[(chain.name, number)] = (source, dest)
+            g.edge(source, dest, number, (not target.is_chain) and target.name in _CONTINUING,
+                   (chain.name, number) in hit_rules)
     lines = ["flowchart LR", *g.nodes]
-    for source, dest, numbers, dashed in g.edges:
-        label = mermaid_text(", ".join(f"#{n}" for n in numbers))
-        arrow = "-.->" if dashed else "-->"
-        lines.append(f'    {source} {arrow}|"{label}"| {dest}')
     hit_nodes: list[str] = []
     hit_edges: list[int] = []
-    for step in hits:
-        if step.table != table_name:
-            continue
+    for step in steps:
         chain_id = g.ids.get(f"chain {step.chain}")
         if chain_id and chain_id not in hit_nodes:
             hit_nodes.append(chain_id)
-        if step.hit and (step.chain, step.rule) in edge_rules:
-            source, dest = edge_rules[(step.chain, step.rule)]
-            index = next(i for i, e in enumerate(g.edges) if e[0] == source and e[1] == dest)
-            if index not in hit_edges:
-                hit_edges.append(index)
+    for index, (source, dest, numbers, dashed, hit) in enumerate(g.edges):
+        label = mermaid_text(runs(numbers))
+        arrow = "-.->" if dashed else "-->"
+        lines.append(f'    {source} {arrow}|"{label}"| {dest}')
+        if hit:
+            hit_edges.append(index)
             if dest not in hit_nodes:
                 hit_nodes.append(dest)
     if hit_nodes:
         lines.append(f"    classDef hit stroke:{ACCENT},stroke-width:3px")
         lines.append(f"    class {','.join(hit_nodes)} hit")
     if hit_edges:
-        lines.append(f"    linkStyle {','.join(map(str, sorted(hit_edges)))} "
+        lines.append(f"    linkStyle {','.join(map(str, hit_edges))} "
                      f"stroke:{ACCENT},stroke-width:3px")
     return "\n".join(lines) + "\n"

@@ -103,7 +103,7 @@ def _cell(side: tuple[int, str] | None) -> tuple[str, str]:
 
 def diff_table(old_name: str, new_name: str, changes: list[Change],
                journeys: list[tuple[str, Journey | str, Journey | str]]) -> str:
-    """``journeys``: ``(scenario id, journey with old, journey with new)`` (a string:
+    """``journeys``: ``(scenario title, journey with old, journey with new)`` (a string:
     why it could not run) for the scenarios whose journey changed."""
     lines: list[str] = []
     if not changes:
@@ -124,8 +124,8 @@ def diff_table(old_name: str, new_name: str, changes: list[Change],
     else:
         lines.append(f"| scenario | with {md_code(old_name)} | with {md_code(new_name)} |")
         lines.append("| --- | --- | --- |")
-        for scenario_id, old, new in journeys:
+        for title, old, new in journeys:
             cells = [journey_summary(j) if isinstance(j, Journey) else md_text(j)
                      for j in (old, new)]
-            lines.append(f"| {md_code(scenario_id)} | {cells[0]} | {cells[1]} |")
+            lines.append(f"| {md_text(title)} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines) + "\n"

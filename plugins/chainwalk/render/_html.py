@@ -8,9 +8,10 @@ gives for it (a test holds it to that for every table of the site and of random
 cells), and the page only carries a placeholder where the table was.
 
 A cell may hold only what the views write into one: code spans (:func:`md_code`),
-prose escaped by :func:`md_text` (numeric character references), ``**strong**`` and
-the note ``<span>``. Anything else in a table and :func:`table_html` returns None: that
-table stays Markdown, for Python-Markdown to convert as before.
+prose escaped by :func:`md_text` (numeric character references), ``**strong**``, the
+note ``<span>`` and ``<del>`` (a rule a what-if removed). Anything else in a table and
+:func:`table_html` returns None: that table stays Markdown, for Python-Markdown to
+convert as before.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ TABLE = re.compile(r"(?m)\|(?<=^\|).*\|\n\|(?: *:?-+:? *\|)+\n(?:\|.*\|(?:\n|\Z)
 # piece). Plain text is one class: everything but the syntax below U+00A0 (letters,
 # digits, `` ,.;/?:()#-`` and all from U+00A0 up).
 _PROSE = re.compile(r"""\*\*(?P<strong>[^*]+?)\*\*
-                    |(?:<span\ class="chainwalk-note">|</span>|&\#[0-9]+;
+                    |(?:<span\ class="chainwalk-note">|</span>|</?del>|&\#[0-9]+;
                        |[^\x00-\x1f!"$%&'*+<=>@\[\\\]^_`{|}~\x7f-\x9f]+)+""", re.VERBOSE)
 # These start with a literal character (one backtick written out, then ``*`` rather
 # than ``+``): the regex engine then scans for that character instead of trying the

@@ -9,11 +9,11 @@ and are left out.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..journey import Hop, Journey, Pod, RuleEdit, Scenario
-from ..netfilter import Trace
+from ..netfilter import Ruleset, Trace
 from ..netfilter._trace import Step
 
 
@@ -29,19 +29,70 @@ def _ruleset_of(pod: Pod | None, hop: Hop) -> str:
     return pod.ruleset6_path if ":" in hop.dst else pod.ruleset_path
 
 
-def traces_with(scenario: Scenario, journey: Journey, ruleset_path: str
-                ) -> Iterator[tuple[Hop, Trace]]:
-    """The (hop, trace) pairs of ``journey`` that ran through the file ``ruleset_path``."""
+def traces_with(scenario: Scenario, journey: Journey, ruleset_path: str,
+                pod_name: str = "") -> Iterator[tuple[Hop, Trace]]:
+    """The (hop, trace) pairs of ``journey`` that ran through the file ``ruleset_path``
+    (in the pod ``pod_name`` only, when given)."""
     topology = scenario.topology
     for hop in journey.hops:
-        for pod_name, found in ((hop.pod, hop.output_trace),
+        for name, found in ((hop.pod, hop.output_trace),
                                 (hop.receiver_pod, hop.prerouting_trace)):
-            if found is None or pod_name is None:
+            if found is None or name is None or pod_name not in ("", name):
                 continue
-            pod = topology.pod(pod_name)
+            pod = topology.pod(name)
             if pod is not None and _ruleset_of(pod, hop) == ruleset_path and \
                     not _edited(pod, scenario):
                 yield hop, found
+
+
+class Numbering:
+    """Rule numbers as the ruleset files have them, for a journey whose what-ifs edited
+    a pod's rules: a trace through an edited copy numbers its rules after the edit
+    (deleting rule 3 makes rule 4 the third), but a reader compares with the file, so
+    each rule keeps its number there (a rule keeps its file location through an edit).
+    ``removed`` lists, per pod and chain, the rules the what-ifs deleted."""
+
+    def __init__(self, scenario: Scenario, journey: Journey,
+                 ruleset_at: Callable[[str], Ruleset]) -> None:
+        self.numbers: dict[tuple[str, str, str, int], int] = {}
+        self.removed: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
+        edited = {pod.name: pod for pod in scenario.topology.pods if _edited(pod, scenario)}
+        # By line and column: the journey's copy may name the file by another path.
+        in_file: dict[str, dict[tuple[int, int], int]] = {}
+        for name, pod in edited.items():
+            if not pod.ruleset_path:
+                continue
+            intact = ruleset_at(pod.ruleset_path)
+            in_file[name] = {(rule.location.line, rule.location.column): number
+                             for table in intact.tables
+                             for chain in table.chains
+                             for number, rule in enumerate(chain.rules, start=1)
+                             if rule.location is not None}
+            for edit in scenario.what_ifs:
+                if not isinstance(edit, RuleEdit) or edit.action == "insert" or \
+                        edit.pod not in ("", name):
+                    continue
+                chain = intact.chain(edit.table, edit.chain)
+                rules = list(chain.rules) if chain is not None else []
+                number = next((n for n, rule in enumerate(rules, start=1)
+                               if rule.spec == edit.spec), edit.number or 0)
+                if 0 < number <= len(rules):
+                    self.removed.setdefault((name, edit.table, edit.chain), []).append(
+                        (number, rules[number - 1].spec))
+        for hop in journey.hops:
+            for ran_in, trace in ((hop.pod, hop.output_trace),
+                                  (hop.receiver_pod, hop.prerouting_trace)):
+                if ran_in is None or ran_in not in in_file or trace is None:
+                    continue
+                for step in trace.steps:
+                    at = step.location
+                    found = in_file[ran_in].get((at.line, at.column)) if at else None
+                    if step.kind == "rule" and found is not None:
+                        self.numbers[(ran_in, step.table, step.chain, step.rule)] = found
+
+    def number(self, pod: str, table: str, chain: str, number: int) -> int:
+        """The file's number of the rule a trace in ``pod`` numbered ``number``."""
+        return self.numbers.get((pod, table, chain, number), number)
 
 
 _CONTINUING = ("LOG", "TRACE")

@@ -104,6 +104,24 @@ def listing(ruleset: Ruleset, table_name: str, counters: Counters | None = None)
     return "\n\n".join(blocks) + "\n"
 
 
+def protocol_note(ruleset: Ruleset, table_name: str) -> str:
+    """The sentence saying that the listing's ``prot`` column holds numbers (``-n`` makes
+    iptables 1.8.9 print 6, not tcp), with the numbers it holds; "" when it holds none."""
+    table = ruleset.table(table_name)
+    names: set[str] = set()
+    for chain in table.chains if table else []:
+        for rule in chain.rules:
+            base = rule.match("")
+            names.update(o.value for o in (base.options if base else []) if o.name == "protocol")
+    numbered = sorted((protocol_number(name), name) for name in names
+                      if protocol_number(name) != name)
+    if not numbered:
+        return ""
+    pairs = ", ".join(f"{number} is {name}" for number, name in numbered)
+    return (f"With `-n`, iptables 1.8.9 prints protocols by number in the `prot` column: "
+            f"{pairs}.")
+
+
 def count_journeys(runs: list[tuple[Scenario, Journey]], ruleset_path: str,
                    table: str) -> Counters:
     """The counters ``runs`` leave in ``table`` of the file ``ruleset_path``: each rule

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .._errors import ChainwalkError, Location, Problem
+from .._files import confine, read_text
 from .._versions import digest
 from ..journey import Journey, Scenario, check_scenario, load_scenarios, run_scenario
 from ..netfilter import Ruleset, parse_text
@@ -132,14 +133,10 @@ class Project:
 
     def _read(self, path: str, what: str) -> str:
         self.touch(path)
-        try:
-            return Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ChainwalkError([Problem(Location(self.shown(path), 0), f"no {what} file "
-                                          f"{self.shown(path)}")]) from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ChainwalkError([Problem(Location(self.shown(path), 0),
-                                          f"cannot read {what}: {e}")]) from None
+        shown = self.shown(path)
+        if self.version(path) is None:
+            raise ChainwalkError([Problem(Location(shown, 0), f"no {what} file {shown}")])
+        return read_text(path, shown, what)
 
     # -- paths ----------------------------------------------------------------
     def _inside(self, folder: str, stem: str, suffix: str) -> str:
@@ -147,10 +144,8 @@ class Project:
         if found is not None:
             return found
         base = self.rules_dir / folder
-        path = (base / f"{stem}{suffix}").resolve()
-        if not path.is_relative_to(self.rules_dir):
-            raise ChainwalkError([Problem(Location(self.shown(str(base)), 0),
-                                          f"{stem!r} leads outside the rules folder")])
+        path = confine(f"{stem}{suffix}", base, self.rules_dir,
+                       Location(self.shown(str(base)), 0))
         self._paths[(folder, stem, suffix)] = found = str(path)
         return found
 
@@ -187,7 +182,8 @@ class Project:
         return self.memo(("ruleset", path), parse)
 
     def annotations(self, stem: str) -> Annotations:
-        path = self.ruleset_path(stem).removesuffix(".rules") + ".annotations.yaml"
+        # (Its own path, confined: a symlink to a file outside is refused, like a ruleset.)
+        path = self._inside(RULESETS, stem, ".annotations.yaml")
 
         def parse() -> Annotations:
             self.touch(path)

@@ -9,6 +9,8 @@ last column is the rule's annotation, when the ruleset has one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ..netfilter import Chain, Rule
 from ._annotations import Annotation, Annotations
 from ._escape import md_code, md_text
@@ -42,7 +44,9 @@ def target_cell(rule: Rule) -> str:
     return f"{text} {md_text(extra)}" if extra else text
 
 
-def annotation_cell(note: Annotation | None) -> str:
+def annotation_cell(note: Annotation | None, titles: Mapping[str, str]) -> str:
+    """The note's cell; its scenario is named by its title in ``titles`` (by scenario id):
+    a reader knows "reviews calls ratings", not ``bookinfo/outbound``."""
     if note is None:
         return ""
     parts = []
@@ -56,8 +60,8 @@ def annotation_cell(note: Annotation | None) -> str:
     if note.steps:
         refs.append(("steps " if len(note.steps) > 1 else "step ")
                     + " &#8594; ".join(map(str, note.steps)))
-    if note.scenario:
-        refs.append("scenario " + md_code(note.scenario))
+    if note.scenario in titles:
+        refs.append("example: " + md_text(titles[note.scenario]))
     if refs:
         parts.append("(" + "; ".join(refs) + ")")
     # The span lets the stylesheet keep prose readable beside the wide rule columns.
@@ -68,8 +72,10 @@ def row(cells: list[str]) -> str:
     return "| " + " | ".join(cell or " " for cell in cells) + " |"
 
 
-def rules_table(chain: Chain, table: str, family: int, notes: Annotations) -> str:
-    """The Markdown table of ``chain`` (of ``table``), annotated from ``notes``."""
+def rules_table(chain: Chain, table: str, family: int, notes: Annotations,
+                titles: Mapping[str, str]) -> str:
+    """The Markdown table of ``chain`` (of ``table``), annotated from ``notes``; ``titles``
+    are the titles of the scenarios the notes name, by id."""
     annotated = bool(notes.in_chain(table, chain.name))
     header = [*HEADER, "what it is for"] if annotated else list(HEADER)
     lines = [row(header), row(["---"] * len(header))]
@@ -78,7 +84,7 @@ def rules_table(chain: Chain, table: str, family: int, notes: Annotations) -> st
         matches = match_words(rule).strip()
         cells = [str(number), target_cell(rule), *words, md_code(matches)]
         if annotated:
-            cells.append(annotation_cell(notes.get(table, chain.name, rule.spec)))
+            cells.append(annotation_cell(notes.get(table, chain.name, rule.spec), titles))
         lines.append(row(cells))
     if not chain.rules:
         lines.append(row(["", "(no rules)", *[""] * (len(header) - 2)]))

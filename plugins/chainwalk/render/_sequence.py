@@ -1,13 +1,15 @@
-"""The ``sequence`` view: a journey as a Mermaid sequence diagram, in the style of the
-article's figure (each chain crossed and each listener reached is a numbered step).
+"""The ``sequence`` view: a journey as a Mermaid sequence diagram.
 
-Each pod is a box holding the processes the journey touches, the pod's ``iptables``
-and its sidecar. A hop is drawn as: the sender's connect to its pod's iptables; one
-self-message per chain entered; a note per table walk naming the deciding rules
-(``OUTPUT #1 -> ISTIO_OUTPUT #9 -> ISTIO_REDIRECT #1: REDIRECT :15001``); the
-crossing to another pod (which enters that pod's PREROUTING); and the listener that
-accepts it. A failure (a loop, a refusal, a blackhole, a drop, the hop limit) is a
-crossed arrow in a red band, with the reason.
+Each pod is a box holding the processes the journey touches; the kernel is not a
+lifeline of its own, so a diagram has one lifeline per process and fits the text
+column. A hop is one arrow, from the socket that opened the connection to the socket
+that accepted it (``connect 10.96.0.12:9080``, then where it landed when NAT moved
+it), preceded by a note over the sender naming the nat rules its OUTPUT walk crossed,
+one chain a line (``OUTPUT #1``, ``ISTIO_OUTPUT #11``, ``ISTIO_REDIRECT #1``,
+``REDIRECT :15001``), and, when it crosses to another pod, a note over the receiver
+for that pod's PREROUTING walk. Rules are named by their number in the ruleset the
+pod runs; the trace table gives their text. A failure (a loop, a refusal, a
+blackhole, a drop, the hop limit) is a crossed arrow in a red band, with the reason.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ..journey import Hop, Journey, Scenario
 from ..netfilter import Trace
 from ..netfilter._trace import Step
 from ._escape import mermaid_text
-from ._journeys import Walk, hostport, walks
+from ._journeys import Numbering, Walk, hostport, walks
 
 FAIL_BAND = "rect rgba(220, 53, 69, 0.18)"
 BOX = "rgba(127, 127, 127, 0.08)"
@@ -32,8 +34,9 @@ class _Actor:
 
 
 class _Diagram:
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, numbering: Numbering) -> None:
         self.scenario = scenario
+        self.numbering = numbering
         self.actors: dict[tuple[str, str], _Actor] = {}
         self.pods: list[str] = []
         self.lines: list[str] = []
@@ -46,9 +49,6 @@ class _Diagram:
             self.actors[key] = _Actor(f"a{len(self.actors) + 1}", pod, label)
         return self.actors[key].id
 
-    def kernel(self, pod: str) -> str:
-        return self.actor(pod, "kernel", "iptables")
-
     def process(self, pod: str, name: str, uid: int) -> str:
         found = self.scenario.topology.pod(pod)
         sidecar = found.sidecar if found is not None else None
@@ -60,7 +60,7 @@ class _Diagram:
         self.lines.append("    " + line)
 
     def render(self) -> str:
-        out = ["sequenceDiagram", "    autonumber"]
+        out = ["sequenceDiagram"]
         if self.scenario.title:
             out.append(f"    title {mermaid_text(self.scenario.title)}")
         for pod in self.pods:
@@ -97,31 +97,49 @@ def decision(step: Step) -> str:
     return target
 
 
-def walk_note(walk: Walk) -> str:
-    """The deciding rules of one table walk, e.g. ``OUTPUT #1 -> ISTIO_OUTPUT #3: RETURN``."""
-    parts = [mermaid_text(_chain(walk.table, chain) if i == 0 else chain)
-             + (f" #35;{number}" if number else "")
+def walk_lines(walk: Walk, pod: str, numbering: Numbering) -> list[str]:
+    """The deciding rules of one table walk, one chain a line (a note is as wide as its
+    longest line): ``OUTPUT #1``, ``ISTIO_OUTPUT #3``, ``RETURN``; numbered as in the
+    ruleset file, with the rules a what-if removed from a chain it crossed."""
+    lines = [mermaid_text(_chain(walk.table, chain) if i == 0 else chain)
+             + (f" #35;{numbering.number(pod, walk.table, chain, number)}" if number else "")
              for i, (chain, number) in enumerate(walk.path)]
-    # One chain a line: a note is as wide as its longest line, and a wide note pushes
-    # every participant after it to the right.
-    text = BREAK.join(parts[:1] + ["-> " + p for p in parts[1:]])
     if walk.end is not None:
-        text += "#58; " + mermaid_text(decision(walk.end))
-    return text
+        lines.append(mermaid_text(decision(walk.end)))
+    for chain, _ in walk.path:
+        lines.extend(mermaid_text(f"({chain} #{number} removed)")
+                     for number, _ in numbering.removed.get((pod, walk.table, chain), []))
+    return lines
 
 
-def _trace(d: _Diagram, trace: Trace, kernel: str) -> None:
-    for walk in walks(trace):
-        if not walk.decided:
-            continue
-        for chain, _ in walk.path[1:]:
-            d.say(f"{kernel}->>{kernel}: {mermaid_text(_chain(walk.table, chain))}")
-        d.say(f"Note right of {kernel}: {walk_note(walk)}")
+def _trace(d: _Diagram, trace: Trace, pod: str, over: str) -> None:
+    """A note over ``over`` with the rules of each of the trace's decided walks."""
+    lines = [line for walk in walks(trace) if walk.decided
+             for line in walk_lines(walk, pod, d.numbering)]
+    if lines:
+        d.say(f"Note over {over}: {BREAK.join(lines)}")
+
+
+# Characters a line of a failure's text: a self-message is as wide as its longest line,
+# and the width past the lifeline widens the whole diagram.
+FAIL_LINE = 32
+
+
+def _lines(text: str, width: int) -> str:
+    """``text`` as Mermaid text broken into lines of at most ``width`` characters (a
+    longer word keeps its own line)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return BREAK.join(mermaid_text(line) for line in lines)
 
 
 def _fail(d: _Diagram, source: str, target: str, text: str) -> None:
     d.say(FAIL_BAND)
-    d.say(f"    {source}-x{target}: {mermaid_text(text)}")
+    d.say(f"    {source}-x{target}: {_lines(text, FAIL_LINE)}")
     d.say("end")
 
 
@@ -131,45 +149,43 @@ def _failure_text(hop: Hop) -> str:
 
 def _hop(d: _Diagram, hop: Hop, journey: Journey) -> None:
     sender = d.process(hop.pod, hop.process, hop.uid)
-    kernel = d.kernel(hop.pod)
     pod = d.scenario.topology.pod(hop.pod)
-    bound = "" if pod is not None and hop.src in pod.addresses else f"from {hop.src} "
-    connect = (mermaid_text(f"connect {hostport(hop.dst, hop.dport)}") + BREAK
-               + mermaid_text(f"{bound}(uid {hop.uid})"))
-    d.say(f"{sender}->>{kernel}: {connect}")
-    _trace(d, hop.output_trace, kernel)
-    here = kernel
+    bound = "" if pod is not None and hop.src in pod.addresses else f"from {hop.src}, "
+    label = (mermaid_text(f"connect {hostport(hop.dst, hop.dport)}") + BREAK
+             + mermaid_text(f"{bound}uid {hop.uid}"))
+    _trace(d, hop.output_trace, hop.pod, sender)
     arriving = hop.prerouting_trace
-    if arriving is not None and hop.receiver_pod is not None:
-        there = d.kernel(hop.receiver_pod)
-        packet = arriving.packet
-        via = hostport(packet.dst, packet.dport)
-        final = hop.output_trace.final
-        label = mermaid_text(f"eth0 to {via}")
-        if (final.dst, final.dport) != (packet.dst, packet.dport):
-            label += BREAK + mermaid_text(f"(service {hostport(final.dst, final.dport)})")
-        d.say(f"{kernel}->>{there}: {label}")
-        _trace(d, arriving, there)
-        here = there
-    if hop.listener is not None and hop.receiver_pod is not None:
-        receiver = d.process(hop.receiver_pod, hop.receiver_process or "", 0)
-        label = f"{hop.listener} (original {hop.original})"
-        if hop.outcome == "loop":
-            _fail(d, here, receiver, f"{label}: loop, as in an earlier hop")
-            return
-        label = mermaid_text(hop.listener) + BREAK + mermaid_text(f"(original {hop.original})")
-        d.say(f"{here}->>{receiver}: {label}")
-        if hop.outcome in ("blackholed", "hop-limit"):
-            _fail(d, receiver, receiver, _failure_text(hop) if hop.outcome == "blackholed"
-                  else f"hop limit: {journey.reason}")
+    if hop.receiver_pod is None:
+        _fail(d, sender, sender, _failure_text(hop))
         return
-    failed_at = d.kernel(hop.receiver_pod) if hop.receiver_pod else here
-    _fail(d, here, failed_at, _failure_text(hop))
+    if hop.listener is None:
+        # Refused, rejected or dropped on the way: the arrow ends in the pod it reached,
+        # at its kernel when no process there took part.
+        receiver = d.process(hop.receiver_pod, hop.receiver_process, 0) \
+            if hop.receiver_process else d.actor(hop.receiver_pod, "kernel", "kernel") \
+            if hop.receiver_pod != hop.pod else sender
+        if arriving is not None and receiver != sender:
+            _trace(d, arriving, hop.receiver_pod, receiver)
+        _fail(d, sender, receiver, _failure_text(hop))
+        return
+    receiver = d.process(hop.receiver_pod, hop.receiver_process or "", 0)
+    if arriving is not None:
+        _trace(d, arriving, hop.receiver_pod, receiver)
+    landed = hop.listener.rpartition(" ")[2]
+    if hop.original != hostport(hop.dst, hop.dport) or landed != f":{hop.dport}":
+        label += BREAK + mermaid_text(f"lands on {landed}")
+    if hop.outcome == "loop":
+        _fail(d, sender, receiver, f"{hop.listener}: loop, as in an earlier hop")
+        return
+    d.say(f"{sender}->>{receiver}: {label}")
+    if hop.outcome in ("blackholed", "hop-limit"):
+        _fail(d, receiver, receiver, _failure_text(hop) if hop.outcome == "blackholed"
+              else f"hop limit: {journey.reason}")
 
 
-def sequence(scenario: Scenario, journey: Journey) -> str:
+def sequence(scenario: Scenario, journey: Journey, numbering: Numbering) -> str:
     """The Mermaid source (no fence) of ``journey``'s sequence diagram."""
-    d = _Diagram(scenario)
+    d = _Diagram(scenario, numbering)
     for hop in journey.hops:
         _hop(d, hop, journey)
     return d.render()

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .._errors import ChainwalkError, Location, Problem
 from ..journey import Journey, Scenario
@@ -24,12 +26,13 @@ from ._coverage import coverage
 from ._diff import diff_table, journey_key, ruleset_changes
 from ._escape import longest_backticks, md_code, md_text
 from ._html import TABLE, table_html
-from ._journeys import traces_with
-from ._listing import SYN_BYTES, count_journeys, listing
-from ._project import Project
+from ._journeys import Numbering, traces_with
+from ._listing import SYN_BYTES, count_journeys, listing, protocol_note
+from ._overview import check_steps, legend, moves_in_pod, no_pod_problem, overview, shared_pod
+from ._project import RULESETS, Project
 from ._rules import rules_table
 from ._sequence import sequence
-from ._trace import trace_table
+from ._trace import hops_table, trace_table
 
 DEFAULT_TABLE = "nat"
 
@@ -71,7 +74,21 @@ class PageResult:
     tables: dict[str, str] = field(default_factory=dict)
 
 
+# Mermaid's maxTextSize, which the site leaves at its default (chainwalk-mermaid.js sets
+# no other): a longer diagram shows only "Maximum text size in diagram exceeded".
+MERMAID_MAX_TEXT = 50_000
+
+
 def _fence(kind: str, body: str) -> str:
+    if kind == "mermaid" and len(body) > MERMAID_MAX_TEXT:
+        # (Mermaid reads the text once the page's HTML is decoded: what it measures.)
+        size = len(html.unescape(body))
+        if size > MERMAID_MAX_TEXT:
+            raise ChainwalkError([Problem(
+                Location("<input>", 0), f"the diagram would be {size} characters, more "
+                f"than Mermaid's limit of {MERMAID_MAX_TEXT} (maxTextSize): the page would "
+                "show 'Maximum text size in diagram exceeded'", None,
+                "a smaller diagram: split the block (one chain, table or scenario each)")])
     ticks = "`" * max(3, longest_backticks(body) + 1)
     return f"{ticks}{kind}\n{body}{'' if body.endswith(chr(10)) else chr(10)}{ticks}\n"
 
@@ -173,7 +190,7 @@ class Site:
             result.blocks.append((block, None))
             return ""
         result.blocks.append((block, request))
-        for key in (request.scenario, request.highlight):
+        for key in (request.scenario, request.highlight, request.then):
             if key:
                 self.shown.setdefault(key, []).append(block.where)
         for key in (request.ruleset, request.against):
@@ -199,10 +216,16 @@ class Site:
         if view in ("sequence", "trace"):
             scenario = self.project.scenario(request.scenario)
             journey = self.project.journey(scenario)
+            numbering = Numbering(scenario, journey, self.project.ruleset_at)
             if view == "sequence":
-                return Rendered(self._diagram(sequence(scenario, journey)) + "\n"
-                                + _result_line(journey))
-            return Rendered(trace_table(scenario, journey, request.reasons))
+                # Without JavaScript there is no drawing: the trace table stands in.
+                fallback = ('<div class="chainwalk-nojs" data-search-exclude="" markdown>\n\n'
+                            + hops_table(journey, False, numbering) + "\n</div>\n")
+                return Rendered(self._diagram(sequence(scenario, journey, numbering)) + "\n"
+                                + fallback + "\n" + _result_line(journey))
+            return Rendered(trace_table(journey, request.reasons, numbering))
+        if view == "overview":
+            return self._overview(request)
         if view == "rules":
             return Rendered(self._rules(request))
         if view == "chains":
@@ -241,7 +264,20 @@ class Site:
         problems = drift(notes, ruleset)
         if problems:
             raise ChainwalkError(problems)
-        return rules_table(chain, table, ruleset.family, notes)
+        named = (note.scenario for note in notes.in_chain(table, chain.name))
+        return rules_table(chain, table, ruleset.family, notes, self._titles(named))
+
+    def _titles(self, ids: Iterable[str]) -> dict[str, str]:
+        """The titles of the scenarios ``ids`` names (an unknown id is left out: the
+        checks of the rules folder report it)."""
+        titles = {}
+        for scenario_id in ids:
+            if scenario_id:
+                try:
+                    titles[scenario_id] = self.project.scenario(scenario_id).title
+                except ChainwalkError:
+                    continue
+        return titles
 
     def _runs(self, topology: str) -> list[tuple[Scenario, Journey]]:
         return [(s, self.project.journey(s)) for s in self.project.scenarios(topology)]
@@ -255,27 +291,54 @@ class Site:
         scenario = self.project.scenario(request.highlight)
         journey = self.project.journey(scenario)
         path = self.project.ruleset_path(request.ruleset)
-        traces = list(traces_with(scenario, journey, path))
+        traces = list(traces_with(scenario, journey, path, request.pod))
         if not traces:
+            where = f" in pod {request.pod}" if request.pod else ""
             raise ChainwalkError([Problem(
                 scenario.location or Location(scenario.topology.path, 0),
-                f"scenario {scenario.id} does not cross {request.ruleset}: none of its hops "
-                "runs in a pod with that ruleset", request.highlight,
+                f"scenario {scenario.id} does not cross {request.ruleset}{where}: none of its "
+                "hops runs in a pod with that ruleset", request.highlight,
                 f"a scenario whose pods use rulesets/{request.ruleset}.rules")])
         steps = [step for _, found in traces for step in found.steps]
         hops = sorted({hop.number for hop, _ in traces})
-        note = (f"Highlighted: the chains and rules that {md_code(scenario.id)} crosses "
+        where = f" in pod {md_code(request.pod)}" if request.pod else ""
+        note = (f"Highlighted: the chains and rules that the journey "
+                f"“{md_text(scenario.title)}” crosses{where} "
                 f"(hop{'s' if len(hops) > 1 else ''} {', '.join(map(str, hops))}).")
         return Rendered(self._diagram(chains_flowchart(ruleset, table, steps)) + "\n"
                         + note + "\n", scenarios=[scenario.id])
+
+    def _overview(self, request: Request) -> Rendered:
+        first = self.project.scenario(request.scenario)
+        then = self.project.scenario(request.then)
+        journeys = [self.project.journey(first), self.project.journey(then)]
+        pod_name = request.pod or shared_pod(*journeys)
+        if pod_name is None:
+            raise no_pod_problem(first, then)
+        moves = moves_in_pod(pod_name, journeys)
+        pod = first.topology.pod(pod_name)
+        if pod is None or not moves:
+            raise no_pod_problem(first, then)
+        problems: list[Problem] = []
+        if pod.ruleset_path:
+            stem = self.project.shown(pod.ruleset_path).rsplit("/", 1)[-1]
+            problems = check_steps(moves, self.project.annotations(stem.removesuffix(".rules")))
+        if problems:
+            raise ChainwalkError(problems)
+        caption = (f"The pod {md_code(pod_name)}: every move of the two journeys' connections "
+                   "inside it, numbered in the order it happens.")
+        return Rendered(self._diagram(overview(moves)) + "\n" + caption + "\n\n"
+                        + legend(moves), scenarios=[first.id, then.id])
 
     def _listing(self, request: Request) -> Rendered:
         table = request.table or DEFAULT_TABLE
         self._table(request.ruleset, table)
         ruleset = self.project.ruleset(request.ruleset)
         header = f"`iptables -t {table} -L -v -n` of {md_code(request.ruleset + '.rules')}"
+        note = protocol_note(ruleset, table)
+        note = f" {note}" if note else ""
         if not request.topology:
-            return Rendered(f"{header}, counters zero:\n\n" + _fence("text", listing(
+            return Rendered(f"{header}, counters zero.{note}\n\n" + _fence("text", listing(
                 ruleset, table)))
         runs = self._runs(request.topology)
         path = self.project.ruleset_path(request.ruleset)
@@ -284,22 +347,22 @@ class Site:
         text = (f"{header}, with the counters the {counted} scenarios of "
                 f"{md_code(request.topology)} that cross it would leave: each connection "
                 f"counts one packet (its first, a TCP SYN, taken as {SYN_BYTES} bytes) in every "
-                "rule it matched and every policy that applied.")
+                f"rule it matched and every policy that applied.{note}")
         return Rendered(text + "\n\n" + _fence("text", listing(ruleset, table, counters)),
                         topologies=[request.topology])
 
     def _coverage(self, request: Request) -> Rendered:
         runs = self._runs(request.topology)
         if request.ruleset:
-            stems = [request.ruleset]
-        else:
+            paths = [self.project.ruleset_path(request.ruleset)]
+        else:  # the pods' own files, by path (rulesets/v2/current.rules is not current)
             paths = sorted({p.ruleset_path for s, _ in runs for p in s.topology.pods
                             if p.ruleset_path} | {p.ruleset6_path for s, _ in runs
                                                   for p in s.topology.pods if p.ruleset6_path})
-            stems = [self.project.shown(p).rsplit("/", 1)[-1].removesuffix(".rules")
-                     for p in paths]
-        rulesets = [(stem, self.project.ruleset_path(stem), self.project.ruleset(stem))
-                    for stem in stems]
+        folder = self.project.rules_dir / RULESETS
+        rulesets = [(Path(p).relative_to(folder).as_posix().removesuffix(".rules")
+                     if Path(p).is_relative_to(folder) else self.project.shown(p),
+                     p, self.project.ruleset_at(p)) for p in paths]
         found = coverage(request.topology, runs, rulesets, request.table)
         return Rendered(found.markdown, warnings=found.uncovered,
                         topologies=[request.topology])
@@ -325,7 +388,7 @@ class Site:
                                                        for p in e.problems)
                 pair = (base, other) if swap[0] == old_path else (other, base)
                 if isinstance(other, str) or journey_key(base) != journey_key(other):
-                    changed.append((scenario.id, *pair))
+                    changed.append((scenario.title, *pair))
         return Rendered(diff_table(request.against, request.ruleset, changes, changed))
 
     # -- the whole folder ---------------------------------------------------------

@@ -2,16 +2,25 @@
 
 One row per thing that happened, in order: routing and other events, each rule that
 matched (and, with ``reasons: true``, each rule that did not, with the first
-criterion that failed), the policies that applied, and where each hop landed.
+criterion that failed), the policies that applied, and where each hop landed. The
+result comes right after the rule's number, before the rule's text: the text is the
+long column, and a reader scans the results.
+
+The table is wrapped in a ``div`` with ``data-search-exclude`` (Material's search
+skips it): hundreds of generated rows such as "no match: protocol tcp" are no answer
+to a search, the prose around the table is.
 """
 
 from __future__ import annotations
 
-from ..journey import Hop, Journey, Scenario
+from ..journey import Hop, Journey
 from ..netfilter import Trace
 from ..netfilter._trace import Step
 from ._escape import md_code, md_text
-from ._journeys import hostport
+from ._journeys import Numbering, hostport
+
+# md_in_html converts the table inside; the class is the stylesheet's hook.
+_OPEN = '<div class="chainwalk-trace" data-search-exclude markdown="1">'
 
 
 def _result(step: Step) -> str:
@@ -31,23 +40,42 @@ def _result(step: Step) -> str:
     return text
 
 
-def _rows(trace: Trace, pod: str, reasons: bool) -> list[list[str]]:
+def _removed(pod: str, step: Step, numbering: Numbering, shown: set[tuple[str, str, int]],
+             before: int | None) -> list[list[str]]:
+    """Rows for the rules a what-if removed from ``step``'s chain that came before rule
+    ``before`` (None: all the rest), each once per chain visit, struck through."""
     rows = []
+    for number, spec in numbering.removed.get((pod, step.table, step.chain), []):
+        key = (step.table, step.chain, number)
+        if key in shown or (before is not None and number > before):
+            continue
+        shown.add(key)
+        rows.append([md_text(pod), md_text(f"{step.table} {step.chain}"), f"<del>{number}</del>",
+                     "removed by the what-if", f"<del>{md_code(spec)}</del>"])
+    return rows
+
+
+def _rows(trace: Trace, pod: str, reasons: bool, numbering: Numbering) -> list[list[str]]:
+    rows: list[list[str]] = []
+    shown: set[tuple[str, str, int]] = set()
     for step in trace.steps:
         if step.kind == "event":
-            rows.append([pod, "", "", "", md_text(step.text)])
+            rows.append([md_text(pod), "", "", md_text(step.text), ""])
             continue
+        in_file = numbering.number(pod, step.table, step.chain, step.rule)
+        rows.extend(_removed(pod, step, numbering, shown,
+                             in_file if step.kind in ("rule", "skipped") else None))
         quiet = (step.kind == "return" or step.kind == "skipped"
                  or (step.kind == "rule" and not step.hit))
         if quiet and not reasons:
             continue
-        number = str(step.rule)
+        number = str(in_file)
         if step.kind == "skipped":
-            number = f"{step.rule}&#8211;{step.rule + step.count - 1}"
+            number = f"{in_file}&#8211;{in_file + step.count - 1}"
         elif step.kind in ("policy", "return"):
             number = ""
         chain = md_text(f"{step.table} {step.chain}")
-        rows.append([pod, chain, number, md_code(step.text), _result(step)])
+        rows.append([md_text(pod), chain, number, _result(step), md_code(step.text)])
     return rows
 
 
@@ -58,18 +86,26 @@ def _landing(hop: Hop) -> str:
     return md_text(hop.outcome)
 
 
-def trace_table(scenario: Scenario, journey: Journey, reasons: bool) -> str:
-    """The Markdown table of ``journey`` (and the result below it)."""
-    lines = ["| hop | pod | chain | # | rule | result |",
+def trace_table(journey: Journey, reasons: bool, numbering: Numbering) -> str:
+    """The Markdown table of ``journey`` and the result below it."""
+    return (f"{_OPEN}\n\n" + hops_table(journey, reasons, numbering) + "\n</div>\n\n"
+            f"**Result: {md_text(journey.result)}.** {md_text(journey.reason)}\n")
+
+
+def hops_table(journey: Journey, reasons: bool, numbering: Numbering) -> str:
+    """The Markdown table of ``journey``'s hops, one row per thing that happened; rules
+    numbered as in the ruleset file, a rule a what-if removed struck through where it
+    would have been evaluated."""
+    lines = ["| hop | pod | chain | # | result | rule |",
              "| --- | --- | --- | --- | --- | --- |"]
     for hop in journey.hops:
         first = md_text(f"{hop.number}: {hop.pod}/{hop.process} (uid {hop.uid}) to "
                         f"{hostport(hop.dst, hop.dport)}")
-        rows = _rows(hop.output_trace, md_text(hop.pod), reasons)
+        rows = _rows(hop.output_trace, hop.pod, reasons, numbering)
         if hop.prerouting_trace is not None:
-            rows.extend(_rows(hop.prerouting_trace, md_text(hop.receiver_pod or ""), reasons))
-        rows.append([md_text(hop.receiver_pod or hop.pod), "", "", "", _landing(hop)])
-        rows.extend([md_text(hop.receiver_pod or hop.pod), "", "", "", md_text(note)]
+            rows.extend(_rows(hop.prerouting_trace, hop.receiver_pod or "", reasons, numbering))
+        rows.append([md_text(hop.receiver_pod or hop.pod), "", "", _landing(hop), ""])
+        rows.extend([md_text(hop.receiver_pod or hop.pod), "", "", md_text(note), ""]
                     for note in hop.notes)
         previous = ""
         for i, row in enumerate(rows):
@@ -77,6 +113,4 @@ def trace_table(scenario: Scenario, journey: Journey, reasons: bool) -> str:
             previous = row[0]
             cells = [first if i == 0 else "", pod, *row[1:]]
             lines.append("| " + " | ".join(c or " " for c in cells) + " |")
-    lines.append("")
-    lines.append(f"**Result: {md_text(journey.result)}.** {md_text(journey.reason)}")
     return "\n".join(lines) + "\n"
