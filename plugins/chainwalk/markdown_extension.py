@@ -249,6 +249,11 @@ class _Tables(Treeprocessor):
             text = (element.text or "").strip()
             if text in tables and len(element) == 0:
                 element.text = self.md.htmlStash.store(tables.pop(text))
+        # Inside raw HTML that Markdown leaves alone (a <div markdown> without md_in_html).
+        stash = self.md.htmlStash.rawHtmlBlocks
+        for number, block in enumerate(stash):
+            for placeholder in [p for p in tables if isinstance(block, str) and p in block]:
+                block = stash[number] = str(block).replace(placeholder, tables.pop(placeholder))
         if tables:
             self.renderer.problem(
                 f"chainwalk: the HTML of a page lost the place of {len(tables)} table(s) "
