@@ -194,7 +194,11 @@ def test_json_reads_like_the_listing() -> None:
      "a string is never closed"),
     ("table inet t {\n\tchain c {\n\t\taccept\n", "4:1", "never closed"),
     ("add table inet t\nadd chain inet t c { type filter hook output priority 0 ; }\n"
-     "add rule inet t c redirect to :15001\n", "3:19", "nat in a filter chain"),
+     "add rule inet t c meta l4proto tcp redirect to :15001\n", "3:19",
+     "nat in a filter chain"),
+    ("add table inet t\nadd chain inet t c { type nat hook output priority 0 ; }\n"
+     "add rule inet t c redirect to :15001\n", "3:19",
+     "a NAT port needs the transport protocol matched before it"),
     ('{"nftables": [{"table": {"family": "inet"}}]}', "1:15", "cannot read this nft JSON"),
     ('{"nftables": [{"table": ', "1:25", "invalid JSON"),
 ])

@@ -60,6 +60,9 @@ PRIORITIES: dict[str, tuple[int, tuple[str, ...] | None]] = {
 }
 _OPS: tuple[Op, ...] = ("==", "!=", "<", ">", "<=", ">=")
 _VERDICTS = ("accept", "drop", "continue", "return")
+_TRANSPORT = ("tcp", "udp", "sctp", "dccp", "udplite")
+_DEFAULT_REJECT = ("icmp port-unreachable", "icmpv6 port-unreachable",
+                   "icmpx port-unreachable")
 _NAT_FLAGS = ("random", "fully-random", "persistent")
 
 
@@ -455,6 +458,7 @@ class _Parser:
             self.fail(f"set {name} is declared twice", "a new name", token)
         listed = self.handle()
         self.expect_punct("{")
+        listed = self.handle() or listed
         key: tuple[str, ...] = ()
         data: str | None = None
         flags: tuple[str, ...] = ()
@@ -558,7 +562,9 @@ class _Parser:
             if sub.at_eof():
                 break
             sub.expect_punct(",")
-        target.elements = tuple(items)
+        # a set has no order: kept sorted, so equal sets compare equal
+        target.elements = tuple(sorted(set(items), key=lambda e: e if isinstance(e, str)
+                                       else e[0]))
 
     # -- rules -------------------------------------------------------------------------
     def add_rule(self, insert: bool) -> None:
@@ -597,6 +603,15 @@ class _Parser:
             statements.append(self.statement(table))
         if not statements and comment is None:
             self.fail("empty rule", "a match or a statement", start)
+        for i, s in enumerate(statements):
+            if isinstance(s, Nat) and s.port is not None and not any(
+                    isinstance(m, Match) and (
+                        (m.left == Meta("l4proto") and m.op == "==")
+                        or (isinstance(m.left, Payload) and m.left.protocol in _TRANSPORT))
+                    for m in statements[:i]):
+                self.fail("a NAT port needs the transport protocol matched before it",
+                          "meta l4proto tcp (or udp), or tcp/udp dport, earlier in the rule",
+                          start)
         return NftRule(_without_dependencies(statements), comment, None, self.at(start))
 
     def statement(self, table: _TableDraft) -> Statement:
@@ -621,7 +636,9 @@ class _Parser:
                 words = []
                 while not self.at_end() and not self.is_word("comment"):
                     words.append(self.next().text)
-                with_ = " ".join(words)
+                with_ = " ".join(words).replace(" type ", " ")
+                if with_ in _DEFAULT_REJECT:
+                    with_ = None  # what a bare reject sends; nft lists it so
             return Reject(with_)
         if text in ("redirect", "dnat", "snat", "masquerade"):
             return self.nat(table)

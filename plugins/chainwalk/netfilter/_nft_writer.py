@@ -140,7 +140,9 @@ def _set_lines(s: NftSet) -> list[str]:
         items = [e if isinstance(e, str) else
                  f"{e[0]} : {e[1] if isinstance(e[1], str) else verdict_text(e[1])}"
                  for e in s.elements]
-        lines.append("\t\telements = { " + ",\n\t\t\t     ".join(items) + " }")
+        # nft prints a map's elements one a line (a set's in the kernel's order; here sorted)
+        lines.append("\t\telements = { " + (",\n\t\t\t     " if s.is_map else ", ").join(items)
+                     + " }")
     lines.append("\t}")
     return lines
 
