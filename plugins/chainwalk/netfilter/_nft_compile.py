@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from . import _nft_values as nv
 from ._compile import Choice
@@ -28,6 +29,7 @@ from ._nft_model import (
     Numgen,
     Payload,
     SetRef,
+    Vmap,
 )
 from ._packet import Host
 from ._state import State
@@ -156,58 +158,101 @@ def matcher(element: Element, types: tuple[str, ...]) -> Matcher:
     return Matcher(tuple(parts))
 
 
-def members(table: NftTable, ref: SetRef, host: Host, types: tuple[str, ...]
-            ) -> tuple[Matcher, ...] | None:
-    """The elements of a named set: the table's, else the host's ``ipsets`` (a set the
-    file uses without declaring it, filled by another program); None when unknown."""
+class SetIndex:
+    """A set's (or map's) elements, for lookups: exact keys in a dict, the others (ranges,
+    prefixes, wildcards, names) tried in turn. ``holds`` gives the position of an element
+    that holds (``None``: none does; ``-1``: only one whose owner name the file cannot
+    resolve might)."""
+
+    def __init__(self, elements: tuple[Element, ...], types: tuple[str, ...],
+                 values: tuple[object, ...] = ()) -> None:
+        self.values = values  # a map's value of each element
+        self.exact: dict[object, int] = {}
+        self.others: list[tuple[Matcher, int]] = []
+        for position, element in enumerate(elements):
+            m = matcher(element, types)
+            if all(isinstance(p, tuple) and p[0] == p[1] for p in m.parts):
+                key = tuple(p[0] for p in m.parts if isinstance(p, tuple))
+                self.exact.setdefault(key if len(key) > 1 else key[0], position)
+            elif all(isinstance(p, str) and not p.endswith("*") for p in m.parts) and \
+                    len(m.parts) == 1:
+                self.exact.setdefault(m.parts[0], position)
+            else:
+                self.others.append((m, position))
+
+    def find(self, value: Value) -> int | None:
+        found = self.exact.get(value)
+        if found is not None:
+            return found
+        unknown = False
+        for m, position in self.others:
+            holds = m.holds(value)
+            if holds:
+                return position
+            unknown = unknown or holds is None
+        return -1 if unknown else None
+
+
+def set_index(table: NftTable, ref: SetRef, host: Host, types: tuple[str, ...]
+              ) -> SetIndex | None:
+    """The index of a named set: the table's (made once), else of the host's ``ipsets`` (a
+    set the file uses without declaring it, filled by another program); None when
+    unknown."""
     declared = table.sets_by_name.get(ref.name)
     if declared is not None:
-        return tuple(matcher(e if isinstance(e, str) else e[0], types)
-                     for e in declared.elements)
+        if declared._index is None:
+            declared._index = SetIndex(
+                tuple(e if isinstance(e, str) else e[0] for e in declared.elements), types,
+                tuple(e[1] for e in declared.elements if isinstance(e, tuple)))
+        return declared._index
     if host.ipsets is not None and ref.name in host.ipsets:
-        return tuple(matcher(nv.normal(e, types[0]) if len(types) == 1 else e, types)
-                     for e in host.ipsets[ref.name])
+        return SetIndex(tuple(nv.normal(e, types[0]) if len(types) == 1 else e
+                              for e in host.ipsets[ref.name]), types)
     return None
+
+
+@lru_cache(maxsize=4096)
+def anonymous_map(vmap: Vmap) -> SetIndex:
+    """The index of a verdict map written in the rule (``vmap { 80 : accept }``)."""
+    assert isinstance(vmap.map, tuple)
+    return SetIndex(tuple(e for e, _ in vmap.map), nv.type_of(vmap.key),
+                    tuple(v for _, v in vmap.map))
 
 
 def compile_match(match: Match, table: NftTable) -> Check:
     left, op, right = match.left, match.op, match.right
     types = nv.type_of(left)
-    fixed: tuple[Matcher, ...] | None = None
-    if isinstance(right, str):
-        fixed = (matcher(right, types),)
-    elif isinstance(right, tuple):
-        fixed = tuple(matcher(e, types) for e in right)
+    found_fixed = SetIndex((right,) if isinstance(right, str) else
+                           right if isinstance(right, tuple) else (), types)
+    bound = nv.interval(right, types[0])[0] if op not in ("==", "!=") and \
+        isinstance(right, str) else 0
 
     def check(st: State, host: Host) -> Result:
         try:
             value = read(left, st)
         except _Missing as e:
             return str(e)
-        if fixed is None:
-            assert isinstance(right, SetRef)
-            found = members(table, right, host, types)
-            if found is None:
+        if op not in ("==", "!="):
+            assert isinstance(value, int)
+            holds = {"<": value < bound, ">": value > bound, "<=": value <= bound,
+                     ">=": value >= bound}[op]
+            return None if holds else f"{shown(left, value)} is not {op} {right}"
+        if isinstance(right, SetRef):
+            index = set_index(table, right, host, types)
+            if index is None:
                 return Choice(None, f"{shown(left, value)} in set @{right.name} (its "
                               "elements are not in the file)")
         else:
-            found = fixed
-        if op in ("==", "!="):
-            answers = [m.holds(value) for m in found]
-            if None in answers and True not in answers:
-                return Choice(None, f"{shown(left, value)} is the owner a name stands for")
-            hit = True in answers
-            if hit == (op == "=="):
-                return None
-            wanted = right if isinstance(right, str) else (
-                f"@{right.name}" if isinstance(right, SetRef) else "{ " + ", ".join(right)
-                + " }")
-            return f"{shown(left, value)} is {'' if hit else 'not '}{wanted}"
-        bound = found[0].parts[0]
-        assert isinstance(bound, tuple) and isinstance(value, int)
-        holds = {"<": value < bound[0], ">": value > bound[0], "<=": value <= bound[0],
-                 ">=": value >= bound[0]}[op]
-        return None if holds else f"{shown(left, value)} is not {op} {right}"
+            index = found_fixed
+        position = index.find(value)
+        if position == -1:
+            return Choice(None, f"{shown(left, value)} is the owner a name stands for")
+        hit = position is not None
+        if hit == (op == "=="):
+            return None
+        wanted = right if isinstance(right, str) else (
+            f"@{right.name}" if isinstance(right, SetRef) else "{ " + ", ".join(right) + " }")
+        return f"{shown(left, value)} is {'' if hit else 'not '}{wanted}"
 
     return check
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .._errors import Location
 
 if TYPE_CHECKING:
-    from ._nft_compile import CompiledNftRule
+    from ._nft_compile import CompiledNftRule, SetIndex
 
 Family = Literal["ip", "ip6", "inet"]
 FAMILIES: tuple[Family, ...] = ("ip", "ip6", "inet")
@@ -239,6 +239,7 @@ class NftSet:
     comment: str | None = None
     handle: int | None = field(default=None, compare=False)
     location: Location | None = field(default=None, compare=False, repr=False)
+    _index: SetIndex | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def is_map(self) -> bool:

@@ -120,6 +120,8 @@ class _Parser:
         self.next_table_handle = 1
         # Handles a listing gave (``nft -a``): used instead of counted ones.
         self.listed = False
+        # The elements added to each set (by id), sorted into it at the end.
+        self.added: dict[int, tuple[NftSet, list[Element | tuple[Element, Element | Verdict]]]] = {}
 
     # -- tokens ----------------------------------------------------------------
     @property
@@ -211,6 +213,10 @@ class _Parser:
                 self.recover()
                 if self.is_punct("}"):
                     self.next()
+        for target, items in self.added.values():
+            # a set has no order: kept sorted, so equal sets compare equal
+            target.elements = tuple(sorted(set(items), key=lambda e: e if isinstance(e, str)
+                                           else e[0]))
         self.check_references()
         if self.problems:
             raise ChainwalkError(self.problems)
@@ -549,7 +555,7 @@ class _Parser:
         sub = _Parser("", self.path)
         sub.tokens = [*tokens, Token("eof", "", at.line, at.column)]
         sub.problems = self.problems
-        items: list[Element | tuple[Element, Element | Verdict]] = list(target.elements)
+        items = self.added.setdefault(id(target), (target, []))[1]
         while not sub.at_eof():
             key = sub.element(target.key)
             if target.data is None:
@@ -562,9 +568,7 @@ class _Parser:
             if sub.at_eof():
                 break
             sub.expect_punct(",")
-        # a set has no order: kept sorted, so equal sets compare equal
-        target.elements = tuple(sorted(set(items), key=lambda e: e if isinstance(e, str)
-                                       else e[0]))
+
 
     # -- rules -------------------------------------------------------------------------
     def add_rule(self, insert: bool) -> None:

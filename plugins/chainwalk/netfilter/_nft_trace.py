@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from .._errors import ChainwalkError, Location, Problem
 from . import _nft_values as nv
 from ._compile import Choice
-from ._nft_compile import _Missing, matcher, numgen_choice, read
+from ._nft_compile import _Missing, anonymous_map, numgen_choice, read, set_index
 from ._nft_model import (
     Counter,
     Ct,
-    Element,
     Log,
     Match,
     Meta,
@@ -297,17 +296,16 @@ class NftRun(_Run):
                 key_value = read(s.key, self.st)
             except _Missing as e:
                 return f"{e}: the rule stops"
-        types = nv.type_of(s.key)
-        items: list[tuple[Element, Verdict]]
         if isinstance(s.map, SetRef):
-            found = table.sets_by_name[s.map.name]
-            items = [(e[0], e[1]) for e in found.elements
-                     if isinstance(e, tuple) and isinstance(e[1], Verdict)]
+            index = set_index(table, s.map, self.host, nv.type_of(s.key))
+            assert index is not None  # the parser checked that the map exists
         else:
-            items = list(s.map)
-        for element, verdict in items:
-            if matcher(element, types).holds(key_value) is True:  # type: ignore[arg-type]
-                return verdict
+            index = anonymous_map(s)
+        position = index.find(key_value)  # type: ignore[arg-type]
+        if position is not None and position >= 0:
+            verdict = index.values[position]
+            assert isinstance(verdict, Verdict)
+            return verdict
         return "no element of the map matches"
 
     def set_value(self, s: SetStmt) -> str:
