@@ -10,6 +10,7 @@ kernel's ``NFT_BREAK`` does.
 from __future__ import annotations
 
 import fnmatch
+from ipaddress import IPv4Address, IPv6Address
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -102,21 +103,20 @@ def _one(value: Value) -> int | str:
     return value
 
 
-def shown(expr: Expr, value: Value) -> str:
-    """A value read from the packet as the rule would write it."""
-    types = nv.type_of(expr)
-    values = value if isinstance(value, tuple) else (value,)
-    return " . ".join(_shown(t, x) for t, x in zip(types, values, strict=True))
+def shown(types: tuple[str, ...], value: Value) -> str:
+    """A value read from the packet (of ``types``) as the rule would write it."""
+    if not isinstance(value, tuple):
+        return _shown(types[0], value)
+    return " . ".join(_shown(t, x) for t, x in zip(types, value, strict=True))
 
 
 def _shown(dtype: str, value: int | str) -> str:
     if isinstance(value, str):
         return f'"{value}"'
-    if dtype in ("ipv4_addr", "ipv6_addr"):
-        import ipaddress
-
-        return str(ipaddress.ip_address(value) if dtype == "ipv4_addr"
-                   else ipaddress.IPv6Address(value))
+    if dtype == "ipv4_addr":
+        return str(IPv4Address(value))
+    if dtype == "ipv6_addr":
+        return str(IPv6Address(value))
     if dtype == "mark":
         return f"0x{value:08x}"
     if dtype == "inet_proto":
@@ -224,6 +224,8 @@ def compile_match(match: Match, table: NftTable) -> Check:
     types = nv.type_of(left)
     found_fixed = SetIndex((right,) if isinstance(right, str) else
                            right if isinstance(right, tuple) else (), types)
+    wanted = right if isinstance(right, str) else (
+        f"@{right.name}" if isinstance(right, SetRef) else "{ " + ", ".join(right) + " }")
     bound = nv.interval(right, types[0])[0] if op not in ("==", "!=") and \
         isinstance(right, str) else 0
 
@@ -236,23 +238,21 @@ def compile_match(match: Match, table: NftTable) -> Check:
             assert isinstance(value, int)
             holds = {"<": value < bound, ">": value > bound, "<=": value <= bound,
                      ">=": value >= bound}[op]
-            return None if holds else f"{shown(left, value)} is not {op} {right}"
+            return None if holds else f"{shown(types, value)} is not {op} {right}"
         if isinstance(right, SetRef):
             index = set_index(table, right, host, types)
             if index is None:
-                return Choice(None, f"{shown(left, value)} in set @{right.name} (its "
+                return Choice(None, f"{shown(types, value)} in set @{right.name} (its "
                               "elements are not in the file)")
         else:
             index = found_fixed
         position = index.find(value)
         if position == -1:
-            return Choice(None, f"{shown(left, value)} is the owner a name stands for")
+            return Choice(None, f"{shown(types, value)} is the owner a name stands for")
         hit = position is not None
         if hit == (op == "=="):
             return None
-        wanted = right if isinstance(right, str) else (
-            f"@{right.name}" if isinstance(right, SetRef) else "{ " + ", ".join(right) + " }")
-        return f"{shown(left, value)} is {'' if hit else 'not '}{wanted}"
+        return f"{shown(types, value)} is {'' if hit else 'not '}{wanted}"
 
     return check
 

@@ -184,6 +184,7 @@ class NftRule:
     location: Location | None = field(default=None, compare=False, repr=False)
     _compiled: CompiledNftRule | None = field(default=None, init=False, compare=False,
                                               repr=False)
+    _spec: str | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def counter(self) -> Counter | None:
@@ -192,9 +193,11 @@ class NftRule:
     @property
     def spec(self) -> str:
         """The rule as ``nft list ruleset`` prints it (without its counter's numbers)."""
-        from ._nft_writer import rule_text
+        if self._spec is None:
+            from ._nft_writer import rule_text
 
-        return rule_text(self, counters=False)
+            self._spec = rule_text(self, counters=False)
+        return self._spec
 
     def compiled(self, table: NftTable) -> CompiledNftRule:
         """The rule's checks (named sets are the table's), made on first use."""

@@ -15,11 +15,10 @@ from typing import Literal
 TokenKind = Literal["word", "string", "punct", "nl", "handle", "eof"]
 
 _HANDLE = re.compile(r"#\s*handle\s+(\d+)")
-_WORD_END = frozenset(' \t\r\n{};,"#')
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+@dataclass(slots=True)
+class Token:  # not frozen: a frozen dataclass's __init__ costs several times more
     kind: TokenKind
     text: str
     line: int
@@ -32,44 +31,35 @@ class UnclosedString(ValueError):
         self.line, self.column = line, column
 
 
+_TOKEN = re.compile(r'(?P<nl>\n)|[ \t\r]+|\\\n|(?P<comment>#[^\n]*)|(?P<punct>[{};,])'
+                    r'|(?P<string>"[^"\n]*")|(?P<bad>")|(?P<word>[^ \t\r\n{};,"#\\]+|\\)')
+
+
 def tokenize(text: str) -> list[Token]:
     tokens: list[Token] = []
-    line, start, i, n = 1, 0, 0, len(text)
-    while i < n:
-        c = text[i]
-        column = i - start + 1
-        if c == "\n":
-            tokens.append(Token("nl", "\n", line, column))
-            i += 1
-            line, start = line + 1, i
-        elif c in " \t\r":
-            i += 1
-        elif c == "\\" and text[i + 1:i + 2] == "\n":
-            i += 2
-            line, start = line + 1, i
-        elif c == "#":
-            end = text.find("\n", i)
-            end = n if end < 0 else end
-            found = _HANDLE.match(text, i, end)
+    append = tokens.append
+    line, start = 1, 0
+    for m in _TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind is None:  # blanks, or a backslash joining two lines
+            if m.group().endswith("\n"):
+                line, start = line + 1, m.end()
+            continue
+        i = m.start()
+        if kind == "word":
+            append(Token("word", m.group(), line, i - start + 1))
+        elif kind == "nl":
+            append(Token("nl", "\n", line, i - start + 1))
+            line, start = line + 1, i + 1
+        elif kind == "punct":
+            append(Token("punct", m.group(), line, i - start + 1))
+        elif kind == "string":
+            append(Token("string", m.group()[1:-1], line, i - start + 1))
+        elif kind == "comment":
+            found = _HANDLE.match(m.group())
             if found:
-                tokens.append(Token("handle", found.group(1), line, column))
-            i = end
-        elif c in "{};,":
-            tokens.append(Token("punct", c, line, column))
-            i += 1
-        elif c == '"':
-            end = i + 1
-            while end < n and text[end] not in '"\n':
-                end += 1
-            if end >= n or text[end] != '"':
-                raise UnclosedString(line, column)
-            tokens.append(Token("string", text[i + 1:end], line, column))
-            i = end + 1
+                append(Token("handle", found.group(1), line, i - start + 1))
         else:
-            end = i
-            while end < n and text[end] not in _WORD_END:
-                end += 1
-            tokens.append(Token("word", text[i:end], line, column))
-            i = end
-    tokens.append(Token("eof", "", line, i - start + 1))
+            raise UnclosedString(line, i - start + 1)
+    append(Token("eof", "", line, len(text) - start + 1))
     return tokens
