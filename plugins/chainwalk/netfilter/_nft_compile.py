@@ -10,10 +10,10 @@ kernel's ``NFT_BREAK`` does.
 from __future__ import annotations
 
 import fnmatch
-from ipaddress import IPv4Address, IPv6Address
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from ipaddress import IPv4Address, IPv6Address
 
 from . import _nft_values as nv
 from ._compile import Choice
