@@ -282,3 +282,25 @@ def test_write_then_parse_gives_the_same_model(
     written = write_nft_ruleset(rs)
     assert parse_nft_text(written, "written") == rs
     assert write_nft_ruleset(parse_nft_text(written, "written")) == written
+
+
+_PIECES = ["{", "}", ";", ",", '"', "\n", "#", "\\", "-", ".", ":", "@x", "!=", "&", "vmap",
+           "set", "0x", "99999999999", "::", "/", "[", "ip", "ct", "meta", "table", "chain",
+           "add", "insert", "index", "0", "to", "jump", "element", "map", "type", "hook",
+           "priority", "numgen", "mod", "reject", "with", " "]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([ISTIO, write_nft_ruleset(parse_nft_text(ISTIO)), json.dumps(
+           {"nftables": [{"table": {"family": "inet", "name": "t", "handle": 1}}]})]),
+       st.lists(st.tuples(st.floats(0, 1), st.sampled_from(_PIECES), st.integers(0, 6)),
+                min_size=1, max_size=4))
+def test_damaged_input_is_an_error_never_a_crash(text: str,
+                                                 edits: list[tuple[float, str, int]]) -> None:
+    for where, piece, length in edits:
+        at = int(where * len(text))
+        text = text[:at] + piece + text[at + length:]
+    try:
+        parse_nft_text(text, "damaged.nft")
+    except ChainwalkError as e:
+        assert all(str(p).startswith("damaged.nft") for p in e.problems)

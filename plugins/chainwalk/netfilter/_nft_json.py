@@ -194,7 +194,11 @@ def parse_nft_json(text: str, path: str = "<input>") -> NftRuleset:
                 origin[(family, table, value["name"])] = location
             else:
                 raise _Unknown(kind)
-        except (_Unknown, KeyError, TypeError, IndexError, ValueError) as e:
+        except KeyError as e:
+            problems.append(Problem(location, f"cannot read this nft JSON object ({kind})",
+                                    str(e)[:80], "its fields, and its table and chain "
+                                    "listed before it"))
+        except (_Unknown, TypeError, IndexError, ValueError) as e:
             problems.append(Problem(location, f"cannot read this nft JSON object ({kind})",
                                     str(e)[:80], "what nft -j list ruleset prints"))
     if problems:

@@ -730,6 +730,9 @@ class _Parser:
 
     def nat_target(self, text: str, token: Token, kind: str) -> tuple[str | None, str | None]:
         if text.startswith("["):
+            if "]" not in text:
+                self.fail("an IPv6 address in brackets is never closed", "[ADDRESS]:PORT",
+                          token)
             host, _, rest = text[1:].partition("]")
             port = rest[1:] if rest.startswith(":") else None
         elif text.startswith(":"):
