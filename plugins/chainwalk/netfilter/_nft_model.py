@@ -285,8 +285,17 @@ class NftRuleset:
     _hooks: dict[tuple[str, int], Any] = field(default_factory=dict, init=False,
                                                compare=False, repr=False)
 
-    def table(self, family: str, name: str) -> NftTable | None:
+    def find_table(self, family: str, name: str) -> NftTable | None:
         return next((t for t in self.tables if t.family == family and t.name == name), None)
+
+    def table(self, name: str) -> NftTable | None:
+        """The first table called ``name``, whatever its family (as a trace's steps and
+        a scenario's expectations name tables)."""
+        return next((t for t in self.tables if t.name == name), None)
+
+    def chain(self, table: str, chain: str) -> NftChain | None:
+        found = self.table(table)
+        return found.chain(chain) if found else None
 
     @property
     def tracks_connections(self) -> bool:
