@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from .._errors import ChainwalkError, Location, Problem
 from . import _nft_values as nv
 from ._compile import Choice
-from ._nft_compile import _Missing, anonymous_map, numgen_choice, read, set_index
+from ._nft_compile import Value, _Missing, anonymous_map, numgen_choice, read, set_index
 from ._nft_model import (
     Counter,
     Ct,
@@ -43,7 +43,7 @@ from ._nft_model import (
     Vmap,
 )
 from ._targets import ACTIONS, Outcome
-from ._trace import MAX_STEPS, Jump, Step, StepResult, _Run
+from ._trace import MAX_STEPS, Jump, Step, StepKind, StepResult, _Run
 
 _NAT_CORE = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
 CONNTRACK_PRIORITY = -200
@@ -119,8 +119,8 @@ class NftRun(_Run):
                 continue
             before = (st.dst, st.src, st.mark)
             verdict, natted = self.run_chain(table, chain, hook)
-            if verdict not in ("ACCEPT", "CONTINUE", "RETURN"):
-                self.stop(verdict)  # type: ignore[arg-type]
+            if verdict == "DROP" or verdict == "REJECT" or verdict == "QUEUE":
+                self.stop(verdict)
             nat_done = nat_done or natted
             if hook == "OUTPUT" and base.type in ("route", "nat") and \
                     (st.dst, st.src, st.mark) != before:
@@ -184,11 +184,11 @@ class NftRun(_Run):
                                     target=policy))
         return policy
 
-    def step(self, kind: str, table: NftTable, hook: str, chain: NftChain, number: int,
+    def step(self, kind: StepKind, table: NftTable, hook: str, chain: NftChain, number: int,
              rule: NftRule | None = None, result: StepResult = "", reason: str | None = None,
              target: str | None = None, effect: str | None = None,
              jump: Jump | None = None) -> Step:
-        return Step(kind, table.name, hook, chain.name, number,  # type: ignore[arg-type]
+        return Step(kind, table.name, hook, chain.name, number,
                     rule.spec if rule is not None else "", result, reason, target, effect,
                     location=rule.location if rule is not None else None, jump=jump,
                     family=table.family, handle=rule.handle if rule is not None else None)
@@ -278,8 +278,10 @@ class NftRun(_Run):
                natted: bool = False) -> tuple[Outcome, bool, Verdict | None]:
         effect = "; ".join(e for e in effects if e) or (
             f"{jumped.kind} {jumped.chain}" if jumped is not None else None)
+        jump: Jump | None = None if jumped is None else (
+            "goto" if jumped.kind == "goto" else "jump")
         self.steps.append(self.step("rule", table, hook, chain, number, rule, result, reason,
-                                    target, effect, jumped.kind if jumped else None))  # type: ignore[arg-type]
+                                    target, effect, jump))
         return outcome, natted, jumped
 
     def vmap(self, table: NftTable, s: Vmap, where: str, rule: NftRule) -> Verdict | str:
@@ -290,7 +292,7 @@ class NftRun(_Run):
                 if self.choose(numgen_choice(s.key, value), where, rule):
                     drawn = value
                     break
-            key_value: object = drawn
+            key_value: Value = drawn
         else:
             try:
                 key_value = read(s.key, self.st)
@@ -301,7 +303,7 @@ class NftRun(_Run):
             assert index is not None  # the parser checked that the map exists
         else:
             index = anonymous_map(s)
-        position = index.find(key_value)  # type: ignore[arg-type]
+        position = index.find(key_value)
         if position is not None and position >= 0:
             verdict = index.values[position]
             assert isinstance(verdict, Verdict)

@@ -4,6 +4,7 @@ interval of numbers (or the name pattern) an element stands for."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 from ._nft_model import Bitwise, Concat, Ct, Expr, Meta, Numgen, Payload
 
@@ -88,15 +89,15 @@ def _address(text: str, version: int) -> str:
     return _text(address)
 
 
-def _ranged(text: str, one: object) -> str:
+def _ranged(text: str, one: Callable[[str], str]) -> str:
     """``a`` or ``a-b`` of numbers, each through ``one``."""
     parts = text.split("-")
     if len(parts) == 2 and parts[0] and parts[1]:
-        low, high = one(parts[0]), one(parts[1])  # type: ignore[operator]
+        low, high = one(parts[0]), one(parts[1])
         if _number_of(low) > _number_of(high):
             raise ValueError(text)
         return f"{low}-{high}"
-    return str(one(text))  # type: ignore[operator]
+    return one(text)
 
 
 def _number_of(text: object) -> int:
