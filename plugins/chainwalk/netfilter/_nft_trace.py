@@ -43,7 +43,7 @@ from ._nft_model import (
     Vmap,
 )
 from ._targets import ACTIONS, Outcome
-from ._trace import MAX_STEPS, Jump, Step, StepKind, StepResult, _Run
+from ._trace import MAX_STEPS, Jump, NftStep, Step, StepKind, StepResult, _Run
 
 _NAT_CORE = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
 CONNTRACK_PRIORITY = -200
@@ -188,10 +188,10 @@ class NftRun(_Run):
              rule: NftRule | None = None, result: StepResult = "", reason: str | None = None,
              target: str | None = None, effect: str | None = None,
              jump: Jump | None = None) -> Step:
-        return Step(kind, table.name, hook, chain.name, number,
-                    rule.spec if rule is not None else "", result, reason, target, effect,
-                    location=rule.location if rule is not None else None, jump=jump,
-                    family=table.family, handle=rule.handle if rule is not None else None)
+        return NftStep(kind, table.name, hook, chain.name, number,
+                       rule.spec if rule is not None else "", result, reason, target, effect,
+                       location=rule.location if rule is not None else None, jump=jump,
+                       family=table.family, handle=rule.handle if rule is not None else None)
 
     def run_rule(self, table: NftTable, chain: NftChain, number: int, rule: NftRule,
                  hook: str) -> tuple[Outcome, bool, Verdict | None]:

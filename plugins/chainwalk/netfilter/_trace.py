@@ -96,9 +96,6 @@ class Step:
     jump: Jump | None = None
     target_options: tuple[Option, ...] = ()
     event: EventKind | None = None
-    # nftables: the table's family and the rule's handle
-    family: str | None = None
-    handle: int | None = None
 
     @property
     def hit(self) -> bool:
@@ -113,8 +110,20 @@ class Step:
                 out[key] = value
         if self.kind == "skipped":
             out["count"] = self.count
-        if self.family is not None:
-            out["family"] = self.family
+        return out
+
+
+@dataclass(slots=True)
+class NftStep(Step):
+    """A step in an nftables ruleset: also the table's family and the rule's handle (a
+    subclass, so that the iptables trace's many steps stay as small and quick to make)."""
+
+    family: str | None = None
+    handle: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = Step.to_dict(self)
+        out["family"] = self.family
         if self.handle is not None:
             out["handle"] = self.handle
         return out
@@ -177,6 +186,7 @@ class Branch:
     @property
     def hits(self) -> tuple[Hit, ...]:
         return tuple(Hit(s.table, s.chain, s.rule, s.target or "", s.family, s.handle)
+                     if isinstance(s, NftStep) else Hit(s.table, s.chain, s.rule, s.target or "")
                      for s in self.steps if s.hit)
 
     def to_dict(self) -> dict[str, Any]:
