@@ -298,12 +298,6 @@ class NftRuleset:
         return found.chain(chain) if found else None
 
     @property
-    def tracks_connections(self) -> bool:
-        """Always: nft's nat chains (and any ct expression) turn conntrack on when loaded,
-        and a ruleset without nat chains has none to skip."""
-        return True
-
-    @property
     def owner_ids(self) -> tuple[int, ...]:
         """The uids and gids ``meta skuid``/``skgid`` name, in order."""
         if self._owner_ids is None:
