@@ -22,11 +22,14 @@ from typing import Generic, TypeVar
 from ._errors import ChainwalkError
 from ._files import decode, read_bytes
 from .netfilter import Ruleset, parse_text
+from .netfilter._nft_model import NftRuleset
+from .netfilter._nft_parser import detect_format, parse_nft_text
 
 KEPT = 32  # files: more than a site reads, few enough to bound the memory of a session
 
 _Key = tuple[str, int | None]  # (path, the family asked for; None: from the addresses)
-_entries: OrderedDict[_Key, tuple[str, Ruleset | ChainwalkError]] = OrderedDict()
+_entries: OrderedDict[_Key, tuple[str, Ruleset | NftRuleset | ChainwalkError]] = OrderedDict()
+_NFT = 0  # the family part of an nftables file's key (one ruleset for every family)
 _generation = 0  # changes whenever a parsed ruleset is dropped from the cache
 K = TypeVar("K")
 V = TypeVar("V")
@@ -68,7 +71,7 @@ def load_ruleset(path: str, family: int | None = None) -> Ruleset:
         other = _cached((path, 4 if family is None else None), digest)
         if isinstance(other, Ruleset) and other.family == (family or 4):
             found = other
-    if found is None:
+    if found is None or isinstance(found, NftRuleset):  # (nft files have a key of their own)
         found = _parse(content, path, family)
     _store((path, family), digest, found)
     if isinstance(found, ChainwalkError):
@@ -76,7 +79,27 @@ def load_ruleset(path: str, family: int | None = None) -> Ruleset:
     return found
 
 
-def _cached(key: _Key, digest: str) -> Ruleset | ChainwalkError | None:
+def load_rules(path: str, family: int | None = None) -> Ruleset | NftRuleset:
+    """``path`` parsed as iptables (see :func:`load_ruleset`) or as nftables rules, by its
+    first line; from the cache while the file holds the same bytes."""
+    content = read_bytes(path, what="ruleset")
+    if detect_format(decode(content, path)) == "iptables":
+        return load_ruleset(path, family)
+    digest = hashlib.sha256(content).hexdigest()
+    key: _Key = (path, _NFT)
+    found = _cached(key, digest)
+    if found is None:
+        try:
+            found = parse_nft_text(decode(content, path), path)
+        except ChainwalkError as e:
+            found = e
+    _store(key, digest, found)
+    if isinstance(found, ChainwalkError):
+        raise ChainwalkError(found.problems)
+    return found
+
+
+def _cached(key: _Key, digest: str) -> Ruleset | NftRuleset | ChainwalkError | None:
     entry = _entries.get(key)
     return entry[1] if entry is not None and entry[0] == digest else None
 
@@ -88,7 +111,7 @@ def _parse(content: bytes, path: str, family: int | None) -> Ruleset | Chainwalk
         return e
 
 
-def _store(key: _Key, digest: str, value: Ruleset | ChainwalkError) -> None:
+def _store(key: _Key, digest: str, value: Ruleset | NftRuleset | ChainwalkError) -> None:
     global _generation
     old = _entries.pop(key, None)
     if old is not None and old[1] is not value:

@@ -24,7 +24,8 @@ from ._errors import ChainwalkError, Problem, bounded
 from .netfilter._values import MAX_ID, MAX_U32
 
 if TYPE_CHECKING:
-    from .netfilter import Branch, Step, Trace
+    from .netfilter import Branch, Ruleset, Step, Trace
+    from .netfilter._nft_model import NftRuleset
 
 
 def _number(limit: int) -> Callable[[str], int]:
@@ -72,6 +73,23 @@ def _addr(text: str) -> tuple[str, str]:
     return name, address
 
 
+_FORMATS = ("auto", "iptables", "nft")
+
+
+def _load_rules(path: str, family: int | None, fmt: str) -> Ruleset | NftRuleset:
+    """An iptables ruleset (through the one cache) or an nftables one (``nft -f`` input,
+    ``nft list ruleset`` output or its JSON), by ``fmt`` or by the file's first line."""
+    from ._files import decode, read_bytes
+    from ._ruleset_cache import load_ruleset
+    from .netfilter._nft_parser import detect_format, parse_nft_text
+
+    if fmt == "auto":
+        fmt = detect_format(decode(read_bytes(path, what="ruleset"), path))
+    if fmt == "iptables":
+        return load_ruleset(path, family)
+    return parse_nft_text(decode(read_bytes(path, what="ruleset"), path), path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chainwalk", description="Trace packets through iptables rulesets exactly as "
@@ -116,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--family", type=int, choices=(4, 6),
                    help="address family of RULES (default: from its addresses, else 4)")
     t.add_argument("--json", action="store_true", help="print one JSON object")
+    t.add_argument("--format", choices=_FORMATS, default="auto",
+                   help="the ruleset's format (default: detected from its first line)")
 
     r = sub.add_parser("run", help="follow a scenario's request through its pods",
                        description="Run the scenarios of SCENARIO_FILE (or only the one "
@@ -134,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "files (.yaml/.yml, or folders of them) are also run and their "
                        "expectations checked.")
     c.add_argument("files", nargs="+", metavar="FILE")
+    c.add_argument("--format", choices=_FORMATS, default="auto",
+                   help="the rulesets' format (default: detected from each first line)")
     return parser
 
 
@@ -184,14 +206,13 @@ def _command(argv: Sequence[str] | None) -> int:
 
 
 def _trace(args: argparse.Namespace) -> int:
-    from ._ruleset_cache import load_ruleset
     from .netfilter import Packet, family_of, host_address, host_with, trace
 
     hook = args.hook.upper()
     args.dport = args.dport or 0
     args.sport = args.sport or 0
     family = args.family or family_of(args.dst)
-    ruleset = load_ruleset(args.rules, family)
+    ruleset = _load_rules(args.rules, family, args.format)
     addresses: dict[str, list[str]] = {}
     for name, address in args.addr:
         addresses.setdefault(name, []).append(address if "/" in address else
@@ -284,14 +305,12 @@ def _is_scenario_path(path: str) -> bool:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from ._ruleset_cache import load_ruleset
-
     problems: list[Problem] = []
     scenarios = 0
     for path in args.files:
         try:
             if not _is_scenario_path(path):
-                load_ruleset(path)
+                _load_rules(path, None, args.format)
                 continue
             from .journey import check_scenario, load_scenarios, run_scenario
 

@@ -25,9 +25,9 @@ from typing import Any
 
 from .._errors import ChainwalkError, Location, Problem
 from .._files import confine, regular_file_size
-from .._ruleset_cache import load_ruleset
+from .._ruleset_cache import load_rules
 from .._yaml import Doc, PathPart, load_yaml
-from ..netfilter import Interface, family_of, host_address, is_local
+from ..netfilter import Interface, Ruleset, family_of, host_address, is_local
 from ._model import (
     PROXY_ID,
     Endpoint,
@@ -290,7 +290,7 @@ class _Builder:
         for path, family in ((pod.ruleset_path, 4), (pod.ruleset6_path, 6)):
             if path:
                 try:
-                    load_ruleset(path, family)
+                    load_rules(path, family)
                 except ChainwalkError as e:
                     self.problems.extend(e.problems)
 
@@ -554,10 +554,11 @@ class _Builder:
                                           item.get("hop"), where)
         # The rule must exist in some pod's rules (after the what-ifs); a spec is
         # stored in normal form so the check compares like with like.
-        tables = [expectation.table] if expectation.table else [
-            "raw", "mangle", "nat", "filter", "security"]
         first_problem: ChainwalkError | None = None
         for ruleset in rulesets.values():
+            tables = [expectation.table] if expectation.table else [
+                "raw", "mangle", "nat", "filter", "security"] if isinstance(
+                ruleset, Ruleset) else [t.name for t in ruleset.tables]
             for table in tables:
                 if ruleset.chain(table, expectation.chain) is None:
                     continue

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from .._errors import ChainwalkError, Problem
-from .._ruleset_cache import load_ruleset
+from .._errors import ChainwalkError, Location, Problem
+from .._ruleset_cache import load_rules
 from ..netfilter import Host, Interface, Ruleset, family_of, host_with
+from ..netfilter._nft_model import NftRuleset
 from ._model import (
     InboundModeChange,
     Pod,
@@ -33,7 +34,7 @@ class World:
 
     topology: Topology
     family: int
-    rulesets: dict[str, Ruleset]
+    rulesets: dict[str, Ruleset | NftRuleset]
     hosts: dict[str, Host]
 
 
@@ -50,10 +51,10 @@ def _host(interfaces: tuple[Interface, ...]) -> Host:
     return host_with({i.name: i.addresses for i in interfaces})
 
 
-def pod_ruleset(pod: Pod, family: int) -> Ruleset:
-    """The pod's rules as the file names them (no what-ifs)."""
+def pod_ruleset(pod: Pod, family: int) -> Ruleset | NftRuleset:
+    """The pod's rules as the file names them (no what-ifs): iptables or nftables."""
     path = pod.ruleset_path if family == 4 else pod.ruleset6_path
-    return load_ruleset(path, family) if path else empty_ruleset(family)
+    return load_rules(path, family) if path else empty_ruleset(family)
 
 
 def edits_for(pod: Pod, what_ifs: tuple[WhatIf, ...]) -> tuple[RuleEdit, ...]:
@@ -85,12 +86,20 @@ def build_world(scenario: Scenario) -> World:
     """Raises :class:`ChainwalkError` (at the what-if's line) when an edit does not apply."""
     family = family_of(scenario.request.dst)
     topology = apply_people_changes(scenario.topology, scenario.what_ifs)
-    rulesets: dict[str, Ruleset] = {}
+    rulesets: dict[str, Ruleset | NftRuleset] = {}
     problems: list[Problem] = []
     for pod in topology.pods:
         try:
-            rulesets[pod.name] = apply_edits(pod_ruleset(pod, family),
-                                             edits_for(pod, scenario.what_ifs))
+            rules = pod_ruleset(pod, family)
+            edits = edits_for(pod, scenario.what_ifs)
+            if isinstance(rules, NftRuleset):
+                if edits:
+                    raise ChainwalkError([Problem(edits[0].location or Location(
+                        rules.source, 0), "rule edits apply to iptables rulesets; "
+                        f"{rules.source} is nftables", None, "a pod with iptables rules")])
+                rulesets[pod.name] = rules
+                continue
+            rulesets[pod.name] = apply_edits(rules, edits)
         except ChainwalkError as e:
             problems.extend(e.problems)
     if problems:  # an edit for every pod fails alike in pods that share a ruleset

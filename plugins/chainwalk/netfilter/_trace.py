@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._errors import ChainwalkError, Location, Problem
 from ._compile import Choice
@@ -30,6 +30,9 @@ from ._packet import Host, Packet, hostport
 from ._routing import input_is_local, martian, route_output
 from ._state import State
 from ._targets import ACTIONS, Outcome
+
+if TYPE_CHECKING:
+    from ._nft_model import NftRule, NftRuleset
 
 #: Tables consulted at each hook, in the kernel's priority order.
 HOOK_TABLES: dict[str, tuple[str, ...]] = {
@@ -110,6 +113,22 @@ class Step:
         return out
 
 
+@dataclass(slots=True)
+class NftStep(Step):
+    """A step in an nftables ruleset: also the table's family and the rule's handle (a
+    subclass, so that the iptables trace's many steps stay as small and quick to make)."""
+
+    family: str | None = None
+    handle: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = Step.to_dict(self)
+        out["family"] = self.family
+        if self.handle is not None:
+            out["handle"] = self.handle
+        return out
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     """A rule whose criteria all held: the kernel raises its packet counter."""
@@ -118,10 +137,15 @@ class Hit:
     chain: str
     rule: int
     target: str
+    family: str | None = None  # nftables: the table's family and the rule's handle
+    handle: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"table": self.table, "chain": self.chain, "rule": self.rule,
-                "target": self.target}
+        out: dict[str, Any] = {"table": self.table, "chain": self.chain, "rule": self.rule,
+                               "target": self.target}
+        if self.family is not None:
+            out["family"], out["handle"] = self.family, self.handle
+        return out
 
 
 HandshakeOutcome = Literal["completes", "reply-dropped", "ack-dropped", "unknown"]
@@ -161,7 +185,9 @@ class Branch:
 
     @property
     def hits(self) -> tuple[Hit, ...]:
-        return tuple(Hit(s.table, s.chain, s.rule, s.target or "") for s in self.steps if s.hit)
+        return tuple(Hit(s.table, s.chain, s.rule, s.target or "", s.family, s.handle)
+                     if isinstance(s, NftStep) else Hit(s.table, s.chain, s.rule, s.target or "")
+                     for s in self.steps if s.hit)
 
     def to_dict(self) -> dict[str, Any]:
         final = {"src": self.final.src, "sport": self.final.sport, "dst": self.final.dst,
@@ -280,7 +306,7 @@ class _Run:
     """One deterministic run of the packet: ``decisions`` are the choices it takes, in
     order (more are appended, as ``True``, when it meets new ones)."""
 
-    def __init__(self, ruleset: Ruleset, host: Host, decisions: list[bool],
+    def __init__(self, ruleset: Ruleset | NftRuleset, host: Host, decisions: list[bool],
                  use_index: bool, mapping: _Mapping | None = None) -> None:
         # A later packet of a known connection: the destination conntrack's NAT gives it
         # at the destination-NAT hooks, the source at the others.
@@ -299,7 +325,7 @@ class _Run:
         self.verdict: Verdict | Literal["UNROUTABLE"] = "ACCEPT"
 
     # -- choices -------------------------------------------------------------
-    def choose(self, choice: Choice, where: str, rule: Rule) -> bool:
+    def choose(self, choice: Choice, where: str, rule: Rule | NftRule) -> bool:
         if choice.probability is None and not self.host.lenient:
             raise ChainwalkError([Problem(rule.location or Location(self.ruleset.source, 0),
                                           f"cannot decide {choice.description} at {where}",
@@ -318,6 +344,7 @@ class _Run:
 
     # -- a table at a hook ---------------------------------------------------
     def run_table(self, table_name: str, hook: str) -> Outcome:
+        assert isinstance(self.ruleset, Ruleset)
         table = self.ruleset.table(table_name)
         if table is None:
             return "ACCEPT"
@@ -416,6 +443,7 @@ class _Run:
     def hook(self, hook: str) -> None:
         st = self.st
         new_route: str | None = None
+        assert isinstance(self.ruleset, Ruleset)
         present = self.ruleset.by_name
         for table in HOOK_TABLES[hook]:
             if table == "nat" and (self.nat_bound or st.untracked or st.ctstate != "NEW"):
@@ -590,7 +618,7 @@ _Mapping = tuple[tuple[str, int], tuple[str, int]]  # (destination, source) afte
 
 _UNNAMED_ID = 4_000_000_000  # an owner no rule names
 
-def handshake(ruleset: Ruleset, packet: Packet, host: Host, hook: str,
+def handshake(ruleset: Ruleset | NftRuleset, packet: Packet, host: Host, hook: str,
               branch: Branch) -> Handshake | None:
     """The handshake of the TCP connection whose first packet ``branch`` landed."""
     if packet.protocol != "tcp" or branch.disposition not in ("delivered", "sent"):
@@ -650,15 +678,25 @@ def _by(branch: Branch) -> str:
     return f" by {where}"
 
 
-def _follow(ruleset: Ruleset, packet: Packet, host: Host, hook: str,
+def _follow(ruleset: Ruleset | NftRuleset, packet: Packet, host: Host, hook: str,
             mapping: _Mapping) -> Branch:
     """A later packet of a known connection (one way: no fork is followed)."""
-    return _Run(ruleset, host, [], True, mapping).execute(packet, hook)
+    return _runner(ruleset)(ruleset, host, [], True, mapping).execute(packet, hook)
+
+
+def _runner(ruleset: Ruleset | NftRuleset) -> type[_Run]:
+    """How a run walks the ruleset: iptables' tables, or nftables' base chains."""
+    if isinstance(ruleset, Ruleset):
+        return _Run
+    from ._nft_trace import NftRun
+
+    return NftRun
+
 _STOPPED: dict[str, Disposition] = {"DROP": "dropped", "REJECT": "rejected", "QUEUE": "queued",
                                     "UNROUTABLE": "unroutable"}
 
 
-def trace(ruleset: Ruleset, packet: Packet, host: Host | None = None, hook: str = "OUTPUT",
+def trace(ruleset: Ruleset | NftRuleset, packet: Packet, host: Host | None = None, hook: str = "OUTPUT",
           *, explain_all: bool = False, with_handshake: bool = False) -> Trace:
     """Trace ``packet`` from ``hook`` (``OUTPUT`` for a local process, ``PREROUTING``
     for a packet arriving on an interface) through ``ruleset`` on ``host``.
@@ -671,7 +709,7 @@ def trace(ruleset: Ruleset, packet: Packet, host: Host | None = None, hook: str 
     hook = hook.upper()
     if hook not in START_HOOKS:
         raise ChainwalkError(f"a trace starts at OUTPUT or PREROUTING, not {hook}")
-    if packet.family != ruleset.family:
+    if isinstance(ruleset, Ruleset) and packet.family != ruleset.family:
         raise ChainwalkError(f"an IPv{packet.family} packet cannot cross the "
                              f"IPv{ruleset.family} ruleset {ruleset.source}")
     host = host or Host()
@@ -679,7 +717,7 @@ def trace(ruleset: Ruleset, packet: Packet, host: Host | None = None, hook: str 
     pending: list[list[bool]] = [[]]
     while pending:
         prefix = pending.pop()
-        run = _Run(ruleset, host, list(prefix), not explain_all)
+        run = _runner(ruleset)(ruleset, host, list(prefix), not explain_all)
         branch = run.execute(packet, hook)
         for k in range(len(prefix), len(run.decisions)):
             pending.append([*run.decisions[:k], not run.decisions[k]])
@@ -693,7 +731,7 @@ def trace(ruleset: Ruleset, packet: Packet, host: Host | None = None, hook: str 
     return Trace(packet, hook, tuple([b for _, b in branches]))
 
 
-def _with_handshake(ruleset: Ruleset, packet: Packet, host: Host, hook: str,
+def _with_handshake(ruleset: Ruleset | NftRuleset, packet: Packet, host: Host, hook: str,
                     branch: Branch) -> Branch:
     if packet.protocol != "tcp" or packet.ctstate != "NEW" or branch.disposition not in (
             "delivered", "sent"):

@@ -1,0 +1,275 @@
+"""What each nftables expression reads from the packet, and what each match checks.
+
+A match is compiled once into a check on the trace's :class:`State` that returns ``None``
+(it holds), the reason it does not, or a :class:`Choice` (decided by chance or by what the
+file cannot say); an expression with nothing to read (``oifname`` with no output device,
+``ct mark`` without a connection) makes the rule not match, whatever the operator, as the
+kernel's ``NFT_BREAK`` does.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from ipaddress import IPv4Address, IPv6Address
+
+from . import _nft_values as nv
+from ._compile import Choice
+from ._nft_model import (
+    Bitwise,
+    Concat,
+    Ct,
+    Element,
+    Expr,
+    Match,
+    Meta,
+    NftRule,
+    NftTable,
+    Numgen,
+    Payload,
+    SetRef,
+    Vmap,
+)
+from ._packet import Host
+from ._state import State
+
+Result = str | Choice | None
+Check = Callable[[State, Host], Result]
+#: A value read from the packet: a number, an interface name, one per part of a
+#: concatenation; a string in ``_Missing`` says why there is none.
+Value = int | str | tuple[int | str, ...]
+
+_CT_STATE_BITS = {"NEW": 8, "ESTABLISHED": 2, "RELATED": 4, "INVALID": 1, "UNTRACKED": 64}
+_TRANSPORT = ("tcp", "udp", "sctp", "dccp", "udplite")
+
+
+class _Missing(Exception):
+    """The expression has nothing to read for this packet (the kernel's NFT_BREAK)."""
+
+
+def read(expr: Expr, st: State) -> Value:
+    """The value of ``expr`` for the packet in ``st``; :class:`_Missing` when none."""
+    if isinstance(expr, Payload):
+        proto = expr.protocol
+        if proto in ("ip", "ip6"):
+            if st.family != (4 if proto == "ip" else 6):
+                raise _Missing(f"not an {'IPv4' if proto == 'ip' else 'IPv6'} packet")
+            if expr.field in ("protocol", "nexthdr"):
+                return nv.PROTOCOLS[st.protocol]
+            return st.src_int if expr.field == "saddr" else st.dst_int
+        if (proto != "th" and st.protocol != proto) or st.protocol not in _TRANSPORT:
+            raise _Missing(f"not a {proto} packet ({st.protocol})")
+        return st.sport if expr.field == "sport" else st.dport
+    if isinstance(expr, Meta):
+        key = expr.key
+        if key == "l4proto":
+            return nv.PROTOCOLS[st.protocol]
+        if key == "nfproto":
+            return 2 if st.family == 4 else 10
+        if key == "protocol":
+            return 0x0800 if st.family == 4 else 0x86DD
+        if key == "mark":
+            return st.mark
+        if key in ("skuid", "skgid"):
+            owner = st.uid if key == "skuid" else st.gid
+            if owner is None:
+                raise _Missing("no local socket")
+            return owner
+        interface = st.in_if if key in ("iifname", "iif") else st.out_if
+        if interface is None:
+            raise _Missing(f"no {'input' if key.startswith('i') else 'output'} interface")
+        return interface
+    if isinstance(expr, Ct):
+        if expr.key == "state":
+            if st.untracked:
+                return 64
+            return _CT_STATE_BITS.get(st.ctstate, 1) if st.ct_attached else 1
+        if st.untracked or not st.ct_attached:
+            raise _Missing("the packet has no connection yet")
+        return st.ctmark if expr.key == "mark" else st.zone
+    if isinstance(expr, Bitwise):
+        value = read(expr.expr, st)
+        assert isinstance(value, int)
+        return (value & expr.mask) ^ expr.xor
+    if isinstance(expr, Concat):
+        return tuple(_one(read(p, st)) for p in expr.parts)
+    raise _Missing("numgen is read by its map")  # pragma: no cover - parser forbids it
+
+
+def _one(value: Value) -> int | str:
+    assert not isinstance(value, tuple)
+    return value
+
+
+def shown(types: tuple[str, ...], value: Value) -> str:
+    """A value read from the packet (of ``types``) as the rule would write it."""
+    if not isinstance(value, tuple):
+        return _shown(types[0], value)
+    return " . ".join(_shown(t, x) for t, x in zip(types, value, strict=True))
+
+
+def _shown(dtype: str, value: int | str) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if dtype == "ipv4_addr":
+        return str(IPv4Address(value))
+    if dtype == "ipv6_addr":
+        return str(IPv6Address(value))
+    if dtype == "mark":
+        return f"0x{value:08x}"
+    if dtype == "inet_proto":
+        return next((n for n, v in nv.PROTOCOLS.items() if v == value), str(value))
+    if dtype == "ct_state":
+        return ",".join(n for n, bit in nv.CT_STATES.items() if value & bit) or "none"
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """Whether a value is one element: an interval of numbers, or an interface pattern."""
+
+    parts: tuple[tuple[int, int] | str | None, ...]  # None: a name not known (uid names)
+
+    def holds(self, value: Value) -> bool | None:
+        values = value if isinstance(value, tuple) else (value,)
+        for part, x in zip(self.parts, values, strict=True):
+            if part is None:
+                return None
+            if isinstance(part, str):
+                if not isinstance(x, str) or not (
+                        fnmatch.fnmatchcase(x, part) if part.endswith("*") else x == part):
+                    return False
+            elif isinstance(x, str) or not part[0] <= x <= part[1]:
+                return False
+        return True
+
+
+def matcher(element: Element, types: tuple[str, ...]) -> Matcher:
+    parts: list[tuple[int, int] | str | None] = []
+    for text, dtype in zip(element.split(" . "), types, strict=True):
+        if dtype == "ifname":
+            parts.append(text.strip('"').replace("\\*", "*"))
+        elif dtype in ("uid", "gid") and not text[:1].isdigit():
+            parts.append(None)
+        else:
+            parts.append(nv.interval(text, dtype))
+    return Matcher(tuple(parts))
+
+
+class SetIndex:
+    """A set's (or map's) elements, for lookups: exact keys in a dict, the others (ranges,
+    prefixes, wildcards, names) tried in turn. ``holds`` gives the position of an element
+    that holds (``None``: none does; ``-1``: only one whose owner name the file cannot
+    resolve might)."""
+
+    def __init__(self, elements: tuple[Element, ...], types: tuple[str, ...],
+                 values: tuple[object, ...] = ()) -> None:
+        self.values = values  # a map's value of each element
+        self.exact: dict[object, int] = {}
+        self.others: list[tuple[Matcher, int]] = []
+        for position, element in enumerate(elements):
+            m = matcher(element, types)
+            if all(isinstance(p, tuple) and p[0] == p[1] for p in m.parts):
+                key = tuple(p[0] for p in m.parts if isinstance(p, tuple))
+                self.exact.setdefault(key if len(key) > 1 else key[0], position)
+            elif all(isinstance(p, str) and not p.endswith("*") for p in m.parts) and \
+                    len(m.parts) == 1:
+                self.exact.setdefault(m.parts[0], position)
+            else:
+                self.others.append((m, position))
+
+    def find(self, value: Value) -> int | None:
+        found = self.exact.get(value)
+        if found is not None:
+            return found
+        unknown = False
+        for m, position in self.others:
+            holds = m.holds(value)
+            if holds:
+                return position
+            unknown = unknown or holds is None
+        return -1 if unknown else None
+
+
+def set_index(table: NftTable, ref: SetRef, host: Host, types: tuple[str, ...]
+              ) -> SetIndex | None:
+    """The index of a named set: the table's (made once), else of the host's ``ipsets`` (a
+    set the file uses without declaring it, filled by another program); None when
+    unknown."""
+    declared = table.sets_by_name.get(ref.name)
+    if declared is not None:
+        if declared._index is None:
+            declared._index = SetIndex(
+                tuple(e if isinstance(e, str) else e[0] for e in declared.elements), types,
+                tuple(e[1] for e in declared.elements if isinstance(e, tuple)))
+        return declared._index
+    if host.ipsets is not None and ref.name in host.ipsets:
+        return SetIndex(tuple(nv.normal(e, types[0]) if len(types) == 1 else e
+                              for e in host.ipsets[ref.name]), types)
+    return None
+
+
+@lru_cache(maxsize=4096)
+def anonymous_map(vmap: Vmap) -> SetIndex:
+    """The index of a verdict map written in the rule (``vmap { 80 : accept }``)."""
+    assert isinstance(vmap.map, tuple)
+    return SetIndex(tuple(e for e, _ in vmap.map), nv.type_of(vmap.key),
+                    tuple(v for _, v in vmap.map))
+
+
+def compile_match(match: Match, table: NftTable) -> Check:
+    left, op, right = match.left, match.op, match.right
+    types = nv.type_of(left)
+    found_fixed = SetIndex((right,) if isinstance(right, str) else
+                           right if isinstance(right, tuple) else (), types)
+    wanted = right if isinstance(right, str) else (
+        f"@{right.name}" if isinstance(right, SetRef) else "{ " + ", ".join(right) + " }")
+    bound = nv.interval(right, types[0])[0] if op not in ("==", "!=") and \
+        isinstance(right, str) else 0
+
+    def check(st: State, host: Host) -> Result:
+        try:
+            value = read(left, st)
+        except _Missing as e:
+            return str(e)
+        if op not in ("==", "!="):
+            assert isinstance(value, int)
+            holds = {"<": value < bound, ">": value > bound, "<=": value <= bound,
+                     ">=": value >= bound}[op]
+            return None if holds else f"{shown(types, value)} is not {op} {right}"
+        if isinstance(right, SetRef):
+            index = set_index(table, right, host, types)
+            if index is None:
+                return Choice(None, f"{shown(types, value)} in set @{right.name} (its "
+                              "elements are not in the file)")
+        else:
+            index = found_fixed
+        position = index.find(value)
+        if position == -1:
+            return Choice(None, f"{shown(types, value)} is the owner a name stands for")
+        hit = position is not None
+        if hit == (op == "=="):
+            return None
+        return f"{shown(types, value)} is {'' if hit else 'not '}{wanted}"
+
+    return check
+
+
+@dataclass(slots=True, eq=False)
+class CompiledNftRule:
+    """A check for each match of the rule, by the match's position in its statements."""
+
+    checks: dict[int, Check]
+
+
+def compile_rule(rule: NftRule, table: NftTable) -> CompiledNftRule:
+    return CompiledNftRule({i: compile_match(s, table) for i, s in enumerate(rule.statements)
+                            if isinstance(s, Match)})
+
+
+def numgen_choice(expr: Numgen, value: int) -> Choice:
+    """``numgen random mod N`` gives ``value``, given it gave none below it."""
+    return Choice(1.0 / (expr.modulus - value), f"numgen random mod {expr.modulus} gives "
+                  f"{value}")

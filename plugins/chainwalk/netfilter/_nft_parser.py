@@ -1,0 +1,1009 @@
+"""Reads nftables rulesets: ``nft -f`` input (``add table``/``add chain``/``add rule``/
+``insert rule``/``flush table``, what Istio writes) and ``nft list ruleset`` output (the
+nested ``table inet T { chain C { ... } }`` form, with counters, handles and comments),
+which are one language; ``nft -j list ruleset`` JSON is read by ``_nft_json``.
+
+Every problem of the file is collected as ``file:line:column`` with the token found and
+what was expected; the parser then goes on at the next command or rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, NoReturn, cast
+
+from .._errors import ChainwalkError, Location, Problem
+from .._files import read_text
+from . import _nft_values as nv
+from ._nft_model import (
+    FAMILIES,
+    HOOKS,
+    BaseHook,
+    Bitwise,
+    ChainType,
+    Concat,
+    Counter,
+    Ct,
+    Element,
+    Expr,
+    Family,
+    Hook,
+    Log,
+    Match,
+    Meta,
+    Nat,
+    NftChain,
+    NftRule,
+    NftRuleset,
+    NftSet,
+    NftTable,
+    Notrack,
+    Numgen,
+    Op,
+    Payload,
+    Reject,
+    SetRef,
+    SetStmt,
+    SetValue,
+    Statement,
+    Tproxy,
+    Verdict,
+    Vmap,
+)
+from ._nft_tokens import Token, UnclosedString, tokenize
+
+#: Named priorities: the number, and the hooks where nft accepts the name (None: all).
+PRIORITIES: dict[str, tuple[int, tuple[str, ...] | None]] = {
+    "raw": (-300, None), "mangle": (-150, None), "dstnat": (-100, ("prerouting",)),
+    "filter": (0, None), "security": (50, None), "srcnat": (100, ("postrouting",)),
+}
+_OPS: tuple[Op, ...] = ("==", "!=", "<", ">", "<=", ">=")
+_VERDICTS = ("accept", "drop", "continue", "return")
+_TRANSPORT = ("tcp", "udp", "sctp", "dccp", "udplite")
+_DEFAULT_REJECT = ("icmp port-unreachable", "icmpv6 port-unreachable",
+                   "icmpx port-unreachable")
+_NAT_FLAGS = ("random", "fully-random", "persistent")
+
+
+class _Bad(Exception):
+    """A problem in the command being read: recorded, then the parser skips to the next."""
+
+
+@dataclass
+class _ChainDraft:
+    name: str
+    base: BaseHook | None
+    location: Location
+    handle: int
+    rules: list[NftRule] = field(default_factory=list)
+    comment: str | None = None
+
+
+@dataclass
+class _TableDraft:
+    family: Family
+    name: str
+    location: Location
+    handle: int
+    chains: dict[str, _ChainDraft] = field(default_factory=dict)
+    sets: dict[str, NftSet] = field(default_factory=dict)
+    comment: str | None = None
+    next_handle: int = 1
+
+    def new_handle(self) -> int:
+        self.next_handle += 1
+        return self.next_handle - 1
+
+    def rule_handle(self, rule: NftRule) -> int:
+        """A new rule's handle: after one for each anonymous set it holds, as nft counts."""
+        self.next_handle += sum(
+            1 for s in rule.statements
+            if (isinstance(s, Match) and isinstance(s.right, tuple))
+            or (isinstance(s, Vmap) and isinstance(s.map, tuple)))
+        return self.new_handle()
+
+
+class _Parser:
+    def __init__(self, text: str, path: str) -> None:
+        self.path = path
+        self.problems: list[Problem] = []
+        try:
+            self.tokens = tokenize(text)
+        except UnclosedString as e:
+            self.tokens = []
+            self.problems.append(Problem(Location(path, e.line, e.column),
+                                         "a string is never closed", '"',
+                                         'a closing " on the same line'))
+        self.pos = 0
+        self.tables: dict[tuple[str, str], _TableDraft] = {}
+        self.next_table_handle = 1
+        # Handles a listing gave (``nft -a``): used instead of counted ones.
+        self.listed = False
+        # The elements added to each set (by id), sorted into it at the end.
+        self.added: dict[int, tuple[NftSet, list[Element | tuple[Element, Element | Verdict]]]] = {}
+
+    # -- tokens ----------------------------------------------------------------
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.pos]
+
+    def at(self, token: Token) -> Location:
+        return Location(self.path, token.line, token.column)
+
+    def fail(self, message: str, expected: str | None, token: Token | None = None
+             ) -> NoReturn:
+        token = token or self.tok
+        shown = {"nl": "end of line", "eof": "end of file"}.get(token.kind)
+        self.problems.append(Problem(self.at(token), message,
+                                     shown if shown else token.text, expected))
+        raise _Bad
+
+    def at_eof(self) -> bool:
+        return self.tok.kind == "eof"
+
+    def next(self) -> Token:
+        token = self.tokens[self.pos]
+        if token.kind != "eof":
+            self.pos += 1
+        return token
+
+    def is_word(self, *texts: str) -> bool:
+        return self.tok.kind == "word" and (not texts or self.tok.text in texts)
+
+    def is_punct(self, text: str) -> bool:
+        return self.tok.kind == "punct" and self.tok.text == text
+
+    def word(self, what: str, expected: str | None = None) -> str:
+        if self.tok.kind not in ("word", "string"):
+            self.fail(f"missing {what}", expected or what)
+        return self.next().text
+
+    def expect_word(self, *texts: str) -> str:
+        if not self.is_word(*texts):
+            self.fail("unexpected token", " or ".join(repr(t) for t in texts))
+        return self.next().text
+
+    def expect_punct(self, text: str) -> None:
+        if not self.is_punct(text):
+            self.fail("unexpected token", repr(text))
+        self.next()
+
+    def at_end(self) -> bool:
+        """The end of a statement list: a line end, ``;``, ``}``, a handle or the file's end."""
+        t = self.tok
+        return t.kind in ("nl", "eof", "handle") or (t.kind == "punct" and t.text in ";}")
+
+    def skip_lines(self) -> None:
+        while self.tok.kind == "nl" or self.is_punct(";"):
+            self.next()
+
+    def recover(self) -> None:
+        """After a problem: to the end of the current line (braces balanced)."""
+        depth = 0
+        while not self.at_eof():
+            t = self.tok
+            if t.kind == "punct" and t.text == "{":
+                depth += 1
+            elif t.kind == "punct" and t.text == "}":
+                if depth == 0:
+                    return
+                depth -= 1
+            elif t.kind == "nl" and depth == 0:
+                return
+            self.next()
+
+    def handle(self) -> int | None:
+        if self.tok.kind == "handle":
+            self.listed = True
+            return int(self.next().text)
+        return None
+
+    # -- the file ----------------------------------------------------------------
+    def parse(self) -> NftRuleset:
+        while self.tokens and not self.at_eof():
+            self.skip_lines()
+            if self.at_eof():
+                break
+            try:
+                self.command()
+                if not self.at_end():
+                    self.fail("unexpected token after the command", "the end of the line")
+            except _Bad:
+                self.recover()
+                if self.is_punct("}"):
+                    self.next()
+        for target, items in self.added.values():
+            # a set has no order: kept sorted, so equal sets compare equal
+            target.elements = tuple(sorted(set(items), key=lambda e: e if isinstance(e, str)
+                                           else e[0]))
+        self.check_references()
+        if self.problems:
+            raise ChainwalkError(self.problems)
+        return self.build()
+
+    def command(self) -> None:
+        start = self.tok
+        verb = self.word("command", "a command (add, insert, flush, delete, table)")
+        if verb == "table":
+            table = self.declare_table(start)
+            self.table_body(table)
+            return
+        if verb in ("add", "create"):
+            what = self.expect_word("table", "chain", "rule", "set", "map", "element")
+            if what == "table":
+                table = self.declare_table(start)
+                if self.is_punct("{"):
+                    self.table_body(table)
+            elif what == "chain":
+                table = self.table_ref()
+                self.declare_chain(table, start)
+            elif what == "rule":
+                self.add_rule(insert=False)
+            elif what in ("set", "map"):
+                table = self.table_ref()
+                self.declare_set(table, what == "map", start)
+            else:
+                table = self.table_ref()
+                name = self.word("set name")
+                self.elements_into(table, name, start)
+            return
+        if verb == "insert":
+            self.expect_word("rule")
+            self.add_rule(insert=True)
+            return
+        if verb in ("flush", "delete"):
+            what = self.expect_word("ruleset", "table", "chain", "rule")
+            if what == "ruleset":
+                if verb == "flush":
+                    self.tables.clear()
+                return
+            table = self.table_ref()
+            if what == "table":
+                if verb == "delete":
+                    del self.tables[(table.family, table.name)]
+                else:
+                    for chain in table.chains.values():
+                        chain.rules.clear()
+                return
+            chain = self.chain_ref(table)
+            if what == "chain":
+                if verb == "delete":
+                    del table.chains[chain.name]
+                else:
+                    chain.rules.clear()
+                return
+            self.expect_word("handle")
+            number = self.number("rule handle")
+            kept = [r for r in chain.rules if r.handle != number]
+            if len(kept) == len(chain.rules):
+                self.fail(f"no rule with handle {number} in chain {chain.name}",
+                          "an existing rule's handle", self.tokens[self.pos - 1])
+            chain.rules[:] = kept
+            return
+        self.fail("unknown command", "add, create, insert, flush, delete or table", start)
+
+    def number(self, what: str) -> int:
+        token = self.tok
+        text = self.word(what)
+        try:
+            return int(text, 0)
+        except ValueError:
+            self.fail(f"{what} is not a number", "a number", token)
+
+    # -- tables, chains, sets --------------------------------------------------------
+    def family_name(self) -> tuple[Family, str, Token]:
+        if self.is_word(*FAMILIES) and self.tokens[self.pos + 1].kind in ("word", "string"):
+            family = cast(Family, self.next().text)
+        elif self.is_word("arp", "bridge", "netdev"):
+            self.fail("unsupported family", "ip, ip6 or inet")
+        else:
+            family = "ip"
+        token = self.tok
+        return family, self.word("table name"), token
+
+    def declare_table(self, start: Token) -> _TableDraft:
+        family, name, _ = self.family_name()
+        table = self.tables.get((family, name))
+        if table is None:
+            table = _TableDraft(family, name, self.at(start), self.next_table_handle)
+            self.next_table_handle += 1
+            self.tables[(family, name)] = table
+        listed = self.handle()
+        if listed is not None:
+            table.handle = listed
+        return table
+
+    def table_ref(self) -> _TableDraft:
+        family, name, token = self.family_name()
+        table = self.tables.get((family, name))
+        if table is None:
+            known = ", ".join(f"{f} {n}" for f, n in self.tables) or "none yet"
+            self.fail(f"no table {family} {name}", f"a table added before ({known})", token)
+        return table
+
+    def chain_ref(self, table: _TableDraft) -> _ChainDraft:
+        token = self.tok
+        name = self.word("chain name")
+        chain = table.chains.get(name)
+        if chain is None:
+            self.fail(f"no chain {name} in table {table.family} {table.name}",
+                      "a chain added before", token)
+        return chain
+
+    def table_body(self, table: _TableDraft) -> None:
+        self.expect_punct("{")
+        listed = self.handle()
+        if listed is not None:
+            table.handle = listed
+        while True:
+            self.skip_lines()
+            if self.is_punct("}"):
+                self.next()
+                return
+            if self.at_eof():
+                self.fail("the table's block is never closed", "'}'")
+            start = self.tok
+            try:
+                kind = self.expect_word("chain", "set", "map", "comment", "flags")
+                if kind == "chain":
+                    self.declare_chain(table, start)
+                elif kind in ("set", "map"):
+                    self.declare_set(table, kind == "map", start)
+                elif kind == "comment":
+                    table.comment = self.string("comment")
+                else:
+                    self.word("table flag")
+                if not self.at_end():
+                    self.fail("unexpected token", "the end of the line")
+                self.handle()
+            except _Bad:
+                self.recover()
+                if self.at_eof():
+                    return
+
+    def string(self, what: str) -> str:
+        if self.tok.kind != "string":
+            self.fail(f"missing {what}", "a quoted string")
+        return self.next().text
+
+    def declare_chain(self, table: _TableDraft, start: Token) -> None:
+        token = self.tok
+        name = self.word("chain name")
+        chain = table.chains.get(name)
+        if chain is None:
+            chain = _ChainDraft(name, None, self.at(token), table.new_handle())
+            table.chains[name] = chain
+        listed = self.handle()
+        if listed is not None:
+            chain.handle = listed
+        if not self.is_punct("{"):
+            return
+        self.next()
+        listed = self.handle()
+        if listed is not None:
+            chain.handle = listed
+        while True:
+            self.skip_lines()
+            if self.is_punct("}"):
+                self.next()
+                return
+            if self.at_eof():
+                self.fail("the chain's block is never closed", "'}'")
+            try:
+                if self.is_word("type"):
+                    chain.base = self.base_hook(chain.base)
+                elif self.is_word("policy"):
+                    self.next()
+                    if chain.base is None:
+                        self.fail("a policy needs a base chain", "'type ... hook ...' first",
+                                  self.tokens[self.pos - 1])
+                    policy = self.expect_word("accept", "drop")
+                    chain.base = BaseHook(chain.base.type, chain.base.hook,
+                                          chain.base.priority, cast(Literal["accept", "drop"],
+                                                                    policy))
+                elif self.is_word("comment"):
+                    self.next()
+                    chain.comment = self.string("comment")
+                else:
+                    rule = self.rule(table)
+                    rule.handle = self.handle() or table.rule_handle(rule)
+                    chain.rules.append(rule)
+                    continue
+                if not self.at_end():
+                    self.fail("unexpected token", "';' or the end of the line")
+            except _Bad:
+                self.recover()
+                if self.at_eof():
+                    return
+
+    def base_hook(self, old: BaseHook | None) -> BaseHook:
+        self.expect_word("type")
+        kind = cast(ChainType, self.expect_word("filter", "nat", "route"))
+        self.expect_word("hook")
+        token = self.tok
+        hook = cast(Hook, self.word("hook", ", ".join(HOOKS)))
+        if hook not in HOOKS:
+            self.fail("unknown hook", ", ".join(HOOKS), token)
+        if kind == "route" and hook != "output":
+            self.fail("a route chain hooks output only", "hook output", token)
+        if self.is_word("device"):
+            self.fail("devices are for netdev chains", "priority", self.tok)
+        self.expect_word("priority")
+        priority = self.priority(hook)
+        if self.is_punct(";"):
+            self.next()
+        policy: Literal["accept", "drop"] = old.policy if old else "accept"
+        if self.is_word("policy"):
+            self.next()
+            policy = cast(Literal["accept", "drop"], self.expect_word("accept", "drop"))
+        return BaseHook(kind, hook, priority, policy)
+
+    def priority(self, hook: str) -> int:
+        token = self.tok
+        text = self.word("priority", "a number or a name (raw, mangle, dstnat, filter, ...)")
+        if text in PRIORITIES:
+            value, hooks = PRIORITIES[text]
+            if hooks is not None and hook not in hooks:
+                self.fail(f"priority {text} is for hook {' or '.join(hooks)}",
+                          "a number", token)
+            if self.is_word("+", "-"):
+                sign = 1 if self.next().text == "+" else -1
+                value += sign * self.number("priority offset")
+            return value
+        try:
+            return int(text, 10)
+        except ValueError:
+            self.fail("unknown priority", "a number or raw, mangle, dstnat, filter, "
+                      "security, srcnat", token)
+
+    def declare_set(self, table: _TableDraft, is_map: bool, start: Token) -> None:
+        token = self.tok
+        name = self.word("set name")
+        if name in table.sets:
+            self.fail(f"set {name} is declared twice", "a new name", token)
+        listed = self.handle()
+        self.expect_punct("{")
+        listed = self.handle() or listed
+        key: tuple[str, ...] = ()
+        data: str | None = None
+        flags: tuple[str, ...] = ()
+        comment: str | None = None
+        raw: list[tuple[Token, list[Token]]] = []
+        while True:
+            self.skip_lines()
+            if self.is_punct("}"):
+                self.next()
+                break
+            what = self.expect_word("type", "flags", "elements", "comment", "size", "policy",
+                                    "counter", "timeout", "auto-merge")
+            if what == "type":
+                key = tuple(self.types())
+                if is_map:
+                    self.expect_word(":")
+                    data_token = self.tok
+                    data = self.word("map value type")
+                    if data != "verdict" and data not in nv.TYPES:
+                        self.fail("unknown type", "verdict or " + ", ".join(nv.TYPES),
+                                  data_token)
+            elif what == "flags":
+                names = [self.word("flag")]
+                while self.is_punct(","):
+                    self.next()
+                    names.append(self.word("flag"))
+                flags = tuple(names)
+            elif what == "elements":
+                self.expect_word("=")
+                raw.append((self.tok, self.brace_tokens()))
+            elif what == "comment":
+                comment = self.string("comment")
+            elif what in ("size", "policy", "timeout"):
+                self.word(what)
+            if not self.at_end():
+                self.fail("unexpected token", "';' or the end of the line")
+        if not key:
+            self.fail(f"set {name} has no type", "'type T'", token)
+        if is_map and data is None:
+            self.fail(f"map {name} has no value type", "'type K : V'", token)
+        found = NftSet(name, key, data, flags, (), comment,
+                       listed or table.new_handle(), self.at(token))
+        table.sets[name] = found
+        for at, tokens in raw:
+            self.add_elements(found, at, tokens)
+
+    def types(self) -> list[str]:
+        found: list[str] = []
+        while True:
+            token = self.tok
+            name = self.word("type", ", ".join(nv.TYPES))
+            if name not in nv.TYPES:
+                self.fail("unknown type", ", ".join(nv.TYPES), token)
+            found.append(name)
+            if not self.is_word("."):
+                return found
+            self.next()
+
+    def brace_tokens(self) -> list[Token]:
+        """The tokens of a ``{ ... }`` block (line ends dropped), braces excluded."""
+        self.expect_punct("{")
+        found: list[Token] = []
+        depth = 0
+        while True:
+            t = self.tok
+            if t.kind == "eof":
+                self.fail("the braces are never closed", "'}'")
+            self.next()
+            if t.kind == "punct" and t.text == "}":
+                if depth == 0:
+                    return found
+                depth -= 1
+            if t.kind == "punct" and t.text == "{":
+                depth += 1
+            if t.kind != "nl":
+                found.append(t)
+
+    def elements_into(self, table: _TableDraft, name: str, start: Token) -> None:
+        target = table.sets.get(name)
+        if target is None:
+            self.fail(f"no set {name} in table {table.family} {table.name}",
+                      "a set added before", self.tokens[self.pos - 1])
+        at = self.tok
+        self.add_elements(target, at, self.brace_tokens())
+
+    def add_elements(self, target: NftSet, at: Token, tokens: list[Token]) -> None:
+        """Reads ``tokens`` (a set's elements) with a parser of their own."""
+        sub = _Parser("", self.path)
+        sub.tokens = [*tokens, Token("eof", "", at.line, at.column)]
+        sub.problems = self.problems
+        items = self.added.setdefault(id(target), (target, []))[1]
+        while not sub.at_eof():
+            key = sub.element(target.key)
+            if target.data is None:
+                items.append(key)
+            else:
+                sub.expect_word(":")
+                value: Element | Verdict = (sub.verdict() if target.data == "verdict"
+                                            else sub.element((target.data,)))
+                items.append((key, value))
+            if sub.at_eof():
+                break
+            sub.expect_punct(",")
+
+
+    # -- rules -------------------------------------------------------------------------
+    def add_rule(self, insert: bool) -> None:
+        table = self.table_ref()
+        chain = self.chain_ref(table)
+        at = len(chain.rules) if not insert else 0
+        if self.is_word("index", "position", "handle"):
+            how = self.next().text
+            token = self.tok
+            number = self.number(how)
+            if how == "index":
+                if number > len(chain.rules) - (0 if insert else 1):
+                    self.fail(f"index {number} is past the chain's {len(chain.rules)} rules",
+                              f"at most {len(chain.rules) - (0 if insert else 1)}", token)
+                at = number if insert else number + 1
+            else:
+                where = next((i for i, r in enumerate(chain.rules) if r.handle == number),
+                             None)
+                if where is None:
+                    self.fail(f"no rule with handle {number} in chain {chain.name}",
+                              "an existing rule's handle", token)
+                at = where if insert else where + 1
+        rule = self.rule(table)
+        rule.handle = table.rule_handle(rule)
+        chain.rules.insert(at, rule)
+
+    def rule(self, table: _TableDraft) -> NftRule:
+        start = self.tok
+        statements: list[Statement] = []
+        comment: str | None = None
+        while not self.at_end():
+            if self.is_word("comment"):
+                self.next()
+                comment = self.string("comment")
+                continue
+            statements.append(self.statement(table))
+        if not statements and comment is None:
+            self.fail("empty rule", "a match or a statement", start)
+        for i, s in enumerate(statements):
+            if isinstance(s, Nat) and s.port is not None and not any(
+                    isinstance(m, Match) and (
+                        (m.left == Meta("l4proto") and m.op == "==")
+                        or (isinstance(m.left, Payload) and m.left.protocol in _TRANSPORT))
+                    for m in statements[:i]):
+                self.fail("a NAT port needs the transport protocol matched before it",
+                          "meta l4proto tcp (or udp), or tcp/udp dport, earlier in the rule",
+                          start)
+        return NftRule(_without_dependencies(statements), comment, None, self.at(start))
+
+    def statement(self, table: _TableDraft) -> Statement:
+        t = self.tok
+        text = t.text if t.kind == "word" else ""
+        if text == "counter":
+            self.next()
+            packets = bytes_ = 0
+            if self.is_word("packets"):
+                self.next()
+                packets = self.number("packet count")
+                self.expect_word("bytes")
+                bytes_ = self.number("byte count")
+            return Counter(packets, bytes_)
+        if text in _VERDICTS or text in ("jump", "goto"):
+            return self.verdict()
+        if text == "reject":
+            self.next()
+            with_ = None
+            if self.is_word("with"):
+                self.next()
+                words = []
+                while not self.at_end() and not self.is_word("comment"):
+                    words.append(self.next().text)
+                with_ = " ".join(words).replace(" type ", " ")
+                if with_ in _DEFAULT_REJECT:
+                    with_ = None  # what a bare reject sends; nft lists it so
+            return Reject(with_)
+        if text in ("redirect", "dnat", "snat", "masquerade"):
+            return self.nat(table)
+        if text == "tproxy":
+            return self.tproxy()
+        if text == "log":
+            self.next()
+            options: list[tuple[str, str]] = []
+            while self.is_word("prefix", "level", "group", "snaplen", "flags"):
+                name = self.next().text
+                value = (f'"{self.string("log prefix")}"' if name == "prefix"
+                         else self.word(f"log {name}"))
+                options.append((name, value))
+            return Log(tuple(options))
+        if text == "notrack":
+            self.next()
+            return Notrack()
+        if text == "mark" and self.tokens[self.pos + 1].text == "set":
+            self.next()
+            return self.set_statement(Meta("mark"))
+        expr = self.expression()
+        if self.is_word("set"):
+            if not isinstance(expr, Meta | Ct) or expr not in (
+                    Meta("mark"), Ct("mark"), Ct("zone")):
+                self.fail("this expression cannot be set", "meta mark, ct mark or ct zone")
+            return self.set_statement(expr)
+        if self.is_word("vmap"):
+            self.next()
+            return Vmap(expr, self.vmap_body(expr))
+        return self.match(expr)
+
+    def verdict(self) -> Verdict:
+        token = self.tok
+        text = self.word("verdict", "accept, drop, return, continue, jump or goto")
+        if text in _VERDICTS:
+            return Verdict(cast(Literal["accept", "drop", "return", "continue"], text))
+        if text in ("jump", "goto"):
+            return Verdict(cast(Literal["jump", "goto"], text), self.word("chain name"))
+        self.fail("unknown verdict", "accept, drop, return, continue, jump or goto", token)
+
+    def set_statement(self, key: Meta | Ct) -> SetStmt:
+        self.expect_word("set")
+        value: SetValue
+        if self.is_word("meta", "ct", "mark"):
+            value = self.expression()
+        else:
+            token = self.tok
+            text = self.word("value", "a number or an expression")
+            try:
+                value = nv._number(text)
+            except ValueError:
+                self.fail("not a number", "a 32-bit number or an expression (ct mark)",
+                          token)
+            if key == Ct("zone") and value > 0xFFFF:
+                self.fail("a zone is 16 bits", "0-65535", token)
+        return SetStmt(key, value)
+
+    def nat(self, table: _TableDraft) -> Nat:
+        kind = self.next().text
+        family: str | None = None
+        if kind in ("dnat", "snat") and self.is_word("ip", "ip6"):
+            family = self.next().text
+        address = port = None
+        if self.is_word("to"):
+            self.next()
+            token = self.tok
+            target = self.word("NAT target", "ADDRESS, ADDRESS:PORT or :PORT")
+            address, port = self.nat_target(target, token, kind)
+        elif kind in ("dnat", "snat"):
+            self.fail(f"{kind} needs an address", "'to ADDRESS[:PORT]'")
+        flags: list[str] = []
+        while self.is_word(*_NAT_FLAGS):
+            flags.append(self.next().text)
+            if self.is_punct(","):
+                self.next()
+        if address is not None:
+            version = 6 if ":" in address else 4
+            if family is None and table.family == "inet":
+                family = "ip" if version == 4 else "ip6"
+            if (family or table.family) == ("ip6" if version == 4 else "ip"):
+                self.fail("the address is of the other family", f"an {family or table.family} "
+                          "address")
+        return Nat(cast(Literal["redirect", "dnat", "snat", "masquerade"], kind), family,
+                   address, port, tuple(flags))
+
+    def nat_target(self, text: str, token: Token, kind: str) -> tuple[str | None, str | None]:
+        if text.startswith("["):
+            if "]" not in text:
+                self.fail("an IPv6 address in brackets is never closed", "[ADDRESS]:PORT",
+                          token)
+            host, _, rest = text[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else None
+        elif text.startswith(":"):
+            host, port = "", text[1:]
+        elif text.count(":") == 1:
+            host, _, port = text.partition(":")
+        else:
+            host, port = text, None
+        if kind in ("redirect", "masquerade") and host:
+            self.fail(f"{kind} takes a port only", "':PORT'", token)
+        address = None
+        if host:
+            try:
+                address = nv.normal(host, "ipv6_addr" if ":" in host else "ipv4_addr")
+            except ValueError:
+                self.fail("not an address", "an IP address or range", token)
+            if "/" in address:
+                self.fail("not an address", "an address or a range, not a prefix", token)
+        if port is not None:
+            try:
+                port = nv.normal(port, "inet_service")
+            except ValueError:
+                self.fail("not a port", "a port or port range", token)
+        return address, port
+
+    def tproxy(self) -> Tproxy:
+        self.next()
+        family = self.next().text if self.is_word("ip", "ip6") else None
+        self.expect_word("to")
+        token = self.tok
+        address, port = self.nat_target(self.word("tproxy target", "[ADDRESS]:PORT"), token,
+                                        "tproxy")
+        return Tproxy(family, address, int(port.split("-")[0]) if port else None)
+
+    # -- expressions ---------------------------------------------------------------------
+    def expression(self) -> Expr:
+        parts = [self.primary()]
+        while self.is_word("."):
+            self.next()
+            parts.append(self.primary())
+        if len(parts) == 1:
+            return parts[0]
+        if any(isinstance(p, Concat | Numgen) for p in parts):
+            self.fail("cannot concatenate this", "fields such as ip daddr . tcp dport")
+        return Concat(tuple(cast(Payload | Meta | Ct, p) for p in parts))
+
+    def primary(self) -> Expr:
+        token = self.tok
+        text = self.word("expression", "a match (ip daddr, tcp dport, meta mark, ct state...)"
+                         " or a statement")
+        base: Payload | Meta | Ct
+        if text in nv.PAYLOAD_FIELDS:
+            fields = nv.PAYLOAD_FIELDS[text]
+            field_token = self.tok
+            name = self.word(f"{text} field", ", ".join(fields))
+            if name not in fields:
+                self.fail(f"unknown {text} field", ", ".join(fields), field_token)
+            base = Payload(text, name)
+        elif text == "meta":
+            key_token = self.tok
+            key = self.word("meta key", ", ".join(nv.META_KEYS))
+            if key not in nv.META_KEYS:
+                self.fail("unknown meta key", ", ".join(nv.META_KEYS), key_token)
+            base = Meta(key)
+        elif text in nv.BARE_META:
+            base = Meta(text)
+        elif text == "ct":
+            key_token = self.tok
+            key = self.word("ct key", ", ".join(nv.CT_KEYS))
+            if key not in nv.CT_KEYS:
+                self.fail("unknown ct key", ", ".join(nv.CT_KEYS), key_token)
+            base = Ct(key)
+        elif text == "numgen":
+            self.expect_word("random")
+            self.expect_word("mod")
+            modulus = self.number("modulus")
+            if modulus < 1:
+                self.fail("a modulus is at least 1", "a number >= 1",
+                          self.tokens[self.pos - 1])
+            return Numgen(modulus)
+        else:
+            self.fail("unknown expression or statement", "a match (ip daddr, tcp dport, "
+                      "meta mark, ct state...) or a statement (counter, accept, jump, "
+                      "redirect...)", token)
+        if not self.is_word("&", "and", "|", "or", "^", "xor"):
+            return base
+        if nv.type_of(base) not in (("mark",), ("integer",)):
+            self.fail("only marks take a mask", "a match or statement", self.tok)
+        mask, xor = nv.MAX_U32, 0
+        while self.is_word("&", "and", "|", "or", "^", "xor"):
+            op = self.next().text
+            number_token = self.tok
+            try:
+                value = nv._number(self.word("mask"))
+            except ValueError:
+                self.fail("not a 32-bit number", "a number such as 0xfff", number_token)
+            if op in ("&", "and"):
+                mask, xor = mask & value, xor & value
+            elif op in ("|", "or"):
+                mask, xor = mask & ~value & nv.MAX_U32, xor | value
+            else:
+                xor ^= value
+        return Bitwise(base, mask, xor)
+
+    def match(self, left: Expr) -> Match:
+        op: Op = "=="
+        if self.is_word(*_OPS):
+            op = cast(Op, self.next().text)
+        if isinstance(left, Numgen):
+            self.fail("numgen is for maps", "'vmap { ... }'")
+        if self.is_punct("{"):
+            if op not in ("==", "!="):
+                self.fail("a set is matched with == or !=", "'==' or '!='")
+            return Match(left, op, self.anonymous_set(left))
+        if self.tok.kind == "word" and self.tok.text.startswith("@"):
+            name = self.next().text[1:]
+            return Match(left, op, SetRef(name))
+        right = self.element(nv.type_of(left))
+        if op not in ("==", "!=") and ("-" in right or "/" in right):
+            self.fail("a range or prefix is matched with == or !=", "a single value",
+                      self.tokens[self.pos - 1])
+        return Match(left, op, right)
+
+    def element(self, types: tuple[str, ...]) -> Element:
+        parts: list[str] = []
+        for number, dtype in enumerate(types):
+            if number:
+                self.expect_word(".")
+            token = self.tok
+            if token.kind not in ("word", "string") or self.at_end():
+                self.fail("missing value", nv.EXPECTED[dtype])
+            text = self.next().text
+            if dtype == "ct_state":
+                while self.is_punct(",") and self.tokens[self.pos + 1].text in nv.CT_STATES:
+                    self.next()
+                    text += "," + self.next().text
+            if self.is_word("-") and dtype not in ("ifname",):
+                self.next()
+                text += "-" + self.word("range end")
+            try:
+                parts.append(nv.normal(text, dtype))
+            except ValueError:
+                self.fail("not a value of this type", nv.EXPECTED[dtype], token)
+        return " . ".join(parts)
+
+    def anonymous_set(self, left: Expr) -> tuple[Element, ...]:
+        self.expect_punct("{")
+        items: list[Element] = []
+        types = nv.type_of(left)
+        while True:
+            self.skip_nl()
+            items.append(self.element(types))
+            self.skip_nl()
+            if self.is_punct("}"):
+                self.next()
+                return tuple(items)
+            self.expect_punct(",")
+
+    def skip_nl(self) -> None:
+        while self.tok.kind == "nl":
+            self.next()
+
+    def vmap_body(self, key: Expr) -> tuple[tuple[Element, Verdict], ...] | SetRef:
+        if self.tok.kind == "word" and self.tok.text.startswith("@"):
+            return SetRef(self.next().text[1:])
+        self.expect_punct("{")
+        items: list[tuple[Element, Verdict]] = []
+        types = nv.type_of(key)
+        while True:
+            self.skip_nl()
+            element = self.element(types)
+            self.expect_word(":")
+            items.append((element, self.verdict()))
+            self.skip_nl()
+            if self.is_punct("}"):
+                self.next()
+                return tuple(items)
+            self.expect_punct(",")
+
+    # -- the whole ------------------------------------------------------------------
+    def check_references(self) -> None:
+        for table in self.tables.values():
+            for chain in table.chains.values():
+                for rule in chain.rules:
+                    for s in rule.statements:
+                        self.check_statement(table, chain, rule, s)
+
+    def check_statement(self, table: _TableDraft, chain: _ChainDraft, rule: NftRule,
+                        s: Statement) -> None:
+        where = rule.location or chain.location
+        verdicts: list[Verdict] = []
+        if isinstance(s, Verdict):
+            verdicts.append(s)
+        elif isinstance(s, Vmap):
+            if isinstance(s.map, SetRef):
+                found = table.sets.get(s.map.name)
+                if found is None or found.data != "verdict":
+                    self.problems.append(Problem(where, f"no verdict map {s.map.name} in "
+                                                f"table {table.family} {table.name}",
+                                                "@" + s.map.name, "a map of type K : verdict"))
+                    return
+                verdicts.extend(e[1] for e in found.elements
+                                if isinstance(e, tuple) and isinstance(e[1], Verdict))
+            else:
+                verdicts.extend(v for _, v in s.map)
+        elif isinstance(s, Nat | Tproxy) and chain.base is not None and \
+                (isinstance(s, Nat) != (chain.base.type == "nat")):
+            self.problems.append(Problem(where, f"{'nat' if isinstance(s, Nat) else 'tproxy'}"
+                                         f" in a {chain.base.type} chain",
+                                         chain.name, "a nat chain for NAT, a filter chain "
+                                         "for tproxy"))
+        for verdict in verdicts:
+            if verdict.chain is not None and verdict.chain not in table.chains:
+                self.problems.append(Problem(where, f"{verdict.kind} to an unknown chain",
+                                             verdict.chain, "a chain of table "
+                                             f"{table.family} {table.name}"))
+
+    def build(self) -> NftRuleset:
+        tables = []
+        for t in self.tables.values():
+            chains = tuple(NftChain(c.name, c.base, tuple(c.rules), c.comment, c.handle,
+                                    c.location) for c in t.chains.values())
+            tables.append(NftTable(t.family, t.name, chains, tuple(t.sets.values()),
+                                   t.comment, t.handle, t.location))
+        return NftRuleset(tuple(tables), self.path)
+
+
+_DEPENDENCY = {Meta("l4proto"): {"tcp": "tcp", "udp": "udp", "sctp": "sctp"},
+               Meta("nfproto"): {"ipv4": "ip", "ipv6": "ip6"}}
+
+
+def _without_dependencies(statements: list[Statement]) -> tuple[Statement, ...]:
+    """``statements`` without a protocol match that a later header field implies, as the
+    kernel stores them: ``meta l4proto tcp ... tcp dport 80`` is ``... tcp dport 80``."""
+    kept: list[Statement] = []
+    for i, s in enumerate(statements):
+        if isinstance(s, Match) and s.op == "==" and isinstance(s.right, str) and \
+                isinstance(s.left, Meta) and s.left in _DEPENDENCY:
+            protocol = _DEPENDENCY[s.left].get(s.right)
+            if protocol is not None and any(
+                    isinstance(later, Match) and isinstance(later.left, Payload)
+                    and later.left.protocol == protocol for later in statements[i + 1:]):
+                continue
+        kept.append(s)
+    return tuple(kept)
+
+
+RulesetFormat = Literal["iptables", "nft"]
+_NFT_COMMANDS = ("table", "add", "insert", "flush", "create", "delete")
+
+
+def detect_format(text: str) -> RulesetFormat:
+    """``nft`` for nftables (``nft -f`` input, a listing or JSON), else ``iptables``:
+    decided by the first line that is not blank or a comment."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            nft = stripped.startswith("{") or stripped.split()[0] in _NFT_COMMANDS
+            return "nft" if nft else "iptables"
+    return "iptables"
+
+
+def parse_nft_text(text: str, path: str = "<input>") -> NftRuleset:
+    """Parse nftables rules, in the ``nft -f`` or the ``nft list ruleset`` form, or
+    ``nft -j list ruleset`` JSON (a text starting with ``{``)."""
+    if text.lstrip().startswith("{"):
+        from ._nft_json import parse_nft_json
+
+        return parse_nft_json(text, path)
+    return _Parser(text, path).parse()
+
+
+def parse_nft_file(path: str | Path) -> NftRuleset:
+    return parse_nft_text(read_text(path, what="ruleset"), str(path))

@@ -1,0 +1,350 @@
+"""Follows one packet through an nftables ruleset, as the kernel does.
+
+The path between hooks, routing, forks and handshakes are the iptables trace's
+(``_trace._Run``); what differs is how a hook is crossed. Every base chain of the hook
+whose table carries the packet's family (``ip``, ``ip6`` or ``inet``) runs, in priority
+order across tables. ``accept`` ends a base chain, not the hook: the next base chain
+still sees the packet; ``drop`` and ``reject`` are final. Connection tracking runs at
+priority -200 in prerouting and output (before it, ``ct state`` reads ``invalid`` and
+``ct zone set`` still applies). nat chains are not hooked themselves: the NAT core runs
+them at its own priority (-100 in prerouting and output, 100 in input and postrouting),
+in their priority order, only for a connection's first packet, and the first that sets
+up NAT ends the search; later packets get the connection's mapping there. After a
+``type route`` (or nat) output chain changed the mark or an address, the packet is
+routed again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._errors import ChainwalkError, Location, Problem
+from . import _nft_values as nv
+from ._compile import Choice
+from ._nft_compile import Value, _Missing, anonymous_map, numgen_choice, read, set_index
+from ._nft_model import (
+    Counter,
+    Ct,
+    Log,
+    Match,
+    Meta,
+    Nat,
+    NftChain,
+    NftRule,
+    NftRuleset,
+    NftTable,
+    Notrack,
+    Numgen,
+    Reject,
+    SetRef,
+    SetStmt,
+    Tproxy,
+    Verdict,
+    Vmap,
+)
+from ._targets import ACTIONS, Outcome
+from ._trace import MAX_STEPS, Jump, NftStep, Step, StepKind, StepResult, _Run
+
+_NAT_CORE = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
+CONNTRACK_PRIORITY = -200
+_VERDICTS: dict[str, Outcome] = {"accept": "ACCEPT", "drop": "DROP", "return": "RETURN"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """A base chain at a hook (``chain`` None: the NAT core's own place)."""
+
+    table: NftTable | None
+    chain: NftChain | None
+
+
+def hook_entries(ruleset: NftRuleset, hook: str, family: int) -> tuple[_Entry, ...]:
+    """The base chains a packet of IPv``family`` crosses at ``hook``, in order."""
+    keyed: list[tuple[tuple[int, int, int, int], _Entry]] = []
+    order = 0
+    for table in ruleset.tables:
+        if not table.carries(family):
+            continue
+        for chain in table.chains:
+            base = chain.base
+            if base is None or base.hook != hook:
+                continue
+            order += 1
+            if base.type == "nat":
+                keyed.append(((_NAT_CORE.get(hook, base.priority), 1, base.priority, order),
+                              _Entry(table, chain)))
+            else:
+                keyed.append(((base.priority, 0, 0, order), _Entry(table, chain)))
+    if hook in _NAT_CORE and any(c.base is not None and c.base.type == "nat"
+                                 for t in ruleset.tables if t.carries(family)
+                                 for c in t.chains):
+        # where a known connection's mapping is applied, even without a nat chain here
+        keyed.append(((_NAT_CORE[hook], 1, -(1 << 30), 0), _Entry(None, None)))
+    keyed.sort(key=lambda item: item[0])
+    return tuple(entry for _, entry in keyed)
+
+
+class NftRun(_Run):
+    """One run of the packet through an nftables ruleset (see the module's docstring)."""
+
+    def hook(self, hook: str) -> None:
+        ruleset = self.ruleset
+        assert isinstance(ruleset, NftRuleset)
+        st = self.st
+        name = hook.lower()
+        key = (name, st.family)
+        entries = ruleset._hooks.get(key)
+        if entries is None:
+            entries = ruleset._hooks[key] = hook_entries(ruleset, name, st.family)
+        tracked = name not in ("prerouting", "output")
+        first = not (self.nat_bound or st.untracked or st.ctstate != "NEW")
+        nat_done = False
+        new_route: str | None = None
+        for entry in entries:
+            table, chain = entry.table, entry.chain
+            base = chain.base if chain is not None else None
+            priority = base.priority if base is not None and base.type != "nat" else \
+                _NAT_CORE.get(name, 0)
+            if not tracked and priority >= CONNTRACK_PRIORITY:
+                tracked = True
+                st.ct_attached, st.ct_template = True, False
+            if table is None or chain is None or base is None:
+                if not first and self.mapping is not None and not st.untracked:
+                    mapped_from = st.dst
+                    self.map_addresses(hook)
+                    if hook == "OUTPUT" and st.dst != mapped_from:
+                        new_route = self.reroute("nat")
+                continue
+            if base.type == "nat" and (not first or nat_done):
+                continue
+            before = (st.dst, st.src, st.mark)
+            verdict, natted = self.run_chain(table, chain, hook)
+            if verdict == "DROP" or verdict == "REJECT" or verdict == "QUEUE":
+                self.stop(verdict)
+            nat_done = nat_done or natted
+            if hook == "OUTPUT" and base.type in ("route", "nat") and \
+                    (st.dst, st.src, st.mark) != before:
+                new_route = self.reroute(f"{table.family} {table.name} {chain.name}")
+        if not tracked:
+            st.ct_attached, st.ct_template = True, False
+        if new_route is not None and new_route != st.out_if:
+            self.event("reroute", f"from POSTROUTING on the packet leaves on {new_route}")
+            st.out_if = new_route
+
+    # -- one base chain ----------------------------------------------------------
+    def run_chain(self, table: NftTable, base_chain: NftChain, hook: str
+                  ) -> tuple[Outcome, bool]:
+        """Walk ``base_chain`` and the chains it jumps to: the verdict, and whether a
+        NAT statement set up the connection's NAT."""
+        steps = self.steps
+        chain = base_chain
+        position = 0
+        stack: list[tuple[NftChain, int]] = []
+        while True:
+            rules = chain.rules
+            while position < len(rules):
+                rule = rules[position]
+                position += 1
+                verdict, natted, jump = self.run_rule(table, chain, position, rule, hook)
+                if jump is not None:
+                    if len(steps) > MAX_STEPS:
+                        raise ChainwalkError([Problem(
+                            rule.location or Location(self.ruleset.source, 0),
+                            f"too many paths: the trace evaluates more than {MAX_STEPS} "
+                            f"rules, here in {table.name} {chain.name}", None,
+                            "chains that do not jump to the same chains again and again")])
+                    if jump.kind == "jump":
+                        stack.append((chain, position))
+                    assert jump.chain is not None
+                    chain, position = table.by_name[jump.chain], 0
+                    break
+                if verdict == "CONTINUE":
+                    continue
+                if verdict == "RETURN":
+                    if not stack:
+                        return self.policy_of(table, base_chain, hook), False
+                    chain, position = stack.pop()
+                    break
+                return verdict, natted
+            else:
+                if chain is base_chain or not stack:
+                    if chain is not base_chain:
+                        steps.append(self.step("return", table, hook, chain,
+                                               len(rules) + 1, result="return"))
+                    return self.policy_of(table, base_chain, hook), False
+                steps.append(self.step("return", table, hook, chain, len(rules) + 1,
+                                       result="return"))
+                chain, position = stack.pop()
+
+    def policy_of(self, table: NftTable, chain: NftChain, hook: str) -> Outcome:
+        assert chain.base is not None
+        policy: Outcome = "DROP" if chain.base.policy == "drop" else "ACCEPT"
+        self.steps.append(self.step("policy", table, hook, chain, len(chain.rules) + 1,
+                                    result="DROP" if policy == "DROP" else "ACCEPT",
+                                    target=policy))
+        return policy
+
+    def step(self, kind: StepKind, table: NftTable, hook: str, chain: NftChain, number: int,
+             rule: NftRule | None = None, result: StepResult = "", reason: str | None = None,
+             target: str | None = None, effect: str | None = None,
+             jump: Jump | None = None) -> Step:
+        return NftStep(kind, table.name, hook, chain.name, number,
+                       rule.spec if rule is not None else "", result, reason, target, effect,
+                       location=rule.location if rule is not None else None, jump=jump,
+                       family=table.family, handle=rule.handle if rule is not None else None)
+
+    def run_rule(self, table: NftTable, chain: NftChain, number: int, rule: NftRule,
+                 hook: str) -> tuple[Outcome, bool, Verdict | None]:
+        """Run one rule's statements in order: the outcome for the walk, whether it set up
+        NAT, and the jump or goto it took."""
+        st, host = self.st, self.host
+        checks = rule.compiled(table).checks
+        result: StepResult = "matched"
+        effects: list[str] = []
+        outcome: Outcome = "CONTINUE"
+        target: str | None = None
+        natted = False
+        jumped: Verdict | None = None
+        where = f"{table.name}:{chain.name}:{number}"
+        for i, s in enumerate(rule.statements):
+            if isinstance(s, Match):
+                found = checks[i](st, host)
+                if found is None:
+                    continue
+                if isinstance(found, Choice):
+                    if self.choose(found, where, rule):
+                        result = "assumed"
+                        continue
+                    return self.finish(table, hook, chain, number, rule, "assumed-not",
+                                       f"assumed not: {found.description}", None, effects,
+                                       "CONTINUE")
+                return self.finish(table, hook, chain, number, rule, "not-matched", found,
+                                   None, effects, "CONTINUE")
+            if isinstance(s, Counter | Log):
+                continue
+            if isinstance(s, Vmap):
+                picked = self.vmap(table, s, where, rule)
+                if isinstance(picked, str):
+                    effects.append(picked)
+                    break
+                s = picked
+            if isinstance(s, Verdict):
+                if s.kind == "continue":
+                    continue
+                if s.kind in ("jump", "goto"):
+                    jumped, target = s, s.chain
+                    break
+                outcome = _VERDICTS[s.kind]
+                target = s.kind
+                break
+            if isinstance(s, Reject):
+                outcome, target = "REJECT", "reject"
+                break
+            if isinstance(s, Nat) and s.family not in (None, "ip" if st.family == 4
+                                                       else "ip6"):
+                continue  # an inet table's NAT for the other family: no effect
+            if isinstance(s, Nat):
+                outcome, effect = self.nat(s, hook)
+                effects.append(effect or "")
+                natted, target = outcome == "ACCEPT", s.kind
+                break
+            if isinstance(s, Tproxy):
+                on_ip = s.address or ("0.0.0.0" if st.family == 4 else "::")
+                _, effect = ACTIONS["TPROXY"](st, host, {
+                    "tproxy-mark": ("0x0/0x0",), "on-ip": (on_ip,),
+                    "on-port": (str(s.port or st.dport),)}, hook)
+                effects.append(f"to the transparent socket on port {st.tproxy[1] if st.tproxy else ''}")
+                target = "tproxy"
+                continue
+            if isinstance(s, SetStmt):
+                said = self.set_value(s)
+                effects.append(said)
+                target = f"{'meta' if isinstance(s.key, Meta) else 'ct'} {s.key.key} set"
+                if said.endswith("the rule stops"):
+                    break
+                continue
+            if isinstance(s, Notrack):
+                target = "notrack"
+                if not st.ct_attached:
+                    st.untracked = st.ct_attached = True
+                    effects.append("connection not tracked")
+                continue
+        return self.finish(table, hook, chain, number, rule, result, None, target, effects,
+                           outcome, jumped, natted)
+
+    def finish(self, table: NftTable, hook: str, chain: NftChain, number: int, rule: NftRule,
+               result: StepResult, reason: str | None, target: str | None,
+               effects: list[str], outcome: Outcome, jumped: Verdict | None = None,
+               natted: bool = False) -> tuple[Outcome, bool, Verdict | None]:
+        effect = "; ".join(e for e in effects if e) or (
+            f"{jumped.kind} {jumped.chain}" if jumped is not None else None)
+        jump: Jump | None = None if jumped is None else (
+            "goto" if jumped.kind == "goto" else "jump")
+        self.steps.append(self.step("rule", table, hook, chain, number, rule, result, reason,
+                                    target, effect, jump))
+        return outcome, natted, jumped
+
+    def vmap(self, table: NftTable, s: Vmap, where: str, rule: NftRule) -> Verdict | str:
+        """The verdict a verdict map gives the packet, or why it gives none."""
+        if isinstance(s.key, Numgen):
+            drawn = s.key.modulus - 1
+            for value in range(s.key.modulus - 1):
+                if self.choose(numgen_choice(s.key, value), where, rule):
+                    drawn = value
+                    break
+            key_value: Value = drawn
+        else:
+            try:
+                key_value = read(s.key, self.st)
+            except _Missing as e:
+                return f"{e}: the rule stops"
+        if isinstance(s.map, SetRef):
+            index = set_index(table, s.map, self.host, nv.type_of(s.key))
+            assert index is not None  # the parser checked that the map exists
+        else:
+            index = anonymous_map(s)
+        position = index.find(key_value)
+        if position is not None and position >= 0:
+            verdict = index.values[position]
+            assert isinstance(verdict, Verdict)
+            return verdict
+        return "no element of the map matches"
+
+    def set_value(self, s: SetStmt) -> str:
+        st = self.st
+        if isinstance(s.value, int):
+            value = s.value
+        else:
+            try:
+                read_value = read(s.value, st)
+            except _Missing as e:
+                return f"{e}: the rule stops"
+            assert isinstance(read_value, int)
+            value = read_value
+        if s.key == Meta("mark"):
+            before, st.mark = st.mark, value & nv.MAX_U32
+            return f"mark 0x{before:x} -> 0x{st.mark:x}"
+        if s.key == Ct("mark"):
+            if st.untracked or not st.ct_attached:
+                return "ignored: the packet has no connection"
+            st.ctmark = value & nv.MAX_U32
+            return f"connection mark -> 0x{st.ctmark:x}"
+        if st.ct_attached:
+            return "ignored: the packet already has a connection"
+        st.zone = value
+        return f"conntrack zone {value}"
+
+    def nat(self, s: Nat, hook: str) -> tuple[Outcome, str | None]:
+        st, host = self.st, self.host
+        port = (s.port,) if s.port is not None else ()
+        if s.kind == "redirect":
+            return ACTIONS["REDIRECT"](st, host, {"to-ports": port} if port else {}, hook)
+        if s.kind == "masquerade":
+            return ACTIONS["MASQUERADE"](st, host, {"to-ports": port} if port else {}, hook)
+        address = s.address or ""
+        if ":" in address and s.port is not None:
+            address = f"[{address}]"
+        text = address + (f":{s.port}" if s.port is not None else "")
+        if s.kind == "dnat":
+            return ACTIONS["DNAT"](st, host, {"to-destination": (text,)}, hook)
+        return ACTIONS["SNAT"](st, host, {"to-source": (text,)}, hook)

@@ -1,0 +1,214 @@
+"""nftables' data types: which type an expression has, an element's normal form, and the
+interval of numbers (or the name pattern) an element stands for."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+
+from ._nft_model import Bitwise, Concat, Ct, Expr, Meta, Numgen, Payload
+
+#: Layer-4 protocols by the name ``nft`` prints.
+PROTOCOLS = {"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "dccp": 33, "ipv6-icmp": 58,
+             "icmpv6": 58, "gre": 47, "esp": 50, "ah": 51, "sctp": 132, "udplite": 136}
+_PROTOCOL_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "ipv6-icmp", 132: "sctp",
+                   33: "dccp", 136: "udplite", 47: "gre", 50: "esp", 51: "ah", 2: "igmp"}
+#: ``ct state`` bits, in the order nft prints them.
+CT_STATES = {"invalid": 1, "established": 2, "related": 4, "new": 8, "untracked": 64}
+NFPROTO = {"ipv4": 2, "ipv6": 10}
+
+PAYLOAD_FIELDS: dict[str, dict[str, str]] = {
+    "ip": {"saddr": "ipv4_addr", "daddr": "ipv4_addr", "protocol": "inet_proto"},
+    "ip6": {"saddr": "ipv6_addr", "daddr": "ipv6_addr", "nexthdr": "inet_proto"},
+    "tcp": {"sport": "inet_service", "dport": "inet_service"},
+    "udp": {"sport": "inet_service", "dport": "inet_service"},
+    "th": {"sport": "inet_service", "dport": "inet_service"},
+    "sctp": {"sport": "inet_service", "dport": "inet_service"},
+}
+META_KEYS = {"l4proto": "inet_proto", "nfproto": "nf_proto", "mark": "mark",
+             "skuid": "uid", "skgid": "gid", "iifname": "ifname", "oifname": "ifname",
+             "iif": "ifname", "oif": "ifname", "protocol": "ether_type"}
+#: Meta keys ``nft`` accepts (and prints) without ``meta``.
+BARE_META = ("iifname", "oifname", "iif", "oif", "mark", "skuid", "skgid")
+CT_KEYS = {"state": "ct_state", "mark": "mark", "zone": "integer"}
+#: The types a set's ``type`` may name.
+TYPES = ("ipv4_addr", "ipv6_addr", "inet_service", "inet_proto", "mark", "uid", "gid",
+         "ifname", "ct_state", "integer", "nf_proto", "ether_type")
+MAX_U32 = 0xFFFFFFFF
+
+
+def type_of(expr: Expr) -> tuple[str, ...]:
+    """The data type of ``expr``'s value (one per part of a concatenation)."""
+    if isinstance(expr, Payload):
+        return (PAYLOAD_FIELDS[expr.protocol][expr.field],)
+    if isinstance(expr, Meta):
+        return (META_KEYS[expr.key],)
+    if isinstance(expr, Ct):
+        return (CT_KEYS[expr.key],)
+    if isinstance(expr, Bitwise):
+        return type_of(expr.expr)
+    if isinstance(expr, Numgen):
+        return ("integer",)
+    assert isinstance(expr, Concat)
+    return tuple(t for part in expr.parts for t in type_of(part))
+
+
+def _number(text: str) -> int:
+    value = int(text, 16) if text.lower().startswith("0x") else int(text, 10)
+    if not 0 <= value <= MAX_U32:
+        raise ValueError(text)
+    return value
+
+
+def _text(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """As inet_ntop writes it: IPv4-mapped and -compatible addresses end in dotted form."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        return f"::ffff:{mapped}"
+    if address.version == 6 and int(address) >> 16 and not int(address) >> 32:
+        return f"::{ipaddress.IPv4Address(int(address))}"
+    return str(address)
+
+
+def _address(text: str, version: int) -> str:
+    if "/" in text:
+        network = ipaddress.ip_network(text, strict=False)
+        if network.version != version:
+            raise ValueError(text)
+        if network.prefixlen == network.max_prefixlen:
+            return _text(network.network_address)
+        return f"{_text(network.network_address)}/{network.prefixlen}"
+    if "-" in text:
+        low, high = (ipaddress.ip_address(x) for x in text.split("-", 1))
+        if low.version != version or high.version != version or int(low) > int(high):
+            raise ValueError(text)
+        return f"{_text(low)}-{_text(high)}"
+    address = ipaddress.ip_address(text)
+    if address.version != version:
+        raise ValueError(text)
+    return _text(address)
+
+
+def _ranged(text: str, one: Callable[[str], str]) -> str:
+    """``a`` or ``a-b`` of numbers, each through ``one``."""
+    parts = text.split("-")
+    if len(parts) == 2 and parts[0] and parts[1]:
+        low, high = one(parts[0]), one(parts[1])
+        if _number_of(low) > _number_of(high):
+            raise ValueError(text)
+        return f"{low}-{high}"
+    return one(text)
+
+
+def _number_of(text: object) -> int:
+    s = str(text)
+    return int(s, 16) if s.startswith("0x") else int(s)
+
+
+def _port(text: str) -> str:
+    value = int(text, 10)
+    if not 0 <= value <= 65535:
+        raise ValueError(text)
+    return str(value)
+
+
+def _proto(text: str) -> str:
+    if text in PROTOCOLS:
+        return "ipv6-icmp" if text == "icmpv6" else text
+    value = int(text, 10)
+    if not 0 <= value <= 255:
+        raise ValueError(text)
+    return _PROTOCOL_NAMES.get(value, str(value))
+
+
+def _mark(text: str) -> str:
+    return f"0x{_number(text):08x}"
+
+
+def _owner(text: str) -> str:
+    if text.isdigit():
+        return str(_number(text))
+    if text.replace("-", "").replace("_", "").isalnum():
+        return text  # a user or group name: the kernel stores the id the system gives it
+    raise ValueError(text)
+
+
+EXPECTED = {
+    "ipv4_addr": "an IPv4 address, prefix or range (10.0.0.1, 10.0.0.0/8, 10.0.0.1-10.0.0.9)",
+    "ipv6_addr": "an IPv6 address, prefix or range (fd00::1, fd00::/8)",
+    "inet_service": "a port or a port range (80, 80-90)",
+    "inet_proto": "a protocol (tcp, udp, icmp or a number 0-255)",
+    "mark": "a 32-bit number (1337, 0x539)",
+    "uid": "a user id", "gid": "a group id",
+    "ifname": "an interface name (\"eth0\", \"veth*\")",
+    "ct_state": "connection states (new, established, related, invalid, untracked)",
+    "integer": "a number",
+    "nf_proto": "ipv4 or ipv6",
+    "ether_type": "ip or ip6",
+}
+
+
+def normal(text: str, dtype: str) -> str:
+    """``text`` as ``nft list ruleset`` prints an element of type ``dtype``; ValueError
+    when it is not one."""
+    if dtype == "ipv4_addr":
+        return _address(text, 4)
+    if dtype == "ipv6_addr":
+        return _address(text, 6)
+    if dtype == "inet_service":
+        return _ranged(text, _port)
+    if dtype == "inet_proto":
+        return _proto(text)
+    if dtype == "mark":
+        return _ranged(text, _mark)
+    if dtype in ("uid", "gid"):
+        return _ranged(text, _owner) if text[:1].isdigit() else _owner(text)
+    if dtype == "ifname":
+        if not text or len(text) > 15 or any(c in text for c in " \t\"/"):
+            raise ValueError(text)
+        return f'"{text}"'
+    if dtype == "ct_state":
+        names = [name.strip() for name in text.split(",")]
+        if not names or any(name not in CT_STATES for name in names):
+            raise ValueError(text)
+        return ",".join(name for name in CT_STATES if name in names)
+    if dtype == "integer":
+        return _ranged(text, lambda t: str(_number(t)))
+    if dtype == "nf_proto":
+        if text not in NFPROTO:
+            raise ValueError(text)
+        return text
+    if dtype == "ether_type":
+        if text not in ("ip", "ip6"):
+            raise ValueError(text)
+        return text
+    raise ValueError(dtype)
+
+
+def interval(element: str, dtype: str) -> tuple[int, int]:
+    """The numbers a normal-form element of a numeric type covers, inclusive."""
+    if dtype in ("ipv4_addr", "ipv6_addr"):
+        if "/" in element:
+            network = ipaddress.ip_network(element)
+            return int(network.network_address), int(network.broadcast_address)
+        if "-" in element:
+            low, high = element.split("-", 1)
+            return int(ipaddress.ip_address(low)), int(ipaddress.ip_address(high))
+        value = int(ipaddress.ip_address(element))
+        return value, value
+    if dtype == "inet_proto":
+        number = PROTOCOLS.get(element)
+        value = number if number is not None else int(element)
+        return value, value
+    if dtype == "ct_state":
+        bits = sum(CT_STATES[name] for name in element.split(","))
+        return bits, bits
+    if dtype == "nf_proto":
+        return NFPROTO[element], NFPROTO[element]
+    if dtype == "ether_type":
+        return (0x0800, 0x0800) if element == "ip" else (0x86DD, 0x86DD)
+    parts = element.split("-")
+    if len(parts) == 2 and parts[0] and parts[1]:
+        return _number_of(parts[0]), _number_of(parts[1])
+    value = _number_of(element)
+    return value, value

@@ -1,0 +1,181 @@
+"""Writes an nftables model as ``nft list ruleset`` prints it (the normal form)."""
+
+from __future__ import annotations
+
+from ._nft_model import (
+    BaseHook,
+    Bitwise,
+    Concat,
+    Counter,
+    Ct,
+    Expr,
+    Log,
+    Match,
+    Meta,
+    Nat,
+    NftChain,
+    NftRule,
+    NftRuleset,
+    NftSet,
+    NftTable,
+    Notrack,
+    Numgen,
+    Payload,
+    Reject,
+    SetRef,
+    SetStmt,
+    Statement,
+    Tproxy,
+    Verdict,
+    Vmap,
+)
+from ._nft_parser import PRIORITIES
+from ._nft_values import MAX_U32
+
+
+def expr_text(expr: Expr) -> str:
+    if isinstance(expr, Payload):
+        return f"{expr.protocol} {expr.field}"
+    if isinstance(expr, Meta):
+        return expr.key if expr.key in ("iifname", "oifname", "iif", "oif") else \
+            f"meta {expr.key}"
+    if isinstance(expr, Ct):
+        return f"ct {expr.key}"
+    if isinstance(expr, Numgen):
+        return f"numgen random mod {expr.modulus}"
+    if isinstance(expr, Concat):
+        return " . ".join(expr_text(p) for p in expr.parts)
+    inner = expr_text(expr.expr)
+    if expr.xor == 0:
+        return f"{inner} & 0x{expr.mask:08x}"
+    if expr.mask | expr.xor == MAX_U32 and expr.mask & expr.xor == 0:
+        return f"{inner} | 0x{expr.xor:08x}"
+    return f"{inner} & 0x{expr.mask | expr.xor:08x} | 0x{expr.xor:08x}"
+
+
+def _right(right: object) -> str:
+    if isinstance(right, SetRef):
+        return f"@{right.name}"
+    if isinstance(right, tuple):
+        return "{ " + ", ".join(right) + " }"
+    return str(right)
+
+
+def verdict_text(v: Verdict) -> str:
+    return f"{v.kind} {v.chain}" if v.chain else v.kind
+
+
+def _nat(s: Nat) -> str:
+    words: list[str] = [s.kind]
+    if s.family:
+        words.append(s.family)
+    if s.address is not None or s.port is not None:
+        address = s.address or ""
+        if s.port is not None and s.family == "ip6" and address:
+            address = f"[{address}]"
+        words.append("to " + address + (f":{s.port}" if s.port is not None else ""))
+    words.extend(s.flags)
+    return " ".join(words)
+
+
+def statement_text(s: Statement, counters: bool = True) -> str:
+    if isinstance(s, Match):
+        # nft shows == after a mask only
+        op = "" if s.op == "==" and not isinstance(s.left, Bitwise) else f"{s.op} "
+        return f"{expr_text(s.left)} {op}{_right(s.right)}"
+    if isinstance(s, Counter):
+        return f"counter packets {s.packets} bytes {s.bytes}" if counters else "counter"
+    if isinstance(s, Verdict):
+        return verdict_text(s)
+    if isinstance(s, Reject):
+        return f"reject with {s.with_}" if s.with_ else "reject"
+    if isinstance(s, Nat):
+        return _nat(s)
+    if isinstance(s, Tproxy):
+        address = s.address or ""
+        if address and s.family == "ip6" and s.port is not None:
+            address = f"[{address}]"
+        where = address + (f":{s.port}" if s.port is not None else "")
+        return "tproxy " + (f"{s.family} " if s.family else "") + f"to {where}"
+    if isinstance(s, SetStmt):
+        value = f"0x{s.value:08x}" if isinstance(s.value, int) and s.key != Ct("zone") else (
+            str(s.value) if isinstance(s.value, int) else expr_text(s.value))
+        return f"{expr_text(s.key)} set {value}"
+    if isinstance(s, Log):
+        return " ".join(["log", *(f"{name} {value}" for name, value in s.options)])
+    if isinstance(s, Notrack):
+        return "notrack"
+    assert isinstance(s, Vmap)
+    if isinstance(s.map, SetRef):
+        return f"{expr_text(s.key)} vmap @{s.map.name}"
+    items = ", ".join(f"{e} : {verdict_text(v)}" for e, v in s.map)
+    return f"{expr_text(s.key)} vmap {{ {items} }}"
+
+
+def rule_text(rule: NftRule, counters: bool = True) -> str:
+    words = [statement_text(s, counters) for s in rule.statements]
+    if rule.comment is not None:
+        words.append(f'comment "{rule.comment}"')
+    return " ".join(words)
+
+
+def priority_text(base: BaseHook) -> str:
+    for name, (value, hooks) in PRIORITIES.items():
+        if hooks is not None and base.hook not in hooks:
+            continue
+        if base.priority == value:
+            return name
+    return str(base.priority)
+
+
+def _set_lines(s: NftSet) -> list[str]:
+    kind = "map" if s.is_map else "set"
+    key = " . ".join(s.key) + (f" : {s.data}" if s.data else "")
+    lines = [f"\t{kind} {s.name} {{", f"\t\ttype {key}"]
+    if s.flags:
+        lines.append(f"\t\tflags {','.join(s.flags)}")
+    if s.comment is not None:
+        lines.append(f'\t\tcomment "{s.comment}"')
+    if s.elements:
+        items = [e if isinstance(e, str) else
+                 f"{e[0]} : {e[1] if isinstance(e[1], str) else verdict_text(e[1])}"
+                 for e in s.elements]
+        # nft prints a map's elements one a line (a set's in the kernel's order; here sorted)
+        lines.append("\t\telements = { " + (",\n\t\t\t     " if s.is_map else ", ").join(items)
+                     + " }")
+    lines.append("\t}")
+    return lines
+
+
+def _chain_lines(c: NftChain, handles: bool) -> list[str]:
+    lines = [f"\tchain {c.name} {{" + (f" # handle {c.handle}" if handles else "")]
+    if c.comment is not None:
+        lines.append(f'\t\tcomment "{c.comment}"')
+    if c.base is not None:
+        b = c.base
+        lines.append(f"\t\ttype {b.type} hook {b.hook} priority {priority_text(b)}; "
+                     f"policy {b.policy};")
+    for rule in c.rules:
+        lines.append("\t\t" + rule_text(rule) + (f" # handle {rule.handle}" if handles
+                                                  else ""))
+    lines.append("\t}")
+    return lines
+
+
+def table_text(t: NftTable, handles: bool = False) -> str:
+    lines = [f"table {t.family} {t.name} {{" + (f" # handle {t.handle}" if handles else "")]
+    if t.comment is not None:
+        lines.append(f'\tcomment "{t.comment}"')
+    blocks = [_set_lines(s) for s in t.sets] + [_chain_lines(c, handles) for c in t.chains]
+    for number, block in enumerate(blocks):
+        if number:
+            lines.append("")
+        lines.extend(block)
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def write_nft_ruleset(ruleset: NftRuleset, handles: bool = False) -> str:
+    """The ruleset as ``nft list ruleset`` (``nft -a list ruleset``) prints it."""
+    return "".join(table_text(t, handles) for t in ruleset.tables)
+

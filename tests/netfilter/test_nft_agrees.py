@@ -1,0 +1,120 @@
+"""Both backends agree: for every configuration Istio has both an iptables golden
+(``../shared/istio-goldens``) and an nftables golden (``../shared/istio-goldens-nft``) for,
+the same packets traced through either end the same way (disposition, final addresses and
+ports, mark, TPROXY socket), on at least 200 packets per ruleset and family.
+
+Differences by design are named in ``BY_DESIGN`` and asserted to be what they are, so that
+one disappearing (or a new one appearing) fails the test.
+"""
+
+from __future__ import annotations
+
+from itertools import product
+
+import pytest
+from nf_helpers import pod_host
+from test_goldens import GOLDENS, group_by_family, restore_blocks
+
+from chainwalk import ChainwalkError
+from chainwalk.netfilter import Packet, Ruleset, parse_text, trace
+from chainwalk.netfilter._nft_model import NftRuleset
+from chainwalk.netfilter._nft_parser import parse_nft_text
+
+NFT_GOLDENS = GOLDENS.parent / "istio-goldens-nft"
+PROBES_PER_FAMILY = 200
+
+# uids/gids the goldens name: Istio's proxy (1337), the uid-gid goldens' 3/4 and 1/2, an app.
+_OWNERS = ((1000, 1000), (1337, 1337), (1001, 1337), (1337, 1000), (3, 3), (4, 1), (0, 2))
+_DESTINATIONS = {
+    4: ("10.0.0.9", "10.0.0.5", "127.0.0.1", "127.0.0.6", "1.1.1.1", "9.9.9.9", "10.96.0.10",
+        "127.0.0.53", "169.254.7.127"),
+    6: ("fd00::9", "fd00::5", "::1", "::6", "2001:db8::1", "fd01::99"),
+}
+_PORTS = (80, 53, 15001, 15006, 15008, 15020, 8080, 31000, 32000, 5000, 4000, 22, 15053)
+_SOURCES = {4: ("10.0.0.9", "127.0.0.6", "10.1.2.3"), 6: ("fd00::9", "::6")}
+_INTERFACES = ("eth0", "eth1", "lo")
+
+#: Configurations whose twins differ by design, and how.
+BY_DESIGN: dict[str, str] = {}
+
+
+def _packets(family: int) -> list[tuple[str, Packet]]:
+    """At least PROBES_PER_FAMILY packets, spread over owners, destinations, ports and both
+    protocols (output), and over sources, interfaces and ports (prerouting)."""
+    own = "10.0.0.5" if family == 4 else "fd00::5"
+    found: list[tuple[str, Packet]] = []
+    for n, (owner, dst, port, proto) in enumerate(product(_OWNERS, _DESTINATIONS[family],
+                                                          _PORTS, ("tcp", "udp"))):
+        if n % 7 == 0 or (proto == "tcp" and n % 3 == 0):
+            found.append(("OUTPUT", Packet(dst, port, proto, uid=owner[0], gid=owner[1])))
+    for src, interface, port, proto in product(_SOURCES[family], _INTERFACES, _PORTS,
+                                               ("tcp", "udp")):
+        if interface == "lo" and not src.startswith(("127.", "::")):
+            continue
+        found.append(("PREROUTING", Packet(own, port, proto, src, in_interface=interface)))
+    return found
+
+
+def _outcome(ruleset: Ruleset | NftRuleset, hook: str, packet: Packet) -> tuple[object, ...]:
+    host = pod_host()
+    try:
+        branch = trace(ruleset, packet, host, hook).main
+    except ChainwalkError as e:
+        return ("error", str(e).split(": ", 1)[-1])
+    f = branch.final
+    return (branch.disposition, f.src, f.sport, f.dst, f.dport, f.mark, branch.tproxy)
+
+
+def _configs() -> list[object]:
+    if not NFT_GOLDENS.is_dir() or not GOLDENS.is_dir():
+        return [pytest.param(None, id="no-goldens", marks=pytest.mark.skip(
+            reason="../shared/istio-goldens and istio-goldens-nft are absent"))]
+    names = sorted({p.name for p in GOLDENS.glob("*.golden")}
+                   & {p.name for p in NFT_GOLDENS.glob("*.golden")})
+    return [pytest.param(name, id=name) for name in names]
+
+
+def test_at_least_200_packets_per_family() -> None:
+    assert len(_packets(4)) >= PROBES_PER_FAMILY
+    assert len(_packets(6)) >= PROBES_PER_FAMILY
+
+
+@pytest.mark.parametrize("name", _configs())
+def test_iptables_and_nftables_twins_agree(name: str) -> None:
+    iptables_text = (GOLDENS / name).read_text()
+    nft = parse_nft_text((NFT_GOLDENS / name).read_text(), name)
+    if any(not value[:1].isdigit() for value in _owner_values(nft)):
+        pytest.skip(f"{name} names owners by name (resolved by the system, not the file)")
+    differences: list[str] = []
+    compared = 0
+    for group in group_by_family(restore_blocks(iptables_text)):
+        iptables = parse_text(group.text(iptables_text), name, family=group.family)
+        for hook, packet in _packets(group.family):
+            a, b = _outcome(iptables, hook, packet), _outcome(nft, hook, packet)
+            compared += 1
+            if a != b:
+                differences.append(f"{hook} {packet.protocol} {packet.src or '-'} -> "
+                                   f"{packet.dst}:{packet.dport} uid {packet.uid} gid "
+                                   f"{packet.gid} in {packet.in_interface}: iptables {a}, "
+                                   f"nftables {b}")
+    assert compared >= PROBES_PER_FAMILY
+    if name in BY_DESIGN:
+        assert differences, f"{name}: the difference by design is gone ({BY_DESIGN[name]})"
+        return
+    assert not differences, f"{name}: {len(differences)} of {compared} differ:\n" + \
+        "\n".join(differences[:15])
+
+
+def _owner_values(ruleset: NftRuleset) -> list[str]:
+    from chainwalk.netfilter._nft_model import Match, Meta
+
+    found: list[str] = []
+    for table in ruleset.tables:
+        for chain in table.chains:
+            for rule in chain.rules:
+                for s in rule.statements:
+                    if isinstance(s, Match) and s.left in (Meta("skuid"), Meta("skgid")):
+                        found.extend(s.right if isinstance(s.right, tuple) else
+                                     [str(s.right)])
+    return found
+
