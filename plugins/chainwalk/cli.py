@@ -193,6 +193,7 @@ def _trace(args: argparse.Namespace) -> int:
     from ._ruleset_cache import load_ruleset
     from .netfilter import Packet, family_of, host_address, host_with, trace
     from .netfilter._packet import Socket
+    from .netfilter._policy_routing import load_policy_routing
 
     hook = args.hook.upper()
     args.dport = args.dport or 0
@@ -215,10 +216,8 @@ def _trace(args: argparse.Namespace) -> int:
         for item in args.ipset:
             name, _, members = item.partition("=")
             ipsets[name] = tuple(m for m in members.split(",") if m)
-    routing = ()
-    if args.routing:
-        from .netfilter._policy_routing import load_policy_routing
-        routing = (load_policy_routing(args.routing[0], args.routing[1], family),)
+    routing = (load_policy_routing(args.routing[0], args.routing[1], family),
+               ) if args.routing else ()
     sockets = tuple(Socket.parse(text) for text in args.socket) if args.socket else None
     host = host_with({k: tuple(v) for k, v in addresses.items()}, forwarding=args.forwarding,
                      ipsets=ipsets, lenient=args.lenient, routing=routing, sockets=sockets)
