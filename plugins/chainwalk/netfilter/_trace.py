@@ -659,6 +659,11 @@ def handshake(ruleset: Ruleset, packet: Packet, host: Host, hook: str,
     reply = replies[0]
     expected = "delivered" if local_client else "sent"
     if reply.disposition != expected:
+        if reply.disposition == "sent":  # routed away from the local client
+            return Handshake("reply-dropped", "the answer (SYN-ACK) leaves on "
+                             f"{reply.final.out_interface} to "
+                             f"{hostport(reply.final.dst, reply.final.dport)} instead of "
+                             "coming back to the local client")
         return Handshake("reply-dropped", f"the answer (SYN-ACK) is {reply.disposition}"
                          + _by(reply))
     # The client's ACK: the first packet's way, NATed as the first packet was.
