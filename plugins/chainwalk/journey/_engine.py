@@ -87,7 +87,8 @@ def _decided_by(branch: Branch) -> str:
         return ""
     if step.kind == "policy":
         return f" by the policy of {step.table}:{step.chain}"
-    return f" by {step.table}:{step.chain}:{step.rule} ({step.text})"
+    effect = f": {step.effect}" if step.effect else ""
+    return f" by {step.table}:{step.chain}:{step.rule} ({step.text}){effect}"
 
 
 class _Walk:

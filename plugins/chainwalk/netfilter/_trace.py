@@ -533,6 +533,8 @@ class _Run:
         decided = next((s for s in reversed(self.steps) if s.kind in ("rule", "policy")
                         and (s.target or s.result) == self.verdict),
                        None) if disposition in ("dropped", "rejected") else None
+        if decided is None and disposition == "dropped" and self.steps[-1].hit:
+            decided = self.steps[-1]  # a target that drops when it cannot act (TPROXY...)
         final = Packet(st.dst, st.dport, st.protocol, st.src, st.sport, st.in_if, st.out_if,
                        st.uid, st.gid, st.groups, st.mark, st.ctmark, st.ctstate,
                        tuple(sorted(st.tcp_flags)))
