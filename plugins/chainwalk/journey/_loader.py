@@ -239,8 +239,8 @@ class _Builder:
         if len(self.problems) > before:
             return None
         try:
-            policy_routing(read_text(paths[0], what="ip rule dump"), given["rules"],
-                           read_text(paths[1], what="ip route dump"), given["routes"])
+            policy_routing(read_text(paths[0], what="ip rule dump"), paths[0],
+                           read_text(paths[1], what="ip route dump"), paths[1])
         except ChainwalkError as e:
             self.problems.extend(e.problems)
             return None
