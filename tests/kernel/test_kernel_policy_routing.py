@@ -309,3 +309,37 @@ def test_socket_match_ignores_wildcard_listeners_without_nowildcard(pod: Topolog
                                                in_interface="eth0"), host, "PREROUTING")
     assert second - first == 1
     assert [h.rule for h in computed.hits] == [2]
+
+
+def udp_listen(netns: str, address: str, port: int, mark: int = 0) -> socket.socket:
+    with inside(netns):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if mark:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, mark)
+    sock.bind((address, port))
+    sock.setblocking(False)
+    return sock
+
+
+@pytest.mark.parametrize(("mark", "lands"), [(0, "ztunnel"), (ZTUNNEL_MARK, "network")])
+def test_ambient_dns_goes_to_ztunnel_unless_ztunnel_sends_it(pod: Topology, mark: int,
+                                                            lands: str) -> None:
+    load(pod, AMBIENT.read_text(encoding="utf-8"))
+    dns = ("10.96.0.10", 53)  # inside the network namespace's AnyIP ranges
+    proxy = udp_listen(pod.pod, "0.0.0.0", 15053, ZTUNNEL_MARK)
+    server = udp_listen(pod.network, dns[0], dns[1])
+    with proxy, server:
+        host = pod_host(pod, [])
+        with inside(pod.pod):
+            client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with client:
+            if mark:
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, mark)
+            client.sendto(b"query", dns)
+            ready, _, _ = select.select([proxy, server], [], [], WAIT_S)
+        landed = "ztunnel" if proxy in ready else "network" if server in ready else None
+    computed = trace(parse_file(AMBIENT), Packet(dns[0], dns[1], "udp", uid=1000, gid=1000,
+                                                 mark=mark), host)
+    where = ("ztunnel" if computed.disposition == "delivered" and computed.final.dport == 15053
+             else "network" if computed.disposition == "sent" else None)
+    assert landed == where == lands
