@@ -169,7 +169,7 @@ class _Walk:
                 ) -> tuple[Hop, _Listener | None, _Ending | None]:
         pod = self.pod(sender.pod)
         host = self.world.hosts[pod.name]
-        route = route_output(host, dst)
+        route = route_output(host, dst, sender.mark, source)
         sport = EPHEMERAL_BASE + number
         packet = Packet(dst, dport, self.protocol, source, sport, None, None, sender.uid,
                         sender.gid, mark=sender.mark)
