@@ -285,3 +285,48 @@ def test_help_for_a_reader_that_went_away_is_quiet() -> None:
     finally:
         os.close(write_end)
     assert (done.returncode, done.stderr) == (0, "")
+
+
+ROUTING = REPO / "tests" / "fixtures" / "routing"
+AMBIENT = str(REPO / "rules" / "rulesets" / "ambient.rules")
+
+
+def test_trace_with_routing_dumps_reports_the_routing_decisions(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # ztunnel's connection into its pod, from the client's address: its answer needs the
+    # connection mark restored and the fwmark 0x111/0xfff rule's table 100.
+    argv = ["trace", AMBIENT, "--dst", "10.0.0.5", "--dport", "8080", "--src", "10.0.0.99",
+            "--mark", "0x539", "--uid", "0", "--json", "--routing",
+            str(ROUTING / "pod.ip-rule"), str(ROUTING / "pod.ip-route")]
+    code, out, _ = run(capsys, *argv)
+    result = json.loads(out)
+    assert code == 0 and result["disposition"] == "delivered"
+    assert [(r["rule"], r["outcome"]) for r in result["routing"]] == [(0, "local"), (0, "local")]
+    assert result["handshake"]["outcome"] == "completes"
+    code, out, _ = run(capsys, *argv[:-3])
+    assert code == 0 and "routing" not in json.loads(out)
+
+
+def test_trace_socket_decides_tproxy(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    rules = write(tmp_path, "t.rules", "*mangle\n-A PREROUTING -p tcp -j TPROXY --on-port 15006 "
+                  "--tproxy-mark 0x539/0xffffffff\nCOMMIT\n")
+    base = ["trace", rules, "--hook", "prerouting", "--src", "10.0.0.9", "--dst", "10.0.0.5",
+            "--dport", "8080"]
+    code, out, _ = run(capsys, *base, "--socket", "tcp:0.0.0.0:15006,transparent")
+    assert code == 0 and out.splitlines()[-1].startswith("=> DELIVERED: transparent socket")
+    code, out, _ = run(capsys, *base, "--socket", "tcp:0.0.0.0:15006")
+    assert code == 0 and out.splitlines()[-1].startswith("=> DROPPED")
+    code, _, err = run(capsys, *base, "--socket", "tcp:0.0.0.0:15006,sideways")
+    assert code == 1 and "unknown flag 'sideways'" in err
+
+
+def test_trace_reports_a_bad_routing_dump(capsys: pytest.CaptureFixture[str],
+                                          tmp_path: Path) -> None:
+    bad = write(tmp_path, "node.ip-rule", "0:\tfrom all lookup local\n100:\tfrom all lookup 7\n")
+    code, _, err = run(capsys, "trace", CLASSIC, "--dst", "10.0.0.9", "--dport", "80",
+                       "--src", "10.0.0.5", "--routing", bad, str(ROUTING / "pod.ip-route"))
+    assert code == 1
+    assert err.strip() == (f"{bad}:2:22: the rule looks up table 7, which "
+                           f"{ROUTING / 'pod.ip-route'} does not have: got '7', expected a table "
+                           "of the route dump (100, 133, 254, 255) or the dump of ip route show "
+                           "table all")

@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--forwarding", action="store_true", help="the host forwards packets")
     t.add_argument("--ipset", action="append", default=[], metavar="NAME=ADDR[,ADDR...]",
                    help="members of an ipset the rules use (repeatable)")
+    t.add_argument("--routing", nargs=2, metavar=("IP_RULE_DUMP", "IP_ROUTE_DUMP"),
+                   help="policy routing from the host's `ip rule show` and `ip route show "
+                   "table all` (`ip -6 ...` for IPv6) output; without it: a pod's routes")
+    t.add_argument("--socket", action="append", default=[],
+                   metavar="PROTO:ADDR:PORT[,transparent][,mark=N]",
+                   help="a local listening socket, for -m socket and TPROXY (repeatable)")
     t.add_argument("--lenient", action="store_true",
                    help="follow what cannot be known (ipsets, sockets) both ways")
     t.add_argument("--explain-all", action="store_true",
@@ -207,6 +213,8 @@ def _command(argv: Sequence[str] | None) -> int:
 
 def _trace(args: argparse.Namespace) -> int:
     from .netfilter import Packet, family_of, host_address, host_with, trace
+    from .netfilter._packet import Socket
+    from .netfilter._policy_routing import load_policy_routing
 
     hook = args.hook.upper()
     args.dport = args.dport or 0
@@ -229,8 +237,11 @@ def _trace(args: argparse.Namespace) -> int:
         for item in args.ipset:
             name, _, members = item.partition("=")
             ipsets[name] = tuple(m for m in members.split(",") if m)
+    routing = (load_policy_routing(args.routing[0], args.routing[1], family),
+               ) if args.routing else ()
+    sockets = tuple(Socket.parse(text) for text in args.socket) if args.socket else None
     host = host_with({k: tuple(v) for k, v in addresses.items()}, forwarding=args.forwarding,
-                     ipsets=ipsets, lenient=args.lenient)
+                     ipsets=ipsets, lenient=args.lenient, routing=routing, sockets=sockets)
     gid = args.gid if args.gid is not None else args.uid
     packet = Packet(args.dst, args.dport, args.proto, args.src, args.sport,
                     args.in_interface if hook == "PREROUTING" else None, args.out_interface,

@@ -159,7 +159,7 @@ def test_a_rule_spec_is_matched_by_meaning(write: Write) -> None:
     ("from: client\nto: server\nwhat-if:\n  - uid: {pod: ghost, process: app, uid: 1}",
      17, ["unknown pod", "'ghost'"]),
     ("from: client\nto: server\nwhat-if:\n  - chmod: {pod: client}", 17,
-     ["unknown key", "'chmod'", "delete, inbound-mode, insert, replace, uid"]),
+     ["unknown key", "'chmod'", "delete, inbound-mode, insert, ip-rule, replace, uid"]),
     ("from: client\nto: server\nexpect: {receiver: server/ghost}", 16,
      ["no such process", "'ghost'", "app, envoy"]),
     ("from: client\nto: server\nexpect: {rules: [nat:NOPE:1]}", 16,

@@ -546,10 +546,14 @@ CRITERIA = [
      "OUTPUT", False),
     ("-i eth0", Packet(POD_IP, 80, src=OTHER_POD, in_interface="eth0"), "PREROUTING", True),
     ("-i eth1", Packet(POD_IP, 80, src=OTHER_POD, in_interface="eth0"), "PREROUTING", False),
+    # xt_socket ignores a listener bound to any address unless --nowildcard (seen in the
+    # kernel: tests/kernel/test_kernel_policy_routing.py).
     ("-p tcp -m socket", Packet(POD_IP, 80, src=OTHER_POD, in_interface="eth0"), "PREROUTING",
-     True),
+     False),
     ("-p tcp -m socket --nowildcard", Packet(POD_IP, 80, src=OTHER_POD, in_interface="eth0"),
-     "PREROUTING", False),
+     "PREROUTING", True),
+    ("-p tcp -m socket --nowildcard --transparent",
+     Packet(POD_IP, 80, src=OTHER_POD, in_interface="eth0"), "PREROUTING", False),
 ]
 
 

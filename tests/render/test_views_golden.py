@@ -35,6 +35,7 @@ CASES = {
     "diff.md": Request("diff", ruleset="mini-v2", against="mini"),
     "diff-same.md": Request("diff", ruleset="mini", against="mini"),
     "overview.md": Request("overview", scenario="mini/call", then="mini/refused", pod="server"),
+    "compare.md": Request("compare", topology="mini", versus="mini"),
 }
 
 
@@ -129,3 +130,19 @@ def test_a_what_if_keeps_the_files_numbers_and_strikes_the_removed_rule(site: Si
         "RETURN`</del> |" in table
     assert "| 2 | match: jump ISTIO&#95;IN&#95;REDIRECT | `! -d 127.0.0.1/32 -o lo -m owner " \
         "--uid-owner 1337 -j ISTIO_IN_REDIRECT` |" in table
+
+
+def test_compare_needs_scenario_names_in_common(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    (rules / "scenarios").mkdir(parents=True)
+    (rules / "rulesets").mkdir()
+    for stem, name in (("one", "a"), ("two", "b")):
+        (rules / "scenarios" / f"{stem}.yaml").write_text(
+            f"ruleset: null\npods:\n  p: {{address: 10.0.0.1, processes: {{x: {{ports: [80]}}}}}}\n"
+            f"scenarios:\n  {name}: {{title: t, from: p, to: 10.0.0.1:80}}\n", encoding="utf-8")
+    site = Site(Project(rules, tmp_path))
+    site.begin_build()
+    with pytest.raises(ChainwalkError) as caught:
+        site.render(Request("compare", topology="one", versus="two"))
+    assert str(caught.value) == ("rules/scenarios/one.yaml: one and two have no scenario name in "
+                                 "common, expected scenarios of the same name in both files")

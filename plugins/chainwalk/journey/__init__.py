@@ -43,6 +43,7 @@ from ._model import (
     Hop,
     HopExpectation,
     InboundModeChange,
+    IpRuleDelete,
     Journey,
     Pod,
     Process,
@@ -59,8 +60,8 @@ from ._model import (
 
 __all__ = [
     "DEFAULT_SIDECAR_PORTS", "HOP_OUTCOMES", "INBOUND_MODES", "OUTBOUND_POLICIES", "RESULTS",
-    "Endpoint", "Expectations", "Hop", "HopExpectation", "InboundModeChange", "Journey", "Pod",
-    "Process", "ProcessChange", "Request", "RuleEdit", "RuleExpectation", "Scenario",
+    "Endpoint", "Expectations", "Hop", "HopExpectation", "InboundModeChange", "IpRuleDelete",
+    "Journey", "Pod", "Process", "ProcessChange", "Request", "RuleEdit", "RuleExpectation", "Scenario",
     "Service", "Sidecar", "Topology", "WhatIf", "check_scenario", "hop_summary",
     "load_scenarios", "run_scenario",
 ]

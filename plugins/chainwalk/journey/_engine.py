@@ -30,7 +30,7 @@ from typing import Literal
 
 from .._errors import ChainwalkError, Location, Problem
 from ..netfilter import Branch, Packet, Trace, family_of, hostport, route_output, trace
-from . import _envoy
+from . import _envoy, _ztunnel
 from ._model import Hop, Journey, Pod, Result, Scenario
 from ._world import World, build_world
 
@@ -43,6 +43,8 @@ class _Sender:
     process: str
     uid: int
     gid: int
+    mark: int = 0  # SO_MARK of its socket
+    transparent: bool = False  # bound to an address that is not the pod's (IP_TRANSPARENT)
 
 
 @dataclass(slots=True)
@@ -73,13 +75,20 @@ def run_scenario(scenario: Scenario) -> Journey:
                               for p in e.problems]) from None
 
 
+def _peer(hop: Hop) -> str:
+    """The source address the receiving socket sees."""
+    last = hop.prerouting_trace or hop.output_trace
+    return last.final.src
+
+
 def _decided_by(branch: Branch) -> str:
     step = branch.decided_by
     if step is None:
         return ""
     if step.kind == "policy":
         return f" by the policy of {step.table}:{step.chain}"
-    return f" by {step.table}:{step.chain}:{step.rule} ({step.text})"
+    effect = f": {step.effect}" if step.effect else ""
+    return f" by {step.table}:{step.chain}:{step.rule} ({step.text}){effect}"
 
 
 class _Walk:
@@ -98,10 +107,11 @@ class _Walk:
         request = self.scenario.request
         client = self.pod(request.pod).process(request.process)
         assert client is not None
-        sender = _Sender(request.pod, client.name, client.uid, client.gid)
+        sender = _Sender(request.pod, client.name, client.uid, client.gid, client.mark)
         dst, dport, source = request.dst, request.dport, request.source
         seen: dict[tuple[object, ...], int] = {}
         hops: list[Hop] = []
+        tunnel: _ztunnel.Tunnel | None = None  # what an HBONE connection carries
         limit = self.scenario.hop_limit
         for number in range(1, limit + 1):
             hop, listener, ending = self.connect(number, sender, dst, dport, source)
@@ -125,8 +135,12 @@ class _Walk:
                     f"{where} accepts the connection (original destination {hop.original})")))
             assert hop.receiver_port is not None and hop.original_dst is not None
             assert hop.original_dport is not None
-            decision = _envoy.decide(receiver.sidecar, self.topology, hop.receiver_port,
-                                     hop.original_dst, hop.original_dport)
+            if receiver.sidecar.kind == "ztunnel":
+                decision = _ztunnel.decide(self.topology, hop.receiver_port, hop.original_dst,
+                                           hop.original_dport, _peer(hop), tunnel)
+            else:
+                decision = _envoy.decide(receiver.sidecar, self.topology, hop.receiver_port,
+                                         hop.original_dst, hop.original_dport)
             if isinstance(decision, _envoy.Answer):
                 hops.append(replace(hop, notes=(*hop.notes, decision.note)))
                 return self.journey(hops, _Ending("delivered", f"{where}: {decision.note}"))
@@ -136,8 +150,10 @@ class _Walk:
                 return self.journey(hops, _Ending("blackholed", f"{where}: {decision.reason}"))
             hops.append(replace(hop, outcome="proxied", notes=(*hop.notes, decision.note)))
             sidecar = receiver.sidecar
-            sender = _Sender(receiver.name, sidecar.kind, sidecar.uid, sidecar.gid)
+            sender = _Sender(receiver.name, sidecar.kind, sidecar.uid, sidecar.gid,
+                             sidecar.mark, decision.transparent)
             dst, dport, source = decision.dst, decision.dport, decision.source
+            tunnel = decision.tunnel
         hops[-1] = replace(hops[-1], outcome="hop-limit")
         return self.journey(hops, _Ending("hop-limit", (
             f"{limit} hops without reaching an application (the hop limit); the last "
@@ -153,15 +169,23 @@ class _Walk:
                 ) -> tuple[Hop, _Listener | None, _Ending | None]:
         pod = self.pod(sender.pod)
         host = self.world.hosts[pod.name]
-        route = route_output(host, dst)
+        route = route_output(host, dst, sender.mark, source)
         sport = EPHEMERAL_BASE + number
         packet = Packet(dst, dport, self.protocol, source, sport, None, None, sender.uid,
-                        sender.gid)
-        output = trace(self.world.rulesets[pod.name], packet, host, "OUTPUT")
+                        sender.gid, mark=sender.mark)
+        # A connection from an address that is not the pod's: whether the answer finds
+        # its way back is the question (policy routing, the connection's mark).
+        output = trace(self.world.rulesets[pod.name], packet, host, "OUTPUT",
+                       with_handshake=sender.transparent)
         hop = Hop(number, pod.name, sender.process, sender.uid, sender.gid, self.protocol,
                   source or route.source, sport, dst, dport, output,
                   notes=self.fork_note(output))
         branch = output.main
+        shake = branch.handshake
+        if shake is not None and shake.outcome in ("reply-dropped", "ack-dropped"):
+            return self.end(replace(hop, receiver_pod=pod.name), list(hop.notes), "dropped",
+                            f"the connection from {hostport(source, sport)} never completes: "
+                            f"{shake.reason} ({shake.outcome})")
         if branch.disposition == "delivered":
             local = self.local_socket(branch, dst)
             return self.land(hop, pod, local[0], local[1], dst, dport)
@@ -273,5 +297,7 @@ class _Walk:
                     wildcard = wildcard or found
         sidecar = pod.sidecar
         if sidecar is not None and port in (_envoy.udp_ports(sidecar) if udp else sidecar.ports):
-            return _Listener(sidecar.kind, f"{_envoy.listener_name(port)} :{port}", True)
+            name = (_ztunnel.listener_name(port) if sidecar.kind == "ztunnel"
+                    else _envoy.listener_name(port))
+            return _Listener(sidecar.kind, f"{name} :{port}", True)
         return wildcard

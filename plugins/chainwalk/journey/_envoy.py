@@ -19,9 +19,13 @@ The upstream connection is opened by the proxy, i.e. as the sidecar's uid/gid.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..netfilter import family_of, hostport
 from ._model import DNS_PORT, INBOUND_PORT, OUTBOUND_PORT, Sidecar, Topology
+
+if TYPE_CHECKING:
+    from ._ztunnel import Tunnel
 
 LISTENERS = {
     15000: "envoy admin",
@@ -45,6 +49,8 @@ class Upstream:
     dport: int
     source: str
     note: str
+    transparent: bool = False  # bound to ``source``, an address not the pod's own
+    tunnel: Tunnel | None = None  # HBONE: what the connection carries
 
 
 @dataclass(slots=True)

@@ -24,16 +24,20 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ChainwalkError, Location, Problem
-from .._files import confine, regular_file_size
+from .._files import confine, read_text, regular_file_size
 from .._ruleset_cache import load_rules
 from .._yaml import Doc, PathPart, load_yaml
 from ..netfilter import Interface, Ruleset, family_of, host_address, is_local
+from ..netfilter._policy_routing import policy_routing
 from ._model import (
     PROXY_ID,
+    ZTUNNEL_MARK,
+    ZTUNNEL_PORTS,
     Endpoint,
     Expectations,
     HopExpectation,
     InboundModeChange,
+    IpRuleDelete,
     Pod,
     Process,
     ProcessChange,
@@ -159,7 +163,7 @@ class _Builder:
             self.problems.extend(replace(p, location=where) for p in found[1])
         return found[0]
 
-    def find_ruleset_file(self, value: str, where: Location) -> str:
+    def find_ruleset_file(self, value: str, where: Location, what: str = "ruleset") -> str:
         rules = rules_folder(self.doc.path)
         base = (Path(self.doc.path).resolve().parent if value.startswith(("./", "../"))
                 else rules)
@@ -171,15 +175,15 @@ class _Builder:
         try:
             os.stat(path)
         except FileNotFoundError:
-            self.problem(where, "ruleset file not found", value,
+            self.problem(where, f"{what} file not found", value,
                          f"a file relative to {rules}")
             return ""
         except OSError as e:  # a name too long, a symlink loop...
-            self.problem(where, f"cannot read the ruleset: {e.strerror or e}", value,
+            self.problem(where, f"cannot read the {what}: {e.strerror or e}", value,
                          f"a file relative to {rules}")
             return ""
         try:
-            regular_file_size(path, value, "ruleset")
+            regular_file_size(path, value, what)
         except ChainwalkError as e:
             self.problems.extend(Problem(where, p.message, value, p.expected)
                                  for p in e.problems)
@@ -217,10 +221,39 @@ class _Builder:
                           for pname, pbody in (body.get("processes") or {}).items())
         pod = Pod(name, tuple(own), ruleset or "", self.ruleset_file(ruleset, ruleset_where),
                   interfaces, processes, sidecar, self.at(*base, key=True), ruleset6 or "",
-                  self.ruleset_file(ruleset6, ruleset6_where))
+                  self.ruleset_file(ruleset6, ruleset6_where), self.routing(base, body),
+                  self.ipsets(base, body))
         self.check_listeners(pod)
         self.check_rulesets(pod)
         return pod
+
+    def routing(self, base: tuple[PathPart, ...], body: dict[str, Any]
+                ) -> tuple[str, str] | None:
+        """The pod's ``ip rule``/``ip route`` dumps, found and checked (parsed) now."""
+        given = body.get("routing")
+        if given is None:
+            return None
+        before = len(self.problems)
+        paths = tuple(self.find_ruleset_file(given[key], self.at(*base, "routing", key),
+                                             "routing dump") for key in ("rules", "routes"))
+        if len(self.problems) > before:
+            return None
+        try:
+            policy_routing(read_text(paths[0], what="ip rule dump"), paths[0],
+                           read_text(paths[1], what="ip route dump"), paths[1])
+        except ChainwalkError as e:
+            self.problems.extend(e.problems)
+            return None
+        return paths[0], paths[1]
+
+    def ipsets(self, base: tuple[PathPart, ...], body: dict[str, Any]
+               ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        found = []
+        for name, members in (body.get("ipsets") or {}).items():
+            good = [self.address(m, self.at(*base, "ipsets", name, i))
+                    for i, m in enumerate(members)]
+            found.append((name, tuple(m for m in good if m is not None)))
+        return tuple(found)
 
     def interfaces(self, base: tuple[PathPart, ...], body: dict[str, Any],
                    own: list[str]) -> tuple[Interface, ...]:
@@ -246,13 +279,22 @@ class _Builder:
             return None
         if body is True:
             return Sidecar(location=self.at(*base, key=True))
-        uid = body.get("uid", PROXY_ID)
+        kind = body.get("kind", "envoy")
+        ztunnel = kind == "ztunnel"
+        uid = body.get("uid", 0 if ztunnel else PROXY_ID)
         defaults = Sidecar()
-        return Sidecar(body.get("kind", "envoy"), uid, body.get("gid", uid),
-                       tuple(body.get("ports", defaults.ports)),
+        if ztunnel and ("interception" in body or "inbound-mode" in body
+                        or "outbound-policy" in body):
+            self.problem(self.at(*base, "sidecar", key=True), "ztunnel takes no "
+                         "interception, inbound-mode or outbound-policy", None,
+                         "kind, uid, gid, ports and mark")
+        return Sidecar(kind, uid, body.get("gid", uid),
+                       tuple(body.get("ports", ZTUNNEL_PORTS if ztunnel else defaults.ports)),
                        body.get("inbound-mode", defaults.inbound_mode),
                        body.get("outbound-policy", defaults.outbound_policy),
-                       self.at(*base, "sidecar"))
+                       self.at(*base, "sidecar"),
+                       body.get("mark", ZTUNNEL_MARK if ztunnel else 0),
+                       ztunnel or body.get("interception") == "TPROXY")
 
     def process(self, base: tuple[PathPart, ...], name: str, body: dict[str, Any]) -> Process:
         where = self.at(*base, "processes", name, key=True)
@@ -263,7 +305,7 @@ class _Builder:
             # 0.0.0.0 and :: are how a program spells "every address".
             bind = "" if found in ("0.0.0.0", "::") or found is None else found
         return Process(name, uid, body.get("gid", uid), tuple(body.get("ports", ())),
-                       tuple(body.get("udp-ports", ())), bind, where)
+                       tuple(body.get("udp-ports", ())), bind, where, body.get("mark", 0))
 
     def check_listeners(self, pod: Pod) -> None:
         taken: dict[tuple[str, int], str] = {}
@@ -468,6 +510,19 @@ class _Builder:
                             ref if isinstance(ref, str) else None,
                             ref if isinstance(ref, int) else None, new_rule, ref_where)
         assert pod is not None  # the schema requires pod for these
+        if action == "ip-rule":
+            if pod.routing_paths is None:
+                self.problem(self.at(*path, action, "pod"), f"pod {pod_name} has no routing "
+                             "dumps", pod_name, "a pod with routing: {rules, routes}")
+                return None
+            rules = read_text(pod.routing_paths[0], what="ip rule dump")
+            if not any(line.split(":", 1)[0].strip() == str(body["delete"])
+                       for line in rules.splitlines()):
+                self.problem(self.at(*path, action, "delete"), f"pod {pod_name}'s ip rules "
+                             "have no rule of this priority", str(body["delete"]),
+                             "a priority that ip rule show prints")
+                return None
+            return IpRuleDelete(pod_name, body["delete"], where)
         if action == "uid":
             if pod.process(body["process"]) is None:
                 self.problem(self.at(*path, action, "process"), f"pod {pod_name} has no such "

@@ -19,6 +19,12 @@ INBOUND_PORT = 15006
 DNS_PORT = 15053
 DEFAULT_SIDECAR_PORTS = (15001, 15006, 15008, 15020, 15021, 15053, 15090)
 PROXY_ID = 1337
+HBONE_PORT = 15008
+# Ambient mode: the node's ztunnel opens these listeners inside each ambient pod, and
+# marks its sockets so that the pod's rules leave its own connections alone.
+ZTUNNEL_PORTS = (15001, 15006, 15008, 15053)
+ZTUNNEL_MARK = 0x539
+SIDECAR_KINDS = ("envoy", "ztunnel")
 
 INBOUND_MODES = ("passthrough", "localhost")
 OUTBOUND_POLICIES = ("ALLOW_ANY", "REGISTRY_ONLY")
@@ -48,6 +54,7 @@ class Process:
     udp_ports: tuple[int, ...] = ()
     bind: str = WILDCARD
     location: Location | None = field(default=None, compare=False)
+    mark: int = 0  # SO_MARK of its sockets
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +66,11 @@ class Sidecar:
     127.0.0.6 (Istio >= 1.10), ``localhost`` to 127.0.0.1:PORT (Istio <= 1.9).
     ``outbound_policy``: ``ALLOW_ANY`` passes unknown destinations through,
     ``REGISTRY_ONLY`` blackholes them.
+
+    ``kind`` ``ztunnel`` is ambient mode's proxy: the node's ztunnel, whose listeners
+    (transparent sockets marked ``mark``) are opened inside the pod's namespace.
+    ``transparent``: the listeners are IP_TRANSPARENT (ztunnel's; Envoy's for TPROXY
+    interception, which hands connections only to such sockets).
     """
 
     kind: str = "envoy"
@@ -68,6 +80,8 @@ class Sidecar:
     inbound_mode: str = "passthrough"
     outbound_policy: str = "ALLOW_ANY"
     location: Location | None = field(default=None, compare=False)
+    mark: int = 0  # SO_MARK of the proxy's sockets
+    transparent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +103,11 @@ class Pod:
     location: Location | None = field(default=None, compare=False)
     ruleset6: str = ""  # the ip6tables ruleset for IPv6 connections ("": no rules)
     ruleset6_path: str = ""
+    # Policy routing: the files of ``ip rule show`` and ``ip route show table all`` (both
+    # or neither); without them the pod is routed as a pod is (connected and default).
+    routing_paths: tuple[str, str] | None = None
+    # ipset members, by set name, for the rules that match sets.
+    ipsets: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def process(self, name: str) -> Process | None:
         for p in self.processes:
@@ -230,7 +249,19 @@ class InboundModeChange:
         return f"{self.pod}: sidecar inbound mode {self.inbound_mode}"
 
 
-WhatIf = RuleEdit | ProcessChange | InboundModeChange
+@dataclass(frozen=True, slots=True)
+class IpRuleDelete:
+    """A what-if: the pod's policy rule of this priority is gone (``ip rule del``)."""
+
+    pod: str
+    priority: int
+    location: Location | None = field(default=None, compare=False)
+
+    def describe(self) -> str:
+        return f"{self.pod}: ip rule {self.priority} deleted"
+
+
+WhatIf = RuleEdit | ProcessChange | InboundModeChange | IpRuleDelete
 
 
 @dataclass(frozen=True, slots=True)

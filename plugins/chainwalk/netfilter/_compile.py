@@ -18,7 +18,7 @@ from operator import attrgetter
 
 from . import _values as v
 from ._model import BASE_MODULE, Match, Option, Rule
-from ._packet import Host
+from ._packet import Host, Socket, hostport
 from ._routing import is_local
 from ._state import State
 
@@ -494,20 +494,46 @@ def _set_member(member: str, key: list[str], st: State) -> bool:
     return True
 
 
+def listener(sockets: tuple[Socket, ...], protocol: str, address: str, port: int
+             ) -> Socket | None:
+    """The socket a lookup for ``address:port`` finds: one bound to that address first,
+    else one bound to any address (inet_lookup_listener's scoring)."""
+    wildcard = None
+    for socket in sockets:
+        if socket.protocol != protocol or socket.port != port:
+            continue
+        if socket.address == address:
+            return socket
+        if socket.wildcard and wildcard is None:
+            wildcard = socket
+    return wildcard
+
+
 def _socket(match: Match) -> Check:
+    # xt_socket: the socket a lookup finds for the packet (for a connection's first packet,
+    # a listener on its destination). One bound to any address is ignored unless
+    # --nowildcard; --transparent wants IP_TRANSPARENT; --restore-skmark copies the
+    # socket's mark to the packet when the socket counts.
     nowildcard = match.get("nowildcard") is not None
+    transparent = match.get("transparent") is not None
+    restore = match.get("restore-skmark") is not None
 
     def check(st: State, host: Host) -> Result:
-        if host.sockets is None:
+        sockets = host.socket_list()
+        if sockets is None:
             return Choice(None, "whether a local socket takes the packet (not in the file)")
-        for entry in host.sockets:
-            proto, _, rest = entry.partition(":")
-            addr, _, port = rest.rpartition(":")
-            if proto != st.protocol or not port.isdigit() or int(port) != st.dport:
-                continue
-            if addr == st.dst or (not nowildcard and addr in ("0.0.0.0", "::", "*")):
-                return None
-        return f"no local socket for {st.protocol} {st.dst}:{st.dport}"
+        found = listener(sockets, st.protocol, st.dst, st.dport)
+        if found is None:
+            return f"no local socket for {st.protocol} {hostport(st.dst, st.dport)}"
+        if found.wildcard and not nowildcard:
+            return (f"the socket for {st.protocol} {hostport(st.dst, st.dport)} listens on "
+                    "any address, which the match ignores without --nowildcard")
+        if transparent and not found.transparent:
+            return (f"the socket for {st.protocol} {hostport(st.dst, st.dport)} is not "
+                    "transparent, rule wants --transparent")
+        if restore:
+            st.mark = found.mark
+        return None
 
     return check
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .._errors import ChainwalkError
 from ._values import family_of, ip
+
+if TYPE_CHECKING:
+    from ._policy_routing import PolicyRouting
 
 TCP_SYN = ("SYN",)
 
@@ -85,14 +89,58 @@ class Interface:
 LOOPBACK = Interface("lo", ("127.0.0.1/8", "::1/128"))
 
 
+@dataclass(frozen=True, slots=True)
+class Socket:
+    """A local socket that ``-m socket`` and TPROXY look up: a listener or a bound UDP
+    socket on ``address`` (``0.0.0.0``/``::``: any) and ``port``; ``transparent`` is
+    IP_TRANSPARENT, ``mark`` its SO_MARK."""
+
+    protocol: str
+    address: str
+    port: int
+    transparent: bool = False
+    mark: int = 0
+
+    @property
+    def wildcard(self) -> bool:
+        return self.address in ("0.0.0.0", "::", "*")
+
+    @classmethod
+    def parse(cls, text: str) -> Socket:
+        """``proto:address:port[,transparent][,mark=N]`` (``tcp:0.0.0.0:15006,transparent``)."""
+        spec, *flags = text.split(",")
+        proto, _, rest = spec.partition(":")
+        address, _, port = rest.rpartition(":")
+        address = address.strip("[]")
+        transparent, mark = False, 0
+        for flag in flags:
+            if flag == "transparent":
+                transparent = True
+            elif flag.startswith("mark="):
+                try:
+                    mark = int(flag[5:], 0)
+                except ValueError:
+                    raise ChainwalkError(f"socket {text!r}: {flag[5:]!r} is not a mark") from None
+            else:
+                raise ChainwalkError(f"socket {text!r}: unknown flag {flag!r}, expected "
+                                     "transparent or mark=N")
+        if proto not in ("tcp", "udp") or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ChainwalkError(f"socket {text!r} is not PROTO:ADDRESS:PORT, such as "
+                                 "tcp:0.0.0.0:15006")
+        return cls(proto, address, int(port), transparent, mark)
+
+
 @dataclass(frozen=True)
 class Host:
     """The network namespace a packet is in: its interfaces and what the file cannot say.
 
     ``ipsets`` maps a set's name to its members (``None``: membership unknown);
-    ``sockets`` lists local sockets for ``-m socket`` as ``proto:addr:port``
-    (``None``: unknown); ``local_marks`` are ``(value, mask)`` fwmarks that policy
-    routing delivers locally (TPROXY's ``ip rule fwmark ... lookup`` table).
+    ``sockets`` lists local sockets for ``-m socket`` and TPROXY, as :class:`Socket` or
+    ``proto:addr:port`` text (``None``: unknown); ``local_marks`` are ``(value, mask)``
+    fwmarks that policy routing delivers locally (TPROXY's ``ip rule fwmark ... lookup``
+    table) when no ``routing`` dump says more; ``routing`` is the policy routing of each
+    address family read from ``ip rule``/``ip route`` dumps (a family without one is routed
+    as a pod is: connected routes, local addresses, a default route).
     In ``lenient`` mode what cannot be known is an "unknown" match that the trace
     follows both ways; otherwise it is an error.
     """
@@ -101,8 +149,9 @@ class Host:
     default_interface: str = "eth0"
     forwarding: bool = False
     ipsets: Mapping[str, tuple[str, ...]] | None = None
-    sockets: tuple[str, ...] | None = None
+    sockets: tuple[str | Socket, ...] | None = None
     local_marks: tuple[tuple[int, int], ...] = ()
+    routing: tuple[PolicyRouting, ...] = ()
     lenient: bool = False
     # What routing worked out for this host (see _routing), by question.
     _cache: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
@@ -112,6 +161,19 @@ class Host:
             if interface.name == name:
                 return interface
         return None
+
+    def policy_routing(self, family: int) -> PolicyRouting | None:
+        return next((r for r in self.routing if r.family == family), None)
+
+    def socket_list(self) -> tuple[Socket, ...] | None:
+        """``sockets`` as :class:`Socket` values (``None``: unknown)."""
+        if self.sockets is None:
+            return None
+        known = self._cache.get("sockets")
+        if known is None:
+            known = tuple(s if isinstance(s, Socket) else Socket.parse(s) for s in self.sockets)
+            self._cache["sockets"] = known
+        return known  # type: ignore[return-value]
 
     def addresses(self, family: int) -> list[tuple[str, ipaddress.IPv4Interface
                                                     | ipaddress.IPv6Interface]]:

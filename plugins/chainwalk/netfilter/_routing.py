@@ -1,8 +1,10 @@
-"""The routing decisions netfilter's hooks depend on (``ip route get``, simplified).
+"""The routing decisions netfilter's hooks depend on (``ip route get``).
 
-A namespace here has connected routes for its interfaces' prefixes, the local
-routes of its addresses (all of 127.0.0.0/8 is local), and a default route out of
-``Host.default_interface``. That is what a Kubernetes pod has.
+Without policy routing dumps (``Host.routing``), a namespace here has connected routes
+for its interfaces' prefixes, the local routes of its addresses (all of 127.0.0.0/8 is
+local), and a default route out of ``Host.default_interface``. That is what a Kubernetes
+pod has. With them, every question goes to the rules and tables of the dumps
+(``_policy_routing.lookup``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TypeVar
 
 from . import _values as v
 from ._packet import Host
+from ._policy_routing import PolicyRouting, RouteDecision, lookup
 
 _LOOPBACK4 = ipaddress.ip_network("127.0.0.0/8")
 T = TypeVar("T")
@@ -24,6 +27,7 @@ class Route:
     interface: str | None  # None: no route (unreachable)
     source: str  # preferred source address
     local: bool
+    decision: RouteDecision | None = None  # what policy routing decided, when it ran
 
 
 # A trace asks the same few routing questions again and again (each route_output also asks
@@ -52,12 +56,61 @@ def _is_local(host: Host, address: str) -> bool:
     return any(a.ip == addr for _, a in host.addresses(addr.version))
 
 
-def route_output(host: Host, destination: str, mark: int = 0) -> Route:
-    """Where a locally generated packet to ``destination`` goes, and its source address."""
+def route_output(host: Host, destination: str, mark: int = 0, source: str = "") -> Route:
+    """Where a locally generated packet to ``destination`` goes, and its source address
+    (``source``: the packet's, when it has one; only policy rules with ``from`` read it)."""
+    policy = host.policy_routing(v.family_of(destination)) if host.routing else None
+    if policy is not None:
+        key: tuple[object, ...] = ("policy-route", destination, mark, source)
+        known = host._cache.get(key)
+        if isinstance(known, Route):
+            return known
+        return _remember(host, key, _policy_output(host, policy, destination, mark, source))
     known = host._cache.get(("route", destination, mark))
     if isinstance(known, Route):
         return known
     return _remember(host, ("route", destination, mark), _route_output(host, destination, mark))
+
+
+def _policy_output(host: Host, policy: PolicyRouting, destination: str, mark: int,
+                   source: str) -> Route:
+    decision = lookup(policy, destination, source=source, mark=mark, iif="lo")
+    if decision.outcome == "local":
+        return Route("lo", decision.source, True, decision)
+    if decision.outcome != "unicast":
+        return Route(None, "", False, decision)
+    return Route(decision.interface, decision.source or _interface_source(
+        host, decision.interface or "", destination, decision.route.via
+        if decision.route else ""), False, decision)
+
+
+def _interface_source(host: Host, interface: str, destination: str, gateway: str) -> str:
+    """The source a route without ``src`` gives (inet_select_addr): the interface's address
+    whose subnet holds the gateway (or the destination), else its first, else any
+    global address."""
+    family = v.family_of(destination)
+    target = v.ip(gateway or destination)
+    own = [a for name, a in host.addresses(family) if name == interface]
+    for a in own:
+        if target in a.network:
+            return str(a.ip)
+    if own:
+        return str(own[0].ip)
+    return masquerade_address(host, interface, family) or ""
+
+
+def route_input(host: Host, destination: str, source: str, mark: int, interface: str
+                ) -> Route:
+    """Where a packet arriving on ``interface`` goes: ``local`` (INPUT), out of an
+    interface (FORWARD), or nowhere (``interface`` None)."""
+    policy = host.policy_routing(v.family_of(destination)) if host.routing else None
+    if policy is None:
+        if input_is_local(host, destination, mark):
+            return Route("lo", destination, True)
+        return Route(route_output(host, destination, mark).interface, "", False)
+    decision = lookup(policy, destination, source=source, mark=mark, iif=interface)
+    return Route("lo" if decision.outcome == "local" else decision.interface, "",
+                 decision.outcome == "local", decision)
 
 
 def _route_output(host: Host, destination: str, mark: int) -> Route:

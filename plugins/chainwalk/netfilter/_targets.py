@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Final, Literal
 
 from . import _values as v
+from ._compile import listener
 from ._packet import Host, hostport
 from ._routing import masquerade_address, primary_address
 from ._state import State
@@ -144,11 +145,23 @@ def _source_nat(masquerade: bool) -> Action:
 
 
 def _tproxy(st: State, host: Host, opts: Options, hook: str) -> tuple[Outcome, str | None]:
+    on_ip = opts["on-ip"][0]
+    port = int(opts["on-port"][0]) or st.dport
+    sockets = host.socket_list()
+    if sockets is not None:
+        # tproxy_tg4/6: a listener on --on-ip (else the incoming interface's primary
+        # address) and --on-port, which must be transparent, or the packet is dropped.
+        wildcard = on_ip in ("0.0.0.0", "::")
+        laddr = (primary_address(host, st.in_if or "", st.family) or st.dst) if wildcard \
+            else on_ip
+        found = listener(sockets, st.protocol, laddr, port)
+        if found is None or not found.transparent:
+            why = "no listener" if found is None else "the listener is not transparent"
+            return "DROP", f"{why} on {hostport(laddr, port)}: TPROXY drops the packet"
     value, mask = v.mark_bits(opts["tproxy-mark"][0])
     st.mark = (st.mark & ~mask & v.MAX_U32) ^ value
-    on_ip = opts["on-ip"][0]
     address = st.dst if on_ip in ("0.0.0.0", "::") else on_ip
-    st.tproxy = (address, int(opts["on-port"][0]))
+    st.tproxy = (address, port)
     return "ACCEPT", (f"to the transparent socket on port {st.tproxy[1]} "
                       f"(destination kept), mark {hex(st.mark)}")
 

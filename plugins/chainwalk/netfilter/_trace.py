@@ -27,7 +27,8 @@ from .._errors import ChainwalkError, Location, Problem
 from ._compile import Choice
 from ._model import Chain, Option, Rule, Ruleset
 from ._packet import Host, Packet, hostport
-from ._routing import input_is_local, martian, route_output
+from ._policy_routing import RouteDecision
+from ._routing import Route, martian, route_input, route_output
 from ._state import State
 from ._targets import ACTIONS, Outcome
 
@@ -182,6 +183,8 @@ class Branch:
     sport_range: tuple[int, int] | None = None
     # A TCP connection's handshake after its first packet lands; None otherwise.
     handshake: Handshake | None = None
+    # Policy routing's decisions, in order (only on a host with routing dumps).
+    routes: tuple[RouteDecision, ...] = ()
 
     @property
     def hits(self) -> tuple[Hit, ...]:
@@ -197,11 +200,14 @@ class Branch:
             final["tproxy"] = {"address": self.tproxy[0], "port": self.tproxy[1]}
         if self.sport_range:
             final["sport_range"] = list(self.sport_range)
-        return {"probability": self.probability, "assumptions": list(self.assumptions),
-                "verdict": self.verdict, "disposition": self.disposition, "final": final,
-                "handshake": self.handshake.to_dict() if self.handshake else None,
-                "hits": [h.to_dict() for h in self.hits],
-                "steps": [s.to_dict() for s in self.steps]}
+        out = {"probability": self.probability, "assumptions": list(self.assumptions),
+               "verdict": self.verdict, "disposition": self.disposition, "final": final,
+               "handshake": self.handshake.to_dict() if self.handshake else None,
+               "hits": [h.to_dict() for h in self.hits],
+               "steps": [s.to_dict() for s in self.steps]}
+        if self.routes:
+            out["routing"] = [r.to_dict() for r in self.routes]
+        return out
 
 
 @dataclass(slots=True)
@@ -246,8 +252,10 @@ class Trace:
                        "gid": p.gid, "mark": p.mark},
         }
         main = self.main.to_dict()
-        for key in ("verdict", "disposition", "final", "handshake", "hits", "steps"):
-            out[key] = main[key]
+        for key in ("verdict", "disposition", "final", "handshake", "hits", "steps",
+                    "routing"):
+            if key in main:
+                out[key] = main[key]
         out["branches"] = [b.to_dict() for b in self.branches]
         return out
 
@@ -321,6 +329,7 @@ class _Run:
         self.steps: list[Step] = []
         self.st = State()
         self.nat_bound = False
+        self.routes: list[RouteDecision] = []
         # "UNROUTABLE": routing refused the packet (it is dropped, by no rule).
         self.verdict: Verdict | Literal["UNROUTABLE"] = "ACCEPT"
 
@@ -506,7 +515,11 @@ class _Run:
         POSTROUTING sees the new one, which this returns.
         """
         st = self.st
-        route = route_output(self.host, st.dst, st.mark)
+        route = self.routed(route_output(self.host, st.dst, st.mark, st.src))
+        if route.interface is None and route.decision is not None:
+            self.event("refused", f"rerouted after {table} OUTPUT: "
+                       f"{route.decision.describe()}: dropped")
+            self.stop("UNROUTABLE")
         refused = martian(st.src, st.dst, route.interface)
         if refused:
             self.event("refused", f"rerouted after {table} OUTPUT: {refused}: dropped")
@@ -515,6 +528,12 @@ class _Run:
             self.event("reroute", f"rerouted after {table} OUTPUT to {route.interface} (the "
                        f"rest of OUTPUT still sees -o {st.out_if})")
         return route.interface
+
+    def routed(self, route: Route) -> Route:
+        """``route``, its policy routing decision (if any) recorded."""
+        if route.decision is not None:
+            self.routes.append(route.decision)
+        return route
 
     def event(self, kind: EventKind, text: str) -> None:
         self.steps.append(Step("event", "", self.st.hook, "", 0, text, event=kind))
@@ -542,19 +561,23 @@ class _Run:
         decided = next((s for s in reversed(self.steps) if s.kind in ("rule", "policy")
                         and (s.target or s.result) == self.verdict),
                        None) if disposition in ("dropped", "rejected") else None
+        if decided is None and disposition == "dropped" and self.steps[-1].hit:
+            decided = self.steps[-1]  # a target that drops when it cannot act (TPROXY...)
         final = Packet(st.dst, st.dport, st.protocol, st.src, st.sport, st.in_if, st.out_if,
                        st.uid, st.gid, st.groups, st.mark, st.ctmark, st.ctstate,
                        tuple(sorted(st.tcp_flags)))
         verdict = self.verdict if self.verdict != "UNROUTABLE" else "DROP"
         return Branch(self.probability, tuple(self.assumptions), tuple(self.steps), verdict,
-                      disposition, final, decided, st.tproxy, st.sport_range)
+                      disposition, final, decided, st.tproxy, st.sport_range,
+                      routes=tuple(self.routes))
 
     def local_out(self, packet: Packet) -> Disposition:
         st = self.st
-        route = route_output(self.host, packet.dst, packet.mark)
+        route = self.routed(route_output(self.host, packet.dst, packet.mark, packet.src))
         st.out_if = packet.out_interface or route.interface
+        decided = f" ({route.decision.describe()})" if route.decision else ""
         if st.out_if is None:
-            self.event("refused", f"no route to {packet.dst}")
+            self.event("refused", f"no route to {packet.dst}{decided}")
             self.stop("UNROUTABLE")
         st.set_src(packet.src or route.source)
         refused = martian(st.src, st.dst, st.out_if)
@@ -564,7 +587,8 @@ class _Run:
         st.orig_src, st.orig_dst = st.src, st.dst
         st.orig_sport, st.orig_dport = st.sport, st.dport
         st.hook = "OUTPUT"
-        self.event("route", f"routing: {packet.dst} leaves on {st.out_if}, source {st.src}")
+        self.event("route", f"routing: {packet.dst} leaves on {st.out_if}, source {st.src}"
+                   f"{decided}")
         self.hook("OUTPUT")
         self.hook("POSTROUTING")
         self.nat_bound = True
@@ -593,7 +617,18 @@ class _Run:
         if refused:
             self.event("refused", f"input routing: {refused}: dropped")
             self.stop("UNROUTABLE")
-        if st.tproxy is not None or input_is_local(self.host, st.dst, st.mark):
+        route = self.routed(route_input(self.host, st.dst, st.src, st.mark, st.in_if or ""))
+        if route.decision is not None:
+            self.event("route", f"input routing: {route.decision.describe()}")
+            if st.tproxy is not None and not route.local:
+                # ip_forward drops a packet that TPROXY assigned to a socket.
+                self.event("refused", "TPROXY assigned the packet to a socket, but routing "
+                           "does not deliver it locally: dropped")
+                self.stop("UNROUTABLE")
+            if route.interface is None:
+                self.event("refused", f"input routing: no route to {st.dst}: dropped")
+                self.stop("UNROUTABLE")
+        if (st.tproxy is not None and route.decision is None) or route.local:
             self.hook("INPUT")
             self.nat_bound = True
             where = (f"transparent socket on port {st.tproxy[1]}" if st.tproxy
@@ -604,7 +639,6 @@ class _Run:
         if not self.host.forwarding:
             self.event("refused", f"{st.dst} is not local and forwarding is off: dropped")
             self.stop("UNROUTABLE")
-        route = route_output(self.host, st.dst, st.mark)
         st.out_if = route.interface
         self.hook("FORWARD")
         self.hook("POSTROUTING")
@@ -635,14 +669,15 @@ def handshake(ruleset: Ruleset | NftRuleset, packet: Packet, host: Host, hook: s
                          if local_client else "0.0.0.0")
     # The answer: from where the first packet landed back to the client, the NAT undone.
     undo: _Mapping = ((src, packet.sport or EPHEMERAL_PORT), (packet.dst, packet.dport))
-    # A local answering socket's owner is not in the file: the answer is followed as sent
-    # by each owner the rules tell apart (the ids they name, and one they do not).
+    # Later packets carry the connection's mark (CONNMARK). A local answering socket's
+    # owner is not in the file: the answer is followed as sent by each owner the rules
+    # tell apart (the ids they name, and one they do not).
     owners = (*ruleset.owner_ids, _UNNAMED_ID) if local_server else (None,)
     replies: list[Branch] = []
     for owner in owners:
         answer = Packet(final.src, final.sport, "tcp", final.dst, final.dport,
                         None if local_server else final.out_interface, None, owner, owner, (),
-                        0, 0, "ESTABLISHED", ("ACK", "SYN"))
+                        0, final.ctmark, "ESTABLISHED", ("ACK", "SYN"))
         try:
             replies.append(_follow(ruleset, answer, host,
                                    "OUTPUT" if local_server else "PREROUTING", undo))
@@ -654,12 +689,17 @@ def handshake(ruleset: Ruleset | NftRuleset, packet: Packet, host: Host, hook: s
     reply = replies[0]
     expected = "delivered" if local_client else "sent"
     if reply.disposition != expected:
+        if reply.disposition == "sent":  # routed away from the local client
+            return Handshake("reply-dropped", "the answer (SYN-ACK) leaves on "
+                             f"{reply.final.out_interface} to "
+                             f"{hostport(reply.final.dst, reply.final.dport)} instead of "
+                             "coming back to the local client")
         return Handshake("reply-dropped", f"the answer (SYN-ACK) is {reply.disposition}"
                          + _by(reply))
     # The client's ACK: the first packet's way, NATed as the first packet was.
     ack = Packet(packet.dst, packet.dport, "tcp", src, packet.sport or EPHEMERAL_PORT,
                  packet.in_interface, packet.out_interface, packet.uid, packet.gid,
-                 packet.groups, packet.mark, packet.ctmark, "ESTABLISHED", ("ACK",))
+                 packet.groups, packet.mark, final.ctmark, "ESTABLISHED", ("ACK",))
     redo: _Mapping = ((final.dst, final.dport), (final.src, final.sport))
     try:
         last = _follow(ruleset, ack, host, hook, redo)

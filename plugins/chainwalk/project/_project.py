@@ -240,7 +240,8 @@ class Project:
                 raise
             for scenario in found:
                 for pod in scenario.topology.pods:
-                    for dep in (pod.ruleset_path, pod.ruleset6_path):
+                    for dep in (pod.ruleset_path, pod.ruleset6_path,
+                                *(pod.routing_paths or ())):
                         if dep:
                             self.touch(dep)
             return found

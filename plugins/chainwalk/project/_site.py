@@ -33,6 +33,7 @@ from ..render import (
     find_blocks,
     hops_table,
     journey_key,
+    journeys_table,
     legend,
     listing,
     md_code,
@@ -238,6 +239,8 @@ class Site:
             return self._listing(request)
         if view == "coverage":
             return self._coverage(request)
+        if view == "compare":
+            return self._compare(request)
         return self._diff(request)
 
     def _diagram(self, source: str) -> str:
@@ -394,6 +397,21 @@ class Site:
                 if isinstance(other, str) or journey_key(base) != journey_key(other):
                     changed.append((scenario.title, *pair))
         return Rendered(diff_table(request.against, request.ruleset, changes, changed))
+
+    def _compare(self, request: Request) -> Rendered:
+        """The scenarios of the same name in two topologies, their journeys side by side."""
+        others = {s.name: s for s in self.project.scenarios(request.versus)}
+        rows: list[tuple[str, Journey | str, Journey | str]] = [
+            (s.title, self.project.journey(s), self.project.journey(others[s.name]))
+            for s in self.project.scenarios(request.topology) if s.name in others]
+        if not rows:
+            where = self.project.shown(self.project.scenario_file(request.topology))
+            raise ChainwalkError([Problem(Location(where, 0), f"{request.topology} and "
+                                          f"{request.versus} have no scenario name in common",
+                                          None, "scenarios of the same name in both files")])
+        return Rendered(journeys_table("scenario", md_code(request.topology),
+                                       md_code(request.versus), rows) + "\n",
+                        topologies=[request.versus])
 
     # -- the whole folder ---------------------------------------------------------
     def check(self) -> tuple[list[Finding], list[Finding]]:

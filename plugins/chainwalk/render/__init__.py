@@ -17,7 +17,7 @@ from ._blocks import VIEWS, Block, Request, find_blocks, parse_request
 from ._chains import chains_flowchart
 from ._cli_views import format_mermaid, format_text, journey_to_dict
 from ._coverage import coverage
-from ._diff import diff_table, journey_key, ruleset_changes
+from ._diff import diff_table, journey_key, journeys_table, ruleset_changes
 from ._escape import html_text, md_code, md_text, mermaid_text
 from ._html import PLACEHOLDER_START, TABLE_PLACEHOLDER, table_html, tables_aside
 from ._journeys import Numbering, traces_with
@@ -33,7 +33,7 @@ __all__ = [
     "Annotation", "Annotations", "Block", "Counters", "Numbering", "Request",
     "chains_flowchart", "check_steps", "count_journeys", "coverage", "diff_table", "fenced",
     "find_blocks", "format_mermaid", "format_text", "hops_table", "html_text", "journey_key",
-    "journey_to_dict", "legend", "listing", "md_code", "md_text", "mermaid_text",
+    "journey_to_dict", "journeys_table", "legend", "listing", "md_code", "md_text", "mermaid_text",
     "moves_in_pod", "no_pod_problem", "overview", "parse_request", "protocol_note",
     "rules_table", "ruleset_changes", "sequence", "shared_pod", "table_html", "tables_aside",
     "trace_table", "traces_with",

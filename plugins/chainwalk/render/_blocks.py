@@ -38,6 +38,7 @@ VIEWS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "coverage": (("topology",), ("ruleset", "table")),
     "diff": (("ruleset", "against"), ("table",)),
     "overview": (("scenario", "then"), ("pod",)),
+    "compare": (("topology", "versus"), ()),
 }
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 
@@ -73,6 +74,7 @@ class Request:
     then: str = ""
     pod: str = ""
     reasons: bool = False
+    versus: str = ""
 
 
 def find_blocks(markdown: str, page: str) -> tuple[list[Block], list[Problem]]:
@@ -166,7 +168,7 @@ def _check_value(key: str, value: Any) -> tuple[str, str] | None:
         if not slash or not _is_name(stem, False) or not _is_name(name, False):
             return ("not a scenario id", "<scenario file stem>/<scenario name>, "
                     "e.g. bookinfo/inbound")
-    elif key in ("ruleset", "against", "topology"):
+    elif key in ("ruleset", "against", "topology", "versus"):
         if not _is_name(value, True):
             return ("not a file stem inside the rules folder",
                     "a name such as current (no '..', no absolute path, no suffix)")

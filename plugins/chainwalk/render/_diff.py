@@ -124,10 +124,18 @@ def diff_table(old_name: str, new_name: str, changes: list[Change],
     if not journeys:
         lines.append("No scenario's journey changes.")
     else:
-        lines.append(f"| scenario | with {md_code(old_name)} | with {md_code(new_name)} |")
-        lines.append("| --- | --- | --- |")
-        for title, old, new in journeys:
-            cells = [journey_summary(j) if isinstance(j, Journey) else md_text(j)
-                     for j in (old, new)]
-            lines.append(f"| {md_text(title)} | {cells[0]} | {cells[1]} |")
+        lines.append(journeys_table("scenario", f"with {md_code(old_name)}",
+                                    f"with {md_code(new_name)}", journeys))
     return "\n".join(lines) + "\n"
+
+
+def journeys_table(first: str, left: str, right: str,
+                   journeys: list[tuple[str, Journey | str, Journey | str]]) -> str:
+    """Two journeys per row, in short, under the (Markdown) headers ``left`` and ``right``:
+    ``(title, journey, journey)`` (a string: why it could not run)."""
+    lines = [f"| {first} | {left} | {right} |", "| --- | --- | --- |"]
+    for title, one, other in journeys:
+        cells = [journey_summary(j) if isinstance(j, Journey) else md_text(j)
+                 for j in (one, other)]
+        lines.append(f"| {md_text(title)} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)

@@ -53,7 +53,9 @@ class _Diagram:
         found = self.scenario.topology.pod(pod)
         sidecar = found.sidecar if found is not None else None
         if sidecar is not None and name == sidecar.kind:
-            return self.actor(pod, "sidecar", f"{name} (sidecar)")
+            # ztunnel is the node's, listening in the pod: not the pod's own sidecar.
+            role = "in-pod sockets" if sidecar.kind == "ztunnel" else "sidecar"
+            return self.actor(pod, "sidecar", f"{name} ({role})")
         return self.actor(pod, f"app {name}", name)
 
     def say(self, line: str) -> None:
