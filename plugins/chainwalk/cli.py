@@ -282,6 +282,7 @@ def _check(args: argparse.Namespace) -> int:
         try:
             if not _is_scenario_path(path):
                 load_ruleset(path)
+                problems.extend(_annotation_problems(path))
                 continue
             from .journey import check_scenario, load_scenarios, run_scenario
 
@@ -299,6 +300,33 @@ def _check(args: argparse.Namespace) -> int:
         return 1
     _print(f"{counted} OK")
     return 0
+
+
+def _annotation_problems(path: str) -> list[Problem]:
+    """The problems of the annotation file beside the ruleset ``path``, if it has one:
+    with every claim checked when the ruleset lies in a rules folder's ``rulesets/``
+    (its scenarios are then at hand), else its format and drift."""
+    from pathlib import Path
+
+    from .project import Project, drift
+    from .project._annotation_claims import annotation_problems
+    from .project._annotations import read_annotations
+
+    ruleset = Path(path)
+    notes = ruleset.with_name(ruleset.name.removesuffix(".rules") + ".annotations.yaml")
+    if not ruleset.name.endswith(".rules") or not notes.is_file():
+        return []
+    folder = next((p for p in ruleset.resolve().parents if p.name == "rulesets"), None)
+    if folder is not None:
+        stem = ruleset.resolve().relative_to(folder).as_posix().removesuffix(".rules")
+        return sorted(annotation_problems(Project(folder.parent, os.getcwd()), stem),
+                      key=lambda p: p.location)
+    from ._files import read_text
+    from ._ruleset_cache import load_ruleset
+
+    found = read_annotations(read_text(notes, str(notes), "annotation file"), str(notes))
+    return sorted([*found.problems, *drift(found, load_ruleset(path))],
+                  key=lambda p: p.location)
 
 
 def _run(args: argparse.Namespace) -> int:

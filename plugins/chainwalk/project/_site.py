@@ -3,9 +3,8 @@ the whole rules folder whether a page shows them or not.
 
 ``Site.render_page`` replaces each block of a page by its view's Markdown and
 collects what went wrong; ``Site.check`` then validates everything under rules/
-(every ruleset parses, every annotation still names a rule, every scenario's
-expectations hold, every annotation's scenario exists) and warns about scenarios no
-page shows. A :class:`Finding` is a problem together with the blocks that show the
+(every ruleset parses, every scenario's expectations hold, every annotation still
+names a rule and what its fields claim holds) and warns about scenarios no page shows. A :class:`Finding` is a problem together with the blocks that show the
 thing it is about, so a message names both the page line and the rules file line.
 """
 
@@ -49,6 +48,7 @@ from ..render import (
     trace_table,
     traces_with,
 )
+from ._annotation_claims import annotation_problems
 from ._annotations import drift
 from ._project import RULESETS, Project
 
@@ -360,18 +360,14 @@ class Site:
         """Problems and warnings about everything under rules/ (after the pages)."""
         findings: list[Finding] = []
         warnings: list[Finding] = []
-        scenario_ids: set[str] = set()
-        broken: set[str] = set()
         for stem in self.project.topology_stems():
             shown = tuple(self.shown.get(f"topology {stem}", ()))
             try:
                 scenarios = self.project.scenarios(stem)
             except ChainwalkError as e:
                 findings.extend(Finding(p, shown) for p in e.problems)
-                broken.add(stem)
                 continue
             for scenario in scenarios:
-                scenario_ids.add(scenario.id)
                 where = tuple(self.shown.get(scenario.id, ())) or shown
                 try:
                     problems = self.project.expectation_problems(scenario)
@@ -385,20 +381,10 @@ class Site:
         for stem in self.project.ruleset_stems():
             shown = tuple(self.shown.get(f"ruleset {stem}", ()))
             try:
-                ruleset = self.project.ruleset(stem)
-                notes = self.project.annotations(stem)
+                problems = annotation_problems(self.project, stem)
             except ChainwalkError as e:
-                findings.extend(Finding(p, shown) for p in e.problems)
-                continue
-            findings.extend(Finding(self.project.relocate(p), shown)
-                            for p in drift(notes, ruleset))
-            for note in notes.notes.values():
-                if note.scenario and note.scenario not in scenario_ids and \
-                        note.scenario.partition("/")[0] not in broken:
-                    findings.append(Finding(Problem(
-                        note.location or Location(notes.path, 0),
-                        "the annotation names an unknown scenario", note.scenario,
-                        "an id such as bookinfo/inbound"), shown))
+                problems = list(e.problems)
+            findings.extend(Finding(p, shown) for p in problems)
         return findings, warnings
 
 

@@ -12,7 +12,7 @@ Every string that comes from a file is escaped for where it goes (``_escape``), 
 the output depends only on the inputs: the same data give byte-identical Markdown.
 """
 
-from ._annotations import EMPTY, Annotation, Annotations
+from ._annotations import EMPTY, Annotation, Annotations, ArticleRefs
 from ._blocks import VIEWS, Block, Request, find_blocks, parse_request
 from ._chains import chains_flowchart
 from ._cli_views import format_mermaid, format_text, journey_to_dict
@@ -22,7 +22,15 @@ from ._escape import html_text, md_code, md_text, mermaid_text
 from ._html import PLACEHOLDER_START, TABLE_PLACEHOLDER, table_html, tables_aside
 from ._journeys import Numbering, traces_with
 from ._listing import SYN_BYTES, Counters, count_journeys, listing, protocol_note
-from ._overview import check_steps, legend, moves_in_pod, no_pod_problem, overview, shared_pod
+from ._overview import (
+    check_steps,
+    computed_steps,
+    legend,
+    moves_in_pod,
+    no_pod_problem,
+    overview,
+    shared_pod,
+)
 from ._rules import rules_table
 from ._sequence import sequence
 from ._trace import hops_table, trace_table
@@ -30,8 +38,8 @@ from ._views import MERMAID_MAX_TEXT, fenced
 
 __all__ = [
     "EMPTY", "MERMAID_MAX_TEXT", "PLACEHOLDER_START", "SYN_BYTES", "TABLE_PLACEHOLDER", "VIEWS",
-    "Annotation", "Annotations", "Block", "Counters", "Numbering", "Request",
-    "chains_flowchart", "check_steps", "count_journeys", "coverage", "diff_table", "fenced",
+    "Annotation", "Annotations", "ArticleRefs", "Block", "Counters", "Numbering", "Request",
+    "chains_flowchart", "check_steps", "computed_steps", "count_journeys", "coverage", "diff_table", "fenced",
     "find_blocks", "format_mermaid", "format_text", "hops_table", "html_text", "journey_key",
     "journey_to_dict", "legend", "listing", "md_code", "md_text", "mermaid_text",
     "moves_in_pod", "no_pod_problem", "overview", "parse_request", "protocol_note",
