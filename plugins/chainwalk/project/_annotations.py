@@ -13,6 +13,10 @@ The file is keyed by table, chain and each rule's normal form (``rule.spec``: th
           article: 1               # the rule's number in the article's table
           scenario: bookinfo/inbound
 
+A top-level ``article`` entry (not a table) says what the numbers refer to: ``rules``,
+the article's chain (``classic nat ISTIO_OUTPUT``), and ``figure``, the scenarios whose
+journeys ``steps`` number (``_annotation_claims`` checks both, and ``scenario``).
+
 A key that no longer names a rule of its chain is drift: the rule changed or went
 away, and the prose about it may no longer be true, so it is a problem (the build
 fails). A key that names the rule in another spelling (option order, a missing
