@@ -197,7 +197,7 @@ def reach(ruleset: Ruleset, host: Host, hook: str, description: Description,
         for number, _ in enumerate(chain.rules, start=1):
             cubes = found.matched.get((table, chain.name, number), [])
             out.append(RuleReach(table, chain.name, number, "reached" if cubes else "never",
-                                 witness_packet(witness(cubes[0], ruleset.family), found.universe, hook)
+                                 witness_packet(witness(cubes[0], found.universe), found.universe, hook)
                                  if cubes else None))
     return out
 
@@ -206,7 +206,7 @@ def decisions(ruleset: Ruleset, host: Host, hook: str, description: Description,
               table: str) -> dict[Decision, Packet]:
     """Where the described packets' walks through ``table`` end, each with a witness."""
     found = exploration(ruleset, host, hook, description, table)
-    return {d: witness_packet(witness(cubes[0], ruleset.family), found.universe, hook)
+    return {d: witness_packet(witness(cubes[0], found.universe), found.universe, hook)
             for d, cubes in sorted(found.decisions.items()) if d.table == table and cubes}
 
 

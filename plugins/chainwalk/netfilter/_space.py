@@ -38,6 +38,9 @@ Piece = tuple[Cube, Overrides]
 
 FIELDS = ("src", "dst", "proto", "sport", "dport", "in", "out", "uid", "gid", "mark")
 SRC, DST, PROTO, SPORT, DPORT, IN, OUT, UID, GID, MARK = range(len(FIELDS))
+# Not a field: an override naming the last RETURN a piece took (an index into
+# Exploration.returns), so that a walk a RETURN ends at a policy is the RETURN's.
+RETURNED = len(FIELDS)
 # uid and gid are kept plus one: 0 is "no local socket".
 NO_SOCKET = 0
 MAX_CUBES = 100_000  # a chain whose sets grow past this many cubes is refused
@@ -122,6 +125,7 @@ class Universe:
 
     family: int
     interfaces: list[str]
+    local: tuple[int, ...] = ()  # the host's addresses (a witness's source, if it may)
     tops: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -159,7 +163,8 @@ def universe_for(ruleset: Ruleset, host: Host, extra: tuple[str, ...] = ()) -> U
                         else:
                             names.add(option.value)
     stand_ins = {f"{prefix}0other" for prefix in wildcards} | {"other0"}
-    return Universe(ruleset.family, ["", *sorted(names | stand_ins)])
+    local = tuple(int(a.ip) for name, a in host.addresses(ruleset.family) if name != "lo")
+    return Universe(ruleset.family, ["", *sorted(names | stand_ins)], local)
 
 
 # -- what a rule's criteria ask, as constraints -----------------------------------
@@ -362,6 +367,13 @@ class Exploration:
     reached: dict[tuple[str, str, int], list[Piece]] = field(default_factory=dict)
     matched: dict[tuple[str, str, int], list[Piece]] = field(default_factory=dict)
     decisions: dict[Decision, list[Piece]] = field(default_factory=dict)
+    returns: list[Decision] = field(default_factory=list)
+
+    def ending(self, decision: Decision, piece: Piece) -> Decision:
+        """Where ``piece``'s walk ended as a person says it: at the RETURN that sent it
+        back to a policy, else at ``decision``."""
+        tag = dict(piece[1]).get(RETURNED)
+        return self.returns[tag] if decision.rule == 0 and tag is not None else decision
 
 
 class _Walker:
@@ -432,7 +444,9 @@ class _Walker:
                 continue
             name = target.name
             if name == "RETURN":
-                returned.extend(hit)
+                tag = len(self.result.returns)
+                self.result.returns.append(Decision(table, chain.name, number, "RETURN"))
+                returned.extend(_set(piece, RETURNED, tag) for piece in hit)
                 continue
             if name in _NON_TERMINAL_NO_CHANGE:
                 cubes = cubes + hit
@@ -444,14 +458,16 @@ class _Walker:
                 cubes = cubes + hit  # a conntrack zone: no field of the analysis changes
                 continue
             where = rule.location or Location(self.ruleset.source, 0)
-            decision = Decision(table, chain.name, number, name)
-            self.result.decisions.setdefault(decision, []).extend(hit)
-            if name == "ACCEPT":
+            if name in ("REDIRECT", "DNAT"):
+                hit, going = self._nat(rule, hit, where)
+                going_on.extend(going)
+            elif name == "ACCEPT":
                 going_on.extend(hit)
-            elif name in ("REDIRECT", "DNAT"):
-                going_on.extend(self._nat(rule, hit, where))
             elif name not in ("DROP", "REJECT"):
                 raise CannotProve(where, f"target {name}")
+            # (A NAT decision holds the packets as the target left them.)
+            decision = Decision(table, chain.name, number, name)
+            self.result.decisions.setdefault(decision, []).extend(hit)
         return returned + cubes
 
     def _mark(self, rule: Rule, cubes: list[Piece]) -> list[Piece]:
@@ -465,8 +481,10 @@ class _Walker:
             raise CannotProve(where, f"MARK under the mask {hex(mask)}")
         return [_set(piece, MARK, value) for piece in cubes]
 
-    def _nat(self, rule: Rule, cubes: list[Piece], where: Location) -> list[Piece]:
-        """The packets after REDIRECT or DNAT: a new destination (and port), rerouted."""
+    def _nat(self, rule: Rule, cubes: list[Piece],
+             where: Location) -> tuple[list[Piece], list[Piece]]:
+        """The packets after REDIRECT or DNAT (a new destination and port), and those of
+        them that go on once rerouted."""
         assert rule.target is not None
         options = {o.name: o.value for o in rule.target.options}
         if rule.target.name == "REDIRECT":
@@ -488,10 +506,12 @@ class _Walker:
         route = route_output(self.host, address) if self.result.hook == "OUTPUT" else None
         sources = _complement(loopback(self.universe.family), self.universe.tops[SRC]) \
             if route is not None and route.interface not in ("lo", None) else None
+        changed = []
         for cube, overrides in cubes:
             piece = _set((cube, overrides), DST, int(ipaddress.ip_address(address)))
             if ports:
                 piece = _set(piece, DPORT, int(ports))
+            changed.append(piece)
             if sources is not None:
                 kept = _intersect(cube[SRC], sources)
                 if not kept:
@@ -499,7 +519,7 @@ class _Walker:
                 piece = (tuple(kept if f == SRC else cube[f] for f in range(len(cube))),
                          piece[1])
             out.append(piece)
-        return out
+        return changed, out
 
 
 def _host_port(text: str) -> tuple[str, str]:
@@ -615,13 +635,16 @@ _NICE_ADDRESSES = {4: (int(ipaddress.IPv4Address("203.0.113.10")), 0x7F000001),
                    6: (int(ipaddress.IPv6Address("2001:db8::10")), 1)}
 
 
-def witness(piece: Piece, family: int = 4) -> dict[str, int]:
+def witness(piece: Piece, universe: Universe) -> dict[str, int]:
     """One packet of ``piece`` as sent, by field (a value readers know where there is
-    one)."""
+    one: the host's own address as the source)."""
     cube = piece[0]
     out = {}
     for f, values in enumerate(cube):
-        nice = _NICE_ADDRESSES[family] if f in (SRC, DST) else _NICE.get(f, ())
+        nice = _NICE.get(f, ())
+        if f in (SRC, DST):
+            nice = _NICE_ADDRESSES[universe.family]
+            nice = (*universe.local, *nice) if f == SRC else (*nice, *universe.local)
         pick = next((n for n in nice if any(lo <= n <= hi for lo, hi in values)), None)
         if pick is None:
             lo, hi = values[0]

@@ -30,6 +30,7 @@ from ..render import (
     diff_table,
     fenced,
     find_blocks,
+    find_inline_claims,
     hops_table,
     journey_key,
     legend,
@@ -49,8 +50,10 @@ from ..render import (
     trace_table,
     traces_with,
 )
+from ..render._claims import DEFAULT_HOST, INLINE_TEXT, claim_note
 from ._annotation_claims import annotation_problems
 from ._annotations import drift
+from ._claims import check_claim, make_claim, parse_inline
 from ._project import RULESETS, Project
 
 DEFAULT_TABLE = "nat"
@@ -139,6 +142,7 @@ class Site:
         result = PageResult(page, markdown, [Finding(p) for p in problems])
         html_tables = html_tables and PLACEHOLDER_START not in markdown
         lines = markdown.split("\n")
+        self._inline_claims(page, lines, result)
         out: list[str] = []
         position = 0
         for block in blocks:
@@ -156,6 +160,31 @@ class Site:
         out.extend(lines[position:])
         result.markdown = "\n".join(out)
         return result
+
+    def _inline_claims(self, page: str, lines: list[str], result: PageResult) -> None:
+        """Check each inline claim of the page and put its text in its place."""
+        for found in reversed(find_inline_claims("\n".join(lines))):
+            where = found.where(page)
+            try:
+                claim = parse_inline(found.body, where)
+                self.shown.setdefault(f"ruleset {claim.ruleset}", []).append(where)
+                check_claim(self.project, claim)
+                text = md_text(INLINE_TEXT[claim.kind] if claim.text is None else claim.text)
+            except ChainwalkError as e:
+                result.findings.extend(Finding(p) for p in e.problems)
+                text = md_text(found.body.partition("|")[2].strip() or found.body)
+            line = lines[found.line]
+            start = found.start
+            if not text and line[:start].endswith(" "):  # a claim that shows nothing
+                start -= 1
+            lines[found.line] = line[:start] + text + line[found.end:]
+
+    def _claim(self, block: Block, request: Request) -> str:
+        kind, _, argument = request.claim.strip().partition(" ")
+        claim = make_claim(kind, argument.strip(), request.ruleset, block.where,
+                           request.where, table=request.table or DEFAULT_TABLE,
+                           hook=request.hook, host=request.host or DEFAULT_HOST)
+        return claim_note(check_claim(self.project, claim))
 
     def _expectations(self, block: Block, result: PageResult) -> bool:
         """Add to ``result`` the problems of the expectations of the scenarios ``block``
@@ -202,6 +231,12 @@ class Site:
                 self.shown.setdefault(f"ruleset {key}", []).append(block.where)
         if request.topology:
             self.shown.setdefault(f"topology {request.topology}", []).append(block.where)
+        if request.view == "claim":  # proved at the block's place (its problems name it)
+            try:
+                return self._claim(block, request)
+            except ChainwalkError as e:
+                result.findings.extend(Finding(p) for p in e.problems)
+                return ""
         try:
             rendered = self.project.memo(("block", request, self.fence_escapes),
                                          lambda: self.render(request))

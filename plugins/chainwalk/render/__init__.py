@@ -13,7 +13,15 @@ the output depends only on the inputs: the same data give byte-identical Markdow
 """
 
 from ._annotations import EMPTY, Annotation, Annotations, ArticleRefs
-from ._blocks import VIEWS, Block, Request, find_blocks, parse_request
+from ._blocks import (
+    VIEWS,
+    Block,
+    InlineClaim,
+    Request,
+    find_blocks,
+    find_inline_claims,
+    parse_request,
+)
 from ._chains import chains_flowchart
 from ._cli_views import format_mermaid, format_text, journey_to_dict
 from ._coverage import coverage
@@ -37,12 +45,51 @@ from ._trace import hops_table, trace_table
 from ._views import MERMAID_MAX_TEXT, fenced
 
 __all__ = [
-    "EMPTY", "MERMAID_MAX_TEXT", "PLACEHOLDER_START", "SYN_BYTES", "TABLE_PLACEHOLDER", "VIEWS",
-    "Annotation", "Annotations", "ArticleRefs", "Block", "Counters", "Numbering", "Request",
-    "chains_flowchart", "check_steps", "computed_steps", "count_journeys", "coverage", "diff_table", "fenced",
-    "find_blocks", "format_mermaid", "format_text", "hops_table", "html_text", "journey_key",
-    "journey_to_dict", "legend", "listing", "md_code", "md_text", "mermaid_text",
-    "moves_in_pod", "no_pod_problem", "overview", "parse_request", "protocol_note",
-    "rules_table", "ruleset_changes", "sequence", "shared_pod", "table_html", "tables_aside",
-    "trace_table", "traces_with",
+    "EMPTY",
+    "MERMAID_MAX_TEXT",
+    "PLACEHOLDER_START",
+    "SYN_BYTES",
+    "TABLE_PLACEHOLDER",
+    "VIEWS",
+    "Annotation",
+    "Annotations",
+    "ArticleRefs",
+    "Block",
+    "Counters",
+    "InlineClaim",
+    "Numbering",
+    "Request",
+    "chains_flowchart",
+    "check_steps",
+    "computed_steps",
+    "count_journeys",
+    "coverage",
+    "diff_table",
+    "fenced",
+    "find_blocks",
+    "find_inline_claims",
+    "format_mermaid",
+    "format_text",
+    "hops_table",
+    "html_text",
+    "journey_key",
+    "journey_to_dict",
+    "legend",
+    "listing",
+    "md_code",
+    "md_text",
+    "mermaid_text",
+    "moves_in_pod",
+    "no_pod_problem",
+    "overview",
+    "parse_request",
+    "protocol_note",
+    "rules_table",
+    "ruleset_changes",
+    "sequence",
+    "shared_pod",
+    "table_html",
+    "tables_aside",
+    "trace_table",
+    "traces_with",
 ]

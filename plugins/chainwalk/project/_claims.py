@@ -1,0 +1,209 @@
+"""Claims in pages, proved over every packet when the site is built.
+
+A claim is written inline, as a code span that the page shows as ordinary text::
+
+    `chainwalk: never ISTIO_OUTPUT#10 in current | never reached`
+
+or as a ``view: claim`` block (``claim``, ``ruleset`` and optionally ``where``, ``table``,
+``hook``, ``host``). Its grammar, inline::
+
+    KIND ARGUMENT in RULESET [where DESCRIPTION] [| TEXT]
+
+- ``never CHAIN#N``: no described packet matches rule N of CHAIN (its counters never
+  rise); ``reached CHAIN#N``: some does (the note gives one);
+- ``every CHAIN#N`` / ``none CHAIN#N``: every / no described packet's walk through the
+  table ends at rule N (``CHAIN#policy``: at the built-in chain's policy);
+- ``same-as OTHER``: the ruleset OTHER gives every described packet the same outcome
+  (verdict, and the destination and port NAT leaves it).
+
+The description is ``netfilter._proof``'s (default: every packet). The packets are
+first packets of connections at ``hook`` (``output``: sent by a process of a pod
+whose ``eth0`` has ``host``, by default 10.0.0.5/24; ``prerouting``: arriving), through
+the tables of the hook up to ``table`` (default ``nat``). A claim that does not hold
+is a problem at the page's line, with the claim and a counterexample packet traced;
+one that cannot be decided (``-m statistic``, an ipset...) is a problem too.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .._errors import ChainwalkError, Location, Problem
+from ..netfilter import Host, Packet, Ruleset, Trace, host_with, trace
+from ..netfilter._proof import exploration, parse_description
+from ..netfilter._space import (
+    DPORT,
+    DST,
+    CannotProve,
+    Decision,
+    Exploration,
+    Piece,
+    _intersect,
+    witness,
+    witness_packet,
+)
+from ..render._claims import DEFAULT_HOST, KINDS, Claim, ClaimResult, describe
+from ..render._trace_text import format_trace
+from ._project import Project
+
+_RULE = re.compile(r"^(?P<chain>[^\s#]+)#(?P<rule>\d+|policy)$")
+_HOOKS = ("output", "prerouting")
+
+
+def parse_inline(text: str, where: Location) -> Claim:
+    """``KIND ARGUMENT in RULESET [where DESCRIPTION] [| TEXT]`` (after ``chainwalk:``)."""
+    body, bar, shown = text.partition("|")
+    words = body.split()
+    grammar = "KIND ARGUMENT in RULESET [where DESCRIPTION] [| TEXT]"
+    if len(words) < 4 or words[2] != "in":
+        raise ChainwalkError([Problem(where, "not a claim", text.strip(), grammar)])
+    described = ""
+    if len(words) > 4:
+        if words[4] != "where" or len(words) == 5:
+            raise ChainwalkError([Problem(where, "not a claim", text.strip(), grammar)])
+        described = " ".join(words[5:])
+    return make_claim(words[0], words[1], words[3], where, described,
+                      text=shown.strip() if bar else None)
+
+
+def make_claim(kind: str, argument: str, ruleset: str, where: Location, described: str = "",
+               *, table: str = "nat", hook: str = "output", host: str = DEFAULT_HOST,
+               text: str | None = None) -> Claim:
+    if kind not in KINDS:
+        raise ChainwalkError([Problem(where, "unknown kind of claim", kind,
+                                      "one of " + ", ".join(KINDS))])
+    if hook not in _HOOKS:
+        raise ChainwalkError([Problem(where, "unknown hook", hook, " or ".join(_HOOKS))])
+    if kind == "same-as":
+        return Claim("same-as", ruleset, other=argument, where=described, table=table,
+                     hook=hook, host=host, text=text, location=where)
+    found = _RULE.match(argument)
+    if found is None or (found.group("rule") == "policy" and kind in ("never", "reached")):
+        raise ChainwalkError([Problem(where, f"{kind}: not a rule", argument,
+                                      "CHAIN#NUMBER, e.g. ISTIO_OUTPUT#7"
+                                      + (" or CHAIN#policy" if kind in ("every", "none")
+                                         else ""))])
+    number = 0 if found.group("rule") == "policy" else int(found.group("rule"))
+    return Claim(kind, ruleset, found.group("chain"), number, "", described, table, hook, host,
+                 text, where)
+
+
+def _host(claim: Claim) -> Host:
+    addresses: dict[str, tuple[str, ...]] = {}
+    for item in claim.host.split():
+        name, _, address = item.partition("=")
+        addresses.setdefault(name, ())
+        addresses[name] += (address,)
+    try:
+        return host_with(addresses)
+    except ChainwalkError as e:
+        raise ChainwalkError([Problem(claim.location, f"host: {p.message}", claim.host,
+                                      "IF=ADDRESS/PREFIX, e.g. eth0=10.0.0.5/24")
+                              for p in e.problems]) from None
+
+
+def check_claim(project: Project, claim: Claim) -> ClaimResult:
+    """The claim's proof; raises :class:`ChainwalkError` (at the claim's place) when it
+    does not hold, with a counterexample traced, or cannot be decided."""
+    return project.memo(("claim", claim), lambda: _check(project, claim))
+
+
+def _check(project: Project, claim: Claim) -> ClaimResult:
+    ruleset = project.ruleset(claim.ruleset)
+    host = _host(claim)
+    hook = claim.hook.upper()
+    description = parse_description(claim.where, claim.location, ruleset.family)
+    if claim.kind != "same-as":
+        chain = ruleset.chain(claim.table, claim.chain)
+        if chain is None or claim.rule > len(chain.rules) or \
+                (claim.rule == 0 and chain.policy is None):
+            raise ChainwalkError([Problem(
+                claim.location, f"{claim.ruleset} has no {claim.subject()}",
+                f"{claim.chain}#{claim.rule or 'policy'}",
+                f"a rule of {claim.table} {claim.chain}" if chain else "a chain of the ruleset")])
+    try:
+        found = exploration(ruleset, host, hook, description, claim.table)
+        if claim.kind == "same-as":
+            other = exploration(project.ruleset(claim.other), host, hook, description,
+                                claim.table)
+            return _same(project, claim, host, found, other)
+    except CannotProve as e:
+        raise ChainwalkError([Problem(claim.location, f"the claim '{claim}' cannot be proved "
+                                      f"({e.problems[0]})")]) from None
+    key = (claim.table, claim.chain, claim.rule)
+    if claim.kind in ("never", "reached"):
+        matched = found.matched.get(key, [])
+        if claim.kind == "reached":
+            if not matched:
+                raise _fails(claim, "no described packet matches it", None)
+            return ClaimResult(claim, _packet(found, matched[0], hook))
+        if matched:
+            raise _fails(claim, "this packet matches it",
+                         _traced(ruleset, host, hook, _packet(found, matched[0], hook)))
+        return ClaimResult(claim)
+    ends = [(found.ending(d, piece), piece) for d, pieces in sorted(found.decisions.items())
+            if d.table == claim.table for piece in pieces]
+    if claim.kind == "none":
+        there = [piece for end, piece in ends if (end.table, end.chain, end.rule) == key]
+        if there:
+            raise _fails(claim, "this packet ends there",
+                         _traced(ruleset, host, hook, _packet(found, there[0], hook)))
+        return ClaimResult(claim)
+    for end, piece in ends:
+        if (end.table, end.chain, end.rule) != key:
+            raise _fails(claim, f"this packet ends at {end} instead",
+                         _traced(ruleset, host, hook, _packet(found, piece, hook)))
+    return ClaimResult(claim)
+
+
+def _packet(found: Exploration, piece: Piece, hook: str) -> Packet:
+    return witness_packet(witness(piece, found.universe), found.universe, hook)
+
+
+def _traced(ruleset: Ruleset, host: Host, hook: str, packet: Packet) -> tuple[Packet, Trace]:
+    return packet, trace(ruleset, packet, host, hook)
+
+
+def _fails(claim: Claim, why: str,
+           counterexample: tuple[Packet, Trace] | None) -> ChainwalkError:
+    message = f"the claim '{claim}' does not hold: {why}"
+    if counterexample is not None:
+        packet, traced = counterexample
+        message += f": {describe(packet)}\n" + "\n".join(
+            "    " + line for line in format_trace(traced).split("\n"))
+    return ChainwalkError([Problem(claim.location, message)])
+
+
+def _outcome(decision: Decision, piece: Piece) -> tuple[str, int | None, int | None]:
+    verdict = "DROP" if decision.target == "DROP" else \
+        "REJECT" if decision.target == "REJECT" else "ACCEPT"
+    changed = dict(piece[1])
+    return verdict, changed.get(DST), changed.get(DPORT)
+
+
+def _same(project: Project, claim: Claim, host: Host, mine: Exploration,
+          theirs: Exploration) -> ClaimResult:
+    hook = claim.hook.upper()
+    for a, pieces in sorted(mine.decisions.items()):
+        for b, others in sorted(theirs.decisions.items()):
+            if a.table != claim.table or b.table != claim.table:
+                continue
+            for piece in pieces:
+                for other in others:
+                    if _outcome(a, piece) == _outcome(b, other):
+                        continue
+                    both = tuple(_intersect(x, y) for x, y in zip(piece[0], other[0],
+                                                                   strict=True))
+                    if all(both):
+                        packet = _packet(mine, (both, ()), hook)
+                        ours = trace(project.ruleset(claim.ruleset), packet, host, hook)
+                        other_trace = trace(project.ruleset(claim.other), packet, host, hook)
+                        message = (f"the claim '{claim}' does not hold: {describe(packet)} "
+                                   f"ends at {a} in {claim.ruleset}, at {b} in {claim.other}\n"
+                                   + "\n".join("    " + line for line in
+                                               format_trace(ours).split("\n"))
+                                   + f"\n    -- in {claim.other}:\n"
+                                   + "\n".join("    " + line for line in
+                                               format_trace(other_trace).split("\n")))
+                        raise ChainwalkError([Problem(claim.location, message)])
+    return ClaimResult(claim)

@@ -1,0 +1,97 @@
+"""Claims in pages, as data and in words: what a claim says (:class:`Claim`), what its
+proof found (:class:`ClaimResult`), and the sentence a page shows for it. The proof is
+the application's (``project._claims``), on the symbolic engine (``netfilter._proof``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .._errors import Location
+from ..netfilter import Packet
+from ._escape import md_code, md_text
+
+ClaimKind = Literal["never", "reached", "every", "none", "same-as"]
+KINDS: tuple[ClaimKind, ...] = ("never", "reached", "every", "none", "same-as")
+DEFAULT_HOST = "eth0=10.0.0.5/24"
+# What an inline claim shows when it gives no text of its own.
+INLINE_TEXT: dict[ClaimKind, str] = {"never": "never reached", "reached": "reached",
+                                     "every": "every such packet ends there",
+                                     "none": "no such packet ends there",
+                                     "same-as": "the same"}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim as written: what it says and where."""
+
+    kind: ClaimKind
+    ruleset: str
+    chain: str = ""
+    rule: int = 0  # 0: the chain's policy (every/none)
+    other: str = ""  # same-as: the other ruleset
+    where: str = ""
+    table: str = "nat"
+    hook: str = "output"
+    host: str = DEFAULT_HOST
+    text: str | None = None  # the inline form's text to show (None: the kind's own)
+    location: Location = field(default_factory=lambda: Location("<page>", 0))
+
+    def subject(self) -> str:
+        if self.kind == "same-as":
+            return f"{self.other}.rules"
+        if self.rule == 0:
+            return f"{self.table} {self.chain}'s policy"
+        return f"{self.table} {self.chain} rule {self.rule}"
+
+    def __str__(self) -> str:
+        argument = self.other if self.kind == "same-as" else \
+            f"{self.chain}#{self.rule or 'policy'}"
+        where = f" where {self.where}" if self.where else ""
+        return f"{self.kind} {argument} in {self.ruleset}{where}"
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """A claim that holds, with the packet that shows it (for ``reached``)."""
+
+    claim: Claim
+    witness: Packet | None = None
+
+
+def describe(packet: Packet) -> str:
+    """A packet in the words of a description."""
+    owner = "no-socket" if packet.uid is None else f"uid={packet.uid} gid={packet.gid}"
+    parts = [packet.protocol, f"src={packet.src}", f"dst={packet.dst}",
+             f"sport={packet.sport}", f"dport={packet.dport}", owner]
+    if packet.in_interface:
+        parts.append(f"in={packet.in_interface}")
+    if packet.mark:
+        parts.append(f"mark={hex(packet.mark)}")
+    return " ".join(parts)
+
+
+def sentence(result: ClaimResult) -> str:
+    """What a checked claim says, as Markdown (the block's note)."""
+    claim = result.claim
+    what = md_text(claim.subject())
+    packet = f"packet matching {md_code(claim.where)}" if claim.where else "packet"
+    if claim.kind == "never":
+        return f"No {packet} that {md_code(claim.ruleset + '.rules')} sees matches {what}."
+    if claim.kind == "reached":
+        assert result.witness is not None
+        return (f"{what} of {md_code(claim.ruleset + '.rules')} is reached, for example by "
+                f"{md_code(describe(result.witness))}.")
+    if claim.kind == "every":
+        return f"Every {packet} ends at {what} of {md_code(claim.ruleset + '.rules')}."
+    if claim.kind == "none":
+        return f"No {packet} ends at {what} of {md_code(claim.ruleset + '.rules')}."
+    return (f"{md_code(claim.ruleset + '.rules')} and {md_code(claim.other + '.rules')} "
+            f"give every {packet} the same outcome in {claim.table}.")
+
+
+def claim_note(result: ClaimResult) -> str:
+    """A ``view: claim`` block: a small note saying the claim was checked."""
+    return (f'<p class="chainwalk-claim" markdown>✔ <strong>Checked when the site is '
+            f"built:</strong> {sentence(result)}</p>\n")
