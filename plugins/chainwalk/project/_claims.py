@@ -27,6 +27,7 @@ one that cannot be decided (``-m statistic``, an ipset...) is a problem too.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from .._errors import ChainwalkError, Location, Problem
 from ..netfilter import Host, Packet, Ruleset, Trace, host_with, trace
@@ -58,12 +59,18 @@ def parse_inline(text: str, where: Location) -> Claim:
     if len(words) < 4 or words[2] != "in":
         raise ChainwalkError([Problem(where, "not a claim", text.strip(), grammar)])
     described = ""
+    at = None
     if len(words) > 4:
         if words[4] != "where" or len(words) == 5:
             raise ChainwalkError([Problem(where, "not a claim", text.strip(), grammar)])
-        described = " ".join(words[5:])
-    return make_claim(words[0], words[1], words[3], where, described,
-                      text=shown.strip() if bar else None)
+        start = re.search(r"\swhere\s+", body)
+        assert start is not None
+        described = body[start.end():].rstrip()
+        # The column in the page: the span's backtick and "chainwalk:" come first.
+        at = Location(where.path, where.line, where.column + len("`chainwalk:") + start.end())
+    claim = make_claim(words[0], words[1], words[3], where, described,
+                       text=shown.strip() if bar else None)
+    return replace(claim, where_at=at)
 
 
 def make_claim(kind: str, argument: str, ruleset: str, where: Location, described: str = "",
@@ -112,7 +119,8 @@ def _check(project: Project, claim: Claim) -> ClaimResult:
     ruleset = project.ruleset(claim.ruleset)
     host = _host(claim)
     hook = claim.hook.upper()
-    description = parse_description(claim.where, claim.location, ruleset.family)
+    description = parse_description(claim.where, claim.where_at or claim.location,
+                                    ruleset.family)
     if claim.kind != "same-as":
         chain = ruleset.chain(claim.table, claim.chain)
         if chain is None or claim.rule > len(chain.rules) or \

@@ -109,6 +109,7 @@ def find_blocks(markdown: str, page: str) -> tuple[list[Block], list[Problem]]:
 
 
 _INLINE = re.compile(r"(?<!`)`chainwalk:(?P<body>[^`]+)`(?!`)")
+_LONG_CODE = re.compile(r"(`{2,})(?:(?!\1).)+?\1")  # a code span that may show a claim
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,9 @@ def find_inline_claims(markdown: str) -> list[InlineClaim]:
                 i += 1
             i += 1
             continue
+        shown = _LONG_CODE.sub(lambda m: " " * len(m.group()), lines[i])
         found.extend(InlineClaim(i, c.start(), c.end(), c.group("body"))
-                     for c in _INLINE.finditer(lines[i]))
+                     for c in _INLINE.finditer(shown))
         i += 1
     return found
 

@@ -37,6 +37,7 @@ class Claim:
     host: str = DEFAULT_HOST
     text: str | None = None  # the inline form's text to show (None: the kind's own)
     location: Location = field(default_factory=lambda: Location("<page>", 0))
+    where_at: Location | None = None  # where the description starts, when known
 
     def subject(self) -> str:
         if self.kind == "same-as":
