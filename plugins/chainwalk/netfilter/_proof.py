@@ -42,6 +42,7 @@ from ._space import (
     Decision,
     Exploration,
     Intervals,
+    Piece,
     Universe,
     _complement,
     _intersect,
@@ -181,8 +182,8 @@ class RuleReach:
 
 
 def exploration(ruleset: Ruleset, host: Host, hook: str, description: Description,
-                last_table: str = "") -> Exploration:
-    universe = universe_for(ruleset, host, description.interfaces)
+                last_table: str = "", universe: Universe | None = None) -> Exploration:
+    universe = universe or universe_for(ruleset, host, description.interfaces)
     return explore(ruleset, host, hook, description.cubes(universe), universe, last_table)
 
 
@@ -244,3 +245,48 @@ def point(packet: Packet) -> Description:
     return Description("", tuple(fields), ())
 
 
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A class of packets two rulesets treat differently: one of them, and where each
+    ruleset's walk through the table ends."""
+
+    witness: Packet
+    mine: Decision
+    theirs: Decision
+
+
+def outcome(decision: Decision, piece: Piece) -> tuple[str, int | None, int | None]:
+    """What a walk's end does to the packet: the verdict, and NAT's new destination and
+    port (``None``: unchanged)."""
+    verdict = decision.target if decision.target in ("DROP", "REJECT") else "ACCEPT"
+    changed = dict(piece[1])
+    return verdict, changed.get(DST), changed.get(DPORT)
+
+
+def differences(ruleset: Ruleset, other: Ruleset, host: Host, hook: str,
+                description: Description, table: str, limit: int = 20) -> list[Difference]:
+    """Packet classes whose outcome in ``table`` differs between the two rulesets (at most
+    ``limit``), each with a witness; empty when they treat every described packet alike."""
+    universe = universe_for(ruleset, host, description.interfaces, (other,))
+    mine = exploration(ruleset, host, hook, description, table, universe)
+    theirs = exploration(other, host, hook, description, table, universe)
+    found: list[Difference] = []
+    for a, pieces in sorted(mine.decisions.items()):
+        for b, others in sorted(theirs.decisions.items()):
+            if a.table != table or b.table != table:
+                continue
+            for piece in pieces:
+                for their in others:
+                    if outcome(a, piece) == outcome(b, their):
+                        continue
+                    both = tuple(_intersect(x, y) for x, y in zip(piece[0], their[0],
+                                                                   strict=True))
+                    if all(both):
+                        packet = witness_packet(witness((both, ()), universe), universe, hook)
+                        found.append(Difference(packet, mine.ending(a, piece),
+                                                theirs.ending(b, their)))
+                        if len(found) >= limit:
+                            return found
+    return found

@@ -146,13 +146,15 @@ class Universe:
         return 0 if name is None else self.interfaces.index(name)
 
 
-def universe_for(ruleset: Ruleset, host: Host, extra: tuple[str, ...] = ()) -> Universe:
-    """Every interface name the rules, the host or ``extra`` mention, and for each
-    wildcard ``x+`` and for all else a name that stands for the names not mentioned."""
+def universe_for(ruleset: Ruleset, host: Host, extra: tuple[str, ...] = (),
+                 also: tuple[Ruleset, ...] = ()) -> Universe:
+    """Every interface name the rules (``ruleset``'s and ``also``'s), the host or ``extra``
+    mention, and for each wildcard ``x+`` and for all else a name that stands for the
+    names not mentioned."""
     names: set[str] = {"lo", host.default_interface, *(i.name for i in host.interfaces)}
     names.update(extra)
     wildcards: set[str] = set()
-    for table in ruleset.tables:
+    for table in (t for r in (ruleset, *also) for t in r.tables):
         for chain in table.chains:
             for rule in chain.rules:
                 base = rule.match(BASE_MODULE)

@@ -31,15 +31,11 @@ from dataclasses import replace
 
 from .._errors import ChainwalkError, Location, Problem
 from ..netfilter import Host, Packet, Ruleset, Trace, host_with, trace
-from ..netfilter._proof import exploration, parse_description
+from ..netfilter._proof import Description, differences, exploration, parse_description
 from ..netfilter._space import (
-    DPORT,
-    DST,
     CannotProve,
-    Decision,
     Exploration,
     Piece,
-    _intersect,
     witness,
     witness_packet,
 )
@@ -130,11 +126,9 @@ def _check(project: Project, claim: Claim) -> ClaimResult:
                 f"{claim.chain}#{claim.rule or 'policy'}",
                 f"a rule of {claim.table} {claim.chain}" if chain else "a chain of the ruleset")])
     try:
-        found = exploration(ruleset, host, hook, description, claim.table)
         if claim.kind == "same-as":
-            other = exploration(project.ruleset(claim.other), host, hook, description,
-                                claim.table)
-            return _same(project, claim, host, found, other)
+            return _same(project, claim, host, description)
+        found = exploration(ruleset, host, hook, description, claim.table)
     except CannotProve as e:
         raise ChainwalkError([Problem(claim.location, f"the claim '{claim}' cannot be proved "
                                       f"({e.problems[0]})")]) from None
@@ -182,36 +176,18 @@ def _fails(claim: Claim, why: str,
     return ChainwalkError([Problem(claim.location, message)])
 
 
-def _outcome(decision: Decision, piece: Piece) -> tuple[str, int | None, int | None]:
-    verdict = "DROP" if decision.target == "DROP" else \
-        "REJECT" if decision.target == "REJECT" else "ACCEPT"
-    changed = dict(piece[1])
-    return verdict, changed.get(DST), changed.get(DPORT)
-
-
-def _same(project: Project, claim: Claim, host: Host, mine: Exploration,
-          theirs: Exploration) -> ClaimResult:
+def _same(project: Project, claim: Claim, host: Host, description: Description) -> ClaimResult:
     hook = claim.hook.upper()
-    for a, pieces in sorted(mine.decisions.items()):
-        for b, others in sorted(theirs.decisions.items()):
-            if a.table != claim.table or b.table != claim.table:
-                continue
-            for piece in pieces:
-                for other in others:
-                    if _outcome(a, piece) == _outcome(b, other):
-                        continue
-                    both = tuple(_intersect(x, y) for x, y in zip(piece[0], other[0],
-                                                                   strict=True))
-                    if all(both):
-                        packet = _packet(mine, (both, ()), hook)
-                        ours = trace(project.ruleset(claim.ruleset), packet, host, hook)
-                        other_trace = trace(project.ruleset(claim.other), packet, host, hook)
-                        message = (f"the claim '{claim}' does not hold: {describe(packet)} "
-                                   f"ends at {a} in {claim.ruleset}, at {b} in {claim.other}\n"
-                                   + "\n".join("    " + line for line in
-                                               format_trace(ours).split("\n"))
-                                   + f"\n    -- in {claim.other}:\n"
-                                   + "\n".join("    " + line for line in
-                                               format_trace(other_trace).split("\n")))
-                        raise ChainwalkError([Problem(claim.location, message)])
-    return ClaimResult(claim)
+    mine, theirs = project.ruleset(claim.ruleset), project.ruleset(claim.other)
+    found = differences(mine, theirs, host, hook, description, claim.table, limit=1)
+    if not found:
+        return ClaimResult(claim)
+    first = found[0]
+    lines = [f"the claim '{claim}' does not hold: {describe(first.witness)} ends at "
+             f"{first.mine} in {claim.ruleset}, at {first.theirs} in {claim.other}"]
+    lines += ["    " + line for line in format_trace(trace(mine, first.witness, host,
+                                                            hook)).split("\n")]
+    lines.append(f"    -- in {claim.other}:")
+    lines += ["    " + line for line in format_trace(trace(theirs, first.witness, host,
+                                                            hook)).split("\n")]
+    raise ChainwalkError([Problem(claim.location, "\n".join(lines))])
