@@ -131,6 +131,20 @@ def build_parser() -> argparse.ArgumentParser:
                        "files (.yaml/.yml, or folders of them) are also run and their "
                        "expectations checked.")
     c.add_argument("files", nargs="+", metavar="FILE")
+
+    for name, text in (("reach", "which rules some packet matches, proved over every packet"),
+                       ("equiv", "whether two rulesets treat every packet the same")):
+        p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ": the "
+                           "rules are evaluated on sets of packets (netfilter._proof).")
+        p.add_argument("rules", nargs=1 if name == "reach" else 2, metavar="RULES")
+        p.add_argument("--where", default="", help="the packets: words such as "
+                       "'tcp uid!=1337 out=eth0' (default: every packet)")
+        p.add_argument("--hook", choices=("output", "prerouting"), default="output")
+        p.add_argument("--table", default="nat", choices=("raw", "mangle", "nat", "filter"))
+        p.add_argument("--addr", type=_addr, action="append", default=[],
+                       metavar="IF=ADDR/LEN", help="an address of the host (repeatable; "
+                       "default eth0=10.0.0.5/24; lo has 127.0.0.1/8 and ::1)")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -174,6 +188,8 @@ def _command(argv: Sequence[str] | None) -> int:
             return _trace(args)
         if args.command == "run":
             return _run(args)
+        if args.command in ("reach", "equiv"):
+            return _prove(args)
         return _check(args)
     except ChainwalkError as e:
         _print(str(e), error=True)
@@ -257,6 +273,47 @@ def _check(args: argparse.Namespace) -> int:
         return 1
     _print(f"{counted} OK")
     return 0
+
+
+def _prove(args: argparse.Namespace) -> int:
+    from ._errors import Location
+    from ._ruleset_cache import load_ruleset
+    from .netfilter import host_with
+    from .netfilter._proof import differences, parse_description, reach
+    from .render._claims import describe
+
+    rulesets = [load_ruleset(path) for path in args.rules]
+    addresses: dict[str, tuple[str, ...]] = {}
+    for name, address in args.addr or [("eth0", "10.0.0.5/24")]:
+        addresses[name] = (*addresses.get(name, ()), address)
+    host = host_with(addresses)
+    description = parse_description(args.where, Location("--where", 1, 1), rulesets[0].family)
+    hook = args.hook.upper()
+    if args.command == "reach":
+        found = reach(rulesets[0], host, hook, description, args.table)
+        if args.json:
+            print(json.dumps({"rules": [
+                {"table": r.table, "chain": r.chain, "rule": r.rule, "status": r.status,
+                 "witness": describe(r.witness) if r.witness else None} for r in found]},
+                indent=2))
+            return 0
+        for r in found:
+            example = f"   e.g. {describe(r.witness)}" if r.witness else ""
+            _print(f"{r.table}:{r.chain}:rule:{r.rule}:{r.status.upper()}{example}")
+        return 0
+    diffs = differences(rulesets[0], rulesets[1], host, hook, description, args.table)
+    if args.json:
+        print(json.dumps({"same": not diffs, "differences": [
+            {"witness": describe(d.witness), "first": str(d.mine), "second": str(d.theirs)}
+            for d in diffs]}, indent=2))
+        return 0 if not diffs else 1
+    if not diffs:
+        _print(f"the same: every described packet ends alike in {args.table}")
+        return 0
+    for d in diffs:
+        _print(f"{describe(d.witness)}: {d.mine} in {args.rules[0]}, {d.theirs} in "
+               f"{args.rules[1]}")
+    return 1
 
 
 def _annotation_problems(path: str) -> list[Problem]:

@@ -4,6 +4,7 @@ counterexample traced; what cannot be decided is a problem too, never a silent p
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -105,3 +106,21 @@ def test_claims_inside_code_blocks_are_examples_not_claims() -> None:
            "``  `chainwalk: never ISTIO_OUTPUT#9 in current`  ``\n"
     text, problems = render(page)
     assert problems == [] and text == page
+
+
+def test_chainwalk_reach_and_equiv(capsys: pytest.CaptureFixture[str]) -> None:
+    from chainwalk.cli import main
+
+    current = str(REPO / "rules" / "rulesets" / "current.rules")
+    classic = str(REPO / "rules" / "rulesets" / "classic.rules")
+    assert main(["reach", current, "--where", "tcp"]) == 0
+    out = capsys.readouterr().out.split("\n")
+    assert "nat:ISTIO_OUTPUT:rule:10:NEVER" in out
+    assert any(line.startswith("nat:ISTIO_OUTPUT:rule:11:REACHED   e.g. tcp ") for line in out)
+    assert main(["equiv", classic, current, "--where", "dport!=15008 dport!=15020"]) == 0
+    assert main(["equiv", classic, current, "--where", "tcp uid=1337", "--json"]) == 1
+    found = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert not found["same"] and {d["second"] for d in found["differences"]} == \
+        {"nat ISTIO_OUTPUT#1 RETURN", "nat ISTIO_OUTPUT#6 RETURN"}
+    assert main(["reach", current, "--where", "tcp uid=x"]) == 1
+    assert capsys.readouterr().err.startswith("--where:1:5: uid: not an id or LOW-HIGH")
