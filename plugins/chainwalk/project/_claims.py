@@ -30,6 +30,7 @@ import re
 from dataclasses import replace
 
 from .._errors import ChainwalkError, Location, Problem
+from ..journey import RuleEdit, run_scenario
 from ..netfilter import Host, Packet, Ruleset, Trace, host_with, trace
 from ..netfilter._proof import Description, differences, exploration, parse_description
 from ..netfilter._space import (
@@ -39,7 +40,8 @@ from ..netfilter._space import (
     witness,
     witness_packet,
 )
-from ..render._claims import DEFAULT_HOST, KINDS, Claim, ClaimResult, describe
+from ..render import format_text, journey_key
+from ..render._claims import DEFAULT_HOST, KINDS, OUTCOMES, Claim, ClaimResult, Outcome, describe
 from ..render._trace_text import format_trace
 from ._project import Project
 
@@ -54,6 +56,13 @@ def parse_inline(text: str, where: Location) -> Claim:
     grammar = "KIND ARGUMENT in RULESET [where DESCRIPTION] [| TEXT]"
     if len(words) < 4 or words[2] != "in":
         raise ChainwalkError([Problem(where, "not a claim", text.strip(), grammar)])
+    if words[0] == "without":  # without CHAIN#N in RULESET then SCENARIO OUTCOME [PORT]
+        if len(words) < 7 or words[4] != "then":
+            raise ChainwalkError([Problem(where, "not a claim", text.strip(),
+                                          "without CHAIN#N in RULESET then SCENARIO OUTCOME")])
+        claim = make_claim("without", " ".join([words[1], *words[4:]]), words[3], where,
+                           text=shown.strip() if bar else None)
+        return claim
     described = ""
     at = None
     if len(words) > 4:
@@ -80,6 +89,19 @@ def make_claim(kind: str, argument: str, ruleset: str, where: Location, describe
     if kind == "same-as":
         return Claim("same-as", ruleset, other=argument, where=described, table=table,
                      hook=hook, host=host, text=text, location=where)
+    scenario, port = "", 0
+    outcome: Outcome | None = None
+    if kind == "without":  # ARGUMENT: CHAIN#N then SCENARIO OUTCOME [PORT]
+        parts = argument.split()
+        expected = "CHAIN#N then SCENARIO " + "|".join(OUTCOMES) + " (lands PORT)"
+        if len(parts) < 4 or parts[1] != "then" or parts[3] not in OUTCOMES or \
+                (parts[3] == "lands") != (len(parts) == 5) or len(parts) > 5 or \
+                (len(parts) == 5 and not parts[4].isdigit()):
+            raise ChainwalkError([Problem(where, "without: not a what-if", argument,
+                                          expected)])
+        argument, scenario = parts[0], parts[2]
+        outcome = next(o for o in OUTCOMES if o == parts[3])
+        port = int(parts[4]) if len(parts) == 5 else 0
     found = _RULE.match(argument)
     if found is None or (found.group("rule") == "policy" and kind in ("never", "reached")):
         raise ChainwalkError([Problem(where, f"{kind}: not a rule", argument,
@@ -87,8 +109,12 @@ def make_claim(kind: str, argument: str, ruleset: str, where: Location, describe
                                       + (" or CHAIN#policy" if kind in ("every", "none")
                                          else ""))])
     number = 0 if found.group("rule") == "policy" else int(found.group("rule"))
+    if kind == "without" and number == 0:
+        raise ChainwalkError([Problem(where, "without: not a rule", argument, "CHAIN#N")])
     return Claim(kind, ruleset, found.group("chain"), number, "", described, table, hook, host,
-                 text, where)
+                 text, where, scenario=scenario,
+                 outcome=outcome, port=port)
+
 
 
 def _host(claim: Claim) -> Host:
@@ -125,6 +151,8 @@ def _check(project: Project, claim: Claim) -> ClaimResult:
                 claim.location, f"{claim.ruleset} has no {claim.subject()}",
                 f"{claim.chain}#{claim.rule or 'policy'}",
                 f"a rule of {claim.table} {claim.chain}" if chain else "a chain of the ruleset")])
+    if claim.kind == "without":
+        return _without(project, claim, ruleset)
     try:
         if claim.kind == "same-as":
             return _same(project, claim, host, description)
@@ -191,3 +219,36 @@ def _same(project: Project, claim: Claim, host: Host, description: Description) 
     lines += ["    " + line for line in format_trace(trace(theirs, first.witness, host,
                                                             hook)).split("\n")]
     raise ChainwalkError([Problem(claim.location, "\n".join(lines))])
+
+
+def _without(project: Project, claim: Claim, ruleset: Ruleset) -> ClaimResult:
+    """The scenario's journey with the rule deleted in every pod that uses the ruleset."""
+    scenario = project.scenario(claim.scenario)
+    path = project.ruleset_path(claim.ruleset)
+    chain = ruleset.chain(claim.table, claim.chain)
+    assert chain is not None
+    spec = chain.rules[claim.rule - 1].spec
+    pods = [p.name for p in scenario.topology.pods if p.ruleset_path == path]
+    if not pods:
+        raise ChainwalkError([Problem(claim.location, f"scenario {scenario.id} has no pod "
+                                      f"with {claim.ruleset}.rules", claim.scenario,
+                                      "a scenario whose pods use the ruleset")])
+    edits = tuple(RuleEdit(pod, "delete", claim.table, claim.chain, spec) for pod in pods)
+    before = project.journey(scenario)
+    after = run_scenario(replace(scenario, what_ifs=(*scenario.what_ifs, *edits)))
+    last = after.hops[-1] if after.hops else None
+    holds = {
+        "loops": after.result == "loop", "refused": after.result == "refused",
+        "blackholed": after.result == "blackholed", "dropped": after.result == "dropped",
+        "delivered": after.result == "delivered",
+        "lands": last is not None and last.receiver_port == claim.port,
+        "unchanged": journey_key(after) == journey_key(before),
+    }[claim.outcome or "unchanged"]
+    if holds:
+        return ClaimResult(claim)
+    landed = f", its last connection lands on port {last.receiver_port}" \
+        if last is not None and last.receiver_port else ""
+    raise ChainwalkError([Problem(claim.location, f"the claim '{claim}' does not hold: "
+                                  f"the journey ends {after.result}{landed}: "
+                                  f"{after.reason}\n" + "\n".join(
+                                      "    " + line for line in format_text(after).split("\n")))])

@@ -12,14 +12,20 @@ from .._errors import Location
 from ..netfilter import Packet
 from ._escape import md_code, md_text
 
-ClaimKind = Literal["never", "reached", "every", "none", "same-as"]
-KINDS: tuple[ClaimKind, ...] = ("never", "reached", "every", "none", "same-as")
+ClaimKind = Literal["never", "reached", "every", "none", "same-as", "without"]
+KINDS: tuple[ClaimKind, ...] = ("never", "reached", "every", "none", "same-as", "without")
+# What a scenario does once a rule is gone (``without``): its journey's result, the port
+# its last connection lands on, or no change at all.
+Outcome = Literal["loops", "refused", "blackholed", "dropped", "delivered", "lands",
+                  "unchanged"]
+OUTCOMES: tuple[Outcome, ...] = ("loops", "refused", "blackholed", "dropped", "delivered",
+                                 "lands", "unchanged")
 DEFAULT_HOST = "eth0=10.0.0.5/24"
 # What an inline claim shows when it gives no text of its own.
 INLINE_TEXT: dict[ClaimKind, str] = {"never": "never reached", "reached": "reached",
                                      "every": "every such packet ends there",
                                      "none": "no such packet ends there",
-                                     "same-as": "the same"}
+                                     "same-as": "the same", "without": "changes it so"}
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,9 @@ class Claim:
     text: str | None = None  # the inline form's text to show (None: the kind's own)
     location: Location = field(default_factory=lambda: Location("<page>", 0))
     where_at: Location | None = None  # where the description starts, when known
+    scenario: str = ""  # without: the scenario whose journey the removal changes
+    outcome: Outcome | None = None
+    port: int = 0  # without ... lands PORT
 
     def subject(self) -> str:
         if self.kind == "same-as":
@@ -50,6 +59,9 @@ class Claim:
         argument = self.other if self.kind == "same-as" else \
             f"{self.chain}#{self.rule or 'policy'}"
         where = f" where {self.where}" if self.where else ""
+        if self.kind == "without":
+            port = f" {self.port}" if self.outcome == "lands" else ""
+            where = f" then {self.scenario} {self.outcome}{port}"
         return f"{self.kind} {argument} in {self.ruleset}{where}"
 
 
@@ -88,6 +100,12 @@ def sentence(result: ClaimResult) -> str:
         return f"Every {packet} ends at {what} of {md_code(claim.ruleset + '.rules')}."
     if claim.kind == "none":
         return f"No {packet} ends at {what} of {md_code(claim.ruleset + '.rules')}."
+    if claim.kind == "without":
+        change = {"loops": "loops", "unchanged": "does not change",
+                  "lands": f"lands on port {claim.port}"}.get(claim.outcome or "",
+                                                            f"ends {claim.outcome}")
+        return (f"Without {what} of {md_code(claim.ruleset + '.rules')}, the journey "
+                f"{md_code(claim.scenario)} {change}.")
     return (f"{md_code(claim.ruleset + '.rules')} and {md_code(claim.other + '.rules')} "
             f"give every {packet} the same outcome in {claim.table}.")
 
