@@ -124,3 +124,22 @@ def test_chainwalk_reach_and_equiv(capsys: pytest.CaptureFixture[str]) -> None:
         {"nat ISTIO_OUTPUT#1 RETURN", "nat ISTIO_OUTPUT#6 RETURN"}
     assert main(["reach", current, "--where", "tcp uid=x"]) == 1
     assert capsys.readouterr().err.startswith("--where:1:5: uid: not an id or LOW-HIGH")
+
+
+def test_what_if_claims() -> None:
+    text, problems = render(
+        "`chainwalk: without ISTIO_OUTPUT#3 in current then bookinfo/inbound loops | loops` "
+        "`chainwalk: without ISTIO_OUTPUT#3 in current then bookinfo/inbound lands 15006 |` "
+        "`chainwalk: without ISTIO_OUTPUT#6 in current then bookinfo/outbound unchanged |`\n")
+    assert problems == [] and text == "loops\n"
+    _, problems = render("`chainwalk: without ISTIO_OUTPUT#3 in current then bookinfo/inbound "
+                         "delivered`\n")
+    assert len(problems) == 1
+    assert problems[0].startswith(
+        "docs/p.md:1:1: the claim 'without ISTIO_OUTPUT#3 in current then bookinfo/inbound "
+        "delivered' does not hold: the journey ends loop, its last connection lands on port "
+        "15006: "), problems
+    assert "    hop 1: productpage/productpage" in problems[0]
+    _, problems = render("`chainwalk: without ISTIO_OUTPUT#3 in current then bookinfo/inbound "
+                         "sideways`\n")
+    assert problems[0].startswith("docs/p.md:1:1: without: not a what-if"), problems
