@@ -190,3 +190,21 @@ def test_istio_goldens(packet: Packet) -> None:
                 continue
             checked += 1
     assert checked > 10
+
+
+@st.composite
+def arriving(draw: st.DrawFn) -> Packet:
+    """First packets arriving at the pod (no socket), on eth0, on lo or on an interface
+    without an address (where REDIRECT drops)."""
+    return Packet(draw(st.sampled_from(["10.0.0.12", "10.0.0.13", "127.0.0.1"])),
+                  draw(st.sampled_from([22, 80, 15006, 15008, 15020, 15021, 15090])),
+                  draw(st.sampled_from(["tcp", "udp"])),
+                  draw(st.sampled_from(["10.0.0.11", "203.0.113.10"])), 40000,
+                  in_interface=draw(st.sampled_from(["eth0", "eth1", "lo"])))
+
+
+@pytest.mark.parametrize("stem", ["current", "classic", "dns", "include-exclude"])
+@settings(max_examples=60, deadline=None)
+@given(packet=arriving())
+def test_arriving_packets(stem: str, packet: Packet) -> None:
+    agrees(parse_file(str(REPO / "rules" / "rulesets" / f"{stem}.rules")), packet, "PREROUTING")

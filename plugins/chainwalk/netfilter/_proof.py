@@ -27,6 +27,7 @@ from ._model import Ruleset
 from ._packet import Host, Packet
 from ._space import (
     DPORT,
+    DROPPED,
     DST,
     FIELDS,
     GID,
@@ -242,6 +243,8 @@ def point(packet: Packet) -> Description:
     uid = 0 if packet.uid is None else packet.uid + 1
     gid = 0 if packet.gid is None else packet.gid + 1
     fields += [(UID, ((uid, uid),)), (GID, ((gid, gid),))]
+    if packet.in_interface:
+        return Description(f"in={packet.in_interface}", tuple(fields), (packet.in_interface,))
     return Description("", tuple(fields), ())
 
 
@@ -260,8 +263,9 @@ class Difference:
 def outcome(decision: Decision, piece: Piece) -> tuple[str, int | None, int | None]:
     """What a walk's end does to the packet: the verdict, and NAT's new destination and
     port (``None``: unchanged)."""
-    verdict = decision.target if decision.target in ("DROP", "REJECT") else "ACCEPT"
     changed = dict(piece[1])
+    verdict = decision.target if decision.target in ("DROP", "REJECT") else \
+        "DROP" if DROPPED in changed else "ACCEPT"
     return verdict, changed.get(DST), changed.get(DPORT)
 
 

@@ -27,7 +27,7 @@ from .._errors import ChainwalkError, Location, Problem
 from . import _values as v
 from ._model import BASE_MODULE, Chain, Match, Rule, Ruleset
 from ._packet import Host, Packet
-from ._routing import route_output
+from ._routing import primary_address, route_output
 
 Intervals = tuple[tuple[int, int], ...]  # sorted, disjoint, inclusive
 Cube = tuple[Intervals, ...]  # one interval set per field, in FIELDS order
@@ -41,6 +41,7 @@ SRC, DST, PROTO, SPORT, DPORT, IN, OUT, UID, GID, MARK = range(len(FIELDS))
 # Not a field: an override naming the last RETURN a piece took (an index into
 # Exploration.returns), so that a walk a RETURN ends at a policy is the RETURN's.
 RETURNED = len(FIELDS)
+DROPPED = len(FIELDS) + 1  # an override: the target dropped the packet (REDIRECT, no address)
 # uid and gid are kept plus one: 0 is "no local socket".
 NO_SOCKET = 0
 MAX_CUBES = 100_000  # a chain whose sets grow past this many cubes is refused
@@ -491,8 +492,7 @@ class _Walker:
         options = {o.name: o.value for o in rule.target.options}
         if rule.target.name == "REDIRECT":
             if self.result.hook != "OUTPUT":
-                raise CannotProve(where, "REDIRECT outside OUTPUT (the incoming interface's "
-                                  "address)")
+                return self._redirect_in(cubes, options.get("to-ports"), where)
             address = "127.0.0.1" if self.universe.family == 4 else "::1"
             ports = options.get("to-ports")
         else:
@@ -522,6 +522,32 @@ class _Walker:
                          piece[1])
             out.append(piece)
         return changed, out
+
+
+    def _redirect_in(self, cubes: list[Piece], ports: str | None,
+                     where: Location) -> tuple[list[Piece], list[Piece]]:
+        """REDIRECT at PREROUTING: to the primary address of the incoming interface, one
+        piece per interface; an interface without an address drops the packet."""
+        if ports and ("-" in ports or ":" in ports):
+            raise CannotProve(where, f"a port range {ports}")
+        changed: list[Piece] = []
+        going: list[Piece] = []
+        for cube, overrides in cubes:
+            for lo, hi in cube[IN]:
+                for index in range(lo, hi + 1):
+                    piece = (tuple(((index, index),) if f == IN else cube[f]
+                                   for f in range(len(cube))), overrides)
+                    address = primary_address(self.host, self.universe.interfaces[index],
+                                              self.universe.family) if index else None
+                    if address is None:
+                        changed.append(_set(piece, DROPPED, 1))
+                        continue
+                    piece = _set(piece, DST, int(ipaddress.ip_address(address)))
+                    if ports:
+                        piece = _set(piece, DPORT, int(ports))
+                    changed.append(piece)
+                    going.append(piece)
+        return changed, going
 
 
 def _host_port(text: str) -> tuple[str, str]:

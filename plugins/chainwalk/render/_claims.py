@@ -89,7 +89,8 @@ def sentence(result: ClaimResult) -> str:
     """What a checked claim says, as Markdown (the block's note)."""
     claim = result.claim
     what = md_text(claim.subject())
-    packet = f"packet matching {md_code(claim.where)}" if claim.where else "packet"
+    packet = "arriving packet" if claim.hook == "prerouting" else "packet"
+    packet += f" matching {md_code(claim.where)}" if claim.where else ""
     if claim.kind == "never":
         return f"No {packet} that {md_code(claim.ruleset + '.rules')} sees matches {what}."
     if claim.kind == "reached":
