@@ -208,3 +208,17 @@ def arriving(draw: st.DrawFn) -> Packet:
 @given(packet=arriving())
 def test_arriving_packets(stem: str, packet: Packet) -> None:
     agrees(parse_file(str(REPO / "rules" / "rulesets" / f"{stem}.rules")), packet, "PREROUTING")
+
+
+def test_an_exponential_ruleset_stops_with_the_bound() -> None:
+    """Each chain jumps to the next twice: 2**40 walks. The analysis stops, naming a chain
+    and the bound, in about a second."""
+    chains = [f"C{n}" for n in range(40)]
+    lines = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+             *(f":{c} - [0:0]" for c in chains), "-A OUTPUT -j C0"]
+    for a, b in zip(chains, chains[1:], strict=False):
+        lines += [f"-A {a} -j {b}", f"-A {a} -j {b}"]
+    ruleset = parse_text("\n".join([*lines, "COMMIT", ""]), "deep.rules")
+    with pytest.raises(ChainwalkError) as raised:
+        exploration(ruleset, HOST, "OUTPUT", parse_description("", HERE))
+    assert "the symbolic analysis needs more than 200000 rule evaluations" in str(raised.value)

@@ -46,6 +46,9 @@ DROPPED = len(FIELDS) + 1  # an override: the target dropped the packet (REDIREC
 NO_SOCKET = 0
 MAX_CUBES = 100_000  # a chain whose sets grow past this many cubes is refused
 MAX_DEPTH = 64
+# Rule evaluations (one per piece and rule) an analysis may make: jumps can make the walk
+# exponential in the file's size, as for the trace; past this, it stops naming the chain.
+MAX_EVALUATIONS = 200_000
 PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132,
              "udplite": 136, "esp": 50, "ah": 51, "gre": 47}
 _NON_TERMINAL_NO_CHANGE = ("LOG", "NFLOG", "ULOG", "TRACE", "AUDIT")
@@ -386,6 +389,7 @@ class _Walker:
         self.result = result
         self.universe = result.universe
         self.cache: dict[int, list[Constraint]] = {}
+        self.evaluations = 0
 
     def _constraints(self, rule: Rule) -> list[Constraint]:
         key = id(rule)
@@ -422,6 +426,13 @@ class _Walker:
                 break
             key = (table, chain.name, number)
             self.result.reached.setdefault(key, []).extend(cubes)
+            self.evaluations += len(cubes)
+            if self.evaluations > MAX_EVALUATIONS:
+                raise ChainwalkError([Problem(
+                    rule.location or Location(self.ruleset.source, 0),
+                    f"chain {chain.name}: the symbolic analysis needs more than "
+                    f"{MAX_EVALUATIONS} rule evaluations", None,
+                    "fewer nested jumps or a narrower description")])
             alternatives = self._constraints(rule)
             hit, cubes = split(cubes, alternatives)
             if len(cubes) + len(hit) > MAX_CUBES:
