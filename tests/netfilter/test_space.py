@@ -4,6 +4,7 @@ traced, lands where the analysis says; what it cannot decide is refused, never g
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -216,7 +217,7 @@ def test_an_exponential_ruleset_stops_with_the_bound() -> None:
     chains = [f"C{n}" for n in range(40)]
     lines = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
              *(f":{c} - [0:0]" for c in chains), "-A OUTPUT -j C0"]
-    for a, b in zip(chains, chains[1:], strict=False):
+    for a, b in itertools.pairwise(chains):
         lines += [f"-A {a} -j {b}", f"-A {a} -j {b}"]
     ruleset = parse_text("\n".join([*lines, "COMMIT", ""]), "deep.rules")
     with pytest.raises(ChainwalkError) as raised:
