@@ -17,11 +17,14 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from . import __version__
 from ._errors import ChainwalkError, Problem, bounded
 from .netfilter._values import MAX_ID, MAX_U32
+
+if TYPE_CHECKING:
+    from .netfilter import Host
 
 
 def _number(limit: int) -> Callable[[str], int]:
@@ -145,6 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="IF=ADDR/LEN", help="an address of the host (repeatable; "
                        "default eth0=10.0.0.5/24; lo has 127.0.0.1/8 and ::1)")
         p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    a = sub.add_parser("audit", help="check Istio's capture invariants over every packet",
+                       description="Istio's capture invariants of a pod's ruleset, proved "
+                       "over every packet: outbound and inbound TCP captured unless excluded, "
+                       "the proxy's own connections never captured.")
+    a.add_argument("rules", metavar="RULES")
+    a.add_argument("--proxy-uid", type=_ID, default=1337)
+    a.add_argument("--proxy-gid", type=_ID, default=1337)
+    a.add_argument("--addr", type=_addr, action="append", default=[], metavar="IF=ADDR/LEN",
+                   help="an address of the pod (default eth0=10.0.0.5/24)")
+    a.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -190,6 +204,8 @@ def _command(argv: Sequence[str] | None) -> int:
             return _run(args)
         if args.command in ("reach", "equiv"):
             return _prove(args)
+        if args.command == "audit":
+            return _audit(args)
         return _check(args)
     except ChainwalkError as e:
         _print(str(e), error=True)
@@ -278,15 +294,11 @@ def _check(args: argparse.Namespace) -> int:
 def _prove(args: argparse.Namespace) -> int:
     from ._errors import Location
     from ._ruleset_cache import load_ruleset
-    from .netfilter import host_with
     from .netfilter._proof import differences, parse_description, reach
     from .render._claims import describe
 
     rulesets = [load_ruleset(path) for path in args.rules]
-    addresses: dict[str, tuple[str, ...]] = {}
-    for name, address in args.addr or [("eth0", "10.0.0.5/24")]:
-        addresses[name] = (*addresses.get(name, ()), address)
-    host = host_with(addresses)
+    host = _host(args.addr)
     description = parse_description(args.where, Location("--where", 1, 1), rulesets[0].family)
     hook = args.hook.upper()
     if args.command == "reach":
@@ -314,6 +326,35 @@ def _prove(args: argparse.Namespace) -> int:
         _print(f"{describe(d.witness)}: {d.mine} in {args.rules[0]}, {d.theirs} in "
                f"{args.rules[1]}")
     return 1
+
+
+def _host(pairs: list[tuple[str, str]]) -> Host:
+    from .netfilter import host_with
+
+    addresses: dict[str, tuple[str, ...]] = {}
+    for name, address in pairs or [("eth0", "10.0.0.5/24")]:
+        addresses[name] = (*addresses.get(name, ()), address)
+    return host_with(addresses)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from ._ruleset_cache import load_ruleset
+    from .project._audit import audit
+    from .render._claims import describe
+
+    found = audit(load_ruleset(args.rules), _host(args.addr), args.proxy_uid, args.proxy_gid)
+    if args.json:
+        print(json.dumps({"invariants": [
+            {"name": i.name, "status": i.status, "findings": [
+                {"witness": describe(f.witness), "ends": str(f.ending),
+                 "excluded": f.excluded} for f in i.findings]} for i in found]}, indent=2))
+    else:
+        for invariant in found:
+            _print(f"{invariant.name}: {invariant.status.upper()}")
+            for f in invariant.findings:
+                what = "excluded" if f.excluded else "BREAKS IT"
+                _print(f"   {what}: {describe(f.witness)} ends at {f.ending}")
+    return 1 if any(i.status == "broken" for i in found) else 0
 
 
 def _annotation_problems(path: str) -> list[Problem]:

@@ -49,7 +49,6 @@ from ._space import (
     _intersect,
     explore,
     universe_for,
-    witness,
     witness_packet,
 )
 from ._trace import Trace
@@ -199,7 +198,7 @@ def reach(ruleset: Ruleset, host: Host, hook: str, description: Description,
         for number, _ in enumerate(chain.rules, start=1):
             cubes = found.matched.get((table, chain.name, number), [])
             out.append(RuleReach(table, chain.name, number, "reached" if cubes else "never",
-                                 witness_packet(witness(cubes[0], found.universe), found.universe, hook)
+                                 witness_packet(cubes[0], found.universe, hook)
                                  if cubes else None))
     return out
 
@@ -208,7 +207,7 @@ def decisions(ruleset: Ruleset, host: Host, hook: str, description: Description,
               table: str) -> dict[Decision, Packet]:
     """Where the described packets' walks through ``table`` end, each with a witness."""
     found = exploration(ruleset, host, hook, description, table)
-    return {d: witness_packet(witness(cubes[0], found.universe), found.universe, hook)
+    return {d: witness_packet(cubes[0], found.universe, hook)
             for d, cubes in sorted(found.decisions.items()) if d.table == table and cubes}
 
 
@@ -288,7 +287,7 @@ def differences(ruleset: Ruleset, other: Ruleset, host: Host, hook: str,
                     both = tuple(_intersect(x, y) for x, y in zip(piece[0], their[0],
                                                                    strict=True))
                     if all(both):
-                        packet = witness_packet(witness((both, ()), universe), universe, hook)
+                        packet = witness_packet((both, ()), universe, hook)
                         found.append(Difference(packet, mine.ending(a, piece),
                                                 theirs.ending(b, their)))
                         if len(found) >= limit:

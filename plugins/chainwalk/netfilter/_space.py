@@ -674,16 +674,19 @@ _NICE_ADDRESSES = {4: (int(ipaddress.IPv4Address("203.0.113.10")), 0x7F000001),
                    6: (int(ipaddress.IPv6Address("2001:db8::10")), 1)}
 
 
-def witness(piece: Piece, universe: Universe) -> dict[str, int]:
+def witness(piece: Piece, universe: Universe, hook: str = "OUTPUT") -> dict[str, int]:
     """One packet of ``piece`` as sent, by field (a value readers know where there is
-    one: the host's own address as the source)."""
+    one: the host's own address as the source of what it sends, not of what arrives)."""
     cube = piece[0]
     out = {}
     for f, values in enumerate(cube):
         nice = _NICE.get(f, ())
         if f in (SRC, DST):
             nice = _NICE_ADDRESSES[universe.family]
-            nice = (*universe.local, *nice) if f == SRC else (*nice, *universe.local)
+            if hook == "OUTPUT":
+                nice = (*universe.local, *nice) if f == SRC else (*nice, *universe.local)
+            else:
+                nice = nice if f == SRC else (*universe.local, *nice)
         pick = next((n for n in nice if any(lo <= n <= hi for lo, hi in values)), None)
         if pick is None:
             lo, hi = values[0]
@@ -693,8 +696,9 @@ def witness(piece: Piece, universe: Universe) -> dict[str, int]:
     return out
 
 
-def witness_packet(found: dict[str, int], universe: Universe, hook: str) -> Packet:
-    """The witness as a packet that :func:`~._trace.trace` follows."""
+def witness_packet(piece: Piece, universe: Universe, hook: str) -> Packet:
+    """A witness of ``piece`` as a packet that :func:`~._trace.trace` follows."""
+    found = witness(piece, universe, hook)
     family = universe.family
     number = {n: p for p, n in reversed(PROTOCOLS.items())}
     protocol = number.get(found["proto"], str(found["proto"]))

@@ -37,7 +37,6 @@ from ..netfilter._space import (
     CannotProve,
     Exploration,
     Piece,
-    witness,
     witness_packet,
 )
 from ..render import format_text, journey_key
@@ -187,7 +186,7 @@ def _check(project: Project, claim: Claim) -> ClaimResult:
 
 
 def _packet(found: Exploration, piece: Piece, hook: str) -> Packet:
-    return witness_packet(witness(piece, found.universe), found.universe, hook)
+    return witness_packet(piece, found.universe, hook)
 
 
 def _traced(ruleset: Ruleset, host: Host, hook: str, packet: Packet) -> tuple[Packet, Trace]:
