@@ -143,6 +143,7 @@ class Site:
         html_tables = html_tables and PLACEHOLDER_START not in markdown
         lines = markdown.split("\n")
         self._inline_claims(page, lines, result)
+        claim_problems = list(result.findings[len(problems):])
         out: list[str] = []
         position = 0
         for block in blocks:
@@ -158,6 +159,8 @@ class Site:
                 text = tables_aside(text, result.tables)
             out.extend(["", *_indent(text, block.indent), ""] if text else [])
         out.extend(lines[position:])
+        if show_problems and claim_problems:  # the page's claims that do not hold
+            out.extend(["", problems_admonition(claim_problems)])
         result.markdown = "\n".join(out)
         return result
 
