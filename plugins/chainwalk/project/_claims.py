@@ -152,13 +152,23 @@ def _check(project: Project, claim: Claim) -> ClaimResult:
                 f"a rule of {claim.table} {claim.chain}" if chain else "a chain of the ruleset")])
     if claim.kind == "without":
         return _without(project, claim, ruleset)
+    def explore() -> Exploration | CannotProve:
+        try:
+            return exploration(project.ruleset(claim.ruleset), host, hook, description,
+                               claim.table)
+        except CannotProve as e:  # an answer, kept like one
+            return e
+
     try:
         if claim.kind == "same-as":
             return _same(project, claim, host, description)
-        found = exploration(ruleset, host, hook, description, claim.table)
     except CannotProve as e:
-        raise ChainwalkError([Problem(claim.location, f"the claim '{claim}' cannot be proved "
-                                      f"({e.problems[0]})")]) from None
+        raise _unproved(claim, e) from None
+    # One exploration serves every claim about the same packets of the same rules.
+    found = project.memo(("exploration", claim.ruleset, claim.host, hook, claim.where,
+                          claim.table), explore)
+    if isinstance(found, CannotProve):
+        raise _unproved(claim, found)
     key = (claim.table, claim.chain, claim.rule)
     if claim.kind in ("never", "reached"):
         matched = found.matched.get(key, [])
@@ -183,6 +193,11 @@ def _check(project: Project, claim: Claim) -> ClaimResult:
             raise _fails(claim, f"this packet ends at {end} instead",
                          _traced(ruleset, host, hook, _packet(found, piece, hook)))
     return ClaimResult(claim)
+
+
+def _unproved(claim: Claim, refusal: CannotProve) -> ChainwalkError:
+    return ChainwalkError([Problem(claim.location, f"the claim '{claim}' cannot be proved "
+                                   f"({refusal.problems[0]})")])
 
 
 def _packet(found: Exploration, piece: Piece, hook: str) -> Packet:
