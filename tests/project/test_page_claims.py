@@ -143,3 +143,17 @@ def test_what_if_claims() -> None:
     _, problems = render("`chainwalk: without ISTIO_OUTPUT#3 in current then bookinfo/inbound "
                          "sideways`\n")
     assert problems[0].startswith("docs/p.md:1:1: without: not a what-if"), problems
+
+
+def test_the_behaviour_view_lists_each_difference_once() -> None:
+    text, problems = render("```chainwalk\nview: behaviour\nruleset: current\n"
+                            "against: classic\n```\n")
+    assert problems == []
+    rows = [line for line in text.split("\n") if line.startswith("| `tcp ")]
+    assert [row.split(" | ")[1:] for row in rows] == [
+        ["nat ISTIO&#95;IN&#95;REDIRECT&#35;1 REDIRECT", "nat ISTIO&#95;OUTPUT&#35;1 RETURN |"],
+        ["nat ISTIO&#95;IN&#95;REDIRECT&#35;1 REDIRECT", "nat ISTIO&#95;OUTPUT&#35;6 RETURN |"],
+        ["nat ISTIO&#95;REDIRECT&#35;1 REDIRECT", "nat ISTIO&#95;OUTPUT&#35;1 RETURN |"]]
+    text, problems = render("```chainwalk\nview: behaviour\nruleset: current\n"
+                            "against: classic\nwhere: dport!=15008 dport!=15020\n```\n")
+    assert problems == [] and "treat every one of them the same" in text

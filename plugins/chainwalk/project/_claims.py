@@ -266,3 +266,30 @@ def _without(project: Project, claim: Claim, ruleset: Ruleset) -> ClaimResult:
                                   f"the journey ends {after.result}{landed}: "
                                   f"{after.reason}\n" + "\n".join(
                                       "    " + line for line in format_text(after).split("\n")))])
+
+
+_MAX_DIFFERENCES = 10_000
+
+
+def behaviour_rows(project: Project, claim: Claim) -> list[tuple[Packet, str, str]]:
+    """Each way ``claim.other`` (old) and ``claim.ruleset`` (new) treat the described
+    packets differently, once, with an example packet: (packet, end in old, end in new)."""
+    def compute() -> list[tuple[Packet, str, str]]:
+        try:
+            found = differences(project.ruleset(claim.other), project.ruleset(claim.ruleset),
+                                _host(claim), claim.hook.upper(),
+                                parse_description(claim.where, claim.location,
+                                                  project.ruleset(claim.ruleset).family),
+                                claim.table, limit=_MAX_DIFFERENCES)
+        except CannotProve as e:
+            raise _unproved(claim, e) from None
+        if len(found) == _MAX_DIFFERENCES:  # a table that would not say everything
+            raise ChainwalkError([Problem(claim.location, f"{claim.other} and "
+                                          f"{claim.ruleset} differ in more than "
+                                          f"{_MAX_DIFFERENCES} classes of packets", None,
+                                          "a narrower description (where: ...)")])
+        rows: dict[tuple[str, str], Packet] = {}
+        for d in found:
+            rows.setdefault((str(d.mine), str(d.theirs)), d.witness)
+        return [(packet, old, new) for (old, new), packet in rows.items()]
+    return project.memo(("behaviour", claim), compute)

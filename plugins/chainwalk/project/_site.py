@@ -50,10 +50,10 @@ from ..render import (
     trace_table,
     traces_with,
 )
-from ..render._claims import DEFAULT_HOST, INLINE_TEXT, claim_note
+from ..render._claims import DEFAULT_HOST, INLINE_TEXT, behaviour_table, claim_note
 from ._annotation_claims import annotation_problems
 from ._annotations import drift
-from ._claims import check_claim, make_claim, parse_inline
+from ._claims import behaviour_rows, check_claim, make_claim, parse_inline
 from ._project import RULESETS, Project
 
 DEFAULT_TABLE = "nat"
@@ -189,6 +189,16 @@ class Site:
                            hook=request.hook, host=request.host or DEFAULT_HOST)
         return claim_note(check_claim(self.project, claim))
 
+    def _behaviour(self, block: Block, request: Request) -> str:
+        """How two rulesets treat packets differently, proved over every packet."""
+        table = request.table or DEFAULT_TABLE
+        claim = make_claim("same-as", request.against, request.ruleset, block.where,
+                           request.where, table=table, hook=request.hook,
+                           host=request.host or DEFAULT_HOST)
+        rows = behaviour_rows(self.project, claim)
+        return behaviour_table(request.against, request.ruleset, rows, request.where,
+                               request.hook, table)
+
     def _expectations(self, block: Block, result: PageResult) -> bool:
         """Add to ``result`` the problems of the expectations of the scenarios ``block``
         shows; whether there were any."""
@@ -234,6 +244,12 @@ class Site:
                 self.shown.setdefault(f"ruleset {key}", []).append(block.where)
         if request.topology:
             self.shown.setdefault(f"topology {request.topology}", []).append(block.where)
+        if request.view == "behaviour":
+            try:
+                return self._behaviour(block, request)
+            except ChainwalkError as e:
+                result.findings.extend(Finding(p, (block.where,)) for p in e.problems)
+                return ""
         if request.view == "claim":  # proved at the block's place (its problems name it)
             try:
                 return self._claim(block, request)

@@ -39,6 +39,7 @@ VIEWS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "diff": (("ruleset", "against"), ("table",)),
     "overview": (("scenario", "then"), ("pod",)),
     "claim": (("ruleset", "claim"), ("where", "table", "hook", "host")),
+    "behaviour": (("ruleset", "against"), ("where", "table", "hook", "host")),
 }
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 

@@ -115,3 +115,22 @@ def claim_note(result: ClaimResult) -> str:
     """A ``view: claim`` block: a small note saying the claim was checked."""
     return (f'<p class="chainwalk-claim" markdown>✔ <strong>Checked when the site is '
             f"built:</strong> {sentence(result)}</p>\n")
+
+
+def behaviour_table(old_name: str, new_name: str, rows: list[tuple[Packet, str, str]],
+                    where: str, hook: str, table: str) -> str:
+    """The ``behaviour`` view: one row per way the two rulesets treat packets differently
+    (an example packet, and where each ruleset's walk ends)."""
+    packets = "arriving packets" if hook == "prerouting" else "packets the pod sends"
+    described = f" matching {md_code(where)}" if where else ""
+    head = (f"Proved over all {packets}{described}, in {md_text(table)}: ")
+    if not rows:
+        return head + (f"{md_code(old_name + '.rules')} and {md_code(new_name + '.rules')} "
+                       "treat every one of them the same.\n")
+    lines = [head + "they are treated differently only as follows (one example packet "
+             "for each difference).", "",
+             f"| example packet | ends in {md_code(old_name)} | ends in {md_code(new_name)} |",
+             "| --- | --- | --- |"]
+    lines += [f"| {md_code(describe(packet))} | {md_text(old)} | {md_text(new)} |"
+              for packet, old, new in rows]
+    return "\n".join(lines) + "\n"
