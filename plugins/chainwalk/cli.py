@@ -363,14 +363,14 @@ def _annotation_problems(path: str) -> list[Problem]:
     (its scenarios are then at hand), else its format and drift."""
     from pathlib import Path
 
+    ruleset = Path(path)
+    notes = ruleset.with_name(ruleset.name.removesuffix(".rules") + ".annotations.yaml")
+    if not ruleset.name.endswith(".rules") or not notes.is_file():
+        return []  # (and the journeys and renderers are not even loaded)
     from .project import Project, drift
     from .project._annotation_claims import annotation_problems
     from .project._annotations import read_annotations
 
-    ruleset = Path(path)
-    notes = ruleset.with_name(ruleset.name.removesuffix(".rules") + ".annotations.yaml")
-    if not ruleset.name.endswith(".rules") or not notes.is_file():
-        return []
     folder = next((p for p in ruleset.resolve().parents if p.name == "rulesets"), None)
     if folder is not None:
         stem = ruleset.resolve().relative_to(folder).as_posix().removesuffix(".rules")
