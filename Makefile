@@ -38,6 +38,7 @@ bench: setup
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/journey.py
 	$(BIN)/python bench/plugin.py
+	$(BIN)/python bench/proof.py
 
 clean:
 	rm -rf $(VENV) node_modules site .cache .pytest_cache .mypy_cache .ruff_cache

@@ -18,6 +18,7 @@ from chainwalk.cli import main
 REPO = Path(__file__).resolve().parents[1]
 CLASSIC = str(REPO / "rules" / "rulesets" / "classic.rules")
 CURRENT = str(REPO / "rules" / "rulesets" / "current.rules")
+NFT = str(REPO / "rules" / "rulesets" / "current.nft")
 POD = ["--addr", "eth0=10.0.0.5/24"]
 
 
@@ -223,6 +224,9 @@ INPUT_ERRORS = [
                  id="ipv4-rules-read-as-ipv6"),
     pytest.param(["trace", CLASSIC, "--dst", "fd00::9", "--family", "4"],
                  "an IPv6 packet cannot cross the IPv4 ruleset", id="packet-of-the-other-family"),
+    *(pytest.param([command, *files], f"{NFT}:1:1: proofs evaluate iptables rules only: got "
+                   "'an nftables ruleset', expected iptables-save output", id=f"{command}-nft")
+      for command, files in (("reach", [NFT]), ("audit", [NFT]), ("equiv", [NFT, CURRENT]))),
 ]
 
 

@@ -24,7 +24,7 @@ from ._errors import ChainwalkError, Problem, bounded
 from .netfilter._values import MAX_ID, MAX_U32
 
 if TYPE_CHECKING:
-    from .netfilter import Branch, Ruleset, Step, Trace
+    from .netfilter import Host, Ruleset
     from .netfilter._nft_model import NftRuleset
 
 
@@ -162,6 +162,31 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("files", nargs="+", metavar="FILE")
     c.add_argument("--format", choices=_FORMATS, default="auto",
                    help="the rulesets' format (default: detected from each first line)")
+
+    for name, text in (("reach", "which rules some packet matches, proved over every packet"),
+                       ("equiv", "whether two rulesets treat every packet the same")):
+        p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ": the "
+                           "rules are evaluated on sets of packets (netfilter._proof).")
+        p.add_argument("rules", nargs=1 if name == "reach" else 2, metavar="RULES")
+        p.add_argument("--where", default="", help="the packets: words such as "
+                       "'tcp uid!=1337 out=eth0' (default: every packet)")
+        p.add_argument("--hook", choices=("output", "prerouting"), default="output")
+        p.add_argument("--table", default="nat", choices=("raw", "mangle", "nat", "filter"))
+        p.add_argument("--addr", type=_addr, action="append", default=[],
+                       metavar="IF=ADDR/LEN", help="an address of the host (repeatable; "
+                       "default eth0=10.0.0.5/24; lo has 127.0.0.1/8 and ::1)")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    a = sub.add_parser("audit", help="check Istio's capture invariants over every packet",
+                       description="Istio's capture invariants of a pod's ruleset, proved "
+                       "over every packet: outbound and inbound TCP captured unless excluded, "
+                       "the proxy's own connections never captured.")
+    a.add_argument("rules", metavar="RULES")
+    a.add_argument("--proxy-uid", type=_ID, default=1337)
+    a.add_argument("--proxy-gid", type=_ID, default=1337)
+    a.add_argument("--addr", type=_addr, action="append", default=[], metavar="IF=ADDR/LEN",
+                   help="an address of the pod (default eth0=10.0.0.5/24)")
+    a.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -205,6 +230,10 @@ def _command(argv: Sequence[str] | None) -> int:
             return _trace(args)
         if args.command == "run":
             return _run(args)
+        if args.command in ("reach", "equiv"):
+            return _prove(args)
+        if args.command == "audit":
+            return _audit(args)
         return _check(args)
     except ChainwalkError as e:
         _print(str(e), error=True)
@@ -255,60 +284,10 @@ def _trace(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
+        from .render._trace_text import format_trace
+
         _print(format_trace(result))
     return 0
-
-
-def format_trace(result: Trace) -> str:
-    """Lines in the style of the kernel's TRACE target, with the reasons added."""
-    lines = []
-    for n, branch in enumerate(result.branches, start=1):
-        if len(result.branches) > 1:
-            chance = ("unknown" if branch.probability is None
-                      else f"{branch.probability:.4g}")
-            lines.append(f"== branch {n} of {len(result.branches)} (probability {chance})")
-            lines.extend(f"   assuming {a}" for a in branch.assumptions)
-        for step in branch.steps:
-            lines.append(_format_step(step))
-        lines.append(f"=> {branch.disposition.upper()}: {_where(branch)}")
-        shake = branch.handshake
-        if shake is not None and shake.outcome != "completes":
-            verb = "may not complete" if shake.outcome == "unknown" else "does not complete"
-            lines.append(f"   but the connection {verb} ({shake.outcome}): {shake.reason}")
-    return "\n".join(lines)
-
-
-def _format_step(step: Step) -> str:
-    if step.kind == "event":
-        return f"   -- {step.text}"
-    head = f"{step.table}:{step.chain}"
-    if step.kind == "policy":
-        return f"{head}:policy:{step.rule}:{step.result}"
-    if step.kind == "return":
-        return f"{head}:return:{step.rule}"
-    if step.kind == "skipped":
-        last = step.rule + step.count - 1
-        return f"{head}:rules:{step.rule}-{last}:NO-MATCH   {step.reason}"
-    if step.hit:
-        if step.jump is not None:
-            return f"{head}:rule:{step.rule}:{step.jump.upper()}:{step.target}   {step.text}"
-        line = f"{head}:rule:{step.rule}:{step.target or '-'}   {step.text}"
-        return line + (f"   [{step.effect}]" if step.effect else "")
-    return f"{head}:rule:{step.rule}:NO-MATCH   {step.reason}"
-
-
-def _where(branch: Branch) -> str:
-    f = branch.final
-    if branch.disposition == "delivered":
-        if branch.tproxy:
-            return f"transparent socket port {branch.tproxy[1]} (destination {f.dst}:{f.dport})"
-        return f"local socket {f.dst}:{f.dport} (from {f.src}:{f.sport})"
-    if branch.disposition == "sent":
-        return f"leaves on {f.out_interface} to {f.dst}:{f.dport} (from {f.src}:{f.sport})"
-    if branch.decided_by is not None:
-        d = branch.decided_by
-        return f"by {d.table}:{d.chain}:{d.kind}:{d.rule}"
-    return branch.disposition
 
 
 def _is_scenario_path(path: str) -> bool:
@@ -322,6 +301,7 @@ def _check(args: argparse.Namespace) -> int:
         try:
             if not _is_scenario_path(path):
                 _load_rules(path, None, args.format)
+                problems.extend(_annotation_problems(path))
                 continue
             from .journey import check_scenario, load_scenarios, run_scenario
 
@@ -339,6 +319,111 @@ def _check(args: argparse.Namespace) -> int:
         return 1
     _print(f"{counted} OK")
     return 0
+
+
+def _iptables_ruleset(path: str) -> Ruleset:
+    """``path`` as an iptables ruleset: the proofs evaluate iptables rules only, so an
+    nftables file is an error that says so rather than a parse error at its first line."""
+    from ._errors import Location
+    from .netfilter import Ruleset
+
+    rules = _load_rules(path, None, "auto")
+    if not isinstance(rules, Ruleset):
+        raise ChainwalkError([Problem(
+            Location(path, 1, 1), "proofs evaluate iptables rules only",
+            token="an nftables ruleset", expected="iptables-save output")])
+    return rules
+
+
+def _prove(args: argparse.Namespace) -> int:
+    from ._errors import Location
+    from .netfilter._proof import differences, parse_description, reach
+    from .render._claims import describe
+
+    rulesets = [_iptables_ruleset(path) for path in args.rules]
+    host = _host(args.addr)
+    description = parse_description(args.where, Location("--where", 1, 1), rulesets[0].family)
+    hook = args.hook.upper()
+    if args.command == "reach":
+        found = reach(rulesets[0], host, hook, description, args.table)
+        if args.json:
+            print(json.dumps({"rules": [
+                {"table": r.table, "chain": r.chain, "rule": r.rule, "status": r.status,
+                 "witness": describe(r.witness) if r.witness else None} for r in found]},
+                indent=2))
+            return 0
+        for r in found:
+            example = f"   e.g. {describe(r.witness)}" if r.witness else ""
+            _print(f"{r.table}:{r.chain}:rule:{r.rule}:{r.status.upper()}{example}")
+        return 0
+    diffs = differences(rulesets[0], rulesets[1], host, hook, description, args.table)
+    if args.json:
+        print(json.dumps({"same": not diffs, "differences": [
+            {"witness": describe(d.witness), "first": str(d.mine), "second": str(d.theirs)}
+            for d in diffs]}, indent=2))
+        return 0 if not diffs else 1
+    if not diffs:
+        _print(f"the same: every described packet ends alike in {args.table}")
+        return 0
+    for d in diffs:
+        _print(f"{describe(d.witness)}: {d.mine} in {args.rules[0]}, {d.theirs} in "
+               f"{args.rules[1]}")
+    return 1
+
+
+def _host(pairs: list[tuple[str, str]]) -> Host:
+    from .netfilter import host_with
+
+    addresses: dict[str, tuple[str, ...]] = {}
+    for name, address in pairs or [("eth0", "10.0.0.5/24")]:
+        addresses[name] = (*addresses.get(name, ()), address)
+    return host_with(addresses)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from .project._audit import audit
+    from .render._claims import describe
+
+    found = audit(_iptables_ruleset(args.rules), _host(args.addr), args.proxy_uid, args.proxy_gid)
+    if args.json:
+        print(json.dumps({"invariants": [
+            {"name": i.name, "status": i.status, "findings": [
+                {"witness": describe(f.witness), "ends": str(f.ending),
+                 "excluded": f.excluded} for f in i.findings]} for i in found]}, indent=2))
+    else:
+        for invariant in found:
+            _print(f"{invariant.name}: {invariant.status.upper()}")
+            for f in invariant.findings:
+                what = "excluded" if f.excluded else "BREAKS IT"
+                _print(f"   {what}: {describe(f.witness)} ends at {f.ending}")
+    return 1 if any(i.status == "broken" for i in found) else 0
+
+
+def _annotation_problems(path: str) -> list[Problem]:
+    """The problems of the annotation file beside the ruleset ``path``, if it has one:
+    with every claim checked when the ruleset lies in a rules folder's ``rulesets/``
+    (its scenarios are then at hand), else its format and drift."""
+    from pathlib import Path
+
+    ruleset = Path(path)
+    notes = ruleset.with_name(ruleset.name.removesuffix(".rules") + ".annotations.yaml")
+    if not ruleset.name.endswith(".rules") or not notes.is_file():
+        return []  # (and the journeys and renderers are not even loaded)
+    from .project import Project, drift
+    from .project._annotation_claims import annotation_problems
+    from .project._annotations import read_annotations
+
+    folder = next((p for p in ruleset.resolve().parents if p.name == "rulesets"), None)
+    if folder is not None:
+        stem = ruleset.resolve().relative_to(folder).as_posix().removesuffix(".rules")
+        return sorted(annotation_problems(Project(folder.parent, os.getcwd()), stem),
+                      key=lambda p: p.location)
+    from ._files import read_text
+    from ._ruleset_cache import load_ruleset
+
+    found = read_annotations(read_text(notes, str(notes), "annotation file"), str(notes))
+    return sorted([*found.problems, *drift(found, load_ruleset(path))],
+                  key=lambda p: p.location)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -165,8 +165,8 @@ class Alone:
         return found
 
     def render(self, markdown: str, md: Markdown) -> tuple[str, dict[str, str]]:
-        if "```" not in markdown and "~~~" not in markdown:
-            return markdown, {}
+        if "```" not in markdown and "~~~" not in markdown and "`chainwalk:" not in markdown:
+            return markdown, {}  # no block and no inline claim
         site = self.site(fence_escapes(_superfences_fences(md)))
         site.begin_build()  # look at the files afresh: this page may follow an edit
         page, text = _page_source(md, markdown, site.project.root)

@@ -153,7 +153,7 @@ def test_an_annotation_naming_an_unknown_scenario_fails(ok: Path) -> None:
     edit(ok / "rules" / "rulesets" / "pod.annotations.yaml", "scenario: shop/call",
          "scenario: shop/nothing")
     found = errors(build(ok))
-    assert any(p.startswith("docs/index.md:37:1: rules/rulesets/pod.annotations.yaml:3:5: "
+    assert any(p.startswith("docs/index.md:37:1: rules/rulesets/pod.annotations.yaml:7:7: "
                             "the annotation names an unknown scenario") for p in found), found
 
 

@@ -96,3 +96,15 @@ def test_a_scenario_whose_expectations_fail_is_an_error_above_its_diagram(
     assert html.index("admonition failure") < html.index('class="mermaid"')  # both shown
     assert "shop/call: final receiver" in html and "shop/call: final receiver" in caplog.text
     assert "the page:1:1: " in caplog.text
+
+
+def test_inline_claims_without_blocks_are_checked(caplog: pytest.LogCaptureFixture) -> None:
+    """A page with only inline claims is rendered too: a claim that holds is text, one
+    that does not is an error in the log and in the page."""
+    page = ("# Page\n\nRule 2 is `chainwalk: reached ISTIO_OUTPUT#2 in pod | reached`; rule 1 "
+            "`chainwalk: never ISTIO_OUTPUT#1 in pod | never matches`.\n")
+    with caplog.at_level(logging.ERROR, logger="chainwalk"):
+        html = converter().convert(page)
+    assert "Rule 2 is reached; rule 1 never matches." in html
+    assert "the claim 'never ISTIO_OUTPUT#1 in pod' does not hold" in caplog.text
+    assert '<div class="admonition failure">' in html

@@ -99,7 +99,7 @@ def test_overview_numbers_the_moves_in_order_and_checks_annotated_steps(
     with pytest.raises(ChainwalkError) as raised:
         fresh.render(request)
     message = str(raised.value)
-    assert "mini.annotations.yaml:5:" in message and "steps: [6, 7]" in message, message
+    assert "mini.annotations.yaml:12:7:" in message and "steps: [6, 7]" in message, message
 
 
 def test_chains_highlight_in_one_pod_shows_that_pods_path(site: Site) -> None:

@@ -13,6 +13,10 @@ The file is keyed by table, chain and each rule's normal form (``rule.spec``: th
           article: 1               # the rule's number in the article's table
           scenario: bookinfo/inbound
 
+A top-level ``article`` entry (not a table) says what the numbers refer to: ``rules``,
+the article's chain (``classic nat ISTIO_OUTPUT``), and ``figure``, the scenarios whose
+journeys ``steps`` number (``_annotation_claims`` checks both, and ``scenario``).
+
 A key that no longer names a rule of its chain is drift: the rule changed or went
 away, and the prose about it may no longer be true, so it is a problem (the build
 fails). A key that names the rule in another spelling (option order, a missing
@@ -26,7 +30,7 @@ from typing import Any
 from .._errors import ChainwalkError, Location, Problem
 from .._yaml import Doc, parse_yaml
 from ..netfilter import Ruleset, parse_rule
-from ..render import Annotation, Annotations
+from ..render import Annotation, Annotations, ArticleRefs
 
 FIELDS = {"name": "a short name", "purpose": "a sentence or paragraph",
           "steps": "a list of the article figure's step numbers",
@@ -45,8 +49,27 @@ def _numbers(value: Any) -> tuple[int, ...] | None:
     return None
 
 
+# The file's top-level entry saying what the numbers refer to (not a table name).
+REFS = "article"
+REFS_FIELDS = {"rules": "the article's chain, as RULESET TABLE CHAIN (e.g. classic nat "
+               "ISTIO_OUTPUT)",
+               "figure": "the scenario ids whose journeys the article's figure numbers, "
+               "e.g. [bookinfo/inbound, bookinfo/outbound]",
+               "pod": "the pod the figure draws (default: where the first journey ends)"}
+
+
 def parse_annotations(text: str, path: str) -> Annotations:
     """Read an annotation file; raises :class:`ChainwalkError` with every problem."""
+    found = read_annotations(text, path)
+    if found.problems:
+        raise ChainwalkError(found.problems)
+    return found
+
+
+def read_annotations(text: str, path: str) -> Annotations:
+    """Read an annotation file: what can be read, and every problem of its format in
+    ``problems`` (a field in error drops that field only). Raises only when the file is
+    not YAML or not a mapping."""
     doc = parse_yaml(text, path)
     problems: list[Problem] = []
     notes: dict[tuple[str, str, str], Annotation] = {}
@@ -54,7 +77,11 @@ def parse_annotations(text: str, path: str) -> Annotations:
     if not isinstance(data, dict):
         raise ChainwalkError([Problem(doc.line(), "an annotation file is a mapping of tables",
                                       None, "nat: {CHAIN: {RULE: {name: ..., purpose: ...}}}")])
+    refs = None
     for table, chains in data.items():
+        if table == REFS:
+            refs = _refs(doc, chains, problems)
+            continue
         if not isinstance(chains, dict):
             problems.append(Problem(doc.line([table]), f"table {table}: expected a mapping of "
                                     "chains", None, "CHAIN: {RULE: {...}}"))
@@ -68,9 +95,45 @@ def parse_annotations(text: str, path: str) -> Annotations:
                 note = _annotation(doc, str(table), str(chain), str(spec), body, problems)
                 if note is not None:
                     notes[(str(table), str(chain), str(spec))] = note
-    if problems:
-        raise ChainwalkError(problems)
-    return Annotations(path, notes)
+    return Annotations(path, notes, refs, tuple(problems))
+
+
+def _refs(doc: Doc, body: Any, problems: list[Problem]) -> ArticleRefs | None:
+    where = doc.line([REFS])
+    if not isinstance(body, dict):
+        problems.append(Problem(where, f"{REFS}: expected a mapping", None,
+                                ", ".join(REFS_FIELDS)))
+        return None
+    rules = ("", "nat", "")
+    figure: tuple[str, ...] = ()
+    pod = ""
+    for key, value in body.items():
+        at = doc.line([REFS, key])
+        if key == "rules":
+            words = value.split() if isinstance(value, str) else []
+            if len(words) == 2:
+                words.insert(1, "nat")
+            if len(words) != 3:
+                problems.append(Problem(at, f"rules: expected {REFS_FIELDS['rules']}",
+                                        repr(value)))
+            else:
+                rules = (words[0], words[1], words[2])
+        elif key == "figure":
+            if isinstance(value, list) and value and all(
+                    isinstance(v, str) and "/" in v for v in value):
+                figure = tuple(value)
+            else:
+                problems.append(Problem(at, f"figure: expected {REFS_FIELDS['figure']}",
+                                        repr(value)))
+        elif key == "pod":
+            if isinstance(value, str) and value:
+                pod = value
+            else:
+                problems.append(Problem(at, f"pod: expected {REFS_FIELDS['pod']}", repr(value)))
+        else:
+            problems.append(Problem(at, f"unknown field of {REFS}", str(key),
+                                    "one of " + ", ".join(REFS_FIELDS)))
+    return ArticleRefs(rules[0], rules[1], rules[2], figure, pod, where)
 
 
 def _annotation(doc: Doc, table: str, chain: str, spec: str, body: Any,
@@ -80,25 +143,27 @@ def _annotation(doc: Doc, table: str, chain: str, spec: str, body: Any,
         problems.append(Problem(where, f"rule {spec!r}: expected a mapping of fields", None,
                                 ", ".join(FIELDS)))
         return None
-    ok = True
+    good: dict[str, Any] = {}
+    fields: list[tuple[str, Location]] = []
     for key, value in body.items():
         at = doc.line([table, chain, spec, key])
         if key not in FIELDS:
             problems.append(Problem(at, "unknown annotation field", str(key),
                                     "one of " + ", ".join(FIELDS)))
-            ok = False
         elif key in ("steps", "article"):
             if _numbers(value) is None:
                 problems.append(Problem(at, f"{key}: expected {FIELDS[key]}", repr(value)))
-                ok = False
+            else:
+                good[key] = _numbers(value)
+                fields.append((key, at))
         elif not isinstance(value, str) or not value.strip():
             problems.append(Problem(at, f"{key}: expected {FIELDS[key]}", repr(value)))
-            ok = False
-    if not ok:
-        return None
-    return Annotation(table, chain, spec, body.get("name", ""), body.get("purpose", ""),
-                      _numbers(body.get("steps", [])) or (),
-                      _numbers(body.get("article", [])) or (), body.get("scenario", ""), where)
+        else:
+            good[key] = value
+            fields.append((key, at))
+    return Annotation(table, chain, spec, good.get("name", ""), good.get("purpose", ""),
+                      good.get("steps", ()), good.get("article", ()), good.get("scenario", ""),
+                      where, tuple(fields))
 
 
 def _normal_form(ruleset: Ruleset, table: str, chain: str, text: str) -> str | None:

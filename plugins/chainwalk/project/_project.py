@@ -26,7 +26,7 @@ from .._versions import digest
 from ..journey import Journey, Scenario, check_scenario, load_scenarios, run_scenario
 from ..netfilter import Ruleset
 from ..render import EMPTY, Annotations
-from ._annotations import parse_annotations
+from ._annotations import read_annotations
 
 T = TypeVar("T")
 RULESETS = "rulesets"
@@ -220,7 +220,7 @@ class Project:
             self.touch(path)
             if self.version(path) is None:
                 return EMPTY
-            return parse_annotations(self._read(path, "annotation"), self.shown(path))
+            return read_annotations(self._read(path, "annotation"), self.shown(path))
         return self.memo(("annotations", path), parse)
 
     def scenarios(self, stem: str) -> list[Scenario]:

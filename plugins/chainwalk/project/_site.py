@@ -3,9 +3,8 @@ the whole rules folder whether a page shows them or not.
 
 ``Site.render_page`` replaces each block of a page by its view's Markdown and
 collects what went wrong; ``Site.check`` then validates everything under rules/
-(every ruleset parses, every annotation still names a rule, every scenario's
-expectations hold, every annotation's scenario exists) and warns about scenarios no
-page shows. A :class:`Finding` is a problem together with the blocks that show the
+(every ruleset parses, every scenario's expectations hold, every annotation still
+names a rule and what its fields claim holds) and warns about scenarios no page shows. A :class:`Finding` is a problem together with the blocks that show the
 thing it is about, so a message names both the page line and the rules file line.
 """
 
@@ -31,6 +30,7 @@ from ..render import (
     diff_table,
     fenced,
     find_blocks,
+    find_inline_claims,
     hops_table,
     journey_key,
     journeys_table,
@@ -51,7 +51,10 @@ from ..render import (
     trace_table,
     traces_with,
 )
+from ..render._claims import DEFAULT_HOST, INLINE_TEXT, behaviour_table, claim_note
+from ._annotation_claims import annotation_problems
 from ._annotations import drift
+from ._claims import behaviour_rows, check_claim, make_claim, parse_inline
 from ._project import RULESETS, Project
 
 DEFAULT_TABLE = "nat"
@@ -140,6 +143,8 @@ class Site:
         result = PageResult(page, markdown, [Finding(p) for p in problems])
         html_tables = html_tables and PLACEHOLDER_START not in markdown
         lines = markdown.split("\n")
+        self._inline_claims(page, lines, result)
+        claim_problems = list(result.findings[len(problems):])
         out: list[str] = []
         position = 0
         for block in blocks:
@@ -155,8 +160,45 @@ class Site:
                 text = tables_aside(text, result.tables)
             out.extend(["", *_indent(text, block.indent), ""] if text else [])
         out.extend(lines[position:])
+        if show_problems and claim_problems:  # the page's claims that do not hold
+            out.extend(["", problems_admonition(claim_problems)])
         result.markdown = "\n".join(out)
         return result
+
+    def _inline_claims(self, page: str, lines: list[str], result: PageResult) -> None:
+        """Check each inline claim of the page and put its text in its place."""
+        for found in reversed(find_inline_claims("\n".join(lines))):
+            where = found.where(page)
+            try:
+                claim = parse_inline(found.body, where)
+                self.shown.setdefault(f"ruleset {claim.ruleset}", []).append(where)
+                check_claim(self.project, claim)
+                text = md_text(INLINE_TEXT[claim.kind] if claim.text is None else claim.text)
+            except ChainwalkError as e:
+                result.findings.extend(Finding(p) for p in e.problems)
+                text = md_text(found.body.partition("|")[2].strip() or found.body)
+            line = lines[found.line]
+            start = found.start
+            if not text and line[:start].endswith(" "):  # a claim that shows nothing
+                start -= 1
+            lines[found.line] = line[:start] + text + line[found.end:]
+
+    def _claim(self, block: Block, request: Request) -> str:
+        kind, _, argument = request.claim.strip().partition(" ")
+        claim = make_claim(kind, argument.strip(), request.ruleset, block.where,
+                           request.where, table=request.table or DEFAULT_TABLE,
+                           hook=request.hook, host=request.host or DEFAULT_HOST)
+        return claim_note(check_claim(self.project, claim))
+
+    def _behaviour(self, block: Block, request: Request) -> str:
+        """How two rulesets treat packets differently, proved over every packet."""
+        table = request.table or DEFAULT_TABLE
+        claim = make_claim("same-as", request.against, request.ruleset, block.where,
+                           request.where, table=table, hook=request.hook,
+                           host=request.host or DEFAULT_HOST)
+        rows = behaviour_rows(self.project, claim)
+        return behaviour_table(request.against, request.ruleset, rows, request.where,
+                               request.hook, table)
 
     def _expectations(self, block: Block, result: PageResult) -> bool:
         """Add to ``result`` the problems of the expectations of the scenarios ``block``
@@ -203,6 +245,18 @@ class Site:
                 self.shown.setdefault(f"ruleset {key}", []).append(block.where)
         if request.topology:
             self.shown.setdefault(f"topology {request.topology}", []).append(block.where)
+        if request.view == "behaviour":
+            try:
+                return self._behaviour(block, request)
+            except ChainwalkError as e:
+                result.findings.extend(Finding(p, (block.where,)) for p in e.problems)
+                return ""
+        if request.view == "claim":  # proved at the block's place (its problems name it)
+            try:
+                return self._claim(block, request)
+            except ChainwalkError as e:
+                result.findings.extend(Finding(p) for p in e.problems)
+                return ""
         try:
             rendered = self.project.memo(("block", request, self.fence_escapes),
                                          lambda: self.render(request))
@@ -418,18 +472,14 @@ class Site:
         """Problems and warnings about everything under rules/ (after the pages)."""
         findings: list[Finding] = []
         warnings: list[Finding] = []
-        scenario_ids: set[str] = set()
-        broken: set[str] = set()
         for stem in self.project.topology_stems():
             shown = tuple(self.shown.get(f"topology {stem}", ()))
             try:
                 scenarios = self.project.scenarios(stem)
             except ChainwalkError as e:
                 findings.extend(Finding(p, shown) for p in e.problems)
-                broken.add(stem)
                 continue
             for scenario in scenarios:
-                scenario_ids.add(scenario.id)
                 where = tuple(self.shown.get(scenario.id, ())) or shown
                 try:
                     problems = self.project.expectation_problems(scenario)
@@ -443,20 +493,10 @@ class Site:
         for stem in self.project.ruleset_stems():
             shown = tuple(self.shown.get(f"ruleset {stem}", ()))
             try:
-                ruleset = self.project.ruleset(stem)
-                notes = self.project.annotations(stem)
+                problems = annotation_problems(self.project, stem)
             except ChainwalkError as e:
-                findings.extend(Finding(p, shown) for p in e.problems)
-                continue
-            findings.extend(Finding(self.project.relocate(p), shown)
-                            for p in drift(notes, ruleset))
-            for note in notes.notes.values():
-                if note.scenario and note.scenario not in scenario_ids and \
-                        note.scenario.partition("/")[0] not in broken:
-                    findings.append(Finding(Problem(
-                        note.location or Location(notes.path, 0),
-                        "the annotation names an unknown scenario", note.scenario,
-                        "an id such as bookinfo/inbound"), shown))
+                problems = list(e.problems)
+            findings.extend(Finding(p, shown) for p in problems)
         return findings, warnings
 
 

@@ -12,8 +12,16 @@ Every string that comes from a file is escaped for where it goes (``_escape``), 
 the output depends only on the inputs: the same data give byte-identical Markdown.
 """
 
-from ._annotations import EMPTY, Annotation, Annotations
-from ._blocks import VIEWS, Block, Request, find_blocks, parse_request
+from ._annotations import EMPTY, Annotation, Annotations, ArticleRefs
+from ._blocks import (
+    VIEWS,
+    Block,
+    InlineClaim,
+    Request,
+    find_blocks,
+    find_inline_claims,
+    parse_request,
+)
 from ._chains import chains_flowchart
 from ._cli_views import format_mermaid, format_text, journey_to_dict
 from ._coverage import coverage
@@ -22,7 +30,15 @@ from ._escape import html_text, md_code, md_text, mermaid_text
 from ._html import PLACEHOLDER_START, TABLE_PLACEHOLDER, table_html, tables_aside
 from ._journeys import Numbering, traces_with
 from ._listing import SYN_BYTES, Counters, count_journeys, listing, protocol_note
-from ._overview import check_steps, legend, moves_in_pod, no_pod_problem, overview, shared_pod
+from ._overview import (
+    check_steps,
+    computed_steps,
+    legend,
+    moves_in_pod,
+    no_pod_problem,
+    overview,
+    shared_pod,
+)
 from ._rules import rules_table
 from ._sequence import sequence
 from ._trace import hops_table, trace_table
@@ -30,11 +46,11 @@ from ._views import MERMAID_MAX_TEXT, fenced
 
 __all__ = [
     "EMPTY", "MERMAID_MAX_TEXT", "PLACEHOLDER_START", "SYN_BYTES", "TABLE_PLACEHOLDER", "VIEWS",
-    "Annotation", "Annotations", "Block", "Counters", "Numbering", "Request",
-    "chains_flowchart", "check_steps", "count_journeys", "coverage", "diff_table", "fenced",
-    "find_blocks", "format_mermaid", "format_text", "hops_table", "html_text", "journey_key",
-    "journey_to_dict", "journeys_table", "legend", "listing", "md_code", "md_text", "mermaid_text",
-    "moves_in_pod", "no_pod_problem", "overview", "parse_request", "protocol_note",
-    "rules_table", "ruleset_changes", "sequence", "shared_pod", "table_html", "tables_aside",
-    "trace_table", "traces_with",
+    "Annotation", "Annotations", "ArticleRefs", "Block", "Counters", "InlineClaim", "Numbering",
+    "Request", "chains_flowchart", "check_steps", "computed_steps", "count_journeys", "coverage",
+    "diff_table", "fenced", "find_blocks", "find_inline_claims", "format_mermaid", "format_text",
+    "hops_table", "html_text", "journey_key", "journey_to_dict", "journeys_table", "legend",
+    "listing", "md_code", "md_text", "mermaid_text", "moves_in_pod", "no_pod_problem", "overview",
+    "parse_request", "protocol_note", "rules_table", "ruleset_changes", "sequence", "shared_pod",
+    "table_html", "tables_aside", "trace_table", "traces_with",
 ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._errors import Location
+from .._errors import Location, Problem
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,30 @@ class Annotation:
     article: tuple[int, ...] = ()
     scenario: str = ""
     location: Location | None = None
+    # Where each field's key is, for messages about what the field claims.
+    fields: tuple[tuple[str, Location], ...] = ()
+
+    def where(self, name: str) -> Location | None:
+        """The location of field ``name`` (else of the annotation)."""
+        for field_name, location in self.fields:
+            if field_name == name:
+                return location
+        return self.location
+
+
+@dataclass(frozen=True)
+class ArticleRefs:
+    """What the numbers of an annotation file refer to (its top-level ``article`` entry):
+    ``article: N`` names rule N of ``ruleset``'s ``table`` ``chain``; ``steps`` number the
+    moves, inside ``pod`` (default: the pod they share), of the journeys of the
+    ``figure`` scenarios."""
+
+    ruleset: str = ""
+    table: str = "nat"
+    chain: str = ""
+    figure: tuple[str, ...] = ()
+    pod: str = ""  # the figure's pod (default: where the first journey ends)
+    location: Location | None = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +55,9 @@ class Annotations:
 
     path: str
     notes: dict[tuple[str, str, str], Annotation]
+    refs: ArticleRefs | None = None
+    # What is wrong with the file's format (the notes hold what could be read).
+    problems: tuple[Problem, ...] = ()
 
     def get(self, table: str, chain: str, spec: str) -> Annotation | None:
         return self.notes.get((table, chain, spec))

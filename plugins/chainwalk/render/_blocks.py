@@ -39,6 +39,8 @@ VIEWS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "diff": (("ruleset", "against"), ("table",)),
     "overview": (("scenario", "then"), ("pod",)),
     "compare": (("topology", "versus"), ()),
+    "claim": (("ruleset", "claim"), ("where", "table", "hook", "host")),
+    "behaviour": (("ruleset", "against"), ("where", "table", "hook", "host")),
 }
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 
@@ -75,6 +77,10 @@ class Request:
     pod: str = ""
     reasons: bool = False
     versus: str = ""
+    claim: str = ""  # view claim: KIND ARGUMENT (project._claims)
+    where: str = ""  # view claim: the packets, as netfilter._proof describes them
+    hook: str = "output"
+    host: str = ""
 
 
 def find_blocks(markdown: str, page: str) -> tuple[list[Block], list[Problem]]:
@@ -103,6 +109,45 @@ def find_blocks(markdown: str, page: str) -> tuple[list[Block], list[Problem]]:
             blocks.append(Block(page, i + 1, indent, body, i, j + 1))
         i = j + 1
     return blocks, problems
+
+
+_INLINE = re.compile(r"(?<!`)`chainwalk:(?P<body>[^`]+)`(?!`)")
+_LONG_CODE = re.compile(r"(`{2,})(?:(?!\1).)+?\1")  # a code span that may show a claim
+
+
+@dataclass(frozen=True)
+class InlineClaim:
+    """A claim written as a code span in the prose: `` `chainwalk: ...` ``."""
+
+    line: int  # 0-based index of the page line
+    start: int  # the code span's columns, 0-based, end exclusive
+    end: int
+    body: str
+
+    def where(self, page: str) -> Location:
+        return Location(page, self.line + 1, self.start + 1)
+
+
+def find_inline_claims(markdown: str) -> list[InlineClaim]:
+    """Every `` `chainwalk: ...` `` code span outside fenced code."""
+    lines = markdown.split("\n")
+    found: list[InlineClaim] = []
+    i = 0
+    while i < len(lines):
+        m = _OPEN.match(lines[i])
+        if m is not None:
+            fence = m.group("fence")
+            close = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+            i += 1
+            while i < len(lines) and not close.match(lines[i]):
+                i += 1
+            i += 1
+            continue
+        shown = _LONG_CODE.sub(lambda m: " " * len(m.group()), lines[i])
+        found.extend(InlineClaim(i, c.start(), c.end(), c.group("body"))
+                     for c in _INLINE.finditer(shown))
+        i += 1
+    return found
 
 
 def _dedent(line: str, width: int) -> str:
@@ -159,6 +204,14 @@ def parse_request(block: Block) -> Request:
 
 
 def _check_value(key: str, value: Any) -> tuple[str, str] | None:
+    if key in ("where", "claim", "host"):
+        return None if isinstance(value, str) and (value or key == "where") else (
+            "expected text", {"where": "a description such as: tcp uid!=1337 out=eth0",
+                              "claim": "KIND ARGUMENT, e.g. never ISTIO_OUTPUT#7",
+                              "host": "IF=ADDRESS/PREFIX, e.g. eth0=10.0.0.5/24"}[key])
+    if key == "hook":
+        return None if value in ("output", "prerouting") else ("unknown hook",
+                                                               "output or prerouting")
     if key == "reasons":
         return None if isinstance(value, bool) else ("expected true or false", "true or false")
     if not isinstance(value, str) or not value:

@@ -30,9 +30,10 @@ def _ruleset_of(pod: Pod | None, hop: Hop) -> str:
 
 
 def traces_with(scenario: Scenario, journey: Journey, ruleset_path: str,
-                pod_name: str = "") -> Iterator[tuple[Hop, Trace]]:
+                pod_name: str = "", edited: bool = False) -> Iterator[tuple[Hop, Trace]]:
     """The (hop, trace) pairs of ``journey`` that ran through the file ``ruleset_path``
-    (in the pod ``pod_name`` only, when given)."""
+    (in the pod ``pod_name`` only, when given; with ``edited``, also through a copy the
+    scenario's what-ifs edited)."""
     topology = scenario.topology
     for hop in journey.hops:
         for name, found in ((hop.pod, hop.output_trace),
@@ -41,7 +42,7 @@ def traces_with(scenario: Scenario, journey: Journey, ruleset_path: str,
                 continue
             pod = topology.pod(name)
             if pod is not None and _ruleset_of(pod, hop) == ruleset_path and \
-                    not _edited(pod, scenario):
+                    (edited or not _edited(pod, scenario)):
                 yield hop, found
 
 

@@ -122,22 +122,26 @@ def moves_in_pod(pod: str, journeys: list[Journey]) -> list[Move]:
     return found.moves
 
 
-def check_steps(moves: list[Move], notes: Annotations) -> list[Problem]:
-    """Problems where an annotated nat rule's ``steps`` differ from the computed moves:
-    for each time the rule moved the connection, the number of the move into its chain
-    and its own move's number."""
+def computed_steps(moves: list[Move]) -> dict[tuple[str, str], list[int]]:
+    """For each nat rule that moved a connection, by (chain, normal form): for each time it
+    did, the number of the move into its chain and its own move's number."""
     computed: dict[tuple[str, str], list[int]] = {}
     for before, move in zip([None, *moves], moves, strict=False):
         if move.rule is None:
             continue
         into = before.step if before is not None and before.target == move.source else 0
         computed.setdefault((move.rule.chain, move.rule.text), []).extend([into, move.step])
+    return computed
+
+
+def check_steps(moves: list[Move], notes: Annotations) -> list[Problem]:
+    """Problems where an annotated nat rule's ``steps`` differ from the computed moves."""
     problems = []
-    for (chain, spec), numbers in computed.items():
+    for (chain, spec), numbers in computed_steps(moves).items():
         note = notes.get("nat", chain, spec)
         if note is not None and note.steps and list(note.steps) != numbers:
             problems.append(Problem(
-                note.location or Location(notes.path, 0),
+                note.where("steps") or Location(notes.path, 0),
                 f"the rule's steps disagree with the computed overview ({chain}: {spec})",
                 str(list(note.steps)), f"steps: {numbers}"))
     return problems

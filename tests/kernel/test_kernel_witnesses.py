@@ -1,0 +1,51 @@
+"""The kernel judges the symbolic engine's witnesses: for every rule ``reach`` says some
+packet matches (in the site's rulesets, packets sent by a local socket), the witness
+packet, sent for real, raises exactly the counters chainwalk's trace names (so the kernel
+counts the rule too: the trace matches it, which collecting the probes asserts). A witness that the kernel treated otherwise fails here."""
+
+from __future__ import annotations
+
+import pytest
+from kernel_compare import POD_ADDRESSES, judge
+from kernel_probes import CLASSIC, CURRENT, DNS, Identity, Probe, Ruleset
+from netns import Lab
+
+from chainwalk.netfilter import host_with, parse_file, trace
+from chainwalk.netfilter._proof import concrete_hits, parse_description, reach
+from chainwalk.netfilter._space import Location
+
+pytestmark = pytest.mark.kernel
+
+
+def _probes(ruleset: Ruleset) -> list[tuple[str, Probe, tuple[str, str, int]]]:
+    addresses: dict[str, tuple[str, ...]] = {}
+    for item in POD_ADDRESSES:
+        name, _, address = item.partition("=")
+        if ":" not in address:
+            addresses[name] = (*addresses.get(name, ()), address)
+    host = host_with(addresses)
+    parsed = parse_file(str(ruleset.path))
+    # Packets a process of the pod sends (a socket, an unprivileged source port).
+    described = parse_description("socket sport=32768-60999 tcp", Location("<test>", 1))
+    out = []
+    for found in reach(parsed, host, "OUTPUT", described, "nat"):
+        w = found.witness
+        if w is None or w.uid is None or w.gid is None:
+            continue
+        who = Identity(f"u{w.uid}g{w.gid}", w.uid, w.gid)
+        assert ("nat", found.chain, found.rule) in concrete_hits(trace(parsed, w, host),
+                                                                 "OUTPUT")
+        out.append((f"{ruleset.name}-{found.chain}-{found.rule}",
+                    Probe(ruleset, "output", "tcp", w.dst, w.dport, who, w.src, w.sport),
+                    ("nat", found.chain, found.rule)))
+    return out
+
+
+PROBES = [p for r in (CLASSIC, CURRENT, DNS) for p in _probes(r)]
+
+
+@pytest.mark.parametrize("probe", [p for _, p, _ in PROBES], ids=[n for n, _, _ in PROBES])
+def test_each_witness_does_in_the_kernel_what_chainwalk_says(probe: Probe, lab: Lab) -> None:
+    report = judge(probe, lab)
+    if report is not None:
+        pytest.fail(report, pytrace=False)

@@ -1,0 +1,159 @@
+"""Claims in pages, inline and as blocks: proved over every packet when the page is
+rendered; a false claim is a problem at its page line and column with the claim and a
+counterexample traced; what cannot be decided is a problem too, never a silent pass."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from chainwalk.project import Project, Site
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def render(markdown: str, rules: Path = REPO / "rules") -> tuple[str, list[str]]:
+    site = Site(Project(rules, rules.parent))
+    site.begin_build()
+    result = site.render_page("docs/p.md", markdown)
+    return result.markdown, [str(f) for f in result.findings]
+
+
+def test_an_inline_claim_that_holds_is_ordinary_text() -> None:
+    text, problems = render("Rule 10 is `chainwalk: never ISTIO_OUTPUT#10 in current`.\n"
+                            "Rule 7 is `chainwalk: never ISTIO_OUTPUT#7 in current | dead` "
+                            "`chainwalk: never ISTIO_OUTPUT#8 in current |`.\n")
+    assert problems == []
+    assert text == "Rule 10 is never reached.\nRule 7 is dead.\n"
+
+
+def test_a_false_inline_claim_names_its_column_and_traces_a_counterexample() -> None:
+    _, problems = render("intro\n\nRule 9 is `chainwalk: never ISTIO_OUTPUT#9 in current`.\n")
+    assert len(problems) == 1
+    first, *trace = problems[0].split("\n")
+    assert first.startswith("docs/p.md:3:11: the claim 'never ISTIO_OUTPUT#9 in current' "
+                            "does not hold: this packet matches it: "), first
+    assert any(line.strip().startswith("nat:ISTIO_OUTPUT:rule:9:RETURN") for line in trace)
+    assert trace[-1].strip().startswith("=> ")
+
+
+def test_a_block_claim_is_a_checked_note() -> None:
+    text, problems = render("```chainwalk\nview: claim\nruleset: current\n"
+                            "claim: reached ISTIO_OUTPUT#9\nwhere: tcp out=eth0\n```\n")
+    assert problems == []
+    assert "✔ <strong>Checked when the site is built:</strong> nat ISTIO&#95;OUTPUT rule 9" \
+        in text
+    assert "is reached, for example by `tcp src=10.0.0.5 dst=10.0.0.1 sport=40000 dport=80 " \
+        "uid=1000 gid=1337`" in text
+
+
+def test_a_false_block_claim_stops_at_the_block() -> None:
+    _, problems = render("text\n\n```chainwalk\nview: claim\nruleset: current\n"
+                         "claim: every ISTIO_REDIRECT#1\nwhere: tcp out=eth0\n```\n")
+    assert len(problems) == 1
+    assert problems[0].startswith("docs/p.md:3:1: the claim 'every ISTIO_REDIRECT#1 in "
+                                  "current where tcp out=eth0' does not hold: this packet "
+                                  "ends at nat ISTIO_OUTPUT#1 RETURN instead: tcp ")
+
+
+def test_a_return_ends_the_walk_where_a_person_says_it_does() -> None:
+    _, problems = render("`chainwalk: every ISTIO_OUTPUT#6 in current where tcp uid=1337 "
+                         "gid=1337 out=eth0 dport!=15020`\n")
+    assert problems == []
+
+
+def test_two_rulesets_that_differ_show_both_traces() -> None:
+    _, problems = render("`chainwalk: same-as classic in current where tcp`\n")
+    assert len(problems) == 1
+    assert "-- in classic:" in problems[0] and "ends at nat" in problems[0]
+    _, problems = render("`chainwalk: same-as classic in current where dport!=15008 "
+                         "dport!=15020`\n")
+    assert problems == []
+
+
+@pytest.mark.parametrize(("claim", "message"), [
+    ("sometimes ISTIO_OUTPUT#1 in current", "docs/p.md:1:1: unknown kind of claim: got "
+     "'sometimes', expected one of never, reached, every, none, same-as"),
+    ("never ISTIO_OUTPUT in current", "docs/p.md:1:1: never: not a rule: got 'ISTIO_OUTPUT'"),
+    ("never ISTIO_OUTPUT#99 in current", "docs/p.md:1:1: current has no nat ISTIO_OUTPUT "
+     "rule 99"),
+    ("never ISTIO_OUTPUT#1 current", "docs/p.md:1:1: not a claim"),
+    ("never ISTIO_OUTPUT#1 in current where tcp colour=red",
+     "docs/p.md:1:55: not a term of a packet description: got 'colour=red'"),
+])
+def test_mistakes_in_a_claim(claim: str, message: str) -> None:
+    _, problems = render(f"`chainwalk: {claim}`\n")
+    assert len(problems) == 1 and problems[0].startswith(message), problems
+
+
+def test_a_claim_it_cannot_decide_fails_loudly(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    (rules / "rulesets" / "chance.rules").write_text(
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+        ":POSTROUTING ACCEPT [0:0]\n-A OUTPUT -m statistic --mode random --probability 0.5 "
+        "-j RETURN\n-A OUTPUT -p tcp -j REDIRECT --to-ports 15001\nCOMMIT\n", encoding="utf-8")
+    _, problems = render("`chainwalk: never OUTPUT#2 in chance`\n", rules)
+    assert problems == ["docs/p.md:1:1: the claim 'never OUTPUT#2 in chance' cannot be proved "
+                        "(rules/rulesets/chance.rules:6:4: cannot prove: -m statistic)"]
+
+
+def test_claims_inside_code_blocks_are_examples_not_claims() -> None:
+    page = "````markdown\n`chainwalk: never ISTIO_OUTPUT#9 in current`\n````\n" \
+           "``  `chainwalk: never ISTIO_OUTPUT#9 in current`  ``\n"
+    text, problems = render(page)
+    assert problems == [] and text == page
+
+
+def test_chainwalk_reach_and_equiv(capsys: pytest.CaptureFixture[str]) -> None:
+    from chainwalk.cli import main
+
+    current = str(REPO / "rules" / "rulesets" / "current.rules")
+    classic = str(REPO / "rules" / "rulesets" / "classic.rules")
+    assert main(["reach", current, "--where", "tcp"]) == 0
+    out = capsys.readouterr().out.split("\n")
+    assert "nat:ISTIO_OUTPUT:rule:10:NEVER" in out
+    assert any(line.startswith("nat:ISTIO_OUTPUT:rule:11:REACHED   e.g. tcp ") for line in out)
+    assert main(["equiv", classic, current, "--where", "dport!=15008 dport!=15020"]) == 0
+    assert main(["equiv", classic, current, "--where", "tcp uid=1337", "--json"]) == 1
+    found = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert not found["same"] and {d["second"] for d in found["differences"]} == \
+        {"nat ISTIO_OUTPUT#1 RETURN", "nat ISTIO_OUTPUT#6 RETURN"}
+    assert main(["reach", current, "--where", "tcp uid=x"]) == 1
+    assert capsys.readouterr().err.startswith("--where:1:5: uid: not an id or LOW-HIGH")
+
+
+def test_what_if_claims() -> None:
+    text, problems = render(
+        "`chainwalk: without ISTIO_OUTPUT#3 in current then bookinfo/inbound loops | loops` "
+        "`chainwalk: without ISTIO_OUTPUT#3 in current then bookinfo/inbound lands 15006 |` "
+        "`chainwalk: without ISTIO_OUTPUT#6 in current then bookinfo/outbound unchanged |`\n")
+    assert problems == [] and text == "loops\n"
+    _, problems = render("`chainwalk: without ISTIO_OUTPUT#3 in current then bookinfo/inbound "
+                         "delivered`\n")
+    assert len(problems) == 1
+    assert problems[0].startswith(
+        "docs/p.md:1:1: the claim 'without ISTIO_OUTPUT#3 in current then bookinfo/inbound "
+        "delivered' does not hold: the journey ends loop, its last connection lands on port "
+        "15006: "), problems
+    assert "    hop 1: productpage/productpage" in problems[0]
+    _, problems = render("`chainwalk: without ISTIO_OUTPUT#3 in current then bookinfo/inbound "
+                         "sideways`\n")
+    assert problems[0].startswith("docs/p.md:1:1: without: not a what-if"), problems
+
+
+def test_the_behaviour_view_lists_each_difference_once() -> None:
+    text, problems = render("```chainwalk\nview: behaviour\nruleset: current\n"
+                            "against: classic\n```\n")
+    assert problems == []
+    rows = [line for line in text.split("\n") if line.startswith("| `tcp ")]
+    assert [row.split(" | ")[1:] for row in rows] == [
+        ["nat ISTIO&#95;IN&#95;REDIRECT&#35;1 REDIRECT", "nat ISTIO&#95;OUTPUT&#35;1 RETURN |"],
+        ["nat ISTIO&#95;IN&#95;REDIRECT&#35;1 REDIRECT", "nat ISTIO&#95;OUTPUT&#35;6 RETURN |"],
+        ["nat ISTIO&#95;REDIRECT&#35;1 REDIRECT", "nat ISTIO&#95;OUTPUT&#35;1 RETURN |"]]
+    text, problems = render("```chainwalk\nview: behaviour\nruleset: current\n"
+                            "against: classic\nwhere: dport!=15008 dport!=15020\n```\n")
+    assert problems == [] and "treat every one of them the same" in text
