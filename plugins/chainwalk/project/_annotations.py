@@ -12,6 +12,12 @@ The file is keyed by table, chain and each rule's normal form (``rule.spec``: th
           steps: [6, 7]            # the article figure's step numbers
           article: 1               # the rule's number in the article's table
           scenario: bookinfo/inbound
+          zh:                      # the name and purpose on the Chinese pages
+            name: Envoy 的入站交付
+            purpose: 放行 sidecar 发往应用的连接……
+
+A rule's ``name`` and ``purpose`` need their ``zh`` twins (and the other way round):
+the Chinese pages show them, and a missing translation is a problem like any other.
 
 A key that no longer names a rule of its chain is drift: the rule changed or went
 away, and the prose about it may no longer be true, so it is a problem (the build
@@ -31,7 +37,9 @@ from ..render import Annotation, Annotations
 FIELDS = {"name": "a short name", "purpose": "a sentence or paragraph",
           "steps": "a list of the article figure's step numbers",
           "article": "the rule's number (or numbers) in the article's table",
-          "scenario": "a scenario id such as bookinfo/inbound"}
+          "scenario": "a scenario id such as bookinfo/inbound",
+          "zh": "the name and purpose in Chinese: {name: ..., purpose: ...}"}
+TEXTS = ("name", "purpose")  # the fields a language has its own text of
 
 
 def _numbers(value: Any) -> tuple[int, ...] | None:
@@ -91,14 +99,54 @@ def _annotation(doc: Doc, table: str, chain: str, spec: str, body: Any,
             if _numbers(value) is None:
                 problems.append(Problem(at, f"{key}: expected {FIELDS[key]}", repr(value)))
                 ok = False
+        elif key == "zh":
+            ok = _translation(doc, [table, chain, spec], body, problems) and ok
         elif not isinstance(value, str) or not value.strip():
             problems.append(Problem(at, f"{key}: expected {FIELDS[key]}", repr(value)))
             ok = False
+    if ok:
+        found = body.get("zh")
+        zh_texts: dict[str, Any] = found if isinstance(found, dict) else {}
+        missing = [key for key in TEXTS if key in body and key not in zh_texts]
+        if missing:
+            problems.append(Problem(where, f"rule {spec!r} has no Chinese text of its "
+                                    + " and ".join(missing) + " (the /zh/ pages show it)",
+                                    None, "zh: {" + ", ".join(f"{k}: ..." for k in missing)
+                                    + "}"))
+            ok = False
     if not ok:
         return None
+    zh = body.get("zh") or {}
     return Annotation(table, chain, spec, body.get("name", ""), body.get("purpose", ""),
                       _numbers(body.get("steps", [])) or (),
-                      _numbers(body.get("article", [])) or (), body.get("scenario", ""), where)
+                      _numbers(body.get("article", [])) or (), body.get("scenario", ""), where,
+                      zh.get("name", ""), zh.get("purpose", ""))
+
+
+def _translation(doc: Doc, keys: list[str], body: dict[str, Any],
+                 problems: list[Problem]) -> bool:
+    """Whether the ``zh`` field gives exactly the texts (name, purpose) the rule has."""
+    zh = body["zh"]
+    at = doc.line([*keys, "zh"])
+    if not isinstance(zh, dict):
+        problems.append(Problem(at, f"zh: expected {FIELDS['zh']}", repr(zh)))
+        return False
+    ok = True
+    for key, value in zh.items():
+        if key not in TEXTS:
+            problems.append(Problem(doc.line([*keys, "zh", key]), "unknown field of zh",
+                                    str(key), "one of " + ", ".join(TEXTS)))
+            ok = False
+        elif key not in body:
+            problems.append(Problem(doc.line([*keys, "zh", key]), f"zh gives a {key} the "
+                                    "rule has no English text of", str(key),
+                                    f"{key}: in English beside zh"))
+            ok = False
+        elif not isinstance(value, str) or not value.strip():
+            problems.append(Problem(doc.line([*keys, "zh", key]), f"zh {key}: expected "
+                                    "Chinese text", repr(value)))
+            ok = False
+    return ok
 
 
 def _normal_form(ruleset: Ruleset, table: str, chain: str, text: str) -> str | None:

@@ -23,6 +23,14 @@ class Annotation:
     article: tuple[int, ...] = ()
     scenario: str = ""
     location: Location | None = None
+    # The name and purpose in Chinese (the file's ``zh`` field), for the /zh/ pages.
+    zh_name: str = ""
+    zh_purpose: str = ""
+
+    def text(self, language: str) -> tuple[str, str]:
+        """The name and purpose in ``language`` ("en" or "zh")."""
+        return (self.zh_name, self.zh_purpose) if language == "zh" else (self.name,
+                                                                          self.purpose)
 
 
 @dataclass(frozen=True)
