@@ -305,7 +305,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         self.render_pages(sources, key)
 
     def render_pages(self, sources: list[tuple[str, str, str]], key: str | None) -> None:
-        from .project import unique
+        from .project import Finding, twin_problems, unique
 
         site = self.renderer()
         site.begin_build()
@@ -318,6 +318,9 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             warnings.extend(result.warnings)
         problems, notices = site.check()
         findings.extend(problems)
+        # A page and its translation show the same blocks.
+        findings.extend(Finding(p) for p in twin_problems([(shown, text)
+                                                           for _, shown, text in sources]))
 
         warnings.extend(notices)
         self.broken = None

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import pytest
-from plugin_helpers import ROOT, Built, build
+from plugin_helpers import ROOT, Built, build, copy_fixture
 
 # Folders of the built site that hold no pages.
 NOT_PAGES = {"assets", "js", "search", "zh"}
@@ -89,3 +89,26 @@ def test_the_index_holds_both_languages_and_segments_chinese(index: dict[str, An
     assert any("\u200b" in d["text"] for d in chinese)
     assert [w for w in separator.split("透明\u200b代理 127.0.0.6") if w] == [
         "透明", "代理", "127.0.0.6"]
+
+
+def test_a_block_missing_from_a_translation_fails_the_build_naming_both_pages(
+        tmp_path: Path) -> None:
+    project = copy_fixture("ok", tmp_path)
+    english = (project / "docs" / "more.md").read_text(encoding="utf-8")
+    # The Chinese twin without the English page's first block.
+    first = english.index("```chainwalk\nview: listing")
+    end = english.index("```\n", first + 3) + 4
+    chinese = english[:first] + english[end:]
+    (project / "docs" / "more.zh.md").write_text(chinese, encoding="utf-8")
+    for name in ("index", "plain"):
+        source = project / "docs" / f"{name}.md"
+        (project / "docs" / f"{name}.zh.md").write_text(source.read_text(encoding="utf-8"),
+                                                        encoding="utf-8")
+    done = build(project)
+    assert not done.ok
+    line = english[:first].count("\n") + 1
+    assert (f"docs/more.md:{line}:1: this block is not in docs/more.zh.md (after line 1 "
+            "there)") in done.log, done.log
+    # The translated pages that carry every block build.
+    (project / "docs" / "more.zh.md").write_text(english, encoding="utf-8")
+    assert build(project).ok
