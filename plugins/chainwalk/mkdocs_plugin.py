@@ -64,7 +64,7 @@ from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority, get_plugin
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from . import _page_cache
+from . import _page_cache, _search_index
 from ._errors import ChainwalkError
 from ._files import read_text
 from ._page_cache import CachedBuild
@@ -441,7 +441,20 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             output = output.replace(marker, table)
         return output
 
-    on_post_page = CombinedEvent(_before_mermaid2, _after_mermaid2)
+    @event_priority(-50)  # after the plugins that rewrite the page
+    def _search_loader(self, output: str, *, page: Page, config: MkDocsConfig) -> str:
+        """Each page loads its own language's search index (see ``_search_index``)."""
+        return _search_index.with_loader(output)
+
+    on_post_page = CombinedEvent(_before_mermaid2, _after_mermaid2, _search_loader)
+
+    @event_priority(-200)  # after mkdocs-static-i18n has written the whole index (-100)
+    def on_post_build(self, *, config: MkDocsConfig) -> None:
+        index = Path(config.site_dir) / "search" / "search_index.json"
+        if index.is_file():
+            from .render import LANGUAGES
+
+            _search_index.split_index(index, LANGUAGES)
 
     def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:
         server.watch(str(self.rules_dir))

@@ -112,3 +112,17 @@ def test_a_block_missing_from_a_translation_fails_the_build_naming_both_pages(
     # The translated pages that carry every block build.
     (project / "docs" / "more.zh.md").write_text(english, encoding="utf-8")
     assert build(project).ok
+
+
+def test_each_language_has_its_own_index(built: Built, index: dict[str, Any]) -> None:
+    folder = built.site / "search"
+    english = json.loads((folder / "search_index.en.json").read_text(encoding="utf-8"))
+    chinese = json.loads((folder / "search_index.zh.json").read_text(encoding="utf-8"))
+    assert english["config"] == chinese["config"] == index["config"]
+    assert english["docs"] and chinese["docs"]
+    assert all(not d["location"].startswith("zh/") for d in english["docs"])
+    assert all(d["location"].startswith("zh/") for d in chinese["docs"])
+    assert len(english["docs"]) + len(chinese["docs"]) == len(index["docs"])
+    # Each page loads its language's index (Material asks for search_index.json).
+    for page in ("index.html", "zh/index.html"):
+        assert 'id="chainwalk-search-index"' in built.page(page)
