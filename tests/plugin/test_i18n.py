@@ -80,7 +80,7 @@ def index(built: Built) -> dict[str, Any]:
 
 
 def test_the_index_holds_both_languages_and_segments_chinese(index: dict[str, Any]) -> None:
-    assert set(index["config"]["lang"]) == {"en", "zh"}
+    assert index["config"]["lang"] == ["en"]  # jieba cut the Chinese at build time
     chinese = [d for d in index["docs"] if d["location"].startswith("zh/")]
     english = [d for d in index["docs"] if not d["location"].startswith("zh/")]
     assert chinese and english
