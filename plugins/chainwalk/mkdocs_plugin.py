@@ -450,10 +450,11 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
 
     @event_priority(-200)  # after mkdocs-static-i18n has written the whole index (-100)
     def on_post_build(self, *, config: MkDocsConfig) -> None:
-        index = Path(config.site_dir) / "search" / "search_index.json"
-        if index.is_file():
-            from .render import LANGUAGES
+        from .render import LANGUAGES
 
+        site = Path(config.site_dir)
+        index = site / "search" / "search_index.json"
+        if index.is_file():
             _search_index.split_index(index, LANGUAGES)
 
     def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:
