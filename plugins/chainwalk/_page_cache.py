@@ -46,7 +46,7 @@ def _code_files() -> list[Path]:
     found: list[Path] = []
     for where, dirs, files in os.walk(_CODE):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        found.extend(Path(where, f) for f in sorted(files) if f.endswith((".py", ".json")))
+        found.extend(Path(where, f) for f in sorted(files) if f.endswith((".py", ".json", ".yaml")))
     return found
 
 

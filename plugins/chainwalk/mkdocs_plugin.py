@@ -64,7 +64,7 @@ from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority, get_plugin
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from . import _page_cache
+from . import _page_cache, _search_index
 from ._errors import ChainwalkError
 from ._files import read_text
 from ._page_cache import CachedBuild
@@ -141,7 +141,13 @@ def stale_banner(problems: str) -> str:
 
 def bind_extension(config: MkDocsConfig, plugin: ChainwalkPlugin) -> Options:
     """Put in place of ``chainwalk`` in ``markdown_extensions`` the extension bound to
-    ``plugin``, and return its options."""
+    ``plugin``, and return its options. A build run again on the same configuration
+    (mkdocs-static-i18n builds each language so) finds the extension already in place."""
+    listed: list[object] = list(config.markdown_extensions)
+    for bound in listed:
+        if isinstance(bound, ChainwalkExtension):
+            bound.bind(plugin)
+            return bound.options
     found = [i for i, e in enumerate(config.markdown_extensions) if e in NAMES]
     if not found:
         raise PluginError("chainwalk: the blocks are rendered by the chainwalk Markdown "
@@ -299,7 +305,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         self.render_pages(sources, key)
 
     def render_pages(self, sources: list[tuple[str, str, str]], key: str | None) -> None:
-        from .project import unique
+        from .project import Finding, twin_problems, unique
 
         site = self.renderer()
         site.begin_build()
@@ -312,6 +318,10 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             warnings.extend(result.warnings)
         problems, notices = site.check()
         findings.extend(problems)
+        # A page and its translation show the same blocks.
+        findings.extend(Finding(p) for p in twin_problems([(shown, text)
+                                                           for _, shown, text in sources]))
+
         warnings.extend(notices)
         self.broken = None
         if findings:
@@ -431,7 +441,21 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             output = output.replace(marker, table)
         return output
 
-    on_post_page = CombinedEvent(_before_mermaid2, _after_mermaid2)
+    @event_priority(-50)  # after the plugins that rewrite the page
+    def _search_loader(self, output: str, *, page: Page, config: MkDocsConfig) -> str:
+        """Each page loads its own language's search index (see ``_search_index``)."""
+        return _search_index.with_loader(output)
+
+    on_post_page = CombinedEvent(_before_mermaid2, _after_mermaid2, _search_loader)
+
+    @event_priority(-200)  # after mkdocs-static-i18n has written the whole index (-100)
+    def on_post_build(self, *, config: MkDocsConfig) -> None:
+        from .render import LANGUAGES
+
+        site = Path(config.site_dir)
+        index = site / "search" / "search_index.json"
+        if index.is_file():
+            _search_index.split_index(index, LANGUAGES)
 
     def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:
         server.watch(str(self.rules_dir))

@@ -77,10 +77,10 @@ def zensical_config(mkdocs_yml: str) -> str:
 
 
 def project_copy(target: Path) -> Path:
-    """The site's sources (mkdocs.yml, docs/, rules/, Mermaid from node_modules) in
+    """The site's sources (mkdocs.yml, docs/, rules/, overrides/, Mermaid from node_modules) in
     ``target``, with the Zensical config next to mkdocs.yml."""
     target.mkdir(parents=True)
-    for folder in ("docs", "rules"):
+    for folder in ("docs", "rules", "overrides"):
         shutil.copytree(ROOT / folder, target / folder)
     (target / "node_modules").symlink_to(ROOT / "node_modules")
     mkdocs_yml = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
@@ -161,8 +161,12 @@ def test_every_builder_shows_every_computed_diagram_and_table(built: dict[str, P
                                                               "zensical"))
     assert sum(len(p.diagrams) for p in mkdocs.values()) >= 30
     assert sum(len(p.tables) for p in mkdocs.values()) >= 30
-    assert set(mkdocs) == set(properdocs) == set(zensical)
-    for name, page in mkdocs.items():
+    # The Chinese edition (/zh/) is mkdocs-static-i18n's: Zensical builds it only through
+    # zensical-i18n's wrapper (see docs/authors.md), so the English pages are compared.
+    english = {name for name in mkdocs if not name.startswith("zh/")}
+    assert set(mkdocs) == set(properdocs) and english <= set(zensical)
+    assert len(english) < len(mkdocs)
+    for name, page in ((name, mkdocs[name]) for name in sorted(english)):
         assert page.problems == 0, name
         for other in (properdocs[name], zensical[name]):
             assert other.diagrams == page.diagrams, name

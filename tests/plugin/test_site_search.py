@@ -45,5 +45,8 @@ def test_the_explaining_page_has_a_boosted_heading_for_it(index: dict[str, Any],
     headed = [doc for doc in index["docs"] if words in re.sub("<[^>]+>", "", doc["title"])]
     assert any(doc["location"].startswith("istio-output/#") for doc in headed), headed
     page = next(doc for doc in index["docs"] if doc["location"] == "istio-output/")
+    # Among the English pages (an English page searches the English index; see
+    # tests/plugin/test_i18n.py).
     assert page.get("boost", 1) > max(d.get("boost", 1) for d in index["docs"]
-                                      if not d["location"].startswith("istio-output/"))
+                                      if not d["location"].startswith(("istio-output/",
+                                                                       "zh/")))

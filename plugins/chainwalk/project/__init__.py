@@ -14,6 +14,7 @@ from ._annotations import FIELDS, drift, parse_annotations
 from ._project import Project
 from ._scenario_files import journeys_of
 from ._site import Finding, PageResult, Rendered, Site, failure_admonition, unique
+from ._twins import twin_of, twin_problems
 
 __all__ = ["FIELDS", "Finding", "PageResult", "Project", "Rendered", "Site", "drift", "failure_admonition",
-           "journeys_of", "parse_annotations", "unique"]
+           "journeys_of", "parse_annotations", "twin_of", "twin_problems", "unique"]

@@ -12,6 +12,12 @@ The file is keyed by table, chain and each rule's normal form (``rule.spec``: th
           steps: [6, 7]            # the article figure's step numbers
           article: 1               # the rule's number in the article's table
           scenario: bookinfo/inbound
+          zh:                      # the name and purpose on the Chinese pages
+            name: Envoy 的入站交付
+            purpose: 放行 sidecar 发往应用的连接……
+
+A rule's ``name`` and ``purpose`` need their ``zh`` twins (and the other way round):
+the Chinese pages show them, and a missing translation is a problem like any other.
 
 A top-level ``article`` entry (not a table) says what the numbers refer to: ``rules``,
 the article's chain (``classic nat ISTIO_OUTPUT``), and ``figure``, the scenarios whose
@@ -35,7 +41,9 @@ from ..render import Annotation, Annotations, ArticleRefs
 FIELDS = {"name": "a short name", "purpose": "a sentence or paragraph",
           "steps": "a list of the article figure's step numbers",
           "article": "the rule's number (or numbers) in the article's table",
-          "scenario": "a scenario id such as bookinfo/inbound"}
+          "scenario": "a scenario id such as bookinfo/inbound",
+          "zh": "the name and purpose in Chinese: {name: ..., purpose: ...}"}
+TEXTS = ("name", "purpose")  # the fields a language has its own text of
 
 
 def _numbers(value: Any) -> tuple[int, ...] | None:
@@ -156,14 +164,50 @@ def _annotation(doc: Doc, table: str, chain: str, spec: str, body: Any,
             else:
                 good[key] = _numbers(value)
                 fields.append((key, at))
+        elif key == "zh":
+            if _translation(doc, [table, chain, spec], body, problems):
+                good[key] = value
+                fields.append((key, at))
         elif not isinstance(value, str) or not value.strip():
             problems.append(Problem(at, f"{key}: expected {FIELDS[key]}", repr(value)))
         else:
             good[key] = value
             fields.append((key, at))
+    zh: dict[str, str] = good.get("zh", {})
+    missing = [key for key in TEXTS if key in good and key not in zh]
+    if missing and ("zh" in good or "zh" not in body):  # (a bad zh is reported already)
+        problems.append(Problem(where, f"rule {spec!r} has no Chinese text of its "
+                                + " and ".join(missing) + " (the /zh/ pages show it)",
+                                None, "zh: {" + ", ".join(f"{k}: ..." for k in missing) + "}"))
     return Annotation(table, chain, spec, good.get("name", ""), good.get("purpose", ""),
                       good.get("steps", ()), good.get("article", ()), good.get("scenario", ""),
-                      where, tuple(fields))
+                      where, tuple(fields), zh.get("name", ""), zh.get("purpose", ""))
+
+
+def _translation(doc: Doc, keys: list[str], body: dict[str, Any],
+                 problems: list[Problem]) -> bool:
+    """Whether the ``zh`` field gives exactly the texts (name, purpose) the rule has."""
+    zh = body["zh"]
+    at = doc.line([*keys, "zh"])
+    if not isinstance(zh, dict):
+        problems.append(Problem(at, f"zh: expected {FIELDS['zh']}", repr(zh)))
+        return False
+    ok = True
+    for key, value in zh.items():
+        if key not in TEXTS:
+            problems.append(Problem(doc.line([*keys, "zh", key]), "unknown field of zh",
+                                    str(key), "one of " + ", ".join(TEXTS)))
+            ok = False
+        elif key not in body:
+            problems.append(Problem(doc.line([*keys, "zh", key]), f"zh gives a {key} the "
+                                    "rule has no English text of", str(key),
+                                    f"{key}: in English beside zh"))
+            ok = False
+        elif not isinstance(value, str) or not value.strip():
+            problems.append(Problem(doc.line([*keys, "zh", key]), f"zh {key}: expected "
+                                    "Chinese text", repr(value)))
+            ok = False
+    return ok
 
 
 def _normal_form(ruleset: Ruleset, table: str, chain: str, text: str) -> str | None:

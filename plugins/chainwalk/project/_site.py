@@ -18,9 +18,12 @@ from pathlib import Path
 from .._errors import ChainwalkError, Location, Problem
 from ..journey import Journey, Scenario
 from ..render import (
+    ENGLISH,
     PLACEHOLDER_START,
     SYN_BYTES,
     Block,
+    Language,
+    Messages,
     Numbering,
     Request,
     chains_flowchart,
@@ -38,11 +41,14 @@ from ..render import (
     listing,
     md_code,
     md_text,
+    messages,
     moves_in_pod,
     no_pod_problem,
     overview,
+    page_language,
     parse_request,
     protocol_note,
+    result_line,
     rules_table,
     ruleset_changes,
     sequence,
@@ -127,8 +133,11 @@ class Site:
 
     # -- pages ------------------------------------------------------------------
     def render_page(self, page: str, markdown: str, html_tables: bool = False,
-                    show_problems: bool = False) -> PageResult:
+                    show_problems: bool = False,
+                    language: Language | None = None) -> PageResult:
         """``markdown`` with its blocks replaced; problems name ``page`` and its lines.
+        The blocks are written in ``language``, by default the page file's
+        (``PAGE.zh.md``: Chinese, see ``render.page_language``).
 
         With ``html_tables``, each generated table that ``render.table_html`` can write is
         a placeholder line in ``markdown`` instead, and its HTML is in ``tables``: the
@@ -139,6 +148,7 @@ class Site:
         them), and so does a block showing a scenario whose expectations do not hold,
         above what it renders.
         """
+        msg = messages(language or page_language(page))
         blocks, problems = find_blocks(markdown, page)
         result = PageResult(page, markdown, [Finding(p) for p in problems])
         html_tables = html_tables and PLACEHOLDER_START not in markdown
@@ -151,7 +161,7 @@ class Site:
             out.extend(lines[position:block.start])
             position = block.end
             before = len(result.findings)
-            text = self._block(block, result)
+            text = self._block(block, result, msg)
             if show_problems and len(result.findings) > before:
                 text = problems_admonition(result.findings[before:])
             elif show_problems and self._expectations(block, result):
@@ -229,7 +239,7 @@ class Site:
             raise found
         return found
 
-    def _block(self, block: Block, result: PageResult) -> str:
+    def _block(self, block: Block, result: PageResult, msg: Messages) -> str:
         try:
             request = self._request(block)
         except ChainwalkError as e:
@@ -258,8 +268,8 @@ class Site:
                 result.findings.extend(Finding(p) for p in e.problems)
                 return ""
         try:
-            rendered = self.project.memo(("block", request, self.fence_escapes),
-                                         lambda: self.render(request))
+            rendered = self.project.memo(("block", request, self.fence_escapes, msg.language),
+                                         lambda: self.render(request, msg))
         except ChainwalkError as e:
             result.findings.extend(Finding(p, (block.where,)) for p in e.problems)
             return ""
@@ -270,7 +280,7 @@ class Site:
         return rendered.markdown
 
     # -- views ------------------------------------------------------------------
-    def render(self, request: Request) -> Rendered:
+    def render(self, request: Request, msg: Messages = ENGLISH) -> Rendered:
         view = request.view
         if view in ("sequence", "trace"):
             scenario = self.project.scenario(request.scenario)
@@ -279,23 +289,23 @@ class Site:
             if view == "sequence":
                 # Without JavaScript there is no drawing: the trace table stands in.
                 fallback = ('<div class="chainwalk-nojs" data-search-exclude="" markdown>\n\n'
-                            + hops_table(journey, False, numbering) + "\n</div>\n")
-                return Rendered(self._diagram(sequence(scenario, journey, numbering)) + "\n"
-                                + fallback + "\n" + _result_line(journey))
-            return Rendered(trace_table(journey, request.reasons, numbering))
+                            + hops_table(journey, False, numbering, msg) + "\n</div>\n")
+                return Rendered(self._diagram(sequence(scenario, journey, numbering, msg)) + "\n"
+                                + fallback + "\n" + result_line(journey, msg))
+            return Rendered(trace_table(journey, request.reasons, numbering, msg))
         if view == "overview":
-            return self._overview(request)
+            return self._overview(request, msg)
         if view == "rules":
-            return Rendered(self._rules(request))
+            return Rendered(self._rules(request, msg))
         if view == "chains":
-            return self._chains(request)
+            return self._chains(request, msg)
         if view == "listing":
-            return self._listing(request)
+            return self._listing(request, msg)
         if view == "coverage":
-            return self._coverage(request)
+            return self._coverage(request, msg)
         if view == "compare":
-            return self._compare(request)
-        return self._diff(request)
+            return self._compare(request, msg)
+        return self._diff(request, msg)
 
     def _diagram(self, source: str) -> str:
         return fenced("mermaid", html.unescape(source) if self.fence_escapes else source)
@@ -308,7 +318,7 @@ class Site:
             raise ChainwalkError([Problem(Location(path, 0), f"{stem} has no table {table}",
                                           table, f"one of its tables ({names})")])
 
-    def _rules(self, request: Request) -> str:
+    def _rules(self, request: Request, msg: Messages) -> str:
         table = request.table or DEFAULT_TABLE
         self._table(request.ruleset, table)
         ruleset = self.project.ruleset(request.ruleset)
@@ -326,7 +336,7 @@ class Site:
         if problems:
             raise ChainwalkError(problems)
         named = (note.scenario for note in notes.in_chain(table, chain.name))
-        return rules_table(chain, table, ruleset.family, notes, self._titles(named))
+        return rules_table(chain, table, ruleset.family, notes, self._titles(named), msg)
 
     def _titles(self, ids: Iterable[str]) -> dict[str, str]:
         """The titles of the scenarios ``ids`` names (an unknown id is left out: the
@@ -343,7 +353,7 @@ class Site:
     def _runs(self, topology: str) -> list[tuple[Scenario, Journey]]:
         return [(s, self.project.journey(s)) for s in self.project.scenarios(topology)]
 
-    def _chains(self, request: Request) -> Rendered:
+    def _chains(self, request: Request, msg: Messages) -> Rendered:
         table = request.table or DEFAULT_TABLE
         self._table(request.ruleset, table)
         ruleset = self.project.ruleset(request.ruleset)
@@ -362,14 +372,14 @@ class Site:
                 f"a scenario whose pods use rulesets/{request.ruleset}.rules")])
         steps = [step for _, found in traces for step in found.steps]
         hops = sorted({hop.number for hop, _ in traces})
-        where = f" in pod {md_code(request.pod)}" if request.pod else ""
-        note = (f"Highlighted: the chains and rules that the journey "
-                f"“{md_text(scenario.title)}” crosses{where} "
-                f"(hop{'s' if len(hops) > 1 else ''} {', '.join(map(str, hops))}).")
+        where = msg("chains.in-pod", pod=md_code(request.pod)) if request.pod else ""
+        note = msg("chains.highlighted", title=md_text(scenario.title), where=where,
+                   hops=msg("chains.hops" if len(hops) > 1 else "chains.hop",
+                            numbers=", ".join(map(str, hops))))
         return Rendered(self._diagram(chains_flowchart(ruleset, table, steps)) + "\n"
                         + note + "\n", scenarios=[scenario.id])
 
-    def _overview(self, request: Request) -> Rendered:
+    def _overview(self, request: Request, msg: Messages) -> Rendered:
         first = self.project.scenario(request.scenario)
         then = self.project.scenario(request.then)
         journeys = [self.project.journey(first), self.project.journey(then)]
@@ -386,33 +396,30 @@ class Site:
             problems = check_steps(moves, self.project.annotations(stem.removesuffix(".rules")))
         if problems:
             raise ChainwalkError(problems)
-        caption = (f"The pod {md_code(pod_name)}: every move of the two journeys' connections "
-                   "inside it, numbered in the order it happens.")
-        return Rendered(self._diagram(overview(moves)) + "\n" + caption + "\n\n"
-                        + legend(moves), scenarios=[first.id, then.id])
+        caption = msg("overview.caption", pod=md_code(pod_name))
+        return Rendered(self._diagram(overview(moves, msg)) + "\n" + caption + "\n\n"
+                        + legend(moves, msg), scenarios=[first.id, then.id])
 
-    def _listing(self, request: Request) -> Rendered:
+    def _listing(self, request: Request, msg: Messages) -> Rendered:
         table = request.table or DEFAULT_TABLE
         self._table(request.ruleset, table)
         ruleset = self.project.ruleset(request.ruleset)
-        header = f"`iptables -t {table} -L -v -n` of {md_code(request.ruleset + '.rules')}"
-        note = protocol_note(ruleset, table)
+        header = msg("listing.header", table=table, file=md_code(request.ruleset + ".rules"))
+        note = protocol_note(ruleset, table, msg)
         note = f" {note}" if note else ""
         if not request.topology:
-            return Rendered(f"{header}, counters zero.{note}\n\n" + fenced("text", listing(
-                ruleset, table)))
+            return Rendered(msg("listing.zero", header=header, note=note) + "\n\n"
+                            + fenced("text", listing(ruleset, table)))
         runs = self._runs(request.topology)
         path = self.project.ruleset_path(request.ruleset)
         counters = count_journeys(runs, path, table)
         counted = sum(1 for s, j in runs if any(traces_with(s, j, path)))
-        text = (f"{header}, with the counters the {counted} scenarios of "
-                f"{md_code(request.topology)} that cross it would leave: each connection "
-                f"counts one packet (its first, a TCP SYN, taken as {SYN_BYTES} bytes) in every "
-                f"rule it matched and every policy that applied.{note}")
+        text = msg("listing.counted", header=header, counted=counted,
+                   topology=md_code(request.topology), bytes=SYN_BYTES, note=note)
         return Rendered(text + "\n\n" + fenced("text", listing(ruleset, table, counters)),
                         topologies=[request.topology])
 
-    def _coverage(self, request: Request) -> Rendered:
+    def _coverage(self, request: Request, msg: Messages) -> Rendered:
         runs = self._runs(request.topology)
         if request.ruleset:
             paths = [self.project.ruleset_path(request.ruleset)]
@@ -424,11 +431,11 @@ class Site:
         rulesets = [(Path(p).relative_to(folder).as_posix().removesuffix(".rules")
                      if Path(p).is_relative_to(folder) else self.project.shown(p),
                      p, self.project.ruleset_at(p)) for p in paths]
-        found = coverage(request.topology, runs, rulesets, request.table)
+        found = coverage(request.topology, runs, rulesets, request.table, msg)
         return Rendered(found.markdown, warnings=found.uncovered,
                         topologies=[request.topology])
 
-    def _diff(self, request: Request) -> Rendered:
+    def _diff(self, request: Request, msg: Messages) -> Rendered:
         old = self.project.ruleset(request.against)
         new = self.project.ruleset(request.ruleset)
         changes = ruleset_changes(old, new, request.table)
@@ -450,9 +457,9 @@ class Site:
                 pair = (base, other) if swap[0] == old_path else (other, base)
                 if isinstance(other, str) or journey_key(base) != journey_key(other):
                     changed.append((scenario.title, *pair))
-        return Rendered(diff_table(request.against, request.ruleset, changes, changed))
+        return Rendered(diff_table(request.against, request.ruleset, changes, changed, msg))
 
-    def _compare(self, request: Request) -> Rendered:
+    def _compare(self, request: Request, msg: Messages) -> Rendered:
         """The scenarios of the same name in two topologies, their journeys side by side."""
         others = {s.name: s for s in self.project.scenarios(request.versus)}
         rows: list[tuple[str, Journey | str, Journey | str]] = [
@@ -463,8 +470,8 @@ class Site:
             raise ChainwalkError([Problem(Location(where, 0), f"{request.topology} and "
                                           f"{request.versus} have no scenario name in common",
                                           None, "scenarios of the same name in both files")])
-        return Rendered(journeys_table("scenario", md_code(request.topology),
-                                       md_code(request.versus), rows) + "\n",
+        return Rendered(journeys_table(msg("compare.header", left=md_code(request.topology),
+                                           right=md_code(request.versus)), rows, msg) + "\n",
                         topologies=[request.versus])
 
     # -- the whole folder ---------------------------------------------------------
@@ -516,10 +523,6 @@ def problems_admonition(findings: list[Finding], shown: bool = False) -> str:
         title, intro = ("chainwalk: this block could not be rendered",
                         "Fix these and the block renders:")
     return failure_admonition(title, intro, "\n".join(str(f) for f in unique(findings)))
-
-
-def _result_line(journey: Journey) -> str:
-    return f"**Result: {md_text(journey.result)}.** {md_text(journey.reason)}\n"
 
 
 def unique(findings: list[Finding]) -> list[Finding]:

@@ -30,6 +30,7 @@ from ._escape import html_text, md_code, md_text, mermaid_text
 from ._html import PLACEHOLDER_START, TABLE_PLACEHOLDER, table_html, tables_aside
 from ._journeys import Numbering, traces_with
 from ._listing import SYN_BYTES, Counters, count_journeys, listing, protocol_note
+from ._messages import ENGLISH, LANGUAGES, Language, Messages, messages, page_language
 from ._overview import (
     check_steps,
     computed_steps,
@@ -41,16 +42,18 @@ from ._overview import (
 )
 from ._rules import rules_table
 from ._sequence import sequence
-from ._trace import hops_table, trace_table
+from ._trace import hops_table, result_line, trace_table
 from ._views import MERMAID_MAX_TEXT, fenced
 
 __all__ = [
-    "EMPTY", "MERMAID_MAX_TEXT", "PLACEHOLDER_START", "SYN_BYTES", "TABLE_PLACEHOLDER", "VIEWS",
-    "Annotation", "Annotations", "ArticleRefs", "Block", "Counters", "InlineClaim", "Numbering",
-    "Request", "chains_flowchart", "check_steps", "computed_steps", "count_journeys", "coverage",
-    "diff_table", "fenced", "find_blocks", "find_inline_claims", "format_mermaid", "format_text",
-    "hops_table", "html_text", "journey_key", "journey_to_dict", "journeys_table", "legend",
-    "listing", "md_code", "md_text", "mermaid_text", "moves_in_pod", "no_pod_problem", "overview",
-    "parse_request", "protocol_note", "rules_table", "ruleset_changes", "sequence", "shared_pod",
-    "table_html", "tables_aside", "trace_table", "traces_with",
+    "EMPTY", "ENGLISH", "LANGUAGES", "MERMAID_MAX_TEXT", "PLACEHOLDER_START", "SYN_BYTES",
+    "TABLE_PLACEHOLDER", "VIEWS", "Annotation", "Annotations", "ArticleRefs", "Block", "Counters",
+    "InlineClaim", "Language", "Messages", "Numbering", "Request", "chains_flowchart",
+    "check_steps", "computed_steps", "count_journeys", "coverage", "diff_table", "fenced",
+    "find_blocks", "find_inline_claims", "format_mermaid", "format_text", "hops_table",
+    "html_text", "journey_key", "journey_to_dict", "journeys_table", "legend", "listing",
+    "md_code", "md_text", "mermaid_text", "messages", "moves_in_pod", "no_pod_problem", "overview",
+    "page_language", "parse_request", "protocol_note", "result_line", "rules_table",
+    "ruleset_changes", "sequence", "shared_pod", "table_html", "tables_aside", "trace_table",
+    "traces_with",
 ]

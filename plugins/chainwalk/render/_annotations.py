@@ -25,6 +25,14 @@ class Annotation:
     location: Location | None = None
     # Where each field's key is, for messages about what the field claims.
     fields: tuple[tuple[str, Location], ...] = ()
+    # The name and purpose in Chinese (the file's ``zh`` field), for the /zh/ pages.
+    zh_name: str = ""
+    zh_purpose: str = ""
+
+    def text(self, language: str) -> tuple[str, str]:
+        """The name and purpose in ``language`` ("en" or "zh")."""
+        return (self.zh_name, self.zh_purpose) if language == "zh" else (self.name,
+                                                                          self.purpose)
 
     def where(self, name: str) -> Location | None:
         """The location of field ``name`` (else of the annotation)."""

@@ -15,6 +15,7 @@ from ..journey import Journey, Scenario
 from ..netfilter import Ruleset
 from ._escape import md_code, md_text
 from ._journeys import traces_with
+from ._messages import ENGLISH, Messages
 
 
 @dataclass(slots=True)
@@ -26,7 +27,8 @@ class Coverage:
 
 
 def coverage(topology: str, runs: list[tuple[Scenario, Journey]],
-             rulesets: list[tuple[str, str, Ruleset]], table: str | None) -> Coverage:
+             rulesets: list[tuple[str, str, Ruleset]], table: str | None,
+             msg: Messages = ENGLISH) -> Coverage:
     """``rulesets`` are ``(name, file path, ruleset)``; ``table`` ``None``: every table."""
     out: list[str] = []
     uncovered: list[Problem] = []
@@ -55,9 +57,10 @@ def coverage(topology: str, runs: list[tuple[Scenario, Journey]],
                             f"{found.name} {chain.name} rule {number} ({rule.spec}) is exercised "
                             f"by no scenario of {topology}"))
         covered = sum(1 for row in rows if not row.endswith("&#8212; |"))
-        out.append(f"{md_code(name)}: {covered} of {len(rows)} rules exercised by the "
-                   f"{len(runs)} scenarios of {md_code(topology)}.")
+        out.append(msg("coverage.summary", ruleset=md_code(name), covered=covered,
+                       rules=len(rows), scenarios=len(runs), topology=md_code(topology)))
         out.append("")
-        out.extend(["| chain | # | rule | exercised by |", "| --- | --- | --- | --- |", *rows])
+        header = [msg(f"coverage.column.{c}") for c in ("chain", "number", "rule", "by")]
+        out.extend(["| " + " | ".join(header) + " |", "| --- | --- | --- | --- |", *rows])
         out.append("")
     return Coverage("\n".join(out), uncovered)

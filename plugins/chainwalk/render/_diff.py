@@ -18,6 +18,7 @@ from typing import Literal
 from ..journey import Journey
 from ..netfilter import Chain, Ruleset
 from ._escape import md_code, md_text
+from ._messages import ENGLISH, Messages
 
 ChangeKind = Literal["added", "removed", "changed", "chain added", "chain removed", "policy"]
 
@@ -80,13 +81,15 @@ def ruleset_changes(old: Ruleset, new: Ruleset, table: str | None) -> list[Chang
     return changes
 
 
-def journey_summary(journey: Journey) -> str:
+def journey_summary(journey: Journey, msg: Messages = ENGLISH) -> str:
     hops = []
     for hop in journey.hops:
-        where = hop.receiver or (f"{hop.receiver_pod} ({hop.outcome})" if hop.receiver_pod
-                                 else hop.outcome)
+        outcome = msg(f"outcome.{hop.outcome}")
+        where = hop.receiver or (msg("diff.pod-outcome", pod=hop.receiver_pod, outcome=outcome)
+                                 if hop.receiver_pod else outcome)
         hops.append(where)
-    return " &#8594; ".join(md_text(h) for h in hops) + f" ({md_text(journey.result)})"
+    return " &#8594; ".join(md_text(h) for h in hops) + msg(
+        "diff.result", result=md_text(msg(f"result.{journey.result}")))
 
 
 def journey_key(journey: Journey) -> tuple[object, ...]:
@@ -104,38 +107,40 @@ def _cell(side: tuple[int, str] | None) -> tuple[str, str]:
 
 
 def diff_table(old_name: str, new_name: str, changes: list[Change],
-               journeys: list[tuple[str, Journey | str, Journey | str]]) -> str:
+               journeys: list[tuple[str, Journey | str, Journey | str]],
+               msg: Messages = ENGLISH) -> str:
     """``journeys``: ``(scenario title, journey with old, journey with new)`` (a string:
     why it could not run) for the scenarios whose journey changed."""
     lines: list[str] = []
     if not changes:
-        lines.append(f"{md_code(old_name)} and {md_code(new_name)} have the same rules.")
+        lines.append(msg("diff.same", old=md_code(old_name), new=md_code(new_name)))
     else:
-        lines.append(f"| chain | change | # in {md_code(old_name)} | {md_code(old_name)} | "
-                     f"# in {md_code(new_name)} | {md_code(new_name)} |")
+        lines.append(msg("diff.header", old=md_code(old_name), new=md_code(new_name)))
         lines.append("| --- | --- | --- | --- | --- | --- |")
         for c in changes:
             old_number, old_text = _cell(c.old)
             new_number, new_text = _cell(c.new)
-            lines.append(f"| {md_text(f'{c.table} {c.chain}')} | {md_text(c.kind)} | "
+            kind = msg(f"diff.kind.{c.kind.replace(' ', '-')}")
+            lines.append(f"| {md_text(f'{c.table} {c.chain}')} | {md_text(kind)} | "
                          f"{old_number or ' '} | {old_text or ' '} | {new_number or ' '} | "
                          f"{new_text or ' '} |")
     lines.append("")
     if not journeys:
-        lines.append("No scenario's journey changes.")
+        lines.append(msg("diff.no-journey"))
     else:
-        lines.append(journeys_table("scenario", f"with {md_code(old_name)}",
-                                    f"with {md_code(new_name)}", journeys))
+        lines.append(journeys_table(
+            msg("diff.journeys-header", old=md_code(old_name), new=md_code(new_name)),
+            journeys, msg))
     return "\n".join(lines) + "\n"
 
 
-def journeys_table(first: str, left: str, right: str,
-                   journeys: list[tuple[str, Journey | str, Journey | str]]) -> str:
-    """Two journeys per row, in short, under the (Markdown) headers ``left`` and ``right``:
+def journeys_table(header: str, journeys: list[tuple[str, Journey | str, Journey | str]],
+                   msg: Messages) -> str:
+    """Two journeys per row, in short, under ``header`` (a Markdown table's header row):
     ``(title, journey, journey)`` (a string: why it could not run)."""
-    lines = [f"| {first} | {left} | {right} |", "| --- | --- | --- |"]
+    lines = [header, "| --- | --- | --- |"]
     for title, one, other in journeys:
-        cells = [journey_summary(j) if isinstance(j, Journey) else md_text(j)
+        cells = [journey_summary(j, msg) if isinstance(j, Journey) else md_text(j)
                  for j in (one, other)]
         lines.append(f"| {md_text(title)} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from ..journey import Journey, Scenario
 from ..netfilter import Chain, Option, Rule, Ruleset, Table
 from ._iptables_list import address, match_words, protocol_number, target_name, target_words
 from ._journeys import traces_with
+from ._messages import ENGLISH, Messages
 
 SYN_BYTES = 60  # a TCP SYN with the usual options (MSS, SACK, timestamps, window scale)
 
@@ -104,7 +105,7 @@ def listing(ruleset: Ruleset, table_name: str, counters: Counters | None = None)
     return "\n\n".join(blocks) + "\n"
 
 
-def protocol_note(ruleset: Ruleset, table_name: str) -> str:
+def protocol_note(ruleset: Ruleset, table_name: str, msg: Messages = ENGLISH) -> str:
     """The sentence saying that the listing's ``prot`` column holds numbers (``-n`` makes
     iptables 1.8.9 print 6, not tcp), with the numbers it holds; "" when it holds none."""
     table = ruleset.table(table_name)
@@ -117,9 +118,9 @@ def protocol_note(ruleset: Ruleset, table_name: str) -> str:
                       if protocol_number(name) != name)
     if not numbered:
         return ""
-    pairs = ", ".join(f"{number} is {name}" for number, name in numbered)
-    return (f"With `-n`, iptables 1.8.9 prints protocols by number in the `prot` column: "
-            f"{pairs}.")
+    pairs = msg("listing.protocols-joiner").join(
+        msg("listing.protocol", number=number, name=name) for number, name in numbered)
+    return msg("listing.protocols", pairs=pairs)
 
 
 def count_journeys(runs: list[tuple[Scenario, Journey]], ruleset_path: str,

@@ -30,6 +30,7 @@ from ..netfilter._trace import Step
 from ._annotations import Annotations
 from ._escape import md_code, md_text, mermaid_text
 from ._journeys import walks
+from ._messages import ENGLISH, Messages
 
 # Targets that hand the connection to a listener of their own choosing: the move goes
 # from the chain straight to the process that accepts it.
@@ -147,7 +148,7 @@ def check_steps(moves: list[Move], notes: Annotations) -> list[Problem]:
     return problems
 
 
-def _node(key: str) -> tuple[str, str]:
+def _node(key: str, msg: Messages) -> tuple[str, str]:
     """A node's label and Mermaid shape brackets."""
     kind, _, name = key.partition(" ")
     if kind == "process":
@@ -156,7 +157,7 @@ def _node(key: str) -> tuple[str, str]:
         return name, '["{}"]'
     if kind == "interface":
         return name, '(("{}"))'
-    return name, '{{{{"{}"}}}}'
+    return msg(f"outcome.{name}"), '{{{{"{}"}}}}'
 
 
 # Mermaid's spacing between ranks and nodes, halved: the figure must fit the text column
@@ -165,7 +166,7 @@ _COMPACT = ("---", "config:", "  flowchart:", "    rankSpacing: 10", "    nodeSp
             "    padding: 4", "    diagramPadding: 2", "---")
 
 
-def overview(moves: list[Move]) -> str:
+def overview(moves: list[Move], msg: Messages = ENGLISH) -> str:
     """The Mermaid source (no fence) of a pod's flowchart, its moves numbered."""
     ids: dict[str, str] = {}
     nodes: list[str] = []
@@ -173,7 +174,7 @@ def overview(moves: list[Move]) -> str:
         for key in (move.source, move.target):
             if key not in ids:
                 ids[key] = f"n{len(ids) + 1}"
-                label, shape = _node(key)
+                label, shape = _node(key, msg)
                 nodes.append(f"    {ids[key]}{shape.format(mermaid_text(label))}")
     edges: dict[tuple[str, str], list[int]] = {}
     for move in moves:
@@ -185,20 +186,22 @@ def overview(moves: list[Move]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _describe(key: str) -> str:
+def _describe(key: str, msg: Messages) -> str:
     kind, _, name = key.partition(" ")
-    return name if kind != "end" else f"{name} (the connection fails)"
+    return name if kind != "end" else msg("overview.fails", outcome=msg(f"outcome.{name}"))
 
 
-def legend(moves: list[Move]) -> str:
+def legend(moves: list[Move], msg: Messages = ENGLISH) -> str:
     """The Markdown table naming each move and the rule that made it."""
-    lines = ["| step | move | rule |", "| --- | --- | --- |"]
+    header = [msg(f"overview.column.{name}") for name in ("step", "move", "rule")]
+    lines = ["| " + " | ".join(header) + " |", "| --- | --- | --- |"]
     for move in moves:
         rule = ""
         if move.rule is not None:
             rule = (md_text(f"{move.rule.chain} #{move.rule.rule}") + " "
                     + md_code(move.rule.text))
-        arrow = md_text(_describe(move.source)) + " &#8594; " + md_text(_describe(move.target))
+        arrow = (md_text(_describe(move.source, msg)) + " &#8594; "
+                 + md_text(_describe(move.target, msg)))
         lines.append(f"| {move.step} | {arrow} | {rule or ' '} |")
     return "\n".join(lines) + "\n"
 

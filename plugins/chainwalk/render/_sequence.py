@@ -21,6 +21,7 @@ from ..netfilter import Trace, hostport
 from ..netfilter._trace import Step
 from ._escape import mermaid_text
 from ._journeys import Numbering, Walk, walks
+from ._messages import ENGLISH, Messages
 
 FAIL_BAND = "rect rgba(220, 53, 69, 0.18)"
 BOX = "rgba(127, 127, 127, 0.08)"
@@ -34,9 +35,10 @@ class _Actor:
 
 
 class _Diagram:
-    def __init__(self, scenario: Scenario, numbering: Numbering) -> None:
+    def __init__(self, scenario: Scenario, numbering: Numbering, msg: Messages) -> None:
         self.scenario = scenario
         self.numbering = numbering
+        self.msg = msg
         self.actors: dict[tuple[str, str], _Actor] = {}
         self.pods: list[str] = []
         self.lines: list[str] = []
@@ -54,8 +56,8 @@ class _Diagram:
         sidecar = found.sidecar if found is not None else None
         if sidecar is not None and name == sidecar.kind:
             # ztunnel is the node's, listening in the pod: not the pod's own sidecar.
-            role = "in-pod sockets" if sidecar.kind == "ztunnel" else "sidecar"
-            return self.actor(pod, "sidecar", f"{name} ({role})")
+            key = "sequence.in-pod-sockets" if sidecar.kind == "ztunnel" else "sequence.sidecar"
+            return self.actor(pod, "sidecar", self.msg(key, name=name))
         return self.actor(pod, f"app {name}", name)
 
     def say(self, line: str) -> None:
@@ -66,7 +68,7 @@ class _Diagram:
         if self.scenario.title:
             out.append(f"    title {mermaid_text(self.scenario.title)}")
         for pod in self.pods:
-            out.append(f"    box {BOX} pod {mermaid_text(pod)}")
+            out.append(f"    box {BOX} {mermaid_text(self.msg('sequence.pod', pod=pod))}")
             out.extend(f"        participant {a.id} as {mermaid_text(a.label)}"
                        for a in self.actors.values() if a.pod == pod)
             out.append("    end")
@@ -81,10 +83,10 @@ def _chain(table: str, chain: str) -> str:
     return chain if table == "nat" else f"{table} {chain}"
 
 
-def decision(step: Step) -> str:
+def decision(step: Step, msg: Messages = ENGLISH) -> str:
     """``REDIRECT :15001``, ``DNAT 10.0.0.1:53``, ``RETURN``, ``policy DROP``..."""
     if step.kind == "policy":
-        return f"policy {step.result}"
+        return msg("sequence.policy", policy=step.result)
     target = step.target or ""
     options = {option.name: option.value for option in step.target_options}
     if target == "REDIRECT" and "to-ports" in options:
@@ -99,7 +101,8 @@ def decision(step: Step) -> str:
     return target
 
 
-def walk_lines(walk: Walk, pod: str, numbering: Numbering) -> list[str]:
+def walk_lines(walk: Walk, pod: str, numbering: Numbering,
+               msg: Messages = ENGLISH) -> list[str]:
     """The deciding rules of one table walk, one chain a line (a note is as wide as its
     longest line): ``OUTPUT #1``, ``ISTIO_OUTPUT #3``, ``RETURN``; numbered as in the
     ruleset file, with the rules a what-if removed from a chain it crossed."""
@@ -107,9 +110,9 @@ def walk_lines(walk: Walk, pod: str, numbering: Numbering) -> list[str]:
              + (f" #35;{numbering.number(pod, walk.table, chain, number)}" if number else "")
              for i, (chain, number) in enumerate(walk.path)]
     if walk.end is not None:
-        lines.append(mermaid_text(decision(walk.end)))
+        lines.append(mermaid_text(decision(walk.end, msg)))
     for chain, _ in walk.path:
-        lines.extend(mermaid_text(f"({chain} #{number} removed)")
+        lines.extend(mermaid_text(msg("sequence.removed", chain=chain, number=number))
                      for number, _ in numbering.removed.get((pod, walk.table, chain), []))
     return lines
 
@@ -117,7 +120,7 @@ def walk_lines(walk: Walk, pod: str, numbering: Numbering) -> list[str]:
 def _trace(d: _Diagram, trace: Trace, pod: str, over: str) -> None:
     """A note over ``over`` with the rules of each of the trace's decided walks."""
     lines = [line for walk in walks(trace) if walk.decided
-             for line in walk_lines(walk, pod, d.numbering)]
+             for line in walk_lines(walk, pod, d.numbering, d.msg)]
     if lines:
         d.say(f"Note over {over}: {BREAK.join(lines)}")
 
@@ -145,49 +148,54 @@ def _fail(d: _Diagram, source: str, target: str, text: str) -> None:
     d.say("end")
 
 
-def _failure_text(hop: Hop) -> str:
-    return f"{hop.outcome}: {hop.notes[-1]}" if hop.notes else hop.outcome
+def _failure_text(hop: Hop, msg: Messages) -> str:
+    outcome = msg(f"outcome.{hop.outcome}")
+    return msg("sequence.failure", outcome=outcome, why=hop.notes[-1]) if hop.notes \
+        else outcome
 
 
 def _hop(d: _Diagram, hop: Hop, journey: Journey) -> None:
     sender = d.process(hop.pod, hop.process, hop.uid)
     pod = d.scenario.topology.pod(hop.pod)
-    bound = "" if pod is not None and hop.src in pod.addresses else f"from {hop.src}, "
-    label = (mermaid_text(f"connect {hostport(hop.dst, hop.dport)}") + BREAK
-             + mermaid_text(f"{bound}uid {hop.uid}"))
+    msg = d.msg
+    bound = pod is not None and hop.src in pod.addresses
+    label = (mermaid_text(msg("sequence.connect", destination=hostport(hop.dst, hop.dport)))
+             + BREAK + mermaid_text(msg("sequence.uid", uid=hop.uid) if bound
+                                    else msg("sequence.from-uid", source=hop.src, uid=hop.uid)))
     _trace(d, hop.output_trace, hop.pod, sender)
     arriving = hop.prerouting_trace
     if hop.receiver_pod is None:
-        _fail(d, sender, sender, _failure_text(hop))
+        _fail(d, sender, sender, _failure_text(hop, msg))
         return
     if hop.listener is None:
         # Refused, rejected or dropped on the way: the arrow ends in the pod it reached,
         # at its kernel when no process there took part.
         receiver = d.process(hop.receiver_pod, hop.receiver_process, 0) \
-            if hop.receiver_process else d.actor(hop.receiver_pod, "kernel", "kernel") \
+            if hop.receiver_process else d.actor(hop.receiver_pod, "kernel", msg("sequence.kernel")) \
             if hop.receiver_pod != hop.pod else sender
         if arriving is not None and receiver != sender:
             _trace(d, arriving, hop.receiver_pod, receiver)
-        _fail(d, sender, receiver, _failure_text(hop))
+        _fail(d, sender, receiver, _failure_text(hop, msg))
         return
     receiver = d.process(hop.receiver_pod, hop.receiver_process or "", 0)
     if arriving is not None:
         _trace(d, arriving, hop.receiver_pod, receiver)
     landed = hop.listener.rpartition(" ")[2]
     if hop.original != hostport(hop.dst, hop.dport) or landed != f":{hop.dport}":
-        label += BREAK + mermaid_text(f"lands on {landed}")
+        label += BREAK + mermaid_text(msg("sequence.lands", where=landed))
     if hop.outcome == "loop":
-        _fail(d, sender, receiver, f"{hop.listener}: loop, as in an earlier hop")
+        _fail(d, sender, receiver, msg("sequence.loop", listener=hop.listener))
         return
     d.say(f"{sender}->>{receiver}: {label}")
     if hop.outcome in ("blackholed", "hop-limit"):
-        _fail(d, receiver, receiver, _failure_text(hop) if hop.outcome == "blackholed"
-              else f"hop limit: {journey.reason}")
+        _fail(d, receiver, receiver, _failure_text(hop, msg) if hop.outcome == "blackholed"
+              else msg("sequence.hop-limit", reason=journey.reason))
 
 
-def sequence(scenario: Scenario, journey: Journey, numbering: Numbering) -> str:
+def sequence(scenario: Scenario, journey: Journey, numbering: Numbering,
+             msg: Messages = ENGLISH) -> str:
     """The Mermaid source (no fence) of ``journey``'s sequence diagram."""
-    d = _Diagram(scenario, numbering)
+    d = _Diagram(scenario, numbering, msg)
     for hop in journey.hops:
         _hop(d, hop, journey)
     return d.render()

@@ -18,30 +18,31 @@ from ..netfilter import Trace, hostport
 from ..netfilter._trace import Step
 from ._escape import md_code, md_text
 from ._journeys import Numbering
+from ._messages import ENGLISH, Messages
 
 # md_in_html converts the table inside; the class is the stylesheet's hook.
 _OPEN = '<div class="chainwalk-trace" data-search-exclude markdown="1">'
 
 
-def _result(step: Step) -> str:
+def _result(step: Step, msg: Messages) -> str:
     if step.kind == "policy":
-        return f"policy {md_code(step.result)}"
+        return msg("trace.policy", policy=md_code(step.result))
     if step.kind == "return":
-        return "end of chain: back to the caller"
+        return msg("trace.return")
     if step.kind == "skipped":
-        return md_text(step.reason or "skipped")
+        return md_text(step.reason) if step.reason else msg("trace.skipped")
     if step.result in ("not-matched", "assumed-not"):
-        return "no match: " + md_text(step.reason or "")
-    text = "match" + (" (assumed)" if step.result == "assumed" else "")
+        return msg("trace.no-match", reason=md_text(step.reason or ""))
+    text = msg("trace.match-assumed" if step.result == "assumed" else "trace.match")
     if step.effect:
-        return f"{text}: {md_text(step.effect)}"
+        return msg("trace.match-doing", match=text, what=md_text(step.effect))
     if step.target:
-        return f"{text}: {md_code(step.target)}"
+        return msg("trace.match-doing", match=text, what=md_code(step.target))
     return text
 
 
 def _removed(pod: str, step: Step, numbering: Numbering, shown: set[tuple[str, str, int]],
-             before: int | None) -> list[list[str]]:
+             before: int | None, msg: Messages) -> list[list[str]]:
     """Rows for the rules a what-if removed from ``step``'s chain that came before rule
     ``before`` (None: all the rest), each once per chain visit, struck through."""
     rows = []
@@ -51,11 +52,12 @@ def _removed(pod: str, step: Step, numbering: Numbering, shown: set[tuple[str, s
             continue
         shown.add(key)
         rows.append([md_text(pod), md_text(f"{step.table} {step.chain}"), f"<del>{number}</del>",
-                     "removed by the what-if", f"<del>{md_code(spec)}</del>"])
+                     msg("trace.removed"), f"<del>{md_code(spec)}</del>"])
     return rows
 
 
-def _rows(trace: Trace, pod: str, reasons: bool, numbering: Numbering) -> list[list[str]]:
+def _rows(trace: Trace, pod: str, reasons: bool, numbering: Numbering,
+          msg: Messages) -> list[list[str]]:
     rows: list[list[str]] = []
     shown: set[tuple[str, str, int]] = set()
     for step in trace.steps:
@@ -64,7 +66,7 @@ def _rows(trace: Trace, pod: str, reasons: bool, numbering: Numbering) -> list[l
             continue
         in_file = numbering.number(pod, step.table, step.chain, step.rule)
         rows.extend(_removed(pod, step, numbering, shown,
-                             in_file if step.kind in ("rule", "skipped") else None))
+                             in_file if step.kind in ("rule", "skipped") else None, msg))
         quiet = (step.kind == "return" or step.kind == "skipped"
                  or (step.kind == "rule" and not step.hit))
         if quiet and not reasons:
@@ -75,36 +77,47 @@ def _rows(trace: Trace, pod: str, reasons: bool, numbering: Numbering) -> list[l
         elif step.kind in ("policy", "return"):
             number = ""
         chain = md_text(f"{step.table} {step.chain}")
-        rows.append([md_text(pod), chain, number, _result(step), md_code(step.text)])
+        rows.append([md_text(pod), chain, number, _result(step, msg), md_code(step.text)])
     return rows
 
 
-def _landing(hop: Hop) -> str:
+def _landing(hop: Hop, msg: Messages) -> str:
+    outcome = msg(f"outcome.{hop.outcome}")
     if hop.listener is not None:
-        return md_text(f"lands on {hop.listener} in pod {hop.receiver_pod} (original "
-                       f"destination {hop.original}): {hop.outcome}")
-    return md_text(hop.outcome)
+        return md_text(msg("trace.lands", listener=hop.listener, pod=hop.receiver_pod,
+                           original=hop.original, outcome=outcome))
+    return md_text(outcome)
 
 
-def trace_table(journey: Journey, reasons: bool, numbering: Numbering) -> str:
+def result_line(journey: Journey, msg: Messages = ENGLISH) -> str:
+    """The journey's result and why, below its table or diagram."""
+    return msg("result.line", result=md_text(msg(f"result.{journey.result}")),
+               reason=md_text(journey.reason)) + "\n"
+
+
+def trace_table(journey: Journey, reasons: bool, numbering: Numbering,
+                msg: Messages = ENGLISH) -> str:
     """The Markdown table of ``journey`` and the result below it."""
-    return (f"{_OPEN}\n\n" + hops_table(journey, reasons, numbering) + "\n</div>\n\n"
-            f"**Result: {md_text(journey.result)}.** {md_text(journey.reason)}\n")
+    return (f"{_OPEN}\n\n" + hops_table(journey, reasons, numbering, msg) + "\n</div>\n\n"
+            + result_line(journey, msg))
 
 
-def hops_table(journey: Journey, reasons: bool, numbering: Numbering) -> str:
+def hops_table(journey: Journey, reasons: bool, numbering: Numbering,
+               msg: Messages = ENGLISH) -> str:
     """The Markdown table of ``journey``'s hops, one row per thing that happened; rules
     numbered as in the ruleset file, a rule a what-if removed struck through where it
     would have been evaluated."""
-    lines = ["| hop | pod | chain | # | result | rule |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    header = [msg(f"trace.column.{name}") for name in ("hop", "pod", "chain", "number",
+                                                         "result", "rule")]
+    lines = ["| " + " | ".join(header) + " |", "| --- | --- | --- | --- | --- | --- |"]
     for hop in journey.hops:
-        first = md_text(f"{hop.number}: {hop.pod}/{hop.process} (uid {hop.uid}) to "
-                        f"{hostport(hop.dst, hop.dport)}")
-        rows = _rows(hop.output_trace, hop.pod, reasons, numbering)
+        first = md_text(msg("trace.hop", number=hop.number, pod=hop.pod, process=hop.process,
+                            uid=hop.uid, destination=hostport(hop.dst, hop.dport)))
+        rows = _rows(hop.output_trace, hop.pod, reasons, numbering, msg)
         if hop.prerouting_trace is not None:
-            rows.extend(_rows(hop.prerouting_trace, hop.receiver_pod or "", reasons, numbering))
-        rows.append([md_text(hop.receiver_pod or hop.pod), "", "", _landing(hop), ""])
+            rows.extend(_rows(hop.prerouting_trace, hop.receiver_pod or "", reasons, numbering,
+                              msg))
+        rows.append([md_text(hop.receiver_pod or hop.pod), "", "", _landing(hop, msg), ""])
         rows.extend([md_text(hop.receiver_pod or hop.pod), "", "", md_text(note), ""]
                     for note in hop.notes)
         previous = ""

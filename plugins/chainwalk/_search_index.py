@@ -1,0 +1,60 @@
+"""One search index per language, for a site built in several (see docs/authors.md,
+"The Chinese edition").
+
+mkdocs-static-i18n writes one Material search index holding every language's pages.
+A reader searching the Chinese pages wants Chinese pages, and an English reader the
+English ones, so the index is also written once per language (``search_index.LANG.json``
+beside it: the pages under ``LANG/``, or for the default language the others), and each
+page loads its own language's: :data:`LOADER` (put in the page's ``<head>``, before
+Material's script asks for the index) rewrites the index's URL with the page's
+``lang``. No file, no rewrite: a site built without the plugin loads the one index.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+# Material asks for search/search_index.json with XMLHttpRequest when its script starts.
+LOADER = ('<script id="chainwalk-search-index">(function () {\n'
+          '  var lang = document.documentElement.lang, open = XMLHttpRequest.prototype.open;\n'
+          '  XMLHttpRequest.prototype.open = function (method, url) {\n'
+          '    var args = Array.prototype.slice.call(arguments);\n'
+          '    if (/(^|\\/)search\\/search_index\\.json$/.test(String(url))) {\n'
+          '      args[1] = String(url).replace(/search_index\\.json$/, '
+          '"search_index." + lang + ".json");\n'
+          '    }\n'
+          '    return open.apply(this, args);\n'
+          '  };\n'
+          '})();</script>\n')
+
+
+def split_index(index: Path, languages: Sequence[str]) -> list[Path]:
+    """Write ``search_index.LANG.json`` beside ``index`` for each of ``languages`` (the
+    first is the default, at the site's root); the files written."""
+    data = json.loads(index.read_text(encoding="utf-8"))
+    docs = data.get("docs", [])
+    others = tuple(f"{language}/" for language in languages[1:])
+    written = []
+    for language in languages:
+        if language == languages[0]:
+            mine = [d for d in docs if not str(d.get("location", "")).startswith(others)]
+        else:
+            mine = [d for d in docs if str(d.get("location", "")).startswith(f"{language}/")]
+        target = index.with_name(f"search_index.{language}.json")
+        target.write_text(json.dumps({**data, "docs": mine}, ensure_ascii=False,
+                                     separators=(",", ":")), encoding="utf-8")
+        written.append(target)
+    return written
+
+
+def with_loader(html: str) -> str:
+    """The page with :data:`LOADER` at the start of its ``<head>``."""
+    if 'id="chainwalk-search-index"' in html:
+        return html
+    head = html.find("<head>")
+    if head < 0:
+        return html
+    at = head + len("<head>")
+    return html[:at] + "\n" + LOADER + html[at:]

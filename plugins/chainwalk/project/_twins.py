@@ -1,0 +1,88 @@
+"""A page and its translation carry the same blocks.
+
+``docs/PAGE.zh.md`` is the Chinese twin of ``docs/PAGE.md`` (mkdocs-static-i18n's suffix
+layout). Both must show the same ```` ```chainwalk ```` blocks (the same views of the
+same scenarios, rulesets and claims) in the same order, so that a rule change that
+breaks what a block shows breaks both editions, and neither drifts from the other in
+substance. A block one side lacks is a problem naming both files and lines: where the
+block is, and where its twin would go. Once a site has a translated page, a page
+without its twin is a problem too.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+from .._errors import ChainwalkError, Location, Problem
+from .._yaml import parse_yaml
+from ..render import LANGUAGES, Block, find_blocks, page_language
+
+
+def twin_of(page: str, language: str) -> str:
+    """The path of ``page``'s twin in ``language`` (``docs/a.md`` -> ``docs/a.zh.md``)."""
+    base = page.removesuffix(".md")
+    if page_language(page) != "en":
+        base = base.rpartition(".")[0]
+    return f"{base}.md" if language == "en" else f"{base}.{language}.md"
+
+
+def _key(block: Block) -> str:
+    """What a block shows, whatever its spelling (key order, quoting, indentation)."""
+    try:
+        data = parse_yaml(block.body, block.page, block.line + 1).data
+    except ChainwalkError:
+        return block.body.strip()
+    if isinstance(data, dict):
+        return repr(sorted((str(k), repr(v)) for k, v in data.items()))
+    return block.body.strip()
+
+
+def _describe(block: Block) -> str:
+    return " ".join(block.body.split())
+
+
+def twin_problems(pages: Sequence[tuple[str, str]]) -> list[Problem]:
+    """Problems where a page (``(path, text)``) and its twin differ in their blocks."""
+    texts = dict(pages)
+    translated = [page for page in texts if page_language(page) != "en"]
+    if not translated:
+        return []
+    problems: list[Problem] = []
+    for page in sorted(texts):
+        if page_language(page) != "en":
+            if twin_of(page, "en") not in texts:
+                problems.append(Problem(Location(page, 1), "a translated page without its "
+                                        "English page", None, twin_of(page, "en")))
+            continue
+        for language in LANGUAGES[1:]:
+            twin = twin_of(page, language)
+            if twin not in texts:
+                problems.append(Problem(Location(page, 1), f"the page has no {language} "
+                                        "twin", None, f"{twin}, with the same blocks"))
+                continue
+            problems.extend(_compare(page, texts[page], twin, texts[twin]))
+    return problems
+
+
+def _compare(page: str, text: str, twin: str, twin_text: str) -> list[Problem]:
+    ours, _ = find_blocks(text, page)
+    theirs, _ = find_blocks(twin_text, twin)
+    matcher = difflib.SequenceMatcher(None, [_key(b) for b in ours],
+                                      [_key(b) for b in theirs], autojunk=False)
+    problems = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        # Where the missing blocks would go on the other side: after the block before.
+        for block in ours[i1:i2]:
+            at = theirs[j1 - 1].line if j1 > 0 else 1
+            problems.append(Problem(block.where, f"this block is not in {twin} (after line "
+                                    f"{at} there)", _describe(block),
+                                    f"the same block in {twin}"))
+        for block in theirs[j1:j2]:
+            at = ours[i1 - 1].line if i1 > 0 else 1
+            problems.append(Problem(block.where, f"this block is not in {page} (after line "
+                                    f"{at} there)", _describe(block),
+                                    f"the same block in {page}"))
+    return problems

@@ -1,0 +1,108 @@
+"""The message catalogs: one per language, the same keys with the same values to fill
+in, every key the renderers use present; and a block renders the same structure (rules,
+hops, numbers, diagram statements) in every language."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import get_args
+
+import pytest
+from test_views_golden import CASES
+
+from chainwalk.journey import HOP_OUTCOMES, RESULTS
+from chainwalk.project import Site
+from chainwalk.render import LANGUAGES, messages, page_language
+from chainwalk.render._diff import ChangeKind
+from chainwalk.render._messages import fields
+from chainwalk.render._rules import COLUMNS
+
+PACKAGE = Path(__file__).parents[2] / "plugins" / "chainwalk"
+# msg("key" ...) and msg(f"family.{...}") in the code.
+_STATIC = re.compile(r"""msg\(\s*["']([a-z][\w.-]*)["']""")
+# msg("a.one" if ... else "a.other")
+_OTHER = re.compile(r"""msg\(\s*["'][\w.-]+["']\s+if\s.*?\selse\s+["']([a-z][\w.-]*)["']""")
+_DYNAMIC = re.compile(r"""msg\(\s*f["']([a-z][\w.-]*\.)\{""")
+# The keys of the families the code fills in (msg(f"outcome.{hop.outcome}")...).
+FAMILIES = {
+    "outcome.": HOP_OUTCOMES,
+    "result.": RESULTS,
+    "trace.column.": ("hop", "pod", "chain", "number", "result", "rule"),
+    "rules.column.": (*COLUMNS, "purpose"),
+    "overview.column.": ("step", "move", "rule"),
+    "coverage.column.": ("chain", "number", "rule", "by"),
+    "diff.kind.": tuple(kind.replace(" ", "-") for kind in get_args(ChangeKind)),
+}
+
+
+def _used() -> tuple[set[str], set[str]]:
+    static: set[str] = set()
+    families: set[str] = set()
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        static.update(_STATIC.findall(text))
+        static.update(_OTHER.findall(text))
+        families.update(_DYNAMIC.findall(text))
+    return static, families
+
+
+def test_every_language_has_the_same_keys_and_fields() -> None:
+    english = messages("en").texts
+    for language in LANGUAGES:
+        texts = messages(language).texts
+        assert set(texts) == set(english), language
+        for key, text in texts.items():
+            assert fields(text) == fields(english[key]), (language, key)
+            assert text.strip(), (language, key)
+
+
+def test_every_message_the_code_uses_is_in_the_catalogs_and_no_other() -> None:
+    static, families = _used()
+    assert families <= set(FAMILIES), families - set(FAMILIES)
+    used = static | {family + name for family in families for name in FAMILIES[family]}
+    for language in LANGUAGES:
+        texts = set(messages(language).texts)
+        assert used - texts == set(), language
+        assert texts - used == set(), language
+
+
+def test_a_page_language_is_its_file_suffix() -> None:
+    assert page_language("docs/index.zh.md") == "zh"
+    assert page_language("docs/cases/dns.md") == "en"
+    assert page_language("docs/v1.2/notes.md") == "en"
+    assert page_language("index.en.md") == "en"
+
+
+_FENCE = re.compile(r"^(`{3,})\w*\n.*?^\1$", re.MULTILINE | re.DOTALL)
+
+
+def _statement(line: str) -> str:
+    """A diagram line without its words: labels ("...") and message text (after ':')."""
+    line = re.sub(r'"[^"]*"', '""', line.strip())
+    line = re.sub(r"^(participant \w+) as .*|^(box|title) .*", r"\1\2", line)
+    return re.sub(r":.*", "", line)
+
+
+def _structure(markdown: str) -> dict[str, object]:
+    """What must not depend on the language: the code spans (rules, chains, targets,
+    addresses), the numbers, each table row's cell count, the diagram statements."""
+    diagrams = "\n".join(m.group() for m in _FENCE.finditer(markdown))
+    prose = _FENCE.sub("", markdown)
+    return {
+        "code": Counter(re.findall(r"`+[^`]+`+", prose)),
+        "numbers": Counter(re.findall(r"\d+", re.sub(r"&#\d+;|#\d+;|rgba\([^)]*\)", "",
+                                                     markdown))),
+        "rows": [line.count(" | ") for line in prose.split("\n") if line.startswith("|")],
+        "statements": [_statement(line) for line in diagrams.split("\n")],
+    }
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_block_has_the_same_structure_in_every_language(site: Site, name: str) -> None:
+    english = site.render(CASES[name], messages("en")).markdown
+    for language in LANGUAGES[1:]:
+        translated = site.render(CASES[name], messages(language)).markdown
+        assert translated != english or "mermaid" in english, (language, name)
+        assert _structure(translated) == _structure(english), (language, name)
