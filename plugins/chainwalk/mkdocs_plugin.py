@@ -64,6 +64,7 @@ from . import _page_cache
 from ._errors import ChainwalkError
 from ._files import read_text
 from ._page_cache import CachedBuild
+from ._playground_files import missing_pyodide, playground_files
 
 if TYPE_CHECKING:  # the engine is imported when a build needs it (not on a cache hit)
     from .project import Finding, Site
@@ -110,6 +111,8 @@ class ChainwalkConfig(base.Config):  # type: ignore[no-untyped-call]
     pan_zoom_js = c.Type(str, default="node_modules/svg-pan-zoom/dist/svg-pan-zoom.min.js")
     cache = c.Type(bool, default=True)
     cache_dir = c.Type(str, default=".cache/plugin/chainwalk")
+    # npm's pyodide folder: the playground's engine (empty: the site has no playground).
+    pyodide = c.Type(str, default="")
 
 
 def _superfences_mermaid(config: MkDocsConfig) -> bool:
@@ -141,6 +144,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         self.rules_dir = Path("rules")
         self.mermaid_js = Path(MERMAID_URI)
         self.pan_zoom_js = Path(PAN_ZOOM_URI)
+        self.pyodide: Path | None = None
         self.cache_file = Path(".cache/plugin/chainwalk/pages.json")
         # This build's pages: each one's source text, Markdown and tables' HTML.
         self.pages: dict[str, tuple[str, str, dict[str, str]]] = {}
@@ -175,6 +179,14 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
                     f"chainwalk: {name} is missing: {self.config[option]} ({option}) does "
                     f"not exist. The site serves its own copy of {name}, never a CDN's: run "
                     f"`make serve` (or `npm ci`) to install it from package.json.")
+        self.pyodide = (self.root / self.config.pyodide).resolve() if self.config.pyodide \
+            else None
+        if self.pyodide is not None and missing_pyodide(self.pyodide):
+            raise PluginError(
+                f"chainwalk: Pyodide is missing: {self.config.pyodide} (pyodide) lacks "
+                f"{', '.join(missing_pyodide(self.pyodide))}. The playground serves its own "
+                "copy of Pyodide, never a CDN's: run `make serve` (or `npm ci`) to install "
+                "it from package.json.")
         if not _superfences_mermaid(config):
             raise PluginError(
                 "chainwalk: diagrams need pymdownx.superfences with a custom fence named "
@@ -302,6 +314,18 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             if existing is not None:
                 files.remove(existing)
             files.append(File.generated(config, uri, abs_src_path=str(source)))
+        if self.pyodide is not None:
+            try:
+                playground = playground_files(self.pyodide, self.rules_dir, ASSETS)
+            except ChainwalkError as e:
+                raise PluginError(f"chainwalk: the playground's files: {e}") from None
+            for uri, content in playground.items():
+                existing = files.get_file_from_path(uri)
+                if existing is not None:
+                    files.remove(existing)
+                files.append(File.generated(config, uri, content=content)
+                             if isinstance(content, bytes)
+                             else File.generated(config, uri, abs_src_path=str(content)))
         return files
 
     def on_env(self, env: jinja2.Environment, *, config: MkDocsConfig,

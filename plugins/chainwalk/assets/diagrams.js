@@ -316,4 +316,23 @@
       distance = 0;
     }, { passive: true });
   }
+
+  // -- Playground: its script (which starts Pyodide) only on the page that has one -----
+  function mountPlayground() {
+    var host = document.getElementById("chainwalk-playground");
+    if (!host) {
+      return;
+    }
+    (window.chainwalkPlayground ? Promise.resolve()
+      : loadScript("assets/chainwalk/playground/playground.js")).then(function () {
+      window.chainwalkPlayground.mount(host);
+    }).catch(function (error) {
+      host.textContent = error.message;
+    });
+  }
+  if (window.document$ && typeof window.document$.subscribe === "function") {
+    window.document$.subscribe(mountPlayground);
+  } else {
+    document.addEventListener("DOMContentLoaded", mountPlayground);
+  }
 })();

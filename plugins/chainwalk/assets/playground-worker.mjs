@@ -1,0 +1,51 @@
+/* The playground's engine: chainwalk in Pyodide, in a Web Worker so that the page stays
+ * responsive whatever a trace costs (playground.js terminates this worker when a trace
+ * runs past its time bound or the reader cancels it, and starts a new one).
+ *
+ * Messages in: {kind: "init", pyodide: URL of the folder, wheels: [URL...]}, then
+ * {kind: "trace", id, rules, name, options: [CLI options]}. Out: {kind: "ready", ms},
+ * {kind: "failed", message}, {kind: "result", id, result, ms}. The result is what
+ * chainwalk.playground.trace returns: the CLI's JSON and text, or its problems.
+ */
+let traceJson = null;
+
+async function init(message) {
+  const started = performance.now();
+  const { loadPyodide } = await import(message.pyodide + "pyodide.mjs");
+  const pyodide = await loadPyodide({ indexURL: message.pyodide });
+  for (const url of message.wheels) {
+    const response = await fetch(url);
+    if (!response.ok) {
+      throw new Error("cannot load " + url + ": HTTP " + response.status);
+    }
+    pyodide.unpackArchive(await response.arrayBuffer(), "wheel");
+  }
+  traceJson = pyodide.pyimport("chainwalk.playground").trace_json;
+  return performance.now() - started;
+}
+
+self.onmessage = async (event) => {
+  const message = event.data;
+  if (message.kind === "init") {
+    try {
+      self.postMessage({ kind: "ready", ms: await init(message) });
+    } catch (error) {
+      self.postMessage({ kind: "failed", message: String(error && error.message || error) });
+    }
+    return;
+  }
+  if (message.kind === "trace") {
+    const started = performance.now();
+    let result;
+    try {
+      result = JSON.parse(traceJson(message.rules, message.name,
+                                    JSON.stringify(message.options)));
+    } catch (error) {
+      // A Python exception no check foresaw: its last line, never a half result.
+      const text = String(error && error.message || error).trim().split("\n");
+      result = { problems: [{ line: 0, column: 0, message: text[text.length - 1] }] };
+    }
+    self.postMessage({ kind: "result", id: message.id, result: result,
+                       ms: performance.now() - started });
+  }
+};
