@@ -5,7 +5,8 @@ whether the goal is met. Every figure comes from this run, on this machine:
 
 * the plugin's share of ``mkdocs build``: the median wall time of ``--runs`` builds of
   the site with the plugin and ``--runs`` builds of the same site without it (the
-  chainwalk entry removed from ``plugins``, so each block stays a plain code block),
+  chainwalk plugin, Markdown extension and fence removed from ``mkdocs.yml``, so each
+  block stays a plain code block),
   interleaved, each a fresh ``mkdocs build`` process; share = (with - without) / with
   (goal: <= 15%). Builds with the plugin are measured twice: with its page cache
   emptied first (a first build, a fresh clone: every journey runs), and with the cache
@@ -93,17 +94,22 @@ def build_once(config: Path, out: Path) -> tuple[float, float]:
 
 
 def without_plugin(config: Path) -> str:
-    """mkdocs.yml with the chainwalk plugin (and its options) left out."""
+    """mkdocs.yml with the chainwalk plugin, its Markdown extension and its superfences
+    fence (and their options, and the fence's comment) left out."""
     text = config.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^(?:        #.*\n)?        - name: chainwalk\n(?:          .*\n)*", "",
+                  text)
     return re.sub(r"(?m)^  - chainwalk:?\n(?:    .*\n)*", "", text)
 
 
 def with_cache_in(config: Path, cache: Path) -> str:
     """mkdocs.yml with the plugin's page cache in ``cache`` (not in the checkout)."""
     text = config.read_text(encoding="utf-8")
-    if not re.search(r"(?m)^  - chainwalk:\n", text):
+    head, plugins, tail = text.partition("\nplugins:\n")
+    if not re.search(r"(?m)^  - chainwalk:\n", tail):
         sys.exit(f"{config}: no '  - chainwalk:' entry with options under plugins")
-    return re.sub(r"(?m)^  - chainwalk:\n", f"  - chainwalk:\n      cache_dir: {cache}\n", text)
+    return head + plugins + re.sub(r"(?m)^  - chainwalk:\n",
+                                   f"  - chainwalk:\n      cache_dir: {cache}\n", tail)
 
 
 def share_of(with_runs: list[tuple[float, float]],

@@ -76,8 +76,9 @@ print(json.dumps({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
 _CHECK = r"""
 import sys
 sys.path.insert(0, sys.argv[1])
-from chainwalk.cli import main
-sys.exit(main(["check", sys.argv[2]]))
+from chainwalk.cli import run
+sys.argv[1:] = ["check", sys.argv[2]]
+run()
 """
 
 # parse_file alone, timed inside a fresh interpreter (for context).

@@ -1,19 +1,23 @@
-"""The MkDocs plugin: a thin shell over :mod:`chainwalk.project`.
+"""The MkDocs (and ProperDocs) plugin: what only a plugin can add to the blocks that
+:mod:`chainwalk.markdown_extension` renders.
 
-``plugins: [chainwalk]`` in ``mkdocs.yml``. Before each build (``on_pre_build``, i.e.
-before MkDocs empties the site directory, so that a failed rebuild during ``mkdocs
-serve`` leaves the last good site in place) every page's ```` ```chainwalk ````
-blocks are rendered and everything under the rules folder is checked; all problems
-are raised together as one :class:`~mkdocs.exceptions.PluginError`, each naming the
-page line and the rules file line. Warnings (a rule no scenario exercises, a scenario
-no page shows) go to the plugin's logger, so ``mkdocs build --strict`` fails on them.
-``on_page_markdown`` then puts the rendered Markdown in place of the blocks.
+``plugins: [chainwalk]`` in ``mkdocs.yml``, with ``chainwalk`` in ``markdown_extensions``
+(whose ``rules_dir`` option, relative to ``mkdocs.yml``, names the rules folder). The
+plugin binds the extension (``on_config``) so that it renders pages through the plugin:
 
-During ``mkdocs serve`` a broken input never stops the server (MkDocs would hold every
-request after a failed rebuild): the problems are logged as an error and shown at the
-top of every page, and the pages keep the content of the last good build (or, before
-one, their own text) until the files are fixed. ``on_pre_build`` is the plugin's
-boundary: an error no check foresaw is reported the same way (``fail``).
+- Before each build (``on_pre_build``, i.e. before MkDocs empties the site directory,
+  so that a failed rebuild during ``mkdocs serve`` leaves the last good site in place)
+  every page's blocks are rendered and everything under the rules folder is checked;
+  all problems are raised together as one :class:`~mkdocs.exceptions.PluginError`, each
+  naming the page line and the rules file line. Warnings (a rule no scenario
+  exercises, a scenario no page shows) go to the plugin's logger, so ``mkdocs build
+  --strict`` fails on them. The extension then takes each page's rendered Markdown.
+
+- During ``mkdocs serve`` a broken input never stops the server (MkDocs would hold
+  every request after a failed rebuild): the problems are logged as an error and shown
+  at the top of every page, and the pages keep the content of the last good build (or,
+  before one, their own text) until the files are fixed. ``on_pre_build`` is the
+  plugin's boundary: an error no check foresaw is reported the same way (``fail``).
 
 The site serves its own Mermaid: ``mermaid_js`` (from npm) is copied to
 ``js/mermaid.min.js``, listed in ``extra_javascript`` but taken off every page
@@ -65,8 +69,19 @@ from ._errors import ChainwalkError
 from ._files import read_text
 from ._page_cache import CachedBuild
 from ._playground_files import missing_pyodide, playground_files
+from .markdown_extension import (
+    DIAGRAM,
+    NAMES,
+    ChainwalkExtension,
+    Options,
+    fence_escapes,
+    rendered_part,
+    report,
+)
 
 if TYPE_CHECKING:  # the engine is imported when a build needs it (not on a cache hit)
+    from markdown import Markdown
+
     from .project import Finding, Site
 
 log = get_plugin_logger(__name__)
@@ -85,8 +100,6 @@ _SET_ASIDE = "<!--chainwalk:table:{}-->"
 _HIDDEN_WORD = "\ue000chainwalk\ue000"
 # The theme's tag for Mermaid's script (from extra_javascript).
 _MERMAID_SCRIPT = re.compile(r'<script src="[^"]*' + re.escape(MERMAID_URI) + r'"></script>\n?')
-# A diagram as superfences writes it (mermaid2's fence: <pre  class="mermaid">).
-_DIAGRAM = re.compile(r'<pre\b(?=[^>]*\bclass="mermaid")')
 
 
 class CompiledTemplates(jinja2.BytecodeCache):
@@ -106,7 +119,6 @@ class CompiledTemplates(jinja2.BytecodeCache):
 
 
 class ChainwalkConfig(base.Config):  # type: ignore[no-untyped-call]
-    rules_dir = c.Type(str, default="rules")
     mermaid_js = c.Type(str, default="node_modules/mermaid/dist/mermaid.min.js")
     pan_zoom_js = c.Type(str, default="node_modules/svg-pan-zoom/dist/svg-pan-zoom.min.js")
     cache = c.Type(bool, default=True)
@@ -124,19 +136,34 @@ def _superfences_mermaid(config: MkDocsConfig) -> bool:
 
 def stale_banner(problems: str) -> str:
     """An admonition at the top of a page kept from the last good build."""
-    listing = "\n".join("        " + line for line in problems.splitlines())
-    return ('!!! failure "The rules are broken: this page is from the last good build"\n\n'
-            f"    Fix these and the page rebuilds:\n\n{listing}\n\n")
+    from .project import failure_admonition
+
+    return failure_admonition("The rules are broken: this page is from the last good build",
+                              "Fix these and the page rebuilds:", problems)
 
 
-def report(findings: list[Finding]) -> str:
-    """Every problem of a build, as the one error (or, while serving, the banner) shows it."""
-    noun = "problem" if len(findings) == 1 else "problems"
-    return f"chainwalk: {len(findings)} {noun}:\n" + "\n".join(f"  {f}" for f in findings)
+def bind_extension(config: MkDocsConfig, plugin: ChainwalkPlugin) -> Options:
+    """Put in place of ``chainwalk`` in ``markdown_extensions`` the extension bound to
+    ``plugin``, and return its options."""
+    found = [i for i, e in enumerate(config.markdown_extensions) if e in NAMES]
+    if not found:
+        raise PluginError("chainwalk: the blocks are rendered by the chainwalk Markdown "
+                          "extension: add chainwalk to markdown_extensions (with its "
+                          "rules_dir option)")
+    name = config.markdown_extensions[found[0]]
+    try:
+        extension = ChainwalkExtension(**config.mdx_configs.pop(name, None) or {})
+    except (KeyError, ValueError) as e:
+        raise PluginError(f"chainwalk: markdown_extensions: {str(e).strip(chr(34))}") from None
+    extension.bind(plugin)
+    # MkDocs passes the list to Python-Markdown, which takes instances as well as names.
+    config.markdown_extensions[found[0]] = extension  # type: ignore[call-overload]
+    return extension.options
 
 
 class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-call]
-    """Computes the site's diagrams and tables from the rules folder."""
+    """Renders every page's blocks before the build for the bound extension, and fails
+    the build with every problem (or, serving, keeps the last good pages)."""
 
     def __init__(self) -> None:
         self.site: Site | None = None
@@ -152,7 +179,8 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         # During serve: each page's Markdown (and its tables) from the last build whose
         # rules were good, and the problems of the current build if it is not one.
         self.last_good: dict[str, tuple[str, dict[str, str]]] = {}
-        self.tables: dict[str, dict[str, str]] = {}  # page -> placeholder -> table HTML
+        self.page: Page | None = None  # the page whose Markdown the extension renders next
+        self.fence_escapes = False  # whether the Mermaid fence escapes (see render.Site)
         self.broken: str | None = None
         self.templates = CompiledTemplates()
         self.set_aside: list[str] = []  # the current page's tables, during on_post_page
@@ -166,12 +194,14 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         self.root = Path(config.config_file_path or ".").resolve().parent
-        self.rules_dir = (self.root / self.config.rules_dir).resolve()
+        options = bind_extension(config, self)
+        self.rules_dir = (self.root / options.rules_dir).resolve()
         self.mermaid_js = (self.root / self.config.mermaid_js).resolve()
         self.pan_zoom_js = (self.root / self.config.pan_zoom_js).resolve()
         if not self.rules_dir.is_dir():
-            raise PluginError(f"chainwalk: the rules folder {self.config.rules_dir!r} "
-                              f"(rules_dir) does not exist at {self.rules_dir}")
+            raise PluginError(f"chainwalk: the rules folder {options.rules_dir!r} "
+                              f"(rules_dir of the chainwalk Markdown extension) does not "
+                              f"exist at {self.rules_dir}")
         for path, option, name in ((self.mermaid_js, "mermaid_js", "Mermaid"),
                                    (self.pan_zoom_js, "pan_zoom_js", "svg-pan-zoom")):
             if not path.is_file():
@@ -202,7 +232,12 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         if STYLE_URI not in config.extra_css:
             config.extra_css.append(STYLE_URI)
         self.cache_file = self.root / self.config.cache_dir / "pages.json"
-        if self.site is not None and self.site.project.rules_dir != self.rules_dir:
+        self.page = None
+        superfences = config.mdx_configs.get("pymdownx.superfences")
+        self.fence_escapes = fence_escapes(superfences.get("custom_fences")
+                                           if isinstance(superfences, dict) else None)
+        if self.site is not None and (self.site.project.rules_dir, self.site.fence_escapes) \
+                != (self.rules_dir, self.fence_escapes):
             self.site = None
         self.pages = {}
         return config
@@ -212,7 +247,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         if self.site is None:
             from .project import Project, Site
 
-            self.site = Site(Project(self.rules_dir, self.root))
+            self.site = Site(Project(self.rules_dir, self.root), self.fence_escapes)
         return self.site
 
     # -- the plugin's boundary -------------------------------------------------
@@ -264,7 +299,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         key = None
         if self.config.cache and not self.serving:
             key = _page_cache.build_key([(shown, text) for _, shown, text in sources],
-                                        self.rules_dir)
+                                        self.rules_dir, self.fence_escapes)
             cached = _page_cache.load(self.cache_file, key)
             if cached is not None and set(cached.pages) == {uri for uri, _, _ in sources}:
                 log.debug(f"pages from the cache {self.cache_file}")
@@ -336,27 +371,40 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
 
     def on_page_markdown(self, markdown: str, *, page: Page, config: MkDocsConfig,
                          files: Files) -> str:
+        self.page = page  # MkDocs converts this page's Markdown next (Page.render)
+        return markdown
+
+    def render(self, markdown: str, md: Markdown) -> tuple[str, dict[str, str]]:
+        """The extension's page (see ``PageRenderer``): the blocks the pre-build rendered,
+        or while serving with broken rules, the last good build's with a banner."""
+        page = self.page
+        if page is None:  # Markdown that is no page's (another plugin converting some)
+            return markdown, {}
         uri = page.file.src_uri
         if self.broken is not None:
-            kept, self.tables[uri] = self.last_good.get(uri, (markdown, {}))
+            kept, tables = self.last_good.get(uri, (markdown, {}))
             # After the page's leading "# Title", which MkDocs takes the page title from.
             title, newline, rest = kept.partition("\n")
             if title.startswith("# "):
-                return title + newline + "\n" + stale_banner(self.broken) + rest
-            return stale_banner(self.broken) + kept
-        rendered, self.tables[uri] = self.render_markdown(markdown, page)
+                return title + newline + "\n" + stale_banner(self.broken) + rest, tables
+            return stale_banner(self.broken) + kept, tables
+        rendered, tables = self.render_markdown(markdown, page)
         if self.serving:
-            self.last_good[uri] = (rendered, self.tables[uri])
-        return rendered
+            self.last_good[uri] = (rendered, tables)
+        return rendered, tables
+
+    def problem(self, message: str) -> None:
+        where = "" if self.page is None else f" ({self.page.file.src_uri})"
+        self.fail(message + where)
 
     def render_markdown(self, markdown: str, page: Page) -> tuple[str, dict[str, str]]:
         """The page's Markdown with its blocks rendered, and its tables' HTML."""
         found = self.pages.get(page.file.src_uri)
         if found is not None:
             text, rendered, tables = found
-            prefix = text[:len(text) - len(markdown)]
-            if text.endswith(markdown) and rendered.startswith(prefix):
-                return rendered[len(prefix):], tables
+            part = rendered_part(text, markdown, rendered)
+            if part is not None:
+                return part, tables
         # A page the pre-build did not see (made by another plugin): render it now.
         from .project import unique
 
@@ -367,34 +415,13 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             log.warning(str(warning))
         return result.markdown, result.tables
 
-    def on_page_content(self, html: str, *, page: Page, config: MkDocsConfig,
-                        files: Files) -> str:
-        """Each generated table's HTML in place of its placeholder's paragraph, and the
-        diagrams' source kept out of the search index (a reader searching for "envoy"
-        wants the prose and the tables, not "participant a3 as envoy #40;sidecar#41;")."""
-        html = _DIAGRAM.sub("<pre data-search-exclude", html)
-        lost = []
-        for placeholder, table in self.tables.pop(page.file.src_uri, {}).items():
-            # A paragraph of its own, or bare text in a tight list item.
-            for form in (f"<p>{placeholder}</p>", placeholder):
-                if html.count(form) == 1:
-                    html = html.replace(form, table)
-                    break
-            else:
-                lost.append(placeholder)
-        if lost:
-            raise PluginError(f"chainwalk: the HTML of {page.file.src_uri} lost the place "
-                              f"of {len(lost)} table(s) ({', '.join(lost)}): another "
-                              "plugin or Markdown extension changed it")
-        return html
-
     @event_priority(1)  # just before the plugins of default priority (mermaid2)
     def _before_mermaid2(self, output: str, *, page: Page, config: MkDocsConfig) -> str:
         """Hide from mermaid2 what it need not parse: the whole page if it has no diagram,
         else its tables (see the module's docstring)."""
         self.set_aside = []
         self.hid_word = False
-        if not _DIAGRAM.search(output) and _HIDDEN_WORD not in output:
+        if not DIAGRAM.search(output) and _HIDDEN_WORD not in output:
             # No diagram: no 3.6 MB of Mermaid (diagrams.js loads it if instant navigation
             # reaches a page with diagrams). mermaid2 skips a page without the word
             # "mermaid", else it would parse and re-serialise the page to find none: the

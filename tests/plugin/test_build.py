@@ -117,6 +117,16 @@ def test_mistakes_in_a_block_name_the_page_line(ok: Path, page: str, old: str, n
     assert any(p.startswith(expected) for p in found), found
 
 
+def test_a_block_the_extension_cannot_read_fails_the_build(ok: Path) -> None:
+    edit(ok / "docs" / "index.md", "```chainwalk\nview: sequence\nscenario: shop/call",
+         "```chainwalk {.x}\nview: sequence\nscenario: shop/call")
+    built = build(ok)
+    assert not built.ok
+    assert "chainwalk: a block was not rendered: a chainwalk block opens with ```chainwalk " \
+        "alone: remove what follows the word chainwalk (options, attributes) (index.md)" \
+        in built.log, built.log
+
+
 def test_lines_count_from_the_top_of_the_file_despite_front_matter(ok: Path) -> None:
     edit(ok / "docs" / "index.md", "view: sequence\nscenario: shop/same-pod",
          "view: sequence\nscenario: shop/unknown")
@@ -184,13 +194,32 @@ def test_missing_mermaid_says_how_to_install_it(ok: Path) -> None:
 
 
 def test_missing_mermaid_fence_is_explained(ok: Path) -> None:
-    edit(ok / "mkdocs.yml", "      custom_fences:\n        - name: mermaid\n          class: "
-         "mermaid\n          format: !!python/name:mermaid2.fence_mermaid_custom\n", "      {}\n")
+    edit(ok / "mkdocs.yml", "        - name: mermaid\n          class: mermaid\n          "
+         "format: !!python/name:mermaid2.fence_mermaid_custom\n", "")
     built = build(ok)
     assert not built.ok and "a custom fence named mermaid" in built.log
 
 
 def test_missing_rules_folder_is_explained(ok: Path) -> None:
-    edit(ok / "mkdocs.yml", "  - chainwalk:\n", "  - chainwalk:\n      rules_dir: regles\n")
+    edit(ok / "mkdocs.yml", "  - chainwalk\n", "  - chainwalk:\n      rules_dir: regles\n")
     built = build(ok)
-    assert not built.ok and "the rules folder 'regles' (rules_dir) does not exist" in built.log
+    assert not built.ok
+    assert ("the rules folder 'regles' (rules_dir of the chainwalk Markdown extension) does "
+            "not exist") in built.log
+
+
+def test_a_missing_extension_is_explained(ok: Path) -> None:
+    edit(ok / "mkdocs.yml", "  - chainwalk\n", "")
+    built = build(ok)
+    assert not built.ok
+    assert "add chainwalk to markdown_extensions" in built.log
+
+
+def test_a_bad_extension_option_is_explained(ok: Path) -> None:
+    edit(ok / "mkdocs.yml", "  - chainwalk\n", "  - chainwalk:\n      rules_dir: 3\n")
+    built = build(ok)
+    assert not built.ok
+    assert "the extension option rules_dir is a folder name, got 3" in built.log
+    edit(ok / "mkdocs.yml", "rules_dir: 3", "rule_dir: rules")
+    built = build(ok)
+    assert not built.ok and "rule_dir" in built.log, built.log

@@ -135,8 +135,9 @@ def test_an_unforeseen_error_is_the_banner_while_serving(
     class Page:
         file = File()
 
-    shown = plugin.on_page_markdown("# Home\n\nnew", page=Page(), config=None,  # type: ignore[arg-type]
-                                    files=None)  # type: ignore[arg-type]
+    plugin.on_page_markdown("# Home\n\nnew", page=Page(), config=None,  # type: ignore[arg-type]
+                            files=None)  # type: ignore[arg-type]
+    shown, _ = plugin.render("# Home\n\nnew", None)  # type: ignore[arg-type]  # (the extension's call)
     assert "The rules are broken" in shown and "The last good text." in shown
 
 

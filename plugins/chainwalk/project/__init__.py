@@ -13,7 +13,7 @@ evaluate (trace, journey) -> render -> adapters.
 from ._annotations import FIELDS, drift, parse_annotations
 from ._project import Project
 from ._scenario_files import journeys_of
-from ._site import Finding, PageResult, Rendered, Site, unique
+from ._site import Finding, PageResult, Rendered, Site, failure_admonition, unique
 
-__all__ = ["FIELDS", "Finding", "PageResult", "Project", "Rendered", "Site", "drift",
+__all__ = ["FIELDS", "Finding", "PageResult", "Project", "Rendered", "Site", "drift", "failure_admonition",
            "journeys_of", "parse_annotations", "unique"]

@@ -11,6 +11,7 @@ thing it is about, so a message names both the page line and the rules file line
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,10 +98,18 @@ def _indent(text: str, indent: str) -> list[str]:
 
 
 class Site:
-    """Renders pages from one :class:`Project`."""
+    """Renders pages from one :class:`Project`.
 
-    def __init__(self, project: Project) -> None:
+    ``fence_escapes``: whether the Mermaid fence the pages' Markdown goes through
+    HTML-escapes a diagram's source (superfences' own format, Zensical's native fence)
+    or writes it into the page as it is (mermaid2's). The views escape what a diagram
+    holds for the latter; for the former it is unescaped, so that the page holds it
+    escaped once either way.
+    """
+
+    def __init__(self, project: Project, fence_escapes: bool = False) -> None:
         self.project = project
+        self.fence_escapes = fence_escapes
         self.shown: dict[str, list[Location]] = {}  # scenario id / ruleset -> blocks
         # The blocks read by this build and the one before: a block that an edit moved
         # or changed is read again, and the old one forgotten a build later.
@@ -113,12 +122,18 @@ class Site:
         self._requests_before, self._requests = self._requests, {}
 
     # -- pages ------------------------------------------------------------------
-    def render_page(self, page: str, markdown: str, html_tables: bool = False) -> PageResult:
+    def render_page(self, page: str, markdown: str, html_tables: bool = False,
+                    show_problems: bool = False) -> PageResult:
         """``markdown`` with its blocks replaced; problems name ``page`` and its lines.
 
         With ``html_tables``, each generated table that ``render.table_html`` can write is
         a placeholder line in ``markdown`` instead, and its HTML is in ``tables``: the
         caller puts it in place of the placeholder's paragraph once Markdown is HTML.
+        With ``show_problems`` (for a caller that sees one page at a time, not the whole
+        site, so runs no :meth:`check`), a block that cannot be rendered becomes an
+        admonition listing its problems (else it becomes nothing: the caller reports
+        them), and so does a block showing a scenario whose expectations do not hold,
+        above what it renders.
         """
         blocks, problems = find_blocks(markdown, page)
         result = PageResult(page, markdown, [Finding(p) for p in problems])
@@ -129,13 +144,34 @@ class Site:
         for block in blocks:
             out.extend(lines[position:block.start])
             position = block.end
+            before = len(result.findings)
             text = self._block(block, result)
+            if show_problems and len(result.findings) > before:
+                text = problems_admonition(result.findings[before:])
+            elif show_problems and self._expectations(block, result):
+                text = problems_admonition(result.findings[before:], shown=True) + "\n" + text
             if html_tables:
                 text = tables_aside(text, result.tables)
             out.extend(["", *_indent(text, block.indent), ""] if text else [])
         out.extend(lines[position:])
         result.markdown = "\n".join(out)
         return result
+
+    def _expectations(self, block: Block, result: PageResult) -> bool:
+        """Add to ``result`` the problems of the expectations of the scenarios ``block``
+        shows; whether there were any."""
+        request = result.blocks[-1][1] if result.blocks else None
+        found = False
+        for key in (request.scenario, request.highlight) if request else ():
+            if not key:
+                continue
+            try:
+                problems = self.project.expectation_problems(self.project.scenario(key))
+            except ChainwalkError as e:
+                problems = list(e.problems)
+            result.findings.extend(Finding(p, (block.where,)) for p in problems)
+            found = found or bool(problems)
+        return found
 
     def _request(self, block: Block) -> Request:
         """The block's parameters (read once per block text and place)."""
@@ -167,7 +203,8 @@ class Site:
         if request.topology:
             self.shown.setdefault(f"topology {request.topology}", []).append(block.where)
         try:
-            rendered = self.project.memo(("block", request), lambda: self.render(request))
+            rendered = self.project.memo(("block", request, self.fence_escapes),
+                                         lambda: self.render(request))
         except ChainwalkError as e:
             result.findings.extend(Finding(p, (block.where,)) for p in e.problems)
             return ""
@@ -188,7 +225,7 @@ class Site:
                 # Without JavaScript there is no drawing: the trace table stands in.
                 fallback = ('<div class="chainwalk-nojs" data-search-exclude="" markdown>\n\n'
                             + hops_table(journey, False, numbering) + "\n</div>\n")
-                return Rendered(fenced("mermaid", sequence(scenario, journey, numbering)) + "\n"
+                return Rendered(self._diagram(sequence(scenario, journey, numbering)) + "\n"
                                 + fallback + "\n" + _result_line(journey))
             return Rendered(trace_table(journey, request.reasons, numbering))
         if view == "overview":
@@ -202,6 +239,9 @@ class Site:
         if view == "coverage":
             return self._coverage(request)
         return self._diff(request)
+
+    def _diagram(self, source: str) -> str:
+        return fenced("mermaid", html.unescape(source) if self.fence_escapes else source)
 
     def _table(self, stem: str, table: str) -> None:
         ruleset = self.project.ruleset(stem)
@@ -251,7 +291,7 @@ class Site:
         self._table(request.ruleset, table)
         ruleset = self.project.ruleset(request.ruleset)
         if not request.highlight:
-            return Rendered(fenced("mermaid", chains_flowchart(ruleset, table)))
+            return Rendered(self._diagram(chains_flowchart(ruleset, table)))
         scenario = self.project.scenario(request.highlight)
         journey = self.project.journey(scenario)
         path = self.project.ruleset_path(request.ruleset)
@@ -269,7 +309,7 @@ class Site:
         note = (f"Highlighted: the chains and rules that the journey "
                 f"“{md_text(scenario.title)}” crosses{where} "
                 f"(hop{'s' if len(hops) > 1 else ''} {', '.join(map(str, hops))}).")
-        return Rendered(fenced("mermaid", chains_flowchart(ruleset, table, steps)) + "\n"
+        return Rendered(self._diagram(chains_flowchart(ruleset, table, steps)) + "\n"
                         + note + "\n", scenarios=[scenario.id])
 
     def _overview(self, request: Request) -> Rendered:
@@ -291,7 +331,7 @@ class Site:
             raise ChainwalkError(problems)
         caption = (f"The pod {md_code(pod_name)}: every move of the two journeys' connections "
                    "inside it, numbered in the order it happens.")
-        return Rendered(fenced("mermaid", overview(moves)) + "\n" + caption + "\n\n"
+        return Rendered(self._diagram(overview(moves)) + "\n" + caption + "\n\n"
                         + legend(moves), scenarios=[first.id, then.id])
 
     def _listing(self, request: Request) -> Rendered:
@@ -400,6 +440,24 @@ class Site:
                         "the annotation names an unknown scenario", note.scenario,
                         "an id such as bookinfo/inbound"), shown))
         return findings, warnings
+
+
+def failure_admonition(title: str, intro: str, problems: str) -> str:
+    """A Markdown ``failure`` admonition: ``intro``, then ``problems`` (one a line) as a
+    code block, so that nothing in a message is read as Markdown or HTML."""
+    listing = "\n".join("        " + line for line in problems.splitlines())
+    return f'!!! failure "{title}"\n\n    {intro}\n\n{listing}\n\n'
+
+
+def problems_admonition(findings: list[Finding], shown: bool = False) -> str:
+    """A block's problems: in place of the block, or (``shown``) above what it shows."""
+    if shown:
+        title, intro = ("chainwalk: what this block shows no longer holds",
+                        "The expectations of its scenario fail:")
+    else:
+        title, intro = ("chainwalk: this block could not be rendered",
+                        "Fix these and the block renders:")
+    return failure_admonition(title, intro, "\n".join(str(f) for f in unique(findings)))
 
 
 def _result_line(journey: Journey) -> str:
