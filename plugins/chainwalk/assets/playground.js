@@ -172,6 +172,7 @@
     this.running = null;  // {id, timer} of the trace the worker is running
     this.queued = false;
     this.last = null;     // the last result shown (for the tests: window.chainwalkPlayground)
+    this.limitMs = TRACE_LIMIT_MS;
     this.build();
   }
 
@@ -306,6 +307,7 @@
     return encodeState(state).then(function (encoded) {
       var fragment = "#s=" + encoded;
       self.share.href = fragment;
+      self.written = fragment;
       if (location.hash !== fragment) {
         history.replaceState(history.state, "", fragment);
       }
@@ -333,6 +335,7 @@
       return;
     }
     var rules = this.rules();
+    var argv = options(this.state);
     var id = ++requests;
     var current = engine || startEngine();
     this.host.setAttribute("data-state", "running");
@@ -345,9 +348,9 @@
         return;
       }
       self.running.timer = setTimeout(function () {
-        self.stop("Stopped: the trace ran longer than " + TRACE_LIMIT_MS / 1000 +
+        self.stop("Stopped: the trace ran longer than " + self.limitMs / 1000 +
                   " s. A smaller ruleset, or fewer chains, will trace.");
-      }, TRACE_LIMIT_MS);
+      }, self.limitMs);
       current.worker.onmessage = function (event) {
         var data = event.data;
         if (data.kind !== "result" || !self.running || self.running.id !== data.id) {
@@ -358,7 +361,7 @@
         self.cancel.hidden = true;
         self.render(data.result, rules);
         self.last = { result: data.result, ms: data.ms, shownMs: performance.now() - started,
-                      name: rules.name, options: options(self.state) };
+                      name: rules.name, rules: rules.text, options: argv };
         self.status.textContent = "Traced in " + Math.round(data.ms) + " ms.";
         self.host.setAttribute("data-state", "done");
         self.host.setAttribute("data-request", String(data.id));
@@ -368,7 +371,7 @@
         }
       };
       current.worker.postMessage({ kind: "trace", id: id, rules: rules.text, name: rules.name,
-                                   options: options(self.state) });
+                                   options: argv });
     }, function (error) {
       self.running = null;
       self.cancel.hidden = true;
@@ -442,6 +445,9 @@
     var body = el("tbody");
     steps.forEach(function (step) {
       var row = el("tr", { "class": "cw-pg-" + step.kind });
+      if (step.kind === "rule") {
+        row.setAttribute("data-rule", step.table + ":" + step.chain + ":" + step.rule);
+      }
       if (step.kind === "event") {
         var cell = el("td", { colspan: "5" }, step.text);
         row.appendChild(cell);
@@ -548,6 +554,12 @@
       }
       var playground = new Playground(host);
       host.__chainwalkPlayground = playground;
+      // A link to another state opened in this tab: only the fragment changes.
+      window.addEventListener("hashchange", function () {
+        if (host.isConnected && location.hash !== playground.written) {
+          playground.start();
+        }
+      });
       window.chainwalkPlayground.current = playground;
       return playground.start();
     }).catch(function (error) {
