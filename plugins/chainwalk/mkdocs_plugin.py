@@ -172,6 +172,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         self.mermaid_js = Path(MERMAID_URI)
         self.pan_zoom_js = Path(PAN_ZOOM_URI)
         self.pyodide: Path | None = None
+        self.playground = ""  # the extension's option: the playground page's URL
         self.cache_file = Path(".cache/plugin/chainwalk/pages.json")
         # This build's pages: each one's source text, Markdown and tables' HTML.
         self.pages: dict[str, tuple[str, str, dict[str, str]]] = {}
@@ -196,6 +197,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         self.root = Path(config.config_file_path or ".").resolve().parent
         options = bind_extension(config, self)
         self.rules_dir = (self.root / options.rules_dir).resolve()
+        self.playground = options.playground
         self.mermaid_js = (self.root / self.config.mermaid_js).resolve()
         self.pan_zoom_js = (self.root / self.config.pan_zoom_js).resolve()
         if not self.rules_dir.is_dir():
@@ -236,8 +238,9 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         superfences = config.mdx_configs.get("pymdownx.superfences")
         self.fence_escapes = fence_escapes(superfences.get("custom_fences")
                                            if isinstance(superfences, dict) else None)
-        if self.site is not None and (self.site.project.rules_dir, self.site.fence_escapes) \
-                != (self.rules_dir, self.fence_escapes):
+        if self.site is not None and (self.site.project.rules_dir, self.site.fence_escapes,
+                                      self.site.playground) \
+                != (self.rules_dir, self.fence_escapes, self.playground):
             self.site = None
         self.pages = {}
         return config
@@ -247,7 +250,8 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         if self.site is None:
             from .project import Project, Site
 
-            self.site = Site(Project(self.rules_dir, self.root), self.fence_escapes)
+            self.site = Site(Project(self.rules_dir, self.root), self.fence_escapes,
+                             self.playground)
         return self.site
 
     # -- the plugin's boundary -------------------------------------------------
@@ -299,7 +303,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         key = None
         if self.config.cache and not self.serving:
             key = _page_cache.build_key([(shown, text) for _, shown, text in sources],
-                                        self.rules_dir, self.fence_escapes)
+                                        self.rules_dir, self.fence_escapes, self.playground)
             cached = _page_cache.load(self.cache_file, key)
             if cached is not None and set(cached.pages) == {uri for uri, _, _ in sources}:
                 log.debug(f"pages from the cache {self.cache_file}")

@@ -41,6 +41,7 @@ from ..render import (
     no_pod_problem,
     overview,
     parse_request,
+    playground_state,
     protocol_note,
     rules_table,
     ruleset_changes,
@@ -49,6 +50,7 @@ from ..render import (
     tables_aside,
     trace_table,
     traces_with,
+    try_it,
 )
 from ._annotations import drift
 from ._project import RULESETS, Project
@@ -105,11 +107,17 @@ class Site:
     or writes it into the page as it is (mermaid2's). The views escape what a diagram
     holds for the latter; for the former it is unescaped, so that the page holds it
     escaped once either way.
+
+    ``playground``: the URL of the site's playground page from the site's root (empty:
+    none); a journey's diagram or trace table is then followed by a "try it" link that
+    opens its first connection there.
     """
 
-    def __init__(self, project: Project, fence_escapes: bool = False) -> None:
+    def __init__(self, project: Project, fence_escapes: bool = False,
+                 playground: str = "") -> None:
         self.project = project
         self.fence_escapes = fence_escapes
+        self.playground = playground
         self.shown: dict[str, list[Location]] = {}  # scenario id / ruleset -> blocks
         # The blocks read by this build and the one before: a block that an edit moved
         # or changed is read again, and the old one forgotten a build later.
@@ -203,7 +211,8 @@ class Site:
         if request.topology:
             self.shown.setdefault(f"topology {request.topology}", []).append(block.where)
         try:
-            rendered = self.project.memo(("block", request, self.fence_escapes),
+            rendered = self.project.memo(("block", request, self.fence_escapes,
+                                          self.playground),
                                          lambda: self.render(request))
         except ChainwalkError as e:
             result.findings.extend(Finding(p, (block.where,)) for p in e.problems)
@@ -221,13 +230,15 @@ class Site:
             scenario = self.project.scenario(request.scenario)
             journey = self.project.journey(scenario)
             numbering = Numbering(scenario, journey, self.project.ruleset_at)
+            state = playground_state(scenario, journey) if self.playground else None
+            link = "" if state is None else "\n" + try_it(state, self.playground) + "\n"
             if view == "sequence":
                 # Without JavaScript there is no drawing: the trace table stands in.
                 fallback = ('<div class="chainwalk-nojs" data-search-exclude="" markdown>\n\n'
                             + hops_table(journey, False, numbering) + "\n</div>\n")
                 return Rendered(self._diagram(sequence(scenario, journey, numbering)) + "\n"
-                                + fallback + "\n" + _result_line(journey))
-            return Rendered(trace_table(journey, request.reasons, numbering))
+                                + fallback + "\n" + _result_line(journey) + link)
+            return Rendered(trace_table(journey, request.reasons, numbering) + link)
         if view == "overview":
             return self._overview(request)
         if view == "rules":

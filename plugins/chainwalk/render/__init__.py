@@ -23,6 +23,7 @@ from ._html import PLACEHOLDER_START, TABLE_PLACEHOLDER, table_html, tables_asid
 from ._journeys import Numbering, traces_with
 from ._listing import SYN_BYTES, Counters, count_journeys, listing, protocol_note
 from ._overview import check_steps, legend, moves_in_pod, no_pod_problem, overview, shared_pod
+from ._playground import decode_state, encode_state, playground_state, try_it
 from ._rules import rules_table
 from ._sequence import sequence
 from ._trace import hops_table, trace_table
@@ -31,10 +32,12 @@ from ._views import MERMAID_MAX_TEXT, fenced
 __all__ = [
     "EMPTY", "MERMAID_MAX_TEXT", "PLACEHOLDER_START", "SYN_BYTES", "TABLE_PLACEHOLDER", "VIEWS",
     "Annotation", "Annotations", "Block", "Counters", "Numbering", "Request",
-    "chains_flowchart", "check_steps", "count_journeys", "coverage", "diff_table", "fenced",
+    "chains_flowchart", "check_steps", "count_journeys", "coverage", "decode_state",
+    "diff_table", "encode_state", "fenced",
     "find_blocks", "format_mermaid", "format_text", "hops_table", "html_text", "journey_key",
     "journey_to_dict", "legend", "listing", "md_code", "md_text", "mermaid_text",
-    "moves_in_pod", "no_pod_problem", "overview", "parse_request", "protocol_note",
+    "moves_in_pod", "no_pod_problem", "overview", "parse_request", "playground_state",
+    "protocol_note",
     "rules_table", "ruleset_changes", "sequence", "shared_pod", "table_html", "tables_aside",
-    "trace_table", "traces_with",
+    "trace_table", "traces_with", "try_it",
 ]
