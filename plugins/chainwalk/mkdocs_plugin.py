@@ -25,7 +25,10 @@ without diagrams (``on_post_page``), and ``pan_zoom_js`` (svg-pan-zoom, from npm
 ``js/svg-pan-zoom.min.js``. The plugin's own ``assets/diagrams.js`` and
 ``diagrams.css`` go on every page: they load Mermaid on a page with diagrams reached
 by instant navigation, hide a diagram's source until it is drawn, and open any
-diagram full screen (see diagrams.js). ``on_serve`` watches the rules folder, and the renderers'
+diagram full screen (see diagrams.js). With ``pyodide`` (npm's folder), the plugin
+also serves the playground's files (:mod:`chainwalk._playground_files`: Pyodide's core,
+the chainwalk and PyYAML wheels, the rulesets as data); diagrams.js loads the
+playground's script only on the page that has one. ``on_serve`` watches the rules folder, and the renderers'
 cache (kept by the plugin across rebuilds) evaluates only what an edit changed. The
 theme's compiled templates are kept across serve rebuilds too (``on_env``): MkDocs
 makes a new Jinja environment for each rebuild, and compiling Material's templates

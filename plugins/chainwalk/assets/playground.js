@@ -23,6 +23,7 @@
   var root = new URL("../../../", base);            // the site's root
   var TRACE_LIMIT_MS = 10000;
   var DEBOUNCE_MS = 300;
+  var MAX_FRAGMENT = 100000;  // characters of state in the address, compressed
   var PASTED = "pasted.rules";
   // The packet's fields: [state key, CLI option, label, placeholder or choices].
   var FIELDS = [
@@ -306,10 +307,18 @@
     }
     return encodeState(state).then(function (encoded) {
       var fragment = "#s=" + encoded;
-      self.share.href = fragment;
+      if (fragment.length > MAX_FRAGMENT) {
+        // No address holds megabytes: the state stays in the page only.
+        self.share.removeAttribute("href");
+        self.share.textContent = "Too large to share by link";
+        fragment = "";
+      } else {
+        self.share.href = fragment;
+        self.share.textContent = "Link to this trace";
+      }
       self.written = fragment;
       if (location.hash !== fragment) {
-        history.replaceState(history.state, "", fragment);
+        history.replaceState(history.state, "", fragment || location.pathname);
       }
     });
   };
