@@ -196,7 +196,7 @@
     pick.appendChild(this.reset);
     form.appendChild(pick);
 
-    this.text = el("textarea", { name: "rules", rows: "14", spellcheck: "false",
+    this.text = el("textarea", { name: "rules", rows: "14", spellcheck: "false", wrap: "off",
                                  "aria-label": "The ruleset, as iptables-save prints it",
                                  placeholder: "Paste the output of iptables-save here" });
     form.appendChild(this.text);
