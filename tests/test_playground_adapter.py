@@ -22,7 +22,8 @@ from chainwalk import ChainwalkError
 from chainwalk._playground_files import PLAYGROUND_URI, PYODIDE_FILES, PYODIDE_URI, playground_files
 from chainwalk._wheel import make_wheel, package_wheel
 from chainwalk.cli import main
-from chainwalk.playground import trace, trace_json
+from chainwalk.journey import load_scenarios
+from chainwalk.playground import journey_json, scenarios_json, trace, trace_json, write_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 RULESETS = sorted((ROOT / "rules" / "rulesets").glob("*.rules"))
@@ -147,8 +148,10 @@ def test_the_site_s_playground_files(tmp_path: Path) -> None:
     assert {PYODIDE_URI + name for name in PYODIDE_FILES} <= set(files)
     manifest = json.loads(files[PLAYGROUND_URI + "manifest.json"])  # type: ignore[arg-type]
     assert [PLAYGROUND_URI + w in files for w in manifest["wheels"]] == [True, True]
-    rulesets = json.loads(files[PLAYGROUND_URI + "rulesets.json"])  # type: ignore[arg-type]
-    assert sorted(rulesets) == [p.name for p in RULESETS]
+    rules = json.loads(files[PLAYGROUND_URI + "rules.json"])  # type: ignore[arg-type]
+    assert sorted(n for n in rules if n.startswith("rulesets/")) == [
+        f"rulesets/{p.name}" for p in RULESETS]
+    assert "scenarios/bookinfo.yaml" in rules
     for source in files.values():
         assert isinstance(source, bytes) or source.is_file()
     (tmp_path / "rulesets").mkdir()
@@ -157,3 +160,54 @@ def test_the_site_s_playground_files(tmp_path: Path) -> None:
     (tmp_path / "rulesets" / "bad.rules").write_bytes(b"*nat\n\xff\n")
     with pytest.raises(ChainwalkError, match=r"rulesets/bad.rules:2:1: invalid UTF-8"):
         playground_files(pyodide, tmp_path, tmp_path)
+
+
+def _rules_files() -> dict[str, str]:
+    return {p.relative_to(ROOT / "rules").as_posix(): p.read_text(encoding="utf-8")
+            for folder in ("rulesets", "scenarios")
+            for p in sorted((ROOT / "rules" / folder).glob("*.*"))
+            if p.suffix in (".rules", ".yaml")}
+
+
+def cli_run(path: Path, name: str) -> object:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["run", f"{path}#{name}", "--json"]) == 0
+    return json.loads(out.getvalue())
+
+
+def test_a_journey_is_the_cli_s_run(tmp_path: Path) -> None:
+    root = str(tmp_path / "rules")
+    listed = json.loads(scenarios_json(json.dumps(_rules_files()), root))
+    assert [s["id"] for s in listed] == [
+        s.id for s in load_scenarios(str(ROOT / "rules" / "scenarios"))]
+    for item in listed[::4]:
+        stem, _, name = item["id"].partition("/")
+        found = json.loads(journey_json("{}", root, f"scenarios/{stem}.yaml", name))
+        assert found["journey"] == cli_run(ROOT / "rules" / "scenarios" / f"{stem}.yaml",
+                                           name), item
+        assert found["mermaid"].startswith("sequenceDiagram")
+
+
+def test_an_edited_scenario_and_its_problems(tmp_path: Path) -> None:
+    root = tmp_path / "rules"
+    write_rules(_rules_files(), str(root))
+    text = (ROOT / "rules" / "scenarios" / "bookinfo.yaml").read_text(encoding="utf-8")
+    edited = text.replace("processes: {productpage: {ports: [9080]}}",
+                          "processes: {productpage: {uid: 1337, ports: [9080]}}")
+    assert edited != text
+    found = json.loads(journey_json(json.dumps({"scenarios/bookinfo.yaml": edited}),
+                                    str(root), "scenarios/bookinfo.yaml", "inbound"))
+    assert found["journey"] == cli_run(root / "scenarios" / "bookinfo.yaml", "inbound")
+    assert found["journey"]["hops"][0]["uid"] == 1337
+    broken = text.replace("title: Bookinfo, current Istio", "title: [", 1)
+    found = json.loads(journey_json(json.dumps({"scenarios/bookinfo.yaml": broken}),
+                                    str(root), "scenarios/bookinfo.yaml", "inbound"))
+    assert found["problems"][0]["message"].startswith("scenarios/bookinfo.yaml:")
+    assert found["problems"][0]["line"] > 0
+    refused = json.loads(journey_json(json.dumps({"../outside.yaml": "x"}), str(root),
+                                      "scenarios/bookinfo.yaml", "inbound"))
+    assert refused["problems"][0]["message"].startswith("../outside.yaml: not a path inside")
+    assert not (tmp_path / "outside.yaml").exists()
+    with pytest.raises(ChainwalkError, match="not a path inside the rules folder"):
+        write_rules({"/etc/x": ""}, str(root))

@@ -5,8 +5,9 @@
   of it is loaded). Only the playground's worker asks for them.
 - The wheels of chainwalk and PyYAML (pure Python, made from the installed sources by
   :mod:`chainwalk._wheel`), which the worker unpacks into Pyodide.
-- The site's rulesets as data (``rulesets.json``: file name to text), and a manifest
-  naming all of it for the playground's script.
+- The site's rules folder as data (``rules.json``: each ruleset and scenario file's
+  path inside it, to its text), and a manifest naming all of it for the playground's
+  script.
 """
 
 from __future__ import annotations
@@ -44,21 +45,23 @@ def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, 
     wheels = [package_wheel("chainwalk", "chainwalk"), package_wheel("PyYAML", "yaml")]
     for wheel in wheels:
         files[PLAYGROUND_URI + wheel.filename] = wheel.content
-    rulesets: dict[str, str] = {}
+    rules: dict[str, str] = {}
     problems: list[Problem] = []
-    for path in sorted((rules_dir / "rulesets").glob("*.rules")):
+    found = [*(rules_dir / "rulesets").glob("*.rules"), *(rules_dir / "scenarios").glob("*.yaml")]
+    for path in sorted(found):
+        shown = path.relative_to(rules_dir).as_posix()
         try:
-            rulesets[path.name] = read_text(path, f"rulesets/{path.name}", "ruleset")
+            rules[shown] = read_text(path, shown, "rules file")
         except ChainwalkError as e:
             problems.extend(e.problems)
     if problems:
         raise ChainwalkError(problems)
-    if not rulesets:
+    if not any(name.startswith("rulesets/") for name in rules):
         raise ChainwalkError([Problem(Location(str(rules_dir / "rulesets"), 0),
                                      "the playground has no ruleset to offer",
                                      expected="rulesets/*.rules in the rules folder")])
-    files[PLAYGROUND_URI + "rulesets.json"] = _json(rulesets)
+    files[PLAYGROUND_URI + "rules.json"] = _json(rules)
     files[PLAYGROUND_URI + "manifest.json"] = _json({
         "pyodide": PYODIDE_URI, "wheels": [w.filename for w in wheels],
-        "rulesets": "rulesets.json"})
+        "rules": "rules.json"})
     return files

@@ -1,11 +1,14 @@
-"""The playground's adapter: ``chainwalk trace`` for a ruleset pasted in a page.
+"""The playground's adapter: ``chainwalk trace`` for a ruleset pasted in a page, and
+``chainwalk run`` for a scenario file of the site, edited in the page.
 
 The site's playground runs this module in the browser (Pyodide, in a Web Worker) on
 the chainwalk wheel the plugin builds (see :mod:`chainwalk._wheel`). :func:`trace_json`
 takes the ruleset's text and the command line's ``trace`` options, and goes through
 the CLI's own argument parser, checks and :func:`chainwalk.cli.trace_of`: its
 ``trace`` is what ``chainwalk trace --json`` prints for the same file and options.
-Everything it returns is data (JSON); the page shows strings with ``textContent`` and
+:func:`journey_json` writes the rules folder the page sends (the site's, with the
+reader's edit of one scenario file) and returns what ``chainwalk run FILE#NAME`` prints
+as JSON, text and Mermaid. Everything it returns is data (JSON); the page shows strings with ``textContent`` and
 the Mermaid source through Mermaid's strict mode (labels escaped by the renderer).
 """
 
@@ -13,14 +16,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import json
 from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ._errors import ChainwalkError, Problem, bounded
+from ._errors import ChainwalkError, Location, Problem, bounded
 from .cli import build_parser, check_trace_arguments, format_trace, trace_of
+from .journey import load_scenarios
 from .netfilter import Ruleset, Trace, parse_text
+from .project import journeys_of
+from .render import format_mermaid, format_text, journey_to_dict
 from .render._chains import chains_flowchart
 
 MAX_DIAGRAM_RULES = 400  # a larger table's flowchart is no figure a reader can follow
@@ -95,3 +103,69 @@ def trace_json(rules: str, name: str, options_json: str) -> str:
     if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
         return json.dumps({"usage": "options: expected a list of strings"})
     return json.dumps(trace(rules, name, options), indent=2)
+
+
+def _relative(problem: Problem, base: str) -> Problem:
+    """``problem`` with its path as the page shows it: inside the rules folder."""
+    path = problem.location.path
+    if path.startswith(base + "/"):
+        path = path[len(base) + 1:]
+    return dataclasses.replace(problem, location=dataclasses.replace(problem.location,
+                                                                     path=path))
+
+
+def write_rules(files: dict[str, str], root: str) -> None:
+    """The rules folder the page sends (path inside it -> text), written under ``root``.
+    A path that would leave it is refused: the page only sends the site's own names."""
+    base = Path(root)
+    for name, text in files.items():
+        parts = PurePosixPath(name).parts
+        if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
+            raise ChainwalkError([Problem(Location(name, 0), "not a path inside the rules "
+                                          "folder", name)])
+        target = base.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+
+def scenarios(root: str) -> list[dict[str, str]]:
+    """Every scenario of the rules folder at ``root`` (``scenarios/*.yaml``): its id
+    (``FILE/NAME``) and title, in the order ``chainwalk check`` reads them."""
+    return [{"id": s.id, "title": s.title}
+            for s in load_scenarios(str(Path(root) / "scenarios"))]
+
+
+def journey(root: str, scenario_file: str, name: str) -> dict[str, Any]:
+    """``chainwalk run ROOT/SCENARIO_FILE#NAME --json`` as data: ``{"journey"}`` (what
+    the CLI prints), ``"text"`` (its ``--text``) and ``"mermaid"`` (its ``--mermaid``),
+    or ``{"problems"}`` with the rules folder's paths."""
+    try:
+        found = journeys_of(str(Path(root) / scenario_file), name)
+    except ChainwalkError as e:
+        return {"problems": [problem_dict(_relative(p, root)) for p in bounded(e.problems)]}
+    except ImportError as e:  # jsonschema words some errors, and has no pure-Python wheel
+        return {"problems": [{"line": 0, "column": 0, "message": (
+            f"{scenario_file}: a problem the playground cannot word here ({e.name} does "
+            "not run in the browser): chainwalk check names it")}]}
+    scenario, run = found[0]
+    return {"journey": journey_to_dict(run, scenario), "text": format_text(run, scenario),
+            "mermaid": format_mermaid(run, scenario)}
+
+
+def journey_json(files_json: str, root: str, scenario_file: str, name: str) -> str:
+    """:func:`write_rules` then :func:`journey`, JSON in and out (what the worker calls)."""
+    files = json.loads(files_json)
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        return json.dumps({"problems": [{"line": 0, "column": 0,
+                                         "message": "files: expected path -> text"}]})
+    try:
+        write_rules(files, root)
+    except ChainwalkError as e:
+        return json.dumps({"problems": [problem_dict(p) for p in e.problems]})
+    return json.dumps(journey(root, scenario_file, name), indent=2)
+
+
+def scenarios_json(files_json: str, root: str) -> str:
+    """:func:`write_rules` then :func:`scenarios`, JSON in and out (the worker's start)."""
+    write_rules(json.loads(files_json), root)
+    return json.dumps(scenarios(root))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 import statistics
 import time
 from collections.abc import Iterator
@@ -394,6 +395,43 @@ def test_other_pages_never_ask_for_pyodide_and_try_it_opens_the_playground(
         assert errors == []
     finally:
         context.close()
+
+
+def cli_run(path: Path, name: str) -> Any:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["run", f"{path}#{name}", "--json"]) == 0
+    return json.loads(out.getvalue())
+
+
+def test_a_journey_and_its_what_if_are_the_cli_s_run(playground: Page, tmp_path: Path) -> None:
+    """A scenario of the site, then the same file with the caller running as uid 1337:
+    the page's JSON is what `chainwalk run FILE#inbound --json` prints for that file."""
+    page = playground.page
+    scenario = "#chainwalk-playground [name=scenario]"
+    page.select_option("#chainwalk-playground [name=mode]", "journey")
+    page.wait_for_selector(f"{scenario} option[value='bookinfo/inbound']", state="attached")
+    page.select_option(scenario, "bookinfo/inbound")
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    text = (rules / "scenarios" / "bookinfo.yaml").read_text(encoding="utf-8")
+    asked = ["journey", "scenarios/bookinfo.yaml", "inbound"]
+    page.wait_for_function(SHOWN, arg=[text, asked], timeout=60_000)
+    got = page.evaluate(RESULT)
+    assert json.loads(got["json"]) == cli_run(rules / "scenarios" / "bookinfo.yaml", "inbound")
+    page.wait_for_selector("#chainwalk-playground .cw-pg-svg svg")  # the sequence diagram
+    edited = text.replace("processes: {productpage: {ports: [9080]}}",
+                          "processes: {productpage: {uid: 1337, ports: [9080]}}")
+    assert edited != text
+    page.fill("#chainwalk-playground textarea", edited)
+    page.wait_for_function(SHOWN, arg=[edited, asked], timeout=60_000)
+    got = page.evaluate(RESULT)
+    (rules / "scenarios" / "bookinfo.yaml").write_text(edited, encoding="utf-8")
+    expected = cli_run(rules / "scenarios" / "bookinfo.yaml", "inbound")
+    assert json.loads(got["json"]) == expected
+    assert expected["hops"][0]["uid"] == 1337
+    assert playground.errors == [] and playground.outside == []
+    page.select_option("#chainwalk-playground [name=mode]", "packet")
 
 
 def test_a_reload_reports_the_cached_start(playground: Page) -> None:

@@ -2,12 +2,14 @@
  * responsive whatever a trace costs (playground.js terminates this worker when a trace
  * runs past its time bound or the reader cancels it, and starts a new one).
  *
- * Messages in: {kind: "init", pyodide: URL of the folder, wheels: [URL...]}, then
- * {kind: "trace", id, rules, name, options: [CLI options]}. Out: {kind: "ready", ms},
- * {kind: "failed", message}, {kind: "result", id, result, ms}. The result is what
- * chainwalk.playground.trace returns: the CLI's JSON and text, or its problems.
+ * Messages in: {kind: "init", pyodide: URL of the folder, wheels: [URL...], files: the
+ * site's rules folder (path -> text), root: where to write it}, then {kind: "trace", id,
+ * rules, name, options: [CLI options]} or {kind: "journey", id, files: edited files,
+ * root, file, name}. Out: {kind: "ready", ms, scenarios}, {kind: "failed", message},
+ * {kind: "result", id, result, ms}. The result is what chainwalk.playground's trace or
+ * journey returns: the CLI's JSON and text, or its problems.
  */
-let traceJson = null;
+let playground = null;
 
 async function init(message) {
   const started = performance.now();
@@ -20,26 +22,31 @@ async function init(message) {
     }
     pyodide.unpackArchive(await response.arrayBuffer(), "wheel");
   }
-  traceJson = pyodide.pyimport("chainwalk.playground").trace_json;
-  return performance.now() - started;
+  playground = pyodide.pyimport("chainwalk.playground");
+  const scenarios = JSON.parse(playground.scenarios_json(JSON.stringify(message.files),
+                                                         message.root));
+  return { ms: performance.now() - started, scenarios: scenarios };
 }
 
 self.onmessage = async (event) => {
   const message = event.data;
   if (message.kind === "init") {
     try {
-      self.postMessage({ kind: "ready", ms: await init(message) });
+      const ready = await init(message);
+      self.postMessage({ kind: "ready", ms: ready.ms, scenarios: ready.scenarios });
     } catch (error) {
       self.postMessage({ kind: "failed", message: String(error && error.message || error) });
     }
     return;
   }
-  if (message.kind === "trace") {
+  if (message.kind === "trace" || message.kind === "journey") {
     const started = performance.now();
     let result;
     try {
-      result = JSON.parse(traceJson(message.rules, message.name,
-                                    JSON.stringify(message.options)));
+      result = JSON.parse(message.kind === "trace"
+        ? playground.trace_json(message.rules, message.name, JSON.stringify(message.options))
+        : playground.journey_json(JSON.stringify(message.files), message.root, message.file,
+                                  message.name));
     } catch (error) {
       // A Python exception no check foresaw: its last line, never a half result.
       const text = String(error && error.message || error).trim().split("\n");

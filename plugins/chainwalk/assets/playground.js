@@ -6,6 +6,9 @@
  * shows what comes back: the CLI's JSON (the same as `chainwalk trace --json`), its text,
  * every problem of the ruleset with its line and column, and the chains' flowchart.
  *
+ * A journey works alike: the page sends a scenario file of the site (edited or not) and
+ * shows what `chainwalk run FILE#NAME` prints (JSON, text, Mermaid sequence diagram).
+ *
  * - A trace runs 300 ms after the last edit; one that runs past TRACE_LIMIT_MS, or that
  *   the reader cancels, is stopped by terminating the worker (a new one starts).
  * - The whole state (the site's ruleset's name, or the text, compressed; the packet)
@@ -40,8 +43,9 @@
     ["out", "--out", "Out interface", "from routing"],
     ["addr", "--addr", "Addresses", "eth0=10.0.0.5/24"]
   ];
-  var DEFAULTS = { ruleset: "current.rules", hook: "output", proto: "tcp", src: "10.0.0.5",
-                   dst: "10.0.0.9", dport: "80", uid: "1000" };
+  var DEFAULTS = { mode: "packet", ruleset: "current.rules", hook: "output", proto: "tcp",
+                   src: "10.0.0.5", dst: "10.0.0.9", dport: "80", uid: "1000",
+                   scenario: "bookinfo/inbound" };
 
   // -- The URL fragment: deflate-raw and base64url ------------------------------------
   function toBase64url(bytes) {
@@ -88,7 +92,10 @@
 
   // -- The engine ----------------------------------------------------------------------
   var manifest = null;
-  var rulesets = {};
+  var rulesets = {};      // file name -> text, for the packet's ruleset
+  var rulesFiles = {};    // the site's rules folder: path inside it -> text
+  var scenarioList = [];  // [{id, title}], from the engine once it has the folder
+  var ROOT_DIR = "/rules";  // where the engine keeps the rules folder
   var engine = null;  // {worker, ready: Promise}
   var requests = 0;
 
@@ -107,6 +114,7 @@
     var ready = new Promise(function (resolve, reject) {
       worker.onmessage = function (event) {
         if (event.data.kind === "ready") {
+          scenarioList = event.data.scenarios || [];
           resolve(performance.now() - started);
         } else {
           reject(new Error(event.data.message || "the engine did not start"));
@@ -118,6 +126,8 @@
     });
     worker.postMessage({
       kind: "init",
+      files: rulesFiles,
+      root: ROOT_DIR,
       pyodide: new URL(manifest.pyodide, root).href,
       wheels: manifest.wheels.map(function (name) { return new URL(name, base).href; })
     });
@@ -185,7 +195,20 @@
     var form = el("form", { "class": "cw-pg-form", autocomplete: "off" });
     form.addEventListener("submit", function (event) { event.preventDefault(); });
 
+    var modes = el("label", { "class": "cw-pg-ruleset" }, "Trace ");
+    this.mode = el("select", { name: "mode" });
+    this.mode.appendChild(el("option", { value: "packet" }, "a packet through a ruleset"));
+    this.mode.appendChild(el("option", { value: "journey" },
+                             "a scenario's journey through its pods"));
+    modes.appendChild(this.mode);
+    form.appendChild(modes);
+    this.journeyPick = el("label", { "class": "cw-pg-ruleset" }, "Scenario ");
+    this.scenario = el("select", { name: "scenario" });
+    this.journeyPick.appendChild(this.scenario);
+    form.appendChild(this.journeyPick);
+
     var pick = el("label", { "class": "cw-pg-ruleset" }, "Ruleset ");
+    this.rulesetPick = pick;
     this.select = el("select", { name: "ruleset" });
     Object.keys(rulesets).forEach(function (name) {
       self.select.appendChild(el("option", { value: name }, name));
@@ -220,6 +243,7 @@
       self.inputs[field[0]] = input;
     });
     form.appendChild(packet);
+    this.packet = packet;
     host.appendChild(form);
 
     var bar = el("p", { "class": "cw-pg-status" });
@@ -234,6 +258,17 @@
     this.output = el("div", { "class": "cw-pg-output" });
     host.appendChild(this.output);
 
+    this.mode.addEventListener("change", function () {
+      self.state.mode = self.mode.value;
+      self.show();
+      self.changed();
+    });
+    this.scenario.addEventListener("change", function () {
+      self.state.scenario = self.scenario.value;
+      delete self.state.yaml;
+      self.show();
+      self.changed();
+    });
     this.select.addEventListener("change", function () {
       self.state.ruleset = self.select.value;
       if (self.select.value) {
@@ -245,12 +280,12 @@
       self.changed();
     });
     this.reset.addEventListener("click", function () {
-      delete self.state.text;
+      delete self.state[self.journeyMode() ? "yaml" : "text"];
       self.show();
       self.changed();
     });
     this.text.addEventListener("input", function () {
-      self.state.text = self.text.value;
+      self.state[self.journeyMode() ? "yaml" : "text"] = self.text.value;
       self.changed();
     });
     Object.keys(this.inputs).forEach(function (key) {
@@ -264,8 +299,30 @@
     });
   };
 
-  // The ruleset's name (as messages show it) and text.
+  Playground.prototype.journeyMode = function () {
+    return this.state.mode === "journey";
+  };
+
+  // The scenario's file (inside the rules folder), name and the file's text.
+  Playground.prototype.journeyInput = function () {
+    var id = String(this.state.scenario || "");
+    var stem = id.split("/")[0];
+    var file = "scenarios/" + stem + ".yaml";
+    var known = Object.prototype.hasOwnProperty.call(rulesFiles, file) &&
+                /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(id);
+    var original = known ? rulesFiles[file] : "";
+    var text = typeof this.state.yaml === "string" ? this.state.yaml : original;
+    return { file: known ? file : "", name: id.split("/")[1] || "", text: text,
+             edited: known && text !== original };
+  };
+
+  // The ruleset's name (as messages show it) and text (in journey mode, the scenario
+  // file's).
   Playground.prototype.rules = function () {
+    if (this.journeyMode()) {
+      var input = this.journeyInput();
+      return { name: input.file || "scenario", text: input.text, edited: input.edited };
+    }
     var name = known(this.state.ruleset) ? this.state.ruleset : "";
     if (typeof this.state.text === "string") {
       return { name: name || PASTED, text: this.state.text, edited: Boolean(name) };
@@ -275,6 +332,19 @@
 
   // The state into the form.
   Playground.prototype.show = function () {
+    var journey = this.journeyMode();
+    this.mode.value = journey ? "journey" : "packet";
+    this.journeyPick.hidden = !journey;
+    this.rulesetPick.hidden = journey;
+    this.packet.hidden = journey;
+    if (this.scenario.options.length !== scenarioList.length) {
+      var select = this.scenario;
+      select.textContent = "";
+      scenarioList.forEach(function (s) {
+        select.appendChild(el("option", { value: s.id }, s.id + ": " + s.title));
+      });
+    }
+    this.scenario.value = String(this.state.scenario || "");
     var rules = this.rules();
     this.select.value = known(this.state.ruleset) ? this.state.ruleset : "";
     if (this.text.value !== rules.text) {
@@ -304,6 +374,9 @@
     var state = Object.assign({}, this.state);
     if (known(state.ruleset) && state.text === rulesets[state.ruleset]) {
       delete state.text;
+    }
+    if (typeof state.yaml === "string" && !this.journeyInput().edited) {
+      delete state.yaml;
     }
     return encodeState(state).then(function (encoded) {
       var fragment = "#s=" + encoded;
@@ -344,7 +417,8 @@
       return;
     }
     var rules = this.rules();
-    var argv = options(this.state);
+    var journey = this.journeyMode() ? this.journeyInput() : null;
+    var argv = journey ? ["journey", journey.file, journey.name] : options(this.state);
     var id = ++requests;
     var current = engine || startEngine();
     this.host.setAttribute("data-state", "running");
@@ -356,6 +430,7 @@
       if (!self.running || self.running.id !== id) {
         return;
       }
+      self.show();  // the scenarios, known once the engine has the rules folder
       self.running.timer = setTimeout(function () {
         self.stop("Stopped: the trace ran longer than " + self.limitMs / 1000 +
                   " s. A smaller ruleset, or fewer chains, will trace.");
@@ -379,8 +454,15 @@
           self.run();
         }
       };
-      current.worker.postMessage({ kind: "trace", id: id, rules: rules.text, name: rules.name,
-                                   options: argv });
+      if (journey) {
+        var files = {};
+        files[journey.file] = journey.text;
+        current.worker.postMessage({ kind: "journey", id: id, files: files, root: ROOT_DIR,
+                                     file: journey.file, name: journey.name });
+      } else {
+        current.worker.postMessage({ kind: "trace", id: id, rules: rules.text,
+                                     name: rules.name, options: argv });
+      }
     }, function (error) {
       self.running = null;
       self.cancel.hidden = true;
@@ -412,6 +494,10 @@
                               " problem(s), listed under the text."));
       return;
     }
+    if (result.journey) {
+      this.renderJourney(result);
+      return;
+    }
     var trace = result.trace;
     var lines = {};
     (result.rule_lines || []).forEach(function (r) {
@@ -439,6 +525,22 @@
     var details = el("details", {});
     details.appendChild(el("summary", {}, "JSON (what chainwalk trace --json prints)"));
     details.appendChild(el("pre", { "class": "cw-pg-json" }, JSON.stringify(trace, null, 2)));
+    out.appendChild(details);
+  };
+
+  Playground.prototype.renderJourney = function (result) {
+    var out = this.output;
+    var journey = result.journey;
+    out.appendChild(el("p", { "class": "cw-pg-verdict" },
+                       "Result: " + journey.result + (journey.receiver ? ", at " +
+                       journey.receiver : "") + ". " + journey.reason));
+    var figure = el("div", { "class": "cw-pg-diagram" });
+    out.appendChild(figure);
+    this.draw(figure, result.mermaid);
+    out.appendChild(el("pre", { "class": "cw-pg-text" }, result.text));
+    var details = el("details", {});
+    details.appendChild(el("summary", {}, "JSON (what chainwalk run --json prints)"));
+    details.appendChild(el("pre", { "class": "cw-pg-json" }, JSON.stringify(journey, null, 2)));
     out.appendChild(details);
   };
 
@@ -530,7 +632,8 @@
     return decodeState(location.hash).then(function (state) {
       if (state) {
         self.state = {};
-        Object.keys(DEFAULTS).concat(FIELDS.map(function (f) { return f[0]; }), ["text"])
+        Object.keys(DEFAULTS).concat(FIELDS.map(function (f) { return f[0]; }),
+                                     ["text", "yaml"])
           .forEach(function (key) {
             if (typeof state[key] === "string") {
               self.state[key] = state[key];
@@ -552,10 +655,17 @@
       document.head.appendChild(style);
     }
     var ready = manifest ? Promise.resolve() : Promise.all([
-      fetchJson("manifest.json"), fetchJson("rulesets.json")
+      fetchJson("manifest.json"), fetchJson("rules.json")
     ]).then(function (loaded) {
       manifest = loaded[0];
-      rulesets = loaded[1];
+      rulesFiles = loaded[1];
+      rulesets = {};
+      Object.keys(rulesFiles).forEach(function (path) {
+        var match = /^rulesets\/([^/]+\.rules)$/.exec(path);
+        if (match) {
+          rulesets[match[1]] = rulesFiles[path];
+        }
+      });
     });
     return ready.then(function () {
       if (!engine) {
