@@ -23,7 +23,14 @@ from chainwalk._playground_files import PLAYGROUND_URI, PYODIDE_FILES, PYODIDE_U
 from chainwalk._wheel import make_wheel, package_wheel
 from chainwalk.cli import main
 from chainwalk.journey import load_scenarios
-from chainwalk.playground import journey_json, scenarios_json, trace, trace_json, write_rules
+from chainwalk.playground import (
+    journey_json,
+    scenarios_json,
+    trace,
+    trace_json,
+    write_rules,
+    write_rules_json,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RULESETS = sorted((ROOT / "rules" / "rulesets").glob("*.rules"))
@@ -178,7 +185,8 @@ def cli_run(path: Path, name: str) -> object:
 
 def test_a_journey_is_the_cli_s_run(tmp_path: Path) -> None:
     root = str(tmp_path / "rules")
-    listed = json.loads(scenarios_json(json.dumps(_rules_files()), root))
+    write_rules_json(json.dumps(_rules_files()), root)
+    listed = json.loads(scenarios_json(root))
     assert [s["id"] for s in listed] == [
         s.id for s in load_scenarios(str(ROOT / "rules" / "scenarios"))]
     for item in listed[::4]:

@@ -165,7 +165,12 @@ def journey_json(files_json: str, root: str, scenario_file: str, name: str) -> s
     return json.dumps(journey(root, scenario_file, name), indent=2)
 
 
-def scenarios_json(files_json: str, root: str) -> str:
-    """:func:`write_rules` then :func:`scenarios`, JSON in and out (the worker's start)."""
+def write_rules_json(files_json: str, root: str) -> None:
+    """:func:`write_rules` with JSON in (the worker's start)."""
     write_rules(json.loads(files_json), root)
+
+
+def scenarios_json(root: str) -> str:
+    """:func:`scenarios` as JSON (asked when the page first shows a journey: reading
+    every scenario file costs seconds in Pyodide, which a packet's trace need not wait)."""
     return json.dumps(scenarios(root))

@@ -5,8 +5,8 @@
  * Messages in: {kind: "init", pyodide: URL of the folder, wheels: [URL...], files: the
  * site's rules folder (path -> text), root: where to write it}, then {kind: "trace", id,
  * rules, name, options: [CLI options]} or {kind: "journey", id, files: edited files,
- * root, file, name}. Out: {kind: "ready", ms, scenarios}, {kind: "failed", message},
- * {kind: "result", id, result, ms}. The result is what chainwalk.playground's trace or
+ * root, file, name, list: whether to list the scenarios}. Out: {kind: "ready", ms},
+ * {kind: "failed", message}, {kind: "result", id, result, ms, scenarios}. The result is what chainwalk.playground's trace or
  * journey returns: the CLI's JSON and text, or its problems.
  */
 let playground = null;
@@ -23,17 +23,15 @@ async function init(message) {
     pyodide.unpackArchive(await response.arrayBuffer(), "wheel");
   }
   playground = pyodide.pyimport("chainwalk.playground");
-  const scenarios = JSON.parse(playground.scenarios_json(JSON.stringify(message.files),
-                                                         message.root));
-  return { ms: performance.now() - started, scenarios: scenarios };
+  playground.write_rules_json(JSON.stringify(message.files), message.root);
+  return performance.now() - started;
 }
 
 self.onmessage = async (event) => {
   const message = event.data;
   if (message.kind === "init") {
     try {
-      const ready = await init(message);
-      self.postMessage({ kind: "ready", ms: ready.ms, scenarios: ready.scenarios });
+      self.postMessage({ kind: "ready", ms: await init(message) });
     } catch (error) {
       self.postMessage({ kind: "failed", message: String(error && error.message || error) });
     }
@@ -52,7 +50,15 @@ self.onmessage = async (event) => {
       const text = String(error && error.message || error).trim().split("\n");
       result = { problems: [{ line: 0, column: 0, message: text[text.length - 1] }] };
     }
-    self.postMessage({ kind: "result", id: message.id, result: result,
+    let scenarios = null;
+    if (message.kind === "journey" && message.list) {
+      try {
+        scenarios = JSON.parse(playground.scenarios_json(message.root));
+      } catch (error) {
+        scenarios = [];
+      }
+    }
+    self.postMessage({ kind: "result", id: message.id, result: result, scenarios: scenarios,
                        ms: performance.now() - started });
   }
 };

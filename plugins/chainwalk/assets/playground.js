@@ -114,7 +114,6 @@
     var ready = new Promise(function (resolve, reject) {
       worker.onmessage = function (event) {
         if (event.data.kind === "ready") {
-          scenarioList = event.data.scenarios || [];
           resolve(performance.now() - started);
         } else {
           reject(new Error(event.data.message || "the engine did not start"));
@@ -305,7 +304,7 @@
 
   // The scenario's file (inside the rules folder), name and the file's text.
   Playground.prototype.journeyInput = function () {
-    var id = String(this.state.scenario || "");
+    var id = String(this.state.scenario || DEFAULTS.scenario);
     var stem = id.split("/")[0];
     var file = "scenarios/" + stem + ".yaml";
     var known = Object.prototype.hasOwnProperty.call(rulesFiles, file) &&
@@ -430,7 +429,6 @@
       if (!self.running || self.running.id !== id) {
         return;
       }
-      self.show();  // the scenarios, known once the engine has the rules folder
       self.running.timer = setTimeout(function () {
         self.stop("Stopped: the trace ran longer than " + self.limitMs / 1000 +
                   " s. A smaller ruleset, or fewer chains, will trace.");
@@ -443,6 +441,10 @@
         clearTimeout(self.running.timer);
         self.running = null;
         self.cancel.hidden = true;
+        if (data.scenarios) {
+          scenarioList = data.scenarios;
+          self.show();
+        }
         self.render(data.result, rules);
         self.last = { result: data.result, ms: data.ms, shownMs: performance.now() - started,
                       name: rules.name, rules: rules.text, options: argv };
@@ -458,7 +460,8 @@
         var files = {};
         files[journey.file] = journey.text;
         current.worker.postMessage({ kind: "journey", id: id, files: files, root: ROOT_DIR,
-                                     file: journey.file, name: journey.name });
+                                     file: journey.file, name: journey.name,
+                                     list: scenarioList.length === 0 });
       } else {
         current.worker.postMessage({ kind: "trace", id: id, rules: rules.text,
                                      name: rules.name, options: argv });
