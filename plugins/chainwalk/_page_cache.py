@@ -50,9 +50,11 @@ def _code_files() -> list[Path]:
     return found
 
 
-def build_key(pages: list[tuple[str, str]], rules_dir: Path, fence_escapes: bool = False) -> str:
+def build_key(pages: list[tuple[str, str]], rules_dir: Path, fence_escapes: bool = False,
+              playground: str = "") -> str:
     """The key of a build of ``pages`` ((name, text) each) over ``rules_dir``, for a
-    Mermaid fence that escapes its source or not (``render.Site``)."""
+    Mermaid fence that escapes its source or not and a playground page's URL ("": none)
+    (``render.Site``'s options)."""
     digest = hashlib.sha256()
 
     def add(*parts: str | bytes) -> None:
@@ -60,7 +62,8 @@ def build_key(pages: list[tuple[str, str]], rules_dir: Path, fence_escapes: bool
             data = part.encode("utf-8") if isinstance(part, str) else part
             digest.update(len(data).to_bytes(8, "big") + data)
 
-    add(str(FORMAT), sys.version, yaml.__version__, str(rules_dir), str(fence_escapes))
+    add(str(FORMAT), sys.version, yaml.__version__, str(rules_dir), str(fence_escapes),
+        playground)
     for path in _code_files():
         add(path.relative_to(_CODE).as_posix(), path.read_bytes())
     for name, text in pages:

@@ -24,7 +24,7 @@ from ._errors import ChainwalkError, Problem, bounded
 from .netfilter._values import MAX_ID, MAX_U32
 
 if TYPE_CHECKING:
-    from .netfilter import Host, Ruleset
+    from .netfilter import Host, Ruleset, Trace
     from .netfilter._nft_model import NftRuleset
 
 
@@ -220,11 +220,7 @@ def _command(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "trace":
-        if args.proto == "icmp" and (args.dport is not None or args.sport is not None):
-            parser.error("--dport and --sport: ICMP has no ports")
-        if args.hook == "prerouting" and not args.src:
-            parser.error("--src is required with --hook prerouting (where the packet "
-                         "comes from)")
+        check_trace_arguments(parser, args)
     try:
         if args.command == "trace":
             return _trace(args)
@@ -240,16 +236,40 @@ def _command(argv: Sequence[str] | None) -> int:
         return 1
 
 
+def check_trace_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """What ``trace``'s options cannot say alone (``parser.error`` exits with status 2)."""
+    if args.proto == "icmp" and (args.dport is not None or args.sport is not None):
+        parser.error("--dport and --sport: ICMP has no ports")
+    if args.hook == "prerouting" and not args.src:
+        parser.error("--src is required with --hook prerouting (where the packet "
+                     "comes from)")
+
+
 def _trace(args: argparse.Namespace) -> int:
+    result = trace_of(args, lambda path, family: _load_rules(path, family, args.format))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        from .render._trace_text import format_trace
+
+        _print(format_trace(result))
+    return 0
+
+
+def trace_of(args: argparse.Namespace,
+             load: Callable[[str, int], Ruleset | NftRuleset]) -> Trace:
+    """The trace ``chainwalk trace`` prints for ``args``, through the ruleset ``load``
+    gives for ``args.rules`` and the family (the CLI reads the file; the playground
+    parses the text in the page). Raises :class:`ChainwalkError`."""
     from .netfilter import Packet, family_of, host_address, host_with, trace
     from .netfilter._packet import Socket
     from .netfilter._policy_routing import load_policy_routing
 
     hook = args.hook.upper()
-    args.dport = args.dport or 0
-    args.sport = args.sport or 0
+    dport = args.dport or 0
+    sport = args.sport or 0
     family = args.family or family_of(args.dst)
-    ruleset = _load_rules(args.rules, family, args.format)
+    ruleset = load(args.rules, family)
     addresses: dict[str, list[str]] = {}
     for name, address in args.addr:
         addresses.setdefault(name, []).append(address if "/" in address else
@@ -272,7 +292,7 @@ def _trace(args: argparse.Namespace) -> int:
     host = host_with({k: tuple(v) for k, v in addresses.items()}, forwarding=args.forwarding,
                      ipsets=ipsets, lenient=args.lenient, routing=routing, sockets=sockets)
     gid = args.gid if args.gid is not None else args.uid
-    packet = Packet(args.dst, args.dport, args.proto, args.src, args.sport,
+    packet = Packet(args.dst, dport, args.proto, args.src, sport,
                     args.in_interface if hook == "PREROUTING" else None, args.out_interface,
                     args.uid if hook == "OUTPUT" else None, gid if hook == "OUTPUT" else None,
                     (), args.mark, 0, args.ctstate.upper())
@@ -281,13 +301,7 @@ def _trace(args: argparse.Namespace) -> int:
     if any(not branch.final.src for branch in result.branches):
         raise ChainwalkError("no source address: give --src, or the address of the "
                              "interface the packet leaves on with --addr IF=ADDR/LEN")
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
-    else:
-        from .render._trace_text import format_trace
-
-        _print(format_trace(result))
-    return 0
+    return result
 
 
 def _is_scenario_path(path: str) -> bool:

@@ -93,6 +93,7 @@ class Options:
     """The extension's options, checked."""
 
     rules_dir: str = "rules"
+    playground: str = ""  # the playground page's URL from the site's root ("": none)
 
     @classmethod
     def read(cls, configs: dict[str, Any]) -> Options:
@@ -100,7 +101,13 @@ class Options:
         if not isinstance(rules_dir, str) or not rules_dir:
             raise ValueError(f"chainwalk: the extension option rules_dir is a folder name, "
                              f"got {rules_dir!r}")
-        return cls(rules_dir)
+        playground = configs.get("playground", cls.playground)
+        if not isinstance(playground, str) or playground.startswith(("/", "#")) or \
+                any(c in playground for c in "#?\"'<>\\ "):
+            raise ValueError(f"chainwalk: the extension option playground is the playground "
+                             f"page's URL from the site's root, such as 'playground/', got "
+                             f"{playground!r}")
+        return cls(rules_dir, playground)
 
 
 def fence_escapes(custom_fences: object) -> bool:
@@ -152,8 +159,9 @@ class Alone:
     an error in the log. One per rules folder, kept for the process (a serve session):
     its :class:`~chainwalk.render.Project` evaluates again only what a file edit changed."""
 
-    def __init__(self, rules_dir: Path) -> None:
+    def __init__(self, rules_dir: Path, playground: str = "") -> None:
         self.rules_dir = rules_dir
+        self.playground = playground
         self._sites: dict[bool, Site] = {}  # by whether the Mermaid fence escapes
 
     def site(self, escapes: bool) -> Site:
@@ -161,7 +169,8 @@ class Alone:
         if found is None:
             from .project import Project, Site
 
-            found = self._sites[escapes] = Site(Project(self.rules_dir, Path.cwd()), escapes)
+            found = self._sites[escapes] = Site(Project(self.rules_dir, Path.cwd()), escapes,
+                                                self.playground)
         return found
 
     def render(self, markdown: str, md: Markdown) -> tuple[str, dict[str, str]]:
@@ -187,7 +196,7 @@ class Alone:
         log.error(message)
 
 
-_ALONE: dict[Path, Alone] = {}
+_ALONE: dict[tuple[Path, str], Alone] = {}
 
 
 def _page_source(md: Markdown, markdown: str, root: Path) -> tuple[str, str]:
@@ -272,7 +281,9 @@ class ChainwalkExtension(Extension):
 
     def __init__(self, **kwargs: Any) -> None:
         self.config = {"rules_dir": [Options.rules_dir, "the folder with rulesets/ and "
-                                     "scenarios/ (relative to the current folder)"]}
+                                     "scenarios/ (relative to the current folder)"],
+                       "playground": [Options.playground, "the playground page's URL from "
+                                      "the site's root (a 'try it' link under each journey)"]}
         super().__init__(**kwargs)
         self.options = Options.read(self.getConfigs())
         self.renderer: PageRenderer | None = None  # the plugin's, once it binds this
@@ -284,10 +295,10 @@ class ChainwalkExtension(Extension):
     def extendMarkdown(self, md: Markdown) -> None:
         renderer = self.renderer
         if renderer is None:
-            rules_dir = Path(self.options.rules_dir).resolve()
-            if rules_dir not in _ALONE:
-                _ALONE[rules_dir] = Alone(rules_dir)
-            renderer = _ALONE[rules_dir]
+            key = (Path(self.options.rules_dir).resolve(), self.options.playground)
+            if key not in _ALONE:
+                _ALONE[key] = Alone(*key)
+            renderer = _ALONE[key]
         tables = _Tables(md, renderer)
         md.preprocessors.register(_Blocks(md, renderer, tables), NAME, _PREPROCESSOR_PRIORITY)
         md.treeprocessors.register(tables, NAME, _TREEPROCESSOR_PRIORITY)

@@ -25,7 +25,10 @@ without diagrams (``on_post_page``), and ``pan_zoom_js`` (svg-pan-zoom, from npm
 ``js/svg-pan-zoom.min.js``. The plugin's own ``assets/diagrams.js`` and
 ``diagrams.css`` go on every page: they load Mermaid on a page with diagrams reached
 by instant navigation, hide a diagram's source until it is drawn, and open any
-diagram full screen (see diagrams.js). ``on_serve`` watches the rules folder, and the renderers'
+diagram full screen (see diagrams.js). With ``pyodide`` (npm's folder), the plugin
+also serves the playground's files (:mod:`chainwalk._playground_files`: Pyodide's core,
+the chainwalk and PyYAML wheels, the rulesets as data); diagrams.js loads the
+playground's script only on the page that has one. ``on_serve`` watches the rules folder, and the renderers'
 cache (kept by the plugin across rebuilds) evaluates only what an edit changed. The
 theme's compiled templates are kept across serve rebuilds too (``on_env``): MkDocs
 makes a new Jinja environment for each rebuild, and compiling Material's templates
@@ -68,6 +71,7 @@ from . import _page_cache, _search_index
 from ._errors import ChainwalkError
 from ._files import read_text
 from ._page_cache import CachedBuild
+from ._playground_files import missing_pyodide, playground_files
 from .markdown_extension import (
     DIAGRAM,
     NAMES,
@@ -122,6 +126,8 @@ class ChainwalkConfig(base.Config):  # type: ignore[no-untyped-call]
     pan_zoom_js = c.Type(str, default="node_modules/svg-pan-zoom/dist/svg-pan-zoom.min.js")
     cache = c.Type(bool, default=True)
     cache_dir = c.Type(str, default=".cache/plugin/chainwalk")
+    # npm's pyodide folder: the playground's engine (empty: the site has no playground).
+    pyodide = c.Type(str, default="")
 
 
 def _superfences_mermaid(config: MkDocsConfig) -> bool:
@@ -174,6 +180,8 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         self.rules_dir = Path("rules")
         self.mermaid_js = Path(MERMAID_URI)
         self.pan_zoom_js = Path(PAN_ZOOM_URI)
+        self.pyodide: Path | None = None
+        self.playground = ""  # the extension's option: the playground page's URL
         self.cache_file = Path(".cache/plugin/chainwalk/pages.json")
         # This build's pages: each one's source text, Markdown and tables' HTML.
         self.pages: dict[str, tuple[str, str, dict[str, str]]] = {}
@@ -198,6 +206,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         self.root = Path(config.config_file_path or ".").resolve().parent
         options = bind_extension(config, self)
         self.rules_dir = (self.root / options.rules_dir).resolve()
+        self.playground = options.playground
         self.mermaid_js = (self.root / self.config.mermaid_js).resolve()
         self.pan_zoom_js = (self.root / self.config.pan_zoom_js).resolve()
         if not self.rules_dir.is_dir():
@@ -211,6 +220,14 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
                     f"chainwalk: {name} is missing: {self.config[option]} ({option}) does "
                     f"not exist. The site serves its own copy of {name}, never a CDN's: run "
                     f"`make serve` (or `npm ci`) to install it from package.json.")
+        self.pyodide = (self.root / self.config.pyodide).resolve() if self.config.pyodide \
+            else None
+        if self.pyodide is not None and missing_pyodide(self.pyodide):
+            raise PluginError(
+                f"chainwalk: Pyodide is missing: {self.config.pyodide} (pyodide) lacks "
+                f"{', '.join(missing_pyodide(self.pyodide))}. The playground serves its own "
+                "copy of Pyodide, never a CDN's: run `make serve` (or `npm ci`) to install "
+                "it from package.json.")
         if not _superfences_mermaid(config):
             raise PluginError(
                 "chainwalk: diagrams need pymdownx.superfences with a custom fence named "
@@ -230,8 +247,9 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         superfences = config.mdx_configs.get("pymdownx.superfences")
         self.fence_escapes = fence_escapes(superfences.get("custom_fences")
                                            if isinstance(superfences, dict) else None)
-        if self.site is not None and (self.site.project.rules_dir, self.site.fence_escapes) \
-                != (self.rules_dir, self.fence_escapes):
+        if self.site is not None and (self.site.project.rules_dir, self.site.fence_escapes,
+                                      self.site.playground) \
+                != (self.rules_dir, self.fence_escapes, self.playground):
             self.site = None
         self.pages = {}
         return config
@@ -241,7 +259,8 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         if self.site is None:
             from .project import Project, Site
 
-            self.site = Site(Project(self.rules_dir, self.root), self.fence_escapes)
+            self.site = Site(Project(self.rules_dir, self.root), self.fence_escapes,
+                             self.playground)
         return self.site
 
     # -- the plugin's boundary -------------------------------------------------
@@ -293,7 +312,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         key = None
         if self.config.cache and not self.serving:
             key = _page_cache.build_key([(shown, text) for _, shown, text in sources],
-                                        self.rules_dir, self.fence_escapes)
+                                        self.rules_dir, self.fence_escapes, self.playground)
             cached = _page_cache.load(self.cache_file, key)
             if cached is not None and set(cached.pages) == {uri for uri, _, _ in sources}:
                 log.debug(f"pages from the cache {self.cache_file}")
@@ -347,6 +366,18 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             if existing is not None:
                 files.remove(existing)
             files.append(File.generated(config, uri, abs_src_path=str(source)))
+        if self.pyodide is not None:
+            try:
+                playground = playground_files(self.pyodide, self.rules_dir, ASSETS)
+            except ChainwalkError as e:
+                raise PluginError(f"chainwalk: the playground's files: {e}") from None
+            for uri, content in playground.items():
+                existing = files.get_file_from_path(uri)
+                if existing is not None:
+                    files.remove(existing)
+                files.append(File.generated(config, uri, content=content)
+                             if isinstance(content, bytes)
+                             else File.generated(config, uri, abs_src_path=str(content)))
         return files
 
     def on_env(self, env: jinja2.Environment, *, config: MkDocsConfig,

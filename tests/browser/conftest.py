@@ -33,6 +33,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 MERMAID_JS = ROOT / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
 PAN_ZOOM_JS = ROOT / "node_modules" / "svg-pan-zoom" / "dist" / "svg-pan-zoom.min.js"
+PLAYGROUND_MARK = 'id="chainwalk-playground"'
 
 
 def _missing() -> str | None:
@@ -77,11 +78,12 @@ class Site:
     url: str
 
     def pages(self) -> list[str]:
-        """Every page's path ("", "rules/"...), from the built folder."""
+        """Every page's path ("", "rules/"...), from the built folder, but the playground
+        (which loads Pyodide; test_playground.py tests it)."""
         found = []
         for html in sorted(self.folder.rglob("index.html")):
             rel = html.parent.relative_to(self.folder).as_posix()
-            if rel not in ("search",):
+            if rel not in ("search",) and PLAYGROUND_MARK not in html.read_text("utf-8"):
                 found.append("" if rel == "." else rel + "/")
         return found
 
@@ -122,11 +124,23 @@ def _serve(folder: Path, port: int) -> subprocess.Popen[bytes]:
     pytest.fail("python -m http.server did not start")
 
 
+@pytest.fixture(scope="session")
+def project_site(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Site]:
+    """The project's own site, built once for every browser test."""
+    yield from _built("project", tmp_path_factory)
+
+
 @pytest.fixture(scope="session", params=["project", "fixture"])
 def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
          browser: Any) -> Iterator[Site]:
     """The project's own site, and the plugin fixture (hostile strings in every input)."""
-    name = str(request.param)
+    if request.param == "project":
+        yield request.getfixturevalue("project_site")
+    else:
+        yield from _built(str(request.param), tmp_path_factory)
+
+
+def _built(name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     work = tmp_path_factory.mktemp(f"browser-{name}")
     if name == "project":
         project, config = ROOT, "mkdocs.yml"

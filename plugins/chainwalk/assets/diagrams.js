@@ -316,4 +316,29 @@
       distance = 0;
     }, { passive: true });
   }
+
+  // -- Playground: its script (which starts Pyodide) only on the page that has one -----
+  // A journey's "try it" link names the playground from the site's root; shown here,
+  // since without JavaScript there is no playground to open.
+  function mountPlayground() {
+    document.querySelectorAll("a[data-chainwalk-try]").forEach(function (link) {
+      link.href = new URL(link.getAttribute("data-chainwalk-try"), root).href;
+      link.closest(".chainwalk-try").hidden = false;
+    });
+    var host = document.getElementById("chainwalk-playground");
+    if (!host) {
+      return;
+    }
+    (window.chainwalkPlayground ? Promise.resolve()
+      : loadScript("assets/chainwalk/playground/playground.js")).then(function () {
+      window.chainwalkPlayground.mount(host);
+    }).catch(function (error) {
+      host.textContent = error.message;
+    });
+  }
+  if (window.document$ && typeof window.document$.subscribe === "function") {
+    window.document$.subscribe(mountPlayground);
+  } else {
+    document.addEventListener("DOMContentLoaded", mountPlayground);
+  }
 })();

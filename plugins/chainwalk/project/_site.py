@@ -47,6 +47,7 @@ from ..render import (
     overview,
     page_language,
     parse_request,
+    playground_state,
     protocol_note,
     result_line,
     rules_table,
@@ -56,6 +57,7 @@ from ..render import (
     tables_aside,
     trace_table,
     traces_with,
+    try_it,
 )
 from ..render._claims import DEFAULT_HOST, INLINE_TEXT, behaviour_table, claim_note
 from ._annotation_claims import annotation_problems
@@ -115,11 +117,17 @@ class Site:
     or writes it into the page as it is (mermaid2's). The views escape what a diagram
     holds for the latter; for the former it is unescaped, so that the page holds it
     escaped once either way.
+
+    ``playground``: the URL of the site's playground page from the site's root (empty:
+    none); a journey's diagram or trace table is then followed by a "try it" link that
+    opens its first connection there.
     """
 
-    def __init__(self, project: Project, fence_escapes: bool = False) -> None:
+    def __init__(self, project: Project, fence_escapes: bool = False,
+                 playground: str = "") -> None:
         self.project = project
         self.fence_escapes = fence_escapes
+        self.playground = playground
         self.shown: dict[str, list[Location]] = {}  # scenario id / ruleset -> blocks
         # The blocks read by this build and the one before: a block that an edit moved
         # or changed is read again, and the old one forgotten a build later.
@@ -268,7 +276,8 @@ class Site:
                 result.findings.extend(Finding(p) for p in e.problems)
                 return ""
         try:
-            rendered = self.project.memo(("block", request, self.fence_escapes, msg.language),
+            rendered = self.project.memo(("block", request, self.fence_escapes, msg.language,
+                                          self.playground),
                                          lambda: self.render(request, msg))
         except ChainwalkError as e:
             result.findings.extend(Finding(p, (block.where,)) for p in e.problems)
@@ -286,13 +295,15 @@ class Site:
             scenario = self.project.scenario(request.scenario)
             journey = self.project.journey(scenario)
             numbering = Numbering(scenario, journey, self.project.ruleset_at)
+            state = playground_state(scenario, journey) if self.playground else None
+            link = "" if state is None else "\n" + try_it(state, self.playground, msg) + "\n"
             if view == "sequence":
                 # Without JavaScript there is no drawing: the trace table stands in.
                 fallback = ('<div class="chainwalk-nojs" data-search-exclude="" markdown>\n\n'
                             + hops_table(journey, False, numbering, msg) + "\n</div>\n")
                 return Rendered(self._diagram(sequence(scenario, journey, numbering, msg)) + "\n"
-                                + fallback + "\n" + result_line(journey, msg))
-            return Rendered(trace_table(journey, request.reasons, numbering, msg))
+                                + fallback + "\n" + result_line(journey, msg) + link)
+            return Rendered(trace_table(journey, request.reasons, numbering, msg) + link)
         if view == "overview":
             return self._overview(request, msg)
         if view == "rules":

@@ -40,6 +40,7 @@ from ._overview import (
     overview,
     shared_pod,
 )
+from ._playground import decode_state, encode_state, playground_state, try_it
 from ._rules import rules_table
 from ._sequence import sequence
 from ._trace import hops_table, result_line, trace_table
@@ -49,11 +50,11 @@ __all__ = [
     "EMPTY", "ENGLISH", "LANGUAGES", "MERMAID_MAX_TEXT", "PLACEHOLDER_START", "SYN_BYTES",
     "TABLE_PLACEHOLDER", "VIEWS", "Annotation", "Annotations", "ArticleRefs", "Block", "Counters",
     "InlineClaim", "Language", "Messages", "Numbering", "Request", "chains_flowchart",
-    "check_steps", "computed_steps", "count_journeys", "coverage", "diff_table", "fenced",
-    "find_blocks", "find_inline_claims", "format_mermaid", "format_text", "hops_table",
-    "html_text", "journey_key", "journey_to_dict", "journeys_table", "legend", "listing",
-    "md_code", "md_text", "mermaid_text", "messages", "moves_in_pod", "no_pod_problem", "overview",
-    "page_language", "parse_request", "protocol_note", "result_line", "rules_table",
-    "ruleset_changes", "sequence", "shared_pod", "table_html", "tables_aside", "trace_table",
-    "traces_with",
+    "check_steps", "computed_steps", "count_journeys", "coverage", "decode_state", "diff_table",
+    "encode_state", "fenced", "find_blocks", "find_inline_claims", "format_mermaid", "format_text",
+    "hops_table", "html_text", "journey_key", "journey_to_dict", "journeys_table", "legend",
+    "listing", "md_code", "md_text", "mermaid_text", "messages", "moves_in_pod", "no_pod_problem",
+    "overview", "page_language", "parse_request", "playground_state", "protocol_note",
+    "result_line", "rules_table", "ruleset_changes", "sequence", "shared_pod", "table_html",
+    "tables_aside", "trace_table", "traces_with", "try_it",
 ]

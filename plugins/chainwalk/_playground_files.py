@@ -1,0 +1,67 @@
+"""What the site serves for its playground (no MkDocs here; the plugin copies these).
+
+- Pyodide's core from npm (``js/pyodide/``): the loader, the interpreter and its
+  standard library, nothing else (its package index is read at start-up; no package
+  of it is loaded). Only the playground's worker asks for them.
+- The wheels of chainwalk and PyYAML (pure Python, made from the installed sources by
+  :mod:`chainwalk._wheel`), which the worker unpacks into Pyodide.
+- The site's rules folder as data (``rules.json``: each ruleset and scenario file's
+  path inside it, to its text), and a manifest naming all of it for the playground's
+  script.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ._errors import ChainwalkError, Location, Problem
+from ._files import read_text
+from ._wheel import package_wheel
+
+PYODIDE_URI = "js/pyodide/"
+PLAYGROUND_URI = "assets/chainwalk/playground/"
+# Pyodide's files the worker loads (npm's package holds also docs, maps and a console).
+PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip",
+                 "pyodide-lock.json")
+SCRIPTS = ("playground.js", "playground-worker.mjs", "playground.css")
+
+
+def missing_pyodide(folder: Path) -> list[str]:
+    """The files of :data:`PYODIDE_FILES` that ``folder`` lacks."""
+    return [name for name in PYODIDE_FILES if not (folder / name).is_file()]
+
+
+def _json(data: object) -> bytes:
+    return (json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, Path | bytes]:
+    """Site path -> file to copy, or content, for every file the playground needs."""
+    files: dict[str, Path | bytes] = {PYODIDE_URI + name: pyodide / name
+                                      for name in PYODIDE_FILES}
+    for name in SCRIPTS:
+        files[PLAYGROUND_URI + name] = assets / name
+    wheels = [package_wheel("chainwalk", "chainwalk"), package_wheel("PyYAML", "yaml")]
+    for wheel in wheels:
+        files[PLAYGROUND_URI + wheel.filename] = wheel.content
+    rules: dict[str, str] = {}
+    problems: list[Problem] = []
+    found = [*(rules_dir / "rulesets").glob("*.rules"), *(rules_dir / "scenarios").glob("*.yaml")]
+    for path in sorted(found):
+        shown = path.relative_to(rules_dir).as_posix()
+        try:
+            rules[shown] = read_text(path, shown, "rules file")
+        except ChainwalkError as e:
+            problems.extend(e.problems)
+    if problems:
+        raise ChainwalkError(problems)
+    if not any(name.startswith("rulesets/") for name in rules):
+        raise ChainwalkError([Problem(Location(str(rules_dir / "rulesets"), 0),
+                                     "the playground has no ruleset to offer",
+                                     expected="rulesets/*.rules in the rules folder")])
+    files[PLAYGROUND_URI + "rules.json"] = _json(rules)
+    files[PLAYGROUND_URI + "manifest.json"] = _json({
+        "pyodide": PYODIDE_URI, "wheels": [w.filename for w in wheels],
+        "rules": "rules.json"})
+    return files

@@ -1,0 +1,698 @@
+/* The playground: trace a packet through any ruleset in the page, offline.
+ *
+ * diagrams.js loads this script only on a page with <div id="chainwalk-playground">.
+ * The engine is chainwalk itself, in Pyodide, in a Web Worker (playground-worker.mjs):
+ * the page sends the ruleset's text and the options `chainwalk trace` would get, and
+ * shows what comes back: the CLI's JSON (the same as `chainwalk trace --json`), its text,
+ * every problem of the ruleset with its line and column, and the chains' flowchart.
+ *
+ * A journey works alike: the page sends a scenario file of the site (edited or not) and
+ * shows what `chainwalk run FILE#NAME` prints (JSON, text, Mermaid sequence diagram).
+ *
+ * - A trace runs 300 ms after the last edit; one that runs past TRACE_LIMIT_MS, or that
+ *   the reader cancels, is stopped by terminating the worker (a new one starts).
+ * - The whole state (the site's ruleset's name, or the text, compressed; the packet)
+ *   is in the URL fragment, so a link reproduces the trace; nothing leaves the page.
+ * - Every string from the ruleset or the engine reaches the page as textContent; the
+ *   only markup is Mermaid's SVG, drawn in its strict mode from escaped labels.
+ */
+(function () {
+  "use strict";
+  if (window.chainwalkPlayground) {
+    return;
+  }
+  var here = document.currentScript && document.currentScript.src;
+  var base = new URL(".", here || location.href);  // assets/chainwalk/playground/
+  var root = new URL("../../../", base);            // the site's root
+  var TRACE_LIMIT_MS = 10000;
+  var DEBOUNCE_MS = 300;
+  var MAX_FRAGMENT = 100000;  // characters of state in the address, compressed
+  var PASTED = "pasted.rules";
+  // The packet's fields: [state key, CLI option, label, placeholder or choices].
+  var FIELDS = [
+    ["hook", "--hook", "Hook", ["output", "prerouting"]],
+    ["proto", "--proto", "Protocol", ["tcp", "udp", "icmp"]],
+    ["src", "--src", "Source", "from routing"],
+    ["dst", "--dst", "Destination", "10.0.0.9"],
+    ["sport", "--sport", "Source port", "40000"],
+    ["dport", "--dport", "Destination port", "80"],
+    ["uid", "--uid", "uid", "1000"],
+    ["gid", "--gid", "gid", "the uid"],
+    ["mark", "--mark", "Mark", "0"],
+    ["in", "--in", "In interface", "eth0"],
+    ["out", "--out", "Out interface", "from routing"],
+    ["addr", "--addr", "Addresses", "eth0=10.0.0.5/24"]
+  ];
+  var DEFAULTS = { mode: "packet", ruleset: "current.rules", hook: "output", proto: "tcp",
+                   src: "10.0.0.5", dst: "10.0.0.9", dport: "80", uid: "1000",
+                   scenario: "bookinfo/inbound" };
+
+  // -- The URL fragment: deflate-raw and base64url ------------------------------------
+  function toBase64url(bytes) {
+    var text = "";
+    for (var i = 0; i < bytes.length; i += 0x8000) {
+      text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    }
+    return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function fromBase64url(text) {
+    var binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+    var bytes = new Uint8Array(binary.length);
+    for (var i = 0; i < binary.length; i++) {
+      bytes[i] = binary.charCodeAt(i);
+    }
+    return bytes;
+  }
+
+  function through(stream, bytes) {
+    var piped = new Blob([bytes]).stream().pipeThrough(stream);
+    return new Response(piped).arrayBuffer().then(function (b) { return new Uint8Array(b); });
+  }
+
+  function encodeState(state) {
+    var json = new TextEncoder().encode(JSON.stringify(state));
+    return through(new CompressionStream("deflate-raw"), json).then(toBase64url);
+  }
+
+  function decodeState(fragment) {
+    var match = /(?:^#|&)s=([A-Za-z0-9_-]+)/.exec(fragment);
+    if (!match) {
+      return Promise.resolve(null);
+    }
+    return Promise.resolve().then(function () {
+      return through(new DecompressionStream("deflate-raw"), fromBase64url(match[1]));
+    }).then(function (bytes) {
+      var state = JSON.parse(new TextDecoder().decode(bytes));
+      return state && typeof state === "object" ? state : null;
+    }).catch(function () {
+      return null;
+    });
+  }
+
+  // -- The engine ----------------------------------------------------------------------
+  var manifest = null;
+  var rulesets = {};      // file name -> text, for the packet's ruleset
+  var rulesFiles = {};    // the site's rules folder: path inside it -> text
+  var scenarioList = [];  // [{id, title}], from the engine once it has the folder
+  var ROOT_DIR = "/rules";  // where the engine keeps the rules folder
+  var engine = null;  // {worker, ready: Promise}
+  var requests = 0;
+
+  function fetchJson(path) {
+    return fetch(new URL(path, base)).then(function (response) {
+      if (!response.ok) {
+        throw new Error("cannot load " + response.url + ": HTTP " + response.status);
+      }
+      return response.json();
+    });
+  }
+
+  function startEngine() {
+    var worker = new Worker(new URL("playground-worker.mjs", base), { type: "module" });
+    var started = performance.now();
+    var ready = new Promise(function (resolve, reject) {
+      worker.onmessage = function (event) {
+        if (event.data.kind === "ready") {
+          resolve(performance.now() - started);
+        } else {
+          reject(new Error(event.data.message || "the engine did not start"));
+        }
+      };
+      worker.onerror = function (event) {
+        reject(new Error(event.message || "the engine did not start"));
+      };
+    });
+    worker.postMessage({
+      kind: "init",
+      files: rulesFiles,
+      root: ROOT_DIR,
+      pyodide: new URL(manifest.pyodide, root).href,
+      wheels: manifest.wheels.map(function (name) { return new URL(name, base).href; })
+    });
+    engine = { worker: worker, ready: ready };
+    return engine;
+  }
+
+  function stopEngine() {
+    if (engine) {
+      engine.worker.terminate();
+      engine = null;
+    }
+  }
+
+  function known(name) {
+    return typeof name === "string" && Object.prototype.hasOwnProperty.call(rulesets, name);
+  }
+
+  // -- The page ------------------------------------------------------------------------
+  function el(tag, attributes, text) {
+    var node = document.createElement(tag);
+    Object.keys(attributes || {}).forEach(function (key) {
+      node.setAttribute(key, attributes[key]);
+    });
+    if (text !== undefined) {
+      node.textContent = text;
+    }
+    return node;
+  }
+
+  function options(state) {
+    var argv = [];
+    FIELDS.forEach(function (field) {
+      var value = String(state[field[0]] || "").trim();
+      if (!value) {
+        return;
+      }
+      if (field[0] === "addr") {
+        value.split(/[\s,]+/).filter(Boolean).forEach(function (item) {
+          argv.push("--addr", item);
+        });
+      } else {
+        argv.push(field[1], value);
+      }
+    });
+    return argv;
+  }
+
+  function Playground(host) {
+    this.host = host;
+    this.state = Object.assign({}, DEFAULTS);
+    this.timer = null;
+    this.running = null;  // {id, timer} of the trace the worker is running
+    this.queued = false;
+    this.last = null;     // the last result shown (for the tests: window.chainwalkPlayground)
+    this.limitMs = TRACE_LIMIT_MS;
+    this.build();
+  }
+
+  Playground.prototype.build = function () {
+    var self = this;
+    var host = this.host;
+    host.textContent = "";
+    host.classList.add("chainwalk-playground");
+    var form = el("form", { "class": "cw-pg-form", autocomplete: "off" });
+    form.addEventListener("submit", function (event) { event.preventDefault(); });
+
+    var modes = el("label", { "class": "cw-pg-ruleset" }, "Trace ");
+    this.mode = el("select", { name: "mode" });
+    this.mode.appendChild(el("option", { value: "packet" }, "a packet through a ruleset"));
+    this.mode.appendChild(el("option", { value: "journey" },
+                             "a scenario's journey through its pods"));
+    modes.appendChild(this.mode);
+    form.appendChild(modes);
+    this.journeyPick = el("label", { "class": "cw-pg-ruleset" }, "Scenario ");
+    this.scenario = el("select", { name: "scenario" });
+    this.journeyPick.appendChild(this.scenario);
+    form.appendChild(this.journeyPick);
+
+    var pick = el("label", { "class": "cw-pg-ruleset" }, "Ruleset ");
+    this.rulesetPick = pick;
+    this.select = el("select", { name: "ruleset" });
+    Object.keys(rulesets).forEach(function (name) {
+      self.select.appendChild(el("option", { value: name }, name));
+    });
+    this.select.appendChild(el("option", { value: "" }, "your own (paste it below)"));
+    pick.appendChild(this.select);
+    this.reset = el("button", { type: "button", "class": "md-button" }, "Undo edits");
+    pick.appendChild(this.reset);
+    form.appendChild(pick);
+
+    this.text = el("textarea", { name: "rules", rows: "14", spellcheck: "false", wrap: "off",
+                                 "aria-label": "The ruleset, as iptables-save prints it",
+                                 placeholder: "Paste the output of iptables-save here" });
+    form.appendChild(this.text);
+    this.problems = el("ol", { "class": "cw-pg-problems", "aria-live": "polite" });
+    form.appendChild(this.problems);
+
+    var packet = el("fieldset", { "class": "cw-pg-packet" });
+    packet.appendChild(el("legend", {}, "The packet (chainwalk trace's options)"));
+    this.inputs = {};
+    FIELDS.forEach(function (field) {
+      var label = el("label", {}, field[2] + " ");
+      var input;
+      if (Array.isArray(field[3])) {
+        input = el("select", { name: field[0] });
+        field[3].forEach(function (choice) { input.appendChild(el("option", {}, choice)); });
+      } else {
+        input = el("input", { name: field[0], type: "text", placeholder: field[3] });
+      }
+      label.appendChild(input);
+      packet.appendChild(label);
+      self.inputs[field[0]] = input;
+    });
+    form.appendChild(packet);
+    this.packet = packet;
+    host.appendChild(form);
+
+    var bar = el("p", { "class": "cw-pg-status" });
+    this.status = el("span", { role: "status" }, "Loading the engine (Pyodide)...");
+    this.cancel = el("button", { type: "button", "class": "md-button", hidden: "" }, "Cancel");
+    this.share = el("a", { "class": "cw-pg-share", href: "#" }, "Link to this trace");
+    bar.appendChild(this.status);
+    bar.appendChild(this.cancel);
+    bar.appendChild(this.share);
+    host.appendChild(bar);
+
+    this.output = el("div", { "class": "cw-pg-output" });
+    host.appendChild(this.output);
+
+    this.mode.addEventListener("change", function () {
+      self.state.mode = self.mode.value;
+      self.show();
+      self.changed();
+    });
+    this.scenario.addEventListener("change", function () {
+      self.state.scenario = self.scenario.value;
+      delete self.state.yaml;
+      self.show();
+      self.changed();
+    });
+    this.select.addEventListener("change", function () {
+      self.state.ruleset = self.select.value;
+      if (self.select.value) {
+        delete self.state.text;
+      } else {
+        self.state.text = "";
+      }
+      self.show();
+      self.changed();
+    });
+    this.reset.addEventListener("click", function () {
+      delete self.state[self.journeyMode() ? "yaml" : "text"];
+      self.show();
+      self.changed();
+    });
+    this.text.addEventListener("input", function () {
+      self.state[self.journeyMode() ? "yaml" : "text"] = self.text.value;
+      self.changed();
+    });
+    Object.keys(this.inputs).forEach(function (key) {
+      self.inputs[key].addEventListener("input", function () {
+        self.state[key] = self.inputs[key].value;
+        self.changed();
+      });
+    });
+    this.cancel.addEventListener("click", function () {
+      self.stop("Cancelled: the trace was stopped. Edit the ruleset or the packet to try again.");
+    });
+  };
+
+  Playground.prototype.journeyMode = function () {
+    return this.state.mode === "journey";
+  };
+
+  // The scenario's file (inside the rules folder), name and the file's text.
+  Playground.prototype.journeyInput = function () {
+    var id = String(this.state.scenario || DEFAULTS.scenario);
+    var stem = id.split("/")[0];
+    var file = "scenarios/" + stem + ".yaml";
+    var known = Object.prototype.hasOwnProperty.call(rulesFiles, file) &&
+                /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(id);
+    var original = known ? rulesFiles[file] : "";
+    var text = typeof this.state.yaml === "string" ? this.state.yaml : original;
+    return { file: known ? file : "", name: id.split("/")[1] || "", text: text,
+             edited: known && text !== original };
+  };
+
+  // The ruleset's name (as messages show it) and text (in journey mode, the scenario
+  // file's).
+  Playground.prototype.rules = function () {
+    if (this.journeyMode()) {
+      var input = this.journeyInput();
+      return { name: input.file || "scenario", text: input.text, edited: input.edited };
+    }
+    var name = known(this.state.ruleset) ? this.state.ruleset : "";
+    if (typeof this.state.text === "string") {
+      return { name: name || PASTED, text: this.state.text, edited: Boolean(name) };
+    }
+    return { name: name || PASTED, text: name ? rulesets[name] : "", edited: false };
+  };
+
+  // The state into the form.
+  Playground.prototype.show = function () {
+    var journey = this.journeyMode();
+    this.mode.value = journey ? "journey" : "packet";
+    this.journeyPick.hidden = !journey;
+    this.rulesetPick.hidden = journey;
+    this.packet.hidden = journey;
+    if (this.scenario.options.length !== scenarioList.length) {
+      var select = this.scenario;
+      select.textContent = "";
+      scenarioList.forEach(function (s) {
+        select.appendChild(el("option", { value: s.id }, s.id + ": " + s.title));
+      });
+    }
+    this.scenario.value = String(this.state.scenario || "");
+    var rules = this.rules();
+    this.select.value = known(this.state.ruleset) ? this.state.ruleset : "";
+    if (this.text.value !== rules.text) {
+      this.text.value = rules.text;
+    }
+    this.reset.hidden = !rules.edited;
+    var self = this;
+    Object.keys(this.inputs).forEach(function (key) {
+      var value = self.state[key] === undefined ? "" : String(self.state[key]);
+      if (self.inputs[key].tagName === "SELECT") {
+        self.inputs[key].value = value || self.inputs[key].options[0].value;
+      } else if (self.inputs[key].value !== value) {
+        self.inputs[key].value = value;
+      }
+    });
+  };
+
+  Playground.prototype.changed = function () {
+    var self = this;
+    this.reset.hidden = !this.rules().edited;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(function () { self.run(); }, DEBOUNCE_MS);
+  };
+
+  Playground.prototype.saveState = function () {
+    var self = this;
+    var state = Object.assign({}, this.state);
+    if (known(state.ruleset) && state.text === rulesets[state.ruleset]) {
+      delete state.text;
+    }
+    if (typeof state.yaml === "string" && !this.journeyInput().edited) {
+      delete state.yaml;
+    }
+    return encodeState(state).then(function (encoded) {
+      var fragment = "#s=" + encoded;
+      if (fragment.length > MAX_FRAGMENT) {
+        // No address holds megabytes: the state stays in the page only.
+        self.share.removeAttribute("href");
+        self.share.textContent = "Too large to share by link";
+        fragment = "";
+      } else {
+        self.share.href = fragment;
+        self.share.textContent = "Link to this trace";
+      }
+      self.written = fragment;
+      if (location.hash !== fragment) {
+        history.replaceState(history.state, "", fragment || location.pathname);
+      }
+    });
+  };
+
+  Playground.prototype.stop = function (message) {
+    if (this.running) {
+      clearTimeout(this.running.timer);
+      this.running = null;
+    }
+    this.queued = false;
+    this.cancel.hidden = true;
+    stopEngine();
+    this.status.textContent = message;
+    this.host.setAttribute("data-state", "stopped");
+    startEngine();
+  };
+
+  Playground.prototype.run = function () {
+    var self = this;
+    this.saveState();
+    if (this.running) {
+      this.queued = true;  // the latest edit runs when the current trace ends
+      return;
+    }
+    var rules = this.rules();
+    var journey = this.journeyMode() ? this.journeyInput() : null;
+    var argv = journey ? ["journey", journey.file, journey.name] : options(this.state);
+    var id = ++requests;
+    var current = engine || startEngine();
+    this.host.setAttribute("data-state", "running");
+    this.cancel.hidden = false;
+    this.status.textContent = "Tracing...";
+    this.running = { id: id, timer: null };
+    var started = performance.now();
+    current.ready.then(function () {
+      if (!self.running || self.running.id !== id) {
+        return;
+      }
+      self.running.timer = setTimeout(function () {
+        self.stop("Stopped: the trace ran longer than " + self.limitMs / 1000 +
+                  " s. A smaller ruleset, or fewer chains, will trace.");
+      }, self.limitMs);
+      current.worker.onmessage = function (event) {
+        var data = event.data;
+        if (data.kind !== "result" || !self.running || self.running.id !== data.id) {
+          return;
+        }
+        clearTimeout(self.running.timer);
+        self.running = null;
+        self.cancel.hidden = true;
+        if (data.scenarios) {
+          scenarioList = data.scenarios;
+          self.show();
+        }
+        self.render(data.result, rules);
+        self.last = { result: data.result, ms: data.ms, shownMs: performance.now() - started,
+                      name: rules.name, rules: rules.text, options: argv };
+        self.status.textContent = "Traced in " + Math.round(data.ms) + " ms.";
+        self.host.setAttribute("data-state", "done");
+        self.host.setAttribute("data-request", String(data.id));
+        if (self.queued) {
+          self.queued = false;
+          self.run();
+        }
+      };
+      if (journey) {
+        var files = {};
+        files[journey.file] = journey.text;
+        current.worker.postMessage({ kind: "journey", id: id, files: files, root: ROOT_DIR,
+                                     file: journey.file, name: journey.name,
+                                     list: scenarioList.length === 0 });
+      } else {
+        current.worker.postMessage({ kind: "trace", id: id, rules: rules.text,
+                                     name: rules.name, options: argv });
+      }
+    }, function (error) {
+      self.running = null;
+      self.cancel.hidden = true;
+      self.status.textContent = "The engine did not start: " + error.message;
+      self.host.setAttribute("data-state", "failed");
+      stopEngine();
+    });
+  };
+
+  Playground.prototype.render = function (result, rules) {
+    var out = this.output;
+    out.textContent = "";
+    this.problems.textContent = "";
+    var self = this;
+    if (result.usage) {
+      out.appendChild(el("p", { "class": "cw-pg-usage" }, result.usage));
+      return;
+    }
+    if (result.problems) {
+      result.problems.forEach(function (problem) {
+        var item = el("li", {}, problem.message);
+        if (problem.line > 0) {
+          item.setAttribute("data-line", String(problem.line));
+          item.addEventListener("click", function () { self.select_line(problem.line); });
+        }
+        self.problems.appendChild(item);
+      });
+      out.appendChild(el("p", {}, "The ruleset does not parse: " + result.problems.length +
+                              " problem(s), listed under the text."));
+      return;
+    }
+    if (result.journey) {
+      this.renderJourney(result);
+      return;
+    }
+    var trace = result.trace;
+    var lines = {};
+    (result.rule_lines || []).forEach(function (r) {
+      lines[r.table + ":" + r.chain + ":" + r.rule] = r.line;
+    });
+    out.appendChild(el("p", { "class": "cw-pg-verdict" },
+                       "Verdict: " + trace.verdict + ", " + trace.disposition +
+                       (trace.final ? " (" + trace.final.src + ":" + trace.final.sport + " -> " +
+                        trace.final.dst + ":" + trace.final.dport + ")" : "")));
+    var branches = trace.branches || [{ steps: trace.steps }];
+    branches.forEach(function (branch, index) {
+      if (branches.length > 1) {
+        out.appendChild(el("h3", {}, "Branch " + (index + 1) + " of " + branches.length));
+      }
+      out.appendChild(self.table(branch.steps || [], lines, rules));
+    });
+    out.appendChild(el("pre", { "class": "cw-pg-text" }, result.text));
+    if (result.diagram) {
+      var figure = el("div", { "class": "cw-pg-diagram" });
+      figure.appendChild(el("p", {}, "The " + result.diagram.table +
+                                     " table's chains, the trace's path coloured:"));
+      out.appendChild(figure);
+      this.draw(figure, result.diagram.mermaid);
+    }
+    var details = el("details", {});
+    details.appendChild(el("summary", {}, "JSON (what chainwalk trace --json prints)"));
+    details.appendChild(el("pre", { "class": "cw-pg-json" }, JSON.stringify(trace, null, 2)));
+    out.appendChild(details);
+  };
+
+  Playground.prototype.renderJourney = function (result) {
+    var out = this.output;
+    var journey = result.journey;
+    out.appendChild(el("p", { "class": "cw-pg-verdict" },
+                       "Result: " + journey.result + (journey.receiver ? ", at " +
+                       journey.receiver : "") + ". " + journey.reason));
+    var figure = el("div", { "class": "cw-pg-diagram" });
+    out.appendChild(figure);
+    this.draw(figure, result.mermaid);
+    out.appendChild(el("pre", { "class": "cw-pg-text" }, result.text));
+    var details = el("details", {});
+    details.appendChild(el("summary", {}, "JSON (what chainwalk run --json prints)"));
+    details.appendChild(el("pre", { "class": "cw-pg-json" }, JSON.stringify(journey, null, 2)));
+    out.appendChild(details);
+  };
+
+  Playground.prototype.table = function (steps, lines, rules) {
+    var self = this;
+    var wrap = el("div", { "class": "cw-pg-steps" });
+    var table = el("table");
+    var head = el("tr");
+    ["Where", "Result", "Rule", "Why", "What if"].forEach(function (name) {
+      head.appendChild(el("th", {}, name));
+    });
+    table.appendChild(el("thead")).appendChild(head);
+    var body = el("tbody");
+    steps.forEach(function (step) {
+      var row = el("tr", { "class": "cw-pg-" + step.kind });
+      if (step.kind === "rule") {
+        row.setAttribute("data-rule", step.table + ":" + step.chain + ":" + step.rule);
+      }
+      if (step.kind === "event") {
+        var cell = el("td", { colspan: "5" }, step.text);
+        row.appendChild(cell);
+        body.appendChild(row);
+        return;
+      }
+      var where = step.table + " " + step.chain + (step.kind === "policy" ? " policy" :
+                  step.kind === "return" ? " return" : " " + step.rule);
+      row.appendChild(el("td", {}, where));
+      row.appendChild(el("td", {}, step.result || step.kind));
+      row.appendChild(el("td", {}, step.text || ""));
+      row.appendChild(el("td", {}, step.reason || step.effect || ""));
+      var action = el("td");
+      var line = lines[step.table + ":" + step.chain + ":" + step.rule];
+      if (step.kind === "rule" && line) {
+        var remove = el("button", { type: "button", "class": "cw-pg-remove",
+                                    title: "Trace again without this rule" }, "Remove");
+        remove.addEventListener("click", function () { self.removeLine(rules, line); });
+        action.appendChild(remove);
+      }
+      row.appendChild(action);
+      body.appendChild(row);
+    });
+    table.appendChild(body);
+    wrap.appendChild(table);
+    return wrap;
+  };
+
+  // The what-if: the rule's line becomes a comment, and the trace runs again.
+  Playground.prototype.removeLine = function (rules, line) {
+    var all = rules.text.split("\n");
+    if (line < 1 || line > all.length) {
+      return;
+    }
+    all[line - 1] = "# removed: " + all[line - 1];
+    this.state.text = all.join("\n");
+    this.show();
+    this.changed();
+  };
+
+  Playground.prototype.select_line = function (line) {
+    var all = this.text.value.split("\n");
+    var start = 0;
+    for (var i = 0; i < line - 1 && i < all.length; i++) {
+      start += all[i].length + 1;
+    }
+    this.text.focus();
+    this.text.setSelectionRange(start, start + (all[line - 1] || "").length);
+  };
+
+  var drawn = 0;
+  Playground.prototype.draw = function (figure, source) {
+    var mermaid = window.mermaid;
+    if (!mermaid || typeof mermaid.render !== "function") {
+      figure.appendChild(el("pre", {}, source));
+      return;
+    }
+    var dark = document.body.getAttribute("data-md-color-scheme") === "slate";
+    mermaid.initialize({ startOnLoad: false, theme: dark ? "dark" : "default" });
+    mermaid.render("cw-pg-diagram-" + (++drawn), source).then(function (result) {
+      var holder = el("div", { "class": "cw-pg-svg" });
+      holder.innerHTML = result.svg;  // Mermaid's own SVG, strict mode, escaped labels
+      figure.appendChild(holder);
+    }, function (error) {
+      figure.appendChild(el("p", {}, "The diagram cannot be drawn: " + error.message));
+    });
+  };
+
+  Playground.prototype.start = function () {
+    var self = this;
+    return decodeState(location.hash).then(function (state) {
+      if (state) {
+        self.state = {};
+        Object.keys(DEFAULTS).concat(FIELDS.map(function (f) { return f[0]; }),
+                                     ["text", "yaml"])
+          .forEach(function (key) {
+            if (typeof state[key] === "string") {
+              self.state[key] = state[key];
+            }
+          });
+      }
+      self.show();
+      self.run();
+    });
+  };
+
+  function mount(host) {
+    if (host.__chainwalkPlayground) {
+      return host.__chainwalkPlayground;
+    }
+    if (!document.querySelector("link[data-chainwalk-playground]")) {
+      var style = el("link", { rel: "stylesheet", "data-chainwalk-playground": "",
+                               href: new URL("playground.css", base).href });
+      document.head.appendChild(style);
+    }
+    var ready = manifest ? Promise.resolve() : Promise.all([
+      fetchJson("manifest.json"), fetchJson("rules.json")
+    ]).then(function (loaded) {
+      manifest = loaded[0];
+      rulesFiles = loaded[1];
+      rulesets = {};
+      Object.keys(rulesFiles).forEach(function (path) {
+        var match = /^rulesets\/([^/]+\.rules)$/.exec(path);
+        if (match) {
+          rulesets[match[1]] = rulesFiles[path];
+        }
+      });
+    });
+    return ready.then(function () {
+      if (!engine) {
+        startEngine();
+      }
+      var playground = new Playground(host);
+      host.__chainwalkPlayground = playground;
+      // A link to another state opened in this tab: only the fragment changes.
+      window.addEventListener("hashchange", function () {
+        if (host.isConnected && location.hash !== playground.written) {
+          playground.start();
+        }
+      });
+      window.chainwalkPlayground.current = playground;
+      return playground.start();
+    }).catch(function (error) {
+      host.textContent = "The playground cannot start: " + error.message;
+    });
+  }
+
+  window.chainwalkPlayground = {
+    mount: mount,
+    current: null,
+    engineReady: function () { return engine ? engine.ready : Promise.reject(new Error("no engine")); },
+    encodeState: encodeState
+  };
+})();

@@ -1,0 +1,177 @@
+"""The playground's adapter: ``chainwalk trace`` for a ruleset pasted in a page, and
+``chainwalk run`` for a scenario file of the site, edited in the page.
+
+The site's playground runs this module in the browser (Pyodide, in a Web Worker) on
+the chainwalk wheel the plugin builds (see :mod:`chainwalk._wheel`). :func:`trace_json`
+takes the ruleset's text and the command line's ``trace`` options, and goes through
+the CLI's own argument parser, checks and :func:`chainwalk.cli.trace_of`: its
+``trace`` is what ``chainwalk trace --json`` prints for the same file and options.
+:func:`journey_json` writes the rules folder the page sends (the site's, with the
+reader's edit of one scenario file) and returns what ``chainwalk run FILE#NAME`` prints
+as JSON, text and Mermaid. Everything it returns is data (JSON); the page shows strings with ``textContent`` and
+the Mermaid source through Mermaid's strict mode (labels escaped by the renderer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ._errors import ChainwalkError, Location, Problem, bounded
+from .cli import build_parser, check_trace_arguments, trace_of
+from .journey import load_scenarios
+from .netfilter import Ruleset, Trace, parse_text
+from .project import journeys_of
+from .render import format_mermaid, format_text, journey_to_dict
+from .render._chains import chains_flowchart
+from .render._trace_text import format_trace
+
+MAX_DIAGRAM_RULES = 400  # a larger table's flowchart is no figure a reader can follow
+
+
+def problem_dict(problem: Problem) -> dict[str, Any]:
+    """A problem as data: where (line and column 0 for the whole input) and the message
+    ``chainwalk check`` prints."""
+    return {"line": problem.location.line, "column": problem.location.column,
+            "message": str(problem)}
+
+
+class _Usage(Exception):
+    """What argparse would print before exiting with status 2."""
+
+
+def _arguments(name: str, options: Sequence[str]) -> argparse.Namespace:
+    parser = build_parser()
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said), contextlib.redirect_stdout(said):
+            args = parser.parse_args(["trace", name, *options, "--json"])
+            check_trace_arguments(parser, args)
+    except SystemExit:
+        lines = [line for line in said.getvalue().splitlines() if line.strip()]
+        raise _Usage(lines[-1] if lines else "invalid options") from None
+    return args
+
+
+def _diagram(ruleset: Ruleset, result: Trace) -> dict[str, str] | None:
+    """The flowchart of the table whose rules decided most, the trace's path lit."""
+    steps = [step for branch in result.branches for step in branch.steps if step.table]
+    tables = [t for t in ruleset.tables if any(s.table == t.name for s in steps)]
+    if not tables:
+        return None
+    table = next((t for t in tables if t.name == "nat"), tables[0])
+    if sum(len(c.rules) for c in table.chains) > MAX_DIAGRAM_RULES:
+        return None
+    return {"table": table.name, "mermaid": chains_flowchart(ruleset, table.name, steps)}
+
+
+def trace(rules: str, name: str, options: Sequence[str]) -> dict[str, Any]:
+    """``chainwalk trace NAME OPTIONS --json`` with NAME holding ``rules``, as data:
+    ``{"trace", "text", "diagram", "rule_lines"}`` (the line of each rule, for the
+    page's what-if), or ``{"problems"}`` (every problem of the
+    ruleset, or the trace's), or ``{"usage"}`` (an option the CLI refuses)."""
+    try:
+        args = _arguments(name, options)
+    except _Usage as e:
+        return {"usage": str(e)}
+    parsed: list[Ruleset] = []
+
+    def load(path: str, family: int) -> Ruleset:
+        parsed.append(parse_text(rules, path, family))
+        return parsed[-1]
+
+    try:
+        result = trace_of(args, load)
+    except ChainwalkError as e:
+        return {"problems": [problem_dict(p) for p in bounded(e.problems)]}
+    ruleset = parsed[0]
+    lines = [{"table": t.name, "chain": c.name, "rule": n, "line": r.location.line}
+             for t in ruleset.tables for c in t.chains
+             for n, r in enumerate(c.rules, start=1) if r.location is not None]
+    return {"trace": result.to_dict(), "text": format_trace(result),
+            "diagram": _diagram(ruleset, result), "rule_lines": lines}
+
+
+def trace_json(rules: str, name: str, options_json: str) -> str:
+    """:func:`trace` with JSON in and out (what the worker calls)."""
+    options = json.loads(options_json)
+    if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+        return json.dumps({"usage": "options: expected a list of strings"})
+    return json.dumps(trace(rules, name, options), indent=2)
+
+
+def _relative(problem: Problem, base: str) -> Problem:
+    """``problem`` with its path as the page shows it: inside the rules folder."""
+    path = problem.location.path
+    if path.startswith(base + "/"):
+        path = path[len(base) + 1:]
+    return dataclasses.replace(problem, location=dataclasses.replace(problem.location,
+                                                                     path=path))
+
+
+def write_rules(files: dict[str, str], root: str) -> None:
+    """The rules folder the page sends (path inside it -> text), written under ``root``.
+    A path that would leave it is refused: the page only sends the site's own names."""
+    base = Path(root)
+    for name, text in files.items():
+        parts = PurePosixPath(name).parts
+        if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
+            raise ChainwalkError([Problem(Location(name, 0), "not a path inside the rules "
+                                          "folder", name)])
+        target = base.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+
+def scenarios(root: str) -> list[dict[str, str]]:
+    """Every scenario of the rules folder at ``root`` (``scenarios/*.yaml``): its id
+    (``FILE/NAME``) and title, in the order ``chainwalk check`` reads them."""
+    return [{"id": s.id, "title": s.title}
+            for s in load_scenarios(str(Path(root) / "scenarios"))]
+
+
+def journey(root: str, scenario_file: str, name: str) -> dict[str, Any]:
+    """``chainwalk run ROOT/SCENARIO_FILE#NAME --json`` as data: ``{"journey"}`` (what
+    the CLI prints), ``"text"`` (its ``--text``) and ``"mermaid"`` (its ``--mermaid``),
+    or ``{"problems"}`` with the rules folder's paths."""
+    try:
+        found = journeys_of(str(Path(root) / scenario_file), name)
+    except ChainwalkError as e:
+        return {"problems": [problem_dict(_relative(p, root)) for p in bounded(e.problems)]}
+    except ImportError as e:  # jsonschema words some errors, and has no pure-Python wheel
+        return {"problems": [{"line": 0, "column": 0, "message": (
+            f"{scenario_file}: a problem the playground cannot word here ({e.name} does "
+            "not run in the browser): chainwalk check names it")}]}
+    scenario, run = found[0]
+    return {"journey": journey_to_dict(run, scenario), "text": format_text(run, scenario),
+            "mermaid": format_mermaid(run, scenario)}
+
+
+def journey_json(files_json: str, root: str, scenario_file: str, name: str) -> str:
+    """:func:`write_rules` then :func:`journey`, JSON in and out (what the worker calls)."""
+    files = json.loads(files_json)
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        return json.dumps({"problems": [{"line": 0, "column": 0,
+                                         "message": "files: expected path -> text"}]})
+    try:
+        write_rules(files, root)
+    except ChainwalkError as e:
+        return json.dumps({"problems": [problem_dict(p) for p in e.problems]})
+    return json.dumps(journey(root, scenario_file, name), indent=2)
+
+
+def write_rules_json(files_json: str, root: str) -> None:
+    """:func:`write_rules` with JSON in (the worker's start)."""
+    write_rules(json.loads(files_json), root)
+
+
+def scenarios_json(root: str) -> str:
+    """:func:`scenarios` as JSON (asked when the page first shows a journey: reading
+    every scenario file costs seconds in Pyodide, which a packet's trace need not wait)."""
+    return json.dumps(scenarios(root))

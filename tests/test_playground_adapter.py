@@ -1,0 +1,221 @@
+"""The playground's Python side: ``chainwalk.playground.trace`` answers what the CLI
+answers (its ``trace`` is ``chainwalk trace --json``'s output, its problems are
+``chainwalk check``'s), the wheels it runs from are complete and byte-identical from
+build to build, and the site's files for it are all there. The page itself is tested
+in tests/browser/test_playground.py."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from chainwalk import ChainwalkError
+from chainwalk._playground_files import PLAYGROUND_URI, PYODIDE_FILES, PYODIDE_URI, playground_files
+from chainwalk._wheel import make_wheel, package_wheel
+from chainwalk.cli import main
+from chainwalk.journey import load_scenarios
+from chainwalk.playground import (
+    journey_json,
+    scenarios_json,
+    trace,
+    trace_json,
+    write_rules,
+    write_rules_json,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+RULESETS = sorted((ROOT / "rules" / "rulesets").glob("*.rules"))
+PROBES = [
+    ["--dst", "10.0.0.9", "--dport", "80", "--uid", "1000", "--src", "10.0.0.5"],
+    ["--dst", "10.0.0.9", "--dport", "80", "--uid", "1337", "--src", "10.0.0.5"],
+    ["--dst", "10.0.0.5", "--dport", "9080", "--uid", "1337", "--src", "10.0.0.5"],
+    ["--dst", "127.0.0.1", "--dport", "15000", "--uid", "1000"],
+    ["--dst", "10.96.0.10", "--dport", "53", "--proto", "udp", "--uid", "1000",
+     "--src", "10.0.0.5"],
+    ["--hook", "prerouting", "--src", "10.0.0.7", "--dst", "10.0.0.5", "--dport", "9080"],
+    ["--hook", "prerouting", "--src", "10.0.0.7", "--dst", "10.0.0.5", "--dport", "15008"],
+    ["--dst", "10.0.0.9", "--proto", "icmp", "--src", "10.0.0.5", "--mark", "0x539"],
+]
+
+
+def cli_json(path: Path, options: list[str]) -> object:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["trace", str(path), *options, "--json"]) == 0
+    return json.loads(out.getvalue())
+
+
+@pytest.mark.parametrize("path", RULESETS, ids=lambda p: p.stem)
+def test_the_trace_is_the_cli_s(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    for options in PROBES:
+        found = trace(text, path.name, options)
+        assert found["trace"] == cli_json(path, options), options
+        assert found["text"].startswith("   -- routing") or "=>" in found["text"]
+        lines = {(r["table"], r["chain"], r["rule"]): r["line"] for r in found["rule_lines"]}
+        all_lines = text.splitlines()
+        for hit in found["trace"]["hits"]:
+            line = all_lines[lines[hit["table"], hit["chain"], hit["rule"]] - 1]
+            assert line.startswith(("-A " + hit["chain"] + " ", "-I " + hit["chain"] + " "))
+
+
+def test_the_json_entry_point_round_trips() -> None:
+    text = RULESETS[0].read_text(encoding="utf-8")
+    found = json.loads(trace_json(text, "x.rules", json.dumps(PROBES[0])))
+    assert found["trace"] == trace(text, "x.rules", PROBES[0])["trace"]
+    assert json.loads(trace_json(text, "x.rules", '{"a": 1}')) == {
+        "usage": "options: expected a list of strings"}
+
+
+def test_problems_are_the_check_s_with_line_and_column(tmp_path: Path) -> None:
+    text = "*nat\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -p tcp --dport 99999 -j ACCEPT\n" \
+           "-A OUTPUT -j NOWHERE\n# <script>alert(1)</script>\nCOMMIT\n"
+    path = tmp_path / "pasted.rules"
+    path.write_text(text, encoding="utf-8")
+    found = trace(text, "pasted.rules", ["--dst", "10.0.0.9"])
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["check", str(path)]) == 1
+    checked = [line.replace(str(path), "pasted.rules") for line in err.getvalue().splitlines()]
+    assert [p["message"] for p in found["problems"]] == checked[:-1]
+    assert len(checked) == 3
+    for problem in found["problems"]:
+        assert problem["message"].startswith(f"pasted.rules:{problem['line']}:"
+                                              f"{problem['column']}: ")
+    assert [p["line"] for p in found["problems"]] == [3, 4]
+
+
+def test_options_the_cli_refuses_are_its_usage_errors() -> None:
+    text = RULESETS[0].read_text(encoding="utf-8")
+    assert trace(text, "x.rules", ["--dport", "80"]) == {
+        "usage": "chainwalk trace: error: the following arguments are required: --dst"}
+    assert trace(text, "x.rules", ["--dst", "1.2.3.4", "--dport", "70000"])["usage"].endswith(
+        "'70000': expected a number from 0 to 65535")
+    assert trace(text, "x.rules", ["--dst", "1.2.3.4", "--hook", "prerouting"])[
+        "usage"].endswith("--src is required with --hook prerouting (where the packet "
+                          "comes from)")
+    # A trace that has no answer is a problem, as the CLI reports it.
+    assert trace(text, "x.rules", ["--dst", "10.0.0.9"])["problems"][0]["message"].startswith(
+        "no source address")
+
+
+def _record_ok(archive: zipfile.ZipFile) -> None:
+    names = archive.namelist()
+    record = next(n for n in names if n.endswith(".dist-info/RECORD"))
+    listed = {}
+    for line in archive.read(record).decode().splitlines():
+        path, digest, size = line.rsplit(",", 2)
+        listed[path] = (digest, size)
+    assert set(listed) == set(names)
+    for name in names:
+        if name == record:
+            continue
+        data = archive.read(name)
+        expected = "sha256=" + base64.urlsafe_b64encode(
+            hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        assert listed[name] == (expected, str(len(data))), name
+
+
+def test_the_wheels_are_pure_complete_and_reproducible(tmp_path: Path) -> None:
+    for dist, package in (("chainwalk", "chainwalk"), ("PyYAML", "yaml")):
+        wheel = package_wheel(dist, package)
+        assert wheel.content == package_wheel(dist, package).content
+        archive = zipfile.ZipFile(io.BytesIO(wheel.content))
+        assert not [n for n in archive.namelist() if n.endswith((".so", ".pyd", ".pyc"))]
+        _record_ok(archive)
+        archive.extractall(tmp_path)
+    # The unpacked wheels alone (no site-packages) run the playground's trace.
+    text = RULESETS[0].read_text(encoding="utf-8")
+    program = ("import json, sys; from chainwalk.playground import trace_json; "
+               f"print(trace_json(sys.stdin.read(), 'x.rules', {json.dumps(json.dumps(PROBES[0]))}))")
+    done = subprocess.run([sys.executable, "-S", "-c", program], input=text, text=True,
+                          capture_output=True, cwd=tmp_path, check=True)
+    assert json.loads(done.stdout)["trace"] == trace(text, "x.rules", PROBES[0])["trace"]
+
+
+def test_a_wheel_s_bytes_depend_only_on_its_files() -> None:
+    one = make_wheel("demo", "1.0", [("demo/b.py", b"b"), ("demo/a.py", b"a")])
+    two = make_wheel("demo", "1.0", [("demo/a.py", b"a"), ("demo/b.py", b"b")])
+    assert one == two and one.filename == "demo-1.0-py3-none-any.whl"
+    assert make_wheel("demo", "1.0", [("demo/a.py", b"A")]).content != one.content
+
+
+def test_the_site_s_playground_files(tmp_path: Path) -> None:
+    pyodide = ROOT / "node_modules" / "pyodide"
+    files = playground_files(pyodide, ROOT / "rules", ROOT / "plugins" / "chainwalk" / "assets")
+    assert {PYODIDE_URI + name for name in PYODIDE_FILES} <= set(files)
+    manifest = json.loads(files[PLAYGROUND_URI + "manifest.json"])  # type: ignore[arg-type]
+    assert [PLAYGROUND_URI + w in files for w in manifest["wheels"]] == [True, True]
+    rules = json.loads(files[PLAYGROUND_URI + "rules.json"])  # type: ignore[arg-type]
+    assert sorted(n for n in rules if n.startswith("rulesets/")) == [
+        f"rulesets/{p.name}" for p in RULESETS]
+    assert "scenarios/bookinfo.yaml" in rules
+    for source in files.values():
+        assert isinstance(source, bytes) or source.is_file()
+    (tmp_path / "rulesets").mkdir()
+    with pytest.raises(ChainwalkError, match="the playground has no ruleset to offer"):
+        playground_files(pyodide, tmp_path, tmp_path)
+    (tmp_path / "rulesets" / "bad.rules").write_bytes(b"*nat\n\xff\n")
+    with pytest.raises(ChainwalkError, match=r"rulesets/bad.rules:2:1: invalid UTF-8"):
+        playground_files(pyodide, tmp_path, tmp_path)
+
+
+def _rules_files() -> dict[str, str]:
+    return {p.relative_to(ROOT / "rules").as_posix(): p.read_text(encoding="utf-8")
+            for folder in ("rulesets", "scenarios")
+            for p in sorted((ROOT / "rules" / folder).glob("*.*"))
+            if p.suffix in (".rules", ".yaml")}
+
+
+def cli_run(path: Path, name: str) -> object:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["run", f"{path}#{name}", "--json"]) == 0
+    return json.loads(out.getvalue())
+
+
+def test_a_journey_is_the_cli_s_run(tmp_path: Path) -> None:
+    root = str(tmp_path / "rules")
+    write_rules_json(json.dumps(_rules_files()), root)
+    listed = json.loads(scenarios_json(root))
+    assert [s["id"] for s in listed] == [
+        s.id for s in load_scenarios(str(ROOT / "rules" / "scenarios"))]
+    for item in listed[::4]:
+        stem, _, name = item["id"].partition("/")
+        found = json.loads(journey_json("{}", root, f"scenarios/{stem}.yaml", name))
+        assert found["journey"] == cli_run(ROOT / "rules" / "scenarios" / f"{stem}.yaml",
+                                           name), item
+        assert found["mermaid"].startswith("sequenceDiagram")
+
+
+def test_an_edited_scenario_and_its_problems(tmp_path: Path) -> None:
+    root = tmp_path / "rules"
+    write_rules(_rules_files(), str(root))
+    text = (ROOT / "rules" / "scenarios" / "bookinfo.yaml").read_text(encoding="utf-8")
+    edited = text.replace("processes: {productpage: {ports: [9080]}}",
+                          "processes: {productpage: {uid: 1337, ports: [9080]}}")
+    assert edited != text
+    found = json.loads(journey_json(json.dumps({"scenarios/bookinfo.yaml": edited}),
+                                    str(root), "scenarios/bookinfo.yaml", "inbound"))
+    assert found["journey"] == cli_run(root / "scenarios" / "bookinfo.yaml", "inbound")
+    assert found["journey"]["hops"][0]["uid"] == 1337
+    broken = text.replace("title: Bookinfo, current Istio", "title: [", 1)
+    found = json.loads(journey_json(json.dumps({"scenarios/bookinfo.yaml": broken}),
+                                    str(root), "scenarios/bookinfo.yaml", "inbound"))
+    assert found["problems"][0]["message"].startswith("scenarios/bookinfo.yaml:")
+    assert found["problems"][0]["line"] > 0
+    refused = json.loads(journey_json(json.dumps({"../outside.yaml": "x"}), str(root),
+                                      "scenarios/bookinfo.yaml", "inbound"))
+    assert refused["problems"][0]["message"].startswith("../outside.yaml: not a path inside")
+    assert not (tmp_path / "outside.yaml").exists()
+    with pytest.raises(ChainwalkError, match="not a path inside the rules folder"):
+        write_rules({"/etc/x": ""}, str(root))
