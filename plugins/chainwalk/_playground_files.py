@@ -35,6 +35,8 @@ def missing_pyodide(folder: Path) -> list[str]:
 def _json(data: object) -> bytes:
     return (json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
+_RULES_SUFFIXES = (".rules", ".nft", ".yaml", ".ip-rule", ".ip-route")
+
 
 def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, Path | bytes]:
     """Site path -> file to copy, or content, for every file the playground needs."""
@@ -47,7 +49,10 @@ def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, 
         files[PLAYGROUND_URI + wheel.filename] = wheel.content
     rules: dict[str, str] = {}
     problems: list[Problem] = []
-    found = [*(rules_dir / "rulesets").glob("*.rules"), *(rules_dir / "scenarios").glob("*.yaml")]
+    # Every file a scenario may name (rulesets of both formats, routing dumps, node rules)
+    # and the scenarios; not the annotations, which only the pages read.
+    found = [p for p in rules_dir.rglob("*") if p.is_file() and p.suffix in _RULES_SUFFIXES
+             and not p.name.endswith(".annotations.yaml")]
     for path in sorted(found):
         shown = path.relative_to(rules_dir).as_posix()
         try:
@@ -59,7 +64,7 @@ def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, 
     if not any(name.startswith("rulesets/") for name in rules):
         raise ChainwalkError([Problem(Location(str(rules_dir / "rulesets"), 0),
                                      "the playground has no ruleset to offer",
-                                     expected="rulesets/*.rules in the rules folder")])
+                                     expected="rulesets/*.rules or *.nft in the rules folder")])
     files[PLAYGROUND_URI + "rules.json"] = _json(rules)
     files[PLAYGROUND_URI + "manifest.json"] = _json({
         "pyodide": PYODIDE_URI, "wheels": [w.filename for w in wheels],

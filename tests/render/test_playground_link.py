@@ -61,7 +61,12 @@ def test_each_link_s_trace_lands_where_the_journey_s_first_hop_did() -> None:
             journey = project.journey(scenario)
             state = playground_state(scenario, journey)
             if state is None:
-                assert scenario.what_ifs or ":" in journey.hops[0].dst
+                pod = scenario.topology.pod(journey.hops[0].pod)
+                assert pod is not None
+                assert (scenario.what_ifs or ":" in journey.hops[0].dst or not pod.ruleset
+                        or pod.routing_paths
+                        or pod.ipsets or (pod.sidecar is not None and (
+                            pod.sidecar.transparent or pod.sidecar.mark))), scenario.id
                 continue
             rules = (ROOT / "rules" / "rulesets" / state["ruleset"]).read_text("utf-8")
             result = trace(rules, state["ruleset"], argv(state))["trace"]
