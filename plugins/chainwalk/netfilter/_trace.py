@@ -28,6 +28,7 @@ from ._compile import Choice
 from ._model import Chain, Option, Rule, Ruleset
 from ._packet import Host, Packet, hostport
 from ._policy_routing import RouteDecision
+from ._reasons import Reason, because
 from ._routing import Route, martian, route_input, route_output
 from ._state import State
 from ._targets import ACTIONS, Outcome
@@ -89,7 +90,7 @@ class Step:
     rule: int = 0
     text: str = ""
     result: StepResult = ""
-    reason: str | None = None
+    reason: Reason | None = None
     target: str | None = None
     effect: str | None = None
     count: int = 1
@@ -108,7 +109,7 @@ class Step:
                     "effect"):
             value = getattr(self, key)
             if value not in ("", None, 0) or (key == "rule" and self.kind == "rule"):
-                out[key] = value
+                out[key] = str(value) if key == "reason" else value
         if self.kind == "skipped":
             out["count"] = self.count
         return out
@@ -375,8 +376,8 @@ class _Run:
                     if nxt > position:
                         steps.append(Step("skipped", table_name, hook, name, position + 1, "",
                                           "not-matched",
-                                          f"destination {st.dst} is not the -d of these "
-                                          f"{nxt - position} rules (index)", count=nxt - position))
+                                          because("index", address=st.dst,
+                                                  count=nxt - position), count=nxt - position))
                         position = nxt
                         if position >= count:
                             continue  # to the end of the chain
@@ -394,7 +395,8 @@ class _Run:
                         if self.choose(outcome, f"{table_name}:{name}:{number}", rule):
                             result = "assumed"
                             continue
-                        result, reason = "assumed-not", f"assumed not: {outcome.description}"
+                        result, reason = "assumed-not", because("assumed-not",
+                                                                choice=outcome.description)
                     else:
                         result, reason = "not-matched", outcome
                     break

@@ -30,9 +30,10 @@ def _result(step: Step, msg: Messages) -> str:
     if step.kind == "return":
         return msg("trace.return")
     if step.kind == "skipped":
-        return md_text(step.reason) if step.reason else msg("trace.skipped")
+        return md_text(msg.reason(step.reason)) if step.reason else msg("trace.skipped")
     if step.result in ("not-matched", "assumed-not"):
-        return msg("trace.no-match", reason=md_text(step.reason or ""))
+        return msg("trace.no-match",
+                   reason=md_text(msg.reason(step.reason)) if step.reason else "")
     text = msg("trace.match-assumed" if step.result == "assumed" else "trace.match")
     if step.effect:
         return msg("trace.match-doing", match=text, what=md_text(step.effect))
