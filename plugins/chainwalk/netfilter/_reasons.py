@@ -43,6 +43,22 @@ ReasonCode = Literal[
     "nft.not-ipv4", "nft.not-ipv6", "nft.not-protocol", "nft.no-socket", "nft.no-input",
     "nft.no-output", "nft.no-connection", "nft.numgen-read", "nft.compare",
     "nft.set-unknown", "nft.owner-name", "nft.in", "nft.not-in", "nft.numgen",
+    # a TCP handshake (trace's with_handshake)
+    "handshake.assumptions", "handshake.no-source", "handshake.answer-unfollowable",
+    "handshake.owner", "handshake.reply-leaves", "handshake.reply", "handshake.ack-unfollowable",
+    "handshake.ack", "handshake.completes", "handshake.by",
+    # the journey engine: why a journey ends, what a hop notes
+    "journey.loop", "journey.accepts", "journey.sidecar", "journey.hop-limit", "journey.hop",
+    "hop.handshake", "hop.fork", "hop.kube-proxy", "hop.leaves", "hop.no-receiver",
+    "hop.martian", "hop.rejected", "hop.unroutable", "hop.queued", "hop.not-forwarded",
+    "hop.dropped", "hop.refused.udp", "hop.refused.tcp",
+    "decided.policy", "decided.rule", "decided.rule-effect",
+    "service.no-address", "sidecar.answers",
+    "envoy.inbound-loop", "envoy.localhost", "envoy.passthrough", "envoy.outbound-loop",
+    "envoy.endpoint", "envoy.only-endpoint", "envoy.registry-only", "envoy.allow-any",
+    "ztunnel.no-tunnel", "ztunnel.hbone", "ztunnel.inbound-loop", "ztunnel.inbound",
+    "ztunnel.outbound-loop", "ztunnel.unknown-service", "ztunnel.service", "ztunnel.hbone-to",
+    "ztunnel.direct",
 ]
 REASON_CODES: tuple[ReasonCode, ...] = get_args(ReasonCode)
 
@@ -134,6 +150,79 @@ ENGLISH: dict[ReasonCode, str] = {
     "nft.in": "{value} is {wanted}",
     "nft.not-in": "{value} is not {wanted}",
     "nft.numgen": "numgen random mod {modulus} gives {value}",
+    "handshake.assumptions": "the first packet's way depends on assumptions",
+    "handshake.no-source": "the packet has no source address to answer",
+    "handshake.answer-unfollowable": "the answer cannot be followed: {error}",
+    "handshake.owner": "the answer's fate depends on the owner of the answering socket, "
+                       "which the file does not say",
+    "handshake.reply-leaves": "the answer (SYN-ACK) leaves on {interface} to {destination} "
+                              "instead of coming back to the local client",
+    "handshake.reply": "the answer (SYN-ACK) is {disposition}{by}",
+    "handshake.ack-unfollowable": "the client's ACK cannot be followed: {error}",
+    "handshake.ack": "the client's ACK is {disposition}{by}",
+    "handshake.completes": "the answer and the client's ACK both get through",
+    "handshake.by": " by {where}",
+    "journey.loop": "hop {number} reaches {listener} in pod {pod} with original destination "
+                    "{original} again, as hop {first} did: the same connection would repeat "
+                    "forever",
+    "journey.accepts": "{listener} in pod {pod} accepts the connection (original destination "
+                       "{original})",
+    "journey.sidecar": "{listener} in pod {pod}: {decision}",
+    "journey.hop-limit": "{limit} hops without reaching an application (the hop limit); the "
+                         "last reached {listener} in pod {pod}",
+    "journey.hop": "hop {number}: {reason}",
+    "hop.handshake": "the connection from {source} never completes: {reason} ({outcome})",
+    "hop.fork": "the rules fork on something unknown ({count} branches); the first is "
+                "followed",
+    "hop.kube-proxy": "the cluster network (kube-proxy) translates service {service} "
+                      "{address} to its first endpoint {pod} {endpoint}",
+    "hop.leaves": "leaves pod {pod} on {interface} to {destination} from {source}",
+    "hop.no-receiver": "{leaves}: no pod or service of the topology has {address}",
+    "hop.martian": "{leaves}: it comes back to the pod on eth0 with the pod's own address as "
+                   "source, which the kernel drops (martian source)",
+    "hop.rejected": "rejected in pod {pod}{how}",
+    "hop.unroutable": "no route in pod {pod} to {destination}",
+    "hop.queued": "queued to user space in pod {pod}{how}: what a queue program does is not "
+                  "modelled",
+    "hop.not-forwarded": "pod {pod} does not own {destination} and does not forward",
+    "hop.dropped": "dropped in pod {pod}{how}",
+    "hop.refused.udp": "nothing listens on {protocol} {address} in pod {pod} (ICMP port "
+                       "unreachable)",
+    "hop.refused.tcp": "nothing listens on {protocol} {address} in pod {pod} (the kernel "
+                       "answers with RST)",
+    "decided.policy": " by the policy of {table}:{chain}",
+    "decided.rule": " by {table}:{chain}:{rule} ({text})",
+    "decided.rule-effect": " by {table}:{chain}:{rule} ({text}): {effect}",
+    "service.no-address": "service {service}'s first endpoint {endpoint} has no IPv{family} "
+                          "address",
+    "sidecar.answers": "{listener} answers itself",
+    "envoy.inbound-loop": "virtualInbound blackholes original port {port} ({original}): it "
+                          "would come back to itself",
+    "envoy.localhost": "inbound mode localhost: delivers {original} to {address}",
+    "envoy.passthrough": "inbound mode passthrough: connects to the original destination "
+                         "{original} from {source}",
+    "envoy.outbound-loop": "virtualOutbound blackholes original port {port} ({original}): it "
+                           "would come back to itself",
+    "envoy.endpoint": "{service} {original}: the first of {count} endpoints (Envoy would "
+                      "balance over all; the first is shown), {pod} at {address}",
+    "envoy.only-endpoint": "{service} {original}: its only endpoint, {pod} at {address}",
+    "envoy.registry-only": "REGISTRY_ONLY: {original} is not a known service "
+                           "(BlackHoleCluster)",
+    "envoy.allow-any": "ALLOW_ANY: {original} is not a known service; passed through "
+                       "(PassthroughCluster)",
+    "ztunnel.no-tunnel": "ztunnel HBONE: no tunnelled connection to deliver",
+    "ztunnel.hbone": "ztunnel HBONE: delivers the tunnelled connection to {target} from the "
+                     "client's address {client} (transparent)",
+    "ztunnel.inbound-loop": "ztunnel inbound refuses original port {port} ({original}): it "
+                            "would come back to itself",
+    "ztunnel.inbound": "ztunnel inbound: connects to {original} from the peer's address "
+                       "{peer} (transparent)",
+    "ztunnel.outbound-loop": "ztunnel outbound refuses original port {port} ({original}): it "
+                             "would come back to itself",
+    "ztunnel.unknown-service": "{original} is not a known service",
+    "ztunnel.service": "{service} {original}: endpoint {pod} at {address}",
+    "ztunnel.hbone-to": "ztunnel outbound: {what}, an ambient pod: HBONE to {address}",
+    "ztunnel.direct": "ztunnel outbound: {what}; connected to directly",
 }
 
 #: A language's template of a code.

@@ -93,7 +93,7 @@ def _landing(hop: Hop, msg: Messages) -> str:
 def result_line(journey: Journey, msg: Messages = ENGLISH) -> str:
     """The journey's result and why, below its table or diagram."""
     return msg("result.line", result=md_text(msg(f"result.{journey.result}")),
-               reason=md_text(journey.reason)) + "\n"
+               reason=md_text(msg.reason(journey.reason))) + "\n"
 
 
 def trace_table(journey: Journey, reasons: bool, numbering: Numbering,
@@ -119,7 +119,7 @@ def hops_table(journey: Journey, reasons: bool, numbering: Numbering,
             rows.extend(_rows(hop.prerouting_trace, hop.receiver_pod or "", reasons, numbering,
                               msg))
         rows.append([md_text(hop.receiver_pod or hop.pod), "", "", _landing(hop, msg), ""])
-        rows.extend([md_text(hop.receiver_pod or hop.pod), "", "", md_text(note), ""]
+        rows.extend([md_text(hop.receiver_pod or hop.pod), "", "", md_text(msg.reason(note)), ""]
                     for note in hop.notes)
         previous = ""
         for i, row in enumerate(rows):
