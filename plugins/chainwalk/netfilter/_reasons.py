@@ -229,18 +229,20 @@ ENGLISH: dict[ReasonCode, str] = {
 Templates = Callable[[ReasonCode], str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reason:
     """Why a criterion does not hold (or what a choice is): ``code`` and the values its
-    template names, in the order given."""
+    template names. Not changed once made; not ``frozen`` because a frozen dataclass
+    takes three times as long to make, and the trace makes one per rule that does not
+    match (see bench/README.md)."""
 
     code: ReasonCode
-    values: tuple[tuple[str, object], ...] = ()
+    values: dict[str, object]
 
     def text(self, template: Templates = ENGLISH.__getitem__) -> str:
         """The reason in the words of ``template`` (English by default)."""
         values = {name: value.text(template) if isinstance(value, Reason) else value
-                  for name, value in self.values}
+                  for name, value in self.values.items()}
         return template(self.code).format(**values)
 
     def __str__(self) -> str:
@@ -249,4 +251,4 @@ class Reason:
 
 def because(code: ReasonCode, /, **values: object) -> Reason:
     """The reason ``code`` with its values: ``because("protocol", protocol="tcp", ...)``."""
-    return Reason(code, tuple(values.items()))
+    return Reason(code, values)
