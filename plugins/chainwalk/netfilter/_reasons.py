@@ -12,7 +12,7 @@ cheap as before.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 ReasonCode = Literal[
@@ -238,6 +238,9 @@ class Reason:
 
     code: ReasonCode
     values: dict[str, object]
+    # str(self), made once: a chance's description is written into every branch's
+    # assumptions as the trace runs.
+    _english: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def text(self, template: Templates = ENGLISH.__getitem__) -> str:
         """The reason in the words of ``template`` (English by default)."""
@@ -246,7 +249,9 @@ class Reason:
         return template(self.code).format(**values)
 
     def __str__(self) -> str:
-        return self.text()
+        if self._english is None:
+            self._english = self.text()
+        return self._english
 
 
 def because(code: ReasonCode, /, **values: object) -> Reason:
