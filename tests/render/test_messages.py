@@ -149,3 +149,17 @@ def test_a_chinese_trace_table_shows_chinese_reasons(site: Site) -> None:
     assert len(reasons) == english.count("no match: ") > 0
     for words in ("rule wants", "is not in", "leaves on", "socket owner", "no match"):
         assert not any(words in line for line in reasons), words
+
+
+def test_a_chinese_journey_says_why_it_ended_in_chinese(site: Site) -> None:
+    from chainwalk.render import Request
+
+    delivered = site.render(CASES["trace-call.md"], messages("zh")).markdown
+    assert "**结果：送达。**Pod server 的 app web &#58;80 接受了连接" in delivered
+    refused = Request("sequence", scenario="mini/refused")
+    english = site.render(refused, messages("en")).markdown
+    chinese = site.render(refused, messages("zh")).markdown
+    assert "nothing listens on tcp" in english
+    assert "hop 2：Pod server 中没有进程监听 tcp 10.0.0.2&#58;7000（内核以 RST 应答）" in chinese
+    failure = next(line for line in chinese.split("\n") if "-x" in line)
+    assert "没有进程监听" in failure and "nothing listens" not in failure
