@@ -163,3 +163,13 @@ def test_a_chinese_journey_says_why_it_ended_in_chinese(site: Site) -> None:
     assert "hop 2：Pod server 中没有进程监听 tcp 10.0.0.2&#58;7000（内核以 RST 应答）" in chinese
     failure = next(line for line in chinese.split("\n") if "-x" in line)
     assert "没有进程监听" in failure and "nothing listens" not in failure
+
+
+def test_every_reason_reads_in_every_language() -> None:
+    for code in REASON_CODES:
+        reason = because(code, **{name: "X" for name in fields(ENGLISH_REASONS[code])})
+        for language in LANGUAGES:
+            text = messages(language).reason(reason)
+            assert text and "{" not in text, (language, code)
+        assert str(reason) == ENGLISH_REASONS[code].format(
+            **{name: "X" for name in fields(ENGLISH_REASONS[code])})
