@@ -65,7 +65,7 @@ def test_without_routing_dumps_the_answer_leaves_the_pod(write: Write,
     (scenario,) = load_scenarios(write(text))
     journey = run_scenario(scenario)
     assert (journey.result, journey.hops[-1].outcome) == ("dropped", "dropped")
-    assert "the answer (SYN-ACK) leaves on eth0 to 10.0.1.10:40003" in journey.reason
+    assert "the answer (SYN-ACK) leaves on eth0 to 10.0.1.10:40003" in str(journey.reason)
 
 
 def test_the_ip_rule_what_if(write: Write, routing_dir: Path) -> None:

@@ -132,7 +132,8 @@ def test_sets_verdict_maps_masks_and_ct_marks() -> None:
     marked = _trace(text, Packet("10.0.0.7", 22, mark=0x11AB, **APP))
     assert marked.disposition == "dropped"
     step = next(s for s in marked.steps if s.kind == "rule" and s.rule == 1)
-    assert step.reason == "10.0.0.7 is not @blocked"
+    assert step.reason is not None and step.reason.code == "nft.not-in"
+    assert str(step.reason) == "10.0.0.7 is not @blocked"
 
 
 def test_numgen_forks_the_trace_with_probabilities() -> None:

@@ -155,7 +155,7 @@ def test_a_restored_connection_mark_reroutes_the_answer_to_lo(routing: PolicyRou
     broken = trace(without_restore, Packet(POD_IP, 8080, src=REMOTE, mark=0x539, uid=0, gid=0),
                    host, with_handshake=True)
     assert broken.main.handshake is not None
-    assert (broken.main.handshake.outcome, broken.main.handshake.reason) == (
+    assert (broken.main.handshake.outcome, str(broken.main.handshake.reason)) == (
         "reply-dropped", "the answer (SYN-ACK) leaves on eth0 to 93.184.216.34:40000 instead "
         "of coming back to the local client")
 

@@ -13,6 +13,8 @@ import pytest
 from test_views_golden import CASES
 
 from chainwalk.journey import HOP_OUTCOMES, RESULTS
+from chainwalk.netfilter._reasons import ENGLISH as ENGLISH_REASONS
+from chainwalk.netfilter._reasons import REASON_CODES, because
 from chainwalk.project import Site
 from chainwalk.render import LANGUAGES, messages, page_language
 from chainwalk.render._diff import ChangeKind
@@ -62,6 +64,7 @@ def test_every_message_the_code_uses_is_in_the_catalogs_and_no_other() -> None:
     static, families = _used()
     assert families <= set(FAMILIES), families - set(FAMILIES)
     used = static | {family + name for family in families for name in FAMILIES[family]}
+    used |= {f"reason.{code}" for code in REASON_CODES}  # Messages.reason(...)
     for language in LANGUAGES:
         texts = set(messages(language).texts)
         assert used - texts == set(), language
@@ -106,3 +109,67 @@ def test_a_block_has_the_same_structure_in_every_language(site: Site, name: str)
         translated = site.render(CASES[name], messages(language)).markdown
         assert translated != english or "mermaid" in english, (language, name)
         assert _structure(translated) == _structure(english), (language, name)
+
+
+def test_every_reason_code_has_a_template_in_every_language_with_the_same_fields() -> None:
+    assert list(ENGLISH_REASONS) == list(REASON_CODES)
+    for language in LANGUAGES:
+        texts = messages(language).texts
+        for code in REASON_CODES:
+            text = texts[f"reason.{code}"]
+            assert fields(text) == fields(ENGLISH_REASONS[code]), (language, code)
+            assert text.strip(), (language, code)
+
+
+def test_the_english_reasons_are_the_engines_table_not_a_copy() -> None:
+    english = messages("en")
+    for code, text in ENGLISH_REASONS.items():
+        assert english.texts[f"reason.{code}"] is text
+    catalog = (PACKAGE / "render" / "messages" / "en.yaml").read_text(encoding="utf-8")
+    assert not re.search(r"^reason\.", catalog, re.MULTILINE)
+
+
+def test_a_reason_reads_in_the_pages_language_nested_reasons_too() -> None:
+    reason = because("assumed-not", choice=because("statistic.random", probability="0.5"))
+    assert str(reason) == "assumed not: random, probability 0.5"
+    assert messages("en").reason(reason) == str(reason)
+    assert messages("zh").reason(reason) == "假定不成立：随机，概率 0.5"
+
+
+def test_a_chinese_trace_table_shows_chinese_reasons(site: Site) -> None:
+    request = CASES["trace-call-reasons.md"]
+    english = site.render(request, messages("en")).markdown
+    chinese = site.render(request, messages("zh")).markdown
+    assert "no match: source 10.0.0.1 is not in 127.0.0.6/32" in english
+    assert "不匹配：源地址 10.0.0.1 不在 127.0.0.6/32 内" in chinese
+    assert "不匹配：从 eth0 离开，规则要求 lo" in chinese
+    assert "不匹配：套接字属主 uid 1000，规则要求 1337" in chinese
+    assert "不匹配：目的端口 15001，规则要求 25" in chinese
+    reasons = [line for line in chinese.split("\n") if "不匹配：" in line]
+    assert len(reasons) == english.count("no match: ") > 0
+    for words in ("rule wants", "is not in", "leaves on", "socket owner", "no match"):
+        assert not any(words in line for line in reasons), words
+
+
+def test_a_chinese_journey_says_why_it_ended_in_chinese(site: Site) -> None:
+    from chainwalk.render import Request
+
+    delivered = site.render(CASES["trace-call.md"], messages("zh")).markdown
+    assert "**结果：送达。**Pod server 的 app web &#58;80 接受了连接" in delivered
+    refused = Request("sequence", scenario="mini/refused")
+    english = site.render(refused, messages("en")).markdown
+    chinese = site.render(refused, messages("zh")).markdown
+    assert "nothing listens on tcp" in english
+    assert "hop 2：Pod server 中没有进程监听 tcp 10.0.0.2&#58;7000（内核以 RST 应答）" in chinese
+    failure = next(line for line in chinese.split("\n") if "-x" in line)
+    assert "没有进程监听" in failure and "nothing listens" not in failure
+
+
+def test_every_reason_reads_in_every_language() -> None:
+    for code in REASON_CODES:
+        reason = because(code, **{name: "X" for name in fields(ENGLISH_REASONS[code])})
+        for language in LANGUAGES:
+            text = messages(language).reason(reason)
+            assert text and "{" not in text, (language, code)
+        assert str(reason) == ENGLISH_REASONS[code].format(
+            **{name: "X" for name in fields(ENGLISH_REASONS[code])})

@@ -28,8 +28,8 @@ def check_scenario(scenario: Scenario, journey: Journey) -> list[Problem]:
                                                               journey.receiver):
         mismatch(expect.where("receiver"), "final receiver",
                  journey.receiver or f"{journey.result} ({journey.reason})", expect.receiver)
-    if expect.reason is not None and expect.reason not in journey.reason:
-        mismatch(expect.where("reason"), "reason", journey.reason,
+    if expect.reason is not None and expect.reason not in str(journey.reason):
+        mismatch(expect.where("reason"), "reason", str(journey.reason),
                  f"a reason containing {expect.reason!r}")
     if expect.hops is not None:
         if len(expect.hops) != len(journey.hops):

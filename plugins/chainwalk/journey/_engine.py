@@ -30,6 +30,7 @@ from typing import Literal
 
 from .._errors import ChainwalkError, Location, Problem
 from ..netfilter import Branch, Packet, Trace, family_of, hostport, route_output, trace
+from ..netfilter._reasons import Reason, because
 from . import _envoy, _ztunnel
 from ._model import Hop, Journey, Pod, Result, Scenario
 from ._world import World, build_world
@@ -56,10 +57,10 @@ class _Listener:
 
 @dataclass(slots=True)
 class _Ending:
-    """Why a journey stops: its result and the reason in words."""
+    """Why a journey stops: its result and the reason."""
 
     result: Result
-    reason: str
+    reason: Reason
 
 
 def run_scenario(scenario: Scenario) -> Journey:
@@ -81,14 +82,17 @@ def _peer(hop: Hop) -> str:
     return last.final.src
 
 
-def _decided_by(branch: Branch) -> str:
+def _decided_by(branch: Branch) -> Reason | str:
     step = branch.decided_by
     if step is None:
         return ""
     if step.kind == "policy":
-        return f" by the policy of {step.table}:{step.chain}"
-    effect = f": {step.effect}" if step.effect else ""
-    return f" by {step.table}:{step.chain}:{step.rule} ({step.text}){effect}"
+        return because("decided.policy", table=step.table, chain=step.chain)
+    if step.effect:
+        return because("decided.rule-effect", table=step.table, chain=step.chain,
+                       rule=step.rule, text=step.text, effect=step.effect)
+    return because("decided.rule", table=step.table, chain=step.chain, rule=step.rule,
+                   text=step.text)
 
 
 class _Walk:
@@ -122,17 +126,16 @@ class _Walk:
             key = (hop.receiver_pod, hop.receiver_port, hop.original_dst, hop.original_dport)
             if key in seen:
                 hops.append(replace(hop, outcome="loop"))
-                return self.journey(hops, _Ending("loop", (
-                    f"hop {number} reaches {hop.listener} in pod {hop.receiver_pod} with "
-                    f"original destination {hop.original} again, as hop {seen[key]} did: "
-                    "the same connection would repeat forever")))
+                return self.journey(hops, _Ending("loop", because(
+                    "journey.loop", number=number, listener=hop.listener, pod=hop.receiver_pod,
+                    original=hop.original, first=seen[key])))
             seen[key] = number
             receiver = self.pod(hop.receiver_pod or "")
-            where = f"{hop.listener} in pod {receiver.name}"
+            where = {"listener": hop.listener, "pod": receiver.name}
             if not listener.proxy or receiver.sidecar is None:
                 hops.append(hop)
-                return self.journey(hops, _Ending("delivered", (
-                    f"{where} accepts the connection (original destination {hop.original})")))
+                return self.journey(hops, _Ending("delivered", because(
+                    "journey.accepts", **where, original=hop.original)))
             assert hop.receiver_port is not None and hop.original_dst is not None
             assert hop.original_dport is not None
             if receiver.sidecar.kind == "ztunnel":
@@ -143,11 +146,13 @@ class _Walk:
                                          hop.original_dst, hop.original_dport)
             if isinstance(decision, _envoy.Answer):
                 hops.append(replace(hop, notes=(*hop.notes, decision.note)))
-                return self.journey(hops, _Ending("delivered", f"{where}: {decision.note}"))
+                return self.journey(hops, _Ending("delivered", because(
+                    "journey.sidecar", **where, decision=decision.note)))
             if isinstance(decision, _envoy.Blackhole):
                 hops.append(replace(hop, outcome="blackholed",
                                     notes=(*hop.notes, decision.reason)))
-                return self.journey(hops, _Ending("blackholed", f"{where}: {decision.reason}"))
+                return self.journey(hops, _Ending("blackholed", because(
+                    "journey.sidecar", **where, decision=decision.reason)))
             hops.append(replace(hop, outcome="proxied", notes=(*hop.notes, decision.note)))
             sidecar = receiver.sidecar
             sender = _Sender(receiver.name, sidecar.kind, sidecar.uid, sidecar.gid,
@@ -155,9 +160,9 @@ class _Walk:
             dst, dport, source = decision.dst, decision.dport, decision.source
             tunnel = decision.tunnel
         hops[-1] = replace(hops[-1], outcome="hop-limit")
-        return self.journey(hops, _Ending("hop-limit", (
-            f"{limit} hops without reaching an application (the hop limit); the last "
-            f"reached {hops[-1].listener} in pod {hops[-1].receiver_pod}")))
+        return self.journey(hops, _Ending("hop-limit", because(
+            "journey.hop-limit", limit=limit, listener=hops[-1].listener,
+            pod=hops[-1].receiver_pod)))
 
     def journey(self, hops: list[Hop], ending: _Ending) -> Journey:
         receiver = hops[-1].receiver if ending.result == "delivered" else None
@@ -184,8 +189,8 @@ class _Walk:
         shake = branch.handshake
         if shake is not None and shake.outcome in ("reply-dropped", "ack-dropped"):
             return self.end(replace(hop, receiver_pod=pod.name), list(hop.notes), "dropped",
-                            f"the connection from {hostport(source, sport)} never completes: "
-                            f"{shake.reason} ({shake.outcome})")
+                            because("hop.handshake", source=hostport(source, sport),
+                                    reason=shake.reason, outcome=shake.outcome))
         if branch.disposition == "delivered":
             local = self.local_socket(branch, dst)
             return self.land(hop, pod, local[0], local[1], dst, dport)
@@ -194,11 +199,10 @@ class _Walk:
         return self.failed(hop, pod, branch)
 
     @staticmethod
-    def fork_note(result: Trace) -> tuple[str, ...]:
+    def fork_note(result: Trace) -> tuple[Reason, ...]:
         if len(result.branches) == 1:
             return ()
-        return (f"the rules fork on something unknown ({len(result.branches)} branches); "
-                "the first is followed",)
+        return (because("hop.fork", count=len(result.branches)),)
 
     @staticmethod
     def local_socket(branch: Branch, dst: str) -> tuple[str, int]:
@@ -219,23 +223,23 @@ class _Walk:
             family = family_of(dst)
             address = next((a for a in target.addresses if family_of(a) == family), None)
             if address is None:
-                return self.end(hop, notes, "dropped", f"service {service.name}'s first "
-                                f"endpoint {endpoint} has no IPv{family} address")
+                return self.end(hop, notes, "dropped", because(
+                    "service.no-address", service=service.name, endpoint=str(endpoint),
+                    family=family))
             port = endpoint.port or dport
-            notes.append(f"the cluster network (kube-proxy) translates service "
-                         f"{service.name} {hostport(dst, dport)} to its first endpoint "
-                         f"{endpoint.pod} {hostport(address, port)}")
+            notes.append(because("hop.kube-proxy", service=service.name,
+                                 address=hostport(dst, dport), pod=endpoint.pod,
+                                 endpoint=hostport(address, port)))
             dst, dport = address, port
         receiver = self.topology.pod_with_address(dst)
-        leaves = (f"leaves pod {pod.name} on {final.out_interface} to "
-                  f"{hostport(dst, dport)} from {hostport(final.src, final.sport)}")
+        leaves = because("hop.leaves", pod=pod.name, interface=final.out_interface,
+                         destination=hostport(dst, dport),
+                         source=hostport(final.src, final.sport))
         if receiver is None:
             return self.end(hop, notes, "dropped",
-                            f"{leaves}: no pod or service of the topology has {dst}")
+                            because("hop.no-receiver", leaves=leaves, address=dst))
         if receiver.name == pod.name:
-            return self.end(hop, notes, "dropped", f"{leaves}: it comes back to the pod on "
-                            "eth0 with the pod's own address as source, which the kernel "
-                            "drops (martian source)")
+            return self.end(hop, notes, "dropped", because("hop.martian", leaves=leaves))
         packet = Packet(dst, dport, self.protocol, final.src, final.sport, "eth0")
         arriving = trace(self.world.rulesets[receiver.name], packet,
                           self.world.hosts[receiver.name], "PREROUTING")
@@ -246,10 +250,10 @@ class _Walk:
         local = self.local_socket(arriving.main, dst)
         return self.land(hop, receiver, local[0], local[1], dst, dport)
 
-    def end(self, hop: Hop, notes: list[str], outcome: Literal["refused", "dropped"], reason: str
-            ) -> tuple[Hop, _Listener | None, _Ending | None]:
+    def end(self, hop: Hop, notes: list[Reason], outcome: Literal["refused", "dropped"],
+            reason: Reason) -> tuple[Hop, _Listener | None, _Ending | None]:
         return (replace(hop, outcome=outcome, notes=(*notes, reason)), None,
-                _Ending(outcome, f"hop {hop.number}: {reason}"))
+                _Ending(outcome, because("journey.hop", number=hop.number, reason=reason)))
 
     def failed(self, hop: Hop, pod: Pod, branch: Branch
                ) -> tuple[Hop, _Listener | None, _Ending | None]:
@@ -257,28 +261,25 @@ class _Walk:
         hop = replace(hop, receiver_pod=pod.name)
         how = _decided_by(branch)
         if branch.disposition == "rejected":
-            return self.end(hop, notes, "refused", f"rejected in pod {pod.name}{how}")
+            return self.end(hop, notes, "refused", because("hop.rejected", pod=pod.name, how=how))
         if branch.disposition == "unroutable":
-            return self.end(hop, notes, "dropped", f"no route in pod {pod.name} to "
-                            f"{branch.final.dst}")
+            return self.end(hop, notes, "dropped", because("hop.unroutable", pod=pod.name,
+                                                           destination=branch.final.dst))
         if branch.disposition == "queued":
-            return self.end(hop, notes, "dropped", f"queued to user space in pod {pod.name}"
-                            f"{how}: what a queue program does is not modelled")
+            return self.end(hop, notes, "dropped", because("hop.queued", pod=pod.name, how=how))
         if branch.disposition == "sent":  # arrived, then routed onward: pods do not forward
-            return self.end(hop, notes, "dropped", f"pod {pod.name} does not own "
-                            f"{branch.final.dst} and does not forward")
-        return self.end(hop, notes, "dropped", f"dropped in pod {pod.name}{how}")
+            return self.end(hop, notes, "dropped", because("hop.not-forwarded", pod=pod.name,
+                                                           destination=branch.final.dst))
+        return self.end(hop, notes, "dropped", because("hop.dropped", pod=pod.name, how=how))
 
     def land(self, hop: Hop, pod: Pod, address: str, port: int, original_dst: str,
              original_dport: int) -> tuple[Hop, _Listener | None, _Ending | None]:
         listener = self.listener(pod, address, port)
         if listener is None:
-            why = ("ICMP port unreachable" if self.protocol == "udp"
-                   else "the kernel answers with RST")
             hop = replace(hop, receiver_pod=pod.name)
-            return self.end(hop, list(hop.notes), "refused", f"nothing listens on "
-                            f"{self.protocol} {hostport(address, port)} in pod {pod.name} "
-                            f"({why})")
+            return self.end(hop, list(hop.notes), "refused", because(
+                "hop.refused.udp" if self.protocol == "udp" else "hop.refused.tcp",
+                protocol=self.protocol, address=hostport(address, port), pod=pod.name))
         return (replace(hop, receiver_pod=pod.name, receiver_process=listener.process,
                         receiver_port=port, listener=listener.description,
                         original_dst=original_dst, original_dport=original_dport),

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..netfilter import family_of, hostport
+from ..netfilter._reasons import Reason, because
 from ._model import DNS_PORT, INBOUND_PORT, OUTBOUND_PORT, Sidecar, Topology
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class Upstream:
     dst: str
     dport: int
     source: str
-    note: str
+    note: Reason
     transparent: bool = False  # bound to ``source``, an address not the pod's own
     tunnel: Tunnel | None = None  # HBONE: what the connection carries
 
@@ -57,14 +58,14 @@ class Upstream:
 class Answer:
     """The sidecar handles the connection itself: the journey ends here."""
 
-    note: str
+    note: Reason
 
 
 @dataclass(slots=True)
 class Blackhole:
     """The sidecar closes the connection."""
 
-    reason: str
+    reason: Reason
 
 
 Decision = Upstream | Answer | Blackhole
@@ -89,42 +90,38 @@ def decide(sidecar: Sidecar, topology: Topology, port: int, original_dst: str,
         return _outbound(sidecar, topology, family, original_dst, original_dport, original)
     if port == INBOUND_PORT:
         if original_dport == INBOUND_PORT:
-            return Blackhole(f"virtualInbound blackholes original port {INBOUND_PORT} "
-                             f"({original}): it would come back to itself")
+            return Blackhole(because("envoy.inbound-loop", port=INBOUND_PORT,
+                                     original=original))
         if sidecar.inbound_mode == "localhost":
             return Upstream(LOCALHOST[family], original_dport, "",
-                            f"inbound mode localhost: delivers {original} to "
-                            f"{hostport(LOCALHOST[family], original_dport)}")
+                            because("envoy.localhost", original=original,
+                                    address=hostport(LOCALHOST[family], original_dport)))
         source = INBOUND_SOURCE[family]
         return Upstream(original_dst, original_dport, source,
-                        f"inbound mode passthrough: connects to the original destination "
-                        f"{original} from {source}")
-    return Answer(f"{listener_name(port)} answers itself")
+                        because("envoy.passthrough", original=original, source=source))
+    return Answer(because("sidecar.answers", listener=listener_name(port)))
 
 
 def _outbound(sidecar: Sidecar, topology: Topology, family: int, original_dst: str,
               original_dport: int, original: str) -> Decision:
     if original_dport == OUTBOUND_PORT:
-        return Blackhole(f"virtualOutbound blackholes original port {OUTBOUND_PORT} "
-                         f"({original}): it would come back to itself")
+        return Blackhole(because("envoy.outbound-loop", port=OUTBOUND_PORT, original=original))
     service = topology.service_at(original_dst, original_dport)
     if service is not None:
         endpoint = service.endpoints[0]
         pod = topology.pod(endpoint.pod)
         addresses = [a for a in pod.addresses if (":" in a) == (family == 6)] if pod else []
         if not addresses:
-            return Blackhole(f"service {service.name}'s first endpoint {endpoint} has no "
-                             f"IPv{family} address")
+            return Blackhole(because("service.no-address", service=service.name,
+                                     endpoint=str(endpoint), family=family))
         port = endpoint.port or original_dport
         others = len(service.endpoints) - 1
-        choice = (f"the first of {len(service.endpoints)} endpoints (Envoy would balance "
-                  f"over all; the first is shown)" if others else "its only endpoint")
+        values = {"service": service.name, "original": original, "pod": endpoint.pod,
+                  "address": hostport(addresses[0], port)}
         return Upstream(addresses[0], port, "",
-                        f"{service.name} {original}: {choice}, {endpoint.pod} at "
-                        f"{hostport(addresses[0], port)}")
+                        because("envoy.endpoint", count=len(service.endpoints), **values)
+                        if others else because("envoy.only-endpoint", **values))
     if sidecar.outbound_policy == "REGISTRY_ONLY":
-        return Blackhole(f"REGISTRY_ONLY: {original} is not a known service "
-                         f"(BlackHoleCluster)")
+        return Blackhole(because("envoy.registry-only", original=original))
     return Upstream(original_dst, original_dport, "",
-                    f"ALLOW_ANY: {original} is not a known service; passed through "
-                    "(PassthroughCluster)")
+                    because("envoy.allow-any", original=original))

@@ -12,6 +12,7 @@ from typing import Literal, get_args
 
 from .._errors import Location
 from ..netfilter import Interface, Trace, hostport
+from ..netfilter._reasons import Reason
 
 # The ports Envoy listens on in a standard Istio pod.
 OUTBOUND_PORT = 15001
@@ -374,7 +375,7 @@ class Hop:
     original_dst: str | None = None
     original_dport: int | None = None
     outcome: HopOutcome = "accepted"
-    notes: tuple[str, ...] = ()
+    notes: tuple[Reason, ...] = ()
 
     @property
     def traces(self) -> tuple[Trace, ...]:
@@ -403,12 +404,12 @@ class Journey:
     """Every hop of a scenario's request, and how it ended.
 
     ``result`` is one of :data:`RESULTS`; ``receiver`` is ``pod/process:port`` of
-    the final (non-proxy) listener when delivered; ``reason`` says in words why the
-    journey ended where it did.
+    the final (non-proxy) listener when delivered; ``reason`` says why the journey ended
+    where it did (``str(reason)`` in English words).
     """
 
     scenario_id: str
     hops: tuple[Hop, ...]
     result: Result
     receiver: str | None
-    reason: str
+    reason: Reason

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..netfilter import family_of, hostport
+from ..netfilter._reasons import because
 from . import _envoy
 from ._model import HBONE_PORT, INBOUND_PORT, OUTBOUND_PORT, Topology
 
@@ -52,28 +53,28 @@ def decide(topology: Topology, port: int, original_dst: str, original_dport: int
         return _outbound(topology, original_dst, original_dport, original, peer)
     if port == HBONE_PORT:
         if tunnel is None:
-            return _envoy.Answer("ztunnel HBONE: no tunnelled connection to deliver")
+            return _envoy.Answer(because("ztunnel.no-tunnel"))
         target = hostport(tunnel.dst, tunnel.dport)
         return _envoy.Upstream(tunnel.dst, tunnel.dport, tunnel.client,
-                               f"ztunnel HBONE: delivers the tunnelled connection to {target} "
-                               f"from the client's address {tunnel.client} (transparent)",
+                               because("ztunnel.hbone", target=target, client=tunnel.client),
                                transparent=True)
     if port == INBOUND_PORT:
         if original_dport == INBOUND_PORT:
-            return _envoy.Blackhole(f"ztunnel inbound refuses original port {INBOUND_PORT} "
-                                    f"({original}): it would come back to itself")
+            return _envoy.Blackhole(because("ztunnel.inbound-loop", port=INBOUND_PORT,
+                                            original=original))
         return _envoy.Upstream(original_dst, original_dport, peer,
-                               f"ztunnel inbound: connects to {original} from the peer's "
-                               f"address {peer} (transparent)", transparent=True)
-    return _envoy.Answer(f"{listener_name(port)} answers itself")
+                               because("ztunnel.inbound", original=original, peer=peer),
+                               transparent=True)
+    return _envoy.Answer(because("sidecar.answers", listener=listener_name(port)))
 
 
 def _outbound(topology: Topology, original_dst: str, original_dport: int, original: str,
               client: str) -> _envoy.Decision:
     if original_dport == OUTBOUND_PORT:
-        return _envoy.Blackhole(f"ztunnel outbound refuses original port {OUTBOUND_PORT} "
-                                f"({original}): it would come back to itself")
-    dst, dport, what = original_dst, original_dport, f"{original} is not a known service"
+        return _envoy.Blackhole(because("ztunnel.outbound-loop", port=OUTBOUND_PORT,
+                                        original=original))
+    dst, dport = original_dst, original_dport
+    what = because("ztunnel.unknown-service", original=original)
     service = topology.service_at(original_dst, original_dport)
     if service is not None:
         endpoint = service.endpoints[0]
@@ -81,14 +82,15 @@ def _outbound(topology: Topology, original_dst: str, original_dport: int, origin
         family = family_of(original_dst)
         addresses = [a for a in pod.addresses if family_of(a) == family] if pod else []
         if not addresses:
-            return _envoy.Blackhole(f"service {service.name}'s first endpoint {endpoint} has "
-                                    f"no IPv{family} address")
+            return _envoy.Blackhole(because("service.no-address", service=service.name,
+                                            endpoint=str(endpoint), family=family))
         dst, dport = addresses[0], endpoint.port or original_dport
-        what = f"{service.name} {original}: endpoint {endpoint.pod} at {hostport(dst, dport)}"
+        what = because("ztunnel.service", service=service.name, original=original,
+                       pod=endpoint.pod, address=hostport(dst, dport))
     peer = topology.pod_with_address(dst)
     if peer is not None and peer.sidecar is not None and peer.sidecar.kind == "ztunnel":
         return _envoy.Upstream(dst, HBONE_PORT, "",
-                               f"ztunnel outbound: {what}, an ambient pod: HBONE to "
-                               f"{hostport(dst, HBONE_PORT)}",
+                               because("ztunnel.hbone-to", what=what,
+                                       address=hostport(dst, HBONE_PORT)),
                                tunnel=Tunnel(dst, dport, client))
-    return _envoy.Upstream(dst, dport, "", f"ztunnel outbound: {what}; connected to directly")
+    return _envoy.Upstream(dst, dport, "", because("ztunnel.direct", what=what))

@@ -1,8 +1,8 @@
 """What each match does: a rule compiled once into a list of checks.
 
 A check takes the packet's current :class:`~._state.State` and the :class:`Host` and
-returns ``None`` when the criterion holds, a sentence saying why not when it does
-not ("leaves on eth0, rule wants lo"), or a :class:`Choice` when the answer is a
+returns ``None`` when the criterion holds, a :class:`~._reasons.Reason` saying why not
+when it does not ("leaves on eth0, rule wants lo"), or a :class:`Choice` when the answer is a
 matter of chance (``-m statistic``) or cannot be known from the file (``-m set``
 without the set's members). Checks run in the kernel's order: the base
 criteria, then the match modules in the rule's order; the first that fails is
@@ -15,10 +15,12 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
+from typing import Literal
 
 from . import _values as v
 from ._model import BASE_MODULE, Match, Option, Rule
 from ._packet import Host, Socket, hostport
+from ._reasons import Reason, ReasonCode, because
 from ._routing import is_local
 from ._state import State
 
@@ -28,10 +30,10 @@ class Choice:
     """A criterion decided by chance (probability) or unknown (probability ``None``)."""
 
     probability: float | None
-    description: str
+    description: Reason
 
 
-Result = str | Choice | None
+Result = Reason | Choice | None
 Check = Callable[[State, Host], Result]
 
 
@@ -70,15 +72,16 @@ def _address(which: str) -> Callable[[Option], Check]:
     def build(option: Option) -> Check:
         _, value, mask = v.network_bits(option.value)
         net, neg = option.value, option.negated
+        outside: ReasonCode = "source.in-negated" if which == "source" else \
+            "destination.in-negated"
+        inside: ReasonCode = "source.not-in" if which == "source" else "destination.not-in"
 
         def check(st: State, host: Host) -> Result:
             addr = st.src_int if which == "source" else st.dst_int
             if ((addr & mask) == value) != neg:
                 return None
             shown = st.src if which == "source" else st.dst
-            if neg:
-                return f"{which} {shown} is in {net}, rule wants it outside"
-            return f"{which} {shown} is not in {net}"
+            return because(outside if neg else inside, address=shown, network=net)
 
         return check
 
@@ -86,7 +89,9 @@ def _address(which: str) -> Callable[[Option], Check]:
 
 
 def _interface(which: str) -> Callable[[Option], Check]:
-    verb = "arrives on" if which == "in" else "leaves on"
+    none: ReasonCode = "in.none" if which == "in" else "out.none"
+    other: ReasonCode = "in.other" if which == "in" else "out.other"
+    other_negated: ReasonCode = "in.other-negated" if which == "in" else "out.other-negated"
 
     def build(option: Option) -> Check:
         pattern, neg = option.value, option.negated
@@ -96,11 +101,8 @@ def _interface(which: str) -> Callable[[Option], Check]:
             if v.interface_matches(pattern, name) != neg:
                 return None
             if name is None:
-                where = "no incoming" if which == "in" else "no outgoing"
-                return f"{where} interface at {st.hook}, rule wants {'!' if neg else ''}{pattern}"
-            if neg:
-                return f"{verb} {name}, rule wants any interface but {pattern}"
-            return f"{verb} {name}, rule wants {pattern}"
+                return because(none, hook=st.hook, wanted=f"{'!' if neg else ''}{pattern}")
+            return because(other_negated if neg else other, interface=name, wanted=pattern)
 
         return check
 
@@ -114,7 +116,8 @@ def _protocol(option: Option) -> Check:
         hit = wanted == "all" or st.protocol == wanted
         if hit != neg:
             return None
-        return f"protocol {st.protocol}, rule wants {'not ' if neg else ''}{wanted}"
+        return because("protocol.negated" if neg else "protocol", protocol=st.protocol,
+                       wanted=wanted)
 
     return check
 
@@ -124,7 +127,7 @@ def _fragment(option: Option) -> Check:
 
     def check(st: State, host: Host) -> Result:
         # A connection's first packet is never a non-first fragment.
-        return None if neg else "not a non-first fragment, rule wants -f"
+        return None if neg else because("fragment")
 
     return check
 
@@ -152,21 +155,20 @@ def _all(checks: list[Check]) -> Check:
     return check
 
 
-def _port_check(label: str, attr: str, option: Option) -> Check:
+def _port_check(attr: Literal["sport", "dport"], option: Option) -> Check:
     ranges = [v.port_bounds(item) for item in option.value.split(",")]
     neg, shown = option.negated, option.value
     port_of = attrgetter(attr)
     lo, hi = ranges[0]
     several = len(ranges) > 1  # most rules give one port or range: no any() for them
+    negated: ReasonCode = "sport.negated" if attr == "sport" else "dport.negated"
 
     def check(st: State, host: Host) -> Result:
         port: int = port_of(st)
         hit = any(lo <= port <= hi for lo, hi in ranges) if several else lo <= port <= hi
         if hit != neg:
             return None
-        if neg:
-            return f"{label} {port} is {shown}, rule wants any but {shown}"
-        return f"{label} {port}, rule wants {shown}"
+        return because(negated if neg else attr, port=port, wanted=shown)
 
     return check
 
@@ -175,9 +177,9 @@ def _tcp(match: Match) -> Check:
     checks: list[Check] = []
     for option in match.options:
         if option.name == "sport":
-            checks.append(_port_check("source port", "sport", option))
+            checks.append(_port_check("sport", option))
         elif option.name == "dport":
-            checks.append(_port_check("destination port", "dport", option))
+            checks.append(_port_check("dport", option))
         elif option.name == "tcp-flags":
             checks.append(_tcp_flags(option))
         elif option.name == "tcp-option":
@@ -187,8 +189,7 @@ def _tcp(match: Match) -> Check:
 
 def _tcp_option(option: Option) -> Check:
     # A trace's packet carries no TCP options: only the negated test holds.
-    reason = None if option.negated else (
-        f"the packet carries no TCP option {option.value}, rule wants it")
+    reason = None if option.negated else because("tcp-option", option=option.value)
     return lambda st, host: reason
 
 
@@ -202,7 +203,8 @@ def _tcp_flags(option: Option) -> Check:
         if ((st.tcp_flags & mask) == comp) != neg:
             return None
         flags = ",".join(f for f in v.TCP_FLAGS if f in st.tcp_flags) or "none"
-        return f"TCP flags {flags}, rule wants {'not ' if neg else ''}{comp_text} of {mask_text}"
+        return because("tcp-flags.negated" if neg else "tcp-flags", flags=flags,
+                       wanted=comp_text, mask=mask_text)
 
     return check
 
@@ -210,9 +212,9 @@ def _tcp_flags(option: Option) -> Check:
 def _multiport(match: Match) -> Check:
     option = match.options[0]
     if option.name == "sports":
-        return _port_check("source port", "sport", option)
+        return _port_check("sport", option)
     if option.name == "dports":
-        return _port_check("destination port", "dport", option)
+        return _port_check("dport", option)
     ranges = [v.port_bounds(item) for item in option.value.split(",")]
     neg = option.negated
 
@@ -220,7 +222,8 @@ def _multiport(match: Match) -> Check:
         hit = any(lo <= p <= hi for lo, hi in ranges for p in (st.sport, st.dport))
         if hit != neg:
             return None
-        return f"ports {st.sport}/{st.dport}, rule wants {'not ' if neg else ''}{option.value}"
+        return because("ports.negated" if neg else "ports", sport=st.sport, dport=st.dport,
+                       wanted=option.value)
 
     return check
 
@@ -232,8 +235,8 @@ def _owner(match: Match) -> Check:
     specified = [o for o in (uid, gid, exists) if o is not None]
     all_negated = all(o.negated for o in specified)
     # Worked out once, not per packet: a user or group given by name, and the id ranges.
-    by_name = next((Choice(None, f"whether the socket owner is {named.name.split('-')[0]} "
-                           f"{named.value!r} (a name: its id is known only on the node)")
+    by_name = next((Choice(None, because("owner.uid-name" if named is uid else "owner.gid-name",
+                                         name=named.value))
                     for named in (uid, gid)
                     if named is not None and not named.value[0].isdigit()), None)
     uid_lo, uid_hi = v.id_bounds(uid.value) if uid is not None and by_name is None else (0, 0)
@@ -242,43 +245,43 @@ def _owner(match: Match) -> Check:
     def check(st: State, host: Host) -> Result:
         if st.uid is None:
             # xt_owner without a socket: matches only if every criterion is negated.
-            return None if all_negated else "no local socket, rule wants a socket owner"
+            return None if all_negated else because("owner.no-socket")
         if exists is not None and exists.negated:
-            return "a local socket exists, rule wants none"
+            return because("owner.socket-exists")
         if by_name is not None:
             return by_name
         if uid is not None:
             lo, hi = uid_lo, uid_hi
             if (lo <= st.uid <= hi) == uid.negated:
-                return (f"socket owner uid {st.uid}, rule wants "
-                        f"{'any uid but ' if uid.negated else ''}{uid.value}")
+                return because("owner.uid.negated" if uid.negated else "owner.uid",
+                               uid=st.uid, wanted=uid.value)
         if gid is not None:
             lo, hi = gid_lo, gid_hi
             assert st.gid is not None
             hit = lo <= st.gid <= hi or (suppl and any(lo <= g <= hi for g in st.groups))
             if hit == gid.negated:
-                return (f"socket owner gid {st.gid}, rule wants "
-                        f"{'any gid but ' if gid.negated else ''}{gid.value}")
+                return because("owner.gid.negated" if gid.negated else "owner.gid",
+                               gid=st.gid, wanted=gid.value)
         return None
 
     return check
 
 
-def _mark(attr: str, label: str) -> Callable[[Match], Check]:
+def _mark(attr: Literal["mark", "ctmark"]) -> Callable[[Match], Check]:
     def build(match: Match) -> Check:
         option = match.options[0]
         value, mask = v.mark_bits(option.value)
         neg = option.negated
+        negated: ReasonCode = "mark.negated" if attr == "mark" else "ctmark.negated"
 
         def check(st: State, host: Host) -> Result:
             if attr == "ctmark" and (st.untracked or not st.ct_attached):
                 # xt_connmark fails without a connection, negated or not.
-                return "the packet has no connection (untracked, or in raw before " \
-                       "conntrack has seen it)"
+                return because("no-connection")
             mark = getattr(st, attr)
             if ((mark & mask) == value) != neg:
                 return None
-            return f"{label} {hex(mark)}, rule wants {'not ' if neg else ''}{option.value}"
+            return because(negated if neg else attr, mark=hex(mark), wanted=option.value)
 
         return check
 
@@ -304,8 +307,7 @@ def _conntrack(match: Match) -> Check:
     # xt_conntrack without a connection (before conntrack in raw, or untracked): only the
     # state is tested; without a state option the match fails.
     untracked = (_conntrack_option(state_options[0]) if state_options
-                 else lambda st, host: "the packet has no connection (untracked, or in raw "
-                                       "before conntrack has seen it)")
+                 else lambda st, host: _NO_CONNECTION)
 
     def check(st: State, host: Host) -> Result:
         if st.untracked or not st.ct_attached:
@@ -333,13 +335,14 @@ def _conntrack_option(option: Option) -> Check:
             have = _states(st)
             if bool(have & allowed) != neg:
                 return None
-            return (f"connection state {','.join(sorted(have))}, rule wants "
-                    f"{'not ' if neg else ''}{wanted}")
+            return because("ctstate.negated" if neg else "ctstate",
+                           states=",".join(sorted(have)), wanted=wanted)
 
         return state
     if name == "ctproto":  # iptables-save's number (6), not the name the packet has (tcp)
         return lambda st, host: None if (v.protocol_number(st.protocol) == wanted) != neg else (
-            f"connection protocol {st.protocol}, rule wants {'not ' if neg else ''}{wanted}")
+            because("ctproto.negated" if neg else "ctproto", protocol=st.protocol,
+                    wanted=wanted))
     if name in ("ctorigsrc", "ctorigdst", "ctreplsrc", "ctrepldst"):
         _, value, mask = v.network_bits(wanted)
 
@@ -349,7 +352,8 @@ def _conntrack_option(option: Option) -> Check:
                     "ctreplsrc": st.dst if st.dnat else st.orig_dst,
                     "ctrepldst": st.src if st.snat else st.orig_src}[name]
             hit = (int(v.ip(text)) & mask) == value
-            return None if hit != neg else f"{name} {text}, rule wants {'!' if neg else ''}{wanted}"
+            return None if hit != neg else because("ct-address", option=name, address=text,
+                                                   wanted=f"{'!' if neg else ''}{wanted}")
 
         return addr
     if name in ("ctorigsrcport", "ctorigdstport"):
@@ -358,17 +362,17 @@ def _conntrack_option(option: Option) -> Check:
         def port(st: State, host: Host) -> Result:
             p = st.orig_sport if name == "ctorigsrcport" else st.orig_dport
             return None if (lo <= p <= hi) != neg else (
-                f"{name} {p}, rule wants {'!' if neg else ''}{wanted}")
+                because("ct-port", option=name, port=p, wanted=f"{'!' if neg else ''}{wanted}"))
 
         return port
     if name == "ctstatus":
         allowed_status = set(wanted.split(","))
         # A connection's first packet: none of EXPECTED, SEEN_REPLY, ASSURED, CONFIRMED.
         return lambda st, host: None if (("NONE" in allowed_status) != neg) else (
-            f"connection status NONE, rule wants {'not ' if neg else ''}{wanted}")
+            because("ctstatus.negated" if neg else "ctstatus", wanted=wanted))
     if name == "ctdir":
-        return lambda st, host: None if wanted == "ORIGINAL" else (
-            "the first packet travels in the ORIGINAL direction, rule wants REPLY")
+        reason = None if wanted == "ORIGINAL" else because("ctdir")
+        return lambda st, host: reason
     raise AssertionError(name)
 
 
@@ -404,7 +408,9 @@ def _addrtype(match: Match) -> Check:
 
 
 def _address_type_check(option: Option, which: str, limit_in: bool, limit_out: bool) -> Check:
-    label = "source" if which == "src-type" else "destination"
+    code: ReasonCode = "addrtype.source" if which == "src-type" else "addrtype.destination"
+    negated: ReasonCode = "addrtype.source.negated" if which == "src-type" else \
+        "addrtype.destination.negated"
     wanted = option.value.split(",")
 
     def check(st: State, host: Host) -> Result:
@@ -413,8 +419,8 @@ def _address_type_check(option: Option, which: str, limit_in: bool, limit_out: b
         kind = _address_type(st, host, address, limit)
         if (kind in wanted) != option.negated:
             return None
-        return (f"{label} {address} is {kind}, rule wants "
-                f"{'not ' if option.negated else ''}{option.value}")
+        return because(negated if option.negated else code, address=address, kind=kind,
+                       wanted=option.value)
 
     return check
 
@@ -425,15 +431,16 @@ def _statistic(match: Match) -> Check:
     if mode == "random":
         option = opts["probability"]
         p = float(option.value)
-        text = f"random, probability {option.value}"
+        text = because("statistic.random.negated" if option.negated else "statistic.random",
+                       probability=option.value)
     else:
         option = opts["every"]
         every = int(option.value)
         p = 1.0 / every if every else 0.0
-        text = f"every {every}th packet (which one depends on earlier packets)"
+        text = because("statistic.every.negated" if option.negated else "statistic.every",
+                       every=every)
     if option.negated:
         p = 1.0 - p
-        text = "not " + text
     choice = Choice(p, text)
     return lambda st, host: choice
 
@@ -444,14 +451,16 @@ def _iprange(match: Match) -> Check:
         low, _, high = option.value.partition("-")
         lo, hi = v.address_int(low), v.address_int(high)
         attr = "src_int" if option.name == "src-range" else "dst_int"
-        label = "source" if attr == "src_int" else "destination"
+        code: ReasonCode = ("iprange.source" if attr == "src_int" else "iprange.destination"
+                            ) if not option.negated else (
+            "iprange.source.negated" if attr == "src_int" else "iprange.destination.negated")
 
-        def check(st: State, host: Host, o: Option = option, a: str = attr, lbl: str = label,
-                  lo: int = lo, hi: int = hi) -> Result:
+        def check(st: State, host: Host, o: Option = option, a: str = attr,
+                  code: ReasonCode = code, lo: int = lo, hi: int = hi) -> Result:
             if (lo <= getattr(st, a) <= hi) != o.negated:
                 return None
             shown = st.src if a == "src_int" else st.dst
-            return f"{lbl} {shown}, rule wants {'outside ' if o.negated else ''}{o.value}"
+            return because(code, address=shown, wanted=o.value)
 
         checks.append(check)
     return _all(checks)
@@ -466,7 +475,7 @@ def _set(match: Match) -> Check:
 
     def check(st: State, host: Host) -> Result:
         if host.ipsets is None or name not in host.ipsets:
-            return Choice(None, f"membership of ipset {name} (not in the ruleset file)")
+            return Choice(None, because("ipset.unknown", set=name))
         key = []
         for flag in flags:
             key.append(st.src if flag == "src" else st.dst)
@@ -474,7 +483,7 @@ def _set(match: Match) -> Check:
         hit = any(_set_member(member, key, st) for member in members)
         if hit != neg:
             return None
-        return f"{','.join(key)} is {'' if hit else 'not '}in ipset {name}"
+        return because("ipset.in" if hit else "ipset.not-in", key=",".join(key), set=name)
 
     return check
 
@@ -521,16 +530,17 @@ def _socket(match: Match) -> Check:
     def check(st: State, host: Host) -> Result:
         sockets = host.socket_list()
         if sockets is None:
-            return Choice(None, "whether a local socket takes the packet (not in the file)")
+            return _SOCKET_UNKNOWN
         found = listener(sockets, st.protocol, st.dst, st.dport)
         if found is None:
-            return f"no local socket for {st.protocol} {hostport(st.dst, st.dport)}"
+            return because("socket.none", protocol=st.protocol,
+                           address=hostport(st.dst, st.dport))
         if found.wildcard and not nowildcard:
-            return (f"the socket for {st.protocol} {hostport(st.dst, st.dport)} listens on "
-                    "any address, which the match ignores without --nowildcard")
+            return because("socket.wildcard", protocol=st.protocol,
+                           address=hostport(st.dst, st.dport))
         if transparent and not found.transparent:
-            return (f"the socket for {st.protocol} {hostport(st.dst, st.dport)} is not "
-                    "transparent, rule wants --transparent")
+            return because("socket.not-transparent", protocol=st.protocol,
+                           address=hostport(st.dst, st.dport))
         if restore:
             st.mark = found.mark
         return None
@@ -541,15 +551,17 @@ def _socket(match: Match) -> Check:
 def _icmp(match: Match) -> Check:
     option = match.options[0]
     return lambda st, host: None if option.negated else (
-        f"a {st.protocol} connection's first packet, rule wants ICMP type {option.value}")
+        because("icmp", protocol=st.protocol, wanted=option.value))
 
 
 _MODULES: dict[str, Callable[[Match], Check]] = {
     "tcp": _tcp, "udp": _tcp, "icmp": _icmp, "multiport": _multiport, "owner": _owner,
-    "mark": _mark("mark", "packet mark"), "connmark": _mark("ctmark", "connection mark"),
+    "mark": _mark("mark"), "connmark": _mark("ctmark"),
     "conntrack": _conntrack, "state": _conntrack, "comment": _comment, "addrtype": _addrtype,
     "statistic": _statistic, "iprange": _iprange, "set": _set, "socket": _socket,
 }
 
 
 _TEMPLATES = {4: _template(4), 6: _template(6)}
+_NO_CONNECTION = because("no-connection")
+_SOCKET_UNKNOWN = Choice(None, because("socket.unknown"))

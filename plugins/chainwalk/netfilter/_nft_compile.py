@@ -33,12 +33,13 @@ from ._nft_model import (
     Vmap,
 )
 from ._packet import Host
+from ._reasons import Reason, because
 from ._state import State
 
-Result = str | Choice | None
+Result = Reason | Choice | None
 Check = Callable[[State, Host], Result]
 #: A value read from the packet: a number, an interface name, one per part of a
-#: concatenation; a string in ``_Missing`` says why there is none.
+#: concatenation; the reason in ``_Missing`` says why there is none.
 Value = int | str | tuple[int | str, ...]
 
 _CT_STATE_BITS = {"NEW": 8, "ESTABLISHED": 2, "RELATED": 4, "INVALID": 1, "UNTRACKED": 64}
@@ -48,6 +49,10 @@ _TRANSPORT = ("tcp", "udp", "sctp", "dccp", "udplite")
 class _Missing(Exception):
     """The expression has nothing to read for this packet (the kernel's NFT_BREAK)."""
 
+    def __init__(self, reason: Reason) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
 
 def read(expr: Expr, st: State) -> Value:
     """The value of ``expr`` for the packet in ``st``; :class:`_Missing` when none."""
@@ -55,12 +60,12 @@ def read(expr: Expr, st: State) -> Value:
         proto = expr.protocol
         if proto in ("ip", "ip6"):
             if st.family != (4 if proto == "ip" else 6):
-                raise _Missing(f"not an {'IPv4' if proto == 'ip' else 'IPv6'} packet")
+                raise _Missing(because("nft.not-ipv4" if proto == "ip" else "nft.not-ipv6"))
             if expr.field in ("protocol", "nexthdr"):
                 return nv.PROTOCOLS[st.protocol]
             return st.src_int if expr.field == "saddr" else st.dst_int
         if (proto != "th" and st.protocol != proto) or st.protocol not in _TRANSPORT:
-            raise _Missing(f"not a {proto} packet ({st.protocol})")
+            raise _Missing(because("nft.not-protocol", wanted=proto, protocol=st.protocol))
         return st.sport if expr.field == "sport" else st.dport
     if isinstance(expr, Meta):
         key = expr.key
@@ -75,11 +80,11 @@ def read(expr: Expr, st: State) -> Value:
         if key in ("skuid", "skgid"):
             owner = st.uid if key == "skuid" else st.gid
             if owner is None:
-                raise _Missing("no local socket")
+                raise _Missing(because("nft.no-socket"))
             return owner
         interface = st.in_if if key in ("iifname", "iif") else st.out_if
         if interface is None:
-            raise _Missing(f"no {'input' if key.startswith('i') else 'output'} interface")
+            raise _Missing(because("nft.no-input" if key.startswith("i") else "nft.no-output"))
         return interface
     if isinstance(expr, Ct):
         if expr.key == "state":
@@ -87,7 +92,7 @@ def read(expr: Expr, st: State) -> Value:
                 return 64
             return _CT_STATE_BITS.get(st.ctstate, 1) if st.ct_attached else 1
         if st.untracked or not st.ct_attached:
-            raise _Missing("the packet has no connection yet")
+            raise _Missing(because("nft.no-connection"))
         return st.ctmark if expr.key == "mark" else st.zone
     if isinstance(expr, Bitwise):
         value = read(expr.expr, st)
@@ -95,7 +100,7 @@ def read(expr: Expr, st: State) -> Value:
         return (value & expr.mask) ^ expr.xor
     if isinstance(expr, Concat):
         return tuple(_one(read(p, st)) for p in expr.parts)
-    raise _Missing("numgen is read by its map")  # pragma: no cover - parser forbids it
+    raise _Missing(because("nft.numgen-read"))  # pragma: no cover - parser forbids it
 
 
 def _one(value: Value) -> int | str:
@@ -233,26 +238,28 @@ def compile_match(match: Match, table: NftTable) -> Check:
         try:
             value = read(left, st)
         except _Missing as e:
-            return str(e)
+            return e.reason
         if op not in ("==", "!="):
             assert isinstance(value, int)
             holds = {"<": value < bound, ">": value > bound, "<=": value <= bound,
                      ">=": value >= bound}[op]
-            return None if holds else f"{shown(types, value)} is not {op} {right}"
+            return None if holds else because("nft.compare", value=shown(types, value), op=op,
+                                              wanted=right)
         if isinstance(right, SetRef):
             index = set_index(table, right, host, types)
             if index is None:
-                return Choice(None, f"{shown(types, value)} in set @{right.name} (its "
-                              "elements are not in the file)")
+                return Choice(None, because("nft.set-unknown", value=shown(types, value),
+                                            set=right.name))
         else:
             index = found_fixed
         position = index.find(value)
         if position == -1:
-            return Choice(None, f"{shown(types, value)} is the owner a name stands for")
+            return Choice(None, because("nft.owner-name", value=shown(types, value)))
         hit = position is not None
         if hit == (op == "=="):
             return None
-        return f"{shown(types, value)} is {'' if hit else 'not '}{wanted}"
+        return because("nft.in" if hit else "nft.not-in", value=shown(types, value),
+                       wanted=wanted)
 
     return check
 
@@ -271,5 +278,5 @@ def compile_rule(rule: NftRule, table: NftTable) -> CompiledNftRule:
 
 def numgen_choice(expr: Numgen, value: int) -> Choice:
     """``numgen random mod N`` gives ``value``, given it gave none below it."""
-    return Choice(1.0 / (expr.modulus - value), f"numgen random mod {expr.modulus} gives "
-                  f"{value}")
+    return Choice(1.0 / (expr.modulus - value), because("nft.numgen", modulus=expr.modulus,
+                                                        value=value))

@@ -42,6 +42,7 @@ from ._nft_model import (
     Verdict,
     Vmap,
 )
+from ._reasons import Reason, because
 from ._targets import ACTIONS, Outcome
 from ._trace import MAX_STEPS, Jump, NftStep, Step, StepKind, StepResult, _Run
 
@@ -185,7 +186,7 @@ class NftRun(_Run):
         return policy
 
     def step(self, kind: StepKind, table: NftTable, hook: str, chain: NftChain, number: int,
-             rule: NftRule | None = None, result: StepResult = "", reason: str | None = None,
+             rule: NftRule | None = None, result: StepResult = "", reason: Reason | None = None,
              target: str | None = None, effect: str | None = None,
              jump: Jump | None = None) -> Step:
         return NftStep(kind, table.name, hook, chain.name, number,
@@ -216,7 +217,8 @@ class NftRun(_Run):
                         result = "assumed"
                         continue
                     return self.finish(table, hook, chain, number, rule, "assumed-not",
-                                       f"assumed not: {found.description}", None, effects,
+                                       because("assumed-not", choice=found.description), None,
+                                       effects,
                                        "CONTINUE")
                 return self.finish(table, hook, chain, number, rule, "not-matched", found,
                                    None, effects, "CONTINUE")
@@ -273,7 +275,7 @@ class NftRun(_Run):
                            outcome, jumped, natted)
 
     def finish(self, table: NftTable, hook: str, chain: NftChain, number: int, rule: NftRule,
-               result: StepResult, reason: str | None, target: str | None,
+               result: StepResult, reason: Reason | None, target: str | None,
                effects: list[str], outcome: Outcome, jumped: Verdict | None = None,
                natted: bool = False) -> tuple[Outcome, bool, Verdict | None]:
         effect = "; ".join(e for e in effects if e) or (

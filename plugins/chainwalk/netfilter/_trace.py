@@ -28,6 +28,7 @@ from ._compile import Choice
 from ._model import Chain, Option, Rule, Ruleset
 from ._packet import Host, Packet, hostport
 from ._policy_routing import RouteDecision
+from ._reasons import Reason, because
 from ._routing import Route, martian, route_input, route_output
 from ._state import State
 from ._targets import ACTIONS, Outcome
@@ -89,7 +90,7 @@ class Step:
     rule: int = 0
     text: str = ""
     result: StepResult = ""
-    reason: str | None = None
+    reason: Reason | None = None
     target: str | None = None
     effect: str | None = None
     count: int = 1
@@ -108,7 +109,7 @@ class Step:
                     "effect"):
             value = getattr(self, key)
             if value not in ("", None, 0) or (key == "rule" and self.kind == "rule"):
-                out[key] = value
+                out[key] = str(value) if key == "reason" else value
         if self.kind == "skipped":
             out["count"] = self.count
         return out
@@ -160,10 +161,10 @@ class Handshake:
     applied). ``unknown`` when the file cannot say (the answering socket's owner, chance)."""
 
     outcome: HandshakeOutcome
-    reason: str
+    reason: Reason
 
     def to_dict(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "reason": self.reason}
+        return {"outcome": self.outcome, "reason": str(self.reason)}
 
 
 @dataclass(slots=True)
@@ -375,8 +376,8 @@ class _Run:
                     if nxt > position:
                         steps.append(Step("skipped", table_name, hook, name, position + 1, "",
                                           "not-matched",
-                                          f"destination {st.dst} is not the -d of these "
-                                          f"{nxt - position} rules (index)", count=nxt - position))
+                                          because("index", address=st.dst,
+                                                  count=nxt - position), count=nxt - position))
                         position = nxt
                         if position >= count:
                             continue  # to the end of the chain
@@ -394,7 +395,8 @@ class _Run:
                         if self.choose(outcome, f"{table_name}:{name}:{number}", rule):
                             result = "assumed"
                             continue
-                        result, reason = "assumed-not", f"assumed not: {outcome.description}"
+                        result, reason = "assumed-not", because("assumed-not",
+                                                                choice=outcome.description)
                     else:
                         result, reason = "not-matched", outcome
                     break
@@ -658,9 +660,9 @@ def handshake(ruleset: Ruleset | NftRuleset, packet: Packet, host: Host, hook: s
     if packet.protocol != "tcp" or branch.disposition not in ("delivered", "sent"):
         return None
     if branch.probability is None or branch.assumptions:
-        return Handshake("unknown", "the first packet's way depends on assumptions")
+        return Handshake("unknown", because("handshake.assumptions"))
     if not branch.final.src:
-        return Handshake("unknown", "the packet has no source address to answer")
+        return Handshake("unknown", because("handshake.no-source"))
     final = branch.final
     local_client = hook == "OUTPUT"
     local_server = branch.disposition == "delivered"
@@ -682,20 +684,18 @@ def handshake(ruleset: Ruleset | NftRuleset, packet: Packet, host: Host, hook: s
             replies.append(_follow(ruleset, answer, host,
                                    "OUTPUT" if local_server else "PREROUTING", undo))
         except ChainwalkError as e:
-            return Handshake("unknown", f"the answer cannot be followed: {e}")
+            return Handshake("unknown", because("handshake.answer-unfollowable", error=str(e)))
     if len({reply.disposition for reply in replies}) > 1:
-        return Handshake("unknown", "the answer's fate depends on the owner of the answering "
-                         "socket, which the file does not say")
+        return Handshake("unknown", because("handshake.owner"))
     reply = replies[0]
     expected = "delivered" if local_client else "sent"
     if reply.disposition != expected:
         if reply.disposition == "sent":  # routed away from the local client
-            return Handshake("reply-dropped", "the answer (SYN-ACK) leaves on "
-                             f"{reply.final.out_interface} to "
-                             f"{hostport(reply.final.dst, reply.final.dport)} instead of "
-                             "coming back to the local client")
-        return Handshake("reply-dropped", f"the answer (SYN-ACK) is {reply.disposition}"
-                         + _by(reply))
+            return Handshake("reply-dropped", because(
+                "handshake.reply-leaves", interface=reply.final.out_interface,
+                destination=hostport(reply.final.dst, reply.final.dport)))
+        return Handshake("reply-dropped", because("handshake.reply",
+                                                  disposition=reply.disposition, by=_by(reply)))
     # The client's ACK: the first packet's way, NATed as the first packet was.
     ack = Packet(packet.dst, packet.dport, "tcp", src, packet.sport or EPHEMERAL_PORT,
                  packet.in_interface, packet.out_interface, packet.uid, packet.gid,
@@ -704,18 +704,19 @@ def handshake(ruleset: Ruleset | NftRuleset, packet: Packet, host: Host, hook: s
     try:
         last = _follow(ruleset, ack, host, hook, redo)
     except ChainwalkError as e:
-        return Handshake("unknown", f"the client's ACK cannot be followed: {e}")
+        return Handshake("unknown", because("handshake.ack-unfollowable", error=str(e)))
     if last.disposition != branch.disposition:
-        return Handshake("ack-dropped", f"the client's ACK is {last.disposition}" + _by(last))
-    return Handshake("completes", "the answer and the client's ACK both get through")
+        return Handshake("ack-dropped", because("handshake.ack", disposition=last.disposition,
+                                                by=_by(last)))
+    return Handshake("completes", because("handshake.completes"))
 
 
-def _by(branch: Branch) -> str:
+def _by(branch: Branch) -> Reason | str:
     step = branch.decided_by
     if step is None:
         return ""
     where = f"{step.table}:{step.chain}:{'policy' if step.kind == 'policy' else step.rule}"
-    return f" by {where}"
+    return because("handshake.by", where=where)
 
 
 def _follow(ruleset: Ruleset | NftRuleset, packet: Packet, host: Host, hook: str,

@@ -18,7 +18,8 @@ def hop_to_dict(hop: Hop) -> dict[str, Any]:
         "dst": hop.dst, "dport": hop.dport, "receiver_pod": hop.receiver_pod,
         "receiver_process": hop.receiver_process, "receiver_port": hop.receiver_port,
         "receiver": hop.receiver, "listener": hop.listener, "original_dst": hop.original_dst,
-        "original_dport": hop.original_dport, "outcome": hop.outcome, "notes": list(hop.notes),
+        "original_dport": hop.original_dport, "outcome": hop.outcome,
+        "notes": [str(note) for note in hop.notes],
         "output_trace": hop.output_trace.to_dict(),
         "prerouting_trace": (hop.prerouting_trace.to_dict()
                              if hop.prerouting_trace is not None else None),
@@ -31,7 +32,7 @@ def journey_to_dict(journey: Journey, scenario: Scenario | None = None) -> dict[
         out["title"] = scenario.title
         out["what_ifs"] = [w.describe() for w in scenario.what_ifs]
     out.update({"result": journey.result, "receiver": journey.receiver,
-                "reason": journey.reason, "hops": [hop_to_dict(h) for h in journey.hops]})
+                "reason": str(journey.reason), "hops": [hop_to_dict(h) for h in journey.hops]})
     return out
 
 

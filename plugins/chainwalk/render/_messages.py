@@ -6,6 +6,10 @@ A page's language comes from its file name (``PAGE.zh.md`` is Chinese, as
 mkdocs-static-i18n's suffix layout has it); the adapters hand the page's name to
 ``Site.render_page``, which picks the catalog. The catalogs hold the same keys with the
 same values to fill in (a test checks it, and that every key the code uses is in them).
+
+The engine's reasons (``netfilter._reasons``) are messages too, ``reason.CODE``: English's
+are the engine's own table (not copied into ``en.yaml``), other languages' are in their
+catalog.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import yaml
+
+from ..netfilter._reasons import ENGLISH as ENGLISH_REASONS
+from ..netfilter._reasons import Reason, ReasonCode
 
 Language = Literal["en", "zh"]
 LANGUAGES: tuple[Language, ...] = get_args(Language)
@@ -32,6 +39,13 @@ class Messages:
 
     def __call__(self, key: str, /, **values: object) -> str:
         return self.texts[key].format(**values)
+
+    def reason(self, reason: Reason) -> str:
+        """The engine's ``reason`` in this language."""
+        return reason.text(self._reason_template)
+
+    def _reason_template(self, code: ReasonCode) -> str:
+        return self.texts[f"reason.{code}"]
 
     def __hash__(self) -> int:
         return hash(self.language)
@@ -50,6 +64,8 @@ def messages(language: Language = "en") -> Messages:
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                              for k, v in data.items()):
         raise ValueError(f"{path}: a message catalog maps each key to its text")
+    if language == "en":
+        data |= {f"reason.{code}": text for code, text in ENGLISH_REASONS.items()}
     return Messages(language, data)
 
 

@@ -151,7 +151,7 @@ def _fail(d: _Diagram, source: str, target: str, text: str) -> None:
 
 def _failure_text(hop: Hop, msg: Messages) -> str:
     outcome = msg(f"outcome.{hop.outcome}")
-    return msg("sequence.failure", outcome=outcome, why=hop.notes[-1]) if hop.notes \
+    return msg("sequence.failure", outcome=outcome, why=msg.reason(hop.notes[-1])) if hop.notes \
         else outcome
 
 
@@ -190,7 +190,7 @@ def _hop(d: _Diagram, hop: Hop, journey: Journey) -> None:
     d.say(f"{sender}->>{receiver}: {label}")
     if hop.outcome in ("blackholed", "hop-limit"):
         _fail(d, receiver, receiver, _failure_text(hop, msg) if hop.outcome == "blackholed"
-              else msg("sequence.hop-limit", reason=journey.reason))
+              else msg("sequence.hop-limit", reason=msg.reason(journey.reason)))
 
 
 def sequence(scenario: Scenario, journey: Journey, numbering: Numbering,

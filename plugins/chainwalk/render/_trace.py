@@ -30,9 +30,10 @@ def _result(step: Step, msg: Messages) -> str:
     if step.kind == "return":
         return msg("trace.return")
     if step.kind == "skipped":
-        return md_text(step.reason) if step.reason else msg("trace.skipped")
+        return md_text(msg.reason(step.reason)) if step.reason else msg("trace.skipped")
     if step.result in ("not-matched", "assumed-not"):
-        return msg("trace.no-match", reason=md_text(step.reason or ""))
+        return msg("trace.no-match",
+                   reason=md_text(msg.reason(step.reason)) if step.reason else "")
     text = msg("trace.match-assumed" if step.result == "assumed" else "trace.match")
     if step.effect:
         return msg("trace.match-doing", match=text, what=md_text(step.effect))
@@ -92,7 +93,7 @@ def _landing(hop: Hop, msg: Messages) -> str:
 def result_line(journey: Journey, msg: Messages = ENGLISH) -> str:
     """The journey's result and why, below its table or diagram."""
     return msg("result.line", result=md_text(msg(f"result.{journey.result}")),
-               reason=md_text(journey.reason)) + "\n"
+               reason=md_text(msg.reason(journey.reason))) + "\n"
 
 
 def trace_table(journey: Journey, reasons: bool, numbering: Numbering,
@@ -118,7 +119,7 @@ def hops_table(journey: Journey, reasons: bool, numbering: Numbering,
             rows.extend(_rows(hop.prerouting_trace, hop.receiver_pod or "", reasons, numbering,
                               msg))
         rows.append([md_text(hop.receiver_pod or hop.pod), "", "", _landing(hop, msg), ""])
-        rows.extend([md_text(hop.receiver_pod or hop.pod), "", "", md_text(note), ""]
+        rows.extend([md_text(hop.receiver_pod or hop.pod), "", "", md_text(msg.reason(note)), ""]
                     for note in hop.notes)
         previous = ""
         for i, row in enumerate(rows):
