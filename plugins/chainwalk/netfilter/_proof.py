@@ -48,6 +48,8 @@ from ._space import (
     _complement,
     _intersect,
     explore,
+    mark_patterns,
+    meet,
     universe_for,
     witness_packet,
 )
@@ -71,7 +73,7 @@ class Description:
         for f, allowed in self.fields:
             if f in (IN, OUT):
                 continue
-            cube[f] = _intersect(cube[f], allowed)
+            cube[f] = meet(f, cube[f], mark_patterns(allowed) if f == MARK else allowed)
         for f, pattern, negated in self._interfaces():
             wanted = universe.interface_set(pattern)
             cube[f] = _intersect(cube[f], _complement(wanted, universe.tops[f])
@@ -284,8 +286,8 @@ def differences(ruleset: Ruleset, other: Ruleset, host: Host, hook: str,
                 for their in others:
                     if outcome(a, piece) == outcome(b, their):
                         continue
-                    both = tuple(_intersect(x, y) for x, y in zip(piece[0], their[0],
-                                                                   strict=True))
+                    both = tuple(meet(f, x, y) for f, (x, y) in enumerate(
+                        zip(piece[0], their[0], strict=True)))
                     if all(both):
                         packet = witness_packet((both, ()), universe, hook)
                         found.append(Difference(packet, mine.ending(a, piece),
