@@ -65,6 +65,8 @@ DROPPED = len(FIELDS) + 1  # an override: the target dropped the packet (REDIREC
 MARK_KEPT = len(FIELDS) + 2
 CT_MARK = len(FIELDS) + 3
 CT_MARK_KEPT = len(FIELDS) + 4
+# An override: the port of the transparent listener TPROXY handed the packet to.
+TPROXY_PORT = len(FIELDS) + 5
 ANY_MARK: Patterns = ((0, 0),)
 # uid and gid are kept plus one: 0 is "no local socket".
 NO_SOCKET = 0
@@ -667,6 +669,7 @@ class _Walker:
         out = []
         for piece in cubes:
             kept, flipped = _marks(piece, False)
+            piece = _set(piece, TPROXY_PORT, int(options["on-port"]))
             out.append(_set_marks(piece, False, kept & ~mask, (flipped & ~mask) ^ value))
         return out
 
