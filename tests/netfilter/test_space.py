@@ -30,7 +30,6 @@ from chainwalk.netfilter._space import (
     _pattern_meet,
     _pattern_minus,
     _preimage,
-    mark_patterns,
 )
 from chainwalk.netfilter._values import MAX_U32
 
@@ -339,7 +338,18 @@ def test_pattern_sets_are_exact_and_disjoint(a: list[tuple[int, int]],
         m for m in range(64) if (m & kept) ^ flipped in in_b)
 
 
-def test_marks_given_as_ranges_become_aligned_blocks() -> None:
-    assert mark_patterns(((0x10, 0x1f),)) == ((0x10, MAX_U32 ^ 0xf),)
-    assert mark_patterns(((1, 3),)) == ((1, MAX_U32), (2, MAX_U32 ^ 1))
-    assert mark_patterns(((0, MAX_U32),)) == ((0, 0),)
+def test_a_description_names_marks_under_a_mask() -> None:
+    """``mark=V/M`` and ``mark!=V/M`` in a description: the ambient rules' ztunnel mark."""
+    ruleset = parse_file(str(REPO / "rules" / "rulesets" / "ambient.rules"))
+    ztunnel = {(r.chain, r.rule): r for r in reach(
+        ruleset, HOST, "OUTPUT", parse_description("tcp socket mark=0x1539/0xfff", HERE), "nat")}
+    others = {(r.chain, r.rule): r for r in reach(
+        ruleset, HOST, "OUTPUT", parse_description("tcp socket mark!=0x539/0xfff", HERE), "nat")}
+    # ISTIO_OUTPUT#6 redirects to 15001 the TCP of every socket but ztunnel's.
+    assert ztunnel[("ISTIO_OUTPUT", 6)].status == "never"
+    found = others[("ISTIO_OUTPUT", 6)]
+    assert found.status == "reached" and found.witness is not None
+    assert found.witness.mark & 0xfff != 0x539
+    with pytest.raises(ChainwalkError) as raised:
+        parse_description("mark=0x1/0x100000000", HERE)
+    assert "mark: not a number or VALUE/MASK" in str(raised.value)

@@ -151,6 +151,8 @@ def _complement(a: Intervals, top: int) -> Intervals:
 
 def _compact(patterns: list[tuple[int, int]]) -> Patterns:
     """Disjoint patterns, sorted, with each pair that differs in one cared bit merged."""
+    if len(patterns) < 2:
+        return tuple(patterns)
     found = set(patterns)
     merged = True
     while merged:
@@ -172,6 +174,8 @@ def _compact(patterns: list[tuple[int, int]]) -> Patterns:
 
 
 def _pattern_meet(a: Patterns, b: Patterns) -> Patterns:
+    if a == ANY_MARK or b == ANY_MARK:  # the common case: most cubes leave marks free
+        return b if a == ANY_MARK else a
     return _compact([(va | vb, ca | cb) for va, ca in a for vb, cb in b
                      if not (va ^ vb) & ca & cb])
 
@@ -198,22 +202,10 @@ def _pattern_minus(a: Patterns, b: Patterns) -> Patterns:
     return _compact(pieces)
 
 
-def mark_patterns(values: Intervals) -> Patterns:
-    """Marks given as intervals (a description's) as patterns: aligned power-of-two
-    blocks."""
-    out = []
-    for lo, hi in values:
-        while lo <= hi:
-            size = lo & -lo if lo else 1 << 32
-            while size > hi - lo + 1:
-                size >>= 1
-            out.append((lo, v.MAX_U32 ^ (size - 1)))
-            lo += size
-    return _compact(out)
-
-
 def _preimage(wanted: Patterns, kept: int, flipped: int) -> Patterns:
     """The sent marks whose image under ``x -> (x & kept) ^ flipped`` is in ``wanted``."""
+    if kept == v.MAX_U32 and not flipped:
+        return wanted
     out = []
     for value, care in wanted:
         if (flipped ^ value) & care & ~kept:  # a bit the map sets is not the wanted one
