@@ -216,7 +216,7 @@ def test_istio_goldens(packet: Packet) -> None:
                 assert not isinstance(e, CannotProve)
                 continue
             checked += 1
-    assert checked > 10
+    assert checked > 40  # all but the owners given by name (marks under masks decided)
 
 
 @st.composite

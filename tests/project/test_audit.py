@@ -111,7 +111,9 @@ def test_istio_goldens() -> None:
                 assert not isinstance(e, CannotProve)
                 continue
             audited += 1
-    assert audited > 10
+    # Only owners given by name stay unknown (4 of 50 IPv4 groups); marks under masks,
+    # CONNMARK and TPROXY are decided.
+    assert audited > 40
 
 
 def test_tproxy_mode_captures_inbound_with_tproxy() -> None:
