@@ -607,7 +607,7 @@ class _Walker:
                 going_on.extend(going)
             elif name == "TPROXY":
                 hit = self._tproxy(rule, hit, where)
-                going_on.extend(piece for piece in hit if DROPPED not in dict(piece[1]))
+                going_on.extend(hit)
             elif name == "ACCEPT":
                 going_on.extend(hit)
             elif name not in ("DROP", "REJECT"):
