@@ -25,7 +25,7 @@ from kernel_probes import (
     Ruleset,
     _istio,
 )
-from netns import POD_IP, POD_PREFIX, REMOTE_RANGES, Lab
+from netns import GATEWAY_IP, POD_IP, POD_PREFIX, REMOTE_RANGES, Lab
 
 from chainwalk.netfilter import host_with, parse_file, trace
 from chainwalk.netfilter._proof import concrete_hits, parse_description, reach
@@ -66,8 +66,31 @@ def _probes(ruleset: Ruleset) -> list[tuple[str, Probe, tuple[str, str, int]]]:
     return out
 
 
+def _arriving_probes(ruleset: Ruleset) -> list[tuple[str, Probe, tuple[str, str, int]]]:
+    """For every mangle and nat rule that some connection from the network to the pod
+    matches at PREROUTING (from the gateway, without a mark: it crosses namespaces), its
+    witness, made by the network's client."""
+    host = host_with({"eth0": (POD_IP + "/" + str(POD_PREFIX),)})
+    parsed = parse_file(str(ruleset.path))
+    described = parse_description(f"tcp in=eth0 mark=0 src={GATEWAY_IP} dst={POD_IP} "
+                                  "sport=32768-60999", Location("<test>", 1))
+    out = []
+    for table in ("mangle", "nat"):
+        for found in reach(parsed, host, "PREROUTING", described, table):
+            w = found.witness
+            if w is None:
+                continue
+            assert (table, found.chain, found.rule) in concrete_hits(
+                trace(parsed, w, host, "PREROUTING"), "PREROUTING")
+            out.append((f"{ruleset.name}-in-{table}-{found.chain}-{found.rule}",
+                        Probe(ruleset, "prerouting", "tcp", w.dst, w.dport, src=w.src,
+                              sport=w.sport), (table, found.chain, found.rule)))
+    return out
+
+
 AMBIENT = _istio("ambient", APP, PROXY)
-PROBES = [p for r in (CLASSIC, CURRENT, DNS, AMBIENT, TPROXY) for p in _probes(r)]
+PROBES = [p for r in (CLASSIC, CURRENT, DNS, AMBIENT, TPROXY) for p in _probes(r)] + \
+    [p for r in (CURRENT, TPROXY) for p in _arriving_probes(r)]
 
 
 @pytest.mark.parametrize("probe", [p for _, p, _ in PROBES], ids=[n for n, _, _ in PROBES])
