@@ -58,7 +58,8 @@ CRITERIA = ["-s 127.0.0.6/32", "! -s 10.0.0.0/8", "-d 127.0.0.1/32", "! -d 127.0
             "-m owner --gid-owner 1337", "-m owner ! --gid-owner 1337",
             "-m owner --uid-owner 1000-1500 ! --gid-owner 1337", "-m mark --mark 0x1",
             "-m mark ! --mark 0x10/0xfffffff0", "-m comment --comment x",
-            *MARKS]
+            "-m conntrack --ctstate NEW", "-m conntrack --ctstate RELATED,ESTABLISHED",
+            "-m state ! --state NEW", *MARKS]
 TARGETS = ["-j RETURN", "-j ACCEPT", "-j A", "-g B", "-p tcp -j REDIRECT --to-ports 15001",
            "-p tcp -j DNAT --to-destination 10.0.0.13:9080", "-j MARK --set-xmark 0x1/0xffffffff",
            "-j LOG", "-j DROP", *MARKING]
