@@ -71,6 +71,9 @@ ANY_MARK: Patterns = ((0, 0),)
 # uid and gid are kept plus one: 0 is "no local socket".
 NO_SOCKET = 0
 MAX_CUBES = 100_000  # a chain whose sets grow past this many cubes is refused
+# A cube whose marks need more patterns than this is refused too: masks that overlap
+# without nesting, excluded one after another, can need exponentially many.
+MAX_MARK_PATTERNS = 1_000
 MAX_DEPTH = 64
 # Rule evaluations (one per piece and rule) an analysis may make: jumps can make the walk
 # exponential in the file's size, as for the trace; past this, it stops naming the chain.
@@ -570,6 +573,13 @@ class _Walker:
                     rule.location or Location(self.ruleset.source, 0),
                     f"chain {chain.name}: the symbolic analysis needs more than {MAX_CUBES} "
                     "packet classes", None, "a smaller ruleset or a narrower description")])
+            if max((len(piece[0][MARK]) for piece in (*cubes, *hit)), default=0) > \
+                    MAX_MARK_PATTERNS:
+                raise ChainwalkError([Problem(
+                    rule.location or Location(self.ruleset.source, 0),
+                    f"chain {chain.name}: the symbolic analysis needs more than "
+                    f"{MAX_MARK_PATTERNS} mark patterns in one packet class", None,
+                    "fewer distinct mark masks or a narrower description")])
             if not hit:
                 continue
             self.result.matched.setdefault(key, []).extend(hit)
