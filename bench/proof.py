@@ -5,9 +5,13 @@ Every figure comes from this run, on this machine, as the median of ``--runs`` r
 
 * ``reach`` over every chain of ``current.rules`` at OUTPUT, every packet (goal 50 ms);
 * ``equiv classic current`` at OUTPUT, every packet (goal 200 ms);
+* ``reach`` over every chain of ``ambient.rules`` (marks under masks, CONNMARK) at
+  OUTPUT, and ``audit`` of ``tproxy.rules`` (TPROXY, marks), each against the goal of an
+  audit (100 ms);
 * ``reach`` over the kube-proxy ruleset of ``run.py`` (``--services`` services): its
-  cost is reported; its ``-m statistic`` rules make the answer "cannot prove", which is
-  reported with the time it took to get there.
+  cost is reported; past its ``--set-xmark 0x4000/0x4000``, its ``-m statistic`` rules
+  make the answer "cannot prove", which is reported with the rule and the time it took
+  to get there.
 
 The baseline is one concrete trace through ``current.rules`` measured in the same run:
 the ratio says how many traces one proof costs.
@@ -63,6 +67,15 @@ def main() -> int:
     rows.append(("equiv classic current", _median_ns(
         lambda: differences(classic, current, HOST, "OUTPUT", every, "nat"), args.runs), 200e6))
 
+    from chainwalk.project._audit import audit
+
+    ambient = parse_file(str(RULESETS / "ambient.rules"))
+    tproxy = parse_file(str(RULESETS / "tproxy.rules"))
+    rows.append(("reach, every chain of ambient.rules", _median_ns(
+        lambda: reach(ambient, HOST, "OUTPUT", every, "nat"), args.runs), 100e6))
+    rows.append(("audit tproxy.rules", _median_ns(lambda: audit(tproxy, HOST), args.runs),
+                 100e6))
+
     import kube_proxy
 
     kube = parse_text(kube_proxy.generate(args.services), "kube-proxy.rules")
@@ -73,7 +86,7 @@ def main() -> int:
         try:
             reach(kube, HOST, "OUTPUT", every, "nat")
         except CannotProve as e:
-            outcome = f"refused: {e.reason}"
+            outcome = f"refused: {e}"
     rows.append((f"reach, kube-proxy ({args.services} services)", _median_ns(kube_reach, 3),
                  None))
 

@@ -6,7 +6,8 @@ A *description* names a set of first packets, as words separated by spaces::
 
 ``tcp``, ``udp``, ``icmp`` (or ``proto=N``); ``src``, ``dst`` (an address or prefix);
 ``sport``, ``dport`` (a port or ``LOW-HIGH``); ``in``, ``out`` (an interface, ``x+`` for
-a prefix); ``uid``, ``gid`` (an id or ``LOW-HIGH``); ``mark``; ``socket`` and
+a prefix); ``uid``, ``gid`` (an id or ``LOW-HIGH``); ``mark`` (a number, or ``V/M``: the
+marks ``m`` with ``m & M == V``); ``socket`` and
 ``no-socket``. ``=`` keeps the values, ``!=`` the others; words combine with "and".
 :func:`reach` says of each rule whether some described packet matches it (with a
 witness), and :func:`decisions` where each described packet's walk through a table
@@ -26,6 +27,7 @@ from . import _values as v
 from ._model import Ruleset
 from ._packet import Host, Packet
 from ._space import (
+    ANY_MARK,
     DPORT,
     DROPPED,
     DST,
@@ -47,7 +49,9 @@ from ._space import (
     Universe,
     _complement,
     _intersect,
+    _pattern_minus,
     explore,
+    meet,
     universe_for,
     witness_packet,
 )
@@ -60,7 +64,8 @@ Reach = Literal["reached", "never"]
 
 @dataclass(frozen=True)
 class Description:
-    """A parsed description: each field's allowed values (absent: any)."""
+    """A parsed description: each field's allowed values (absent: any; the mark's as
+    patterns, ``_space``'s)."""
 
     text: str
     fields: tuple[tuple[int, Intervals], ...]
@@ -71,7 +76,7 @@ class Description:
         for f, allowed in self.fields:
             if f in (IN, OUT):
                 continue
-            cube[f] = _intersect(cube[f], allowed)
+            cube[f] = meet(f, cube[f], allowed)
         for f, pattern, negated in self._interfaces():
             wanted = universe.interface_set(pattern)
             cube[f] = _intersect(cube[f], _complement(wanted, universe.tops[f])
@@ -130,7 +135,10 @@ def parse_description(text: str, where: Location, family: int = 4) -> Descriptio
             # An owner's id implies a socket; "uid!=1337" still takes packets without one.
             fields.append((f, allowed))
             continue
-        fields.append((f, _complement(allowed, tops[f]) if op == "!=" else allowed))
+        if op == "!=":
+            allowed = _pattern_minus(ANY_MARK, allowed) if f == MARK else \
+                _complement(allowed, tops[f])
+        fields.append((f, allowed))
     if problems:
         raise ChainwalkError(problems)
     return Description(text, tuple(fields), tuple(names))
@@ -140,7 +148,7 @@ _FIELD_NAMES = ("src", "dst", "proto", "sport", "dport", "in", "out", "uid", "gi
 _EXPECTED = {SRC: "an address or prefix", DST: "an address or prefix",
              PROTO: "a protocol number or name", SPORT: "a port or LOW-HIGH",
              DPORT: "a port or LOW-HIGH", UID: "an id or LOW-HIGH",
-             GID: "an id or LOW-HIGH", MARK: "a number", IN: "an interface",
+             GID: "an id or LOW-HIGH", MARK: "a number or VALUE/MASK", IN: "an interface",
              OUT: "an interface"}
 
 
@@ -155,11 +163,11 @@ def _values(f: int, value: str, family: int) -> Intervals:
         if not 0 <= number <= 255:
             raise ValueError(value)
         return ((number, number),)
-    if f == MARK:
-        mark = int(value, 0)
-        if not 0 <= mark <= v.MAX_U32:
+    if f == MARK:  # patterns
+        mark, mask = v.mark_bits(value)
+        if not (0 <= mark <= v.MAX_U32 and 0 <= mask <= v.MAX_U32):
             raise ValueError(value)
-        return ((mark, mark),)
+        return ((mark & mask, mask),)
     low, _, high = value.partition("-")
     lo, hi = int(low), int(high or low)
     top = 65535 if f in (SPORT, DPORT) else v.MAX_ID
@@ -238,7 +246,7 @@ def point(packet: Packet) -> Description:
     proto = PROTOCOLS.get(packet.protocol, 0)
     fields = [(SRC, ((src, src),)), (DST, ((dst, dst),)), (PROTO, ((proto, proto),)),
               (SPORT, ((packet.sport, packet.sport),)),
-              (DPORT, ((packet.dport, packet.dport),)), (MARK, ((packet.mark,) * 2,))]
+              (DPORT, ((packet.dport, packet.dport),)), (MARK, ((packet.mark, v.MAX_U32),))]
     uid = 0 if packet.uid is None else packet.uid + 1
     gid = 0 if packet.gid is None else packet.gid + 1
     fields += [(UID, ((uid, uid),)), (GID, ((gid, gid),))]
@@ -284,8 +292,8 @@ def differences(ruleset: Ruleset, other: Ruleset, host: Host, hook: str,
                 for their in others:
                     if outcome(a, piece) == outcome(b, their):
                         continue
-                    both = tuple(_intersect(x, y) for x, y in zip(piece[0], their[0],
-                                                                   strict=True))
+                    both = tuple(meet(f, x, y) for f, (x, y) in enumerate(
+                        zip(piece[0], their[0], strict=True)))
                     if all(both):
                         packet = witness_packet((both, ()), universe, hook)
                         found.append(Difference(packet, mine.ending(a, piece),

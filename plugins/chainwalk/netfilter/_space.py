@@ -4,17 +4,30 @@ Where :func:`~._trace.trace` follows one packet, :func:`explore` follows a *set*
 first packets of connections (a :class:`Space`) through the tables of one hook, exactly
 as the trace does for each of its members: the same matches, jumps, gotos, RETURN,
 policies, and NAT and MARK changes that later rules see. A set is a union of disjoint
-*cubes*: one interval set per field the matches read (addresses and ports as number
+*cubes*: one value set per field the matches read (addresses and ports as number
 intervals, the protocol number, the interfaces as indexes into the names the ruleset
 and the host know, the socket's uid and gid, the mark). Each rule splits a cube into
 the part that matches and the part that does not, so every set computed is exact.
 
+Marks are bits under masks, not numbers in ranges: the mark field of a cube is a union
+of disjoint ternary *patterns* ``(value, care)``, the marks ``m`` with
+``m & care == value`` (``care`` 0: every mark). Intersection, difference and complement
+of patterns are exact and stay small (the complement of one pattern is one pattern per
+cared bit). What targets do to marks is a map per piece, kept in its overrides: the mark
+later rules see is ``(sent & kept) ^ flipped`` and the connection's mark
+``(sent & ct_kept) ^ ct_flipped`` (a first packet's connection starts with mark 0:
+``ct_kept`` 0, ``ct_flipped`` 0). ``MARK --set-xmark V/M`` (and ``--set/--and/--or/
+--xor-mark``, TPROXY's ``--tproxy-mark``) and ``CONNMARK --set-xmark``, ``--save-mark``,
+``--restore-mark`` with ``--nfmask``/``--ctmask`` are all ``x -> (x & ~M) ^ V`` or the
+xor of two such maps of the sent mark, so the map stays of that form; a ``mark`` or
+``connmark`` match on the current mark is a pattern on the sent mark (its preimage), and
+a witness's mark is any member of its cube's patterns.
+
 What this cannot decide exactly (ipset members, ``-m statistic``, string matches, a
-mark under a mask that is not a prefix, a target that changes what it cannot
-represent) raises :class:`CannotProve` naming the rule: the answer is then "unknown",
-never a wrong yes or no. The source address is free (a socket may be bound to any
-address); at OUTPUT the output interface follows the destination as routing decides
-(``_routing``), and at PREROUTING there is no socket.
+target that changes what it cannot represent) raises :class:`CannotProve` naming the
+rule: the answer is then "unknown", never a wrong yes or no. The source address is free
+(a socket may be bound to any address); at OUTPUT the output interface follows the
+destination as routing decides (``_routing``), and at PREROUTING there is no socket.
 """
 
 from __future__ import annotations
@@ -30,7 +43,10 @@ from ._packet import Host, Packet
 from ._routing import primary_address, route_output
 
 Intervals = tuple[tuple[int, int], ...]  # sorted, disjoint, inclusive
-Cube = tuple[Intervals, ...]  # one interval set per field, in FIELDS order
+# The mark field's values: sorted, disjoint ternary patterns (value, care), the marks m
+# with m & care == value.
+Patterns = tuple[tuple[int, int], ...]
+Cube = tuple[Intervals, ...]  # per field in FIELDS order: intervals, patterns for the mark
 # A cube of first packets as sent, and the fields targets have set since (field, value):
 # later rules read those, a witness is drawn from the cube.
 Overrides = tuple[tuple[int, int], ...]
@@ -42,9 +58,22 @@ SRC, DST, PROTO, SPORT, DPORT, IN, OUT, UID, GID, MARK = range(len(FIELDS))
 # Exploration.returns), so that a walk a RETURN ends at a policy is the RETURN's.
 RETURNED = len(FIELDS)
 DROPPED = len(FIELDS) + 1  # an override: the target dropped the packet (REDIRECT, no address)
+# The maps of the sent mark that targets left (overrides; see the module's docstring): the
+# mark is (sent & MARK_KEPT) ^ MARK (absent: all bits kept, none flipped), the
+# connection's mark (sent & CT_MARK_KEPT) ^ CT_MARK (absent: 0). CT_MARK is also a
+# constraint's field: a connmark match, on the connection's mark.
+MARK_KEPT = len(FIELDS) + 2
+CT_MARK = len(FIELDS) + 3
+CT_MARK_KEPT = len(FIELDS) + 4
+# An override: the port of the transparent listener TPROXY handed the packet to.
+TPROXY_PORT = len(FIELDS) + 5
+ANY_MARK: Patterns = ((0, 0),)
 # uid and gid are kept plus one: 0 is "no local socket".
 NO_SOCKET = 0
 MAX_CUBES = 100_000  # a chain whose sets grow past this many cubes is refused
+# A cube whose marks need more patterns than this is refused too: masks that overlap
+# without nesting, excluded one after another, can need exponentially many.
+MAX_MARK_PATTERNS = 1_000
 MAX_DEPTH = 64
 # Rule evaluations (one per piece and rule) an analysis may make: jumps can make the walk
 # exponential in the file's size, as for the trace; past this, it stops naming the chain.
@@ -121,6 +150,95 @@ def _complement(a: Intervals, top: int) -> Intervals:
     return tuple(out)
 
 
+# -- mark patterns --------------------------------------------------------------------
+
+def _compact(patterns: list[tuple[int, int]]) -> Patterns:
+    """Disjoint patterns, sorted, with each pair that differs in one cared bit merged."""
+    if len(patterns) < 2:
+        return tuple(patterns)
+    found = set(patterns)
+    merged = True
+    while merged:
+        merged = False
+        for value, care in sorted(found):
+            if (value, care) not in found:
+                continue
+            bits = care
+            while bits:
+                bit = bits & -bits
+                bits ^= bit
+                sibling = (value ^ bit, care)
+                if sibling in found:
+                    found -= {(value, care), sibling}
+                    found.add((value & ~bit, care & ~bit))
+                    merged = True
+                    break
+    return tuple(sorted(found))
+
+
+def _pattern_meet(a: Patterns, b: Patterns) -> Patterns:
+    if a == ANY_MARK or b == ANY_MARK:  # the common case: most cubes leave marks free
+        return b if a == ANY_MARK else a
+    return _compact([(va | vb, ca | cb) for va, ca in a for vb, cb in b
+                     if not (va ^ vb) & ca & cb])
+
+
+def _pattern_minus_one(p: tuple[int, int], q: tuple[int, int]) -> list[tuple[int, int]]:
+    """``p`` without ``q``: one disjoint pattern per bit ``q`` cares about and ``p`` not."""
+    (value, care), (q_value, q_care) = p, q
+    if (value ^ q_value) & care & q_care:
+        return [p]
+    out = []
+    free = q_care & ~care
+    while free:
+        bit = free & -free
+        free ^= bit
+        out.append((value | (~q_value & bit), care | bit))  # differs from q at this bit
+        value, care = value | (q_value & bit), care | bit  # agrees, on to the next
+    return out
+
+
+def _pattern_minus(a: Patterns, b: Patterns) -> Patterns:
+    pieces = list(a)
+    for q in b:
+        pieces = [r for p in pieces for r in _pattern_minus_one(p, q)]
+    return _compact(pieces)
+
+
+def _preimage(wanted: Patterns, kept: int, flipped: int) -> Patterns:
+    """The sent marks whose image under ``x -> (x & kept) ^ flipped`` is in ``wanted``."""
+    if kept == v.MAX_U32 and not flipped:
+        return wanted
+    out = []
+    for value, care in wanted:
+        if (flipped ^ value) & care & ~kept:  # a bit the map sets is not the wanted one
+            continue
+        out.append(((value ^ flipped) & care & kept, care & kept))
+    return _compact(out)
+
+
+def meet(f: int, a: Intervals, b: Intervals) -> Intervals:
+    """Field ``f``'s values in both ``a`` and ``b`` (patterns for the mark)."""
+    return _pattern_meet(a, b) if f == MARK else _intersect(a, b)
+
+
+def _minus(f: int, a: Intervals, b: Intervals) -> Intervals:
+    return _pattern_minus(a, b) if f == MARK else _intersect(a, _complement(b, 1 << 200))
+
+
+def _marks(piece: Piece, connection: bool) -> tuple[int, int]:
+    """(kept, flipped): the packet's or the connection's mark as a map of the sent mark."""
+    fixed = dict(piece[1])
+    if connection:
+        return fixed.get(CT_MARK_KEPT, 0), fixed.get(CT_MARK, 0)
+    return fixed.get(MARK_KEPT, v.MAX_U32), fixed.get(MARK, 0)
+
+
+def _set_marks(piece: Piece, connection: bool, kept: int, flipped: int) -> Piece:
+    fields = (CT_MARK_KEPT, CT_MARK) if connection else (MARK_KEPT, MARK)
+    return _set(_set(piece, fields[0], kept & v.MAX_U32), fields[1], flipped & v.MAX_U32)
+
+
 # -- the universe of one analysis ---------------------------------------------------
 
 @dataclass
@@ -139,7 +257,7 @@ class Universe:
                      v.MAX_ID + 1, v.MAX_U32)
 
     def full(self) -> Cube:
-        return tuple(((0, top),) for top in self.tops)
+        return tuple(ANY_MARK if f == MARK else ((0, top),) for f, top in enumerate(self.tops))
 
     def interface_set(self, pattern: str) -> Intervals:
         prefix = pattern[:-1] if pattern.endswith("+") else None
@@ -192,8 +310,9 @@ def _maybe_not(values: Intervals, negated: bool, top: int) -> Intervals:
     return _complement(values, top) if negated else values
 
 
-def constraints(rule: Rule, universe: Universe) -> list[Constraint]:
-    """The rule's criteria as a union of conjunctions (raises :class:`CannotProve`)."""
+def constraints(rule: Rule, universe: Universe, table: str = "") -> list[Constraint]:
+    """The rule's criteria in ``table`` as a union of conjunctions (raises
+    :class:`CannotProve`)."""
     tops = universe.tops
     where = rule.location or Location("<rules>", 0)
     parts: list[tuple[int, Intervals]] = []
@@ -227,7 +346,7 @@ def constraints(rule: Rule, universe: Universe) -> list[Constraint]:
                 else:
                     raise CannotProve(where, f"criterion {o.name}")
         else:
-            found = _module(match, universe, where)
+            found = _module(match, universe, where, table)
             if found is None:
                 return []
             if isinstance(found, list):  # a disjunction (multiport --ports)
@@ -237,8 +356,8 @@ def constraints(rule: Rule, universe: Universe) -> list[Constraint]:
     return [tuple(parts) + a for a in alternatives]
 
 
-def _module(match: Match, universe: Universe,
-            where: Location) -> tuple[tuple[int, Intervals], ...] | list[Constraint] | None:
+def _module(match: Match, universe: Universe, where: Location,
+            table: str) -> tuple[tuple[int, Intervals], ...] | list[Constraint] | None:
     """A match module's constraint (``None``: it never matches a first packet)."""
     tops = universe.tops
     name = match.module
@@ -268,14 +387,25 @@ def _module(match: Match, universe: Universe,
         return [((SPORT, ports),), ((DPORT, ports),)]
     if name == "owner":
         return _owner(match, tops, where)
-    if name == "mark":
+    if name in ("mark", "connmark"):
+        if name == "connmark" and table == "raw":
+            raise CannotProve(where, "-m connmark in raw (before conntrack)")
         o = match.options[0]
         value, mask = v.mark_bits(o.value)
-        low = (~mask) & v.MAX_U32
-        if low & (low + 1):  # not a prefix mask: the set is not an interval
-            raise CannotProve(where, f"mark under the mask {hex(mask)}")
-        return ((MARK, _maybe_not(((value & mask, (value & mask) | low),), o.negated,
-                                  v.MAX_U32)),)
+        wanted: Patterns = ((value & mask, mask),)
+        return ((MARK if name == "mark" else CT_MARK,
+                 _pattern_minus(ANY_MARK, wanted) if o.negated else wanted),)
+    if name in ("conntrack", "state") and table != "raw" and all(
+            o.name in ("ctstate", "state") for o in match.options):
+        # Outside raw a first packet's connection is NEW (and DNAT once NAT changed it,
+        # which no state list without DNAT and SNAT can tell apart).
+        for o in match.options:
+            states = set(o.value.split(","))
+            if states & {"DNAT", "SNAT"}:
+                raise CannotProve(where, f"--{o.name} {o.value}")
+            if ("NEW" in states) == o.negated:
+                return None
+        return ()
     if name == "iprange":
         out = []
         for o in match.options:
@@ -323,13 +453,16 @@ def _split(piece: Piece, constraint: Constraint) -> tuple[Piece | None, list[Pie
     inside = list(cube)
     rest: list[Piece] = []
     for f, allowed in constraint:
-        if f in fixed:  # a value a target set: all of the piece meets it, or none
+        if f in (MARK, CT_MARK):  # on the mark now: a condition on the mark as sent
+            allowed = _preimage(allowed, *_marks(piece, f == CT_MARK))
+            f = MARK
+        elif f in fixed:  # a value a target set: all of the piece meets it, or none
             if not any(lo <= fixed[f] <= hi for lo, hi in allowed):
                 rest.append((tuple(inside), overrides))
                 return None, rest
             continue
-        keep = _intersect(inside[f], allowed)
-        drop = _intersect(inside[f], _complement(allowed, 1 << 200))
+        keep = meet(f, inside[f], allowed)
+        drop = _minus(f, inside[f], allowed)
         if drop:
             other = list(inside)
             other[f] = drop
@@ -391,10 +524,10 @@ class _Walker:
         self.cache: dict[int, list[Constraint]] = {}
         self.evaluations = 0
 
-    def _constraints(self, rule: Rule) -> list[Constraint]:
+    def _constraints(self, rule: Rule, table: str) -> list[Constraint]:
         key = id(rule)
         if key not in self.cache:
-            self.cache[key] = constraints(rule, self.universe)
+            self.cache[key] = constraints(rule, self.universe, table)
         return self.cache[key]
 
     def table(self, table: str, cubes: list[Piece]) -> list[Piece]:
@@ -433,13 +566,20 @@ class _Walker:
                     f"chain {chain.name}: the symbolic analysis needs more than "
                     f"{MAX_EVALUATIONS} rule evaluations", None,
                     "fewer nested jumps or a narrower description")])
-            alternatives = self._constraints(rule)
+            alternatives = self._constraints(rule, table)
             hit, cubes = split(cubes, alternatives)
             if len(cubes) + len(hit) > MAX_CUBES:
                 raise ChainwalkError([Problem(
                     rule.location or Location(self.ruleset.source, 0),
                     f"chain {chain.name}: the symbolic analysis needs more than {MAX_CUBES} "
                     "packet classes", None, "a smaller ruleset or a narrower description")])
+            if max((len(piece[0][MARK]) for piece in (*cubes, *hit)), default=0) > \
+                    MAX_MARK_PATTERNS:
+                raise ChainwalkError([Problem(
+                    rule.location or Location(self.ruleset.source, 0),
+                    f"chain {chain.name}: the symbolic analysis needs more than "
+                    f"{MAX_MARK_PATTERNS} mark patterns in one packet class", None,
+                    "fewer distinct mark masks or a narrower description")])
             if not hit:
                 continue
             self.result.matched.setdefault(key, []).extend(hit)
@@ -465,8 +605,8 @@ class _Walker:
             if name in _NON_TERMINAL_NO_CHANGE:
                 cubes = cubes + hit
                 continue
-            if name == "MARK":
-                cubes = cubes + self._mark(rule, hit)
+            if name in ("MARK", "CONNMARK"):
+                cubes = cubes + self._mark(rule, table, hit)
                 continue
             if name == "CT" and all(o.name in _CT_ZONE for o in target.options):
                 cubes = cubes + hit  # a conntrack zone: no field of the analysis changes
@@ -475,6 +615,9 @@ class _Walker:
             if name in ("REDIRECT", "DNAT"):
                 hit, going = self._nat(rule, hit, where)
                 going_on.extend(going)
+            elif name == "TPROXY":
+                hit = self._tproxy(rule, hit, where)
+                going_on.extend(hit)
             elif name == "ACCEPT":
                 going_on.extend(hit)
             elif name not in ("DROP", "REJECT"):
@@ -484,16 +627,53 @@ class _Walker:
             self.result.decisions.setdefault(decision, []).extend(hit)
         return returned + cubes
 
-    def _mark(self, rule: Rule, cubes: list[Piece]) -> list[Piece]:
+    def _mark(self, rule: Rule, table: str, cubes: list[Piece]) -> list[Piece]:
+        """The packets after MARK or CONNMARK: each piece's mark maps composed with the
+        target's (see the module's docstring)."""
         assert rule.target is not None
-        option = rule.target.options[0] if rule.target.options else None
+        options = {o.name: o.value for o in rule.target.options}
         where = rule.location or Location(self.ruleset.source, 0)
-        if option is None or option.name not in ("set-xmark", "set-mark"):
-            raise CannotProve(where, f"MARK {option.name if option else ''}")
-        value, mask = v.mark_bits(option.value)
-        if mask != v.MAX_U32:
-            raise CannotProve(where, f"MARK under the mask {hex(mask)}")
-        return [_set(piece, MARK, value) for piece in cubes]
+        if "set-xmark" in options:
+            value, mask = v.mark_bits(options["set-xmark"])
+        connection = rule.target.name == "CONNMARK"
+        if connection and table == "raw":
+            raise CannotProve(where, "CONNMARK in raw (before conntrack)")
+        out = []
+        for piece in cubes:
+            kept, flipped = _marks(piece, False)
+            ct_kept, ct_flipped = _marks(piece, True)
+            if "set-xmark" in options:  # x -> (x & ~mask) ^ value
+                if connection:
+                    piece = _set_marks(piece, True, ct_kept & ~mask, (ct_flipped & ~mask) ^ value)
+                else:
+                    piece = _set_marks(piece, False, kept & ~mask, (flipped & ~mask) ^ value)
+            else:
+                nfmask, ctmask = int(options["nfmask"], 16), int(options["ctmask"], 16)
+                if "save-mark" in options:  # ct = (ct & ~ctmask) ^ (mark & nfmask)
+                    piece = _set_marks(piece, True, (ct_kept & ~ctmask) ^ (kept & nfmask),
+                                       (ct_flipped & ~ctmask) ^ (flipped & nfmask))
+                else:  # restore: mark = (mark & ~nfmask) ^ (ct & ctmask)
+                    piece = _set_marks(piece, False, (kept & ~nfmask) ^ (ct_kept & ctmask),
+                                       (flipped & ~nfmask) ^ (ct_flipped & ctmask))
+            out.append(piece)
+        return out
+
+    def _tproxy(self, rule: Rule, cubes: list[Piece], where: Location) -> list[Piece]:
+        """The packets after TPROXY on a host whose sockets are not known: marked and
+        accepted, as ``_targets`` decides (with known sockets, whether a transparent
+        listener takes them is not decided here)."""
+        assert rule.target is not None
+        options = {o.name: o.value for o in rule.target.options}
+        value, mask = v.mark_bits(options["tproxy-mark"])
+        sockets = self.host.socket_list()
+        if sockets is not None:
+            raise CannotProve(where, "TPROXY towards the host's listening sockets")
+        out = []
+        for piece in cubes:
+            kept, flipped = _marks(piece, False)
+            piece = _set(piece, TPROXY_PORT, int(options["on-port"]))
+            out.append(_set_marks(piece, False, kept & ~mask, (flipped & ~mask) ^ value))
+        return out
 
     def _nat(self, rule: Rule, cubes: list[Piece],
              where: Location) -> tuple[list[Piece], list[Piece]]:
@@ -581,7 +761,7 @@ def start(universe: Universe, host: Host, hook: str, described: list[Cube]) -> l
     """``described`` as the hook sees it: at OUTPUT the output interface is the route's
     (split by destination), there is no input interface; at PREROUTING no socket and no
     output interface."""
-    if host.local_marks:
+    if host.local_marks and hook == "OUTPUT":  # a mark that changes the route, rerouted
         raise CannotProve(Location("<host>", 0), "policy routing by mark")
     out: list[Cube] = []
     for cube in described:
@@ -680,6 +860,9 @@ def witness(piece: Piece, universe: Universe, hook: str = "OUTPUT") -> dict[str,
     cube = piece[0]
     out = {}
     for f, values in enumerate(cube):
+        if f == MARK:  # a pattern's value (its free bits 0) is one of its marks
+            out[FIELDS[f]] = values[0][0]
+            continue
         nice = _NICE.get(f, ())
         if f in (SRC, DST):
             nice = _NICE_ADDRESSES[universe.family]

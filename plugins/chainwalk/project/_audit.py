@@ -5,8 +5,10 @@ The invariants (the proxy runs as ``proxy_uid``/``proxy_gid``, 1337 by default):
 - ``outbound-capture``: an application's TCP connection to another host (leaving on
   ``eth0``) is redirected to the proxy (127.0.0.1: 15001, or 15053 for DNS), unless an
   exclusion returns it;
-- ``inbound-capture``: a TCP connection arriving on ``eth0`` is redirected to port 15006,
-  unless an exclusion returns it;
+- ``inbound-capture``: a TCP connection arriving on ``eth0`` is redirected to port 15006
+  (by nat, or handed to a transparent listener on 15006 by TPROXY), unless an exclusion
+  returns it; it arrives from another network namespace, so without a mark (the kernel
+  clears it crossing namespaces);
 - ``proxy-not-captured``: the proxy's own connections to other hosts are never redirected
   to its outbound listener (which would loop).
 
@@ -24,7 +26,7 @@ from typing import Literal
 from .._errors import Location
 from ..netfilter import Host, Packet, Ruleset, host_with
 from ..netfilter._proof import exploration, outcome, parse_description
-from ..netfilter._space import Decision, witness_packet
+from ..netfilter._space import TPROXY_PORT, Decision, Piece, witness_packet
 
 Status = Literal["holds", "broken"]
 _EXCLUDING = ("dport", "dports", "destination-ports", "destination")
@@ -56,12 +58,16 @@ def audit(ruleset: Ruleset, host: Host | None = None, proxy_uid: int = 1337,
     lo = int(ipaddress.ip_address("127.0.0.1" if ruleset.family == 4 else "::1"))
     return [
         _check(ruleset, host, "outbound-capture", "OUTPUT", app,
-               lambda o: o[0] == "ACCEPT" and o[1] == lo),
-        _check(ruleset, host, "inbound-capture", "PREROUTING", "tcp in=eth0",
-               lambda o: o[0] == "ACCEPT" and o[2] == 15006),
+               lambda o, _: o[0] == "ACCEPT" and o[1] == lo),
+        _check(ruleset, host, "inbound-capture", "PREROUTING", "tcp in=eth0 mark=0",
+               lambda o, tproxy: o[0] == "ACCEPT" and 15006 in (o[2], tproxy)),
         _check(ruleset, host, "proxy-not-captured", "OUTPUT", proxy,
-               lambda o: o[2] != 15001, exclusions=False),
+               lambda o, _: o[2] != 15001, exclusions=False),
     ]
+
+
+def _tproxy_port(piece: Piece) -> int | None:
+    return dict(piece[1]).get(TPROXY_PORT)
 
 
 def _check(ruleset: Ruleset, host: Host, name: str, hook: str, words: str,
@@ -74,7 +80,7 @@ def _check(ruleset: Ruleset, host: Host, name: str, hook: str, words: str,
         if decision.table != "nat":
             continue
         for piece in pieces:
-            if good(outcome(decision, piece)):
+            if good(outcome(decision, piece), _tproxy_port(piece)):
                 continue
             ending = found.ending(decision, piece)
             packet = witness_packet(piece, found.universe, hook)
