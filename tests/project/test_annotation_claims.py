@@ -57,7 +57,7 @@ def test_the_issues_example_fails_on_each_field_at_once(rules: Path) -> None:
     at = "rules/rulesets/current.annotations.yaml"
     assert found == [
         f"{at}:{line + 3}:7: unknown annotation field: got 'colour', expected one of name, "
-        "purpose, steps, article, scenario",
+        "purpose, steps, article, scenario, zh",
         f"{at}:{line + 2}:7: the scenario's journey never meets this rule (nat ISTIO_OUTPUT: "
         "-j ISTIO_REDIRECT): got 'bookinfo/localhost', expected a scenario whose journey the "
         "rule matches",

@@ -15,6 +15,7 @@ from test_views_golden import CASES
 from chainwalk.journey import HOP_OUTCOMES, RESULTS
 from chainwalk.project import Site
 from chainwalk.render import LANGUAGES, messages, page_language
+from chainwalk.render._claims import KINDS, OUTCOMES
 from chainwalk.render._diff import ChangeKind
 from chainwalk.render._messages import fields
 from chainwalk.render._rules import COLUMNS
@@ -34,6 +35,9 @@ FAMILIES = {
     "overview.column.": ("step", "move", "rule"),
     "coverage.column.": ("chain", "number", "rule", "by"),
     "diff.kind.": tuple(kind.replace(" ", "-") for kind in get_args(ChangeKind)),
+    "claim.inline.": KINDS,
+    "claim.change.": OUTCOMES,
+    "claim.": ("never", "every", "none"),  # the kinds whose sentence takes no extra value
 }
 
 
