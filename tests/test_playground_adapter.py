@@ -156,9 +156,11 @@ def test_the_site_s_playground_files(tmp_path: Path) -> None:
     manifest = json.loads(files[PLAYGROUND_URI + "manifest.json"])  # type: ignore[arg-type]
     assert [PLAYGROUND_URI + w in files for w in manifest["wheels"]] == [True, True]
     rules = json.loads(files[PLAYGROUND_URI + "rules.json"])  # type: ignore[arg-type]
-    assert sorted(n for n in rules if n.startswith("rulesets/")) == [
-        f"rulesets/{p.name}" for p in RULESETS]
-    assert "scenarios/bookinfo.yaml" in rules
+    assert sorted(rules) == sorted(p.relative_to(ROOT / "rules").as_posix()
+                                   for p in (ROOT / "rules").rglob("*") if p.is_file())
+    assert {f"rulesets/{p.name}" for p in RULESETS} <= set(rules)
+    assert {"scenarios/bookinfo.yaml", "rulesets/current.nft", "node/hostprobe.rules",
+            "routing/ratings.ip-rule"} <= set(rules)  # all a scenario may name
     for source in files.values():
         assert isinstance(source, bytes) or source.is_file()
     (tmp_path / "rulesets").mkdir()
@@ -171,9 +173,7 @@ def test_the_site_s_playground_files(tmp_path: Path) -> None:
 
 def _rules_files() -> dict[str, str]:
     return {p.relative_to(ROOT / "rules").as_posix(): p.read_text(encoding="utf-8")
-            for folder in ("rulesets", "scenarios")
-            for p in sorted((ROOT / "rules" / folder).glob("*.*"))
-            if p.suffix in (".rules", ".yaml")}
+            for p in sorted((ROOT / "rules").rglob("*")) if p.is_file()}
 
 
 def cli_run(path: Path, name: str) -> object:

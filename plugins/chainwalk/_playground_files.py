@@ -5,9 +5,10 @@
   of it is loaded). Only the playground's worker asks for them.
 - The wheels of chainwalk and PyYAML (pure Python, made from the installed sources by
   :mod:`chainwalk._wheel`), which the worker unpacks into Pyodide.
-- The site's rules folder as data (``rules.json``: each ruleset and scenario file's
-  path inside it, to its text), and a manifest naming all of it for the playground's
-  script.
+- The site's rules folder as data (``rules.json``: each file's path inside it, to its
+  text), and a manifest naming all of it for the playground's
+  script, with the script's words in each language (the message catalogs'
+  ``playground.ui.*``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from ._errors import ChainwalkError, Location, Problem
 from ._files import read_text
 from ._wheel import package_wheel
+from .render._messages import LANGUAGES, messages
 
 PYODIDE_URI = "js/pyodide/"
 PLAYGROUND_URI = "assets/chainwalk/playground/"
@@ -25,6 +27,7 @@ PLAYGROUND_URI = "assets/chainwalk/playground/"
 PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip",
                  "pyodide-lock.json")
 SCRIPTS = ("playground.js", "playground-worker.mjs", "playground.css")
+UI_MESSAGES = "playground.ui."  # the catalogs' keys the script shows
 
 
 def missing_pyodide(folder: Path) -> list[str]:
@@ -47,7 +50,10 @@ def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, 
         files[PLAYGROUND_URI + wheel.filename] = wheel.content
     rules: dict[str, str] = {}
     problems: list[Problem] = []
-    found = [*(rules_dir / "rulesets").glob("*.rules"), *(rules_dir / "scenarios").glob("*.yaml")]
+    # Every file a scenario may name: rulesets (iptables and nftables), scenarios, the
+    # pods' routing dumps, the node's rules.
+    found = [path for path in rules_dir.rglob("*") if path.is_file()
+             and not any(part.startswith(".") for part in path.relative_to(rules_dir).parts)]
     for path in sorted(found):
         shown = path.relative_to(rules_dir).as_posix()
         try:
@@ -61,7 +67,10 @@ def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, 
                                      "the playground has no ruleset to offer",
                                      expected="rulesets/*.rules in the rules folder")])
     files[PLAYGROUND_URI + "rules.json"] = _json(rules)
+    # The page's words, per language (the script picks its page's <html lang>).
+    words = {language: {key: text for key, text in messages(language).texts.items()
+                        if key.startswith(UI_MESSAGES)} for language in LANGUAGES}
     files[PLAYGROUND_URI + "manifest.json"] = _json({
         "pyodide": PYODIDE_URI, "wheels": [w.filename for w in wheels],
-        "rules": "rules.json"})
+        "rules": "rules.json", "messages": words})
     return files

@@ -41,6 +41,10 @@ FAMILIES = {
 }
 
 
+# The playground's script names its words by their whole key, as a string.
+_SCRIPT = re.compile(r'"(playground\.ui\.[\w.-]*[\w-])"')
+
+
 def _used() -> tuple[set[str], set[str]]:
     static: set[str] = set()
     families: set[str] = set()
@@ -49,6 +53,7 @@ def _used() -> tuple[set[str], set[str]]:
         static.update(_STATIC.findall(text))
         static.update(_OTHER.findall(text))
         families.update(_DYNAMIC.findall(text))
+    static.update(_SCRIPT.findall((PACKAGE / "assets" / "playground.js").read_text("utf-8")))
     return static, families
 
 
