@@ -34,6 +34,7 @@ from chainwalk.playground import (
 
 ROOT = Path(__file__).resolve().parents[1]
 RULESETS = sorted((ROOT / "rules" / "rulesets").glob("*.rules"))
+NFT_RULESETS = sorted((ROOT / "rules" / "rulesets").glob("*.nft"))
 PROBES = [
     ["--dst", "10.0.0.9", "--dport", "80", "--uid", "1000", "--src", "10.0.0.5"],
     ["--dst", "10.0.0.9", "--dport", "80", "--uid", "1337", "--src", "10.0.0.5"],
@@ -66,6 +67,23 @@ def test_the_trace_is_the_cli_s(path: Path) -> None:
         for hit in found["trace"]["hits"]:
             line = all_lines[lines[hit["table"], hit["chain"], hit["rule"]] - 1]
             assert line.startswith(("-A " + hit["chain"] + " ", "-I " + hit["chain"] + " "))
+
+
+@pytest.mark.parametrize("path", NFT_RULESETS, ids=lambda p: p.stem)
+def test_an_nftables_paste_traces_as_the_cli_does(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    hits = 0
+    for options in PROBES:
+        found = trace(text, "pasted.rules", options)  # the name says nothing of the format
+        assert found["trace"] == json.loads(json.dumps(cli_json(path, options)).replace(
+            json.dumps(str(path)), json.dumps("pasted.rules"))), options
+        assert found["diagram"] is None  # the flowchart draws iptables chains only
+        lines = {(r["table"], r["chain"], r["rule"]): r["line"] for r in found["rule_lines"]}
+        for hit in found["trace"]["hits"]:
+            rule = text.splitlines()[lines[hit["table"], hit["chain"], hit["rule"]] - 1]
+            assert hit["target"] in rule, (hit, rule)
+            hits += 1
+    assert hits > 0
 
 
 def test_the_json_entry_point_round_trips() -> None:
@@ -156,11 +174,11 @@ def test_the_site_s_playground_files(tmp_path: Path) -> None:
     manifest = json.loads(files[PLAYGROUND_URI + "manifest.json"])  # type: ignore[arg-type]
     assert [PLAYGROUND_URI + w in files for w in manifest["wheels"]] == [True, True]
     rules = json.loads(files[PLAYGROUND_URI + "rules.json"])  # type: ignore[arg-type]
-    assert sorted(rules) == sorted(p.relative_to(ROOT / "rules").as_posix()
-                                   for p in (ROOT / "rules").rglob("*") if p.is_file())
-    assert {f"rulesets/{p.name}" for p in RULESETS} <= set(rules)
-    assert {"scenarios/bookinfo.yaml", "rulesets/current.nft", "node/hostprobe.rules",
-            "routing/ratings.ip-rule"} <= set(rules)  # all a scenario may name
+    assert sorted(n for n in rules if n.startswith("rulesets/")) == sorted(
+        f"rulesets/{p.name}" for p in (*RULESETS, *(ROOT / "rules" / "rulesets").glob("*.nft")))
+    # What the scenarios name beside rulesets: routing dumps and the node's rules.
+    assert {"routing/sleep.ip-rule", "node/hostprobe.rules"} <= set(rules)
+    assert "scenarios/bookinfo.yaml" in rules
     for source in files.values():
         assert isinstance(source, bytes) or source.is_file()
     (tmp_path / "rulesets").mkdir()
@@ -172,8 +190,13 @@ def test_the_site_s_playground_files(tmp_path: Path) -> None:
 
 
 def _rules_files() -> dict[str, str]:
-    return {p.relative_to(ROOT / "rules").as_posix(): p.read_text(encoding="utf-8")
-            for p in sorted((ROOT / "rules").rglob("*")) if p.is_file()}
+    """The rules folder as the site ships it to the playground (rules.json)."""
+    files = playground_files(ROOT / "node_modules" / "pyodide", ROOT / "rules",
+                             ROOT / "plugins" / "chainwalk" / "assets")
+    shipped = files[PLAYGROUND_URI + "rules.json"]
+    assert isinstance(shipped, bytes)
+    found: dict[str, str] = json.loads(shipped)
+    return found
 
 
 def cli_run(path: Path, name: str) -> object:

@@ -5,8 +5,8 @@
   of it is loaded). Only the playground's worker asks for them.
 - The wheels of chainwalk and PyYAML (pure Python, made from the installed sources by
   :mod:`chainwalk._wheel`), which the worker unpacks into Pyodide.
-- The site's rules folder as data (``rules.json``: each file's path inside it, to its
-  text), and a manifest naming all of it for the playground's
+- The site's rules folder as data (``rules.json``: each ruleset and scenario file's
+  path inside it, to its text), and a manifest naming all of it for the playground's
   script, with the script's words in each language (the message catalogs'
   ``playground.ui.*``).
 """
@@ -38,6 +38,8 @@ def missing_pyodide(folder: Path) -> list[str]:
 def _json(data: object) -> bytes:
     return (json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
+_RULES_SUFFIXES = (".rules", ".nft", ".yaml", ".ip-rule", ".ip-route")
+
 
 def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, Path | bytes]:
     """Site path -> file to copy, or content, for every file the playground needs."""
@@ -50,10 +52,10 @@ def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, 
         files[PLAYGROUND_URI + wheel.filename] = wheel.content
     rules: dict[str, str] = {}
     problems: list[Problem] = []
-    # Every file a scenario may name: rulesets (iptables and nftables), scenarios, the
-    # pods' routing dumps, the node's rules.
-    found = [path for path in rules_dir.rglob("*") if path.is_file()
-             and not any(part.startswith(".") for part in path.relative_to(rules_dir).parts)]
+    # Every file a scenario may name (rulesets of both formats, routing dumps, node rules)
+    # and the scenarios; not the annotations, which only the pages read.
+    found = [p for p in rules_dir.rglob("*") if p.is_file() and p.suffix in _RULES_SUFFIXES
+             and not p.name.endswith(".annotations.yaml")]
     for path in sorted(found):
         shown = path.relative_to(rules_dir).as_posix()
         try:
@@ -65,7 +67,7 @@ def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, 
     if not any(name.startswith("rulesets/") for name in rules):
         raise ChainwalkError([Problem(Location(str(rules_dir / "rulesets"), 0),
                                      "the playground has no ruleset to offer",
-                                     expected="rulesets/*.rules in the rules folder")])
+                                     expected="rulesets/*.rules or *.nft in the rules folder")])
     files[PLAYGROUND_URI + "rules.json"] = _json(rules)
     # The page's words, per language (the script picks its page's <html lang>).
     words = {language: {key: text for key, text in messages(language).texts.items()

@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 _DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
-_KEPT = re.compile(r"\.(py|json|yaml)$|(^|/)py\.typed$")  # sources, data, message catalogs
+_KEPT = re.compile(r"\.(py|json|yaml)$|(^|/)py\.typed$")  # the package data pyproject lists
 
 
 @dataclass(frozen=True)

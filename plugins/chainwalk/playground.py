@@ -27,6 +27,8 @@ from ._errors import ChainwalkError, Location, Problem, bounded
 from .cli import build_parser, check_trace_arguments, trace_of
 from .journey import load_scenarios
 from .netfilter import Ruleset, Trace, parse_text
+from .netfilter._nft_model import NftRuleset
+from .netfilter._nft_parser import detect_format, parse_nft_text
 from .project import journeys_of
 from .render import format_mermaid, format_text, journey_to_dict
 from .render._chains import chains_flowchart
@@ -59,8 +61,11 @@ def _arguments(name: str, options: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def _diagram(ruleset: Ruleset, result: Trace) -> dict[str, str] | None:
-    """The flowchart of the table whose rules decided most, the trace's path lit."""
+def _diagram(ruleset: Ruleset | NftRuleset, result: Trace) -> dict[str, str] | None:
+    """The flowchart of the table whose rules decided most, the trace's path lit (an
+    iptables ruleset's: the flowchart does not draw nftables chains)."""
+    if not isinstance(ruleset, Ruleset):
+        return None
     steps = [step for branch in result.branches for step in branch.steps if step.table]
     tables = [t for t in ruleset.tables if any(s.table == t.name for s in steps)]
     if not tables:
@@ -80,10 +85,12 @@ def trace(rules: str, name: str, options: Sequence[str]) -> dict[str, Any]:
         args = _arguments(name, options)
     except _Usage as e:
         return {"usage": str(e)}
-    parsed: list[Ruleset] = []
+    parsed: list[Ruleset | NftRuleset] = []
 
-    def load(path: str, family: int) -> Ruleset:
-        parsed.append(parse_text(rules, path, family))
+    def load(path: str, family: int) -> Ruleset | NftRuleset:
+        # As the CLI reads a file: --format, else the first line says which.
+        nft = (args.format if args.format != "auto" else detect_format(rules)) == "nft"
+        parsed.append(parse_nft_text(rules, path) if nft else parse_text(rules, path, family))
         return parsed[-1]
 
     try:
@@ -91,11 +98,21 @@ def trace(rules: str, name: str, options: Sequence[str]) -> dict[str, Any]:
     except ChainwalkError as e:
         return {"problems": [problem_dict(p) for p in bounded(e.problems)]}
     ruleset = parsed[0]
-    lines = [{"table": t.name, "chain": c.name, "rule": n, "line": r.location.line}
-             for t in ruleset.tables for c in t.chains
-             for n, r in enumerate(c.rules, start=1) if r.location is not None]
     return {"trace": result.to_dict(), "text": format_trace(result),
-            "diagram": _diagram(ruleset, result), "rule_lines": lines}
+            "diagram": _diagram(ruleset, result), "rule_lines": _rule_lines(ruleset)}
+
+
+def _rule_lines(ruleset: Ruleset | NftRuleset) -> list[dict[str, Any]]:
+    """Each rule's line in the pasted text, keyed as the trace's steps name the rule."""
+    where: list[tuple[str, str, int, Location | None]]
+    if isinstance(ruleset, Ruleset):
+        where = [(t.name, c.name, n, r.location) for t in ruleset.tables for c in t.chains
+                 for n, r in enumerate(c.rules, start=1)]
+    else:
+        where = [(t.name, c.name, n, r.location) for t in ruleset.tables for c in t.chains
+                 for n, r in enumerate(c.rules, start=1)]
+    return [{"table": table, "chain": chain, "rule": n, "line": location.line}
+            for table, chain, n, location in where if location is not None]
 
 
 def trace_json(rules: str, name: str, options_json: str) -> str:

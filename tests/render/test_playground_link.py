@@ -64,10 +64,13 @@ def test_each_link_s_trace_lands_where_the_journey_s_first_hop_did() -> None:
         for scenario in load_scenarios(str(path)):
             journey = project.journey(scenario)
             state = playground_state(scenario, journey)
-            if state is None:  # edited rules, IPv6, a caller without iptables rules
+            if state is None:
                 pod = scenario.topology.pod(journey.hops[0].pod)
-                assert scenario.what_ifs or ":" in journey.hops[0].dst or pod is None \
-                    or pod.ruleset is None or "/rulesets/" not in pod.ruleset or not pod.ruleset.endswith(".rules"), scenario.id
+                assert pod is not None
+                assert (scenario.what_ifs or ":" in journey.hops[0].dst or not pod.ruleset
+                        or pod.routing_paths
+                        or pod.ipsets or (pod.sidecar is not None and (
+                            pod.sidecar.transparent or pod.sidecar.mark))), scenario.id
                 continue
             rules = (ROOT / "rules" / "rulesets" / state["ruleset"]).read_text("utf-8")
             result = trace(rules, state["ruleset"], argv(state))["trace"]

@@ -685,7 +685,7 @@
       rulesFiles = loaded[1];
       rulesets = {};
       Object.keys(rulesFiles).forEach(function (path) {
-        var match = /^rulesets\/([^/]+\.rules)$/.exec(path);
+        var match = /^rulesets\/([^/]+\.(?:rules|nft))$/.exec(path);
         if (match) {
           rulesets[match[1]] = rulesFiles[path];
         }

@@ -22,15 +22,18 @@ from ._messages import LANGUAGES, Messages
 def playground_state(scenario: Scenario, journey: Journey) -> dict[str, str] | None:
     """The playground's state for the journey's first connection; ``None`` when the
     playground cannot show it as the journey saw it: rules edited by a what-if, an IPv6
-    connection, or a pod whose ruleset is not an iptables file of ``rulesets/`` (the
-    playground reads ``iptables-save`` text only)."""
+    connection, a pod whose ruleset is not one of ``rulesets/``, or one whose packets
+    depend on more than its rules (policy routing dumps, ipset members, a proxy's
+    transparent or marked sockets: the playground's trace has none of them)."""
     if scenario.what_ifs or not journey.hops:
         return None
     hop = journey.hops[0]
     pod = scenario.topology.pod(hop.pod)
     ruleset = PurePosixPath(pod.ruleset) if pod is not None else None
-    if pod is None or ruleset is None or ":" in hop.dst or ruleset.parent.name != "rulesets" \
-            or ruleset.suffix != ".rules":
+    if pod is None or ruleset is None or ":" in hop.dst or ruleset.parent.name != "rulesets":
+        return None
+    if pod.routing_paths or pod.ipsets or (pod.sidecar is not None and (
+            pod.sidecar.transparent or pod.sidecar.mark)):
         return None
     addresses = [f"{interface.name}={address}" for interface in pod.interfaces
                  if interface.name != "lo" for address in interface.addresses

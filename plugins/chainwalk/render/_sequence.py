@@ -56,8 +56,8 @@ class _Diagram:
         sidecar = found.sidecar if found is not None else None
         if sidecar is not None and name == sidecar.kind:
             # ztunnel is the node's, listening in the pod: not the pod's own sidecar.
-            node = sidecar.kind == "ztunnel"
-            label = self.msg("sequence.in-pod-sockets" if node else "sequence.sidecar", name=name)
+            label = (self.msg("sequence.in-pod-sockets", name=name) if sidecar.kind == "ztunnel"
+                     else self.msg("sequence.sidecar", name=name))
             return self.actor(pod, "sidecar", label)
         return self.actor(pod, f"app {name}", name)
 
