@@ -33,6 +33,8 @@ import journey_agent
 from chainwalk.journey import Scenario
 from chainwalk.journey._world import World, build_world
 from chainwalk.netfilter import write_ruleset
+from chainwalk.netfilter._nft_model import NftRuleset
+from chainwalk.netfilter._nft_writer import write_nft_ruleset
 
 GATEWAY = "169.254.1.1"
 READY_TIMEOUT_S = 5.0
@@ -136,8 +138,11 @@ class RealTopology:
         sh("iptables-restore", netns=router, stdin="\n".join(lines) + "\n")
 
     def load_rules(self, pod: str) -> None:
+        """The pod's rules as its file is written: ``iptables-restore`` or ``nft -f``."""
         ruleset = self.world.rulesets[pod]
-        if ruleset.tables:
+        if isinstance(ruleset, NftRuleset):
+            sh("nft", "-f", "-", netns=self.ns(pod), stdin=write_nft_ruleset(ruleset))
+        elif ruleset.tables:
             sh("iptables-restore", netns=self.ns(pod), stdin=write_ruleset(ruleset))
 
     def config(self, **extra: Any) -> dict[str, Any]:
