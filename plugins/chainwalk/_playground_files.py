@@ -7,7 +7,8 @@
   :mod:`chainwalk._wheel`), which the worker unpacks into Pyodide.
 - The site's rules folder as data (``rules.json``: each ruleset and scenario file's
   path inside it, to its text), and a manifest naming all of it for the playground's
-  script.
+  script, with the script's words in each language (the message catalogs'
+  ``playground.ui.*``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from ._errors import ChainwalkError, Location, Problem
 from ._files import read_text
 from ._wheel import package_wheel
+from .render._messages import LANGUAGES, messages
 
 PYODIDE_URI = "js/pyodide/"
 PLAYGROUND_URI = "assets/chainwalk/playground/"
@@ -25,6 +27,7 @@ PLAYGROUND_URI = "assets/chainwalk/playground/"
 PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip",
                  "pyodide-lock.json")
 SCRIPTS = ("playground.js", "playground-worker.mjs", "playground.css")
+UI_MESSAGES = "playground.ui."  # the catalogs' keys the script shows
 
 
 def missing_pyodide(folder: Path) -> list[str]:
@@ -66,7 +69,10 @@ def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, 
                                      "the playground has no ruleset to offer",
                                      expected="rulesets/*.rules or *.nft in the rules folder")])
     files[PLAYGROUND_URI + "rules.json"] = _json(rules)
+    # The page's words, per language (the script picks its page's <html lang>).
+    words = {language: {key: text for key, text in messages(language).texts.items()
+                        if key.startswith(UI_MESSAGES)} for language in LANGUAGES}
     files[PLAYGROUND_URI + "manifest.json"] = _json({
         "pyodide": PYODIDE_URI, "wheels": [w.filename for w in wheels],
-        "rules": "rules.json"})
+        "rules": "rules.json", "messages": words})
     return files

@@ -358,6 +358,9 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             except OSError as e:
                 log.info(f"cannot keep the pages in the cache {self.cache_file}: {e}")
 
+    # After mkdocs-static-i18n (-100), which reads the source path of every file and
+    # the playground's generated files have none; each language's build adds them again.
+    @event_priority(-150)
     def on_files(self, files: Files, *, config: MkDocsConfig) -> Files:
         for uri, source in ((MERMAID_URI, self.mermaid_js), (PAN_ZOOM_URI, self.pan_zoom_js),
                             (SCRIPT_URI, ASSETS / "diagrams.js"),

@@ -21,6 +21,7 @@ import pytest
 from conftest import ARTIFACTS, ROOT, Site
 
 from chainwalk.cli import main
+from chainwalk.render import messages
 
 pytestmark = pytest.mark.browser
 
@@ -445,3 +446,33 @@ def test_a_reload_reports_the_cached_start(playground: Page) -> None:
     _report(f"The playground reloaded (cache warm): {time.monotonic() - started:.2f} s to "
             f"its trace shown")
     assert page.evaluate("typeof window.__pwned") == "undefined"
+
+
+def test_the_chinese_page_traces_in_chinese(browser: Any, project_site: Site,
+                                            tmp_path: Path) -> None:
+    """/zh/playground/: the same engine and answers, the page's own words in Chinese (the
+    catalog's playground.ui.* keys), no English label left."""
+    chinese = Page(browser, project_site.url + "zh/playground/")
+    try:
+        page = chinese.page
+        text = (ROOT / "rules" / "rulesets" / "current.rules").read_text(encoding="utf-8")
+        got = chinese.trace(text, PROBES[0])
+        assert got["result"]["trace"] == cli_json(text, argv_of(PROBES[0]), tmp_path)
+        words = messages("zh").texts
+        form = page.inner_text("#chainwalk-playground form")
+        status = page.inner_text("#chainwalk-playground .cw-pg-status")
+        headers = page.eval_on_selector_all("#chainwalk-playground th",
+                                            "cells => cells.map(c => c.textContent)")
+        assert words["playground.ui.packet"] in form and words["playground.ui.field.dst"] in form
+        assert status.startswith(words["playground.ui.traced"].split("{")[0])
+        assert headers[:5] == [words[f"playground.ui.column.{name}"]
+                               for name in ("where", "result", "rule", "why", "what-if")]
+        english = {text.strip() for key, text in messages("en").texts.items()
+                   if key.startswith("playground.ui.") and text != words[key]}
+        shown = form + "\n" + status + "\n" + "\n".join(headers)
+        assert [text for text in english if text in shown] == []
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "playground-zh-1440.png"))
+        assert chinese.errors == [] and chinese.outside == []
+    finally:
+        chinese.close()

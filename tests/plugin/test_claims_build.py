@@ -12,7 +12,7 @@ from plugin_helpers import ROOT, edit, run_cli
 def test_a_false_annotation_fails_the_sites_strict_build(tmp_path: Path) -> None:
     site = tmp_path / "site-copy"
     site.mkdir()
-    for name in ("docs", "rules"):
+    for name in ("docs", "rules", "overrides"):
         shutil.copytree(ROOT / name, site / name)
     shutil.copy(ROOT / "mkdocs.yml", site / "mkdocs.yml")
     (site / "node_modules").symlink_to(ROOT / "node_modules")
@@ -35,7 +35,7 @@ def test_a_false_claim_in_a_page_fails_the_sites_strict_build(tmp_path: Path) ->
     connections: the build names the page, line and column, and traces a packet."""
     site = tmp_path / "site-copy"
     site.mkdir()
-    for name in ("docs", "rules"):
+    for name in ("docs", "rules", "overrides"):
         shutil.copytree(ROOT / name, site / name)
     shutil.copy(ROOT / "mkdocs.yml", site / "mkdocs.yml")
     (site / "node_modules").symlink_to(ROOT / "node_modules")

@@ -5,6 +5,7 @@ counterexample traced; what cannot be decided is a problem too, never a silent p
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -15,10 +16,11 @@ from chainwalk.project import Project, Site
 REPO = Path(__file__).resolve().parents[2]
 
 
-def render(markdown: str, rules: Path = REPO / "rules") -> tuple[str, list[str]]:
+def render(markdown: str, rules: Path = REPO / "rules",
+           page: str = "docs/p.md") -> tuple[str, list[str]]:
     site = Site(Project(rules, rules.parent))
     site.begin_build()
-    result = site.render_page("docs/p.md", markdown)
+    result = site.render_page(page, markdown)
     return result.markdown, [str(f) for f in result.findings]
 
 
@@ -157,3 +159,38 @@ def test_the_behaviour_view_lists_each_difference_once() -> None:
     text, problems = render("```chainwalk\nview: behaviour\nruleset: current\n"
                             "against: classic\nwhere: dport!=15008 dport!=15020\n```\n")
     assert problems == [] and "treat every one of them the same" in text
+
+
+CLAIMS_PAGE = (
+    "Rule 7 is `chainwalk: never ISTIO_OUTPUT#7 in current` "
+    "`chainwalk: without ISTIO_OUTPUT#6 in current then bookinfo/outbound unchanged`.\n\n"
+    "```chainwalk\nview: claim\nruleset: current\nclaim: reached ISTIO_OUTPUT#9\n"
+    "where: tcp out=eth0\n```\n\n"
+    "```chainwalk\nview: claim\nruleset: current\nhook: prerouting\n"
+    "claim: every ISTIO_IN_REDIRECT#1\n"
+    "where: tcp in=eth0 dport!=15008 dport!=15020 dport!=15021 dport!=15090\n```\n\n"
+    "```chainwalk\nview: claim\nruleset: current\n"
+    "claim: without ISTIO_OUTPUT#3 then bookinfo/inbound lands 15006\n```\n\n"
+    "```chainwalk\nview: claim\nruleset: current\nclaim: same-as classic\n"
+    "where: dport!=15008 dport!=15020\n```\n\n"
+    "```chainwalk\nview: behaviour\nruleset: current\nagainst: classic\n```\n\n"
+    "```chainwalk\nview: behaviour\nruleset: current\nagainst: classic\n"
+    "where: dport!=15008 dport!=15020\n```\n")
+
+
+def test_claims_are_written_in_the_pages_language_with_the_same_facts() -> None:
+    english, problems = render(CLAIMS_PAGE)
+    assert problems == []
+    chinese, problems = render(CLAIMS_PAGE, page="docs/p.zh.md")
+    assert problems == []
+    assert english.startswith("Rule 7 is never reached changes it so.")
+    assert chinese.startswith("Rule 7 is 永远走不到 会这样改变.")
+    assert "✔ <strong>构建站点时已验证：</strong>" in chinese
+    assert "Pod 发出的包" in chinese and "示例包" in chinese
+    assert not re.search(r"Checked when|Proved over|example packet|ends in|reached", chinese)
+    # The same code spans (packets, rulesets, descriptions), numbers and table rows.
+    for pattern in (r"`[^`]+`", r"\d+", r"^\|.*$"):
+        found = [re.findall(pattern, text, re.MULTILINE) for text in (english, chinese)]
+        if pattern.startswith("^"):
+            found = [[row.count(" | ") for row in rows] for rows in found]
+        assert found[0] == found[1], pattern

@@ -17,6 +17,7 @@ from chainwalk.netfilter._reasons import ENGLISH as ENGLISH_REASONS
 from chainwalk.netfilter._reasons import REASON_CODES, because
 from chainwalk.project import Site
 from chainwalk.render import LANGUAGES, messages, page_language
+from chainwalk.render._claims import KINDS, OUTCOMES
 from chainwalk.render._diff import ChangeKind
 from chainwalk.render._messages import fields
 from chainwalk.render._rules import COLUMNS
@@ -36,7 +37,14 @@ FAMILIES = {
     "overview.column.": ("step", "move", "rule"),
     "coverage.column.": ("chain", "number", "rule", "by"),
     "diff.kind.": tuple(kind.replace(" ", "-") for kind in get_args(ChangeKind)),
+    "claim.inline.": KINDS,
+    "claim.change.": OUTCOMES,
+    "claim.": ("never", "every", "none"),  # the kinds whose sentence takes no extra value
 }
+
+
+# The playground's script names its words by their whole key, as a string.
+_SCRIPT = re.compile(r'"(playground\.ui\.[\w.-]*[\w-])"')
 
 
 def _used() -> tuple[set[str], set[str]]:
@@ -47,6 +55,7 @@ def _used() -> tuple[set[str], set[str]]:
         static.update(_STATIC.findall(text))
         static.update(_OTHER.findall(text))
         families.update(_DYNAMIC.findall(text))
+    static.update(_SCRIPT.findall((PACKAGE / "assets" / "playground.js").read_text("utf-8")))
     return static, families
 
 

@@ -48,6 +48,10 @@ def test_a_journey_s_block_links_to_the_playground(view: str) -> None:
     state = decode_state(encoded)
     assert state == playground_state(scenario, site.project.journey(scenario))
     assert state["ruleset"] == "current.rules" and state["uid"] == "1000"
+    # A Chinese page links to the Chinese playground, with the same state.
+    chinese = LINK.findall(site.render_page("page.zh.md", page).markdown)
+    assert [html.unescape(link) for link in chinese] == [
+        "zh/" + html.unescape(link) for link in links]
     # Without the option, no link: the site has no playground.
     plain = Site(Project(ROOT / "rules", ROOT)).render_page("page.md", page).markdown
     assert not LINK.search(plain)

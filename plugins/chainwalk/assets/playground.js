@@ -28,20 +28,21 @@
   var DEBOUNCE_MS = 300;
   var MAX_FRAGMENT = 100000;  // characters of state in the address, compressed
   var PASTED = "pasted.rules";
-  // The packet's fields: [state key, CLI option, label, placeholder or choices].
+  // The packet's fields: [state key, CLI option, label, placeholder or choices]; a
+  // label, and a placeholder in words, is a message's key.
   var FIELDS = [
-    ["hook", "--hook", "Hook", ["output", "prerouting"]],
-    ["proto", "--proto", "Protocol", ["tcp", "udp", "icmp"]],
-    ["src", "--src", "Source", "from routing"],
-    ["dst", "--dst", "Destination", "10.0.0.9"],
-    ["sport", "--sport", "Source port", "40000"],
-    ["dport", "--dport", "Destination port", "80"],
-    ["uid", "--uid", "uid", "1000"],
-    ["gid", "--gid", "gid", "the uid"],
-    ["mark", "--mark", "Mark", "0"],
-    ["in", "--in", "In interface", "eth0"],
-    ["out", "--out", "Out interface", "from routing"],
-    ["addr", "--addr", "Addresses", "eth0=10.0.0.5/24"]
+    ["hook", "--hook", "playground.ui.field.hook", ["output", "prerouting"]],
+    ["proto", "--proto", "playground.ui.field.proto", ["tcp", "udp", "icmp"]],
+    ["src", "--src", "playground.ui.field.src", "playground.ui.from-routing"],
+    ["dst", "--dst", "playground.ui.field.dst", "10.0.0.9"],
+    ["sport", "--sport", "playground.ui.field.sport", "40000"],
+    ["dport", "--dport", "playground.ui.field.dport", "80"],
+    ["uid", "--uid", "playground.ui.field.uid", "1000"],
+    ["gid", "--gid", "playground.ui.field.gid", "playground.ui.the-uid"],
+    ["mark", "--mark", "playground.ui.field.mark", "0"],
+    ["in", "--in", "playground.ui.field.in", "eth0"],
+    ["out", "--out", "playground.ui.field.out", "playground.ui.from-routing"],
+    ["addr", "--addr", "playground.ui.field.addr", "eth0=10.0.0.5/24"]
   ];
   var DEFAULTS = { mode: "packet", ruleset: "current.rules", hook: "output", proto: "tcp",
                    src: "10.0.0.5", dst: "10.0.0.9", dport: "80", uid: "1000",
@@ -146,6 +147,17 @@
   }
 
   // -- The page ------------------------------------------------------------------------
+  // The page's words in its language (<html lang>): the message catalogs' playground.ui
+  // keys, which the site writes into manifest.json. msg("key", {name: value}).
+  var words = {};
+  function msg(key, values) {
+    var text = Object.prototype.hasOwnProperty.call(words, key) ? words[key] : key;
+    return text.replace(/\{(\w+)\}/g, function (all, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ?
+        String(values[name]) : all;
+    });
+  }
+
   function el(tag, attributes, text) {
     var node = document.createElement(tag);
     Object.keys(attributes || {}).forEach(function (key) {
@@ -194,48 +206,49 @@
     var form = el("form", { "class": "cw-pg-form", autocomplete: "off" });
     form.addEventListener("submit", function (event) { event.preventDefault(); });
 
-    var modes = el("label", { "class": "cw-pg-ruleset" }, "Trace ");
+    var modes = el("label", { "class": "cw-pg-ruleset" }, msg("playground.ui.mode"));
     this.mode = el("select", { name: "mode" });
-    this.mode.appendChild(el("option", { value: "packet" }, "a packet through a ruleset"));
+    this.mode.appendChild(el("option", { value: "packet" }, msg("playground.ui.mode.packet")));
     this.mode.appendChild(el("option", { value: "journey" },
-                             "a scenario's journey through its pods"));
+                             msg("playground.ui.mode.journey")));
     modes.appendChild(this.mode);
     form.appendChild(modes);
-    this.journeyPick = el("label", { "class": "cw-pg-ruleset" }, "Scenario ");
+    this.journeyPick = el("label", { "class": "cw-pg-ruleset" }, msg("playground.ui.scenario"));
     this.scenario = el("select", { name: "scenario" });
     this.journeyPick.appendChild(this.scenario);
     form.appendChild(this.journeyPick);
 
-    var pick = el("label", { "class": "cw-pg-ruleset" }, "Ruleset ");
+    var pick = el("label", { "class": "cw-pg-ruleset" }, msg("playground.ui.ruleset"));
     this.rulesetPick = pick;
     this.select = el("select", { name: "ruleset" });
     Object.keys(rulesets).forEach(function (name) {
       self.select.appendChild(el("option", { value: name }, name));
     });
-    this.select.appendChild(el("option", { value: "" }, "your own (paste it below)"));
+    this.select.appendChild(el("option", { value: "" }, msg("playground.ui.your-own")));
     pick.appendChild(this.select);
-    this.reset = el("button", { type: "button", "class": "md-button" }, "Undo edits");
+    this.reset = el("button", { type: "button", "class": "md-button" },
+                    msg("playground.ui.undo"));
     pick.appendChild(this.reset);
     form.appendChild(pick);
 
     this.text = el("textarea", { name: "rules", rows: "14", spellcheck: "false", wrap: "off",
-                                 "aria-label": "The ruleset, as iptables-save prints it",
-                                 placeholder: "Paste the output of iptables-save here" });
+                                 "aria-label": msg("playground.ui.text-label"),
+                                 placeholder: msg("playground.ui.text-placeholder") });
     form.appendChild(this.text);
     this.problems = el("ol", { "class": "cw-pg-problems", "aria-live": "polite" });
     form.appendChild(this.problems);
 
     var packet = el("fieldset", { "class": "cw-pg-packet" });
-    packet.appendChild(el("legend", {}, "The packet (chainwalk trace's options)"));
+    packet.appendChild(el("legend", {}, msg("playground.ui.packet")));
     this.inputs = {};
     FIELDS.forEach(function (field) {
-      var label = el("label", {}, field[2] + " ");
+      var label = el("label", {}, msg(field[2]) + " ");
       var input;
       if (Array.isArray(field[3])) {
         input = el("select", { name: field[0] });
         field[3].forEach(function (choice) { input.appendChild(el("option", {}, choice)); });
       } else {
-        input = el("input", { name: field[0], type: "text", placeholder: field[3] });
+        input = el("input", { name: field[0], type: "text", placeholder: msg(field[3]) });
       }
       label.appendChild(input);
       packet.appendChild(label);
@@ -246,9 +259,10 @@
     host.appendChild(form);
 
     var bar = el("p", { "class": "cw-pg-status" });
-    this.status = el("span", { role: "status" }, "Loading the engine (Pyodide)...");
-    this.cancel = el("button", { type: "button", "class": "md-button", hidden: "" }, "Cancel");
-    this.share = el("a", { "class": "cw-pg-share", href: "#" }, "Link to this trace");
+    this.status = el("span", { role: "status" }, msg("playground.ui.loading"));
+    this.cancel = el("button", { type: "button", "class": "md-button", hidden: "" },
+                     msg("playground.ui.cancel"));
+    this.share = el("a", { "class": "cw-pg-share", href: "#" }, msg("playground.ui.share"));
     bar.appendChild(this.status);
     bar.appendChild(this.cancel);
     bar.appendChild(this.share);
@@ -294,7 +308,7 @@
       });
     });
     this.cancel.addEventListener("click", function () {
-      self.stop("Cancelled: the trace was stopped. Edit the ruleset or the packet to try again.");
+      self.stop(msg("playground.ui.cancelled"));
     });
   };
 
@@ -382,11 +396,11 @@
       if (fragment.length > MAX_FRAGMENT) {
         // No address holds megabytes: the state stays in the page only.
         self.share.removeAttribute("href");
-        self.share.textContent = "Too large to share by link";
+        self.share.textContent = msg("playground.ui.too-large");
         fragment = "";
       } else {
         self.share.href = fragment;
-        self.share.textContent = "Link to this trace";
+        self.share.textContent = msg("playground.ui.share");
       }
       self.written = fragment;
       if (location.hash !== fragment) {
@@ -422,7 +436,7 @@
     var current = engine || startEngine();
     this.host.setAttribute("data-state", "running");
     this.cancel.hidden = false;
-    this.status.textContent = "Tracing...";
+    this.status.textContent = msg("playground.ui.tracing");
     this.running = { id: id, timer: null };
     var started = performance.now();
     current.ready.then(function () {
@@ -430,8 +444,7 @@
         return;
       }
       self.running.timer = setTimeout(function () {
-        self.stop("Stopped: the trace ran longer than " + self.limitMs / 1000 +
-                  " s. A smaller ruleset, or fewer chains, will trace.");
+        self.stop(msg("playground.ui.stopped", { seconds: self.limitMs / 1000 }));
       }, self.limitMs);
       current.worker.onmessage = function (event) {
         var data = event.data;
@@ -448,7 +461,7 @@
         self.render(data.result, rules);
         self.last = { result: data.result, ms: data.ms, shownMs: performance.now() - started,
                       name: rules.name, rules: rules.text, options: argv };
-        self.status.textContent = "Traced in " + Math.round(data.ms) + " ms.";
+        self.status.textContent = msg("playground.ui.traced", { ms: Math.round(data.ms) });
         self.host.setAttribute("data-state", "done");
         self.host.setAttribute("data-request", String(data.id));
         if (self.queued) {
@@ -469,7 +482,7 @@
     }, function (error) {
       self.running = null;
       self.cancel.hidden = true;
-      self.status.textContent = "The engine did not start: " + error.message;
+      self.status.textContent = msg("playground.ui.no-engine", { error: error.message });
       self.host.setAttribute("data-state", "failed");
       stopEngine();
     });
@@ -493,8 +506,8 @@
         }
         self.problems.appendChild(item);
       });
-      out.appendChild(el("p", {}, "The ruleset does not parse: " + result.problems.length +
-                              " problem(s), listed under the text."));
+      out.appendChild(el("p", {}, msg("playground.ui.no-parse",
+                                      { count: result.problems.length })));
       return;
     }
     if (result.journey) {
@@ -507,26 +520,28 @@
       lines[r.table + ":" + r.chain + ":" + r.rule] = r.line;
     });
     out.appendChild(el("p", { "class": "cw-pg-verdict" },
-                       "Verdict: " + trace.verdict + ", " + trace.disposition +
-                       (trace.final ? " (" + trace.final.src + ":" + trace.final.sport + " -> " +
-                        trace.final.dst + ":" + trace.final.dport + ")" : "")));
+                       msg("playground.ui.verdict", {
+                         verdict: trace.verdict, disposition: trace.disposition,
+                         final: trace.final ? " (" + trace.final.src + ":" + trace.final.sport +
+                           " -> " + trace.final.dst + ":" + trace.final.dport + ")" : "" })));
     var branches = trace.branches || [{ steps: trace.steps }];
     branches.forEach(function (branch, index) {
       if (branches.length > 1) {
-        out.appendChild(el("h3", {}, "Branch " + (index + 1) + " of " + branches.length));
+        out.appendChild(el("h3", {}, msg("playground.ui.branch",
+                                          { number: index + 1, count: branches.length })));
       }
       out.appendChild(self.table(branch.steps || [], lines, rules));
     });
     out.appendChild(el("pre", { "class": "cw-pg-text" }, result.text));
     if (result.diagram) {
       var figure = el("div", { "class": "cw-pg-diagram" });
-      figure.appendChild(el("p", {}, "The " + result.diagram.table +
-                                     " table's chains, the trace's path coloured:"));
+      figure.appendChild(el("p", {}, msg("playground.ui.chains",
+                                         { table: result.diagram.table })));
       out.appendChild(figure);
       this.draw(figure, result.diagram.mermaid);
     }
     var details = el("details", {});
-    details.appendChild(el("summary", {}, "JSON (what chainwalk trace --json prints)"));
+    details.appendChild(el("summary", {}, msg("playground.ui.json-trace")));
     details.appendChild(el("pre", { "class": "cw-pg-json" }, JSON.stringify(trace, null, 2)));
     out.appendChild(details);
   };
@@ -535,14 +550,16 @@
     var out = this.output;
     var journey = result.journey;
     out.appendChild(el("p", { "class": "cw-pg-verdict" },
-                       "Result: " + journey.result + (journey.receiver ? ", at " +
-                       journey.receiver : "") + ". " + journey.reason));
+                       msg("playground.ui.result", {
+                         result: journey.result, reason: journey.reason,
+                         receiver: journey.receiver ?
+                           msg("playground.ui.at", { receiver: journey.receiver }) : "" })));
     var figure = el("div", { "class": "cw-pg-diagram" });
     out.appendChild(figure);
     this.draw(figure, result.mermaid);
     out.appendChild(el("pre", { "class": "cw-pg-text" }, result.text));
     var details = el("details", {});
-    details.appendChild(el("summary", {}, "JSON (what chainwalk run --json prints)"));
+    details.appendChild(el("summary", {}, msg("playground.ui.json-run")));
     details.appendChild(el("pre", { "class": "cw-pg-json" }, JSON.stringify(journey, null, 2)));
     out.appendChild(details);
   };
@@ -552,8 +569,9 @@
     var wrap = el("div", { "class": "cw-pg-steps" });
     var table = el("table");
     var head = el("tr");
-    ["Where", "Result", "Rule", "Why", "What if"].forEach(function (name) {
-      head.appendChild(el("th", {}, name));
+    ["playground.ui.column.where", "playground.ui.column.result", "playground.ui.column.rule",
+     "playground.ui.column.why", "playground.ui.column.what-if"].forEach(function (key) {
+      head.appendChild(el("th", {}, msg(key)));
     });
     table.appendChild(el("thead")).appendChild(head);
     var body = el("tbody");
@@ -578,7 +596,8 @@
       var line = lines[step.table + ":" + step.chain + ":" + step.rule];
       if (step.kind === "rule" && line) {
         var remove = el("button", { type: "button", "class": "cw-pg-remove",
-                                    title: "Trace again without this rule" }, "Remove");
+                                    title: msg("playground.ui.remove-title") },
+                         msg("playground.ui.remove"));
         remove.addEventListener("click", function () { self.removeLine(rules, line); });
         action.appendChild(remove);
       }
@@ -626,7 +645,7 @@
       holder.innerHTML = result.svg;  // Mermaid's own SVG, strict mode, escaped labels
       figure.appendChild(holder);
     }, function (error) {
-      figure.appendChild(el("p", {}, "The diagram cannot be drawn: " + error.message));
+      figure.appendChild(el("p", {}, msg("playground.ui.no-diagram", { error: error.message })));
     });
   };
 
@@ -661,6 +680,8 @@
       fetchJson("manifest.json"), fetchJson("rules.json")
     ]).then(function (loaded) {
       manifest = loaded[0];
+      var messages = manifest.messages || {};
+      words = messages[document.documentElement.lang] || messages.en || {};
       rulesFiles = loaded[1];
       rulesets = {};
       Object.keys(rulesFiles).forEach(function (path) {
@@ -685,6 +706,7 @@
       window.chainwalkPlayground.current = playground;
       return playground.start();
     }).catch(function (error) {
+      // (Before the page's words may have loaded: in English.)
       host.textContent = "The playground cannot start: " + error.message;
     });
   }

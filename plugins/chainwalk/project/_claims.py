@@ -35,6 +35,7 @@ from ..netfilter import Host, Packet, Ruleset, Trace, host_with, trace
 from ..netfilter._proof import Description, differences, exploration, parse_description
 from ..netfilter._space import (
     CannotProve,
+    Decision,
     Exploration,
     Piece,
     witness_packet,
@@ -271,10 +272,10 @@ def _without(project: Project, claim: Claim, ruleset: Ruleset) -> ClaimResult:
 _MAX_DIFFERENCES = 10_000
 
 
-def behaviour_rows(project: Project, claim: Claim) -> list[tuple[Packet, str, str]]:
+def behaviour_rows(project: Project, claim: Claim) -> list[tuple[Packet, Decision, Decision]]:
     """Each way ``claim.other`` (old) and ``claim.ruleset`` (new) treat the described
     packets differently, once, with an example packet: (packet, end in old, end in new)."""
-    def compute() -> list[tuple[Packet, str, str]]:
+    def compute() -> list[tuple[Packet, Decision, Decision]]:
         try:
             found = differences(project.ruleset(claim.other), project.ruleset(claim.ruleset),
                                 _host(claim), claim.hook.upper(),
@@ -288,8 +289,8 @@ def behaviour_rows(project: Project, claim: Claim) -> list[tuple[Packet, str, st
                                           f"{claim.ruleset} differ in more than "
                                           f"{_MAX_DIFFERENCES} classes of packets", None,
                                           "a narrower description (where: ...)")])
-        rows: dict[tuple[str, str], Packet] = {}
+        rows: dict[tuple[Decision, Decision], Packet] = {}
         for d in found:
-            rows.setdefault((str(d.mine), str(d.theirs)), d.witness)
+            rows.setdefault((d.mine, d.theirs), d.witness)
         return [(packet, old, new) for (old, new), packet in rows.items()]
     return project.memo(("behaviour", claim), compute)

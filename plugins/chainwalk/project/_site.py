@@ -59,7 +59,7 @@ from ..render import (
     traces_with,
     try_it,
 )
-from ..render._claims import DEFAULT_HOST, INLINE_TEXT, behaviour_table, claim_note
+from ..render._claims import DEFAULT_HOST, behaviour_table, claim_note, inline_text
 from ._annotation_claims import annotation_problems
 from ._annotations import drift
 from ._claims import behaviour_rows, check_claim, make_claim, parse_inline
@@ -161,7 +161,7 @@ class Site:
         result = PageResult(page, markdown, [Finding(p) for p in problems])
         html_tables = html_tables and PLACEHOLDER_START not in markdown
         lines = markdown.split("\n")
-        self._inline_claims(page, lines, result)
+        self._inline_claims(page, lines, result, msg)
         claim_problems = list(result.findings[len(problems):])
         out: list[str] = []
         position = 0
@@ -183,7 +183,8 @@ class Site:
         result.markdown = "\n".join(out)
         return result
 
-    def _inline_claims(self, page: str, lines: list[str], result: PageResult) -> None:
+    def _inline_claims(self, page: str, lines: list[str], result: PageResult,
+                       msg: Messages) -> None:
         """Check each inline claim of the page and put its text in its place."""
         for found in reversed(find_inline_claims("\n".join(lines))):
             where = found.where(page)
@@ -191,7 +192,7 @@ class Site:
                 claim = parse_inline(found.body, where)
                 self.shown.setdefault(f"ruleset {claim.ruleset}", []).append(where)
                 check_claim(self.project, claim)
-                text = md_text(INLINE_TEXT[claim.kind] if claim.text is None else claim.text)
+                text = md_text(inline_text(claim, msg))
             except ChainwalkError as e:
                 result.findings.extend(Finding(p) for p in e.problems)
                 text = md_text(found.body.partition("|")[2].strip() or found.body)
@@ -201,14 +202,14 @@ class Site:
                 start -= 1
             lines[found.line] = line[:start] + text + line[found.end:]
 
-    def _claim(self, block: Block, request: Request) -> str:
+    def _claim(self, block: Block, request: Request, msg: Messages) -> str:
         kind, _, argument = request.claim.strip().partition(" ")
         claim = make_claim(kind, argument.strip(), request.ruleset, block.where,
                            request.where, table=request.table or DEFAULT_TABLE,
                            hook=request.hook, host=request.host or DEFAULT_HOST)
-        return claim_note(check_claim(self.project, claim))
+        return claim_note(check_claim(self.project, claim), msg)
 
-    def _behaviour(self, block: Block, request: Request) -> str:
+    def _behaviour(self, block: Block, request: Request, msg: Messages) -> str:
         """How two rulesets treat packets differently, proved over every packet."""
         table = request.table or DEFAULT_TABLE
         claim = make_claim("same-as", request.against, request.ruleset, block.where,
@@ -216,7 +217,7 @@ class Site:
                            host=request.host or DEFAULT_HOST)
         rows = behaviour_rows(self.project, claim)
         return behaviour_table(request.against, request.ruleset, rows, request.where,
-                               request.hook, table)
+                               request.hook, table, msg)
 
     def _expectations(self, block: Block, result: PageResult) -> bool:
         """Add to ``result`` the problems of the expectations of the scenarios ``block``
@@ -265,13 +266,13 @@ class Site:
             self.shown.setdefault(f"topology {request.topology}", []).append(block.where)
         if request.view == "behaviour":
             try:
-                return self._behaviour(block, request)
+                return self._behaviour(block, request, msg)
             except ChainwalkError as e:
                 result.findings.extend(Finding(p, (block.where,)) for p in e.problems)
                 return ""
         if request.view == "claim":  # proved at the block's place (its problems name it)
             try:
-                return self._claim(block, request)
+                return self._claim(block, request, msg)
             except ChainwalkError as e:
                 result.findings.extend(Finding(p) for p in e.problems)
                 return ""

@@ -10,7 +10,9 @@ from typing import Literal
 
 from .._errors import Location
 from ..netfilter import Packet
+from ..netfilter._space import Decision
 from ._escape import md_code, md_text
+from ._messages import ENGLISH, Messages
 
 ClaimKind = Literal["never", "reached", "every", "none", "same-as", "without"]
 KINDS: tuple[ClaimKind, ...] = ("never", "reached", "every", "none", "same-as", "without")
@@ -21,11 +23,6 @@ Outcome = Literal["loops", "refused", "blackholed", "dropped", "delivered", "lan
 OUTCOMES: tuple[Outcome, ...] = ("loops", "refused", "blackholed", "dropped", "delivered",
                                  "lands", "unchanged")
 DEFAULT_HOST = "eth0=10.0.0.5/24"
-# What an inline claim shows when it gives no text of its own.
-INLINE_TEXT: dict[ClaimKind, str] = {"never": "never reached", "reached": "reached",
-                                     "every": "every such packet ends there",
-                                     "none": "no such packet ends there",
-                                     "same-as": "the same", "without": "changes it so"}
 
 
 @dataclass(frozen=True)
@@ -85,52 +82,75 @@ def describe(packet: Packet) -> str:
     return " ".join(parts)
 
 
-def sentence(result: ClaimResult) -> str:
+def _subject(claim: Claim, msg: Messages) -> str:
+    if claim.rule == 0:
+        return msg("claim.subject.policy", table=claim.table, chain=claim.chain)
+    return msg("claim.subject.rule", table=claim.table, chain=claim.chain, rule=claim.rule)
+
+
+def _packets(claim: Claim, msg: Messages) -> str:
+    """The packets a claim is about: "packet", "arriving packet matching `...`"."""
+    where = md_code(claim.where)
+    if claim.hook == "prerouting":
+        return msg("claim.arriving-where", where=where) if claim.where else \
+            msg("claim.arriving")
+    return msg("claim.packet-where", where=where) if claim.where else msg("claim.packet")
+
+
+def inline_text(claim: Claim, msg: Messages) -> str:
+    """What an inline claim shows: its own text, or the kind's short phrase."""
+    return msg(f"claim.inline.{claim.kind}") if claim.text is None else claim.text
+
+
+def sentence(result: ClaimResult, msg: Messages = ENGLISH) -> str:
     """What a checked claim says, as Markdown (the block's note)."""
     claim = result.claim
-    what = md_text(claim.subject())
-    packet = "arriving packet" if claim.hook == "prerouting" else "packet"
-    packet += f" matching {md_code(claim.where)}" if claim.where else ""
-    if claim.kind == "never":
-        return f"No {packet} that {md_code(claim.ruleset + '.rules')} sees matches {what}."
+    ruleset = md_code(claim.ruleset + ".rules")
+    if claim.kind == "same-as":
+        return msg("claim.same-as", ruleset=ruleset, other=md_code(claim.other + ".rules"),
+                   packet=_packets(claim, msg), table=claim.table)
+    values = {"what": md_text(_subject(claim, msg)), "ruleset": ruleset,
+              "packet": _packets(claim, msg)}
     if claim.kind == "reached":
         assert result.witness is not None
-        return (f"{what} of {md_code(claim.ruleset + '.rules')} is reached, for example by "
-                f"{md_code(describe(result.witness))}.")
-    if claim.kind == "every":
-        return f"Every {packet} ends at {what} of {md_code(claim.ruleset + '.rules')}."
-    if claim.kind == "none":
-        return f"No {packet} ends at {what} of {md_code(claim.ruleset + '.rules')}."
+        return msg("claim.reached", witness=md_code(describe(result.witness)), **values)
     if claim.kind == "without":
-        change = {"loops": "loops", "unchanged": "does not change",
-                  "lands": f"lands on port {claim.port}"}.get(claim.outcome or "",
-                                                            f"ends {claim.outcome}")
-        return (f"Without {what} of {md_code(claim.ruleset + '.rules')}, the journey "
-                f"{md_code(claim.scenario)} {change}.")
-    return (f"{md_code(claim.ruleset + '.rules')} and {md_code(claim.other + '.rules')} "
-            f"give every {packet} the same outcome in {claim.table}.")
+        change = msg(f"claim.change.{claim.outcome}", port=claim.port)
+        return msg("claim.without", scenario=md_code(claim.scenario), change=change,
+                   **values)
+    return msg(f"claim.{claim.kind}", **values)
 
 
-def claim_note(result: ClaimResult) -> str:
+def claim_note(result: ClaimResult, msg: Messages = ENGLISH) -> str:
     """A ``view: claim`` block: a small note saying the claim was checked."""
-    return (f'<p class="chainwalk-claim" markdown>✔ <strong>Checked when the site is '
-            f"built:</strong> {sentence(result)}</p>\n")
+    return (f'<p class="chainwalk-claim" markdown>'
+            f"{msg('claim.note', sentence=sentence(result, msg))}</p>\n")
 
 
-def behaviour_table(old_name: str, new_name: str, rows: list[tuple[Packet, str, str]],
-                    where: str, hook: str, table: str) -> str:
+def _ending(decision: Decision, msg: Messages) -> str:
+    """Where a walk through a table ends: a rule and its target, or the policy."""
+    if decision.rule == 0:
+        return msg("behaviour.end.policy", table=decision.table, chain=decision.chain,
+                   target=decision.target)
+    return msg("behaviour.end.rule", table=decision.table, chain=decision.chain,
+               rule=decision.rule, target=decision.target)
+
+
+def behaviour_table(old_name: str, new_name: str,
+                    rows: list[tuple[Packet, Decision, Decision]], where: str, hook: str,
+                    table: str, msg: Messages = ENGLISH) -> str:
     """The ``behaviour`` view: one row per way the two rulesets treat packets differently
     (an example packet, and where each ruleset's walk ends)."""
-    packets = "arriving packets" if hook == "prerouting" else "packets the pod sends"
-    described = f" matching {md_code(where)}" if where else ""
-    head = (f"Proved over all {packets}{described}, in {md_text(table)}: ")
+    packets = msg("behaviour.arriving" if hook == "prerouting" else "behaviour.sent")
+    if where:
+        packets = msg("behaviour.matching", packets=packets, where=md_code(where))
+    head = msg("behaviour.head", packets=packets, table=md_text(table))
     if not rows:
-        return head + (f"{md_code(old_name + '.rules')} and {md_code(new_name + '.rules')} "
-                       "treat every one of them the same.\n")
-    lines = [head + "they are treated differently only as follows (one example packet "
-             "for each difference).", "",
-             f"| example packet | ends in {md_code(old_name)} | ends in {md_code(new_name)} |",
+        return head + msg("behaviour.same", old=md_code(old_name + ".rules"),
+                          new=md_code(new_name + ".rules")) + "\n"
+    lines = [head + msg("behaviour.differ"), "",
+             msg("behaviour.header", old=md_code(old_name), new=md_code(new_name)),
              "| --- | --- | --- |"]
-    lines += [f"| {md_code(describe(packet))} | {md_text(old)} | {md_text(new)} |"
-              for packet, old, new in rows]
+    lines += [f"| {md_code(describe(packet))} | {md_text(_ending(old, msg))} | "
+              f"{md_text(_ending(new, msg))} |" for packet, old, new in rows]
     return "\n".join(lines) + "\n"

@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 
 from ..journey import Journey, Scenario
 from ._escape import html_text
-from ._messages import Messages
+from ._messages import LANGUAGES, Messages
 
 
 def playground_state(scenario: Scenario, journey: Journey) -> dict[str, str] | None:
@@ -62,8 +62,11 @@ def decode_state(encoded: str) -> dict[str, str]:
 
 def try_it(state: dict[str, str], playground: str, msg: Messages) -> str:
     """The link's HTML: ``playground`` is the playground page's URL from the site's root
-    (``playground/``); the site's script makes the link relative to the page and shows
-    it (without JavaScript there is no playground to open)."""
+    (``playground/``), in a translated page the translation's (``zh/playground/``, as
+    mkdocs-static-i18n builds it); the site's script makes the link relative to the page
+    and shows it (without JavaScript there is no playground to open)."""
+    if msg.language != LANGUAGES[0]:
+        playground = f"{msg.language}/{playground}"
     target = f"{playground}#s={encode_state(state)}"
     return (f'<p class="chainwalk-try" data-search-exclude hidden>'
             f'<a data-chainwalk-try="{html_text(target)}">{msg("playground.try-it")}</a>'
