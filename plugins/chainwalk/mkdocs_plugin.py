@@ -358,6 +358,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             except OSError as e:
                 log.info(f"cannot keep the pages in the cache {self.cache_file}: {e}")
 
+    @event_priority(-100)  # after i18n has sorted the pages by language: these are no pages
     def on_files(self, files: Files, *, config: MkDocsConfig) -> Files:
         for uri, source in ((MERMAID_URI, self.mermaid_js), (PAN_ZOOM_URI, self.pan_zoom_js),
                             (SCRIPT_URI, ASSETS / "diagrams.js"),
