@@ -91,6 +91,8 @@ def chainwalk_argv(probe: Probe, sent: ClientReport) -> list[str]:
         argv += ["--addr", address]
     if probe.hook == "output":
         argv += ["--uid", str(probe.who.uid), "--gid", str(probe.who.gid)]
+        if probe.who.mark:
+            argv += ["--mark", hex(probe.who.mark)]
     else:
         argv += ["--in", "eth0"]
     return [*argv, "--json"]
@@ -179,7 +181,9 @@ def failure_report(
 ) -> str:
     """Everything needed to judge a disagreement without rerunning it."""
     sent = first.client
-    who = f"uid {probe.who.uid} gid {probe.who.gid}" if probe.hook == "output" else "inbound"
+    who = (f"uid {probe.who.uid} gid {probe.who.gid}" + (f" mark {probe.who.mark:#x}"
+                                                         if probe.who.mark else "")
+           if probe.hook == "output" else "inbound")
     lines = [
         f"probe {probe.id}: {probe.hook}, {who}, "
         f"{probe.proto} {sent.src}:{sent.sport} -> {probe.dst}:{probe.dport}",

@@ -38,14 +38,21 @@ Hook = Literal["output", "prerouting"]
 
 @dataclass(frozen=True)
 class Identity:
-    """Who owns the socket: the owner match compares these with --uid-owner/--gid-owner."""
+    """Who owns the socket: the owner match compares these with --uid-owner/--gid-owner;
+    ``mark`` is the socket's SO_MARK (ambient mode's ztunnel marks its sockets 0x539; setting
+    it needs root, so a marked identity is uid 0)."""
 
     name: str
     uid: int
     gid: int
+    mark: int = 0
 
 
 APP = Identity("app", 1000, 1000)
+# ztunnel's mark 0x539 in the bits its rules test (mask 0xfff); the high bit keeps the socket
+# off the lab pods' TPROXY policy rule (fwmark 1337 = 0x539, whole mark), which would
+# route it to lo.
+ZTUNNEL = Identity("ztunnel", 0, 0, 0x1539)
 ROOT = Identity("root", 0, 0)
 PROXY = Identity("proxy", 1337, 1337)
 PROXY_GID = Identity("gid1337", 1001, 1337)  # another uid in the proxy's group
@@ -144,7 +151,7 @@ class Probe:
         if self.hook == "output":
             return Client(
                 topology.pod, self.proto, self.dst, self.dport,
-                self.who.uid, self.who.gid, self.src, self.sport,
+                self.who.uid, self.who.gid, self.src, self.sport, self.who.mark,
             )  # fmt: skip
         return Client(
             topology.network, self.proto, self.dst, self.dport, src=self.src, sport=self.sport

@@ -438,6 +438,7 @@ class Client:
     gid: int = 0
     src: str | None = None  # bind address; None lets routing choose
     sport: int = 0  # 0 lets the kernel choose
+    mark: int = 0  # SO_MARK (the client must be root to set it)
 
     @property
     def family(self) -> Family:
@@ -544,6 +545,8 @@ def _client_socket(client: Client) -> socket.socket:
     stack = _STACKS[client.family]
     kind = socket.SOCK_STREAM if client.proto == "tcp" else socket.SOCK_DGRAM
     sock = socket.socket(stack.af, kind)
+    if client.mark:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, client.mark)
     if client.src is not None or client.sport:
         sock.bind((client.src or stack.wildcard, client.sport))
     return sock
@@ -724,7 +727,7 @@ def land(
             ("network", topology.network, network_ports),
         )
         for side, netns, ports in sides:
-            for sock in _listeners(netns, client, sorted(set(ports))):
+            for sock in listening_sockets(netns, client, sorted(set(ports))):
                 listeners[stack.enter_context(sock)] = side
         running = stack.enter_context(started(client, blocking=True))
         landing = _await_landing(running, listeners, client)
@@ -758,7 +761,7 @@ def _await_landing(
     raise HarnessError(f"the landing client never finished: {report}")
 
 
-def _listeners(netns: str, client: Client, ports: list[int]) -> list[socket.socket]:
+def listening_sockets(netns: str, client: Client, ports: list[int]) -> list[socket.socket]:
     """Sockets bound to the wildcard address and PORT in a namespace, for the client's family
     and protocol, ready to report their destinations.
 

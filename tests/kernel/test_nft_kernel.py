@@ -4,8 +4,11 @@ pods whose rules were loaded with ``nft -f`` (the counting pass and the landing 
 counters rose must be chainwalk's hits, and the connection must land where chainwalk says.
 
 Rulesets: four of Istio's sidecar nftables goldens (read from ``../shared`` when present),
-Istio's ambient golden (marks, ct marks, ct zones, route chains) and ``nft-maps.nft``
-(named sets, verdict maps over concatenations, a route chain, reject, ct marks).
+two of its TPROXY goldens (``tproxy ip to :15006``, ``meta mark set 1337``, ``ct mark set
+mark``: the pods route mark 1337 locally and their listeners are transparent), four of its
+ambient goldens (marks, ct marks, ct zones, route chains; probed also from a socket marked
+0x539 as ztunnel's are) and ``nft-maps.nft`` (named sets, verdict maps over
+concatenations, a route chain, reject, ct marks).
 
 Also here: the writer's normal form is what ``nft -a list ruleset`` prints, and reading
 ``nft -j list ruleset`` gives the same model, for every golden nft can load.
@@ -17,13 +20,23 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from kernel_compare import failure_report, hit_problems, outcome_problems, run_chainwalk
-from kernel_probes import APP, PROXY, PROXY_GID, Identity, Probe, _istio6_probes, _istio_probes
-from netns import GATEWAY_IP, POD_IP, REMOTE_HOST, HarnessError, land
+from kernel_probes import (
+    APP,
+    PROXY,
+    PROXY_GID,
+    ZTUNNEL,
+    Identity,
+    Probe,
+    _istio6_probes,
+    _istio_probes,
+)
+from netns import GATEWAY_IP, POD_IP, REMOTE_HOST, HarnessError, land, listening_sockets
 from nft_lab import NftLab, NftRuleset, trace_first_packet_nft
 
 from chainwalk.netfilter._nft_parser import parse_nft_text
@@ -48,7 +61,16 @@ SIDECAR = (
     _golden("dns-uid-gid", APP, UID3, GID2),
     _golden("drop-invalid", APP, PROXY),
 )
-AMBIENT = _golden("ambient-default", APP, PROXY)
+TPROXY = (
+    _golden("tproxy", APP, PROXY),
+    _golden("inbound-ports-tproxy", APP, PROXY),
+)
+AMBIENT = _golden("ambient-default", APP, PROXY, ZTUNNEL)
+AMBIENT_VARIANTS = (  # what differs from ambient-default: DNS capture off, interfaces, ingress
+    _golden("ambient-dns_pod_disabled_and_on_globally", APP, ZTUNNEL),
+    _golden("ambient-virtual_interfaces", APP, ZTUNNEL),
+    _golden("ambient-ingress", APP, ZTUNNEL),
+)
 MAPS = NftRuleset("nft-maps", HERE / "rulesets" / "nft-maps.nft", (APP, PROXY))
 
 
@@ -72,7 +94,9 @@ def _probes() -> list[Probe]:
         return _maps_probes()
     probes = [p for rs in SIDECAR for p in _istio_probes(rs)]
     probes += _istio6_probes(SIDECAR[2])  # dns-uid-gid writes IPv6 rules too
-    probes += [p for p in _istio_probes(AMBIENT) if p.hook == "prerouting" or p.who == APP]
+    probes += [p for rs in TPROXY for p in _istio_probes(rs)]
+    probes += [p for rs in (AMBIENT, *AMBIENT_VARIANTS) for p in _istio_probes(rs)
+               if p.hook == "prerouting" or p.who != PROXY]
     return probes + _maps_probes()
 
 
@@ -101,14 +125,22 @@ def nft_lab() -> Iterator[NftLab]:
 def test_enough_probes_over_enough_rulesets() -> None:
     if not GOLDENS.is_dir():
         pytest.skip("../shared/istio-goldens-nft is absent: only nft-maps is probed")
-    assert len(PROBES) >= 200
-    assert len({p.ruleset.name for p in PROBES}) >= 6
+    assert len(PROBES) >= 800
+    assert len({p.ruleset.name for p in PROBES}) >= 11
+    assert any(p.who.mark for p in PROBES)  # ztunnel's marked sockets
 
 
 @pytest.mark.parametrize("probe", PROBES, ids=[p.id for p in PROBES])
 def test_chainwalk_traces_nftables_like_the_kernel(probe: Probe, nft_lab: NftLab) -> None:
     nft_lab.use(probe.ruleset.text)
-    first = trace_first_packet_nft(nft_lab.counting, probe.client(nft_lab.counting))
+    with ExitStack() as listening:
+        if "tproxy" in probe.ruleset.text:
+            # nft's tproxy statement goes on to the rule's counter only when it found a
+            # transparent socket: the counting pod listens as the landing pod does.
+            client = probe.client(nft_lab.counting)
+            for sock in listening_sockets(nft_lab.counting.pod, client, sorted(probe.pod_ports)):
+                listening.enter_context(sock)
+        first = trace_first_packet_nft(nft_lab.counting, probe.client(nft_lab.counting))
     landing = land(nft_lab.landing, probe.client(nft_lab.landing), probe.pod_ports,
                    probe.network_ports)
     walk = run_chainwalk(probe, first.client)

@@ -2,8 +2,13 @@
 then enters the namespace (``setns``), so nothing pays Python's start-up again.
 
 ``serve_pod``: start the pod's listeners — each app process as its uid/gid, and a
-minimal sidecar as the proxy's uid/gid that acts exactly as chainwalk's Envoy model
-says (``chainwalk.journey._envoy.decide``) — then write READY and wait to be killed.
+minimal sidecar as the proxy's uid/gid that acts exactly as chainwalk's model of its
+kind says (``chainwalk.journey._envoy.decide`` for Envoy, ``_ztunnel.decide`` for
+ambient mode's ztunnel) — then write READY and wait to be killed. The proxy's sockets
+are transparent (IP_TRANSPARENT) and marked (SO_MARK) as the topology says; an upstream
+connection the model calls transparent is bound to the client's address. An HBONE
+connection (to 15008) carries its target as its first line, ``dst dport client``
+(real ztunnels speak HTTP CONNECT over mTLS; netfilter sees the same connection).
 ``client``: make the scenario's request as the client's uid/gid and record how the
 connect ended.
 
@@ -22,6 +27,7 @@ import errno
 import json
 import os
 import selectors
+import signal
 import socket
 import struct
 import sys
@@ -34,6 +40,8 @@ IP_RECVORIGDSTADDR = 20
 IP_ORIGDSTADDR = 20
 CONNECT_TIMEOUT_S = 0.6  # an unanswered SYN is resent after ~1 s: under that means dropped
 CLONE_NEWNET = 0x40000000
+IP_TRANSPARENT = 19
+TUNNEL_READ_TIMEOUT_S = 1.0
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -105,17 +113,29 @@ def original_udp(ancillary: list[tuple[int, int, bytes]], sock: socket.socket
     return address, port
 
 
+def marked_socket(kind: int, transparent: bool = False, mark: int = 0) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, kind)
+    if transparent:
+        sock.setsockopt(socket.SOL_IP, IP_TRANSPARENT, 1)
+    if mark:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, mark)
+    return sock
+
+
 def connect(config: dict[str, Any], who: str, dst: str, dport: int, protocol: str,
-            source: str) -> socket.socket | None:
+            source: str, *, transparent: bool = False, mark: int = 0,
+            first_line: str = "") -> socket.socket | None:
     """Open a connection and record how it ended (connected, refused, timeout, ...)."""
     kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
-    sock = socket.socket(socket.AF_INET, kind)
+    sock = marked_socket(kind, transparent, mark)
     sock.settimeout(CONNECT_TIMEOUT_S)
     result = "connected"
     try:
         if source:
             sock.bind((source, 0))
         sock.connect((dst, dport))
+        if first_line:
+            sock.sendall(first_line.encode() + b"\n")
         if protocol == "udp":
             sock.send(b"query")
             # A port unreachable comes back as ECONNREFUSED on the next call.
@@ -138,17 +158,19 @@ def connect(config: dict[str, Any], who: str, dst: str, dport: int, protocol: st
 # -- listeners -------------------------------------------------------------------------
 
 
-def bind_listeners(specs: list[tuple[str, str, int]]) -> list[tuple[socket.socket, str, int]]:
-    """(protocol, address, port) -> bound sockets, bound as root (ports below 1024)."""
+def bind_listeners(specs: list[tuple[str, str, int]], transparent: bool = False, mark: int = 0
+                   ) -> list[tuple[socket.socket, str, int]]:
+    """(protocol, address, port) -> bound sockets, bound as root (ports below 1024,
+    IP_TRANSPARENT and SO_MARK need it)."""
     sockets = []
     for protocol, address, port in specs:
         if protocol == "tcp":
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock = marked_socket(socket.SOCK_STREAM, transparent, mark)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((address or "0.0.0.0", port))
             sock.listen(64)
         else:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock = marked_socket(socket.SOCK_DGRAM, transparent, mark)
             sock.setsockopt(socket.SOL_IP, IP_RECVORIGDSTADDR, 1)
             sock.bind((address or "0.0.0.0", port))
         sockets.append((sock, protocol, port))
@@ -166,6 +188,7 @@ def serve_forever(config: dict[str, Any], name: str, sockets: list[tuple[socket.
             sock = key.fileobj
             assert isinstance(sock, socket.socket)
             protocol, port = key.data
+            conn: socket.socket | None = None
             if protocol == "tcp":
                 conn, peer = sock.accept()
                 keep.append(conn)
@@ -176,30 +199,60 @@ def serve_forever(config: dict[str, Any], name: str, sockets: list[tuple[socket.
             record(config, {"kind": "accept", "pod": config["pod"], "process": name,
                             "port": port, "protocol": protocol, "original": list(original),
                             "peer": list(peer[:2])})
-            on_accept(port, protocol, original)
+            on_accept(port, protocol, original, peer[0], conn)
 
 
 def run_app(config: dict[str, Any], process: dict[str, Any]) -> None:
     specs = [("tcp", process["bind"], p) for p in process["ports"]]
     specs += [("udp", process["bind"], p) for p in process["udp_ports"]]
-    sockets = bind_listeners(specs)
+    sockets = bind_listeners(specs, mark=process["mark"])
     become(process["uid"], process["gid"])
     serve_forever(config, process["name"], sockets, lambda *_: None)
 
 
+def read_tunnel(conn: socket.socket | None) -> Any:
+    """What an HBONE connection carries (its first line), or None."""
+    from chainwalk.journey import _ztunnel
+
+    if conn is None:
+        return None
+    conn.settimeout(TUNNEL_READ_TIMEOUT_S)
+    line = b""
+    with contextlib.suppress(OSError):
+        while not line.endswith(b"\n") and len(line) < 256:
+            chunk = conn.recv(1)
+            if not chunk:
+                break
+            line += chunk
+    fields = line.decode(errors="replace").split()
+    if len(fields) != 3:
+        return None
+    return _ztunnel.Tunnel(fields[0], int(fields[1]), fields[2])
+
+
 def run_sidecar(config: dict[str, Any], world: Any) -> None:
-    from chainwalk.journey import _envoy
+    from chainwalk.journey import _envoy, _ztunnel
+    from chainwalk.journey._model import DNS_PORT, HBONE_PORT
 
     pod = world.topology.pod(config["pod"])
     sidecar = pod.sidecar
+    ztunnel = sidecar.kind == "ztunnel"
+    udp = (tuple(p for p in sidecar.ports if p == DNS_PORT) if ztunnel
+           else _envoy.udp_ports(sidecar))
     specs = [("tcp", "", p) for p in sidecar.ports]
-    specs += [("udp", "", p) for p in _envoy.udp_ports(sidecar)]
-    sockets = bind_listeners(specs)
+    specs += [("udp", "", p) for p in udp]
+    sockets = bind_listeners(specs, sidecar.transparent, sidecar.mark)
     become(sidecar.uid, sidecar.gid)
     upstreams: list[socket.socket] = []
 
-    def forward(port: int, protocol: str, original: tuple[str, int]) -> None:
-        decision = _envoy.decide(sidecar, world.topology, port, original[0], original[1])
+    def forward(port: int, protocol: str, original: tuple[str, int], peer: str,
+                conn: socket.socket | None) -> None:
+        if ztunnel:
+            tunnel = read_tunnel(conn) if port == HBONE_PORT else None
+            decision = _ztunnel.decide(world.topology, port, original[0], original[1], peer,
+                                       tunnel)
+        else:
+            decision = _envoy.decide(sidecar, world.topology, port, original[0], original[1])
         if isinstance(decision, _envoy.Blackhole):
             record(config, {"kind": "blackhole", "pod": config["pod"], "port": port})
             return
@@ -209,9 +262,14 @@ def run_sidecar(config: dict[str, Any], world: Any) -> None:
             record(config, {"kind": "stopped", "pod": config["pod"]})
             return
 
+        tunnel = decision.tunnel
+        first_line = f"{tunnel.dst} {tunnel.dport} {tunnel.client}" if tunnel else ""
+
         def go() -> None:
             sock = connect(config, f"{config['pod']}/{sidecar.kind}", decision.dst,
-                           decision.dport, protocol, decision.source)
+                           decision.dport, protocol, decision.source,
+                           transparent=decision.transparent, mark=sidecar.mark,
+                           first_line=first_line)
             if sock is not None:
                 upstreams.append(sock)
 
@@ -227,7 +285,7 @@ def serve_pod(config: dict[str, Any], world: Any) -> None:
             continue
         spec = {"name": process.name, "uid": process.uid, "gid": process.gid,
                 "ports": list(process.ports), "udp_ports": list(process.udp_ports),
-                "bind": process.bind}
+                "bind": process.bind, "mark": process.mark}
         _fork(lambda spec=spec: run_app(config, spec))
     if pod.sidecar is not None:
         _fork(lambda: run_sidecar(config, world))
@@ -235,7 +293,11 @@ def serve_pod(config: dict[str, Any], world: Any) -> None:
     with open(config["ready"], "w", encoding="utf-8") as f:
         f.write("ready\n")
     while True:
-        pid, status = os.wait()
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:  # nothing listens in this pod (a client only)
+            signal.pause()
+            continue
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) != 0:
             print(f"journey agent child {pid} failed", file=sys.stderr)
 
@@ -255,7 +317,7 @@ def _fork(body: Any) -> int:
 def client(config: dict[str, Any]) -> None:
     become(config["uid"], config["gid"])
     sock = connect(config, config["who"], config["dst"], config["dport"], config["protocol"],
-                   config["source"])
+                   config["source"], mark=config["mark"])
     if sock is not None:
         time.sleep(0.05)
         sock.close()

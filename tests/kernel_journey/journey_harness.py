@@ -2,12 +2,15 @@
 
 Each pod is a netns with ``lo`` and ``eth0`` (one end of a veth pair) holding the
 pod's addresses, a default route via 169.254.1.1 (the router's end, as Calico does
-it), the pod's ruleset with the scenario's what-ifs applied (written with
-``write_ruleset`` and loaded with ``iptables-restore``), and an agent
+it), the policy rules and extra routing tables of its ``ip rule``/``ip route`` dumps
+(less the rules a what-if deletes), its ipsets, the pod's ruleset with the scenario's
+what-ifs applied (written with ``write_ruleset`` and loaded with ``iptables-restore``),
+and an agent
 (``journey_agent``, forked from the test process into the namespace) running its
 listeners and minimal sidecar. The router netns forwards
 between the pods and translates service VIPs to their first endpoint (DNAT), as
-kube-proxy does on a node.
+kube-proxy does on a node, and sends the addresses a pod's rules SNAT to back to that
+pod (the node's 169.254.7.127 for the kubelet's probes in ambient mode).
 
 Everything is torn down in ``close()`` (namespaces, processes), and every wait is
 bounded.
@@ -32,7 +35,7 @@ import journey_agent
 
 from chainwalk.journey import Scenario
 from chainwalk.journey._world import World, build_world
-from chainwalk.netfilter import write_ruleset
+from chainwalk.netfilter import Ruleset, write_ruleset
 from chainwalk.netfilter._nft_model import NftRuleset
 from chainwalk.netfilter._nft_writer import write_nft_ruleset
 
@@ -41,6 +44,8 @@ READY_TIMEOUT_S = 5.0
 SETTLE_S = 0.25  # no new event for this long: the journey is over
 JOURNEY_TIMEOUT_S = 8.0
 CLIENT_TIMEOUT_S = 5.0
+DEFAULT_RULES = (0, 32766, 32767)  # every namespace starts with these
+KERNEL_TABLES = ("local", "main", "default", "255", "254", "253")
 
 
 class HarnessError(RuntimeError):
@@ -85,6 +90,8 @@ class RealTopology:
             self.build_pod(n, pod, router)
         self.load_kube_proxy(router)
         for pod in self.world.topology.pods:
+            self.load_policy_routing(pod.name)
+            self.load_ipsets(pod)
             self.load_rules(pod.name)
         ready = [self.start_agent(pod.name) for pod in self.world.topology.pods]
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -121,6 +128,34 @@ class RealTopology:
         for address in pod.addresses:
             if ":" not in address:
                 sh("ip", "route", "add", f"{address}/32", "dev", outer, netns=router)
+        # Answers to an address the pod SNATs to go back through the pod (which answers
+        # ARP for its own addresses only).
+        ruleset = self.world.rulesets[pod.name]
+        text = write_ruleset(ruleset) if isinstance(ruleset, Ruleset) else ""
+        own = next((a for a in pod.addresses if ":" not in a), None)
+        for address in sorted(set(re.findall(r"--to-source (\d+\.\d+\.\d+\.\d+)", text))):
+            if own is not None:
+                sh("ip", "route", "replace", f"{address}/32", "via", own, "dev", outer,
+                   netns=router)
+
+    def load_policy_routing(self, pod: str) -> None:
+        """The dumps' rules and their own tables (main and local are the kernel's, built
+        from the pod's addresses); the what-ifs already removed the rules they delete."""
+        for routing in self.world.hosts[pod].routing:
+            for rule in routing.rules:
+                if rule.priority not in DEFAULT_RULES:
+                    sh("ip", "rule", "add", "pref", str(rule.priority), *rule.text.split(),
+                       netns=self.ns(pod))
+            for table, routes in routing.tables:
+                if table not in KERNEL_TABLES:
+                    for route in routes:
+                        sh("ip", "route", "add", *route.text.split(), netns=self.ns(pod))
+
+    def load_ipsets(self, pod: Any) -> None:
+        for name, members in pod.ipsets:
+            sh("ipset", "create", name, "hash:ip", netns=self.ns(pod.name))
+            for member in members:
+                sh("ipset", "add", name, member, netns=self.ns(pod.name))
 
     def load_kube_proxy(self, router: str) -> None:
         lines = ["*nat", ":PREROUTING ACCEPT [0:0]"]
@@ -172,7 +207,7 @@ class RealTopology:
         process = pod.process(request.process)
         assert process is not None
         config = self.config(who=f"{pod.name}/{process.name}", uid=process.uid,
-                             gid=process.gid, dst=request.dst, dport=request.dport,
+                             gid=process.gid, mark=process.mark, dst=request.dst, dport=request.dport,
                              protocol=request.protocol, source=request.source)
         pid = journey_agent.spawn(self.ns(pod.name), lambda: journey_agent.client(config))
         deadline = time.monotonic() + CLIENT_TIMEOUT_S

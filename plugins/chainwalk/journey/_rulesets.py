@@ -20,6 +20,7 @@ from dataclasses import replace
 from .._errors import ChainwalkError, Location, Problem
 from .._ruleset_cache import DerivedCache
 from ..netfilter import Ruleset, parse_rule
+from ..netfilter._nft_model import NftRuleset
 from ._model import RuleEdit
 
 # Keyed by id() of a cached ruleset (hashing a whole ruleset on every run would cost
@@ -35,12 +36,14 @@ def empty_ruleset(family: int) -> Ruleset:
     return _EMPTY[family]
 
 
-def rule_index(ruleset: Ruleset, table: str, chain: str, ref: str | int,
+def rule_index(ruleset: Ruleset | NftRuleset, table: str, chain: str, ref: str | int,
                where: Location | None) -> int:
     """The 0-based index of the rule ``ref`` (spec or 1-based number) in ``table chain``.
 
     Raises :class:`ChainwalkError` at ``where`` saying what rules there are.
     """
+    if isinstance(ruleset, NftRuleset):
+        return _nft_rule_index(ruleset, table, chain, ref, where)
     found_table = ruleset.table(table)
     found_chain = ruleset.chain(table, chain)
     at = where or Location(ruleset.source, 0)
@@ -71,6 +74,25 @@ def rule_index(ruleset: Ruleset, table: str, chain: str, ref: str | int,
     listing = "; ".join(f"{n}: {r.spec}" for n, r in enumerate(rules, start=1))
     raise ChainwalkError([Problem(at, f"no such rule in {table} {chain} of {ruleset.source}",
                                   ref, f"one of its rules ({listing})")])
+
+
+def _nft_rule_index(ruleset: NftRuleset, table: str, chain: str, ref: str | int,
+                    where: Location | None) -> int:
+    """:func:`rule_index` for nftables: a spec is the rule's normal form (as ``nft list
+    ruleset`` prints it, without its counter's values)."""
+    at = where or Location(ruleset.source, 0)
+    found = ruleset.chain(table, chain)
+    if found is None:
+        raise ChainwalkError([Problem(at, f"no chain {chain} in table {table} of "
+                                      f"{ruleset.source}", chain, "a chain the ruleset has")])
+    specs = [rule.spec for rule in found.rules]
+    if isinstance(ref, int) and 1 <= ref <= len(specs):
+        return ref - 1
+    if isinstance(ref, str) and ref in specs:
+        return specs.index(ref)
+    listing = "; ".join(f"{n}: {spec}" for n, spec in enumerate(specs, start=1))
+    raise ChainwalkError([Problem(at, f"no such rule in {table} {chain} of {ruleset.source}",
+                                  str(ref), f"one of its rules ({listing})")])
 
 
 def apply_edits(ruleset: Ruleset, edits: Sequence[RuleEdit]) -> Ruleset:
