@@ -21,6 +21,7 @@ from ..render import (
     ENGLISH,
     PLACEHOLDER_START,
     SYN_BYTES,
+    UNSEARCHED_VIEWS,
     Block,
     Language,
     Messages,
@@ -58,6 +59,7 @@ from ..render import (
     trace_table,
     traces_with,
     try_it,
+    unsearched,
 )
 from ..render._claims import DEFAULT_HOST, behaviour_table, claim_note, inline_text
 from ._annotation_claims import annotation_problems
@@ -266,7 +268,7 @@ class Site:
             self.shown.setdefault(f"topology {request.topology}", []).append(block.where)
         if request.view == "behaviour":
             try:
-                return self._behaviour(block, request, msg)
+                return unsearched(self._behaviour(block, request, msg), request.view)
             except ChainwalkError as e:
                 result.findings.extend(Finding(p, (block.where,)) for p in e.problems)
                 return ""
@@ -287,6 +289,8 @@ class Site:
                                for w in rendered.warnings)
         for topology in rendered.topologies:
             self.shown.setdefault(f"topology {topology}", []).append(block.where)
+        if request.view in UNSEARCHED_VIEWS:
+            return unsearched(rendered.markdown, request.view)
         return rendered.markdown
 
     # -- views ------------------------------------------------------------------

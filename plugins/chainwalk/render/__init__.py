@@ -14,6 +14,7 @@ the output depends only on the inputs: the same data give byte-identical Markdow
 
 from ._annotations import EMPTY, Annotation, Annotations, ArticleRefs
 from ._blocks import (
+    UNSEARCHED_VIEWS,
     VIEWS,
     Block,
     InlineClaim,
@@ -27,7 +28,7 @@ from ._cli_views import format_mermaid, format_text, journey_to_dict
 from ._coverage import coverage
 from ._diff import diff_table, journey_key, journeys_table, ruleset_changes
 from ._escape import html_text, md_code, md_text, mermaid_text
-from ._html import PLACEHOLDER_START, TABLE_PLACEHOLDER, table_html, tables_aside
+from ._html import PLACEHOLDER_START, TABLE_PLACEHOLDER, table_html, tables_aside, unsearched
 from ._journeys import Numbering, traces_with
 from ._listing import SYN_BYTES, Counters, count_journeys, listing, protocol_note
 from ._messages import ENGLISH, LANGUAGES, Language, Messages, messages, page_language
@@ -47,14 +48,65 @@ from ._trace import hops_table, result_line, trace_table
 from ._views import MERMAID_MAX_TEXT, fenced
 
 __all__ = [
-    "EMPTY", "ENGLISH", "LANGUAGES", "MERMAID_MAX_TEXT", "PLACEHOLDER_START", "SYN_BYTES",
-    "TABLE_PLACEHOLDER", "VIEWS", "Annotation", "Annotations", "ArticleRefs", "Block", "Counters",
-    "InlineClaim", "Language", "Messages", "Numbering", "Request", "chains_flowchart",
-    "check_steps", "computed_steps", "count_journeys", "coverage", "decode_state", "diff_table",
-    "encode_state", "fenced", "find_blocks", "find_inline_claims", "format_mermaid", "format_text",
-    "hops_table", "html_text", "journey_key", "journey_to_dict", "journeys_table", "legend",
-    "listing", "md_code", "md_text", "mermaid_text", "messages", "moves_in_pod", "no_pod_problem",
-    "overview", "page_language", "parse_request", "playground_state", "protocol_note",
-    "result_line", "rules_table", "ruleset_changes", "sequence", "shared_pod", "table_html",
-    "tables_aside", "trace_table", "traces_with", "try_it",
+    "EMPTY",
+    "ENGLISH",
+    "LANGUAGES",
+    "MERMAID_MAX_TEXT",
+    "PLACEHOLDER_START",
+    "SYN_BYTES",
+    "TABLE_PLACEHOLDER",
+    "UNSEARCHED_VIEWS",
+    "VIEWS",
+    "Annotation",
+    "Annotations",
+    "ArticleRefs",
+    "Block",
+    "Counters",
+    "InlineClaim",
+    "Language",
+    "Messages",
+    "Numbering",
+    "Request",
+    "chains_flowchart",
+    "check_steps",
+    "computed_steps",
+    "count_journeys",
+    "coverage",
+    "decode_state",
+    "diff_table",
+    "encode_state",
+    "fenced",
+    "find_blocks",
+    "find_inline_claims",
+    "format_mermaid",
+    "format_text",
+    "hops_table",
+    "html_text",
+    "journey_key",
+    "journey_to_dict",
+    "journeys_table",
+    "legend",
+    "listing",
+    "md_code",
+    "md_text",
+    "mermaid_text",
+    "messages",
+    "moves_in_pod",
+    "no_pod_problem",
+    "overview",
+    "page_language",
+    "parse_request",
+    "playground_state",
+    "protocol_note",
+    "result_line",
+    "rules_table",
+    "ruleset_changes",
+    "sequence",
+    "shared_pod",
+    "table_html",
+    "tables_aside",
+    "trace_table",
+    "traces_with",
+    "try_it",
+    "unsearched",
 ]

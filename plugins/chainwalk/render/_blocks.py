@@ -42,6 +42,10 @@ VIEWS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "claim": (("ruleset", "claim"), ("where", "table", "hook", "host")),
     "behaviour": (("ruleset", "against"), ("where", "table", "hook", "host")),
 }
+# Views whose output is generated rows or a listing, kept out of the search index
+# (``_html.unsearched``): readers search the prose around them, and the rules tables
+# (the annotations' names and purposes) and claims stay in.
+UNSEARCHED_VIEWS = frozenset({"listing", "diff", "coverage", "compare", "behaviour"})
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 
 

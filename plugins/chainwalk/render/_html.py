@@ -159,3 +159,11 @@ def tables_aside(text: str, tables: dict[str, str]) -> str:
         return placeholder + "\n"
 
     return TABLE.sub(aside, text)
+
+
+def unsearched(markdown: str, kind: str) -> str:
+    """``markdown`` in a ``div`` that Material's search leaves out of its index
+    (``data-search-exclude``; md_in_html still converts what is inside), classed
+    ``chainwalk-KIND``: generated rows and listings are no answer to a search, the prose
+    around them is, and every page loads the index."""
+    return f'<div class="chainwalk-{kind}" data-search-exclude markdown="1">\n\n{markdown}\n</div>\n'

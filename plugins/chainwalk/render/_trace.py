@@ -17,11 +17,9 @@ from ..journey import Hop, Journey
 from ..netfilter import Trace, hostport
 from ..netfilter._trace import Step
 from ._escape import md_code, md_text
+from ._html import unsearched
 from ._journeys import Numbering
 from ._messages import ENGLISH, Messages
-
-# md_in_html converts the table inside; the class is the stylesheet's hook.
-_OPEN = '<div class="chainwalk-trace" data-search-exclude markdown="1">'
 
 
 def _result(step: Step, msg: Messages) -> str:
@@ -99,7 +97,7 @@ def result_line(journey: Journey, msg: Messages = ENGLISH) -> str:
 def trace_table(journey: Journey, reasons: bool, numbering: Numbering,
                 msg: Messages = ENGLISH) -> str:
     """The Markdown table of ``journey`` and the result below it."""
-    return (f"{_OPEN}\n\n" + hops_table(journey, reasons, numbering, msg) + "\n</div>\n\n"
+    return (unsearched(hops_table(journey, reasons, numbering, msg), "trace") + "\n"
             + result_line(journey, msg))
 
 
