@@ -153,7 +153,7 @@ def test_redirect_keeps_the_original_destination_in_the_trace() -> None:
     assert (result.packet.dst, result.packet.dport) == (OTHER_POD, 8080)
     redirect = [s for s in result.steps if s.target == "REDIRECT"]
     assert len(redirect) == 1
-    assert redirect[0].effect == "destination 10.0.0.9:8080 -> 127.0.0.1:15001"
+    assert str(redirect[0].effect) == "destination 10.0.0.9:8080 -> 127.0.0.1:15001"
     assert (result.final.dst, result.final.dport) == ("127.0.0.1", 15001)
     assert result.to_dict()["packet"]["dst"] == OTHER_POD
 
@@ -424,7 +424,7 @@ def test_masquerade_uses_the_outgoing_interfaces_address() -> None:
     host = host_with({"eth0": ("10.0.0.5/24", "10.0.0.6/24")})
     result = trace(ruleset, Packet(OTHER_POD, 80, src="10.0.0.6", uid=0, gid=0), host)
     assert result.final.src == "10.0.0.5"
-    assert result.steps[-2].effect == "source 10.0.0.6:40000 -> 10.0.0.5:40000"
+    assert str(result.steps[-2].effect) == "source 10.0.0.6:40000 -> 10.0.0.5:40000"
 
 
 @pytest.mark.parametrize(("target", "mark_before", "mark_after"), [
@@ -498,7 +498,7 @@ def test_ct_zone_is_recorded() -> None:
     dns = parse_file(RULESETS / "dns.rules")
     result = trace(dns, Packet(OTHER_POD, 53, "udp", uid=1000, gid=1000), pod_host())
     raw = [s for s in result.steps if s.table == "raw" and s.hook == "OUTPUT" and s.hit]
-    assert [(s.chain, s.rule, s.effect) for s in raw] == [
+    assert [(s.chain, s.rule, str(s.effect)) for s in raw] == [
         ("OUTPUT", 1, "jump ISTIO_OUTPUT_DNS"), ("ISTIO_OUTPUT_DNS", 5, "conntrack zone 2")]
     assert (result.final.dst, result.final.dport) == ("127.0.0.1", 15053)
 
@@ -771,7 +771,7 @@ def test_the_first_ct_target_wins_and_later_ones_are_ignored() -> None:
         COMMIT
         """))
     result = trace(ruleset, Packet("10.0.0.1", 53, "udp", uid=1337, gid=1337), pod_host())
-    effects = [s.effect for s in result.steps if s.hit]
+    effects = [str(s.effect) for s in result.steps if s.hit]
     assert effects == ["conntrack zone 1", "ignored: the packet already has conntrack settings",
                        "ignored: the packet already has conntrack settings"]
     assert [h.rule for h in result.hits] == [1, 2, 3]

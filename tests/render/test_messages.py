@@ -182,3 +182,61 @@ def test_every_reason_reads_in_every_language() -> None:
             assert text and "{" not in text, (language, code)
         assert str(reason) == ENGLISH_REASONS[code].format(
             **{name: "X" for name in fields(ENGLISH_REASONS[code])})
+
+
+# The words of the trace's events and targets' effects (event.*, route.*, martian.*,
+# effect.*) in English: none may be left in a Chinese trace table.
+_SAID = ("event.", "route.", "martian.", "effect.")
+_KEPT = {"mark", "conntrack", "zone", "jump", "goto", "nat", "TPROXY", "OUTPUT",
+         "POSTROUTING", "rule"}
+
+
+def _english_words() -> set[str]:
+    words: set[str] = set()
+    for code, text in ENGLISH_REASONS.items():
+        if code.startswith(_SAID):
+            words.update(re.findall(r"[A-Za-z']{4,}", re.sub(r"\{\w+\}", "", text)))
+    return words - _KEPT
+
+
+def test_a_trace_says_its_events_and_effects_as_reasons(site: Site) -> None:
+    journey = site.project.journey(site.project.scenario("mini/call"))
+    steps = [step for hop in journey.hops for trace in hop.traces for step in trace.steps]
+    events = [step for step in steps if step.kind == "event"]
+    effects = [step.effect for step in steps if step.effect is not None]
+    assert events and effects
+    for step in events:
+        assert step.reason is not None and step.reason.code.startswith("event.")
+        assert step.text == str(step.reason)
+        assert "reason" not in step.to_dict() and step.to_dict()["text"] == step.text
+    assert all(effect.code.startswith("effect.") for effect in effects)
+
+
+@pytest.mark.parametrize("name", ["trace-call.md", "trace-call-reasons.md", "trace-loop.md"])
+def test_a_chinese_trace_table_shows_no_english_event_or_effect(site: Site, name: str) -> None:
+    english = site.render(CASES[name], messages("en")).markdown
+    chinese = site.render(CASES[name], messages("zh")).markdown
+    assert "routing&#58; 10.96.0.2 leaves on eth0, source 10.0.0.1" in english
+    assert "match: destination 10.96.0.2&#58;80 &#45;&#62; 127.0.0.1&#58;15001" in english
+    assert "路由：去往 10.96.0.2，从 eth0 离开，源地址 10.0.0.1" in chinese
+    assert "匹配：目的地址 10.96.0.2&#58;80 &#45;&#62; 127.0.0.1&#58;15001" in chinese
+    assert "匹配：jump 到 ISTIO&#95;OUTPUT" in chinese
+    prose = re.sub(r"`[^`]*`", "", chinese)  # rules are iptables, in every language
+    words = _english_words()
+    assert {"routing", "delivered", "leaves", "destination", "loops"} <= words
+    left = {word for word in re.findall(r"[A-Za-z']{4,}", prose) if word in words}
+    assert not left, (name, left)
+
+
+def test_a_chinese_sequence_shows_no_english_event_or_effect(site: Site) -> None:
+    chinese = site.render(CASES["sequence-call.md"], messages("zh")).markdown
+    words = _english_words()
+    left = {word for word in re.findall(r"[A-Za-z']{4,}", chinese) if word in words}
+    assert not left, left
+
+
+def test_an_nftables_effect_of_several_statements_reads_in_every_language() -> None:
+    both = because("effect.then", first=because("effect.mark", before="0x0", after="0x1"),
+                   then=because("effect.tproxy-socket", port=15001))
+    assert str(both) == "mark 0x0 -> 0x1; to the transparent socket on port 15001"
+    assert messages("zh").reason(both) == "mark 0x0 -> 0x1；交给端口 15001 上的透明套接字"

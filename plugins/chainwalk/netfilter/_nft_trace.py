@@ -129,7 +129,7 @@ class NftRun(_Run):
         if not tracked:
             st.ct_attached, st.ct_template = True, False
         if new_route is not None and new_route != st.out_if:
-            self.event("reroute", f"from POSTROUTING on the packet leaves on {new_route}")
+            self.event("reroute", because("event.reroute-postrouting", interface=new_route))
             st.out_if = new_route
 
     # -- one base chain ----------------------------------------------------------
@@ -187,7 +187,7 @@ class NftRun(_Run):
 
     def step(self, kind: StepKind, table: NftTable, hook: str, chain: NftChain, number: int,
              rule: NftRule | None = None, result: StepResult = "", reason: Reason | None = None,
-             target: str | None = None, effect: str | None = None,
+             target: str | None = None, effect: Reason | None = None,
              jump: Jump | None = None) -> Step:
         return NftStep(kind, table.name, hook, chain.name, number,
                        rule.spec if rule is not None else "", result, reason, target, effect,
@@ -201,7 +201,7 @@ class NftRun(_Run):
         st, host = self.st, self.host
         checks = rule.compiled(table).checks
         result: StepResult = "matched"
-        effects: list[str] = []
+        effects: list[Reason | None] = []
         outcome: Outcome = "CONTINUE"
         target: str | None = None
         natted = False
@@ -226,7 +226,7 @@ class NftRun(_Run):
                 continue
             if isinstance(s, Vmap):
                 picked = self.vmap(table, s, where, rule)
-                if isinstance(picked, str):
+                if isinstance(picked, Reason):
                     effects.append(picked)
                     break
                 s = picked
@@ -247,7 +247,7 @@ class NftRun(_Run):
                 continue  # an inet table's NAT for the other family: no effect
             if isinstance(s, Nat):
                 outcome, effect = self.nat(s, hook)
-                effects.append(effect or "")
+                effects.append(effect)
                 natted, target = outcome == "ACCEPT", s.kind
                 break
             if isinstance(s, Tproxy):
@@ -255,38 +255,45 @@ class NftRun(_Run):
                 _, effect = ACTIONS["TPROXY"](st, host, {
                     "tproxy-mark": ("0x0/0x0",), "on-ip": (on_ip,),
                     "on-port": (str(s.port or st.dport),)}, hook)
-                effects.append(f"to the transparent socket on port {st.tproxy[1] if st.tproxy else ''}")
+                effects.append(because("effect.tproxy-socket",
+                                       port=st.tproxy[1] if st.tproxy else ""))
                 target = "tproxy"
                 continue
             if isinstance(s, SetStmt):
                 said = self.set_value(s)
                 effects.append(said)
                 target = f"{'meta' if isinstance(s.key, Meta) else 'ct'} {s.key.key} set"
-                if said.endswith("the rule stops"):
+                if said.code == "effect.stops":
                     break
                 continue
             if isinstance(s, Notrack):
                 target = "notrack"
                 if not st.ct_attached:
                     st.untracked = st.ct_attached = True
-                    effects.append("connection not tracked")
+                    effects.append(because("effect.untracked"))
                 continue
         return self.finish(table, hook, chain, number, rule, result, None, target, effects,
                            outcome, jumped, natted)
 
     def finish(self, table: NftTable, hook: str, chain: NftChain, number: int, rule: NftRule,
                result: StepResult, reason: Reason | None, target: str | None,
-               effects: list[str], outcome: Outcome, jumped: Verdict | None = None,
+               effects: list[Reason | None], outcome: Outcome, jumped: Verdict | None = None,
                natted: bool = False) -> tuple[Outcome, bool, Verdict | None]:
-        effect = "; ".join(e for e in effects if e) or (
-            f"{jumped.kind} {jumped.chain}" if jumped is not None else None)
+        effect: Reason | None = None
+        for said in effects:
+            if said is not None:
+                effect = said if effect is None else because("effect.then", first=effect,
+                                                               then=said)
+        if effect is None and jumped is not None:
+            effect = because("effect.goto" if jumped.kind == "goto" else "effect.jump",
+                             chain=jumped.chain)
         jump: Jump | None = None if jumped is None else (
             "goto" if jumped.kind == "goto" else "jump")
         self.steps.append(self.step("rule", table, hook, chain, number, rule, result, reason,
                                     target, effect, jump))
         return outcome, natted, jumped
 
-    def vmap(self, table: NftTable, s: Vmap, where: str, rule: NftRule) -> Verdict | str:
+    def vmap(self, table: NftTable, s: Vmap, where: str, rule: NftRule) -> Verdict | Reason:
         """The verdict a verdict map gives the packet, or why it gives none."""
         if isinstance(s.key, Numgen):
             drawn = s.key.modulus - 1
@@ -299,7 +306,7 @@ class NftRun(_Run):
             try:
                 key_value = read(s.key, self.st)
             except _Missing as e:
-                return f"{e}: the rule stops"
+                return because("effect.stops", reason=e.args[0])
         if isinstance(s.map, SetRef):
             index = set_index(table, s.map, self.host, nv.type_of(s.key))
             assert index is not None  # the parser checked that the map exists
@@ -310,9 +317,9 @@ class NftRun(_Run):
             verdict = index.values[position]
             assert isinstance(verdict, Verdict)
             return verdict
-        return "no element of the map matches"
+        return because("effect.no-element")
 
-    def set_value(self, s: SetStmt) -> str:
+    def set_value(self, s: SetStmt) -> Reason:
         st = self.st
         if isinstance(s.value, int):
             value = s.value
@@ -320,23 +327,23 @@ class NftRun(_Run):
             try:
                 read_value = read(s.value, st)
             except _Missing as e:
-                return f"{e}: the rule stops"
+                return because("effect.stops", reason=e.args[0])
             assert isinstance(read_value, int)
             value = read_value
         if s.key == Meta("mark"):
             before, st.mark = st.mark, value & nv.MAX_U32
-            return f"mark 0x{before:x} -> 0x{st.mark:x}"
+            return because("effect.mark", before=hex(before), after=hex(st.mark))
         if s.key == Ct("mark"):
             if st.untracked or not st.ct_attached:
-                return "ignored: the packet has no connection"
+                return because("effect.no-connection")
             st.ctmark = value & nv.MAX_U32
-            return f"connection mark -> 0x{st.ctmark:x}"
+            return because("effect.ctmark", mark=hex(st.ctmark))
         if st.ct_attached:
-            return "ignored: the packet already has a connection"
+            return because("effect.has-connection")
         st.zone = value
-        return f"conntrack zone {value}"
+        return because("effect.zone", zone=value)
 
-    def nat(self, s: Nat, hook: str) -> tuple[Outcome, str | None]:
+    def nat(self, s: Nat, hook: str) -> tuple[Outcome, Reason | None]:
         st, host = self.st, self.host
         port = (s.port,) if s.port is not None else ()
         if s.kind == "redirect":

@@ -21,6 +21,7 @@ from typing import Final, Literal
 from .._errors import ChainwalkError, Location, Problem
 from .._files import read_text
 from . import _values as v
+from ._reasons import Reason, because
 
 RouteType = Literal["unicast", "local", "broadcast", "anycast", "multicast", "blackhole",
                     "unreachable", "prohibit", "throw"]
@@ -101,13 +102,15 @@ class RouteDecision:
     rule: IpRule | None
     route: IpRoute | None
 
-    def describe(self) -> str:
+    def describe(self) -> Reason:
+        """The decision as a ``route.*`` reason (the trace's events name it)."""
         if self.rule is None:
-            return "no rule gives a route"
-        rule = f"rule {self.rule.priority} ({self.rule.text})"
+            return because("route.no-rule")
         if self.route is None:
-            return f"{rule}: {self.outcome}"
-        return f"{rule}: {self.route.text}"
+            return because("route.outcome", priority=self.rule.priority, rule=self.rule.text,
+                           outcome=self.outcome)
+        return because("route.route", priority=self.rule.priority, rule=self.rule.text,
+                       route=self.route.text)
 
     def to_dict(self) -> dict[str, object]:
         return {"outcome": self.outcome, "interface": self.interface, "source": self.source,

@@ -1,12 +1,14 @@
-"""Why a rule did not match, or what a matter of chance is, as data: a :class:`Reason` is
-a code and the values it names; its words come from a template per code.
+"""Why a rule did not match, what a matter of chance is, what the trace reports happening
+(``event.*``, with policy routing's decisions ``route.*`` and martians ``martian.*``) and
+what a matched rule's target did (``effect.*``), as data: a :class:`Reason` is a code and
+the values it names; its words come from a template per code.
 
 ``ENGLISH`` is the one table of English templates: ``str(reason)`` (the CLI, the JSON,
 error messages) fills it in, and the renderers' English catalog takes its ``reason.CODE``
 texts from it; other languages' catalogs hold the same codes with the same ``{names}``.
 A value may itself be a reason (``assumed not: {choice}``), written in the same language.
-Reasons are built only for a rule that does not match, so the trace's hot path is as
-cheap as before.
+Reasons are built only for a rule that does not match, an event or a target's effect (in
+place of the f-string each used to be), so the trace's hot path is as cheap as before.
 """
 
 from __future__ import annotations
@@ -59,6 +61,24 @@ ReasonCode = Literal[
     "ztunnel.no-tunnel", "ztunnel.hbone", "ztunnel.inbound-loop", "ztunnel.inbound",
     "ztunnel.outbound-loop", "ztunnel.unknown-service", "ztunnel.service", "ztunnel.hbone-to",
     "ztunnel.direct",
+    # what the trace reports happening (event steps), policy routing's decision, a
+    # martian, and what a matched rule's target did (Step.effect)
+    "event.untracked-namespace", "event.reroute-postrouting", "event.connection-nat.destination",
+    "event.connection-nat.source", "event.reroute-refused", "event.reroute-martian",
+    "event.rerouted", "event.no-route", "event.no-route-decided", "event.martian",
+    "event.route", "event.route-decided", "event.sent", "event.loopback",
+    "event.input-martian", "event.input-route", "event.tproxy-not-local",
+    "event.input-no-route", "event.delivered", "event.delivered-transparent",
+    "event.not-forwarding", "event.forwarded",
+    "route.no-rule", "route.outcome", "route.route",
+    "martian.source", "martian.destination",
+    "effect.mark", "effect.no-connection", "effect.ctmark", "effect.ctmark-saved",
+    "effect.mark-restored", "effect.has-conntrack", "effect.has-connection", "effect.notrack",
+    "effect.untracked", "effect.zone", "effect.redirect-no-address", "effect.destination",
+    "effect.masquerade-no-address", "effect.source", "effect.source-random",
+    "effect.tproxy-no-listener", "effect.tproxy-not-transparent", "effect.tproxy",
+    "effect.tproxy-socket", "effect.jump", "effect.goto", "effect.stops", "effect.no-element",
+    "effect.then",
 ]
 REASON_CODES: tuple[ReasonCode, ...] = get_args(ReasonCode)
 
@@ -223,6 +243,64 @@ ENGLISH: dict[ReasonCode, str] = {
     "ztunnel.service": "{service} {original}: endpoint {pod} at {address}",
     "ztunnel.hbone-to": "ztunnel outbound: {what}, an ambient pod: HBONE to {address}",
     "ztunnel.direct": "ztunnel outbound: {what}; connected to directly",
+    "event.untracked-namespace": "nat is not consulted: no rule makes the kernel track "
+                                 "connections",
+    "event.reroute-postrouting": "from POSTROUTING on the packet leaves on {interface}",
+    "event.connection-nat.destination": "conntrack's NAT: destination {old} -> {new}",
+    "event.connection-nat.source": "conntrack's NAT: source {old} -> {new}",
+    "event.reroute-refused": "rerouted after {table} OUTPUT: {decision}: dropped",
+    "event.reroute-martian": "rerouted after {table} OUTPUT: {martian}: dropped",
+    "event.rerouted": "rerouted after {table} OUTPUT to {interface} (the rest of OUTPUT still "
+                      "sees -o {previous})",
+    "event.no-route": "no route to {destination}",
+    "event.no-route-decided": "no route to {destination} ({decision})",
+    "event.martian": "routing: {martian}: the connection fails",
+    "event.route": "routing: {destination} leaves on {interface}, source {source}",
+    "event.route-decided": "routing: {destination} leaves on {interface}, source {source} "
+                           "({decision})",
+    "event.sent": "sent on {interface} to {destination}",
+    "event.loopback": "loops back through lo; nat is not consulted again for this connection",
+    "event.input-martian": "input routing: {martian}: dropped",
+    "event.input-route": "input routing: {decision}",
+    "event.tproxy-not-local": "TPROXY assigned the packet to a socket, but routing does not "
+                              "deliver it locally: dropped",
+    "event.input-no-route": "input routing: no route to {destination}: dropped",
+    "event.delivered": "delivered to a local socket {address}",
+    "event.delivered-transparent": "delivered to a transparent socket on port {port}",
+    "event.not-forwarding": "{destination} is not local and forwarding is off: dropped",
+    "event.forwarded": "forwarded on {interface} to {destination}",
+    "route.no-rule": "no rule gives a route",
+    "route.outcome": "rule {priority} ({rule}): {outcome}",
+    "route.route": "rule {priority} ({rule}): {route}",
+    "martian.source": "source {address} is a loopback address and cannot use {interface}",
+    "martian.destination": "destination {address} is a loopback address and cannot use "
+                           "{interface}",
+    "effect.mark": "mark {before} -> {after}",
+    "effect.no-connection": "ignored: the packet has no connection",
+    "effect.ctmark": "connection mark -> {mark}",
+    "effect.ctmark-saved": "connection mark -> {mark} (saved from the packet)",
+    "effect.mark-restored": "mark -> {mark} (restored from the connection)",
+    "effect.has-conntrack": "ignored: the packet already has conntrack settings",
+    "effect.has-connection": "ignored: the packet already has a connection",
+    "effect.notrack": "connection not tracked: nat will not see it",
+    "effect.untracked": "connection not tracked",
+    "effect.zone": "conntrack zone {zone}",
+    "effect.redirect-no-address": "{interface} has no address to redirect to",
+    "effect.destination": "destination {old} -> {new}",
+    "effect.masquerade-no-address": "{interface} has no address to masquerade as",
+    "effect.source": "source {old} -> {new}",
+    "effect.source-random": "source {old} -> {new} (a port drawn at random from {low}-{high})",
+    "effect.tproxy-no-listener": "no listener on {address}: TPROXY drops the packet",
+    "effect.tproxy-not-transparent": "the listener is not transparent on {address}: TPROXY "
+                                     "drops the packet",
+    "effect.tproxy": "to the transparent socket on port {port} (destination kept), mark "
+                     "{mark}",
+    "effect.tproxy-socket": "to the transparent socket on port {port}",
+    "effect.jump": "jump {chain}",
+    "effect.goto": "goto {chain}",
+    "effect.stops": "{reason}: the rule stops",
+    "effect.no-element": "no element of the map matches",
+    "effect.then": "{first}; {then}",
 }
 
 #: A language's template of a code.

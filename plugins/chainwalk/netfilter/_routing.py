@@ -17,6 +17,7 @@ from typing import TypeVar
 from . import _values as v
 from ._packet import Host
 from ._policy_routing import PolicyRouting, RouteDecision, lookup
+from ._reasons import Reason, because
 
 _LOOPBACK4 = ipaddress.ip_network("127.0.0.0/8")
 T = TypeVar("T")
@@ -173,7 +174,7 @@ def is_loopback(address: str) -> bool:
     return bool(address) and v.ip(address).is_loopback
 
 
-def martian(source: str, destination: str, interface: str | None) -> str | None:
+def martian(source: str, destination: str, interface: str | None) -> Reason | None:
     """Why the kernel refuses a loopback address on another interface, or ``None``.
 
     With ``route_localnet`` off (the default), 127.0.0.0/8 and ::1 never leave
@@ -183,9 +184,9 @@ def martian(source: str, destination: str, interface: str | None) -> str | None:
     if interface == "lo" or interface is None:
         return None
     if is_loopback(source):
-        return f"source {source} is a loopback address and cannot use {interface}"
+        return because("martian.source", address=source, interface=interface)
     if is_loopback(destination):
-        return f"destination {destination} is a loopback address and cannot use {interface}"
+        return because("martian.destination", address=destination, interface=interface)
     return None
 
 

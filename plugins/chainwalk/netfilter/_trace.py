@@ -77,10 +77,11 @@ class Step:
     / ``assumed-not``), ``policy`` (a built-in chain's policy applied: ``result`` and
     ``target`` are it), ``return`` (the end of a user chain), ``skipped`` (rules the
     destination index ruled out without evaluating them; ``rule`` is the first of
-    them, ``count`` how many) or ``event`` (``event`` says which; ``text`` in words).
+    them, ``count`` how many) or ``event`` (``event`` says which, ``reason`` what
+    happened, an ``event.*`` :class:`Reason`; ``text`` is its English).
     A matched rule's ``target`` is its target's name, or the chain it jumped to
     (``jump`` says how) with the target's options in ``target_options``; ``effect``
-    says in words what the target did.
+    says what the target did (an ``effect.*`` :class:`Reason`).
     """
 
     kind: StepKind
@@ -92,7 +93,7 @@ class Step:
     result: StepResult = ""
     reason: Reason | None = None
     target: str | None = None
-    effect: str | None = None
+    effect: Reason | None = None
     count: int = 1
     location: Location | None = None
     jump: Jump | None = None
@@ -108,8 +109,10 @@ class Step:
         for key in ("table", "hook", "chain", "rule", "text", "result", "reason", "target",
                     "effect"):
             value = getattr(self, key)
+            if key == "reason" and self.kind == "event":
+                continue  # an event's reason is its text
             if value not in ("", None, 0) or (key == "rule" and self.kind == "rule"):
-                out[key] = str(value) if key == "reason" else value
+                out[key] = str(value) if key in ("reason", "effect") else value
         if self.kind == "skipped":
             out["count"] = self.count
         return out
@@ -417,7 +420,9 @@ class _Run:
                             "again (each jump walks the whole chain it names)")])
                     jump: Jump = "goto" if target.goto else "jump"
                     steps.append(Step("rule", table_name, hook, name, number, rule.spec, result,
-                                      None, target.name, f"{jump} {target.name}",
+                                      None, target.name,
+                                      because("effect.goto" if target.goto else "effect.jump",
+                                              chain=target.name),
                                       location=rule.location, jump=jump))
                     if not target.goto:
                         stack.append((chain, position))
@@ -466,8 +471,7 @@ class _Run:
                 continue
             if table == "nat" and not self.ruleset.tracks_connections:
                 if table in present:
-                    self.event("untracked-namespace", "nat is not consulted: no rule makes "
-                               "the kernel track connections")
+                    self.event("untracked-namespace", because("event.untracked-namespace"))
                 continue
             if table not in present:
                 # A table the ruleset lacks accepts without a step and changes nothing.
@@ -485,28 +489,28 @@ class _Run:
             if hook == "OUTPUT" and table in ("mangle", "nat") and (st.dst, st.mark) != before:
                 new_route = self.reroute(table)
         if new_route is not None and new_route != st.out_if:
-            self.event("reroute", f"from POSTROUTING on the packet leaves on {new_route}")
+            self.event("reroute", because("event.reroute-postrouting", interface=new_route))
             st.out_if = new_route
 
     def map_addresses(self, hook: str) -> None:
         st, mapping = self.st, self.mapping
         assert mapping is not None
         if hook in ("PREROUTING", "OUTPUT"):
-            (address, port), kind = mapping[0], "destination"
+            address, port = mapping[0]
             if (st.dst, st.dport) != (address, port):
                 old = hostport(st.dst, st.dport)
                 st.set_dst(address)
                 st.dport = port
-                self.event("connection-nat",
-                           f"conntrack's NAT: {kind} {old} -> {hostport(address, port)}")
+                self.event("connection-nat", because("event.connection-nat.destination",
+                                                     old=old, new=hostport(address, port)))
         else:
-            (address, port), kind = mapping[1], "source"
+            address, port = mapping[1]
             if (st.src, st.sport) != (address, port):
                 old = hostport(st.src, st.sport)
                 st.set_src(address)
                 st.sport = port
-                self.event("connection-nat",
-                           f"conntrack's NAT: {kind} {old} -> {hostport(address, port)}")
+                self.event("connection-nat", because("event.connection-nat.source",
+                                                     old=old, new=hostport(address, port)))
 
     def reroute(self, table: str) -> str | None:
         """Route again after mangle or nat OUTPUT changed the destination or the mark.
@@ -519,16 +523,16 @@ class _Run:
         st = self.st
         route = self.routed(route_output(self.host, st.dst, st.mark, st.src))
         if route.interface is None and route.decision is not None:
-            self.event("refused", f"rerouted after {table} OUTPUT: "
-                       f"{route.decision.describe()}: dropped")
+            self.event("refused", because("event.reroute-refused", table=table,
+                                          decision=route.decision.describe()))
             self.stop("UNROUTABLE")
         refused = martian(st.src, st.dst, route.interface)
         if refused:
-            self.event("refused", f"rerouted after {table} OUTPUT: {refused}: dropped")
+            self.event("refused", because("event.reroute-martian", table=table, martian=refused))
             self.stop("UNROUTABLE")
         if route.interface != st.out_if:
-            self.event("reroute", f"rerouted after {table} OUTPUT to {route.interface} (the "
-                       f"rest of OUTPUT still sees -o {st.out_if})")
+            self.event("reroute", because("event.rerouted", table=table,
+                                          interface=route.interface, previous=st.out_if))
         return route.interface
 
     def routed(self, route: Route) -> Route:
@@ -537,8 +541,9 @@ class _Run:
             self.routes.append(route.decision)
         return route
 
-    def event(self, kind: EventKind, text: str) -> None:
-        self.steps.append(Step("event", "", self.st.hook, "", 0, text, event=kind))
+    def event(self, kind: EventKind, what: Reason) -> None:
+        self.steps.append(Step("event", "", self.st.hook, "", 0, str(what), reason=what,
+                               event=kind))
 
     def stop(self, verdict: Literal["DROP", "REJECT", "QUEUE", "UNROUTABLE"]) -> None:
         self.verdict = verdict
@@ -577,31 +582,37 @@ class _Run:
         st = self.st
         route = self.routed(route_output(self.host, packet.dst, packet.mark, packet.src))
         st.out_if = packet.out_interface or route.interface
-        decided = f" ({route.decision.describe()})" if route.decision else ""
+        decision = route.decision.describe() if route.decision else None
         if st.out_if is None:
-            self.event("refused", f"no route to {packet.dst}{decided}")
+            self.event("refused", because("event.no-route", destination=packet.dst)
+                       if decision is None else
+                       because("event.no-route-decided", destination=packet.dst,
+                               decision=decision))
             self.stop("UNROUTABLE")
         st.set_src(packet.src or route.source)
         refused = martian(st.src, st.dst, st.out_if)
         if refused:
-            self.event("refused", f"routing: {refused}: the connection fails")
+            self.event("refused", because("event.martian", martian=refused))
             self.stop("UNROUTABLE")
         st.orig_src, st.orig_dst = st.src, st.dst
         st.orig_sport, st.orig_dport = st.sport, st.dport
         st.hook = "OUTPUT"
-        self.event("route", f"routing: {packet.dst} leaves on {st.out_if}, source {st.src}"
-                   f"{decided}")
+        self.event("route", because("event.route", destination=packet.dst,
+                                    interface=st.out_if, source=st.src)
+                   if decision is None else
+                   because("event.route-decided", destination=packet.dst, interface=st.out_if,
+                           source=st.src, decision=decision))
         self.hook("OUTPUT")
         self.hook("POSTROUTING")
         self.nat_bound = True
         if st.out_if != "lo":
             st.hook = "POSTROUTING"
-            self.event("sent", f"sent on {st.out_if} to {hostport(st.dst, st.dport)}")
+            self.event("sent", because("event.sent", interface=st.out_if,
+                                       destination=hostport(st.dst, st.dport)))
             return "sent"
         st.in_if, st.out_if = "lo", None
         st.hook = "PREROUTING"
-        self.event("loopback",
-                   "loops back through lo; nat is not consulted again for this connection")
+        self.event("loopback", because("event.loopback"))
         return self.input_side()
 
     def arrive(self, packet: Packet) -> Disposition:
@@ -617,35 +628,36 @@ class _Run:
         self.hook("PREROUTING")
         refused = martian(st.src, st.dst, st.in_if)
         if refused:
-            self.event("refused", f"input routing: {refused}: dropped")
+            self.event("refused", because("event.input-martian", martian=refused))
             self.stop("UNROUTABLE")
         route = self.routed(route_input(self.host, st.dst, st.src, st.mark, st.in_if or ""))
         if route.decision is not None:
-            self.event("route", f"input routing: {route.decision.describe()}")
+            self.event("route", because("event.input-route",
+                                        decision=route.decision.describe()))
             if st.tproxy is not None and not route.local:
                 # ip_forward drops a packet that TPROXY assigned to a socket.
-                self.event("refused", "TPROXY assigned the packet to a socket, but routing "
-                           "does not deliver it locally: dropped")
+                self.event("refused", because("event.tproxy-not-local"))
                 self.stop("UNROUTABLE")
             if route.interface is None:
-                self.event("refused", f"input routing: no route to {st.dst}: dropped")
+                self.event("refused", because("event.input-no-route", destination=st.dst))
                 self.stop("UNROUTABLE")
         if (st.tproxy is not None and route.decision is None) or route.local:
             self.hook("INPUT")
             self.nat_bound = True
-            where = (f"transparent socket on port {st.tproxy[1]}" if st.tproxy
-                     else f"local socket {hostport(st.dst, st.dport)}")
             st.hook = "INPUT"
-            self.event("delivered", f"delivered to a {where}")
+            self.event("delivered", because("event.delivered-transparent", port=st.tproxy[1])
+                       if st.tproxy else
+                       because("event.delivered", address=hostport(st.dst, st.dport)))
             return "delivered"
         if not self.host.forwarding:
-            self.event("refused", f"{st.dst} is not local and forwarding is off: dropped")
+            self.event("refused", because("event.not-forwarding", destination=st.dst))
             self.stop("UNROUTABLE")
         st.out_if = route.interface
         self.hook("FORWARD")
         self.hook("POSTROUTING")
         st.hook = "POSTROUTING"
-        self.event("forwarded", f"forwarded on {st.out_if} to {hostport(st.dst, st.dport)}")
+        self.event("forwarded", because("event.forwarded", interface=st.out_if,
+                                        destination=hostport(st.dst, st.dport)))
         return "sent"
 
 

@@ -34,7 +34,7 @@ def _result(step: Step, msg: Messages) -> str:
                    reason=md_text(msg.reason(step.reason)) if step.reason else "")
     text = msg("trace.match-assumed" if step.result == "assumed" else "trace.match")
     if step.effect:
-        return msg("trace.match-doing", match=text, what=md_text(step.effect))
+        return msg("trace.match-doing", match=text, what=md_text(msg.reason(step.effect)))
     if step.target:
         return msg("trace.match-doing", match=text, what=md_code(step.target))
     return text
@@ -61,7 +61,8 @@ def _rows(trace: Trace, pod: str, reasons: bool, numbering: Numbering,
     shown: set[tuple[str, str, int]] = set()
     for step in trace.steps:
         if step.kind == "event":
-            rows.append([md_text(pod), "", "", md_text(step.text), ""])
+            assert step.reason is not None  # an event says what happened
+            rows.append([md_text(pod), "", "", md_text(msg.reason(step.reason)), ""])
             continue
         in_file = numbering.number(pod, step.table, step.chain, step.rule)
         rows.extend(_removed(pod, step, numbering, shown,
