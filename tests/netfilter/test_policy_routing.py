@@ -163,7 +163,7 @@ def test_a_restored_connection_mark_reroutes_the_answer_to_lo(routing: PolicyRou
 def test_the_reroute_after_mangle_output_is_reported(routing: PolicyRouting) -> None:
     ruleset = parse_text("*mangle\n-A OUTPUT -j MARK --set-xmark 0x111/0xfff\nCOMMIT\n")
     result = trace(ruleset, Packet(REMOTE, 80, uid=1000, gid=1000), pod_host(routing=(routing,)))
-    events = [s.text for s in result.steps if s.kind == "event"]
+    events = [str(s.reason) for s in result.steps if s.kind == "event"]
     assert events[0] == ("routing: 93.184.216.34 leaves on eth0, source 10.0.0.5 (rule 32766 "
                          "(from all lookup main): default via 10.0.0.1 dev eth0 linkdown)")
     assert "rerouted after mangle OUTPUT to lo" in events[1]
@@ -207,7 +207,7 @@ def test_tproxy_without_the_policy_rule_is_dropped_by_routing(routing: PolicyRou
     dropped = trace(parse_text(TPROXY), packet,
                     pod_host(sockets=host_sockets, routing=(no_rule,)), "PREROUTING")
     assert dropped.disposition == "unroutable"
-    assert dropped.steps[-1].text == ("TPROXY assigned the packet to a socket, but routing does "
+    assert str(dropped.steps[-1].reason) == ("TPROXY assigned the packet to a socket, but routing does "
                                       "not deliver it locally: dropped")
 
 

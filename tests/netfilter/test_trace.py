@@ -160,7 +160,7 @@ def test_redirect_keeps_the_original_destination_in_the_trace() -> None:
 
 def test_routing_happens_before_nat_and_again_after_redirect() -> None:
     result = trace(CLASSIC, Packet(OTHER_POD, 8080, **APP), pod_host())
-    events = [s.text for s in result.steps if s.kind == "event"]
+    events = [str(s.reason) for s in result.steps if s.kind == "event"]
     assert events[0] == "routing: 10.0.0.9 leaves on eth0, source 10.0.0.5"
     rerouted = [e for e in events if e.startswith("rerouted after nat OUTPUT")]
     assert len(rerouted) == 1 and " lo" in rerouted[0]
@@ -175,7 +175,7 @@ def test_routing_happens_before_nat_and_again_after_redirect() -> None:
 def test_nat_is_not_consulted_on_the_lo_re_entry(ruleset: Ruleset, packet: Packet) -> None:
     result = trace(ruleset, packet, pod_host())
     loop = next(i for i, s in enumerate(result.steps)
-                if s.kind == "event" and s.text.startswith("loops back through lo"))
+                if s.kind == "event" and str(s.reason).startswith("loops back through lo"))
     after = result.steps[loop + 1:]
     assert not [s for s in after if s.table == "nat"]
     # -A PREROUTING -p tcp -j ISTIO_INBOUND counts 0 for pod-internal connections (seen).
@@ -385,7 +385,7 @@ def test_dnat_to_another_host_reroutes_out_of_lo() -> None:
     result = trace(ruleset, Packet("127.0.0.1", 8080, src=POD_IP, uid=0, gid=0), pod_host())
     assert (result.disposition, result.final.out_interface) == ("sent", "eth0")
     assert (result.final.dst, result.final.dport) == (OTHER_POD, 80)
-    first_event = next(s.text for s in result.steps if s.kind == "event")
+    first_event = next(str(s.reason) for s in result.steps if s.kind == "event")
     assert first_event == "routing: 127.0.0.1 leaves on lo, source 10.0.0.5"
 
 

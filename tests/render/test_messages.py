@@ -12,11 +12,12 @@ from typing import get_args
 import pytest
 from test_views_golden import CASES
 
+from chainwalk._errors import ChainwalkError
 from chainwalk.journey import HOP_OUTCOMES, RESULTS
 from chainwalk.netfilter._reasons import ENGLISH as ENGLISH_REASONS
 from chainwalk.netfilter._reasons import REASON_CODES, because
-from chainwalk.project import Site
-from chainwalk.render import LANGUAGES, messages, page_language
+from chainwalk.project import Project, Site
+from chainwalk.render import LANGUAGES, Request, messages, page_language
 from chainwalk.render._claims import KINDS, OUTCOMES
 from chainwalk.render._diff import ChangeKind
 from chainwalk.render._messages import fields
@@ -207,8 +208,7 @@ def test_a_trace_says_its_events_and_effects_as_reasons(site: Site) -> None:
     assert events and effects
     for step in events:
         assert step.reason is not None and step.reason.code.startswith("event.")
-        assert step.text == str(step.reason)
-        assert "reason" not in step.to_dict() and step.to_dict()["text"] == step.text
+        assert "reason" not in step.to_dict() and step.to_dict()["text"] == str(step.reason)
     assert all(effect.code.startswith("effect.") for effect in effects)
 
 
@@ -240,3 +240,33 @@ def test_an_nftables_effect_of_several_statements_reads_in_every_language() -> N
                    then=because("effect.tproxy-socket", port=15001))
     assert str(both) == "mark 0x0 -> 0x1; to the transparent socket on port 15001"
     assert messages("zh").reason(both) == "mark 0x0 -> 0x1；交给端口 15001 上的透明套接字"
+
+
+def test_a_scenario_title_reads_in_the_pages_language(site: Site) -> None:
+    english = site.render(CASES["sequence-loop.md"], messages("en")).markdown
+    chinese = site.render(CASES["sequence-loop.md"], messages("zh")).markdown
+    assert "title without the 127.0.0.6 rule the server's Envoy" in english
+    assert "title 没有 127.0.0.6 规则时，server 的 Envoy 收到自己的连接" in chinese
+    rules = site.render(Request("rules", ruleset="mini", chain="ISTIO_OUTPUT"),
+                        messages("zh")).markdown
+    assert "示例：client 调用 web &#60;script&#62;" in rules and "client calls web" not in rules
+
+
+def test_a_chinese_page_showing_a_scenario_without_a_chinese_title_fails_at_its_line(
+        mini_copy: Path) -> None:
+    scenarios = mini_copy / "rules" / "scenarios" / "mini.yaml"
+    text = scenarios.read_text(encoding="utf-8")
+    line = next(n for n, row in enumerate(text.split("\n"), start=1) if row == "  loop:")
+    scenarios.write_text(text.replace(
+        '    zh: {title: "没有 127.0.0.6 规则时，server 的 Envoy 收到自己的连接"}\n', ""),
+        encoding="utf-8")
+    fresh = Site(Project(mini_copy / "rules", mini_copy))
+    fresh.begin_build()
+    assert "title without the 127.0.0.6 rule" in fresh.render(
+        CASES["sequence-loop.md"], messages("en")).markdown
+    with pytest.raises(ChainwalkError) as raised:
+        fresh.render(CASES["sequence-loop.md"], messages("zh"))
+    message = str(raised.value)
+    assert f"mini.yaml:{line}:" in message, message
+    assert "scenario mini/loop has no Chinese title" in message
+    assert "zh: {title: ...}" in message and "Traceback" not in message

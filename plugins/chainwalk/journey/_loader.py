@@ -391,7 +391,8 @@ class _Builder:
             return None
         scenario = Scenario(f"{self.stem}/{name}", name, body["title"], topology, request,
                             tuple(w for w in what_ifs if w is not None), Expectations(),
-                            body.get("description", ""), self.at(*base, key=True), hop_limit)
+                            body.get("description", ""), self.at(*base, key=True), hop_limit,
+                            body.get("zh", {}).get("title", ""))
         try:
             world = build_world(scenario)
         except ChainwalkError as e:
@@ -402,7 +403,8 @@ class _Builder:
         if len(self.problems) > count:
             return None
         return Scenario(scenario.id, name, scenario.title, topology, request, scenario.what_ifs,
-                        expectations, scenario.description, scenario.location, hop_limit)
+                        expectations, scenario.description, scenario.location, hop_limit,
+                        scenario.zh_title)
 
     def request(self, topology: Topology, base: tuple[PathPart, ...],
                 body: dict[str, Any]) -> Request | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from .._errors import Location
+from .._errors import ChainwalkError, Location, Problem
 from ..netfilter import Interface, Trace, hostport
 from ..netfilter._reasons import Reason
 
@@ -338,6 +338,19 @@ class Scenario:
     description: str = ""
     location: Location | None = field(default=None, compare=False)
     hop_limit: int = 16
+    zh_title: str = ""  # the title on the Chinese pages (the file's ``zh: {title: ...}``)
+
+    def title_in(self, language: str) -> str:
+        """The title in ``language`` ("en" or "zh"); a Chinese page showing a scenario
+        without a Chinese title is an error at the scenario's line."""
+        if language == "en":
+            return self.title
+        if not self.zh_title:
+            raise ChainwalkError([Problem(
+                self.location or Location(self.topology.path, 0),
+                f"scenario {self.id} has no Chinese title, and a /zh/ page shows it",
+                self.name, "zh: {title: ...} in the scenario")])
+        return self.zh_title
 
 
 @dataclass(frozen=True)

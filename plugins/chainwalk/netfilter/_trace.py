@@ -78,7 +78,7 @@ class Step:
     ``target`` are it), ``return`` (the end of a user chain), ``skipped`` (rules the
     destination index ruled out without evaluating them; ``rule`` is the first of
     them, ``count`` how many) or ``event`` (``event`` says which, ``reason`` what
-    happened, an ``event.*`` :class:`Reason`; ``text`` is its English).
+    happened, an ``event.*`` :class:`Reason`, written only when shown).
     A matched rule's ``target`` is its target's name, or the chain it jumped to
     (``jump`` says how) with the target's options in ``target_options``; ``effect``
     says what the target did (an ``effect.*`` :class:`Reason`).
@@ -109,8 +109,10 @@ class Step:
         for key in ("table", "hook", "chain", "rule", "text", "result", "reason", "target",
                     "effect"):
             value = getattr(self, key)
-            if key == "reason" and self.kind == "event":
-                continue  # an event's reason is its text
+            if key == "text" and self.kind == "event":
+                value = str(self.reason)  # the JSON's text of an event is its reason
+            elif key == "reason" and self.kind == "event":
+                continue
             if value not in ("", None, 0) or (key == "rule" and self.kind == "rule"):
                 out[key] = str(value) if key in ("reason", "effect") else value
         if self.kind == "skipped":
@@ -542,8 +544,7 @@ class _Run:
         return route
 
     def event(self, kind: EventKind, what: Reason) -> None:
-        self.steps.append(Step("event", "", self.st.hook, "", 0, str(what), reason=what,
-                               event=kind))
+        self.steps.append(Step("event", "", self.st.hook, "", 0, reason=what, event=kind))
 
     def stop(self, verdict: Literal["DROP", "REJECT", "QUEUE", "UNROUTABLE"]) -> None:
         self.verdict = verdict

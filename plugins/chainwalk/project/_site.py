@@ -352,18 +352,20 @@ class Site:
         if problems:
             raise ChainwalkError(problems)
         named = (note.scenario for note in notes.in_chain(table, chain.name))
-        return rules_table(chain, table, ruleset.family, notes, self._titles(named), msg)
+        return rules_table(chain, table, ruleset.family, notes,
+                           self._titles(named, msg.language), msg)
 
-    def _titles(self, ids: Iterable[str]) -> dict[str, str]:
-        """The titles of the scenarios ``ids`` names (an unknown id is left out: the
-        checks of the rules folder report it)."""
+    def _titles(self, ids: Iterable[str], language: Language) -> dict[str, str]:
+        """The titles in ``language`` of the scenarios ``ids`` names (an unknown id is
+        left out: the checks of the rules folder report it)."""
         titles = {}
         for scenario_id in ids:
             if scenario_id:
                 try:
-                    titles[scenario_id] = self.project.scenario(scenario_id).title
+                    scenario = self.project.scenario(scenario_id)
                 except ChainwalkError:
                     continue
+                titles[scenario_id] = scenario.title_in(language)
         return titles
 
     def _runs(self, topology: str) -> list[tuple[Scenario, Journey]]:
@@ -389,7 +391,8 @@ class Site:
         steps = [step for _, found in traces for step in found.steps]
         hops = sorted({hop.number for hop, _ in traces})
         where = msg("chains.in-pod", pod=md_code(request.pod)) if request.pod else ""
-        note = msg("chains.highlighted", title=md_text(scenario.title), where=where,
+        note = msg("chains.highlighted", title=md_text(scenario.title_in(msg.language)),
+                   where=where,
                    hops=msg("chains.hops" if len(hops) > 1 else "chains.hop",
                             numbers=", ".join(map(str, hops))))
         return Rendered(self._diagram(chains_flowchart(ruleset, table, steps)) + "\n"
@@ -472,14 +475,15 @@ class Site:
                                                        for p in e.problems)
                 pair = (base, other) if swap[0] == old_path else (other, base)
                 if isinstance(other, str) or journey_key(base) != journey_key(other):
-                    changed.append((scenario.title, *pair))
+                    changed.append((scenario.title_in(msg.language), *pair))
         return Rendered(diff_table(request.against, request.ruleset, changes, changed, msg))
 
     def _compare(self, request: Request, msg: Messages) -> Rendered:
         """The scenarios of the same name in two topologies, their journeys side by side."""
         others = {s.name: s for s in self.project.scenarios(request.versus)}
         rows: list[tuple[str, Journey | str, Journey | str]] = [
-            (s.title, self.project.journey(s), self.project.journey(others[s.name]))
+            (s.title_in(msg.language), self.project.journey(s),
+             self.project.journey(others[s.name]))
             for s in self.project.scenarios(request.topology) if s.name in others]
         if not rows:
             where = self.project.shown(self.project.scenario_file(request.topology))

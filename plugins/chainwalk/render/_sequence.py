@@ -66,8 +66,9 @@ class _Diagram:
 
     def render(self) -> str:
         out = ["sequenceDiagram"]
-        if self.scenario.title:
-            out.append(f"    title {mermaid_text(self.scenario.title)}")
+        title = self.scenario.title_in(self.msg.language)
+        if title:
+            out.append(f"    title {mermaid_text(title)}")
         for pod in self.pods:
             out.append(f"    box {BOX} {mermaid_text(self.msg('sequence.pod', pod=pod))}")
             out.extend(f"        participant {a.id} as {mermaid_text(a.label)}"

@@ -27,7 +27,7 @@ def format_trace(result: Trace) -> str:
 
 def _format_step(step: Step) -> str:
     if step.kind == "event":
-        return f"   -- {step.text}"
+        return f"   -- {step.reason}"
     head = f"{step.table}:{step.chain}"
     if step.kind == "policy":
         return f"{head}:policy:{step.rule}:{step.result}"
