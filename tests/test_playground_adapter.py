@@ -210,8 +210,9 @@ def test_a_journey_is_the_cli_s_run(tmp_path: Path) -> None:
     root = str(tmp_path / "rules")
     write_rules_json(json.dumps(_rules_files()), root)
     listed = json.loads(scenarios_json(root))
-    assert [s["id"] for s in listed] == [
-        s.id for s in load_scenarios(str(ROOT / "rules" / "scenarios"))]
+    assert [(s["id"], s["title"], s["zh_title"]) for s in listed] == [
+        (s.id, s.title, s.zh_title) for s in load_scenarios(str(ROOT / "rules" / "scenarios"))]
+    assert all(s["zh_title"] for s in listed)  # every scenario of the site has one
     for item in listed[::4]:
         stem, _, name = item["id"].partition("/")
         found = json.loads(journey_json("{}", root, f"scenarios/{stem}.yaml", name))

@@ -148,8 +148,9 @@ def write_rules(files: dict[str, str], root: str) -> None:
 
 def scenarios(root: str) -> list[dict[str, str]]:
     """Every scenario of the rules folder at ``root`` (``scenarios/*.yaml``): its id
-    (``FILE/NAME``) and title, in the order ``chainwalk check`` reads them."""
-    return [{"id": s.id, "title": s.title}
+    (``FILE/NAME``), title and Chinese title (``zh_title``, empty when the file gives
+    none), in the order ``chainwalk check`` reads them."""
+    return [{"id": s.id, "title": s.title, "zh_title": s.zh_title}
             for s in load_scenarios(str(Path(root) / "scenarios"))]
 
 

@@ -354,7 +354,9 @@
       var select = this.scenario;
       select.textContent = "";
       scenarioList.forEach(function (s) {
-        select.appendChild(el("option", { value: s.id }, s.id + ": " + s.title));
+        // The Chinese title on a Chinese page; an edited file without one shows its own.
+        var title = (document.documentElement.lang === "zh" && s.zh_title) || s.title;
+        select.appendChild(el("option", { value: s.id }, s.id + ": " + title));
       });
     }
     this.scenario.value = String(this.state.scenario || "");
