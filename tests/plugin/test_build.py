@@ -74,7 +74,7 @@ def test_an_annotated_rule_that_changed_fails_the_build(ok: Path) -> None:
 def test_a_scenario_expectation_that_no_longer_holds_fails_the_build(ok: Path) -> None:
     edit(ok / "rules" / "rulesets" / "pod.rules", "--to-ports 15006", "--to-ports 15007")
     found = errors(build(ok))
-    assert any(p.startswith("docs/index.md:8:1: rules/scenarios/shop.yaml:20:17: shop/call: "
+    assert any(p.startswith("docs/index.md:8:1: rules/scenarios/shop.yaml:21:17: shop/call: "
                             "final receiver") for p in found), found
 
 
@@ -178,7 +178,7 @@ def test_a_scenario_no_page_shows_is_a_warning(ok: Path) -> None:
     edit(ok / "docs" / "more.md", "```chainwalk\nview: coverage\ntopology: shop\n```", "")
     built = build(ok)
     assert not built.ok and "Aborted with 1 warnings in strict mode" in built.log
-    assert ("WARNING: chainwalk: rules/scenarios/shop.yaml:22:3: scenario shop/same-pod is "
+    assert ("WARNING: chainwalk: rules/scenarios/shop.yaml:23:3: scenario shop/same-pod is "
             "shown on no page") in built.log, built.log
 
 
