@@ -471,6 +471,17 @@ def test_the_chinese_page_traces_in_chinese(browser: Any, project_site: Site,
                    if key.startswith("playground.ui.") and text != words[key]}
         shown = form + "\n" + status + "\n" + "\n".join(headers)
         assert [text for text in english if text in shown] == []
+        # The scenario list names each scenario by its Chinese title (zh: {title: ...}).
+        page.select_option("#chainwalk-playground [name=mode]", "journey")
+        page.wait_for_selector("#chainwalk-playground [name=scenario] "
+                               "option[value='bookinfo/inbound']", state="attached",
+                               timeout=60_000)
+        options = page.eval_on_selector_all(
+            "#chainwalk-playground select[name=scenario] option",
+            "options => options.map(o => o.textContent)")
+        assert "bookinfo/inbound: productpage 调用 reviews；reviews 的 sidecar 接收（步骤 1-8）" \
+            in options, options
+        assert not any("productpage calls reviews" in option for option in options), options
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "playground-zh-1440.png"))
         assert chinese.errors == [] and chinese.outside == []

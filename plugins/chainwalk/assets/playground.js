@@ -95,7 +95,7 @@
   var manifest = null;
   var rulesets = {};      // file name -> text, for the packet's ruleset
   var rulesFiles = {};    // the site's rules folder: path inside it -> text
-  var scenarioList = [];  // [{id, title}], from the engine once it has the folder
+  var scenarioList = [];  // [{id, title, zh_title}], from the engine once it has the folder
   var ROOT_DIR = "/rules";  // where the engine keeps the rules folder
   var engine = null;  // {worker, ready: Promise}
   var requests = 0;
