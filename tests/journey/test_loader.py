@@ -80,6 +80,10 @@ def test_ids_are_file_stem_and_name(write: Write) -> None:
     assert scenario.id == "mine/ok" and scenario.name == "ok"
     assert scenario.request.dst == "10.96.0.12" and scenario.request.dport == 9080
     assert scenario.location is not None and scenario.location.line == 12
+    assert scenario.zh_title == ""  # optional: only a Chinese page showing it needs it
+    (titled,) = load_scenarios(write(scenario_file(OK_SCENARIO.replace(
+        "  from:", "  zh: {title: 一次调用}\n  from:")), "titled"))
+    assert titled.title_in("zh") == "一次调用" and titled.title_in("en") == "a call"
 
 
 def test_a_folder_loads_every_yaml_file(write: Write, rules_dir: Path) -> None:
@@ -170,6 +174,9 @@ def test_a_rule_spec_is_matched_by_meaning(write: Write) -> None:
      ["hops.1: not allowed here", "a listener port"]),
     ("from: client\nto: server\nhop-limit: many", 16, ["hop-limit: wrong value", "'many'"]),
     ("to: server", 12, ["missing key 'from'"]),
+    ("from: client\nto: server\nzh: {}", 16, ["missing key 'title'",
+                                                     "{title: ...}"]),
+    ("from: client\nto: server\nzh: {title: ' '}", 16, ["zh.title: wrong value"]),
 ])
 def test_a_bad_scenario_names_its_line(write: Write, scenario: str, line: int,
                                        words: list[str]) -> None:
