@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .._errors import ChainwalkError, Location, Problem
 from ._compile import Choice
-from ._model import Chain, Option, Rule, Ruleset
+from ._model import Chain, Option, Rule, Ruleset, Target
 from ._packet import Host, Packet, hostport
 from ._policy_routing import RouteDecision
 from ._reasons import Reason, because
@@ -336,6 +336,9 @@ class _Run:
         self.st = State()
         self.nat_bound = False
         self.routes: list[RouteDecision] = []
+        # One effect per chain jumped to, shared by its steps: a hostile jump graph
+        # makes a million of them.
+        self.jump_effects: dict[tuple[bool, str], Reason] = {}
         # "UNROUTABLE": routing refused the packet (it is dropped, by no rule).
         self.verdict: Verdict | Literal["UNROUTABLE"] = "ACCEPT"
 
@@ -422,9 +425,7 @@ class _Run:
                             "again (each jump walks the whole chain it names)")])
                     jump: Jump = "goto" if target.goto else "jump"
                     steps.append(Step("rule", table_name, hook, name, number, rule.spec, result,
-                                      None, target.name,
-                                      because("effect.goto" if target.goto else "effect.jump",
-                                              chain=target.name),
+                                      None, target.name, self.jump_effect(target),
                                       location=rule.location, jump=jump))
                     if not target.goto:
                         stack.append((chain, position))
@@ -542,6 +543,14 @@ class _Run:
         if route.decision is not None:
             self.routes.append(route.decision)
         return route
+
+    def jump_effect(self, target: Target) -> Reason:
+        key = (target.goto, target.name)
+        effect = self.jump_effects.get(key)
+        if effect is None:
+            effect = self.jump_effects[key] = because(
+                "effect.goto" if target.goto else "effect.jump", chain=target.name)
+        return effect
 
     def event(self, kind: EventKind, what: Reason) -> None:
         self.steps.append(Step("event", "", self.st.hook, "", 0, reason=what, event=kind))
