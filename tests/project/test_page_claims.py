@@ -194,3 +194,59 @@ def test_claims_are_written_in_the_pages_language_with_the_same_facts() -> None:
         if pattern.startswith("^"):
             found = [[row.count(" | ") for row in rows] for rows in found]
         assert found[0] == found[1], pattern
+
+
+# The ambient page's kind of claims: marks under masks (ztunnel's 0x539/0xfff, the
+# connection mark 0x111/0xfff), at both hooks, in nat and mangle, and a what-if in mangle.
+AMBIENT_CLAIMS = (
+    "`chainwalk: never ISTIO_OUTPUT#6 in ambient where mark=0x539/0xfff`\n\n"
+    "`chainwalk: every ISTIO_OUTPUT#6 in ambient where tcp socket mark!=0x539/0xfff "
+    "mark!=0x111/0xfff out=eth0 dport!=53 dst!=169.254.7.127`\n\n"
+    "```chainwalk\nview: claim\nruleset: ambient\ntable: mangle\nhook: prerouting\n"
+    "claim: never ISTIO_PRERT#1\nwhere: mark!=0x539/0xfff\n```\n\n"
+    "```chainwalk\nview: claim\nruleset: ambient\nhook: prerouting\n"
+    "claim: never ISTIO_PRERT#2\nwhere: mark=0x539/0xfff\n```\n\n"
+    "```chainwalk\nview: claim\nruleset: ambient\ntable: mangle\n"
+    "claim: without ISTIO_OUTPUT#1 then ambient/outbound dropped\n```\n")
+RESTORE = ("-A ISTIO_OUTPUT -m connmark --mark 0x111/0xfff -j CONNMARK --restore-mark "
+           "--nfmask 0xffffffff --ctmask 0xffffffff\n")
+
+
+@pytest.mark.parametrize(("old", "new", "failure", "witness", "failing"), [
+    # nat OUTPUT captures ztunnel's own (marked) connections, and those of mark 0x538 not
+    ("-p tcp -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15001",
+     "-p tcp -m mark ! --mark 0x538/0xfff -j REDIRECT --to-ports 15001",
+     "1:1: the claim 'never ISTIO_OUTPUT#6 in ambient where mark=0x539/0xfff' does not "
+     "hold: this packet matches it: ", "mark=0x539", ["1:1", "3:1"]),
+    # the connection mark for more than ztunnel's packets: a mask of 0xff, not 0xfff
+    ("-m mark --mark 0x539/0xfff -j CONNMARK", "-m mark --mark 0x39/0xff -j CONNMARK",
+     "5:1: the claim 'never ISTIO_PRERT#1 in ambient where mark!=0x539/0xfff' does not "
+     "hold: this packet matches it: ", "mark=0x39", ["5:1"]),
+    ("! --dport 15008 -m mark ! --mark 0x539/0xfff -j REDIRECT",
+     "! --dport 15008 -j REDIRECT",
+     "14:1: the claim 'never ISTIO_PRERT#2 in ambient where mark=0x539/0xfff' does not "
+     "hold: this packet matches it: ", "mark=0x539", ["14:1"]),
+    # a second restore: deleting the first no longer breaks the handshake
+    (RESTORE, RESTORE * 2,
+     "22:1: the claim 'without ISTIO_OUTPUT#1 in ambient then ambient/outbound dropped' "
+     "does not hold: the journey ends delivered, its last connection lands on port 8000",
+     "hop 3: httpbin/ztunnel", ["22:1"]),
+])
+def test_ambient_mark_claims_fail_when_the_rules_change(
+        tmp_path: Path, old: str, new: str, failure: str, witness: str,
+        failing: list[str]) -> None:
+    assert render(AMBIENT_CLAIMS)[1] == []
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    ambient = rules / "rulesets" / "ambient.rules"
+    text = ambient.read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    ambient.write_text(text.replace(old, new), encoding="utf-8")
+    _, problems = render(AMBIENT_CLAIMS, rules)
+    claims = {p.split(": ", 1)[0].removeprefix("docs/p.md:"): p for p in problems
+              if "the claim" in p.split("\n")[0]}
+    assert sorted(claims) == failing, problems
+    first, *trace = claims[failing[0]].split("\n")
+    assert first.startswith("docs/p.md:" + failure), first
+    assert witness in claims[failing[0]], claims[failing[0]]
+    assert trace, "a failed claim shows the packet's walk or the changed journey"
