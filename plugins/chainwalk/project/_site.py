@@ -62,10 +62,11 @@ from ..render import (
     unsearched,
 )
 from ..render._claims import DEFAULT_HOST, behaviour_table, claim_note, inline_text
+from ..render._listing import count_nft_journeys, nft_listing
 from ._annotation_claims import annotation_problems
 from ._annotations import drift
 from ._claims import behaviour_rows, check_claim, make_claim, parse_inline
-from ._project import RULESETS, Project
+from ._project import RULESETS, Project, is_nft
 
 DEFAULT_TABLE = "nat"
 
@@ -417,6 +418,8 @@ class Site:
                         + legend(moves, msg), scenarios=[first.id, then.id])
 
     def _listing(self, request: Request, msg: Messages) -> Rendered:
+        if is_nft(request.ruleset):
+            return self._nft_listing(request, msg)
         table = request.table or DEFAULT_TABLE
         self._table(request.ruleset, table)
         ruleset = self.project.ruleset(request.ruleset)
@@ -434,6 +437,20 @@ class Site:
                    topology=md_code(request.topology), bytes=SYN_BYTES, note=note)
         return Rendered(text + "\n\n" + fenced("text", listing(ruleset, table, counters)),
                         topologies=[request.topology])
+
+    def _nft_listing(self, request: Request, msg: Messages) -> Rendered:
+        ruleset = self.project.nft_ruleset(request.ruleset)
+        header = msg("listing.nft-header", file=md_code(request.ruleset))
+        if not request.topology:
+            return Rendered(msg("listing.zero", header=header, note="") + "\n\n"
+                            + fenced("text", nft_listing(ruleset)))
+        runs = self._runs(request.topology)
+        path = self.project.ruleset_path(request.ruleset)
+        counted = sum(1 for s, j in runs if any(traces_with(s, j, path)))
+        text = msg("listing.nft-counted", header=header, counted=counted,
+                   topology=md_code(request.topology), bytes=SYN_BYTES)
+        return Rendered(text + "\n\n" + fenced("text", nft_listing(
+            ruleset, count_nft_journeys(runs, path))), topologies=[request.topology])
 
     def _coverage(self, request: Request, msg: Messages) -> Rendered:
         runs = self._runs(request.topology)
