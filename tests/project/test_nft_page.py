@@ -100,3 +100,82 @@ def test_an_nft_name_holding_iptables_rules_is_a_clear_error(tmp_path: Path) -> 
         fresh.render(Request("listing", ruleset="wrong.nft"))
     assert "rules/rulesets/wrong.nft:1:1: rules/rulesets/wrong.nft holds iptables rules" in \
         str(raised.value), str(raised.value)
+
+
+CORRESPONDENCE = Request("correspondence", ruleset="current", chain="ISTIO_OUTPUT",
+                         against="current.nft", against_chain="istio-output", where="tcp")
+
+
+def _rows(markdown: str) -> dict[int, list[str]]:
+    return {int(cells[0]): cells for line in markdown.splitlines()
+            if line.startswith("| ") and (cells := [c.strip() for c in
+                                                    line.strip("|").split(" | ")])[0].isdigit()}
+
+
+def test_correspondence_has_a_row_per_rule_and_both_backends_agree(site: Site) -> None:
+    rendered = site.render(CORRESPONDENCE)
+    rows = _rows(rendered.markdown)
+    chain = site.project.ruleset("current").chain("nat", "ISTIO_OUTPUT")
+    assert chain is not None and sorted(rows) == list(range(1, len(chain.rules) + 1))
+    assert rendered.warnings == []
+    assert "Every rule's packet ends alike in both." in rendered.markdown
+    # the IPv4 redirect of the proxy's own traffic to itself is istio-output's 5th rule
+    # (each address rule has an IPv6 twin before the next)
+    assert rows[4][3].startswith("5 (handle ") and "meta skuid 1337" in rows[4][4]
+    # a packet without a socket passes `-m owner ! --uid-owner 1337` but not
+    # `meta skuid != 1337`: nftables decides it later, and it still ends alike
+    assert "no-socket" in rows[5][2] and "meta skuid" not in rows[5][4]
+    assert rows[5][5].startswith("✔")
+    assert rows[11][5] == "✔ alike: delivered, 127.0.0.1:15001"
+    # the gid rules that only lo traffic reaches are shadowed by rule 5
+    assert rows[7][2] == rows[8][2] == "no such packet reaches it"
+    assert rows[2][2] == "no such packet reaches it"  # a UDP rule: no TCP packet
+
+
+def test_correspondence_witnesses_are_decided_by_their_own_rule(site: Site) -> None:
+    """Each row's packet, traced through the iptables rules, is decided by that row's rule
+    (the witness is real), and through the nftables rules by the rule the row names."""
+    from chainwalk._errors import Location
+    from chainwalk.netfilter._correspondence import correspondence
+    from chainwalk.project._claims import host_from
+    from chainwalk.render._claims import DEFAULT_HOST
+
+    rows = correspondence(site.project.ruleset("current"), "nat", "ISTIO_OUTPUT",
+                          site.project.nft_ruleset("current.nft"), "istio-output",
+                          host_from(DEFAULT_HOST, Location("x", 0)), where="tcp")
+    reached = [row for row in rows if row.witness is not None]
+    assert len(reached) == 7
+    for row in reached:
+        assert row.decider is not None and row.decider.rule == row.rule, row
+        assert row.other_decider is not None and row.other_decider.handle is not None
+
+
+def test_correspondence_shows_and_warns_about_an_nft_rule_that_disagrees(
+        tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    nft = rules / "rulesets" / "current.nft"
+    text = nft.read_text(encoding="utf-8")
+    assert "redirect to :15001" in text
+    nft.write_text(text.replace("redirect to :15001", "redirect to :15002"), encoding="utf-8")
+    fresh = Site(Project(rules, tmp_path))
+    fresh.begin_build()
+    rendered = fresh.render(CORRESPONDENCE)
+    rows = _rows(rendered.markdown)
+    assert "✘ **differs**" in rows[11][5] and "15002" in rows[11][5], rows[11]
+    assert "The packets of 1 rules end differently" in rendered.markdown
+    warned = [str(w) for w in rendered.warnings]
+    assert len(warned) == 1 and "rules/rulesets/current.rules:" in warned[0] and \
+        "ISTIO_OUTPUT rule 11" in warned[0], warned
+
+
+def test_correspondence_names_what_is_missing(site: Site) -> None:
+    with pytest.raises(ChainwalkError) as raised:
+        site.render(Request("correspondence", ruleset="current", chain="ISTIO_OUTPUT",
+                            against="current.nft"))
+    assert "current.nft has no chain ISTIO_OUTPUT" in str(raised.value)
+    assert "istio-output" in str(raised.value)
+    with pytest.raises(ChainwalkError) as raised:
+        site.render(Request("correspondence", ruleset="current", chain="ISTIO_OUTPUT",
+                            against="classic", against_chain="istio-output"))
+    assert "classic.rules holds iptables rules" in str(raised.value)

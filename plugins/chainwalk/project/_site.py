@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .._errors import ChainwalkError, Location, Problem
 from ..journey import Journey, Scenario
+from ..netfilter._correspondence import correspondence
 from ..render import (
     ENGLISH,
     PLACEHOLDER_START,
@@ -61,11 +62,12 @@ from ..render import (
     try_it,
     unsearched,
 )
-from ..render._claims import DEFAULT_HOST, behaviour_table, claim_note, inline_text
+from ..render._claims import DEFAULT_HOST, behaviour_table, claim_note, describe, inline_text
+from ..render._correspondence import correspondence_table
 from ..render._listing import count_nft_journeys, nft_listing
 from ._annotation_claims import annotation_problems
 from ._annotations import drift
-from ._claims import behaviour_rows, check_claim, make_claim, parse_inline
+from ._claims import behaviour_rows, check_claim, host_from, make_claim, parse_inline
 from ._project import RULESETS, Project, is_nft
 
 DEFAULT_TABLE = "nat"
@@ -322,6 +324,8 @@ class Site:
             return self._coverage(request, msg)
         if view == "compare":
             return self._compare(request, msg)
+        if view == "correspondence":
+            return self._correspondence(request, msg)
         return self._diff(request, msg)
 
     def _diagram(self, source: str) -> str:
@@ -451,6 +455,42 @@ class Site:
                    topology=md_code(request.topology), bytes=SYN_BYTES)
         return Rendered(text + "\n\n" + fenced("text", nft_listing(
             ruleset, count_nft_journeys(runs, path))), topologies=[request.topology])
+
+    def _correspondence(self, request: Request, msg: Messages) -> Rendered:
+        """An iptables chain's rules against an nftables chain's, each rule's witness
+        traced through both; a rule whose packet ends differently is also a warning."""
+        table = request.table or DEFAULT_TABLE
+        self._table(request.ruleset, table)
+        ruleset = self.project.ruleset(request.ruleset)
+        path = self.project.shown(self.project.ruleset_path(request.ruleset))
+        chain = ruleset.chain(table, request.chain)
+        if chain is None:
+            names = ", ".join(c.name for c in ruleset.table(table).chains)  # type: ignore[union-attr]
+            raise ChainwalkError([Problem(Location(path, 0), f"{request.ruleset} has no chain "
+                                          f"{request.chain} in {table}", request.chain,
+                                          f"one of its chains ({names})")])
+        other = self.project.nft_ruleset(request.against)
+        other_chain = request.against_chain or request.chain
+        if not any(t.chain(other_chain) for t in other.tables):
+            other_path = self.project.shown(self.project.ruleset_path(request.against))
+            names = ", ".join(sorted({c.name for t in other.tables for c in t.chains}))
+            raise ChainwalkError([Problem(Location(other_path, 0), f"{request.against} has "
+                                          f"no chain {other_chain}", other_chain,
+                                          f"one of its chains ({names}), named by "
+                                          "against_chain")])
+        hook = request.hook.upper()
+        rows = correspondence(ruleset, table, request.chain, other, other_chain,
+                              host_from(request.host or DEFAULT_HOST, Location(path, 0)),
+                              hook, request.where, Location(path, 0))
+        warnings = [Problem(chain.rules[row.rule - 1].location or Location(path, 0),
+                            f"{request.chain} rule {row.rule}: its packet "
+                            f"({describe(row.witness)}) ends differently in "
+                            f"{request.against}") for row in rows
+                    if row.witness is not None and not row.agrees]
+        return Rendered(correspondence_table(ruleset, request.ruleset + ".rules", table,
+                                             request.chain, other, request.against,
+                                             other_chain, rows, request.where, msg),
+                        warnings=warnings)
 
     def _coverage(self, request: Request, msg: Messages) -> Rendered:
         runs = self._runs(request.topology)

@@ -41,7 +41,8 @@ VIEWS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "compare": (("topology", "versus"), ()),
     "claim": (("ruleset", "claim"), ("where", "table", "hook", "host")),
     "behaviour": (("ruleset", "against"), ("where", "table", "hook", "host")),
-    "correspondence": (("ruleset", "chain", "against"), ("table", "against_chain")),
+    "correspondence": (("ruleset", "chain", "against"),
+                       ("table", "against_chain", "where", "hook", "host")),
 }
 # The keys that may name an nftables ruleset (``NAME.nft``), by view; every other view
 # reads iptables rulesets.
