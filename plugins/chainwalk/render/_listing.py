@@ -144,7 +144,9 @@ def count_nft_journeys(runs: list[tuple[Scenario, Journey]],
                        ruleset_path: str) -> dict[tuple[str, str, str, int], tuple[int, int]]:
     """The counters ``runs`` leave in the nftables file ``ruleset_path``, by (table family,
     table, chain, rule position): one packet of ``SYN_BYTES`` per hop trace a rule matched
-    in (as :func:`count_journeys` counts for iptables)."""
+    in (as :func:`count_journeys` counts for iptables). The kernel counts a packet when it
+    reaches the ``counter`` statement: the same for a rule whose counter follows its matches
+    (as nft and Istio write them), not for one with a match after its counter."""
     packets: Counter[tuple[str, str, str, int]] = Counter()
     for scenario, journey in runs:
         for _, trace in traces_with(scenario, journey, ruleset_path):
