@@ -179,3 +179,13 @@ def test_correspondence_names_what_is_missing(site: Site) -> None:
         site.render(Request("correspondence", ruleset="current", chain="ISTIO_OUTPUT",
                             against="classic", against_chain="istio-output"))
     assert "classic.rules holds iptables rules" in str(raised.value)
+
+
+def test_correspondence_of_arriving_packets(site: Site) -> None:
+    rendered = site.render(Request("correspondence", ruleset="current", chain="ISTIO_INBOUND",
+                                   against="current.nft", against_chain="istio-inbound",
+                                   hook="prerouting", where="tcp"))
+    assert "(arriving packets matching `tcp`," in rendered.markdown
+    rows = _rows(rendered.markdown)
+    assert sorted(rows) == [1, 2, 3, 4, 5] and rendered.warnings == []
+    assert "in=eth0" in rows[5][2] and rows[5][5] == "✔ alike: delivered, 10.0.0.5:15006"

@@ -489,7 +489,8 @@ class Site:
                     if row.witness is not None and not row.agrees]
         return Rendered(correspondence_table(ruleset, request.ruleset + ".rules", table,
                                              request.chain, other, request.against,
-                                             other_chain, rows, request.where, msg),
+                                             other_chain, rows, request.where,
+                                             request.hook, msg),
                         warnings=warnings)
 
     def _coverage(self, request: Request, msg: Messages) -> Rendered:

@@ -31,12 +31,15 @@ def _nft_rule(other: NftRuleset, chain: str, decider: Decider | None,
 
 def correspondence_table(ruleset: Ruleset, old_file: str, table: str, chain: str,
                          other: NftRuleset, new_file: str, other_chain: str,
-                         rows: list[RuleCorrespondence], where: str,
+                         rows: list[RuleCorrespondence], where: str, hook: str = "output",
                          msg: Messages = ENGLISH) -> str:
+    """The rows as a table, after a sentence saying which packets they were found over
+    (``hook``: ``output`` or ``prerouting``, as a block names it)."""
     rules = ruleset.chain(table, chain)
     assert rules is not None
-    packets = msg("correspondence.packets-where", where=md_code(where)) if where else \
-        msg("correspondence.packets")
+    packets = msg("behaviour.arriving" if hook == "prerouting" else "behaviour.sent")
+    if where:
+        packets = msg("behaviour.matching", packets=packets, where=md_code(where))
     lines = [msg("correspondence.head", chain=md_code(chain), old=md_code(old_file),
                  new=md_code(new_file), other_chain=md_code(other_chain), packets=packets),
              "",
