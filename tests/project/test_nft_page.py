@@ -179,6 +179,11 @@ def test_correspondence_names_what_is_missing(site: Site) -> None:
         site.render(Request("correspondence", ruleset="current", chain="ISTIO_OUTPUT",
                             against="classic", against_chain="istio-output"))
     assert "classic.rules holds iptables rules" in str(raised.value)
+    with pytest.raises(ChainwalkError) as raised:
+        site.render(Request("correspondence", ruleset="current", chain="ISTIO_OUT",
+                            against="current.nft"))
+    assert "rules/rulesets/current.rules:" in str(raised.value)
+    assert "current has no chain ISTIO_OUT in table nat" in str(raised.value)
 
 
 def test_correspondence_of_arriving_packets(site: Site) -> None:

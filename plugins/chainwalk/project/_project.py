@@ -27,13 +27,13 @@ from ..journey import Journey, Scenario, check_scenario, load_scenarios, run_sce
 from ..netfilter import Ruleset
 from ..netfilter._nft_model import NftRuleset
 from ..render import EMPTY, Annotations
+from ..render._blocks import NFT_SUFFIX
 from ._annotations import read_annotations
 
 T = TypeVar("T")
 RULESETS = "rulesets"
 SCENARIOS = "scenarios"
 SCENARIO_SUFFIXES = (".yaml", ".yml")
-NFT_SUFFIX = ".nft"  # a ruleset named with it is rulesets/NAME, an nftables one
 
 
 def is_nft(name: str) -> bool:

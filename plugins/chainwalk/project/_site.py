@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .._errors import ChainwalkError, Location, Problem
 from ..journey import Journey, Scenario
+from ..netfilter import Chain
 from ..netfilter._correspondence import correspondence
 from ..render import (
     ENGLISH,
@@ -339,19 +340,25 @@ class Site:
             raise ChainwalkError([Problem(Location(path, 0), f"{stem} has no table {table}",
                                           table, f"one of its tables ({names})")])
 
-    def _rules(self, request: Request, msg: Messages) -> str:
-        table = request.table or DEFAULT_TABLE
-        self._table(request.ruleset, table)
-        ruleset = self.project.ruleset(request.ruleset)
+    def _chain(self, stem: str, table: str, name: str) -> Chain:
+        """The chain ``name`` of ``table`` of the ruleset ``stem``; a problem naming its
+        chains when there is none."""
+        self._table(stem, table)
+        ruleset = self.project.ruleset(stem)
         found = ruleset.table(table)
-        chain = ruleset.chain(table, request.chain)
+        chain = ruleset.chain(table, name)
         if chain is None:
             assert found is not None
             names = ", ".join(c.name for c in found.chains)
             raise ChainwalkError([Problem(found.location or Location(ruleset.source, 0),
-                                          f"{request.ruleset} has no chain {request.chain} in "
-                                          f"table {table}", request.chain,
-                                          f"one of {names}")])
+                                          f"{stem} has no chain {name} in table {table}",
+                                          name, f"one of {names}")])
+        return chain
+
+    def _rules(self, request: Request, msg: Messages) -> str:
+        table = request.table or DEFAULT_TABLE
+        chain = self._chain(request.ruleset, table, request.chain)
+        ruleset = self.project.ruleset(request.ruleset)
         notes = self.project.annotations(request.ruleset)
         problems = drift(notes, ruleset)
         if problems:
@@ -460,15 +467,9 @@ class Site:
         """An iptables chain's rules against an nftables chain's, each rule's witness
         traced through both; a rule whose packet ends differently is also a warning."""
         table = request.table or DEFAULT_TABLE
-        self._table(request.ruleset, table)
+        chain = self._chain(request.ruleset, table, request.chain)
         ruleset = self.project.ruleset(request.ruleset)
         path = self.project.shown(self.project.ruleset_path(request.ruleset))
-        chain = ruleset.chain(table, request.chain)
-        if chain is None:
-            names = ", ".join(c.name for c in ruleset.table(table).chains)  # type: ignore[union-attr]
-            raise ChainwalkError([Problem(Location(path, 0), f"{request.ruleset} has no chain "
-                                          f"{request.chain} in {table}", request.chain,
-                                          f"one of its chains ({names})")])
         other = self.project.nft_ruleset(request.against)
         other_chain = request.against_chain or request.chain
         if not any(t.chain(other_chain) for t in other.tables):

@@ -218,9 +218,7 @@ def parse_request(block: Block) -> Request:
                                     "rulesets are read by: " + ", ".join(takes) + ")"))
             continue
         values[key] = value
-    if view in NFT_KEYS and "table" in data and any(
-            str(data.get(k, "")).endswith(NFT_SUFFIX) for k in NFT_KEYS[view]
-            if k == "ruleset"):
+    if view == "listing" and "table" in data and str(data.get("ruleset")).endswith(NFT_SUFFIX):
         problems.append(Problem(doc.line(["table"]), "an nftables listing shows every table "
                                 "of the ruleset (nft list ruleset)", "table",
                                 "no table key"))
