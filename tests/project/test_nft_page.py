@@ -194,3 +194,13 @@ def test_correspondence_of_arriving_packets(site: Site) -> None:
     rows = _rows(rendered.markdown)
     assert sorted(rows) == [1, 2, 3, 4, 5] and rendered.warnings == []
     assert "in=eth0" in rows[5][2] and rows[5][5] == "✔ alike: delivered, 10.0.0.5:15006"
+
+
+@pytest.mark.parametrize("request_", [LISTING, CORRESPONDENCE], ids=["listing", "correspondence"])
+def test_nft_page_views_are_deterministic(request_: Request) -> None:
+    outputs = []
+    for _ in range(2):
+        fresh = Site(Project(REPO / "rules", REPO))
+        fresh.begin_build()
+        outputs.append(fresh.render(request_).markdown)
+    assert outputs[0] == outputs[1]
