@@ -80,11 +80,11 @@ def _load_rules(path: str, family: int | None, fmt: str) -> Ruleset | NftRuleset
     """An iptables ruleset (through the one cache) or an nftables one (``nft -f`` input,
     ``nft list ruleset`` output or its JSON), by ``fmt`` or by the file's first line."""
     from ._files import decode, read_bytes
-    from ._ruleset_cache import load_ruleset
-    from .netfilter._nft_parser import detect_format, parse_nft_text
+    from ._ruleset_cache import load_rules, load_ruleset
+    from .netfilter._nft_parser import parse_nft_text
 
     if fmt == "auto":
-        fmt = detect_format(decode(read_bytes(path, what="ruleset"), path))
+        return load_rules(path, family)  # the cache's one reading of the first line
     if fmt == "iptables":
         return load_ruleset(path, family)
     return parse_nft_text(decode(read_bytes(path, what="ruleset"), path), path)

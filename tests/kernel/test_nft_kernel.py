@@ -184,3 +184,28 @@ def test_the_writer_prints_what_nft_lists_and_json_reads_alike() -> None:
             assert parse_nft_text(as_json, "json") == model, path
             compared += 1
     assert compared >= (46 if GOLDENS.is_dir() else 1)
+
+
+def test_the_nft_listing_view_is_what_nft_lists_with_those_counters(tmp_path: Path) -> None:
+    """The nftables page's listing (``current.nft`` with the Bookinfo journeys' counters),
+    loaded with ``nft -f`` (which sets each counter to the numbers it gives), is printed
+    back by ``nft list ruleset`` byte for byte."""
+    from chainwalk.project import Project, Site
+    from chainwalk.render import Request
+
+    _require_nft()
+    repo = HERE.parents[1]
+    site = Site(Project(repo / "rules", repo))
+    site.begin_build()
+    markdown = site.render(Request("listing", ruleset="current.nft",
+                                   topology="bookinfo-nft")).markdown
+    listed = markdown.split("```text\n", 1)[1].split("```", 1)[0]
+    assert "counter packets 0 bytes 0" in listed and "counter packets 3 bytes 180" in listed
+    path = tmp_path / "listed.nft"
+    path.write_text(listed, encoding="utf-8")
+    with network_namespace(f"cw-nftview-{os.getpid()}") as ns:
+        subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", str(path)],
+                       capture_output=True, text=True, check=True)
+        printed = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "ruleset"],
+                                 capture_output=True, text=True, check=True).stdout
+    assert printed == listed

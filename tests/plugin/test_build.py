@@ -223,3 +223,26 @@ def test_a_bad_extension_option_is_explained(ok: Path) -> None:
     edit(ok / "mkdocs.yml", "rules_dir: 3", "rule_dir: rules")
     built = build(ok)
     assert not built.ok and "rule_dir" in built.log, built.log
+
+
+def test_a_rule_whose_nft_twin_ends_differently_fails_a_strict_build(ok: Path) -> None:
+    """A correspondence block whose iptables and nftables chains end a rule's packet
+    differently shows it, and the strict build does not let it pass."""
+    repo = Path(__file__).resolve().parents[2] / "rules" / "rulesets"
+    rulesets = ok / "rules" / "rulesets"
+    for name in ("current.rules", "current.nft"):
+        (rulesets / name).write_text((repo / name).read_text(encoding="utf-8"),
+                                     encoding="utf-8")
+    block = ("\n```chainwalk\nview: correspondence\nruleset: current\nchain: ISTIO_OUTPUT\n"
+             "against: current.nft\nagainst_chain: istio-output\nwhere: tcp\n```\n")
+    more = ok / "docs" / "more.md"
+    more.write_text(more.read_text(encoding="utf-8") + block, encoding="utf-8")
+    assert build(ok).ok
+    edit(rulesets / "current.nft", "redirect to :15001", "redirect to :15002")
+    strict = build(ok)
+    assert not strict.ok and "Aborted with 1 warnings in strict mode" in strict.log
+    assert re.search(r"WARNING: chainwalk: docs/more\.md:\d+:1: rules/rulesets/current\.rules"
+                     r":\d+:\d+: ISTIO_OUTPUT rule 11: its packet \(tcp .*\) ends differently "
+                     r"in current\.nft", strict.log), strict.log
+    relaxed = build(ok, strict=False)
+    assert relaxed.ok and "✘ <strong>differs</strong>" in relaxed.page("more/index.html")

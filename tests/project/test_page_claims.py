@@ -194,3 +194,118 @@ def test_claims_are_written_in_the_pages_language_with_the_same_facts() -> None:
         if pattern.startswith("^"):
             found = [[row.count(" | ") for row in rows] for rows in found]
         assert found[0] == found[1], pattern
+
+
+# The ambient page's kind of claims: marks under masks (ztunnel's 0x539/0xfff, the
+# connection mark 0x111/0xfff), at both hooks, in nat and mangle, and a what-if in mangle.
+AMBIENT_CLAIMS = (
+    "`chainwalk: never ISTIO_OUTPUT#6 in ambient where mark=0x539/0xfff`\n\n"
+    "`chainwalk: every ISTIO_OUTPUT#6 in ambient where tcp socket mark!=0x539/0xfff "
+    "mark!=0x111/0xfff out=eth0 dport!=53 dst!=169.254.7.127`\n\n"
+    "```chainwalk\nview: claim\nruleset: ambient\ntable: mangle\nhook: prerouting\n"
+    "claim: never ISTIO_PRERT#1\nwhere: mark!=0x539/0xfff\n```\n\n"
+    "```chainwalk\nview: claim\nruleset: ambient\nhook: prerouting\n"
+    "claim: never ISTIO_PRERT#2\nwhere: mark=0x539/0xfff\n```\n\n"
+    "```chainwalk\nview: claim\nruleset: ambient\ntable: mangle\n"
+    "claim: without ISTIO_OUTPUT#1 then ambient/outbound dropped\n```\n")
+RESTORE = ("-A ISTIO_OUTPUT -m connmark --mark 0x111/0xfff -j CONNMARK --restore-mark "
+           "--nfmask 0xffffffff --ctmask 0xffffffff\n")
+
+
+
+def ambient_changed(tmp_path: Path, old: str, new: str) -> Path:
+    """A copy of the rules folder whose ambient.rules has ``old`` (once) replaced."""
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    ambient = rules / "rulesets" / "ambient.rules"
+    text = ambient.read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    ambient.write_text(text.replace(old, new), encoding="utf-8")
+    return rules
+
+
+@pytest.mark.parametrize(("old", "new", "failure", "witness", "failing"), [
+    # nat OUTPUT captures ztunnel's own (marked) connections, and those of mark 0x538 not
+    ("-p tcp -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15001",
+     "-p tcp -m mark ! --mark 0x538/0xfff -j REDIRECT --to-ports 15001",
+     "1:1: the claim 'never ISTIO_OUTPUT#6 in ambient where mark=0x539/0xfff' does not "
+     "hold: this packet matches it: ", "mark=0x539", ["1:1", "3:1"]),
+    # the connection mark for more than ztunnel's packets: a mask of 0xff, not 0xfff
+    ("-m mark --mark 0x539/0xfff -j CONNMARK", "-m mark --mark 0x39/0xff -j CONNMARK",
+     "5:1: the claim 'never ISTIO_PRERT#1 in ambient where mark!=0x539/0xfff' does not "
+     "hold: this packet matches it: ", "mark=0x39", ["5:1"]),
+    ("! --dport 15008 -m mark ! --mark 0x539/0xfff -j REDIRECT",
+     "! --dport 15008 -j REDIRECT",
+     "14:1: the claim 'never ISTIO_PRERT#2 in ambient where mark=0x539/0xfff' does not "
+     "hold: this packet matches it: ", "mark=0x539", ["14:1"]),
+    # a second restore: deleting the first no longer breaks the handshake
+    (RESTORE, RESTORE * 2,
+     "22:1: the claim 'without ISTIO_OUTPUT#1 in ambient then ambient/outbound dropped' "
+     "does not hold: the journey ends delivered, its last connection lands on port 8000",
+     "hop 3: httpbin/ztunnel", ["22:1"]),
+])
+def test_ambient_mark_claims_fail_when_the_rules_change(
+        tmp_path: Path, old: str, new: str, failure: str, witness: str,
+        failing: list[str]) -> None:
+    assert render(AMBIENT_CLAIMS)[1] == []
+    rules = ambient_changed(tmp_path, old, new)
+    _, problems = render(AMBIENT_CLAIMS, rules)
+    claims = {p.split(": ", 1)[0].removeprefix("docs/p.md:"): p for p in problems
+              if "the claim" in p.split("\n")[0]}
+    assert sorted(claims) == failing, problems
+    first, *trace = claims[failing[0]].split("\n")
+    assert first.startswith("docs/p.md:" + failure), first
+    assert witness in claims[failing[0]], claims[failing[0]]
+    assert trace, "a failed claim shows the packet's walk or the changed journey"
+
+
+OWN = "mark=0x539/0xfff"  # ztunnel's sockets' mark, under the mask istio-cni tests
+APP_TCP = ("every ISTIO_OUTPUT#6 in ambient where tcp socket mark!=0x539/0xfff "
+           "mark!=0x111/0xfff out=eth0 dport!=53 dst!=169.254.7.127")
+INBOUND = ("every ISTIO_PRERT#2 in ambient where tcp mark!=0x539/0xfff src!=169.254.7.127 "
+           "dst!=127.0.0.1 dport!=15008")
+DNS_TCP = ("every ISTIO_OUTPUT#3 in ambient where tcp socket mark!=0x539/0xfff "
+           "dst!=127.0.0.1 dst!=169.254.7.127 dport=53")
+
+
+def test_the_ambient_pages_claims_hold() -> None:
+    for page in ("docs/ambient.md", "docs/ambient.zh.md"):
+        text, problems = render((REPO / page).read_text(encoding="utf-8"), page=page)
+        assert problems == [] and "chainwalk:" not in text
+
+
+@pytest.mark.parametrize(("old", "new", "broken"), [
+    ("-A ISTIO_PRERT -m mark --mark 0x539/0xfff", "-A ISTIO_PRERT -m mark --mark 0x538/0xfff",
+     {f"reached ISTIO_PRERT#1 in ambient where {OWN}",
+      "never ISTIO_PRERT#1 in ambient where mark!=0x539/0xfff"}),
+    ("-p tcp -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15001",
+     "-p tcp -m tcp --dport 80 -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15001",
+     {APP_TCP}),
+    ("-p tcp -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15001",
+     "-p tcp -j REDIRECT --to-ports 15001", {f"never ISTIO_OUTPUT#6 in ambient where {OWN}"}),
+    ("! -o lo -p udp", "-o eth1 -p udp",
+     {"every ISTIO_OUTPUT#2 in ambient where udp socket mark!=0x539/0xfff out=eth0 dport=53"}),
+    ("-p udp -m mark ! --mark 0x539/0xfff -m udp --dport 53 -j REDIRECT",
+     "-p udp -m udp --dport 53 -j REDIRECT", {f"never ISTIO_OUTPUT#2 in ambient where {OWN}"}),
+    ("-m tcp --dport 53 -m mark", "-m tcp --dport 54 -m mark", {APP_TCP, DNS_TCP}),
+    ("--dport 53 -m mark ! --mark 0x539/0xfff -j REDIRECT", "--dport 53 -j REDIRECT",
+     {f"never ISTIO_OUTPUT#3 in ambient where {OWN}"}),
+    ("-A ISTIO_OUTPUT -d 169.254.7.127/32", "-A ISTIO_OUTPUT -d 169.254.7.128/32",
+     {APP_TCP, DNS_TCP, "every ISTIO_OUTPUT#1 in ambient where tcp dst=169.254.7.127"}),
+    ("-A ISTIO_PRERT -s 169.254.7.127/32", "-A ISTIO_PRERT -s 169.254.7.128/32",
+     {INBOUND, "every ISTIO_PRERT#1 in ambient where tcp src=169.254.7.127"}),
+    ("! --dport 15008 -m mark", "-m mark", {"never ISTIO_PRERT#2 in ambient where tcp dport=15008"}),
+    ("! --dport 15008 -m mark ! --mark 0x539/0xfff", "! --dport 15008",
+     {f"never ISTIO_PRERT#2 in ambient where {OWN}"}),
+    ("! --dport 15008 -m mark", "--dport 8000 -m mark", {INBOUND}),
+    (RESTORE, RESTORE * 2, {"without ISTIO_OUTPUT#1 in ambient then ambient/outbound dropped"}),
+])
+def test_each_claim_of_the_ambient_page_fails_when_its_rule_changes(
+        tmp_path: Path, old: str, new: str, broken: set[str]) -> None:
+    rules = ambient_changed(tmp_path, old, new)
+    for page in ("docs/ambient.md", "docs/ambient.zh.md"):
+        markdown = (REPO / page).read_text(encoding="utf-8")
+        _, problems = render(markdown, rules, page)
+        failed = {m.group(1) for p in problems
+                  if (m := re.search(r"the claim '([^']+)' does not hold", p))}
+        assert failed == broken, problems

@@ -60,7 +60,7 @@ def test_parameters_and_defaults() -> None:
 def test_unknown_view_names_the_line_and_the_choices() -> None:
     assert problems_of("view: flow") == [
         "docs/p.md:4:7: unknown view: got 'flow', expected one of sequence, trace, chains, "
-        "rules, listing, coverage, diff, overview, compare, claim, behaviour"]
+        "rules, listing, coverage, diff, overview, compare, claim, behaviour, correspondence"]
 
 
 def test_missing_and_unknown_keys_are_all_reported() -> None:

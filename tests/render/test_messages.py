@@ -14,6 +14,7 @@ from test_views_golden import CASES
 
 from chainwalk._errors import ChainwalkError
 from chainwalk.journey import HOP_OUTCOMES, RESULTS
+from chainwalk.netfilter import Disposition
 from chainwalk.netfilter._reasons import ENGLISH as ENGLISH_REASONS
 from chainwalk.netfilter._reasons import REASON_CODES, because
 from chainwalk.project import Project, Site
@@ -41,6 +42,7 @@ FAMILIES = {
     "claim.inline.": KINDS,
     "claim.change.": OUTCOMES,
     "claim.": ("never", "every", "none"),  # the kinds whose sentence takes no extra value
+    "correspondence.disposition.": get_args(Disposition),
 }
 
 

@@ -54,6 +54,12 @@ class _Missing(Exception):
         self.reason = reason
 
 
+def _protocol_number(name: str) -> int:
+    """A packet's protocol (a name, or a number as a witness may carry) as a number."""
+    number = nv.PROTOCOLS.get(name)
+    return number if number is not None else int(name) if name.isdigit() else 0
+
+
 def read(expr: Expr, st: State) -> Value:
     """The value of ``expr`` for the packet in ``st``; :class:`_Missing` when none."""
     if isinstance(expr, Payload):
@@ -62,7 +68,7 @@ def read(expr: Expr, st: State) -> Value:
             if st.family != (4 if proto == "ip" else 6):
                 raise _Missing(because("nft.not-ipv4" if proto == "ip" else "nft.not-ipv6"))
             if expr.field in ("protocol", "nexthdr"):
-                return nv.PROTOCOLS[st.protocol]
+                return _protocol_number(st.protocol)
             return st.src_int if expr.field == "saddr" else st.dst_int
         if (proto != "th" and st.protocol != proto) or st.protocol not in _TRANSPORT:
             raise _Missing(because("nft.not-protocol", wanted=proto, protocol=st.protocol))
@@ -70,7 +76,7 @@ def read(expr: Expr, st: State) -> Value:
     if isinstance(expr, Meta):
         key = expr.key
         if key == "l4proto":
-            return nv.PROTOCOLS[st.protocol]
+            return _protocol_number(st.protocol)
         if key == "nfproto":
             return 2 if st.family == 4 else 10
         if key == "protocol":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ._nft_model import (
     BaseHook,
     Bitwise,
@@ -78,13 +80,15 @@ def _nat(s: Nat) -> str:
     return " ".join(words)
 
 
-def statement_text(s: Statement, counters: bool = True) -> str:
+def statement_text(s: Statement, counters: bool = True,
+                   counts: tuple[int, int] | None = None) -> str:
     if isinstance(s, Match):
         # nft shows == after a mask only
         op = "" if s.op == "==" and not isinstance(s.left, Bitwise) else f"{s.op} "
         return f"{expr_text(s.left)} {op}{_right(s.right)}"
     if isinstance(s, Counter):
-        return f"counter packets {s.packets} bytes {s.bytes}" if counters else "counter"
+        packets, octets = counts if counts is not None else (s.packets, s.bytes)
+        return f"counter packets {packets} bytes {octets}" if counters else "counter"
     if isinstance(s, Verdict):
         return verdict_text(s)
     if isinstance(s, Reject):
@@ -112,8 +116,11 @@ def statement_text(s: Statement, counters: bool = True) -> str:
     return f"{expr_text(s.key)} vmap {{ {items} }}"
 
 
-def rule_text(rule: NftRule, counters: bool = True) -> str:
-    words = [statement_text(s, counters) for s in rule.statements]
+def rule_text(rule: NftRule, counters: bool = True,
+              counts: tuple[int, int] | None = None) -> str:
+    """The rule; its counter shows ``counts`` (packets, bytes) when given, else what the
+    listing it was read from showed."""
+    words = [statement_text(s, counters, counts) for s in rule.statements]
     if rule.comment is not None:
         words.append(f'comment "{rule.comment}"')
     return " ".join(words)
@@ -147,7 +154,12 @@ def _set_lines(s: NftSet) -> list[str]:
     return lines
 
 
-def _chain_lines(c: NftChain, handles: bool) -> list[str]:
+# A rule's counters by (table family, table, chain, position from 1).
+RuleCounts = Mapping[tuple[str, str, str, int], tuple[int, int]]
+
+
+def _chain_lines(c: NftChain, handles: bool, table: NftTable,
+                 counts: RuleCounts | None) -> list[str]:
     lines = [f"\tchain {c.name} {{" + (f" # handle {c.handle}" if handles else "")]
     if c.comment is not None:
         lines.append(f'\t\tcomment "{c.comment}"')
@@ -155,18 +167,21 @@ def _chain_lines(c: NftChain, handles: bool) -> list[str]:
         b = c.base
         lines.append(f"\t\ttype {b.type} hook {b.hook} priority {priority_text(b)}; "
                      f"policy {b.policy};")
-    for rule in c.rules:
-        lines.append("\t\t" + rule_text(rule) + (f" # handle {rule.handle}" if handles
-                                                  else ""))
+    for number, rule in enumerate(c.rules, start=1):
+        found = None if counts is None else \
+            counts.get((table.family, table.name, c.name, number), (0, 0))
+        lines.append("\t\t" + rule_text(rule, counts=found)
+                     + (f" # handle {rule.handle}" if handles else ""))
     lines.append("\t}")
     return lines
 
 
-def table_text(t: NftTable, handles: bool = False) -> str:
+def table_text(t: NftTable, handles: bool = False, counts: RuleCounts | None = None) -> str:
     lines = [f"table {t.family} {t.name} {{" + (f" # handle {t.handle}" if handles else "")]
     if t.comment is not None:
         lines.append(f'\tcomment "{t.comment}"')
-    blocks = [_set_lines(s) for s in t.sets] + [_chain_lines(c, handles) for c in t.chains]
+    blocks = [_set_lines(s) for s in t.sets] + [_chain_lines(c, handles, t, counts)
+                                               for c in t.chains]
     for number, block in enumerate(blocks):
         if number:
             lines.append("")
@@ -175,7 +190,9 @@ def table_text(t: NftTable, handles: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_nft_ruleset(ruleset: NftRuleset, handles: bool = False) -> str:
-    """The ruleset as ``nft list ruleset`` (``nft -a list ruleset``) prints it."""
-    return "".join(table_text(t, handles) for t in ruleset.tables)
+def write_nft_ruleset(ruleset: NftRuleset, handles: bool = False,
+                      counts: RuleCounts | None = None) -> str:
+    """The ruleset as ``nft list ruleset`` (``nft -a list ruleset``) prints it; with
+    ``counts``, each counter shows those numbers (zero for a rule not in it)."""
+    return "".join(table_text(t, handles, counts) for t in ruleset.tables)
 

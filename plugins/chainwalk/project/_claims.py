@@ -118,15 +118,21 @@ def make_claim(kind: str, argument: str, ruleset: str, where: Location, describe
 
 
 def _host(claim: Claim) -> Host:
+    return host_from(claim.host, claim.location)
+
+
+def host_from(text: str, where: Location) -> Host:
+    """The host a text such as ``eth0=10.0.0.5/24 lo=127.0.0.1/8`` describes; a problem at
+    ``where`` when it is not one."""
     addresses: dict[str, tuple[str, ...]] = {}
-    for item in claim.host.split():
+    for item in text.split():
         name, _, address = item.partition("=")
         addresses.setdefault(name, ())
         addresses[name] += (address,)
     try:
         return host_with(addresses)
     except ChainwalkError as e:
-        raise ChainwalkError([Problem(claim.location, f"host: {p.message}", claim.host,
+        raise ChainwalkError([Problem(where, f"host: {p.message}", text,
                                       "IF=ADDRESS/PREFIX, e.g. eth0=10.0.0.5/24")
                               for p in e.problems]) from None
 

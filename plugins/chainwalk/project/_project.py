@@ -21,17 +21,24 @@ from typing import Any, TypeVar
 
 from .._errors import ChainwalkError, Location, Problem
 from .._files import confine, read_text
-from .._ruleset_cache import load_ruleset
+from .._ruleset_cache import load_rules, load_ruleset
 from .._versions import digest
 from ..journey import Journey, Scenario, check_scenario, load_scenarios, run_scenario
 from ..netfilter import Ruleset
+from ..netfilter._nft_model import NftRuleset
 from ..render import EMPTY, Annotations
+from ..render._blocks import NFT_SUFFIX
 from ._annotations import read_annotations
 
 T = TypeVar("T")
 RULESETS = "rulesets"
 SCENARIOS = "scenarios"
 SCENARIO_SUFFIXES = (".yaml", ".yml")
+
+
+def is_nft(name: str) -> bool:
+    """Whether a block's ruleset name (``current.nft``) names an nftables ruleset."""
+    return name.endswith(NFT_SUFFIX)
 
 
 @dataclass(slots=True)
@@ -177,7 +184,8 @@ class Project:
         return found
 
     def ruleset_path(self, stem: str) -> str:
-        return self._inside(RULESETS, stem, ".rules")
+        """``rulesets/STEM.rules``, or ``rulesets/NAME.nft`` for a name with that suffix."""
+        return self._inside(RULESETS, stem, "" if is_nft(stem) else ".rules")
 
     def scenario_file(self, stem: str) -> str:
         for suffix in SCENARIO_SUFFIXES:
@@ -201,7 +209,30 @@ class Project:
 
     # -- inputs ---------------------------------------------------------------
     def ruleset(self, stem: str) -> Ruleset:
+        if is_nft(stem):
+            raise ChainwalkError([Problem(Location(self.shown(self.ruleset_path(stem)), 0),
+                                          f"{stem} is an nftables ruleset; this reads "
+                                          "iptables rulesets only", stem,
+                                          "an iptables ruleset's stem, e.g. current")])
         return self.ruleset_at(self.ruleset_path(stem))
+
+    def nft_ruleset(self, name: str) -> NftRuleset:
+        """The nftables ruleset ``rulesets/NAME`` (``name`` ends with ``.nft``)."""
+        path = self.ruleset_path(name)
+
+        def parse() -> NftRuleset:
+            self.touch(path)
+            shown = self.shown(path)
+            if self.version(path) is None:
+                raise ChainwalkError([Problem(Location(shown, 0), f"no ruleset file {shown}")])
+            found = load_rules(path)
+            if not isinstance(found, NftRuleset):
+                raise ChainwalkError([Problem(Location(shown, 1), f"{shown} holds iptables "
+                                              "rules", "iptables-save output",
+                                              "nftables rules (nft -f input or nft list "
+                                              "ruleset output)")])
+            return found
+        return self.memo(("nft ruleset", path), parse)
 
     def ruleset_at(self, path: str) -> Ruleset:
         def parse() -> Ruleset:

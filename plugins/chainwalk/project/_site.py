@@ -17,6 +17,8 @@ from pathlib import Path
 
 from .._errors import ChainwalkError, Location, Problem
 from ..journey import Journey, Scenario
+from ..netfilter import Chain
+from ..netfilter._correspondence import correspondence
 from ..render import (
     ENGLISH,
     PLACEHOLDER_START,
@@ -61,11 +63,13 @@ from ..render import (
     try_it,
     unsearched,
 )
-from ..render._claims import DEFAULT_HOST, behaviour_table, claim_note, inline_text
+from ..render._claims import DEFAULT_HOST, behaviour_table, claim_note, describe, inline_text
+from ..render._correspondence import correspondence_table
+from ..render._listing import count_nft_journeys, nft_listing
 from ._annotation_claims import annotation_problems
 from ._annotations import drift
-from ._claims import behaviour_rows, check_claim, make_claim, parse_inline
-from ._project import RULESETS, Project
+from ._claims import behaviour_rows, check_claim, host_from, make_claim, parse_inline
+from ._project import RULESETS, Project, is_nft
 
 DEFAULT_TABLE = "nat"
 
@@ -321,6 +325,8 @@ class Site:
             return self._coverage(request, msg)
         if view == "compare":
             return self._compare(request, msg)
+        if view == "correspondence":
+            return self._correspondence(request, msg)
         return self._diff(request, msg)
 
     def _diagram(self, source: str) -> str:
@@ -334,19 +340,25 @@ class Site:
             raise ChainwalkError([Problem(Location(path, 0), f"{stem} has no table {table}",
                                           table, f"one of its tables ({names})")])
 
-    def _rules(self, request: Request, msg: Messages) -> str:
-        table = request.table or DEFAULT_TABLE
-        self._table(request.ruleset, table)
-        ruleset = self.project.ruleset(request.ruleset)
+    def _chain(self, stem: str, table: str, name: str) -> Chain:
+        """The chain ``name`` of ``table`` of the ruleset ``stem``; a problem naming its
+        chains when there is none."""
+        self._table(stem, table)
+        ruleset = self.project.ruleset(stem)
         found = ruleset.table(table)
-        chain = ruleset.chain(table, request.chain)
+        chain = ruleset.chain(table, name)
         if chain is None:
             assert found is not None
             names = ", ".join(c.name for c in found.chains)
             raise ChainwalkError([Problem(found.location or Location(ruleset.source, 0),
-                                          f"{request.ruleset} has no chain {request.chain} in "
-                                          f"table {table}", request.chain,
-                                          f"one of {names}")])
+                                          f"{stem} has no chain {name} in table {table}",
+                                          name, f"one of {names}")])
+        return chain
+
+    def _rules(self, request: Request, msg: Messages) -> str:
+        table = request.table or DEFAULT_TABLE
+        chain = self._chain(request.ruleset, table, request.chain)
+        ruleset = self.project.ruleset(request.ruleset)
         notes = self.project.annotations(request.ruleset)
         problems = drift(notes, ruleset)
         if problems:
@@ -420,6 +432,8 @@ class Site:
                         + legend(moves, msg), scenarios=[first.id, then.id])
 
     def _listing(self, request: Request, msg: Messages) -> Rendered:
+        if is_nft(request.ruleset):
+            return self._nft_listing(request, msg)
         table = request.table or DEFAULT_TABLE
         self._table(request.ruleset, table)
         ruleset = self.project.ruleset(request.ruleset)
@@ -437,6 +451,51 @@ class Site:
                    topology=md_code(request.topology), bytes=SYN_BYTES, note=note)
         return Rendered(text + "\n\n" + fenced("text", listing(ruleset, table, counters)),
                         topologies=[request.topology])
+
+    def _nft_listing(self, request: Request, msg: Messages) -> Rendered:
+        ruleset = self.project.nft_ruleset(request.ruleset)
+        header = msg("listing.nft-header", file=md_code(request.ruleset))
+        if not request.topology:
+            return Rendered(msg("listing.zero", header=header, note="") + "\n\n"
+                            + fenced("text", nft_listing(ruleset)))
+        runs = self._runs(request.topology)
+        path = self.project.ruleset_path(request.ruleset)
+        counted = sum(1 for s, j in runs if any(traces_with(s, j, path)))
+        text = msg("listing.nft-counted", header=header, counted=counted,
+                   topology=md_code(request.topology), bytes=SYN_BYTES)
+        return Rendered(text + "\n\n" + fenced("text", nft_listing(
+            ruleset, count_nft_journeys(runs, path))), topologies=[request.topology])
+
+    def _correspondence(self, request: Request, msg: Messages) -> Rendered:
+        """An iptables chain's rules against an nftables chain's, each rule's witness
+        traced through both; a rule whose packet ends differently is also a warning."""
+        table = request.table or DEFAULT_TABLE
+        chain = self._chain(request.ruleset, table, request.chain)
+        ruleset = self.project.ruleset(request.ruleset)
+        path = self.project.shown(self.project.ruleset_path(request.ruleset))
+        other = self.project.nft_ruleset(request.against)
+        other_chain = request.against_chain or request.chain
+        if not any(t.chain(other_chain) for t in other.tables):
+            other_path = self.project.shown(self.project.ruleset_path(request.against))
+            names = ", ".join(sorted({c.name for t in other.tables for c in t.chains}))
+            raise ChainwalkError([Problem(Location(other_path, 0), f"{request.against} has "
+                                          f"no chain {other_chain}", other_chain,
+                                          f"one of its chains ({names}), named by "
+                                          "against_chain")])
+        hook = request.hook.upper()
+        rows = correspondence(ruleset, table, request.chain, other, other_chain,
+                              host_from(request.host or DEFAULT_HOST, Location(path, 0)),
+                              hook, request.where, Location(path, 0))
+        warnings = [Problem(chain.rules[row.rule - 1].location or Location(path, 0),
+                            f"{request.chain} rule {row.rule}: its packet "
+                            f"({describe(row.witness)}) ends differently in "
+                            f"{request.against}") for row in rows
+                    if row.witness is not None and not row.agrees]
+        return Rendered(correspondence_table(ruleset, request.ruleset + ".rules", table,
+                                             request.chain, other, request.against,
+                                             other_chain, rows, request.where,
+                                             request.hook, msg),
+                        warnings=warnings)
 
     def _coverage(self, request: Request, msg: Messages) -> Rendered:
         runs = self._runs(request.topology)

@@ -41,11 +41,18 @@ VIEWS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "compare": (("topology", "versus"), ()),
     "claim": (("ruleset", "claim"), ("where", "table", "hook", "host")),
     "behaviour": (("ruleset", "against"), ("where", "table", "hook", "host")),
+    "correspondence": (("ruleset", "chain", "against"),
+                       ("table", "against_chain", "where", "hook", "host")),
 }
+# The keys that may name an nftables ruleset (``NAME.nft``), by view; every other view
+# reads iptables rulesets.
+NFT_KEYS: dict[str, tuple[str, ...]] = {"listing": ("ruleset",), "correspondence": ("against",)}
+NFT_SUFFIX = ".nft"
 # Views whose output is generated rows or a listing, kept out of the search index
 # (``_html.unsearched``): readers search the prose around them, and the rules tables
 # (the annotations' names and purposes) and claims stay in.
-UNSEARCHED_VIEWS = frozenset({"listing", "diff", "coverage", "compare", "behaviour"})
+UNSEARCHED_VIEWS = frozenset({"listing", "diff", "coverage", "compare", "behaviour",
+                              "correspondence"})
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 
 
@@ -81,6 +88,7 @@ class Request:
     pod: str = ""
     reasons: bool = False
     versus: str = ""
+    against_chain: str = ""  # view correspondence: the chain of ``against`` (default: chain)
     claim: str = ""  # view claim: KIND ARGUMENT (project._claims)
     where: str = ""  # view claim: the packets, as netfilter._proof describes them
     hook: str = "output"
@@ -201,7 +209,19 @@ def parse_request(block: Block) -> Request:
                                     repr(value) if not isinstance(value, str) else value,
                                     problem[1]))
             continue
+        if key in ("ruleset", "against") and value.endswith(NFT_SUFFIX) and \
+                key not in NFT_KEYS.get(view, ()):
+            takes = [f"{k} of view {v}" for v, keys in NFT_KEYS.items() for k in keys]
+            problems.append(Problem(doc.line([key], key=False),
+                                    f"view {view} cannot take an nftables ruleset", value,
+                                    "an iptables ruleset's stem such as current (nftables "
+                                    "rulesets are read by: " + ", ".join(takes) + ")"))
+            continue
         values[key] = value
+    if view == "listing" and "table" in data and str(data.get("ruleset")).endswith(NFT_SUFFIX):
+        problems.append(Problem(doc.line(["table"]), "an nftables listing shows every table "
+                                "of the ruleset (nft list ruleset)", "table",
+                                "no table key"))
     if problems:
         raise ChainwalkError(problems)
     return Request(**values)
@@ -228,13 +248,13 @@ def _check_value(key: str, value: Any) -> tuple[str, str] | None:
     elif key in ("ruleset", "against", "topology", "versus"):
         if not _is_name(value, True):
             return ("not a file stem inside the rules folder",
-                    "a name such as current (no '..', no absolute path, no suffix)")
+                    "a name such as current (no '..', no absolute path, no suffix but .nft)")
     elif key == "pod":
         if not _is_name(value, False):
             return ("not a pod name", "a pod of the scenario's topology, e.g. reviews")
     elif key == "table":
         if value not in TABLES:
             return ("unknown table", "one of " + ", ".join(TABLES))
-    elif key == "chain" and (" " in value or len(value) > 28):
+    elif key in ("chain", "against_chain") and (" " in value or len(value) > 28):
         return ("not a chain name", "a chain name such as ISTIO_OUTPUT")
     return None

@@ -73,7 +73,8 @@ class ClaimResult:
 def describe(packet: Packet) -> str:
     """A packet in the words of a description."""
     owner = "no-socket" if packet.uid is None else f"uid={packet.uid} gid={packet.gid}"
-    parts = [packet.protocol, f"src={packet.src}", f"dst={packet.dst}",
+    protocol = f"proto={packet.protocol}" if packet.protocol.isdigit() else packet.protocol
+    parts = [protocol, f"src={packet.src}", f"dst={packet.dst}",
              f"sport={packet.sport}", f"dport={packet.dport}", owner]
     if packet.in_interface:
         parts.append(f"in={packet.in_interface}")

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 
 from ..journey import Journey, Scenario
 from ..netfilter import Chain, Option, Rule, Ruleset, Table
+from ..netfilter._nft_model import NftRuleset
+from ..netfilter._nft_writer import write_nft_ruleset
+from ..netfilter._trace import NftStep
 from ._iptables_list import address, match_words, protocol_number, target_name, target_words
 from ._journeys import traces_with
 from ._messages import ENGLISH, Messages
@@ -135,3 +138,24 @@ def count_journeys(runs: list[tuple[Scenario, Journey]], ruleset_path: str,
             counters.rules.update(rules)
             counters.policies.update(policies)
     return counters
+
+
+def count_nft_journeys(runs: list[tuple[Scenario, Journey]],
+                       ruleset_path: str) -> dict[tuple[str, str, str, int], tuple[int, int]]:
+    """The counters ``runs`` leave in the nftables file ``ruleset_path``, by (table family,
+    table, chain, rule position): one packet of ``SYN_BYTES`` per hop trace a rule matched
+    in (as :func:`count_journeys` counts for iptables). The kernel counts a packet when it
+    reaches the ``counter`` statement: the same for a rule whose counter follows its matches
+    (as nft and Istio write them), not for one with a match after its counter."""
+    packets: Counter[tuple[str, str, str, int]] = Counter()
+    for scenario, journey in runs:
+        for _, trace in traces_with(scenario, journey, ruleset_path):
+            packets.update({(s.family, s.table, s.chain, s.rule) for s in trace.steps
+                            if isinstance(s, NftStep) and s.hit and s.family is not None})
+    return {key: (n, n * SYN_BYTES) for key, n in sorted(packets.items())}
+
+
+def nft_listing(ruleset: NftRuleset,
+                counts: dict[tuple[str, str, str, int], tuple[int, int]] | None = None) -> str:
+    """``nft list ruleset``, each counter showing ``counts`` (zero without)."""
+    return write_nft_ruleset(ruleset, counts=counts or {})
