@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chainwalk import ChainwalkError, _ruleset_cache
-from chainwalk._ruleset_cache import DerivedCache, load_ruleset
+from chainwalk._ruleset_cache import DerivedCache, load_rules, load_ruleset
 from chainwalk.netfilter import Ruleset
 
 RULES = Path(__file__).resolve().parents[1] / "rules" / "rulesets"
@@ -141,3 +141,44 @@ def test_only_a_regular_file_is_read(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with pytest.raises(ChainwalkError, match=r"cannot read the ruleset .*: it is a FIFO"):
         load_ruleset(str(fifo))
+
+
+def test_a_file_of_either_format_is_read_and_decoded_once(
+        tmp_path: Path, parses: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    read, decode = _ruleset_cache.read_bytes, _ruleset_cache.decode
+
+    def reading(path: str, *args: object, **kwargs: object) -> bytes:
+        calls.append("read")
+        return read(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    def decoding(data: bytes, shown: str) -> str:
+        calls.append("decode")
+        return decode(data, shown)
+
+    monkeypatch.setattr(_ruleset_cache, "read_bytes", reading)
+    monkeypatch.setattr(_ruleset_cache, "decode", decoding)
+    iptables, nft = tmp_path / "r.rules", tmp_path / "r.nft"
+    iptables.write_text(CURRENT)
+    nft.write_text("table inet t {\n  chain out { type filter hook output priority 0; }\n}\n")
+    first = load_rules(str(iptables))
+    assert calls == ["read", "decode"] and parses == [str(iptables)]
+    calls.clear()
+    assert load_rules(str(iptables)) is first and load_ruleset(str(iptables)) is first
+    assert calls == ["read", "read"]  # cached bytes: nothing decoded, nothing parsed again
+    calls.clear()
+    model = load_rules(str(nft))
+    assert not isinstance(model, Ruleset) and calls == ["read", "decode"]
+    calls.clear()
+    assert load_rules(str(nft)) is model and calls == ["read"]
+    assert parses == [str(iptables)]
+
+
+def test_a_cached_error_is_raised_again_by_either_loader(tmp_path: Path,
+                                                         parses: list[str]) -> None:
+    path = tmp_path / "bad.rules"
+    path.write_text("*nat\n-A NOWHERE -j RETURN\nCOMMIT\n")
+    for load in (load_rules, load_ruleset, load_rules):
+        with pytest.raises(ChainwalkError, match=f"{path}:2"):
+            load(str(path))
+    assert parses == [str(path)]

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._errors import ChainwalkError, Location, Problem
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # The largest input read: far above any real ruleset (a 100,000-rule kube-proxy
 # ruleset is about 30 MB), far below what would exhaust the memory of a build.
@@ -110,6 +113,8 @@ def confine(written: str, base: str | os.PathLike[str], rules_dir: str | os.Path
 
     The message shows the path as written, never what the file holds.
     """
+    from pathlib import Path  # here: reading a file (``chainwalk check``) needs no pathlib
+
     if "\0" in written:
         raise ChainwalkError([Problem(where, "a path cannot hold a NUL character",
                                       written, "a path inside the rules folder")])

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ._errors import ChainwalkError
 from ._files import decode, read_bytes
 from .netfilter import Ruleset, parse_text
-from .netfilter._nft_model import NftRuleset
-from .netfilter._nft_parser import detect_format, parse_nft_text
+from .netfilter._format import detect_format
+
+if TYPE_CHECKING:
+    from .netfilter._nft_model import NftRuleset
 
 KEPT = 32  # files: more than a site reads, few enough to bound the memory of a session
 
@@ -64,33 +66,34 @@ def load_ruleset(path: str, family: int | None = None) -> Ruleset:
     """
     content = read_bytes(path, what="ruleset")
     digest = hashlib.sha256(content).hexdigest()
-    found = _cached((path, family), digest)
+    found: Ruleset | ChainwalkError | str | None = _cached_ruleset(path, family, digest)
     if found is None:
-        # A file that parses as IPv4 (or has no addresses) parses alike whether the
-        # family is asked for or read from its addresses: one model serves both.
-        other = _cached((path, 4 if family is None else None), digest)
-        if isinstance(other, Ruleset) and other.family == (family or 4):
-            found = other
-    if found is None or isinstance(found, NftRuleset):  # (nft files have a key of their own)
-        found = _parse(content, path, family)
-    _store((path, family), digest, found)
-    if isinstance(found, ChainwalkError):
-        raise ChainwalkError(found.problems)  # a new one: raising the same would grow it
-    return found
+        try:
+            found = decode(content, path)
+        except ChainwalkError as e:  # kept like a parse's problems
+            found = e
+    return _ruleset(path, family, digest, found)
 
 
 def load_rules(path: str, family: int | None = None) -> Ruleset | NftRuleset:
     """``path`` parsed as iptables (see :func:`load_ruleset`) or as nftables rules, by its
-    first line; from the cache while the file holds the same bytes."""
+    first line; from the cache while the file holds the same bytes. The file is read and
+    decoded once, and a file of cached bytes is not looked at again."""
     content = read_bytes(path, what="ruleset")
-    if detect_format(decode(content, path)) == "iptables":
-        return load_ruleset(path, family)
     digest = hashlib.sha256(content).hexdigest()
     key: _Key = (path, _NFT)
     found = _cached(key, digest)
     if found is None:
+        iptables = _cached_ruleset(path, family, digest)
+        if iptables is not None:
+            return _ruleset(path, family, digest, iptables)
+        text = decode(content, path)
+        if detect_format(text) == "iptables":
+            return _ruleset(path, family, digest, text)
+        from .netfilter._nft_parser import parse_nft_text
+
         try:
-            found = parse_nft_text(decode(content, path), path)
+            found = parse_nft_text(text, path)
         except ChainwalkError as e:
             found = e
     _store(key, digest, found)
@@ -104,11 +107,33 @@ def _cached(key: _Key, digest: str) -> Ruleset | NftRuleset | ChainwalkError | N
     return entry[1] if entry is not None and entry[0] == digest else None
 
 
-def _parse(content: bytes, path: str, family: int | None) -> Ruleset | ChainwalkError:
-    try:
-        return parse_text(decode(content, path), path, family)
-    except ChainwalkError as e:
-        return e
+def _cached_ruleset(path: str, family: int | None, digest: str
+                    ) -> Ruleset | ChainwalkError | None:
+    """The iptables model (or error) of these bytes of ``path`` for ``family``, if kept."""
+    found = _cached((path, family), digest)
+    if found is None:
+        # A file that parses as IPv4 (or has no addresses) parses alike whether the
+        # family is asked for or read from its addresses: one model serves both.
+        other = _cached((path, 4 if family is None else None), digest)
+        if isinstance(other, Ruleset) and other.family == (family or 4):
+            found = other
+    # (An nftables model has a key of its own: never found here.)
+    return found if isinstance(found, (Ruleset, ChainwalkError)) else None
+
+
+def _ruleset(path: str, family: int | None, digest: str,
+             found: Ruleset | ChainwalkError | str) -> Ruleset:
+    """The model ``found`` in the cache, or parsed from the text ``found``; kept as the
+    entry of ``path`` and ``family``. Raises the file's :class:`ChainwalkError`."""
+    if isinstance(found, str):
+        try:
+            found = parse_text(found, path, family)
+        except ChainwalkError as e:
+            found = e
+    _store((path, family), digest, found)
+    if isinstance(found, ChainwalkError):
+        raise ChainwalkError(found.problems)  # a new one: raising the same would grow it
+    return found
 
 
 def _store(key: _Key, digest: str, value: Ruleset | NftRuleset | ChainwalkError) -> None:

@@ -11,7 +11,6 @@ gives 2.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import signal
@@ -79,15 +78,16 @@ _FORMATS = ("auto", "iptables", "nft")
 def _load_rules(path: str, family: int | None, fmt: str) -> Ruleset | NftRuleset:
     """An iptables ruleset (through the one cache) or an nftables one (``nft -f`` input,
     ``nft list ruleset`` output or its JSON), by ``fmt`` or by the file's first line."""
-    from ._files import decode, read_bytes
     from ._ruleset_cache import load_rules, load_ruleset
-    from .netfilter._nft_parser import parse_nft_text
 
     if fmt == "auto":
         return load_rules(path, family)  # the cache's one reading of the first line
     if fmt == "iptables":
         return load_ruleset(path, family)
-    return parse_nft_text(decode(read_bytes(path, what="ruleset"), path), path)
+    from ._files import read_text
+    from .netfilter._nft_parser import parse_nft_text
+
+    return parse_nft_text(read_text(path, what="ruleset"), path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,6 +248,8 @@ def check_trace_arguments(parser: argparse.ArgumentParser, args: argparse.Namesp
 def _trace(args: argparse.Namespace) -> int:
     result = trace_of(args, lambda path, family: _load_rules(path, family, args.format))
     if args.json:
+        import json
+
         print(json.dumps(result.to_dict(), indent=2))
     else:
         from .render._trace_text import format_trace
@@ -350,6 +352,8 @@ def _iptables_ruleset(path: str) -> Ruleset:
 
 
 def _prove(args: argparse.Namespace) -> int:
+    import json
+
     from ._errors import Location
     from .netfilter._proof import differences, parse_description, reach
     from .render._claims import describe
@@ -395,6 +399,8 @@ def _host(pairs: list[tuple[str, str]]) -> Host:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    import json
+
     from .project._audit import audit
     from .render._claims import describe
 
@@ -417,16 +423,17 @@ def _annotation_problems(path: str) -> list[Problem]:
     """The problems of the annotation file beside the ruleset ``path``, if it has one:
     with every claim checked when the ruleset lies in a rules folder's ``rulesets/``
     (its scenarios are then at hand), else its format and drift."""
+    if not os.path.basename(path).endswith(".rules") or not os.path.isfile(
+            path.removesuffix(".rules") + ".annotations.yaml"):
+        return []  # (and the journeys, the renderers and pathlib are not even loaded)
     from pathlib import Path
 
-    ruleset = Path(path)
-    notes = ruleset.with_name(ruleset.name.removesuffix(".rules") + ".annotations.yaml")
-    if not ruleset.name.endswith(".rules") or not notes.is_file():
-        return []  # (and the journeys and renderers are not even loaded)
     from .project import Project, drift
     from .project._annotation_claims import annotation_problems
     from .project._annotations import read_annotations
 
+    ruleset = Path(path)
+    notes = ruleset.with_name(ruleset.name.removesuffix(".rules") + ".annotations.yaml")
     folder = next((p for p in ruleset.resolve().parents if p.name == "rulesets"), None)
     if folder is not None:
         stem = ruleset.resolve().relative_to(folder).as_posix().removesuffix(".rules")
@@ -441,6 +448,8 @@ def _annotation_problems(path: str) -> list[Problem]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import json
+
     from .project import journeys_of
     from .render import format_mermaid, format_text, journey_to_dict
 

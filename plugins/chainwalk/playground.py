@@ -27,8 +27,9 @@ from ._errors import ChainwalkError, Location, Problem, bounded
 from .cli import build_parser, check_trace_arguments, trace_of
 from .journey import load_scenarios
 from .netfilter import Ruleset, Trace, parse_text
+from .netfilter._format import detect_format
 from .netfilter._nft_model import NftRuleset
-from .netfilter._nft_parser import detect_format, parse_nft_text
+from .netfilter._nft_parser import parse_nft_text
 from .project import journeys_of
 from .render import format_mermaid, format_text, journey_to_dict
 from .render._chains import chains_flowchart

@@ -13,7 +13,8 @@ from nf_helpers import POD_IP, pod_host, rules
 from chainwalk import ChainwalkError
 from chainwalk.cli import main as cli_main
 from chainwalk.netfilter import Packet, trace
-from chainwalk.netfilter._nft_parser import detect_format, parse_nft_text
+from chainwalk.netfilter._format import detect_format
+from chainwalk.netfilter._nft_parser import parse_nft_text
 
 APP = {"uid": 1000, "gid": 1000}
 

@@ -1,6 +1,7 @@
 """The package's names are imported from their modules on first use: every name it lists
-resolves, and checking a ruleset loads neither the trace nor the journeys (unless it has
-an annotation file, whose claims are checked against the journeys)."""
+resolves, and checking an iptables ruleset loads neither the trace, the nftables parser nor
+the journeys (unless it has an annotation file, whose claims are checked against the
+journeys)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def test_check_loads_the_parser_only() -> None:
     assert out.startswith("0 ")
     assert "chainwalk.netfilter._parser" in out
     for absent in ("chainwalk.netfilter._trace", "chainwalk.netfilter._compile",
+                   "chainwalk.netfilter._nft_parser", "chainwalk.netfilter._nft_model",
                    "chainwalk.journey", "chainwalk.render"):
         assert f"'{absent}'" not in out
 

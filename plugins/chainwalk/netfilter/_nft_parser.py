@@ -980,21 +980,6 @@ def _without_dependencies(statements: list[Statement]) -> tuple[Statement, ...]:
     return tuple(kept)
 
 
-RulesetFormat = Literal["iptables", "nft"]
-_NFT_COMMANDS = ("table", "add", "insert", "flush", "create", "delete")
-
-
-def detect_format(text: str) -> RulesetFormat:
-    """``nft`` for nftables (``nft -f`` input, a listing or JSON), else ``iptables``:
-    decided by the first line that is not blank or a comment."""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            nft = stripped.startswith("{") or stripped.split()[0] in _NFT_COMMANDS
-            return "nft" if nft else "iptables"
-    return "iptables"
-
-
 def parse_nft_text(text: str, path: str = "<input>") -> NftRuleset:
     """Parse nftables rules, in the ``nft -f`` or the ``nft list ruleset`` form, or
     ``nft -j list ruleset`` JSON (a text starting with ``{``)."""

@@ -19,8 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
 from operator import itemgetter
-from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .._errors import ChainwalkError, Location, Problem
 from .._files import read_text
@@ -48,6 +47,9 @@ from ._model import (
     Table,
     Target,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _TOKEN: Final = re.compile(r"""(?:"(?:\\.|[^"\\])*"|'[^']*'|[^\s"']+)+""")
 _COUNTERS: Final = re.compile(r"^\[([0-9]+):([0-9]+)\]$")
