@@ -5,13 +5,15 @@ gives, the same rules (with their locations) and the same problems, in every cha
 from __future__ import annotations
 
 import contextlib
+import runpy
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from nf_helpers import FIXTURES, RULESETS, rules
+from nf_helpers import FIXTURES, REPO, RULESETS, rules
 from nf_strategies import ruleset_text
+from test_goldens import BUILDER, GOLDENS, _goldens, group_by_family, restore_blocks
 
 from chainwalk import ChainwalkError
 from chainwalk.netfilter import Ruleset, write_ruleset
@@ -152,12 +154,12 @@ TRICKY = {
 }
 
 
-def _read(text: str, replay: bool = True) -> tuple[str, object]:
+def _read(text: str, replay: bool = True, family: int | None = None) -> tuple[str, object]:
     """What parse_text gives: the ruleset as written back with every rule's location and
     counters (which equality leaves out), or the problems; with ``replay=False``, reading
     every rule token by token."""
     try:
-        ruleset = _parse(_Reader("t.rules", None, replay), text)
+        ruleset = _parse(_Reader("t.rules", family, replay), text)
     except ChainwalkError as e:
         return "problems", str(e)
     return "ruleset", (ruleset, write_ruleset(ruleset, counters=True), _places(ruleset))
@@ -165,7 +167,8 @@ def _read(text: str, replay: bool = True) -> tuple[str, object]:
 
 def _places(ruleset: Ruleset) -> list[object]:
     return [(t.name, c.name, r.location, r.counters)
-            for t in ruleset.tables for c in t.chains for r in c.rules]
+            for t in ruleset.tables for c in t.chains for r in c.rules] + [
+        (t.name, c.name, c.location, c.counters) for t in ruleset.tables for c in t.chains]
 
 
 def _inputs() -> Iterator[tuple[str, str]]:
@@ -225,3 +228,30 @@ def _appended(lines: list[str]) -> list[str]:
 @given(_repeated_shapes())
 def test_replaying_generated_shapes_reads_what_reading_each_token_reads(text: str) -> None:
     assert _read(text) == _read(text, replay=False)
+
+
+@pytest.mark.parametrize("comments", [True, False])
+def test_replaying_kube_proxys_ruleset_reads_what_reading_each_token_reads(
+        comments: bool) -> None:
+    generate = runpy.run_path(str(REPO / "bench" / "kube_proxy.py"))["generate"]
+    text = generate(120, comments=comments)
+    reader = _Reader("t.rules", None)
+    found = _read(text)
+    _read_with(reader, text)
+    assert found[0] == "ruleset" and reader.replayed > 0.9 * text.count("\n-A ")
+    assert found == _read(text, replay=False)
+
+
+def _golden_groups() -> list[object]:
+    params = [pytest.param(group.text(path.read_text()), group.family,
+                           id=f"{path.name}:ipv{group.family}")
+              for path in _goldens() if not BUILDER.match(path.name)
+              for group in group_by_family(restore_blocks(path.read_text()))]
+    return params or [pytest.param("", None, id="no-goldens", marks=pytest.mark.skip(
+        reason=f"Istio goldens not found at {GOLDENS.resolve()}"))]
+
+
+@pytest.mark.parametrize(("text", "family"), _golden_groups())
+def test_replaying_istios_goldens_reads_what_reading_each_token_reads(
+        text: str, family: int) -> None:
+    assert _read(text, family=family) == _read(text, replay=False, family=family)

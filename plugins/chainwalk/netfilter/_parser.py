@@ -149,12 +149,13 @@ class _Unread(ValueError):
 
 @dataclass(slots=True, eq=False)
 class _Unit:
-    """A part of a rule shape (its base criteria, one match or its target): how to build it
-    from a rule's tokens and ``-p`` option, the key of the values it reads, and the parts
-    built so far by those values (most recur: ``-p tcp``, ``--dport 80``, ``-j
-    KUBE-MARK-MASQ``). Units that build alike from the same values (the same module and
-    options after the same ``-p``, in the same table) share what they built, whatever
-    their shape."""
+    """A match of a rule shape: how to build it from a rule's tokens and ``-p`` option, the
+    key of the values it reads, and the matches built so far by those values (most recur:
+    ``-p tcp -m tcp --dport 80``, a service's comment, a probability). Units that build
+    alike from the same values (the same module and options after the same ``-p``) share
+    what they built, whatever their shape. The base criteria and the target are built for
+    each rule: their values are mostly the rule's own (addresses, a chain to jump to, a
+    DNAT destination), and remembering them cost more than it saved."""
 
     key: Callable[[list[str]], object]
     built: dict[object, Any]
@@ -179,7 +180,8 @@ class _Shape:
     __slots__ = ("base", "literals", "literals_of", "modules", "next", "other", "size",
                  "target", "uses", "values")
 
-    def __init__(self, base: _Unit, modules: tuple[_Unit, ...], target: _Unit | None,
+    def __init__(self, base: Callable[[list[str]], _BaseParts], modules: tuple[_Unit, ...],
+                 target: Callable[[list[str], Option | None], Target] | None,
                  uses: frozenset[str], size: int) -> None:
         self.base = base
         self.modules = modules
@@ -241,11 +243,7 @@ class _Shape:
             # positions count from the chain name, the texts a replay gets from "-A".
             return itemgetter(*[p + 1 for p in positions]) if positions else _same_key
 
-        base = _Unit(
-            key_of([o - 1 for _, p, o, _ in plan if p is not None]),
-            shared.setdefault(("base", *[(n, p, o if p is None else s) for n, p, o, s in plan]),
-                              {}),
-            partial(_base_part, tuple(plan), proto))
+        base = partial(_base_part, tuple(plan), proto)
         modules = tuple(
             _Unit(key_of(_option_positions(steps_)),
                   shared.setdefault(("match", head, proto_key if head.protocols else None,
@@ -253,23 +251,17 @@ class _Shape:
                   partial(_match_part, head, _option_plan(steps_)))
             for head, steps_ in zip(heads, options, strict=True))
         uses = {"-m " + head.name for head in heads if head.hooks != ALL_HOOKS}
-        target_unit: _Unit | None = None
+        target_part: Callable[[list[str], Option | None], Target] | None = None
         if target is not None:
             tspec, position, goto = target.spec, target.position, target.goto
             if tspec is None:
-                target_unit = _Unit(key_of([position]), shared.setdefault(("jump", goto), {}),
-                                    partial(_jump_part, position + 1, goto))
+                target_part = partial(_jump_part, position + 1, goto)
             else:
                 if tspec.hooks != ALL_HOOKS:
                     uses.add("-j " + tspec.name)
-                target_unit = _Unit(
-                    key_of(_option_positions(target_steps)),
-                    shared.setdefault(("target", tspec, table,
-                                       proto_key if tspec.protocols_for else None,
-                                       *[(s.spec, s.negated) for s in target_steps]), {}),
-                    partial(_target_part, tspec, table, _option_plan(target_steps)))
+                target_part = partial(_target_part, tspec, table, _option_plan(target_steps))
         # The key is (table, *texts[2:]) with None for values: texts[k + 1] is key[k].
-        shape = cls(base, modules, target_unit, frozenset(uses), len(key) + 1)
+        shape = cls(base, modules, target_part, frozenset(uses), len(key) + 1)
         literals = [k + 1 for k, t in enumerate(key) if k and t is not None]
         values = [k + 1 for k, t in enumerate(key) if k and t is None]
         if literals:
@@ -319,8 +311,12 @@ def _option_plan(steps: list[_OptionStep]) -> _Plan:
 # its helpers: base_value, option_value, module_match, rule_target) gives for the same
 # values, or raises ``_Unread`` (or ``ValueError``) wherever that reading reports a problem.
 
+# The base criteria's match, the family of their addresses and the -p option.
+_BaseParts = tuple[Match | None, int | None, Option | None]
+
+
 def _base_part(plan: tuple[tuple[str, Any, Any, bool], ...], proto: Option | None,
-               texts: list[str], _: object) -> tuple[Match | None, int | None, Option | None]:
+               texts: list[str]) -> _BaseParts:
     """The base criteria's match, the family of their addresses and the -p option (the
     shape's: the base criteria are read before any)."""
     if not plan:
@@ -669,14 +665,14 @@ class _Reader:
         has a problem. ``texts`` are the rule's tokens from ``-A`` on.
 
         Each part of the rule (base criteria, each match, the target) is built from its
-        values, or taken as built for an earlier rule with the same values.
+        values; a match is taken as built for an earlier rule with the same values.
         """
         try:
-            match, address_family, proto = shape.base.part(texts, None)
+            match, address_family, proto = shape.base(texts)
             matches = [] if match is None else [match]
             for unit in shape.modules:
                 matches.append(unit.part(texts, proto))
-            target = None if shape.target is None else shape.target.part(texts, proto)
+            target = None if shape.target is None else shape.target(texts, proto)
         except ValueError:  # and _Unread
             return None
         if address_family is not None and address_family != self.family:
