@@ -577,10 +577,10 @@ class _Reader:
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
-            indent = len(raw) - len(raw.lstrip())
-            if indent == 0 and line[0] == ":" and line.endswith(" - [0:0]") \
-                    and self.current is not None and self.declare_user_chain(number, line):
+            if raw[0] == ":" and line.endswith(" - [0:0]") and self.current is not None \
+                    and self.declare_user_chain(number, line):
                 continue  # what iptables-save prints for most chains, quickly
+            indent = len(raw) - len(raw.lstrip())
             if line.startswith("*"):
                 self.start_table(number, indent + 1, line[1:].strip())
             elif line == "COMMIT":
