@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -23,6 +24,7 @@ from chainwalk._playground_files import PLAYGROUND_URI, PYODIDE_FILES, PYODIDE_U
 from chainwalk._wheel import make_wheel, package_wheel
 from chainwalk.cli import main
 from chainwalk.journey import load_scenarios
+from chainwalk.netfilter._reasons import ENGLISH as ENGLISH_REASONS
 from chainwalk.playground import (
     journey_json,
     scenarios_json,
@@ -243,3 +245,50 @@ def test_an_edited_scenario_and_its_problems(tmp_path: Path) -> None:
     assert not (tmp_path / "outside.yaml").exists()
     with pytest.raises(ChainwalkError, match="not a path inside the rules folder"):
         write_rules({"/etc/x": ""}, str(root))
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.mark.parametrize("path", RULESETS[:3] + NFT_RULESETS[:1], ids=lambda p: p.name)
+def test_the_table_s_words_are_in_the_page_s_language(path: Path) -> None:
+    """The trace's JSON stays the CLI's; ``rows`` words each step in the page's language:
+    in English, an event's words are the JSON's; in Chinese, no English word of an event,
+    a reason or an effect is left."""
+    text = path.read_text(encoding="utf-8")
+    english_reasons = {template.split("{")[0].strip() for template in ENGLISH_REASONS.values()}
+    english_reasons = {words for words in english_reasons if len(words) > 6}
+    for options in PROBES:
+        english = trace(text, "pasted.rules", options, "en")
+        chinese = trace(text, "pasted.rules", options, "zh")
+        assert chinese["trace"] == english["trace"] == trace(text, "pasted.rules", options)[
+            "trace"]
+        branches = english["trace"].get("branches") or [english["trace"]]
+        for branch, en_rows, zh_rows in zip(branches, english["rows"], chinese["rows"],
+                                            strict=True):
+            assert len(en_rows["steps"]) == len(zh_rows["steps"]) == len(branch["steps"])
+            for step, en_row, zh_row in zip(branch["steps"], en_rows["steps"],
+                                            zh_rows["steps"], strict=True):
+                if step["kind"] == "event":
+                    assert en_row == {"event": step["text"]}
+                    assert CJK.search(zh_row["event"]), zh_row
+                else:
+                    assert en_row["why"] == step.get("reason", step.get("effect", ""))
+                    assert CJK.search(zh_row["result"]) or step["kind"] == "policy", zh_row
+                    assert zh_row["where"].startswith(f"{step['table']} {step['chain']}")
+                said = " ".join(zh_row.values())
+                assert [words for words in english_reasons if words in said] == [], said
+            assert CJK.search(zh_rows["disposition"])
+    # A language the site has not is English.
+    assert trace(text, "x", PROBES[0], "fr")["rows"] == trace(text, "x", PROBES[0])["rows"]
+
+
+def test_a_journey_s_result_is_worded_in_the_page_s_language(tmp_path: Path) -> None:
+    root = str(tmp_path / "rules")
+    write_rules_json(json.dumps(_rules_files()), root)
+    english = json.loads(journey_json("{}", root, "scenarios/bookinfo.yaml", "inbound"))
+    chinese = json.loads(journey_json("{}", root, "scenarios/bookinfo.yaml", "inbound", "zh"))
+    assert chinese["journey"] == english["journey"]
+    assert english["words"] == {"result": english["journey"]["result"],
+                                "reason": english["journey"]["reason"]}
+    assert CJK.search(chinese["words"]["result"]) and CJK.search(chinese["words"]["reason"])

@@ -32,6 +32,8 @@ from .netfilter._nft_parser import detect_format, parse_nft_text
 from .project import journeys_of
 from .render import format_mermaid, format_text, journey_to_dict
 from .render._chains import chains_flowchart
+from .render._messages import LANGUAGES, Messages, messages
+from .render._playground import trace_rows
 from .render._trace_text import format_trace
 
 MAX_DIAGRAM_RULES = 400  # a larger table's flowchart is no figure a reader can follow
@@ -76,10 +78,17 @@ def _diagram(ruleset: Ruleset | NftRuleset, result: Trace) -> dict[str, str] | N
     return {"table": table.name, "mermaid": chains_flowchart(ruleset, table.name, steps)}
 
 
-def trace(rules: str, name: str, options: Sequence[str]) -> dict[str, Any]:
+def _catalog(language: str) -> Messages:
+    """The catalog of the page's ``language`` (English for one the site has not)."""
+    return messages(next((known for known in LANGUAGES if known == language), "en"))
+
+
+def trace(rules: str, name: str, options: Sequence[str], language: str = "en") -> dict[str, Any]:
     """``chainwalk trace NAME OPTIONS --json`` with NAME holding ``rules``, as data:
-    ``{"trace", "text", "diagram", "rule_lines"}`` (the line of each rule, for the
-    page's what-if), or ``{"problems"}`` (every problem of the
+    ``{"trace", "rows", "text", "diagram", "rule_lines"}`` (``rows``: the table's words
+    in the page's ``language``, see :func:`~chainwalk.render._playground.trace_rows`;
+    ``rule_lines``: the line of each rule, for the page's what-if), or ``{"problems"}``
+    (every problem of the
     ruleset, or the trace's), or ``{"usage"}`` (an option the CLI refuses)."""
     try:
         args = _arguments(name, options)
@@ -98,7 +107,8 @@ def trace(rules: str, name: str, options: Sequence[str]) -> dict[str, Any]:
     except ChainwalkError as e:
         return {"problems": [problem_dict(p) for p in bounded(e.problems)]}
     ruleset = parsed[0]
-    return {"trace": result.to_dict(), "text": format_trace(result),
+    return {"trace": result.to_dict(), "rows": trace_rows(result, _catalog(language)),
+            "text": format_trace(result),
             "diagram": _diagram(ruleset, result), "rule_lines": _rule_lines(ruleset)}
 
 
@@ -115,12 +125,12 @@ def _rule_lines(ruleset: Ruleset | NftRuleset) -> list[dict[str, Any]]:
             for table, chain, n, location in where if location is not None]
 
 
-def trace_json(rules: str, name: str, options_json: str) -> str:
+def trace_json(rules: str, name: str, options_json: str, language: str = "en") -> str:
     """:func:`trace` with JSON in and out (what the worker calls)."""
     options = json.loads(options_json)
     if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
         return json.dumps({"usage": "options: expected a list of strings"})
-    return json.dumps(trace(rules, name, options), indent=2)
+    return json.dumps(trace(rules, name, options, language), indent=2)
 
 
 def _relative(problem: Problem, base: str) -> Problem:
@@ -154,10 +164,11 @@ def scenarios(root: str) -> list[dict[str, str]]:
             for s in load_scenarios(str(Path(root) / "scenarios"))]
 
 
-def journey(root: str, scenario_file: str, name: str) -> dict[str, Any]:
+def journey(root: str, scenario_file: str, name: str, language: str = "en") -> dict[str, Any]:
     """``chainwalk run ROOT/SCENARIO_FILE#NAME --json`` as data: ``{"journey"}`` (what
-    the CLI prints), ``"text"`` (its ``--text``) and ``"mermaid"`` (its ``--mermaid``),
-    or ``{"problems"}`` with the rules folder's paths."""
+    the CLI prints), ``"text"`` (its ``--text``), ``"mermaid"`` (its ``--mermaid``) and
+    ``"words"`` (the result and why, in the page's ``language``), or ``{"problems"}``
+    with the rules folder's paths."""
     try:
         found = journeys_of(str(Path(root) / scenario_file), name)
     except ChainwalkError as e:
@@ -167,11 +178,14 @@ def journey(root: str, scenario_file: str, name: str) -> dict[str, Any]:
             f"{scenario_file}: a problem the playground cannot word here ({e.name} does "
             "not run in the browser): chainwalk check names it")}]}
     scenario, run = found[0]
+    msg = _catalog(language)
     return {"journey": journey_to_dict(run, scenario), "text": format_text(run, scenario),
+            "words": {"result": msg(f"result.{run.result}"), "reason": msg.reason(run.reason)},
             "mermaid": format_mermaid(run, scenario)}
 
 
-def journey_json(files_json: str, root: str, scenario_file: str, name: str) -> str:
+def journey_json(files_json: str, root: str, scenario_file: str, name: str,
+                 language: str = "en") -> str:
     """:func:`write_rules` then :func:`journey`, JSON in and out (what the worker calls)."""
     files = json.loads(files_json)
     if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
@@ -181,7 +195,7 @@ def journey_json(files_json: str, root: str, scenario_file: str, name: str) -> s
         write_rules(files, root)
     except ChainwalkError as e:
         return json.dumps({"problems": [problem_dict(p) for p in e.problems]})
-    return json.dumps(journey(root, scenario_file, name), indent=2)
+    return json.dumps(journey(root, scenario_file, name, language), indent=2)
 
 
 def write_rules_json(files_json: str, root: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import shutil
 import statistics
 import time
@@ -21,6 +22,7 @@ import pytest
 from conftest import ARTIFACTS, ROOT, Site
 
 from chainwalk.cli import main
+from chainwalk.netfilter._reasons import ENGLISH as ENGLISH_REASONS
 from chainwalk.render import messages
 
 pytestmark = pytest.mark.browser
@@ -47,6 +49,10 @@ PROBES: list[dict[str, str]] = [
 ]
 SITE_RULESETS = sorted((ROOT / "rules" / "rulesets").glob("*.rules"))
 GOLDEN_NAMES = ["basic.txt.golden", "dns.txt.golden"]
+CJK = re.compile(r"[\u4e00-\u9fff]")
+# The English of the engine's reasons, events and effects up to their first value.
+ENGLISH_WORDS = {words for words in (text.split("{")[0].strip()
+                                     for text in ENGLISH_REASONS.values()) if len(words) > 6}
 
 # Set the form as a reader's paste would (one "input" event per field), in one call.
 FILL = """([text, values]) => {
@@ -471,6 +477,20 @@ def test_the_chinese_page_traces_in_chinese(browser: Any, project_site: Site,
                    if key.startswith("playground.ui.") and text != words[key]}
         shown = form + "\n" + status + "\n" + "\n".join(headers)
         assert [text for text in english if text in shown] == []
+        # The trace's table, its events, reasons and effects in Chinese (the JSON stays
+        # the CLI's): none of the English the JSON holds for them is shown.
+        table = page.inner_text("#chainwalk-playground .cw-pg-steps") + "\n" + \
+            page.inner_text("#chainwalk-playground .cw-pg-verdict")
+        events = page.eval_on_selector_all("#chainwalk-playground tr.cw-pg-event td",
+                                           "cells => cells.map(c => c.textContent)")
+        assert events and all(CJK.search(event) for event in events), events
+        steps = got["result"]["trace"]["steps"]
+        worded = [step.get(key) for step in steps for key in ("reason", "effect")
+                  if step.get(key)] + [step["text"] for step in steps if step["kind"] == "event"]
+        assert len(worded) > 10
+        assert [words for words in worded if words in table] == []
+        assert [words for words in ENGLISH_WORDS if words in table] == []
+        assert CJK.search(page.inner_text("#chainwalk-playground .cw-pg-verdict"))
         # The scenario list names each scenario by its Chinese title (zh: {title: ...}).
         page.select_option("#chainwalk-playground [name=mode]", "journey")
         page.wait_for_selector("#chainwalk-playground [name=scenario] "

@@ -4,7 +4,7 @@
  *
  * Messages in: {kind: "init", pyodide: URL of the folder, wheels: [URL...], files: the
  * site's rules folder (path -> text), root: where to write it}, then {kind: "trace", id,
- * rules, name, options: [CLI options]} or {kind: "journey", id, files: edited files,
+ * rules, name, options: [CLI options], language: the page's} or {kind: "journey", id, files: edited files,
  * root, file, name, list: whether to list the scenarios}. Out: {kind: "ready", ms},
  * {kind: "failed", message}, {kind: "result", id, result, ms, scenarios}. The result is what chainwalk.playground's trace or
  * journey returns: the CLI's JSON and text, or its problems.
@@ -42,9 +42,10 @@ self.onmessage = async (event) => {
     let result;
     try {
       result = JSON.parse(message.kind === "trace"
-        ? playground.trace_json(message.rules, message.name, JSON.stringify(message.options))
+        ? playground.trace_json(message.rules, message.name, JSON.stringify(message.options),
+                                message.language || "en")
         : playground.journey_json(JSON.stringify(message.files), message.root, message.file,
-                                  message.name));
+                                  message.name, message.language || "en"));
     } catch (error) {
       // A Python exception no check foresaw: its last line, never a half result.
       const text = String(error && error.message || error).trim().split("\n");

@@ -476,10 +476,12 @@
         files[journey.file] = journey.text;
         current.worker.postMessage({ kind: "journey", id: id, files: files, root: ROOT_DIR,
                                      file: journey.file, name: journey.name,
+                                     language: document.documentElement.lang,
                                      list: scenarioList.length === 0 });
       } else {
         current.worker.postMessage({ kind: "trace", id: id, rules: rules.text,
-                                     name: rules.name, options: argv });
+                                     name: rules.name, options: argv,
+                                     language: document.documentElement.lang });
       }
     }, function (error) {
       self.running = null;
@@ -521,9 +523,12 @@
     (result.rule_lines || []).forEach(function (r) {
       lines[r.table + ":" + r.chain + ":" + r.rule] = r.line;
     });
+    // The engine words the table in the page's language (result.rows, one a branch).
+    var rows = result.rows || [];
     out.appendChild(el("p", { "class": "cw-pg-verdict" },
                        msg("playground.ui.verdict", {
-                         verdict: trace.verdict, disposition: trace.disposition,
+                         verdict: trace.verdict,
+                         disposition: rows.length ? rows[0].disposition : trace.disposition,
                          final: trace.final ? " (" + trace.final.src + ":" + trace.final.sport +
                            " -> " + trace.final.dst + ":" + trace.final.dport + ")" : "" })));
     var branches = trace.branches || [{ steps: trace.steps }];
@@ -532,9 +537,13 @@
         out.appendChild(el("h3", {}, msg("playground.ui.branch",
                                           { number: index + 1, count: branches.length })));
       }
-      out.appendChild(self.table(branch.steps || [], lines, rules));
+      out.appendChild(self.table(branch.steps || [], (rows[index] || {}).steps || [],
+                                 lines, rules));
     });
-    out.appendChild(el("pre", { "class": "cw-pg-text" }, result.text));
+    var text = el("details", { "class": "cw-pg-cli" });
+    text.appendChild(el("summary", {}, msg("playground.ui.text-trace")));
+    text.appendChild(el("pre", { "class": "cw-pg-text" }, result.text));
+    out.appendChild(text);
     if (result.diagram) {
       var figure = el("div", { "class": "cw-pg-diagram" });
       figure.appendChild(el("p", {}, msg("playground.ui.chains",
@@ -551,9 +560,10 @@
   Playground.prototype.renderJourney = function (result) {
     var out = this.output;
     var journey = result.journey;
+    var said = result.words || journey;  // in the page's language
     out.appendChild(el("p", { "class": "cw-pg-verdict" },
                        msg("playground.ui.result", {
-                         result: journey.result, reason: journey.reason,
+                         result: said.result, reason: said.reason,
                          receiver: journey.receiver ?
                            msg("playground.ui.at", { receiver: journey.receiver }) : "" })));
     var figure = el("div", { "class": "cw-pg-diagram" });
@@ -566,7 +576,7 @@
     out.appendChild(details);
   };
 
-  Playground.prototype.table = function (steps, lines, rules) {
+  Playground.prototype.table = function (steps, words, lines, rules) {
     var self = this;
     var wrap = el("div", { "class": "cw-pg-steps" });
     var table = el("table");
@@ -577,23 +587,22 @@
     });
     table.appendChild(el("thead")).appendChild(head);
     var body = el("tbody");
-    steps.forEach(function (step) {
+    steps.forEach(function (step, index) {
+      var said = words[index] || {};
       var row = el("tr", { "class": "cw-pg-" + step.kind });
       if (step.kind === "rule") {
         row.setAttribute("data-rule", step.table + ":" + step.chain + ":" + step.rule);
       }
       if (step.kind === "event") {
-        var cell = el("td", { colspan: "5" }, step.text);
+        var cell = el("td", { colspan: "5" }, said.event || step.text);
         row.appendChild(cell);
         body.appendChild(row);
         return;
       }
-      var where = step.table + " " + step.chain + (step.kind === "policy" ? " policy" :
-                  step.kind === "return" ? " return" : " " + step.rule);
-      row.appendChild(el("td", {}, where));
-      row.appendChild(el("td", {}, step.result || step.kind));
+      row.appendChild(el("td", {}, said.where || ""));
+      row.appendChild(el("td", {}, said.result || ""));
       row.appendChild(el("td", {}, step.text || ""));
-      row.appendChild(el("td", {}, step.reason || step.effect || ""));
+      row.appendChild(el("td", {}, said.why || ""));
       var action = el("td");
       var line = lines[step.table + ":" + step.chain + ":" + step.rule];
       if (step.kind === "rule" && line) {
