@@ -30,9 +30,11 @@ from chainwalk.playground import (
     scenarios_json,
     trace,
     trace_json,
+    views_json,
     write_rules,
     write_rules_json,
 )
+from chainwalk.render import messages
 
 ROOT = Path(__file__).resolve().parents[1]
 RULESETS = sorted((ROOT / "rules" / "rulesets").glob("*.rules"))
@@ -175,6 +177,8 @@ def test_the_site_s_playground_files(tmp_path: Path) -> None:
     assert {PYODIDE_URI + name for name in PYODIDE_FILES} <= set(files)
     manifest = json.loads(files[PLAYGROUND_URI + "manifest.json"])  # type: ignore[arg-type]
     assert [PLAYGROUND_URI + w in files for w in manifest["wheels"]] == [True, True]
+    for language, name in manifest["catalogs"].items():  # the engine's catalogs, as JSON
+        assert json.loads(files[PLAYGROUND_URI + name]) == messages(language).texts  # type: ignore[arg-type]
     rules = json.loads(files[PLAYGROUND_URI + "rules.json"])  # type: ignore[arg-type]
     assert sorted(n for n in rules if n.startswith("rulesets/")) == sorted(
         f"rulesets/{p.name}" for p in (*RULESETS, *(ROOT / "rules" / "rulesets").glob("*.nft")))
@@ -292,3 +296,58 @@ def test_a_journey_s_result_is_worded_in_the_page_s_language(tmp_path: Path) -> 
     assert english["words"] == {"result": english["journey"]["result"],
                                 "reason": english["journey"]["reason"]}
     assert CJK.search(chinese["words"]["result"]) and CJK.search(chinese["words"]["reason"])
+
+
+def test_another_packet_through_the_same_text_parses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's second trace of the same rules reads them from the ruleset cache;
+    an edit parses again; the views of the last trace are the CLI's text and flowchart."""
+    import chainwalk._ruleset_cache as cache
+
+    parsed: list[str] = []
+    real = cache.parse_text
+    monkeypatch.setattr(cache, "parse_text", lambda text, path, family=None: (
+        parsed.append(path), real(text, path, family))[1])
+    text = RULESETS[0].read_text(encoding="utf-8") + "# a text of its own\n"
+    first = json.loads(trace_json(text, "cached.rules", json.dumps(PROBES[0])))
+    assert "text" not in first and "diagram" not in first  # asked for with views_json
+    views = json.loads(views_json())
+    expected = trace(text, "cached.rules", PROBES[0])
+    assert views == {"text": expected["text"], "diagram": expected["diagram"]}
+    assert views["diagram"]["mermaid"].startswith("flowchart")
+    for options in PROBES[1:]:
+        assert json.loads(trace_json(text, "cached.rules", json.dumps(options)))["trace"] == \
+            trace(text, "cached.rules", options)["trace"]
+    assert parsed == ["cached.rules"]
+    trace(text + "-A NOWHERE\n", "cached.rules", PROBES[0])  # an edit: parsed again
+    assert parsed == ["cached.rules", "cached.rules"]
+    assert json.loads(trace_json("*nat\nbad\n", "cached.rules", json.dumps(PROBES[0])))[
+        "problems"]
+    assert json.loads(views_json()) == {}  # the last trace had none
+
+
+def test_a_trace_loads_no_journey_engine(tmp_path: Path) -> None:
+    """Under Pyodide every module is compiled at each start: a trace imports only what it
+    needs (not the journey engine, the application layer, the page renderers, nor YAML:
+    the worker hands over the site's catalog.LANG.json), and words it in that catalog."""
+    files = playground_files(ROOT / "node_modules" / "pyodide", ROOT / "rules",
+                             ROOT / "plugins" / "chainwalk" / "assets")
+    manifest = json.loads(files[PLAYGROUND_URI + "manifest.json"])  # type: ignore[arg-type]
+    catalog = files[PLAYGROUND_URI + manifest["catalogs"]["zh"]]
+    assert isinstance(catalog, bytes)
+    (tmp_path / "catalog.json").write_bytes(catalog)
+    program = ("import json, sys; import chainwalk.playground as p; "
+               "p.use_catalog_json('zh', open(sys.argv[1], encoding='utf-8').read()); "
+               "found = p.trace_json(sys.stdin.read(), 'x.rules', json.dumps(sys.argv[2:]), "
+               "'zh'); p.views_json(); print(json.dumps([sorted(sys.modules), found]))")
+    done = subprocess.run([sys.executable, "-c", program, str(tmp_path / "catalog.json"),
+                           *PROBES[0]], input=RULESETS[0].read_text(encoding="utf-8"),
+                          text=True, capture_output=True, check=True)
+    modules, found = json.loads(done.stdout)
+    assert json.loads(found)["rows"] == trace(RULESETS[0].read_text(encoding="utf-8"),
+                                              "x.rules", PROBES[0], "zh")["rows"]
+    assert "yaml" not in modules
+    loaded = [name for name in modules if name.startswith("chainwalk.")]
+    assert "chainwalk.netfilter._trace" in loaded and "chainwalk.render._messages" in loaded
+    assert [name for name in loaded if name.startswith(("chainwalk.journey",
+                                                        "chainwalk.project"))] == []
+    assert "chainwalk.render._sequence" not in loaded

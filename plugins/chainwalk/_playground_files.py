@@ -8,7 +8,9 @@
 - The site's rules folder as data (``rules.json``: each ruleset and scenario file's
   path inside it, to its text), and a manifest naming all of it for the playground's
   script, with the script's words in each language (the message catalogs'
-  ``playground.ui.*``).
+  ``playground.ui.*``), and each language's whole catalog as JSON
+  (``catalog.LANG.json``), which the worker hands to the engine: its trace then reads
+  no YAML.
 """
 
 from __future__ import annotations
@@ -72,7 +74,10 @@ def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, 
     # The page's words, per language (the script picks its page's <html lang>).
     words = {language: {key: text for key, text in messages(language).texts.items()
                         if key.startswith(UI_MESSAGES)} for language in LANGUAGES}
+    catalogs = {language: f"catalog.{language}.json" for language in LANGUAGES}
+    for language, name in catalogs.items():
+        files[PLAYGROUND_URI + name] = _json(messages(language).texts)
     files[PLAYGROUND_URI + "manifest.json"] = _json({
         "pyodide": PYODIDE_URI, "wheels": [w.filename for w in wheels],
-        "rules": "rules.json", "messages": words})
+        "rules": "rules.json", "messages": words, "catalogs": catalogs})
     return files

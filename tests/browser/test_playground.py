@@ -83,7 +83,7 @@ RESULT = """() => {
   const last = window.chainwalkPlayground.current.last;
   const json = document.querySelector("#chainwalk-playground .cw-pg-json");
   return { json: json ? json.textContent : null, result: last.result, ms: last.ms,
-           shownMs: last.shownMs, hash: location.hash };
+           shownMs: last.shownMs, editedMs: last.editedMs, hash: location.hash };
 }"""
 
 
@@ -123,6 +123,9 @@ class Page:
         self.page.goto(url, wait_until="load")
         self.page.wait_for_selector("#chainwalk-playground[data-state=done]", timeout=120_000)
         self.load_seconds = time.monotonic() - started
+        # Where the start went: ms since navigation for the page's marks, since the
+        # worker's start for the worker's phases.
+        self.timings: dict[str, int] = self.page.evaluate("window.chainwalkPlayground.timings()")
 
     def _route(self, route: Any) -> None:
         self.requested.append(route.request.url)
@@ -175,6 +178,7 @@ def test_the_page_s_json_is_the_cli_s(playground: Page, tmp_path: Path) -> None:
     assert len([n for n, _ in rulesets if n.endswith(".rules")]) >= 5
     times: list[float] = []
     shown: list[float] = []
+    edited: list[float] = []
     probes = 0
     for name, text in rulesets:
         for values in PROBES:
@@ -185,14 +189,17 @@ def test_the_page_s_json_is_the_cli_s(playground: Page, tmp_path: Path) -> None:
             assert got["result"]["trace"] == expected
             times.append(got["ms"])
             shown.append(got["shownMs"])
+            edited.append(got["editedMs"])
             probes += 1
     assert probes >= 50
     assert playground.errors == [] and playground.outside == []
     _report(f"Pyodide and chainwalk ready (navigation to first trace shown): "
-            f"{playground.load_seconds:.2f} s")
+            f"{playground.load_seconds:.2f} s; where it went: {playground.timings}")
     _report(f"{probes} traces over {len(rulesets)} rulesets: engine median "
             f"{statistics.median(times):.0f} ms, max {max(times):.0f} ms; shown after the "
-            f"debounce median {statistics.median(shown):.0f} ms, max {max(shown):.0f} ms")
+            f"debounce median {statistics.median(shown):.0f} ms, max {max(shown):.0f} ms; "
+            f"after the edit median {statistics.median(edited):.0f} ms, "
+            f"max {max(edited):.0f} ms")
 
 
 def test_a_site_ruleset_by_name_and_a_what_if(playground: Page, tmp_path: Path) -> None:
@@ -450,7 +457,8 @@ def test_a_reload_reports_the_cached_start(playground: Page) -> None:
     page.reload(wait_until="load")
     page.wait_for_selector("#chainwalk-playground[data-state=done]", timeout=120_000)
     _report(f"The playground reloaded (cache warm): {time.monotonic() - started:.2f} s to "
-            f"its trace shown")
+            f"its trace shown; where it went: "
+            f"{page.evaluate('window.chainwalkPlayground.timings()')}")
     assert page.evaluate("typeof window.__pwned") == "undefined"
 
 

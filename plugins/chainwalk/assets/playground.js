@@ -9,8 +9,11 @@
  * A journey works alike: the page sends a scenario file of the site (edited or not) and
  * shows what `chainwalk run FILE#NAME` prints (JSON, text, Mermaid sequence diagram).
  *
- * - A trace runs 300 ms after the last edit; one that runs past TRACE_LIMIT_MS, or that
- *   the reader cancels, is stopped by terminating the worker (a new one starts).
+ * - The worker starts as soon as the script runs, before the page's own data arrive.
+ * - A trace runs DEBOUNCE_MS after the last edit (an edit during a trace waits for it
+ *   to end); one that runs past TRACE_LIMIT_MS, or that the reader cancels, is stopped by
+ *   terminating the worker (a new one starts). The table comes first; the CLI's text and
+ *   the flowchart are asked for once it is shown.
  * - The whole state (the site's ruleset's name, or the text, compressed; the packet)
  *   is in the URL fragment, so a link reproduces the trace; nothing leaves the page.
  * - Every string from the ruleset or the engine reaches the page as textContent; the
@@ -25,7 +28,7 @@
   var base = new URL(".", here || location.href);  // assets/chainwalk/playground/
   var root = new URL("../../../", base);            // the site's root
   var TRACE_LIMIT_MS = 10000;
-  var DEBOUNCE_MS = 300;
+  var DEBOUNCE_MS = 30;  // a keystroke's burst; a trace in progress queues the next one
   var MAX_FRAGMENT = 100000;  // characters of state in the address, compressed
   var PASTED = "pasted.rules";
   // The packet's fields: [state key, CLI option, label, placeholder or choices]; a
@@ -109,12 +112,19 @@
     });
   }
 
+  // Where the engine's start went (ms since the worker started, per phase), for the tests.
+  var timings = {};
+
   function startEngine() {
     var worker = new Worker(new URL("playground-worker.mjs", base), { type: "module" });
     var started = performance.now();
+    timings = { "worker started": Math.round(started) };
     var ready = new Promise(function (resolve, reject) {
       worker.onmessage = function (event) {
         if (event.data.kind === "ready") {
+          Object.keys(event.data.timings || {}).forEach(function (name) {
+            timings[name] = event.data.timings[name];
+          });
           resolve(performance.now() - started);
         } else {
           reject(new Error(event.data.message || "the engine did not start"));
@@ -124,13 +134,8 @@
         reject(new Error(event.message || "the engine did not start"));
       };
     });
-    worker.postMessage({
-      kind: "init",
-      files: rulesFiles,
-      root: ROOT_DIR,
-      pyodide: new URL(manifest.pyodide, root).href,
-      wheels: manifest.wheels.map(function (name) { return new URL(name, base).href; })
-    });
+    worker.postMessage({ kind: "init", base: base.href, root: ROOT_DIR,
+                         language: document.documentElement.lang });
     engine = { worker: worker, ready: ready };
     return engine;
   }
@@ -379,6 +384,7 @@
 
   Playground.prototype.changed = function () {
     var self = this;
+    this.editedAt = performance.now();
     this.reset.hidden = !this.rules().edited;
     clearTimeout(this.timer);
     this.timer = setTimeout(function () { self.run(); }, DEBOUNCE_MS);
@@ -441,6 +447,7 @@
     this.status.textContent = msg("playground.ui.tracing");
     this.running = { id: id, timer: null };
     var started = performance.now();
+    var edited = this.editedAt === undefined ? started : this.editedAt;
     current.ready.then(function () {
       if (!self.running || self.running.id !== id) {
         return;
@@ -450,6 +457,10 @@
       }, self.limitMs);
       current.worker.onmessage = function (event) {
         var data = event.data;
+        if (data.kind === "views") {
+          self.renderViews(data.id, data.result);
+          return;
+        }
         if (data.kind !== "result" || !self.running || self.running.id !== data.id) {
           return;
         }
@@ -460,9 +471,17 @@
           scenarioList = data.scenarios;
           self.show();
         }
-        self.render(data.result, rules);
-        self.last = { result: data.result, ms: data.ms, shownMs: performance.now() - started,
-                      name: rules.name, rules: rules.text, options: argv };
+        self.render(data.result, rules, id);
+        var now = performance.now();
+        self.last = { result: data.result, ms: data.ms, shownMs: now - started,
+                      editedMs: now - edited, name: rules.name, rules: rules.text,
+                      options: argv };
+        if (timings["first trace shown"] === undefined) {
+          timings["first trace shown"] = Math.round(now);
+        }
+        if (data.result.trace) {
+          current.worker.postMessage({ kind: "views", id: id });
+        }
         self.status.textContent = msg("playground.ui.traced", { ms: Math.round(data.ms) });
         self.host.setAttribute("data-state", "done");
         self.host.setAttribute("data-request", String(data.id));
@@ -492,7 +511,7 @@
     });
   };
 
-  Playground.prototype.render = function (result, rules) {
+  Playground.prototype.render = function (result, rules, id) {
     var out = this.output;
     out.textContent = "";
     this.problems.textContent = "";
@@ -542,19 +561,29 @@
     });
     var text = el("details", { "class": "cw-pg-cli" });
     text.appendChild(el("summary", {}, msg("playground.ui.text-trace")));
-    text.appendChild(el("pre", { "class": "cw-pg-text" }, result.text));
+    var pre = el("pre", { "class": "cw-pg-text" });
+    text.appendChild(pre);
     out.appendChild(text);
-    if (result.diagram) {
-      var figure = el("div", { "class": "cw-pg-diagram" });
-      figure.appendChild(el("p", {}, msg("playground.ui.chains",
-                                         { table: result.diagram.table })));
-      out.appendChild(figure);
-      this.draw(figure, result.diagram.mermaid);
-    }
+    var figure = el("div", { "class": "cw-pg-diagram" });
+    out.appendChild(figure);
+    this.views = { id: id, text: pre, figure: figure };  // filled by renderViews
     var details = el("details", {});
     details.appendChild(el("summary", {}, msg("playground.ui.json-trace")));
     details.appendChild(el("pre", { "class": "cw-pg-json" }, JSON.stringify(trace, null, 2)));
     out.appendChild(details);
+  };
+
+  // The CLI's text and the flowchart of the trace shown (request id), once they come.
+  Playground.prototype.renderViews = function (id, views) {
+    if (!this.views || this.views.id !== id) {
+      return;  // another trace is shown by now
+    }
+    this.views.text.textContent = views.text || "";
+    if (views.diagram) {
+      this.views.figure.appendChild(el("p", {}, msg("playground.ui.chains",
+                                                    { table: views.diagram.table })));
+      this.draw(this.views.figure, views.diagram.mermaid);
+    }
   };
 
   Playground.prototype.renderJourney = function (result) {
@@ -702,10 +731,10 @@
         }
       });
     });
+    if (!engine) {
+      startEngine();  // Pyodide's download and compile, while the page gets its data
+    }
     return ready.then(function () {
-      if (!engine) {
-        startEngine();
-      }
       var playground = new Playground(host);
       host.__chainwalkPlayground = playground;
       // A link to another state opened in this tab: only the fragment changes.
@@ -726,6 +755,7 @@
     mount: mount,
     current: null,
     engineReady: function () { return engine ? engine.ready : Promise.reject(new Error("no engine")); },
+    timings: function () { return Object.assign({}, timings); },
     encodeState: encodeState
   };
 })();

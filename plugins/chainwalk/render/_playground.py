@@ -13,12 +13,14 @@ import base64
 import json
 import zlib
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..journey import Journey, Scenario
-from ..netfilter import Step, Trace
 from ._escape import html_text
 from ._messages import LANGUAGES, Messages
+
+if TYPE_CHECKING:  # (the playground's trace loads no journey engine)
+    from ..journey import Journey, Scenario
+    from ..netfilter import Step, Trace
 
 
 def playground_state(scenario: Scenario, journey: Journey) -> dict[str, str] | None:
