@@ -123,6 +123,10 @@ class Page:
         self.page.goto(url, wait_until="load")
         self.page.wait_for_selector("#chainwalk-playground[data-state=done]", timeout=120_000)
         self.load_seconds = time.monotonic() - started
+        self.first: dict[str, Any] = self.page.evaluate(
+            "window.chainwalkPlayground.current.last")
+        self.page.evaluate("window.chainwalkPlayground.engineReady()")
+        self.ready_seconds = time.monotonic() - started
         # Where the start went: ms since navigation for the page's marks, since the
         # worker's start for the worker's phases.
         self.timings: dict[str, int] = self.page.evaluate("window.chainwalkPlayground.timings()")
@@ -193,13 +197,29 @@ def test_the_page_s_json_is_the_cli_s(playground: Page, tmp_path: Path) -> None:
             probes += 1
     assert probes >= 50
     assert playground.errors == [] and playground.outside == []
-    _report(f"Pyodide and chainwalk ready (navigation to first trace shown): "
-            f"{playground.load_seconds:.2f} s; where it went: {playground.timings}")
+    _report(f"The playground opened (new context): its first trace shown (computed when the "
+            f"site was built: {bool(playground.first.get('built'))}) after "
+            f"{playground.load_seconds:.2f} s, the engine ready after "
+            f"{playground.ready_seconds:.2f} s; where it went: {playground.timings}")
     _report(f"{probes} traces over {len(rulesets)} rulesets: engine median "
             f"{statistics.median(times):.0f} ms, max {max(times):.0f} ms; shown after the "
             f"debounce median {statistics.median(shown):.0f} ms, max {max(shown):.0f} ms; "
             f"after the edit median {statistics.median(edited):.0f} ms, "
             f"max {max(edited):.0f} ms")
+
+
+def test_the_first_trace_is_computed_when_the_site_is_built(playground: Page,
+                                                           tmp_path: Path) -> None:
+    """Opened without a link, the page shows its default state's trace before Pyodide has
+    started: the site computed it when it was built, with the engine the worker runs,
+    and it is the CLI's answer for the same ruleset and options."""
+    first = playground.first
+    assert first["built"] is True and first["name"] == "current.rules"
+    text = (ROOT / "rules" / "rulesets" / "current.rules").read_text(encoding="utf-8")
+    assert first["rules"] == text
+    assert first["result"]["trace"] == cli_json(text, first["options"], tmp_path)
+    assert first["options"] == argv_of({"src": "10.0.0.5", "dst": "10.0.0.9", "dport": "80",
+                                        "uid": "1000"})
 
 
 def test_a_site_ruleset_by_name_and_a_what_if(playground: Page, tmp_path: Path) -> None:
@@ -247,7 +267,8 @@ def test_a_shared_link_reproduces_the_trace(playground: Page, browser: Any,
     again = Page(browser, link)
     try:
         _report(f"A shared link in a new tab (browser cache cold: a new context): "
-                f"{again.load_seconds:.2f} s to its trace shown")
+                f"{again.load_seconds:.2f} s to its trace shown; where it went: "
+                f"{again.timings}")
         reproduced = again.page.evaluate(RESULT)
         assert reproduced["json"] == got["json"]
         assert again.page.evaluate("document.querySelector('#chainwalk-playground textarea')"
