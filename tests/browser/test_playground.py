@@ -71,13 +71,15 @@ FILL = """([text, values]) => {
     fire(host.querySelector(`[name=${name}]`), value);
   }
 }"""
-# The last trace shown, once it is the trace of these rules and options.
-SHOWN = """([text, argv]) => {
+# The last trace shown, once it is the trace of these rules and options (and, given a
+# request's number, one asked for after it).
+SHOWN = """([text, argv, after]) => {
   const current = window.chainwalkPlayground && window.chainwalkPlayground.current;
   const host = document.getElementById("chainwalk-playground");
   const last = current && current.last;
   return host.dataset.state === "done" && last && last.rules === text &&
-         JSON.stringify(last.options) === JSON.stringify(argv);
+         JSON.stringify(last.options) === JSON.stringify(argv) &&
+         Number(host.dataset.request || 0) > (after || 0);
 }"""
 RESULT = """() => {
   const last = window.chainwalkPlayground.current.last;
@@ -143,10 +145,11 @@ class Page:
         argv = argv_of(values)
         cleared = {name: "" for name, _ in FIELDS if name not in ("hook", "proto")}
         full = {**cleared, "hook": "output", "proto": "tcp", **values}
+        asked = int(self.page.get_attribute("#chainwalk-playground", "data-request") or 0)
         self.page.evaluate(FILL, [text, full])
         shown = text if text is not None else self.page.evaluate(
             "document.querySelector('#chainwalk-playground textarea').value")
-        self.page.wait_for_function(SHOWN, arg=[shown, argv], timeout=60_000)
+        self.page.wait_for_function(SHOWN, arg=[shown, argv, asked], timeout=60_000)
         return dict(self.page.evaluate(RESULT))
 
     def close(self) -> None:
