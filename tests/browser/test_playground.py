@@ -534,6 +534,14 @@ def test_the_chinese_page_traces_in_chinese(browser: Any, project_site: Site,
         assert "bookinfo/inbound: productpage 调用 reviews；reviews 的 sidecar 接收（步骤 1-8）" \
             in options, options
         assert not any("productpage calls reviews" in option for option in options), options
+        # The journey's result and why, in Chinese too (its JSON stays the CLI's).
+        bookinfo = (ROOT / "rules" / "scenarios" / "bookinfo.yaml").read_text(encoding="utf-8")
+        page.wait_for_function(SHOWN, arg=[bookinfo, ["journey", "scenarios/bookinfo.yaml",
+                                                      "inbound"]], timeout=60_000)
+        verdict = page.inner_text("#chainwalk-playground .cw-pg-verdict")
+        journey = page.evaluate(RESULT)["result"]["journey"]
+        assert CJK.search(verdict) and journey["reason"] not in verdict, verdict
+        assert journey["result"] not in verdict, verdict
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "playground-zh-1440.png"))
         assert chinese.errors == [] and chinese.outside == []

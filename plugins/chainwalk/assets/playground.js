@@ -616,7 +616,10 @@
     var figure = el("div", { "class": "cw-pg-diagram" });
     out.appendChild(figure);
     this.draw(figure, result.mermaid);
-    out.appendChild(el("pre", { "class": "cw-pg-text" }, result.text));
+    var text = el("details", { "class": "cw-pg-cli" });
+    text.appendChild(el("summary", {}, msg("playground.ui.text-run")));
+    text.appendChild(el("pre", { "class": "cw-pg-text" }, result.text));
+    out.appendChild(text);
     var details = el("details", {});
     details.appendChild(el("summary", {}, msg("playground.ui.json-run")));
     details.appendChild(el("pre", { "class": "cw-pg-json" }, JSON.stringify(journey, null, 2)));
