@@ -351,3 +351,31 @@ def test_a_trace_loads_no_journey_engine(tmp_path: Path) -> None:
     assert [name for name in loaded if name.startswith(("chainwalk.journey",
                                                         "chainwalk.project"))] == []
     assert "chainwalk.render._sequence" not in loaded
+
+
+def test_the_bytecode_is_kept_for_the_next_visit(tmp_path: Path) -> None:
+    """The worker's bytecode cache (its folder is IndexedDB's in the browser): the first
+    start writes chainwalk's bytecode under the wheels' key, the next imports it as it is
+    (not written again), and another key's folder (an older wheel) goes."""
+    wheel = package_wheel("chainwalk", "chainwalk")
+    zipfile.ZipFile(io.BytesIO(wheel.content)).extractall(tmp_path / "site")
+    cache = tmp_path / "cache"
+    (cache / "older").mkdir(parents=True)
+    program = ("import sys; sys.dont_write_bytecode = True; "
+               "from chainwalk.playground import use_bytecode_cache; "
+               "use_bytecode_cache(sys.argv[1], 'key', ['chainwalk']); "
+               "import chainwalk.netfilter._trace as t; print(t.__cached__)")
+
+    def start() -> Path:
+        done = subprocess.run([sys.executable, "-S", "-c", program, str(cache)],
+                              cwd=tmp_path / "site", text=True, capture_output=True,
+                              check=True)
+        return Path(done.stdout.strip())
+
+    cached = start()
+    assert cached.is_file() and cached.is_relative_to(cache / "key")
+    assert not (cache / "older").exists()
+    assert (tmp_path / "site" / "chainwalk" / "cli.py").stat().st_mtime == 315532800
+    kept = cached.stat().st_mtime_ns
+    assert start() == cached
+    assert cached.stat().st_mtime_ns == kept  # read as it was, not compiled again

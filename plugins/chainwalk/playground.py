@@ -36,6 +36,33 @@ if TYPE_CHECKING:
 MAX_DIAGRAM_RULES = 400  # a larger table's flowchart is no figure a reader can follow
 
 
+_SOURCE_TIME = 315532800  # 1980-01-01, the wheels' date: what the kept bytecode records
+
+
+def use_bytecode_cache(folder: str, key: str, packages: Sequence[str]) -> None:
+    """Keep the bytecode Python compiles ``packages`` to in ``folder`` (the worker mounts
+    it on IndexedDB), under ``key`` (the wheels' digest), so that the next visit imports
+    them without compiling: Pyodide's Python is not the build's, so the wheel carries
+    none. The unpacked sources get one fixed time, which the bytecode records; other
+    keys' folders (older wheels) are removed."""
+    import importlib.util
+    import os
+    import shutil
+    import sys
+
+    base = Path(folder)
+    for old in base.iterdir():
+        if old.name != key:
+            shutil.rmtree(old, ignore_errors=True)
+    for package in packages:
+        spec = importlib.util.find_spec(package)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            for source in Path(location).rglob("*.py"):
+                os.utime(source, (_SOURCE_TIME, _SOURCE_TIME))
+    sys.pycache_prefix = str(base / key)
+    sys.dont_write_bytecode = False
+
+
 def problem_dict(problem: Problem) -> dict[str, Any]:
     """A problem as data: where (line and column 0 for the whole input) and the message
     ``chainwalk check`` prints."""

@@ -59,14 +59,50 @@ async function init(message) {
       timings[name + " arrived"] = Math.round(entry.responseEnd - started);
     }
   }
-  for (const data of await wheels) {
+  const unpacked = await wheels;
+  for (const data of unpacked) {
     pyodide.unpackArchive(data, "wheel");
   }
   mark("wheels unpacked");
   playground = pyodide.pyimport("chainwalk.playground");
-  playground.use_catalog_json(language, await catalog);
   mark("chainwalk.playground imported");
+  await keepBytecode(pyodide, unpacked);
+  mark("bytecode kept: " + Boolean(bytecodeKept));
+  playground.use_catalog_json(language, await catalog);
+  mark("catalog read");
   return performance.now() - started;
+}
+
+// The bytecode of chainwalk's modules, kept in IndexedDB from one visit to the next
+// (Python compiles every module from source at each start otherwise), under the
+// wheels' digest. Without IndexedDB, or on any failure, the engine compiles as before.
+const BYTECODE = "/chainwalk-bytecode";
+let bytecodeKept = false;
+let bytecodeSaving = null;
+
+async function keepBytecode(pyodide, wheels) {
+  try {
+    const digest = await crypto.subtle.digest("SHA-256", await new Blob(wheels).arrayBuffer());
+    const key = Array.from(new Uint8Array(digest).slice(0, 12),
+                           (b) => b.toString(16).padStart(2, "0")).join("");
+    pyodide.FS.mkdirTree(BYTECODE);
+    pyodide.FS.mount(pyodide.FS.filesystems.IDBFS, {}, BYTECODE);
+    await new Promise((resolve, reject) => pyodide.FS.syncfs(true, (error) =>
+      error ? reject(error) : resolve()));
+    playground.use_bytecode_cache(BYTECODE, key, ["chainwalk", "yaml"]);
+    bytecodeKept = pyodide;
+  } catch (error) {
+    bytecodeKept = false;
+  }
+}
+
+// What the last request compiled, written to IndexedDB after its answer is sent.
+function saveBytecode() {
+  if (!bytecodeKept || bytecodeSaving) {
+    return;
+  }
+  bytecodeSaving = new Promise((resolve) => bytecodeKept.FS.syncfs(false, resolve))
+    .then(() => { bytecodeSaving = null; });
 }
 
 // The site's rules folder, written once, when a journey first needs it.
@@ -132,5 +168,6 @@ self.onmessage = async (event) => {
     }
     self.postMessage({ kind: "result", id: message.id, result: result, scenarios: scenarios,
                        ms: performance.now() - started });
+    saveBytecode();
   }
 };
