@@ -133,7 +133,8 @@ def _catalog(language: str) -> Messages:
     return _catalogs.get(known) or messages(known)
 
 
-# The last trace's ruleset and result, for :func:`views` (the worker runs one at a time).
+# The last trace's ruleset and result, for :func:`views_json` (the worker runs one at a
+# time).
 _last: tuple[Ruleset | NftRuleset, Trace] | None = None
 
 
@@ -143,7 +144,7 @@ def trace(rules: str, name: str, options: Sequence[str], language: str = "en",
     ``{"trace", "rows", "rule_lines"}`` (``rows``: the table's words in the page's
     ``language``, see :func:`~chainwalk.render._playground.trace_rows`; ``rule_lines``:
     the line of each rule, for the page's what-if) and, with ``views``, what
-    :func:`views` adds; or ``{"problems"}`` (every problem of the ruleset, or the
+    :func:`views_of` adds; or ``{"problems"}`` (every problem of the ruleset, or the
     trace's), or ``{"usage"}`` (an option the CLI refuses). The rules are parsed once
     per content (the ruleset cache), so another packet through them parses nothing."""
     global _last

@@ -113,7 +113,8 @@
     });
   }
 
-  // Where the engine's start went (ms since the worker started, per phase), for the tests.
+  // Where the start went, for the tests: the page's marks in ms since navigation, the
+  // worker's phases in ms since the worker started.
   var timings = {};
 
   function startEngine() {
@@ -497,7 +498,7 @@
         if (timings["first trace shown"] === undefined) {
           timings["first trace shown"] = Math.round(now);
         }
-        if (data.result.trace) {
+        if (data.result.trace && !self.queued) {  // (a newer edit's trace goes first)
           current.worker.postMessage({ kind: "views", id: id });
         }
         self.status.textContent = msg("playground.ui.traced", { ms: Math.round(data.ms) });
