@@ -48,6 +48,7 @@ from ._trace import MAX_STEPS, Jump, NftStep, Step, StepKind, StepResult, _Run
 
 _NAT_CORE = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
 CONNTRACK_PRIORITY = -200
+_STEPS_KEPT = 16  # not-matched steps kept per rule, shared by later traces
 _VERDICTS: dict[str, Outcome] = {"accept": "ACCEPT", "drop": "DROP", "return": "RETURN"}
 
 
@@ -199,15 +200,47 @@ class NftRun(_Run):
         """Run one rule's statements in order: the outcome for the walk, whether it set up
         NAT, and the jump or goto it took."""
         st, host = self.st, self.host
-        checks = rule.compiled(table).checks
+        compiled = rule._compiled
+        if compiled is None:
+            compiled = rule.compiled(table)
         result: StepResult = "matched"
+        for check in compiled.leading:  # most rules: matches, then one statement
+            found = check(st, host)
+            if found is None:
+                continue
+            if found.__class__ is Choice:
+                assert isinstance(found, Choice)
+                if self.choose(found, f"{table.name}:{chain.name}:{number}", rule):
+                    result = "assumed"
+                    continue
+                found = because("assumed-not", choice=found.description)
+                self.steps.append(self.step("rule", table, hook, chain, number, rule,
+                                            "assumed-not", found))
+                return "CONTINUE", False, None
+            assert isinstance(found, Reason)
+            kept = compiled.missed.get(id(found))
+            if kept is not None and kept[0] is found and kept[1].hook == hook and \
+                    kept[1].chain == chain.name and kept[1].rule == number:
+                self.steps.append(kept[1])
+                return "CONTINUE", False, None
+            step = NftStep("rule", table.name, hook, chain.name, number, rule.spec,
+                           "not-matched", found, location=rule.location,
+                           family=table.family, handle=rule.handle)
+            if len(compiled.missed) >= _STEPS_KEPT:
+                compiled.missed.clear()
+            compiled.missed[id(found)] = (found, step)
+            self.steps.append(step)
+            return "CONTINUE", False, None
+        checks = compiled.checks
         effects: list[Reason | None] = []
         outcome: Outcome = "CONTINUE"
         target: str | None = None
         natted = False
         jumped: Verdict | None = None
         where = f"{table.name}:{chain.name}:{number}"
-        for i, s in enumerate(rule.statements):
+        statements = rule.statements
+        for i in range(compiled.rest, len(statements)):
+            s = statements[i]
             if isinstance(s, Match):
                 found = checks[i](st, host)
                 if found is None:
