@@ -284,6 +284,10 @@ class NftRuleset:
     # The base chains of each (hook, IP version), in the order a packet crosses them.
     _hooks: dict[tuple[str, int], Any] = field(default_factory=dict, init=False,
                                                compare=False, repr=False)
+    # The trace's steps that depend only on the ruleset (a policy, a chain's end, a rule
+    # matched with no effect but its jump), made once and shared by later traces.
+    _steps: dict[tuple[object, ...], Any] = field(default_factory=dict, init=False,
+                                                  compare=False, repr=False)
 
     def find_table(self, family: str, name: str) -> NftTable | None:
         return next((t for t in self.tables if t.family == family and t.name == name), None)

@@ -16,6 +16,7 @@ routed again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .._errors import ChainwalkError, Location, Problem
@@ -49,6 +50,7 @@ from ._trace import MAX_STEPS, Jump, NftStep, Step, StepKind, StepResult, _Run
 _NAT_CORE = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
 CONNTRACK_PRIORITY = -200
 _STEPS_KEPT = 16  # not-matched steps kept per rule, shared by later traces
+_STEPS_KEPT_PER_RULESET = 1 << 16
 _VERDICTS: dict[str, Outcome] = {"accept": "ACCEPT", "drop": "DROP", "return": "RETURN"}
 
 
@@ -138,7 +140,7 @@ class NftRun(_Run):
                   ) -> tuple[Outcome, bool]:
         """Walk ``base_chain`` and the chains it jumps to: the verdict, and whether a
         NAT statement set up the connection's NAT."""
-        steps = self.steps
+        steps, st, host = self.steps, self.st, self.host
         chain = base_chain
         position = 0
         stack: list[tuple[NftChain, int]] = []
@@ -147,7 +149,25 @@ class NftRun(_Run):
             while position < len(rules):
                 rule = rules[position]
                 position += 1
-                verdict, natted, jump = self.run_rule(table, chain, position, rule, hook)
+                compiled = rule._compiled
+                if compiled is None:
+                    compiled = rule.compiled(table)
+                found: Reason | Choice | None = None
+                for check in compiled.leading:  # most rules: matches, then one statement
+                    found = check(st, host)
+                    if found is not None:
+                        break
+                if found.__class__ is Reason:  # the common step, inline
+                    assert isinstance(found, Reason)
+                    kept = compiled.missed.get(id(found))
+                    if kept is not None and kept[0] is found and kept[1].hook == hook and \
+                            kept[1].chain == chain.name and kept[1].rule == position:
+                        steps.append(kept[1])
+                    else:
+                        steps.append(self.missed(table, chain, position, rule, hook, found))
+                    continue
+                verdict, natted, jump = self.run_rule(table, chain, position, rule, hook,
+                                                      found is None)
                 if jump is not None:
                     if len(steps) > MAX_STEPS:
                         raise ChainwalkError([Problem(
@@ -171,20 +191,34 @@ class NftRun(_Run):
             else:
                 if chain is base_chain or not stack:
                     if chain is not base_chain:
-                        steps.append(self.step("return", table, hook, chain,
-                                               len(rules) + 1, result="return"))
+                        steps.append(self.chain_end(table, chain, hook))
                     return self.policy_of(table, base_chain, hook), False
-                steps.append(self.step("return", table, hook, chain, len(rules) + 1,
-                                       result="return"))
+                steps.append(self.chain_end(table, chain, hook))
                 chain, position = stack.pop()
 
     def policy_of(self, table: NftTable, chain: NftChain, hook: str) -> Outcome:
         assert chain.base is not None
         policy: Outcome = "DROP" if chain.base.policy == "drop" else "ACCEPT"
-        self.steps.append(self.step("policy", table, hook, chain, len(chain.rules) + 1,
-                                    result="DROP" if policy == "DROP" else "ACCEPT",
-                                    target=policy))
+        self.steps.append(self.kept_step(
+            ("policy", hook, id(chain)), lambda: self.step(
+                "policy", table, hook, chain, len(chain.rules) + 1,
+                result="DROP" if policy == "DROP" else "ACCEPT", target=policy)))
         return policy
+
+    def chain_end(self, table: NftTable, chain: NftChain, hook: str) -> Step:
+        return self.kept_step(("return", hook, id(chain)), lambda: self.step(
+            "return", table, hook, chain, len(chain.rules) + 1, result="return"))
+
+    def kept_step(self, key: tuple[object, ...], make: Callable[[], Step]) -> Step:
+        """The step ``key`` names, made by ``make`` the first time (``key`` holds the ids of
+        the ruleset's own chains and rules, which live as long as the ruleset)."""
+        kept = self.ruleset._steps  # type: ignore[union-attr]
+        step: Step | None = kept.get(key)
+        if step is None:
+            if len(kept) >= _STEPS_KEPT_PER_RULESET:
+                kept.clear()
+            step = kept[key] = make()
+        return step
 
     def step(self, kind: StepKind, table: NftTable, hook: str, chain: NftChain, number: int,
              rule: NftRule | None = None, result: StepResult = "", reason: Reason | None = None,
@@ -195,21 +229,32 @@ class NftRun(_Run):
                        location=rule.location if rule is not None else None, jump=jump,
                        family=table.family, handle=rule.handle if rule is not None else None)
 
+    def missed(self, table: NftTable, chain: NftChain, number: int, rule: NftRule, hook: str,
+               reason: Reason) -> Step:
+        """The step of a rule not matched for ``reason`` (kept with the rule for the next
+        packet that misses it for the same reason)."""
+        compiled = rule.compiled(table)
+        step = NftStep("rule", table.name, hook, chain.name, number, rule.spec, "not-matched",
+                       reason, location=rule.location, family=table.family,
+                       handle=rule.handle)
+        if len(compiled.missed) >= _STEPS_KEPT:
+            compiled.missed.clear()
+        compiled.missed[id(reason)] = (reason, step)
+        return step
+
     def run_rule(self, table: NftTable, chain: NftChain, number: int, rule: NftRule,
-                 hook: str) -> tuple[Outcome, bool, Verdict | None]:
-        """Run one rule's statements in order: the outcome for the walk, whether it set up
-        NAT, and the jump or goto it took."""
+                 hook: str, leading_hold: bool) -> tuple[Outcome, bool, Verdict | None]:
+        """Run one rule's statements in order (from the first after the leading matches
+        when those are known to hold): the outcome for the walk, whether it set up NAT,
+        and the jump or goto it took."""
         st, host = self.st, self.host
-        compiled = rule._compiled
-        if compiled is None:
-            compiled = rule.compiled(table)
+        compiled = rule.compiled(table)
         result: StepResult = "matched"
-        for check in compiled.leading:  # most rules: matches, then one statement
+        for check in () if leading_hold else compiled.leading:
             found = check(st, host)
             if found is None:
                 continue
-            if found.__class__ is Choice:
-                assert isinstance(found, Choice)
+            if isinstance(found, Choice):
                 if self.choose(found, f"{table.name}:{chain.name}:{number}", rule):
                     result = "assumed"
                     continue
@@ -217,19 +262,7 @@ class NftRun(_Run):
                 self.steps.append(self.step("rule", table, hook, chain, number, rule,
                                             "assumed-not", found))
                 return "CONTINUE", False, None
-            assert isinstance(found, Reason)
-            kept = compiled.missed.get(id(found))
-            if kept is not None and kept[0] is found and kept[1].hook == hook and \
-                    kept[1].chain == chain.name and kept[1].rule == number:
-                self.steps.append(kept[1])
-                return "CONTINUE", False, None
-            step = NftStep("rule", table.name, hook, chain.name, number, rule.spec,
-                           "not-matched", found, location=rule.location,
-                           family=table.family, handle=rule.handle)
-            if len(compiled.missed) >= _STEPS_KEPT:
-                compiled.missed.clear()
-            compiled.missed[id(found)] = (found, step)
-            self.steps.append(step)
+            self.steps.append(self.missed(table, chain, number, rule, hook, found))
             return "CONTINUE", False, None
         checks = compiled.checks
         effects: list[Reason | None] = []
@@ -317,13 +350,19 @@ class NftRun(_Run):
             if said is not None:
                 effect = said if effect is None else because("effect.then", first=effect,
                                                                then=said)
-        if effect is None and jumped is not None:
-            effect = because("effect.goto" if jumped.kind == "goto" else "effect.jump",
-                             chain=jumped.chain)
         jump: Jump | None = None if jumped is None else (
             "goto" if jumped.kind == "goto" else "jump")
-        self.steps.append(self.step("rule", table, hook, chain, number, rule, result, reason,
-                                    target, effect, jump))
+        if effect is None and reason is None:
+            # the same for every packet that takes this way through the rule
+            self.steps.append(self.kept_step(
+                (id(rule), hook, id(chain), number, result, target, jump, jumped),
+                lambda: self.step("rule", table, hook, chain, number, rule, result, None,
+                                  target, None if jumped is None else because(
+                                      "effect.goto" if jumped.kind == "goto" else
+                                      "effect.jump", chain=jumped.chain), jump)))
+        else:
+            self.steps.append(self.step("rule", table, hook, chain, number, rule, result,
+                                        reason, target, effect, jump))
         return outcome, natted, jumped
 
     def vmap(self, table: NftTable, s: Vmap, where: str, rule: NftRule) -> Verdict | Reason:
