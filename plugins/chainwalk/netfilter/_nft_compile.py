@@ -313,6 +313,36 @@ def compile_match(match: Match, table: NftTable) -> Check:
                                            wanted=wanted)
         return said
 
+    if op in ("==", "!=") and isinstance(one, tuple) and isinstance(left, Payload) and \
+            left.field in ("saddr", "daddr"):
+        # the commonest checks, with the read inline: an address in a prefix...
+        low, high = one
+        version = 4 if left.protocol == "ip" else 6
+        other = because("nft.not-ipv4" if version == 4 else "nft.not-ipv6")
+        source = left.field == "saddr"
+
+        def check_address(st: State, host: Host) -> Result:
+            if st.family != version:
+                return other
+            value = st.src_int if source else st.dst_int
+            if (low <= value <= high) != negated:
+                return None
+            return failed.get(value) or failure(value)
+        return check_address
+    if op in ("==", "!=") and isinstance(one, str) and not one.endswith("*") and \
+            isinstance(left, Meta) and left.key in ("iifname", "oifname"):
+        # ... and an interface's name
+        incoming = left.key == "iifname"
+        none = because("nft.no-input" if incoming else "nft.no-output")
+
+        def check_interface(st: State, host: Host) -> Result:
+            name = st.in_if if incoming else st.out_if
+            if name is None:
+                return none
+            if (name == one) != negated:
+                return None
+            return failed.get(name) or failure(name)
+        return check_interface
     if op in ("==", "!=") and isinstance(one, tuple):
         # one number or one interval (a prefix, a range): the common rule, checked inline
         low, high = one
@@ -323,7 +353,7 @@ def compile_match(match: Match, table: NftTable) -> Check:
                 return value
             if (low <= value <= high) != negated:  # type: ignore[operator]
                 return None
-            return failure(value)  # type: ignore[arg-type]
+            return failed.get(value) or failure(value)  # type: ignore[arg-type]
         return check_interval
     if op in ("==", "!=") and isinstance(one, str) and not one.endswith("*"):
         def check_name(st: State, host: Host) -> Result:
@@ -332,7 +362,7 @@ def compile_match(match: Match, table: NftTable) -> Check:
                 return value
             if (value == one) != negated:
                 return None
-            return failure(value)  # type: ignore[arg-type]
+            return failed.get(value) or failure(value)  # type: ignore[arg-type]
         return check_name
 
     def check(st: State, host: Host) -> Result:

@@ -157,8 +157,7 @@ class NftRun(_Run):
                     found = check(st, host)
                     if found is not None:
                         break
-                if found.__class__ is Reason:  # the common step, inline
-                    assert isinstance(found, Reason)
+                if isinstance(found, Reason):  # the common step, inline
                     kept = compiled.missed.get(id(found))
                     if kept is not None and kept[0] is found and kept[1].hook == hook and \
                             kept[1].chain == chain.name and kept[1].rule == position:
