@@ -4,7 +4,7 @@ The tokenizer against a reference written from its documented rules, character b
 character; IPv4 elements read without ``ipaddress`` against ``ipaddress``; whole files
 (Istio's nftables goldens when ``../shared`` is present, the project's rulesets, the
 benchmark's kube-proxy ruleset) parsed with and without the fast paths into equal models;
-and traces that share steps across packets equal to traces on a ruleset never traced.
+and traces that share steps across packets and rules equal to traces made the plain way.
 """
 
 from __future__ import annotations
@@ -20,9 +20,13 @@ from hypothesis import strategies as st
 from nf_helpers import pod_host
 
 from chainwalk.netfilter import Packet, _nft_parser, _nft_values, trace
+from chainwalk.netfilter._nft_model import NftChain, NftTable
 from chainwalk.netfilter._nft_parser import parse_nft_text
 from chainwalk.netfilter._nft_tokens import Token, UnclosedString, tokenize
+from chainwalk.netfilter._nft_trace import NftRun
 from chainwalk.netfilter._nft_writer import write_nft_ruleset
+from chainwalk.netfilter._reasons import Reason
+from chainwalk.netfilter._trace import NftStep, Step
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDENS = ROOT / ".." / "shared" / "istio-goldens-nft"
@@ -180,6 +184,8 @@ add chain inet nat istio-redirect
 add rule inet nat output counter jump istio-output
 add rule inet nat istio-output oifname lo ip saddr 127.0.0.6/32 counter return
 add rule inet nat istio-output oifname lo ip6 saddr ::6/128 counter return
+add rule inet nat istio-output oifname lo meta skuid 1337 ip daddr != 127.0.0.1/32 counter jump istio-redirect
+add rule inet nat istio-output oifname lo tcp dport != 53 meta skuid != 1337 counter return
 add rule inet nat istio-output meta skuid 1337 counter return
 add rule inet nat istio-output ip daddr 127.0.0.1/32 counter return
 add rule inet nat istio-output ip6 daddr ::1/128 counter return
@@ -189,17 +195,39 @@ add rule inet nat istio-redirect meta l4proto tcp counter redirect to :15001
 """
 
 
-def test_traces_that_share_steps_equal_traces_on_a_fresh_ruleset() -> None:
-    packets = [Packet("10.0.0.9", 80, "tcp", uid=1000, gid=1000),
-               Packet("10.0.0.9", 53, "udp", uid=1000, gid=1000),
-               Packet("127.0.0.1", 80, "tcp", uid=1000, gid=1000),
-               Packet("10.0.0.9", 80, "tcp", uid=1337, gid=1337),
-               Packet("192.168.1.1", 443, "tcp", uid=1000, gid=1000),
-               Packet("fd00::9", 80, "tcp", uid=1000, gid=1000),
-               Packet("::1", 53, "udp", uid=0, gid=0)]
-    shared = parse_nft_text(_ISTIO_LIKE, "t.nft")
-    for _ in range(3):  # the later rounds reuse the steps the first made
-        for packet in packets:
-            fresh = parse_nft_text(_ISTIO_LIKE, "t.nft")
-            assert trace(shared, packet, pod_host()).to_dict() == \
-                trace(fresh, packet, pod_host()).to_dict(), packet
+def _one_miss(self: NftRun, table: NftTable, chain: NftChain, number: int, hook: str,
+              reason: Reason) -> tuple[Reason, tuple[Step, ...], int]:
+    """A rule not matched, one step, kept nowhere: the plain way."""
+    rule = chain.rules[number - 1]
+    return reason, (NftStep("rule", table.name, hook, chain.name, number, rule.spec,
+                            "not-matched", reason, location=rule.location,
+                            family=table.family, handle=rule.handle),), number
+
+
+_PACKETS = [Packet("10.0.0.9", 80, "tcp", uid=1000, gid=1000),
+            Packet("10.0.0.9", 53, "udp", uid=1000, gid=1000),
+            Packet("127.0.0.1", 80, "tcp", uid=1000, gid=1000),
+            Packet("127.0.0.1", 80, "tcp", uid=1337, gid=1337),
+            Packet("10.0.0.5", 80, "tcp", uid=1337, gid=1337),
+            Packet("10.0.0.5", 53, "tcp", uid=1000, gid=1000),
+            Packet("10.0.0.9", 80, "tcp", uid=1337, gid=1337),
+            Packet("192.168.1.1", 443, "tcp", uid=1000, gid=1000),
+            Packet("fd00::9", 80, "tcp", uid=1000, gid=1000),
+            Packet("::1", 53, "udp", uid=0, gid=0)]
+
+
+def test_traces_that_share_steps_equal_traces_made_the_plain_way(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [_ISTIO_LIKE] + ([(GOLDENS / name).read_text() for name in (
+        "tproxy.golden", "basic-exclude-nic.golden", "ambient-default.golden")]
+        if GOLDENS.is_dir() else [])
+    shared = [parse_nft_text(text, "t.nft") for text in texts]
+    probes = [(p, hook) for p in _PACKETS for hook in ("OUTPUT", "PREROUTING")
+              if hook == "OUTPUT" or ":" not in p.dst]
+    seen = [[trace(rs, p, pod_host(), hook).to_dict() for p, hook in probes]
+            for _ in range(2) for rs in shared]  # the second round reuses the first's steps
+    monkeypatch.setattr(NftRun, "missed", _one_miss)
+    monkeypatch.setattr(NftRun, "kept_step", lambda self, key, make: make())
+    plain = [[trace(parse_nft_text(text, "t.nft"), p, pod_host(), hook).to_dict()
+              for p, hook in probes] for text in texts]
+    assert seen == plain + plain

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from ipaddress import IPv6Address
 from socket import inet_ntoa
-from typing import TYPE_CHECKING
 
 from . import _nft_values as nv
 from ._compile import Choice
@@ -39,9 +38,6 @@ from ._nft_model import (
 from ._packet import Host
 from ._reasons import Reason, ReasonCode, because
 from ._state import State
-
-if TYPE_CHECKING:
-    from ._trace import NftStep
 
 Result = Reason | Choice | None
 Check = Callable[[State, Host], Result]
@@ -401,15 +397,17 @@ class CompiledNftRule:
     checks: dict[int, Check]
     leading: tuple[Check, ...]
     rest: int
-    # The step of the rule not matched for a reason a check keeps (by its id; the
-    # reason is kept with it, so that the id stays its), shared by the traces that
-    # make the same step: a trace's steps are not changed once made.
-    missed: dict[int, tuple[Reason, NftStep]] = field(default_factory=dict)
 
 
 def compile_rule(rule: NftRule, table: NftTable) -> CompiledNftRule:
-    checks = {i: compile_match(s, table) for i, s in enumerate(rule.statements)
-              if isinstance(s, Match)}
+    shared = table._checks
+    checks: dict[int, Check] = {}
+    for i, s in enumerate(rule.statements):
+        if isinstance(s, Match):
+            check = shared.get(s)
+            if check is None:
+                check = shared[s] = compile_match(s, table)
+            checks[i] = check
     rest = next((i for i, s in enumerate(rule.statements)
                  if not isinstance(s, Match | Counter | Log)), len(rule.statements))
     return CompiledNftRule(checks, tuple(checks[i] for i in sorted(checks) if i < rest), rest)

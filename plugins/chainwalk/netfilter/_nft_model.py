@@ -260,6 +260,10 @@ class NftTable:
     location: Location | None = field(default=None, compare=False, repr=False)
     by_name: dict[str, NftChain] = field(init=False, compare=False, repr=False)
     sets_by_name: dict[str, NftSet] = field(init=False, compare=False, repr=False)
+    # Each match's compiled check, one per distinct match of the table (rules that
+    # start alike share it, and the trace tells so by its identity).
+    _checks: dict[Any, Any] = field(default_factory=dict, init=False, compare=False,
+                                    repr=False)
 
     def __post_init__(self) -> None:
         self.by_name = {chain.name: chain for chain in self.chains}

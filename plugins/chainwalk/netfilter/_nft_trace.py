@@ -49,7 +49,6 @@ from ._trace import MAX_STEPS, Jump, NftStep, Step, StepKind, StepResult, _Run
 
 _NAT_CORE = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
 CONNTRACK_PRIORITY = -200
-_STEPS_KEPT = 16  # not-matched steps kept per rule, shared by later traces
 _STEPS_KEPT_PER_RULESET = 1 << 16
 _VERDICTS: dict[str, Outcome] = {"accept": "ACCEPT", "drop": "DROP", "return": "RETURN"}
 
@@ -141,6 +140,7 @@ class NftRun(_Run):
         """Walk ``base_chain`` and the chains it jumps to: the verdict, and whether a
         NAT statement set up the connection's NAT."""
         steps, st, host = self.steps, self.st, self.host
+        missed = self.ruleset._steps  # type: ignore[union-attr]
         chain = base_chain
         position = 0
         stack: list[tuple[NftChain, int]] = []
@@ -158,12 +158,11 @@ class NftRun(_Run):
                     if found is not None:
                         break
                 if isinstance(found, Reason):  # the common step, inline
-                    kept = compiled.missed.get(id(found))
-                    if kept is not None and kept[0] is found and kept[1].hook == hook and \
-                            kept[1].chain == chain.name and kept[1].rule == position:
-                        steps.append(kept[1])
-                    else:
-                        steps.append(self.missed(table, chain, position, rule, hook, found))
+                    run = missed.get((id(chain), position, hook, id(found)))
+                    if run is None or run[0] is not found:
+                        run = self.missed(table, chain, position, hook, found)
+                    steps.extend(run[1])
+                    position = run[2]
                     continue
                 verdict, natted, jump = self.run_rule(table, chain, position, rule, hook,
                                                       found is None)
@@ -228,18 +227,34 @@ class NftRun(_Run):
                        location=rule.location if rule is not None else None, jump=jump,
                        family=table.family, handle=rule.handle if rule is not None else None)
 
-    def missed(self, table: NftTable, chain: NftChain, number: int, rule: NftRule, hook: str,
-               reason: Reason) -> Step:
-        """The step of a rule not matched for ``reason`` (kept with the rule for the next
-        packet that misses it for the same reason)."""
-        compiled = rule.compiled(table)
-        step = NftStep("rule", table.name, hook, chain.name, number, rule.spec, "not-matched",
-                       reason, location=rule.location, family=table.family,
-                       handle=rule.handle)
-        if len(compiled.missed) >= _STEPS_KEPT:
-            compiled.missed.clear()
-        compiled.missed[id(reason)] = (reason, step)
-        return step
+    def missed(self, table: NftTable, chain: NftChain, number: int, hook: str,
+               reason: Reason) -> tuple[Reason, tuple[Step, ...], int]:
+        """Rule ``number`` of ``chain`` is not matched for ``reason``, its first match's, and
+        so are the rules after it that start with the same match (the same check): their
+        steps and the position after them, kept in the ruleset (keyed by the ids of the
+        chain and the reason, which it keeps alive) for the next packet that misses them
+        so."""
+        rules = chain.rules
+        first = rules[number - 1].compiled(table).leading[0]
+        # Only a reason of the first check holds for the rules that start alike (checks
+        # are pure: asking again tells which check gave it).
+        alike = first(self.st, self.host) is reason
+        found: list[Step] = []
+        position = number
+        while position <= len(rules):
+            rule = rules[position - 1]
+            leading = rule.compiled(table).leading
+            if position > number and (not alike or not leading or leading[0] is not first):
+                break
+            found.append(NftStep("rule", table.name, hook, chain.name, position, rule.spec,
+                                 "not-matched", reason, location=rule.location,
+                                 family=table.family, handle=rule.handle))
+            position += 1
+        kept = self.ruleset._steps  # type: ignore[union-attr]
+        if len(kept) >= _STEPS_KEPT_PER_RULESET:
+            kept.clear()
+        run = kept[(id(chain), number, hook, id(reason))] = (reason, tuple(found), position - 1)
+        return run
 
     def run_rule(self, table: NftTable, chain: NftChain, number: int, rule: NftRule,
                  hook: str, leading_hold: bool) -> tuple[Outcome, bool, Verdict | None]:
@@ -261,7 +276,9 @@ class NftRun(_Run):
                 self.steps.append(self.step("rule", table, hook, chain, number, rule,
                                             "assumed-not", found))
                 return "CONTINUE", False, None
-            self.steps.append(self.missed(table, chain, number, rule, hook, found))
+            self.steps.append(NftStep("rule", table.name, hook, chain.name, number, rule.spec,
+                                      "not-matched", found, location=rule.location,
+                                      family=table.family, handle=rule.handle))
             return "CONTINUE", False, None
         checks = compiled.checks
         effects: list[Reason | None] = []
