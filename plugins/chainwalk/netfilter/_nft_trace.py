@@ -49,7 +49,7 @@ from ._trace import MAX_STEPS, Jump, NftStep, Step, StepKind, StepResult, _Run
 
 _NAT_CORE = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
 CONNTRACK_PRIORITY = -200
-_STEPS_KEPT_PER_RULESET = 1 << 16
+_STEPS_KEPT_PER_RULESET = 1 << 14  # a few MB at most; emptied when full
 _VERDICTS: dict[str, Outcome] = {"accept": "ACCEPT", "drop": "DROP", "return": "RETURN"}
 
 
