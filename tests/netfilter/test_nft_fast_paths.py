@@ -195,6 +195,16 @@ add rule inet nat istio-redirect meta l4proto tcp counter redirect to :15001
 """
 
 
+_OWNER_NAMES = """\
+add table inet nat
+add chain inet nat output { type nat hook output priority -100 ; }
+add rule inet nat output meta skuid root counter return
+add rule inet nat output meta skuid root tcp dport 80 counter return
+add rule inet nat output oifname eth0 meta skgid nobody counter return
+add rule inet nat output oifname eth0 tcp dport 80 counter redirect to :15001
+"""
+
+
 def _one_miss(self: NftRun, table: NftTable, chain: NftChain, number: int, hook: str,
               reason: Reason) -> tuple[Reason, tuple[Step, ...], int]:
     """A rule not matched, one step, kept nowhere: the plain way."""
@@ -218,16 +228,17 @@ _PACKETS = [Packet("10.0.0.9", 80, "tcp", uid=1000, gid=1000),
 
 def test_traces_that_share_steps_equal_traces_made_the_plain_way(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    texts = [_ISTIO_LIKE] + ([(GOLDENS / name).read_text() for name in (
+    texts = [_ISTIO_LIKE, _OWNER_NAMES] + ([(GOLDENS / name).read_text() for name in (
         "tproxy.golden", "basic-exclude-nic.golden", "ambient-default.golden")]
         if GOLDENS.is_dir() else [])
+    host = pod_host(lenient=True)  # owner names: each way followed, as an assumption
     shared = [parse_nft_text(text, "t.nft") for text in texts]
     probes = [(p, hook) for p in _PACKETS for hook in ("OUTPUT", "PREROUTING")
               if hook == "OUTPUT" or ":" not in p.dst]
-    seen = [[trace(rs, p, pod_host(), hook).to_dict() for p, hook in probes]
+    seen = [[trace(rs, p, host, hook).to_dict() for p, hook in probes]
             for _ in range(2) for rs in shared]  # the second round reuses the first's steps
     monkeypatch.setattr(NftRun, "missed", _one_miss)
     monkeypatch.setattr(NftRun, "kept_step", lambda self, key, make: make())
-    plain = [[trace(parse_nft_text(text, "t.nft"), p, pod_host(), hook).to_dict()
+    plain = [[trace(parse_nft_text(text, "t.nft"), p, host, hook).to_dict()
               for p, hook in probes] for text in texts]
     assert seen == plain + plain
