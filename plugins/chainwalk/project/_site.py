@@ -439,7 +439,7 @@ class Site:
         ruleset = self.project.ruleset(request.ruleset)
         header = msg("listing.header", table=table, file=md_code(request.ruleset + ".rules"))
         note = protocol_note(ruleset, table, msg)
-        note = f" {note}" if note else ""
+        note = msg("prose.joiner") + note if note else ""
         if not request.topology:
             return Rendered(msg("listing.zero", header=header, note=note) + "\n\n"
                             + fenced("text", listing(ruleset, table)))
