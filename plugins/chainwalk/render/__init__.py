@@ -28,7 +28,14 @@ from ._cli_views import format_mermaid, format_text, journey_to_dict
 from ._coverage import coverage
 from ._diff import diff_table, journey_key, journeys_table, ruleset_changes
 from ._escape import html_text, md_code, md_text, mermaid_text
-from ._html import PLACEHOLDER_START, TABLE_PLACEHOLDER, table_html, tables_aside, unsearched
+from ._html import (
+    PLACEHOLDER_START,
+    TABLE_PLACEHOLDER,
+    caption,
+    table_html,
+    tables_aside,
+    unsearched,
+)
 from ._journeys import Numbering, traces_with
 from ._listing import SYN_BYTES, Counters, count_journeys, listing, protocol_note
 from ._messages import ENGLISH, LANGUAGES, Language, Messages, messages, page_language
@@ -67,6 +74,7 @@ __all__ = [
     "Messages",
     "Numbering",
     "Request",
+    "caption",
     "chains_flowchart",
     "check_steps",
     "computed_steps",
