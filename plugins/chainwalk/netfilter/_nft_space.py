@@ -284,6 +284,11 @@ class _NftWalker(_Walker):
                     raise CannotProve(where, "tproxy without a port")
                 live = self.tproxy(s.port, 0, 0, live, where)
             elif isinstance(s, SetStmt):
+                read = s.value.expr if isinstance(s.value, Bitwise) else s.value
+                if read == Ct("mark") and not self.tracked:
+                    going.extend(live)  # no connection to read the mark of: the rule stops
+                    live = []
+                    break
                 live = self.set_statement(s, live, where)
             elif isinstance(s, Notrack):
                 raise CannotProve(where, "notrack (nat is then not consulted)")

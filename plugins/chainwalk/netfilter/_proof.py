@@ -315,16 +315,19 @@ def differences(ruleset: Ruleset | NftRuleset, other: Ruleset | NftRuleset, host
                     limit, False)
 
 
-def _table_endings(found: Exploration, table: str) -> list[tuple[Decision, Piece]]:
-    return [(found.ending(d, piece), piece) for d, pieces in sorted(found.decisions.items())
+def _table_endings(found: Exploration, table: str) -> list[tuple[Decision, Decision, Piece]]:
+    return [(found.ending(d, piece), d, piece) for d, pieces in sorted(found.decisions.items())
             if d.table == table for piece in pieces]
 
 
-def _compare(mine: list[tuple[Decision, Piece]], theirs: list[tuple[Decision, Piece]],
-             universe: Universe, hook: str, limit: int, whole: bool) -> list[Difference]:
+def _compare(mine: list[tuple[Decision, Decision, Piece]],
+             theirs: list[tuple[Decision, Decision, Piece]], universe: Universe, hook: str,
+             limit: int, whole: bool) -> list[Difference]:
+    """The classes where ``mine`` and ``theirs`` (each piece with where it ended as shown
+    and the decision that gives its verdict) differ."""
     found: list[Difference] = []
-    for a, piece in mine:
-        for b, their in theirs:
+    for shown, a, piece in mine:
+        for their_shown, b, their in theirs:
             both = tuple(meet(f, x, y) for f, (x, y) in enumerate(
                 zip(piece[0], their[0], strict=True)))
             if not all(both):
@@ -339,7 +342,8 @@ def _compare(mine: list[tuple[Decision, Piece]], theirs: list[tuple[Decision, Pi
                     both = tuple(marks if f == MARK else both[f] for f in range(len(both)))
             elif left == right:
                 continue
-            found.append(Difference(witness_packet((both, ()), universe, hook), a, b))
+            found.append(Difference(witness_packet((both, ()), universe, hook), shown,
+                                    their_shown))
             if len(found) >= limit:
                 return found
     return found

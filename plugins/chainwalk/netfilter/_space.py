@@ -86,7 +86,7 @@ MAX_DEPTH = 64
 # exponential in the file's size, as for the trace; past this, it stops naming the chain.
 MAX_EVALUATIONS = 200_000
 PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132,
-             "udplite": 136, "esp": 50, "ah": 51, "gre": 47}
+             "udplite": 136, "dccp": 33, "esp": 50, "ah": 51, "gre": 47}
 _NON_TERMINAL_NO_CHANGE = ("LOG", "NFLOG", "ULOG", "TRACE", "AUDIT")
 _CT_ZONE = ("zone", "zone-orig", "zone-reply")
 
@@ -561,18 +561,20 @@ class Exploration:
             out.append(_set(piece, ENDED, index))
         return out
 
-    def hook_endings(self) -> list[tuple[Decision, Piece]]:
-        """Every piece at the end of the hook with where its walk ended: those the hook
-        accepts (``final``) and those a table or base chain dropped."""
+    def hook_endings(self) -> list[tuple[Decision, Decision, Piece]]:
+        """Every piece at the end of the hook: those the hook accepts (``final``) and those
+        a table or base chain dropped, each with where its walk ended as a person says it
+        (:meth:`ending`) and the decision that gives its verdict."""
         out = []
         for decision, pieces in sorted(self.decisions.items()):
             for piece in pieces:
                 if decision.target.upper() in ("DROP", "REJECT") or DROPPED in dict(piece[1]):
-                    out.append((self.ending(decision, piece), piece))
+                    out.append((self.ending(decision, piece), decision, piece))
         for piece in self.final:
             tag = dict(piece[1]).get(ENDED)
-            out.append((self.endings[tag] if tag is not None else
-                        Decision("", self.hook, 0, "ACCEPT"), piece))
+            shown = self.endings[tag] if tag is not None else Decision("", self.hook, 0,
+                                                                        "ACCEPT")
+            out.append((shown, shown, piece))
         return out
 
 
@@ -779,13 +781,16 @@ class _Walker:
             piece = _set((cube, overrides), DST, int(ipaddress.ip_address(address)))
             if ports:
                 piece = _set(piece, DPORT, int(ports))
-            changed.append(piece)
-            if sources is not None:
+            if sources is not None:  # (the loopback sources: dropped, unroutable)
+                martian = _intersect(cube[SRC], loopback(self.universe.family))
+                if martian:
+                    changed.append(_set((_with_values(cube, SRC, martian), piece[1]),
+                                        DROPPED, 1))
                 kept = _intersect(cube[SRC], sources)
                 if not kept:
                     continue
-                piece = (tuple(kept if f == SRC else cube[f] for f in range(len(cube))),
-                         piece[1])
+                piece = (_with_values(cube, SRC, kept), piece[1])
+            changed.append(piece)
             out.append(piece)
         return changed, out
 
@@ -824,6 +829,10 @@ def _host_port(text: str) -> tuple[str, str]:
         address, _, port = text.partition(":")
         return address, port
     return text, ""
+
+
+def _with_values(cube: Cube, f: int, values: Intervals) -> Cube:
+    return tuple(values if g == f else cube[g] for g in range(len(cube)))
 
 
 def _with(cube: Cube, f: int, value: int) -> Cube:

@@ -84,7 +84,7 @@ def _check(ruleset: Ruleset | NftRuleset, host: Host, family: int, name: str, ho
                         "nat" if iptables else "", family=family)
     ended = [(found.ending(d, piece), d, piece) for d, pieces in sorted(found.decisions.items())
              if d.table == "nat" for piece in pieces] if iptables else \
-        [(d, d, piece) for d, piece in found.hook_endings()]
+        found.hook_endings()
     findings = []
     for ending, decision, piece in ended:
         if good(outcome(decision, piece), _tproxy_port(piece)):
