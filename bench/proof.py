@@ -5,6 +5,8 @@ Every figure comes from this run, on this machine, as the median of ``--runs`` r
 
 * ``reach`` over every chain of ``current.rules`` at OUTPUT, every packet (goal 50 ms);
 * ``equiv classic current`` at OUTPUT, every packet (goal 200 ms);
+* ``equiv current.rules current.nft`` at OUTPUT, every packet: an iptables ruleset against
+  its nftables twin, compared over the whole hook (against the same goal as equiv);
 * ``reach`` over every chain of ``ambient.rules`` (marks under masks, CONNMARK) at
   OUTPUT, and ``audit`` of ``tproxy.rules`` (TPROXY, marks), each against the goal of an
   audit (100 ms);
@@ -66,6 +68,11 @@ def main() -> int:
         lambda: reach(current, HOST, "OUTPUT", every, "nat"), args.runs), 50e6))
     rows.append(("equiv classic current", _median_ns(
         lambda: differences(classic, current, HOST, "OUTPUT", every, "nat"), args.runs), 200e6))
+    from chainwalk.netfilter._nft_parser import parse_nft_text
+
+    nft = parse_nft_text((RULESETS / "current.nft").read_text(), "current.nft")
+    rows.append(("equiv current.rules current.nft", _median_ns(
+        lambda: differences(current, nft, HOST, "OUTPUT", every, None), args.runs), 200e6))
 
     from chainwalk.project._audit import audit
 

@@ -54,7 +54,6 @@ from ._space import (
     GID,
     IN,
     MARK,
-    MAX_CUBES,
     MAX_DEPTH,
     MAX_EVALUATIONS,
     NATTED,
@@ -196,11 +195,7 @@ class _NftWalker(_Walker):
                     f"{MAX_EVALUATIONS} rule evaluations", None,
                     "fewer nested jumps or a narrower description")])
             matched, endings, pieces = self.rule(table, rule, pieces, where)
-            if len(pieces) + len(matched) > MAX_CUBES:
-                raise ChainwalkError([Problem(
-                    where, f"chain {chain.name}: the symbolic analysis needs more than "
-                    f"{MAX_CUBES} packet classes", None,
-                    "a smaller ruleset or a narrower description")])
+            self.bounded(where, chain.name, pieces, matched)
             if matched:
                 self.result.matched.setdefault(key, []).extend(matched)
             for verdict, hit in endings:

@@ -635,18 +635,8 @@ class _Walker:
                     "fewer nested jumps or a narrower description")])
             alternatives = self._constraints(rule, table)
             hit, cubes = split(cubes, alternatives)
-            if len(cubes) + len(hit) > MAX_CUBES:
-                raise ChainwalkError([Problem(
-                    rule.location or Location(self.ruleset.source, 0),
-                    f"chain {chain.name}: the symbolic analysis needs more than {MAX_CUBES} "
-                    "packet classes", None, "a smaller ruleset or a narrower description")])
-            if max((len(piece[0][MARK]) for piece in (*cubes, *hit)), default=0) > \
-                    MAX_MARK_PATTERNS:
-                raise ChainwalkError([Problem(
-                    rule.location or Location(self.ruleset.source, 0),
-                    f"chain {chain.name}: the symbolic analysis needs more than "
-                    f"{MAX_MARK_PATTERNS} mark patterns in one packet class", None,
-                    "fewer distinct mark masks or a narrower description")])
+            self.bounded(rule.location or Location(self.ruleset.source, 0), chain.name,
+                         cubes, hit)
             if not hit:
                 continue
             self.result.matched.setdefault(key, []).extend(hit)
@@ -692,6 +682,20 @@ class _Walker:
             decision = Decision(table, chain.name, number, name)
             going_on.extend(self.result.decide(decision, hit, going))
         return returned + cubes
+
+    def bounded(self, where: Location, chain: str, cubes: list[Piece], hit: list[Piece]) -> None:
+        """Stop, naming the chain, when a rule left more classes or mark patterns than the
+        bounds."""
+        if len(cubes) + len(hit) > MAX_CUBES:
+            raise ChainwalkError([Problem(
+                where, f"chain {chain}: the symbolic analysis needs more than {MAX_CUBES} "
+                "packet classes", None, "a smaller ruleset or a narrower description")])
+        if max((len(piece[0][MARK]) for piece in (*cubes, *hit)), default=0) > \
+                MAX_MARK_PATTERNS:
+            raise ChainwalkError([Problem(
+                where, f"chain {chain}: the symbolic analysis needs more than "
+                f"{MAX_MARK_PATTERNS} mark patterns in one packet class", None,
+                "fewer distinct mark masks or a narrower description")])
 
     def _mark(self, rule: Rule, table: str, cubes: list[Piece]) -> list[Piece]:
         """The packets after MARK or CONNMARK: each piece's mark maps composed with the
