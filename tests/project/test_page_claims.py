@@ -358,3 +358,47 @@ def test_each_nft_claim_fails_when_its_rule_changes(tmp_path: Path, old: str, ne
         failed = {m.group(1) for p in problems
                   if (m := re.search(r"the claim '([^']+)' does not hold", p))}
         assert failed == broken, problems
+
+
+def tproxy_claims() -> str:
+    """The TPROXY page's packet claims (its claim blocks over every packet), as a page."""
+    page = (REPO / "docs" / "tproxy.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```chainwalk\nview: claim\n(?:(?!```).)*?```\n", page, re.S)
+    found = [block for block in blocks if "without" not in block]
+    assert len(found) == 3, found
+    return "\n".join(found)
+
+
+def tproxy_changed(tmp_path: Path, old: str, new: str) -> Path:
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    tproxy = rules / "rulesets" / "tproxy.rules"
+    text = tproxy.read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    tproxy.write_text(text.replace(old, new), encoding="utf-8")
+    return rules
+
+
+@pytest.mark.parametrize(("old", "new", "failing", "witness"), [
+    # one more port left to the application: its connections are not handed to Envoy
+    ("-A ISTIO_INBOUND -p tcp -m tcp --dport 15090 -j RETURN\n",
+     "-A ISTIO_INBOUND -p tcp -m tcp --dport 15090 -j RETURN\n"
+     "-A ISTIO_INBOUND -p tcp -m tcp --dport 8080 -j RETURN\n",
+     ["every ISTIO_TPROXY#1"], "dport=8080"),
+    # marked packets no longer return first: TPROXY takes them again
+    ("-A ISTIO_INBOUND -p tcp -m mark --mark 0x539 -j RETURN\n", "",
+     ["none ISTIO_TPROXY#1"], "mark=0x539"),
+    # new connections diverted as if established
+    ("--ctstate RELATED,ESTABLISHED -j ISTIO_DIVERT", "--ctstate NEW,ESTABLISHED -j ISTIO_DIVERT",
+     ["every ISTIO_TPROXY#1", "never ISTIO_DIVERT#1"], "ISTIO_DIVERT"),
+])
+def test_tproxy_page_claims_fail_when_the_rules_change(
+        tmp_path: Path, old: str, new: str, failing: list[str], witness: str) -> None:
+    page = tproxy_claims()
+    assert render(page)[1] == []
+    _, problems = render(page, tproxy_changed(tmp_path, old, new))
+    broken = sorted(m.group(1) for p in problems
+                    if (m := re.search(r"the claim '(\w+ \S+)", p)) is not None)
+    assert len(broken) == len(problems), problems
+    assert broken == failing, problems
+    assert witness in problems[0], problems[0]
