@@ -10,6 +10,9 @@ Every figure comes from this run, on this machine, as the median of ``--runs`` r
 * ``reach`` over every chain of ``ambient.rules`` (marks under masks, CONNMARK) at
   OUTPUT, and ``audit`` of ``tproxy.rules`` (TPROXY, marks), each against the goal of an
   audit (100 ms);
+* ``reach`` over every table of kube-proxy's nftables ruleset (``kube_proxy_nft``,
+  ``--services`` services of one endpoint each: with more, ``numgen random`` makes the
+  answer "cannot prove"): its cost is reported;
 * ``reach`` over the kube-proxy ruleset of ``run.py`` (``--services`` services): its
   cost is reported; past its ``--set-xmark 0x4000/0x4000``, its ``-m statistic`` rules
   make the answer "cannot prove", which is reported with the rule and the time it took
@@ -96,6 +99,14 @@ def main() -> int:
             outcome = f"refused: {e}"
     rows.append((f"reach, kube-proxy ({args.services} services)", _median_ns(kube_reach, 3),
                  None))
+
+    import kube_proxy_nft
+
+    # kube-proxy's nftables mode picks an endpoint with numgen random: decided only with
+    # one endpoint per service (random mod 1 is always 0).
+    kube_nft = parse_nft_text(kube_proxy_nft.generate(args.services, 1), "kube-proxy.nft")
+    rows.append((f"reach, kube-proxy nft ({args.services} services x 1)", _median_ns(
+        lambda: reach(kube_nft, HOST, "OUTPUT", every, None), 3), None))
 
     print(f"{'figure':<48} {'median':>12} {'goal':>10} {'x goal':>7} {'x trace':>8}")
     for name, value, goal in rows:

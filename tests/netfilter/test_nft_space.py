@@ -176,3 +176,43 @@ def test_what_it_cannot_decide_is_refused(rule: str, reason: str) -> None:
         exploration(ruleset, HOST, "OUTPUT", parse_description("", HERE))
     assert str(refused.value).startswith("t.nft:3:"), str(refused.value)
     assert reason in refused.value.reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(*[st.sampled_from([((0, 0),), ((3, 9),), ((5, 5),), ((12, 40),),
+                                             ((20, 20), (22, 30))])] * 2),
+                min_size=8, max_size=30),
+       st.lists(st.tuples(st.integers(0, 45), st.integers(0, 45), st.integers(0, 45),
+                          st.integers(0, 45)), min_size=1, max_size=4))
+def test_partition_is_split_one_alternative_after_another(
+        keys: list[tuple[tuple[tuple[int, int], ...], ...]],
+        boxes: list[tuple[int, int, int, int]]) -> None:
+    """The trie of a set's elements gives exactly what splitting the rest by each element
+    in turn gives, element by element, and the rest (checked point by point)."""
+    from chainwalk.netfilter._space import DPORT, DST, partition, split
+
+    universe = exploration(parse_nft_text("add table ip t\n", "t.nft"), HOST, "OUTPUT",
+                           parse_description("", HERE)).universe
+    pieces = []
+    for a, b, c, d in boxes:
+        cube = list(universe.full())
+        cube[DST], cube[DPORT] = ((min(a, b), max(a, b)),), ((min(c, d), max(c, d)),)
+        pieces.append((tuple(cube), ()))
+    alternatives = [((DST, k[0]), (DPORT, k[1])) for k in keys]
+    fast, fast_rest = partition(pieces, alternatives)
+    slow: list[list[object]] = []
+    rest = pieces
+    for alternative in alternatives:
+        hit, rest = split(rest, [alternative])
+        slow.append(hit)
+
+    def points(found: list[object]) -> set[tuple[int, int]]:
+        out = set()
+        for cube, _ in found:  # type: ignore[misc]
+            for lo, hi in cube[DST]:
+                for lo2, hi2 in cube[DPORT]:
+                    out |= {(x, y) for x in range(lo, hi + 1) for y in range(lo2, hi2 + 1)}
+        return out
+
+    assert [points(f) for f in fast] == [points(s) for s in slow]
+    assert points(fast_rest) == points(rest)

@@ -37,6 +37,7 @@ from ._nft_model import (
     NftRuleset,
     NftTable,
     Notrack,
+    Numgen,
     Payload,
     Reject,
     SetRef,
@@ -78,6 +79,7 @@ from ._space import (
     _set,
     _set_marks,
     _Walker,
+    partition,
     split,
     start,
 )
@@ -318,7 +320,8 @@ class _NftWalker(_Walker):
             bounds = {"<": (0, low - 1), ">": (high + 1, top), "<=": (0, high),
                       ">=": (low, top)}[s.op]
             wanted = [self.constraint(s.left, (bounds,), where)]
-        inside, outside = split(there, wanted)
+        found, outside = partition(there, wanted)
+        inside = [piece for hit in found for piece in hit]
         if s.op == "!=":
             return outside, inside + absent
         return inside, outside + absent
@@ -346,11 +349,11 @@ class _NftWalker(_Walker):
         present = self.presence(s.key, where)
         if present is None:
             return [], pieces
-        rest, absent = split(pieces, [present])
+        there, absent = split(pieces, [present])
+        hits, rest = partition(there, [self.element(s.key, e, types, where) for e, _ in pairs])
         found: list[tuple[Verdict | Nat | Reject, list[Piece]]] = []
-        for element, verdict in pairs:
+        for (_, verdict), hit in zip(pairs, hits, strict=True):
             assert isinstance(verdict, Verdict)
-            hit, rest = split(rest, [self.element(s.key, element, types, where)])
             if hit:
                 found.append((verdict, hit))
         return found, rest + absent
@@ -392,6 +395,8 @@ class _NftWalker(_Walker):
     def static_value(self, expr: Expr, where: Location) -> tuple[int | None] | None:
         """``(value,)`` when ``expr`` reads the same for every first packet (``(None,)``:
         nothing to read), else ``None``."""
+        if isinstance(expr, Numgen) and expr.modulus == 1:  # random mod 1: always 0
+            return (0,)
         if isinstance(expr, Ct) and expr.key == "state":
             return (_CT_NEW if self.tracked else _CT_INVALID,)
         if isinstance(expr, Meta) and expr.key in _STATIC_META:
