@@ -326,22 +326,34 @@ def _compare(mine: list[tuple[Decision, Decision, Piece]],
     """The classes where ``mine`` and ``theirs`` (each piece with where it ended as shown
     and the decision that gives its verdict) differ."""
     found: list[Difference] = []
+
+    def treated(decision: Decision, piece: Piece) -> tuple[object, ...]:
+        """What the pair compares (the verdict first): cheap, so that only pairs treated
+        differently are intersected."""
+        said = outcome(decision, piece)
+        if not whole or said[0] != "ACCEPT":
+            return said
+        return (*said, dict(piece[1]).get(TPROXY_PORT), _marks(piece, False))
+
+    others = [(their_shown, treated(b, their), their) for their_shown, b, their in theirs]
     for shown, a, piece in mine:
-        for their_shown, b, their in theirs:
+        left = treated(a, piece)
+        for their_shown, right, their in others:
+            if left[:-1] == right[:-1] and left[-1] != right[-1] and len(left) == 5:
+                marks = True  # alike but for the mark map: where the maps differ
+            elif left == right:
+                continue
+            else:
+                marks = False
             both = tuple(meet(f, x, y) for f, (x, y) in enumerate(
                 zip(piece[0], their[0], strict=True)))
             if not all(both):
                 continue
-            left, right = outcome(a, piece), outcome(b, their)
-            if whole and left == right and left[0] == "ACCEPT":
-                tproxy = dict(piece[1]).get(TPROXY_PORT), dict(their[1]).get(TPROXY_PORT)
-                marks = _marks_differ(both[MARK], _marks(piece, False), _marks(their, False))
-                if tproxy[0] == tproxy[1] and not marks:
+            if marks:
+                differ = _marks_differ(both[MARK], _marks(piece, False), _marks(their, False))
+                if not differ:
                     continue
-                if marks:
-                    both = tuple(marks if f == MARK else both[f] for f in range(len(both)))
-            elif left == right:
-                continue
+                both = tuple(differ if f == MARK else both[f] for f in range(len(both)))
             found.append(Difference(witness_packet((both, ()), universe, hook), shown,
                                     their_shown))
             if len(found) >= limit:
