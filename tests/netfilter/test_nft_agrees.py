@@ -214,3 +214,28 @@ def test_the_difference_by_design_is_found_and_stated() -> None:
     page = (REPO / "docs/nftables.md").read_text()
     assert "`meta skuid != 1337` does not match a packet without a\nsocket where " \
         "`-m owner ! --uid-owner 1337` does" in page
+
+
+@pytest.mark.parametrize("name", _configs())
+def test_audit_says_the_same_of_both_twins(name: str) -> None:
+    """Istio's capture invariants, audited over every packet, hold or break alike for the
+    iptables golden and its nftables twin, with as many findings; where owners are named
+    by name, both refuse."""
+    from chainwalk.netfilter._space import CannotProve
+    from chainwalk.project._audit import audit
+
+    iptables_text = (GOLDENS / name).read_text()
+    nft = parse_nft_text((NFT_GOLDENS / name).read_text(), name)
+    for group in group_by_family(restore_blocks(iptables_text)):
+        iptables = parse_text(group.text(iptables_text), name, family=group.family)
+        found = []
+        for rules in (iptables, nft):
+            try:
+                found.append([(i.name, i.status, len(i.findings))
+                              for i in audit(rules, pod_host(), family=group.family)])
+            except CannotProve as e:
+                assert "(a name" in e.reason, e.reason  # an owner by name: both refuse
+                found.append([("cannot prove", "", 0)])
+        assert found[0] == found[1], (name, group.family)
+        assert found[0][0][0] == "outbound-capture" or \
+            any(not value[:1].isdigit() for value in _owner_values(nft))
