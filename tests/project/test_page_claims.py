@@ -402,3 +402,14 @@ def test_tproxy_page_claims_fail_when_the_rules_change(
     assert len(broken) == len(problems), problems
     assert broken == failing, problems
     assert witness in problems[0], problems[0]
+
+
+def test_mistakes_in_a_claim_over_an_nft_ruleset() -> None:
+    _, problems = render(
+        "x `chainwalk: without istio-output#1 in current.nft then bookinfo/outbound "
+        "unchanged` y\n\nz `chainwalk: every istio-output#99 in current.nft`\n")
+    assert sorted(problems) == [
+        "docs/p.md:1:3: a what-if edits iptables rulesets only: got 'current.nft', expected "
+        "an iptables ruleset's stem",
+        "docs/p.md:3:3: current.nft has no istio-proxy-nat istio-output rule 99: got "
+        "'istio-output#99', expected a rule of istio-proxy-nat istio-output"], problems

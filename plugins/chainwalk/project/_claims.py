@@ -183,7 +183,10 @@ def _check(project: Project, claim: Claim) -> ClaimResult:
                 f"{claim.chain}#{claim.rule or 'policy'}",
                 f"a rule of {claim.table} {claim.chain}" if chain else "a chain of the ruleset")])
     if claim.kind == "without":
-        return _without(project, claim, project.ruleset(claim.ruleset))
+        if isinstance(ruleset, NftRuleset):
+            raise ChainwalkError([Problem(claim.location, "a what-if edits iptables rulesets "
+                                          "only", claim.ruleset, "an iptables ruleset's stem")])
+        return _without(project, claim, ruleset)
 
     def explore() -> Exploration | CannotProve:
         try:
