@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_space import HOST, packets
 
+from chainwalk import ChainwalkError
 from chainwalk._errors import Location
 from chainwalk.netfilter import Packet, trace
 from chainwalk.netfilter._nft_model import NftRuleset
@@ -216,3 +217,33 @@ def test_partition_is_split_one_alternative_after_another(
 
     assert [points(f) for f in fast] == [points(s) for s in slow]
     assert points(fast_rest) == points(rest)
+
+
+def test_an_exponential_nft_ruleset_stops_with_the_bound() -> None:
+    """Each chain jumps to the next twice: 2**40 walks. The analysis stops, naming a chain
+    and the bound."""
+    lines = ["add table ip t", "add chain ip t out { type filter hook output priority 0 ; }",
+             *(f"add chain ip t c{n}" for n in range(40)), "add rule ip t out jump c0"]
+    for n in range(39):
+        lines += [f"add rule ip t c{n} jump c{n + 1}"] * 2
+    ruleset = parse_nft_text("\n".join(lines) + "\n", "deep.nft")
+    with pytest.raises(ChainwalkError) as raised:
+        exploration(ruleset, HOST, "OUTPUT", parse_description("", HERE))
+    assert "deep.nft:" in str(raised.value)
+    assert "the symbolic analysis needs more than 200000 rule evaluations" in str(raised.value)
+
+
+def test_ipv6_and_one_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--family 6`` proves an nftables ruleset for IPv6; ``--table`` picks one table."""
+    from chainwalk.cli import main
+
+    nft = str(REPO / "rules/rulesets/current.nft")
+    assert main(["reach", nft, "--family", "6", "--table", "istio-proxy-nat", "--addr",
+                 "eth0=fd00::5/64",
+                 "--where", "tcp uid=1337 out=lo dst=fd00::5"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert all(line.startswith("istio-proxy-nat:") for line in out)
+    # the IPv6 twin of the uid rule to istio-in-redirect, not the IPv4 one
+    assert any(line.startswith("istio-proxy-nat:istio-output:rule:6:REACHED   e.g. tcp "
+                               "src=fd00::5 dst=fd00::5") for line in out), out
+    assert "istio-proxy-nat:istio-output:rule:5:NEVER" in out
