@@ -228,6 +228,8 @@ INPUT_ERRORS = [
                    "iptables table: got 'istio-proxy-nat', expected raw, mangle, nat or filter",
                    id=f"{command}-table-of-nft") for command, files in (
                        ("reach", [CURRENT]), ("equiv", [CLASSIC, CURRENT]))),
+    pytest.param(["reach", NFT, "--table", "nat"], "--table:1:1: no such table in "
+                 f"{NFT}: got 'nat', expected the name of one of its tables", id="reach-nft-table"),
 ]
 
 

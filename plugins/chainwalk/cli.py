@@ -172,8 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "'tcp uid!=1337 out=eth0' (default: every packet)")
         p.add_argument("--hook", choices=("output", "prerouting"), default="output")
         p.add_argument("--table", help="iptables: raw, mangle, nat (default) or filter; "
-                       "nftables: a table's name (default: every table, and equiv compares "
-                       "the outcome of the whole hook)")
+                       "nftables: reach lists a table's rules (default: every table's), "
+                       "and equiv compares the outcome of the whole hook")
         p.add_argument("--family", type=int, choices=(4, 6),
                        help="the address family an nftables ruleset is proved for "
                        "(default: the iptables ruleset's, else 4)")
@@ -342,18 +342,13 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _provable(path: str) -> Ruleset | NftRuleset:
-    """``path`` as a ruleset for the proofs, its format detected from its first line."""
-    return _load_rules(path, None, "auto")
-
-
 def _prove(args: argparse.Namespace) -> int:
     from ._errors import Location
     from .netfilter import Ruleset
     from .netfilter._proof import differences, parse_description, reach
     from .render._claims import describe
 
-    rulesets = [_provable(path) for path in args.rules]
+    rulesets = [_load_rules(path, None, "auto") for path in args.rules]
     iptables = [r for r in rulesets if isinstance(r, Ruleset)]
     family = iptables[0].family if iptables else args.family or 4
     table = args.table
@@ -362,6 +357,9 @@ def _prove(args: argparse.Namespace) -> int:
         if table not in ("raw", "mangle", "nat", "filter"):
             raise ChainwalkError([Problem(Location("--table", 1, 1), "not an iptables table",
                                           table, "raw, mangle, nat or filter")])
+    elif table is not None and args.command == "reach" and rulesets[0].table(table) is None:
+        raise ChainwalkError([Problem(Location("--table", 1, 1), "no such table in "
+                                      f"{args.rules[0]}", table, "the name of one of its tables")])
     host = _host(args.addr)
     description = parse_description(args.where, Location("--where", 1, 1), family)
     hook = args.hook.upper()
@@ -407,7 +405,7 @@ def _audit(args: argparse.Namespace) -> int:
     from .project._audit import audit
     from .render._claims import describe
 
-    found = audit(_provable(args.rules), _host(args.addr), args.proxy_uid, args.proxy_gid,
+    found = audit(_load_rules(args.rules, None, "auto"), _host(args.addr), args.proxy_uid, args.proxy_gid,
                   args.family or 4)
     if args.json:
         print(json.dumps({"invariants": [
