@@ -112,6 +112,11 @@ def sentence(result: ClaimResult, msg: Messages = ENGLISH) -> str:
     """What a checked claim says, as Markdown (the block's note)."""
     claim = result.claim
     ruleset = md_code(file_name(claim.ruleset))
+    if claim.kind == "same-as" and (file_name(claim.ruleset).endswith(".nft") or
+                                    file_name(claim.other).endswith(".nft")):
+        # (an nftables side is compared over the whole hook, as _proof.differences does)
+        return msg("claim.same-as-hook", ruleset=ruleset, other=md_code(file_name(claim.other)),
+                   packet=_packets(claim, msg), hook=claim.hook)
     if claim.kind == "same-as":
         return msg("claim.same-as", ruleset=ruleset, other=md_code(file_name(claim.other)),
                    packet=_packets(claim, msg), table=claim.table)
