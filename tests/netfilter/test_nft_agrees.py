@@ -8,7 +8,7 @@ one disappearing (or a new one appearing) fails the test.
 
 Beyond the probes, the symbolic engine proves it over every packet, at OUTPUT and
 PREROUTING, for each family: the twins give every packet the same outcome (verdict,
-destination and port after NAT, mark, TPROXY listener), except the one difference by
+destination and port after NAT, packet and connection marks, TPROXY listener), except the one difference by
 design the kernels' owner matches make (``NO_SOCKET``), which the proof finds exactly
 where it says, each class's witness traced through both to show it. The probes include
 packets without a socket, and every difference they find is that one.

@@ -247,3 +247,28 @@ def test_ipv6_and_one_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert any(line.startswith("istio-proxy-nat:istio-output:rule:6:REACHED   e.g. tcp "
                                "src=fd00::5 dst=fd00::5") for line in out), out
     assert "istio-proxy-nat:istio-output:rule:5:NEVER" in out
+
+
+def test_the_sites_ambient_twins_are_proved_alike() -> None:
+    """ambient.rules and ambient.nft (connection marks, a route chain copying the ct mark
+    to the packet) give every packet the same outcome, mark included, at output and
+    prerouting; with the mangle rule's mask made 0xff (so that ``mark & 0xff == 0x539``
+    never holds), the proof finds ztunnel's packets, whose connection is no longer marked
+    0x111, and their traces say so too."""
+    from chainwalk.netfilter import parse_file
+
+    iptables = parse_file(str(REPO / "rules/rulesets/ambient.rules"))
+    text = (REPO / "rules/rulesets/ambient.nft").read_text()
+    nft = parse_nft_text(text, "ambient.nft")
+    every = parse_description("", HERE)
+    for hook in ("OUTPUT", "PREROUTING"):
+        assert differences(iptables, nft, HOST, hook, every, None) == []
+    old = "istio-prerouting meta mark & 0xfff == 0x539 counter ct mark set"
+    assert text.count(old) == 1
+    changed = parse_nft_text(text.replace(old, old.replace("0xfff", "0xff")), "changed.nft")
+    found = differences(iptables, changed, HOST, "PREROUTING", every, None)
+    assert found and all(d.witness.mark & 0xfff == 0x539 for d in found), found
+    for d in found:
+        marked = trace(iptables, d.witness, HOST, "PREROUTING").main.final.ctmark
+        assert (marked, trace(changed, d.witness, HOST, "PREROUTING").main.final.ctmark) == \
+            (0x111, 0)

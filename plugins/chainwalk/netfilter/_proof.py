@@ -298,8 +298,8 @@ def differences(ruleset: Ruleset | NftRuleset, other: Ruleset | NftRuleset, host
     """Packet classes whose outcome differs between the two rulesets (at most ``limit``),
     each with a witness; empty when they treat every described packet alike. With a
     ``table`` (two iptables rulesets): where their walks through it end; else (``None``,
-    or an nftables ruleset on either side) at the end of the hook, the mark and TPROXY's
-    listener included."""
+    or an nftables ruleset on either side) at the end of the hook, the packet's and the
+    connection's marks and TPROXY's listener included."""
     if not isinstance(ruleset, Ruleset):
         family = other.family if isinstance(other, Ruleset) else family
     universe = universe_for(ruleset, host, description.interfaces, (other,), family=family)
@@ -333,14 +333,15 @@ def _compare(mine: list[tuple[Decision, Decision, Piece]],
         said = outcome(decision, piece)
         if not whole or said[0] != "ACCEPT":
             return said
-        return (*said, dict(piece[1]).get(TPROXY_PORT), _marks(piece, False))
+        return (*said, dict(piece[1]).get(TPROXY_PORT), _marks(piece, False),
+                _marks(piece, True))
 
     others = [(their_shown, treated(b, their), their) for their_shown, b, their in theirs]
     for shown, a, piece in mine:
         left = treated(a, piece)
         for their_shown, right, their in others:
-            if left[:-1] == right[:-1] and left[-1] != right[-1] and len(left) == 5:
-                marks = True  # alike but for the mark map: where the maps differ
+            if len(left) == len(right) == 6 and left[:4] == right[:4] and left != right:
+                marks = True  # alike but for the mark maps: where the maps differ
             elif left == right:
                 continue
             else:
@@ -349,8 +350,11 @@ def _compare(mine: list[tuple[Decision, Decision, Piece]],
                 zip(piece[0], their[0], strict=True)))
             if not all(both):
                 continue
-            if marks:
-                differ = _marks_differ(both[MARK], _marks(piece, False), _marks(their, False))
+            if marks:  # the sent marks either map (packet's, connection's) treats apart
+                packet = _marks_differ(both[MARK], _marks(piece, False), _marks(their, False))
+                connection = _marks_differ(both[MARK], _marks(piece, True),
+                                           _marks(their, True))
+                differ = (*packet, *_pattern_minus(connection, packet))
                 if not differ:
                     continue
                 both = tuple(differ if f == MARK else both[f] for f in range(len(both)))

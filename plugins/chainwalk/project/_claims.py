@@ -19,7 +19,7 @@ or as a ``view: claim`` block (``claim``, ``ruleset`` and optionally ``where``, 
 RULESET is an iptables stem or an nftables ruleset's file name (``current.nft``: its
 table defaults to the one holding CHAIN, and a walk ends where the hook's base chains of
 that table leave the packet; ``same-as`` with an nftables side compares the outcome of
-the whole hook, mark and TPROXY listener included). The description is
+the whole hook, marks and TPROXY listener included). The description is
 ``netfilter._proof``'s (default: every packet). The packets are
 first packets of connections at ``hook`` (``output``: sent by a process of a pod
 whose ``eth0`` has ``host``, by default 10.0.0.5/24; ``prerouting``: arriving), through
