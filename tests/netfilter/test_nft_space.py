@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_space import HOST, packets
+from test_space import HOST, arriving, packets
 
 from chainwalk import ChainwalkError
 from chainwalk._errors import Location
@@ -60,9 +60,9 @@ SETS = ("add set inet t marks { type mark ; flags interval ; }\n"
 
 
 @st.composite
-def rulesets(draw: st.DrawFn) -> str:
+def rulesets(draw: st.DrawFn, hook: str = "output") -> str:
     """An inet table with a filter base chain (at a drawn priority) and a nat base chain at
-    output, and two regular chains the nat chain jumps to; a second table's filter chain
+    ``hook``, and two regular chains the nat chain jumps to; a second table's filter chain
     after them."""
     def rules(chain: str, verdicts: list[str], table: str = "t") -> list[str]:
         out = []
@@ -78,15 +78,15 @@ def rulesets(draw: st.DrawFn) -> str:
     priority = draw(st.sampled_from([-300, -150, 0]))
     policy = draw(st.sampled_from(["accept", "drop"]))
     lines = ["add table inet t", SETS,
-             f"add chain inet t filter {{ type filter hook output priority {priority} ; "
+             f"add chain inet t filter {{ type filter hook {hook} priority {priority} ; "
              f"policy {policy} ; }}",
-             "add chain inet t nat { type nat hook output priority -100 ; }",
+             f"add chain inet t nat {{ type nat hook {hook} priority -100 ; }}",
              "add chain inet t a", "add chain inet t b",
              *rules("filter", plain), *rules("nat", nat),
              *rules("a", [v for v in nat if "jump a" not in v]),
              *rules("b", [v for v in nat if "jump a" not in v and v != "goto b"]),
              "add table inet u",
-             "add chain inet u late { type filter hook output priority 10 ; }",
+             f"add chain inet u late {{ type filter hook {hook} priority 10 ; }}",
              *rules("late", ["accept", "drop", "counter", *MARKING], "u")]
     return "\n".join(lines) + "\n"
 
@@ -104,7 +104,10 @@ def agrees(ruleset: NftRuleset, packet: Packet, hook: str = "OUTPUT") -> None:
     if verdict != "ACCEPT":
         assert branch.disposition in ("dropped", "rejected", "unroutable"), (packet, decision)
         return
-    assert branch.disposition not in ("dropped", "rejected", "unroutable"), (packet, decision)
+    # (arriving, a packet routing refuses after the hook was accepted by the hook's rules)
+    refused = ("dropped", "rejected") if hook == "PREROUTING" else \
+        ("dropped", "rejected", "unroutable")
+    assert branch.disposition not in refused, (packet, decision)
     assert (branch.final.dst, branch.final.dport) == (
         packet.dst if dst is None else str(ipaddress.ip_address(dst)),
         packet.dport if dport is None else dport), (packet, decision)
@@ -117,6 +120,13 @@ def agrees(ruleset: NftRuleset, packet: Packet, hook: str = "OUTPUT") -> None:
 @given(rulesets(), packets())
 def test_the_symbolic_walk_agrees_with_the_nft_trace(text: str, packet: Packet) -> None:
     agrees(parse_nft_text(text, "random.nft"), packet)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rulesets("prerouting"), arriving())
+def test_the_symbolic_walk_agrees_with_the_nft_trace_of_arriving_packets(
+        text: str, packet: Packet) -> None:
+    agrees(parse_nft_text(text, "random.nft"), packet, "PREROUTING")
 
 
 @settings(max_examples=80, deadline=None)
@@ -272,3 +282,11 @@ def test_the_sites_ambient_twins_are_proved_alike() -> None:
         marked = trace(iptables, d.witness, HOST, "PREROUTING").main.final.ctmark
         assert (marked, trace(changed, d.witness, HOST, "PREROUTING").main.final.ctmark) == \
             (0x111, 0)
+
+
+@pytest.mark.parametrize("stem", ["current", "ambient"])
+@settings(max_examples=60, deadline=None)
+@given(packet=arriving())
+def test_arriving_packets_of_the_sites_nft_rulesets(stem: str, packet: Packet) -> None:
+    ruleset = parse_nft_text((REPO / "rules/rulesets" / f"{stem}.nft").read_text(), stem)
+    agrees(ruleset, packet, "PREROUTING")
