@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -23,14 +24,17 @@ from chainwalk._playground_files import PLAYGROUND_URI, PYODIDE_FILES, PYODIDE_U
 from chainwalk._wheel import make_wheel, package_wheel
 from chainwalk.cli import main
 from chainwalk.journey import load_scenarios
+from chainwalk.netfilter._reasons import ENGLISH as ENGLISH_REASONS
 from chainwalk.playground import (
     journey_json,
     scenarios_json,
     trace,
     trace_json,
+    views_json,
     write_rules,
     write_rules_json,
 )
+from chainwalk.render import messages
 
 ROOT = Path(__file__).resolve().parents[1]
 RULESETS = sorted((ROOT / "rules" / "rulesets").glob("*.rules"))
@@ -173,6 +177,8 @@ def test_the_site_s_playground_files(tmp_path: Path) -> None:
     assert {PYODIDE_URI + name for name in PYODIDE_FILES} <= set(files)
     manifest = json.loads(files[PLAYGROUND_URI + "manifest.json"])  # type: ignore[arg-type]
     assert [PLAYGROUND_URI + w in files for w in manifest["wheels"]] == [True, True]
+    for language, name in manifest["catalogs"].items():  # the engine's catalogs, as JSON
+        assert json.loads(files[PLAYGROUND_URI + name]) == messages(language).texts  # type: ignore[arg-type]
     rules = json.loads(files[PLAYGROUND_URI + "rules.json"])  # type: ignore[arg-type]
     assert sorted(n for n in rules if n.startswith("rulesets/")) == sorted(
         f"rulesets/{p.name}" for p in (*RULESETS, *(ROOT / "rules" / "rulesets").glob("*.nft")))
@@ -243,3 +249,133 @@ def test_an_edited_scenario_and_its_problems(tmp_path: Path) -> None:
     assert not (tmp_path / "outside.yaml").exists()
     with pytest.raises(ChainwalkError, match="not a path inside the rules folder"):
         write_rules({"/etc/x": ""}, str(root))
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.mark.parametrize("path", RULESETS[:3] + NFT_RULESETS[:1], ids=lambda p: p.name)
+def test_the_table_s_words_are_in_the_page_s_language(path: Path) -> None:
+    """The trace's JSON stays the CLI's; ``rows`` words each step in the page's language:
+    in English, an event's words are the JSON's; in Chinese, no English word of an event,
+    a reason or an effect is left."""
+    text = path.read_text(encoding="utf-8")
+    english_reasons = {template.split("{")[0].strip() for template in ENGLISH_REASONS.values()}
+    english_reasons = {words for words in english_reasons if len(words) > 6}
+    for options in PROBES:
+        english = trace(text, "pasted.rules", options, "en")
+        chinese = trace(text, "pasted.rules", options, "zh")
+        assert chinese["trace"] == english["trace"] == trace(text, "pasted.rules", options)[
+            "trace"]
+        branches = english["trace"].get("branches") or [english["trace"]]
+        for branch, en_rows, zh_rows in zip(branches, english["rows"], chinese["rows"],
+                                            strict=True):
+            assert len(en_rows["steps"]) == len(zh_rows["steps"]) == len(branch["steps"])
+            for step, en_row, zh_row in zip(branch["steps"], en_rows["steps"],
+                                            zh_rows["steps"], strict=True):
+                if step["kind"] == "event":
+                    assert en_row == {"event": step["text"]}
+                    assert CJK.search(zh_row["event"]), zh_row
+                else:
+                    assert en_row["why"] == step.get("reason", step.get("effect", ""))
+                    assert CJK.search(zh_row["result"]) or step["kind"] == "policy", zh_row
+                    assert zh_row["where"].startswith(f"{step['table']} {step['chain']}")
+                said = " ".join(zh_row.values())
+                assert [words for words in english_reasons if words in said] == [], said
+            assert CJK.search(zh_rows["disposition"])
+    # A language the site has not is English.
+    assert trace(text, "x", PROBES[0], "fr")["rows"] == trace(text, "x", PROBES[0])["rows"]
+
+
+def test_a_journey_s_result_is_worded_in_the_page_s_language(tmp_path: Path) -> None:
+    root = str(tmp_path / "rules")
+    write_rules_json(json.dumps(_rules_files()), root)
+    english = json.loads(journey_json("{}", root, "scenarios/bookinfo.yaml", "inbound"))
+    chinese = json.loads(journey_json("{}", root, "scenarios/bookinfo.yaml", "inbound", "zh"))
+    assert chinese["journey"] == english["journey"]
+    assert english["words"] == {"result": english["journey"]["result"],
+                                "reason": english["journey"]["reason"]}
+    assert CJK.search(chinese["words"]["result"]) and CJK.search(chinese["words"]["reason"])
+
+
+def test_another_packet_through_the_same_text_parses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's second trace of the same rules reads them from the ruleset cache;
+    an edit parses again; the views of the last trace are the CLI's text and flowchart."""
+    import chainwalk._ruleset_cache as cache
+
+    parsed: list[str] = []
+    real = cache.parse_text
+    monkeypatch.setattr(cache, "parse_text", lambda text, path, family=None: (
+        parsed.append(path), real(text, path, family))[1])
+    text = RULESETS[0].read_text(encoding="utf-8") + "# a text of its own\n"
+    first = json.loads(trace_json(text, "cached.rules", json.dumps(PROBES[0])))
+    assert "text" not in first and "diagram" not in first  # asked for with views_json
+    views = json.loads(views_json())
+    expected = trace(text, "cached.rules", PROBES[0])
+    assert views == {"text": expected["text"], "diagram": expected["diagram"]}
+    assert views["diagram"]["mermaid"].startswith("flowchart")
+    for options in PROBES[1:]:
+        assert json.loads(trace_json(text, "cached.rules", json.dumps(options)))["trace"] == \
+            trace(text, "cached.rules", options)["trace"]
+    assert parsed == ["cached.rules"]
+    trace(text + "-A NOWHERE\n", "cached.rules", PROBES[0])  # an edit: parsed again
+    assert parsed == ["cached.rules", "cached.rules"]
+    assert json.loads(trace_json("*nat\nbad\n", "cached.rules", json.dumps(PROBES[0])))[
+        "problems"]
+    assert json.loads(views_json()) == {}  # the last trace had none
+
+
+def test_a_trace_loads_no_journey_engine(tmp_path: Path) -> None:
+    """Under Pyodide every module is compiled at each start: a trace imports only what it
+    needs (not the journey engine, the application layer, the page renderers, nor YAML:
+    the worker hands over the site's catalog.LANG.json), and words it in that catalog."""
+    files = playground_files(ROOT / "node_modules" / "pyodide", ROOT / "rules",
+                             ROOT / "plugins" / "chainwalk" / "assets")
+    manifest = json.loads(files[PLAYGROUND_URI + "manifest.json"])  # type: ignore[arg-type]
+    catalog = files[PLAYGROUND_URI + manifest["catalogs"]["zh"]]
+    assert isinstance(catalog, bytes)
+    (tmp_path / "catalog.json").write_bytes(catalog)
+    program = ("import json, sys; import chainwalk.playground as p; "
+               "p.use_catalog_json('zh', open(sys.argv[1], encoding='utf-8').read()); "
+               "found = p.trace_json(sys.stdin.read(), 'x.rules', json.dumps(sys.argv[2:]), "
+               "'zh'); p.views_json(); print(json.dumps([sorted(sys.modules), found]))")
+    done = subprocess.run([sys.executable, "-c", program, str(tmp_path / "catalog.json"),
+                           *PROBES[0]], input=RULESETS[0].read_text(encoding="utf-8"),
+                          text=True, capture_output=True, check=True)
+    modules, found = json.loads(done.stdout)
+    assert json.loads(found)["rows"] == trace(RULESETS[0].read_text(encoding="utf-8"),
+                                              "x.rules", PROBES[0], "zh")["rows"]
+    assert "yaml" not in modules
+    loaded = [name for name in modules if name.startswith("chainwalk.")]
+    assert "chainwalk.netfilter._trace" in loaded and "chainwalk.render._messages" in loaded
+    assert [name for name in loaded if name.startswith(("chainwalk.journey",
+                                                        "chainwalk.project"))] == []
+    assert "chainwalk.render._sequence" not in loaded
+
+
+def test_the_bytecode_is_kept_for_the_next_visit(tmp_path: Path) -> None:
+    """The worker's bytecode cache (its folder is IndexedDB's in the browser): the first
+    start writes chainwalk's bytecode under the wheels' key, the next imports it as it is
+    (not written again), and another key's folder (an older wheel) goes."""
+    wheel = package_wheel("chainwalk", "chainwalk")
+    zipfile.ZipFile(io.BytesIO(wheel.content)).extractall(tmp_path / "site")
+    cache = tmp_path / "cache"
+    (cache / "older").mkdir(parents=True)
+    program = ("import sys; sys.dont_write_bytecode = True; "
+               "from chainwalk.playground import use_bytecode_cache; "
+               "use_bytecode_cache(sys.argv[1], 'key', ['chainwalk']); "
+               "import chainwalk.netfilter._trace as t; print(t.__cached__)")
+
+    def start() -> Path:
+        done = subprocess.run([sys.executable, "-S", "-c", program, str(cache)],
+                              cwd=tmp_path / "site", text=True, capture_output=True,
+                              check=True)
+        return Path(done.stdout.strip())
+
+    cached = start()
+    assert cached.is_file() and cached.is_relative_to(cache / "key")
+    assert not (cache / "older").exists()
+    assert (tmp_path / "site" / "chainwalk" / "cli.py").stat().st_mtime == 315532800
+    kept = cached.stat().st_mtime_ns
+    assert start() == cached
+    assert cached.stat().st_mtime_ns == kept  # read as it was, not compiled again

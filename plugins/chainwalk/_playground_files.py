@@ -8,7 +8,9 @@
 - The site's rules folder as data (``rules.json``: each ruleset and scenario file's
   path inside it, to its text), and a manifest naming all of it for the playground's
   script, with the script's words in each language (the message catalogs'
-  ``playground.ui.*``).
+  ``playground.ui.*``), and each language's whole catalog as JSON
+  (``catalog.LANG.json``), which the worker hands to the engine: its trace then reads
+  no YAML.
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_s
                  "pyodide-lock.json")
 SCRIPTS = ("playground.js", "playground-worker.mjs", "playground.css")
 UI_MESSAGES = "playground.ui."  # the catalogs' keys the script shows
+# The state the playground opens with, without a link: its trace is computed when the
+# site is built (in every language), so the page shows it before Pyodide has started.
+DEFAULT_STATE = {"mode": "packet", "ruleset": "current.rules", "hook": "output",
+                 "proto": "tcp", "src": "10.0.0.5", "dst": "10.0.0.9", "dport": "80",
+                 "uid": "1000", "scenario": "bookinfo/inbound"}
+# The packet's fields in the order the script writes their options (``--FIELD VALUE``).
+PACKET_FIELDS = ("hook", "proto", "src", "dst", "sport", "dport", "uid", "gid", "mark", "in",
+                 "out", "addr")
 
 
 def missing_pyodide(folder: Path) -> list[str]:
@@ -37,6 +47,20 @@ def missing_pyodide(folder: Path) -> list[str]:
 
 def _json(data: object) -> bytes:
     return (json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+def _first_trace(text: str, name: str) -> dict[str, object]:
+    """The default state's trace as the worker would answer it (the same function), in
+    every language: ``{"ruleset", "options", "results": {language: result}}``."""
+    from .playground import trace
+
+    options: list[str] = []
+    for field in PACKET_FIELDS:
+        for value in DEFAULT_STATE.get(field, "").split():
+            options += [f"--{field}", value]
+    return {"ruleset": name, "options": options,
+            "results": {language: trace(text, name, options, language)
+                        for language in LANGUAGES}}
+
 
 _RULES_SUFFIXES = (".rules", ".nft", ".yaml", ".ip-rule", ".ip-route")
 
@@ -72,7 +96,14 @@ def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, 
     # The page's words, per language (the script picks its page's <html lang>).
     words = {language: {key: text for key, text in messages(language).texts.items()
                         if key.startswith(UI_MESSAGES)} for language in LANGUAGES}
-    files[PLAYGROUND_URI + "manifest.json"] = _json({
+    manifest: dict[str, object] = {"defaults": DEFAULT_STATE}
+    name = DEFAULT_STATE["ruleset"]
+    if f"rulesets/{name}" in rules:
+        manifest["first"] = _first_trace(rules[f"rulesets/{name}"], name)
+    catalogs = {language: f"catalog.{language}.json" for language in LANGUAGES}
+    for language, name in catalogs.items():
+        files[PLAYGROUND_URI + name] = _json(messages(language).texts)
+    files[PLAYGROUND_URI + "manifest.json"] = _json(manifest | {
         "pyodide": PYODIDE_URI, "wheels": [w.filename for w in wheels],
-        "rules": "rules.json", "messages": words})
+        "rules": "rules.json", "messages": words, "catalogs": catalogs})
     return files

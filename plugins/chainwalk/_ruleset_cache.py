@@ -127,3 +127,21 @@ def clear() -> None:
     global _generation
     _entries.clear()
     _generation += 1
+
+
+def load_text(text: str, path: str, family: int | None, nft: bool) -> Ruleset | NftRuleset:
+    """Rules held in memory (the playground's paste), named ``path``, parsed as iptables
+    (as ``family``) or nftables rules: from the cache while the text is the same, so a
+    trace of another packet through them parses nothing."""
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    key: _Key = (path, _NFT if nft else family)
+    found = _cached(key, digest)
+    if found is None:
+        try:
+            found = parse_nft_text(text, path) if nft else parse_text(text, path, family)
+        except ChainwalkError as e:
+            found = e
+    _store(key, digest, found)
+    if isinstance(found, ChainwalkError):
+        raise ChainwalkError(found.problems)
+    return found

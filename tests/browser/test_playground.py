@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import shutil
 import statistics
 import time
@@ -21,6 +22,7 @@ import pytest
 from conftest import ARTIFACTS, ROOT, Site
 
 from chainwalk.cli import main
+from chainwalk.netfilter._reasons import ENGLISH as ENGLISH_REASONS
 from chainwalk.render import messages
 
 pytestmark = pytest.mark.browser
@@ -47,6 +49,10 @@ PROBES: list[dict[str, str]] = [
 ]
 SITE_RULESETS = sorted((ROOT / "rules" / "rulesets").glob("*.rules"))
 GOLDEN_NAMES = ["basic.txt.golden", "dns.txt.golden"]
+CJK = re.compile(r"[\u4e00-\u9fff]")
+# The English of the engine's reasons, events and effects up to their first value.
+ENGLISH_WORDS = {words for words in (text.split("{")[0].strip()
+                                     for text in ENGLISH_REASONS.values()) if len(words) > 6}
 
 # Set the form as a reader's paste would (one "input" event per field), in one call.
 FILL = """([text, values]) => {
@@ -65,19 +71,21 @@ FILL = """([text, values]) => {
     fire(host.querySelector(`[name=${name}]`), value);
   }
 }"""
-# The last trace shown, once it is the trace of these rules and options.
-SHOWN = """([text, argv]) => {
+# The last trace shown, once it is the trace of these rules and options (and, given a
+# request's number, one asked for after it).
+SHOWN = """([text, argv, after]) => {
   const current = window.chainwalkPlayground && window.chainwalkPlayground.current;
   const host = document.getElementById("chainwalk-playground");
   const last = current && current.last;
   return host.dataset.state === "done" && last && last.rules === text &&
-         JSON.stringify(last.options) === JSON.stringify(argv);
+         JSON.stringify(last.options) === JSON.stringify(argv) &&
+         Number(host.dataset.request || 0) > (after || 0);
 }"""
 RESULT = """() => {
   const last = window.chainwalkPlayground.current.last;
   const json = document.querySelector("#chainwalk-playground .cw-pg-json");
   return { json: json ? json.textContent : null, result: last.result, ms: last.ms,
-           shownMs: last.shownMs, hash: location.hash };
+           shownMs: last.shownMs, editedMs: last.editedMs, hash: location.hash };
 }"""
 
 
@@ -117,6 +125,13 @@ class Page:
         self.page.goto(url, wait_until="load")
         self.page.wait_for_selector("#chainwalk-playground[data-state=done]", timeout=120_000)
         self.load_seconds = time.monotonic() - started
+        self.first: dict[str, Any] = self.page.evaluate(
+            "window.chainwalkPlayground.current.last")
+        self.page.evaluate("window.chainwalkPlayground.engineReady()")
+        self.ready_seconds = time.monotonic() - started
+        # Where the start went: ms since navigation for the page's marks, since the
+        # worker's start for the worker's phases.
+        self.timings: dict[str, int] = self.page.evaluate("window.chainwalkPlayground.timings()")
 
     def _route(self, route: Any) -> None:
         self.requested.append(route.request.url)
@@ -130,10 +145,11 @@ class Page:
         argv = argv_of(values)
         cleared = {name: "" for name, _ in FIELDS if name not in ("hook", "proto")}
         full = {**cleared, "hook": "output", "proto": "tcp", **values}
+        asked = int(self.page.get_attribute("#chainwalk-playground", "data-request") or 0)
         self.page.evaluate(FILL, [text, full])
         shown = text if text is not None else self.page.evaluate(
             "document.querySelector('#chainwalk-playground textarea').value")
-        self.page.wait_for_function(SHOWN, arg=[shown, argv], timeout=60_000)
+        self.page.wait_for_function(SHOWN, arg=[shown, argv, asked], timeout=60_000)
         return dict(self.page.evaluate(RESULT))
 
     def close(self) -> None:
@@ -169,6 +185,7 @@ def test_the_page_s_json_is_the_cli_s(playground: Page, tmp_path: Path) -> None:
     assert len([n for n, _ in rulesets if n.endswith(".rules")]) >= 5
     times: list[float] = []
     shown: list[float] = []
+    edited: list[float] = []
     probes = 0
     for name, text in rulesets:
         for values in PROBES:
@@ -179,14 +196,33 @@ def test_the_page_s_json_is_the_cli_s(playground: Page, tmp_path: Path) -> None:
             assert got["result"]["trace"] == expected
             times.append(got["ms"])
             shown.append(got["shownMs"])
+            edited.append(got["editedMs"])
             probes += 1
     assert probes >= 50
     assert playground.errors == [] and playground.outside == []
-    _report(f"Pyodide and chainwalk ready (navigation to first trace shown): "
-            f"{playground.load_seconds:.2f} s")
+    _report(f"The playground opened (new context): its first trace shown (computed when the "
+            f"site was built: {bool(playground.first.get('built'))}) after "
+            f"{playground.load_seconds:.2f} s, the engine ready after "
+            f"{playground.ready_seconds:.2f} s; where it went: {playground.timings}")
     _report(f"{probes} traces over {len(rulesets)} rulesets: engine median "
             f"{statistics.median(times):.0f} ms, max {max(times):.0f} ms; shown after the "
-            f"debounce median {statistics.median(shown):.0f} ms, max {max(shown):.0f} ms")
+            f"debounce median {statistics.median(shown):.0f} ms, max {max(shown):.0f} ms; "
+            f"after the edit median {statistics.median(edited):.0f} ms, "
+            f"max {max(edited):.0f} ms")
+
+
+def test_the_first_trace_is_computed_when_the_site_is_built(playground: Page,
+                                                           tmp_path: Path) -> None:
+    """Opened without a link, the page shows its default state's trace before Pyodide has
+    started: the site computed it when it was built, with the engine the worker runs,
+    and it is the CLI's answer for the same ruleset and options."""
+    first = playground.first
+    assert first["built"] is True and first["name"] == "current.rules"
+    text = (ROOT / "rules" / "rulesets" / "current.rules").read_text(encoding="utf-8")
+    assert first["rules"] == text
+    assert first["result"]["trace"] == cli_json(text, first["options"], tmp_path)
+    assert first["options"] == argv_of({"src": "10.0.0.5", "dst": "10.0.0.9", "dport": "80",
+                                        "uid": "1000"})
 
 
 def test_a_site_ruleset_by_name_and_a_what_if(playground: Page, tmp_path: Path) -> None:
@@ -234,7 +270,8 @@ def test_a_shared_link_reproduces_the_trace(playground: Page, browser: Any,
     again = Page(browser, link)
     try:
         _report(f"A shared link in a new tab (browser cache cold: a new context): "
-                f"{again.load_seconds:.2f} s to its trace shown")
+                f"{again.load_seconds:.2f} s to its trace shown; where it went: "
+                f"{again.timings}")
         reproduced = again.page.evaluate(RESULT)
         assert reproduced["json"] == got["json"]
         assert again.page.evaluate("document.querySelector('#chainwalk-playground textarea')"
@@ -444,7 +481,8 @@ def test_a_reload_reports_the_cached_start(playground: Page) -> None:
     page.reload(wait_until="load")
     page.wait_for_selector("#chainwalk-playground[data-state=done]", timeout=120_000)
     _report(f"The playground reloaded (cache warm): {time.monotonic() - started:.2f} s to "
-            f"its trace shown")
+            f"its trace shown; where it went: "
+            f"{page.evaluate('window.chainwalkPlayground.timings()')}")
     assert page.evaluate("typeof window.__pwned") == "undefined"
 
 
@@ -471,6 +509,20 @@ def test_the_chinese_page_traces_in_chinese(browser: Any, project_site: Site,
                    if key.startswith("playground.ui.") and text != words[key]}
         shown = form + "\n" + status + "\n" + "\n".join(headers)
         assert [text for text in english if text in shown] == []
+        # The trace's table, its events, reasons and effects in Chinese (the JSON stays
+        # the CLI's): none of the English the JSON holds for them is shown.
+        table = page.inner_text("#chainwalk-playground .cw-pg-steps") + "\n" + \
+            page.inner_text("#chainwalk-playground .cw-pg-verdict")
+        events = page.eval_on_selector_all("#chainwalk-playground tr.cw-pg-event td",
+                                           "cells => cells.map(c => c.textContent)")
+        assert events and all(CJK.search(event) for event in events), events
+        steps = got["result"]["trace"]["steps"]
+        worded = [step.get(key) for step in steps for key in ("reason", "effect")
+                  if step.get(key)] + [step["text"] for step in steps if step["kind"] == "event"]
+        assert len(worded) > 10
+        assert [words for words in worded if words in table] == []
+        assert [words for words in ENGLISH_WORDS if words in table] == []
+        assert CJK.search(page.inner_text("#chainwalk-playground .cw-pg-verdict"))
         # The scenario list names each scenario by its Chinese title (zh: {title: ...}).
         page.select_option("#chainwalk-playground [name=mode]", "journey")
         page.wait_for_selector("#chainwalk-playground [name=scenario] "
@@ -482,6 +534,14 @@ def test_the_chinese_page_traces_in_chinese(browser: Any, project_site: Site,
         assert "bookinfo/inbound: productpage 调用 reviews；reviews 的 sidecar 接收（步骤 1-8）" \
             in options, options
         assert not any("productpage calls reviews" in option for option in options), options
+        # The journey's result and why, in Chinese too (its JSON stays the CLI's).
+        bookinfo = (ROOT / "rules" / "scenarios" / "bookinfo.yaml").read_text(encoding="utf-8")
+        page.wait_for_function(SHOWN, arg=[bookinfo, ["journey", "scenarios/bookinfo.yaml",
+                                                      "inbound"]], timeout=60_000)
+        verdict = page.inner_text("#chainwalk-playground .cw-pg-verdict")
+        journey = page.evaluate(RESULT)["result"]["journey"]
+        assert CJK.search(verdict) and journey["reason"] not in verdict, verdict
+        assert journey["result"] not in verdict, verdict
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "playground-zh-1440.png"))
         assert chinese.errors == [] and chinese.outside == []

@@ -43,6 +43,8 @@ FAMILIES = {
     "claim.change.": OUTCOMES,
     "claim.": ("never", "every", "none"),  # the kinds whose sentence takes no extra value
     "correspondence.disposition.": get_args(Disposition),
+    "playground.step.where.": ("rule", "policy", "return", "skipped"),
+    "playground.step.": ("matched", "not-matched", "assumed", "assumed-not"),
 }
 
 

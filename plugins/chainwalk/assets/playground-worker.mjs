@@ -2,63 +2,172 @@
  * responsive whatever a trace costs (playground.js terminates this worker when a trace
  * runs past its time bound or the reader cancels it, and starts a new one).
  *
- * Messages in: {kind: "init", pyodide: URL of the folder, wheels: [URL...], files: the
- * site's rules folder (path -> text), root: where to write it}, then {kind: "trace", id,
- * rules, name, options: [CLI options]} or {kind: "journey", id, files: edited files,
- * root, file, name, list: whether to list the scenarios}. Out: {kind: "ready", ms},
- * {kind: "failed", message}, {kind: "result", id, result, ms, scenarios}. The result is what chainwalk.playground's trace or
- * journey returns: the CLI's JSON and text, or its problems.
+ * Messages in: {kind: "init", base: URL of the playground's folder (manifest.json, the
+ * wheels, the catalogs, rules.json), root: where the engine keeps the rules folder,
+ * language: the page's}, then
+ * {kind: "trace", id, rules, name, options: [CLI options], language: the page's},
+ * {kind: "views", id: a trace's, language} (the CLI's text and the flowchart of that
+ * trace, asked once its table is shown) or {kind: "journey", id, files: edited files,
+ * file, name, list: whether to list the scenarios, language}.
+ * Out: {kind: "ready", ms, timings}, {kind: "failed", message}, {kind: "result", id,
+ * result, ms, scenarios}, {kind: "views", id, result}. A result is what
+ * chainwalk.playground's trace, views or journey returns: the CLI's JSON and text, or its
+ * problems.
  */
 let playground = null;
+let root = "/rules";
+let rulesURL = null;
+let rulesWritten = false;
+// Where the start's time goes (ms from the worker's start), for the browser test's report.
+const timings = {};
+
+async function fetchOk(url) {
+  const response = await fetch(url);
+  if (!response.ok) {
+    throw new Error("cannot load " + url + ": HTTP " + response.status);
+  }
+  return response;
+}
 
 async function init(message) {
   const started = performance.now();
-  const { loadPyodide } = await import(message.pyodide + "pyodide.mjs");
-  const pyodide = await loadPyodide({ indexURL: message.pyodide });
-  for (const url of message.wheels) {
-    const response = await fetch(url);
-    if (!response.ok) {
-      throw new Error("cannot load " + url + ": HTTP " + response.status);
+  const mark = (name) => { timings[name] = Math.round(performance.now() - started); };
+  root = message.root;
+  const manifest = await (await fetchOk(new URL("manifest.json", message.base))).json();
+  mark("manifest");
+  rulesURL = new URL(manifest.rules, message.base);
+  const pyodideURL = new URL(manifest.pyodide, new URL("../../../", message.base)).href;
+  // Pyodide (its wasm fetched and compiled, its standard library) and the wheels at once.
+  const wheels = Promise.all(manifest.wheels.map(async (name) => {
+    const data = await (await fetchOk(new URL(name, message.base))).arrayBuffer();
+    mark("wheels fetched");
+    return data;
+  }));
+  const language = Object.prototype.hasOwnProperty.call(manifest.catalogs, message.language)
+    ? message.language : "en";
+  const catalog = fetchOk(new URL(manifest.catalogs[language], message.base))
+    .then((response) => response.text());
+  const { loadPyodide } = await import(pyodideURL + "pyodide.mjs");
+  mark("pyodide.mjs imported");
+  const pyodide = await loadPyodide({ indexURL: pyodideURL });
+  mark("pyodide loaded");
+  // When each of Pyodide's files had arrived (the rest of its time is compiling the
+  // wasm, when not cached, and starting Python).
+  for (const entry of performance.getEntriesByType("resource")) {
+    const name = entry.name.split("/").pop();
+    if (/^(pyodide|python_stdlib)/.test(name)) {
+      timings[name + " arrived"] = Math.round(entry.responseEnd - started);
     }
-    pyodide.unpackArchive(await response.arrayBuffer(), "wheel");
   }
+  const unpacked = await wheels;
+  for (const data of unpacked) {
+    pyodide.unpackArchive(data, "wheel");
+  }
+  mark("wheels unpacked");
   playground = pyodide.pyimport("chainwalk.playground");
-  playground.write_rules_json(JSON.stringify(message.files), message.root);
+  mark("chainwalk.playground imported");
+  await keepBytecode(pyodide, unpacked);
+  mark("bytecode kept: " + Boolean(bytecodeKept));
+  playground.use_catalog_json(language, await catalog);
+  mark("catalog read");
   return performance.now() - started;
+}
+
+// The bytecode of chainwalk's modules, kept in IndexedDB from one visit to the next
+// (Python compiles every module from source at each start otherwise), under the
+// wheels' digest. Without IndexedDB, or on any failure, the engine compiles as before.
+const BYTECODE = "/chainwalk-bytecode";
+let bytecodeKept = false;
+let bytecodeSaving = null;
+
+async function keepBytecode(pyodide, wheels) {
+  try {
+    const digest = await crypto.subtle.digest("SHA-256", await new Blob(wheels).arrayBuffer());
+    const key = Array.from(new Uint8Array(digest).slice(0, 12),
+                           (b) => b.toString(16).padStart(2, "0")).join("");
+    pyodide.FS.mkdirTree(BYTECODE);
+    pyodide.FS.mount(pyodide.FS.filesystems.IDBFS, {}, BYTECODE);
+    await new Promise((resolve, reject) => pyodide.FS.syncfs(true, (error) =>
+      error ? reject(error) : resolve()));
+    playground.use_bytecode_cache(BYTECODE, key, ["chainwalk", "yaml"]);
+    bytecodeKept = pyodide;
+  } catch (error) {
+    bytecodeKept = false;
+  }
+}
+
+// What the last request compiled, written to IndexedDB after its answer is sent.
+function saveBytecode() {
+  if (!bytecodeKept || bytecodeSaving) {
+    return;
+  }
+  bytecodeSaving = new Promise((resolve) => bytecodeKept.FS.syncfs(false, resolve))
+    .then(() => { bytecodeSaving = null; });
+}
+
+// The site's rules folder, written once, when a journey first needs it.
+async function ensureRules() {
+  if (!rulesWritten) {
+    const files = await (await fetchOk(rulesURL)).text();
+    playground.write_rules_json(files, root);
+    rulesWritten = true;
+  }
+}
+
+function failure(error) {
+  // A Python exception no check foresaw: its last line, never a half result.
+  const text = String(error && error.message || error).trim().split("\n");
+  return { problems: [{ line: 0, column: 0, message: text[text.length - 1] }] };
 }
 
 self.onmessage = async (event) => {
   const message = event.data;
   if (message.kind === "init") {
     try {
-      self.postMessage({ kind: "ready", ms: await init(message) });
+      const ms = await init(message);
+      self.postMessage({ kind: "ready", ms: ms, timings: timings });
     } catch (error) {
       self.postMessage({ kind: "failed", message: String(error && error.message || error) });
     }
     return;
   }
-  if (message.kind === "trace" || message.kind === "journey") {
-    const started = performance.now();
+  const started = performance.now();
+  const language = message.language || "en";
+  if (message.kind === "views") {
     let result;
     try {
-      result = JSON.parse(message.kind === "trace"
-        ? playground.trace_json(message.rules, message.name, JSON.stringify(message.options))
-        : playground.journey_json(JSON.stringify(message.files), message.root, message.file,
-                                  message.name));
+      result = JSON.parse(playground.views_json(language));
     } catch (error) {
-      // A Python exception no check foresaw: its last line, never a half result.
-      const text = String(error && error.message || error).trim().split("\n");
-      result = { problems: [{ line: 0, column: 0, message: text[text.length - 1] }] };
+      result = {};
     }
+    self.postMessage({ kind: "views", id: message.id, result: result,
+                       ms: performance.now() - started });
+    return;
+  }
+  if (message.kind === "trace" || message.kind === "journey") {
+    let result;
     let scenarios = null;
-    if (message.kind === "journey" && message.list) {
-      try {
-        scenarios = JSON.parse(playground.scenarios_json(message.root));
-      } catch (error) {
-        scenarios = [];
+    try {
+      if (message.kind === "trace") {
+        result = JSON.parse(playground.trace_json(message.rules, message.name,
+                                                  JSON.stringify(message.options), language));
+      } else {
+        await ensureRules();
+        result = JSON.parse(playground.journey_json(JSON.stringify(message.files), root,
+                                                    message.file, message.name, language));
+        if (message.list) {
+          try {
+            scenarios = JSON.parse(playground.scenarios_json(root));
+          } catch (error) {
+            scenarios = [];
+          }
+        }
       }
+    } catch (error) {
+      result = failure(error);
     }
     self.postMessage({ kind: "result", id: message.id, result: result, scenarios: scenarios,
                        ms: performance.now() - started });
+    saveBytecode();
   }
 };

@@ -9,8 +9,11 @@
  * A journey works alike: the page sends a scenario file of the site (edited or not) and
  * shows what `chainwalk run FILE#NAME` prints (JSON, text, Mermaid sequence diagram).
  *
- * - A trace runs 300 ms after the last edit; one that runs past TRACE_LIMIT_MS, or that
- *   the reader cancels, is stopped by terminating the worker (a new one starts).
+ * - The worker starts as soon as the script runs, before the page's own data arrive.
+ * - A trace runs DEBOUNCE_MS after the last edit (an edit during a trace waits for it
+ *   to end); one that runs past TRACE_LIMIT_MS, or that the reader cancels, is stopped by
+ *   terminating the worker (a new one starts). The table comes first; the CLI's text and
+ *   the flowchart are asked for once it is shown.
  * - The whole state (the site's ruleset's name, or the text, compressed; the packet)
  *   is in the URL fragment, so a link reproduces the trace; nothing leaves the page.
  * - Every string from the ruleset or the engine reaches the page as textContent; the
@@ -25,7 +28,7 @@
   var base = new URL(".", here || location.href);  // assets/chainwalk/playground/
   var root = new URL("../../../", base);            // the site's root
   var TRACE_LIMIT_MS = 10000;
-  var DEBOUNCE_MS = 300;
+  var DEBOUNCE_MS = 30;  // a keystroke's burst; a trace in progress queues the next one
   var MAX_FRAGMENT = 100000;  // characters of state in the address, compressed
   var PASTED = "pasted.rules";
   // The packet's fields: [state key, CLI option, label, placeholder or choices]; a
@@ -44,9 +47,10 @@
     ["out", "--out", "playground.ui.field.out", "playground.ui.from-routing"],
     ["addr", "--addr", "playground.ui.field.addr", "eth0=10.0.0.5/24"]
   ];
-  var DEFAULTS = { mode: "packet", ruleset: "current.rules", hook: "output", proto: "tcp",
-                   src: "10.0.0.5", dst: "10.0.0.9", dport: "80", uid: "1000",
-                   scenario: "bookinfo/inbound" };
+  // The state without a link (manifest.defaults: the site computes its trace when it is
+  // built, manifest.first, which the page shows before the engine has started).
+  var DEFAULTS = {};
+  var first = null;
 
   // -- The URL fragment: deflate-raw and base64url ------------------------------------
   function toBase64url(bytes) {
@@ -109,12 +113,20 @@
     });
   }
 
+  // Where the start went, for the tests: the page's marks in ms since navigation, the
+  // worker's phases in ms since the worker started.
+  var timings = {};
+
   function startEngine() {
     var worker = new Worker(new URL("playground-worker.mjs", base), { type: "module" });
     var started = performance.now();
+    timings = { "worker started": Math.round(started) };
     var ready = new Promise(function (resolve, reject) {
       worker.onmessage = function (event) {
         if (event.data.kind === "ready") {
+          Object.keys(event.data.timings || {}).forEach(function (name) {
+            timings[name] = event.data.timings[name];
+          });
           resolve(performance.now() - started);
         } else {
           reject(new Error(event.data.message || "the engine did not start"));
@@ -124,13 +136,8 @@
         reject(new Error(event.message || "the engine did not start"));
       };
     });
-    worker.postMessage({
-      kind: "init",
-      files: rulesFiles,
-      root: ROOT_DIR,
-      pyodide: new URL(manifest.pyodide, root).href,
-      wheels: manifest.wheels.map(function (name) { return new URL(name, base).href; })
-    });
+    worker.postMessage({ kind: "init", base: base.href, root: ROOT_DIR,
+                         language: document.documentElement.lang });
     engine = { worker: worker, ready: ready };
     return engine;
   }
@@ -379,6 +386,7 @@
 
   Playground.prototype.changed = function () {
     var self = this;
+    this.editedAt = performance.now();
     this.reset.hidden = !this.rules().edited;
     clearTimeout(this.timer);
     this.timer = setTimeout(function () { self.run(); }, DEBOUNCE_MS);
@@ -435,12 +443,30 @@
     var journey = this.journeyMode() ? this.journeyInput() : null;
     var argv = journey ? ["journey", journey.file, journey.name] : options(this.state);
     var id = ++requests;
+    if (!journey && first && first.ruleset === rules.name && !rules.edited &&
+        typeof this.state.text !== "string" &&
+        JSON.stringify(first.options) === JSON.stringify(argv)) {
+      var lang = document.documentElement.lang;
+      var built = first.results[lang] || first.results.en;
+      this.render(built, rules, id);
+      this.renderViews(id, built);
+      this.last = { result: built, ms: 0, shownMs: 0, editedMs: 0, built: true,
+                    name: rules.name, rules: rules.text, options: argv };
+      if (timings["first trace shown"] === undefined) {
+        timings["first trace shown"] = Math.round(performance.now());
+      }
+      this.status.textContent = msg("playground.ui.built");
+      this.host.setAttribute("data-state", "done");
+      this.host.setAttribute("data-request", String(id));
+      return;
+    }
     var current = engine || startEngine();
     this.host.setAttribute("data-state", "running");
     this.cancel.hidden = false;
     this.status.textContent = msg("playground.ui.tracing");
     this.running = { id: id, timer: null };
     var started = performance.now();
+    var edited = this.editedAt === undefined ? started : this.editedAt;
     current.ready.then(function () {
       if (!self.running || self.running.id !== id) {
         return;
@@ -450,6 +476,10 @@
       }, self.limitMs);
       current.worker.onmessage = function (event) {
         var data = event.data;
+        if (data.kind === "views") {
+          self.renderViews(data.id, data.result);
+          return;
+        }
         if (data.kind !== "result" || !self.running || self.running.id !== data.id) {
           return;
         }
@@ -460,9 +490,17 @@
           scenarioList = data.scenarios;
           self.show();
         }
-        self.render(data.result, rules);
-        self.last = { result: data.result, ms: data.ms, shownMs: performance.now() - started,
-                      name: rules.name, rules: rules.text, options: argv };
+        self.render(data.result, rules, id);
+        var now = performance.now();
+        self.last = { result: data.result, ms: data.ms, shownMs: now - started,
+                      editedMs: now - edited, name: rules.name, rules: rules.text,
+                      options: argv };
+        if (timings["first trace shown"] === undefined) {
+          timings["first trace shown"] = Math.round(now);
+        }
+        if (data.result.trace && !self.queued) {  // (a newer edit's trace goes first)
+          current.worker.postMessage({ kind: "views", id: id });
+        }
         self.status.textContent = msg("playground.ui.traced", { ms: Math.round(data.ms) });
         self.host.setAttribute("data-state", "done");
         self.host.setAttribute("data-request", String(data.id));
@@ -476,10 +514,12 @@
         files[journey.file] = journey.text;
         current.worker.postMessage({ kind: "journey", id: id, files: files, root: ROOT_DIR,
                                      file: journey.file, name: journey.name,
+                                     language: document.documentElement.lang,
                                      list: scenarioList.length === 0 });
       } else {
         current.worker.postMessage({ kind: "trace", id: id, rules: rules.text,
-                                     name: rules.name, options: argv });
+                                     name: rules.name, options: argv,
+                                     language: document.documentElement.lang });
       }
     }, function (error) {
       self.running = null;
@@ -490,7 +530,7 @@
     });
   };
 
-  Playground.prototype.render = function (result, rules) {
+  Playground.prototype.render = function (result, rules, id) {
     var out = this.output;
     out.textContent = "";
     this.problems.textContent = "";
@@ -521,9 +561,12 @@
     (result.rule_lines || []).forEach(function (r) {
       lines[r.table + ":" + r.chain + ":" + r.rule] = r.line;
     });
+    // The engine words the table in the page's language (result.rows, one a branch).
+    var rows = result.rows || [];
     out.appendChild(el("p", { "class": "cw-pg-verdict" },
                        msg("playground.ui.verdict", {
-                         verdict: trace.verdict, disposition: trace.disposition,
+                         verdict: trace.verdict,
+                         disposition: rows.length ? rows[0].disposition : trace.disposition,
                          final: trace.final ? " (" + trace.final.src + ":" + trace.final.sport +
                            " -> " + trace.final.dst + ":" + trace.final.dport + ")" : "" })));
     var branches = trace.branches || [{ steps: trace.steps }];
@@ -532,41 +575,59 @@
         out.appendChild(el("h3", {}, msg("playground.ui.branch",
                                           { number: index + 1, count: branches.length })));
       }
-      out.appendChild(self.table(branch.steps || [], lines, rules));
+      out.appendChild(self.table(branch.steps || [], (rows[index] || {}).steps || [],
+                                 lines, rules));
     });
-    out.appendChild(el("pre", { "class": "cw-pg-text" }, result.text));
-    if (result.diagram) {
-      var figure = el("div", { "class": "cw-pg-diagram" });
-      figure.appendChild(el("p", {}, msg("playground.ui.chains",
-                                         { table: result.diagram.table })));
-      out.appendChild(figure);
-      this.draw(figure, result.diagram.mermaid);
-    }
+    var text = el("details", { "class": "cw-pg-cli" });
+    text.appendChild(el("summary", {}, msg("playground.ui.text-trace")));
+    var pre = el("pre", { "class": "cw-pg-text" });
+    text.appendChild(pre);
+    out.appendChild(text);
+    var figure = el("div", { "class": "cw-pg-diagram" });
+    out.appendChild(figure);
+    this.views = { id: id, text: pre, figure: figure };  // filled by renderViews
     var details = el("details", {});
     details.appendChild(el("summary", {}, msg("playground.ui.json-trace")));
     details.appendChild(el("pre", { "class": "cw-pg-json" }, JSON.stringify(trace, null, 2)));
     out.appendChild(details);
   };
 
+  // The CLI's text and the flowchart of the trace shown (request id), once they come.
+  Playground.prototype.renderViews = function (id, views) {
+    if (!this.views || this.views.id !== id) {
+      return;  // another trace is shown by now
+    }
+    this.views.text.textContent = views.text || "";
+    if (views.diagram) {
+      this.views.figure.appendChild(el("p", {}, msg("playground.ui.chains",
+                                                    { table: views.diagram.table })));
+      this.draw(this.views.figure, views.diagram.mermaid);
+    }
+  };
+
   Playground.prototype.renderJourney = function (result) {
     var out = this.output;
     var journey = result.journey;
+    var said = result.words || journey;  // in the page's language
     out.appendChild(el("p", { "class": "cw-pg-verdict" },
                        msg("playground.ui.result", {
-                         result: journey.result, reason: journey.reason,
+                         result: said.result, reason: said.reason,
                          receiver: journey.receiver ?
                            msg("playground.ui.at", { receiver: journey.receiver }) : "" })));
     var figure = el("div", { "class": "cw-pg-diagram" });
     out.appendChild(figure);
     this.draw(figure, result.mermaid);
-    out.appendChild(el("pre", { "class": "cw-pg-text" }, result.text));
+    var text = el("details", { "class": "cw-pg-cli" });
+    text.appendChild(el("summary", {}, msg("playground.ui.text-run")));
+    text.appendChild(el("pre", { "class": "cw-pg-text" }, result.text));
+    out.appendChild(text);
     var details = el("details", {});
     details.appendChild(el("summary", {}, msg("playground.ui.json-run")));
     details.appendChild(el("pre", { "class": "cw-pg-json" }, JSON.stringify(journey, null, 2)));
     out.appendChild(details);
   };
 
-  Playground.prototype.table = function (steps, lines, rules) {
+  Playground.prototype.table = function (steps, words, lines, rules) {
     var self = this;
     var wrap = el("div", { "class": "cw-pg-steps" });
     var table = el("table");
@@ -577,23 +638,22 @@
     });
     table.appendChild(el("thead")).appendChild(head);
     var body = el("tbody");
-    steps.forEach(function (step) {
+    steps.forEach(function (step, index) {
+      var said = words[index] || {};
       var row = el("tr", { "class": "cw-pg-" + step.kind });
       if (step.kind === "rule") {
         row.setAttribute("data-rule", step.table + ":" + step.chain + ":" + step.rule);
       }
       if (step.kind === "event") {
-        var cell = el("td", { colspan: "5" }, step.text);
+        var cell = el("td", { colspan: "5" }, said.event || step.text);
         row.appendChild(cell);
         body.appendChild(row);
         return;
       }
-      var where = step.table + " " + step.chain + (step.kind === "policy" ? " policy" :
-                  step.kind === "return" ? " return" : " " + step.rule);
-      row.appendChild(el("td", {}, where));
-      row.appendChild(el("td", {}, step.result || step.kind));
+      row.appendChild(el("td", {}, said.where || ""));
+      row.appendChild(el("td", {}, said.result || ""));
       row.appendChild(el("td", {}, step.text || ""));
-      row.appendChild(el("td", {}, step.reason || step.effect || ""));
+      row.appendChild(el("td", {}, said.why || ""));
       var action = el("td");
       var line = lines[step.table + ":" + step.chain + ":" + step.rule];
       if (step.kind === "rule" && line) {
@@ -682,6 +742,8 @@
       fetchJson("manifest.json"), fetchJson("rules.json")
     ]).then(function (loaded) {
       manifest = loaded[0];
+      DEFAULTS = manifest.defaults || {};
+      first = manifest.first || null;
       var messages = manifest.messages || {};
       words = messages[document.documentElement.lang] || messages.en || {};
       rulesFiles = loaded[1];
@@ -693,10 +755,10 @@
         }
       });
     });
+    if (!engine) {
+      startEngine();  // Pyodide's download and compile, while the page gets its data
+    }
     return ready.then(function () {
-      if (!engine) {
-        startEngine();
-      }
       var playground = new Playground(host);
       host.__chainwalkPlayground = playground;
       // A link to another state opened in this tab: only the fragment changes.
@@ -717,6 +779,7 @@
     mount: mount,
     current: null,
     engineReady: function () { return engine ? engine.ready : Promise.reject(new Error("no engine")); },
+    timings: function () { return Object.assign({}, timings); },
     encodeState: encodeState
   };
 })();

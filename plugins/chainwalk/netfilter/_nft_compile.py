@@ -13,16 +13,19 @@ import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv6Address
+from socket import inet_ntoa
 
 from . import _nft_values as nv
 from ._compile import Choice
 from ._nft_model import (
     Bitwise,
     Concat,
+    Counter,
     Ct,
     Element,
     Expr,
+    Log,
     Match,
     Meta,
     NftRule,
@@ -33,7 +36,7 @@ from ._nft_model import (
     Vmap,
 )
 from ._packet import Host
-from ._reasons import Reason, because
+from ._reasons import Reason, ReasonCode, because
 from ._state import State
 
 Result = Reason | Choice | None
@@ -44,6 +47,7 @@ Value = int | str | tuple[int | str, ...]
 
 _CT_STATE_BITS = {"NEW": 8, "ESTABLISHED": 2, "RELATED": 4, "INVALID": 1, "UNTRACKED": 64}
 _TRANSPORT = ("tcp", "udp", "sctp", "dccp", "udplite")
+_REASONS_KEPT = 64
 
 
 class _Missing(Exception):
@@ -125,7 +129,7 @@ def _shown(dtype: str, value: int | str) -> str:
     if isinstance(value, str):
         return f'"{value}"'
     if dtype == "ipv4_addr":
-        return str(IPv4Address(value))
+        return inet_ntoa(value.to_bytes(4, "big"))
     if dtype == "ipv6_addr":
         return str(IPv6Address(value))
     if dtype == "mark":
@@ -230,21 +234,137 @@ def anonymous_map(vmap: Vmap) -> SetIndex:
                     tuple(v for _, v in vmap.map))
 
 
+def _getter(expr: Expr) -> Callable[[State], Value | Reason]:
+    """:func:`read` made for ``expr`` once: its value for the packet, or the reason there is
+    none (returned, not raised: a trace meets many rules of the other family)."""
+    if isinstance(expr, Payload) and expr.field in ("saddr", "daddr"):
+        version = 4 if expr.protocol == "ip" else 6
+        other = because("nft.not-ipv4" if version == 4 else "nft.not-ipv6")
+        if expr.field == "saddr":
+            return lambda st: st.src_int if st.family == version else other
+        return lambda st: st.dst_int if st.family == version else other
+    if isinstance(expr, Payload) and expr.protocol != "ip6" and expr.field in ("sport",
+                                                                                "dport"):
+        proto, source = expr.protocol, expr.field == "sport"
+        others: dict[str, Reason] = {}  # the reason, by the packet's protocol
+
+        def port(st: State) -> Value | Reason:
+            if (proto != "th" and st.protocol != proto) or st.protocol not in _TRANSPORT:
+                said = others.get(st.protocol)
+                if said is None:
+                    said = others[st.protocol] = because("nft.not-protocol", wanted=proto,
+                                                         protocol=st.protocol)
+                return said
+            return st.sport if source else st.dport
+        return port
+    if isinstance(expr, Meta) and expr.key in ("mark", "l4proto"):
+        if expr.key == "mark":
+            return lambda st: st.mark
+        return lambda st: _protocol_number(st.protocol)
+    if isinstance(expr, Meta) and expr.key in ("skuid", "skgid"):
+        no_socket = because("nft.no-socket")
+        if expr.key == "skuid":
+            return lambda st: no_socket if st.uid is None else st.uid
+        return lambda st: no_socket if st.gid is None else st.gid
+    if isinstance(expr, Meta) and expr.key in ("iifname", "iif", "oifname", "oif"):
+        if expr.key.startswith("i"):
+            no_input = because("nft.no-input")
+            return lambda st: no_input if st.in_if is None else st.in_if
+        no_output = because("nft.no-output")
+        return lambda st: no_output if st.out_if is None else st.out_if
+
+    def value_of(st: State) -> Value | Reason:
+        try:
+            return read(expr, st)
+        except _Missing as e:
+            return e.reason
+    return value_of
+
+
 def compile_match(match: Match, table: NftTable) -> Check:
     left, op, right = match.left, match.op, match.right
     types = nv.type_of(left)
+    get = _getter(left)
     found_fixed = SetIndex((right,) if isinstance(right, str) else
                            right if isinstance(right, tuple) else (), types)
     wanted = right if isinstance(right, str) else (
         f"@{right.name}" if isinstance(right, SetRef) else "{ " + ", ".join(right) + " }")
     bound = nv.interval(right, types[0])[0] if op not in ("==", "!=") and \
         isinstance(right, str) else 0
+    negated = op == "!="
+    one = matcher(right, types).parts[0] if isinstance(right, str) and len(types) == 1 \
+        else None
+
+    # The reason a value fails the match, made once per value (a few values recur:
+    # the packet's interface, uid, protocol), up to _REASONS_KEPT of them.
+    failed: dict[Value, Reason] = {}
+    failed_code: ReasonCode = "nft.in" if negated else "nft.not-in"
+
+    def failure(value: Value) -> Reason:
+        said = failed.get(value)
+        if said is None:
+            if len(failed) >= _REASONS_KEPT:
+                failed.clear()
+            said = failed[value] = because(failed_code, value=shown(types, value),
+                                           wanted=wanted)
+        return said
+
+    if op in ("==", "!=") and isinstance(one, tuple) and isinstance(left, Payload) and \
+            left.field in ("saddr", "daddr"):
+        # the commonest checks, with the read inline: an address in a prefix...
+        low, high = one
+        version = 4 if left.protocol == "ip" else 6
+        other = because("nft.not-ipv4" if version == 4 else "nft.not-ipv6")
+        source = left.field == "saddr"
+
+        def check_address(st: State, host: Host) -> Result:
+            if st.family != version:
+                return other
+            value = st.src_int if source else st.dst_int
+            if (low <= value <= high) != negated:
+                return None
+            return failed.get(value) or failure(value)
+        return check_address
+    if op in ("==", "!=") and isinstance(one, str) and not one.endswith("*") and \
+            isinstance(left, Meta) and left.key in ("iifname", "oifname"):
+        # ... and an interface's name
+        incoming = left.key == "iifname"
+        none = because("nft.no-input" if incoming else "nft.no-output")
+
+        def check_interface(st: State, host: Host) -> Result:
+            name = st.in_if if incoming else st.out_if
+            if name is None:
+                return none
+            if (name == one) != negated:
+                return None
+            return failed.get(name) or failure(name)
+        return check_interface
+    if op in ("==", "!=") and isinstance(one, tuple):
+        # one number or one interval (a prefix, a range): the common rule, checked inline
+        low, high = one
+
+        def check_interval(st: State, host: Host) -> Result:
+            value = get(st)
+            if value.__class__ is Reason:
+                return value
+            if (low <= value <= high) != negated:  # type: ignore[operator]
+                return None
+            return failed.get(value) or failure(value)  # type: ignore[arg-type]
+        return check_interval
+    if op in ("==", "!=") and isinstance(one, str) and not one.endswith("*"):
+        def check_name(st: State, host: Host) -> Result:
+            value = get(st)
+            if value.__class__ is Reason:
+                return value
+            if (value == one) != negated:
+                return None
+            return failed.get(value) or failure(value)  # type: ignore[arg-type]
+        return check_name
 
     def check(st: State, host: Host) -> Result:
-        try:
-            value = read(left, st)
-        except _Missing as e:
-            return e.reason
+        value = get(st)
+        if isinstance(value, Reason):
+            return value
         if op not in ("==", "!="):
             assert isinstance(value, int)
             holds = {"<": value < bound, ">": value > bound, "<=": value <= bound,
@@ -261,25 +381,36 @@ def compile_match(match: Match, table: NftTable) -> Check:
         position = index.find(value)
         if position == -1:
             return Choice(None, because("nft.owner-name", value=shown(types, value)))
-        hit = position is not None
-        if hit == (op == "=="):
-            return None
-        return because("nft.in" if hit else "nft.not-in", value=shown(types, value),
-                       wanted=wanted)
+        if (position is not None) == negated:
+            return failure(value)
+        return None
 
     return check
 
 
 @dataclass(slots=True, eq=False)
 class CompiledNftRule:
-    """A check for each match of the rule, by the match's position in its statements."""
+    """A check for each match of the rule, by the match's position in its statements;
+    ``leading`` the checks of the matches before its first other statement (counters and
+    logs aside), in order, and ``rest`` the position of that statement."""
 
     checks: dict[int, Check]
+    leading: tuple[Check, ...]
+    rest: int
 
 
 def compile_rule(rule: NftRule, table: NftTable) -> CompiledNftRule:
-    return CompiledNftRule({i: compile_match(s, table) for i, s in enumerate(rule.statements)
-                            if isinstance(s, Match)})
+    shared = table._checks
+    checks: dict[int, Check] = {}
+    for i, s in enumerate(rule.statements):
+        if isinstance(s, Match):
+            check = shared.get(s)
+            if check is None:
+                check = shared[s] = compile_match(s, table)
+            checks[i] = check
+    rest = next((i for i, s in enumerate(rule.statements)
+                 if not isinstance(s, Match | Counter | Log)), len(rule.statements))
+    return CompiledNftRule(checks, tuple(checks[i] for i in sorted(checks) if i < rest), rest)
 
 
 def numgen_choice(expr: Numgen, value: int) -> Choice:

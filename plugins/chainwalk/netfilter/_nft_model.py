@@ -260,6 +260,10 @@ class NftTable:
     location: Location | None = field(default=None, compare=False, repr=False)
     by_name: dict[str, NftChain] = field(init=False, compare=False, repr=False)
     sets_by_name: dict[str, NftSet] = field(init=False, compare=False, repr=False)
+    # Each match's compiled check, one per distinct match of the table (rules that
+    # start alike share it, and the trace tells so by its identity).
+    _checks: dict[Any, Any] = field(default_factory=dict, init=False, compare=False,
+                                    repr=False)
 
     def __post_init__(self) -> None:
         self.by_name = {chain.name: chain for chain in self.chains}
@@ -284,6 +288,10 @@ class NftRuleset:
     # The base chains of each (hook, IP version), in the order a packet crosses them.
     _hooks: dict[tuple[str, int], Any] = field(default_factory=dict, init=False,
                                                compare=False, repr=False)
+    # The trace's steps that depend only on the ruleset (a policy, a chain's end, a rule
+    # matched with no effect but its jump), made once and shared by later traces.
+    _steps: dict[tuple[object, ...], Any] = field(default_factory=dict, init=False,
+                                                  compare=False, repr=False)
 
     def find_table(self, family: str, name: str) -> NftTable | None:
         return next((t for t in self.tables if t.family == family and t.name == name), None)

@@ -148,16 +148,22 @@ class _Parser:
             self.pos += 1
         return token
 
+    # The helpers below read self.tokens[self.pos] rather than self.tok: they run for
+    # every token, and a property costs a call.
     def is_word(self, *texts: str) -> bool:
-        return self.tok.kind == "word" and (not texts or self.tok.text in texts)
+        token = self.tokens[self.pos]
+        return token.kind == "word" and (not texts or token.text in texts)
 
     def is_punct(self, text: str) -> bool:
-        return self.tok.kind == "punct" and self.tok.text == text
+        token = self.tokens[self.pos]
+        return token.kind == "punct" and token.text == text
 
     def word(self, what: str, expected: str | None = None) -> str:
-        if self.tok.kind not in ("word", "string"):
+        token = self.tokens[self.pos]
+        if token.kind != "word" and token.kind != "string":
             self.fail(f"missing {what}", expected or what)
-        return self.next().text
+        self.pos += 1
+        return token.text
 
     def expect_word(self, *texts: str) -> str:
         if not self.is_word(*texts):
@@ -171,7 +177,7 @@ class _Parser:
 
     def at_end(self) -> bool:
         """The end of a statement list: a line end, ``;``, ``}``, a handle or the file's end."""
-        t = self.tok
+        t = self.tokens[self.pos]
         return t.kind in ("nl", "eof", "handle") or (t.kind == "punct" and t.text in ";}")
 
     def skip_lines(self) -> None:
@@ -400,7 +406,7 @@ class _Parser:
                                   self.tokens[self.pos - 1])
                     policy = self.expect_word("accept", "drop")
                     chain.base = BaseHook(chain.base.type, chain.base.hook,
-                                          chain.base.priority, cast(Literal["accept", "drop"],
+                                          chain.base.priority, cast("Literal['accept', 'drop']",
                                                                     policy))
                 elif self.is_word("comment"):
                     self.next()
@@ -436,7 +442,7 @@ class _Parser:
         policy: Literal["accept", "drop"] = old.policy if old else "accept"
         if self.is_word("policy"):
             self.next()
-            policy = cast(Literal["accept", "drop"], self.expect_word("accept", "drop"))
+            policy = cast("Literal['accept', 'drop']", self.expect_word("accept", "drop"))
         return BaseHook(kind, hook, priority, policy)
 
     def priority(self, hook: str) -> int:
@@ -678,9 +684,9 @@ class _Parser:
         token = self.tok
         text = self.word("verdict", "accept, drop, return, continue, jump or goto")
         if text in _VERDICTS:
-            return Verdict(cast(Literal["accept", "drop", "return", "continue"], text))
+            return Verdict(cast("Literal['accept', 'drop', 'return', 'continue']", text))
         if text in ("jump", "goto"):
-            return Verdict(cast(Literal["jump", "goto"], text), self.word("chain name"))
+            return Verdict(cast("Literal['jump', 'goto']", text), self.word("chain name"))
         self.fail("unknown verdict", "accept, drop, return, continue, jump or goto", token)
 
     def set_statement(self, key: Meta | Ct) -> SetStmt:
@@ -725,7 +731,7 @@ class _Parser:
             if (family or table.family) == ("ip6" if version == 4 else "ip"):
                 self.fail("the address is of the other family", f"an {family or table.family} "
                           "address")
-        return Nat(cast(Literal["redirect", "dnat", "snat", "masquerade"], kind), family,
+        return Nat(cast("Literal['redirect', 'dnat', 'snat', 'masquerade']", kind), family,
                    address, port, tuple(flags))
 
     def nat_target(self, text: str, token: Token, kind: str) -> tuple[str | None, str | None]:
@@ -777,7 +783,7 @@ class _Parser:
             return parts[0]
         if any(isinstance(p, Concat | Numgen) for p in parts):
             self.fail("cannot concatenate this", "fields such as ip daddr . tcp dport")
-        return Concat(tuple(cast(Payload | Meta | Ct, p) for p in parts))
+        return Concat(tuple(cast("Payload | Meta | Ct", p) for p in parts))
 
     def primary(self) -> Expr:
         token = self.tok

@@ -31,8 +31,11 @@ class UnclosedString(ValueError):
         self.line, self.column = line, column
 
 
-_TOKEN = re.compile(r'(?P<nl>\n)|[ \t\r]+|\\\n|(?P<comment>#[^\n]*)|(?P<punct>[{};,])'
-                    r'|(?P<string>"[^"\n]*")|(?P<bad>")|(?P<word>[^ \t\r\n{};,"#\\]+|\\)')
+# Each match is a token with the blanks before it (so a loop turn per token, not two);
+# words first, the commonest.
+_TOKEN = re.compile(r'[ \t\r]*(?:(?P<word>[^ \t\r\n{};,"#\\]+)|(?P<punct>[{};,])|(?P<nl>\n)'
+                    r'|(?P<string>"[^"\n]*")|(?P<comment>#[^\n]*)|(?P<bad>")|\\\n'
+                    r'|(?P<backslash>\\))')
 
 
 def tokenize(text: str) -> list[Token]:
@@ -41,25 +44,30 @@ def tokenize(text: str) -> list[Token]:
     line, start = 1, 0
     for m in _TOKEN.finditer(text):
         kind = m.lastgroup
-        if kind is None:  # blanks, or a backslash joining two lines
+        if kind == "word":
+            word = m.group(kind)
+            append(Token("word", word, line, m.end() - len(word) - start + 1))
+        elif kind == "punct":
+            append(Token("punct", m.group(kind), line, m.end() - start))
+        elif kind == "nl":
+            end = m.end()
+            append(Token("nl", "\n", line, end - start))
+            line, start = line + 1, end
+        elif kind is None:  # a backslash joining two lines (or blanks at the end)
             if m.group().endswith("\n"):
                 line, start = line + 1, m.end()
-            continue
-        i = m.start()
-        if kind == "word":
-            append(Token("word", m.group(), line, i - start + 1))
-        elif kind == "nl":
-            append(Token("nl", "\n", line, i - start + 1))
-            line, start = line + 1, i + 1
-        elif kind == "punct":
-            append(Token("punct", m.group(), line, i - start + 1))
         elif kind == "string":
-            append(Token("string", m.group()[1:-1], line, i - start + 1))
+            found = m.group(kind)
+            append(Token("string", found[1:-1], line, m.end() - len(found) - start + 1))
         elif kind == "comment":
-            found = _HANDLE.match(m.group())
-            if found:
-                append(Token("handle", found.group(1), line, i - start + 1))
+            found = m.group(kind)
+            handle = _HANDLE.match(found)
+            if handle:
+                append(Token("handle", handle.group(1), line,
+                             m.end() - len(found) - start + 1))
+        elif kind == "backslash":
+            append(Token("word", "\\", line, m.end() - start))
         else:
-            raise UnclosedString(line, i - start + 1)
+            raise UnclosedString(line, m.end() - start)
     append(Token("eof", "", line, len(text) - start + 1))
     return tokens

@@ -16,6 +16,7 @@ routed again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .._errors import ChainwalkError, Location, Problem
@@ -48,6 +49,7 @@ from ._trace import MAX_STEPS, Jump, NftStep, Step, StepKind, StepResult, _Run
 
 _NAT_CORE = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
 CONNTRACK_PRIORITY = -200
+_STEPS_KEPT_PER_RULESET = 1 << 14  # a few MB at most; emptied when full
 _VERDICTS: dict[str, Outcome] = {"accept": "ACCEPT", "drop": "DROP", "return": "RETURN"}
 
 
@@ -137,7 +139,8 @@ class NftRun(_Run):
                   ) -> tuple[Outcome, bool]:
         """Walk ``base_chain`` and the chains it jumps to: the verdict, and whether a
         NAT statement set up the connection's NAT."""
-        steps = self.steps
+        steps, st, host = self.steps, self.st, self.host
+        missed = self.ruleset._steps  # type: ignore[union-attr]
         chain = base_chain
         position = 0
         stack: list[tuple[NftChain, int]] = []
@@ -146,7 +149,23 @@ class NftRun(_Run):
             while position < len(rules):
                 rule = rules[position]
                 position += 1
-                verdict, natted, jump = self.run_rule(table, chain, position, rule, hook)
+                compiled = rule._compiled
+                if compiled is None:
+                    compiled = rule.compiled(table)
+                found: Reason | Choice | None = None
+                for check in compiled.leading:  # most rules: matches, then one statement
+                    found = check(st, host)
+                    if found is not None:
+                        break
+                if isinstance(found, Reason):  # the common step, inline
+                    run = missed.get((id(chain), position, hook, id(found)))
+                    if run is None or run[0] is not found:
+                        run = self.missed(table, chain, position, hook, found)
+                    steps.extend(run[1])
+                    position = run[2]
+                    continue
+                verdict, natted, jump = self.run_rule(table, chain, position, rule, hook,
+                                                      found is None)
                 if jump is not None:
                     if len(steps) > MAX_STEPS:
                         raise ChainwalkError([Problem(
@@ -170,20 +189,34 @@ class NftRun(_Run):
             else:
                 if chain is base_chain or not stack:
                     if chain is not base_chain:
-                        steps.append(self.step("return", table, hook, chain,
-                                               len(rules) + 1, result="return"))
+                        steps.append(self.chain_end(table, chain, hook))
                     return self.policy_of(table, base_chain, hook), False
-                steps.append(self.step("return", table, hook, chain, len(rules) + 1,
-                                       result="return"))
+                steps.append(self.chain_end(table, chain, hook))
                 chain, position = stack.pop()
 
     def policy_of(self, table: NftTable, chain: NftChain, hook: str) -> Outcome:
         assert chain.base is not None
         policy: Outcome = "DROP" if chain.base.policy == "drop" else "ACCEPT"
-        self.steps.append(self.step("policy", table, hook, chain, len(chain.rules) + 1,
-                                    result="DROP" if policy == "DROP" else "ACCEPT",
-                                    target=policy))
+        self.steps.append(self.kept_step(
+            ("policy", hook, id(chain)), lambda: self.step(
+                "policy", table, hook, chain, len(chain.rules) + 1,
+                result="DROP" if policy == "DROP" else "ACCEPT", target=policy)))
         return policy
+
+    def chain_end(self, table: NftTable, chain: NftChain, hook: str) -> Step:
+        return self.kept_step(("return", hook, id(chain)), lambda: self.step(
+            "return", table, hook, chain, len(chain.rules) + 1, result="return"))
+
+    def kept_step(self, key: tuple[object, ...], make: Callable[[], Step]) -> Step:
+        """The step ``key`` names, made by ``make`` the first time (``key`` holds the ids of
+        the ruleset's own chains and rules, which live as long as the ruleset)."""
+        kept = self.ruleset._steps  # type: ignore[union-attr]
+        step: Step | None = kept.get(key)
+        if step is None:
+            if len(kept) >= _STEPS_KEPT_PER_RULESET:
+                kept.clear()
+            step = kept[key] = make()
+        return step
 
     def step(self, kind: StepKind, table: NftTable, hook: str, chain: NftChain, number: int,
              rule: NftRule | None = None, result: StepResult = "", reason: Reason | None = None,
@@ -194,20 +227,69 @@ class NftRun(_Run):
                        location=rule.location if rule is not None else None, jump=jump,
                        family=table.family, handle=rule.handle if rule is not None else None)
 
+    def missed(self, table: NftTable, chain: NftChain, number: int, hook: str,
+               reason: Reason) -> tuple[Reason, tuple[Step, ...], int]:
+        """Rule ``number`` of ``chain`` is not matched for ``reason``, its first match's, and
+        so are the rules after it that start with the same match (the same check): their
+        steps and the position after them, kept in the ruleset (keyed by the ids of the
+        chain and the reason, which it keeps alive) for the next packet that misses them
+        so."""
+        rules = chain.rules
+        first = rules[number - 1].compiled(table).leading[0]
+        # Only a reason of the first check holds for the rules that start alike (checks
+        # are pure: asking again tells which check gave it).
+        alike = first(self.st, self.host) is reason
+        found: list[Step] = []
+        position = number
+        while position <= len(rules):
+            rule = rules[position - 1]
+            leading = rule.compiled(table).leading
+            if position > number and (not alike or not leading or leading[0] is not first):
+                break
+            found.append(NftStep("rule", table.name, hook, chain.name, position, rule.spec,
+                                 "not-matched", reason, location=rule.location,
+                                 family=table.family, handle=rule.handle))
+            position += 1
+        kept = self.ruleset._steps  # type: ignore[union-attr]
+        if len(kept) >= _STEPS_KEPT_PER_RULESET:
+            kept.clear()
+        run = kept[(id(chain), number, hook, id(reason))] = (reason, tuple(found), position - 1)
+        return run
+
     def run_rule(self, table: NftTable, chain: NftChain, number: int, rule: NftRule,
-                 hook: str) -> tuple[Outcome, bool, Verdict | None]:
-        """Run one rule's statements in order: the outcome for the walk, whether it set up
-        NAT, and the jump or goto it took."""
+                 hook: str, leading_hold: bool) -> tuple[Outcome, bool, Verdict | None]:
+        """Run one rule's statements in order (from the first after the leading matches
+        when those are known to hold): the outcome for the walk, whether it set up NAT,
+        and the jump or goto it took."""
         st, host = self.st, self.host
-        checks = rule.compiled(table).checks
+        compiled = rule.compiled(table)
         result: StepResult = "matched"
+        for check in () if leading_hold else compiled.leading:
+            found = check(st, host)
+            if found is None:
+                continue
+            if isinstance(found, Choice):
+                if self.choose(found, f"{table.name}:{chain.name}:{number}", rule):
+                    result = "assumed"
+                    continue
+                found = because("assumed-not", choice=found.description)
+                self.steps.append(self.step("rule", table, hook, chain, number, rule,
+                                            "assumed-not", found))
+                return "CONTINUE", False, None
+            self.steps.append(NftStep("rule", table.name, hook, chain.name, number, rule.spec,
+                                      "not-matched", found, location=rule.location,
+                                      family=table.family, handle=rule.handle))
+            return "CONTINUE", False, None
+        checks = compiled.checks
         effects: list[Reason | None] = []
         outcome: Outcome = "CONTINUE"
         target: str | None = None
         natted = False
         jumped: Verdict | None = None
         where = f"{table.name}:{chain.name}:{number}"
-        for i, s in enumerate(rule.statements):
+        statements = rule.statements
+        for i in range(compiled.rest, len(statements)):
+            s = statements[i]
             if isinstance(s, Match):
                 found = checks[i](st, host)
                 if found is None:
@@ -284,13 +366,19 @@ class NftRun(_Run):
             if said is not None:
                 effect = said if effect is None else because("effect.then", first=effect,
                                                                then=said)
-        if effect is None and jumped is not None:
-            effect = because("effect.goto" if jumped.kind == "goto" else "effect.jump",
-                             chain=jumped.chain)
         jump: Jump | None = None if jumped is None else (
             "goto" if jumped.kind == "goto" else "jump")
-        self.steps.append(self.step("rule", table, hook, chain, number, rule, result, reason,
-                                    target, effect, jump))
+        if effect is None and reason is None:
+            # the same for every packet that takes this way through the rule
+            self.steps.append(self.kept_step(
+                (id(rule), hook, id(chain), number, result, target, jump, jumped),
+                lambda: self.step("rule", table, hook, chain, number, rule, result, None,
+                                  target, None if jumped is None else because(
+                                      "effect.goto" if jumped.kind == "goto" else
+                                      "effect.jump", chain=jumped.chain), jump)))
+        else:
+            self.steps.append(self.step("rule", table, hook, chain, number, rule, result,
+                                        reason, target, effect, jump))
         return outcome, natted, jumped
 
     def vmap(self, table: NftTable, s: Vmap, where: str, rule: NftRule) -> Verdict | Reason:

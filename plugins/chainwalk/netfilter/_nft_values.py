@@ -7,6 +7,7 @@ import ipaddress
 from collections.abc import Callable
 
 from ._nft_model import Bitwise, Concat, Ct, Expr, Meta, Numgen, Payload
+from ._values import _PREFIX_LENGTHS, _ipv4_packed
 
 #: Layer-4 protocols by the name ``nft`` prints.
 PROTOCOLS = {"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "dccp": 33, "ipv6-icmp": 58,
@@ -71,6 +72,19 @@ def _text(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
 
 
 def _address(text: str, version: int) -> str:
+    if version == 4:
+        # the spellings nft prints (an address, a prefix without host bits) as they are
+        host, _, length_text = text.partition("/")
+        packed = _ipv4_packed(host)
+        if packed is not None:
+            if not length_text:
+                return text
+            length = _PREFIX_LENGTHS.get(length_text)
+            if length == 32:
+                return host
+            value = int.from_bytes(packed, "big")
+            if length is not None and value & (MAX_U32 >> length) == 0:
+                return text
     if "/" in text:
         network = ipaddress.ip_network(text, strict=False)
         if network.version != version:
@@ -188,6 +202,13 @@ def normal(text: str, dtype: str) -> str:
 def interval(element: str, dtype: str) -> tuple[int, int]:
     """The numbers a normal-form element of a numeric type covers, inclusive."""
     if dtype in ("ipv4_addr", "ipv6_addr"):
+        host, _, length_text = element.partition("/")
+        packed = _ipv4_packed(host)
+        length = _PREFIX_LENGTHS.get(length_text) if length_text else 32
+        if packed is not None and length is not None:
+            # a normal-form IPv4 address or prefix, read without ipaddress
+            value = int.from_bytes(packed, "big")
+            return value, value | (MAX_U32 >> length)
         if "/" in element:
             network = ipaddress.ip_network(element)
             return int(network.network_address), int(network.broadcast_address)

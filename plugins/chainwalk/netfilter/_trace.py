@@ -751,9 +751,14 @@ def _runner(ruleset: Ruleset | NftRuleset) -> type[_Run]:
     """How a run walks the ruleset: iptables' tables, or nftables' base chains."""
     if isinstance(ruleset, Ruleset):
         return _Run
-    from ._nft_trace import NftRun
+    if not _NFT_RUN:  # imported here: _nft_trace builds on this module
+        from ._nft_trace import NftRun
 
-    return NftRun
+        _NFT_RUN.append(NftRun)
+    return _NFT_RUN[0]
+
+
+_NFT_RUN: list[type[_Run]] = []
 
 _STOPPED: dict[str, Disposition] = {"DROP": "dropped", "REJECT": "rejected", "QUEUE": "queued",
                                     "UNROUTABLE": "unroutable"}

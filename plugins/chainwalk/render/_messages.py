@@ -18,9 +18,7 @@ import functools
 import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
-
-import yaml
+from typing import TYPE_CHECKING, Literal, get_args
 
 from ..netfilter._reasons import ENGLISH as ENGLISH_REASONS
 from ..netfilter._reasons import Reason, ReasonCode
@@ -59,6 +57,8 @@ def fields(text: str) -> set[str]:
 @functools.cache
 def messages(language: Language = "en") -> Messages:
     """The catalog of ``language`` (read once)."""
+    import yaml  # (here: the playground's trace gets its catalog as JSON, with no YAML)
+
     path = CATALOGS / f"{language}.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str)
@@ -76,4 +76,13 @@ def page_language(page: str) -> Language:
     return next((language for language in LANGUAGES if language == suffix), "en")
 
 
-ENGLISH = messages("en")
+if TYPE_CHECKING:
+    ENGLISH: Messages
+
+
+def __getattr__(name: str) -> Messages:
+    # ENGLISH, read when first asked for (a renderer's default imports it; the
+    # playground's trace imports none of those).
+    if name == "ENGLISH":
+        return messages("en")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

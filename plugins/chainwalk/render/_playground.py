@@ -13,10 +13,14 @@ import base64
 import json
 import zlib
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
 
-from ..journey import Journey, Scenario
 from ._escape import html_text
 from ._messages import LANGUAGES, Messages
+
+if TYPE_CHECKING:  # (the playground's trace loads no journey engine)
+    from ..journey import Journey, Scenario
+    from ..netfilter import Step, Trace
 
 
 def playground_state(scenario: Scenario, journey: Journey) -> dict[str, str] | None:
@@ -73,3 +77,34 @@ def try_it(state: dict[str, str], playground: str, msg: Messages) -> str:
             + msg("playground.first-connection", src=html_text(state["src"]),
                   dst=html_text(state["dst"]), dport=html_text(state["dport"]),
                   ruleset=html_text(state["ruleset"])) + "</p>")
+
+
+def _step_row(step: Step, msg: Messages) -> dict[str, str]:
+    """One row of the playground's trace table in ``msg``'s language: ``where``,
+    ``result`` and ``why`` (the rule's own text stays the trace's ``text``), or, for an
+    event, ``event`` alone."""
+    if step.kind == "event":
+        return {"event": msg.reason(step.reason) if step.reason else ""}
+    where = {"table": step.table, "chain": step.chain, "rule": step.rule,
+             "last": step.rule + step.count - 1}
+    why = step.reason or step.effect
+    row = {"where": msg(f"playground.step.where.{step.kind}", **where),
+           "why": msg.reason(why) if why else ""}
+    if step.kind == "policy":
+        row["result"] = msg("trace.policy", policy=step.result)
+    elif step.kind == "return":
+        row["result"] = msg("trace.return")
+    elif step.kind == "skipped":
+        row["result"] = msg("trace.skipped")
+    else:
+        row["result"] = msg(f"playground.step.{step.result}")
+    return row
+
+
+def trace_rows(result: Trace, msg: Messages) -> list[dict[str, Any]]:
+    """What the playground's table shows of each branch of ``result``, worded in
+    ``msg``'s language (the trace's JSON stays the CLI's, in English): the disposition
+    and each step's row (:func:`_step_row`)."""
+    return [{"disposition": msg(f"correspondence.disposition.{branch.disposition}"),
+             "steps": [_step_row(step, msg) for step in branch.steps]}
+            for branch in result.branches]
