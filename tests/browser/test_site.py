@@ -55,8 +55,16 @@ MEASURE = """() => [...document.querySelectorAll("div.mermaid")].map(d => {
     const size = parseFloat(getComputedStyle(t).fontSize);
     if (size && t.textContent.trim()) smallest = Math.min(smallest, size * scale);
   }
+  // Text drawn past the drawing's edges is cut off (Mermaid sizes a sequence diagram
+  // by its lifelines, whatever else it draws).
+  const edge = svg.getBoundingClientRect();
+  const clipped = [...svg.querySelectorAll("text")].filter(t => {
+    const r = t.getBoundingClientRect();
+    return r.width > 0 && (r.left < edge.left - 1 || r.right > edge.right + 1);
+  }).map(t => t.textContent.trim().slice(0, 60));
   return { role: svg.getAttribute("aria-roledescription"), scrollWidth: d.scrollWidth,
-           clientWidth: d.clientWidth, smallest: smallest, title: svg.textContent.slice(0, 60) };
+           clientWidth: d.clientWidth, smallest: smallest, clipped: clipped,
+           title: svg.textContent.slice(0, 60) };
 })"""
 
 TABLES = """() => [...document.querySelectorAll(".md-typeset__scrollwrap")]
@@ -169,6 +177,7 @@ def test_every_diagram_fits_and_reads_at_1440(site: Site, reader: Reader) -> Non
                 continue
             assert diagram["scrollWidth"] <= diagram["clientWidth"], \
                 f"{path}: a diagram overflows its column: {diagram}"
+            assert diagram["clipped"] == [], f"{path}: text cut off at a diagram's edge: {diagram}"
             assert diagram["smallest"] >= MIN_TEXT_PX, \
                 f"{path}: a diagram's text is drawn at {diagram['smallest']:.1f} px: {diagram}"
         if not drawn:

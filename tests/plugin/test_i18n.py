@@ -126,3 +126,19 @@ def test_each_language_has_its_own_index(built: Built, index: dict[str, Any]) ->
     # Each page loads its language's index (Material asks for search_index.json).
     for page in ("index.html", "zh/index.html"):
         assert 'id="chainwalk-search-index"' in built.page(page)
+
+
+# A space a browser shows between two Chinese characters (or their punctuation): a source
+# line broken inside a Chinese sentence, or computed phrases joined with a space.
+_CJK = "\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
+_SPACED = re.compile(f"[{_CJK}]\\s+[{_CJK}]")
+_CODE = re.compile(r"<(pre|code|script|style)\b.*?</\1>", re.S)
+
+
+def test_no_space_between_chinese_characters(built: Built) -> None:
+    found = []
+    for page in sorted((built.site / "zh").rglob("index.html")):
+        html = _CODE.sub("<code/>", page.read_text(encoding="utf-8"))
+        found += [f"{page.relative_to(built.site)}: {m.group()!r} in {text.strip()[:60]!r}"
+                  for text in re.findall(r">([^<]*)<", html) for m in _SPACED.finditer(text)]
+    assert found == [], "\n".join(found)

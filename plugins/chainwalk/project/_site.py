@@ -29,6 +29,7 @@ from ..render import (
     Messages,
     Numbering,
     Request,
+    caption,
     chains_flowchart,
     check_steps,
     count_journeys,
@@ -310,8 +311,9 @@ class Site:
                 # Without JavaScript there is no drawing: the trace table stands in.
                 fallback = ('<div class="chainwalk-nojs" data-search-exclude="" markdown>\n\n'
                             + hops_table(journey, False, numbering, msg) + "\n</div>\n")
-                return Rendered(self._diagram(sequence(scenario, journey, numbering, msg)) + "\n"
-                                + fallback + "\n" + result_line(journey, msg) + link)
+                return Rendered(caption(scenario.title_in(msg.language))
+                                + self._diagram(sequence(scenario, journey, numbering, msg))
+                                + "\n" + fallback + "\n" + result_line(journey, msg) + link)
             return Rendered(trace_table(journey, request.reasons, numbering, msg) + link)
         if view == "overview":
             return self._overview(request, msg)
@@ -439,7 +441,7 @@ class Site:
         ruleset = self.project.ruleset(request.ruleset)
         header = msg("listing.header", table=table, file=md_code(request.ruleset + ".rules"))
         note = protocol_note(ruleset, table, msg)
-        note = f" {note}" if note else ""
+        note = msg("prose.joiner") + note if note else ""
         if not request.topology:
             return Rendered(msg("listing.zero", header=header, note=note) + "\n\n"
                             + fenced("text", listing(ruleset, table)))

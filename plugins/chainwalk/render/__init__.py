@@ -37,7 +37,14 @@ if TYPE_CHECKING:
     from ._coverage import coverage
     from ._diff import diff_table, journey_key, journeys_table, ruleset_changes
     from ._escape import html_text, md_code, md_text, mermaid_text
-    from ._html import PLACEHOLDER_START, TABLE_PLACEHOLDER, table_html, tables_aside, unsearched
+    from ._html import (
+        PLACEHOLDER_START,
+        TABLE_PLACEHOLDER,
+        caption,
+        table_html,
+        tables_aside,
+        unsearched,
+    )
     from ._journeys import Numbering, traces_with
     from ._listing import SYN_BYTES, Counters, count_journeys, listing, protocol_note
     from ._messages import ENGLISH, LANGUAGES, Language, Messages, messages, page_language
@@ -66,8 +73,8 @@ _MODULE_OF = {
     "coverage": "_coverage",
     **dict.fromkeys(("diff_table", "journey_key", "journeys_table", "ruleset_changes"), "_diff"),
     **dict.fromkeys(("html_text", "md_code", "md_text", "mermaid_text"), "_escape"),
-    **dict.fromkeys(("PLACEHOLDER_START", "TABLE_PLACEHOLDER", "table_html", "tables_aside",
-                     "unsearched"),
+    **dict.fromkeys(("PLACEHOLDER_START", "TABLE_PLACEHOLDER", "caption", "table_html",
+                     "tables_aside", "unsearched"),
                     "_html"),
     **dict.fromkeys(("Numbering", "traces_with"), "_journeys"),
     **dict.fromkeys(("SYN_BYTES", "Counters", "count_journeys", "listing", "protocol_note"),
@@ -104,6 +111,7 @@ __all__ = [
     "Messages",
     "Numbering",
     "Request",
+    "caption",
     "chains_flowchart",
     "check_steps",
     "computed_steps",

@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from functools import cache
 
+from ._escape import html_text
+
 # A table as the views write it: a header row, the delimiter row, the body rows. (The
 # first "|" comes before the check that it starts a line, so that the regex engine scans
 # for it rather than trying every position of a page.)
@@ -167,3 +169,9 @@ def unsearched(markdown: str, kind: str) -> str:
     ``chainwalk-KIND``: generated rows and listings are no answer to a search, the prose
     around them is, and every page loads the index."""
     return f'<div class="chainwalk-{kind}" data-search-exclude markdown="1">\n\n{markdown}\n</div>\n'
+
+
+def caption(text: str) -> str:
+    """A figure's caption, the paragraph above it (none without a text): it wraps to the
+    column, where a title drawn inside a diagram would be cut off at the diagram's width."""
+    return f'<p class="chainwalk-caption">{html_text(text)}</p>\n\n' if text else ""

@@ -69,7 +69,7 @@ def annotation_cell(note: Annotation | None, titles: Mapping[str, str],
     if refs:
         parts.append(msg("rules.refs", refs=msg("rules.refs-joiner").join(refs)))
     # The span lets the stylesheet keep prose readable beside the wide rule columns.
-    return '<span class="chainwalk-note">' + " ".join(parts) + "</span>"
+    return '<span class="chainwalk-note">' + msg("prose.joiner").join(parts) + "</span>"
 
 
 def row(cells: list[str]) -> str:

@@ -65,10 +65,9 @@ class _Diagram:
         self.lines.append("    " + line)
 
     def render(self) -> str:
+        # No Mermaid title: Mermaid sizes the drawing without it, and a title wider than
+        # the lifelines is cut off. The page shows it as the figure's caption.
         out = ["sequenceDiagram"]
-        title = self.scenario.title_in(self.msg.language)
-        if title:
-            out.append(f"    title {mermaid_text(title)}")
         for pod in self.pods:
             out.append(f"    box {BOX} {mermaid_text(self.msg('sequence.pod', pod=pod))}")
             out.extend(f"        participant {a.id} as {mermaid_text(a.label)}"
