@@ -224,9 +224,12 @@ INPUT_ERRORS = [
                  id="ipv4-rules-read-as-ipv6"),
     pytest.param(["trace", CLASSIC, "--dst", "fd00::9", "--family", "4"],
                  "an IPv6 packet cannot cross the IPv4 ruleset", id="packet-of-the-other-family"),
-    *(pytest.param([command, *files], f"{NFT}:1:1: proofs evaluate iptables rules only: got "
-                   "'an nftables ruleset', expected iptables-save output", id=f"{command}-nft")
-      for command, files in (("reach", [NFT]), ("audit", [NFT]), ("equiv", [NFT, CURRENT]))),
+    *(pytest.param([command, *files, "--table", "istio-proxy-nat"], "--table:1:1: not an "
+                   "iptables table: got 'istio-proxy-nat', expected raw, mangle, nat or filter",
+                   id=f"{command}-table-of-nft") for command, files in (
+                       ("reach", [CURRENT]), ("equiv", [CLASSIC, CURRENT]))),
+    pytest.param(["reach", NFT, "--table", "nat"], "--table:1:1: no such table in "
+                 f"{NFT}: got 'nat', expected the name of one of its tables", id="reach-nft-table"),
 ]
 
 
@@ -236,6 +239,35 @@ def test_bad_input_is_an_error_message(capsys: pytest.CaptureFixture[str], argv:
     code, out, err = run(capsys, *argv)
     assert (code, out) == (1, "")
     assert err.startswith(message)
+    assert "Traceback" not in err
+
+
+def test_proofs_read_nftables(capsys: pytest.CaptureFixture[str]) -> None:
+    """reach, equiv and audit take an nftables file as they take an iptables one."""
+    code, out, _ = run(capsys, "reach", NFT, "--where", "tcp uid=1000 out=eth0")
+    assert code == 0
+    assert "istio-proxy-nat:istio-redirect:rule:1:REACHED   e.g. tcp" in out
+    assert "istio-proxy-nat:istio-inbound:rule:1:NEVER" in out
+    code, out, _ = run(capsys, "equiv", CURRENT, NFT, "--where", "socket")
+    assert (code, out) == (0, "the same: every described packet ends alike at output\n")
+    code, out, _ = run(capsys, "equiv", CURRENT, NFT, "--where", "no-socket", "--json")
+    found = json.loads(out)
+    assert code == 1 and found["differences"]
+    assert {d["first"] for d in found["differences"]} == {"nat ISTIO_OUTPUT#5 RETURN"}
+    code, out, _ = run(capsys, "audit", NFT)
+    assert code == 0 and out.startswith("outbound-capture: HOLDS\n")
+
+
+def test_an_nft_proof_refuses_what_it_cannot_decide(capsys: pytest.CaptureFixture[str],
+                                                     tmp_path: Path) -> None:
+    rules = write(tmp_path, "lb.nft", "add table ip t\n"
+                  "add chain ip t out { type nat hook output priority -100 ; }\n"
+                  "add rule ip t out tcp dport 80 numgen random mod 2 vmap "
+                  "{ 0 : accept, 1 : drop }\n")
+    code, out, err = run(capsys, "reach", rules)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"{rules}:3:")
+    assert "cannot prove: the expression numgen random" in err
     assert "Traceback" not in err
 
 

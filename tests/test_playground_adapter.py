@@ -225,6 +225,8 @@ def test_a_journey_is_the_cli_s_run(tmp_path: Path) -> None:
         assert found["journey"] == cli_run(ROOT / "rules" / "scenarios" / f"{stem}.yaml",
                                            name), item
         assert found["mermaid"].startswith("sequenceDiagram")
+        assert "title" not in found["mermaid"].split("\n")[1]  # the caption says it
+        assert found["title"] == item["title"]
 
 
 def test_an_edited_scenario_and_its_problems(tmp_path: Path) -> None:
@@ -296,6 +298,7 @@ def test_a_journey_s_result_is_worded_in_the_page_s_language(tmp_path: Path) -> 
     assert english["words"] == {"result": english["journey"]["result"],
                                 "reason": english["journey"]["reason"]}
     assert CJK.search(chinese["words"]["result"]) and CJK.search(chinese["words"]["reason"])
+    assert CJK.search(chinese["title"]) and not CJK.search(english["title"])
 
 
 def test_another_packet_through_the_same_text_parses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -171,7 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--where", default="", help="the packets: words such as "
                        "'tcp uid!=1337 out=eth0' (default: every packet)")
         p.add_argument("--hook", choices=("output", "prerouting"), default="output")
-        p.add_argument("--table", default="nat", choices=("raw", "mangle", "nat", "filter"))
+        p.add_argument("--table", help="iptables: raw, mangle, nat (default) or filter; "
+                       "nftables: reach lists a table's rules (default: every table's), "
+                       "and equiv compares the outcome of the whole hook")
+        p.add_argument("--family", type=int, choices=(4, 6),
+                       help="the address family an nftables ruleset is proved for "
+                       "(default: the iptables ruleset's, else 4)")
         p.add_argument("--addr", type=_addr, action="append", default=[],
                        metavar="IF=ADDR/LEN", help="an address of the host (repeatable; "
                        "default eth0=10.0.0.5/24; lo has 127.0.0.1/8 and ::1)")
@@ -186,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--proxy-gid", type=_ID, default=1337)
     a.add_argument("--addr", type=_addr, action="append", default=[], metavar="IF=ADDR/LEN",
                    help="an address of the pod (default eth0=10.0.0.5/24)")
+    a.add_argument("--family", type=int, choices=(4, 6),
+                   help="the address family an nftables ruleset is audited for (default 4)")
     a.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -337,33 +344,31 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _iptables_ruleset(path: str) -> Ruleset:
-    """``path`` as an iptables ruleset: the proofs evaluate iptables rules only, so an
-    nftables file is an error that says so rather than a parse error at its first line."""
-    from ._errors import Location
-    from .netfilter import Ruleset
-
-    rules = _load_rules(path, None, "auto")
-    if not isinstance(rules, Ruleset):
-        raise ChainwalkError([Problem(
-            Location(path, 1, 1), "proofs evaluate iptables rules only",
-            token="an nftables ruleset", expected="iptables-save output")])
-    return rules
-
-
 def _prove(args: argparse.Namespace) -> int:
     import json
 
     from ._errors import Location
+    from .netfilter import Ruleset
     from .netfilter._proof import differences, parse_description, reach
     from .render._claims import describe
 
-    rulesets = [_iptables_ruleset(path) for path in args.rules]
+    rulesets = [_load_rules(path, None, "auto") for path in args.rules]
+    iptables = [r for r in rulesets if isinstance(r, Ruleset)]
+    family = iptables[0].family if iptables else args.family or 4
+    table = args.table
+    if len(iptables) == len(rulesets):  # iptables only: a table of the hook, nat by default
+        table = table or "nat"
+        if table not in ("raw", "mangle", "nat", "filter"):
+            raise ChainwalkError([Problem(Location("--table", 1, 1), "not an iptables table",
+                                          table, "raw, mangle, nat or filter")])
+    elif table is not None and args.command == "reach" and rulesets[0].table(table) is None:
+        raise ChainwalkError([Problem(Location("--table", 1, 1), "no such table in "
+                                      f"{args.rules[0]}", table, "the name of one of its tables")])
     host = _host(args.addr)
-    description = parse_description(args.where, Location("--where", 1, 1), rulesets[0].family)
+    description = parse_description(args.where, Location("--where", 1, 1), family)
     hook = args.hook.upper()
     if args.command == "reach":
-        found = reach(rulesets[0], host, hook, description, args.table)
+        found = reach(rulesets[0], host, hook, description, table, family)
         if args.json:
             print(json.dumps({"rules": [
                 {"table": r.table, "chain": r.chain, "rule": r.rule, "status": r.status,
@@ -374,14 +379,16 @@ def _prove(args: argparse.Namespace) -> int:
             example = f"   e.g. {describe(r.witness)}" if r.witness else ""
             _print(f"{r.table}:{r.chain}:rule:{r.rule}:{r.status.upper()}{example}")
         return 0
-    diffs = differences(rulesets[0], rulesets[1], host, hook, description, args.table)
+    diffs = differences(rulesets[0], rulesets[1], host, hook, description, table,
+                        family=family)
+    where = f"in {table}" if table else f"at {args.hook}"
     if args.json:
         print(json.dumps({"same": not diffs, "differences": [
             {"witness": describe(d.witness), "first": str(d.mine), "second": str(d.theirs)}
             for d in diffs]}, indent=2))
         return 0 if not diffs else 1
     if not diffs:
-        _print(f"the same: every described packet ends alike in {args.table}")
+        _print(f"the same: every described packet ends alike {where}")
         return 0
     for d in diffs:
         _print(f"{describe(d.witness)}: {d.mine} in {args.rules[0]}, {d.theirs} in "
@@ -404,7 +411,8 @@ def _audit(args: argparse.Namespace) -> int:
     from .project._audit import audit
     from .render._claims import describe
 
-    found = audit(_iptables_ruleset(args.rules), _host(args.addr), args.proxy_uid, args.proxy_gid)
+    found = audit(_load_rules(args.rules, None, "auto"), _host(args.addr), args.proxy_uid, args.proxy_gid,
+                  args.family or 4)
     if args.json:
         print(json.dumps({"invariants": [
             {"name": i.name, "status": i.status, "findings": [

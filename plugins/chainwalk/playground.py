@@ -251,9 +251,9 @@ def scenarios(root: str) -> list[dict[str, str]]:
 
 def journey(root: str, scenario_file: str, name: str, language: str = "en") -> dict[str, Any]:
     """``chainwalk run ROOT/SCENARIO_FILE#NAME --json`` as data: ``{"journey"}`` (what
-    the CLI prints), ``"text"`` (its ``--text``), ``"mermaid"`` (its ``--mermaid``) and
-    ``"words"`` (the result and why, in the page's ``language``), or ``{"problems"}``
-    with the rules folder's paths."""
+    the CLI prints), ``"text"`` (its ``--text``), ``"mermaid"`` (its ``--mermaid`` but
+    for the title), ``"words"`` (the result and why) and ``"title"`` (the scenario's),
+    both in the page's ``language``; or ``{"problems"}`` with the rules folder's paths."""
     from .project import journeys_of
     from .render import format_mermaid, format_text, journey_to_dict
 
@@ -267,9 +267,13 @@ def journey(root: str, scenario_file: str, name: str, language: str = "en") -> d
             "not run in the browser): chainwalk check names it")}]}
     scenario, run = found[0]
     msg = _catalog(language)
+    # The diagram without a Mermaid title (one wider than the lifelines is cut off): the
+    # page shows the scenario's title, in its language (an edited file may lack the
+    # Chinese one), as the figure's caption.
     return {"journey": journey_to_dict(run, scenario), "text": format_text(run, scenario),
             "words": {"result": msg(f"result.{run.result}"), "reason": msg.reason(run.reason)},
-            "mermaid": format_mermaid(run, scenario)}
+            "title": (language == "zh" and scenario.zh_title) or scenario.title,
+            "mermaid": format_mermaid(run)}
 
 
 def journey_json(files_json: str, root: str, scenario_file: str, name: str,

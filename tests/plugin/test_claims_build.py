@@ -50,3 +50,26 @@ def test_a_false_claim_in_a_page_fails_the_sites_strict_build(tmp_path: Path) ->
     assert f"docs/article-errata.md:{line}:{column}: the claim 'never ISTIO_OUTPUT#3 in " \
         "classic' does not hold: this packet matches it: " in result.stderr, result.stderr
     assert "nat:ISTIO_OUTPUT:rule:3:RETURN" in result.stderr
+
+
+def test_a_claim_over_an_nft_ruleset_fails_the_sites_strict_build(tmp_path: Path) -> None:
+    """The nftables page proves that the proxy's connections are returned by
+    ``meta skuid 1337 counter return``: with the uid changed in current.nft, the build
+    fails at that claim, in both languages, with a packet traced through the nft rules."""
+    site = tmp_path / "site-copy"
+    site.mkdir()
+    for name in ("docs", "rules", "overrides"):
+        shutil.copytree(ROOT / name, site / name)
+    shutil.copy(ROOT / "mkdocs.yml", site / "mkdocs.yml")
+    (site / "node_modules").symlink_to(ROOT / "node_modules")
+    edit(site / "rules" / "rulesets" / "current.nft",
+         "istio-output meta skuid 1337 counter return",
+         "istio-output meta skuid 1338 counter return")
+    result = run_cli(site, "build", "--strict", "-d", str(tmp_path / "out"))
+    assert result.returncode == 1, result.stderr
+    for page in ("docs/nftables.md:", "docs/nftables.zh.md:"):
+        assert any(page in line and "the claim 'every istio-output#8 in current.nft "
+                   "where tcp uid=1337 out=eth0 dport!=15020' does not hold" in line
+                   for line in result.stderr.splitlines()), result.stderr
+    assert "this packet ends at istio-proxy-nat istio-redirect#1 redirect instead: tcp " \
+        "src=10.0.0.5 dst=10.0.0.1" in result.stderr, result.stderr

@@ -311,6 +311,56 @@ def test_each_claim_of_the_ambient_page_fails_when_its_rule_changes(
         assert failed == broken, problems
 
 
+# -- claims over an nftables ruleset (docs/nftables.md) ---------------------------------
+
+def nft_changed(tmp_path: Path, old: str, new: str) -> Path:
+    """A copy of the rules folder whose current.nft has ``old`` (once) replaced."""
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    current = rules / "rulesets" / "current.nft"
+    text = current.read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    current.write_text(text.replace(old, new), encoding="utf-8")
+    return rules
+
+
+NFT_PAGES = ("docs/nftables.md", "docs/nftables.zh.md")
+NFT_OUTPUT = "add rule inet istio-proxy-nat istio-output "
+
+
+def test_the_nftables_pages_claims_hold() -> None:
+    for page in NFT_PAGES:
+        text, problems = render((REPO / page).read_text(encoding="utf-8"), page=page)
+        assert problems == [] and "chainwalk:" not in text
+
+
+@pytest.mark.parametrize(("old", "new", "broken"), [
+    # the proxy's uid no longer returned: its connections go on to be captured
+    (NFT_OUTPUT + "meta skuid 1337 counter return", NFT_OUTPUT + "meta skuid 1338 counter return",
+     {"every istio-output#8 in current.nft where tcp uid=1337 out=eth0 dport!=15020",
+      "same-as current.nft in current where socket"}),
+    # nft's owner rule made to hold without a socket, as iptables' does: no difference left
+    (NFT_OUTPUT + "oifname lo meta skuid != 1337 counter return",
+     NFT_OUTPUT + "oifname lo counter return",
+     {"never istio-output#7 in current.nft where no-socket"}),
+    # an inbound port left out of the redirect
+    ("add rule inet istio-proxy-nat istio-in-redirect meta l4proto tcp counter redirect",
+     "add rule inet istio-proxy-nat istio-in-redirect tcp dport != 9080 counter redirect",
+     {"every istio-in-redirect#1 in current.nft where tcp in=eth0 dport!=15008 dport!=15020 "
+      "dport!=15021 dport!=15090", "same-as current.nft in current",
+      "same-as current.nft in current where socket"}),  # (the proxy's own, to its pod's IP)
+])
+def test_each_nft_claim_fails_when_its_rule_changes(tmp_path: Path, old: str, new: str,
+                                                    broken: set[str]) -> None:
+    rules = nft_changed(tmp_path, old, new)
+    for page in NFT_PAGES:
+        markdown = (REPO / page).read_text(encoding="utf-8")
+        _, problems = render(markdown, rules, page)
+        failed = {m.group(1) for p in problems
+                  if (m := re.search(r"the claim '([^']+)' does not hold", p))}
+        assert failed == broken, problems
+
+
 def tproxy_claims() -> str:
     """The TPROXY page's packet claims (its claim blocks over every packet), as a page."""
     page = (REPO / "docs" / "tproxy.md").read_text(encoding="utf-8")
@@ -353,3 +403,14 @@ def test_tproxy_page_claims_fail_when_the_rules_change(
     assert len(broken) == len(problems), problems
     assert broken == failing, problems
     assert witness in problems[0], problems[0]
+
+
+def test_mistakes_in_a_claim_over_an_nft_ruleset() -> None:
+    _, problems = render(
+        "x `chainwalk: without istio-output#1 in current.nft then bookinfo/outbound "
+        "unchanged` y\n\nz `chainwalk: every istio-output#99 in current.nft`\n")
+    assert sorted(problems) == [
+        "docs/p.md:1:3: a what-if edits iptables rulesets only: got 'current.nft', expected "
+        "an iptables ruleset's stem",
+        "docs/p.md:3:3: current.nft has no istio-proxy-nat istio-output rule 99: got "
+        "'istio-output#99', expected a rule of istio-proxy-nat istio-output"], problems

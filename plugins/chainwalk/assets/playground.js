@@ -614,6 +614,9 @@
                          result: said.result, reason: said.reason,
                          receiver: journey.receiver ?
                            msg("playground.ui.at", { receiver: journey.receiver }) : "" })));
+    if (result.title) {
+      out.appendChild(el("p", { "class": "chainwalk-caption" }, result.title));
+    }
     var figure = el("div", { "class": "cw-pg-diagram" });
     out.appendChild(figure);
     this.draw(figure, result.mermaid);

@@ -24,7 +24,8 @@ from typing import Literal
 
 from .._errors import ChainwalkError, Location, Problem
 from . import _values as v
-from ._model import Ruleset
+from ._model import Chain, Ruleset
+from ._nft_model import NftChain, NftRuleset
 from ._packet import Host, Packet
 from ._space import (
     ANY_MARK,
@@ -40,6 +41,7 @@ from ._space import (
     PROTOCOLS,
     SPORT,
     SRC,
+    TPROXY_PORT,
     UID,
     Cube,
     Decision,
@@ -49,6 +51,8 @@ from ._space import (
     Universe,
     _complement,
     _intersect,
+    _marks,
+    _pattern_meet,
     _pattern_minus,
     explore,
     meet,
@@ -189,25 +193,37 @@ class RuleReach:
     witness: Packet | None = None
 
 
-def exploration(ruleset: Ruleset, host: Host, hook: str, description: Description,
-                last_table: str = "", universe: Universe | None = None) -> Exploration:
-    universe = universe or universe_for(ruleset, host, description.interfaces)
+def exploration(ruleset: Ruleset | NftRuleset, host: Host, hook: str,
+                description: Description, last_table: str = "",
+                universe: Universe | None = None, family: int = 4) -> Exploration:
+    """The described packets through ``hook`` (``family``: an nftables ruleset's, which
+    holds both)."""
+    universe = universe or universe_for(ruleset, host, description.interfaces,
+                                        family=family)
     return explore(ruleset, host, hook, description.cubes(universe), universe, last_table)
 
 
-def reach(ruleset: Ruleset, host: Host, hook: str, description: Description,
-          table: str) -> list[RuleReach]:
-    """Each rule of each chain of ``table``: matched by some described packet (with a
-    witness), or by none."""
-    found = exploration(ruleset, host, hook, description, table)
-    chosen = ruleset.table(table)
+def reach(ruleset: Ruleset | NftRuleset, host: Host, hook: str, description: Description,
+          table: str | None, family: int = 4) -> list[RuleReach]:
+    """Each rule of each chain of ``table`` (``None``: of every table an nftables ruleset
+    has for ``family``): matched by some described packet (with a witness), or by none."""
+    found = exploration(ruleset, host, hook, description, table or "", family=family)
+    tables: list[tuple[str, tuple[Chain, ...] | tuple[NftChain, ...]]]
+    if isinstance(ruleset, Ruleset):
+        chosen = ruleset.table(table or "nat")
+        tables = [(chosen.name, chosen.chains)] if chosen else []
+    else:
+        tables = [(t.name, t.chains) for t in ruleset.tables
+                  if t.carries(found.universe.family) and table in (None, t.name)]
     out = []
-    for chain in chosen.chains if chosen else ():
-        for number, _ in enumerate(chain.rules, start=1):
-            cubes = found.matched.get((table, chain.name, number), [])
-            out.append(RuleReach(table, chain.name, number, "reached" if cubes else "never",
-                                 witness_packet(cubes[0], found.universe, hook)
-                                 if cubes else None))
+    for name, chains in tables:
+        for chain in chains:
+            for number, _ in enumerate(chain.rules, start=1):
+                cubes = found.matched.get((name, chain.name, number), [])
+                out.append(RuleReach(name, chain.name, number,
+                                     "reached" if cubes else "never",
+                                     witness_packet(cubes[0], found.universe, hook)
+                                     if cubes else None))
     return out
 
 
@@ -271,33 +287,93 @@ def outcome(decision: Decision, piece: Piece) -> tuple[str, int | None, int | No
     """What a walk's end does to the packet: the verdict, and NAT's new destination and
     port (``None``: unchanged)."""
     changed = dict(piece[1])
-    verdict = decision.target if decision.target in ("DROP", "REJECT") else \
+    verdict = decision.target.upper() if decision.target.upper() in ("DROP", "REJECT") else \
         "DROP" if DROPPED in changed else "ACCEPT"
     return verdict, changed.get(DST), changed.get(DPORT)
 
 
-def differences(ruleset: Ruleset, other: Ruleset, host: Host, hook: str,
-                description: Description, table: str, limit: int = 20) -> list[Difference]:
-    """Packet classes whose outcome in ``table`` differs between the two rulesets (at most
-    ``limit``), each with a witness; empty when they treat every described packet alike."""
-    universe = universe_for(ruleset, host, description.interfaces, (other,))
-    mine = exploration(ruleset, host, hook, description, table, universe)
-    theirs = exploration(other, host, hook, description, table, universe)
+def differences(ruleset: Ruleset | NftRuleset, other: Ruleset | NftRuleset, host: Host,
+                hook: str, description: Description, table: str | None, limit: int = 20,
+                family: int = 4) -> list[Difference]:
+    """Packet classes whose outcome differs between the two rulesets (at most ``limit``),
+    each with a witness; empty when they treat every described packet alike. With a
+    ``table`` (two iptables rulesets): where their walks through it end; else (``None``,
+    or an nftables ruleset on either side) at the end of the hook, the packet's and the
+    connection's marks and TPROXY's listener included."""
+    if not isinstance(ruleset, Ruleset):
+        family = other.family if isinstance(other, Ruleset) else family
+    universe = universe_for(ruleset, host, description.interfaces, (other,), family=family)
+    whole = table is None or not isinstance(ruleset, Ruleset) or \
+        not isinstance(other, Ruleset)
+    last = "" if whole else table or ""
+    mine = exploration(ruleset, host, hook, description, last, universe)
+    theirs = exploration(other, host, hook, description, last, universe)
+    if whole:
+        return _compare(mine.hook_endings(), theirs.hook_endings(), universe, hook, limit,
+                        True)
+    return _compare(_table_endings(mine, last), _table_endings(theirs, last), universe, hook,
+                    limit, False)
+
+
+def _table_endings(found: Exploration, table: str) -> list[tuple[Decision, Decision, Piece]]:
+    return [(found.ending(d, piece), d, piece) for d, pieces in sorted(found.decisions.items())
+            if d.table == table for piece in pieces]
+
+
+def _compare(mine: list[tuple[Decision, Decision, Piece]],
+             theirs: list[tuple[Decision, Decision, Piece]], universe: Universe, hook: str,
+             limit: int, whole: bool) -> list[Difference]:
+    """The classes where ``mine`` and ``theirs`` (each piece with where it ended as shown
+    and the decision that gives its verdict) differ."""
     found: list[Difference] = []
-    for a, pieces in sorted(mine.decisions.items()):
-        for b, others in sorted(theirs.decisions.items()):
-            if a.table != table or b.table != table:
+
+    def treated(decision: Decision, piece: Piece) -> tuple[object, ...]:
+        """What the pair compares (the verdict first): cheap, so that only pairs treated
+        differently are intersected."""
+        said = outcome(decision, piece)
+        if not whole or said[0] != "ACCEPT":
+            return said
+        return (*said, dict(piece[1]).get(TPROXY_PORT), _marks(piece, False),
+                _marks(piece, True))
+
+    others = [(their_shown, treated(b, their), their) for their_shown, b, their in theirs]
+    for shown, a, piece in mine:
+        left = treated(a, piece)
+        for their_shown, right, their in others:
+            if len(left) == len(right) == 6 and left[:4] == right[:4] and left != right:
+                marks = True  # alike but for the mark maps: where the maps differ
+            elif left == right:
                 continue
-            for piece in pieces:
-                for their in others:
-                    if outcome(a, piece) == outcome(b, their):
-                        continue
-                    both = tuple(meet(f, x, y) for f, (x, y) in enumerate(
-                        zip(piece[0], their[0], strict=True)))
-                    if all(both):
-                        packet = witness_packet((both, ()), universe, hook)
-                        found.append(Difference(packet, mine.ending(a, piece),
-                                                theirs.ending(b, their)))
-                        if len(found) >= limit:
-                            return found
+            else:
+                marks = False
+            both = tuple(meet(f, x, y) for f, (x, y) in enumerate(
+                zip(piece[0], their[0], strict=True)))
+            if not all(both):
+                continue
+            if marks:  # the sent marks either map (packet's, connection's) treats apart
+                packet = _marks_differ(both[MARK], _marks(piece, False), _marks(their, False))
+                connection = _marks_differ(both[MARK], _marks(piece, True),
+                                           _marks(their, True))
+                differ = (*packet, *_pattern_minus(connection, packet))
+                if not differ:
+                    continue
+                both = tuple(differ if f == MARK else both[f] for f in range(len(both)))
+            found.append(Difference(witness_packet((both, ()), universe, hook), shown,
+                                    their_shown))
+            if len(found) >= limit:
+                return found
     return found
+
+
+def _marks_differ(sent: Intervals, mine: tuple[int, int], theirs: tuple[int, int]
+                  ) -> Intervals:
+    """The sent marks (patterns, of ``sent``) that two maps ``x -> (x & kept) ^ flipped``
+    send to different marks."""
+    if mine == theirs:
+        return ()
+    differ = mine[0] ^ theirs[0]  # bits one map keeps and the other sets
+    flipped = mine[1] ^ theirs[1]
+    if flipped & ~differ & v.MAX_U32:  # a bit both set, to different values: all differ
+        return sent
+    agree = ((flipped & differ, differ),)  # where the sent bit equals what the other sets
+    return _pattern_minus(sent, _pattern_meet(sent, agree))

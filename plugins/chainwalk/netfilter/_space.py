@@ -33,12 +33,14 @@ destination as routing decides (``_routing``), and at PREROUTING there is no soc
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from dataclasses import dataclass, field
 from typing import Literal
 
 from .._errors import ChainwalkError, Location, Problem
 from . import _values as v
 from ._model import BASE_MODULE, Chain, Match, Rule, Ruleset
+from ._nft_model import NftRuleset
 from ._packet import Host, Packet
 from ._routing import primary_address, route_output
 
@@ -67,6 +69,12 @@ CT_MARK = len(FIELDS) + 3
 CT_MARK_KEPT = len(FIELDS) + 4
 # An override: the port of the transparent listener TPROXY handed the packet to.
 TPROXY_PORT = len(FIELDS) + 5
+# An override: where the piece's walk through the hook ended as a person says it (an index
+# into Exploration.endings): the last decision that changed something, else the last one.
+ENDED = len(FIELDS) + 6
+# An override: a NAT statement set up the connection's NAT (nftables: later nat chains
+# of the hook are not consulted).
+NATTED = len(FIELDS) + 7
 ANY_MARK: Patterns = ((0, 0),)
 # uid and gid are kept plus one: 0 is "no local socket".
 NO_SOCKET = 0
@@ -79,7 +87,7 @@ MAX_DEPTH = 64
 # exponential in the file's size, as for the trace; past this, it stops naming the chain.
 MAX_EVALUATIONS = 200_000
 PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132,
-             "udplite": 136, "esp": 50, "ah": 51, "gre": 47}
+             "udplite": 136, "dccp": 33, "esp": 50, "ah": 51, "gre": 47}
 _NON_TERMINAL_NO_CHANGE = ("LOG", "NFLOG", "ULOG", "TRACE", "AUDIT")
 _CT_ZONE = ("zone", "zone-orig", "zone-reply")
 
@@ -268,27 +276,42 @@ class Universe:
         return 0 if name is None else self.interfaces.index(name)
 
 
-def universe_for(ruleset: Ruleset, host: Host, extra: tuple[str, ...] = (),
-                 also: tuple[Ruleset, ...] = ()) -> Universe:
+def universe_for(ruleset: Ruleset | NftRuleset, host: Host, extra: tuple[str, ...] = (),
+                 also: tuple[Ruleset | NftRuleset, ...] = (), family: int | None = None
+                 ) -> Universe:
     """Every interface name the rules (``ruleset``'s and ``also``'s), the host or ``extra``
     mention, and for each wildcard ``x+`` and for all else a name that stands for the
-    names not mentioned."""
+    names not mentioned (``family``: an nftables ruleset's, which holds both)."""
     names: set[str] = {"lo", host.default_interface, *(i.name for i in host.interfaces)}
     names.update(extra)
     wildcards: set[str] = set()
-    for table in (t for r in (ruleset, *also) for t in r.tables):
+    for rules in (ruleset, *also):
+        for name in interface_names(rules):
+            if name.endswith("+"):
+                wildcards.add(name[:-1])
+            else:
+                names.add(name)
+    stand_ins = {f"{prefix}0other" for prefix in wildcards} | {"other0"}
+    family = ruleset.family if isinstance(ruleset, Ruleset) else family or 4
+    local = tuple(int(a.ip) for name, a in host.addresses(family) if name != "lo")
+    return Universe(family, ["", *sorted(names | stand_ins)], local)
+
+
+def interface_names(ruleset: Ruleset | NftRuleset) -> set[str]:
+    """The interface names a ruleset's rules name (``x+`` for a wildcard)."""
+    if not isinstance(ruleset, Ruleset):
+        from ._nft_space import interface_names as nft_names
+
+        return nft_names(ruleset)
+    found: set[str] = set()
+    for table in ruleset.tables:
         for chain in table.chains:
             for rule in chain.rules:
                 base = rule.match(BASE_MODULE)
                 for option in base.options if base else ():
                     if option.name in ("in-interface", "out-interface"):
-                        if option.value.endswith("+"):
-                            wildcards.add(option.value[:-1])
-                        else:
-                            names.add(option.value)
-    stand_ins = {f"{prefix}0other" for prefix in wildcards} | {"other0"}
-    local = tuple(int(a.ip) for name, a in host.addresses(ruleset.family) if name != "lo")
-    return Universe(ruleset.family, ["", *sorted(names | stand_ins)], local)
+                        found.add(option.value)
+    return found
 
 
 # -- what a rule's criteria ask, as constraints -----------------------------------
@@ -489,6 +512,55 @@ def split(pieces: list[Piece],
     return matched, rest
 
 
+def partition(pieces: list[Piece], alternatives: list[Constraint]
+              ) -> tuple[list[list[Piece]], list[Piece]]:
+    """The pieces of each alternative (an earlier one first) and those of none: what
+    :func:`split` gives one alternative after another, made without re-splitting the rest
+    once per alternative when the alternatives ask the same fields (a set's or a verdict
+    map's elements: thousands of them in kube-proxy's). Elements are grouped field by field
+    by their values (a trie): values that do not overlap split each piece once."""
+    fields = [f for f, _ in alternatives[0]] if alternatives else []
+    if not alternatives or len(alternatives) < 8 or len(set(fields)) != len(fields) or \
+            any(f in (MARK, CT_MARK) for f in fields) or \
+            any([f for f, _ in a] != fields for a in alternatives) or \
+            any(f in dict(p[1]) for p in pieces for f in fields):
+        found = []
+        for alternative in alternatives:
+            hit, pieces = split(pieces, [alternative])
+            found.append(hit)
+        return found, pieces
+    out: list[list[Piece]] = [[] for _ in alternatives]
+    rest: list[Piece] = []
+    _partition(pieces, list(range(len(alternatives))), alternatives, 0, out, rest)
+    return out, rest
+
+
+def _partition(pieces: list[Piece], members: list[int], alternatives: list[Constraint],
+               depth: int, out: list[list[Piece]], rest: list[Piece]) -> None:
+    if depth == len(alternatives[members[0]]):
+        out[members[0]].extend(pieces)  # the same element twice: the first one holds
+        return
+    f = alternatives[members[0]][depth][0]
+    groups: dict[Intervals, list[int]] = {}
+    for i in members:
+        groups.setdefault(alternatives[i][depth][1], []).append(i)
+    flat = sorted(interval for value in groups for interval in value)
+    if any(a[1] >= b[0] for a, b in itertools.pairwise(flat)):  # overlapping: one by one
+        for i in members:
+            hit, pieces = split(pieces, [alternatives[i][depth:]])
+            out[i].extend(hit)
+        rest.extend(pieces)
+        return
+    for value, group in groups.items():
+        inside = [(_with_values(cube, f, part), overrides) for cube, overrides in pieces
+                  if (part := _intersect(cube[f], value))]
+        if inside:
+            _partition(inside, group, alternatives, depth + 1, out, rest)
+    outside = _complement(_normal(flat), 1 << 200)
+    rest.extend((_with_values(cube, f, part), overrides) for cube, overrides in pieces
+                if (part := _intersect(cube[f], outside)))
+
+
 def _set(piece: Piece, f: int, value: int) -> Piece:
     """``piece`` after a target set field ``f`` to ``value``."""
     return piece[0], tuple(sorted({**dict(piece[1]), f: value}.items()))
@@ -507,12 +579,58 @@ class Exploration:
     matched: dict[tuple[str, str, int], list[Piece]] = field(default_factory=dict)
     decisions: dict[Decision, list[Piece]] = field(default_factory=dict)
     returns: list[Decision] = field(default_factory=list)
+    # Where walks ended (ENDED indexes it), and the packets the whole hook accepts (set
+    # when every table or base chain of the hook was walked).
+    endings: list[Decision] = field(default_factory=list)
+    final: list[Piece] = field(default_factory=list)
+    _ending_index: dict[Decision, int] = field(default_factory=dict, repr=False)
 
     def ending(self, decision: Decision, piece: Piece) -> Decision:
         """Where ``piece``'s walk ended as a person says it: at the RETURN that sent it
         back to a policy, else at ``decision``."""
         tag = dict(piece[1]).get(RETURNED)
         return self.returns[tag] if decision.rule == 0 and tag is not None else decision
+
+    def decide(self, decision: Decision, recorded: list[Piece],
+               going: list[Piece] | None = None) -> list[Piece]:
+        """Record that the walk of ``recorded`` ends at ``decision``; returns ``going`` (the
+        pieces that go on, default ``recorded``) tagged with where they ended (ENDED), a
+        decision that changed something outranking a later one that did not."""
+        self.decisions.setdefault(decision, []).extend(recorded)
+        out = []
+        for piece in recorded if going is None else going:
+            ending = self.ending(decision, piece)
+            earlier = dict(piece[1]).get(ENDED)
+            if earlier is not None and _plain(ending) and not _plain(self.endings[earlier]):
+                out.append(piece)
+                continue
+            index = self._ending_index.get(ending)
+            if index is None:
+                index = self._ending_index[ending] = len(self.endings)
+                self.endings.append(ending)
+            out.append(_set(piece, ENDED, index))
+        return out
+
+    def hook_endings(self) -> list[tuple[Decision, Decision, Piece]]:
+        """Every piece at the end of the hook: those the hook accepts (``final``) and those
+        a table or base chain dropped, each with where its walk ended as a person says it
+        (:meth:`ending`) and the decision that gives its verdict."""
+        out = []
+        for decision, pieces in sorted(self.decisions.items()):
+            for piece in pieces:
+                if decision.target.upper() in ("DROP", "REJECT") or DROPPED in dict(piece[1]):
+                    out.append((self.ending(decision, piece), decision, piece))
+        for piece in self.final:
+            tag = dict(piece[1]).get(ENDED)
+            shown = self.endings[tag] if tag is not None else Decision("", self.hook, 0,
+                                                                        "ACCEPT")
+            out.append((shown, shown, piece))
+        return out
+
+
+def _plain(decision: Decision) -> bool:
+    """A decision that lets the packet go on unchanged (accept, return, a policy)."""
+    return decision.target.upper() in ("ACCEPT", "RETURN")
 
 
 class _Walker:
@@ -540,8 +658,7 @@ class _Walker:
         left = self.chain(table, chain, cubes, going_on, 0)
         policy = chain.policy or "ACCEPT"
         if left:
-            self.result.decisions.setdefault(Decision(table, chain.name, 0, policy),
-                                             []).extend(left)
+            left = self.result.decide(Decision(table, chain.name, 0, policy), left)
             if policy == "ACCEPT":
                 going_on.extend(left)
         return going_on
@@ -568,18 +685,8 @@ class _Walker:
                     "fewer nested jumps or a narrower description")])
             alternatives = self._constraints(rule, table)
             hit, cubes = split(cubes, alternatives)
-            if len(cubes) + len(hit) > MAX_CUBES:
-                raise ChainwalkError([Problem(
-                    rule.location or Location(self.ruleset.source, 0),
-                    f"chain {chain.name}: the symbolic analysis needs more than {MAX_CUBES} "
-                    "packet classes", None, "a smaller ruleset or a narrower description")])
-            if max((len(piece[0][MARK]) for piece in (*cubes, *hit)), default=0) > \
-                    MAX_MARK_PATTERNS:
-                raise ChainwalkError([Problem(
-                    rule.location or Location(self.ruleset.source, 0),
-                    f"chain {chain.name}: the symbolic analysis needs more than "
-                    f"{MAX_MARK_PATTERNS} mark patterns in one packet class", None,
-                    "fewer distinct mark masks or a narrower description")])
+            self.bounded(rule.location or Location(self.ruleset.source, 0), chain.name,
+                         cubes, hit)
             if not hit:
                 continue
             self.result.matched.setdefault(key, []).extend(hit)
@@ -612,20 +719,33 @@ class _Walker:
                 cubes = cubes + hit  # a conntrack zone: no field of the analysis changes
                 continue
             where = rule.location or Location(self.ruleset.source, 0)
+            going: list[Piece] = []
             if name in ("REDIRECT", "DNAT"):
                 hit, going = self._nat(rule, hit, where)
-                going_on.extend(going)
             elif name == "TPROXY":
-                hit = self._tproxy(rule, hit, where)
-                going_on.extend(hit)
+                hit = going = self._tproxy(rule, hit, where)
             elif name == "ACCEPT":
-                going_on.extend(hit)
+                going = hit
             elif name not in ("DROP", "REJECT"):
                 raise CannotProve(where, f"target {name}")
             # (A NAT decision holds the packets as the target left them.)
             decision = Decision(table, chain.name, number, name)
-            self.result.decisions.setdefault(decision, []).extend(hit)
+            going_on.extend(self.result.decide(decision, hit, going))
         return returned + cubes
+
+    def bounded(self, where: Location, chain: str, cubes: list[Piece], hit: list[Piece]) -> None:
+        """Stop, naming the chain, when a rule left more classes or mark patterns than the
+        bounds."""
+        if len(cubes) + len(hit) > MAX_CUBES:
+            raise ChainwalkError([Problem(
+                where, f"chain {chain}: the symbolic analysis needs more than {MAX_CUBES} "
+                "packet classes", None, "a smaller ruleset or a narrower description")])
+        if max((len(piece[0][MARK]) for piece in (*cubes, *hit)), default=0) > \
+                MAX_MARK_PATTERNS:
+            raise ChainwalkError([Problem(
+                where, f"chain {chain}: the symbolic analysis needs more than "
+                f"{MAX_MARK_PATTERNS} mark patterns in one packet class", None,
+                "fewer distinct mark masks or a narrower description")])
 
     def _mark(self, rule: Rule, table: str, cubes: list[Piece]) -> list[Piece]:
         """The packets after MARK or CONNMARK: each piece's mark maps composed with the
@@ -665,13 +785,18 @@ class _Walker:
         assert rule.target is not None
         options = {o.name: o.value for o in rule.target.options}
         value, mask = v.mark_bits(options["tproxy-mark"])
-        sockets = self.host.socket_list()
-        if sockets is not None:
+        return self.tproxy(int(options["on-port"]), value, mask, cubes, where)
+
+    def tproxy(self, port: int, value: int, mask: int, cubes: list[Piece],
+               where: Location) -> list[Piece]:
+        """The packets handed to the transparent listener on ``port``, their mark set to
+        ``value`` under ``mask``."""
+        if self.host.socket_list() is not None:
             raise CannotProve(where, "TPROXY towards the host's listening sockets")
         out = []
         for piece in cubes:
             kept, flipped = _marks(piece, False)
-            piece = _set(piece, TPROXY_PORT, int(options["on-port"]))
+            piece = _set(piece, TPROXY_PORT, port)
             out.append(_set_marks(piece, False, kept & ~mask, (flipped & ~mask) ^ value))
         return out
 
@@ -682,15 +807,21 @@ class _Walker:
         assert rule.target is not None
         options = {o.name: o.value for o in rule.target.options}
         if rule.target.name == "REDIRECT":
+            return self.rewrite(None, options.get("to-ports"), cubes, where)
+        text = options.get("to-destination", "")
+        address, ports = _host_port(text)
+        if not address or "-" in address:
+            raise CannotProve(where, f"DNAT --to-destination {text}")
+        return self.rewrite(address, ports, cubes, where)
+
+    def rewrite(self, address: str | None, ports: str | None, cubes: list[Piece],
+                where: Location) -> tuple[list[Piece], list[Piece]]:
+        """The packets after a destination NAT to ``address`` (``None``: REDIRECT's, by
+        the hook) and ``ports``, and those of them that go on once rerouted."""
+        if address is None:
             if self.result.hook != "OUTPUT":
-                return self._redirect_in(cubes, options.get("to-ports"), where)
+                return self._redirect_in(cubes, ports, where)
             address = "127.0.0.1" if self.universe.family == 4 else "::1"
-            ports = options.get("to-ports")
-        else:
-            text = options.get("to-destination", "")
-            address, ports = _host_port(text)
-            if not address or "-" in address:
-                raise CannotProve(where, f"DNAT --to-destination {text}")
         if ports and ("-" in ports or ":" in ports.strip("[]")):
             raise CannotProve(where, f"a port range {ports}")
         out = []
@@ -704,13 +835,16 @@ class _Walker:
             piece = _set((cube, overrides), DST, int(ipaddress.ip_address(address)))
             if ports:
                 piece = _set(piece, DPORT, int(ports))
-            changed.append(piece)
-            if sources is not None:
+            if sources is not None:  # (the loopback sources: dropped, unroutable)
+                martian = _intersect(cube[SRC], loopback(self.universe.family))
+                if martian:
+                    changed.append(_set((_with_values(cube, SRC, martian), piece[1]),
+                                        DROPPED, 1))
                 kept = _intersect(cube[SRC], sources)
                 if not kept:
                     continue
-                piece = (tuple(kept if f == SRC else cube[f] for f in range(len(cube))),
-                         piece[1])
+                piece = (_with_values(cube, SRC, kept), piece[1])
+            changed.append(piece)
             out.append(piece)
         return changed, out
 
@@ -749,6 +883,10 @@ def _host_port(text: str) -> tuple[str, str]:
         address, _, port = text.partition(":")
         return address, port
     return text, ""
+
+
+def _with_values(cube: Cube, f: int, values: Intervals) -> Cube:
+    return tuple(values if g == f else cube[g] for g in range(len(cube)))
 
 
 def _with(cube: Cube, f: int, value: int) -> Cube:
@@ -826,13 +964,18 @@ def routes(universe: Universe, host: Host) -> list[tuple[int, Intervals]]:
     return out
 
 
-def explore(ruleset: Ruleset, host: Host, hook: str, described: list[Cube],
+def explore(ruleset: Ruleset | NftRuleset, host: Host, hook: str, described: list[Cube],
             universe: Universe, last_table: str = "") -> Exploration:
     """Every rule reached and every decision, in each table of ``hook`` (up to
     ``last_table``: later tables cannot change its decisions), for the first packets in
-    ``described`` (raises :class:`CannotProve` or, past the bounds, :class:`ChainwalkError`)."""
+    ``described`` (raises :class:`CannotProve` or, past the bounds, :class:`ChainwalkError`).
+    An nftables ruleset is walked by ``_nft_space`` (every base chain of the hook)."""
     from ._trace import HOOK_TABLES
 
+    if not isinstance(ruleset, Ruleset):
+        from ._nft_space import explore_nft
+
+        return explore_nft(ruleset, host, hook, described, universe)
     result = Exploration(universe, hook)
     walker = _Walker(ruleset, host, result)
     cubes = start(universe, host, hook, described)
@@ -842,6 +985,8 @@ def explore(ruleset: Ruleset, host: Host, hook: str, described: list[Cube],
             cubes = walker.table(table, cubes)
         if table == last_table:
             break
+    else:
+        result.final = cubes
     return result
 
 

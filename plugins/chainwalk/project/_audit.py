@@ -13,8 +13,11 @@ The invariants (the proxy runs as ``proxy_uid``/``proxy_gid``, 1337 by default):
   to its outbound listener (which would loop).
 
 An *exclusion* is a ``RETURN`` that names a port or a destination (``--dport``,
-``--dports``, ``-d``): the packets it returns are listed, not counted as a break.
-Anything else that escapes capture breaks the invariant, with a witness packet.
+``--dports``, ``-d``; nftables: a ``return`` whose rule matches ``dport`` or ``daddr``
+with ``==``): the packets it returns are listed, not counted as a break. Anything else
+that escapes capture breaks the invariant, with a witness packet. An iptables ruleset's
+packets are judged where their walk through nat ends; an nftables ruleset's (which has
+no table of fixed name) at the end of the hook.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Literal
 
 from .._errors import Location
 from ..netfilter import Host, Packet, Ruleset, host_with
+from ..netfilter._nft_model import Match, NftRule, NftRuleset, Payload
 from ..netfilter._proof import exploration, outcome, parse_description
 from ..netfilter._space import TPROXY_PORT, Decision, Piece, witness_packet
 
@@ -48,20 +52,21 @@ class Invariant:
     findings: tuple[Finding, ...]
 
 
-def audit(ruleset: Ruleset, host: Host | None = None, proxy_uid: int = 1337,
-          proxy_gid: int = 1337) -> list[Invariant]:
+def audit(ruleset: Ruleset | NftRuleset, host: Host | None = None, proxy_uid: int = 1337,
+          proxy_gid: int = 1337, family: int = 4) -> list[Invariant]:
     """Each invariant, holding or broken (raises ``CannotProve`` for what it cannot
-    decide)."""
+    decide; ``family``: an nftables ruleset's, which holds both)."""
     host = host or host_with({"eth0": ("10.0.0.5/24",)})
+    family = ruleset.family if isinstance(ruleset, Ruleset) else family
     app = f"tcp socket uid!={proxy_uid} gid!={proxy_gid} out=eth0"
     proxy = f"tcp uid={proxy_uid} gid={proxy_gid} out=eth0"
-    lo = int(ipaddress.ip_address("127.0.0.1" if ruleset.family == 4 else "::1"))
+    lo = int(ipaddress.ip_address("127.0.0.1" if family == 4 else "::1"))
     return [
-        _check(ruleset, host, "outbound-capture", "OUTPUT", app,
+        _check(ruleset, host, family, "outbound-capture", "OUTPUT", app,
                lambda o, _: o[0] == "ACCEPT" and o[1] == lo),
-        _check(ruleset, host, "inbound-capture", "PREROUTING", "tcp in=eth0 mark=0",
+        _check(ruleset, host, family, "inbound-capture", "PREROUTING", "tcp in=eth0 mark=0",
                lambda o, tproxy: o[0] == "ACCEPT" and 15006 in (o[2], tproxy)),
-        _check(ruleset, host, "proxy-not-captured", "OUTPUT", proxy,
+        _check(ruleset, host, family, "proxy-not-captured", "OUTPUT", proxy,
                lambda o, _: o[2] != 15001, exclusions=False),
     ]
 
@@ -70,21 +75,22 @@ def _tproxy_port(piece: Piece) -> int | None:
     return dict(piece[1]).get(TPROXY_PORT)
 
 
-def _check(ruleset: Ruleset, host: Host, name: str, hook: str, words: str,
-           good: object, exclusions: bool = True) -> Invariant:
+def _check(ruleset: Ruleset | NftRuleset, host: Host, family: int, name: str, hook: str,
+           words: str, good: object, exclusions: bool = True) -> Invariant:
     assert callable(good)
+    iptables = isinstance(ruleset, Ruleset)
     found = exploration(ruleset, host, hook,
-                        parse_description(words, Location("<audit>", 1), ruleset.family), "nat")
+                        parse_description(words, Location("<audit>", 1), family),
+                        "nat" if iptables else "", family=family)
+    ended = [(found.ending(d, piece), d, piece) for d, pieces in sorted(found.decisions.items())
+             if d.table == "nat" for piece in pieces] if iptables else \
+        found.hook_endings()
     findings = []
-    for decision, pieces in sorted(found.decisions.items()):
-        if decision.table != "nat":
+    for ending, decision, piece in ended:
+        if good(outcome(decision, piece), _tproxy_port(piece)):
             continue
-        for piece in pieces:
-            if good(outcome(decision, piece), _tproxy_port(piece)):
-                continue
-            ending = found.ending(decision, piece)
-            packet = witness_packet(piece, found.universe, hook)
-            findings.append(Finding(packet, ending, exclusions and _excludes(ruleset, ending)))
+        packet = witness_packet(piece, found.universe, hook)
+        findings.append(Finding(packet, ending, exclusions and _excludes(ruleset, ending)))
     broken = any(not f.excluded for f in findings)
     # One finding per ending: the classes a rule decides are many cubes, one witness says it.
     seen: set[tuple[Decision, bool]] = set()
@@ -96,12 +102,15 @@ def _check(ruleset: Ruleset, host: Host, name: str, hook: str, words: str,
     return Invariant(name, "broken" if broken else "holds", tuple(kept))
 
 
-def _excludes(ruleset: Ruleset, ending: Decision) -> bool:
-    if ending.target != "RETURN" or ending.rule == 0:
+def _excludes(ruleset: Ruleset | NftRuleset, ending: Decision) -> bool:
+    if ending.target.upper() != "RETURN" or ending.rule == 0:
         return False
     chain = ruleset.chain(ending.table, ending.chain)
     if chain is None:
         return False
     rule = chain.rules[ending.rule - 1]
+    if isinstance(rule, NftRule):
+        return any(isinstance(s, Match) and s.op == "==" and isinstance(s.left, Payload) and
+                   s.left.field in ("dport", "daddr") for s in rule.statements)
     return any(o.name in _EXCLUDING and not o.negated for m in rule.matches
                for o in m.options)

@@ -16,7 +16,11 @@ or as a ``view: claim`` block (``claim``, ``ruleset`` and optionally ``where``, 
 - ``same-as OTHER``: the ruleset OTHER gives every described packet the same outcome
   (verdict, and the destination and port NAT leaves it).
 
-The description is ``netfilter._proof``'s (default: every packet). The packets are
+RULESET is an iptables stem or an nftables ruleset's file name (``current.nft``: its
+table defaults to the one holding CHAIN, and a walk ends where the hook's base chains of
+that table leave the packet; ``same-as`` with an nftables side compares the outcome of
+the whole hook, marks and TPROXY listener included). The description is
+``netfilter._proof``'s (default: every packet). The packets are
 first packets of connections at ``hook`` (``output``: sent by a process of a pod
 whose ``eth0`` has ``host``, by default 10.0.0.5/24; ``prerouting``: arriving), through
 the tables of the hook up to ``table`` (default ``nat``). A claim that does not hold
@@ -32,6 +36,7 @@ from dataclasses import replace
 from .._errors import ChainwalkError, Location, Problem
 from ..journey import RuleEdit, run_scenario
 from ..netfilter import Host, Packet, Ruleset, Trace, host_with, trace
+from ..netfilter._nft_model import NftChain, NftRuleset
 from ..netfilter._proof import Description, differences, exploration, parse_description
 from ..netfilter._space import (
     CannotProve,
@@ -43,7 +48,7 @@ from ..netfilter._space import (
 from ..render import format_text, journey_key
 from ..render._claims import DEFAULT_HOST, KINDS, OUTCOMES, Claim, ClaimResult, Outcome, describe
 from ..render._trace_text import format_trace
-from ._project import Project
+from ._project import Project, is_nft
 
 _RULE = re.compile(r"^(?P<chain>[^\s#]+)#(?P<rule>\d+|policy)$")
 _HOOKS = ("output", "prerouting")
@@ -143,26 +148,50 @@ def check_claim(project: Project, claim: Claim) -> ClaimResult:
     return project.memo(("claim", claim), lambda: _check(project, claim))
 
 
+def _rules(project: Project, name: str) -> Ruleset | NftRuleset:
+    """The ruleset a claim names: ``NAME.nft`` an nftables one, else an iptables stem."""
+    return project.nft_ruleset(name) if is_nft(name) else project.ruleset(name)
+
+
+def _family(project: Project, claim: Claim) -> int:
+    """The claim's address family: its iptables ruleset's (an nftables one holds both:
+    IPv4, or the other ruleset's when that is an iptables one)."""
+    for name in (claim.ruleset, claim.other):
+        if name and not is_nft(name):
+            return project.ruleset(name).family
+    return 4
+
+
 def _check(project: Project, claim: Claim) -> ClaimResult:
-    ruleset = project.ruleset(claim.ruleset)
+    ruleset = _rules(project, claim.ruleset)
     host = _host(claim)
     hook = claim.hook.upper()
-    description = parse_description(claim.where, claim.where_at or claim.location,
-                                    ruleset.family)
+    family = _family(project, claim)
+    description = parse_description(claim.where, claim.where_at or claim.location, family)
+    if claim.kind != "same-as" and isinstance(ruleset, NftRuleset) and \
+            ruleset.table(claim.table) is None:  # (the default, nat: the chain's table)
+        holder = next((t for t in ruleset.tables if t.chain(claim.chain)), None)
+        claim = replace(claim, table=holder.name) if holder else claim
     if claim.kind != "same-as":
         chain = ruleset.chain(claim.table, claim.chain)
+        policy = chain.base if isinstance(chain, NftChain) else \
+            chain.policy if chain is not None else None
         if chain is None or claim.rule > len(chain.rules) or \
-                (claim.rule == 0 and chain.policy is None):
+                (claim.rule == 0 and policy is None):
             raise ChainwalkError([Problem(
                 claim.location, f"{claim.ruleset} has no {claim.subject()}",
                 f"{claim.chain}#{claim.rule or 'policy'}",
                 f"a rule of {claim.table} {claim.chain}" if chain else "a chain of the ruleset")])
     if claim.kind == "without":
+        if isinstance(ruleset, NftRuleset):
+            raise ChainwalkError([Problem(claim.location, "a what-if edits iptables rulesets "
+                                          "only", claim.ruleset, "an iptables ruleset's stem")])
         return _without(project, claim, ruleset)
+
     def explore() -> Exploration | CannotProve:
         try:
-            return exploration(project.ruleset(claim.ruleset), host, hook, description,
-                               claim.table)
+            return exploration(ruleset, host, hook, description, claim.table,
+                               family=family)
         except CannotProve as e:  # an answer, kept like one
             return e
 
@@ -211,7 +240,8 @@ def _packet(found: Exploration, piece: Piece, hook: str) -> Packet:
     return witness_packet(piece, found.universe, hook)
 
 
-def _traced(ruleset: Ruleset, host: Host, hook: str, packet: Packet) -> tuple[Packet, Trace]:
+def _traced(ruleset: Ruleset | NftRuleset, host: Host, hook: str,
+            packet: Packet) -> tuple[Packet, Trace]:
     return packet, trace(ruleset, packet, host, hook)
 
 
@@ -227,8 +257,9 @@ def _fails(claim: Claim, why: str,
 
 def _same(project: Project, claim: Claim, host: Host, description: Description) -> ClaimResult:
     hook = claim.hook.upper()
-    mine, theirs = project.ruleset(claim.ruleset), project.ruleset(claim.other)
-    found = differences(mine, theirs, host, hook, description, claim.table, limit=1)
+    mine, theirs = _rules(project, claim.ruleset), _rules(project, claim.other)
+    found = differences(mine, theirs, host, hook, description, claim.table, limit=1,
+                        family=_family(project, claim))
     if not found:
         return ClaimResult(claim)
     first = found[0]

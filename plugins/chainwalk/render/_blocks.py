@@ -46,7 +46,8 @@ VIEWS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 # The keys that may name an nftables ruleset (``NAME.nft``), by view; every other view
 # reads iptables rulesets.
-NFT_KEYS: dict[str, tuple[str, ...]] = {"listing": ("ruleset",), "correspondence": ("against",)}
+NFT_KEYS: dict[str, tuple[str, ...]] = {"listing": ("ruleset",), "correspondence": ("against",),
+                                      "claim": ("ruleset",)}
 NFT_SUFFIX = ".nft"
 # Views whose output is generated rows or a listing, kept out of the search index
 # (``_html.unsearched``): readers search the prose around them, and the rules tables

@@ -25,6 +25,11 @@ OUTCOMES: tuple[Outcome, ...] = ("loops", "refused", "blackholed", "dropped", "d
 DEFAULT_HOST = "eth0=10.0.0.5/24"
 
 
+
+def file_name(ruleset: str) -> str:
+    """A claim's ruleset as its file is named: ``current.rules``, ``current.nft``."""
+    return ruleset if ruleset.endswith(".nft") else ruleset + ".rules"
+
 @dataclass(frozen=True)
 class Claim:
     """One claim as written: what it says and where."""
@@ -47,7 +52,7 @@ class Claim:
 
     def subject(self) -> str:
         if self.kind == "same-as":
-            return f"{self.other}.rules"
+            return file_name(self.other)
         if self.rule == 0:
             return f"{self.table} {self.chain}'s policy"
         return f"{self.table} {self.chain} rule {self.rule}"
@@ -106,9 +111,14 @@ def inline_text(claim: Claim, msg: Messages) -> str:
 def sentence(result: ClaimResult, msg: Messages = ENGLISH) -> str:
     """What a checked claim says, as Markdown (the block's note)."""
     claim = result.claim
-    ruleset = md_code(claim.ruleset + ".rules")
+    ruleset = md_code(file_name(claim.ruleset))
+    if claim.kind == "same-as" and (file_name(claim.ruleset).endswith(".nft") or
+                                    file_name(claim.other).endswith(".nft")):
+        # (an nftables side is compared over the whole hook, as _proof.differences does)
+        return msg("claim.same-as-hook", ruleset=ruleset, other=md_code(file_name(claim.other)),
+                   packet=_packets(claim, msg), hook=claim.hook)
     if claim.kind == "same-as":
-        return msg("claim.same-as", ruleset=ruleset, other=md_code(claim.other + ".rules"),
+        return msg("claim.same-as", ruleset=ruleset, other=md_code(file_name(claim.other)),
                    packet=_packets(claim, msg), table=claim.table)
     values = {"what": md_text(_subject(claim, msg)), "ruleset": ruleset,
               "packet": _packets(claim, msg)}
@@ -147,8 +157,8 @@ def behaviour_table(old_name: str, new_name: str,
         packets = msg("behaviour.matching", packets=packets, where=md_code(where))
     head = msg("behaviour.head", packets=packets, table=md_text(table))
     if not rows:
-        return head + msg("behaviour.same", old=md_code(old_name + ".rules"),
-                          new=md_code(new_name + ".rules")) + "\n"
+        return head + msg("behaviour.same", old=md_code(file_name(old_name)),
+                          new=md_code(file_name(new_name))) + "\n"
     lines = [head + msg("behaviour.differ"), "",
              msg("behaviour.header", old=md_code(old_name), new=md_code(new_name)),
              "| --- | --- | --- |"]
