@@ -213,14 +213,15 @@ RESTORE = ("-A ISTIO_OUTPUT -m connmark --mark 0x111/0xfff -j CONNMARK --restore
 
 
 
-def ambient_changed(tmp_path: Path, old: str, new: str) -> Path:
-    """A copy of the rules folder whose ambient.rules has ``old`` (once) replaced."""
+def rules_changed(tmp_path: Path, ruleset: str, old: str, new: str) -> Path:
+    """A copy of the rules folder whose ruleset file ``ruleset`` has ``old`` (once)
+    replaced by ``new``."""
     rules = tmp_path / "rules"
     shutil.copytree(REPO / "rules", rules)
-    ambient = rules / "rulesets" / "ambient.rules"
-    text = ambient.read_text(encoding="utf-8")
+    path = rules / "rulesets" / ruleset
+    text = path.read_text(encoding="utf-8")
     assert text.count(old) == 1
-    ambient.write_text(text.replace(old, new), encoding="utf-8")
+    path.write_text(text.replace(old, new), encoding="utf-8")
     return rules
 
 
@@ -248,7 +249,7 @@ def test_ambient_mark_claims_fail_when_the_rules_change(
         tmp_path: Path, old: str, new: str, failure: str, witness: str,
         failing: list[str]) -> None:
     assert render(AMBIENT_CLAIMS)[1] == []
-    rules = ambient_changed(tmp_path, old, new)
+    rules = rules_changed(tmp_path, "ambient.rules", old, new)
     _, problems = render(AMBIENT_CLAIMS, rules)
     claims = {p.split(": ", 1)[0].removeprefix("docs/p.md:"): p for p in problems
               if "the claim" in p.split("\n")[0]}
@@ -302,7 +303,7 @@ def test_the_ambient_pages_claims_hold() -> None:
 ])
 def test_each_claim_of_the_ambient_page_fails_when_its_rule_changes(
         tmp_path: Path, old: str, new: str, broken: set[str]) -> None:
-    rules = ambient_changed(tmp_path, old, new)
+    rules = rules_changed(tmp_path, "ambient.rules", old, new)
     for page in ("docs/ambient.md", "docs/ambient.zh.md"):
         markdown = (REPO / page).read_text(encoding="utf-8")
         _, problems = render(markdown, rules, page)
@@ -312,17 +313,6 @@ def test_each_claim_of_the_ambient_page_fails_when_its_rule_changes(
 
 
 # -- claims over an nftables ruleset (docs/nftables.md) ---------------------------------
-
-def nft_changed(tmp_path: Path, old: str, new: str) -> Path:
-    """A copy of the rules folder whose current.nft has ``old`` (once) replaced."""
-    rules = tmp_path / "rules"
-    shutil.copytree(REPO / "rules", rules)
-    current = rules / "rulesets" / "current.nft"
-    text = current.read_text(encoding="utf-8")
-    assert text.count(old) == 1
-    current.write_text(text.replace(old, new), encoding="utf-8")
-    return rules
-
 
 NFT_PAGES = ("docs/nftables.md", "docs/nftables.zh.md")
 NFT_OUTPUT = "add rule inet istio-proxy-nat istio-output "
@@ -352,7 +342,7 @@ def test_the_nftables_pages_claims_hold() -> None:
 ])
 def test_each_nft_claim_fails_when_its_rule_changes(tmp_path: Path, old: str, new: str,
                                                     broken: set[str]) -> None:
-    rules = nft_changed(tmp_path, old, new)
+    rules = rules_changed(tmp_path, "current.nft", old, new)
     for page in NFT_PAGES:
         markdown = (REPO / page).read_text(encoding="utf-8")
         _, problems = render(markdown, rules, page)
@@ -368,16 +358,6 @@ def tproxy_claims() -> str:
     found = [block for block in blocks if "without" not in block]
     assert len(found) == 3, found
     return "\n".join(found)
-
-
-def tproxy_changed(tmp_path: Path, old: str, new: str) -> Path:
-    rules = tmp_path / "rules"
-    shutil.copytree(REPO / "rules", rules)
-    tproxy = rules / "rulesets" / "tproxy.rules"
-    text = tproxy.read_text(encoding="utf-8")
-    assert text.count(old) == 1
-    tproxy.write_text(text.replace(old, new), encoding="utf-8")
-    return rules
 
 
 @pytest.mark.parametrize(("old", "new", "failing", "witness"), [
@@ -397,7 +377,7 @@ def test_tproxy_page_claims_fail_when_the_rules_change(
         tmp_path: Path, old: str, new: str, failing: list[str], witness: str) -> None:
     page = tproxy_claims()
     assert render(page)[1] == []
-    _, problems = render(page, tproxy_changed(tmp_path, old, new))
+    _, problems = render(page, rules_changed(tmp_path, "tproxy.rules", old, new))
     broken = sorted(m.group(1) for p in problems
                     if (m := re.search(r"the claim '(\w+ \S+)", p)) is not None)
     assert len(broken) == len(problems), problems
