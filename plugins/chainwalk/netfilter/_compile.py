@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from . import _values as v
 from ._model import BASE_MODULE, Match, Option, Rule
 from ._packet import Host, Socket, hostport
-from ._reasons import Reason, ReasonCode, because
+from ._reasons import Reason, ReasonCode, because, kept
 from ._routing import is_local
 from ._state import State
+
+if TYPE_CHECKING:
+    from ._trace import Step
 
 
 @dataclass(slots=True)
@@ -46,6 +49,8 @@ class CompiledRule:
     exact_destination: int | None
     # The target's options by name, read once, not per packet.
     target_options: dict[str, tuple[str, ...]]
+    # The trace's steps that are the same for every packet (a jump's), by hook and result.
+    steps: dict[tuple[str, str], Step] = field(default_factory=dict)
 
 
 def compile_rule(rule: Rule) -> CompiledRule:
@@ -76,12 +81,15 @@ def _address(which: str) -> Callable[[Option], Check]:
             "destination.in-negated"
         inside: ReasonCode = "source.not-in" if which == "source" else "destination.not-in"
 
+        failed, failure = kept(lambda shown: because(outside if neg else inside,
+                                                     address=shown, network=net))
+
         def check(st: State, host: Host) -> Result:
             addr = st.src_int if which == "source" else st.dst_int
             if ((addr & mask) == value) != neg:
                 return None
             shown = st.src if which == "source" else st.dst
-            return because(outside if neg else inside, address=shown, network=net)
+            return failed.get(shown) or failure(shown)
 
         return check
 
@@ -95,14 +103,17 @@ def _interface(which: str) -> Callable[[Option], Check]:
 
     def build(option: Option) -> Check:
         pattern, neg = option.value, option.negated
+        # by the hook (no interface there) or by the interface's name
+        failed, failure = kept(lambda key: because(
+            none, hook=key[0], wanted=f"{'!' if neg else ''}{pattern}") if key[1] is None
+            else because(other_negated if neg else other, interface=key[1], wanted=pattern))
 
         def check(st: State, host: Host) -> Result:
             name = st.in_if if which == "in" else st.out_if
             if v.interface_matches(pattern, name) != neg:
                 return None
-            if name is None:
-                return because(none, hook=st.hook, wanted=f"{'!' if neg else ''}{pattern}")
-            return because(other_negated if neg else other, interface=name, wanted=pattern)
+            key = (st.hook if name is None else "", name)
+            return failed.get(key) or failure(key)
 
         return check
 
@@ -111,13 +122,14 @@ def _interface(which: str) -> Callable[[Option], Check]:
 
 def _protocol(option: Option) -> Check:
     wanted, neg = option.value, option.negated
+    failed, failure = kept(lambda protocol: because(
+        "protocol.negated" if neg else "protocol", protocol=protocol, wanted=wanted))
 
     def check(st: State, host: Host) -> Result:
         hit = wanted == "all" or st.protocol == wanted
         if hit != neg:
             return None
-        return because("protocol.negated" if neg else "protocol", protocol=st.protocol,
-                       wanted=wanted)
+        return failed.get(st.protocol) or failure(st.protocol)
 
     return check
 
@@ -162,13 +174,15 @@ def _port_check(attr: Literal["sport", "dport"], option: Option) -> Check:
     lo, hi = ranges[0]
     several = len(ranges) > 1  # most rules give one port or range: no any() for them
     negated: ReasonCode = "sport.negated" if attr == "sport" else "dport.negated"
+    failed, failure = kept(lambda port: because(negated if neg else attr, port=port,
+                                                wanted=shown))
 
     def check(st: State, host: Host) -> Result:
         port: int = port_of(st)
         hit = any(lo <= port <= hi for lo, hi in ranges) if several else lo <= port <= hi
         if hit != neg:
             return None
-        return because(negated if neg else attr, port=port, wanted=shown)
+        return failed.get(port) or failure(port)
 
     return check
 
@@ -241,6 +255,12 @@ def _owner(match: Match) -> Check:
                     if named is not None and not named.value[0].isdigit()), None)
     uid_lo, uid_hi = v.id_bounds(uid.value) if uid is not None and by_name is None else (0, 0)
     gid_lo, gid_hi = v.id_bounds(gid.value) if gid is not None and by_name is None else (0, 0)
+    uid_failed, uid_failure = kept(lambda owner: because(
+        "owner.uid.negated" if uid is not None and uid.negated else "owner.uid", uid=owner,
+        wanted=uid.value if uid is not None else ""))
+    gid_failed, gid_failure = kept(lambda owner: because(
+        "owner.gid.negated" if gid is not None and gid.negated else "owner.gid", gid=owner,
+        wanted=gid.value if gid is not None else ""))
 
     def check(st: State, host: Host) -> Result:
         if st.uid is None:
@@ -253,15 +273,13 @@ def _owner(match: Match) -> Check:
         if uid is not None:
             lo, hi = uid_lo, uid_hi
             if (lo <= st.uid <= hi) == uid.negated:
-                return because("owner.uid.negated" if uid.negated else "owner.uid",
-                               uid=st.uid, wanted=uid.value)
+                return uid_failed.get(st.uid) or uid_failure(st.uid)
         if gid is not None:
             lo, hi = gid_lo, gid_hi
             assert st.gid is not None
             hit = lo <= st.gid <= hi or (suppl and any(lo <= g <= hi for g in st.groups))
             if hit == gid.negated:
-                return because("owner.gid.negated" if gid.negated else "owner.gid",
-                               gid=st.gid, wanted=gid.value)
+                return gid_failed.get(st.gid) or gid_failure(st.gid)
         return None
 
     return check

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from ipaddress import IPv6Address
 from socket import inet_ntoa
+from typing import TYPE_CHECKING
 
 from . import _nft_values as nv
 from ._compile import Choice
@@ -36,8 +37,11 @@ from ._nft_model import (
     Vmap,
 )
 from ._packet import Host
-from ._reasons import Reason, ReasonCode, because
+from ._reasons import Reason, ReasonCode, because, kept
 from ._state import State
+
+if TYPE_CHECKING:
+    from ._trace import Step
 
 Result = Reason | Choice | None
 Check = Callable[[State, Host], Result]
@@ -47,7 +51,6 @@ Value = int | str | tuple[int | str, ...]
 
 _CT_STATE_BITS = {"NEW": 8, "ESTABLISHED": 2, "RELATED": 4, "INVALID": 1, "UNTRACKED": 64}
 _TRANSPORT = ("tcp", "udp", "sctp", "dccp", "udplite")
-_REASONS_KEPT = 64
 
 
 class _Missing(Exception):
@@ -296,18 +299,10 @@ def compile_match(match: Match, table: NftTable) -> Check:
         else None
 
     # The reason a value fails the match, made once per value (a few values recur:
-    # the packet's interface, uid, protocol), up to _REASONS_KEPT of them.
-    failed: dict[Value, Reason] = {}
+    # the packet's interface, uid, protocol).
     failed_code: ReasonCode = "nft.in" if negated else "nft.not-in"
-
-    def failure(value: Value) -> Reason:
-        said = failed.get(value)
-        if said is None:
-            if len(failed) >= _REASONS_KEPT:
-                failed.clear()
-            said = failed[value] = because(failed_code, value=shown(types, value),
-                                           wanted=wanted)
-        return said
+    failed, failure = kept(lambda value: because(failed_code, value=shown(types, value),
+                                                 wanted=wanted))
 
     if op in ("==", "!=") and isinstance(one, tuple) and isinstance(left, Payload) and \
             left.field in ("saddr", "daddr"):
@@ -349,7 +344,7 @@ def compile_match(match: Match, table: NftTable) -> Check:
                 return value
             if (low <= value <= high) != negated:  # type: ignore[operator]
                 return None
-            return failed.get(value) or failure(value)  # type: ignore[arg-type]
+            return failed.get(value) or failure(value)
         return check_interval
     if op in ("==", "!=") and isinstance(one, str) and not one.endswith("*"):
         def check_name(st: State, host: Host) -> Result:
@@ -358,7 +353,7 @@ def compile_match(match: Match, table: NftTable) -> Check:
                 return value
             if (value == one) != negated:
                 return None
-            return failed.get(value) or failure(value)  # type: ignore[arg-type]
+            return failed.get(value) or failure(value)
         return check_name
 
     def check(st: State, host: Host) -> Result:
@@ -392,11 +387,14 @@ def compile_match(match: Match, table: NftTable) -> Check:
 class CompiledNftRule:
     """A check for each match of the rule, by the match's position in its statements;
     ``leading`` the checks of the matches before its first other statement (counters and
-    logs aside), in order, and ``rest`` the position of that statement."""
+    logs aside), in order, and ``rest`` the position of that statement. ``missed`` is the
+    trace's: by hook, the last reason the rule's first match gave, with the steps of the
+    rules it decides (``_nft_trace.NftRun.missed``)."""
 
     checks: dict[int, Check]
     leading: tuple[Check, ...]
     rest: int
+    missed: dict[str, tuple[Reason, tuple[Step, ...], int]] = field(default_factory=dict)
 
 
 def compile_rule(rule: NftRule, table: NftTable) -> CompiledNftRule:

@@ -55,10 +55,13 @@ _VERDICTS: dict[str, Outcome] = {"accept": "ACCEPT", "drop": "DROP", "return": "
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    """A base chain at a hook (``chain`` None: the NAT core's own place)."""
+    """A base chain at a hook (``chain`` None: the NAT core's own place), with what the walk
+    reads of it: the priority it runs at (a nat chain's: the NAT core's), and its type."""
 
     table: NftTable | None
     chain: NftChain | None
+    priority: int
+    type: str  # filter, nat or route; "nat" for the NAT core's own place
 
 
 def hook_entries(ruleset: NftRuleset, hook: str, family: int) -> tuple[_Entry, ...]:
@@ -75,14 +78,16 @@ def hook_entries(ruleset: NftRuleset, hook: str, family: int) -> tuple[_Entry, .
             order += 1
             if base.type == "nat":
                 keyed.append(((_NAT_CORE.get(hook, base.priority), 1, base.priority, order),
-                              _Entry(table, chain)))
+                              _Entry(table, chain, _NAT_CORE.get(hook, 0), "nat")))
             else:
-                keyed.append(((base.priority, 0, 0, order), _Entry(table, chain)))
+                keyed.append(((base.priority, 0, 0, order),
+                              _Entry(table, chain, base.priority, base.type)))
     if hook in _NAT_CORE and any(c.base is not None and c.base.type == "nat"
                                  for t in ruleset.tables if t.carries(family)
                                  for c in t.chains):
         # where a known connection's mapping is applied, even without a nat chain here
-        keyed.append(((_NAT_CORE[hook], 1, -(1 << 30), 0), _Entry(None, None)))
+        keyed.append(((_NAT_CORE[hook], 1, -(1 << 30), 0),
+                      _Entry(None, None, _NAT_CORE[hook], "nat")))
     keyed.sort(key=lambda item: item[0])
     return tuple(entry for _, entry in keyed)
 
@@ -105,27 +110,24 @@ class NftRun(_Run):
         new_route: str | None = None
         for entry in entries:
             table, chain = entry.table, entry.chain
-            base = chain.base if chain is not None else None
-            priority = base.priority if base is not None and base.type != "nat" else \
-                _NAT_CORE.get(name, 0)
-            if not tracked and priority >= CONNTRACK_PRIORITY:
+            if not tracked and entry.priority >= CONNTRACK_PRIORITY:
                 tracked = True
                 st.ct_attached, st.ct_template = True, False
-            if table is None or chain is None or base is None:
+            if table is None or chain is None:
                 if not first and self.mapping is not None and not st.untracked:
                     mapped_from = st.dst
                     self.map_addresses(hook)
                     if hook == "OUTPUT" and st.dst != mapped_from:
                         new_route = self.reroute("nat")
                 continue
-            if base.type == "nat" and (not first or nat_done):
+            if entry.type == "nat" and (not first or nat_done):
                 continue
             before = (st.dst, st.src, st.mark)
             verdict, natted = self.run_chain(table, chain, hook)
             if verdict == "DROP" or verdict == "REJECT" or verdict == "QUEUE":
                 self.stop(verdict)
             nat_done = nat_done or natted
-            if hook == "OUTPUT" and base.type in ("route", "nat") and \
+            if hook == "OUTPUT" and entry.type != "filter" and \
                     (st.dst, st.src, st.mark) != before:
                 new_route = self.reroute(f"{table.family} {table.name} {chain.name}")
         if not tracked:
@@ -140,7 +142,6 @@ class NftRun(_Run):
         """Walk ``base_chain`` and the chains it jumps to: the verdict, and whether a
         NAT statement set up the connection's NAT."""
         steps, st, host = self.steps, self.st, self.host
-        missed = self.ruleset._steps  # type: ignore[union-attr]
         chain = base_chain
         position = 0
         stack: list[tuple[NftChain, int]] = []
@@ -158,7 +159,7 @@ class NftRun(_Run):
                     if found is not None:
                         break
                 if isinstance(found, Reason):  # the common step, inline
-                    run = missed.get((id(chain), position, hook, id(found)))
+                    run = compiled.missed.get(hook)
                     if run is None or run[0] is not found:
                         run = self.missed(table, chain, position, hook, found)
                     steps.extend(run[1])
@@ -231,9 +232,9 @@ class NftRun(_Run):
                reason: Reason) -> tuple[Reason, tuple[Step, ...], int]:
         """Rule ``number`` of ``chain`` is not matched for ``reason``, its first match's, and
         so are the rules after it that start with the same match (the same check): their
-        steps and the position after them, kept in the ruleset (keyed by the ids of the
-        chain and the reason, which it keeps alive) for the next packet that misses them
-        so."""
+        steps and the position after them, kept with the rule's compiled checks for the next
+        packet that misses it for the same reason at this hook (checks keep their reasons,
+        so a reason that recurs is the same object)."""
         rules = chain.rules
         first = rules[number - 1].compiled(table).leading[0]
         # Only a reason of the first check holds for the rules that start alike (checks
@@ -250,10 +251,8 @@ class NftRun(_Run):
                                  "not-matched", reason, location=rule.location,
                                  family=table.family, handle=rule.handle))
             position += 1
-        kept = self.ruleset._steps  # type: ignore[union-attr]
-        if len(kept) >= _STEPS_KEPT_PER_RULESET:
-            kept.clear()
-        run = kept[(id(chain), number, hook, id(reason))] = (reason, tuple(found), position - 1)
+        run = rules[number - 1].compiled(table).missed[hook] = (reason, tuple(found),
+                                                                position - 1)
         return run
 
     def run_rule(self, table: NftTable, chain: NftChain, number: int, rule: NftRule,
@@ -286,7 +285,6 @@ class NftRun(_Run):
         target: str | None = None
         natted = False
         jumped: Verdict | None = None
-        where = f"{table.name}:{chain.name}:{number}"
         statements = rule.statements
         for i in range(compiled.rest, len(statements)):
             s = statements[i]
@@ -295,7 +293,7 @@ class NftRun(_Run):
                 if found is None:
                     continue
                 if isinstance(found, Choice):
-                    if self.choose(found, where, rule):
+                    if self.choose(found, f"{table.name}:{chain.name}:{number}", rule):
                         result = "assumed"
                         continue
                     return self.finish(table, hook, chain, number, rule, "assumed-not",
@@ -304,10 +302,10 @@ class NftRun(_Run):
                                        "CONTINUE")
                 return self.finish(table, hook, chain, number, rule, "not-matched", found,
                                    None, effects, "CONTINUE")
-            if isinstance(s, Counter | Log):
+            if isinstance(s, (Counter, Log)):
                 continue
             if isinstance(s, Vmap):
-                picked = self.vmap(table, s, where, rule)
+                picked = self.vmap(table, s, f"{table.name}:{chain.name}:{number}", rule)
                 if isinstance(picked, Reason):
                     effects.append(picked)
                     break

@@ -27,13 +27,15 @@ def hostport(address: str, port: int | None) -> str:
     return host if port is None else f"{host}:{port}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Packet:
     """The first packet of a connection, as netfilter sees it.
 
     ``uid``/``gid`` are the owner of the local socket that sent it (``None``: no
     local socket, as for a packet arriving from outside). ``src`` empty means
-    "let routing choose", as for an unbound socket.
+    "let routing choose", as for an unbound socket. Not changed once made (it hashes by
+    value); not ``frozen``, which made it several times as costly to make, and a trace
+    makes one for each branch's end (see bench/README.md).
     """
 
     dst: str
@@ -56,18 +58,22 @@ class Packet:
         return family_of(self.dst)
 
     def __post_init__(self) -> None:
-        for label, value in (("dst", self.dst), ("src", self.src)):
-            if value or label == "dst":
-                try:
-                    ip(value)
-                except ValueError:
-                    raise ChainwalkError(f"packet {label} {value!r} is not an IP address"
-                                         ) from None
-        if self.src and (":" in self.src) != (":" in self.dst):
-            raise ChainwalkError("packet src and dst are of different address families")
-        for label, port in (("sport", self.sport), ("dport", self.dport)):
-            if not 0 <= port <= 65535:
-                raise ChainwalkError(f"packet {label} {port} is not a port (0-65535)")
+        _check_address("dst", self.dst)
+        if self.src:
+            _check_address("src", self.src)
+            if (":" in self.src) != (":" in self.dst):
+                raise ChainwalkError("packet src and dst are of different address families")
+        if not (0 <= self.sport <= 65535 and 0 <= self.dport <= 65535):
+            label, port = ("dport", self.dport) if 0 <= self.sport <= 65535 else \
+                ("sport", self.sport)
+            raise ChainwalkError(f"packet {label} {port} is not a port (0-65535)")
+
+
+def _check_address(label: str, value: str) -> None:
+    try:
+        ip(value)
+    except ValueError:
+        raise ChainwalkError(f"packet {label} {value!r} is not an IP address") from None
 
 
 @dataclass(frozen=True)

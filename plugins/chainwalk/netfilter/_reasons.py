@@ -13,9 +13,9 @@ place of the f-string each used to be), so the trace's hot path is as cheap as b
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 ReasonCode = Literal[
     # iptables base criteria
@@ -335,3 +335,26 @@ class Reason:
 def because(code: ReasonCode, /, **values: object) -> Reason:
     """The reason ``code`` with its values: ``because("protocol", protocol="tcp", ...)``."""
     return Reason(code, values)
+
+
+#: How many reasons a check keeps (see :func:`kept`).
+REASONS_KEPT = 64
+
+
+def kept(make: Callable[[Any], Reason]) -> tuple[dict[Hashable, Reason],
+                                                 Callable[[Any], Reason]]:
+    """A check's reasons, made once per value read (a few values recur: the packet's
+    interface, protocol, uid): the table to look in first, and the function that makes
+    ``make(value)`` and keeps it (up to ``REASONS_KEPT``). A check calls it as
+    ``found.get(value) or reason(value)``; ``make``'s reason must depend on ``value`` alone."""
+    found: dict[Hashable, Reason] = {}
+
+    def reason(value: Hashable) -> Reason:
+        said = found.get(value)
+        if said is None:
+            if len(found) >= REASONS_KEPT:
+                found.clear()
+            said = found[value] = make(value)
+        return said
+
+    return found, reason

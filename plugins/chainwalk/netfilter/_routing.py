@@ -23,7 +23,7 @@ _LOOPBACK4 = ipaddress.ip_network("127.0.0.0/8")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Route:
     interface: str | None  # None: no route (unreachable)
     source: str  # preferred source address

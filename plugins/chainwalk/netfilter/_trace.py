@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .._errors import ChainwalkError, Location, Problem
 from ._compile import Choice
-from ._model import Chain, Option, Rule, Ruleset, Target
+from ._model import Chain, Option, Rule, Ruleset, Table
 from ._packet import Host, Packet, hostport
 from ._policy_routing import RouteDecision
 from ._reasons import Reason, because
@@ -336,9 +336,6 @@ class _Run:
         self.st = State()
         self.nat_bound = False
         self.routes: list[RouteDecision] = []
-        # One effect per chain jumped to, shared by its steps: a hostile jump graph
-        # makes a million of them.
-        self.jump_effects: dict[tuple[bool, str], Reason] = {}
         # "UNROUTABLE": routing refused the packet (it is dropped, by no rule).
         self.verdict: Verdict | Literal["UNROUTABLE"] = "ACCEPT"
 
@@ -361,11 +358,8 @@ class _Run:
         return taken
 
     # -- a table at a hook ---------------------------------------------------
-    def run_table(self, table_name: str, hook: str) -> Outcome:
-        assert isinstance(self.ruleset, Ruleset)
-        table = self.ruleset.table(table_name)
-        if table is None:
-            return "ACCEPT"
+    def run_table(self, table: Table, hook: str) -> Outcome:
+        table_name = table.name
         st, host, steps, use_index = self.st, self.host, self.steps, self.use_index
         st.hook = hook
         chains = table.by_name
@@ -412,8 +406,8 @@ class _Run:
                 if reason is not None or target is None:
                     # Not matched (a reason), or matched without a target: nothing happens.
                     steps.append(Step("rule", table_name, hook, name, number, rule.spec, result,
-                                      reason, target.name if target else None,
-                                      location=rule.location))
+                                      reason, target.name if target else None, None, 1,
+                                      rule.location))
                     continue
                 if target.is_chain:
                     if len(steps) > MAX_STEPS:
@@ -423,10 +417,7 @@ class _Run:
                             f"rules, here in {table_name} {name} jumping to {target.name}",
                             None, "chains that do not jump to the same chains again and "
                             "again (each jump walks the whole chain it names)")])
-                    jump: Jump = "goto" if target.goto else "jump"
-                    steps.append(Step("rule", table_name, hook, name, number, rule.spec, result,
-                                      None, target.name, self.jump_effect(target),
-                                      location=rule.location, jump=jump))
+                    steps.append(self.jump_step(table_name, hook, name, number, rule, result))
                     if not target.goto:
                         stack.append((chain, position))
                     chain, position = chains[target.name], 0
@@ -465,24 +456,25 @@ class _Run:
         assert isinstance(self.ruleset, Ruleset)
         present = self.ruleset.by_name
         for table in HOOK_TABLES[hook]:
-            if table == "nat" and (self.nat_bound or st.untracked or st.ctstate != "NEW"):
-                if self.mapping is not None and not st.untracked:
-                    before = (st.dst, st.mark)
-                    self.map_addresses(hook)
-                    if hook == "OUTPUT" and (st.dst, st.mark) != before:
-                        new_route = self.reroute("nat")
-                continue
-            if table == "nat" and not self.ruleset.tracks_connections:
-                if table in present:
-                    self.event("untracked-namespace", because("event.untracked-namespace"))
-                continue
+            if table == "nat":
+                if self.nat_bound or st.untracked or st.ctstate != "NEW":
+                    if self.mapping is not None and not st.untracked:
+                        before = (st.dst, st.mark)
+                        self.map_addresses(hook)
+                        if hook == "OUTPUT" and (st.dst, st.mark) != before:
+                            new_route = self.reroute("nat")
+                    continue
+                if not self.ruleset.tracks_connections:
+                    if table in present:
+                        self.event("untracked-namespace", because("event.untracked-namespace"))
+                    continue
             if table not in present:
                 # A table the ruleset lacks accepts without a step and changes nothing.
                 if table == "raw":
                     st.ct_attached = True  # conntrack runs right after raw all the same
                 continue
             before = (st.dst, st.mark)
-            verdict = self.run_table(table, hook)
+            verdict = self.run_table(present[table], hook)
             if verdict != "ACCEPT":
                 assert verdict != "CONTINUE" and verdict != "RETURN"
                 self.stop(verdict)
@@ -544,16 +536,26 @@ class _Run:
             self.routes.append(route.decision)
         return route
 
-    def jump_effect(self, target: Target) -> Reason:
-        key = (target.goto, target.name)
-        effect = self.jump_effects.get(key)
-        if effect is None:
-            effect = self.jump_effects[key] = because(
-                "effect.goto" if target.goto else "effect.jump", chain=target.name)
-        return effect
+    @staticmethod
+    def jump_step(table: str, hook: str, chain: str, number: int, rule: Rule,
+                  result: StepResult) -> Step:
+        """The step of a rule that jumps (or goes) to a chain: the same for every packet
+        that takes it, so made once per hook and result and kept with the compiled rule
+        (steps are not changed once made)."""
+        kept = rule.compiled.steps
+        step = kept.get((hook, result))
+        if step is None:
+            target = rule.target
+            assert target is not None
+            step = kept[(hook, result)] = Step(
+                "rule", table, hook, chain, number, rule.spec, result, None, target.name,
+                because("effect.goto" if target.goto else "effect.jump", chain=target.name),
+                location=rule.location, jump="goto" if target.goto else "jump")
+        return step
 
     def event(self, kind: EventKind, what: Reason) -> None:
-        self.steps.append(Step("event", "", self.st.hook, "", 0, reason=what, event=kind))
+        self.steps.append(Step("event", "", self.st.hook, "", 0, "", "", what, None, None, 1, None,
+                               None, (), kind))
 
     def stop(self, verdict: Literal["DROP", "REJECT", "QUEUE", "UNROUTABLE"]) -> None:
         self.verdict = verdict
@@ -585,8 +587,8 @@ class _Run:
                        tuple(sorted(st.tcp_flags)))
         verdict = self.verdict if self.verdict != "UNROUTABLE" else "DROP"
         return Branch(self.probability, tuple(self.assumptions), tuple(self.steps), verdict,
-                      disposition, final, decided, st.tproxy, st.sport_range,
-                      routes=tuple(self.routes))
+                      disposition, final, decided, st.tproxy, st.sport_range, None,
+                      tuple(self.routes))
 
     def local_out(self, packet: Packet) -> Disposition:
         st = self.st
@@ -795,7 +797,8 @@ def trace(ruleset: Ruleset | NftRuleset, packet: Packet, host: Host | None = Non
     if with_handshake:
         branches = [(decisions, _with_handshake(ruleset, packet, host, hook, branch))
                     for decisions, branch in branches]
-    branches.sort(key=lambda item: tuple(not d for d in item[0]))
+    if len(branches) > 1:
+        branches.sort(key=lambda item: tuple(not d for d in item[0]))
     return Trace(packet, hook, tuple([b for _, b in branches]))
 
 
