@@ -12,7 +12,8 @@ test: it exits 0 whatever the figures).
   packet's iptables trace through ``rules/rulesets/current.rules`` (its goal is 50 us too):
   their ratio says what a busy machine's figures cannot.
 
-Usage: ``python bench/nft.py`` (5,000 services x 3 endpoints), ``--quick`` (500 x 3).
+Usage: ``python bench/nft.py`` (5,000 services x 3 endpoints), ``--quick`` (500 x 3);
+``--plugins DIR`` measures another checkout's engine (``DIR/chainwalk``), to compare commits.
 """
 
 from __future__ import annotations
@@ -48,10 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--quick", action="store_true", help="500 services, one run")
+    parser.add_argument("--plugins", type=Path, default=ROOT / "plugins",
+                        help="the directory holding the chainwalk package to measure")
     args = parser.parse_args(argv)
     if args.quick:
         args.services, args.runs, args.iterations = 500, 1, 300
-    plugins = ROOT / "plugins"
+    plugins = args.plugins.resolve()
     sys.path.insert(0, str(plugins))
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"kube-proxy-{args.services}x{args.endpoints}.nft"
@@ -115,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                     1.0, f"<= {fmt_ns(ISTIO_TRACE_GOAL_NS)}"))
     rows.append(row("  the same against iptables' current.rules", fmt_ns(istio_median),
                     f"iptables {fmt_ns(current_median)}", istio_median / current_median, None))
+    print(f"engine {plugins}")
     print(f"kube-proxy nftables ruleset: {args.services} services x {args.endpoints} "
           f"endpoints, {path.stat().st_size} bytes; first trace {fmt_ns(first)}, best "
           f"batch {fmt_ns(best)} (kube-proxy), {fmt_ns(istio_best)} (Istio)")
