@@ -20,13 +20,14 @@ from hypothesis import strategies as st
 from nf_helpers import pod_host
 
 from chainwalk.netfilter import Packet, _nft_parser, _nft_values, trace
+from chainwalk.netfilter._nft_compile import MissedRun
 from chainwalk.netfilter._nft_model import NftChain, NftTable
 from chainwalk.netfilter._nft_parser import parse_nft_text
 from chainwalk.netfilter._nft_tokens import Token, UnclosedString, tokenize
 from chainwalk.netfilter._nft_trace import NftRun
 from chainwalk.netfilter._nft_writer import write_nft_ruleset
 from chainwalk.netfilter._reasons import Reason
-from chainwalk.netfilter._trace import NftStep, Step
+from chainwalk.netfilter._trace import NftStep
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDENS = ROOT / ".." / "shared" / "istio-goldens-nft"
@@ -206,12 +207,12 @@ add rule inet nat output oifname eth0 tcp dport 80 counter redirect to :15001
 
 
 def _one_miss(self: NftRun, table: NftTable, chain: NftChain, number: int, hook: str,
-              reason: Reason) -> tuple[Reason, tuple[Step, ...], int]:
+              reason: Reason) -> MissedRun:
     """A rule not matched, one step, kept nowhere: the plain way."""
     rule = chain.rules[number - 1]
     return reason, (NftStep("rule", table.name, hook, chain.name, number, rule.spec,
                             "not-matched", reason, location=rule.location,
-                            family=table.family, handle=rule.handle),), number
+                            family=table.family, handle=rule.handle),), number, chain, number
 
 
 _PACKETS = [Packet("10.0.0.9", 80, "tcp", uid=1000, gid=1000),

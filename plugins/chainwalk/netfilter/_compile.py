@@ -49,8 +49,9 @@ class CompiledRule:
     exact_destination: int | None
     # The target's options by name, read once, not per packet.
     target_options: dict[str, tuple[str, ...]]
-    # The trace's steps that are the same for every packet (a jump's), by hook and result.
-    steps: dict[tuple[str, str], Step] = field(default_factory=dict)
+    # The trace's steps that are the same for every packet (a jump's), by hook, chain,
+    # position and result.
+    steps: dict[tuple[str, str, int, str], Step] = field(default_factory=dict)
 
 
 def compile_rule(rule: Rule) -> CompiledRule:

@@ -29,6 +29,7 @@ from ._nft_model import (
     Log,
     Match,
     Meta,
+    NftChain,
     NftRule,
     NftTable,
     Numgen,
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
     from ._trace import Step
 
 Result = Reason | Choice | None
+#: Rules a first match's reason rules out: the reason, their steps, the position after them,
+#: and the chain and position of the first (``CompiledNftRule.missed``).
+MissedRun = tuple[Reason, tuple["Step", ...], int, NftChain, int]
 Check = Callable[[State, Host], Result]
 #: A value read from the packet: a number, an interface name, one per part of a
 #: concatenation; the reason in ``_Missing`` says why there is none.
@@ -394,7 +398,7 @@ class CompiledNftRule:
     checks: dict[int, Check]
     leading: tuple[Check, ...]
     rest: int
-    missed: dict[str, tuple[Reason, tuple[Step, ...], int]] = field(default_factory=dict)
+    missed: dict[str, MissedRun] = field(default_factory=dict)
 
 
 def compile_rule(rule: NftRule, table: NftTable) -> CompiledNftRule:

@@ -22,7 +22,15 @@ from dataclasses import dataclass
 from .._errors import ChainwalkError, Location, Problem
 from . import _nft_values as nv
 from ._compile import Choice
-from ._nft_compile import Value, _Missing, anonymous_map, numgen_choice, read, set_index
+from ._nft_compile import (
+    MissedRun,
+    Value,
+    _Missing,
+    anonymous_map,
+    numgen_choice,
+    read,
+    set_index,
+)
 from ._nft_model import (
     Counter,
     Ct,
@@ -160,7 +168,10 @@ class NftRun(_Run):
                         break
                 if isinstance(found, Reason):  # the common step, inline
                     run = compiled.missed.get(hook)
-                    if run is None or run[0] is not found:
+                    # kept for this reason, here (a rule built in code may sit in several
+                    # chains)
+                    if run is None or run[0] is not found or run[3] is not chain or \
+                            run[4] != position:
                         run = self.missed(table, chain, position, hook, found)
                     steps.extend(run[1])
                     position = run[2]
@@ -229,12 +240,12 @@ class NftRun(_Run):
                        family=table.family, handle=rule.handle if rule is not None else None)
 
     def missed(self, table: NftTable, chain: NftChain, number: int, hook: str,
-               reason: Reason) -> tuple[Reason, tuple[Step, ...], int]:
+               reason: Reason) -> MissedRun:
         """Rule ``number`` of ``chain`` is not matched for ``reason``, its first match's, and
         so are the rules after it that start with the same match (the same check): their
         steps and the position after them, kept with the rule's compiled checks for the next
-        packet that misses it for the same reason at this hook (checks keep their reasons,
-        so a reason that recurs is the same object)."""
+        packet that misses it there for the same reason (checks keep their reasons, so a
+        reason that recurs is the same object)."""
         rules = chain.rules
         first = rules[number - 1].compiled(table).leading[0]
         # Only a reason of the first check holds for the rules that start alike (checks
@@ -251,8 +262,8 @@ class NftRun(_Run):
                                  "not-matched", reason, location=rule.location,
                                  family=table.family, handle=rule.handle))
             position += 1
-        run = rules[number - 1].compiled(table).missed[hook] = (reason, tuple(found),
-                                                                position - 1)
+        run = rules[number - 1].compiled(table).missed[hook] = (
+            reason, tuple(found), position - 1, chain, number)
         return run
 
     def run_rule(self, table: NftTable, chain: NftChain, number: int, rule: NftRule,

@@ -540,14 +540,16 @@ class _Run:
     def jump_step(table: str, hook: str, chain: str, number: int, rule: Rule,
                   result: StepResult) -> Step:
         """The step of a rule that jumps (or goes) to a chain: the same for every packet
-        that takes it, so made once per hook and result and kept with the compiled rule
-        (steps are not changed once made)."""
+        that takes it, so made once per place (a rule built in code may sit in several
+        chains) and result and kept with the compiled rule (steps are not changed once
+        made)."""
         kept = rule.compiled.steps
-        step = kept.get((hook, result))
+        key = (hook, chain, number, result)
+        step = kept.get(key)
         if step is None:
             target = rule.target
             assert target is not None
-            step = kept[(hook, result)] = Step(
+            step = kept[key] = Step(
                 "rule", table, hook, chain, number, rule.spec, result, None, target.name,
                 because("effect.goto" if target.goto else "effect.jump", chain=target.name),
                 location=rule.location, jump="goto" if target.goto else "jump")
