@@ -52,6 +52,8 @@ class CompiledRule:
     # The trace's steps that are the same for every packet (a jump's), by hook, chain,
     # position and result.
     steps: dict[tuple[str, str, int, str], Step] = field(default_factory=dict)
+    # By hook, the last step of the rule not matched (its reason kept by a check).
+    missed: dict[str, Step] = field(default_factory=dict)
 
 
 def compile_rule(rule: Rule) -> CompiledRule:

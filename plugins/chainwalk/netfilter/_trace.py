@@ -405,9 +405,18 @@ class _Run:
                 target = rule.target
                 if reason is not None or target is None:
                     # Not matched (a reason), or matched without a target: nothing happens.
-                    steps.append(Step("rule", table_name, hook, name, number, rule.spec, result,
-                                      reason, target.name if target else None, None, 1,
-                                      rule.location))
+                    # A check keeps its reasons, so a rule missed again for the same reason
+                    # at the same place takes the same step, kept with the rule.
+                    step = compiled.missed.get(hook)
+                    if step is None or step.reason is not reason or step.result != result or \
+                            step.rule != number or step.chain != name or \
+                            step.table != table_name:
+                        step = Step("rule", table_name, hook, name, number, rule.spec, result,
+                                    reason, target.name if target else None, None, 1,
+                                    rule.location)
+                        if result == "not-matched":
+                            compiled.missed[hook] = step
+                    steps.append(step)
                     continue
                 if target.is_chain:
                     if len(steps) > MAX_STEPS:
