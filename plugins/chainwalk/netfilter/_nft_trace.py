@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .._errors import ChainwalkError, Location, Problem
+from . import _nft_model as nm
 from . import _nft_values as nv
 from ._compile import Choice
 from ._nft_compile import (
@@ -31,26 +32,7 @@ from ._nft_compile import (
     read,
     set_index,
 )
-from ._nft_model import (
-    Counter,
-    Ct,
-    Log,
-    Match,
-    Meta,
-    Nat,
-    NftChain,
-    NftRule,
-    NftRuleset,
-    NftTable,
-    Notrack,
-    Numgen,
-    Reject,
-    SetRef,
-    SetStmt,
-    Tproxy,
-    Verdict,
-    Vmap,
-)
+from ._nft_model import NftChain, NftRule, NftRuleset, NftTable, Verdict
 from ._reasons import Reason, because
 from ._targets import ACTIONS, Outcome
 from ._trace import MAX_STEPS, Jump, NftStep, Step, StepKind, StepResult, _Run
@@ -274,22 +256,6 @@ class NftRun(_Run):
         st, host = self.st, self.host
         compiled = rule.compiled(table)
         result: StepResult = "matched"
-        for check in () if leading_hold else compiled.leading:
-            found = check(st, host)
-            if found is None:
-                continue
-            if isinstance(found, Choice):
-                if self.choose(found, f"{table.name}:{chain.name}:{number}", rule):
-                    result = "assumed"
-                    continue
-                found = because("assumed-not", choice=found.description)
-                self.steps.append(self.step("rule", table, hook, chain, number, rule,
-                                            "assumed-not", found))
-                return "CONTINUE", False, None
-            self.steps.append(NftStep("rule", table.name, hook, chain.name, number, rule.spec,
-                                      "not-matched", found, location=rule.location,
-                                      family=table.family, handle=rule.handle))
-            return "CONTINUE", False, None
         checks = compiled.checks
         effects: list[Reason | None] = []
         outcome: Outcome = "CONTINUE"
@@ -297,25 +263,24 @@ class NftRun(_Run):
         natted = False
         jumped: Verdict | None = None
         statements = rule.statements
-        for i in range(compiled.rest, len(statements)):
+        for i in range(compiled.rest if leading_hold else 0, len(statements)):
             s = statements[i]
-            if isinstance(s, Match):
+            if isinstance(s, nm.Match):
                 found = checks[i](st, host)
                 if found is None:
                     continue
                 if isinstance(found, Choice):
-                    if self.choose(found, f"{table.name}:{chain.name}:{number}", rule):
+                    said = self.decide(found, table.name, chain.name, number, rule)
+                    if said is None:
                         result = "assumed"
                         continue
-                    return self.finish(table, hook, chain, number, rule, "assumed-not",
-                                       because("assumed-not", choice=found.description), None,
-                                       effects,
-                                       "CONTINUE")
+                    return self.finish(table, hook, chain, number, rule, "assumed-not", said,
+                                       None, effects, "CONTINUE")
                 return self.finish(table, hook, chain, number, rule, "not-matched", found,
                                    None, effects, "CONTINUE")
-            if isinstance(s, (Counter, Log)):
+            if isinstance(s, (nm.Counter, nm.Log)):
                 continue
-            if isinstance(s, Vmap):
+            if isinstance(s, nm.Vmap):
                 picked = self.vmap(table, s, f"{table.name}:{chain.name}:{number}", rule)
                 if isinstance(picked, Reason):
                     effects.append(picked)
@@ -330,18 +295,18 @@ class NftRun(_Run):
                 outcome = _VERDICTS[s.kind]
                 target = s.kind
                 break
-            if isinstance(s, Reject):
+            if isinstance(s, nm.Reject):
                 outcome, target = "REJECT", "reject"
                 break
-            if isinstance(s, Nat) and s.family not in (None, "ip" if st.family == 4
+            if isinstance(s, nm.Nat) and s.family not in (None, "ip" if st.family == 4
                                                        else "ip6"):
                 continue  # an inet table's NAT for the other family: no effect
-            if isinstance(s, Nat):
+            if isinstance(s, nm.Nat):
                 outcome, effect = self.nat(s, hook)
                 effects.append(effect)
                 natted, target = outcome == "ACCEPT", s.kind
                 break
-            if isinstance(s, Tproxy):
+            if isinstance(s, nm.Tproxy):
                 on_ip = s.address or ("0.0.0.0" if st.family == 4 else "::")
                 _, effect = ACTIONS["TPROXY"](st, host, {
                     "tproxy-mark": ("0x0/0x0",), "on-ip": (on_ip,),
@@ -350,14 +315,14 @@ class NftRun(_Run):
                                        port=st.tproxy[1] if st.tproxy else ""))
                 target = "tproxy"
                 continue
-            if isinstance(s, SetStmt):
+            if isinstance(s, nm.SetStmt):
                 said = self.set_value(s)
                 effects.append(said)
-                target = f"{'meta' if isinstance(s.key, Meta) else 'ct'} {s.key.key} set"
+                target = f"{'meta' if isinstance(s.key, nm.Meta) else 'ct'} {s.key.key} set"
                 if said.code == "effect.stops":
                     break
                 continue
-            if isinstance(s, Notrack):
+            if isinstance(s, nm.Notrack):
                 target = "notrack"
                 if not st.ct_attached:
                     st.untracked = st.ct_attached = True
@@ -390,9 +355,9 @@ class NftRun(_Run):
                                         reason, target, effect, jump))
         return outcome, natted, jumped
 
-    def vmap(self, table: NftTable, s: Vmap, where: str, rule: NftRule) -> Verdict | Reason:
+    def vmap(self, table: NftTable, s: nm.Vmap, where: str, rule: NftRule) -> Verdict | Reason:
         """The verdict a verdict map gives the packet, or why it gives none."""
-        if isinstance(s.key, Numgen):
+        if isinstance(s.key, nm.Numgen):
             drawn = s.key.modulus - 1
             for value in range(s.key.modulus - 1):
                 if self.choose(numgen_choice(s.key, value), where, rule):
@@ -404,7 +369,7 @@ class NftRun(_Run):
                 key_value = read(s.key, self.st)
             except _Missing as e:
                 return because("effect.stops", reason=e.args[0])
-        if isinstance(s.map, SetRef):
+        if isinstance(s.map, nm.SetRef):
             index = set_index(table, s.map, self.host, nv.type_of(s.key))
             assert index is not None  # the parser checked that the map exists
         else:
@@ -416,7 +381,7 @@ class NftRun(_Run):
             return verdict
         return because("effect.no-element")
 
-    def set_value(self, s: SetStmt) -> Reason:
+    def set_value(self, s: nm.SetStmt) -> Reason:
         st = self.st
         if isinstance(s.value, int):
             value = s.value
@@ -427,10 +392,10 @@ class NftRun(_Run):
                 return because("effect.stops", reason=e.args[0])
             assert isinstance(read_value, int)
             value = read_value
-        if s.key == Meta("mark"):
+        if s.key == nm.Meta("mark"):
             before, st.mark = st.mark, value & nv.MAX_U32
             return because("effect.mark", before=hex(before), after=hex(st.mark))
-        if s.key == Ct("mark"):
+        if s.key == nm.Ct("mark"):
             if st.untracked or not st.ct_attached:
                 return because("effect.no-connection")
             st.ctmark = value & nv.MAX_U32
@@ -440,7 +405,7 @@ class NftRun(_Run):
         st.zone = value
         return because("effect.zone", zone=value)
 
-    def nat(self, s: Nat, hook: str) -> tuple[Outcome, Reason | None]:
+    def nat(self, s: nm.Nat, hook: str) -> tuple[Outcome, Reason | None]:
         st, host = self.st, self.host
         port = (s.port,) if s.port is not None else ()
         if s.kind == "redirect":

@@ -357,6 +357,14 @@ class _Run:
         self.assumptions.append(f"{where}: {'' if taken else 'not '}{choice.description}")
         return taken
 
+    def decide(self, choice: Choice, table: str, chain: str, number: int,
+               rule: Rule | NftRule) -> Reason | None:
+        """Whether rule ``number`` of ``chain`` meets the criterion ``choice`` in this run:
+        ``None`` if it does (``assumed``), else why not (``assumed-not``)."""
+        if self.choose(choice, f"{table}:{chain}:{number}", rule):
+            return None
+        return because("assumed-not", choice=choice.description)
+
     # -- a table at a hook ---------------------------------------------------
     def run_table(self, table: Table, hook: str) -> Outcome:
         table_name = table.name
@@ -394,11 +402,11 @@ class _Run:
                     if outcome is None:
                         continue
                     if isinstance(outcome, Choice):
-                        if self.choose(outcome, f"{table_name}:{name}:{number}", rule):
+                        reason = self.decide(outcome, table_name, name, number, rule)
+                        if reason is None:
                             result = "assumed"
                             continue
-                        result, reason = "assumed-not", because("assumed-not",
-                                                                choice=outcome.description)
+                        result = "assumed-not"
                     else:
                         result, reason = "not-matched", outcome
                     break
@@ -499,22 +507,20 @@ class _Run:
     def map_addresses(self, hook: str) -> None:
         st, mapping = self.st, self.mapping
         assert mapping is not None
-        if hook in ("PREROUTING", "OUTPUT"):
-            address, port = mapping[0]
-            if (st.dst, st.dport) != (address, port):
-                old = hostport(st.dst, st.dport)
-                st.set_dst(address)
-                st.dport = port
-                self.event("connection-nat", because("event.connection-nat.destination",
-                                                     old=old, new=hostport(address, port)))
+        destination = hook in ("PREROUTING", "OUTPUT")  # else the source
+        address, port = mapping[0] if destination else mapping[1]
+        old = (st.dst, st.dport) if destination else (st.src, st.sport)
+        if old == (address, port):
+            return
+        if destination:
+            st.set_dst(address)
+            st.dport = port
         else:
-            address, port = mapping[1]
-            if (st.src, st.sport) != (address, port):
-                old = hostport(st.src, st.sport)
-                st.set_src(address)
-                st.sport = port
-                self.event("connection-nat", because("event.connection-nat.source",
-                                                     old=old, new=hostport(address, port)))
+            st.set_src(address)
+            st.sport = port
+        self.event("connection-nat", because(
+            "event.connection-nat.destination" if destination else
+            "event.connection-nat.source", old=hostport(*old), new=hostport(address, port)))
 
     def reroute(self, table: str) -> str | None:
         """Route again after mangle or nat OUTPUT changed the destination or the mark.
