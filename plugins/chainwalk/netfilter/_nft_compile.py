@@ -35,6 +35,7 @@ from ._nft_model import (
     Numgen,
     Payload,
     SetRef,
+    Verdict,
     Vmap,
 )
 from ._packet import Host
@@ -398,6 +399,9 @@ class CompiledNftRule:
     checks: dict[int, Check]
     leading: tuple[Check, ...]
     rest: int
+    # The rule's verdict when that is all it does after its leading matches (counters and
+    # logs aside): the same outcome for every packet the matches let through.
+    verdict: Verdict | None = None
     missed: dict[str, MissedRun] = field(default_factory=dict)
 
 
@@ -412,7 +416,11 @@ def compile_rule(rule: NftRule, table: NftTable) -> CompiledNftRule:
             checks[i] = check
     rest = next((i for i, s in enumerate(rule.statements)
                  if not isinstance(s, Match | Counter | Log)), len(rule.statements))
-    return CompiledNftRule(checks, tuple(checks[i] for i in sorted(checks) if i < rest), rest)
+    then = [s for s in rule.statements[rest:] if not isinstance(s, Counter | Log)]
+    verdict = then[0] if len(then) == 1 and isinstance(then[0], Verdict) and \
+        then[0].kind != "continue" else None
+    return CompiledNftRule(checks, tuple(checks[i] for i in sorted(checks) if i < rest), rest,
+                           verdict)
 
 
 def numgen_choice(expr: Numgen, value: int) -> Choice:

@@ -43,6 +43,14 @@ _STEPS_KEPT_PER_RULESET = 1 << 14  # a few MB at most; emptied when full
 _VERDICTS: dict[str, Outcome] = {"accept": "ACCEPT", "drop": "DROP", "return": "RETURN"}
 
 
+def _given(verdict: Verdict) -> tuple[str | None, list[Reason | None], Outcome, Verdict | None]:
+    """What a verdict statement (not ``continue``) gives the walk, as ``finish`` takes it:
+    the step's target, no effects, the outcome and the jump or goto it takes."""
+    if verdict.kind in ("jump", "goto"):
+        return verdict.chain, [], "CONTINUE", verdict
+    return verdict.kind, [], _VERDICTS[verdict.kind], None
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     """A base chain at a hook (``chain`` None: the NAT core's own place), with what the walk
@@ -255,6 +263,9 @@ class NftRun(_Run):
         and the jump or goto it took."""
         st, host = self.st, self.host
         compiled = rule.compiled(table)
+        if leading_hold and compiled.verdict is not None:  # the same for every such packet
+            return self.finish(table, hook, chain, number, rule, "matched", None,
+                               *_given(compiled.verdict))
         result: StepResult = "matched"
         checks = compiled.checks
         effects: list[Reason | None] = []
@@ -289,11 +300,7 @@ class NftRun(_Run):
             if isinstance(s, Verdict):
                 if s.kind == "continue":
                     continue
-                if s.kind in ("jump", "goto"):
-                    jumped, target = s, s.chain
-                    break
-                outcome = _VERDICTS[s.kind]
-                target = s.kind
+                target, _, outcome, jumped = _given(s)
                 break
             if isinstance(s, nm.Reject):
                 outcome, target = "REJECT", "reject"
@@ -345,7 +352,7 @@ class NftRun(_Run):
         if effect is None and reason is None:
             # the same for every packet that takes this way through the rule
             self.steps.append(self.kept_step(
-                (id(rule), hook, id(chain), number, result, target, jump, jumped),
+                (id(rule), hook, id(chain), number, result, target, jump),
                 lambda: self.step("rule", table, hook, chain, number, rule, result, None,
                                   target, None if jumped is None else because(
                                       "effect.goto" if jumped.kind == "goto" else
