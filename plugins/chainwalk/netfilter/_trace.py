@@ -779,6 +779,9 @@ def _runner(ruleset: Ruleset | NftRuleset) -> type[_Run]:
 
 _NFT_RUN: list[type[_Run]] = []
 
+# The host of a trace given none; one for all, so that its routing answers are kept.
+_DEFAULT_HOST = Host()
+
 _STOPPED: dict[str, Disposition] = {"DROP": "dropped", "REJECT": "rejected", "QUEUE": "queued",
                                     "UNROUTABLE": "unroutable"}
 
@@ -799,7 +802,7 @@ def trace(ruleset: Ruleset | NftRuleset, packet: Packet, host: Host | None = Non
     if isinstance(ruleset, Ruleset) and packet.family != ruleset.family:
         raise ChainwalkError(f"an IPv{packet.family} packet cannot cross the "
                              f"IPv{ruleset.family} ruleset {ruleset.source}")
-    host = host or Host()
+    host = host or _DEFAULT_HOST
     branches: list[tuple[tuple[bool, ...], Branch]] = []
     pending: list[list[bool]] = [[]]
     while pending:
