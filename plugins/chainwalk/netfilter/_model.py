@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._errors import Location
+from ._values import named_ids
 
 if TYPE_CHECKING:
     from ._compile import CompiledRule
@@ -192,13 +193,8 @@ class Ruleset:
     def owner_ids(self) -> tuple[int, ...]:
         """The uids and gids owner matches name (a range by its bounds), in order."""
         if self._owner_ids is None:
-            found: set[int] = set()
-            for table in self.tables:
-                for chain in table.chains:
-                    for rule in chain.rules:
-                        match = rule.match("owner")
-                        for option in match.options if match is not None else ():
-                            found.update(int(bound) for bound in option.value.split("-")
-                                         if option.values and bound.isdigit())
-            self._owner_ids = tuple(sorted(found))
+            owners = (rule.match("owner") for table in self.tables for chain in table.chains
+                      for rule in chain.rules)
+            self._owner_ids = named_ids(option.value for match in owners if match is not None
+                                        for option in match.options)
         return self._owner_ids

@@ -373,8 +373,8 @@ class _Parser:
                                   self.tokens[self.pos - 1])
                     policy = self.expect_word("accept", "drop")
                     chain.base = model.BaseHook(chain.base.type, chain.base.hook,
-                                          chain.base.priority, cast("Literal['accept', 'drop']",
-                                                                    policy))
+                                                chain.base.priority,
+                                                cast("Literal['accept', 'drop']", policy))
                 elif self.is_word("comment"):
                     self.next()
                     chain.comment = self.string("comment")
@@ -479,7 +479,7 @@ class _Parser:
         if is_map and data is None:
             self.fail(f"map {name} has no value type", "'type K : V'", token)
         found = model.NftSet(name, key, data, flags, (), comment,
-                       listed or table.new_handle(), self.at(token))
+                             listed or table.new_handle(), self.at(token))
         table.sets[name] = found
         for at, tokens in raw:
             self.add_elements(found, at, tokens)
@@ -536,7 +536,7 @@ class _Parser:
             else:
                 sub.expect_word(":")
                 value: model.Element | model.Verdict = (sub.verdict() if target.data == "verdict"
-                                            else sub.element((target.data,)))
+                                                        else sub.element((target.data,)))
                 items.append((key, value))
             if sub.at_eof():
                 break
@@ -699,7 +699,7 @@ class _Parser:
                 self.fail("the address is of the other family", f"an {family or table.family} "
                           "address")
         return model.Nat(cast("Literal['redirect', 'dnat', 'snat', 'masquerade']", kind), family,
-                   address, port, tuple(flags))
+                         address, port, tuple(flags))
 
     def nat_target(self, text: str, token: Token, kind: str) -> tuple[str | None, str | None]:
         if text.startswith("["):
@@ -929,9 +929,9 @@ class _Parser:
         tables = []
         for t in self.tables.values():
             chains = tuple(model.NftChain(c.name, c.base, tuple(c.rules), c.comment, c.handle,
-                                    c.location) for c in t.chains.values())
+                                          c.location) for c in t.chains.values())
             tables.append(model.NftTable(t.family, t.name, chains, tuple(t.sets.values()),
-                                   t.comment, t.handle, t.location))
+                                         t.comment, t.handle, t.location))
         return model.NftRuleset(tuple(tables), self.path)
 
 

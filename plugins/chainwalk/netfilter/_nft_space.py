@@ -239,7 +239,7 @@ class _NftWalker(_Walker):
             if matched is None:
                 matched = live
             if isinstance(s, model.Counter | model.Log) or (isinstance(s, model.Verdict) and
-                                                s.kind == "continue"):
+                                                            s.kind == "continue"):
                 continue
             if isinstance(s, model.Vmap):
                 found, missing = self.vmap(table, s, live, where)
