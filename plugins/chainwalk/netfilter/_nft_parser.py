@@ -9,15 +9,18 @@ what was expected; the parser then goes on at the next command or rule.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NoReturn, cast
+from typing import Literal, NoReturn, TypeVar, cast
 
 from .._errors import ChainwalkError, Location, Problem
 from .._files import read_text
 from . import _nft_model as model
 from . import _nft_values as nv
 from ._nft_tokens import Token, UnclosedString, tokenize
+
+_Item = TypeVar("_Item")
 
 #: Named priorities: the number, and the hooks where nft accepts the name (None: all).
 PRIORITIES: dict[str, tuple[int, tuple[str, ...] | None]] = {
@@ -131,6 +134,14 @@ class _Parser:
             self.fail(f"missing {what}", expected or what)
         self.pos += 1
         return token.text
+
+    def known_word(self, what: str, names: Collection[str]) -> str:
+        """A word that must be one of ``names``."""
+        token = self.tok
+        found = self.word(what, ", ".join(names))
+        if found not in names:
+            self.fail(f"unknown {what}", ", ".join(names), token)
+        return found
 
     def expect_word(self, *texts: str) -> str:
         if not self.is_word(*texts):
@@ -309,31 +320,39 @@ class _Parser:
         listed = self.handle()
         if listed is not None:
             table.handle = listed
+        self.block("table", lambda: self.table_line(table))
+
+    def block(self, what: str, line: Callable[[], None]) -> None:
+        """The lines of a ``{ ... }`` block whose ``{`` is read, each read by ``line``, and
+        its ``}``; a bad line is reported and skipped."""
         while True:
             self.skip_lines()
             if self.is_punct("}"):
                 self.next()
                 return
             if self.at_eof():
-                self.fail("the table's block is never closed", "'}'")
-            start = self.tok
+                self.fail(f"the {what}'s block is never closed", "'}'")
             try:
-                kind = self.expect_word("chain", "set", "map", "comment", "flags")
-                if kind == "chain":
-                    self.declare_chain(table, start)
-                elif kind in ("set", "map"):
-                    self.declare_set(table, kind == "map", start)
-                elif kind == "comment":
-                    table.comment = self.string("comment")
-                else:
-                    self.word("table flag")
-                if not self.at_end():
-                    self.fail("unexpected token", "the end of the line")
-                self.handle()
+                line()
             except _Bad:
                 self.recover()
                 if self.at_eof():
                     return
+
+    def table_line(self, table: _TableDraft) -> None:
+        start = self.tok
+        kind = self.expect_word("chain", "set", "map", "comment", "flags")
+        if kind == "chain":
+            self.declare_chain(table, start)
+        elif kind in ("set", "map"):
+            self.declare_set(table, kind == "map", start)
+        elif kind == "comment":
+            table.comment = self.string("comment")
+        else:
+            self.word("table flag")
+        if not self.at_end():
+            self.fail("unexpected token", "the end of the line")
+        self.handle()
 
     def string(self, what: str) -> str:
         if self.tok.kind != "string":
@@ -356,48 +375,36 @@ class _Parser:
         listed = self.handle()
         if listed is not None:
             chain.handle = listed
-        while True:
-            self.skip_lines()
-            if self.is_punct("}"):
-                self.next()
-                return
-            if self.at_eof():
-                self.fail("the chain's block is never closed", "'}'")
-            try:
-                if self.is_word("type"):
-                    chain.base = self.base_hook(chain.base)
-                elif self.is_word("policy"):
-                    self.next()
-                    if chain.base is None:
-                        self.fail("a policy needs a base chain", "'type ... hook ...' first",
-                                  self.tokens[self.pos - 1])
-                    policy = self.expect_word("accept", "drop")
-                    chain.base = model.BaseHook(chain.base.type, chain.base.hook,
-                                                chain.base.priority,
-                                                cast("Literal['accept', 'drop']", policy))
-                elif self.is_word("comment"):
-                    self.next()
-                    chain.comment = self.string("comment")
-                else:
-                    rule = self.rule(table)
-                    rule.handle = self.handle() or table.rule_handle(rule)
-                    chain.rules.append(rule)
-                    continue
-                if not self.at_end():
-                    self.fail("unexpected token", "';' or the end of the line")
-            except _Bad:
-                self.recover()
-                if self.at_eof():
-                    return
+        self.block("chain", lambda: self.chain_line(table, chain))
+
+    def chain_line(self, table: _TableDraft, chain: _ChainDraft) -> None:
+        if self.is_word("type"):
+            chain.base = self.base_hook(chain.base)
+        elif self.is_word("policy"):
+            self.next()
+            if chain.base is None:
+                self.fail("a policy needs a base chain", "'type ... hook ...' first",
+                          self.tokens[self.pos - 1])
+            policy = self.expect_word("accept", "drop")
+            chain.base = model.BaseHook(chain.base.type, chain.base.hook, chain.base.priority,
+                                        cast("Literal['accept', 'drop']", policy))
+        elif self.is_word("comment"):
+            self.next()
+            chain.comment = self.string("comment")
+        else:
+            rule = self.rule(table)
+            rule.handle = self.handle() or table.rule_handle(rule)
+            chain.rules.append(rule)
+            return
+        if not self.at_end():
+            self.fail("unexpected token", "';' or the end of the line")
 
     def base_hook(self, old: model.BaseHook | None) -> model.BaseHook:
         self.expect_word("type")
         kind = cast(model.ChainType, self.expect_word("filter", "nat", "route"))
         self.expect_word("hook")
         token = self.tok
-        hook = cast(model.Hook, self.word("hook", ", ".join(model.HOOKS)))
-        if hook not in model.HOOKS:
-            self.fail("unknown hook", ", ".join(model.HOOKS), token)
+        hook = cast(model.Hook, self.known_word("hook", model.HOOKS))
         if kind == "route" and hook != "output":
             self.fail("a route chain hooks output only", "hook output", token)
         if self.is_word("device"):
@@ -487,11 +494,7 @@ class _Parser:
     def types(self) -> list[str]:
         found: list[str] = []
         while True:
-            token = self.tok
-            name = self.word("type", ", ".join(nv.TYPES))
-            if name not in nv.TYPES:
-                self.fail("unknown type", ", ".join(nv.TYPES), token)
-            found.append(name)
+            found.append(self.known_word("type", nv.TYPES))
             if not self.is_word("."):
                 return found
             self.next()
@@ -759,26 +762,13 @@ class _Parser:
                          " or a statement")
         base: model.Payload | model.Meta | model.Ct
         if text in nv.PAYLOAD_FIELDS:
-            fields = nv.PAYLOAD_FIELDS[text]
-            field_token = self.tok
-            name = self.word(f"{text} field", ", ".join(fields))
-            if name not in fields:
-                self.fail(f"unknown {text} field", ", ".join(fields), field_token)
-            base = model.Payload(text, name)
+            base = model.Payload(text, self.known_word(f"{text} field", nv.PAYLOAD_FIELDS[text]))
         elif text == "meta":
-            key_token = self.tok
-            key = self.word("meta key", ", ".join(nv.META_KEYS))
-            if key not in nv.META_KEYS:
-                self.fail("unknown meta key", ", ".join(nv.META_KEYS), key_token)
-            base = model.Meta(key)
+            base = model.Meta(self.known_word("meta key", nv.META_KEYS))
         elif text in nv.BARE_META:
             base = model.Meta(text)
         elif text == "ct":
-            key_token = self.tok
-            key = self.word("ct key", ", ".join(nv.CT_KEYS))
-            if key not in nv.CT_KEYS:
-                self.fail("unknown ct key", ", ".join(nv.CT_KEYS), key_token)
-            base = model.Ct(key)
+            base = model.Ct(self.known_word("ct key", nv.CT_KEYS))
         elif text == "numgen":
             self.expect_word("random")
             self.expect_word("mod")
@@ -853,12 +843,16 @@ class _Parser:
         return " . ".join(parts)
 
     def anonymous_set(self, left: model.Expr) -> tuple[model.Element, ...]:
-        self.expect_punct("{")
-        items: list[model.Element] = []
         types = nv.type_of(left)
+        return self.braced_list(lambda: self.element(types))
+
+    def braced_list(self, item: Callable[[], _Item]) -> tuple[_Item, ...]:
+        """``{ ITEM, ITEM ... }``, each read by ``item``, line ends allowed around them."""
+        self.expect_punct("{")
+        items: list[_Item] = []
         while True:
             self.skip_nl()
-            items.append(self.element(types))
+            items.append(item())
             self.skip_nl()
             if self.is_punct("}"):
                 self.next()
@@ -873,19 +867,13 @@ class _Parser:
                   ) -> tuple[tuple[model.Element, model.Verdict], ...] | model.SetRef:
         if self.tok.kind == "word" and self.tok.text.startswith("@"):
             return model.SetRef(self.next().text[1:])
-        self.expect_punct("{")
-        items: list[tuple[model.Element, model.Verdict]] = []
         types = nv.type_of(key)
-        while True:
-            self.skip_nl()
-            element = self.element(types)
-            self.expect_word(":")
-            items.append((element, self.verdict()))
-            self.skip_nl()
-            if self.is_punct("}"):
-                self.next()
-                return tuple(items)
-            self.expect_punct(",")
+        return self.braced_list(lambda: self.vmap_item(types))
+
+    def vmap_item(self, types: tuple[str, ...]) -> tuple[model.Element, model.Verdict]:
+        element = self.element(types)
+        self.expect_word(":")
+        return element, self.verdict()
 
     # -- the whole ------------------------------------------------------------------
     def check_references(self) -> None:
