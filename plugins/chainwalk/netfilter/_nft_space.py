@@ -18,7 +18,7 @@ sets filled by another program, owners by name, ``ct zone``, ``notrack``, source
 
 from __future__ import annotations
 
-from .._errors import ChainwalkError, Location, Problem
+from .._errors import Location
 from . import _nft_model as model
 from . import _nft_values as nv
 from ._nft_compile import SetIndex
@@ -31,12 +31,9 @@ from ._space import (
     GID,
     IN,
     MARK,
-    MAX_DEPTH,
-    MAX_EVALUATIONS,
     NATTED,
     OUT,
     PROTO,
-    RETURNED,
     SPORT,
     SRC,
     UID,
@@ -158,23 +155,14 @@ class _NftWalker(_Walker):
     def nft_chain(self, table: model.NftTable, chain: model.NftChain, pieces: list[Piece],
                   going_on: list[Piece], depth: int) -> list[Piece]:
         """Walk ``chain``; returns the packets that fall off its end or return."""
-        if depth > MAX_DEPTH:
-            raise ChainwalkError([Problem(chain.location or Location(self.nft.source, 0),
-                                          f"chain {chain.name}: jumps nest deeper than "
-                                          f"{MAX_DEPTH}")])
+        self.enter(chain, depth)
         returned: list[Piece] = []
         for number, rule in enumerate(chain.rules, start=1):
             if not pieces:
                 break
             key = (table.name, chain.name, number)
-            self.result.reached.setdefault(key, []).extend(pieces)
             where = rule.location or Location(self.nft.source, 0)
-            self.evaluations += len(pieces)
-            if self.evaluations > MAX_EVALUATIONS:
-                raise ChainwalkError([Problem(
-                    where, f"chain {chain.name}: the symbolic analysis needs more than "
-                    f"{MAX_EVALUATIONS} rule evaluations", None,
-                    "fewer nested jumps or a narrower description")])
+            self.reach(key, where, pieces)
             matched, endings, pieces = self.rule(table, rule, pieces, where)
             self.bounded(where, chain.name, pieces, matched)
             if matched:
@@ -190,10 +178,7 @@ class _NftWalker(_Walker):
                         pieces = pieces + back
                     continue
                 if isinstance(verdict, model.Verdict) and verdict.kind == "return":
-                    tag = len(self.result.returns)
-                    self.result.returns.append(Decision(table.name, chain.name, number,
-                                                        "return"))
-                    returned.extend(_set(piece, RETURNED, tag) for piece in hit)
+                    returned.extend(self.returning(key, "return", hit))
                     continue
                 going: list[Piece] = []
                 name: str
