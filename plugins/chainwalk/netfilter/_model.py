@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._errors import Location
+from .._named import first_named
 from ._values import named_ids
 
 if TYPE_CHECKING:
@@ -54,10 +55,7 @@ class Match:
     options: tuple[Option, ...]
 
     def get(self, name: str) -> Option | None:
-        for option in self.options:
-            if option.name == name:
-                return option
-        return None
+        return first_named(self.options, name)
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -70,10 +68,7 @@ class Target:
     is_chain: bool = False
 
     def get(self, name: str) -> Option | None:
-        for option in self.options:
-            if option.name == name:
-                return option
-        return None
+        return first_named(self.options, name)
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._errors import Location
+from .._named import first_named
 from ._values import named_ids
 
 if TYPE_CHECKING:
@@ -300,7 +301,7 @@ class NftRuleset:
     def table(self, name: str) -> NftTable | None:
         """The first table called ``name``, whatever its family (as a trace's steps and
         a scenario's expectations name tables)."""
-        return next((t for t in self.tables if t.name == name), None)
+        return first_named(self.tables, name)
 
     def chain(self, table: str, chain: str) -> NftChain | None:
         found = self.table(table)
