@@ -843,16 +843,17 @@ class _Parser:
         return " . ".join(parts)
 
     def anonymous_set(self, left: model.Expr) -> tuple[model.Element, ...]:
-        types = nv.type_of(left)
-        return self.braced_list(lambda: self.element(types))
+        return self.braced_list(self.element, nv.type_of(left))
 
-    def braced_list(self, item: Callable[[], _Item]) -> tuple[_Item, ...]:
-        """``{ ITEM, ITEM ... }``, each read by ``item``, line ends allowed around them."""
+    def braced_list(self, item: Callable[[tuple[str, ...]], _Item], types: tuple[str, ...]
+                    ) -> tuple[_Item, ...]:
+        """``{ ITEM, ITEM ... }``, each read by ``item`` for keys of ``types``, line ends
+        allowed around them."""
         self.expect_punct("{")
         items: list[_Item] = []
         while True:
             self.skip_nl()
-            items.append(item())
+            items.append(item(types))
             self.skip_nl()
             if self.is_punct("}"):
                 self.next()
@@ -867,8 +868,7 @@ class _Parser:
                   ) -> tuple[tuple[model.Element, model.Verdict], ...] | model.SetRef:
         if self.tok.kind == "word" and self.tok.text.startswith("@"):
             return model.SetRef(self.next().text[1:])
-        types = nv.type_of(key)
-        return self.braced_list(lambda: self.vmap_item(types))
+        return self.braced_list(self.vmap_item, nv.type_of(key))
 
     def vmap_item(self, types: tuple[str, ...]) -> tuple[model.Element, model.Verdict]:
         element = self.element(types)
