@@ -28,6 +28,7 @@ def test_every_listed_name_resolves_to_its_modules_object(name: str) -> None:
         value = getattr(package, listed)
         module = sys.modules[f"{name}.{package._MODULE_OF[listed]}"]
         assert value is getattr(module, listed)
+        assert vars(package)[listed] is value  # kept: asked again, no second import
     assert sorted(package.__all__) == sorted(package._MODULE_OF)
 
 
