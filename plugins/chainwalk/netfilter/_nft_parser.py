@@ -21,6 +21,8 @@ from . import _nft_values as nv
 from ._nft_tokens import Token, UnclosedString, tokenize
 
 _Item = TypeVar("_Item")
+#: An element added to a set: its key, or a map's key and value.
+_SetItem = model.Element | tuple[model.Element, model.Element | model.Verdict]
 
 #: Named priorities: the number, and the hooks where nft accepts the name (None: all).
 PRIORITIES: dict[str, tuple[int, tuple[str, ...] | None]] = {
@@ -90,8 +92,7 @@ class _Parser:
         # Handles a listing gave (``nft -a``): used instead of counted ones.
         self.listed = False
         # The elements added to each set (by id), sorted into it at the end.
-        self.added: dict[int, tuple[model.NftSet, list[model.Element | tuple[
-            model.Element, model.Element | model.Verdict]]]] = {}
+        self.added: dict[int, tuple[model.NftSet, list[_SetItem]]] = {}
 
     # -- tokens ----------------------------------------------------------------
     @property
