@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .._errors import ChainwalkError, Location, Problem
-from . import _nft_model as nm
+from . import _nft_model as model
 from . import _nft_values as nv
 from ._compile import Choice
 from ._nft_compile import (
@@ -276,7 +276,7 @@ class NftRun(_Run):
         statements = rule.statements
         for i in range(compiled.rest if leading_hold else 0, len(statements)):
             s = statements[i]
-            if isinstance(s, nm.Match):
+            if isinstance(s, model.Match):
                 found = checks[i](st, host)
                 if found is None:
                     continue
@@ -289,9 +289,9 @@ class NftRun(_Run):
                                        None, effects, "CONTINUE")
                 return self.finish(table, hook, chain, number, rule, "not-matched", found,
                                    None, effects, "CONTINUE")
-            if isinstance(s, (nm.Counter, nm.Log)):
+            if isinstance(s, (model.Counter, model.Log)):
                 continue
-            if isinstance(s, nm.Vmap):
+            if isinstance(s, model.Vmap):
                 picked = self.vmap(table, s, f"{table.name}:{chain.name}:{number}", rule)
                 if isinstance(picked, Reason):
                     effects.append(picked)
@@ -302,18 +302,18 @@ class NftRun(_Run):
                     continue
                 target, _, outcome, jumped = _given(s)
                 break
-            if isinstance(s, nm.Reject):
+            if isinstance(s, model.Reject):
                 outcome, target = "REJECT", "reject"
                 break
-            if isinstance(s, nm.Nat) and s.family not in (None, "ip" if st.family == 4
+            if isinstance(s, model.Nat) and s.family not in (None, "ip" if st.family == 4
                                                        else "ip6"):
                 continue  # an inet table's NAT for the other family: no effect
-            if isinstance(s, nm.Nat):
+            if isinstance(s, model.Nat):
                 outcome, effect = self.nat(s, hook)
                 effects.append(effect)
                 natted, target = outcome == "ACCEPT", s.kind
                 break
-            if isinstance(s, nm.Tproxy):
+            if isinstance(s, model.Tproxy):
                 on_ip = s.address or ("0.0.0.0" if st.family == 4 else "::")
                 _, effect = ACTIONS["TPROXY"](st, host, {
                     "tproxy-mark": ("0x0/0x0",), "on-ip": (on_ip,),
@@ -322,14 +322,14 @@ class NftRun(_Run):
                                        port=st.tproxy[1] if st.tproxy else ""))
                 target = "tproxy"
                 continue
-            if isinstance(s, nm.SetStmt):
+            if isinstance(s, model.SetStmt):
                 said = self.set_value(s)
                 effects.append(said)
-                target = f"{'meta' if isinstance(s.key, nm.Meta) else 'ct'} {s.key.key} set"
+                target = f"{'meta' if isinstance(s.key, model.Meta) else 'ct'} {s.key.key} set"
                 if said.code == "effect.stops":
                     break
                 continue
-            if isinstance(s, nm.Notrack):
+            if isinstance(s, model.Notrack):
                 target = "notrack"
                 if not st.ct_attached:
                     st.untracked = st.ct_attached = True
@@ -362,9 +362,9 @@ class NftRun(_Run):
                                         reason, target, effect, jump))
         return outcome, natted, jumped
 
-    def vmap(self, table: NftTable, s: nm.Vmap, where: str, rule: NftRule) -> Verdict | Reason:
+    def vmap(self, table: NftTable, s: model.Vmap, where: str, rule: NftRule) -> Verdict | Reason:
         """The verdict a verdict map gives the packet, or why it gives none."""
-        if isinstance(s.key, nm.Numgen):
+        if isinstance(s.key, model.Numgen):
             drawn = s.key.modulus - 1
             for value in range(s.key.modulus - 1):
                 if self.choose(numgen_choice(s.key, value), where, rule):
@@ -376,7 +376,7 @@ class NftRun(_Run):
                 key_value = read(s.key, self.st)
             except _Missing as e:
                 return because("effect.stops", reason=e.args[0])
-        if isinstance(s.map, nm.SetRef):
+        if isinstance(s.map, model.SetRef):
             index = set_index(table, s.map, self.host, nv.type_of(s.key))
             assert index is not None  # the parser checked that the map exists
         else:
@@ -388,7 +388,7 @@ class NftRun(_Run):
             return verdict
         return because("effect.no-element")
 
-    def set_value(self, s: nm.SetStmt) -> Reason:
+    def set_value(self, s: model.SetStmt) -> Reason:
         st = self.st
         if isinstance(s.value, int):
             value = s.value
@@ -399,10 +399,10 @@ class NftRun(_Run):
                 return because("effect.stops", reason=e.args[0])
             assert isinstance(read_value, int)
             value = read_value
-        if s.key == nm.Meta("mark"):
+        if s.key == model.Meta("mark"):
             before, st.mark = st.mark, value & nv.MAX_U32
             return because("effect.mark", before=hex(before), after=hex(st.mark))
-        if s.key == nm.Ct("mark"):
+        if s.key == model.Ct("mark"):
             if st.untracked or not st.ct_attached:
                 return because("effect.no-connection")
             st.ctmark = value & nv.MAX_U32
@@ -412,7 +412,7 @@ class NftRun(_Run):
         st.zone = value
         return because("effect.zone", zone=value)
 
-    def nat(self, s: nm.Nat, hook: str) -> tuple[Outcome, Reason | None]:
+    def nat(self, s: model.Nat, hook: str) -> tuple[Outcome, Reason | None]:
         st, host = self.st, self.host
         port = (s.port,) if s.port is not None else ()
         if s.kind == "redirect":
