@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
 from .._errors import ChainwalkError, Location, Problem
@@ -329,7 +329,7 @@ def _base_part(plan: tuple[tuple[str, Any, Any, bool], ...], proto: Option | Non
             continue
         normal = parse(texts[value])  # network or interface: a str
         if name == "source" or name == "destination":
-            if normal.endswith("/0"):
+            if normal[-2:] == "/0":
                 raise _Unread  # matches every address: base_value leaves it out or refuses it
             found = 6 if ":" in normal else 4
             if family is None:
@@ -570,14 +570,15 @@ class _Reader:
     # -- lines ------------------------------------------------------------------
     def read(self, text: str) -> None:
         for number, raw in enumerate(text.splitlines(), 1):
-            if raw.startswith("-") and self.current is not None:  # most lines: -A CHAIN RULE
+            # Slices, not startswith, on the hot lines: cheaper in CPython 3.11.
+            if raw[:1] == "-" and self.current is not None:  # most lines: -A CHAIN RULE
                 if not (self.replay and self.append_known(number, raw)):
                     self.command(number, tokenize(raw))
                 continue
             line = raw.strip()
-            if not line or line.startswith("#"):
+            if not line or line[0] == "#":
                 continue
-            if raw[0] == ":" and line.endswith(" - [0:0]") and self.current is not None \
+            if raw[0] == ":" and line[-8:] == " - [0:0]" and self.current is not None \
                     and self.declare_user_chain(number, line):
                 continue  # what iptables-save prints for most chains, quickly
             indent = len(raw) - len(raw.lstrip())
@@ -639,7 +640,7 @@ class _Reader:
         if previous is not None and previous.next is not shape:
             previous.other, previous.next = previous.next, shape
         self.previous = shape
-        if raw.startswith("-A ") and not raw[3:4].isspace():  # the usual "-A CHAIN": no regex, no search
+        if raw[:3] == "-A " and not raw[3:4].isspace():  # the usual "-A CHAIN": no regex, no search
             column = 4
         elif '"' in raw or "'" in raw:
             column = _quoted_tokens(raw)[1][0] + 1
@@ -1231,7 +1232,8 @@ class _Reader:
                                  "a rule cannot jump to a built-in chain", t.name,
                                  "a user-defined chain")
                 out.append(to.number)
-        table = Table(draft.name, tuple(map(_chain, order)), draft.location)
+        table = Table(draft.name, tuple([Chain(c.name, c.policy, tuple(c.rules), c.location,
+                                               c.counters) for c in order]), draft.location)
         # iptables-restore replaces a table given twice: the later block wins.
         self.tables[draft.name] = table
         uses = [c.uses for c in order]
@@ -1252,11 +1254,6 @@ def _uses(rule: Rule) -> list[str]:
     return out
 
 
-def _chain(draft: _ChainDraft) -> Chain:
-    """The chain of a draft."""
-    return Chain(draft.name, draft.policy, tuple(draft.rules), draft.location, draft.counters)
-
-
 def _base_order(base: dict[str, Option]) -> list[str]:
     return [name for name in BASE_ORDER if name in base]
 
@@ -1268,7 +1265,8 @@ def _base_match(base: dict[str, Option]) -> Match:
 def _chain_order(draft: _TableDraft) -> list[_ChainDraft]:
     builtins = [draft.chains[n] for n in BUILTIN_CHAINS[draft.name]]
     # The kernel keeps user chains sorted by name; iptables-save prints them so.
-    users = sorted((c for c in draft.chains.values() if c.policy is None), key=lambda c: c.name)
+    users = sorted((c for c in draft.chains.values() if c.policy is None),
+                   key=attrgetter("name"))
     return builtins + users
 
 
