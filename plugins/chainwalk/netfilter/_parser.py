@@ -934,15 +934,13 @@ class _Reader:
                 i, negate = values_start + 1, None
                 continue
             if text in ("-m", "--match"):
-                self.reject_negation(line, negate, text)
-                negate = None
-                value = self.values(line, tokens, values_start, 1, text)
-                i = values_start + 1
-                if value is None:
+                named = self.name_after(line, tokens, values_start, text, negate)
+                i, negate = values_start + 1, None
+                if named is None:
                     continue
-                spec = MODULES.get(value[0].text)
+                spec = MODULES.get(named.text)
                 if spec is None:
-                    self.problem(line, value[0].column, "unknown match module", value[0].text,
+                    self.problem(line, named.column, "unknown match module", named.text,
                                  "one of " + ", ".join(sorted(MODULES)))
                     # Skip the unknown module's options so they are not reported twice.
                     while i < len(tokens) and tokens[i].text.startswith("--"):
@@ -950,24 +948,22 @@ class _Reader:
                         while i < len(tokens) and not tokens[i].text.startswith("-"):
                             i += 1
                     continue
-                modules.append((spec, [], value[0]))
+                modules.append((spec, [], named))
                 if record is not None:
                     record.append(_ModuleStep(spec))
                 continue
             if text in ("-j", "--jump", "-g", "--goto"):
-                self.reject_negation(line, negate, text)
-                negate = None
-                value = self.values(line, tokens, values_start, 1, text)
-                i = values_start + 1
-                if value is None:
+                named = self.name_after(line, tokens, values_start, text, negate)
+                i, negate = values_start + 1, None
+                if named is None:
                     continue
                 if target is not None:
                     self.problem(line, tok.column, "a rule has one target", text, "no second -j/-g")
                     continue
                 goto = text in ("-g", "--goto")
-                name = value[0].text
+                name = named.text
                 tspec = None if goto else TARGETS.get(name)
-                target = (tspec, name, goto, value[0])
+                target = (tspec, name, goto, named)
                 if record is not None:
                     record.append(_TargetStep(tspec, values_start + 1, goto))
                 continue
@@ -1169,6 +1165,14 @@ class _Reader:
                          got, "a value" if count == 1 else f"{count} values")
             return None
         return values
+
+    def name_after(self, line: int, tokens: list[Token], start: int, option: str,
+                   negate: Token | None) -> Token | None:
+        """The name after ``-m``, ``-j`` or ``-g`` (none of which can be negated), or
+        ``None`` after reporting that it is missing."""
+        self.reject_negation(line, negate, option)
+        value = self.values(line, tokens, start, 1, option)
+        return None if value is None else value[0]
 
     def reject_negation(self, line: int, negate: Token | None, option: str) -> None:
         if negate is not None:
