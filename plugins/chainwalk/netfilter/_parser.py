@@ -605,11 +605,11 @@ class _Reader:
         Most of a large ruleset is a few shapes of rule with different values (kube-proxy:
         ``-d VIP/32 -p tcp -m comment --comment C -m tcp --dport P -j KUBE-SVC-X``). The
         first rule of a shape is read token by token (``rule``), which records what it did;
-        the next ones replay that with their own values (``replay_shape``), which gives what
+        the next ones replay that with their own values, part by part, which gives what
         ``rule`` gives. A rule whose replay meets a problem is read again by ``rule``, which
         reports it. Both ways end in the checks that depend on the chain (``insert``): a
         shape is the same in every chain of a table, so ``rule`` must not look at the chain.
-        Returns ``False`` (nothing done) for any other line.
+        Returns ``False`` (nothing done) for any other line, and for a replay with a problem.
         """
         current = self.current
         assert current is not None
@@ -646,9 +646,22 @@ class _Reader:
             column = _quoted_tokens(raw)[1][0] + 1
         else:  # the chain is the first run of non-space after -A
             column = raw.find(texts[1], len(raw) - len(raw.lstrip()) + len(texts[0])) + 1
-        rule = self.replay_shape(line, texts, shape, column)
-        if rule is None:
+        # Each part of the rule (base criteria, each match, the target) is built from its
+        # values; a match is taken as built for an earlier rule with the same values. A
+        # part with a problem leaves the rule to ``rule``, which reports it.
+        try:
+            match, address_family, proto = shape.base(texts)
+            matches = [] if match is None else [match]
+            for unit in shape.modules:
+                matches.append(unit.part(texts, proto))
+            target = None if shape.target is None else shape.target(texts, proto)
+        except ValueError:  # and _Unread
             return False
+        if address_family is not None and address_family != self.family:
+            if self.family is not None:
+                return False  # rule() reports the mixed families
+            self.family = address_family
+        rule = Rule(tuple(matches), target, Location(self.path, line, column), None)
         self.replayed += 1
         self.insert(line, column, chain, len(chain.rules), rule, shape.uses)
         return True
@@ -659,28 +672,6 @@ class _Reader:
         checker would take it for a list still.)"""
         recorded, self.recording = self.recording, None
         return recorded
-
-    def replay_shape(self, line: int, texts: list[str], shape: _Shape, column: int
-                     ) -> Rule | None:
-        """``rule`` for a rule of a recorded ``shape``; ``None``, with nothing changed, if it
-        has a problem. ``texts`` are the rule's tokens from ``-A`` on.
-
-        Each part of the rule (base criteria, each match, the target) is built from its
-        values; a match is taken as built for an earlier rule with the same values.
-        """
-        try:
-            match, address_family, proto = shape.base(texts)
-            matches = [] if match is None else [match]
-            for unit in shape.modules:
-                matches.append(unit.part(texts, proto))
-            target = None if shape.target is None else shape.target(texts, proto)
-        except ValueError:  # and _Unread
-            return None
-        if address_family is not None and address_family != self.family:
-            if self.family is not None:
-                return None  # rule() reports the mixed families
-            self.family = address_family
-        return Rule(tuple(matches), target, Location(self.path, line, column), None)
 
     def start_table(self, line: int, column: int, name: str) -> None:
         if self.current is not None:
