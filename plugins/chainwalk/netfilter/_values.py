@@ -9,8 +9,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
-# socket's C module: the three functions used here are its own, and socket.py costs more to
-# import than checking a small ruleset.
+# socket's C module, whose functions these are: socket.py would add its enums and selectors
+# to every start (bench/README.md).
 from _socket import AF_INET, getservbyname, inet_pton
 from collections.abc import Callable
 from functools import lru_cache
