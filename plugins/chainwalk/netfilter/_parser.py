@@ -177,13 +177,17 @@ class _Shape:
     """The parts of a recorded rule reading, and the modules and targets it uses that
     work only from some hooks (see ``_ChainDraft.uses``)."""
 
-    __slots__ = ("base", "literals", "literals_of", "modules", "next", "other", "size",
-                 "target", "uses", "values")
+    __slots__ = ("base", "base_parts", "literals", "literals_of", "modules", "next", "other",
+                 "size", "target", "uses", "values")
 
-    def __init__(self, base: Callable[[list[str]], _BaseParts], modules: tuple[_Unit, ...],
+    def __init__(self, base: Callable[[list[str]], _BaseParts] | None, base_parts: _BaseParts,
+                 modules: tuple[_Unit, ...],
                  target: Callable[[list[str], Option | None], Target] | None,
                  uses: frozenset[str], size: int) -> None:
+        # The base criteria's parts, read from a rule's values (``base``); or, where they
+        # read no value (none, -p, -f), the same for every rule (``base_parts``).
         self.base = base
+        self.base_parts = base_parts
         self.modules = modules
         self.target = target
         self.uses = uses
@@ -243,7 +247,12 @@ class _Shape:
             # positions count from the chain name, the texts a replay gets from "-A".
             return itemgetter(*[p + 1 for p in positions]) if positions else _same_key
 
-        base = partial(_base_part, tuple(plan), proto)
+        base: Callable[[list[str]], _BaseParts] | None = None
+        base_parts: _BaseParts = (None, None, None)
+        if any(parse is not None for _, parse, _, _ in plan):
+            base = partial(_base_part, tuple(plan), proto)
+        else:
+            base_parts = _base_part(tuple(plan), proto, [])
         modules = tuple(
             _Unit(key_of(_option_positions(steps_)),
                   shared.setdefault(("match", head, proto_key if head.protocols else None,
@@ -261,7 +270,7 @@ class _Shape:
                     uses.add("-j " + tspec.name)
                 target_part = partial(_target_part, tspec, table, _option_plan(target_steps))
         # The key is (table, *texts[2:]) with None for values: texts[k + 1] is key[k].
-        shape = cls(base, modules, target_part, frozenset(uses), len(key) + 1)
+        shape = cls(base, base_parts, modules, target_part, frozenset(uses), len(key) + 1)
         literals = [k + 1 for k, t in enumerate(key) if k and t is not None]
         values = [k + 1 for k, t in enumerate(key) if k and t is None]
         if literals:
@@ -650,7 +659,8 @@ class _Reader:
         # values; a match is taken as built for an earlier rule with the same values. A
         # part with a problem leaves the rule to ``rule``, which reports it.
         try:
-            match, address_family, proto = shape.base(texts)
+            match, address_family, proto = (shape.base_parts if shape.base is None
+                                            else shape.base(texts))
             matches = [] if match is None else [match]
             for unit in shape.modules:
                 matches.append(unit.part(texts, proto))
