@@ -1,8 +1,9 @@
 """What the site serves for its playground (no MkDocs here; the plugin copies these).
 
 - Pyodide's core from npm (``js/pyodide/``): the loader, the interpreter and its
-  standard library, nothing else (its package index is read at start-up; no package
-  of it is loaded). Only the playground's worker asks for them.
+  standard library (compiled to bytecode: :mod:`chainwalk._stdlib_bytecode`), nothing
+  else (its package index is read at start-up; no package of it is loaded). Only the
+  playground's worker asks for them.
 - The wheels of chainwalk and PyYAML (pure Python, made from the installed sources by
   :mod:`chainwalk._wheel`), which the worker unpacks into Pyodide.
 - The site's rules folder as data (``rules.json``: each ruleset and scenario file's
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from ._errors import ChainwalkError, Location, Problem
 from ._files import read_text
+from ._stdlib_bytecode import STDLIB, compiled_stdlib
 from ._wheel import package_wheel
 from .render._messages import LANGUAGES, messages
 
@@ -65,10 +67,13 @@ def _first_trace(text: str, name: str) -> dict[str, object]:
 _RULES_SUFFIXES = (".rules", ".nft", ".yaml", ".ip-rule", ".ip-route")
 
 
-def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, Path | bytes]:
-    """Site path -> file to copy, or content, for every file the playground needs."""
+def playground_files(pyodide: Path, rules_dir: Path, assets: Path,
+                     cache: Path | None = None) -> dict[str, Path | bytes]:
+    """Site path -> file to copy, or content, for every file the playground needs
+    (``cache``: a folder where the compiled standard library is kept between builds)."""
     files: dict[str, Path | bytes] = {PYODIDE_URI + name: pyodide / name
                                       for name in PYODIDE_FILES}
+    files[PYODIDE_URI + STDLIB] = compiled_stdlib(pyodide, cache)
     for name in SCRIPTS:
         files[PLAYGROUND_URI + name] = assets / name
     wheels = [package_wheel("chainwalk", "chainwalk"), package_wheel("PyYAML", "yaml")]

@@ -127,6 +127,7 @@
           Object.keys(event.data.timings || {}).forEach(function (name) {
             timings[name] = event.data.timings[name];
           });
+          timings["engine ready"] = Math.round(performance.now());
           resolve(performance.now() - started);
         } else {
           reject(new Error(event.data.message || "the engine did not start"));
