@@ -17,13 +17,14 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
 
-from ._errors import ChainwalkError, Location, Problem
+from ._errors import MAX_TOKEN_SHOWN, ChainwalkError, Location, Problem
 
 STDLIB = "python_stdlib.zip"
 _TIMEOUT = 600  # seconds: a loaded 2-core machine compiles it in about 10
@@ -64,6 +65,7 @@ pyodide.runPython(program);
 writeFileSync(out, pyodide.FS.readFile("/compiled.zip"));
 """
 
+_ERROR = re.compile(r"^[\w.]*(?:Error|Exception)\b.*$", re.MULTILINE)
 _compiled: dict[str, bytes] = {}  # the key (see _key) -> the zip
 
 
@@ -94,9 +96,12 @@ def _run(node: str, pyodide: Path, out: Path) -> bytes:
                                str(out), _PYTHON], capture_output=True, text=True,
                               timeout=_TIMEOUT, check=False)
         if done.returncode != 0 or not out.is_file():
-            lines = [line for line in done.stderr.splitlines() if line.strip()]
+            # The last error node or Python named (node's stderr also holds the source
+            # line it failed in, and the stack).
+            errors = _ERROR.findall(done.stderr)
             raise _problem(pyodide, "Pyodide could not compile its standard library: "
-                           + (lines[-1] if lines else f"node exited with {done.returncode}"))
+                           + (errors[-1].strip()[:MAX_TOKEN_SHOWN] if errors
+                              else f"node exited with {done.returncode}"))
         return out.read_bytes()
     except subprocess.TimeoutExpired:
         raise _problem(pyodide, f"compiling Pyodide's standard library took over "
