@@ -22,7 +22,13 @@ from pathlib import Path
 import pytest
 
 from chainwalk import ChainwalkError, _stdlib_bytecode
-from chainwalk._playground_files import PLAYGROUND_URI, PYODIDE_FILES, PYODIDE_URI, playground_files
+from chainwalk._playground_files import (
+    PLAYGROUND_URI,
+    PYODIDE_FILES,
+    PYODIDE_URI,
+    playground_files,
+    with_engine_started,
+)
 from chainwalk._stdlib_bytecode import STDLIB, compiled_stdlib
 from chainwalk._wheel import make_wheel, package_wheel
 from chainwalk.cli import main
@@ -469,3 +475,18 @@ def test_a_standard_library_that_cannot_be_compiled_is_a_clear_error(
     with pytest.raises(ChainwalkError, match=r"python_stdlib.zip: cannot compile "
                        r"Pyodide's standard library: no node, expected node \(Node.js"):
         compiled_stdlib(broken)
+
+
+def test_only_the_playground_s_page_starts_the_engine_from_its_head() -> None:
+    page = ('<html lang="en"><head>\n<meta charset="utf-8">\n<title>t</title></head>'
+            '<body><div id="chainwalk-playground"></div></body></html>')
+    started = with_engine_started(page, "../assets/chainwalk/playground/playground.js")
+    assert started == page.replace(
+        '<meta charset="utf-8">', '<meta charset="utf-8"><script async '
+        'src="../assets/chainwalk/playground/playground.js" data-chainwalk-playground-start>'
+        '</script>')
+    other = page.replace('id="chainwalk-playground"', 'id="other"')
+    assert with_engine_started(other, "playground.js") == other
+    bare = page.replace('\n<meta charset="utf-8">', "")  # no charset: first in the head
+    assert with_engine_started(bare, "p.js").startswith(
+        '<html lang="en"><head><script async src="p.js" data-chainwalk-playground-start>')

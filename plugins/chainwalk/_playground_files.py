@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from ._errors import ChainwalkError, Location, Problem
@@ -40,6 +41,21 @@ DEFAULT_STATE = {"mode": "packet", "ruleset": "current.rules", "hook": "output",
 # The packet's fields in the order the script writes their options (``--FIELD VALUE``).
 PACKET_FIELDS = ("hook", "proto", "src", "dst", "sport", "dport", "uid", "gid", "mark", "in",
                  "out", "addr")
+
+
+_HOST = 'id="chainwalk-playground"'
+_CHARSET, _HEAD = re.compile(r"<meta charset=[^>]*>"), re.compile(r"<head\b[^>]*>")
+
+
+def with_engine_started(html: str, script_url: str) -> str:
+    """A page that has a playground loads its script from the ``<head>`` (``script_url``:
+    playground.js, relative to the page), so that the engine starts as the page begins
+    to load rather than after the theme's scripts; other pages are left as they are."""
+    head = _CHARSET.search(html) or _HEAD.search(html)  # the charset stays first
+    if _HOST not in html or head is None:
+        return html
+    tag = f'<script async src="{script_url}" data-chainwalk-playground-start></script>'
+    return html[:head.end()] + tag + html[head.end():]
 
 
 def missing_pyodide(folder: Path) -> list[str]:
