@@ -225,6 +225,18 @@ def test_the_first_trace_is_computed_when_the_site_is_built(playground: Page,
                                         "uid": "1000"})
 
 
+def test_the_page_starts_its_engine_from_its_head(playground: Page) -> None:
+    """The playground's page loads its script from its <head> (once: the theme's
+    diagrams.js finds it there), and the script starts the engine as it runs, before
+    the page's own data and its first trace."""
+    page = playground.page
+    assert page.locator("head script[data-chainwalk-playground-start]").count() == 1
+    scripts = [u for u in playground.requested if urlsplit(u).path.endswith("/playground.js")]
+    assert len(scripts) == 1, scripts
+    assert playground.timings["worker started"] < playground.timings["first trace shown"]
+    assert playground.timings["engine ready"] > playground.timings["worker started"]
+
+
 def test_a_site_ruleset_by_name_and_a_what_if(playground: Page, tmp_path: Path) -> None:
     page = playground.page
     page.select_option("#chainwalk-playground select[name=ruleset]", "current.rules")
@@ -480,9 +492,12 @@ def test_a_reload_reports_the_cached_start(playground: Page) -> None:
     started = time.monotonic()
     page.reload(wait_until="load")
     page.wait_for_selector("#chainwalk-playground[data-state=done]", timeout=120_000)
-    _report(f"The playground reloaded (cache warm): {time.monotonic() - started:.2f} s to "
-            f"its trace shown; where it went: "
-            f"{page.evaluate('window.chainwalkPlayground.timings()')}")
+    shown = time.monotonic() - started
+    page.evaluate("window.chainwalkPlayground.engineReady()")
+    timings = page.evaluate("window.chainwalkPlayground.timings()")
+    _report(f"The playground reloaded (cache warm): {shown:.2f} s to its trace shown, the "
+            f"engine ready {timings['engine ready'] / 1000:.2f} s after navigation (the "
+            f"page's mark); where it went: {timings}")
     assert page.evaluate("typeof window.__pwned") == "undefined"
 
 
