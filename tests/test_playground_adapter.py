@@ -477,6 +477,13 @@ def test_a_standard_library_that_cannot_be_compiled_is_a_clear_error(
         compiled_stdlib(broken)
 
 
+def test_mkdocs_serve_serves_the_wasm_as_wasm() -> None:
+    """(The browser test checks the static server's header.)"""
+    from mkdocs.livereload import LiveReloadServer
+
+    assert LiveReloadServer._guess_type(str(PYODIDE / "pyodide.asm.wasm")) == "application/wasm"
+
+
 def test_only_the_playground_s_page_starts_the_engine_from_its_head() -> None:
     page = ('<html lang="en"><head>\n<meta charset="utf-8">\n<title>t</title></head>'
             '<body><div id="chainwalk-playground"></div></body></html>')

@@ -235,6 +235,11 @@ def test_the_page_starts_its_engine_from_its_head(playground: Page) -> None:
     assert len(scripts) == 1, scripts
     assert playground.timings["worker started"] < playground.timings["first trace shown"]
     assert playground.timings["engine ready"] > playground.timings["worker started"]
+    # Served as application/wasm, so that Chromium compiles it while it streams in and
+    # keeps the compiled code with the cached copy.
+    wasm = page.evaluate("""async () => (await fetch(new URL("../js/pyodide/pyodide.asm.wasm",
+      location.href), { method: "HEAD" })).headers.get("content-type")""")
+    assert wasm == "application/wasm"
 
 
 def test_a_site_ruleset_by_name_and_a_what_if(playground: Page, tmp_path: Path) -> None:
