@@ -83,13 +83,11 @@ def _first_trace(text: str, name: str) -> dict[str, object]:
 _RULES_SUFFIXES = (".rules", ".nft", ".yaml", ".ip-rule", ".ip-route")
 
 
-def playground_files(pyodide: Path, rules_dir: Path, assets: Path,
-                     cache: Path | None = None) -> dict[str, Path | bytes]:
-    """Site path -> file to copy, or content, for every file the playground needs
-    (``cache``: a folder where the compiled standard library is kept between builds)."""
+def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, Path | bytes]:
+    """Site path -> file to copy, or content, for every file the playground needs."""
     files: dict[str, Path | bytes] = {PYODIDE_URI + name: pyodide / name
                                       for name in PYODIDE_FILES}
-    files[PYODIDE_URI + STDLIB] = compiled_stdlib(pyodide, cache)
+    files[PYODIDE_URI + STDLIB] = compiled_stdlib(pyodide)
     for name in SCRIPTS:
         files[PLAYGROUND_URI + name] = assets / name
     wheels = [package_wheel("chainwalk", "chainwalk"), package_wheel("PyYAML", "yaml")]

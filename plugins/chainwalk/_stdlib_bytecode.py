@@ -8,8 +8,10 @@ unchecked hash-based pyc per module (no date in it), the entries sorted, with a 
 date, so the same Pyodide always gives the same bytes.
 
 Compiling costs seconds, so the result is kept in memory (``mkdocs serve``'s rebuilds)
-and in the plugin's cache folder, under a digest of Pyodide's loader, its standard
-library and this module's script.
+and on disk beside npm's packages, in ``node_modules/.cache/chainwalk/`` (where tools
+that build from npm's packages keep theirs: a copy of the project that links
+``node_modules`` shares it, and ``npm ci`` clears it), under a digest of Pyodide's
+loader, its standard library and this module's script.
 """
 
 from __future__ import annotations
@@ -117,24 +119,27 @@ def _is_zip(data: bytes) -> bool:
 
 def compiled_stdlib(pyodide: Path, cache: Path | None = None) -> bytes:
     """npm's ``python_stdlib.zip`` of the Pyodide in ``pyodide``, its modules compiled:
-    from memory, else from ``cache`` (a folder), else compiled (and kept in both)."""
+    from memory, else from ``cache`` (a folder; by default ``.cache/chainwalk`` beside
+    ``pyodide``), else compiled (and kept in both)."""
     key = _key(pyodide)
     if key in _compiled:
         return _compiled[key]
-    kept = cache / f"python_stdlib-{key}.zip" if cache is not None else None
-    data = kept.read_bytes() if kept is not None and kept.is_file() else b""
+    kept = (cache or pyodide.parent / ".cache" / "chainwalk") / f"python_stdlib-{key}.zip"
+    try:
+        data = kept.read_bytes()
+    except OSError:  # none yet, or unreadable
+        data = b""
     if not _is_zip(data):
         data = _compile(pyodide)
-        if kept is not None:
-            try:
-                kept.parent.mkdir(parents=True, exist_ok=True)
-                partial = kept.with_suffix(f".{os.getpid()}.partial")
-                partial.write_bytes(data)
-                partial.replace(kept)
-                for older in kept.parent.glob("python_stdlib-*.zip"):
-                    if older != kept:
-                        older.unlink()  # another Pyodide's
-            except OSError:
-                pass  # not kept: the next build compiles again
+        try:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            partial = kept.with_suffix(f".{os.getpid()}.partial")
+            partial.write_bytes(data)
+            partial.replace(kept)
+            for older in kept.parent.glob("python_stdlib-*.zip"):
+                if older != kept:
+                    older.unlink()  # another Pyodide's
+        except OSError:
+            pass  # not kept: the next build compiles again
     _compiled[key] = data
     return data

@@ -27,7 +27,8 @@ without diagrams (``on_post_page``), and ``pan_zoom_js`` (svg-pan-zoom, from npm
 by instant navigation, hide a diagram's source until it is drawn, and open any
 diagram full screen (see diagrams.js). With ``pyodide`` (npm's folder), the plugin
 also serves the playground's files (:mod:`chainwalk._playground_files`: Pyodide's core,
-its standard library compiled once and kept in ``cache_dir``, the chainwalk and PyYAML wheels, the rulesets as data); diagrams.js loads the
+its standard library as bytecode, the chainwalk and PyYAML wheels, the rulesets as data);
+its page loads the playground's script from its ``<head>``; diagrams.js loads the
 playground's script only on the page that has one. ``on_serve`` watches the rules folder, and the renderers'
 cache (kept by the plugin across rebuilds) evaluates only what an edit changed. The
 theme's compiled templates are kept across serve rebuilds too (``on_env``): MkDocs
@@ -377,8 +378,7 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
             files.append(File.generated(config, uri, abs_src_path=str(source)))
         if self.pyodide is not None:
             try:
-                playground = playground_files(self.pyodide, self.rules_dir, ASSETS,
-                                              self.cache_file.parent)
+                playground = playground_files(self.pyodide, self.rules_dir, ASSETS)
             except ChainwalkError as e:
                 raise PluginError(f"chainwalk: the playground's files: {e}") from None
             for uri, content in playground.items():
