@@ -49,7 +49,11 @@ async function init(message) {
     .then((response) => response.text());
   const { loadPyodide } = await import(pyodideURL + "pyodide.mjs");
   mark("pyodide.mjs imported");
-  const pyodide = await loadPyodide({ indexURL: pyodideURL });
+  // The bytecode folder is read from IndexedDB while Python starts (see keepBytecode).
+  const pyodide = await loadPyodide({ indexURL: pyodideURL, fsInit: (FS) => {
+    bytecodeRead = readBytecode(FS);
+    bytecodeRead.catch(() => {});  // awaited (and its failure handled) in keepBytecode
+  } });
   mark("pyodide loaded");
   // When each of Pyodide's files had arrived (the rest of its time is compiling the
   // wasm, when not cached, and starting Python).
@@ -77,18 +81,29 @@ async function init(message) {
 // (Python compiles every module from source at each start otherwise), under the
 // wheels' digest. Without IndexedDB, or on any failure, the engine compiles as before.
 const BYTECODE = "/chainwalk-bytecode";
+let bytecodeRead = null;  // the folder mounted on IndexedDB and read, or why not
 let bytecodeKept = false;
 let bytecodeSaving = null;
+
+// Called by Pyodide before Python starts; not awaited, so that IndexedDB reads while
+// Python starts.
+function readBytecode(FS) {
+  try {
+    FS.mkdirTree(BYTECODE);
+    FS.mount(FS.filesystems.IDBFS, {}, BYTECODE);
+    return new Promise((resolve, reject) => FS.syncfs(true, (error) =>
+      error ? reject(error) : resolve()));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
 
 async function keepBytecode(pyodide, wheels) {
   try {
     const digest = await crypto.subtle.digest("SHA-256", await new Blob(wheels).arrayBuffer());
     const key = Array.from(new Uint8Array(digest).slice(0, 12),
                            (b) => b.toString(16).padStart(2, "0")).join("");
-    pyodide.FS.mkdirTree(BYTECODE);
-    pyodide.FS.mount(pyodide.FS.filesystems.IDBFS, {}, BYTECODE);
-    await new Promise((resolve, reject) => pyodide.FS.syncfs(true, (error) =>
-      error ? reject(error) : resolve()));
+    await (bytecodeRead || Promise.reject(new Error("Pyodide called no fsInit")));
     playground.use_bytecode_cache(BYTECODE, key, ["chainwalk", "yaml"]);
     bytecodeKept = pyodide;
   } catch (error) {
