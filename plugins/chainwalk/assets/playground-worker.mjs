@@ -47,14 +47,50 @@ async function init(message) {
     ? message.language : "en";
   const catalog = fetchOk(new URL(manifest.catalogs[language], message.base))
     .then((response) => response.text());
-  const { loadPyodide } = await import(pyodideURL + "pyodide.mjs");
+  const { loadPyodide, version } = await import(pyodideURL + "pyodide.mjs");
   mark("pyodide.mjs imported");
+  const unpacked = await wheels;
+  const key = await wheelsKey(unpacked);
   // The bytecode folder is read from IndexedDB while Python starts (see keepBytecode).
-  const pyodide = await loadPyodide({ indexURL: pyodideURL, fsInit: (FS) => {
+  const options = { indexURL: pyodideURL, fsInit: (FS) => {
     bytecodeRead = readBytecode(FS);
     bytecodeRead.catch(() => {});  // awaited (and its failure handled) in keepBytecode
-  } });
-  mark("pyodide loaded");
+  } };
+  const start = async (more) => {
+    const pyodide = await loadPyodide(Object.assign({}, options, more));
+    mark("pyodide loaded");
+    for (const data of unpacked) {
+      pyodide.unpackArchive(data, "wheel");
+    }
+    mark("wheels unpacked");
+    playground = pyodide.pyimport("chainwalk.playground");
+    mark("chainwalk.playground imported");
+    return pyodide;
+  };
+  // Python as the last visit left it once chainwalk.playground was imported (a memory
+  // snapshot), else started and snapshotted for the next visit; any failure to restore
+  // one is the normal start (and the snapshot goes).
+  const snapshotKey = version + "/" + key;
+  const stored = await snapshots("get", snapshotKey).catch(() => undefined);
+  let pyodide = null;
+  if (stored) {
+    try {
+      pyodide = await start({ _loadSnapshot: stored });
+      timings["snapshot"] = "restored";
+    } catch (error) {
+      timings["snapshot"] = "failed: " + String(error && error.message || error);
+      snapshots("delete", snapshotKey).catch(() => {});
+    }
+  }
+  if (!pyodide) {
+    pyodide = await start({ _makeSnapshot: true });
+    try {
+      snapshotMade = { key: snapshotKey, data: pyodide.makeMemorySnapshot() };
+      timings["snapshot"] = timings["snapshot"] || "made";
+    } catch (error) {
+      timings["snapshot"] = "not made: " + String(error && error.message || error);
+    }
+  }
   // When each of Pyodide's files had arrived (the rest of its time is compiling the
   // wasm, when not cached, and starting Python).
   for (const entry of performance.getEntriesByType("resource")) {
@@ -63,14 +99,8 @@ async function init(message) {
       timings[name + " arrived"] = Math.round(entry.responseEnd - started);
     }
   }
-  const unpacked = await wheels;
-  for (const data of unpacked) {
-    pyodide.unpackArchive(data, "wheel");
-  }
-  mark("wheels unpacked");
-  playground = pyodide.pyimport("chainwalk.playground");
-  mark("chainwalk.playground imported");
-  await keepBytecode(pyodide, unpacked);
+  pyodideFS = pyodide.FS;
+  await keepBytecode(key);
   mark("bytecode kept: " + Boolean(bytecodeKept));
   playground.use_catalog_json(language, await catalog);
   mark("catalog read");
@@ -83,6 +113,7 @@ async function init(message) {
 const BYTECODE = "/chainwalk-bytecode";
 let bytecodeRead = null;  // the folder mounted on IndexedDB and read, or why not
 let bytecodeKept = false;
+let pyodideFS = null;
 let bytecodeSaving = null;
 
 // Called by Pyodide before Python starts; not awaited, so that IndexedDB reads while
@@ -98,14 +129,18 @@ function readBytecode(FS) {
   }
 }
 
-async function keepBytecode(pyodide, wheels) {
+// The first 12 bytes of the wheels' SHA-256, in hex.
+async function wheelsKey(wheels) {
+  const digest = await crypto.subtle.digest("SHA-256", await new Blob(wheels).arrayBuffer());
+  return Array.from(new Uint8Array(digest).slice(0, 12),
+                    (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function keepBytecode(key) {
   try {
-    const digest = await crypto.subtle.digest("SHA-256", await new Blob(wheels).arrayBuffer());
-    const key = Array.from(new Uint8Array(digest).slice(0, 12),
-                           (b) => b.toString(16).padStart(2, "0")).join("");
     await (bytecodeRead || Promise.reject(new Error("Pyodide called no fsInit")));
     playground.use_bytecode_cache(BYTECODE, key, ["chainwalk", "yaml"]);
-    bytecodeKept = pyodide;
+    bytecodeKept = true;
   } catch (error) {
     bytecodeKept = false;
   }
@@ -116,8 +151,36 @@ function saveBytecode() {
   if (!bytecodeKept || bytecodeSaving) {
     return;
   }
-  bytecodeSaving = new Promise((resolve) => bytecodeKept.FS.syncfs(false, resolve))
+  bytecodeSaving = new Promise((resolve) => pyodideFS.syncfs(false, resolve))
     .then(() => { bytecodeSaving = null; });
+}
+
+// Memory snapshots of Python in IndexedDB, under Pyodide's version and the wheels' key:
+// the last one made is kept, no other.
+const SNAPSHOTS = "chainwalk-playground-snapshots";
+let snapshotMade = null;  // {key, data}: made by this start, written once it is ready
+
+function snapshots(operation, key, value) {
+  return new Promise((resolve, reject) => {
+    const opened = indexedDB.open(SNAPSHOTS, 1);
+    opened.onupgradeneeded = () => opened.result.createObjectStore("snapshots");
+    opened.onerror = () => reject(opened.error);
+    opened.onsuccess = () => {
+      const db = opened.result;
+      const transaction = db.transaction("snapshots",
+                                         operation === "get" ? "readonly" : "readwrite");
+      const store = transaction.objectStore("snapshots");
+      if (operation === "put") {
+        store.clear();
+      }
+      const request = operation === "put" ? store.put(value, key) : store[operation](key);
+      transaction.oncomplete = () => { db.close(); resolve(request.result); };
+      transaction.onerror = transaction.onabort = () => {
+        db.close();
+        reject(transaction.error || new Error("IndexedDB: " + operation + " failed"));
+      };
+    };
+  });
 }
 
 // The site's rules folder, written once, when a journey first needs it.
@@ -141,6 +204,10 @@ self.onmessage = async (event) => {
     try {
       const ms = await init(message);
       self.postMessage({ kind: "ready", ms: ms, timings: timings });
+      if (snapshotMade) {
+        snapshots("put", snapshotMade.key, snapshotMade.data).catch(() => {});
+        snapshotMade = null;
+      }
     } catch (error) {
       self.postMessage({ kind: "failed", message: String(error && error.message || error) });
     }
