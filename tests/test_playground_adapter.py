@@ -416,6 +416,8 @@ def test_the_standard_library_is_pyodide_s_own_bytecode(tmp_path: Path) -> None:
     files = playground_files(PYODIDE, ROOT / "rules", ROOT / "plugins" / "chainwalk" / "assets")
     served = files[PYODIDE_URI + STDLIB]
     assert isinstance(served, bytes)
+    manifest = json.loads(files[PLAYGROUND_URI + "manifest.json"])  # type: ignore[arg-type]
+    assert manifest["stdlib"] == hashlib.sha256(served).hexdigest()[:24]  # the snapshot's key
     source = zipfile.ZipFile(PYODIDE / STDLIB)
     compiled = zipfile.ZipFile(io.BytesIO(served))
     assert compiled.namelist() == sorted(name + "c" if name.endswith(".py") else name

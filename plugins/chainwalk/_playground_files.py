@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -87,7 +88,7 @@ def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, 
     """Site path -> file to copy, or content, for every file the playground needs."""
     files: dict[str, Path | bytes] = {PYODIDE_URI + name: pyodide / name
                                       for name in PYODIDE_FILES}
-    files[PYODIDE_URI + STDLIB] = compiled_stdlib(pyodide)
+    files[PYODIDE_URI + STDLIB] = stdlib = compiled_stdlib(pyodide)
     for name in SCRIPTS:
         files[PLAYGROUND_URI + name] = assets / name
     wheels = [package_wheel("chainwalk", "chainwalk"), package_wheel("PyYAML", "yaml")]
@@ -124,5 +125,7 @@ def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, 
         files[PLAYGROUND_URI + name] = _json(messages(language).texts)
     files[PLAYGROUND_URI + "manifest.json"] = _json(manifest | {
         "pyodide": PYODIDE_URI, "wheels": [w.filename for w in wheels],
+        # What the worker's memory snapshot depends on besides Pyodide and the wheels.
+        "stdlib": hashlib.sha256(stdlib).hexdigest()[:24],
         "rules": "rules.json", "messages": words, "catalogs": catalogs})
     return files

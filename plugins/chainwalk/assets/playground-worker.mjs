@@ -70,7 +70,7 @@ async function init(message) {
   // Python as the last visit left it once chainwalk.playground was imported (a memory
   // snapshot), else started and snapshotted for the next visit; any failure to restore
   // one is the normal start (and the snapshot goes).
-  const snapshotKey = version + "/" + key;
+  const snapshotKey = [version, manifest.stdlib, key].join("/");
   const stored = await snapshots("get", snapshotKey).catch(() => undefined);
   let pyodide = null;
   if (stored) {
@@ -155,7 +155,8 @@ function saveBytecode() {
     .then(() => { bytecodeSaving = null; });
 }
 
-// Memory snapshots of Python in IndexedDB, under Pyodide's version and the wheels' key:
+// Memory snapshots of Python in IndexedDB, under Pyodide's version, its standard
+// library's digest (the site's manifest) and the wheels' key:
 // the last one made is kept, no other.
 const SNAPSHOTS = "chainwalk-playground-snapshots";
 let snapshotMade = null;  // {key, data}: made by this start, written once it is ready
