@@ -9,6 +9,7 @@ from dataclasses import replace
 from chainwalk._errors import Location
 from chainwalk.netfilter import parse_text
 from chainwalk.netfilter._model import Match, Option, Rule, Target
+from chainwalk.netfilter._nft_parser import parse_nft_text
 
 
 def _rule() -> Rule:
@@ -50,3 +51,20 @@ def test_tables_and_rulesets_find_their_parts_by_name() -> None:
     nat = ruleset.table("nat")
     assert nat is not None and nat.chain("X") is ruleset.chain("nat", "X")
     assert ruleset.chain("nat", "Y") is None and ruleset.table("filter") is None
+
+
+def test_both_models_list_the_ids_their_owner_matches_name() -> None:
+    """A range by its bounds, a user name none, each id once and in order, whatever the
+    backend (the trace tries each as a local server's owner)."""
+    ruleset = parse_text(
+        "*filter\n:OUTPUT ACCEPT [0:0]\n"
+        "-A OUTPUT -m owner --uid-owner 2000-3000 --gid-owner 1337 -j ACCEPT\n"
+        "-A OUTPUT -m owner ! --uid-owner nobody -j ACCEPT\n"
+        "-A OUTPUT -m owner --uid-owner 1337 -j DROP\nCOMMIT\n", "f.rules")
+    nft = parse_nft_text(
+        "add table inet t\nadd chain inet t out { type filter hook output priority 0 ; }\n"
+        "add rule inet t out meta skuid 2000-3000 meta skgid 1337 accept\n"
+        "add rule inet t out meta skuid != \"nobody\" accept\n"
+        "add rule inet t out meta skuid { 1337, 5 } drop\n", "f.nft")
+    assert ruleset.owner_ids == (1337, 2000, 3000)
+    assert nft.owner_ids == (5, 1337, 2000, 3000)

@@ -1,7 +1,7 @@
-"""The package's names are imported from their modules on first use: every name it lists
-resolves, and checking an iptables ruleset loads neither the trace, the nftables parser nor
-the journeys (unless it has an annotation file, whose claims are checked against the
-journeys)."""
+"""The package's names are imported from their modules on first use (their resolving is
+tested with the renderers' in ``tests/test_lazy_names.py``): checking an iptables ruleset
+loads neither the trace, the nftables parser nor the journeys (unless it has an annotation
+file, whose claims are checked against the journeys)."""
 
 from __future__ import annotations
 
@@ -9,25 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-import chainwalk.netfilter as netfilter
-
 # A ruleset without an annotation file beside it.
 RULESET = Path(__file__).resolve().parents[2] / "rules" / "rulesets" / "dns.rules"
-
-
-def test_every_listed_name_resolves_to_its_modules_object() -> None:
-    for name in netfilter.__all__:
-        value = getattr(netfilter, name)
-        module = sys.modules[f"chainwalk.netfilter.{netfilter._MODULE_OF[name]}"]
-        assert value is getattr(module, name)
-    assert sorted(netfilter.__all__) == sorted(netfilter._MODULE_OF)
-
-
-def test_an_unknown_name_is_an_attribute_error() -> None:
-    with pytest.raises(AttributeError, match="no_such_name"):
-        netfilter.no_such_name  # type: ignore[attr-defined]  # noqa: B018
 
 
 def test_check_loads_the_parser_only() -> None:

@@ -37,6 +37,17 @@ def copy_fixture(name: str, target: Path) -> Path:
     return project
 
 
+def site_copy(target: Path) -> Path:
+    """The site's sources (mkdocs.yml, docs/, rules/, overrides/, Mermaid from
+    node_modules) in ``target``."""
+    target.mkdir(parents=True)
+    for folder in ("docs", "rules", "overrides"):
+        shutil.copytree(ROOT / folder, target / folder)
+    shutil.copy(ROOT / "mkdocs.yml", target / "mkdocs.yml")
+    (target / "node_modules").symlink_to(ROOT / "node_modules")
+    return target
+
+
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text, f"{old!r} not in {path}"

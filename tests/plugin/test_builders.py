@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from plugin_helpers import site_copy
 from test_serve import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,14 +78,10 @@ def zensical_config(mkdocs_yml: str) -> str:
 
 
 def project_copy(target: Path) -> Path:
-    """The site's sources (mkdocs.yml, docs/, rules/, overrides/, Mermaid from node_modules) in
-    ``target``, with the Zensical config next to mkdocs.yml."""
-    target.mkdir(parents=True)
-    for folder in ("docs", "rules", "overrides"):
-        shutil.copytree(ROOT / folder, target / folder)
-    (target / "node_modules").symlink_to(ROOT / "node_modules")
-    mkdocs_yml = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
-    (target / "mkdocs.yml").write_text(mkdocs_yml, encoding="utf-8")
+    """The site's sources in ``target`` (``site_copy``), with the Zensical config next to
+    mkdocs.yml."""
+    site_copy(target)
+    mkdocs_yml = (target / "mkdocs.yml").read_text(encoding="utf-8")
     (target / ZENSICAL_CONFIG).write_text(zensical_config(mkdocs_yml), encoding="utf-8")
     return target
 

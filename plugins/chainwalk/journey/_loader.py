@@ -29,27 +29,7 @@ from .._ruleset_cache import load_rules
 from .._yaml import Doc, PathPart, load_yaml
 from ..netfilter import Interface, Ruleset, family_of, host_address, is_local
 from ..netfilter._policy_routing import policy_routing
-from ._model import (
-    PROXY_ID,
-    ZTUNNEL_MARK,
-    ZTUNNEL_PORTS,
-    Endpoint,
-    Expectations,
-    HopExpectation,
-    InboundModeChange,
-    IpRuleDelete,
-    Pod,
-    Process,
-    ProcessChange,
-    Request,
-    RuleEdit,
-    RuleExpectation,
-    Scenario,
-    Service,
-    Sidecar,
-    Topology,
-    WhatIf,
-)
+from . import _model as model
 from ._rulesets import rule_index
 from ._schema import schema_problems
 from ._world import build_world, pod_host
@@ -59,13 +39,13 @@ DEFAULT_UID = 1000
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 
 
-def load_scenarios(path_or_folder: str | os.PathLike[str]) -> list[Scenario]:
+def load_scenarios(path_or_folder: str | os.PathLike[str]) -> list[model.Scenario]:
     """Every scenario of a file, or of every ``*.yaml`` file in a folder (sorted).
 
     Raises :class:`ChainwalkError` listing every problem of every file.
     """
     files = scenario_files(path_or_folder)
-    scenarios: list[Scenario] = []
+    scenarios: list[model.Scenario] = []
     problems: list[Problem] = []
     for file in files:
         try:
@@ -88,7 +68,7 @@ def scenario_files(path_or_folder: str | os.PathLike[str]) -> list[str]:
     return [str(path)]
 
 
-def load_file(path: str) -> list[Scenario]:
+def load_file(path: str) -> list[model.Scenario]:
     document = load_yaml(path)
     problems = schema_problems(document)
     if problems:
@@ -140,11 +120,11 @@ class _Builder:
 
     # -- topology --------------------------------------------------------------
 
-    def build(self) -> list[Scenario]:
+    def build(self) -> list[model.Scenario]:
         pods = tuple(self.pod(name, body or {}) for name, body in self.data["pods"].items())
         services = tuple(self.service(name, body, pods)
                          for name, body in (self.data.get("services") or {}).items())
-        topology = Topology(self.stem, self.doc.path, pods, services)
+        topology = model.Topology(self.stem, self.doc.path, pods, services)
         self.check_unique_addresses(topology)
         if self.problems:  # scenarios would only repeat the topology's problems
             return []
@@ -190,7 +170,7 @@ class _Builder:
             return ""
         return str(path)
 
-    def pod(self, name: str, body: dict[str, Any]) -> Pod:
+    def pod(self, name: str, body: dict[str, Any]) -> model.Pod:
         base = ("pods", name)
         addresses = [body["address"]] if "address" in body else list(body.get("addresses", []))
         address_paths: list[tuple[PathPart, ...]] = (
@@ -219,10 +199,10 @@ class _Builder:
         sidecar = self.sidecar(base, body.get("sidecar", True))
         processes = tuple(self.process(base, pname, pbody or {})
                           for pname, pbody in (body.get("processes") or {}).items())
-        pod = Pod(name, tuple(own), ruleset or "", self.ruleset_file(ruleset, ruleset_where),
-                  interfaces, processes, sidecar, self.at(*base, key=True), ruleset6 or "",
-                  self.ruleset_file(ruleset6, ruleset6_where), self.routing(base, body),
-                  self.ipsets(base, body))
+        pod = model.Pod(name, tuple(own), ruleset or "", self.ruleset_file(ruleset, ruleset_where),
+                        interfaces, processes, sidecar, self.at(*base, key=True), ruleset6 or "",
+                        self.ruleset_file(ruleset6, ruleset6_where), self.routing(base, body),
+                        self.ipsets(base, body))
         self.check_listeners(pod)
         self.check_rulesets(pod)
         return pod
@@ -274,29 +254,30 @@ class _Builder:
             result["eth0"] = Interface("eth0", tuple(map(host_address, own)))
         return tuple(result.values())
 
-    def sidecar(self, base: tuple[PathPart, ...], body: bool | dict[str, Any]) -> Sidecar | None:
+    def sidecar(self, base: tuple[PathPart, ...], body: bool | dict[str, Any]
+                ) -> model.Sidecar | None:
         if body is False:
             return None
         if body is True:
-            return Sidecar(location=self.at(*base, key=True))
+            return model.Sidecar(location=self.at(*base, key=True))
         kind = body.get("kind", "envoy")
         ztunnel = kind == "ztunnel"
-        uid = body.get("uid", 0 if ztunnel else PROXY_ID)
-        defaults = Sidecar()
+        uid = body.get("uid", 0 if ztunnel else model.PROXY_ID)
+        defaults = model.Sidecar()
         if ztunnel and ("interception" in body or "inbound-mode" in body
                         or "outbound-policy" in body):
             self.problem(self.at(*base, "sidecar", key=True), "ztunnel takes no "
                          "interception, inbound-mode or outbound-policy", None,
                          "kind, uid, gid, ports and mark")
-        return Sidecar(kind, uid, body.get("gid", uid),
-                       tuple(body.get("ports", ZTUNNEL_PORTS if ztunnel else defaults.ports)),
-                       body.get("inbound-mode", defaults.inbound_mode),
-                       body.get("outbound-policy", defaults.outbound_policy),
-                       self.at(*base, "sidecar"),
-                       body.get("mark", ZTUNNEL_MARK if ztunnel else 0),
-                       ztunnel or body.get("interception") == "TPROXY")
+        ports = body.get("ports", model.ZTUNNEL_PORTS if ztunnel else defaults.ports)
+        return model.Sidecar(kind, uid, body.get("gid", uid), tuple(ports),
+                             body.get("inbound-mode", defaults.inbound_mode),
+                             body.get("outbound-policy", defaults.outbound_policy),
+                             self.at(*base, "sidecar"),
+                             body.get("mark", model.ZTUNNEL_MARK if ztunnel else 0),
+                             ztunnel or body.get("interception") == "TPROXY")
 
-    def process(self, base: tuple[PathPart, ...], name: str, body: dict[str, Any]) -> Process:
+    def process(self, base: tuple[PathPart, ...], name: str, body: dict[str, Any]) -> model.Process:
         where = self.at(*base, "processes", name, key=True)
         uid = body.get("uid", DEFAULT_UID)
         bind = ""
@@ -304,10 +285,10 @@ class _Builder:
             found = self.address(body["bind"], self.at(*base, "processes", name, "bind"))
             # 0.0.0.0 and :: are how a program spells "every address".
             bind = "" if found in ("0.0.0.0", "::") or found is None else found
-        return Process(name, uid, body.get("gid", uid), tuple(body.get("ports", ())),
-                       tuple(body.get("udp-ports", ())), bind, where, body.get("mark", 0))
+        return model.Process(name, uid, body.get("gid", uid), tuple(body.get("ports", ())),
+                             tuple(body.get("udp-ports", ())), bind, where, body.get("mark", 0))
 
-    def check_listeners(self, pod: Pod) -> None:
+    def check_listeners(self, pod: model.Pod) -> None:
         taken: dict[tuple[str, int], str] = {}
         if pod.sidecar is not None:
             for port in pod.sidecar.ports:
@@ -328,7 +309,7 @@ class _Builder:
                                      "a port nobody else in the pod listens on")
                     taken[(protocol, port)] = process.name
 
-    def check_rulesets(self, pod: Pod) -> None:
+    def check_rulesets(self, pod: model.Pod) -> None:
         for path, family in ((pod.ruleset_path, 4), (pod.ruleset6_path, 6)):
             if path:
                 try:
@@ -336,7 +317,7 @@ class _Builder:
                 except ChainwalkError as e:
                     self.problems.extend(e.problems)
 
-    def service(self, name: str, body: dict[str, Any], pods: Sequence[Pod]) -> Service:
+    def service(self, name: str, body: dict[str, Any], pods: Sequence[model.Pod]) -> model.Service:
         base = ("services", name)
         vip = self.address(body["vip"], self.at(*base, "vip")) or "0.0.0.0"
         ports = list(body.get("ports", ()))
@@ -349,7 +330,7 @@ class _Builder:
         endpoints = []
         for i, text in enumerate(body["endpoints"]):
             pod_name, _, port = text.partition(":")
-            endpoint = Endpoint(pod_name, int(port) if port else None)
+            endpoint = model.Endpoint(pod_name, int(port) if port else None)
             where = self.at(*base, "endpoints", i)
             pod = by_name.get(pod_name)
             if pod is None:
@@ -361,9 +342,9 @@ class _Builder:
             if endpoint.port is not None and not 1 <= endpoint.port <= 65535:
                 self.problem(where, "not a port", port, "a port (1-65535)")
             endpoints.append(endpoint)
-        return Service(name, vip, tuple(ports), tuple(endpoints), self.at(*base, key=True))
+        return model.Service(name, vip, tuple(ports), tuple(endpoints), self.at(*base, key=True))
 
-    def check_unique_addresses(self, topology: Topology) -> None:
+    def check_unique_addresses(self, topology: model.Topology) -> None:
         owner: dict[str, str] = {}
         for pod in topology.pods:
             for address in pod.addresses:
@@ -380,7 +361,8 @@ class _Builder:
 
     # -- scenarios -------------------------------------------------------------
 
-    def scenario(self, topology: Topology, name: str, body: dict[str, Any]) -> Scenario | None:
+    def scenario(self, topology: model.Topology, name: str, body: dict[str, Any]
+                 ) -> model.Scenario | None:
         count = len(self.problems)
         base = ("scenarios", name)
         request = self.request(topology, base, body)
@@ -389,10 +371,10 @@ class _Builder:
         hop_limit = body.get("hop-limit", self.data.get("hop-limit", DEFAULT_HOP_LIMIT))
         if request is None or len(self.problems) > count:
             return None
-        scenario = Scenario(f"{self.stem}/{name}", name, body["title"], topology, request,
-                            tuple(w for w in what_ifs if w is not None), Expectations(),
-                            body.get("description", ""), self.at(*base, key=True), hop_limit,
-                            body.get("zh", {}).get("title", ""))
+        scenario = model.Scenario(f"{self.stem}/{name}", name, body["title"], topology, request,
+                                  tuple(w for w in what_ifs if w is not None), model.Expectations(),
+                                  body.get("description", ""), self.at(*base, key=True), hop_limit,
+                                  body.get("zh", {}).get("title", ""))
         try:
             world = build_world(scenario)
         except ChainwalkError as e:
@@ -402,12 +384,12 @@ class _Builder:
                                          body.get("expect") or {})
         if len(self.problems) > count:
             return None
-        return Scenario(scenario.id, name, scenario.title, topology, request, scenario.what_ifs,
-                        expectations, scenario.description, scenario.location, hop_limit,
-                        scenario.zh_title)
+        return model.Scenario(scenario.id, name, scenario.title, topology, request,
+                              scenario.what_ifs, expectations, scenario.description,
+                              scenario.location, hop_limit, scenario.zh_title)
 
-    def request(self, topology: Topology, base: tuple[PathPart, ...],
-                body: dict[str, Any]) -> Request | None:
+    def request(self, topology: model.Topology, base: tuple[PathPart, ...],
+                body: dict[str, Any]) -> model.Request | None:
         where_from = self.at(*base, "from")
         pod_name, _, process_name = body["from"].partition("/")
         pod = topology.pod(pod_name)
@@ -447,10 +429,11 @@ class _Builder:
                              found, f"one of {', '.join(pod.addresses)} or 127.0.0.1")
                 return None
             source = found
-        return Request(pod_name, process_name, body["to"], dst, dport, protocol, source,
-                       self.at(*base, key=True))
+        return model.Request(pod_name, process_name, body["to"], dst, dport, protocol, source,
+                             self.at(*base, key=True))
 
-    def target(self, topology: Topology, text: str, where: Location) -> tuple[str, int] | None:
+    def target(self, topology: model.Topology, text: str, where: Location
+               ) -> tuple[str, int] | None:
         """``service[:port]``, ``localhost:port``, ``IP:port`` or ``[IPv6]:port``."""
         host, port_text = text, ""
         if text.startswith("["):
@@ -490,8 +473,8 @@ class _Builder:
             return None
         return address, port
 
-    def what_if(self, topology: Topology, path: tuple[PathPart, ...],
-                item: dict[str, Any]) -> WhatIf | None:
+    def what_if(self, topology: model.Topology, path: tuple[PathPart, ...],
+                item: dict[str, Any]) -> model.WhatIf | None:
         ((action, body),) = item.items()
         where = self.at(*path)
         pod_name: str = body.get("pod", "")
@@ -508,9 +491,9 @@ class _Builder:
             ref = body.get(ref_key)
             new_rule = body.get("rule") if action == "insert" else body.get("with")
             ref_where = self.at(*path, action, ref_key) if ref is not None else where
-            return RuleEdit(pod_name, action, body.get("table", "nat"), body["chain"],
-                            ref if isinstance(ref, str) else None,
-                            ref if isinstance(ref, int) else None, new_rule, ref_where)
+            return model.RuleEdit(pod_name, action, body.get("table", "nat"), body["chain"],
+                                  ref if isinstance(ref, str) else None,
+                                  ref if isinstance(ref, int) else None, new_rule, ref_where)
         assert pod is not None  # the schema requires pod for these
         if action == "ip-rule":
             if pod.routing_paths is None:
@@ -524,23 +507,23 @@ class _Builder:
                              "have no rule of this priority", str(body["delete"]),
                              "a priority that ip rule show prints")
                 return None
-            return IpRuleDelete(pod_name, body["delete"], where)
+            return model.IpRuleDelete(pod_name, body["delete"], where)
         if action == "uid":
             if pod.process(body["process"]) is None:
                 self.problem(self.at(*path, action, "process"), f"pod {pod_name} has no such "
                              "process", body["process"],
                              f"one of {', '.join(p.name for p in pod.processes) or '(none)'}")
                 return None
-            return ProcessChange(pod_name, body["process"], body["uid"],
-                                 body.get("gid", body["uid"]), where)
+            return model.ProcessChange(pod_name, body["process"], body["uid"],
+                                       body.get("gid", body["uid"]), where)
         if pod.sidecar is None:
             self.problem(self.at(*path, action, "pod"), f"pod {pod_name} has no sidecar",
                          pod_name, "a pod with a sidecar")
             return None
-        return InboundModeChange(pod_name, body["mode"], where)
+        return model.InboundModeChange(pod_name, body["mode"], where)
 
-    def expectations(self, topology: Topology, rulesets: dict[str, Any],
-                     base: tuple[PathPart, ...], body: dict[str, Any]) -> Expectations:
+    def expectations(self, topology: model.Topology, rulesets: dict[str, Any],
+                     base: tuple[PathPart, ...], body: dict[str, Any]) -> model.Expectations:
         path = (*base, "expect")
         receiver = body.get("receiver")
         if receiver is not None:
@@ -551,12 +534,12 @@ class _Builder:
                          for i, item in enumerate(body["hops"]))
         rules = tuple(self.rule_expectation(rulesets, (*path, "rules", i), item)
                       for i, item in enumerate(body.get("rules", ())))
-        return Expectations(body.get("result"), receiver, hops,
-                            tuple(r for r in rules if r is not None), body.get("reason"),
-                            self.at(*path, key=True) if body else None,
-                            tuple((key, self.at(*path, key)) for key in body))
+        return model.Expectations(body.get("result"), receiver, hops,
+                                  tuple(r for r in rules if r is not None), body.get("reason"),
+                                  self.at(*path, key=True) if body else None,
+                                  tuple((key, self.at(*path, key)) for key in body))
 
-    def check_receiver(self, topology: Topology, text: str, where: Location) -> None:
+    def check_receiver(self, topology: model.Topology, text: str, where: Location) -> None:
         pod_name, _, rest = text.partition("/")
         process = rest.partition(":")[0]
         pod = topology.pod(pod_name)
@@ -571,17 +554,17 @@ class _Builder:
             self.problem(where, f"pod {pod_name} has no such process", process,
                          f"one of {', '.join(names) or '(none)'}")
 
-    def hop_expectation(self, topology: Topology, path: tuple[PathPart, ...],
-                        item: int | str | dict[str, Any]) -> HopExpectation:
+    def hop_expectation(self, topology: model.Topology, path: tuple[PathPart, ...],
+                        item: int | str | dict[str, Any]) -> model.HopExpectation:
         where = self.at(*path)
         if isinstance(item, int):
-            return HopExpectation(port=item, location=where)
+            return model.HopExpectation(port=item, location=where)
         if isinstance(item, str):
             if item in ("refused", "dropped"):
-                return HopExpectation(outcome="refused" if item == "refused" else "dropped",
-                                      location=where)
+                return model.HopExpectation(outcome="refused" if item == "refused" else "dropped",
+                                            location=where)
             self.check_receiver(topology, item, where)
-            return HopExpectation(receiver=item, location=where)
+            return model.HopExpectation(receiver=item, location=where)
         if "receiver" in item:
             self.check_receiver(topology, item["receiver"], self.at(*path, "receiver"))
         original = item.get("original")
@@ -594,21 +577,21 @@ class _Builder:
                 canonical = parse_address(host) or host
                 shown = f"[{canonical}]" if ":" in canonical else canonical
                 original = f"{shown}:{int(original.rpartition(':')[2])}"
-        return HopExpectation(item.get("port"), item.get("receiver"), original, where,
-                              item.get("outcome"))
+        return model.HopExpectation(item.get("port"), item.get("receiver"), original, where,
+                                    item.get("outcome"))
 
     def rule_expectation(self, rulesets: dict[str, Any], path: tuple[PathPart, ...],
-                         item: str | dict[str, Any]) -> RuleExpectation | None:
+                         item: str | dict[str, Any]) -> model.RuleExpectation | None:
         where = self.at(*path)
         if isinstance(item, str):
             table, chain, number = item.split(":")
-            expectation = RuleExpectation(table, chain, int(number), None, None, where)
+            expectation = model.RuleExpectation(table, chain, int(number), None, None, where)
         else:
             ref = item["rule"]
-            expectation = RuleExpectation(item.get("table", ""), item["chain"],
-                                          ref if isinstance(ref, int) else None,
-                                          ref if isinstance(ref, str) else None,
-                                          item.get("hop"), where)
+            expectation = model.RuleExpectation(item.get("table", ""), item["chain"],
+                                                ref if isinstance(ref, int) else None,
+                                                ref if isinstance(ref, str) else None,
+                                                item.get("hop"), where)
         # The rule must exist in some pod's rules (after the what-ifs); a spec is
         # stored in normal form so the check compares like with like.
         first_problem: ChainwalkError | None = None
@@ -628,8 +611,8 @@ class _Builder:
                     continue
                 if expectation.spec is not None:
                     spec = ruleset.chain(table, expectation.chain).rules[index].spec
-                    return RuleExpectation(table, expectation.chain, None, spec,
-                                           expectation.hop, where)
+                    return model.RuleExpectation(table, expectation.chain, None, spec,
+                                                 expectation.hop, where)
                 return expectation
         if first_problem is not None:
             self.problems.extend(first_problem.problems)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from .._errors import ChainwalkError, Location, Problem
+from .._named import first_named
 from ..netfilter import Interface, Trace, hostport
 from ..netfilter._reasons import Reason
 
@@ -111,10 +112,7 @@ class Pod:
     ipsets: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def process(self, name: str) -> Process | None:
-        for p in self.processes:
-            if p.name == name:
-                return p
-        return None
+        return first_named(self.processes, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,16 +147,10 @@ class Topology:
     services: tuple[Service, ...] = ()
 
     def pod(self, name: str) -> Pod | None:
-        for p in self.pods:
-            if p.name == name:
-                return p
-        return None
+        return first_named(self.pods, name)
 
     def service(self, name: str) -> Service | None:
-        for s in self.services:
-            if s.name == name:
-                return s
-        return None
+        return first_named(self.services, name)
 
     def service_at(self, vip: str, port: int) -> Service | None:
         for s in self.services:

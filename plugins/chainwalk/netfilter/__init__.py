@@ -9,8 +9,9 @@ Each name is imported from its module on first use, so that a caller that only p
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from .._lazy_names import lazy_names
 
 if TYPE_CHECKING:
     from ._extensions import MODULES, TARGETS
@@ -62,11 +63,4 @@ __all__ = [
     "rule_spec", "trace", "write_ruleset",
 ]
 
-
-def __getattr__(name: str) -> object:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _MODULE_OF)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._errors import Location
+from .._named import first_named
+from ._values import named_ids
 
 if TYPE_CHECKING:
     from ._compile import CompiledRule
@@ -53,10 +55,7 @@ class Match:
     options: tuple[Option, ...]
 
     def get(self, name: str) -> Option | None:
-        for option in self.options:
-            if option.name == name:
-                return option
-        return None
+        return first_named(self.options, name)
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -69,10 +68,7 @@ class Target:
     is_chain: bool = False
 
     def get(self, name: str) -> Option | None:
-        for option in self.options:
-            if option.name == name:
-                return option
-        return None
+        return first_named(self.options, name)
 
 
 @dataclass(slots=True)
@@ -192,13 +188,8 @@ class Ruleset:
     def owner_ids(self) -> tuple[int, ...]:
         """The uids and gids owner matches name (a range by its bounds), in order."""
         if self._owner_ids is None:
-            found: set[int] = set()
-            for table in self.tables:
-                for chain in table.chains:
-                    for rule in chain.rules:
-                        match = rule.match("owner")
-                        for option in match.options if match is not None else ():
-                            found.update(int(bound) for bound in option.value.split("-")
-                                         if option.values and bound.isdigit())
-            self._owner_ids = tuple(sorted(found))
+            owners = (rule.match("owner") for table in self.tables for chain in table.chains
+                      for rule in chain.rules)
+            self._owner_ids = named_ids(option.value for match in owners if match is not None
+                                        for option in match.options)
         return self._owner_ids

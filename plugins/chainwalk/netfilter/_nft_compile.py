@@ -16,25 +16,9 @@ from functools import lru_cache
 from ipaddress import IPv6Address
 from socket import inet_ntoa
 
+from . import _nft_model as model
 from . import _nft_values as nv
 from ._compile import Choice
-from ._nft_model import (
-    Bitwise,
-    Concat,
-    Counter,
-    Ct,
-    Element,
-    Expr,
-    Log,
-    Match,
-    Meta,
-    NftRule,
-    NftTable,
-    Numgen,
-    Payload,
-    SetRef,
-    Vmap,
-)
 from ._packet import Host
 from ._reasons import Reason, ReasonCode, because
 from ._state import State
@@ -64,9 +48,9 @@ def _protocol_number(name: str) -> int:
     return number if number is not None else int(name) if name.isdigit() else 0
 
 
-def read(expr: Expr, st: State) -> Value:
+def read(expr: model.Expr, st: State) -> Value:
     """The value of ``expr`` for the packet in ``st``; :class:`_Missing` when none."""
-    if isinstance(expr, Payload):
+    if isinstance(expr, model.Payload):
         proto = expr.protocol
         if proto in ("ip", "ip6"):
             if st.family != (4 if proto == "ip" else 6):
@@ -77,7 +61,7 @@ def read(expr: Expr, st: State) -> Value:
         if (proto != "th" and st.protocol != proto) or st.protocol not in _TRANSPORT:
             raise _Missing(because("nft.not-protocol", wanted=proto, protocol=st.protocol))
         return st.sport if expr.field == "sport" else st.dport
-    if isinstance(expr, Meta):
+    if isinstance(expr, model.Meta):
         key = expr.key
         if key == "l4proto":
             return _protocol_number(st.protocol)
@@ -96,7 +80,7 @@ def read(expr: Expr, st: State) -> Value:
         if interface is None:
             raise _Missing(because("nft.no-input" if key.startswith("i") else "nft.no-output"))
         return interface
-    if isinstance(expr, Ct):
+    if isinstance(expr, model.Ct):
         if expr.key == "state":
             if st.untracked:
                 return 64
@@ -104,11 +88,11 @@ def read(expr: Expr, st: State) -> Value:
         if st.untracked or not st.ct_attached:
             raise _Missing(because("nft.no-connection"))
         return st.ctmark if expr.key == "mark" else st.zone
-    if isinstance(expr, Bitwise):
+    if isinstance(expr, model.Bitwise):
         value = read(expr.expr, st)
         assert isinstance(value, int)
         return (value & expr.mask) ^ expr.xor
-    if isinstance(expr, Concat):
+    if isinstance(expr, model.Concat):
         return tuple(_one(read(p, st)) for p in expr.parts)
     raise _Missing(because("nft.numgen-read"))  # pragma: no cover - parser forbids it
 
@@ -161,7 +145,7 @@ class Matcher:
         return True
 
 
-def matcher(element: Element, types: tuple[str, ...]) -> Matcher:
+def matcher(element: model.Element, types: tuple[str, ...]) -> Matcher:
     parts: list[tuple[int, int] | str | None] = []
     for text, dtype in zip(element.split(" . "), types, strict=True):
         if dtype == "ifname":
@@ -179,7 +163,7 @@ class SetIndex:
     that holds (``None``: none does; ``-1``: only one whose owner name the file cannot
     resolve might)."""
 
-    def __init__(self, elements: tuple[Element, ...], types: tuple[str, ...],
+    def __init__(self, elements: tuple[model.Element, ...], types: tuple[str, ...],
                  values: tuple[object, ...] = ()) -> None:
         self.values = values  # a map's value of each element
         self.exact: dict[object, int] = {}
@@ -208,7 +192,7 @@ class SetIndex:
         return -1 if unknown else None
 
 
-def set_index(table: NftTable, ref: SetRef, host: Host, types: tuple[str, ...]
+def set_index(table: model.NftTable, ref: model.SetRef, host: Host, types: tuple[str, ...]
               ) -> SetIndex | None:
     """The index of a named set: the table's (made once), else of the host's ``ipsets`` (a
     set the file uses without declaring it, filled by another program); None when
@@ -227,23 +211,23 @@ def set_index(table: NftTable, ref: SetRef, host: Host, types: tuple[str, ...]
 
 
 @lru_cache(maxsize=4096)
-def anonymous_map(vmap: Vmap) -> SetIndex:
+def anonymous_map(vmap: model.Vmap) -> SetIndex:
     """The index of a verdict map written in the rule (``vmap { 80 : accept }``)."""
     assert isinstance(vmap.map, tuple)
     return SetIndex(tuple(e for e, _ in vmap.map), nv.type_of(vmap.key),
                     tuple(v for _, v in vmap.map))
 
 
-def _getter(expr: Expr) -> Callable[[State], Value | Reason]:
+def _getter(expr: model.Expr) -> Callable[[State], Value | Reason]:
     """:func:`read` made for ``expr`` once: its value for the packet, or the reason there is
     none (returned, not raised: a trace meets many rules of the other family)."""
-    if isinstance(expr, Payload) and expr.field in ("saddr", "daddr"):
+    if isinstance(expr, model.Payload) and expr.field in ("saddr", "daddr"):
         version = 4 if expr.protocol == "ip" else 6
         other = because("nft.not-ipv4" if version == 4 else "nft.not-ipv6")
         if expr.field == "saddr":
             return lambda st: st.src_int if st.family == version else other
         return lambda st: st.dst_int if st.family == version else other
-    if isinstance(expr, Payload) and expr.protocol != "ip6" and expr.field in ("sport",
+    if isinstance(expr, model.Payload) and expr.protocol != "ip6" and expr.field in ("sport",
                                                                                 "dport"):
         proto, source = expr.protocol, expr.field == "sport"
         others: dict[str, Reason] = {}  # the reason, by the packet's protocol
@@ -257,16 +241,16 @@ def _getter(expr: Expr) -> Callable[[State], Value | Reason]:
                 return said
             return st.sport if source else st.dport
         return port
-    if isinstance(expr, Meta) and expr.key in ("mark", "l4proto"):
+    if isinstance(expr, model.Meta) and expr.key in ("mark", "l4proto"):
         if expr.key == "mark":
             return lambda st: st.mark
         return lambda st: _protocol_number(st.protocol)
-    if isinstance(expr, Meta) and expr.key in ("skuid", "skgid"):
+    if isinstance(expr, model.Meta) and expr.key in ("skuid", "skgid"):
         no_socket = because("nft.no-socket")
         if expr.key == "skuid":
             return lambda st: no_socket if st.uid is None else st.uid
         return lambda st: no_socket if st.gid is None else st.gid
-    if isinstance(expr, Meta) and expr.key in ("iifname", "iif", "oifname", "oif"):
+    if isinstance(expr, model.Meta) and expr.key in ("iifname", "iif", "oifname", "oif"):
         if expr.key.startswith("i"):
             no_input = because("nft.no-input")
             return lambda st: no_input if st.in_if is None else st.in_if
@@ -281,14 +265,14 @@ def _getter(expr: Expr) -> Callable[[State], Value | Reason]:
     return value_of
 
 
-def compile_match(match: Match, table: NftTable) -> Check:
+def compile_match(match: model.Match, table: model.NftTable) -> Check:
     left, op, right = match.left, match.op, match.right
     types = nv.type_of(left)
     get = _getter(left)
     found_fixed = SetIndex((right,) if isinstance(right, str) else
                            right if isinstance(right, tuple) else (), types)
     wanted = right if isinstance(right, str) else (
-        f"@{right.name}" if isinstance(right, SetRef) else "{ " + ", ".join(right) + " }")
+        f"@{right.name}" if isinstance(right, model.SetRef) else "{ " + ", ".join(right) + " }")
     bound = nv.interval(right, types[0])[0] if op not in ("==", "!=") and \
         isinstance(right, str) else 0
     negated = op == "!="
@@ -309,7 +293,7 @@ def compile_match(match: Match, table: NftTable) -> Check:
                                            wanted=wanted)
         return said
 
-    if op in ("==", "!=") and isinstance(one, tuple) and isinstance(left, Payload) and \
+    if op in ("==", "!=") and isinstance(one, tuple) and isinstance(left, model.Payload) and \
             left.field in ("saddr", "daddr"):
         # the commonest checks, with the read inline: an address in a prefix...
         low, high = one
@@ -326,7 +310,7 @@ def compile_match(match: Match, table: NftTable) -> Check:
             return failed.get(value) or failure(value)
         return check_address
     if op in ("==", "!=") and isinstance(one, str) and not one.endswith("*") and \
-            isinstance(left, Meta) and left.key in ("iifname", "oifname"):
+            isinstance(left, model.Meta) and left.key in ("iifname", "oifname"):
         # ... and an interface's name
         incoming = left.key == "iifname"
         none = because("nft.no-input" if incoming else "nft.no-output")
@@ -371,7 +355,7 @@ def compile_match(match: Match, table: NftTable) -> Check:
                      ">=": value >= bound}[op]
             return None if holds else because("nft.compare", value=shown(types, value), op=op,
                                               wanted=right)
-        if isinstance(right, SetRef):
+        if isinstance(right, model.SetRef):
             index = set_index(table, right, host, types)
             if index is None:
                 return Choice(None, because("nft.set-unknown", value=shown(types, value),
@@ -399,21 +383,22 @@ class CompiledNftRule:
     rest: int
 
 
-def compile_rule(rule: NftRule, table: NftTable) -> CompiledNftRule:
+def compile_rule(rule: model.NftRule, table: model.NftTable) -> CompiledNftRule:
     shared = table._checks
     checks: dict[int, Check] = {}
     for i, s in enumerate(rule.statements):
-        if isinstance(s, Match):
+        if isinstance(s, model.Match):
             check = shared.get(s)
             if check is None:
                 check = shared[s] = compile_match(s, table)
             checks[i] = check
     rest = next((i for i, s in enumerate(rule.statements)
-                 if not isinstance(s, Match | Counter | Log)), len(rule.statements))
+                 if not isinstance(s, model.Match | model.Counter | model.Log)),
+                len(rule.statements))
     return CompiledNftRule(checks, tuple(checks[i] for i in sorted(checks) if i < rest), rest)
 
 
-def numgen_choice(expr: Numgen, value: int) -> Choice:
+def numgen_choice(expr: model.Numgen, value: int) -> Choice:
     """``numgen random mod N`` gives ``value``, given it gave none below it."""
     return Choice(1.0 / (expr.modulus - value), because("nft.numgen", modulus=expr.modulus,
                                                         value=value))

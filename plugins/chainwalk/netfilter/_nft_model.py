@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._errors import Location
+from .._named import first_named
+from ._values import named_ids
 
 if TYPE_CHECKING:
     from ._nft_compile import CompiledNftRule, SetIndex
@@ -299,7 +301,7 @@ class NftRuleset:
     def table(self, name: str) -> NftTable | None:
         """The first table called ``name``, whatever its family (as a trace's steps and
         a scenario's expectations name tables)."""
-        return next((t for t in self.tables if t.name == name), None)
+        return first_named(self.tables, name)
 
     def chain(self, table: str, chain: str) -> NftChain | None:
         found = self.table(table)
@@ -309,17 +311,12 @@ class NftRuleset:
     def owner_ids(self) -> tuple[int, ...]:
         """The uids and gids ``meta skuid``/``skgid`` name, in order."""
         if self._owner_ids is None:
-            found: set[int] = set()
-            for table in self.tables:
-                for chain in table.chains:
-                    for rule in chain.rules:
-                        for s in rule.statements:
-                            if isinstance(s, Match) and isinstance(s.left, Meta) and \
-                                    s.left.key in ("skuid", "skgid"):
-                                values = s.right if isinstance(s.right, tuple) else (s.right,)
-                                for value in values:
-                                    if isinstance(value, str):
-                                        found.update(int(x) for x in value.split("-")
-                                                     if x.isdigit())
-            self._owner_ids = tuple(sorted(found))
+            owners = (s.right for table in self.tables for chain in table.chains
+                      for rule in chain.rules for s in rule.statements
+                      if isinstance(s, Match) and isinstance(s.left, Meta)
+                      and s.left.key in ("skuid", "skgid"))
+            self._owner_ids = named_ids(
+                value for right in owners
+                for value in (right if isinstance(right, tuple) else (right,))
+                if isinstance(value, str))
         return self._owner_ids

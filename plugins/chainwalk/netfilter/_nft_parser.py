@@ -9,56 +9,27 @@ what was expected; the parser then goes on at the next command or rule.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NoReturn, cast
+from typing import Literal, NoReturn, TypeVar, cast
 
 from .._errors import ChainwalkError, Location, Problem
 from .._files import read_text
+from . import _nft_model as model
 from . import _nft_values as nv
-from ._nft_model import (
-    FAMILIES,
-    HOOKS,
-    BaseHook,
-    Bitwise,
-    ChainType,
-    Concat,
-    Counter,
-    Ct,
-    Element,
-    Expr,
-    Family,
-    Hook,
-    Log,
-    Match,
-    Meta,
-    Nat,
-    NftChain,
-    NftRule,
-    NftRuleset,
-    NftSet,
-    NftTable,
-    Notrack,
-    Numgen,
-    Op,
-    Payload,
-    Reject,
-    SetRef,
-    SetStmt,
-    SetValue,
-    Statement,
-    Tproxy,
-    Verdict,
-    Vmap,
-)
 from ._nft_tokens import Token, UnclosedString, tokenize
+
+_Item = TypeVar("_Item")
+#: An element added to a set: its key, or a map's key and value.
+_SetItem = model.Element | tuple[model.Element, model.Element | model.Verdict]
 
 #: Named priorities: the number, and the hooks where nft accepts the name (None: all).
 PRIORITIES: dict[str, tuple[int, tuple[str, ...] | None]] = {
     "raw": (-300, None), "mangle": (-150, None), "dstnat": (-100, ("prerouting",)),
     "filter": (0, None), "security": (50, None), "srcnat": (100, ("postrouting",)),
 }
-_OPS: tuple[Op, ...] = ("==", "!=", "<", ">", "<=", ">=")
+_OPS: tuple[model.Op, ...] = ("==", "!=", "<", ">", "<=", ">=")
 _VERDICTS = ("accept", "drop", "continue", "return")
 _TRANSPORT = ("tcp", "udp", "sctp", "dccp", "udplite")
 _DEFAULT_REJECT = ("icmp port-unreachable", "icmpv6 port-unreachable",
@@ -73,21 +44,21 @@ class _Bad(Exception):
 @dataclass
 class _ChainDraft:
     name: str
-    base: BaseHook | None
+    base: model.BaseHook | None
     location: Location
     handle: int
-    rules: list[NftRule] = field(default_factory=list)
+    rules: list[model.NftRule] = field(default_factory=list)
     comment: str | None = None
 
 
 @dataclass
 class _TableDraft:
-    family: Family
+    family: model.Family
     name: str
     location: Location
     handle: int
     chains: dict[str, _ChainDraft] = field(default_factory=dict)
-    sets: dict[str, NftSet] = field(default_factory=dict)
+    sets: dict[str, model.NftSet] = field(default_factory=dict)
     comment: str | None = None
     next_handle: int = 1
 
@@ -95,12 +66,12 @@ class _TableDraft:
         self.next_handle += 1
         return self.next_handle - 1
 
-    def rule_handle(self, rule: NftRule) -> int:
+    def rule_handle(self, rule: model.NftRule) -> int:
         """A new rule's handle: after one for each anonymous set it holds, as nft counts."""
         self.next_handle += sum(
             1 for s in rule.statements
-            if (isinstance(s, Match) and isinstance(s.right, tuple))
-            or (isinstance(s, Vmap) and isinstance(s.map, tuple)))
+            if (isinstance(s, model.Match) and isinstance(s.right, tuple))
+            or (isinstance(s, model.Vmap) and isinstance(s.map, tuple)))
         return self.new_handle()
 
 
@@ -121,7 +92,7 @@ class _Parser:
         # Handles a listing gave (``nft -a``): used instead of counted ones.
         self.listed = False
         # The elements added to each set (by id), sorted into it at the end.
-        self.added: dict[int, tuple[NftSet, list[Element | tuple[Element, Element | Verdict]]]] = {}
+        self.added: dict[int, tuple[model.NftSet, list[_SetItem]]] = {}
 
     # -- tokens ----------------------------------------------------------------
     @property
@@ -165,6 +136,14 @@ class _Parser:
         self.pos += 1
         return token.text
 
+    def known_word(self, what: str, names: Collection[str]) -> str:
+        """A word that must be one of ``names``."""
+        token = self.tok
+        found = self.word(what, ", ".join(names))
+        if found not in names:
+            self.fail(f"unknown {what}", ", ".join(names), token)
+        return found
+
     def expect_word(self, *texts: str) -> str:
         if not self.is_word(*texts):
             self.fail("unexpected token", " or ".join(repr(t) for t in texts))
@@ -206,7 +185,7 @@ class _Parser:
         return None
 
     # -- the file ----------------------------------------------------------------
-    def parse(self) -> NftRuleset:
+    def parse(self) -> model.NftRuleset:
         while self.tokens and not self.at_eof():
             self.skip_lines()
             if self.at_eof():
@@ -298,9 +277,9 @@ class _Parser:
             self.fail(f"{what} is not a number", "a number", token)
 
     # -- tables, chains, sets --------------------------------------------------------
-    def family_name(self) -> tuple[Family, str, Token]:
-        if self.is_word(*FAMILIES) and self.tokens[self.pos + 1].kind in ("word", "string"):
-            family = cast(Family, self.next().text)
+    def family_name(self) -> tuple[model.Family, str, Token]:
+        if self.is_word(*model.FAMILIES) and self.tokens[self.pos + 1].kind in ("word", "string"):
+            family = cast(model.Family, self.next().text)
         elif self.is_word("arp", "bridge", "netdev"):
             self.fail("unsupported family", "ip, ip6 or inet")
         else:
@@ -342,31 +321,39 @@ class _Parser:
         listed = self.handle()
         if listed is not None:
             table.handle = listed
+        self.block("table", lambda: self.table_line(table))
+
+    def block(self, what: str, line: Callable[[], None]) -> None:
+        """The lines of a ``{ ... }`` block whose ``{`` is read, each read by ``line``, and
+        its ``}``; a bad line is reported and skipped."""
         while True:
             self.skip_lines()
             if self.is_punct("}"):
                 self.next()
                 return
             if self.at_eof():
-                self.fail("the table's block is never closed", "'}'")
-            start = self.tok
+                self.fail(f"the {what}'s block is never closed", "'}'")
             try:
-                kind = self.expect_word("chain", "set", "map", "comment", "flags")
-                if kind == "chain":
-                    self.declare_chain(table, start)
-                elif kind in ("set", "map"):
-                    self.declare_set(table, kind == "map", start)
-                elif kind == "comment":
-                    table.comment = self.string("comment")
-                else:
-                    self.word("table flag")
-                if not self.at_end():
-                    self.fail("unexpected token", "the end of the line")
-                self.handle()
+                line()
             except _Bad:
                 self.recover()
                 if self.at_eof():
                     return
+
+    def table_line(self, table: _TableDraft) -> None:
+        start = self.tok
+        kind = self.expect_word("chain", "set", "map", "comment", "flags")
+        if kind == "chain":
+            self.declare_chain(table, start)
+        elif kind in ("set", "map"):
+            self.declare_set(table, kind == "map", start)
+        elif kind == "comment":
+            table.comment = self.string("comment")
+        else:
+            self.word("table flag")
+        if not self.at_end():
+            self.fail("unexpected token", "the end of the line")
+        self.handle()
 
     def string(self, what: str) -> str:
         if self.tok.kind != "string":
@@ -389,48 +376,36 @@ class _Parser:
         listed = self.handle()
         if listed is not None:
             chain.handle = listed
-        while True:
-            self.skip_lines()
-            if self.is_punct("}"):
-                self.next()
-                return
-            if self.at_eof():
-                self.fail("the chain's block is never closed", "'}'")
-            try:
-                if self.is_word("type"):
-                    chain.base = self.base_hook(chain.base)
-                elif self.is_word("policy"):
-                    self.next()
-                    if chain.base is None:
-                        self.fail("a policy needs a base chain", "'type ... hook ...' first",
-                                  self.tokens[self.pos - 1])
-                    policy = self.expect_word("accept", "drop")
-                    chain.base = BaseHook(chain.base.type, chain.base.hook,
-                                          chain.base.priority, cast("Literal['accept', 'drop']",
-                                                                    policy))
-                elif self.is_word("comment"):
-                    self.next()
-                    chain.comment = self.string("comment")
-                else:
-                    rule = self.rule(table)
-                    rule.handle = self.handle() or table.rule_handle(rule)
-                    chain.rules.append(rule)
-                    continue
-                if not self.at_end():
-                    self.fail("unexpected token", "';' or the end of the line")
-            except _Bad:
-                self.recover()
-                if self.at_eof():
-                    return
+        self.block("chain", lambda: self.chain_line(table, chain))
 
-    def base_hook(self, old: BaseHook | None) -> BaseHook:
+    def chain_line(self, table: _TableDraft, chain: _ChainDraft) -> None:
+        if self.is_word("type"):
+            chain.base = self.base_hook(chain.base)
+        elif self.is_word("policy"):
+            self.next()
+            if chain.base is None:
+                self.fail("a policy needs a base chain", "'type ... hook ...' first",
+                          self.tokens[self.pos - 1])
+            policy = self.expect_word("accept", "drop")
+            chain.base = model.BaseHook(chain.base.type, chain.base.hook, chain.base.priority,
+                                        cast("Literal['accept', 'drop']", policy))
+        elif self.is_word("comment"):
+            self.next()
+            chain.comment = self.string("comment")
+        else:
+            rule = self.rule(table)
+            rule.handle = self.handle() or table.rule_handle(rule)
+            chain.rules.append(rule)
+            return
+        if not self.at_end():
+            self.fail("unexpected token", "';' or the end of the line")
+
+    def base_hook(self, old: model.BaseHook | None) -> model.BaseHook:
         self.expect_word("type")
-        kind = cast(ChainType, self.expect_word("filter", "nat", "route"))
+        kind = cast(model.ChainType, self.expect_word("filter", "nat", "route"))
         self.expect_word("hook")
         token = self.tok
-        hook = cast(Hook, self.word("hook", ", ".join(HOOKS)))
-        if hook not in HOOKS:
-            self.fail("unknown hook", ", ".join(HOOKS), token)
+        hook = cast(model.Hook, self.known_word("hook", model.HOOKS))
         if kind == "route" and hook != "output":
             self.fail("a route chain hooks output only", "hook output", token)
         if self.is_word("device"):
@@ -443,7 +418,7 @@ class _Parser:
         if self.is_word("policy"):
             self.next()
             policy = cast("Literal['accept', 'drop']", self.expect_word("accept", "drop"))
-        return BaseHook(kind, hook, priority, policy)
+        return model.BaseHook(kind, hook, priority, policy)
 
     def priority(self, hook: str) -> int:
         token = self.tok
@@ -511,8 +486,8 @@ class _Parser:
             self.fail(f"set {name} has no type", "'type T'", token)
         if is_map and data is None:
             self.fail(f"map {name} has no value type", "'type K : V'", token)
-        found = NftSet(name, key, data, flags, (), comment,
-                       listed or table.new_handle(), self.at(token))
+        found = model.NftSet(name, key, data, flags, (), comment,
+                             listed or table.new_handle(), self.at(token))
         table.sets[name] = found
         for at, tokens in raw:
             self.add_elements(found, at, tokens)
@@ -520,11 +495,7 @@ class _Parser:
     def types(self) -> list[str]:
         found: list[str] = []
         while True:
-            token = self.tok
-            name = self.word("type", ", ".join(nv.TYPES))
-            if name not in nv.TYPES:
-                self.fail("unknown type", ", ".join(nv.TYPES), token)
-            found.append(name)
+            found.append(self.known_word("type", nv.TYPES))
             if not self.is_word("."):
                 return found
             self.next()
@@ -556,7 +527,7 @@ class _Parser:
         at = self.tok
         self.add_elements(target, at, self.brace_tokens())
 
-    def add_elements(self, target: NftSet, at: Token, tokens: list[Token]) -> None:
+    def add_elements(self, target: model.NftSet, at: Token, tokens: list[Token]) -> None:
         """Reads ``tokens`` (a set's elements) with a parser of their own."""
         sub = _Parser("", self.path)
         sub.tokens = [*tokens, Token("eof", "", at.line, at.column)]
@@ -568,8 +539,8 @@ class _Parser:
                 items.append(key)
             else:
                 sub.expect_word(":")
-                value: Element | Verdict = (sub.verdict() if target.data == "verdict"
-                                            else sub.element((target.data,)))
+                value: model.Element | model.Verdict = (sub.verdict() if target.data == "verdict"
+                                                        else sub.element((target.data,)))
                 items.append((key, value))
             if sub.at_eof():
                 break
@@ -601,9 +572,9 @@ class _Parser:
         rule.handle = table.rule_handle(rule)
         chain.rules.insert(at, rule)
 
-    def rule(self, table: _TableDraft) -> NftRule:
+    def rule(self, table: _TableDraft) -> model.NftRule:
         start = self.tok
-        statements: list[Statement] = []
+        statements: list[model.Statement] = []
         comment: str | None = None
         while not self.at_end():
             if self.is_word("comment"):
@@ -614,17 +585,17 @@ class _Parser:
         if not statements and comment is None:
             self.fail("empty rule", "a match or a statement", start)
         for i, s in enumerate(statements):
-            if isinstance(s, Nat) and s.port is not None and not any(
-                    isinstance(m, Match) and (
-                        (m.left == Meta("l4proto") and m.op == "==")
-                        or (isinstance(m.left, Payload) and m.left.protocol in _TRANSPORT))
+            if isinstance(s, model.Nat) and s.port is not None and not any(
+                    isinstance(m, model.Match) and (
+                        (m.left == model.Meta("l4proto") and m.op == "==")
+                        or (isinstance(m.left, model.Payload) and m.left.protocol in _TRANSPORT))
                     for m in statements[:i]):
                 self.fail("a NAT port needs the transport protocol matched before it",
                           "meta l4proto tcp (or udp), or tcp/udp dport, earlier in the rule",
                           start)
-        return NftRule(_without_dependencies(statements), comment, None, self.at(start))
+        return model.NftRule(_without_dependencies(statements), comment, None, self.at(start))
 
-    def statement(self, table: _TableDraft) -> Statement:
+    def statement(self, table: _TableDraft) -> model.Statement:
         t = self.tok
         text = t.text if t.kind == "word" else ""
         if text == "counter":
@@ -635,7 +606,7 @@ class _Parser:
                 packets = self.number("packet count")
                 self.expect_word("bytes")
                 bytes_ = self.number("byte count")
-            return Counter(packets, bytes_)
+            return model.Counter(packets, bytes_)
         if text in _VERDICTS or text in ("jump", "goto"):
             return self.verdict()
         if text == "reject":
@@ -649,7 +620,7 @@ class _Parser:
                 with_ = " ".join(words).replace(" type ", " ")
                 if with_ in _DEFAULT_REJECT:
                     with_ = None  # what a bare reject sends; nft lists it so
-            return Reject(with_)
+            return model.Reject(with_)
         if text in ("redirect", "dnat", "snat", "masquerade"):
             return self.nat(table)
         if text == "tproxy":
@@ -662,36 +633,36 @@ class _Parser:
                 value = (f'"{self.string("log prefix")}"' if name == "prefix"
                          else self.word(f"log {name}"))
                 options.append((name, value))
-            return Log(tuple(options))
+            return model.Log(tuple(options))
         if text == "notrack":
             self.next()
-            return Notrack()
+            return model.Notrack()
         if text == "mark" and self.tokens[self.pos + 1].text == "set":
             self.next()
-            return self.set_statement(Meta("mark"))
+            return self.set_statement(model.Meta("mark"))
         expr = self.expression()
         if self.is_word("set"):
-            if not isinstance(expr, Meta | Ct) or expr not in (
-                    Meta("mark"), Ct("mark"), Ct("zone")):
+            if not isinstance(expr, model.Meta | model.Ct) or expr not in (
+                    model.Meta("mark"), model.Ct("mark"), model.Ct("zone")):
                 self.fail("this expression cannot be set", "meta mark, ct mark or ct zone")
             return self.set_statement(expr)
         if self.is_word("vmap"):
             self.next()
-            return Vmap(expr, self.vmap_body(expr))
+            return model.Vmap(expr, self.vmap_body(expr))
         return self.match(expr)
 
-    def verdict(self) -> Verdict:
+    def verdict(self) -> model.Verdict:
         token = self.tok
         text = self.word("verdict", "accept, drop, return, continue, jump or goto")
         if text in _VERDICTS:
-            return Verdict(cast("Literal['accept', 'drop', 'return', 'continue']", text))
+            return model.Verdict(cast("Literal['accept', 'drop', 'return', 'continue']", text))
         if text in ("jump", "goto"):
-            return Verdict(cast("Literal['jump', 'goto']", text), self.word("chain name"))
+            return model.Verdict(cast("Literal['jump', 'goto']", text), self.word("chain name"))
         self.fail("unknown verdict", "accept, drop, return, continue, jump or goto", token)
 
-    def set_statement(self, key: Meta | Ct) -> SetStmt:
+    def set_statement(self, key: model.Meta | model.Ct) -> model.SetStmt:
         self.expect_word("set")
-        value: SetValue
+        value: model.SetValue
         if self.is_word("meta", "ct", "mark"):
             value = self.expression()
         else:
@@ -702,11 +673,11 @@ class _Parser:
             except ValueError:
                 self.fail("not a number", "a 32-bit number or an expression (ct mark)",
                           token)
-            if key == Ct("zone") and value > 0xFFFF:
+            if key == model.Ct("zone") and value > 0xFFFF:
                 self.fail("a zone is 16 bits", "0-65535", token)
-        return SetStmt(key, value)
+        return model.SetStmt(key, value)
 
-    def nat(self, table: _TableDraft) -> Nat:
+    def nat(self, table: _TableDraft) -> model.Nat:
         kind = self.next().text
         family: str | None = None
         if kind in ("dnat", "snat") and self.is_word("ip", "ip6"):
@@ -731,8 +702,8 @@ class _Parser:
             if (family or table.family) == ("ip6" if version == 4 else "ip"):
                 self.fail("the address is of the other family", f"an {family or table.family} "
                           "address")
-        return Nat(cast("Literal['redirect', 'dnat', 'snat', 'masquerade']", kind), family,
-                   address, port, tuple(flags))
+        return model.Nat(cast("Literal['redirect', 'dnat', 'snat', 'masquerade']", kind), family,
+                         address, port, tuple(flags))
 
     def nat_target(self, text: str, token: Token, kind: str) -> tuple[str | None, str | None]:
         if text.startswith("["):
@@ -764,53 +735,41 @@ class _Parser:
                 self.fail("not a port", "a port or port range", token)
         return address, port
 
-    def tproxy(self) -> Tproxy:
+    def tproxy(self) -> model.Tproxy:
         self.next()
         family = self.next().text if self.is_word("ip", "ip6") else None
         self.expect_word("to")
         token = self.tok
         address, port = self.nat_target(self.word("tproxy target", "[ADDRESS]:PORT"), token,
                                         "tproxy")
-        return Tproxy(family, address, int(port.split("-")[0]) if port else None)
+        return model.Tproxy(family, address, int(port.split("-")[0]) if port else None)
 
     # -- expressions ---------------------------------------------------------------------
-    def expression(self) -> Expr:
+    def expression(self) -> model.Expr:
         parts = [self.primary()]
         while self.is_word("."):
             self.next()
             parts.append(self.primary())
         if len(parts) == 1:
             return parts[0]
-        if any(isinstance(p, Concat | Numgen) for p in parts):
+        if any(isinstance(p, model.Concat | model.Numgen) for p in parts):
             self.fail("cannot concatenate this", "fields such as ip daddr . tcp dport")
-        return Concat(tuple(cast("Payload | Meta | Ct", p) for p in parts))
+        return model.Concat(tuple(cast("model.Payload | model.Meta | model.Ct", p)
+                                  for p in parts))
 
-    def primary(self) -> Expr:
+    def primary(self) -> model.Expr:
         token = self.tok
         text = self.word("expression", "a match (ip daddr, tcp dport, meta mark, ct state...)"
                          " or a statement")
-        base: Payload | Meta | Ct
+        base: model.Payload | model.Meta | model.Ct
         if text in nv.PAYLOAD_FIELDS:
-            fields = nv.PAYLOAD_FIELDS[text]
-            field_token = self.tok
-            name = self.word(f"{text} field", ", ".join(fields))
-            if name not in fields:
-                self.fail(f"unknown {text} field", ", ".join(fields), field_token)
-            base = Payload(text, name)
+            base = model.Payload(text, self.known_word(f"{text} field", nv.PAYLOAD_FIELDS[text]))
         elif text == "meta":
-            key_token = self.tok
-            key = self.word("meta key", ", ".join(nv.META_KEYS))
-            if key not in nv.META_KEYS:
-                self.fail("unknown meta key", ", ".join(nv.META_KEYS), key_token)
-            base = Meta(key)
+            base = model.Meta(self.known_word("meta key", nv.META_KEYS))
         elif text in nv.BARE_META:
-            base = Meta(text)
+            base = model.Meta(text)
         elif text == "ct":
-            key_token = self.tok
-            key = self.word("ct key", ", ".join(nv.CT_KEYS))
-            if key not in nv.CT_KEYS:
-                self.fail("unknown ct key", ", ".join(nv.CT_KEYS), key_token)
-            base = Ct(key)
+            base = model.Ct(self.known_word("ct key", nv.CT_KEYS))
         elif text == "numgen":
             self.expect_word("random")
             self.expect_word("mod")
@@ -818,7 +777,7 @@ class _Parser:
             if modulus < 1:
                 self.fail("a modulus is at least 1", "a number >= 1",
                           self.tokens[self.pos - 1])
-            return Numgen(modulus)
+            return model.Numgen(modulus)
         else:
             self.fail("unknown expression or statement", "a match (ip daddr, tcp dport, "
                       "meta mark, ct state...) or a statement (counter, accept, jump, "
@@ -841,28 +800,28 @@ class _Parser:
                 mask, xor = mask & ~value & nv.MAX_U32, xor | value
             else:
                 xor ^= value
-        return Bitwise(base, mask, xor)
+        return model.Bitwise(base, mask, xor)
 
-    def match(self, left: Expr) -> Match:
-        op: Op = "=="
+    def match(self, left: model.Expr) -> model.Match:
+        op: model.Op = "=="
         if self.is_word(*_OPS):
-            op = cast(Op, self.next().text)
-        if isinstance(left, Numgen):
+            op = cast(model.Op, self.next().text)
+        if isinstance(left, model.Numgen):
             self.fail("numgen is for maps", "'vmap { ... }'")
         if self.is_punct("{"):
             if op not in ("==", "!="):
                 self.fail("a set is matched with == or !=", "'==' or '!='")
-            return Match(left, op, self.anonymous_set(left))
+            return model.Match(left, op, self.anonymous_set(left))
         if self.tok.kind == "word" and self.tok.text.startswith("@"):
             name = self.next().text[1:]
-            return Match(left, op, SetRef(name))
+            return model.Match(left, op, model.SetRef(name))
         right = self.element(nv.type_of(left))
         if op not in ("==", "!=") and ("-" in right or "/" in right):
             self.fail("a range or prefix is matched with == or !=", "a single value",
                       self.tokens[self.pos - 1])
-        return Match(left, op, right)
+        return model.Match(left, op, right)
 
-    def element(self, types: tuple[str, ...]) -> Element:
+    def element(self, types: tuple[str, ...]) -> model.Element:
         parts: list[str] = []
         for number, dtype in enumerate(types):
             if number:
@@ -884,13 +843,18 @@ class _Parser:
                 self.fail("not a value of this type", nv.EXPECTED[dtype], token)
         return " . ".join(parts)
 
-    def anonymous_set(self, left: Expr) -> tuple[Element, ...]:
+    def anonymous_set(self, left: model.Expr) -> tuple[model.Element, ...]:
+        return self.braced_list(self.element, nv.type_of(left))
+
+    def braced_list(self, item: Callable[[tuple[str, ...]], _Item], types: tuple[str, ...]
+                    ) -> tuple[_Item, ...]:
+        """``{ ITEM, ITEM ... }``, each read by ``item`` for keys of ``types``, line ends
+        allowed around them."""
         self.expect_punct("{")
-        items: list[Element] = []
-        types = nv.type_of(left)
+        items: list[_Item] = []
         while True:
             self.skip_nl()
-            items.append(self.element(types))
+            items.append(item(types))
             self.skip_nl()
             if self.is_punct("}"):
                 self.next()
@@ -901,22 +865,16 @@ class _Parser:
         while self.tok.kind == "nl":
             self.next()
 
-    def vmap_body(self, key: Expr) -> tuple[tuple[Element, Verdict], ...] | SetRef:
+    def vmap_body(self, key: model.Expr
+                  ) -> tuple[tuple[model.Element, model.Verdict], ...] | model.SetRef:
         if self.tok.kind == "word" and self.tok.text.startswith("@"):
-            return SetRef(self.next().text[1:])
-        self.expect_punct("{")
-        items: list[tuple[Element, Verdict]] = []
-        types = nv.type_of(key)
-        while True:
-            self.skip_nl()
-            element = self.element(types)
-            self.expect_word(":")
-            items.append((element, self.verdict()))
-            self.skip_nl()
-            if self.is_punct("}"):
-                self.next()
-                return tuple(items)
-            self.expect_punct(",")
+            return model.SetRef(self.next().text[1:])
+        return self.braced_list(self.vmap_item, nv.type_of(key))
+
+    def vmap_item(self, types: tuple[str, ...]) -> tuple[model.Element, model.Verdict]:
+        element = self.element(types)
+        self.expect_word(":")
+        return element, self.verdict()
 
     # -- the whole ------------------------------------------------------------------
     def check_references(self) -> None:
@@ -926,14 +884,14 @@ class _Parser:
                     for s in rule.statements:
                         self.check_statement(table, chain, rule, s)
 
-    def check_statement(self, table: _TableDraft, chain: _ChainDraft, rule: NftRule,
-                        s: Statement) -> None:
+    def check_statement(self, table: _TableDraft, chain: _ChainDraft, rule: model.NftRule,
+                        s: model.Statement) -> None:
         where = rule.location or chain.location
-        verdicts: list[Verdict] = []
-        if isinstance(s, Verdict):
+        verdicts: list[model.Verdict] = []
+        if isinstance(s, model.Verdict):
             verdicts.append(s)
-        elif isinstance(s, Vmap):
-            if isinstance(s.map, SetRef):
+        elif isinstance(s, model.Vmap):
+            if isinstance(s.map, model.SetRef):
                 found = table.sets.get(s.map.name)
                 if found is None or found.data != "verdict":
                     self.problems.append(Problem(where, f"no verdict map {s.map.name} in "
@@ -941,13 +899,13 @@ class _Parser:
                                                 "@" + s.map.name, "a map of type K : verdict"))
                     return
                 verdicts.extend(e[1] for e in found.elements
-                                if isinstance(e, tuple) and isinstance(e[1], Verdict))
+                                if isinstance(e, tuple) and isinstance(e[1], model.Verdict))
             else:
                 verdicts.extend(v for _, v in s.map)
-        elif isinstance(s, Nat | Tproxy) and chain.base is not None and \
-                (isinstance(s, Nat) != (chain.base.type == "nat")):
-            self.problems.append(Problem(where, f"{'nat' if isinstance(s, Nat) else 'tproxy'}"
-                                         f" in a {chain.base.type} chain",
+        elif isinstance(s, model.Nat | model.Tproxy) and chain.base is not None and \
+                (isinstance(s, model.Nat) != (chain.base.type == "nat")):
+            statement = "nat" if isinstance(s, model.Nat) else "tproxy"
+            self.problems.append(Problem(where, f"{statement} in a {chain.base.type} chain",
                                          chain.name, "a nat chain for NAT, a filter chain "
                                          "for tproxy"))
         for verdict in verdicts:
@@ -956,37 +914,37 @@ class _Parser:
                                              verdict.chain, "a chain of table "
                                              f"{table.family} {table.name}"))
 
-    def build(self) -> NftRuleset:
+    def build(self) -> model.NftRuleset:
         tables = []
         for t in self.tables.values():
-            chains = tuple(NftChain(c.name, c.base, tuple(c.rules), c.comment, c.handle,
-                                    c.location) for c in t.chains.values())
-            tables.append(NftTable(t.family, t.name, chains, tuple(t.sets.values()),
-                                   t.comment, t.handle, t.location))
-        return NftRuleset(tuple(tables), self.path)
+            chains = tuple(model.NftChain(c.name, c.base, tuple(c.rules), c.comment, c.handle,
+                                          c.location) for c in t.chains.values())
+            tables.append(model.NftTable(t.family, t.name, chains, tuple(t.sets.values()),
+                                         t.comment, t.handle, t.location))
+        return model.NftRuleset(tuple(tables), self.path)
 
 
-_DEPENDENCY = {Meta("l4proto"): {"tcp": "tcp", "udp": "udp", "sctp": "sctp"},
-               Meta("nfproto"): {"ipv4": "ip", "ipv6": "ip6"}}
+_DEPENDENCY = {model.Meta("l4proto"): {"tcp": "tcp", "udp": "udp", "sctp": "sctp"},
+               model.Meta("nfproto"): {"ipv4": "ip", "ipv6": "ip6"}}
 
 
-def _without_dependencies(statements: list[Statement]) -> tuple[Statement, ...]:
+def _without_dependencies(statements: list[model.Statement]) -> tuple[model.Statement, ...]:
     """``statements`` without a protocol match that a later header field implies, as the
     kernel stores them: ``meta l4proto tcp ... tcp dport 80`` is ``... tcp dport 80``."""
-    kept: list[Statement] = []
+    kept: list[model.Statement] = []
     for i, s in enumerate(statements):
-        if isinstance(s, Match) and s.op == "==" and isinstance(s.right, str) and \
-                isinstance(s.left, Meta) and s.left in _DEPENDENCY:
+        if isinstance(s, model.Match) and s.op == "==" and isinstance(s.right, str) and \
+                isinstance(s.left, model.Meta) and s.left in _DEPENDENCY:
             protocol = _DEPENDENCY[s.left].get(s.right)
             if protocol is not None and any(
-                    isinstance(later, Match) and isinstance(later.left, Payload)
+                    isinstance(later, model.Match) and isinstance(later.left, model.Payload)
                     and later.left.protocol == protocol for later in statements[i + 1:]):
                 continue
         kept.append(s)
     return tuple(kept)
 
 
-def parse_nft_text(text: str, path: str = "<input>") -> NftRuleset:
+def parse_nft_text(text: str, path: str = "<input>") -> model.NftRuleset:
     """Parse nftables rules, in the ``nft -f`` or the ``nft list ruleset`` form, or
     ``nft -j list ruleset`` JSON (a text starting with ``{``)."""
     if text.lstrip().startswith("{"):
@@ -996,5 +954,5 @@ def parse_nft_text(text: str, path: str = "<input>") -> NftRuleset:
     return _Parser(text, path).parse()
 
 
-def parse_nft_file(path: str | Path) -> NftRuleset:
+def parse_nft_file(path: str | Path) -> model.NftRuleset:
     return parse_nft_text(read_text(path, what="ruleset"), str(path))

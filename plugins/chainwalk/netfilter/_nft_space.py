@@ -18,34 +18,10 @@ sets filled by another program, owners by name, ``ct zone``, ``notrack``, source
 
 from __future__ import annotations
 
-from .._errors import ChainwalkError, Location, Problem
+from .._errors import Location
+from . import _nft_model as model
 from . import _nft_values as nv
 from ._nft_compile import SetIndex
-from ._nft_model import (
-    Bitwise,
-    Concat,
-    Counter,
-    Ct,
-    Element,
-    Expr,
-    Log,
-    Match,
-    Meta,
-    Nat,
-    NftChain,
-    NftRule,
-    NftRuleset,
-    NftTable,
-    Notrack,
-    Numgen,
-    Payload,
-    Reject,
-    SetRef,
-    SetStmt,
-    Tproxy,
-    Verdict,
-    Vmap,
-)
 from ._nft_trace import CONNTRACK_PRIORITY, hook_entries
 from ._packet import Host
 from ._space import (
@@ -55,12 +31,9 @@ from ._space import (
     GID,
     IN,
     MARK,
-    MAX_DEPTH,
-    MAX_EVALUATIONS,
     NATTED,
     OUT,
     PROTO,
-    RETURNED,
     SPORT,
     SRC,
     UID,
@@ -94,16 +67,18 @@ _META = {"l4proto": PROTO, "mark": MARK, "skuid": UID, "skgid": GID, "iifname": 
 _STATIC_META = ("nfproto", "protocol")
 _CT_NEW, _CT_INVALID = nv.CT_STATES["new"], nv.CT_STATES["invalid"]
 _NAT_TARGETS = {"redirect": "REDIRECT", "dnat": "DNAT"}
+#: A statement that ends the walk of some packets, with those packets.
+_Ending = tuple[model.Verdict | model.Nat | model.Reject, list[Piece]]
 
 
-def interface_names(ruleset: NftRuleset) -> set[str]:
+def interface_names(ruleset: model.NftRuleset) -> set[str]:
     """The interface names (``x+`` for a wildcard ``x*``) the rules and sets name."""
     found: set[str] = set()
 
     def add(expr: object, elements: tuple[object, ...]) -> None:
-        parts = expr.parts if isinstance(expr, Concat) else (expr,)
+        parts = expr.parts if isinstance(expr, model.Concat) else (expr,)
         for position, part in enumerate(parts):
-            if isinstance(part, Meta) and part.key in ("iifname", "oifname"):
+            if isinstance(part, model.Meta) and part.key in ("iifname", "oifname"):
                 for element in elements:
                     if isinstance(element, tuple):
                         element = element[0]
@@ -114,10 +89,10 @@ def interface_names(ruleset: NftRuleset) -> set[str]:
         for chain in table.chains:
             for rule in chain.rules:
                 for s in rule.statements:
-                    if isinstance(s, Match | Vmap):
-                        right = s.right if isinstance(s, Match) else s.map
-                        key = s.left if isinstance(s, Match) else s.key
-                        if isinstance(right, SetRef):
+                    if isinstance(s, model.Match | model.Vmap):
+                        right = s.right if isinstance(s, model.Match) else s.map
+                        key = s.left if isinstance(s, model.Match) else s.key
+                        if isinstance(right, model.SetRef):
                             named = table.sets_by_name.get(right.name)
                             add(key, named.elements if named else ())
                         elif isinstance(right, tuple):
@@ -132,7 +107,7 @@ def _interface(text: str) -> str:
     return name[:-1] + "+" if name.endswith("*") else name
 
 
-def explore_nft(ruleset: NftRuleset, host: Host, hook: str, described: list[Cube],
+def explore_nft(ruleset: model.NftRuleset, host: Host, hook: str, described: list[Cube],
                 universe: Universe) -> Exploration:
     """``_space.explore`` for an nftables ruleset (see the module's docstring)."""
     result = Exploration(universe, hook)
@@ -149,12 +124,13 @@ def explore_nft(ruleset: NftRuleset, host: Host, hook: str, described: list[Cube
 class _NftWalker(_Walker):
     """The walk of ``_space._Walker`` (its NAT, TPROXY and bounds) over nftables chains."""
 
-    def __init__(self, ruleset: NftRuleset, host: Host, result: Exploration) -> None:
+    def __init__(self, ruleset: model.NftRuleset, host: Host, result: Exploration) -> None:
         super().__init__(ruleset, host, result)  # type: ignore[arg-type]
         self.nft = ruleset
         self.tracked = False  # whether conntrack has run before the chain walked now
 
-    def base_chain(self, table: NftTable, chain: NftChain, pieces: list[Piece]) -> list[Piece]:
+    def base_chain(self, table: model.NftTable, chain: model.NftChain, pieces: list[Piece]
+                   ) -> list[Piece]:
         """Walk one base chain; returns the packets that go on to the next one."""
         base = chain.base
         assert base is not None
@@ -176,32 +152,23 @@ class _NftWalker(_Walker):
                 going_on.extend(left)
         return skipped + going_on
 
-    def nft_chain(self, table: NftTable, chain: NftChain, pieces: list[Piece],
+    def nft_chain(self, table: model.NftTable, chain: model.NftChain, pieces: list[Piece],
                   going_on: list[Piece], depth: int) -> list[Piece]:
         """Walk ``chain``; returns the packets that fall off its end or return."""
-        if depth > MAX_DEPTH:
-            raise ChainwalkError([Problem(chain.location or Location(self.nft.source, 0),
-                                          f"chain {chain.name}: jumps nest deeper than "
-                                          f"{MAX_DEPTH}")])
+        self.enter(chain, depth)
         returned: list[Piece] = []
         for number, rule in enumerate(chain.rules, start=1):
             if not pieces:
                 break
             key = (table.name, chain.name, number)
-            self.result.reached.setdefault(key, []).extend(pieces)
             where = rule.location or Location(self.nft.source, 0)
-            self.evaluations += len(pieces)
-            if self.evaluations > MAX_EVALUATIONS:
-                raise ChainwalkError([Problem(
-                    where, f"chain {chain.name}: the symbolic analysis needs more than "
-                    f"{MAX_EVALUATIONS} rule evaluations", None,
-                    "fewer nested jumps or a narrower description")])
+            self.reach(key, where, pieces)
             matched, endings, pieces = self.rule(table, rule, pieces, where)
             self.bounded(where, chain.name, pieces, matched)
             if matched:
                 self.result.matched.setdefault(key, []).extend(matched)
             for verdict, hit in endings:
-                if isinstance(verdict, Verdict) and verdict.kind in ("jump", "goto"):
+                if isinstance(verdict, model.Verdict) and verdict.kind in ("jump", "goto"):
                     assert verdict.chain is not None
                     back = self.nft_chain(table, table.by_name[verdict.chain], hit, going_on,
                                           depth + 1)
@@ -210,18 +177,15 @@ class _NftWalker(_Walker):
                     else:
                         pieces = pieces + back
                     continue
-                if isinstance(verdict, Verdict) and verdict.kind == "return":
-                    tag = len(self.result.returns)
-                    self.result.returns.append(Decision(table.name, chain.name, number,
-                                                        "return"))
-                    returned.extend(_set(piece, RETURNED, tag) for piece in hit)
+                if isinstance(verdict, model.Verdict) and verdict.kind == "return":
+                    returned.extend(self.returning(key, "return", hit))
                     continue
                 going: list[Piece] = []
                 name: str
-                if isinstance(verdict, Nat):
+                if isinstance(verdict, model.Nat):
                     hit, going = self.nat(verdict, hit, where)
                     name = verdict.kind
-                elif isinstance(verdict, Verdict):
+                elif isinstance(verdict, model.Verdict):
                     name = verdict.kind
                     going = hit if name == "accept" else []
                 else:
@@ -230,7 +194,7 @@ class _NftWalker(_Walker):
                                                             name), hit, going))
         return returned + pieces
 
-    def nat(self, s: Nat, pieces: list[Piece],
+    def nat(self, s: model.Nat, pieces: list[Piece],
             where: Location) -> tuple[list[Piece], list[Piece]]:
         if s.kind not in _NAT_TARGETS:
             raise CannotProve(where, f"{s.kind} (source NAT)")
@@ -241,57 +205,56 @@ class _NftWalker(_Walker):
         return changed, [_set(p, NATTED, 1) for p in going]
 
     # -- one rule -------------------------------------------------------------------
-    def rule(self, table: NftTable, rule: NftRule, pieces: list[Piece], where: Location
-             ) -> tuple[list[Piece], list[tuple[Verdict | Nat | Reject, list[Piece]]],
-                        list[Piece]]:
+    def rule(self, table: model.NftTable, rule: model.NftRule, pieces: list[Piece], where: Location
+             ) -> tuple[list[Piece], list[_Ending], list[Piece]]:
         """The packets whose matches all hold, what ends their walk here (each verdict
         with its packets), and the packets that go on to the next rule."""
         live = pieces
         going: list[Piece] = []
-        ends: list[tuple[Verdict | Nat | Reject, list[Piece]]] = []
+        ends: list[_Ending] = []
         matched: list[Piece] | None = None
         family = "ip" if self.universe.family == 4 else "ip6"
         for s in rule.statements:
             if not live:
                 break
-            if isinstance(s, Match):
+            if isinstance(s, model.Match):
                 live, failed = self.match(table, s, live, where)
                 going.extend(failed)
                 continue
             if matched is None:
                 matched = live
-            if isinstance(s, Counter | Log) or (isinstance(s, Verdict) and
-                                                s.kind == "continue"):
+            if isinstance(s, model.Counter | model.Log) or (isinstance(s, model.Verdict) and
+                                                            s.kind == "continue"):
                 continue
-            if isinstance(s, Vmap):
+            if isinstance(s, model.Vmap):
                 found, missing = self.vmap(table, s, live, where)
                 ends.extend(found)
                 going.extend(missing)  # no element: the rule ends, the next one runs
                 live = []
-            elif isinstance(s, Verdict | Reject):
+            elif isinstance(s, model.Verdict | model.Reject):
                 ends.append((s, live))
                 live = []
-            elif isinstance(s, Nat):
+            elif isinstance(s, model.Nat):
                 if s.family not in (None, family):
                     continue  # an inet table's NAT for the other family: no effect
                 ends.append((s, live))
                 live = []
-            elif isinstance(s, Tproxy):
+            elif isinstance(s, model.Tproxy):
                 if s.port is None:
                     raise CannotProve(where, "tproxy without a port")
                 live = self.tproxy(s.port, 0, 0, live, where)
-            elif isinstance(s, SetStmt):
-                read = s.value.expr if isinstance(s.value, Bitwise) else s.value
-                if read == Ct("mark") and not self.tracked:
+            elif isinstance(s, model.SetStmt):
+                read = s.value.expr if isinstance(s.value, model.Bitwise) else s.value
+                if read == model.Ct("mark") and not self.tracked:
                     going.extend(live)  # no connection to read the mark of: the rule stops
                     live = []
                     break
                 live = self.set_statement(s, live, where)
-            elif isinstance(s, Notrack):
+            elif isinstance(s, model.Notrack):
                 raise CannotProve(where, "notrack (nat is then not consulted)")
         return (live if matched is None else matched), ends, going + live
 
-    def match(self, table: NftTable, s: Match, pieces: list[Piece],
+    def match(self, table: model.NftTable, s: model.Match, pieces: list[Piece],
               where: Location) -> tuple[list[Piece], list[Piece]]:
         """(holding, failing) for one match statement."""
         types = nv.type_of(s.left)
@@ -326,11 +289,11 @@ class _NftWalker(_Walker):
             return outside, inside + absent
         return inside, outside + absent
 
-    def vmap(self, table: NftTable, s: Vmap, pieces: list[Piece], where: Location
-             ) -> tuple[list[tuple[Verdict | Nat | Reject, list[Piece]]], list[Piece]]:
+    def vmap(self, table: model.NftTable, s: model.Vmap, pieces: list[Piece], where: Location
+             ) -> tuple[list[_Ending], list[Piece]]:
         """The packets of each element's verdict, and those no element holds."""
         types = nv.type_of(s.key)
-        if isinstance(s.map, SetRef):
+        if isinstance(s.map, model.SetRef):
             named = table.sets_by_name.get(s.map.name)
             if named is None:
                 raise CannotProve(where, f"map @{s.map.name} (filled by another program)")
@@ -344,27 +307,27 @@ class _NftWalker(_Walker):
             if position is None or position < 0:
                 return [], pieces
             verdict = pairs[position][1]
-            assert isinstance(verdict, Verdict)
+            assert isinstance(verdict, model.Verdict)
             return [(verdict, pieces)], []
         present = self.presence(s.key, where)
         if present is None:
             return [], pieces
         there, absent = split(pieces, [present])
         hits, rest = partition(there, [self.element(s.key, e, types, where) for e, _ in pairs])
-        found: list[tuple[Verdict | Nat | Reject, list[Piece]]] = []
+        found: list[_Ending] = []
         for (_, verdict), hit in zip(pairs, hits, strict=True):
-            assert isinstance(verdict, Verdict)
+            assert isinstance(verdict, model.Verdict)
             if hit:
                 found.append((verdict, hit))
         return found, rest + absent
 
-    def set_statement(self, s: SetStmt, pieces: list[Piece], where: Location) -> list[Piece]:
+    def set_statement(self, s: model.SetStmt, pieces: list[Piece], where: Location) -> list[Piece]:
         """The packets after ``meta mark set`` or ``ct mark set`` (``ct zone set``: no field
         of the analysis changes)."""
-        if s.key == Ct("zone"):
+        if s.key == model.Ct("zone"):
             return pieces
-        connection = s.key == Ct("mark")
-        if s.key != Meta("mark") and not connection:
+        connection = s.key == model.Ct("mark")
+        if s.key != model.Meta("mark") and not connection:
             raise CannotProve(where, f"{s.key.key} set")
         if connection and not self.tracked:
             return pieces  # before conntrack: no connection to mark, as the trace says
@@ -374,14 +337,14 @@ class _NftWalker(_Walker):
         if isinstance(value, int):
             xor = value
         else:
-            inner = value.expr if isinstance(value, Bitwise) else value
-            if isinstance(value, Bitwise):
+            inner = value.expr if isinstance(value, model.Bitwise) else value
+            if isinstance(value, model.Bitwise):
                 mask, xor = value.mask, value.xor
             else:
                 mask = nv.MAX_U32
-            if inner == Meta("mark"):
+            if inner == model.Meta("mark"):
                 source = False
-            elif inner == Ct("mark") and self.tracked:
+            elif inner == model.Ct("mark") and self.tracked:
                 source = True
             else:
                 raise CannotProve(where, f"{s.key.key} set from {inner}")
@@ -392,47 +355,47 @@ class _NftWalker(_Walker):
         return out
 
     # -- expressions as constraints ---------------------------------------------------
-    def static_value(self, expr: Expr, where: Location) -> tuple[int | None] | None:
+    def static_value(self, expr: model.Expr, where: Location) -> tuple[int | None] | None:
         """``(value,)`` when ``expr`` reads the same for every first packet (``(None,)``:
         nothing to read), else ``None``."""
-        if isinstance(expr, Numgen) and expr.modulus == 1:  # random mod 1: always 0
+        if isinstance(expr, model.Numgen) and expr.modulus == 1:  # random mod 1: always 0
             return (0,)
-        if isinstance(expr, Ct) and expr.key == "state":
+        if isinstance(expr, model.Ct) and expr.key == "state":
             return (_CT_NEW if self.tracked else _CT_INVALID,)
-        if isinstance(expr, Meta) and expr.key in _STATIC_META:
+        if isinstance(expr, model.Meta) and expr.key in _STATIC_META:
             family = self.universe.family
             if expr.key == "nfproto":
                 return (2 if family == 4 else 10,)
             return (0x0800 if family == 4 else 0x86DD,)
-        if isinstance(expr, Payload) and expr.protocol in ("ip", "ip6") and \
+        if isinstance(expr, model.Payload) and expr.protocol in ("ip", "ip6") and \
                 expr.protocol != ("ip" if self.universe.family == 4 else "ip6"):
             return (None,)
-        if isinstance(expr, Ct) and expr.key == "mark" and not self.tracked:
+        if isinstance(expr, model.Ct) and expr.key == "mark" and not self.tracked:
             return (None,)
         return None
 
-    def field(self, expr: Expr, where: Location) -> int:
+    def field(self, expr: model.Expr, where: Location) -> int:
         """The field of the analysis ``expr`` reads (a mark's expression: MARK or CT_MARK)."""
-        inner = expr.expr if isinstance(expr, Bitwise) else expr
+        inner = expr.expr if isinstance(expr, model.Bitwise) else expr
         found: int | None = None
-        if isinstance(inner, Payload):
+        if isinstance(inner, model.Payload):
             found = DPORT if inner.field == "dport" else SPORT if inner.field == "sport" \
                 else None
             if inner.protocol in ("ip", "ip6"):
                 found = _PAYLOAD.get((inner.protocol, inner.field))
             elif inner.protocol not in _TRANSPORT:
                 found = None
-        elif isinstance(inner, Meta):
+        elif isinstance(inner, model.Meta):
             found = _META.get(inner.key)
-        elif isinstance(inner, Ct) and inner.key == "mark":
+        elif isinstance(inner, model.Ct) and inner.key == "mark":
             found = CT_MARK
-        if found is None or (isinstance(expr, Bitwise) and found not in (MARK, CT_MARK)):
+        if found is None or (isinstance(expr, model.Bitwise) and found not in (MARK, CT_MARK)):
             raise CannotProve(where, f"the expression {_spoken(expr)}")
         return found
 
-    def presence(self, expr: Expr, where: Location) -> Constraint | None:
+    def presence(self, expr: model.Expr, where: Location) -> Constraint | None:
         """What a packet must be for ``expr`` to have a value (``None``: never)."""
-        parts = expr.parts if isinstance(expr, Concat) else (expr,)
+        parts = expr.parts if isinstance(expr, model.Concat) else (expr,)
         out: list[tuple[int, Intervals]] = []
         for part in parts:
             static = self.static_value(part, where)
@@ -441,20 +404,20 @@ class _NftWalker(_Walker):
                     return None
                 continue
             f = self.field(part, where)
-            inner = part.expr if isinstance(part, Bitwise) else part
-            if isinstance(inner, Payload) and inner.protocol in _TRANSPORT:
+            inner = part.expr if isinstance(part, model.Bitwise) else part
+            if isinstance(inner, model.Payload) and inner.protocol in _TRANSPORT:
                 out.append((PROTO, _TRANSPORT[inner.protocol]))
             elif f in (UID, GID, IN, OUT):  # a socket, an interface
                 out.append((f, ((1, self.universe.tops[f]),)))
         return tuple(out)
 
-    def top(self, expr: Expr) -> int:
+    def top(self, expr: model.Expr) -> int:
         f = self.field(expr, Location(self.nft.source, 0))
         return self.universe.tops[MARK if f == CT_MARK else f]
 
-    def elements(self, table: NftTable, right: object, types: tuple[str, ...],
-                 where: Location) -> tuple[Element, ...]:
-        if isinstance(right, SetRef):
+    def elements(self, table: model.NftTable, right: object, types: tuple[str, ...],
+                 where: Location) -> tuple[model.Element, ...]:
+        if isinstance(right, model.SetRef):
             named = table.sets_by_name.get(right.name)
             if named is None:
                 raise CannotProve(where, f"set @{right.name} (filled by another program)")
@@ -462,11 +425,11 @@ class _NftWalker(_Walker):
         assert isinstance(right, str | tuple)
         return (right,) if isinstance(right, str) else right
 
-    def element(self, expr: Expr, element: Element, types: tuple[str, ...],
+    def element(self, expr: model.Expr, element: model.Element, types: tuple[str, ...],
                 where: Location) -> Constraint:
         """The packets whose ``expr`` is ``element`` (one value, a range or prefix, a
         wildcard; a concatenation's element part by part)."""
-        parts = expr.parts if isinstance(expr, Concat) else (expr,)
+        parts = expr.parts if isinstance(expr, model.Concat) else (expr,)
         out: list[tuple[int, Intervals]] = []
         for part, text, dtype in zip(parts, element.split(" . "), types, strict=True):
             f = self.field(part, where)
@@ -480,7 +443,7 @@ class _NftWalker(_Walker):
             out.extend(self.constraint(part, (nv.interval(text, dtype),), where))
         return tuple(out)
 
-    def constraint(self, expr: Expr, values: Intervals, where: Location) -> Constraint:
+    def constraint(self, expr: model.Expr, values: Intervals, where: Location) -> Constraint:
         """The packets whose ``expr`` reads one of ``values``."""
         f = self.field(expr, where)
         if f in (UID, GID):  # kept plus one: 0 is "no socket"
@@ -488,7 +451,7 @@ class _NftWalker(_Walker):
         if f not in (MARK, CT_MARK):
             return ((f, values),)
         patterns = _compact([p for lo, hi in values for p in _patterns(lo, hi)])
-        if isinstance(expr, Bitwise):  # (m & mask) ^ xor in the patterns: their preimage
+        if isinstance(expr, model.Bitwise):  # (m & mask) ^ xor in the patterns: their preimage
             patterns = _preimage(patterns, expr.mask, expr.xor)
         return ((f, patterns),)  # (no pattern: no packet)
 
@@ -506,16 +469,16 @@ def _patterns(low: int, high: int) -> list[tuple[int, int]]:
     return out
 
 
-def _spoken(expr: Expr) -> str:
-    if isinstance(expr, Payload):
+def _spoken(expr: model.Expr) -> str:
+    if isinstance(expr, model.Payload):
         return f"{expr.protocol} {expr.field}"
-    if isinstance(expr, Meta):
+    if isinstance(expr, model.Meta):
         return f"meta {expr.key}"
-    if isinstance(expr, Ct):
+    if isinstance(expr, model.Ct):
         return f"ct {expr.key}"
-    if isinstance(expr, Bitwise):
+    if isinstance(expr, model.Bitwise):
         return f"{_spoken(expr.expr)} & 0x{expr.mask:x}"
-    if isinstance(expr, Concat):
+    if isinstance(expr, model.Concat):
         return " . ".join(_spoken(p) for p in expr.parts)
     return "numgen random"
 

@@ -4,48 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ._nft_model import (
-    BaseHook,
-    Bitwise,
-    Concat,
-    Counter,
-    Ct,
-    Expr,
-    Log,
-    Match,
-    Meta,
-    Nat,
-    NftChain,
-    NftRule,
-    NftRuleset,
-    NftSet,
-    NftTable,
-    Notrack,
-    Numgen,
-    Payload,
-    Reject,
-    SetRef,
-    SetStmt,
-    Statement,
-    Tproxy,
-    Verdict,
-    Vmap,
-)
+from . import _nft_model as model
 from ._nft_parser import PRIORITIES
 from ._nft_values import MAX_U32
 
 
-def expr_text(expr: Expr) -> str:
-    if isinstance(expr, Payload):
+def expr_text(expr: model.Expr) -> str:
+    if isinstance(expr, model.Payload):
         return f"{expr.protocol} {expr.field}"
-    if isinstance(expr, Meta):
+    if isinstance(expr, model.Meta):
         return expr.key if expr.key in ("iifname", "oifname", "iif", "oif") else \
             f"meta {expr.key}"
-    if isinstance(expr, Ct):
+    if isinstance(expr, model.Ct):
         return f"ct {expr.key}"
-    if isinstance(expr, Numgen):
+    if isinstance(expr, model.Numgen):
         return f"numgen random mod {expr.modulus}"
-    if isinstance(expr, Concat):
+    if isinstance(expr, model.Concat):
         return " . ".join(expr_text(p) for p in expr.parts)
     inner = expr_text(expr.expr)
     if expr.xor == 0:
@@ -56,18 +30,18 @@ def expr_text(expr: Expr) -> str:
 
 
 def _right(right: object) -> str:
-    if isinstance(right, SetRef):
+    if isinstance(right, model.SetRef):
         return f"@{right.name}"
     if isinstance(right, tuple):
         return "{ " + ", ".join(right) + " }"
     return str(right)
 
 
-def verdict_text(v: Verdict) -> str:
+def verdict_text(v: model.Verdict) -> str:
     return f"{v.kind} {v.chain}" if v.chain else v.kind
 
 
-def _nat(s: Nat) -> str:
+def _nat(s: model.Nat) -> str:
     words: list[str] = [s.kind]
     if s.family:
         words.append(s.family)
@@ -80,43 +54,43 @@ def _nat(s: Nat) -> str:
     return " ".join(words)
 
 
-def statement_text(s: Statement, counters: bool = True,
+def statement_text(s: model.Statement, counters: bool = True,
                    counts: tuple[int, int] | None = None) -> str:
-    if isinstance(s, Match):
+    if isinstance(s, model.Match):
         # nft shows == after a mask only
-        op = "" if s.op == "==" and not isinstance(s.left, Bitwise) else f"{s.op} "
+        op = "" if s.op == "==" and not isinstance(s.left, model.Bitwise) else f"{s.op} "
         return f"{expr_text(s.left)} {op}{_right(s.right)}"
-    if isinstance(s, Counter):
+    if isinstance(s, model.Counter):
         packets, octets = counts if counts is not None else (s.packets, s.bytes)
         return f"counter packets {packets} bytes {octets}" if counters else "counter"
-    if isinstance(s, Verdict):
+    if isinstance(s, model.Verdict):
         return verdict_text(s)
-    if isinstance(s, Reject):
+    if isinstance(s, model.Reject):
         return f"reject with {s.with_}" if s.with_ else "reject"
-    if isinstance(s, Nat):
+    if isinstance(s, model.Nat):
         return _nat(s)
-    if isinstance(s, Tproxy):
+    if isinstance(s, model.Tproxy):
         address = s.address or ""
         if address and s.family == "ip6" and s.port is not None:
             address = f"[{address}]"
         where = address + (f":{s.port}" if s.port is not None else "")
         return "tproxy " + (f"{s.family} " if s.family else "") + f"to {where}"
-    if isinstance(s, SetStmt):
-        value = f"0x{s.value:08x}" if isinstance(s.value, int) and s.key != Ct("zone") else (
+    if isinstance(s, model.SetStmt):
+        value = f"0x{s.value:08x}" if isinstance(s.value, int) and s.key != model.Ct("zone") else (
             str(s.value) if isinstance(s.value, int) else expr_text(s.value))
         return f"{expr_text(s.key)} set {value}"
-    if isinstance(s, Log):
+    if isinstance(s, model.Log):
         return " ".join(["log", *(f"{name} {value}" for name, value in s.options)])
-    if isinstance(s, Notrack):
+    if isinstance(s, model.Notrack):
         return "notrack"
-    assert isinstance(s, Vmap)
-    if isinstance(s.map, SetRef):
+    assert isinstance(s, model.Vmap)
+    if isinstance(s.map, model.SetRef):
         return f"{expr_text(s.key)} vmap @{s.map.name}"
     items = ", ".join(f"{e} : {verdict_text(v)}" for e, v in s.map)
     return f"{expr_text(s.key)} vmap {{ {items} }}"
 
 
-def rule_text(rule: NftRule, counters: bool = True,
+def rule_text(rule: model.NftRule, counters: bool = True,
               counts: tuple[int, int] | None = None) -> str:
     """The rule; its counter shows ``counts`` (packets, bytes) when given, else what the
     listing it was read from showed."""
@@ -126,7 +100,7 @@ def rule_text(rule: NftRule, counters: bool = True,
     return " ".join(words)
 
 
-def priority_text(base: BaseHook) -> str:
+def priority_text(base: model.BaseHook) -> str:
     for name, (value, hooks) in PRIORITIES.items():
         if hooks is not None and base.hook not in hooks:
             continue
@@ -135,7 +109,7 @@ def priority_text(base: BaseHook) -> str:
     return str(base.priority)
 
 
-def _set_lines(s: NftSet) -> list[str]:
+def _set_lines(s: model.NftSet) -> list[str]:
     kind = "map" if s.is_map else "set"
     key = " . ".join(s.key) + (f" : {s.data}" if s.data else "")
     lines = [f"\t{kind} {s.name} {{", f"\t\ttype {key}"]
@@ -158,7 +132,7 @@ def _set_lines(s: NftSet) -> list[str]:
 RuleCounts = Mapping[tuple[str, str, str, int], tuple[int, int]]
 
 
-def _chain_lines(c: NftChain, handles: bool, table: NftTable,
+def _chain_lines(c: model.NftChain, handles: bool, table: model.NftTable,
                  counts: RuleCounts | None) -> list[str]:
     lines = [f"\tchain {c.name} {{" + (f" # handle {c.handle}" if handles else "")]
     if c.comment is not None:
@@ -176,7 +150,7 @@ def _chain_lines(c: NftChain, handles: bool, table: NftTable,
     return lines
 
 
-def table_text(t: NftTable, handles: bool = False, counts: RuleCounts | None = None) -> str:
+def table_text(t: model.NftTable, handles: bool = False, counts: RuleCounts | None = None) -> str:
     lines = [f"table {t.family} {t.name} {{" + (f" # handle {t.handle}" if handles else "")]
     if t.comment is not None:
         lines.append(f'\tcomment "{t.comment}"')
@@ -190,7 +164,7 @@ def table_text(t: NftTable, handles: bool = False, counts: RuleCounts | None = N
     return "\n".join(lines) + "\n"
 
 
-def write_nft_ruleset(ruleset: NftRuleset, handles: bool = False,
+def write_nft_ruleset(ruleset: model.NftRuleset, handles: bool = False,
                       counts: RuleCounts | None = None) -> str:
     """The ruleset as ``nft list ruleset`` (``nft -a list ruleset``) prints it; with
     ``counts``, each counter shows those numbers (zero for a rule not in it)."""

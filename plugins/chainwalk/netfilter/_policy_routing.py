@@ -145,7 +145,7 @@ class _Reader:
 
     def __init__(self, line: str, source: str, number: int, problems: list[Problem]) -> None:
         self.tokens = list(_tokens(line))
-        self.source, self.number, self.problems = source, number, problems
+        self.line, self.source, self.number, self.problems = line, source, number, problems
         self.position = 0
 
     def next(self) -> tuple[str, int] | None:
@@ -165,22 +165,28 @@ class _Reader:
         self.problems.append(Problem(Location(self.source, self.number, column), message,
                                      token, expected))
 
+    def missing(self, message: str, expected: str) -> None:
+        """A problem at the end of the line: what it lacks."""
+        self.problem(len(self.line) + 1, message, None, expected)
 
-def _lines(text: str) -> Iterator[tuple[int, str]]:
+
+def _readers(text: str, source: str, problems: list[Problem]
+             ) -> Iterator[tuple[_Reader, str, int]]:
+    """A reader of each line that is neither blank nor a comment, past the line's first
+    token, and that token and its column."""
     for number, line in enumerate(text.splitlines(), 1):
         if line.strip() and not line.lstrip().startswith("#"):
-            yield number, line
+            reader = _Reader(line, source, number, problems)
+            first = reader.next()
+            assert first is not None
+            yield reader, *first
 
 
 def parse_ip_rules(text: str, source: str, family: int, problems: list[Problem]
                    ) -> list[IpRule]:
     """The rules of an ``ip rule show`` dump (problems appended to ``problems``)."""
     rules: list[IpRule] = []
-    for number, line in _lines(text):
-        r = _Reader(line, source, number, problems)
-        first = r.next()
-        assert first is not None
-        token, column = first
+    for r, token, column in _readers(text, source, problems):
         if not re.fullmatch(r"\d+:", token) or int(token[:-1]) > v.MAX_U32:
             r.problem(column, "a rule starts with its priority", token,
                       "a priority such as 32766:")
@@ -253,12 +259,12 @@ def parse_ip_rules(text: str, source: str, family: int, problems: list[Problem]
         if not ok:
             continue
         if action is None:
-            r.problem(len(line) + 1, "the rule does not say what to do", None,
+            r.missing("the rule does not say what to do",
                       "lookup TABLE, blackhole, unreachable or prohibit")
             continue
         table_column = fields.pop("table_column", 1)
-        location = Location(source, number, int(table_column))  # type: ignore[call-overload]
-        text_after = line.split(":", 1)[1].strip()
+        location = Location(source, r.number, int(table_column))  # type: ignore[call-overload]
+        text_after = r.line.split(":", 1)[1].strip()
         rules.append(IpRule(action=action, text=text_after, location=location,
                             **fields))  # type: ignore[arg-type]
     return rules
@@ -268,18 +274,13 @@ def parse_ip_routes(text: str, source: str, family: int, problems: list[Problem]
                     ) -> list[IpRoute]:
     """The routes of an ``ip route show table all`` dump (``ip -6 ...`` for IPv6)."""
     routes: list[IpRoute] = []
-    for number, line in _lines(text):
-        r = _Reader(line, source, number, problems)
-        first = r.next()
-        assert first is not None
-        word, column = first
+    for r, word, column in _readers(text, source, problems):
         route_type: RouteType = "unicast"
         if word in _ROUTE_TYPES:
             route_type = word  # type: ignore[assignment]
             got = r.next()
             if got is None:
-                r.problem(len(line) + 1, "the route has no destination", None,
-                          "a prefix or default")
+                r.missing("the route has no destination", "a prefix or default")
                 continue
             word, column = got
         if word != "default" and (":" in word) != (family == 6):
@@ -341,11 +342,10 @@ def parse_ip_routes(text: str, source: str, family: int, problems: list[Problem]
         if not ok:
             continue
         if route_type in ("unicast", "local", "broadcast", "anycast") and not fields.get("dev"):
-            r.problem(len(line) + 1, f"a {route_type} route needs its interface", None,
-                      "dev NAME")
+            r.missing(f"a {route_type} route needs its interface", "dev NAME")
             continue
-        routes.append(IpRoute(route_type, prefix, text=line.strip(),
-                              location=Location(source, number, 1),
+        routes.append(IpRoute(route_type, prefix, text=r.line.strip(),
+                              location=Location(source, r.number, 1),
                               **fields))  # type: ignore[arg-type]
     return routes
 

@@ -40,7 +40,7 @@ from typing import Literal
 from .._errors import ChainwalkError, Location, Problem
 from . import _values as v
 from ._model import BASE_MODULE, Chain, Match, Rule, Ruleset
-from ._nft_model import NftRuleset
+from ._nft_model import NftChain, NftRuleset
 from ._packet import Host, Packet
 from ._routing import primary_address, route_output
 
@@ -666,27 +666,17 @@ class _Walker:
     def chain(self, table: str, chain: Chain, cubes: list[Piece], going_on: list[Piece],
               depth: int) -> list[Piece]:
         """Walk ``chain``; returns the packets that fall off its end or RETURN."""
-        if depth > MAX_DEPTH:
-            raise ChainwalkError([Problem(chain.location or Location(self.ruleset.source, 0),
-                                          f"chain {chain.name}: jumps nest deeper than "
-                                          f"{MAX_DEPTH}")])
+        self.enter(chain, depth)
         returned: list[Piece] = []
         for number, rule in enumerate(chain.rules, start=1):
             if not cubes:
                 break
             key = (table, chain.name, number)
-            self.result.reached.setdefault(key, []).extend(cubes)
-            self.evaluations += len(cubes)
-            if self.evaluations > MAX_EVALUATIONS:
-                raise ChainwalkError([Problem(
-                    rule.location or Location(self.ruleset.source, 0),
-                    f"chain {chain.name}: the symbolic analysis needs more than "
-                    f"{MAX_EVALUATIONS} rule evaluations", None,
-                    "fewer nested jumps or a narrower description")])
+            where = rule.location or Location(self.ruleset.source, 0)
+            self.reach(key, where, cubes)
             alternatives = self._constraints(rule, table)
             hit, cubes = split(cubes, alternatives)
-            self.bounded(rule.location or Location(self.ruleset.source, 0), chain.name,
-                         cubes, hit)
+            self.bounded(where, chain.name, cubes, hit)
             if not hit:
                 continue
             self.result.matched.setdefault(key, []).extend(hit)
@@ -705,9 +695,7 @@ class _Walker:
                 continue
             name = target.name
             if name == "RETURN":
-                tag = len(self.result.returns)
-                self.result.returns.append(Decision(table, chain.name, number, "RETURN"))
-                returned.extend(_set(piece, RETURNED, tag) for piece in hit)
+                returned.extend(self.returning(key, "RETURN", hit))
                 continue
             if name in _NON_TERMINAL_NO_CHANGE:
                 cubes = cubes + hit
@@ -732,6 +720,32 @@ class _Walker:
             decision = Decision(table, chain.name, number, name)
             going_on.extend(self.result.decide(decision, hit, going))
         return returned + cubes
+
+    def enter(self, chain: Chain | NftChain, depth: int) -> None:
+        """Stop, naming the chain, when jumps nest deeper than MAX_DEPTH."""
+        if depth > MAX_DEPTH:
+            raise ChainwalkError([Problem(chain.location or Location(self.ruleset.source, 0),
+                                          f"chain {chain.name}: jumps nest deeper than "
+                                          f"{MAX_DEPTH}")])
+
+    def reach(self, key: tuple[str, str, int], where: Location, pieces: list[Piece]) -> None:
+        """Record ``pieces`` as reaching rule ``key`` (table, chain, number); stop, naming
+        the chain, past MAX_EVALUATIONS rule evaluations in all."""
+        self.result.reached.setdefault(key, []).extend(pieces)
+        self.evaluations += len(pieces)
+        if self.evaluations > MAX_EVALUATIONS:
+            raise ChainwalkError([Problem(
+                where, f"chain {key[1]}: the symbolic analysis needs more than "
+                f"{MAX_EVALUATIONS} rule evaluations", None,
+                "fewer nested jumps or a narrower description")])
+
+    def returning(self, key: tuple[str, str, int], target: str, hit: list[Piece]
+                  ) -> list[Piece]:
+        """``hit``, tagged as returning from rule ``key`` by ``target`` (the decision
+        recorded, for the caller to resume after the jump)."""
+        tag = len(self.result.returns)
+        self.result.returns.append(Decision(*key, target))
+        return [_set(piece, RETURNED, tag) for piece in hit]
 
     def bounded(self, where: Location, chain: str, cubes: list[Piece], hit: list[Piece]) -> None:
         """Stop, naming the chain, when a rule left more classes or mark patterns than the

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Final
 
@@ -310,6 +310,13 @@ def id_range(text: str) -> str:
     if dash and first > last:
         raise ValueError("a range whose first id is not above its last")
     return text if dash and low != high else low
+
+
+def named_ids(values: Iterable[str]) -> tuple[int, ...]:
+    """The uids and gids owner values name (a range by its bounds, a user name none), in
+    order."""
+    return tuple(sorted({int(bound) for value in values for bound in value.split("-")
+                         if bound.isdigit()}))
 
 
 def id_bounds(text: str) -> tuple[int, int]:

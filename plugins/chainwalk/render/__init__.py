@@ -17,8 +17,9 @@ renderer (the playground's trace, in the browser) does not load them all.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from .._lazy_names import lazy_names
 
 if TYPE_CHECKING:
     from ._annotations import EMPTY, Annotation, Annotations, ArticleRefs
@@ -156,11 +157,4 @@ __all__ = [
     "unsearched",
 ]
 
-
-def __getattr__(name: str) -> object:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _MODULE_OF)
