@@ -24,7 +24,7 @@ from pathlib import Path
 from ._errors import ChainwalkError, Location, Problem
 from ._files import read_text
 from ._stdlib_bytecode import STDLIB, compiled_stdlib
-from ._wheel import package_wheel
+from ._wheel import Wheel, package_wheel
 from .render._messages import LANGUAGES, messages
 
 PYODIDE_URI = "js/pyodide/"
@@ -84,6 +84,15 @@ def _first_trace(text: str, name: str) -> dict[str, object]:
 _RULES_SUFFIXES = (".rules", ".nft", ".yaml", ".ip-rule", ".ip-route")
 
 
+def _engine_key(pyodide: Path, stdlib: bytes, wheels: list[Wheel]) -> str:
+    """A digest of Pyodide's loader (its version and build), the standard library served
+    and the wheels: what Python's memory depends on once chainwalk is imported."""
+    digest = hashlib.sha256((pyodide / "pyodide.mjs").read_bytes())
+    for data in (stdlib, *(wheel.content for wheel in wheels)):
+        digest.update(hashlib.sha256(data).digest())
+    return digest.hexdigest()[:24]
+
+
 def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, Path | bytes]:
     """Site path -> file to copy, or content, for every file the playground needs."""
     files: dict[str, Path | bytes] = {PYODIDE_URI + name: pyodide / name
@@ -125,7 +134,7 @@ def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, 
         files[PLAYGROUND_URI + name] = _json(messages(language).texts)
     files[PLAYGROUND_URI + "manifest.json"] = _json(manifest | {
         "pyodide": PYODIDE_URI, "wheels": [w.filename for w in wheels],
-        # What the worker's memory snapshot depends on besides Pyodide and the wheels.
-        "stdlib": hashlib.sha256(stdlib).hexdigest()[:24],
+        # What the worker's memory snapshot of Python holds: its key.
+        "engine": _engine_key(pyodide, stdlib, wheels),
         "rules": "rules.json", "messages": words, "catalogs": catalogs})
     return files

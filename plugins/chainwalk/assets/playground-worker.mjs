@@ -36,6 +36,8 @@ async function init(message) {
   const manifest = await (await fetchOk(new URL("manifest.json", message.base))).json();
   mark("manifest");
   rulesURL = new URL(manifest.rules, message.base);
+  // Python's memory as a last visit left it, read while the rest arrives (see below).
+  const stored = snapshots("get", manifest.engine).catch(() => undefined);
   const pyodideURL = new URL(manifest.pyodide, new URL("../../../", message.base)).href;
   // Pyodide (its wasm fetched and compiled, its standard library) and the wheels at once.
   const wheels = Promise.all(manifest.wheels.map(async (name) => {
@@ -47,7 +49,7 @@ async function init(message) {
     ? message.language : "en";
   const catalog = fetchOk(new URL(manifest.catalogs[language], message.base))
     .then((response) => response.text());
-  const { loadPyodide, version } = await import(pyodideURL + "pyodide.mjs");
+  const { loadPyodide } = await import(pyodideURL + "pyodide.mjs");
   mark("pyodide.mjs imported");
   const unpacked = await wheels;
   const key = await wheelsKey(unpacked);
@@ -70,12 +72,13 @@ async function init(message) {
   // Python as the last visit left it once chainwalk.playground was imported (a memory
   // snapshot), else started and snapshotted for the next visit; any failure to restore
   // one is the normal start (and the snapshot goes).
-  const snapshotKey = [version, manifest.stdlib, key].join("/");
-  const stored = await snapshots("get", snapshotKey).catch(() => undefined);
+  const snapshotKey = manifest.engine;
+  const snapshot = await stored;
+  mark("snapshot read");
   let pyodide = null;
-  if (stored) {
+  if (snapshot) {
     try {
-      pyodide = await start({ _loadSnapshot: stored });
+      pyodide = await start({ _loadSnapshot: snapshot });
       timings["snapshot"] = "restored";
     } catch (error) {
       timings["snapshot"] = "failed: " + String(error && error.message || error);
@@ -155,9 +158,8 @@ function saveBytecode() {
     .then(() => { bytecodeSaving = null; });
 }
 
-// Memory snapshots of Python in IndexedDB, under Pyodide's version, its standard
-// library's digest (the site's manifest) and the wheels' key:
-// the last one made is kept, no other.
+// Memory snapshots of Python in IndexedDB, under the manifest's engine key (a digest of
+// Pyodide's loader, its standard library and the wheels): the last one made is kept.
 const SNAPSHOTS = "chainwalk-playground-snapshots";
 let snapshotMade = null;  // {key, data}: made by this start, written once it is ready
 
