@@ -35,6 +35,7 @@ _NFT = 0  # the family part of an nftables file's key (one ruleset for every fam
 _generation = 0  # changes whenever a parsed ruleset is dropped from the cache
 K = TypeVar("K")
 V = TypeVar("V")
+M = TypeVar("M", bound="Ruleset | NftRuleset")  # a parsed model
 
 
 class DerivedCache(Generic[K, V]):
@@ -96,10 +97,7 @@ def load_rules(path: str, family: int | None = None) -> Ruleset | NftRuleset:
             found = parse_nft_text(text, path)
         except ChainwalkError as e:
             found = e
-    _store(key, digest, found)
-    if isinstance(found, ChainwalkError):
-        raise ChainwalkError(found.problems)
-    return found
+    return _kept(key, digest, found)
 
 
 def _cached(key: _Key, digest: str) -> Ruleset | NftRuleset | ChainwalkError | None:
@@ -130,9 +128,15 @@ def _ruleset(path: str, family: int | None, digest: str,
             found = parse_text(found, path, family)
         except ChainwalkError as e:
             found = e
-    _store((path, family), digest, found)
+    return _kept((path, family), digest, found)
+
+
+def _kept(key: _Key, digest: str, found: M | ChainwalkError) -> M:
+    """``found`` kept as the entry of ``key``, or the file's :class:`ChainwalkError` kept and
+    raised (a new one: raising the same would grow it)."""
+    _store(key, digest, found)
     if isinstance(found, ChainwalkError):
-        raise ChainwalkError(found.problems)  # a new one: raising the same would grow it
+        raise ChainwalkError(found.problems)
     return found
 
 
@@ -171,7 +175,4 @@ def load_text(text: str, path: str, family: int | None, nft: bool) -> Ruleset | 
                 found = parse_text(text, path, family)
         except ChainwalkError as e:
             found = e
-    _store(key, digest, found)
-    if isinstance(found, ChainwalkError):
-        raise ChainwalkError(found.problems)
-    return found
+    return _kept(key, digest, found)

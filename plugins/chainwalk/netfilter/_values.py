@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import socket
+
+# socket's C module, whose functions these are: socket.py would add its enums and selectors
+# to every start (bench/README.md).
+from _socket import AF_INET, getservbyname, inet_pton
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Final
@@ -21,8 +24,6 @@ _NAME: Final = re.compile(r"^[A-Za-z0-9_.:@+-]{1,29}$")
 MAX_U32: Final = 0xFFFFFFFF
 # The largest uid or gid iptables-restore takes (4294967295 is (uid_t)-1, "no id").
 MAX_ID: Final = MAX_U32 - 1
-_AF_INET: Final = int(socket.AF_INET)
-_inet_pton: Final = socket.inet_pton
 # A prefix length as iptables-save prints it -> its value (no leading zeros, ASCII digits).
 _PREFIX_LENGTHS: Final = {str(length): length for length in range(33)}
 
@@ -33,7 +34,7 @@ def _pton_is_canonical() -> bool:
     for odd in ("01.2.3.4", "1.2.3.04", "00.0.0.0", "0x1.2.3.4", "1.2.3", "1", "1.2.3.4.",
                 "1..2.3", " 1.2.3.4", "1.2.3.4 ", "1.2.3.4\n", "256.0.0.0", "1.2.3.1000"):
         try:
-            _inet_pton(_AF_INET, odd)
+            inet_pton(AF_INET, odd)
         except OSError:
             continue
         return False
@@ -55,10 +56,10 @@ def _ipv4_packed(text: str) -> bytes | None:
         return None  # IPv6 (ip6tables' rules): cheaper than the exception inet_pton raises
     if _PTON_IS_CANONICAL:
         try:
-            return _inet_pton(_AF_INET, text)
+            return inet_pton(AF_INET, text)
         except (OSError, ValueError):  # ValueError: a NUL, or a lone surrogate
             return None
-    return _inet_pton(_AF_INET, text) if _IPV4_CANONICAL.fullmatch(text) else None
+    return inet_pton(AF_INET, text) if _IPV4_CANONICAL.fullmatch(text) else None
 
 
 def family_of(text: str) -> int:
@@ -220,7 +221,7 @@ def port(text: str) -> int:
             return value
         raise ValueError("a port from 0 to 65535")
     try:
-        return socket.getservbyname(text)
+        return getservbyname(text)
     except OSError:
         raise ValueError("a port number or service name") from None
 
