@@ -1,7 +1,8 @@
 """The playground's Python side: ``chainwalk.playground.trace`` answers what the CLI
 answers (its ``trace`` is ``chainwalk trace --json``'s output, its problems are
 ``chainwalk check``'s), the wheels it runs from are complete and byte-identical from
-build to build, and the site's files for it are all there. The page itself is tested
+build to build, the standard library it serves Pyodide is Pyodide's own bytecode, and
+the site's files for it are all there. The page itself is tested
 in tests/browser/test_playground.py."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import io
 import json
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,8 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from chainwalk import ChainwalkError
-from chainwalk._playground_files import PLAYGROUND_URI, PYODIDE_FILES, PYODIDE_URI, playground_files
+from chainwalk import ChainwalkError, _stdlib_bytecode
+from chainwalk._playground_files import (
+    PLAYGROUND_URI,
+    PYODIDE_FILES,
+    PYODIDE_URI,
+    playground_files,
+    with_engine_started,
+)
+from chainwalk._stdlib_bytecode import STDLIB, compiled_stdlib
 from chainwalk._wheel import make_wheel, package_wheel
 from chainwalk.cli import main
 from chainwalk.journey import load_scenarios
@@ -50,6 +59,22 @@ PROBES = [
     ["--hook", "prerouting", "--src", "10.0.0.7", "--dst", "10.0.0.5", "--dport", "15008"],
     ["--dst", "10.0.0.9", "--proto", "icmp", "--src", "10.0.0.5", "--mark", "0x539"],
 ]
+PYODIDE = ROOT / "node_modules" / "pyodide"
+# Pyodide in node, started from a given standard library: what it imported, and from
+# what (the magic number its Python expects, the header of a module it imported).
+PYODIDE_START = r"""
+import { pathToFileURL } from "node:url";
+const [folder, stdlib] = process.argv.slice(-2);
+const { loadPyodide } = await import(pathToFileURL(folder + "/pyodide.mjs").href);
+const pyodide = await loadPyodide({ indexURL: folder + "/", stdLibURL: stdlib });
+console.log(pyodide.runPython(`
+import importlib.util, json, sys, zipfile
+stdlib = zipfile.ZipFile(next(p for p in sys.path if p.endswith(".zip")))
+header = stdlib.read("json/decoder.pyc")[:4].hex() if "json/decoder.pyc" in stdlib.namelist() else ""
+json.dumps([sorted(sys.modules), importlib.util.MAGIC_NUMBER.hex(), header,
+            "json.decoder" in sys.modules])
+`));
+"""
 
 
 def cli_json(path: Path, options: list[str]) -> object:
@@ -382,3 +407,100 @@ def test_the_bytecode_is_kept_for_the_next_visit(tmp_path: Path) -> None:
     kept = cached.stat().st_mtime_ns
     assert start() == cached
     assert cached.stat().st_mtime_ns == kept  # read as it was, not compiled again
+
+
+def test_the_standard_library_is_pyodide_s_own_bytecode(tmp_path: Path) -> None:
+    """npm's python_stdlib.zip with each module compiled by Pyodide's Python: the same
+    entries (.py as .pyc, unchecked hash-based: no date), every other file as it was;
+    Pyodide starts from it as from the sources, importing the same modules."""
+    files = playground_files(PYODIDE, ROOT / "rules", ROOT / "plugins" / "chainwalk" / "assets")
+    served = files[PYODIDE_URI + STDLIB]
+    assert isinstance(served, bytes)
+    manifest = json.loads(files[PLAYGROUND_URI + "manifest.json"])  # type: ignore[arg-type]
+    # The worker's snapshot key: another standard library, loader or wheel is another key.
+    digest = hashlib.sha256((PYODIDE / "pyodide.mjs").read_bytes())
+    for data in (served, *(files[PLAYGROUND_URI + name] for name in manifest["wheels"])):
+        assert isinstance(data, bytes)
+        digest.update(hashlib.sha256(data).digest())
+    assert manifest["engine"] == digest.hexdigest()[:24]
+    source = zipfile.ZipFile(PYODIDE / STDLIB)
+    compiled = zipfile.ZipFile(io.BytesIO(served))
+    assert compiled.namelist() == sorted(name + "c" if name.endswith(".py") else name
+                                         for name in source.namelist())
+    magic = set()
+    for name in compiled.namelist():
+        data = compiled.read(name)
+        if name.endswith(".pyc"):
+            magic.add(data[:4])
+            assert int.from_bytes(data[4:8], "little") == 0b01, name  # hash-based, unchecked
+        else:
+            assert data == source.read(name), name
+    assert len(magic) == 1 and len(compiled.namelist()) > 500
+    (tmp_path / STDLIB).write_bytes(served)
+    started = {}
+    for name, stdlib in (("sources", PYODIDE / STDLIB), ("bytecode", tmp_path / STDLIB)):
+        done = subprocess.run(["node", "--input-type=module", "-e", PYODIDE_START,
+                               str(PYODIDE), str(stdlib)], capture_output=True, text=True,
+                              timeout=300, check=True)
+        started[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    modules, expected_magic, header, imported = started["bytecode"]
+    assert header == expected_magic == magic.pop().hex() and imported
+    assert modules == started["sources"][0] and len(modules) > 150
+
+
+def test_the_compiled_standard_library_is_reproducible_and_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compiled again (nothing in memory, no cache): the same bytes; kept in the cache
+    folder, and read from there by the next build (another Pyodide's copy goes)."""
+    first = compiled_stdlib(PYODIDE)
+    monkeypatch.setattr(_stdlib_bytecode, "_compiled", {})
+    (tmp_path / "python_stdlib-older.zip").write_bytes(b"another Pyodide's")
+    assert compiled_stdlib(PYODIDE, tmp_path) == first
+    kept = list(tmp_path.iterdir())
+    assert len(kept) == 1 and kept[0].read_bytes() == first
+    monkeypatch.setattr(_stdlib_bytecode, "_compiled", {})
+    monkeypatch.setattr(_stdlib_bytecode, "_compile", lambda folder: pytest.fail("compiled"))
+    assert compiled_stdlib(PYODIDE, tmp_path) == first
+    # A damaged copy in the cache is compiled again, never served.
+    kept[0].write_bytes(first[: len(first) // 2])
+    monkeypatch.setattr(_stdlib_bytecode, "_compiled", {})
+    monkeypatch.setattr(_stdlib_bytecode, "_compile", lambda folder: first)
+    assert compiled_stdlib(PYODIDE, tmp_path) == first and kept[0].read_bytes() == first
+
+
+def test_a_standard_library_that_cannot_be_compiled_is_a_clear_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "pyodide"
+    broken.mkdir()
+    shutil.copy(PYODIDE / STDLIB, broken / STDLIB)
+    (broken / "pyodide.mjs").write_text("throw new Error('a broken loader');\n")
+    with pytest.raises(ChainwalkError, match=r"pyodide/python_stdlib.zip: Pyodide could "
+                       r"not compile its standard library: Error: a broken loader$"):
+        compiled_stdlib(broken)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    (broken / "pyodide.mjs").write_text("// another loader\n")
+    with pytest.raises(ChainwalkError, match=r"python_stdlib.zip: cannot compile "
+                       r"Pyodide's standard library: no node, expected node \(Node.js"):
+        compiled_stdlib(broken)
+
+
+def test_mkdocs_serve_serves_the_wasm_as_wasm() -> None:
+    """(The browser test checks the static server's header.)"""
+    from mkdocs.livereload import LiveReloadServer
+
+    assert LiveReloadServer._guess_type(str(PYODIDE / "pyodide.asm.wasm")) == "application/wasm"
+
+
+def test_only_the_playground_s_page_starts_the_engine_from_its_head() -> None:
+    page = ('<html lang="en"><head>\n<meta charset="utf-8">\n<title>t</title></head>'
+            '<body><div id="chainwalk-playground"></div></body></html>')
+    started = with_engine_started(page, "../assets/chainwalk/playground/playground.js")
+    assert started == page.replace(
+        '<meta charset="utf-8">', '<meta charset="utf-8"><script async '
+        'src="../assets/chainwalk/playground/playground.js" data-chainwalk-playground-start>'
+        '</script>')
+    other = page.replace('id="chainwalk-playground"', 'id="other"')
+    assert with_engine_started(other, "playground.js") == other
+    bare = page.replace('\n<meta charset="utf-8">', "")  # no charset: first in the head
+    assert with_engine_started(bare, "p.js").startswith(
+        '<html lang="en"><head><script async src="p.js" data-chainwalk-playground-start>')

@@ -1,8 +1,9 @@
 """What the site serves for its playground (no MkDocs here; the plugin copies these).
 
 - Pyodide's core from npm (``js/pyodide/``): the loader, the interpreter and its
-  standard library, nothing else (its package index is read at start-up; no package
-  of it is loaded). Only the playground's worker asks for them.
+  standard library (compiled to bytecode: :mod:`chainwalk._stdlib_bytecode`), nothing
+  else (its package index is read at start-up; no package of it is loaded). Only the
+  playground's worker asks for them.
 - The wheels of chainwalk and PyYAML (pure Python, made from the installed sources by
   :mod:`chainwalk._wheel`), which the worker unpacks into Pyodide.
 - The site's rules folder as data (``rules.json``: each ruleset and scenario file's
@@ -15,12 +16,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from pathlib import Path
 
 from ._errors import ChainwalkError, Location, Problem
 from ._files import read_text
-from ._wheel import package_wheel
+from ._stdlib_bytecode import STDLIB, compiled_stdlib
+from ._wheel import Wheel, package_wheel
 from .render._messages import LANGUAGES, messages
 
 PYODIDE_URI = "js/pyodide/"
@@ -38,6 +42,21 @@ DEFAULT_STATE = {"mode": "packet", "ruleset": "current.rules", "hook": "output",
 # The packet's fields in the order the script writes their options (``--FIELD VALUE``).
 PACKET_FIELDS = ("hook", "proto", "src", "dst", "sport", "dport", "uid", "gid", "mark", "in",
                  "out", "addr")
+
+
+_HOST = 'id="chainwalk-playground"'
+_CHARSET, _HEAD = re.compile(r"<meta charset=[^>]*>"), re.compile(r"<head\b[^>]*>")
+
+
+def with_engine_started(html: str, script_url: str) -> str:
+    """A page that has a playground loads its script from the ``<head>`` (``script_url``:
+    playground.js, relative to the page), so that the engine starts as the page begins
+    to load rather than after the theme's scripts; other pages are left as they are."""
+    head = _CHARSET.search(html) or _HEAD.search(html)  # the charset stays first
+    if _HOST not in html or head is None:
+        return html
+    tag = f'<script async src="{script_url}" data-chainwalk-playground-start></script>'
+    return html[:head.end()] + tag + html[head.end():]
 
 
 def missing_pyodide(folder: Path) -> list[str]:
@@ -65,10 +84,20 @@ def _first_trace(text: str, name: str) -> dict[str, object]:
 _RULES_SUFFIXES = (".rules", ".nft", ".yaml", ".ip-rule", ".ip-route")
 
 
+def _engine_key(pyodide: Path, stdlib: bytes, wheels: list[Wheel]) -> str:
+    """A digest of Pyodide's loader (its version and build), the standard library served
+    and the wheels: what Python's memory depends on once chainwalk is imported."""
+    digest = hashlib.sha256((pyodide / "pyodide.mjs").read_bytes())
+    for data in (stdlib, *(wheel.content for wheel in wheels)):
+        digest.update(hashlib.sha256(data).digest())
+    return digest.hexdigest()[:24]
+
+
 def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, Path | bytes]:
     """Site path -> file to copy, or content, for every file the playground needs."""
     files: dict[str, Path | bytes] = {PYODIDE_URI + name: pyodide / name
                                       for name in PYODIDE_FILES}
+    files[PYODIDE_URI + STDLIB] = stdlib = compiled_stdlib(pyodide)
     for name in SCRIPTS:
         files[PLAYGROUND_URI + name] = assets / name
     wheels = [package_wheel("chainwalk", "chainwalk"), package_wheel("PyYAML", "yaml")]
@@ -105,5 +134,7 @@ def playground_files(pyodide: Path, rules_dir: Path, assets: Path) -> dict[str, 
         files[PLAYGROUND_URI + name] = _json(messages(language).texts)
     files[PLAYGROUND_URI + "manifest.json"] = _json(manifest | {
         "pyodide": PYODIDE_URI, "wheels": [w.filename for w in wheels],
+        # What the worker's memory snapshot of Python holds: its key.
+        "engine": _engine_key(pyodide, stdlib, wheels),
         "rules": "rules.json", "messages": words, "catalogs": catalogs})
     return files

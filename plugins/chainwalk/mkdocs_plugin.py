@@ -27,7 +27,8 @@ without diagrams (``on_post_page``), and ``pan_zoom_js`` (svg-pan-zoom, from npm
 by instant navigation, hide a diagram's source until it is drawn, and open any
 diagram full screen (see diagrams.js). With ``pyodide`` (npm's folder), the plugin
 also serves the playground's files (:mod:`chainwalk._playground_files`: Pyodide's core,
-the chainwalk and PyYAML wheels, the rulesets as data); diagrams.js loads the
+its standard library as bytecode, the chainwalk and PyYAML wheels, the rulesets as data);
+its page loads the playground's script from its ``<head>``; diagrams.js loads the
 playground's script only on the page that has one. ``on_serve`` watches the rules folder, and the renderers'
 cache (kept by the plugin across rebuilds) evaluates only what an edit changed. The
 theme's compiled templates are kept across serve rebuilds too (``on_env``): MkDocs
@@ -66,12 +67,18 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority, get_plugin_logger
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
+from mkdocs.utils import get_relative_url
 
 from . import _page_cache, _search_index
 from ._errors import ChainwalkError
 from ._files import read_text
 from ._page_cache import CachedBuild
-from ._playground_files import missing_pyodide, playground_files
+from ._playground_files import (
+    PLAYGROUND_URI,
+    missing_pyodide,
+    playground_files,
+    with_engine_started,
+)
 from .markdown_extension import (
     DIAGRAM,
     NAMES,
@@ -480,7 +487,16 @@ class ChainwalkPlugin(BasePlugin[ChainwalkConfig]):  # type: ignore[no-untyped-c
         """Each page loads its own language's search index (see ``_search_index``)."""
         return _search_index.with_loader(output)
 
-    on_post_page = CombinedEvent(_before_mermaid2, _after_mermaid2, _search_loader)
+    @event_priority(-50)
+    def _playground_start(self, output: str, *, page: Page, config: MkDocsConfig) -> str:
+        """The playground's page starts its engine from its ``<head>``."""
+        if self.pyodide is None:
+            return output
+        return with_engine_started(output, get_relative_url(PLAYGROUND_URI + "playground.js",
+                                                            page.url))
+
+    on_post_page = CombinedEvent(_before_mermaid2, _after_mermaid2, _search_loader,
+                                 _playground_start)
 
     @event_priority(-200)  # after mkdocs-static-i18n has written the whole index (-100)
     def on_post_build(self, *, config: MkDocsConfig) -> None:

@@ -225,6 +225,24 @@ def test_the_first_trace_is_computed_when_the_site_is_built(playground: Page,
                                         "uid": "1000"})
 
 
+def test_the_page_starts_its_engine_from_its_head(playground: Page) -> None:
+    """The playground's page loads its script from its <head> (once: the theme's
+    diagrams.js finds it there), and the script starts the engine as it runs, before
+    the page's own data and its first trace."""
+    page = playground.page
+    assert page.locator("head script[data-chainwalk-playground-start]").count() == 1
+    scripts = [u for u in playground.requested if urlsplit(u).path.endswith("/playground.js")]
+    assert len(scripts) == 1, scripts
+    assert playground.timings["worker started"] < playground.timings["first trace shown"]
+    assert playground.timings["engine ready"] > playground.timings["worker started"]
+    assert playground.timings["snapshot"] == "made"  # a new context: none to restore
+    # Served as application/wasm, so that Chromium compiles it while it streams in and
+    # keeps the compiled code with the cached copy.
+    wasm = page.evaluate("""async () => (await fetch(new URL("../js/pyodide/pyodide.asm.wasm",
+      location.href), { method: "HEAD" })).headers.get("content-type")""")
+    assert wasm == "application/wasm"
+
+
 def test_a_site_ruleset_by_name_and_a_what_if(playground: Page, tmp_path: Path) -> None:
     page = playground.page
     page.select_option("#chainwalk-playground select[name=ruleset]", "current.rules")
@@ -472,18 +490,58 @@ def test_a_journey_and_its_what_if_are_the_cli_s_run(playground: Page, tmp_path:
     page.select_option("#chainwalk-playground [name=mode]", "packet")
 
 
-def test_a_reload_reports_the_cached_start(playground: Page) -> None:
-    """The page again in the same tab (the browser's cache warm): the time to the first
-    trace shown goes to the report (a goal, not a timed assertion)."""
-    page = playground.page
-    playground.trace(SITE_RULESETS[0].read_text(encoding="utf-8"), PROBES[0])
+CORRUPT_SNAPSHOTS = """() => new Promise((resolve, reject) => {
+  const opened = indexedDB.open("chainwalk-playground-snapshots", 1);
+  opened.onerror = () => reject(opened.error);
+  opened.onsuccess = () => {
+    const transaction = opened.result.transaction("snapshots", "readwrite");
+    const store = transaction.objectStore("snapshots");
+    const keys = store.getAllKeys();
+    keys.onsuccess = () => {
+      for (const key of keys.result) { store.put(new Uint8Array(4096).fill(7), key); }
+    };
+    transaction.oncomplete = () => { opened.result.close(); resolve(keys.result); };
+    transaction.onerror = () => reject(transaction.error);
+  };
+})"""
+
+
+def _reloaded(page: Any, text: str, tmp_path: Path) -> dict[str, Any]:
+    """The page reloaded with a pasted text's trace in its address: how the engine
+    started, once the trace is shown, which must be the CLI's."""
     started = time.monotonic()
     page.reload(wait_until="load")
-    page.wait_for_selector("#chainwalk-playground[data-state=done]", timeout=120_000)
-    _report(f"The playground reloaded (cache warm): {time.monotonic() - started:.2f} s to "
-            f"its trace shown; where it went: "
-            f"{page.evaluate('window.chainwalkPlayground.timings()')}")
+    page.wait_for_function(SHOWN, arg=[text, argv_of(PROBES[0])], timeout=120_000)
+    shown = time.monotonic() - started
+    assert page.evaluate(RESULT)["result"]["trace"] == cli_json(text, argv_of(PROBES[0]),
+                                                                tmp_path)
+    page.evaluate("window.chainwalkPlayground.engineReady()")
+    timings: dict[str, Any] = page.evaluate("window.chainwalkPlayground.timings()")
+    timings["shown"] = shown
+    return timings
+
+
+def test_a_reload_restores_python_s_memory_or_starts_as_before(playground: Page,
+                                                               tmp_path: Path) -> None:
+    """The page again in the same tab (the browser's cache warm): Python is restored
+    from the snapshot the first visit kept; a snapshot that cannot be restored is the
+    normal start (a new snapshot made). Either way the trace is the CLI's. The time to
+    the trace shown goes to the report (a goal, not a timed assertion)."""
+    page = playground.page
+    text = SITE_RULESETS[0].read_text(encoding="utf-8")
+    playground.trace(text, PROBES[0])
+    restored = _reloaded(page, text, tmp_path)
+    assert restored["snapshot"] == "restored"
+    _report(f"The playground reloaded (cache warm): {restored['shown']:.2f} s to its trace "
+            f"shown, the engine ready {restored['engine ready'] / 1000:.2f} s after "
+            f"navigation (the page's mark); where it went: {restored}")
+    assert len(page.evaluate(CORRUPT_SNAPSHOTS)) == 1  # the last snapshot only
+    fallback = _reloaded(page, text, tmp_path)
+    assert fallback["snapshot"].startswith("failed: "), fallback
+    _report(f"The playground reloaded with a damaged snapshot: the engine ready "
+            f"{fallback['engine ready'] / 1000:.2f} s after navigation; {fallback}")
     assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert playground.errors == [] and playground.outside == []
 
 
 def test_the_chinese_page_traces_in_chinese(browser: Any, project_site: Site,

@@ -36,6 +36,8 @@ async function init(message) {
   const manifest = await (await fetchOk(new URL("manifest.json", message.base))).json();
   mark("manifest");
   rulesURL = new URL(manifest.rules, message.base);
+  // Python's memory as a last visit left it, read while the rest arrives (see below).
+  const stored = snapshots("get", manifest.engine).catch(() => undefined);
   const pyodideURL = new URL(manifest.pyodide, new URL("../../../", message.base)).href;
   // Pyodide (its wasm fetched and compiled, its standard library) and the wheels at once.
   const wheels = Promise.all(manifest.wheels.map(async (name) => {
@@ -49,8 +51,49 @@ async function init(message) {
     .then((response) => response.text());
   const { loadPyodide } = await import(pyodideURL + "pyodide.mjs");
   mark("pyodide.mjs imported");
-  const pyodide = await loadPyodide({ indexURL: pyodideURL });
-  mark("pyodide loaded");
+  const unpacked = await wheels;
+  const key = await wheelsKey(unpacked);
+  // The bytecode folder is read from IndexedDB while Python starts (see keepBytecode).
+  const options = { indexURL: pyodideURL, fsInit: (FS) => {
+    bytecodeRead = readBytecode(FS);
+    bytecodeRead.catch(() => {});  // awaited (and its failure handled) in keepBytecode
+  } };
+  const start = async (more) => {
+    const pyodide = await loadPyodide(Object.assign({}, options, more));
+    mark("pyodide loaded");
+    for (const data of unpacked) {
+      pyodide.unpackArchive(data, "wheel");
+    }
+    mark("wheels unpacked");
+    playground = pyodide.pyimport("chainwalk.playground");
+    mark("chainwalk.playground imported");
+    return pyodide;
+  };
+  // Python as the last visit left it once chainwalk.playground was imported (a memory
+  // snapshot), else started and snapshotted for the next visit; any failure to restore
+  // one is the normal start (and the snapshot goes).
+  const snapshotKey = manifest.engine;
+  const snapshot = await stored;
+  mark("snapshot read");
+  let pyodide = null;
+  if (snapshot) {
+    try {
+      pyodide = await start({ _loadSnapshot: snapshot });
+      timings["snapshot"] = "restored";
+    } catch (error) {
+      timings["snapshot"] = "failed: " + String(error && error.message || error);
+      snapshots("delete", snapshotKey).catch(() => {});
+    }
+  }
+  if (!pyodide) {
+    pyodide = await start({ _makeSnapshot: true });
+    try {
+      snapshotMade = { key: snapshotKey, data: pyodide.makeMemorySnapshot() };
+      timings["snapshot"] = timings["snapshot"] || "made";
+    } catch (error) {
+      timings["snapshot"] = "not made: " + String(error && error.message || error);
+    }
+  }
   // When each of Pyodide's files had arrived (the rest of its time is compiling the
   // wasm, when not cached, and starting Python).
   for (const entry of performance.getEntriesByType("resource")) {
@@ -59,14 +102,8 @@ async function init(message) {
       timings[name + " arrived"] = Math.round(entry.responseEnd - started);
     }
   }
-  const unpacked = await wheels;
-  for (const data of unpacked) {
-    pyodide.unpackArchive(data, "wheel");
-  }
-  mark("wheels unpacked");
-  playground = pyodide.pyimport("chainwalk.playground");
-  mark("chainwalk.playground imported");
-  await keepBytecode(pyodide, unpacked);
+  pyodideFS = pyodide.FS;
+  await keepBytecode(key);
   mark("bytecode kept: " + Boolean(bytecodeKept));
   playground.use_catalog_json(language, await catalog);
   mark("catalog read");
@@ -77,20 +114,36 @@ async function init(message) {
 // (Python compiles every module from source at each start otherwise), under the
 // wheels' digest. Without IndexedDB, or on any failure, the engine compiles as before.
 const BYTECODE = "/chainwalk-bytecode";
+let bytecodeRead = null;  // the folder mounted on IndexedDB and read, or why not
 let bytecodeKept = false;
+let pyodideFS = null;
 let bytecodeSaving = null;
 
-async function keepBytecode(pyodide, wheels) {
+// Called by Pyodide before Python starts; not awaited, so that IndexedDB reads while
+// Python starts.
+function readBytecode(FS) {
   try {
-    const digest = await crypto.subtle.digest("SHA-256", await new Blob(wheels).arrayBuffer());
-    const key = Array.from(new Uint8Array(digest).slice(0, 12),
-                           (b) => b.toString(16).padStart(2, "0")).join("");
-    pyodide.FS.mkdirTree(BYTECODE);
-    pyodide.FS.mount(pyodide.FS.filesystems.IDBFS, {}, BYTECODE);
-    await new Promise((resolve, reject) => pyodide.FS.syncfs(true, (error) =>
+    FS.mkdirTree(BYTECODE);
+    FS.mount(FS.filesystems.IDBFS, {}, BYTECODE);
+    return new Promise((resolve, reject) => FS.syncfs(true, (error) =>
       error ? reject(error) : resolve()));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+// The first 12 bytes of the wheels' SHA-256, in hex.
+async function wheelsKey(wheels) {
+  const digest = await crypto.subtle.digest("SHA-256", await new Blob(wheels).arrayBuffer());
+  return Array.from(new Uint8Array(digest).slice(0, 12),
+                    (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function keepBytecode(key) {
+  try {
+    await (bytecodeRead || Promise.reject(new Error("Pyodide called no fsInit")));
     playground.use_bytecode_cache(BYTECODE, key, ["chainwalk", "yaml"]);
-    bytecodeKept = pyodide;
+    bytecodeKept = true;
   } catch (error) {
     bytecodeKept = false;
   }
@@ -101,8 +154,36 @@ function saveBytecode() {
   if (!bytecodeKept || bytecodeSaving) {
     return;
   }
-  bytecodeSaving = new Promise((resolve) => bytecodeKept.FS.syncfs(false, resolve))
+  bytecodeSaving = new Promise((resolve) => pyodideFS.syncfs(false, resolve))
     .then(() => { bytecodeSaving = null; });
+}
+
+// Memory snapshots of Python in IndexedDB, under the manifest's engine key (a digest of
+// Pyodide's loader, its standard library and the wheels): the last one made is kept.
+const SNAPSHOTS = "chainwalk-playground-snapshots";
+let snapshotMade = null;  // {key, data}: made by this start, written once it is ready
+
+function snapshots(operation, key, value) {
+  return new Promise((resolve, reject) => {
+    const opened = indexedDB.open(SNAPSHOTS, 1);
+    opened.onupgradeneeded = () => opened.result.createObjectStore("snapshots");
+    opened.onerror = () => reject(opened.error);
+    opened.onsuccess = () => {
+      const db = opened.result;
+      const transaction = db.transaction("snapshots",
+                                         operation === "get" ? "readonly" : "readwrite");
+      const store = transaction.objectStore("snapshots");
+      if (operation === "put") {
+        store.clear();
+      }
+      const request = operation === "put" ? store.put(value, key) : store[operation](key);
+      transaction.oncomplete = () => { db.close(); resolve(request.result); };
+      transaction.onerror = transaction.onabort = () => {
+        db.close();
+        reject(transaction.error || new Error("IndexedDB: " + operation + " failed"));
+      };
+    };
+  });
 }
 
 // The site's rules folder, written once, when a journey first needs it.
@@ -126,6 +207,10 @@ self.onmessage = async (event) => {
     try {
       const ms = await init(message);
       self.postMessage({ kind: "ready", ms: ms, timings: timings });
+      if (snapshotMade) {
+        snapshots("put", snapshotMade.key, snapshotMade.data).catch(() => {});
+        snapshotMade = null;
+      }
     } catch (error) {
       self.postMessage({ kind: "failed", message: String(error && error.message || error) });
     }

@@ -9,7 +9,9 @@
  * A journey works alike: the page sends a scenario file of the site (edited or not) and
  * shows what `chainwalk run FILE#NAME` prints (JSON, text, Mermaid sequence diagram).
  *
- * - The worker starts as soon as the script runs, before the page's own data arrive.
+ * - The worker starts as soon as the script runs, before the page's own data arrive:
+ *   the playground's page loads this script from its <head> (the plugin adds the tag),
+ *   so the engine starts before the theme's scripts have run.
  * - A trace runs DEBOUNCE_MS after the last edit (an edit during a trace waits for it
  *   to end); one that runs past TRACE_LIMIT_MS, or that the reader cancels, is stopped by
  *   terminating the worker (a new one starts). The table comes first; the CLI's text and
@@ -127,6 +129,7 @@
           Object.keys(event.data.timings || {}).forEach(function (name) {
             timings[name] = event.data.timings[name];
           });
+          timings["engine ready"] = Math.round(performance.now());
           resolve(performance.now() - started);
         } else {
           reject(new Error(event.data.message || "the engine did not start"));
@@ -759,7 +762,7 @@
       });
     });
     if (!engine) {
-      startEngine();  // Pyodide's download and compile, while the page gets its data
+      startEngine();  // stopped since (its start failed)
     }
     return ready.then(function () {
       var playground = new Playground(host);
@@ -778,6 +781,7 @@
     });
   }
 
+  startEngine();  // Pyodide's download and compile, while the page loads
   window.chainwalkPlayground = {
     mount: mount,
     current: null,
