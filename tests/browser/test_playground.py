@@ -225,6 +225,41 @@ def test_the_first_trace_is_computed_when_the_site_is_built(playground: Page,
                                         "uid": "1000"})
 
 
+# The words of the trace table's "where" and "why" cells that the layout broke across
+# two lines (a chain name, an address, an arrow); the rule's own text may break anywhere.
+BROKEN_WORDS = """() => {
+  const broken = [];
+  for (const row of document.querySelectorAll("#chainwalk-playground .cw-pg-steps tr")) {
+    const cells = row.querySelectorAll("td");
+    if (cells.length < 4) continue;  // an event's row: one cell across the table
+    for (const cell of [cells[0], cells[3]]) {
+      const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        for (const word of node.data.matchAll(/\\S+/g)) {
+          const range = document.createRange();
+          range.setStart(node, word.index);
+          range.setEnd(node, word.index + word[0].length);
+          const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+          if (tops.size > 1) broken.push(word[0]);
+        }
+      }
+    }
+  }
+  return broken;
+}"""
+
+
+def test_the_trace_table_breaks_no_name_or_address(playground: Page) -> None:
+    """At 1440 wide, the table's "where" and "why" cells wrap between words only: a chain
+    name (ISTIO_REDIRECT) or an address and its arrow stay whole."""
+    text = (ROOT / "rules" / "rulesets" / "current.rules").read_text(encoding="utf-8")
+    playground.trace(text, PROBES[0])  # through ISTIO_OUTPUT to ISTIO_REDIRECT
+    rows = playground.page.eval_on_selector_all("#chainwalk-playground .cw-pg-steps tr",
+                                                "rows => rows.length")
+    assert rows > 10
+    assert playground.page.evaluate(BROKEN_WORDS) == []
+
+
 def test_the_page_starts_its_engine_from_its_head(playground: Page) -> None:
     """The playground's page loads its script from its <head> (once: the theme's
     diagrams.js finds it there), and the script starts the engine as it runs, before
