@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from nf_helpers import OTHER_POD, RULESETS, pod_host, rules
 
-from chainwalk.netfilter import Packet, Ruleset, parse_file, parse_text, trace
+from chainwalk.netfilter import Packet, Rule, Ruleset, parse_file, parse_text, trace
 from chainwalk.netfilter._nft_parser import parse_nft_text
 
 
@@ -33,6 +33,15 @@ def test_traces_of_a_ruleset_used_again_equal_fresh_ones() -> None:
         assert again.hits == fresh.hits
 
 
+def _with_chain_b(parsed: Ruleset, rules: tuple[Rule, ...]) -> Ruleset:
+    """``parsed`` with chain B of its one table holding ``rules`` (objects of another
+    chain: a ruleset built in code may share them)."""
+    table = parsed.tables[0]
+    b = replace(table.by_name["B"], rules=rules)
+    chains = tuple(b if chain.name == "B" else chain for chain in table.chains)
+    return replace(parsed, tables=(replace(table, chains=chains),))
+
+
 def test_a_rule_object_in_two_chains_gets_each_chains_steps() -> None:
     # Built in code, one Rule can sit in several chains: its Steps must say which.
     parsed = parse_text(rules("""
@@ -46,11 +55,8 @@ def test_a_rule_object_in_two_chains_gets_each_chains_steps() -> None:
         -A B -p udp -j RETURN
         COMMIT
         """))
-    nat = parsed.tables[0]
-    a = nat.by_name["A"]
-    b = replace(nat.by_name["B"], rules=a.rules)  # the very same Rule object
-    chains = tuple(b if chain.name == "B" else chain for chain in nat.chains)
-    shared = replace(parsed, tables=(replace(nat, chains=chains),))
+    a = parsed.tables[0].by_name["A"]
+    shared = _with_chain_b(parsed, a.rules)  # the very same Rule objects
     packet = Packet(OTHER_POD, 80, uid=1000, gid=1000)
     for _ in range(2):
         steps = [s for s in trace(shared, packet, pod_host()).steps if s.kind == "rule"]
@@ -75,11 +81,8 @@ def test_a_jumping_rule_object_in_two_chains_gets_each_chains_steps() -> None:
         -A B -p tcp -j C
         COMMIT
         """))
-    nat = parsed.tables[0]
-    a = nat.by_name["A"]
-    b = replace(nat.by_name["B"], rules=(a.rules[1], a.rules[1]))  # one Rule, twice
-    chains = tuple(b if chain.name == "B" else chain for chain in nat.chains)
-    shared = replace(parsed, tables=(replace(nat, chains=chains),))
+    a = parsed.tables[0].by_name["A"]
+    shared = _with_chain_b(parsed, (a.rules[1], a.rules[1]))  # one Rule, twice
     packet = Packet(OTHER_POD, 80, uid=1000, gid=1000)
     for _ in range(2):
         steps = [s for s in trace(shared, packet, pod_host()).steps if s.kind == "rule"]
