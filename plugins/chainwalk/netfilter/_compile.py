@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 from . import _values as v
 from ._model import BASE_MODULE, Match, Option, Rule
 from ._packet import Host, Socket, hostport
-from ._reasons import Reason, ReasonCode, because, kept
+from ._reasons import KeptReasons, Reason, ReasonCode, because
 from ._routing import is_local
 from ._state import State
 
@@ -84,7 +84,7 @@ def _address(which: str) -> Callable[[Option], Check]:
             "destination.in-negated"
         inside: ReasonCode = "source.not-in" if which == "source" else "destination.not-in"
 
-        failed, failure = kept(lambda shown: because(outside if neg else inside,
+        failed = KeptReasons(lambda shown: because(outside if neg else inside,
                                                      address=shown, network=net))
 
         def check(st: State, host: Host) -> Result:
@@ -92,7 +92,7 @@ def _address(which: str) -> Callable[[Option], Check]:
             if ((addr & mask) == value) != neg:
                 return None
             shown = st.src if which == "source" else st.dst
-            return failed.get(shown) or failure(shown)
+            return failed[shown]
 
         return check
 
@@ -107,7 +107,7 @@ def _interface(which: str) -> Callable[[Option], Check]:
     def build(option: Option) -> Check:
         pattern, neg = option.value, option.negated
         # by the hook (no interface there) or by the interface's name
-        failed, failure = kept(lambda key: because(
+        failed = KeptReasons(lambda key: because(
             none, hook=key[0], wanted=f"{'!' if neg else ''}{pattern}") if key[1] is None
             else because(other_negated if neg else other, interface=key[1], wanted=pattern))
 
@@ -116,7 +116,7 @@ def _interface(which: str) -> Callable[[Option], Check]:
             if v.interface_matches(pattern, name) != neg:
                 return None
             key = (st.hook if name is None else "", name)
-            return failed.get(key) or failure(key)
+            return failed[key]
 
         return check
 
@@ -125,14 +125,14 @@ def _interface(which: str) -> Callable[[Option], Check]:
 
 def _protocol(option: Option) -> Check:
     wanted, neg = option.value, option.negated
-    failed, failure = kept(lambda protocol: because(
+    failed = KeptReasons(lambda protocol: because(
         "protocol.negated" if neg else "protocol", protocol=protocol, wanted=wanted))
 
     def check(st: State, host: Host) -> Result:
         hit = wanted == "all" or st.protocol == wanted
         if hit != neg:
             return None
-        return failed.get(st.protocol) or failure(st.protocol)
+        return failed[st.protocol]
 
     return check
 
@@ -177,7 +177,7 @@ def _port_check(attr: Literal["sport", "dport"], option: Option) -> Check:
     lo, hi = ranges[0]
     several = len(ranges) > 1  # most rules give one port or range: no any() for them
     negated: ReasonCode = "sport.negated" if attr == "sport" else "dport.negated"
-    failed, failure = kept(lambda port: because(negated if neg else attr, port=port,
+    failed = KeptReasons(lambda port: because(negated if neg else attr, port=port,
                                                 wanted=shown))
 
     def check(st: State, host: Host) -> Result:
@@ -185,7 +185,7 @@ def _port_check(attr: Literal["sport", "dport"], option: Option) -> Check:
         hit = any(lo <= port <= hi for lo, hi in ranges) if several else lo <= port <= hi
         if hit != neg:
             return None
-        return failed.get(port) or failure(port)
+        return failed[port]
 
     return check
 
@@ -258,10 +258,10 @@ def _owner(match: Match) -> Check:
                     if named is not None and not named.value[0].isdigit()), None)
     uid_lo, uid_hi = v.id_bounds(uid.value) if uid is not None and by_name is None else (0, 0)
     gid_lo, gid_hi = v.id_bounds(gid.value) if gid is not None and by_name is None else (0, 0)
-    uid_failed, uid_failure = kept(lambda owner: because(
+    uid_failed = KeptReasons(lambda owner: because(
         "owner.uid.negated" if uid is not None and uid.negated else "owner.uid", uid=owner,
         wanted=uid.value if uid is not None else ""))
-    gid_failed, gid_failure = kept(lambda owner: because(
+    gid_failed = KeptReasons(lambda owner: because(
         "owner.gid.negated" if gid is not None and gid.negated else "owner.gid", gid=owner,
         wanted=gid.value if gid is not None else ""))
 
@@ -276,13 +276,13 @@ def _owner(match: Match) -> Check:
         if uid is not None:
             lo, hi = uid_lo, uid_hi
             if (lo <= st.uid <= hi) == uid.negated:
-                return uid_failed.get(st.uid) or uid_failure(st.uid)
+                return uid_failed[st.uid]
         if gid is not None:
             lo, hi = gid_lo, gid_hi
             assert st.gid is not None
             hit = lo <= st.gid <= hi or (suppl and any(lo <= g <= hi for g in st.groups))
             if hit == gid.negated:
-                return gid_failed.get(st.gid) or gid_failure(st.gid)
+                return gid_failed[st.gid]
         return None
 
     return check

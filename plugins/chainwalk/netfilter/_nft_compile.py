@@ -21,7 +21,7 @@ from . import _nft_model as model
 from . import _nft_values as nv
 from ._compile import Choice
 from ._packet import Host
-from ._reasons import Reason, ReasonCode, because, kept
+from ._reasons import KeptReasons, Reason, ReasonCode, because
 from ._state import State
 
 if TYPE_CHECKING:
@@ -236,15 +236,13 @@ def _getter(expr: model.Expr) -> Callable[[State], Value | Reason]:
     if isinstance(expr, model.Payload) and expr.protocol != "ip6" and expr.field in ("sport",
                                                                                 "dport"):
         proto, source = expr.protocol, expr.field == "sport"
-        others: dict[str, Reason] = {}  # the reason, by the packet's protocol
+        # the reason, by the packet's protocol
+        others = KeptReasons(lambda protocol: because("nft.not-protocol", wanted=proto,
+                                                      protocol=protocol))
 
         def port(st: State) -> Value | Reason:
             if (proto != "th" and st.protocol != proto) or st.protocol not in _TRANSPORT:
-                said = others.get(st.protocol)
-                if said is None:
-                    said = others[st.protocol] = because("nft.not-protocol", wanted=proto,
-                                                         protocol=st.protocol)
-                return said
+                return others[st.protocol]
             return st.sport if source else st.dport
         return port
     if isinstance(expr, model.Meta) and expr.key in ("mark", "l4proto"):
@@ -288,7 +286,7 @@ def compile_match(match: model.Match, table: model.NftTable) -> Check:
     # The reason a value fails the match, made once per value (a few values recur:
     # the packet's interface, uid, protocol).
     failed_code: ReasonCode = "nft.in" if negated else "nft.not-in"
-    failed, failure = kept(lambda value: because(failed_code, value=shown(types, value),
+    failed = KeptReasons(lambda value: because(failed_code, value=shown(types, value),
                                                  wanted=wanted))
 
     if op in ("==", "!=") and isinstance(one, tuple) and isinstance(left, model.Payload) and \
@@ -305,7 +303,7 @@ def compile_match(match: model.Match, table: model.NftTable) -> Check:
             value = st.src_int if source else st.dst_int
             if (low <= value <= high) != negated:
                 return None
-            return failed.get(value) or failure(value)
+            return failed[value]
         return check_address
     if op in ("==", "!=") and isinstance(one, str) and not one.endswith("*") and \
             isinstance(left, model.Meta) and left.key in ("iifname", "oifname"):
@@ -319,7 +317,7 @@ def compile_match(match: model.Match, table: model.NftTable) -> Check:
                 return none
             if (name == one) != negated:
                 return None
-            return failed.get(name) or failure(name)
+            return failed[name]
         return check_interface
     if op in ("==", "!=") and isinstance(one, tuple):
         # one number or one interval (a prefix, a range): the common rule, checked inline
@@ -331,7 +329,7 @@ def compile_match(match: model.Match, table: model.NftTable) -> Check:
                 return value
             if (low <= value <= high) != negated:  # type: ignore[operator]
                 return None
-            return failed.get(value) or failure(value)
+            return failed[value]
         return check_interval
     if op in ("==", "!=") and isinstance(one, str) and not one.endswith("*"):
         def check_name(st: State, host: Host) -> Result:
@@ -340,7 +338,7 @@ def compile_match(match: model.Match, table: model.NftTable) -> Check:
                 return value
             if (value == one) != negated:
                 return None
-            return failed.get(value) or failure(value)
+            return failed[value]
         return check_name
 
     def check(st: State, host: Host) -> Result:
@@ -364,7 +362,7 @@ def compile_match(match: model.Match, table: model.NftTable) -> Check:
         if position == -1:
             return Choice(None, because("nft.owner-name", value=shown(types, value)))
         if (position is not None) == negated:
-            return failure(value)
+            return failed[value]
         return None
 
     return check

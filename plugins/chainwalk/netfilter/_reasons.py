@@ -337,24 +337,24 @@ def because(code: ReasonCode, /, **values: object) -> Reason:
     return Reason(code, values)
 
 
-#: How many reasons a check keeps (see :func:`kept`).
+#: How many reasons a check keeps (see :class:`KeptReasons`).
 REASONS_KEPT = 64
 
 
-def kept(make: Callable[[Any], Reason]) -> tuple[dict[Hashable, Reason],
-                                                 Callable[[Any], Reason]]:
+class KeptReasons(dict[Hashable, Reason]):
     """A check's reasons, made once per value read (a few values recur: the packet's
-    interface, protocol, uid): the table to look in first, and the function that makes
-    ``make(value)`` and keeps it (up to ``REASONS_KEPT``). A check calls it as
-    ``found.get(value) or reason(value)``; ``make``'s reason must depend on ``value`` alone."""
-    found: dict[Hashable, Reason] = {}
+    interface, protocol, uid): ``reasons[value]`` is ``make(value)``, made on the first
+    lookup and kept (up to ``REASONS_KEPT``). ``make``'s reason must depend on ``value``
+    alone."""
 
-    def reason(value: Hashable) -> Reason:
-        said = found.get(value)
-        if said is None:
-            if len(found) >= REASONS_KEPT:
-                found.clear()
-            said = found[value] = make(value)
-        return said
+    __slots__ = ("make",)
 
-    return found, reason
+    def __init__(self, make: Callable[[Any], Reason]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, value: Hashable) -> Reason:
+        if len(self) >= REASONS_KEPT:
+            self.clear()
+        reason = self[value] = self.make(value)
+        return reason
