@@ -8,11 +8,12 @@ real connections as a given uid/gid, and reports two things the kernel decides:
   original destination conntrack remembers; or, when none did, which verdict discarded it.
 
 A pod mirrors a Kubernetes pod: ``lo`` and ``eth0`` (one end of a veth pair; 10.0.0.5/24, a
-secondary 10.0.0.6/24 and fd00::5/64; default routes via 10.0.0.1 and fd00::1) and the policy
-routing Istio's TPROXY mode adds (fwmark 1337 is delivered locally). Its network namespace
-holds the other end (10.0.0.1/24, fd00::1/64), 10.0.0.99 and fd01::99 on its ``lo`` and whole
-ranges routed to itself as local (AnyIP), so that every connection that leaves the pod is
-accepted by a listener there and can be observed.
+secondary 10.0.0.6/24 and fd00::5/64; default routes via 10.0.0.1 and fd00::1, whose
+neighbour entries are pinned) and the policy routing Istio's TPROXY mode adds (fwmark 1337 is
+delivered locally). Its network namespace holds the other end (10.0.0.1/24, fd00::1/64, the
+pod's addresses pinned as neighbours), 10.0.0.99 and fd01::99 on its ``lo`` and whole ranges
+routed to itself as local (AnyIP), so that every connection that leaves the pod is accepted by
+a listener there and can be observed.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, replace
-from typing import Literal, NoReturn
+from typing import Literal, NoReturn, Self
 
 POD_IP = "10.0.0.5"
 POD_SECONDARY_IP = "10.0.0.6"  # a second address on eth0: REDIRECT and routing use the first
@@ -49,6 +50,10 @@ REMOTE_HOST6 = "fd01::99"
 # Istio's TPROXY mode routes packets with this mark to the pod itself, from this table.
 TPROXY_MARK = 1337
 TPROXY_TABLE = 133
+# The link-layer addresses of the veth ends, fixed so that each side's neighbour entry for the
+# other can be pinned: no neighbour discovery crosses the hooks while a probe runs.
+POD_MAC = "02:00:0a:00:00:05"
+GATEWAY_MAC = "02:00:0a:00:00:01"
 
 Proto = Literal["tcp", "udp"]
 Side = Literal["pod", "network"]
@@ -56,6 +61,9 @@ Family = Literal[4, 6]
 Address = tuple[str, int]
 
 HARNESS_TAG = "chainwalk-harness"
+# The harness rules that drop what no probe sent (see ``_Stack.chatter``); unlike the
+# HARNESS_TAG rules, what they drop is no answer to the probe, so it is not counted as one.
+CHATTER_TAG = "chainwalk-chatter"
 TABLES = ("raw", "mangle", "nat", "filter", "security")
 
 # The longest a first packet may take to finish its journey. It normally ends in a few
@@ -94,8 +102,14 @@ class _Stack:
     recv_origdst: int  # IP_RECVORIGDSTADDR, IPV6_RECVORIGDSTADDR (also the message type)
     # Dropped in raw, before anything else sees them: every packet that is not the first of
     # its connection (answers, resets, ICMP errors). The counters then describe the first
-    # packet alone. IPv6 keeps its other ICMP messages: neighbour discovery needs them.
+    # packet alone.
     harness: tuple[str, ...]
+    # Dropped before those: packets no probe sends, which the pod's kernel sends on its own
+    # (IPv6 router solicitations and MLD reports from the link-local address to multicast
+    # groups, seconds apart, for as long as the pod lives). A rule that matches every packet
+    # would count them in whichever probe's counter pass they fall. Nothing needs them: the
+    # neighbours are pinned.
+    chatter: tuple[str, ...]
 
 
 _STACKS: dict[Family, _Stack] = {
@@ -103,6 +117,7 @@ _STACKS: dict[Family, _Stack] = {
         socket.AF_INET, socket.SOL_IP, "0.0.0.0", "iptables-restore", "iptables-save",
         19, 8, 8, 20,
         ("-p tcp ! --tcp-flags SYN,ACK,RST,FIN SYN", "-p icmp"),
+        (),
     ),
     6: _Stack(
         socket.AF_INET6, socket.IPPROTO_IPV6, "::", "ip6tables-restore", "ip6tables-save",
@@ -111,6 +126,7 @@ _STACKS: dict[Family, _Stack] = {
             "-p tcp ! --tcp-flags SYN,ACK,RST,FIN SYN",
             "-p ipv6-icmp -m icmp6 --icmpv6-type destination-unreachable",
         ),
+        ("-s fe80::/10", "-d ff00::/8"),
     ),
 }  # fmt: skip
 
@@ -199,7 +215,8 @@ class Topology:
         steps = [
             f"netns add {pod}",
             f"netns add {net}",
-            f"link add {veth_pod} type veth peer name {veth_net}",
+            f"link add {veth_pod} address {POD_MAC} type veth peer name {veth_net} "
+            f"address {GATEWAY_MAC}",
             f"link set {veth_pod} netns {pod}",
             f"link set {veth_net} netns {net}",
             f"-n {pod} link set {veth_pod} name eth0",
@@ -219,6 +236,10 @@ class Topology:
             f"-n {net} link set lo up",
             f"-n {net} link set {veth_net} up",
             *(f"-n {net} route add local {cidr} dev lo" for cidr in REMOTE_RANGES),
+            *(f"-n {pod} neigh replace {ip} lladdr {GATEWAY_MAC} dev eth0 nud permanent"
+              for ip in (GATEWAY_IP, GATEWAY_IP6)),
+            *(f"-n {net} neigh replace {ip} lladdr {POD_MAC} dev {veth_net} nud permanent"
+              for ip in (POD_IP, POD_SECONDARY_IP, POD_IP6)),
         ]
         for step in steps:
             run(["ip", *step.split()])
@@ -291,11 +312,14 @@ def _tables_of(ruleset: str) -> dict[str, list[str]]:
 
 
 def harness_rules(family: Family = 4) -> list[str]:
-    """Restore lines that put the first-packet filter at the top of raw PREROUTING and OUTPUT."""
+    """Restore lines that put the chatter filter, then the first-packet filter, at the top of
+    raw PREROUTING and OUTPUT."""
+    stack = _STACKS[family]
+    tagged = [(m, CHATTER_TAG) for m in stack.chatter] + [(m, HARNESS_TAG) for m in stack.harness]
     return [
-        f"-I {chain} {position} {matches} -m comment --comment {HARNESS_TAG} -j DROP"
+        f"-I {chain} {position} {matches} -m comment --comment {tag} -j DROP"
         for chain in ("PREROUTING", "OUTPUT")
-        for position, matches in enumerate(_STACKS[family].harness, start=1)
+        for position, (matches, tag) in enumerate(tagged, start=1)
     ]
 
 
@@ -392,7 +416,8 @@ class Counters:
 
 
 def parse_counters(saved: str) -> Counters:
-    """Parse ``iptables-save -c``; positions are counted without the harness rules."""
+    """Parse ``iptables-save -c``; positions are counted without the harness rules, and
+    what the chatter rules dropped is left out."""
     packets: dict[RuleRef, int] = {}
     text: dict[RuleRef, str] = {}
     positions: dict[tuple[str, str], int] = {}
@@ -409,6 +434,8 @@ def parse_counters(saved: str) -> Counters:
         if match is None:
             continue
         count, chain, rule = int(match[1]), match[2], match[3]
+        if f"--comment {CHATTER_TAG}" in rule:
+            continue
         if f"--comment {HARNESS_TAG}" in rule:
             harness += count
             continue
@@ -625,32 +652,30 @@ class FirstPacket:
     client: ClientReport
 
 
-def trace_first_packet(topology: Topology, client: Client) -> FirstPacket:
+def trace_first_packet(
+    topology: Topology, client: Client, read: Callable[[str], Counters] | None = None
+) -> FirstPacket:
     """Send a connection's first packet and read which rules counted it.
 
     Expects the ruleset loaded with the harness rules (load_ruleset). The harness rules drop
-    every later packet (answers, resets, ICMP errors) in raw, so only the first packet reaches
-    the ruleset; what it counted is the difference between two readings. Its journey is over
-    once its answer has been dropped by the harness (counted there); a packet that is silently
-    dropped gets SETTLE_MAX_S.
+    the pod's own chatter and every later packet (answers, resets, ICMP errors) in raw, so
+    only the first packet reaches the ruleset; what it counted is the difference between two
+    readings. Its journey is over once its answer has been dropped by the harness (counted
+    there); a packet that is silently dropped gets SETTLE_MAX_S. ``read`` reads a namespace's
+    counters (by default ``read_counters`` for the client's family).
     """
+    read = read or (lambda netns: read_counters(netns, client.family))
     flush_conntrack(topology.pod)
     flush_conntrack(topology.network)
-    before = read_counters(topology.pod, client.family)
+    before = read(topology.pod)
     with started(client, blocking=False) as running:
         report = running.next_report(timeout=2.0)
-        counted = _settled_counters(topology.pod, client.family, before)
+        deadline = time.monotonic() + SETTLE_MAX_S
+        counted = read(topology.pod).since(before)
+        while counted.harness_packets == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+            counted = read(topology.pod).since(before)
     return FirstPacket(counted, report)
-
-
-def _settled_counters(netns: str, family: Family, before: Counters) -> Counters:
-    """Counts since ``before`` once the harness has dropped an answer, or after SETTLE_MAX_S."""
-    deadline = time.monotonic() + SETTLE_MAX_S
-    counted = read_counters(netns, family).since(before)
-    while counted.harness_packets == 0 and time.monotonic() < deadline:
-        time.sleep(0.005)
-        counted = read_counters(netns, family).since(before)
-    return counted
 
 
 # ---------------------------------------------------------------------------------------------
@@ -880,7 +905,7 @@ class Lab:
         self._loaded: dict[Family, tuple[str, bool]] = {}
 
     @classmethod
-    def create(cls, tag: str) -> Lab:
+    def create(cls, tag: str) -> Self:
         """Create both pods; remove the first again if the second cannot be made."""
         counting = Topology.create(f"{tag}c")
         try:

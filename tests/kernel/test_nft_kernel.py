@@ -36,8 +36,16 @@ from kernel_probes import (
     _istio6_probes,
     _istio_probes,
 )
-from netns import GATEWAY_IP, POD_IP, REMOTE_HOST, HarnessError, land, listening_sockets
-from nft_lab import NftLab, NftRuleset, trace_first_packet_nft
+from netns import (
+    GATEWAY_IP,
+    POD_IP,
+    REMOTE_HOST,
+    HarnessError,
+    land,
+    listening_sockets,
+    trace_first_packet,
+)
+from nft_lab import NftLab, NftRuleset, read_nft_counters
 
 from chainwalk.netfilter._nft_parser import parse_nft_text
 from chainwalk.netfilter._nft_writer import write_nft_ruleset
@@ -140,7 +148,8 @@ def test_chainwalk_traces_nftables_like_the_kernel(probe: Probe, nft_lab: NftLab
             client = probe.client(nft_lab.counting)
             for sock in listening_sockets(nft_lab.counting.pod, client, sorted(probe.pod_ports)):
                 listening.enter_context(sock)
-        first = trace_first_packet_nft(nft_lab.counting, probe.client(nft_lab.counting))
+        first = trace_first_packet(nft_lab.counting, probe.client(nft_lab.counting),
+                                   read_nft_counters)
     landing = land(nft_lab.landing, probe.client(nft_lab.landing), probe.pod_ports,
                    probe.network_ports)
     walk = run_chainwalk(probe, first.client)
