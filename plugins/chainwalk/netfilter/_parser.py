@@ -85,7 +85,7 @@ def _literal(text: str) -> bool:
     return text in _NAMES or text[:1] in _LITERAL_STARTS
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Token:
     text: str
     column: int
@@ -94,7 +94,7 @@ class Token:
 # The steps of a recorded reading (see _Reader.append_known), replayed with another rule's
 # values. Positions count the rule's tokens from its chain name.
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _SetBase:
     """A base criterion without a value (``-f``)."""
 
@@ -102,7 +102,7 @@ class _SetBase:
     option: Option
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _BaseValue:
     """A base criterion and where its value is (``-d 10.0.0.1``)."""
 
@@ -113,14 +113,14 @@ class _BaseValue:
     negated: bool
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _ModuleStep:
     """A match module loaded, by ``-m`` or implicitly by ``-p``."""
 
     spec: ModuleSpec
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _TargetStep:
     """``-j`` or ``-g``, and where the target's name is."""
 
@@ -129,7 +129,7 @@ class _TargetStep:
     goto: bool
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _OptionStep:
     """An option of a module or of the target, and where its values start."""
 
@@ -177,8 +177,8 @@ class _Shape:
     """The parts of a recorded rule reading, and the modules and targets it uses that
     work only from some hooks (see ``_ChainDraft.uses``)."""
 
-    __slots__ = ("base", "base_parts", "literals", "literals_of", "modules", "next", "other",
-                 "size", "target", "uses", "values")
+    __slots__ = ("base", "base_parts", "jump", "literals", "literals_of", "modules", "next",
+                 "other", "size", "target", "uses", "values")
 
     def __init__(self, base: Callable[[list[str]], _BaseParts] | None, base_parts: _BaseParts,
                  modules: tuple[_Unit, ...],
@@ -192,14 +192,16 @@ class _Shape:
         self.target = target
         self.uses = uses
         # A rule's tokens (from "-A") have this shape if they are ``size`` long, their
-        # literals (``literals_of``) are ``literals`` and none of the tokens at the
-        # ``values`` positions looks like a literal: the shape's key, checked (``fits``)
-        # without computing a rule's key (see append_known). The single literal of a shape
-        # is taken twice, as a tuple.
+        # literals (``literals_of``) are ``literals``, none of the tokens at the ``values``
+        # positions looks like an option or "!", and the chain a -j or -g names (at
+        # ``jump``, if the shape has one) is not a name: checked (``fits``) without
+        # computing a rule's key (see append_known). The single literal of a shape is taken
+        # twice, as a tuple.
         self.size = size
         self.literals_of: Callable[[list[str]], tuple[str, ...]] = tuple
         self.literals: tuple[str, ...] = ()
         self.values: tuple[int, ...] = ()
+        self.jump: int | None = None
         # The shape of the rule that came after the last rule of this shape, and another that
         # came after one before: most likely the next one's (kube-proxy's chains repeat a few
         # shapes in turn, its service chains two: n - 1 rules with -m statistic, then one
@@ -261,10 +263,12 @@ class _Shape:
             for head, steps_ in zip(heads, options, strict=True))
         uses = {"-m " + head.name for head in heads if head.hooks != ALL_HOOKS}
         target_part: Callable[[list[str], Option | None], Target] | None = None
+        jump = None
         if target is not None:
             tspec, position, goto = target.spec, target.position, target.goto
             if tspec is None:
                 target_part = partial(_jump_part, position + 1, goto)
+                jump = position + 1
             else:
                 if tspec.hooks != ALL_HOOKS:
                     uses.add("-j " + tspec.name)
@@ -279,17 +283,20 @@ class _Shape:
         else:
             shape.literals_of = _no_values
         shape.values = tuple(values)
+        shape.jump = jump
         return shape
 
     def fits(self, texts: list[str]) -> bool:
-        """Whether a rule's tokens (from "-A", as many as the shape's) have this shape."""
+        """Whether a rule's tokens (from "-A", as many as the shape's) are read as this
+        shape's. A name where the shape has a value (``--dport 80``, a comment "tcp") is
+        read as any other value there; only the name after -j or -g steers the reading (a
+        target, or a chain). So a rule may fit a shape whose key differs from its own."""
         if self.literals_of(texts) != self.literals:
             return False
         for position in self.values:
-            text = texts[position]
-            if text in _NAMES or text[:1] in _LITERAL_STARTS:  # _literal(text), inline
+            if texts[position][:1] in _LITERAL_STARTS:
                 return False
-        return True
+        return self.jump is None or texts[self.jump] not in _NAMES
 
 
 # The key of a part that reads no value: one for every rule (bool, called in C, is True for
@@ -532,7 +539,8 @@ _NO_USES: Final[frozenset[str]] = frozenset()
 class _ChainDraft:
     name: str
     policy: str | None
-    location: Location
+    line: int  # where it is declared (a built-in chain: its table, until it is)
+    column: int
     counters: tuple[int, int] | None = None
     rules: list[Rule] = field(default_factory=list)
     # "-m NAME" and "-j NAME" of the modules and targets of its rules that work only from
@@ -671,7 +679,7 @@ class _Reader:
             if self.family is not None:
                 return False  # rule() reports the mixed families
             self.family = address_family
-        rule = Rule(tuple(matches), target, Location(self.path, line, column), None)
+        rule = Rule(tuple(matches), target, self.path, line, column)
         self.replayed += 1
         self.insert(line, column, chain, len(chain.rules), rule, shape.uses)
         return True
@@ -691,10 +699,9 @@ class _Reader:
         if name not in BUILTIN_CHAINS:
             self.problem(line, column, "unknown table", name, "one of " + ", ".join(BUILTIN_CHAINS))
             name = "filter"  # keep reading to report what follows
-        location = Location(self.path, line, column)
-        draft = _TableDraft(name, location)
+        draft = _TableDraft(name, Location(self.path, line, column))
         for chain in BUILTIN_CHAINS[name]:
-            draft.chains[chain] = _ChainDraft(chain, "ACCEPT", location)
+            draft.chains[chain] = _ChainDraft(chain, "ACCEPT", line, column)
         self.current = draft
         self.previous = None
 
@@ -720,7 +727,7 @@ class _Reader:
                 policy = "ACCEPT"
             chain = self.current.chains[name]
             chain.policy, chain.counters = policy, counters
-            chain.location = Location(self.path, line, column)
+            chain.line, chain.column = line, column
             return
         if not self.valid_chain_name(line, column, name):
             return
@@ -741,7 +748,7 @@ class _Reader:
         if not (0 < len(name) < 30 and name[0] != "-" and "!" not in name and " " not in name
                 and name.isprintable()) or name in chains or name in TARGETS:
             return False
-        chains[name] = _ChainDraft(name, None, Location(self.path, line, 2))
+        chains[name] = _ChainDraft(name, None, line, 2)
         return True
 
     def valid_chain_name(self, line: int, column: int, name: str) -> bool:
@@ -760,9 +767,9 @@ class _Reader:
         existing = self.current.chains.get(name)
         if existing is not None:
             self.problem(line, column, f"chain {name} already exists (defined at line "
-                         f"{existing.location.line})", name, "a new chain name")
+                         f"{existing.line})", name, "a new chain name")
             return
-        self.current.chains[name] = _ChainDraft(name, None, Location(self.path, line, column))
+        self.current.chains[name] = _ChainDraft(name, None, line, column)
 
     # -- commands (-A, -I, -N, -P, -F, -X) ---------------------------------------
     def command(self, line: int, tokens: list[Token]) -> None:
@@ -1101,7 +1108,7 @@ class _Reader:
             rule_target = self.rule_target(line, table, target, target_options, proto)
         if len(self.problems) > before:
             return None
-        return Rule(tuple(matches), rule_target, Location(self.path, line, column), counters)
+        return Rule(tuple(matches), rule_target, self.path, line, column, counters)
 
     def module_match(self, line: int, spec: ModuleSpec, options: list[Option], tok: Token,
                      proto: Option | None) -> Match | None:
@@ -1226,19 +1233,19 @@ class _Reader:
                     continue
                 to = chains.get(t.name)
                 if to is None:
-                    assert rule.location is not None
-                    self.problem(rule.location.line, rule.location.column,
+                    self.problem(rule.line, rule.column,
                                  f"jump to a chain that does not exist in table {draft.name}",
                                  t.name, "a target extension or a chain created with -N")
                     continue
                 if to.policy is not None:
-                    assert rule.location is not None
-                    self.problem(rule.location.line, rule.location.column,
+                    self.problem(rule.line, rule.column,
                                  "a rule cannot jump to a built-in chain", t.name,
                                  "a user-defined chain")
                 out.append(to.number)
-        table = Table(draft.name, tuple([Chain(c.name, c.policy, tuple(c.rules), c.location,
-                                               c.counters) for c in order]), draft.location)
+        path = self.path
+        table = Table(draft.name, tuple([Chain(c.name, c.policy, tuple(c.rules), path, c.line,
+                                               c.column, c.counters) for c in order]),
+                      draft.location)
         # iptables-restore replaces a table given twice: the later block wins.
         self.tables[draft.name] = table
         uses = [c.uses for c in order]
