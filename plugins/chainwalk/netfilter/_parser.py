@@ -177,8 +177,8 @@ class _Shape:
     """The parts of a recorded rule reading, and the modules and targets it uses that
     work only from some hooks (see ``_ChainDraft.uses``)."""
 
-    __slots__ = ("base", "base_parts", "jump", "literals", "literals_of", "modules", "next",
-                 "other", "size", "target", "uses", "values")
+    __slots__ = ("base", "base_parts", "goto", "jump", "literals", "literals_of", "modules",
+                 "next", "other", "size", "target", "uses", "values")
 
     def __init__(self, base: Callable[[list[str]], _BaseParts] | None, base_parts: _BaseParts,
                  modules: tuple[_Unit, ...],
@@ -189,19 +189,22 @@ class _Shape:
         self.base = base
         self.base_parts = base_parts
         self.modules = modules
+        # A target extension's part (``target``); or the chain named at ``jump``, jumped to
+        # or gone to (``goto``).
         self.target = target
+        self.jump: int | None = None
+        self.goto = False
         self.uses = uses
         # A rule's tokens (from "-A") have this shape if they are ``size`` long, their
         # literals (``literals_of``) are ``literals``, none of the tokens at the ``values``
         # positions looks like an option or "!", and the chain a -j or -g names (at
-        # ``jump``, if the shape has one) is not a name: checked (``fits``) without
+        # ``jump``) is not a name: checked (``fits``) without
         # computing a rule's key (see append_known). The single literal of a shape is taken
         # twice, as a tuple.
         self.size = size
         self.literals_of: Callable[[list[str]], tuple[str, ...]] = tuple
         self.literals: tuple[str, ...] = ()
         self.values: tuple[int, ...] = ()
-        self.jump: int | None = None
         # The shape of the rule that came after the last rule of this shape, and another that
         # came after one before: most likely the next one's (kube-proxy's chains repeat a few
         # shapes in turn, its service chains two: n - 1 rules with -m statistic, then one
@@ -263,16 +266,11 @@ class _Shape:
             for head, steps_ in zip(heads, options, strict=True))
         uses = {"-m " + head.name for head in heads if head.hooks != ALL_HOOKS}
         target_part: Callable[[list[str], Option | None], Target] | None = None
-        jump = None
-        if target is not None:
-            tspec, position, goto = target.spec, target.position, target.goto
-            if tspec is None:
-                target_part = partial(_jump_part, position + 1, goto)
-                jump = position + 1
-            else:
-                if tspec.hooks != ALL_HOOKS:
-                    uses.add("-j " + tspec.name)
-                target_part = partial(_target_part, tspec, table, _option_plan(target_steps))
+        if target is not None and target.spec is not None:
+            tspec = target.spec
+            if tspec.hooks != ALL_HOOKS:
+                uses.add("-j " + tspec.name)
+            target_part = partial(_target_part, tspec, table, _option_plan(target_steps))
         # The key is (table, *texts[2:]) with None for values: texts[k + 1] is key[k].
         shape = cls(base, base_parts, modules, target_part, frozenset(uses), len(key) + 1)
         literals = [k + 1 for k, t in enumerate(key) if k and t is not None]
@@ -283,7 +281,8 @@ class _Shape:
         else:
             shape.literals_of = _no_values
         shape.values = tuple(values)
-        shape.jump = jump
+        if target is not None and target.spec is None:
+            shape.jump, shape.goto = target.position + 1, target.goto
         return shape
 
     def fits(self, texts: list[str]) -> bool:
@@ -375,10 +374,6 @@ def _read_options(plan: _Plan, texts: list[str]) -> list[Option]:
                 raise _Unread  # given twice in one module
         options.append(option)
     return options
-
-
-def _jump_part(position: int, goto: bool, texts: list[str], _: object) -> Target:
-    return Target(texts[position], (), goto, True)
 
 
 def _match_part(spec: ModuleSpec, plan: _Plan, texts: list[str], proto: Option | None
@@ -549,6 +544,11 @@ class _ChainDraft:
     uses: frozenset[str] = _NO_USES
     number: int = 0  # in the table's order, once committed
 
+    def use(self, uses: frozenset[str]) -> None:
+        """Count ``uses`` (a rule's) among the chain's."""
+        if uses and not uses <= self.uses:
+            self.uses = self.uses | uses if self.uses else uses
+
 
 @dataclass(slots=True, eq=False)
 class _TableDraft:
@@ -672,7 +672,11 @@ class _Reader:
             matches = [] if match is None else [match]
             for unit in shape.modules:
                 matches.append(unit.part(texts, proto))
-            target = None if shape.target is None else shape.target(texts, proto)
+            target: Target | None = None
+            if shape.jump is not None:
+                target = Target(texts[shape.jump], (), shape.goto, True)
+            elif shape.target is not None:
+                target = shape.target(texts, proto)
         except ValueError:  # and _Unread
             return False
         if address_family is not None and address_family != self.family:
@@ -681,7 +685,12 @@ class _Reader:
             self.family = address_family
         rule = Rule(tuple(matches), target, self.path, line, column)
         self.replayed += 1
-        self.insert(line, column, chain, len(chain.rules), rule, shape.uses)
+        if chain.policy is None:  # what insert does, less what only built-in chains need
+            chain.rules.append(rule)
+            if shape.uses:
+                chain.use(shape.uses)
+        else:
+            self.insert(line, column, chain, len(chain.rules), rule, shape.uses)
         return True
 
     def end_recording(self) -> list[_Step] | None:
@@ -855,10 +864,7 @@ class _Reader:
         if chain.policy is not None and not self.interfaces_fit(line, column, chain.name, rule):
             return
         chain.rules.insert(position, rule)
-        if uses is None:
-            uses = frozenset(_uses(rule))
-        if uses and not uses <= chain.uses:
-            chain.uses = chain.uses | uses if chain.uses else uses
+        chain.use(frozenset(_uses(rule)) if uses is None else uses)
 
     def interfaces_fit(self, line: int, column: int, chain: str, rule: Rule) -> bool:
         """iptables refuses -i in a built-in OUTPUT/POSTROUTING chain and -o in
