@@ -159,6 +159,8 @@ class Chain:
 
 @dataclass(slots=True)
 class Table:
+    """One table's chains, built-in ones first, as the kernel lists them."""
+
     name: str
     chains: tuple[Chain, ...]
     location: Location | None = field(default=None, compare=False, repr=False)

@@ -87,6 +87,8 @@ def _literal(text: str) -> bool:
 
 @dataclass(slots=True, eq=False)
 class Token:
+    """A token of a line and its column (1-based)."""
+
     text: str
     column: int
 
@@ -532,6 +534,8 @@ _NO_USES: Final[frozenset[str]] = frozenset()
 
 @dataclass(slots=True, eq=False)
 class _ChainDraft:
+    """A chain of the table being read, until ``COMMIT`` makes it a :class:`Chain`."""
+
     name: str
     policy: str | None
     line: int  # where it is declared (a built-in chain: its table, until it is)
@@ -552,6 +556,8 @@ class _ChainDraft:
 
 @dataclass(slots=True, eq=False)
 class _TableDraft:
+    """The table being read (``*NAME`` to ``COMMIT``)."""
+
     name: str
     location: Location
     chains: dict[str, _ChainDraft] = field(default_factory=dict)
