@@ -26,7 +26,18 @@ from pathlib import Path
 
 from kube_proxy import services
 from kube_proxy_nft import generate
-from run import OUT, ROOT, fmt_kb, fmt_ns, fmt_s, launch, print_table, row, time_calls
+from run import (
+    OUT,
+    ROOT,
+    compile_bytecode,
+    fmt_kb,
+    fmt_ns,
+    fmt_s,
+    launch,
+    print_table,
+    row,
+    time_calls,
+)
 
 CHECK_GOAL = 1.0
 MEMORY_GOAL = 2.0
@@ -56,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         args.services, args.runs, args.iterations = 500, 1, 300
     plugins = args.plugins.resolve()
     sys.path.insert(0, str(plugins))
+    compile_bytecode(plugins)
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"kube-proxy-{args.services}x{args.endpoints}.nft"
     path.write_text(generate(args.services, args.endpoints))

@@ -116,6 +116,12 @@ def launch(argv: list[str], netns: bool = False, env: dict[str, str] | None = No
                   "\n".join(lines[:-1]))
 
 
+def compile_bytecode(plugins: Path) -> None:
+    """The measured package's bytecode, as pip writes it at install: otherwise, where
+    PYTHONDONTWRITEBYTECODE is set, every run would compile each module from source."""
+    compileall.compile_dir(plugins / "chainwalk", quiet=1)
+
+
 BATCHES = 10
 
 
@@ -285,9 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     iterations = args.iterations or (300 if args.quick else 2000)
     plugins = args.plugins.resolve()
     sys.path[:0] = [str(plugins), str(ROOT / "bench")]
-    # The measured package's bytecode, as pip writes it at install: otherwise, where
-    # PYTHONDONTWRITEBYTECODE is set, every run would compile each module from source.
-    compileall.compile_dir(plugins / "chainwalk", quiet=1)
+    compile_bytecode(plugins)
     import kube_proxy
 
     OUT.mkdir(parents=True, exist_ok=True)

@@ -13,12 +13,13 @@ from chainwalk.netfilter._nft_parser import parse_nft_text
 
 
 def _rule() -> Rule:
-    return Rule((Match("", (Option("protocol", ("tcp",)),)),), Target("ACCEPT"),
-                Location("f", 3, 4), (1, 2))
+    return Rule((Match("", (Option("protocol", ("tcp",)),)),), Target("ACCEPT"), "f", 3, 4,
+                (1, 2))
 
 
 def test_rules_compare_by_meaning_not_by_where_they_came_from() -> None:
-    assert _rule() == Rule(_rule().matches, _rule().target, Location("g", 9, 1), None)
+    assert _rule() == Rule(_rule().matches, _rule().target, "g", 9, 1)
+    assert _rule().location == Location("f", 3, 4)
     assert _rule() != Rule(_rule().matches, Target("DROP"))
 
 

@@ -121,6 +121,21 @@ TRICKY = {
         -A OUTPUT -s 10.0.0.13/32 -m comment --comment h -j C
         COMMIT
         """,
+    "names where a shape has values": """
+        *nat
+        :tcp - [0:0]
+        :SVC - [0:0]
+        -A OUTPUT -d 10.96.0.1/32 -p tcp -m tcp --dport 8080 -j SVC
+        -A OUTPUT -d 10.96.0.1/32 -p tcp -m tcp --dport 8081 -j SVC
+        -A OUTPUT -d 10.96.0.1/32 -p tcp -m tcp --dport 8082 -j SVC
+        -A OUTPUT -d 10.96.0.2/32 -p tcp -m tcp --dport 80 -j SVC
+        -A OUTPUT -d 10.96.0.3/32 -p tcp -m tcp --dport 53 -j tcp
+        -A OUTPUT -d 10.96.0.4/32 -p tcp -m tcp --dport 8443 -j ACCEPT
+        -A OUTPUT -d 10.96.0.5/32 -p tcp -m tcp --dport 8444 -j DNAT
+        -A OUTPUT -d 10.96.0.6/32 -p tcp -m tcp --dport 8445 -g tcp
+        -A OUTPUT -d 10.96.0.7/32 -p tcp -m tcp --dport 8446 -j MASQUERADE
+        COMMIT
+        """,
     "shapes in turn, and a table given twice": """
         *nat
         :S - [0:0]
@@ -194,6 +209,15 @@ def test_the_replay_is_used() -> None:
     off = _Reader("t.rules", None, replay=False)
     _read_with(off, text)
     assert off.replayed == 0
+
+
+def test_a_name_where_a_shape_has_a_value_is_replayed() -> None:
+    """A port that is also a protocol number is read as any other port; the name after -j
+    is not: a target (ACCEPT, DNAT, MASQUERADE) or a chain (tcp) is a shape of its own."""
+    reader = _Reader("t.rules", None)
+    _read_with(reader, rules(TRICKY["names where a shape has values"]))
+    # --dport 8081 and 8082 as 8080 (their key is its), and 80 as the rule before it.
+    assert reader.replayed == 3
 
 
 def _read_with(reader: _Reader, text: str) -> None:

@@ -25,6 +25,7 @@ from ._routing import is_local
 from ._state import State
 
 if TYPE_CHECKING:
+    from .._errors import Location
     from ._trace import Step
 
 
@@ -49,6 +50,8 @@ class CompiledRule:
     exact_destination: int | None
     # The target's options by name, read once, not per packet.
     target_options: dict[str, tuple[str, ...]]
+    # Where the rule was read (the steps of every trace name it), made once.
+    location: Location | None
     # The trace's steps that are the same for every packet (a jump's), by hook, chain,
     # position and result.
     steps: dict[tuple[str, str, int, str], Step] = field(default_factory=dict)
@@ -71,7 +74,7 @@ def compile_rule(rule: Rule) -> CompiledRule:
         else:
             checks.append(_MODULES[match.module](match))
     options = {o.name: o.values for o in rule.target.options} if rule.target else {}
-    return CompiledRule(tuple(checks), exact, options)
+    return CompiledRule(tuple(checks), exact, options, rule.location)
 
 
 # -- base criteria --------------------------------------------------------------

@@ -24,6 +24,8 @@ PORT_PROTOCOLS: Final = ("tcp", "udp", "sctp", "dccp", "udplite")
 
 @dataclass(slots=True, eq=False)  # compared (and hashed) by identity: one per option
 class OptionSpec:
+    """One option of a match module or target: its spellings and how its values read."""
+
     name: str  # as iptables-save prints it, without the dashes
     spellings: tuple[str, ...]  # every spelling iptables-restore accepts
     arity: int = 1
@@ -50,6 +52,8 @@ def _keep(options: list[Option]) -> list[Option]:
 
 @dataclass(slots=True, eq=False)
 class ModuleSpec:
+    """A match module (``-m NAME``): its options and where it works."""
+
     name: str
     options: tuple[OptionSpec, ...]
     protocols: tuple[str, ...] = ()  # -p must be one of these (empty: any)
@@ -67,6 +71,8 @@ class ModuleSpec:
 
 @dataclass(slots=True, eq=False)
 class TargetSpec:
+    """A target extension (``-j NAME``): its options and where it works."""
+
     name: str
     options: tuple[OptionSpec, ...] = ()
     tables: tuple[str, ...] = ()  # empty: any table

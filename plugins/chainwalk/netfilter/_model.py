@@ -3,8 +3,9 @@
 A :class:`Rule` is its criteria (``matches``, the base criteria ``-s -d -i -o -p -f``
 first as the pseudo-module ``""``) and its :class:`Target`; every option holds the
 spelling ``iptables-save`` prints, so two rules that the kernel would store alike
-compare equal. Where a rule came from (file, line, counters) is kept beside it but
-left out of comparisons. Nothing changes a parsed model: the classes are not frozen only
+compare equal. Where a rule or chain came from (file, line, column, counters) is kept
+beside it but left out of comparisons; its :class:`Location` is made when asked for, not
+for each of a large file's rules. Nothing changes a parsed model: the classes are not frozen only
 because a frozen dataclass's ``__init__`` costs several times a plain one's and a large file
 makes hundreds of thousands of these (options, matches and targets are hashed by value).
 """
@@ -71,16 +72,26 @@ class Target:
         return first_named(self.options, name)
 
 
+def _location(source: str | None, line: int, column: int) -> Location | None:
+    return None if source is None else Location(source, line, column)
+
+
 @dataclass(slots=True)
 class Rule:
-    """One rule of a chain."""
+    """One rule of a chain; ``source`` is the file it was read from (``None``: not read)."""
 
     matches: tuple[Match, ...]
     target: Target | None
-    location: Location | None = field(default=None, compare=False, repr=False)
+    source: str | None = field(default=None, compare=False, repr=False)
+    line: int = field(default=0, compare=False, repr=False)
+    column: int = field(default=1, compare=False, repr=False)
     counters: tuple[int, int] | None = field(default=None, compare=False, repr=False)
     _spec: str | None = field(default=None, init=False, compare=False, repr=False)
     _compiled: CompiledRule | None = field(default=None, init=False, compare=False, repr=False)
+
+    @property
+    def location(self) -> Location | None:
+        return _location(self.source, self.line, self.column)
 
     def match(self, module: str) -> Match | None:
         for match in self.matches:
@@ -107,22 +118,30 @@ class Rule:
         return self._compiled
 
     def __getstate__(self) -> tuple[Any, ...]:  # the checks are closures: not pickled
-        return (self.matches, self.target, self.location, self.counters)
+        return (self.matches, self.target, self.source, self.line, self.column, self.counters)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        self.matches, self.target, self.location, self.counters = state
+        self.matches, self.target, self.source, self.line, self.column, self.counters = state
         self._spec = self._compiled = None
 
 
 @dataclass(slots=True)
 class Chain:
+    """A chain and its rules; ``source``, ``line`` and ``column`` as a rule's."""
+
     name: str
     policy: str | None  # None for a user-defined chain
     rules: tuple[Rule, ...] = ()
-    location: Location | None = field(default=None, compare=False, repr=False)
+    source: str | None = field(default=None, compare=False, repr=False)
+    line: int = field(default=0, compare=False, repr=False)
+    column: int = field(default=1, compare=False, repr=False)
     counters: tuple[int, int] | None = field(default=None, compare=False, repr=False)
     _index: ChainIndex | None = field(default=None, init=False, compare=False, repr=False)
     _indexed: bool = field(default=False, init=False, compare=False, repr=False)
+
+    @property
+    def location(self) -> Location | None:
+        return _location(self.source, self.line, self.column)
 
     @property
     def builtin(self) -> bool:
@@ -140,6 +159,8 @@ class Chain:
 
 @dataclass(slots=True)
 class Table:
+    """One table's chains, built-in ones first, as the kernel lists them."""
+
     name: str
     chains: tuple[Chain, ...]
     location: Location | None = field(default=None, compare=False, repr=False)

@@ -85,8 +85,10 @@ def _literal(text: str) -> bool:
     return text in _NAMES or text[:1] in _LITERAL_STARTS
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Token:
+    """A token of a line and its column (1-based)."""
+
     text: str
     column: int
 
@@ -94,7 +96,7 @@ class Token:
 # The steps of a recorded reading (see _Reader.append_known), replayed with another rule's
 # values. Positions count the rule's tokens from its chain name.
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _SetBase:
     """A base criterion without a value (``-f``)."""
 
@@ -102,7 +104,7 @@ class _SetBase:
     option: Option
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _BaseValue:
     """A base criterion and where its value is (``-d 10.0.0.1``)."""
 
@@ -113,14 +115,14 @@ class _BaseValue:
     negated: bool
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _ModuleStep:
     """A match module loaded, by ``-m`` or implicitly by ``-p``."""
 
     spec: ModuleSpec
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _TargetStep:
     """``-j`` or ``-g``, and where the target's name is."""
 
@@ -129,7 +131,7 @@ class _TargetStep:
     goto: bool
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _OptionStep:
     """An option of a module or of the target, and where its values start."""
 
@@ -177,8 +179,8 @@ class _Shape:
     """The parts of a recorded rule reading, and the modules and targets it uses that
     work only from some hooks (see ``_ChainDraft.uses``)."""
 
-    __slots__ = ("base", "base_parts", "literals", "literals_of", "modules", "next", "other",
-                 "size", "target", "uses", "values")
+    __slots__ = ("base", "base_parts", "goto", "jump", "literals", "literals_of", "modules",
+                 "next", "other", "size", "target", "uses", "values")
 
     def __init__(self, base: Callable[[list[str]], _BaseParts] | None, base_parts: _BaseParts,
                  modules: tuple[_Unit, ...],
@@ -189,13 +191,18 @@ class _Shape:
         self.base = base
         self.base_parts = base_parts
         self.modules = modules
+        # A target extension's part (``target``); or the chain named at ``jump``, jumped to
+        # or gone to (``goto``).
         self.target = target
+        self.jump: int | None = None
+        self.goto = False
         self.uses = uses
         # A rule's tokens (from "-A") have this shape if they are ``size`` long, their
-        # literals (``literals_of``) are ``literals`` and none of the tokens at the
-        # ``values`` positions looks like a literal: the shape's key, checked (``fits``)
-        # without computing a rule's key (see append_known). The single literal of a shape
-        # is taken twice, as a tuple.
+        # literals (``literals_of``) are ``literals``, none of the tokens at the ``values``
+        # positions looks like an option or "!", and the chain a -j or -g names (at
+        # ``jump``) is not a name: checked (``fits``) without
+        # computing a rule's key (see append_known). The single literal of a shape is taken
+        # twice, as a tuple.
         self.size = size
         self.literals_of: Callable[[list[str]], tuple[str, ...]] = tuple
         self.literals: tuple[str, ...] = ()
@@ -261,14 +268,11 @@ class _Shape:
             for head, steps_ in zip(heads, options, strict=True))
         uses = {"-m " + head.name for head in heads if head.hooks != ALL_HOOKS}
         target_part: Callable[[list[str], Option | None], Target] | None = None
-        if target is not None:
-            tspec, position, goto = target.spec, target.position, target.goto
-            if tspec is None:
-                target_part = partial(_jump_part, position + 1, goto)
-            else:
-                if tspec.hooks != ALL_HOOKS:
-                    uses.add("-j " + tspec.name)
-                target_part = partial(_target_part, tspec, table, _option_plan(target_steps))
+        if target is not None and target.spec is not None:
+            tspec = target.spec
+            if tspec.hooks != ALL_HOOKS:
+                uses.add("-j " + tspec.name)
+            target_part = partial(_target_part, tspec, table, _option_plan(target_steps))
         # The key is (table, *texts[2:]) with None for values: texts[k + 1] is key[k].
         shape = cls(base, base_parts, modules, target_part, frozenset(uses), len(key) + 1)
         literals = [k + 1 for k, t in enumerate(key) if k and t is not None]
@@ -279,17 +283,21 @@ class _Shape:
         else:
             shape.literals_of = _no_values
         shape.values = tuple(values)
+        if target is not None and target.spec is None:
+            shape.jump, shape.goto = target.position + 1, target.goto
         return shape
 
     def fits(self, texts: list[str]) -> bool:
-        """Whether a rule's tokens (from "-A", as many as the shape's) have this shape."""
+        """Whether a rule's tokens (from "-A", as many as the shape's) are read as this
+        shape's. A name where the shape has a value (``--dport 80``, a comment "tcp") is
+        read as any other value there; only the name after -j or -g steers the reading (a
+        target, or a chain). So a rule may fit a shape whose key differs from its own."""
         if self.literals_of(texts) != self.literals:
             return False
         for position in self.values:
-            text = texts[position]
-            if text in _NAMES or text[:1] in _LITERAL_STARTS:  # _literal(text), inline
+            if texts[position][:1] in _LITERAL_STARTS:
                 return False
-        return True
+        return self.jump is None or texts[self.jump] not in _NAMES
 
 
 # The key of a part that reads no value: one for every rule (bool, called in C, is True for
@@ -368,10 +376,6 @@ def _read_options(plan: _Plan, texts: list[str]) -> list[Option]:
                 raise _Unread  # given twice in one module
         options.append(option)
     return options
-
-
-def _jump_part(position: int, goto: bool, texts: list[str], _: object) -> Target:
-    return Target(texts[position], (), goto, True)
 
 
 def _match_part(spec: ModuleSpec, plan: _Plan, texts: list[str], proto: Option | None
@@ -530,9 +534,12 @@ _NO_USES: Final[frozenset[str]] = frozenset()
 
 @dataclass(slots=True, eq=False)
 class _ChainDraft:
+    """A chain of the table being read, until ``COMMIT`` makes it a :class:`Chain`."""
+
     name: str
     policy: str | None
-    location: Location
+    line: int  # where it is declared (a built-in chain: its table, until it is)
+    column: int
     counters: tuple[int, int] | None = None
     rules: list[Rule] = field(default_factory=list)
     # "-m NAME" and "-j NAME" of the modules and targets of its rules that work only from
@@ -541,9 +548,16 @@ class _ChainDraft:
     uses: frozenset[str] = _NO_USES
     number: int = 0  # in the table's order, once committed
 
+    def use(self, uses: frozenset[str]) -> None:
+        """Count ``uses`` (a rule's) among the chain's."""
+        if uses and not uses <= self.uses:
+            self.uses = self.uses | uses if self.uses else uses
+
 
 @dataclass(slots=True, eq=False)
 class _TableDraft:
+    """The table being read (``*NAME`` to ``COMMIT``)."""
+
     name: str
     location: Location
     chains: dict[str, _ChainDraft] = field(default_factory=dict)
@@ -664,16 +678,25 @@ class _Reader:
             matches = [] if match is None else [match]
             for unit in shape.modules:
                 matches.append(unit.part(texts, proto))
-            target = None if shape.target is None else shape.target(texts, proto)
+            target: Target | None = None
+            if shape.jump is not None:
+                target = Target(texts[shape.jump], (), shape.goto, True)
+            elif shape.target is not None:
+                target = shape.target(texts, proto)
         except ValueError:  # and _Unread
             return False
         if address_family is not None and address_family != self.family:
             if self.family is not None:
                 return False  # rule() reports the mixed families
             self.family = address_family
-        rule = Rule(tuple(matches), target, Location(self.path, line, column), None)
+        rule = Rule(tuple(matches), target, self.path, line, column)
         self.replayed += 1
-        self.insert(line, column, chain, len(chain.rules), rule, shape.uses)
+        if chain.policy is None:  # what insert does, less what only built-in chains need
+            chain.rules.append(rule)
+            if shape.uses:
+                chain.use(shape.uses)
+        else:
+            self.insert(line, column, chain, len(chain.rules), rule, shape.uses)
         return True
 
     def end_recording(self) -> list[_Step] | None:
@@ -691,10 +714,9 @@ class _Reader:
         if name not in BUILTIN_CHAINS:
             self.problem(line, column, "unknown table", name, "one of " + ", ".join(BUILTIN_CHAINS))
             name = "filter"  # keep reading to report what follows
-        location = Location(self.path, line, column)
-        draft = _TableDraft(name, location)
+        draft = _TableDraft(name, Location(self.path, line, column))
         for chain in BUILTIN_CHAINS[name]:
-            draft.chains[chain] = _ChainDraft(chain, "ACCEPT", location)
+            draft.chains[chain] = _ChainDraft(chain, "ACCEPT", line, column)
         self.current = draft
         self.previous = None
 
@@ -720,7 +742,7 @@ class _Reader:
                 policy = "ACCEPT"
             chain = self.current.chains[name]
             chain.policy, chain.counters = policy, counters
-            chain.location = Location(self.path, line, column)
+            chain.line, chain.column = line, column
             return
         if not self.valid_chain_name(line, column, name):
             return
@@ -741,7 +763,7 @@ class _Reader:
         if not (0 < len(name) < 30 and name[0] != "-" and "!" not in name and " " not in name
                 and name.isprintable()) or name in chains or name in TARGETS:
             return False
-        chains[name] = _ChainDraft(name, None, Location(self.path, line, 2))
+        chains[name] = _ChainDraft(name, None, line, 2)
         return True
 
     def valid_chain_name(self, line: int, column: int, name: str) -> bool:
@@ -760,9 +782,9 @@ class _Reader:
         existing = self.current.chains.get(name)
         if existing is not None:
             self.problem(line, column, f"chain {name} already exists (defined at line "
-                         f"{existing.location.line})", name, "a new chain name")
+                         f"{existing.line})", name, "a new chain name")
             return
-        self.current.chains[name] = _ChainDraft(name, None, Location(self.path, line, column))
+        self.current.chains[name] = _ChainDraft(name, None, line, column)
 
     # -- commands (-A, -I, -N, -P, -F, -X) ---------------------------------------
     def command(self, line: int, tokens: list[Token]) -> None:
@@ -848,10 +870,7 @@ class _Reader:
         if chain.policy is not None and not self.interfaces_fit(line, column, chain.name, rule):
             return
         chain.rules.insert(position, rule)
-        if uses is None:
-            uses = frozenset(_uses(rule))
-        if uses and not uses <= chain.uses:
-            chain.uses = chain.uses | uses if chain.uses else uses
+        chain.use(frozenset(_uses(rule)) if uses is None else uses)
 
     def interfaces_fit(self, line: int, column: int, chain: str, rule: Rule) -> bool:
         """iptables refuses -i in a built-in OUTPUT/POSTROUTING chain and -o in
@@ -1101,7 +1120,7 @@ class _Reader:
             rule_target = self.rule_target(line, table, target, target_options, proto)
         if len(self.problems) > before:
             return None
-        return Rule(tuple(matches), rule_target, Location(self.path, line, column), counters)
+        return Rule(tuple(matches), rule_target, self.path, line, column, counters)
 
     def module_match(self, line: int, spec: ModuleSpec, options: list[Option], tok: Token,
                      proto: Option | None) -> Match | None:
@@ -1226,19 +1245,19 @@ class _Reader:
                     continue
                 to = chains.get(t.name)
                 if to is None:
-                    assert rule.location is not None
-                    self.problem(rule.location.line, rule.location.column,
+                    self.problem(rule.line, rule.column,
                                  f"jump to a chain that does not exist in table {draft.name}",
                                  t.name, "a target extension or a chain created with -N")
                     continue
                 if to.policy is not None:
-                    assert rule.location is not None
-                    self.problem(rule.location.line, rule.location.column,
+                    self.problem(rule.line, rule.column,
                                  "a rule cannot jump to a built-in chain", t.name,
                                  "a user-defined chain")
                 out.append(to.number)
-        table = Table(draft.name, tuple([Chain(c.name, c.policy, tuple(c.rules), c.location,
-                                               c.counters) for c in order]), draft.location)
+        path = self.path
+        table = Table(draft.name, tuple([Chain(c.name, c.policy, tuple(c.rules), path, c.line,
+                                               c.column, c.counters) for c in order]),
+                      draft.location)
         # iptables-restore replaces a table given twice: the later block wins.
         self.tables[draft.name] = table
         uses = [c.uses for c in order]

@@ -421,7 +421,7 @@ class _Run:
                             step.table != table_name:
                         step = Step("rule", table_name, hook, name, number, rule.spec, result,
                                     reason, target.name if target else None, None, 1,
-                                    rule.location)
+                                    compiled.location)
                         if result == "not-matched":
                             compiled.missed[hook] = step
                     steps.append(step)
@@ -441,7 +441,7 @@ class _Run:
                     break
                 verdict, effect = ACTIONS[target.name](st, host, compiled.target_options, hook)
                 steps.append(Step("rule", table_name, hook, name, number, rule.spec, result,
-                                  None, target.name, effect, location=rule.location,
+                                  None, target.name, effect, location=compiled.location,
                                   target_options=target.options))
                 if verdict == "CONTINUE":
                     continue
@@ -558,7 +558,8 @@ class _Run:
         that takes it, so made once per place (a rule built in code may sit in several
         chains) and result and kept with the compiled rule (steps are not changed once
         made)."""
-        kept = rule.compiled.steps
+        compiled = rule.compiled
+        kept = compiled.steps
         key = (hook, chain, number, result)
         step = kept.get(key)
         if step is None:
@@ -567,7 +568,7 @@ class _Run:
             step = kept[key] = Step(
                 "rule", table, hook, chain, number, rule.spec, result, None, target.name,
                 because("effect.goto" if target.goto else "effect.jump", chain=target.name),
-                location=rule.location, jump="goto" if target.goto else "jump")
+                location=compiled.location, jump="goto" if target.goto else "jump")
         return step
 
     def event(self, kind: EventKind, what: Reason) -> None:
