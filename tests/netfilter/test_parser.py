@@ -22,7 +22,7 @@ from chainwalk.netfilter import (
     parse_file,
     parse_text,
 )
-from chainwalk.netfilter._parser import token_texts, tokenize
+from chainwalk.netfilter._parser import OTHER_SPACES, token_texts, tokenize
 
 
 def opt(name: str, *values: str, neg: bool = False) -> Option:
@@ -634,7 +634,36 @@ def test_any_text_parses_or_raises_chainwalk_error(text: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.sampled_from('ab -!"\'\\\t\xa0'), max_size=16))
+@given(st.text(alphabet=st.sampled_from('ab -!"\'\\\t'), max_size=16))
 def test_token_texts_are_the_texts_of_tokenize(line: str) -> None:
-    """append_known splits a line with token_texts, whose fast paths must not change it."""
+    """append_known splits a line with token_texts (a line whose only whitespace is spaces
+    and tabs: a text with other whitespace is read token by token), whose fast paths must
+    not change it."""
     assert token_texts(line) == [t.text for t in tokenize(line)]
+
+
+@pytest.mark.parametrize("space", ["\x0b", "\x0c", "\r", "\x1c", "\x85", "\xa0", "\u2028"])
+def test_only_spaces_and_tabs_separate_tokens(space: str) -> None:
+    """As iptables-restore: other whitespace is part of a token, quoted or not, and of its
+    line (tests/netfilter/test_writer.py has the kernel agree)."""
+    line = f'-A OUTPUT -m comment --comment a{space}b -m comment --comment "c{space}d"\t-j X'
+    assert [t.text for t in tokenize(line)] == [
+        "-A", "OUTPUT", "-m", "comment", "--comment", f"a{space}b", "-m", "comment",
+        "--comment", f"c{space}d", "-j", "X"]
+    text = f"*filter\n-A OUTPUT -m comment --comment a{space}b -j ACCEPT\nCOMMIT\n"
+    (rule,) = parse_text(text).chain("filter", "OUTPUT").rules  # type: ignore[union-attr]
+    assert rule.match("comment") == Match("comment", (Option("comment", (f"a{space}b",)),))
+
+
+def test_the_other_spaces_are_what_str_split_splits_at() -> None:
+    spaces = {chr(c) for c in range(0x110000) if chr(c).isspace()}
+    assert set(OTHER_SPACES) == spaces - {" ", "\t", "\n"}
+
+
+def test_a_windows_line_end_is_refused_where_it_is() -> None:
+    with pytest.raises(ChainwalkError) as caught:
+        parse_text("*filter\r\n-A OUTPUT -j ACCEPT\r\nCOMMIT\r\n", "w.rules")
+    assert [(p.location.line, p.message) for p in caught.value.problems][:3] == [
+        (1, "the line ends with a carriage return"),
+        (2, "the line ends with a carriage return"),
+        (3, "the line ends with a carriage return")]

@@ -420,6 +420,17 @@ KERNEL_CASES = [
         -A OUTPUT -p tcp -j TRACE
         COMMIT
         """),
+    # iptables-restore ends a line at a line feed only and splits tokens at spaces and tabs
+    # only: other whitespace is part of a comment, quoted or not.
+    _case("whitespace-inside-tokens", 4, """
+        *filter
+        -A OUTPUT -m comment --comment a\x0bb -j ACCEPT
+        -A OUTPUT -m comment --comment "c\x0cd" -j ACCEPT
+        -A OUTPUT -m comment --comment "e\rf" -j ACCEPT
+        -A OUTPUT -m comment --comment g\xa0h\t-j ACCEPT
+        -A OUTPUT -m comment --comment "i\u2028j" -j ACCEPT
+        COMMIT
+        """),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006
@@ -534,6 +545,8 @@ REFUSED_BY_THE_KERNEL = [
     _refused("mark-of-5000-digits", "*filter\n-A INPUT -m mark --mark " + "9" * 5000
              + " -j ACCEPT\nCOMMIT\n"),
     _refused("only-a-quote", "*filter\n\"\nCOMMIT\n"),
+    _refused("windows-line-ends", "*filter\r\n-A OUTPUT -j ACCEPT\r\nCOMMIT\r\n"),
+    _refused("a-form-feed-between-tokens", "*filter\n-A OUTPUT\x0c-j ACCEPT\nCOMMIT\n"),
 ]
 
 

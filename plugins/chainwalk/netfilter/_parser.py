@@ -51,7 +51,21 @@ from ._model import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-_TOKEN: Final = re.compile(r"""(?:"(?:\\.|[^"\\])*"|'[^']*'|[^\s"']+)+""")
+# iptables-restore ends a line at a line feed only, and separates tokens (and a chain
+# line's fields) by spaces and tabs only: a form feed, a carriage return or a no-break
+# space is part of a token, quoted or not.
+_TOKEN: Final = re.compile(r"""(?:"(?:\\.|[^"\\])*"|'[^']*'|[^ \t"']+)+""")
+_FIELD: Final = re.compile(r"[^ \t]+")
+# The whitespace str.split splits at besides spaces, tabs and line feeds (what str.isspace
+# says; a test checks the list).
+OTHER_SPACES: Final = ("\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003"
+                       "\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
+def _has_other_space(text: str) -> bool:
+    """Whether ``text`` has whitespace but spaces, tabs and line feeds (a search for each
+    character: a regex class of them reads a large text far slower)."""
+    return any(space in text for space in OTHER_SPACES)
 _COUNTERS: Final = re.compile(r"^\[([0-9]+):([0-9]+)\]$")
 # iptables-restore reads a counter with strtoull: a larger number is kept as this.
 _MAX_COUNTER: Final = 2**64 - 1
@@ -414,11 +428,11 @@ def _counter(digits: str) -> int:
 
 
 def tokenize(line: str) -> list[Token]:
-    """Split like iptables-restore: whitespace separates, quotes group."""
+    """Split like iptables-restore: spaces and tabs separate, quotes group."""
     tokens = []
-    if '"' not in line and "'" not in line:
-        # Without quotes a token is a run of non-space (str.split's and the regex's \s are
-        # the same Unicode whitespace): str.split is several times faster than the regex.
+    if '"' not in line and "'" not in line and not _has_other_space(line):
+        # Without quotes, or whitespace but spaces and tabs, a token is what str.split
+        # gives, several times faster than the regex.
         position = 0
         for text in line.split():
             position = line.find(text, position)
@@ -467,7 +481,7 @@ def _quoted_tokens(line: str) -> list[tuple[int, str]]:
                     single_open = False
                     break
                 j = k + 1
-            elif c.isspace():
+            elif c == " " or c == "\t":
                 break
             else:
                 j += 1
@@ -480,7 +494,8 @@ def _quoted_tokens(line: str) -> list[tuple[int, str]]:
 
 
 def token_texts(line: str) -> list[str]:
-    """The texts of ``tokenize(line)`` without their columns."""
+    """The texts of ``tokenize(line)`` without their columns, for a line whose only
+    whitespace is spaces and tabs (str.split's, which this uses)."""
     if '"' not in line and "'" not in line:
         return line.split()
     if "'" not in line and "\\" not in line:
@@ -592,7 +607,18 @@ class _Reader:
 
     # -- lines ------------------------------------------------------------------
     def read(self, text: str) -> None:
-        for number, raw in enumerate(text.splitlines(), 1):
+        # A text with other whitespace is read token by token: the replay splits with
+        # str.split. A carriage return ending a line (a Windows line end) is refused, as
+        # iptables-restore refuses what it then reads (a table named "nat\r"...).
+        plain = not _has_other_space(text)
+        if not plain:
+            self.replay = False
+        for number, raw in enumerate(text.split("\n"), 1):
+            if not plain and raw[-1:] == "\r":
+                self.problem(number, len(raw), "the line ends with a carriage return", "\\r",
+                             "lines that end with a line feed alone, as iptables-save "
+                             "writes them")
+                continue
             # Slices, not startswith, on the hot lines: cheaper in CPython 3.11.
             if raw[:1] == "-" and self.current is not None:  # most lines: -A CHAIN RULE
                 if not (self.replay and self.append_known(number, raw)):
@@ -722,7 +748,7 @@ class _Reader:
 
     def declare_chain(self, line: int, indent: int, text: str) -> None:
         assert self.current is not None
-        parts = text[1:].split()
+        parts = _FIELD.findall(text[1:])
         name = parts[0] if parts else ""
         policy = parts[1] if len(parts) > 1 else "-"
         column = indent + 2
