@@ -23,7 +23,13 @@ from chainwalk.netfilter import Packet, _nft_parser, _nft_values, trace
 from chainwalk.netfilter._nft_compile import MissedRun
 from chainwalk.netfilter._nft_model import NftChain, NftTable
 from chainwalk.netfilter._nft_parser import parse_nft_text
-from chainwalk.netfilter._nft_tokens import Token, UnclosedString, tokenize
+from chainwalk.netfilter._nft_tokens import (
+    CarriageReturn,
+    Token,
+    TokenError,
+    UnclosedString,
+    tokenize,
+)
 from chainwalk.netfilter._nft_trace import NftRun
 from chainwalk.netfilter._nft_writer import write_nft_ruleset
 from chainwalk.netfilter._reasons import Reason
@@ -41,8 +47,10 @@ def reference_tokens(text: str) -> list[tuple[str, str, int, int]]:
     line, column, i = 1, 1, 0
     while i < len(text):
         c = text[i]
-        if c in " \t\r":
+        if c in " \t":
             i, column = i + 1, column + 1
+        elif c == "\r":
+            raise CarriageReturn(line, column)
         elif c == "\\" and text[i + 1:i + 2] == "\n":  # joins the line to the next
             i, line, column = i + 2, line + 1, 1
         elif c == "\n":
@@ -88,8 +96,8 @@ def _reference_tokenize(text: str) -> list[Token]:
 def _tokens_or_error(tokenizer, text: str) -> object:  # type: ignore[no-untyped-def]
     try:
         return [(t.kind, t.text, t.line, t.column) for t in tokenizer(text)]
-    except UnclosedString as e:
-        return ("unclosed", e.line, e.column)
+    except TokenError as e:
+        return (type(e).__name__, e.line, e.column)
 
 
 _PIECES = ["add", "rule", "ip", "10.0.0.1", "-", ".", " ", "  ", "\t", "\r", "\n", "{", "}",

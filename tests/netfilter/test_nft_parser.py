@@ -193,6 +193,8 @@ def test_json_reads_like_the_listing() -> None:
     ("table inet t {\n\tchain c {\n\t\toifname \"lo\n\t}\n}\n", "3:11",
      "a string is never closed"),
     ("table inet t {\n\tchain c {\n\t\taccept\n", "4:1", "never closed"),
+    # nft refuses a carriage return outside a string as junk (checked with nft 1.0.6).
+    ("table inet t {\r\n}\r\n", "1:15", "a carriage return outside a string"),
     ("add table inet t\nadd chain inet t c { type filter hook output priority 0 ; }\n"
      "add rule inet t c meta l4proto tcp redirect to :15001\n", "3:19",
      "nat in a filter chain"),
@@ -209,6 +211,12 @@ def test_errors_name_file_line_column_and_what_was_expected(text: str, where: st
     shown = str(caught.value)
     assert f"bad.nft:{where}: " in shown, shown
     assert message in shown, shown
+
+
+def test_a_carriage_return_in_a_string_is_part_of_it() -> None:
+    ruleset = parse_nft_text('table inet t {\n\tchain c {\n\t\taccept comment "a\rb"\n\t}\n}\n')
+    (rule,) = ruleset.tables[0].chains[0].rules
+    assert rule.comment == "a\rb"
 
 
 def test_every_problem_of_a_file_is_reported() -> None:

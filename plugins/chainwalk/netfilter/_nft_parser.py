@@ -18,7 +18,7 @@ from .._errors import ChainwalkError, Location, Problem
 from .._files import read_text
 from . import _nft_model as model
 from . import _nft_values as nv
-from ._nft_tokens import Token, UnclosedString, tokenize
+from ._nft_tokens import Token, TokenError, tokenize
 
 _Item = TypeVar("_Item")
 #: An element added to a set: its key, or a map's key and value.
@@ -81,11 +81,10 @@ class _Parser:
         self.problems: list[Problem] = []
         try:
             self.tokens = tokenize(text)
-        except UnclosedString as e:
+        except TokenError as e:
             self.tokens = []
-            self.problems.append(Problem(Location(path, e.line, e.column),
-                                         "a string is never closed", '"',
-                                         'a closing " on the same line'))
+            self.problems.append(Problem(Location(path, e.line, e.column), e.message,
+                                         e.token, e.expected))
         self.pos = 0
         self.tables: dict[tuple[str, str], _TableDraft] = {}
         self.next_table_handle = 1

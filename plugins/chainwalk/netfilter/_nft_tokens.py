@@ -3,7 +3,8 @@
 Words run to whitespace or one of ``{ } ; , "``; braces, semicolons, commas and line
 ends are tokens of their own; a quoted string is one token (its text without quotes);
 ``# handle N`` (``nft -a``) is a ``handle`` token, any other comment is dropped; a
-backslash at a line's end joins it to the next.
+backslash at a line's end joins it to the next. Blanks are spaces and tabs: nft refuses a
+carriage return outside a string (a Windows line end) as junk.
 """
 
 from __future__ import annotations
@@ -25,17 +26,33 @@ class Token:  # not frozen: a frozen dataclass's __init__ costs several times mo
     column: int
 
 
-class UnclosedString(ValueError):
-    def __init__(self, line: int, column: int) -> None:
-        super().__init__("unclosed string")
+class TokenError(ValueError):
+    """Text nft's scanner refuses, where, and what it expected (a problem's fields)."""
+
+    def __init__(self, line: int, column: int, message: str, token: str,
+                 expected: str) -> None:
+        super().__init__(message)
         self.line, self.column = line, column
+        self.message, self.token, self.expected = message, token, expected
+
+
+class UnclosedString(TokenError):
+    def __init__(self, line: int, column: int) -> None:
+        super().__init__(line, column, "a string is never closed", '"',
+                         'a closing " on the same line')
+
+
+class CarriageReturn(TokenError):
+    def __init__(self, line: int, column: int) -> None:
+        super().__init__(line, column, "a carriage return outside a string", "\r",
+                         "lines that end with a line feed alone (not Windows' \\r\\n)")
 
 
 # Each match is a token with the blanks before it (so a loop turn per token, not two);
 # words first, the commonest.
-_TOKEN = re.compile(r'[ \t\r]*(?:(?P<word>[^ \t\r\n{};,"#\\]+)|(?P<punct>[{};,])|(?P<nl>\n)'
+_TOKEN = re.compile(r'[ \t]*(?:(?P<word>[^ \t\r\n{};,"#\\]+)|(?P<punct>[{};,])|(?P<nl>\n)'
                     r'|(?P<string>"[^"\n]*")|(?P<comment>#[^\n]*)|(?P<bad>")|\\\n'
-                    r'|(?P<backslash>\\))')
+                    r'|(?P<backslash>\\)|(?P<cr>\r))')
 
 
 def tokenize(text: str) -> list[Token]:
@@ -67,6 +84,8 @@ def tokenize(text: str) -> list[Token]:
                              m.end() - len(found) - start + 1))
         elif kind == "backslash":
             append(Token("word", "\\", line, m.end() - start))
+        elif kind == "cr":
+            raise CarriageReturn(line, m.end() - start)
         else:
             raise UnclosedString(line, m.end() - start)
     append(Token("eof", "", line, len(text) - start + 1))

@@ -615,7 +615,7 @@ class _Reader:
             self.replay = False
         for number, raw in enumerate(text.split("\n"), 1):
             if not plain and raw[-1:] == "\r":
-                self.problem(number, len(raw), "the line ends with a carriage return", "\\r",
+                self.problem(number, len(raw), "the line ends with a carriage return", "\r",
                              "lines that end with a line feed alone, as iptables-save "
                              "writes them")
                 continue
