@@ -5,9 +5,10 @@ first as the pseudo-module ``""``) and its :class:`Target`; every option holds t
 spelling ``iptables-save`` prints, so two rules that the kernel would store alike
 compare equal. Where a rule or chain came from (file, line, column, counters) is kept
 beside it but left out of comparisons; its :class:`Location` is made when asked for, not
-for each of a large file's rules. Nothing changes a parsed model: the classes are not frozen only
-because a frozen dataclass's ``__init__`` costs several times a plain one's and a large file
-makes hundreds of thousands of these (options, matches and targets are hashed by value).
+for each of a large file's rules. Nothing changes a parsed model: the classes are not
+frozen only because a frozen dataclass's ``__init__`` costs several times a plain one's
+and a large file makes hundreds of thousands of these (options, matches and targets are
+hashed by value).
 """
 
 from __future__ import annotations

@@ -61,11 +61,6 @@ _FIELD: Final = re.compile(r"[^ \t]+")
 OTHER_SPACES: Final = ("\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003"
                        "\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 
-
-def _has_other_space(text: str) -> bool:
-    """Whether ``text`` has whitespace but spaces, tabs and line feeds (a search for each
-    character: a regex class of them reads a large text far slower)."""
-    return any(space in text for space in OTHER_SPACES)
 _COUNTERS: Final = re.compile(r"^\[([0-9]+):([0-9]+)\]$")
 # iptables-restore reads a counter with strtoull: a larger number is kept as this.
 _MAX_COUNTER: Final = 2**64 - 1
@@ -93,6 +88,12 @@ _NAMES: Final = frozenset([*MODULES, *TARGETS, *PORT_PROTOCOLS, "icmp", "all", *
 
 
 _LITERAL_STARTS: Final = "-!"  # and "" (an empty token), which `"" in "-!"` includes
+
+
+def _has_other_space(text: str) -> bool:
+    """Whether ``text`` has whitespace but spaces, tabs and line feeds (a search for each
+    character: a regex class of them reads a large text far slower)."""
+    return any(space in text for space in OTHER_SPACES)
 
 
 def _literal(text: str) -> bool:
@@ -214,9 +215,8 @@ class _Shape:
         # A rule's tokens (from "-A") have this shape if they are ``size`` long, their
         # literals (``literals_of``) are ``literals``, none of the tokens at the ``values``
         # positions looks like an option or "!", and the chain a -j or -g names (at
-        # ``jump``) is not a name: checked (``fits``) without
-        # computing a rule's key (see append_known). The single literal of a shape is taken
-        # twice, as a tuple.
+        # ``jump``) is not a name: checked (``fits``) without computing a rule's key (see
+        # append_known). The single literal of a shape is taken twice, as a tuple.
         self.size = size
         self.literals_of: Callable[[list[str]], tuple[str, ...]] = tuple
         self.literals: tuple[str, ...] = ()
