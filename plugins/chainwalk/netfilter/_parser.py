@@ -100,7 +100,7 @@ def _literal(text: str) -> bool:
     return text in _NAMES or text[:1] in _LITERAL_STARTS
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True)
 class Token:
     """A token of a line and its column (1-based)."""
 
@@ -111,7 +111,7 @@ class Token:
 # The steps of a recorded reading (see _Reader.append_known), replayed with another rule's
 # values. Positions count the rule's tokens from its chain name.
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True)
 class _SetBase:
     """A base criterion without a value (``-f``)."""
 
@@ -119,7 +119,7 @@ class _SetBase:
     option: Option
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True)
 class _BaseValue:
     """A base criterion and where its value is (``-d 10.0.0.1``)."""
 
@@ -130,14 +130,14 @@ class _BaseValue:
     negated: bool
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True)
 class _ModuleStep:
     """A match module loaded, by ``-m`` or implicitly by ``-p``."""
 
     spec: ModuleSpec
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True)
 class _TargetStep:
     """``-j`` or ``-g``, and where the target's name is."""
 
@@ -146,7 +146,7 @@ class _TargetStep:
     goto: bool
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True)
 class _OptionStep:
     """An option of a module or of the target, and where its values start."""
 
