@@ -22,7 +22,7 @@ from chainwalk.netfilter import (
     parse_file,
     parse_text,
 )
-from chainwalk.netfilter._parser import OTHER_SPACES, token_texts, tokenize
+from chainwalk.netfilter._parser import OTHER_SPACES, _parse, _Reader, token_texts, tokenize
 
 
 def opt(name: str, *values: str, neg: bool = False) -> Option:
@@ -658,6 +658,14 @@ def test_only_spaces_and_tabs_separate_tokens(space: str) -> None:
 def test_the_other_spaces_are_what_str_split_splits_at() -> None:
     spaces = {chr(c) for c in range(0x110000) if chr(c).isspace()}
     assert set(OTHER_SPACES) == spaces - {" ", "\t", "\n"}
+
+
+def test_only_the_lines_with_other_whitespace_are_read_token_by_token() -> None:
+    reader = _Reader("t.rules", None)
+    _parse(reader, "*filter\n# a\xa0b\n" + "".join(
+        f"-A OUTPUT -d 10.0.0.{n}/32 -j ACCEPT\n" for n in range(1, 5))
+        + "-A OUTPUT -d 10.0.0.9/32 -m comment --comment a\xa0b -j ACCEPT\nCOMMIT\n")
+    assert reader.replayed == 3  # the 2nd to 4th -d rules; not the one with the comment
 
 
 def test_a_windows_line_end_is_refused_where_it_is() -> None:

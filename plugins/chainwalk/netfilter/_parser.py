@@ -607,18 +607,20 @@ class _Reader:
 
     # -- lines ------------------------------------------------------------------
     def read(self, text: str) -> None:
-        # A text with other whitespace is read token by token: the replay splits with
-        # str.split. A carriage return ending a line (a Windows line end) is refused, as
-        # iptables-restore refuses what it then reads (a table named "nat\r"...).
+        # A line with other whitespace is read token by token: the replay splits with
+        # str.split (the text is searched once; a line only if the text has some). A
+        # carriage return ending a line (a Windows line end) is refused, as iptables-restore
+        # refuses what it then reads (a table named "nat\r"...).
         plain = not _has_other_space(text)
-        if not plain:
-            self.replay = False
+        replay = self.replay
         for number, raw in enumerate(text.split("\n"), 1):
-            if not plain and raw[-1:] == "\r":
-                self.problem(number, len(raw), "the line ends with a carriage return", "\r",
-                             "lines that end with a line feed alone, as iptables-save "
-                             "writes them")
-                continue
+            if not plain:
+                if raw[-1:] == "\r":
+                    self.problem(number, len(raw), "the line ends with a carriage return",
+                                 "\r", "lines that end with a line feed alone, as "
+                                 "iptables-save writes them")
+                    continue
+                self.replay = replay and not _has_other_space(raw)
             # Slices, not startswith, on the hot lines: cheaper in CPython 3.11.
             if raw[:1] == "-" and self.current is not None:  # most lines: -A CHAIN RULE
                 if not (self.replay and self.append_known(number, raw)):
@@ -642,6 +644,7 @@ class _Reader:
                 self.declare_chain(number, indent, line)
             elif not (line.startswith("-") and self.replay and self.append_known(number, raw)):
                 self.command(number, tokenize(raw))
+        self.replay = replay
         if self.current is not None:
             self.problem(self.current.location.line, 1,
                          f"table {self.current.name} is never committed", None,
