@@ -220,6 +220,41 @@ def test_flush_delete_and_policy_commands() -> None:
     assert table.chains[2].rules == ()
 
 
+def test_chain_lines_are_read_as_iptables_restore_reads_them() -> None:
+    """A user-defined chain's line again empties the chain; a built-in chain's keeps its
+    rules and takes the new policy ("-": the one it has); what follows a chain line's
+    policy, or a user-defined chain's policy and counters, is not read (a built-in chain's
+    counters that read as counters are kept)."""
+    ruleset = parse_text(rules("""
+        *filter
+        :INPUT DROP garbage
+        :FOO ACCEPT [x]
+        :BAR whatever [3:4] and more
+        -A FOO -j ACCEPT
+        -A INPUT -j FOO
+        :FOO - [0:0]
+        -A FOO -j DROP
+        :INPUT - [0:0]
+        :OUTPUT DROP [1:2]
+        COMMIT
+        """))
+    chains = {c.name: c for c in ruleset.tables[0].chains}
+    assert [r.target for r in chains["FOO"].rules] == [Target("DROP")]
+    assert [r.target for r in chains["INPUT"].rules] == [Target("FOO", is_chain=True)]
+    assert (chains["INPUT"].policy, chains["INPUT"].counters) == ("DROP", (0, 0))
+    assert (chains["OUTPUT"].policy, chains["OUTPUT"].counters) == ("DROP", (1, 2))
+    assert (chains["BAR"].policy, chains["BAR"].counters) == (None, None)
+    assert chains["FOO"].line == 3  # where the chain was made
+
+
+@pytest.mark.parametrize("name", ["A\u00a0B", "A!B", "A\x01B", "\u00e9" * 14, "X" * 28])
+def test_a_chain_name_may_hold_what_iptables_allows(name: str) -> None:
+    for text in (f"*nat\n:{name} - [0:0]\n-A OUTPUT -j {name}\nCOMMIT\n",
+                 f"*nat\n-N {name}\n-A OUTPUT -j {name}\nCOMMIT\n"):
+        output = parse_text(text).chain("nat", "OUTPUT")
+        assert output is not None and output.rules[0].target == Target(name, is_chain=True)
+
+
 def test_user_chains_are_sorted_by_name_as_the_kernel_keeps_them() -> None:
     ruleset = parse_text("*nat\n-N ZED\n-N ALPHA\n:MIDDLE - [0:0]\nCOMMIT\n")
     table = ruleset.table("nat")
@@ -455,8 +490,8 @@ BAD = [
     ("commit-without-table", "COMMIT\n", [(1, 1, "COMMIT", "COMMIT without a table")]),
     ("rule-outside-a-table", "-A OUTPUT -j RETURN\n", [(1, 1, "-A", "rule outside a table")]),
     ("unknown-table", "*natx\nCOMMIT\n", [(1, 1, "natx", "unknown table")]),
-    ("duplicate-chain", "*nat\n:A - [0:0]\n:A - [0:0]\nCOMMIT\n",
-     [(3, 2, "A", "chain A already exists (defined at line 2)")]),
+    ("new-chain-after-chain-line", "*nat\n:A - [0:0]\n-N A\nCOMMIT\n",
+     [(3, 4, "A", "chain A already exists (defined at line 2)")]),
     ("duplicate-new-chain", "*nat\n-N A\n-N A\nCOMMIT\n",
      [(3, 4, "A", "chain A already exists (defined at line 2)")]),
     ("rule-in-unknown-chain", "*nat\n-A NOPE -j RETURN\nCOMMIT\n",
@@ -509,12 +544,36 @@ BAD = [
      [(2, 21, "!", "'!' at the end of the rule")]),
     ("same-option-twice", "*nat\n-A OUTPUT -d 10.0.0.1 -d 10.0.0.2 -j RETURN\nCOMMIT\n",
      [(2, 23, "-d", "-d given twice")]),
-    ("user-chain-with-policy", "*nat\n:A ACCEPT [0:0]\nCOMMIT\n",
-     [(2, 2, "ACCEPT", "user-defined chain A cannot have a policy")]),
     ("bad-builtin-policy", "*nat\n:OUTPUT REJECT [0:0]\nCOMMIT\n",
-     [(2, 2, "REJECT", "built-in chain OUTPUT needs a policy")]),
-    ("bad-chain-counters", "*nat\n:OUTPUT ACCEPT [x]\nCOMMIT\n",
-     [(2, 2, "[x]", "bad chain counters")]),
+     [(2, 9, "REJECT", "built-in chain OUTPUT needs a policy")]),
+    ("chain-without-policy", "*nat\n:OUTPUT\nCOMMIT\n",
+     [(2, 8, None, "chain OUTPUT has no policy")]),
+    ("chain-line-without-chain", "*nat\n:  \nCOMMIT\n",
+     [(2, 2, None, "a chain line without a chain")]),
+    # iptables-restore tells a line's kind by its first character, and "COMMIT" alone.
+    ("indented-table", "  *nat\nCOMMIT\n",
+     [(1, 3, "*nat", "a table line after spaces or tabs")]),
+    ("indented-chain-line", "*nat\n\t:A - [0:0]\n-A A -j RETURN\nCOMMIT\n",
+     [(2, 2, ":A", "a chain line after spaces or tabs")]),
+    ("indented-comment", "*nat\n # note\nCOMMIT\n",
+     [(2, 2, "#", "a comment after spaces or tabs")]),
+    ("indented-commit", "*nat\n COMMIT\n",
+     [(2, 2, "COMMIT", "COMMIT with spaces, tabs or words beside it")]),
+    ("commit-and-more", "*nat\nCOMMIT # done\n",
+     [(2, 1, "COMMIT", "COMMIT with spaces, tabs or words beside it")]),
+    ("line-of-spaces", "*nat\n \t \nCOMMIT\n", [(2, 1, None, "a line of only spaces or tabs")]),
+    ("other-space-outside-a-table", "\x0b\n*nat\nCOMMIT\n",
+     [(1, 1, "\x0b", "rule outside a table")]),
+    ("chain-name-of-29-bytes", "*nat\n:" + "\u00e9" * 14 + "X - [0:0]\nCOMMIT\n",
+     [(2, 2, "\u00e9" * 14 + "X", "chain name too long (29 bytes)")]),
+    ("new-chain-name-of-29-characters", "*nat\n-N " + "A" * 29 + "\nCOMMIT\n",
+     [(2, 4, "A" * 29, "chain name too long (29 bytes)")]),
+    ("chain-name-with-form-feed", "*nat\n:A\x0cB - [0:0]\nCOMMIT\n",
+     [(2, 2, "A\x0cB", "a chain name cannot hold whitespace")]),
+    ("quoted-chain-name-with-space", '*nat\n-N "A B"\nCOMMIT\n',
+     [(2, 4, "A B", "a chain name cannot hold whitespace")]),
+    ("chain-name-starting-with-bang", "*nat\n:!A - [0:0]\nCOMMIT\n",
+     [(2, 2, "!A", "a chain name cannot start with '!'")]),
     ("chain-named-like-a-target", "*nat\n-N ACCEPT\nCOMMIT\n",
      [(2, 4, "ACCEPT", "a chain cannot take the name of a target")]),
     ("unknown-command", "*nat\n-Z OUTPUT\nCOMMIT\n", [(2, 1, "-Z", "unknown command")]),

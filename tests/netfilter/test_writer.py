@@ -431,6 +431,29 @@ KERNEL_CASES = [
         -A OUTPUT -m comment --comment "i\u2028j" -j ACCEPT
         COMMIT
         """),
+    # A table's and a chain's line as iptables-restore reads them: the first word after "*"
+    # or ":" (then a chain's policy), nothing after. A built-in chain's "-" leaves its
+    # policy as it is; a user-defined chain's policy and counters that do not read are not
+    # read. Declaring a user-defined chain again empties it; a built-in one keeps its
+    # rules. A rule's line may start with spaces and tabs. A chain's name is at most 28
+    # bytes, of any characters but whitespace, and "-" or "!" not first.
+    _case("table-and-chain-lines", 4, """
+        *filter more words
+        :INPUT DROP [1:2] more
+        :FORWARD - [0:0]
+        : OUTPUT ACCEPT garbage
+        :FOO ACCEPT [x]
+        :A\xa0B!C - [0:0]
+        :\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9 - [0:0]
+        -A FOO -j ACCEPT
+        \t -A INPUT -j FOO
+        :FOO - [0:0]
+        -A FOO -j DROP
+        :INPUT DROP [0:0]
+        -A INPUT -j A\xa0B!C
+        -A INPUT -j \u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9
+        COMMIT
+        """),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006
@@ -484,8 +507,9 @@ def test_iptables_save_counters_are_read_and_written_back(fresh_kernel: Kernel) 
 
 
 def _refused(name: str, text: str, reason: str | None = None) -> object:
+    """A text both refuse, as it is (not dedented: a line of spaces must stay one)."""
     marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-    return pytest.param(rules(text), id=name, marks=marks)
+    return pytest.param(text, id=name, marks=marks)
 
 
 REFUSED_BY_THE_KERNEL = [
@@ -547,6 +571,24 @@ REFUSED_BY_THE_KERNEL = [
     _refused("only-a-quote", "*filter\n\"\nCOMMIT\n"),
     _refused("windows-line-ends", "*filter\r\n-A OUTPUT -j ACCEPT\r\nCOMMIT\r\n"),
     _refused("a-form-feed-between-tokens", "*filter\n-A OUTPUT\x0c-j ACCEPT\nCOMMIT\n"),
+    # iptables-restore tells a line's kind by its first character, and "COMMIT" alone.
+    _refused("indented-table-line", "  *filter\nCOMMIT\n"),
+    _refused("indented-chain-line", "*filter\n :INPUT ACCEPT [0:0]\nCOMMIT\n"),
+    _refused("indented-comment", "*filter\n\t# note\nCOMMIT\n"),
+    _refused("indented-comment-outside-a-table", "*filter\nCOMMIT\n # note\n"),
+    _refused("indented-commit", "*filter\n COMMIT\n"),
+    _refused("commit-and-a-comment", "*filter\nCOMMIT # done\n"),
+    _refused("commit-and-a-tab", "*filter\nCOMMIT\t\n"),
+    _refused("line-of-spaces", "*filter\n  \nCOMMIT\n"),
+    _refused("line-of-spaces-outside-a-table", "\t\n*filter\nCOMMIT\n"),
+    _refused("chain-without-policy", "*filter\n:INPUT\nCOMMIT\n"),
+    _refused("chain-line-without-chain", "*filter\n:\nCOMMIT\n"),
+    _refused("builtin-chain-with-unknown-policy", "*filter\n:INPUT REJECT [0:0]\nCOMMIT\n"),
+    _refused("chain-name-of-29-bytes", "*filter\n:" + "\u00e9" * 14 + "X - [0:0]\nCOMMIT\n"),
+    _refused("new-chain-name-of-29-characters", "*filter\n-N " + "A" * 29 + "\nCOMMIT\n"),
+    _refused("chain-name-with-vertical-tab", "*filter\n:A\x0bB - [0:0]\nCOMMIT\n"),
+    _refused("chain-name-starting-with-bang", "*filter\n-N !A\nCOMMIT\n"),
+    _refused("new-chain-after-its-chain-line", "*filter\n:A - [0:0]\n-N A\nCOMMIT\n"),
 ]
 
 

@@ -64,7 +64,11 @@ OTHER_SPACES: Final = ("\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u20
 _COUNTERS: Final = re.compile(r"^\[([0-9]+):([0-9]+)\]$")
 # iptables-restore reads a counter with strtoull: a larger number is kept as this.
 _MAX_COUNTER: Final = 2**64 - 1
-_CHAIN_NAME: Final = re.compile(r"^[^\s!-][^\s!]{0,28}$")
+# What iptables refuses in a new chain's name: more than 28 bytes, "-" or "!" first, and the
+# C library's whitespace (isspace) anywhere. Other characters, a no-break space among
+# them, are a name's like any other.
+_CHAIN_NAME_BYTES: Final = 28
+_C_SPACES: Final = frozenset(" \t\n\x0b\x0c\r")
 
 # The base criteria, in the order iptables-save prints them.
 _BASE: Final[dict[str, tuple[str, Callable[[str], str] | None]]] = {
@@ -626,23 +630,26 @@ class _Reader:
                 if not (self.replay and self.append_known(number, raw)):
                     self.command(number, tokenize(raw))
                 continue
-            line = raw.strip()
-            if not line or line[0] == "#":
+            # What a line is, as iptables-restore tells: by its first character, and
+            # "COMMIT" alone. Only an empty line and a "#" first are skipped.
+            if not raw or raw[0] == "#":
                 continue
-            if raw[0] == ":" and line[-8:] == " - [0:0]" and self.current is not None \
-                    and self.declare_user_chain(number, line):
-                continue  # what iptables-save prints for most chains, quickly
-            indent = len(raw) - len(raw.lstrip())
-            if line.startswith("*"):
-                self.start_table(number, indent + 1, line[1:].strip())
-            elif line == "COMMIT":
+            if raw[0] == ":" and self.current is not None:
+                if not (raw[-8:] == " - [0:0]" and self.declare_user_chain(number, raw)):
+                    self.declare_chain(number, raw)
+            elif raw[0] == "*":
+                found = _FIELD.search(raw, 1)
+                self.start_table(number, 1, found.group() if found else "")
+            elif raw == "COMMIT":
                 self.commit(number)
+            elif self.misplaced(number, raw):
+                continue
             elif self.current is None:
-                self.problem(number, indent + 1, "rule outside a table", line.split()[0],
+                first = _FIELD.search(raw)  # the line is more than spaces and tabs
+                self.problem(number, 1, "rule outside a table", first and first.group(),
                              "'*TABLE' (such as '*nat') first")
-            elif line.startswith(":"):
-                self.declare_chain(number, indent, line)
-            elif not (line.startswith("-") and self.replay and self.append_known(number, raw)):
+            elif not (raw.lstrip(" \t")[:1] == "-" and self.replay
+                      and self.append_known(number, raw)):
                 self.command(number, tokenize(raw))
         self.replay = replay
         if self.current is not None:
@@ -650,6 +657,39 @@ class _Reader:
                          f"table {self.current.name} is never committed", None,
                          "a 'COMMIT' line at the end of the table")
             self.commit(self.current.location.line)  # still report what COMMIT would
+
+    def misplaced(self, number: int, raw: str) -> bool:
+        """Report a line that iptables-restore refuses although it looks like a blank line or
+        a comment, table, chain or COMMIT line: one of only spaces and tabs, one such line
+        after spaces or tabs (iptables-restore reads either as a rule's words), COMMIT with
+        more on its line. Returns whether it was one; a table, chain or COMMIT line is then
+        still read as meant, so that what follows is read as the author meant it too."""
+        stripped = raw.strip(" \t")
+        if not stripped:
+            self.problem(number, 1, "a line of only spaces or tabs", None,
+                         "an empty line (iptables-restore reads this one as a command)")
+            return True
+        column = len(raw) - len(raw.lstrip(" \t")) + 1
+        found = _FIELD.match(stripped)
+        assert found is not None  # it starts with neither a space nor a tab
+        first = found.group()
+        kind = first[0]
+        if kind in "#*:" and column > 1:
+            what = {"#": "a comment", "*": "a table line", ":": "a chain line"}[kind]
+            self.problem(number, column, f"{what} after spaces or tabs", first,
+                         f"'{kind}' at the start of the line")
+            if kind == "*":
+                name = _FIELD.search(raw, column)
+                self.start_table(number, column, name.group() if name else "")
+            elif kind == ":" and self.current is not None:
+                self.declare_chain(number, raw)
+            return True
+        if first == "COMMIT":
+            self.problem(number, column, "COMMIT with spaces, tabs or words beside it", first,
+                         "'COMMIT' alone on its line, at its start")
+            self.commit(number)
+            return True
+        return False
 
     def append_known(self, line: int, raw: str) -> bool:
         """Read ``-A CHAIN RULE`` fast if a rule of the same shape was read before.
@@ -749,36 +789,49 @@ class _Reader:
         self.current = draft
         self.previous = None
 
-    def declare_chain(self, line: int, indent: int, text: str) -> None:
+    def declare_chain(self, line: int, raw: str) -> None:
+        """A ``:CHAIN POLICY [packets:bytes]`` line (``raw``, maybe after spaces or tabs), as
+        iptables-restore reads it: its first two fields are the chain and a policy, what
+        follows them is not read. A built-in chain's policy is ACCEPT, DROP or ``-`` (left as
+        it is: ACCEPT, unless an earlier line of the table set it). A user-defined chain's
+        policy and counters are not read, and declaring it again empties it. A built-in
+        chain's counters are kept where they read as counters, and left out otherwise (as
+        iptables-restore does without -c)."""
         assert self.current is not None
-        parts = _FIELD.findall(text[1:])
-        name = parts[0] if parts else ""
-        policy = parts[1] if len(parts) > 1 else "-"
-        column = indent + 2
+        fields = list(_FIELD.finditer(raw, raw.index(":") + 1))
+        if not fields:
+            self.problem(line, raw.index(":") + 2, "a chain line without a chain", None,
+                         "':CHAIN POLICY [packets:bytes]'")
+            return
+        name, column = fields[0].group(), fields[0].start() + 1
+        if len(fields) < 2:
+            self.problem(line, column + len(name), f"chain {name} has no policy", None,
+                         "a policy after the chain's name: ACCEPT, DROP or '-'")
+            return
+        policy = fields[1].group()
         counters = None
-        if len(parts) > 2:
-            if parts[2] == "[0:0]":  # what iptables-save prints for most chains: no regex
+        if len(fields) > 2:
+            text = fields[2].group()
+            if text == "[0:0]":  # what iptables-save prints for most chains: no regex
                 counters = (0, 0)
-            elif m := _COUNTERS.match(parts[2]):
+            elif m := _COUNTERS.match(text):
                 counters = (_counter(m.group(1)), _counter(m.group(2)))
-            else:
-                self.problem(line, column, "bad chain counters", parts[2], "[packets:bytes]")
-        builtin = name in BUILTIN_CHAINS[self.current.name]
-        if builtin:
-            if policy not in ("ACCEPT", "DROP"):
-                self.problem(line, column, f"built-in chain {name} needs a policy", policy,
-                             "ACCEPT or DROP")
-                policy = "ACCEPT"
-            chain = self.current.chains[name]
-            chain.policy, chain.counters = policy, counters
+        chain = self.current.chains.get(name)
+        if chain is not None and chain.policy is not None:  # a built-in chain
+            if policy in ("ACCEPT", "DROP"):
+                chain.policy = policy
+            elif policy != "-":
+                self.problem(line, fields[1].start() + 1,
+                             f"built-in chain {name} needs a policy", policy,
+                             "ACCEPT, DROP or '-'")
+            chain.counters = counters
             chain.line, chain.column = line, column
             return
-        if not self.valid_chain_name(line, column, name):
+        if chain is not None:
+            chain.rules.clear()  # as -F would
             return
-        if policy != "-":
-            self.problem(line, column, f"user-defined chain {name} cannot have a policy", policy,
-                         "'-'")
-        self.new_chain(line, column, name)
+        if self.valid_chain_name(line, column, name):
+            self.new_chain(line, column, name)
 
     def declare_user_chain(self, line: int, text: str) -> bool:
         """``declare_chain`` for ``:NAME - [0:0]`` at the start of a line, when it declares a
@@ -786,25 +839,38 @@ class _Reader:
         assert self.current is not None
         name = text[1:-8]
         chains = self.current.chains
-        # What _CHAIN_NAME matches, without a regex: no whitespace (the only whitespace a
-        # printable text has is " "), no "!", not "-" first, at most 29 characters.
+        # A name valid_chain_name accepts, checked without encoding it: printable ASCII (a
+        # byte a character; no whitespace but " "), not "-" or "!" first, at most 28 long.
         # The table's built-in chains are among its chains from the start.
-        if not (0 < len(name) < 30 and name[0] != "-" and "!" not in name and " " not in name
-                and name.isprintable()) or name in chains or name in TARGETS:
+        if not (0 < len(name) <= _CHAIN_NAME_BYTES and name.isascii() and name.isprintable()
+                and name[0] not in "-!" and " " not in name) \
+                or name in chains or name in TARGETS:
             return False
         chains[name] = _ChainDraft(name, None, line, 2)
         return True
 
     def valid_chain_name(self, line: int, column: int, name: str) -> bool:
-        if not _CHAIN_NAME.match(name):
-            self.problem(line, column, "invalid chain name", name,
-                         "at most 28 characters, no spaces, not starting with '-' or '!'")
-            return False
-        if name in TARGETS:
+        """Whether ``name`` may name a new chain, as iptables checks it; if not, the problem
+        is reported."""
+        size = len(name.encode("utf-8", "surrogatepass"))
+        if not name:
+            self.problem(line, column, "a chain without a name", name, "a chain name")
+        elif size > _CHAIN_NAME_BYTES:
+            self.problem(line, column, f"chain name too long ({size} bytes)", name,
+                         f"at most {_CHAIN_NAME_BYTES} bytes (UTF-8)")
+        elif name[0] in "-!":
+            self.problem(line, column, f"a chain name cannot start with {name[0]!r}", name,
+                         "a name that starts with another character")
+        elif any(c in _C_SPACES for c in name):
+            self.problem(line, column, "a chain name cannot hold whitespace", name,
+                         "a name without spaces, tabs, line feeds, vertical tabs, form feeds "
+                         "or carriage returns")
+        elif name in TARGETS:
             self.problem(line, column, "a chain cannot take the name of a target", name,
                          "another name")
-            return False
-        return True
+        else:
+            return True
+        return False
 
     def new_chain(self, line: int, column: int, name: str) -> None:
         assert self.current is not None
