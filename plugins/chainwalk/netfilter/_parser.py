@@ -204,7 +204,7 @@ class _Shape:
     def __init__(self, base: Callable[[list[str]], _BaseParts] | None, base_parts: _BaseParts,
                  modules: tuple[_Unit, ...],
                  target: Callable[[list[str], Option | None], Target] | None,
-                 uses: frozenset[str], size: int) -> None:
+                 jump: int | None, goto: bool, uses: frozenset[str], size: int) -> None:
         # The base criteria's parts, read from a rule's values (``base``); or, where they
         # read no value (none, -p, -f), the same for every rule (``base_parts``).
         self.base = base
@@ -213,8 +213,8 @@ class _Shape:
         # A target extension's part (``target``); or the chain named at ``jump``, jumped to
         # or gone to (``goto``).
         self.target = target
-        self.jump: int | None = None
-        self.goto = False
+        self.jump = jump
+        self.goto = goto
         self.uses = uses
         # A rule's tokens (from "-A") have this shape if they are ``size`` long, their
         # literals (``literals_of``) are ``literals``, none of the tokens at the ``values``
@@ -286,13 +286,19 @@ class _Shape:
             for head, steps_ in zip(heads, options, strict=True))
         uses = {"-m " + head.name for head in heads if head.hooks != ALL_HOOKS}
         target_part: Callable[[list[str], Option | None], Target] | None = None
-        if target is not None and target.spec is not None:
+        jump, goto = None, False
+        if target is None:
+            pass
+        elif target.spec is None:  # -j or -g CHAIN
+            jump, goto = target.position + 1, target.goto
+        else:
             tspec = target.spec
             if tspec.hooks != ALL_HOOKS:
                 uses.add("-j " + tspec.name)
             target_part = partial(_target_part, tspec, table, _option_plan(target_steps))
         # The key is (table, *texts[2:]) with None for values: texts[k + 1] is key[k].
-        shape = cls(base, base_parts, modules, target_part, frozenset(uses), len(key) + 1)
+        shape = cls(base, base_parts, modules, target_part, jump, goto, frozenset(uses),
+                    len(key) + 1)
         literals = [k + 1 for k, t in enumerate(key) if k and t is not None]
         values = [k + 1 for k, t in enumerate(key) if k and t is None]
         if literals:
@@ -301,8 +307,6 @@ class _Shape:
         else:
             shape.literals_of = _no_values
         shape.values = tuple(values)
-        if target is not None and target.spec is None:
-            shape.jump, shape.goto = target.position + 1, target.goto
         return shape
 
     def fits(self, texts: list[str]) -> bool:
