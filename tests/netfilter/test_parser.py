@@ -296,6 +296,10 @@ EQUIVALENT = [
     ("netmask", "-d 10.0.0.7/255.255.255.0", "-d 10.0.0.0/24"),
     ("long-port-options", "-p tcp --destination-port 80 --source-port 1000:2000",
      "-p tcp --sport 1000:2000 --dport 80"),
+    ("long-option-prefixes", "--proto tcp --so 10.0.0.1 --destination-p 80 --frag",
+     "-p tcp -s 10.0.0.1 --dport 80 -f"),
+    ("long-option-equals-value", "-p tcp --tcp-flags=SYN SYN -m comment --comment='a b'",
+     "-p tcp --tcp-flags SYN SYN -m comment --comment 'a b'"),
     ("port-by-name", "-p tcp --dport http", "-p tcp --dport 80"),
     ("syn", "-p tcp --syn", "-p tcp --tcp-flags FIN,SYN,RST,ACK SYN"),
     ("flag-order", "-p tcp --tcp-flags ack,syn,fin syn", "-p tcp --tcp-flags FIN,SYN,ACK SYN"),
@@ -577,6 +581,12 @@ BAD = [
     ("chain-named-like-a-target", "*nat\n-N ACCEPT\nCOMMIT\n",
      [(2, 4, "ACCEPT", "a chain cannot take the name of a target")]),
     ("unknown-command", "*nat\n-Z OUTPUT\nCOMMIT\n", [(2, 1, "-Z", "unknown command")]),
+    ("ambiguous-long-option", "*nat\n-A OUTPUT -p tcp --d 10.0.0.1 -j RETURN\nCOMMIT\n",
+     [(2, 18, "--d", "option --d is ambiguous")]),
+    ("value-for-a-flag", "*nat\n-A OUTPUT -p tcp --sy=1 -j RETURN\nCOMMIT\n",
+     [(2, 18, "--sy=1", "option --syn takes no value")]),
+    ("source-after-equals", "*nat\n-A OUTPUT --src=10.0.0.1 -j RETURN\nCOMMIT\n",
+     [(2, 11, "--src=10.0.0.1", "iptables reads --src=10.0.0.1 whole as the value of --src")]),
     ("mixed-families", "*nat\n-A OUTPUT -d 10.0.0.1 -j RETURN\n-A OUTPUT -d ::1 -j RETURN\n"
      "COMMIT\n", [(3, 14, "::1", "an IPv6 address in an IPv4 ruleset")]),
 ]

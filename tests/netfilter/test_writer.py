@@ -454,6 +454,18 @@ KERNEL_CASES = [
         -A INPUT -j \u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9
         COMMIT
         """),
+    # getopt_long: any prefix of a long option that no option of another meaning shares
+    # (iptables' own, the loaded modules', the target's, then the module -p loads), and
+    # "--option=value"; commands too.
+    _case("long-option-prefixes-and-values", 4, """
+        *filter
+        --new X
+        --app INPUT --proto tcp --so 10.0.0.1 --dpo 80 --dst 10.0.0.2 --jum ACCEPT
+        --append=INPUT -p tcp --destination-p=81 --tcp-flags=SYN SYN --frag -j X
+        -A INPUT -p 6 -m comment --comment="a b" -m multiport --dports=1,2 -j LOG --log-p x --log-l=3
+        --ins INPUT -m conntrack --ctd=REPLY --ctorigdst=10.0.0.1 -p udp --sp 53 -g X
+        COMMIT
+        """),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006
@@ -589,6 +601,17 @@ REFUSED_BY_THE_KERNEL = [
     _refused("chain-name-with-vertical-tab", "*filter\n:A\x0bB - [0:0]\nCOMMIT\n"),
     _refused("chain-name-starting-with-bang", "*filter\n-N !A\nCOMMIT\n"),
     _refused("new-chain-after-its-chain-line", "*filter\n:A - [0:0]\n-N A\nCOMMIT\n"),
+    # getopt_long: a prefix of options of different meanings, a value for a flag.
+    _refused("ambiguous-long-option", "*filter\n-A INPUT --s 10.0.0.1 -j ACCEPT\nCOMMIT\n"),
+    _refused("prefix-of-two-modules-options", "*filter\n-A INPUT -m mark --mark 1 "
+             "-m connmark --mar 2 -j ACCEPT\nCOMMIT\n"),
+    _refused("ambiguous-command", "*filter\n--d INPUT -j ACCEPT\nCOMMIT\n"),
+    _refused("value-for-a-flag", "*filter\n-A INPUT -p tcp --syn=1 -j ACCEPT\nCOMMIT\n"),
+    _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
+             "COMMIT\n"),
+    _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"
+             "COMMIT\n"),
+    _refused("value-for-fragments", "*filter\n-A INPUT --fragments=1 -j ACCEPT\nCOMMIT\n"),
 ]
 
 

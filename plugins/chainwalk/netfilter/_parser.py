@@ -79,7 +79,32 @@ _BASE: Final[dict[str, tuple[str, Callable[[str], str] | None]]] = {
     "-o": ("out-interface", v.interface), "--out-interface": ("out-interface", v.interface),
     "-p": ("protocol", v.protocol), "--protocol": ("protocol", v.protocol),
     "-f": ("fragment", None), "--fragment": ("fragment", None),
+    "--fragments": ("fragment", None),
 }
+# iptables' own long options (original_opts in iptables/xtables.c, 1.8.9) and the short
+# option each stands for. getopt_long takes any prefix of a long option that is not the
+# prefix of another option of another meaning ("--so" is --source; "--s" is ambiguous with
+# --set-counters), and "--option=value" for "--option value": so do the options of the
+# extensions loaded so far. Options chainwalk does not read (-D, -v...) count for that too.
+_GETOPT_BASE: Final = {
+    "--append": "A", "--delete": "D", "--check": "C", "--insert": "I", "--replace": "R",
+    "--list": "L", "--list-rules": "S", "--flush": "F", "--zero": "Z", "--new-chain": "N",
+    "--delete-chain": "X", "--rename-chain": "E", "--policy": "P", "--source": "s",
+    "--destination": "d", "--src": "s", "--dst": "d", "--protocol": "p",
+    "--in-interface": "i", "--jump": "j", "--table": "t", "--match": "m", "--numeric": "n",
+    "--out-interface": "o", "--verbose": "v", "--wait": "w", "--wait-interval": "W",
+    "--exact": "x", "--fragments": "f", "--version": "V", "--help": "h",
+    "--line-numbers": "0", "--modprobe": "M", "--set-counters": "c", "--goto": "g",
+    "--ipv4": "4", "--ipv6": "6",
+}
+# Those whose value iptables takes from the whole word (argv[optind - 1]), not from after
+# "=": "--in-i=x" is the interface "--in-i=x", "--source=10.0.0.1" a host never found. An
+# empty interface after "=" is refused first.
+_WHOLE_WORD: Final = frozenset({"--source", "--src", "--destination", "--dst", "--protocol",
+                                "--in-interface", "--out-interface", "--jump"})
+# Those that take no value ("--fragments=1" is refused).
+_GETOPT_FLAGS: Final = frozenset({"--numeric", "--verbose", "--exact", "--fragments",
+                                  "--version", "--line-numbers", "--ipv4", "--ipv6"})
 BASE_ORDER: Final = ("source", "destination", "in-interface", "out-interface", "protocol", "fragment")
 # Options whose value is free text: whatever follows them is their value.
 _FREE_TEXT: Final = frozenset({"comment", "log-prefix"})
@@ -897,6 +922,14 @@ class _Reader:
             self.problem(line, 1, "counters without a rule", None, "a command such as -A CHAIN")
             return
         head = tokens[0]
+        if head.text[:2] == "--" and head.text not in _GETOPT_BASE:
+            # A prefix of a command's long option, or "--append=CHAIN" (see long_option).
+            name, eq, value = head.text.partition("=")
+            found = _getopt_long(name, [_GETOPT_BASE])
+            if len(found) == 1:
+                head = Token(found[0][0], head.column)
+                tokens = [head, *([Token(value, head.column + len(name) + 1)] if eq else []),
+                          *tokens[1:]]
         verb = {"-A": "A", "--append": "A", "-I": "I", "--insert": "I", "-N": "N",
                 "--new-chain": "N", "-P": "P", "--policy": "P", "-F": "F", "--flush": "F",
                 "-X": "X", "--delete-chain": "X"}.get(head.text)
@@ -1026,6 +1059,17 @@ class _Reader:
                 negate = tok
                 i += 1
                 continue
+            if text[:2] == "--" and not _exact(text, modules, target, base):
+                spelt = self.long_option(line, tok, modules, target, base)
+                if spelt is None:  # ambiguous, or a value given to an option without one
+                    i, negate = i + 1, None
+                    while i < len(tokens) and tokens[i].text[:1] not in _LITERAL_STARTS:
+                        i += 1  # its values, not reported again
+                    continue
+                if spelt != [tok]:
+                    tokens = [*tokens[:i], *spelt, *tokens[i + 1:]]
+                    tok, text = spelt[0], spelt[0].text
+                    self.recording = record = None  # positions moved: not replayable
             values_start = i + 1
             if text in _BASE:
                 name, parse = _BASE[text]
@@ -1145,6 +1189,53 @@ class _Reader:
                          "an option after it")
         return self.assemble(line, table, base, modules, target, target_options, column,
                              counters, before)
+
+    def long_option(self, line: int, tok: Token,
+                    modules: list[tuple[ModuleSpec, list[Option], Token]],
+                    target: tuple[TargetSpec | None, str, bool, Token] | None,
+                    base: dict[str, Option]) -> list[Token] | None:
+        """``tok`` (``--NAME`` or ``--NAME=VALUE``, not an exact spelling) as getopt_long
+        reads it: the option whose spelling NAME is the only one to begin (or that of the
+        same meaning), then its VALUE as a token of its own. The options are iptables' own,
+        the loaded modules' and the target's; failing those, the module -p loads
+        implicitly. Unknown: ``tok`` as it is (the caller reports it). Ambiguous, or a
+        value for an option without one: ``None`` after reporting it."""
+        name, eq, value = tok.text.partition("=")
+        visible: list[dict[str, Any]] = [_GETOPT_BASE]
+        visible += [spec.lookup for spec, _, _ in modules]
+        if target is not None and target[0] is not None:
+            visible.append(target[0].lookup)
+        found = _getopt_long(name, visible)
+        if not found:
+            proto = base.get("protocol")
+            implicit = MODULES.get(proto.value) if proto is not None else None
+            if implicit is not None and implicit.implicit:
+                found = _getopt_long(name, [*visible, implicit.lookup])
+        if not found:
+            return [tok]
+        if len(found) > 1:
+            self.problem(line, tok.column, f"option {name} is ambiguous", tok.text,
+                         "one of " + ", ".join(spelling for spelling, _ in found))
+            return None
+        (spelling, meaning), = found
+        spelt = Token(spelling, tok.column)
+        if not eq:
+            return [spelt]
+        if spelling in _GETOPT_FLAGS or (isinstance(meaning, OptionSpec) and not meaning.arity):
+            self.problem(line, tok.column, f"option {spelling} takes no value", tok.text,
+                         spelling + " without '='")
+            return None
+        if spelling in _WHOLE_WORD:
+            if not spelling.endswith("interface"):  # no address, protocol or chain is that
+                self.problem(line, tok.column, f"iptables reads {tok.text} whole as the value "
+                             f"of {spelling}", tok.text, f"{spelling} {value or 'VALUE'}")
+                return None
+            if not value:
+                self.problem(line, tok.column, f"{spelling} with an empty interface",
+                             tok.text, "an interface name after '='")
+                return None
+            return [spelt, Token(tok.text, tok.column)]
+        return [spelt, Token(value, tok.column + len(name) + 1)]
 
     def base_value(self, line: int, base: dict[str, Option], name: str,
                    parse: Callable[[str], str], value: Token, raw: str, negate: Token | None,
@@ -1360,6 +1451,36 @@ class _Reader:
         from ._validate import validate_table
 
         self.problems.extend(validate_table(table, graph, uses))
+
+
+def _exact(text: str, modules: list[tuple[ModuleSpec, list[Option], Token]],
+           target: tuple[TargetSpec | None, str, bool, Token] | None,
+           base: dict[str, Option]) -> bool:
+    """Whether ``text`` is an option's whole spelling that ``rule`` reads as it is (most
+    options: no need to look for the option it is a prefix of)."""
+    if text in _BASE or text in _GETOPT_BASE:
+        return True
+    if target is not None and target[0] is not None and text in target[0].lookup:
+        return True
+    if any(text in spec.lookup for spec, _, _ in modules):
+        return True
+    proto = base.get("protocol")
+    implicit = MODULES.get(proto.value) if proto is not None else None
+    return implicit is not None and implicit.implicit and text in implicit.lookup
+
+
+def _getopt_long(name: str, tables: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """The long options of ``tables`` (spelling -> what it means) getopt_long reads
+    ``name`` as: the spelling equal to it, else the first that begins with it, or all
+    those if two of them mean different things (ambiguous); none if no spelling fits."""
+    for table in tables:
+        if name in table:
+            return [(name, table[name])]
+    found = [(spelling, meaning) for table in tables for spelling, meaning in table.items()
+             if spelling.startswith(name) and len(name) > 2]
+    if any(meaning != found[0][1] for _, meaning in found[1:]):
+        return found
+    return found[:1]
 
 
 def _uses(rule: Rule) -> list[str]:
