@@ -298,8 +298,8 @@ EQUIVALENT = [
      "-p tcp --sport 1000:2000 --dport 80"),
     ("long-option-prefixes", "--proto tcp --so 10.0.0.1 --destination-p 80 --frag",
      "-p tcp -s 10.0.0.1 --dport 80 -f"),
-    ("long-option-equals-value", "-p tcp --tcp-flags=SYN SYN -m comment --comment='a b'",
-     "-p tcp --tcp-flags SYN SYN -m comment --comment 'a b'"),
+    ("long-option-equals-value", '-p tcp --tcp-flags=SYN SYN -m comment --comment="a b"',
+     '-p tcp --tcp-flags SYN SYN -m comment --comment "a b"'),
     ("port-by-name", "-p tcp --dport http", "-p tcp --dport 80"),
     ("syn", "-p tcp --syn", "-p tcp --tcp-flags FIN,SYN,RST,ACK SYN"),
     ("flag-order", "-p tcp --tcp-flags ack,syn,fin syn", "-p tcp --tcp-flags FIN,SYN,ACK SYN"),
@@ -311,7 +311,11 @@ EQUIVALENT = [
      "-m conntrack --ctstate RELATED,ESTABLISHED"),
     ("owner-range-of-one", "-m owner --uid-owner 5-5", "-m owner --uid-owner 5"),
     ("mark-decimal", "-m mark --mark 1337", "-m mark --mark 0x539"),
-    ("quoted-comment", '-m comment --comment "a b"', "-m comment --comment 'a b'"),
+    ("quoted-comment", '-m comment --comment "a b"', '-m comment --comment a" b"'),
+    # Only double quotes quote; a closing one ends the token.
+    ("single-quotes-are-characters", "-m comment --comment 'a'", '-m comment --comment "\'a\'"'),
+    ("closing-quote-ends-the-token", '-m comment --comment "a"-j DROP',
+     "-m comment --comment a -j DROP"),
     ("comment-like-an-option", '-m comment --comment "-x"', "-m comment --comment -x"),
     ("protocol-number", "-p 6", "-p tcp"),
     ("protocol-all", "-p all -j ACCEPT", "-j ACCEPT"),
@@ -587,6 +591,8 @@ BAD = [
      [(2, 18, "--sy=1", "option --syn takes no value")]),
     ("source-after-equals", "*nat\n-A OUTPUT --src=10.0.0.1 -j RETURN\nCOMMIT\n",
      [(2, 11, "--src=10.0.0.1", "iptables reads --src=10.0.0.1 whole as the value of --src")]),
+    ("single-quotes-do-not-group", "*nat\n-A OUTPUT -m comment --comment 'a b' -j RETURN\n"
+     "COMMIT\n", [(2, 35, "b'", "unexpected argument")]),
     ("mixed-families", "*nat\n-A OUTPUT -d 10.0.0.1 -j RETURN\n-A OUTPUT -d ::1 -j RETURN\n"
      "COMMIT\n", [(3, 14, "::1", "an IPv6 address in an IPv4 ruleset")]),
 ]

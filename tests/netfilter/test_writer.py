@@ -466,6 +466,21 @@ KERNEL_CASES = [
         --ins INPUT -m conntrack --ctd=REPLY --ctorigdst=10.0.0.1 -p udp --sp 53 -g X
         COMMIT
         """),
+    # iptables-restore's quoting: double quotes only, anywhere in a token; the closing
+    # quote ends the token; inside, a backslash takes the next character; outside, a
+    # backslash and a single quote are characters. A quote never closed takes the rest of
+    # the line and its line feed (iptables-save prints that inside its quotes).
+    _case("quotes-as-iptables-restore-reads-them", 4, r"""
+        *filter
+        -A INPUT -m comment --comment 'ab' -j ACCEPT
+        -A INPUT -m comment --comment a"b c" -j ACCEPT
+        -A INPUT -m comment --comment "a"-j ACCEPT
+        -A INPUT -m comment --comment "a\\b\"c\d" -j ACCEPT
+        -A INPUT -m comment --comment a\\b -j ACCEPT
+        -A INPUT -m comment --comment "" -j ACCEPT
+        -A INPUT -m comment --comment a"b -j ACCEPT
+        COMMIT
+        """),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006
@@ -607,6 +622,10 @@ REFUSED_BY_THE_KERNEL = [
              "-m connmark --mar 2 -j ACCEPT\nCOMMIT\n"),
     _refused("ambiguous-command", "*filter\n--d INPUT -j ACCEPT\nCOMMIT\n"),
     _refused("value-for-a-flag", "*filter\n-A INPUT -p tcp --syn=1 -j ACCEPT\nCOMMIT\n"),
+    _refused("single-quotes-do-not-group", "*filter\n-A INPUT -m comment --comment 'a b' "
+             "-j ACCEPT\nCOMMIT\n"),
+    _refused("text-after-a-closing-quote", "*filter\n-A INPUT -m comment --comment a\"b c\"d "
+             "-j ACCEPT\nCOMMIT\n"),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"

@@ -53,8 +53,13 @@ if TYPE_CHECKING:
 
 # iptables-restore ends a line at a line feed only, and separates tokens (and a chain
 # line's fields) by spaces and tabs only: a form feed, a carriage return or a no-break
-# space is part of a token, quoted or not.
-_TOKEN: Final = re.compile(r"""(?:"(?:\\.|[^"\\])*"|'[^']*'|[^ \t"']+)+""")
+# space is part of a token, quoted or not. A double quote opens a quoted part anywhere in a
+# token (inside, a backslash takes the next character as it is); its closing quote ends the
+# token, and one never closed takes the rest of the line, line feed included. A single
+# quote, and a backslash outside quotes, are characters like any other (add_param_to_argv
+# in iptables/xshared.c). Group 1 and 2: the text before the quote and the quoted text.
+_TOKEN: Final = re.compile(r'([^ \t"]*)"((?:[^"\\]|\\.)*)(?:"|\\?\Z)|[^ \t"]+')
+_ESCAPED: Final = re.compile(r"\\(.)")
 _FIELD: Final = re.compile(r"[^ \t]+")
 # The whitespace str.split splits at besides spaces, tabs and line feeds (what str.isspace
 # says; a test checks the list).
@@ -457,9 +462,9 @@ def _counter(digits: str) -> int:
 
 
 def tokenize(line: str) -> list[Token]:
-    """Split like iptables-restore: spaces and tabs separate, quotes group."""
+    """Split like iptables-restore: spaces and tabs separate, double quotes group."""
     tokens = []
-    if '"' not in line and "'" not in line and not _has_other_space(line):
+    if '"' not in line and not _has_other_space(line):
         # Without quotes, or whitespace but spaces and tabs, a token is what str.split
         # gives, several times faster than the regex.
         position = 0
@@ -469,68 +474,36 @@ def tokenize(line: str) -> list[Token]:
             position += len(text)
         return tokens
     for start, text in _quoted_tokens(line):
-        if '"' in text or "'" in text:
-            text = _unquote(text)
         tokens.append(Token(text, start + 1))
     return tokens
 
 
 def _quoted_tokens(line: str) -> list[tuple[int, str]]:
-    """What ``_TOKEN.finditer(line)`` finds, as (start, text), in time linear in the line.
-
-    The regex alone is quadratic on a line with a quote that never closes: it scans to
-    the end of the line for the closing quote again from every later quote. Without a
-    backslash or a single quote and with an even number of double quotes every quote
-    closes, and the regex is used; otherwise this scan, which remembers that a quote of
-    each kind failed to close (every later one of that kind fails too: its scan is the
-    end of the failed one's)."""
-    if "\\" not in line and "'" not in line and line.count('"') % 2 == 0:
-        return [(m.start(), m.group()) for m in _TOKEN.finditer(line)]
+    """Each token of ``line`` (see ``_TOKEN``) as (start, text without its quotes)."""
     found = []
-    n = len(line)
-    double_open = single_open = True  # whether a quote of the kind can still close
-    i = 0
-    while i < n:
-        j = i
-        while j < n:
-            c = line[j]
-            if c == '"':
-                if not double_open:
-                    break
-                k = j + 1
-                while k < n and line[k] != '"':
-                    k += 2 if line[k] == "\\" else 1
-                if k >= n:
-                    double_open = False
-                    break
-                j = k + 1
-            elif c == "'":
-                k = line.find("'", j + 1) if single_open else -1
-                if k < 0:
-                    single_open = False
-                    break
-                j = k + 1
-            elif c == " " or c == "\t":
-                break
-            else:
-                j += 1
-        if j > i:
-            found.append((i, line[i:j]))
-            i = j
-        else:
-            i += 1
+    for m in _TOKEN.finditer(line):
+        before, quoted = m.group(1, 2)
+        if quoted is None:
+            found.append((m.start(), m.group()))
+            continue
+        whole = m.group()
+        closed = whole[-1] == '"' and len(whole) == len(before) + len(quoted) + 2
+        text = before + (_ESCAPED.sub(r"\1", quoted) if "\\" in quoted else quoted)
+        # A quote never closed takes the rest of the line and its line feed (a rule's line
+        # always has one: COMMIT follows it).
+        found.append((m.start(), text if closed else text + "\n"))
     return found
 
 
 def token_texts(line: str) -> list[str]:
     """The texts of ``tokenize(line)`` without their columns, for a line whose only
     whitespace is spaces and tabs (str.split's, which this uses)."""
-    if '"' not in line and "'" not in line:
+    if '"' not in line:
         return line.split()
-    if "'" not in line and "\\" not in line:
-        # Double quotes only, without escapes (kube-proxy's comments): each quoted text
-        # standing between spaces is a token of its own, and the rest splits on spaces. The
-        # regex is several times slower; it reads anything else (a quote inside a token...).
+    if "\\" not in line:
+        # Double quotes without escapes (kube-proxy's comments): each quoted text standing
+        # between spaces is a token of its own, and the rest splits on spaces. The regex is
+        # several times slower; it reads anything else (a quote inside a token...).
         parts = line.split('"')
         last = len(parts) - 1
         if last == 2:  # one quoted text, the usual
@@ -551,26 +524,7 @@ def token_texts(line: str) -> list[str]:
                 texts.extend(after.split())
             else:
                 return texts
-    return [_unquote(t) if '"' in t or "'" in t else t for _, t in _quoted_tokens(line)]
-
-
-def _unquote(text: str) -> str:
-    if "\\" not in text and ("'" not in text or '"' not in text):
-        # One kind of quote and no escapes: every quote character only opens or closes.
-        return text.replace('"', "").replace("'", "")
-    out, quote, i = [], "", 0
-    while i < len(text):
-        c = text[i]
-        if quote == '"' and c == "\\" and i + 1 < len(text):
-            out.append(text[i + 1])
-            i += 2
-            continue
-        if c in "\"'" and (not quote or quote == c):
-            quote = "" if quote else c
-        else:
-            out.append(c)
-        i += 1
-    return "".join(out)
+    return [t for _, t in _quoted_tokens(line)]
 
 
 _NO_USES: Final[frozenset[str]] = frozenset()
@@ -730,7 +684,7 @@ class _Reader:
         """
         current = self.current
         assert current is not None
-        texts = token_texts(raw) if '"' in raw or "'" in raw else raw.split()
+        texts = token_texts(raw) if '"' in raw else raw.split()
         if len(texts) < 2 or texts[0] not in ("-A", "--append"):
             return False
         chain = current.chains.get(texts[1])
@@ -759,7 +713,7 @@ class _Reader:
         self.previous = shape
         if raw[:3] == "-A " and not raw[3:4].isspace():  # the usual "-A CHAIN": no regex, no search
             column = 4
-        elif '"' in raw or "'" in raw:
+        elif '"' in raw:
             column = _quoted_tokens(raw)[1][0] + 1
         else:  # the chain is the first run of non-space after -A
             column = raw.find(texts[1], len(raw) - len(raw.lstrip()) + len(texts[0])) + 1
@@ -909,9 +863,8 @@ class _Reader:
     # -- commands (-A, -I, -N, -P, -F, -X) ---------------------------------------
     def command(self, line: int, tokens: list[Token]) -> None:
         assert self.current is not None
-        if not tokens:  # only quotes that never close: no token at all
-            self.problem(line, 1, "no command on the line (a quote that never closes?)", None,
-                         "a command such as -A CHAIN")
+        if not tokens:
+            self.problem(line, 1, "no command on the line", None, "a command such as -A CHAIN")
             return
         counters = None
         m = _COUNTERS.match(tokens[0].text)
@@ -933,6 +886,10 @@ class _Reader:
         verb = {"-A": "A", "--append": "A", "-I": "I", "--insert": "I", "-N": "N",
                 "--new-chain": "N", "-P": "P", "--policy": "P", "-F": "F", "--flush": "F",
                 "-X": "X", "--delete-chain": "X"}.get(head.text)
+        if verb is None and head.text[:1] != "-":  # a word, not an option: '"', "'", "x"
+            self.problem(line, head.column, "no command on the line", head.text,
+                         "a command such as -A CHAIN")
+            return
         if verb is None:
             self.problem(line, head.column, "unknown command", head.text,
                          "-A, -I, -N, -P, -F or -X (or ':CHAIN POLICY', '*TABLE', 'COMMIT')")
