@@ -356,6 +356,9 @@ MATCHES = [
     ("source-cidr", "-s 10.0.0.0/8", [mod("", opt("source", "10.0.0.0/8"))]),
     ("destination-negated", "! -d 127.0.0.1/32", [mod("", opt("destination", "127.0.0.1/32", neg=True))]),
     ("in-interface-wildcard", "-i veth+", [mod("", opt("in-interface", "veth+"))]),
+    ("any-interface-is-no-criterion", "-i + -p tcp", [mod("", opt("protocol", "tcp"))]),
+    ("any-interface-negated", "! -i +", [mod("", opt("in-interface", "+", neg=True))]),
+    ("interface-after-equals", "--out-int=x", [mod("", opt("out-interface", "--out-int=x"))]),
     ("out-interface-negated", "! -o lo", [mod("", opt("out-interface", "lo", neg=True))]),
     ("fragment", "-f", [mod("", opt("fragment"))]),
     ("tcp-dport-range", "-p tcp -m tcp --dport 1000:2000",
@@ -593,6 +596,8 @@ BAD = [
      [(2, 11, "--src=10.0.0.1", "iptables reads --src=10.0.0.1 whole as the value of --src")]),
     ("single-quotes-do-not-group", "*nat\n-A OUTPUT -m comment --comment 'a b' -j RETURN\n"
      "COMMIT\n", [(2, 35, "b'", "unexpected argument")]),
+    ("interface-of-16-bytes", "*nat\n-A OUTPUT -o " + "\u00e9" * 8 + " -j RETURN\nCOMMIT\n",
+     [(2, 14, "\u00e9" * 8, "bad value for -o")]),
     ("mixed-families", "*nat\n-A OUTPUT -d 10.0.0.1 -j RETURN\n-A OUTPUT -d ::1 -j RETURN\n"
      "COMMIT\n", [(3, 14, "::1", "an IPv6 address in an IPv4 ruleset")]),
 ]

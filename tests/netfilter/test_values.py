@@ -80,6 +80,8 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     (v.dnat_destination, "[fd00::1]:80", "[fd00::1]:80"),
     (v.dnat_destination, "10.0.0.1-10.0.0.3", "10.0.0.1-10.0.0.3"),
     (v.interface, "eth+", "eth+"),
+    (v.interface, "a/b c\u00e9", "a/b c\u00e9"),  # iptables only warns of '/' and ' '
+    (v.interface, "-x", "-x"),
     (v.name, "KUBE-SVC_a.b:c@d+e", "KUBE-SVC_a.b:c@d+e"),
 ]
 
@@ -122,8 +124,9 @@ REFUSED: list[tuple[Callable[[str], object], str, str]] = [
     (v.tcp_flag_list, "ECE", "a comma-separated list of FIN,SYN,RST,PSH,ACK,URG, ALL or NONE"),
     (v.dnat_destination, "x", "ADDRESS[-ADDRESS][:PORT[-PORT]]"),
     (v.dnat_destination, "10.0.0.1:99999", "ADDRESS[-ADDRESS][:PORT[-PORT]]"),
-    (v.interface, "a" * 16, "an interface name of at most 15 characters, optionally ending in '+'"),
-    (v.interface, "a/b", "an interface name of at most 15 characters, optionally ending in '+'"),
+    (v.interface, "a" * 16, "an interface name of 1 to 15 bytes (UTF-8), optionally ending in '+'"),
+    (v.interface, "\u00e9" * 8, "an interface name of 1 to 15 bytes (UTF-8), optionally ending in '+'"),
+    (v.interface, "", "an interface name of 1 to 15 bytes (UTF-8), optionally ending in '+'"),
     (v.name, "bad name", "a name of letters, digits and _.:@+- (at most 29 characters)"),
 ]
 

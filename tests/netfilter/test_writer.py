@@ -481,6 +481,24 @@ KERNEL_CASES = [
         -A INPUT -m comment --comment a"b -j ACCEPT
         COMMIT
         """),
+    # An interface is 1 to 15 bytes of anything, printed as it is; getopt takes whatever
+    # follows -i as its value ("-x", "!", the whole of "--in-i=x"). "+" alone is any
+    # interface: no criterion, but "! -i +" is kept.
+    _case("interface-names", 4, r"""
+        *filter
+        -A INPUT -i a/b -j ACCEPT
+        -A INPUT -i "a b" -j ACCEPT
+        -A INPUT -i a\x -j ACCEPT
+        -A INPUT -i "a\"b" -j ACCEPT
+        -A INPUT -i ééééééé+ -j ACCEPT
+        -A INPUT -i + -j ACCEPT
+        -A INPUT ! -i + -j ACCEPT
+        -A INPUT -i -x -j ACCEPT
+        -A INPUT -i ! -j ACCEPT
+        -A INPUT --in-i=x -j ACCEPT
+        -A FORWARD -o -j -j ACCEPT
+        COMMIT
+        """),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006
@@ -626,6 +644,9 @@ REFUSED_BY_THE_KERNEL = [
              "-j ACCEPT\nCOMMIT\n"),
     _refused("text-after-a-closing-quote", "*filter\n-A INPUT -m comment --comment a\"b c\"d "
              "-j ACCEPT\nCOMMIT\n"),
+    _refused("interface-of-16-bytes", "*filter\n-A INPUT -i " + "\u00e9" * 8 + " -j ACCEPT\n"
+             "COMMIT\n"),
+    _refused("empty-interface", '*filter\n-A INPUT -i "" -j ACCEPT\nCOMMIT\n'),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"

@@ -393,6 +393,8 @@ def _base_part(plan: tuple[tuple[str, Any, Any, bool], ...], proto: Option | Non
             options.append(value)
             continue
         normal = parse(texts[value])  # network or interface: a str
+        if normal == "+":
+            raise _Unread  # an interface that is any interface: base_value leaves it out
         if name == "source" or name == "destination":
             if normal[-2:] == "/0":
                 raise _Unread  # matches every address: base_value leaves it out or refuses it
@@ -1039,7 +1041,9 @@ class _Reader:
                         record.append(_SetBase(name, base[name]))
                     i, negate = values_start, None
                     continue
-                value = self.values(line, tokens, values_start, 1, text)
+                # getopt takes whatever follows as the value: an interface may be "-x" or "!".
+                value = self.values(line, tokens, values_start, 1, text,
+                                    free_text=parse is v.interface)
                 if value is not None:
                     self.base_value(line, base, name, parse, value[0], value[0].text, negate, text)
                     if record is not None:
@@ -1212,6 +1216,8 @@ class _Reader:
                     self.problem(line, negate.column, f"! {text} {raw} never matches, and "
                                  "the kernel refuses the rule", "!",
                                  f"{text} without '!', or no {text}")
+            elif normal == "+" and negate is None:
+                pass  # any interface (-i +) is no criterion; iptables keeps "! -i +"
             elif name == "protocol" and normal == "all":
                 # iptables stores -p all as no protocol criterion at all.
                 if negate is not None:

@@ -181,9 +181,11 @@ def address_int(text: str) -> int:
 
 
 def interface(text: str) -> str:
-    """An interface name, ``+`` at the end matching any suffix."""
-    if not text or len(text) > 15 or not re.fullmatch(r"[^\s/]+", text):
-        raise ValueError("an interface name of at most 15 characters, optionally ending in '+'")
+    """An interface name as iptables takes it: 1 to 15 bytes of anything (a '/' or a space
+    only draws a warning); ``+`` at the end matches any suffix, ``+`` alone any interface."""
+    if not text or len(text) > 15 or (
+            not text.isascii() and len(text.encode("utf-8", "surrogatepass")) > 15):
+        raise ValueError("an interface name of 1 to 15 bytes (UTF-8), optionally ending in '+'")
     return text
 
 

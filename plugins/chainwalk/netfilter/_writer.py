@@ -12,6 +12,8 @@ _PLAIN = re.compile(r"[^\s\"'\\]+")
 # Free-text options iptables-save prints with xtables_save_string(): quoted unless the
 # text is only letters, digits, '_' and '-'; '"', "'" and '\\' escaped with a backslash.
 _FREE_TEXT = frozenset({"comment", "log-prefix"})
+# Interfaces, which iptables-save prints as they are, whatever they hold.
+_RAW = frozenset({"in-interface", "out-interface"})
 _NO_QUOTE = re.compile(r"[A-Za-z0-9_-]+")
 _ESCAPE = re.compile(r"([\"'\\])")
 # The order iptables-save (nf_tables backend) prints the tables of one family in.
@@ -35,7 +37,9 @@ def save_string(text: str) -> str:
 def _option(option: Option, flag: str) -> str:
     parts = ["!"] if option.negated else []
     parts.append(flag)
-    if option.name in _FREE_TEXT:
+    if option.name in _RAW:
+        parts.extend(option.values)
+    elif option.name in _FREE_TEXT:
         parts.extend(save_string(value) for value in option.values)
     else:
         parts.extend(quote(value) for value in option.values)
