@@ -598,6 +598,8 @@ BAD = [
      "COMMIT\n", [(2, 35, "b'", "unexpected argument")]),
     ("interface-of-16-bytes", "*nat\n-A OUTPUT -o " + "\u00e9" * 8 + " -j RETURN\nCOMMIT\n",
      [(2, 14, "\u00e9" * 8, "bad value for -o")]),
+    ("port-with-a-leading-zero", "*nat\n-A OUTPUT -p tcp --dport 080 -j RETURN\nCOMMIT\n",
+     [(2, 26, "080", "bad value for --dport")]),
     ("mixed-families", "*nat\n-A OUTPUT -d 10.0.0.1 -j RETURN\n-A OUTPUT -d ::1 -j RETURN\n"
      "COMMIT\n", [(3, 14, "::1", "an IPv6 address in an IPv4 ruleset")]),
 ]

@@ -45,7 +45,7 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     (v.port_range, ":1024", "0:1024"),
     (v.port_range, "1000:2000", "1000:2000"),
     (v.port_list, "80,443,1000:2000", "80,443,1000:2000"),
-    (v.port_list, "53,15008:15008", "53,15008"),
+    (v.port_list, "53,0x10:021,8:9", "53,16:17,8:9"),  # strtoul's numbers
     (v.redirect_ports, "15001", "15001"),
     (v.redirect_ports, "100-200", "100-200"),
     (v.redirect_ports, "100-100", "100"),
@@ -61,6 +61,14 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     (v.mark, "0x539/0xfff", "0x539/0xfff"),
     (v.mark, "10/0", "0xa/0x0"),
     (v.integer, "0x10", 16),
+    # numbers as xtables_strtoui reads them: 0x hex, 0 octal, "+" and C whitespace first
+    (v.integer, "010", 8),
+    (v.integer, " +0X1f", 31),
+    (v.port_range, "010:0x50", "8:80"),
+    (v.protocol, "+06", "tcp"),
+    (v.icmp_type, "010/0x1", "8/1"),
+    (v.network, "010.0x0a.1/030", "8.10.1.0/24"),
+    (v.network, "80", "80.0.0.0/32"),
     # owner ids: a range of one id is that id; names are kept as written
     (v.id_range, "1337", "1337"),
     (v.id_range, "1000-2000", "1000-2000"),
@@ -100,7 +108,8 @@ def test_state_lists_follow_the_kernel_bit_order() -> None:
 
 REFUSED: list[tuple[Callable[[str], object], str, str]] = [
     (v.network, "10.0.0.0/33", "a prefix length from 0 to 32"),
-    (v.network, "10.0.0", "an address or network such as 10.0.0.0/8 or fd00::/64"),
+    (v.network, "10.0.0.0.1", "an address or network such as 10.0.0.0/8 or fd00::/64"),
+    (v.network, "10.0.0.0/08", "a prefix length from 0 to 32"),  # 0 first: octal
     (v.network, "fd00::/129", "an address or network such as 10.0.0.0/8 or fd00::/64"),
     (v.network, "10.0.0.256", "an address or network such as 10.0.0.0/8 or fd00::/64"),
     (v.address, "10.0.0.0/8", "an IPv4 or IPv6 address"),
@@ -109,14 +118,22 @@ REFUSED: list[tuple[Callable[[str], object], str, str]] = [
     (v.port_range, "65536", "a port from 0 to 65535"),
     (v.port_range, "2000:1000", "a port range whose first port is not above its last"),
     (v.port_range, "no-such-service", "a port number or service name"),
-    (v.port_list, ",".join(["1"] * 16), "a comma-separated list of at most 15 ports or ranges"),
-    (v.port_list, "1,,2", "a comma-separated list of at most 15 ports or ranges"),
+    (v.port_list, ",".join(["1"] * 16), "a comma-separated list of at most 15 ports or ranges "
+     "(a range counts as two)"),
+    (v.port_list, "1:2,3:4,5:6,7:8,9:10,11:12,13:14,15:16", "a comma-separated list of at most "
+     "15 ports or ranges (a range counts as two)"),
+    (v.port_list, "1,,2", "a port number or service name"),
+    (v.port_list, "5:5", "a range whose first port is below its last"),
+    (v.port_list, ":80", "a port number or service name"),
     (v.redirect_ports, "abc", "a port or port range such as 15001 or 1000-2000"),
     (v.protocol, "tcpx", "a protocol name (tcp, udp, icmp, all...) or number"),
     (v.protocol, "256", "a protocol name (tcp, udp, icmp, all...) or number"),
-    (v.mark, "x", "a number"),
+    (v.mark, "x", "a number (decimal, 0x hex or 0 octal)"),
+    (v.mark, "0o10", "a number (decimal, 0x hex or 0 octal)"),
     (v.mark, "0x100000000", "a number from 0 to 4294967295"),
-    (v.integer, "-1", "a number from 0 to 4294967295"),
+    (v.integer, "-1", "a number (decimal, 0x hex or 0 octal)"),
+    (v.port, "080", "a port number or service name"),
+    (v.icmp_type, "08", "an ICMP type name (echo-request, ...) or TYPE[/CODE]"),
     (v.id_range, "2000-1000", "a range whose first id is not above its last"),
     (v.id_range, "1-x", "a uid/gid, a range such as 1000-2000, or a name"),
     (v.probability, "1.5", "a probability from 0 to 1"),
@@ -183,7 +200,6 @@ def test_family_of(text: str, family: int) -> None:
 # The address fast paths (inet_pton instead of regexes) against the definitions they
 # replaced, kept here as they were: the same result, or the same error, for any text.
 # (ASCII digits only, since iptables refuses others: `-s １０.0.0.5`, `/²`.)
-_REF_IPV4: Final = re.compile(r"^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$")
 _REF_OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _REF_CANONICAL: Final = re.compile(rf"(?:{_REF_OCTET}\.){{3}}{_REF_OCTET}")
 _REF_IPV4_PORT: Final = re.compile(rf"(?:{_REF_OCTET}\.){{3}}{_REF_OCTET}:([0-9]{{1,5}})")
@@ -213,25 +229,47 @@ def _ref_masked(addr: str, mask: str) -> tuple[int, int, str]:
     return a.version, int(m), text
 
 
+def _ref_number(text: str, limit: int) -> int | None:
+    """strtoul(text, &end, 0) over the whole text, as xtables_strtoui takes it: C
+    whitespace, an optional "+" (not "-"), then 0x hex, 0 octal or decimal digits."""
+    rest = text.lstrip(" \t\n\v\f\r").removeprefix("+")
+    if rest[:2] in ("0x", "0X"):
+        base, digits, allowed = 16, rest[2:], "0123456789abcdefABCDEF"
+    elif rest[:1] == "0":
+        base, digits, allowed = 8, rest, "01234567"
+    else:
+        base, digits, allowed = 10, rest, "0123456789"
+    if not digits or any(c not in allowed for c in digits):
+        return None
+    try:
+        value = int(digits, base)
+    except ValueError:  # more digits than int converts: far beyond any limit
+        return None
+    return value if value <= limit else None
+
+
 def _ref_network(text: str) -> str:
-    addr, _, mask = text.partition("/")
+    """As iptables reads it: an IPv4 address of up to four parts (the rest 0), each a
+    number to 255 as strtoul reads it, of its first 19 characters; a prefix length too."""
+    addr, slash, mask = text.partition("/")
     if "." in mask or ":" in mask:
         return _ref_masked(addr, mask)[2]
-    if mask == "32" and _REF_CANONICAL.fullmatch(addr):
-        return text
-    m = _REF_IPV4.match(addr)
-    if m and (not mask or mask.isdigit()):
-        a, b, c, d = map(int, m.groups())
-        if a < 256 and b < 256 and c < 256 and d < 256:
-            digits = mask.lstrip("0") or "0"
-            if not (digits.isascii() and len(digits) <= 2 and int(digits) <= 32):
-                raise ValueError("a prefix length from 0 to 32")
-            length = int(digits) if mask else 32
-            value = (a << 24 | b << 16 | c << 8 | d) & (v.MAX_U32 << (32 - length)) & v.MAX_U32
-            return (f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
-                    f"/{length}")
+    parts = addr[:19].split(".")
+    numbers = [_ref_number(p, 255) for p in parts] if ":" not in addr and len(parts) <= 4 \
+        else [None]
+    if None not in numbers:
+        a, b, c, d = [*numbers, 0, 0, 0][:4]  # type: ignore[misc]
+        length = _ref_number(mask, 32) if slash else 32
+        if length is None:
+            raise ValueError("a prefix length from 0 to 32")
+        value = (a << 24 | b << 16 | c << 8 | d) & (v.MAX_U32 << (32 - length)) & v.MAX_U32
+        return (f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+                f"/{length}")
+    bits = _ref_number(mask, 128) if slash else 128
     try:
-        net = ipaddress.ip_network(text if mask else f"{addr}", strict=False)
+        net = ipaddress.ip_network(f"{addr}/{bits}", strict=False)
+        if bits is None:
+            raise ValueError
     except ValueError:
         raise ValueError("an address or network such as 10.0.0.0/8 or fd00::/64") from None
     return f"{net.network_address}/{net.prefixlen}"

@@ -499,6 +499,17 @@ KERNEL_CASES = [
         -A FORWARD -o -j -j ACCEPT
         COMMIT
         """),
+    # Numbers as xtables_strtoui reads them (strtoul, base 0): 0x hex, 0 octal ("010" is 8),
+    # a "+" first; an IPv4 address's parts so too, and the parts not given are 0.
+    _case("numbers-as-strtoul-reads-them", 4, """
+        *filter
+        -A INPUT -p +06 --dport 0x50 -j ACCEPT
+        -A INPUT -p tcp --sport 010:+0x10 -m multiport --dports 010,0x10:021 -j ACCEPT
+        -A INPUT -s 010.0x0a.1/030 -d 80 -m mark --mark 010/0x0f -j ACCEPT
+        -A INPUT -s 10.0.0.0/010 -d 10.0.0.0000000000001 -p icmp --icmp-type 010/0x1 -j ACCEPT
+        -A INPUT -m statistic --mode nth --every 010 --packet 0x1 -j ACCEPT
+        COMMIT
+        """),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006
@@ -647,6 +658,19 @@ REFUSED_BY_THE_KERNEL = [
     _refused("interface-of-16-bytes", "*filter\n-A INPUT -i " + "\u00e9" * 8 + " -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface", '*filter\n-A INPUT -i "" -j ACCEPT\nCOMMIT\n'),
+    _refused("port-with-a-leading-zero", "*filter\n-A INPUT -p tcp --dport 080 -j ACCEPT\n"
+             "COMMIT\n"),
+    _refused("prefix-length-08", "*filter\n-A INPUT -s 10.0.0.0/08 -j ACCEPT\nCOMMIT\n"),
+    _refused("mark-in-python-octal", "*filter\n-A INPUT -m mark --mark 0o10 -j ACCEPT\n"
+             "COMMIT\n"),
+    _refused("icmp-type-08", "*filter\n-A INPUT -p icmp --icmp-type 08 -j ACCEPT\nCOMMIT\n"),
+    # multiport: a range has both bounds, the first below the last, and takes two places.
+    _refused("multiport-range-of-one-port", "*filter\n-A INPUT -p tcp -m multiport --dports "
+             "5:5 -j ACCEPT\nCOMMIT\n"),
+    _refused("multiport-open-range", "*filter\n-A INPUT -p tcp -m multiport --dports :80 "
+             "-j ACCEPT\nCOMMIT\n"),
+    _refused("multiport-eight-ranges", "*filter\n-A INPUT -p tcp -m multiport --dports "
+             + ",".join(f"{n}:{n + 1}" for n in range(1, 17, 2)) + " -j ACCEPT\nCOMMIT\n"),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"

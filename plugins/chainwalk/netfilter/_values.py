@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Final
 
-_IPV4: Final = re.compile(r"^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$")
 # An IPv4 address exactly as ipaddress accepts and prints it (no leading zeros).
 _OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4_CANONICAL: Final = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
@@ -91,7 +90,7 @@ def network(text: str) -> str:
 
     Host bits are cleared, as the kernel stores them.
     """
-    addr, _, mask = text.partition("/")
+    addr, slash, mask = text.partition("/")
     packed = _ipv4_packed(addr)
     if packed is not None:
         if mask == "32":
@@ -101,28 +100,42 @@ def network(text: str) -> str:
         if length is not None and (value & (MAX_U32 << (32 - length))) == value:
             return text  # a network as iptables-save prints it: as is
     else:
-        # Spellings inet_pton refuses but this regex takes: leading zeros, a newline at
-        # the end (not digits other than ASCII ones, which iptables refuses too).
-        m = _IPV4.match(addr)
-        value = -1
-        if m:
-            a, b, c, d = map(int, m.groups())
-            if a < 256 and b < 256 and c < 256 and d < 256:
-                value = a << 24 | b << 16 | c << 8 | d
+        value = _c_ipv4(addr) if ":" not in addr else -1
     if "." in mask or ":" in mask:
         return _masked_network(addr, mask)
-    if value >= 0 and (not mask or mask.isdigit()):
-        length = decimal(mask, 32) if mask else 32
+    # A prefix length as xtables_strtoui reads it ("/010" is 8, "/08" nothing).
+    if value >= 0:
+        length = c_number(mask, 32) if slash else 32
         if length is None:
             raise ValueError("a prefix length from 0 to 32")
         value &= (MAX_U32 << (32 - length)) & MAX_U32
         return (f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
                 f"/{length}")
+    bits = c_number(mask, 128) if slash else 128
     try:
-        net = ipaddress.ip_network(text if mask else f"{addr}", strict=False)
+        if bits is None:
+            raise ValueError
+        net = ipaddress.ip_network(f"{addr}/{bits}", strict=False)
     except ValueError:
         raise ValueError("an address or network such as 10.0.0.0/8 or fd00::/64") from None
     return f"{net.network_address}/{net.prefixlen}"
+
+
+def _c_ipv4(text: str) -> int:
+    """An IPv4 address as iptables reads one (xtables_numeric_to_ipaddr), or -1: up to four
+    parts between dots, each a number to 255 as xtables_strtoui reads it ("010" is 8, "0x0a"
+    10), the parts not given 0 ("10.1" is 10.1.0.0, "80" 80.0.0.0); it reads only the
+    first 19 characters. A host name (which iptables would look up) is not one."""
+    parts = text[:19].split(".")
+    if len(parts) > 4:
+        return -1
+    value = 0
+    for k in range(4):
+        number = c_number(parts[k], 255) if k < len(parts) else 0
+        if number is None:
+            return -1
+        value = value << 8 | number
+    return value
 
 
 def _address_and_mask(addr: str, mask: str) -> tuple[ipaddress.IPv4Address
@@ -209,23 +222,31 @@ def protocol(text: str) -> str:
         return "ipv6-icmp"
     if lowered in _PROTOCOLS:
         return lowered
-    number = decimal(text, 255)
+    number = c_number(text, 255)
     if number is not None:
         # 0 is "any protocol", which iptables spells "all".
-        return _PROTOCOL_NAMES.get(number, "all" if number == 0 else text)
+        return _PROTOCOL_NAMES.get(number, "all" if number == 0 else str(number))
     raise ValueError("a protocol name (tcp, udp, icmp, all...) or number")
 
 
 def port(text: str) -> int:
-    if text.isdigit():
-        value = decimal(text, 65535)
-        if value is not None:
-            return value
+    """A port number as xtables_strtoui reads it ("0x50" is 80, "010" is 8, "080" is
+    nothing), else a service name."""
+    if text.isascii() and text.isdigit() and text[0] != "0" and len(text) <= 5:
+        value = int(text)  # most ports: plain decimal
+    else:
+        found = c_number(text, 65535)
+        if found is not None:
+            return found
+        if _C_NUMBER.fullmatch(text):
+            raise ValueError("a port from 0 to 65535")
+        try:
+            return getservbyname(text)
+        except (OSError, ValueError):  # ValueError: a NUL, or a lone surrogate
+            raise ValueError("a port number or service name") from None
+    if value > 65535:
         raise ValueError("a port from 0 to 65535")
-    try:
-        return getservbyname(text)
-    except OSError:
-        raise ValueError("a port number or service name") from None
+    return value
 
 
 def port_range(text: str) -> str:
@@ -246,11 +267,25 @@ def port_bounds(text: str) -> tuple[int, int]:
 
 
 def port_list(text: str) -> str:
-    """multiport's comma list of ports and ``a:b`` ranges (15 entries at most)."""
-    items = text.split(",")
-    if len(items) > 15 or not all(items):
-        raise ValueError("a comma-separated list of at most 15 ports or ranges")
-    return ",".join(port_range(item) for item in items)
+    """multiport's comma list of ports and ``a:b`` ranges: both bounds given, the first
+    below the last, a range taking two of the 15 places (libxt_multiport)."""
+    items = []
+    places = 0
+    for item in text.split(","):
+        low, colon, high = item.partition(":")
+        if colon:
+            lo, hi = port(low), port(high)
+            if lo >= hi:
+                raise ValueError("a range whose first port is below its last")
+            items.append(f"{lo}:{hi}")
+            places += 2
+        else:
+            items.append(str(port(item)))
+            places += 1
+    if places > 15:
+        raise ValueError("a comma-separated list of at most 15 ports or ranges (a range "
+                         "counts as two)")
+    return ",".join(items)
 
 
 def decimal(text: str, limit: int) -> int | None:
@@ -265,17 +300,33 @@ def decimal(text: str, limit: int) -> int | None:
     return value if value <= limit else None
 
 
+# A number as xtables_strtoui reads one (strtoul with base 0, the whole text): C whitespace
+# first, an optional "+" (it refuses "-"), then 0x and hex digits, 0 and octal digits, or
+# decimal digits. "010" is 8; "08", "0x" and "0o10" are refused.
+_C_NUMBER: Final = re.compile(r"[ \t\n\v\f\r]*\+?(?:0[xX]([0-9a-fA-F]+)|0([0-7]*)|([1-9][0-9]*))")
+
+
+def c_number(text: str, limit: int) -> int | None:
+    """``text`` as xtables_strtoui reads it, if it is a number no larger than ``limit``;
+    else ``None``. Never converts thousands of digits."""
+    m = _C_NUMBER.fullmatch(text)
+    if m is None:
+        return None
+    hexa, octal, digits = m.groups()
+    base = 16 if hexa is not None else 8 if octal is not None else 10
+    significant = (hexa or octal or digits or "0").lstrip("0") or "0"
+    if len(significant) > 24:  # more than any limit (strtoul's ERANGE, or too large)
+        return None
+    value = int(significant, base)
+    return value if value <= limit else None
+
+
 def integer(text: str, limit: int = MAX_U32) -> int:
-    # strtoul's spellings only: not "1_000", nor digits other than ASCII ones, nor
-    # thousands of digits (which Python refuses to convert anyway).
-    if not text.isascii() or "_" in text or len(text) > 2 + len(hex(limit)):
-        raise ValueError(f"a number from 0 to {limit}")
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise ValueError("a number") from None
-    if not 0 <= value <= limit:
-        raise ValueError(f"a number from 0 to {limit}")
+    """A number of an extension's option, as xtables_strtoui reads it (see c_number)."""
+    value = c_number(text, limit)
+    if value is None:
+        raise ValueError(f"a number from 0 to {limit}" if _C_NUMBER.fullmatch(text)
+                         else "a number (decimal, 0x hex or 0 octal)")
     return value
 
 
@@ -496,8 +547,10 @@ def icmp_type(text: str) -> str:
     if text in _ICMP_TYPES:
         return _ICMP_TYPES[text]
     kind, slash, code = text.partition("/")
-    if decimal(kind, 255) is not None and (not slash or decimal(code, 255) is not None):
-        return text
+    number = c_number(kind, 255)
+    code_number = c_number(code, 255) if slash else 0
+    if number is not None and code_number is not None:
+        return f"{number}/{code_number}" if slash else str(number)
     raise ValueError("an ICMP type name (echo-request, ...) or TYPE[/CODE]")
 
 
