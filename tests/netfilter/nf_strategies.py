@@ -343,8 +343,13 @@ def rule_text(draw: Draw, family: int, table: str, chain: str, user_chains: tupl
         and any(p.startswith(("--to-port", "--on-port")) for p in target_parts))
     if needs_port_proto and "icmp" in modules:
         modules = [m for m in modules if m != "icmp"]
+    needs_tcp = "tcp-reset" in target_parts  # the kernel's REJECT resets TCP only
+    if needs_tcp:
+        modules = [m for m in modules if m not in ("udp", "icmp")]
     protocol = None
-    if "udp" in modules:
+    if needs_tcp:
+        protocol = draw(st.sampled_from(["tcp", "6"]))
+    elif "udp" in modules:
         protocol = "udp"
     elif "tcp" in modules:
         protocol = "tcp"
@@ -359,7 +364,7 @@ def rule_text(draw: Draw, family: int, table: str, chain: str, user_chains: tupl
     base: list[str] = []
     if protocol is not None:
         negated = protocol not in ("all",) and not modules and not needs_port_proto \
-            and draw(st.booleans())
+            and not needs_tcp and draw(st.booleans())
         base.append(("! " if negated else "") + draw(st.sampled_from(["-p", "--protocol"]))
                     + f" {protocol}")
     for flags, values in ((("-s", "--source", "--src"), network(family)),

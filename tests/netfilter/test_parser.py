@@ -322,7 +322,8 @@ EQUIVALENT = [
     ("log-level-name", "-j LOG --log-level info", "-j LOG --log-level 6"),
     ("log-level-default", "-j LOG --log-level warning", "-j LOG"),
     ("reject-default", "-j REJECT", "-j REJECT --reject-with icmp-port-unreachable"),
-    ("reject-upper-case", "-j REJECT --reject-with TCP-RESET", "-j REJECT --reject-with tcp-reset"),
+    ("reject-upper-case", "-p tcp -j REJECT --reject-with TCP-RESET",
+     "-p tcp -j REJECT --reject-with tcp-reset"),
     ("set-mark", "-j MARK --set-mark 1338", "-j MARK --set-xmark 0x53a/0xffffffff"),
     ("and-mark", "-j MARK --and-mark 0xff", "-j MARK --set-xmark 0x0/0xffffff00"),
     ("or-mark", "-j MARK --or-mark 0x100", "-j MARK --set-xmark 0x100/0x100"),
@@ -600,6 +601,10 @@ BAD = [
      [(2, 14, "\u00e9" * 8, "bad value for -o")]),
     ("port-with-a-leading-zero", "*nat\n-A OUTPUT -p tcp --dport 080 -j RETURN\nCOMMIT\n",
      [(2, 26, "080", "bad value for --dport")]),
+    ("tcp-reset-without-tcp", "*filter\n-A INPUT -p udp -j REJECT --reject-with tcp-reset\n"
+     "COMMIT\n", [(2, 20, "REJECT", "REJECT --reject-with tcp-reset needs -p tcp")]),
+    ("conntrack-without-options", "*filter\n-A INPUT -m conntrack -j ACCEPT\nCOMMIT\n",
+     [(2, 13, "conntrack", "the conntrack match is incomplete")]),
     ("mixed-families", "*nat\n-A OUTPUT -d 10.0.0.1 -j RETURN\n-A OUTPUT -d ::1 -j RETURN\n"
      "COMMIT\n", [(3, 14, "::1", "an IPv6 address in an IPv4 ruleset")]),
 ]

@@ -510,6 +510,13 @@ KERNEL_CASES = [
         -A INPUT -m statistic --mode nth --every 010 --packet 0x1 -j ACCEPT
         COMMIT
         """),
+    # REJECT's tcp-reset with -p tcp (by number too); conntrack with any one option.
+    _case("tcp-reset-and-one-conntrack-option", 4, """
+        *filter
+        -A INPUT -p 6 -j REJECT --reject-with tcp-reset
+        -A INPUT -m conntrack --ctdir ORIGINAL -j ACCEPT
+        COMMIT
+        """),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006
@@ -671,6 +678,16 @@ REFUSED_BY_THE_KERNEL = [
              "-j ACCEPT\nCOMMIT\n"),
     _refused("multiport-eight-ranges", "*filter\n-A INPUT -p tcp -m multiport --dports "
              + ",".join(f"{n}:{n + 1}" for n in range(1, 17, 2)) + " -j ACCEPT\nCOMMIT\n"),
+    # The kernel's REJECT refuses tcp-reset but for -p tcp; iptables' icmp and conntrack
+    # matches need an option (a second -m conntrack is a match of its own).
+    _refused("tcp-reset-without-tcp", "*filter\n-A INPUT -j REJECT --reject-with tcp-reset\n"
+             "COMMIT\n"),
+    _refused("tcp-reset-with-negated-tcp", "*filter\n-A INPUT ! -p tcp -j REJECT "
+             "--reject-with tcp-reset\nCOMMIT\n"),
+    _refused("icmp-match-without-type", "*filter\n-A INPUT -p icmp -m icmp -j ACCEPT\n"
+             "COMMIT\n"),
+    _refused("conntrack-without-options", "*filter\n-A INPUT -m conntrack --ctstate NEW "
+             "-m conntrack -j ACCEPT\nCOMMIT\n"),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"

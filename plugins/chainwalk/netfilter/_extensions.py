@@ -78,6 +78,9 @@ class TargetSpec:
     tables: tuple[str, ...] = ()  # empty: any table
     hooks: frozenset[str] = ALL_HOOKS
     protocols_for: tuple[str, ...] = ()  # options that, naming ports, need -p tcp/udp
+    # Option values that need "-p tcp" (not negated): REJECT's tcp-reset, which the kernel's
+    # checkentry refuses for any other protocol.
+    tcp_only: frozenset[tuple[str, str]] = frozenset()
     finish: Finish = _keep
     terminal: bool = True  # False: evaluation goes on with the next rule
     summary: str = ""
@@ -193,7 +196,7 @@ MODULES: Final[dict[str, ModuleSpec]] = {m.name: m for m in (
     ), protocols=("tcp",), implicit=True, summary="TCP ports and flags"),
     ModuleSpec("udp", _tcp_udp_ports, protocols=("udp",), implicit=True, summary="UDP ports"),
     ModuleSpec("icmp", (opt("icmp-type", parse=v.icmp_type),), protocols=("icmp",),
-               implicit=True, summary="ICMP type"),
+               implicit=True, finish=_require_one("icmp-type"), summary="ICMP type"),
     ModuleSpec("multiport", (
         opt("sports", "--source-ports", parse=v.port_list),
         opt("dports", "--destination-ports", parse=v.port_list),
@@ -225,7 +228,9 @@ MODULES: Final[dict[str, ModuleSpec]] = {m.name: m for m in (
         opt("ctstatus", parse=v.choice_list("NONE", "EXPECTED", "SEEN_REPLY", "ASSURED",
                                              "CONFIRMED")),
         opt("ctdir", parse=v.choice("ORIGINAL", "REPLY"), negatable=False),
-    ), summary="connection tracking state"),
+    ), finish=_require_one("ctstate", "ctproto", "ctorigsrc", "ctorigdst", "ctreplsrc",
+                           "ctrepldst", "ctorigsrcport", "ctorigdstport", "ctstatus", "ctdir"),
+        summary="connection tracking state"),
     ModuleSpec("state", (
         opt("state", parse=v.choice_list("INVALID", "NEW", "RELATED", "ESTABLISHED",
                                           "UNTRACKED")),
@@ -286,6 +291,7 @@ TARGETS: Final[dict[str, TargetSpec]] = {t.name: t for t in (
                                           "ICMP6-ADDR-UNREACHABLE", "ICMP6-PORT-UNREACHABLE"),
             negatable=False),
     ), tables=("filter",), hooks=frozenset({"INPUT", "FORWARD", "OUTPUT"}),
+        tcp_only=frozenset({("reject-with", "tcp-reset")}),
         # The default --reject-with depends on the family: filled in by the parser.
         summary="discard the packet and answer with an error"),
     TargetSpec("LOG", (

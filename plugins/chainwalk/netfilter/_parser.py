@@ -450,6 +450,8 @@ def _target_part(tspec: TargetSpec, table: str, plan: _Plan, texts: list[str],
             o.name in tspec.protocols_for
             and (o.name == "to-ports" or v.nat_range_has_port(o.value)) for o in options):
         raise _Unread
+    if tspec.tcp_only and _tcp_only(tspec, options, proto):
+        raise _Unread
     finished = tspec.finish(list(options))
     if len(finished) > 1:
         order = tspec.order
@@ -1309,6 +1311,10 @@ class _Reader:
         if needs_proto and (proto is None or proto.value not in PORT_PROTOCOLS):
             self.problem(line, tok.column, f"{name} --{needs_proto[0].name} needs "
                          "-p tcp or -p udp", name, "-p tcp or -p udp")
+        tcp_only = _tcp_only(tspec, target_options, proto) if tspec.tcp_only else None
+        if tcp_only is not None:
+            self.problem(line, tok.column, f"{name} --{tcp_only.name} {tcp_only.value} needs "
+                         "-p tcp", name, "-p tcp (not negated) before it")
         try:
             finished = tspec.finish(list(target_options))
         except ValueError as e:
@@ -1414,6 +1420,14 @@ class _Reader:
         from ._validate import validate_table
 
         self.problems.extend(validate_table(table, graph, uses))
+
+
+def _tcp_only(tspec: TargetSpec, options: list[Option], proto: Option | None) -> Option | None:
+    """The option of ``options`` that needs -p tcp (``TargetSpec.tcp_only``), if the rule's
+    protocol is not tcp."""
+    if proto is not None and proto.value == "tcp" and not proto.negated:
+        return None
+    return next((o for o in options if (o.name, o.value) in tspec.tcp_only), None)
 
 
 def _exact(text: str, modules: list[tuple[ModuleSpec, list[Option], Token]],
