@@ -67,6 +67,8 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     (v.port_range, "010:0x50", "8:80"),
     (v.protocol, "+06", "tcp"),
     (v.icmp_type, "010/0x1", "8/1"),
+    (v.icmp_type, "Echo-Req", "8"),  # libxt_icmp: any case, the only name it begins
+    (v.icmp_type, "tos-host-r", "5/3"),
     (v.network, "010.0x0a.1/030", "8.10.1.0/24"),
     (v.network, "80", "80.0.0.0/32"),
     # owner ids: a range of one id is that id; names are kept as written
@@ -134,6 +136,7 @@ REFUSED: list[tuple[Callable[[str], object], str, str]] = [
     (v.integer, "-1", "a number (decimal, 0x hex or 0 octal)"),
     (v.port, "080", "a port number or service name"),
     (v.icmp_type, "08", "an ICMP type name (echo-request, ...) or TYPE[/CODE]"),
+    (v.icmp_type, "e", "one ICMP type name: e begins echo-reply and echo-request"),
     (v.id_range, "2000-1000", "a range whose first id is not above its last"),
     (v.id_range, "1-x", "a uid/gid, a range such as 1000-2000, or a name"),
     (v.probability, "1.5", "a probability from 0 to 1"),

@@ -517,6 +517,15 @@ KERNEL_CASES = [
         -A INPUT -m conntrack --ctdir ORIGINAL -j ACCEPT
         COMMIT
         """),
+    # libxt_icmp takes a type's name in any case, and the only name it begins.
+    _case("icmp-type-names", 4, """
+        *filter
+        -A INPUT -p icmp --icmp-type ECHO-REQUEST -j ACCEPT
+        -A INPUT -p icmp --icmp-type echo-req -j ACCEPT
+        -A INPUT -p icmp --icmp-type Tos-Host-R -j ACCEPT
+        -A INPUT -p icmp --icmp-type AN -j ACCEPT
+        COMMIT
+        """),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006
@@ -688,6 +697,8 @@ REFUSED_BY_THE_KERNEL = [
              "COMMIT\n"),
     _refused("conntrack-without-options", "*filter\n-A INPUT -m conntrack --ctstate NEW "
              "-m conntrack -j ACCEPT\nCOMMIT\n"),
+    _refused("ambiguous-icmp-type", "*filter\n-A INPUT -p icmp --icmp-type ttl -j ACCEPT\n"
+             "COMMIT\n"),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"

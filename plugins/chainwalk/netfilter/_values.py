@@ -544,8 +544,16 @@ _ICMP_TYPES: Final = {
 
 
 def icmp_type(text: str) -> str:
+    """A name as libxt_icmp takes one: any case, and the only name it begins ("echo-req",
+    "PING"); else TYPE[/CODE], numbers as xtables_strtoui reads them."""
     if text in _ICMP_TYPES:
         return _ICMP_TYPES[text]
+    lowered = text.lower()
+    names = [name for name in _ICMP_TYPES if name.lower().startswith(lowered)]
+    if len(names) == 1:
+        return _ICMP_TYPES[names[0]]
+    if names:
+        raise ValueError(f"one ICMP type name: {text} begins {names[0]} and {names[1]}")
     kind, slash, code = text.partition("/")
     number = c_number(kind, 255)
     code_number = c_number(code, 255) if slash else 0
