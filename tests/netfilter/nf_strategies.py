@@ -343,7 +343,8 @@ def rule_text(draw: Draw, family: int, table: str, chain: str, user_chains: tupl
         and any(p.startswith(("--to-port", "--on-port")) for p in target_parts))
     if needs_port_proto and "icmp" in modules:
         modules = [m for m in modules if m != "icmp"]
-    needs_tcp = "tcp-reset" in target_parts  # the kernel's REJECT resets TCP only
+    # The kernel's REJECT resets TCP only (an option's text is "--reject-with tcp-reset").
+    needs_tcp = any(part.endswith(" tcp-reset") for part in target_parts)
     if needs_tcp:
         modules = [m for m in modules if m not in ("udp", "icmp")]
     protocol = None

@@ -66,6 +66,9 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     (v.integer, " +0X1f", 31),
     (v.port_range, "010:0x50", "8:80"),
     (v.protocol, "+06", "tcp"),
+    (v.protocol, "ICMPv6", "ipv6-icmp"),
+    (v.protocol, "0x0", "all"),
+    (v.protocol, "253", "253"),  # no name (experimentation) in /etc/protocols
     (v.icmp_type, "010/0x1", "8/1"),
     (v.icmp_type, "Echo-Req", "8"),  # libxt_icmp: any case, the only name it begins
     (v.icmp_type, "tos-host-r", "5/3"),

@@ -526,6 +526,18 @@ KERNEL_CASES = [
         -A INPUT -p icmp --icmp-type AN -j ACCEPT
         COMMIT
         """),
+    # -p as iptables reads it: lower case first, a number, a name of /etc/protocols or one
+    # of iptables' own (mh); iptables-save prints the number's name in /etc/protocols.
+    _case("protocol-names-and-numbers", 4, """
+        *filter
+        -A INPUT -p 010 -j ACCEPT
+        -A INPUT ! -p EGP -j ACCEPT
+        -A INPUT -p mh -j ACCEPT
+        -A INPUT -p IPv6-Route -j ACCEPT
+        -A INPUT -p ip -j ACCEPT
+        -A INPUT -m conntrack --ctproto egp -j ACCEPT
+        COMMIT
+        """),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006
@@ -699,6 +711,7 @@ REFUSED_BY_THE_KERNEL = [
              "-m conntrack -j ACCEPT\nCOMMIT\n"),
     _refused("ambiguous-icmp-type", "*filter\n-A INPUT -p icmp --icmp-type ttl -j ACCEPT\n"
              "COMMIT\n"),
+    _refused("protocol-256", "*filter\n-A INPUT -p 256 -j ACCEPT\nCOMMIT\n"),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"

@@ -211,22 +211,49 @@ def interface_matches(pattern: str, name: str | None) -> bool:
 
 
 _PROTOCOLS: Final = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132,
-              "dccp": 33, "udplite": 136, "esp": 50, "ah": 51, "gre": 47, "all": 0}
+              "dccp": 33, "udplite": 136, "esp": 50, "ah": 51, "gre": 47, "mh": 135, "all": 0}
 _PROTOCOL_NAMES: Final = {6: "tcp", 17: "udp", 1: "icmp", 58: "ipv6-icmp", 132: "sctp", 33: "dccp",
                    136: "udplite", 50: "esp", 51: "ah", 47: "gre"}
 
 
+@lru_cache(maxsize=1)
+def _netdb_protocols() -> tuple[dict[str, int], dict[int, str]]:
+    """The machine's /etc/protocols as the C library reads it: each name and alias ->
+    its number, and each number -> its first name. Empty without the file."""
+    by_name: dict[str, int] = {}
+    by_number: dict[int, str] = {}
+    try:
+        with open("/etc/protocols", encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                fields = line.partition("#")[0].split()
+                if len(fields) < 2 or not (fields[1].isascii() and fields[1].isdigit()):
+                    continue
+                number = int(fields[1])
+                for name in (fields[0], *fields[2:]):
+                    by_name.setdefault(name, number)
+                by_number.setdefault(number, fields[0])
+    except OSError:
+        pass
+    return by_name, by_number
+
+
 def protocol(text: str) -> str:
+    """-p's value as iptables reads it (lower case first): a number as xtables_strtoui
+    reads it, "all", a name of /etc/protocols or one of iptables' own (icmpv6, mh...); the
+    spelling iptables-save prints: the number's name (ours, else /etc/protocols'), else the
+    number. 0 is "any protocol", which iptables spells "all"."""
     lowered = text.lower()
-    if lowered == "icmpv6":
-        return "ipv6-icmp"
-    if lowered in _PROTOCOLS:
-        return lowered
-    number = c_number(text, 255)
-    if number is not None:
-        # 0 is "any protocol", which iptables spells "all".
-        return _PROTOCOL_NAMES.get(number, "all" if number == 0 else str(number))
-    raise ValueError("a protocol name (tcp, udp, icmp, all...) or number")
+    number = c_number(lowered, 255)
+    if number is None:
+        if lowered in _PROTOCOLS:
+            number = _PROTOCOLS[lowered]
+        else:
+            number = _netdb_protocols()[0].get(lowered)
+            if number is None:
+                raise ValueError("a protocol name (tcp, udp, icmp, all...) or number")
+    if number == 0:
+        return "all"
+    return _PROTOCOL_NAMES.get(number) or _netdb_protocols()[1].get(number) or str(number)
 
 
 def port(text: str) -> int:
@@ -511,7 +538,7 @@ def protocol_number(text: str) -> str:
     name = protocol(text)
     number = _PROTOCOLS.get(name)
     if number is None:
-        number = int(name) if name.isdigit() else 0
+        number = int(name) if name.isdigit() else _netdb_protocols()[0].get(name, 0)
     if name == "ipv6-icmp":
         number = 58
     return str(number)
