@@ -65,6 +65,9 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     (v.integer, "010", 8),
     (v.integer, " +0X1f", 31),
     (v.port_range, "010:0x50", "8:80"),
+    # udp's, conntrack's and TPROXY's ports: the newer option parser reads them in decimal
+    (v.decimal_port_range, "010:+020", "10:20"),
+    (v.decimal_port_range, "080", "80"),
     (v.protocol, "+06", "tcp"),
     (v.protocol, "ICMPv6", "ipv6-icmp"),
     (v.protocol, "0x0", "all"),
@@ -138,6 +141,7 @@ REFUSED: list[tuple[Callable[[str], object], str, str]] = [
     (v.mark, "0x100000000", "a number from 0 to 4294967295"),
     (v.integer, "-1", "a number (decimal, 0x hex or 0 octal)"),
     (v.port, "080", "a port number or service name"),
+    (v.decimal_port, "0x10", "a port number or service name"),
     (v.icmp_type, "08", "an ICMP type name (echo-request, ...) or TYPE[/CODE]"),
     (v.icmp_type, "e", "one ICMP type name: e begins echo-reply and echo-request"),
     (v.id_range, "2000-1000", "a range whose first id is not above its last"),

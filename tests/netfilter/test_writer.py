@@ -538,6 +538,16 @@ KERNEL_CASES = [
         -A INPUT -m conntrack --ctproto egp -j ACCEPT
         COMMIT
         """),
+    # udp's, conntrack's and TPROXY's ports are read in decimal ("010" is 10), tcp's and
+    # multiport's with xtables_parse_port ("010" is 8).
+    _case("ports-in-decimal-or-not", 4, """
+        *mangle
+        -A PREROUTING -p udp --sport 010:+020 --dport 080 -j ACCEPT
+        -A PREROUTING -p tcp --dport 010 -m conntrack --ctorigdstport 010 -j ACCEPT
+        -A PREROUTING -p udp -m multiport --dports 010 -j ACCEPT
+        -A PREROUTING -p tcp -j TPROXY --on-port 010 --tproxy-mark 0x1/0x1
+        COMMIT
+        """),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006
@@ -712,6 +722,7 @@ REFUSED_BY_THE_KERNEL = [
     _refused("ambiguous-icmp-type", "*filter\n-A INPUT -p icmp --icmp-type ttl -j ACCEPT\n"
              "COMMIT\n"),
     _refused("protocol-256", "*filter\n-A INPUT -p 256 -j ACCEPT\nCOMMIT\n"),
+    _refused("udp-port-in-hex", "*filter\n-A INPUT -p udp --dport 0x35 -j ACCEPT\nCOMMIT\n"),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"

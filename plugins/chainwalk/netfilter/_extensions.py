@@ -181,20 +181,25 @@ def _mark_with_mask(text: str) -> str:
     return f"{hex(v.integer(value))}/{hex(v.integer(mask) if slash else v.MAX_U32)}"
 
 
-_port = v.port_range
-_tcp_udp_ports = (
-    opt("sport", "--source-port", parse=_port),
-    opt("dport", "--destination-port", parse=_port),
+# tcp reads its ports with xtables_parse_port (0x hex, 0 octal); udp with the newer option
+# parser, in decimal ("010" is 8 to tcp, 10 to udp; seen).
+_tcp_ports = (
+    opt("sport", "--source-port", parse=v.port_range),
+    opt("dport", "--destination-port", parse=v.port_range),
+)
+_udp_ports = (
+    opt("sport", "--source-port", parse=v.decimal_port_range),
+    opt("dport", "--destination-port", parse=v.decimal_port_range),
 )
 
 MODULES: Final[dict[str, ModuleSpec]] = {m.name: m for m in (
     ModuleSpec("tcp", (
-        *_tcp_udp_ports,
+        *_tcp_ports,
         opt("tcp-flags", arity=2, parse=v.tcp_flag_list),
         opt("syn", arity=0, store_as="tcp-flags"),
         opt("tcp-option", parse=lambda t: str(v.integer(t, 255))),
     ), protocols=("tcp",), implicit=True, summary="TCP ports and flags"),
-    ModuleSpec("udp", _tcp_udp_ports, protocols=("udp",), implicit=True, summary="UDP ports"),
+    ModuleSpec("udp", _udp_ports, protocols=("udp",), implicit=True, summary="UDP ports"),
     ModuleSpec("icmp", (opt("icmp-type", parse=v.icmp_type),), protocols=("icmp",),
                implicit=True, finish=_require_one("icmp-type"), summary="ICMP type"),
     ModuleSpec("multiport", (
@@ -223,8 +228,8 @@ MODULES: Final[dict[str, ModuleSpec]] = {m.name: m for m in (
         opt("ctorigdst", parse=v.conntrack_network),
         opt("ctreplsrc", parse=v.conntrack_network),
         opt("ctrepldst", parse=v.conntrack_network),
-        opt("ctorigsrcport", parse=v.port_range),
-        opt("ctorigdstport", parse=v.port_range),
+        opt("ctorigsrcport", parse=v.decimal_port_range),
+        opt("ctorigdstport", parse=v.decimal_port_range),
         opt("ctstatus", parse=v.choice_list("NONE", "EXPECTED", "SEEN_REPLY", "ASSURED",
                                              "CONFIRMED")),
         opt("ctdir", parse=v.choice("ORIGINAL", "REPLY"), negatable=False),
@@ -330,7 +335,7 @@ TARGETS: Final[dict[str, TargetSpec]] = {t.name: t for t in (
     ), tables=("nat",), hooks=frozenset({"POSTROUTING"}), protocols_for=("to-ports",),
         summary="rewrite the source to the outgoing interface's address"),
     TargetSpec("TPROXY", (
-        opt("on-port", parse=lambda t: str(v.port(t)), negatable=False),
+        opt("on-port", parse=lambda t: str(v.decimal_port(t)), negatable=False),
         opt("on-ip", parse=v.address, negatable=False),
         opt("tproxy-mark", parse=_mark_with_mask, negatable=False),
     ), tables=("mangle",), hooks=frozenset({"PREROUTING"}), finish=_tproxy,

@@ -256,16 +256,17 @@ def protocol(text: str) -> str:
     return _PROTOCOL_NAMES.get(number) or _netdb_protocols()[1].get(number) or str(number)
 
 
-def port(text: str) -> int:
-    """A port number as xtables_strtoui reads it ("0x50" is 80, "010" is 8, "080" is
-    nothing), else a service name."""
+def port(text: str, base: int = 0) -> int:
+    """A port number as xtables_parse_port reads it (strtoul, ``base`` 0: "0x50" is 80,
+    "010" is 8, "080" is nothing; the newer option parser's ``base`` 10: "010" is 10),
+    else a service name."""
     if text.isascii() and text.isdigit() and text[0] != "0" and len(text) <= 5:
         value = int(text)  # most ports: plain decimal
     else:
-        found = c_number(text, 65535)
+        found = c_number(text, 65535, base)
         if found is not None:
             return found
-        if _C_NUMBER.fullmatch(text):
+        if (_C_NUMBER if base == 0 else _C_DECIMAL).fullmatch(text):
             raise ValueError("a port from 0 to 65535")
         try:
             return getservbyname(text)
@@ -276,16 +277,27 @@ def port(text: str) -> int:
     return value
 
 
-def port_range(text: str) -> str:
-    """``80``, ``1000:2000``, ``:1024``, ``1024:`` -> the spelling iptables-save prints."""
+def decimal_port(text: str) -> int:
+    """A port as the newer option parser reads it (udp, conntrack, TPROXY): base 10."""
+    return port(text, 10)
+
+
+def port_range(text: str, base: int = 0) -> str:
+    """``80``, ``1000:2000``, ``:1024``, ``1024:`` -> the spelling iptables-save prints
+    (numbers in ``base``, see ``port``)."""
     if ":" in text:
         low, _, high = text.partition(":")
-        lo = port(low) if low else 0
-        hi = port(high) if high else 65535
+        lo = port(low, base) if low else 0
+        hi = port(high, base) if high else 65535
         if lo > hi:
             raise ValueError("a port range whose first port is not above its last")
         return str(lo) if lo == hi else f"{lo}:{hi}"
-    return str(port(text))
+    return str(port(text, base))
+
+
+def decimal_port_range(text: str) -> str:
+    """``port_range`` as the newer option parser reads it (udp, conntrack): base 10."""
+    return port_range(text, 10)
 
 
 def port_bounds(text: str) -> tuple[int, int]:
@@ -333,14 +345,19 @@ def decimal(text: str, limit: int) -> int | None:
 _C_NUMBER: Final = re.compile(r"[ \t\n\v\f\r]*\+?(?:0[xX]([0-9a-fA-F]+)|0([0-7]*)|([1-9][0-9]*))")
 
 
-def c_number(text: str, limit: int) -> int | None:
-    """``text`` as xtables_strtoui reads it, if it is a number no larger than ``limit``;
-    else ``None``. Never converts thousands of digits."""
-    m = _C_NUMBER.fullmatch(text)
+# The same read in base 10, as the option parser of newer extensions reads a port (udp's,
+# conntrack's, TPROXY's): "010" is 10, "0x10" nothing.
+_C_DECIMAL: Final = re.compile(r"[ \t\n\v\f\r]*\+?()()([0-9]+)")
+
+
+def c_number(text: str, limit: int, base: int = 0) -> int | None:
+    """``text`` as xtables_strtoui reads it (in ``base``, 0 or 10), if it is a number no
+    larger than ``limit``; else ``None``. Never converts thousands of digits."""
+    m = (_C_NUMBER if base == 0 else _C_DECIMAL).fullmatch(text)
     if m is None:
         return None
     hexa, octal, digits = m.groups()
-    base = 16 if hexa is not None else 8 if octal is not None else 10
+    base = 16 if hexa else 8 if octal is not None and digits is None else 10
     significant = (hexa or octal or digits or "0").lstrip("0") or "0"
     if len(significant) > 24:  # more than any limit (strtoul's ERANGE, or too large)
         return None
