@@ -70,6 +70,7 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     (v.decimal_port_range, "080", "80"),
     (v.protocol, "+06", "tcp"),
     (v.protocol, "ICMPv6", "ipv6-icmp"),
+    (v.protocol_number, "0x11", "17"),
     (v.protocol, "0x0", "all"),
     (v.protocol, "253", "253"),  # no name (experimentation) in /etc/protocols
     (v.icmp_type, "010/0x1", "8/1"),
@@ -142,6 +143,7 @@ REFUSED: list[tuple[Callable[[str], object], str, str]] = [
     (v.integer, "-1", "a number (decimal, 0x hex or 0 octal)"),
     (v.port, "080", "a port number or service name"),
     (v.decimal_port, "0x10", "a port number or service name"),
+    (v.protocol_number, "Tcp", "a protocol name (tcp, udp, icmp, all...) or number"),
     (v.icmp_type, "08", "an ICMP type name (echo-request, ...) or TYPE[/CODE]"),
     (v.icmp_type, "e", "one ICMP type name: e begins echo-reply and echo-request"),
     (v.id_range, "2000-1000", "a range whose first id is not above its last"),

@@ -536,6 +536,7 @@ KERNEL_CASES = [
         -A INPUT -p IPv6-Route -j ACCEPT
         -A INPUT -p ip -j ACCEPT
         -A INPUT -m conntrack --ctproto egp -j ACCEPT
+        -A INPUT -m conntrack --ctproto TCP -j ACCEPT
         COMMIT
         """),
     # udp's, conntrack's and TPROXY's ports are read in decimal ("010" is 10), tcp's and
@@ -723,6 +724,8 @@ REFUSED_BY_THE_KERNEL = [
              "COMMIT\n"),
     _refused("protocol-256", "*filter\n-A INPUT -p 256 -j ACCEPT\nCOMMIT\n"),
     _refused("udp-port-in-hex", "*filter\n-A INPUT -p udp --dport 0x35 -j ACCEPT\nCOMMIT\n"),
+    _refused("ctproto-in-mixed-case", "*filter\n-A INPUT -m conntrack --ctproto Tcp "
+             "-j ACCEPT\nCOMMIT\n"),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"

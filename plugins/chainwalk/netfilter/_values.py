@@ -237,20 +237,24 @@ def _netdb_protocols() -> tuple[dict[str, int], dict[int, str]]:
     return by_name, by_number
 
 
+def _protocol_value(text: str) -> int:
+    """xtables_parse_protocol: a number as xtables_strtoui reads it, else a name of
+    /etc/protocols (in its case: "TCP" is an alias there, "Tcp" nothing), else one of
+    iptables' own."""
+    number = c_number(text, 255)
+    if number is None:
+        number = _netdb_protocols()[0].get(text, _PROTOCOLS.get(text))
+        if number is None:
+            raise ValueError("a protocol name (tcp, udp, icmp, all...) or number")
+    return number
+
+
 def protocol(text: str) -> str:
     """-p's value as iptables reads it (lower case first): a number as xtables_strtoui
     reads it, "all", a name of /etc/protocols or one of iptables' own (icmpv6, mh...); the
     spelling iptables-save prints: the number's name (ours, else /etc/protocols'), else the
     number. 0 is "any protocol", which iptables spells "all"."""
-    lowered = text.lower()
-    number = c_number(lowered, 255)
-    if number is None:
-        if lowered in _PROTOCOLS:
-            number = _PROTOCOLS[lowered]
-        else:
-            number = _netdb_protocols()[0].get(lowered)
-            if number is None:
-                raise ValueError("a protocol name (tcp, udp, icmp, all...) or number")
+    number = _protocol_value(text.lower())
     if number == 0:
         return "all"
     return _PROTOCOL_NAMES.get(number) or _netdb_protocols()[1].get(number) or str(number)
@@ -551,14 +555,9 @@ def text_of_at_most(limit: int) -> Callable[[str], str]:
 
 
 def protocol_number(text: str) -> str:
-    """conntrack's ``--ctproto``: iptables-save prints the number."""
-    name = protocol(text)
-    number = _PROTOCOLS.get(name)
-    if number is None:
-        number = int(name) if name.isdigit() else _netdb_protocols()[0].get(name, 0)
-    if name == "ipv6-icmp":
-        number = 58
-    return str(number)
+    """conntrack's ``--ctproto`` (read as it is, not in lower case as -p is): iptables-save
+    prints the number."""
+    return str(_protocol_value(text))
 
 
 def conntrack_network(text: str) -> str:
