@@ -589,6 +589,10 @@ BAD = [
     ("chain-named-like-a-target", "*nat\n-N ACCEPT\nCOMMIT\n",
      [(2, 4, "ACCEPT", "a chain cannot take the name of a target")]),
     ("unknown-command", "*nat\n-Z OUTPUT\nCOMMIT\n", [(2, 1, "-Z", "unknown command")]),
+    ("delete-a-rule-the-chain-lacks", "*nat\n-A OUTPUT -j RETURN\n-D OUTPUT -p tcp -j RETURN\n"
+     "COMMIT\n", [(3, 4, "-p tcp -j RETURN", "no rule of chain OUTPUT is this one")]),
+    ("delete-beyond-the-end", "*nat\n-D OUTPUT 1\nCOMMIT\n",
+     [(2, 11, "1", "no rule 1 to delete (chain OUTPUT has 0 rules)")]),
     ("ambiguous-long-option", "*nat\n-A OUTPUT -p tcp --d 10.0.0.1 -j RETURN\nCOMMIT\n",
      [(2, 18, "--d", "option --d is ambiguous")]),
     ("value-for-a-flag", "*nat\n-A OUTPUT -p tcp --sy=1 -j RETURN\nCOMMIT\n",

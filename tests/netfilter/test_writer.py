@@ -549,6 +549,18 @@ KERNEL_CASES = [
         -A PREROUTING -p tcp -j TPROXY --on-port 010 --tproxy-mark 0x1/0x1
         COMMIT
         """),
+    # -D deletes the rule at a position, or the first rule that is the one given (as
+    # iptables-save would print it).
+    _case("delete-by-number-and-by-rule", 4, """
+        *filter
+        -A INPUT -p tcp --dport 80 -j ACCEPT
+        -A INPUT -j DROP
+        -A INPUT -p tcp -m tcp --dport 80 -j ACCEPT
+        -A INPUT -j RETURN
+        -D INPUT -p tcp -m tcp --dport 80 -j ACCEPT
+        --delete INPUT 0x2
+        COMMIT
+        """),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006
@@ -726,6 +738,9 @@ REFUSED_BY_THE_KERNEL = [
     _refused("udp-port-in-hex", "*filter\n-A INPUT -p udp --dport 0x35 -j ACCEPT\nCOMMIT\n"),
     _refused("ctproto-in-mixed-case", "*filter\n-A INPUT -m conntrack --ctproto Tcp "
              "-j ACCEPT\nCOMMIT\n"),
+    _refused("delete-a-rule-the-chain-lacks", "*filter\n-A INPUT -j ACCEPT\n-D INPUT -j DROP\n"
+             "COMMIT\n"),
+    _refused("delete-beyond-the-end", "*filter\n-A INPUT -j ACCEPT\n-D INPUT 2\nCOMMIT\n"),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"

@@ -889,14 +889,15 @@ class _Reader:
                           *tokens[1:]]
         verb = {"-A": "A", "--append": "A", "-I": "I", "--insert": "I", "-N": "N",
                 "--new-chain": "N", "-P": "P", "--policy": "P", "-F": "F", "--flush": "F",
-                "-X": "X", "--delete-chain": "X"}.get(head.text)
+                "-X": "X", "--delete-chain": "X", "-D": "D", "--delete": "D"}.get(head.text)
         if verb is None and head.text[:1] != "-":  # a word, not an option: '"', "'", "x"
             self.problem(line, head.column, "no command on the line", head.text,
                          "a command such as -A CHAIN")
             return
         if verb is None:
             self.problem(line, head.column, "unknown command", head.text,
-                         "-A, -I, -N, -P, -F or -X (or ':CHAIN POLICY', '*TABLE', 'COMMIT')")
+                         "-A, -I, -D, -N, -P, -F or -X (or ':CHAIN POLICY', '*TABLE', "
+                         "'COMMIT')")
             return
         if len(tokens) < 2 and verb != "F":
             self.problem(line, head.column + len(head.text), f"{head.text} needs a chain name",
@@ -935,6 +936,9 @@ class _Reader:
                 chain.policy = policy
             return
         rest = tokens[2:]
+        if verb == "D":
+            self.delete(line, chain, name_tok, rest)
+            return
         position = len(chain.rules)
         if verb == "I":
             position = 0
@@ -950,6 +954,31 @@ class _Reader:
         rule = self.rule(line, rest, counters, name_tok.column)
         if rule is not None:
             self.insert(line, name_tok.column, chain, position, rule)
+
+    def delete(self, line: int, chain: _ChainDraft, name_tok: Token, rest: list[Token]) -> None:
+        """``-D CHAIN NUMBER`` or ``-D CHAIN RULE``, as iptables-restore deletes: the rule at
+        that position (a word that is no option is one, read as xtables_strtoui reads it),
+        or the first rule of the chain that is RULE."""
+        if rest and rest[0].text[:1] not in _LITERAL_STARTS:
+            number = v.c_number(rest[0].text, len(chain.rules))
+            if not number:
+                self.problem(line, rest[0].column, f"no rule {rest[0].text} to delete (chain "
+                             f"{chain.name} has {len(chain.rules)} rules)", rest[0].text,
+                             f"a rule number from 1 to {len(chain.rules)}")
+            else:
+                del chain.rules[number - 1]
+            self.no_more(line, rest[1:])
+            return
+        rule = self.rule(line, rest, None, name_tok.column)
+        if rule is None:
+            return
+        spec = rule.spec
+        for position, old in enumerate(chain.rules):
+            if old.spec == spec:
+                del chain.rules[position]
+                return
+        self.problem(line, name_tok.column, f"no rule of chain {chain.name} is this one",
+                     spec or None, "a rule the chain has (as iptables-save would print it)")
 
     def insert(self, line: int, column: int, chain: _ChainDraft, position: int,
                rule: Rule, uses: frozenset[str] | None = None) -> None:
