@@ -96,6 +96,8 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     (v.dnat_destination, "10.0.0.5:9080", "10.0.0.5:9080"),
     (v.dnat_destination, "[fd00::1]:80", "[fd00::1]:80"),
     (v.dnat_destination, "10.0.0.1-10.0.0.3", "10.0.0.1-10.0.0.3"),
+    (v.dnat_destination, "10.0.0.1-10.0.0.1:http-80", "10.0.0.1:80"),
+    (v.dnat_destination, "[fd00:0::1]:010", "[fd00::1]:8"),
     (v.interface, "eth+", "eth+"),
     (v.interface, "a/b c\u00e9", "a/b c\u00e9"),  # iptables only warns of '/' and ' '
     (v.interface, "-x", "-x"),
@@ -303,9 +305,8 @@ def _ref_network_bits(text: str) -> tuple[int, int, int]:
 
 
 def _ref_dnat_destination(text: str) -> str:
-    m = _REF_IPV4_PORT.fullmatch(text)
-    if m and int(m.group(1)) <= 65535:
-        return text
+    """iptables-save's spelling: canonical addresses, ports as numbers, a range of one
+    address or port as that one."""
     host, port_part = text, ""
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
@@ -313,17 +314,22 @@ def _ref_dnat_destination(text: str) -> str:
     elif text.count(":") == 1:
         host, _, port_part = text.partition(":")
     try:
-        if host:
-            for part in host.split("-"):
-                _ref_address(part)
-        if port_part:
-            for part in port_part.split("-"):
-                v.port(part)
+        hosts = [_ref_address(part) for part in host.split("-")] if host else []
+        ports = [v.port(part) for part in port_part.split("-")] if port_part else []
     except ValueError:
         raise ValueError("ADDRESS[-ADDRESS][:PORT[-PORT]]") from None
-    if not host and not port_part:
+    if (not host and not port_part) or len(hosts) > 2 or len(ports) > 2:
         raise ValueError("ADDRESS[-ADDRESS][:PORT[-PORT]]")
-    return text
+    if len(ports) == 2 and ports[0] > ports[1]:
+        raise ValueError("a port range whose first port is not above its last")
+    if len(set(hosts)) == 1:
+        hosts = hosts[:1]
+    out = "-".join(hosts)
+    if text.startswith("["):
+        out = f"[{out}]"
+    if ports:
+        out += ":" + ("-".join(map(str, ports)) if len(set(ports)) == 2 else str(ports[0]))
+    return out
 
 
 def _pairs(module: ModuleType) -> list[tuple[Callable[[str], object], Callable[[str], object]]]:

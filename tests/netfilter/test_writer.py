@@ -561,6 +561,16 @@ KERNEL_CASES = [
         --delete INPUT 0x2
         COMMIT
         """),
+    # A NAT range as iptables-save prints it: ports as numbers (xtables_parse_port's
+    # reading), a range of one address or port as that one.
+    _case("nat-ranges-as-iptables-save-prints-them", 4, """
+        *nat
+        -A OUTPUT -p tcp --dport 1 -j DNAT --to-destination 1.2.3.4:010
+        -A OUTPUT -p tcp --dport 2 -j DNAT --to-destination 1.2.3.4-1.2.3.4:80-80
+        -A OUTPUT -p tcp --dport 3 -j DNAT --to-destination 1.2.3.4:http
+        -A POSTROUTING -p tcp -j SNAT --to-source 1.2.3.4:0x10-+0x20
+        COMMIT
+        """),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006
@@ -741,6 +751,10 @@ REFUSED_BY_THE_KERNEL = [
     _refused("delete-a-rule-the-chain-lacks", "*filter\n-A INPUT -j ACCEPT\n-D INPUT -j DROP\n"
              "COMMIT\n"),
     _refused("delete-beyond-the-end", "*filter\n-A INPUT -j ACCEPT\n-D INPUT 2\nCOMMIT\n"),
+    _refused("dnat-ports-backwards", "*nat\n-A OUTPUT -p tcp -j DNAT --to-destination "
+             "1.2.3.4:90-80\nCOMMIT\n"),
+    _refused("dnat-port-0080", "*nat\n-A OUTPUT -p tcp -j DNAT --to-destination 1.2.3.4:0080\n"
+             "COMMIT\n"),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"

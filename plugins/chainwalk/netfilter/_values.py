@@ -495,31 +495,38 @@ def tcp_flag_list(text: str) -> str:
 
 
 def dnat_destination(text: str) -> str:
-    """``ip[-ip][:port[-port]]`` (IPv6 as ``[addr]:port``)."""
-    # ADDRESS:PORT, a canonical IPv4 address and 1 to 5 ASCII digits: most DNAT
-    # destinations (kube-proxy's endpoints).
+    """``ip[-ip][:port[-port]]`` (IPv6 as ``[addr]:port``) as iptables-save prints it: the
+    ports as numbers (read as xtables_parse_port reads them: "010" is 8, "http" 80), a range
+    of one address or port as that one, the addresses canonical."""
+    # ADDRESS:PORT, a canonical IPv4 address and a port of 1 to 5 ASCII digits, no 0
+    # first: most DNAT destinations (kube-proxy's endpoints).
     addr, colon, port_text = text.partition(":")
     if (colon and len(port_text) <= 5 and port_text.isdigit() and port_text.isascii()
-            and int(port_text) <= 65535 and _ipv4_packed(addr) is not None):
+            and (port_text[0] != "0" or port_text == "0") and int(port_text) <= 65535
+            and _ipv4_packed(addr) is not None):
         return text
+    bracketed = text.startswith("[")
     host, port_part = text, ""
-    if text.startswith("["):
+    if bracketed:
         host, _, rest = text[1:].partition("]")
         port_part = rest[1:] if rest.startswith(":") else ""
     elif text.count(":") == 1:
         host, _, port_part = text.partition(":")
     try:
-        if host:
-            for part in host.split("-"):
-                address(part)
-        if port_part:
-            for part in port_part.split("-"):
-                port(part)
+        hosts = [address(part) for part in host.split("-")] if host else []
+        ports = [port(part) for part in port_part.split("-")] if port_part else []
     except ValueError:
         raise ValueError("ADDRESS[-ADDRESS][:PORT[-PORT]]") from None
-    if not host and not port_part:
+    if (not host and not port_part) or len(hosts) > 2 or len(ports) > 2:
         raise ValueError("ADDRESS[-ADDRESS][:PORT[-PORT]]")
-    return text
+    if len(ports) == 2 and ports[0] > ports[1]:
+        raise ValueError("a port range whose first port is not above its last")
+    out = "-".join(hosts[:1] if len(hosts) == 2 and hosts[0] == hosts[1] else hosts)
+    if bracketed:
+        out = f"[{out}]"
+    if ports:
+        out += ":" + "-".join(map(str, ports[:1] if ports[0] == ports[-1] else ports))
+    return out
 
 
 def redirect_ports(text: str) -> str:
