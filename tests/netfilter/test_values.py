@@ -85,6 +85,9 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     (v.id_range, "java", "java"),
     # statistic: the kernel stores lround(p * 2**31), iptables-save prints 11 decimals (seen)
     (v.probability, "0.5", "0.50000000000"),
+    (v.probability, "0x0.8", "0.50000000000"),  # strtod's readings (seen)
+    (v.probability, " +.25e+0", "0.25000000000"),
+    (v.probability, "nan", "0.00000000000"),
     (v.probability, "0.333", "0.33300000010"),
     (v.probability, "1", "1.00000000000"),
     (v.probability, "0", "0.00000000000"),
@@ -152,6 +155,8 @@ REFUSED: list[tuple[Callable[[str], object], str, str]] = [
     (v.id_range, "1-x", "a uid/gid, a range such as 1000-2000, or a name"),
     (v.probability, "1.5", "a probability from 0 to 1"),
     (v.probability, "half", "a probability from 0 to 1"),
+    (v.probability, "0_5", "a probability from 0 to 1"),
+    (v.probability, "0.5 ", "a probability from 0 to 1"),
     (v.tcp_flag_list, "ECE", "a comma-separated list of FIN,SYN,RST,PSH,ACK,URG, ALL or NONE"),
     (v.dnat_destination, "x", "ADDRESS[-ADDRESS][:PORT[-PORT]]"),
     (v.dnat_destination, "10.0.0.1:99999", "ADDRESS[-ADDRESS][:PORT[-PORT]]"),

@@ -571,6 +571,14 @@ KERNEL_CASES = [
         -A POSTROUTING -p tcp -j SNAT --to-source 1.2.3.4:0x10-+0x20
         COMMIT
         """),
+    # A probability as strtod reads it: hex too, and nan (stored as 0).
+    _case("probabilities-as-strtod-reads-them", 4, """
+        *filter
+        -A INPUT -m statistic --mode random --probability 0x0.8 -j ACCEPT
+        -A INPUT -m statistic --mode random --probability +.25e+0 -j ACCEPT
+        -A INPUT -m statistic --mode random --probability nan -j ACCEPT
+        COMMIT
+        """),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006
@@ -755,6 +763,8 @@ REFUSED_BY_THE_KERNEL = [
              "1.2.3.4:90-80\nCOMMIT\n"),
     _refused("dnat-port-0080", "*nat\n-A OUTPUT -p tcp -j DNAT --to-destination 1.2.3.4:0080\n"
              "COMMIT\n"),
+    _refused("probability-with-an-underscore", "*filter\n-A INPUT -m statistic --mode random "
+             "--probability 0_5 -j ACCEPT\nCOMMIT\n"),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"

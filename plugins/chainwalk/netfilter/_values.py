@@ -443,12 +443,26 @@ def name(text: str) -> str:
     return text
 
 
+# A number as strtod reads one, the whole text (C whitespace first only): decimal with an
+# exponent maybe, hex with a binary exponent maybe ("0x0.8" is 0.5), nan or inf. Python's
+# float takes "1_0" and whitespace after, and no hex.
+_STRTOD: Final = re.compile(
+    r"[ \t\n\v\f\r]*([+-]?)(?:(0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)(?:p[+-]?[0-9]+)?)"
+    r"|((?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?)|(nan(?:\([0-9a-z_]*\))?|inf(?:inity)?))",
+    re.IGNORECASE | re.ASCII)
+
+
 def probability(text: str) -> str:
-    """The kernel stores ``lround(p * 2**31)``; iptables-save prints it back with 11 decimals."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError("a probability from 0 to 1") from None
+    """The kernel stores ``lround(p * 2**31)``; iptables-save prints it back with 11 decimals.
+    p is read as strtod reads it; nan passes iptables' range check and is stored as 0."""
+    m = _STRTOD.fullmatch(text)
+    if m is None:
+        raise ValueError("a probability from 0 to 1")
+    sign, hexa, digits, special = m.groups()
+    value = (float.fromhex(sign + hexa) if hexa else float(sign + digits) if digits
+             else float(sign + special.partition("(")[0]))
+    if value != value:  # nan
+        value = 0.0
     if not 0.0 <= value <= 1.0:
         raise ValueError("a probability from 0 to 1")
     stored = int(value * 0x80000000 + 0.5)
