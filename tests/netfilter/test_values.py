@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import ipaddress
 import re
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -101,6 +102,11 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     (v.dnat_destination, "10.0.0.1-10.0.0.3", "10.0.0.1-10.0.0.3"),
     (v.dnat_destination, "10.0.0.1-10.0.0.1:http-80", "10.0.0.1:80"),
     (v.dnat_destination, "[fd00:0::1]:010", "[fd00::1]:8"),
+    # IPv6 as inet_ntop spells it (iptables-save's): a mapped IPv4 address dotted
+    (v.network, "::ffff:102:304", "::ffff:1.2.3.4/128"),
+    (v.network, "::ffff:1.2.3.4/ffff:ffff:ffff:ffff:ffff:ffff:ff00:ff",
+     "::ffff:1.0.0.4/ffff:ffff:ffff:ffff:ffff:ffff:ff00:ff"),
+    (v.address, "::FFFF:1.2.3.4", "::ffff:1.2.3.4"),
     (v.interface, "eth+", "eth+"),
     (v.interface, "a/b c\u00e9", "a/b c\u00e9"),  # iptables only warns of '/' and ' '
     (v.interface, "-x", "-x"),
@@ -224,11 +230,17 @@ _REF_CANONICAL: Final = re.compile(rf"(?:{_REF_OCTET}\.){{3}}{_REF_OCTET}")
 _REF_IPV4_PORT: Final = re.compile(rf"(?:{_REF_OCTET}\.){{3}}{_REF_OCTET}:([0-9]{{1,5}})")
 
 
+def _ref_text(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """inet_ntop's spelling, as iptables-save prints an address."""
+    return str(address) if address.version == 4 else socket.inet_ntop(socket.AF_INET6,
+                                                                         address.packed)
+
+
 def _ref_address(text: str) -> str:
     if _REF_CANONICAL.fullmatch(text):
         return text
     try:
-        return str(ipaddress.ip_address(text))
+        return _ref_text(ipaddress.ip_address(text))
     except ValueError:
         raise ValueError("an IPv4 or IPv6 address") from None
 
@@ -244,7 +256,8 @@ def _ref_masked(addr: str, mask: str) -> tuple[int, int, str]:
         raise ValueError(f"a mask of the address's family (IPv{a.version})")
     masked = type(a)(int(a) & int(m))
     bits = format(int(m), f"0{a.max_prefixlen}b")
-    text = f"{masked}/{bits.count('1')}" if "01" not in bits else f"{masked}/{m}"
+    text = (f"{_ref_text(masked)}/{bits.count('1')}" if "01" not in bits
+            else f"{_ref_text(masked)}/{_ref_text(m)}")
     return a.version, int(m), text
 
 
@@ -291,7 +304,7 @@ def _ref_network(text: str) -> str:
             raise ValueError
     except ValueError:
         raise ValueError("an address or network such as 10.0.0.0/8 or fd00::/64") from None
-    return f"{net.network_address}/{net.prefixlen}"
+    return f"{_ref_text(net.network_address)}/{net.prefixlen}"
 
 
 def _ref_network_bits(text: str) -> tuple[int, int, int]:

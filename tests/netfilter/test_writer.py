@@ -579,6 +579,14 @@ KERNEL_CASES = [
         -A INPUT -m statistic --mode random --probability nan -j ACCEPT
         COMMIT
         """),
+    # inet_ntop's spelling: an IPv4-mapped address ends in a dotted quad.
+    _case("ipv6-mapped-addresses", 6, """
+        *mangle
+        -A PREROUTING -s ::ffff:102:304 -d ::ffff:1.2.3.4/ffff:ffff:ffff:ffff:ffff:ffff:ff00:ff -j ACCEPT
+        -A PREROUTING -m conntrack --ctorigdst ::ffff:1.2.3.4 -j ACCEPT
+        -A PREROUTING -p tcp -j TPROXY --on-port 1 --on-ip ::ffff:1.2.3.4
+        COMMIT
+        """),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006
