@@ -609,6 +609,8 @@ BAD = [
      "COMMIT\n", [(2, 20, "REJECT", "REJECT --reject-with tcp-reset needs -p tcp")]),
     ("conntrack-without-options", "*filter\n-A INPUT -m conntrack -j ACCEPT\nCOMMIT\n",
      [(2, 13, "conntrack", "the conntrack match is incomplete")]),
+    ("ipv6-fragment", "*filter\n-A INPUT -f -j ACCEPT\n-A INPUT -d ::1 -f -j ACCEPT\n"
+     "COMMIT\n", [(2, 4, "-f", "-f in an IPv6 ruleset"), (3, 4, "-f", "-f in an IPv6 ruleset")]),
     ("mixed-families", "*nat\n-A OUTPUT -d 10.0.0.1 -j RETURN\n-A OUTPUT -d ::1 -j RETURN\n"
      "COMMIT\n", [(3, 14, "::1", "an IPv6 address in an IPv4 ruleset")]),
 ]

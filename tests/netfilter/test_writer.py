@@ -639,10 +639,11 @@ def test_iptables_save_counters_are_read_and_written_back(fresh_kernel: Kernel) 
     assert write_ruleset(ruleset, counters=True).splitlines() == saved
 
 
-def _refused(name: str, text: str, reason: str | None = None) -> object:
-    """A text both refuse, as it is (not dedented: a line of spaces must stay one)."""
+def _refused(name: str, text: str, reason: str | None = None, family: int = 4) -> object:
+    """A text both refuse, as it is (not dedented: a line of spaces must stay one); with
+    ``family`` 6, ip6tables-restore and an IPv6 ruleset."""
     marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-    return pytest.param(text, id=name, marks=marks)
+    return pytest.param(text, family, id=name, marks=marks)
 
 
 REFUSED_BY_THE_KERNEL = [
@@ -773,6 +774,10 @@ REFUSED_BY_THE_KERNEL = [
              "COMMIT\n"),
     _refused("probability-with-an-underscore", "*filter\n-A INPUT -m statistic --mode random "
              "--probability 0_5 -j ACCEPT\nCOMMIT\n"),
+    # ip6tables has no -f (an IPv6 header has no fragment bits), whatever tells the family.
+    _refused("ipv6-fragment", "*filter\n-A INPUT ! -f -j ACCEPT\nCOMMIT\n", family=6),
+    _refused("ipv6-fragment-before-an-ipv6-address", "*filter\n-A INPUT -f -j ACCEPT\n"
+             "-A INPUT -s ::1 -j ACCEPT\nCOMMIT\n", family=6),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"
@@ -782,12 +787,13 @@ REFUSED_BY_THE_KERNEL = [
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("text", REFUSED_BY_THE_KERNEL)
-def test_what_iptables_restore_refuses_the_parser_refuses(kernel: Kernel, text: str) -> None:
+@pytest.mark.parametrize(("text", "family"), REFUSED_BY_THE_KERNEL)
+def test_what_iptables_restore_refuses_the_parser_refuses(kernel: Kernel, text: str,
+                                                          family: int) -> None:
     with pytest.raises(AssertionError, match="refused the input"):
-        kernel.restore(text)
+        kernel.restore(text, family)
     with pytest.raises(ChainwalkError):
-        parse_text(text)
+        parse_text(text, family=6 if family == 6 else None)
 
 
 # -- properties --------------------------------------------------------------------------

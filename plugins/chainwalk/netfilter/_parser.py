@@ -1398,6 +1398,18 @@ class _Reader:
             self.problem(line, tok.column, "unknown option", tok.text,
                          "an option of -m MODULE or -j TARGET")
 
+    def no_ipv6_fragments(self) -> None:
+        """ip6tables refuses -f (an IPv6 header has no fragment bits: -m frag reads the
+        extension header). Checked once the file's family is known, for every rule."""
+        for table in self.tables.values():
+            for chain in table.chains:
+                for rule in chain.rules:
+                    base = rule.matches[0] if rule.matches else None
+                    if base is not None and base.module == BASE_MODULE \
+                            and base.get("fragment") is not None:
+                        self.problem(rule.line, rule.column, "-f in an IPv6 ruleset", "-f",
+                                     "no -f (ip6tables has -m frag instead)")
+
     def check_family(self, line: int, tok: Token, normal: str) -> None:
         family = v.family_of(normal)
         if self.family is None:
@@ -1529,6 +1541,8 @@ def _parse(reader: _Reader, text: str) -> Ruleset:
     gc.disable()
     try:
         reader.read(text)
+        if reader.family == 6:
+            reader.no_ipv6_fragments()
     finally:
         if collecting:
             if not gc.get_freeze_count():  # someone else's frozen objects stay frozen
