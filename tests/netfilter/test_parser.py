@@ -611,6 +611,9 @@ BAD = [
      [(2, 13, "conntrack", "the conntrack match is incomplete")]),
     ("ipv6-fragment", "*filter\n-A INPUT -f -j ACCEPT\n-A INPUT -d ::1 -f -j ACCEPT\n"
      "COMMIT\n", [(2, 4, "-f", "-f in an IPv6 ruleset"), (3, 4, "-f", "-f in an IPv6 ruleset")]),
+    ("reject-type-of-the-other-family", "*filter\n-A INPUT -d ::1 -j ACCEPT\n"
+     "-A INPUT -j REJECT --reject-with icmp-host-prohibited\nCOMMIT\n",
+     [(3, 4, "icmp-host-prohibited", "an IPv4 --reject-with in an IPv6 ruleset")]),
     ("mixed-families", "*nat\n-A OUTPUT -d 10.0.0.1 -j RETURN\n-A OUTPUT -d ::1 -j RETURN\n"
      "COMMIT\n", [(3, 14, "::1", "an IPv6 address in an IPv4 ruleset")]),
 ]
@@ -768,3 +771,14 @@ def test_a_windows_line_end_is_refused_where_it_is() -> None:
         (1, "the line ends with a carriage return"),
         (2, "the line ends with a carriage return"),
         (3, "the line ends with a carriage return")]
+
+
+def test_a_reject_type_tells_the_family_of_a_file_without_addresses() -> None:
+    """As an address does: ip6tables-save output may have no address but REJECT's type."""
+    ruleset = parse_text("*filter\n-A INPUT -j REJECT --reject-with icmp6-adm-prohibited\n"
+                         "-A INPUT -j REJECT\nCOMMIT\n")
+    assert ruleset.family == 6
+    output = ruleset.chain("filter", "INPUT")
+    assert output is not None
+    assert output.rules[1].target == Target("REJECT", (opt("reject-with",
+                                                           "icmp6-port-unreachable"),))

@@ -778,6 +778,13 @@ REFUSED_BY_THE_KERNEL = [
     _refused("ipv6-fragment", "*filter\n-A INPUT ! -f -j ACCEPT\nCOMMIT\n", family=6),
     _refused("ipv6-fragment-before-an-ipv6-address", "*filter\n-A INPUT -f -j ACCEPT\n"
              "-A INPUT -s ::1 -j ACCEPT\nCOMMIT\n", family=6),
+    # REJECT's ICMP types and TPROXY's --on-ip are of one family.
+    _refused("ipv4-reject-type-in-ipv6", "*filter\n-A INPUT -j REJECT --reject-with "
+             "icmp-port-unreachable\nCOMMIT\n", family=6),
+    _refused("ipv6-reject-type-after-an-ipv4-address", "*filter\n-A INPUT -s 10.0.0.1 -j ACCEPT\n"
+             "-A INPUT -j REJECT --reject-with icmp6-port-unreachable\nCOMMIT\n"),
+    _refused("ipv6-tproxy-address-in-ipv4", "*mangle\n-A PREROUTING -s 10.0.0.1 -p tcp -j TPROXY "
+             "--on-port 1 --on-ip ::1\nCOMMIT\n"),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"

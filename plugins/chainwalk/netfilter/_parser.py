@@ -1398,6 +1398,27 @@ class _Reader:
             self.problem(line, tok.column, "unknown option", tok.text,
                          "an option of -m MODULE or -j TARGET")
 
+    def family_targets(self, table: Table) -> None:
+        """REJECT's ICMP types and TPROXY's --on-ip are of one family: iptables-restore
+        refuses icmp6-port-unreachable or --on-ip ::1, ip6tables-restore the others. Like
+        an address, the first one tells the family of a file that has not told it."""
+        for chain in table.chains:
+            for rule in chain.rules:
+                target = rule.target
+                if target is None or target.name not in ("REJECT", "TPROXY"):
+                    continue
+                option = target.get("reject-with" if target.name == "REJECT" else "on-ip")
+                if option is None or option.value == "tcp-reset":
+                    continue
+                value = option.value
+                found = 6 if value.startswith("icmp6-") or ":" in value else 4
+                if self.family is None:
+                    self.family = found
+                elif found != self.family:
+                    self.problem(rule.line, rule.column, f"an IPv{found} --{option.name} in an "
+                                 f"IPv{self.family} ruleset", value,
+                                 f"one of IPv{self.family}")
+
     def no_ipv6_fragments(self) -> None:
         """ip6tables refuses -f (an IPv6 header has no fragment bits: -m frag reads the
         extension header). Checked once the file's family is known, for every rule."""
@@ -1541,6 +1562,9 @@ def _parse(reader: _Reader, text: str) -> Ruleset:
     gc.disable()
     try:
         reader.read(text)
+        for table in reader.tables.values():
+            if reader.uses[table.name] & _FAMILY_USES:
+                reader.family_targets(table)
         if reader.family == 6:
             reader.no_ipv6_fragments()
     finally:
