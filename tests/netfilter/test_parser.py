@@ -614,6 +614,9 @@ BAD = [
     ("reject-type-of-the-other-family", "*filter\n-A INPUT -d ::1 -j ACCEPT\n"
      "-A INPUT -j REJECT --reject-with icmp-host-prohibited\nCOMMIT\n",
      [(3, 4, "icmp-host-prohibited", "an IPv4 --reject-with in an IPv6 ruleset")]),
+    ("ipv4-in-an-ipv6-option", "*nat\n-A OUTPUT -d ::1 -j RETURN\n-A OUTPUT -p tcp -j DNAT "
+     "--to-destination 10.0.0.1:80\nCOMMIT\n",
+     [(3, 4, "10.0.0.1:80", "an IPv4 address in --to-destination in an IPv6 ruleset")]),
     ("mixed-families", "*nat\n-A OUTPUT -d 10.0.0.1 -j RETURN\n-A OUTPUT -d ::1 -j RETURN\n"
      "COMMIT\n", [(3, 14, "::1", "an IPv6 address in an IPv4 ruleset")]),
 ]

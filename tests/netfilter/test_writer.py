@@ -785,6 +785,15 @@ REFUSED_BY_THE_KERNEL = [
              "-A INPUT -j REJECT --reject-with icmp6-port-unreachable\nCOMMIT\n"),
     _refused("ipv6-tproxy-address-in-ipv4", "*mangle\n-A PREROUTING -s 10.0.0.1 -p tcp -j TPROXY "
              "--on-port 1 --on-ip ::1\nCOMMIT\n"),
+    # ip6tables has no icmp match, and takes no IPv4 address in an extension's options.
+    _refused("icmp-match-in-ipv6", "*filter\n-A INPUT -p icmp --icmp-type 8 -j ACCEPT\n"
+             "COMMIT\n", family=6),
+    _refused("ipv4-range-in-ipv6", "*filter\n-A INPUT -m iprange --src-range 1.2.3.4-1.2.3.5 "
+             "-j ACCEPT\nCOMMIT\n", family=6),
+    _refused("ipv4-conntrack-address-in-ipv6", "*filter\n-A INPUT -m conntrack --ctorigdst "
+             "1.2.3.4 -j ACCEPT\nCOMMIT\n", family=6),
+    _refused("ipv4-dnat-in-ipv6", "*nat\n-A OUTPUT -p tcp -j DNAT --to-destination 1.2.3.4:80\n"
+             "COMMIT\n", family=6),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"

@@ -1419,17 +1419,18 @@ class _Reader:
                                  f"IPv{self.family} ruleset", value,
                                  f"one of IPv{self.family}")
 
-    def no_ipv6_fragments(self) -> None:
-        """ip6tables refuses -f (an IPv6 header has no fragment bits: -m frag reads the
-        extension header). Checked once the file's family is known, for every rule."""
+    def no_ipv4_in_ipv6(self) -> None:
+        """What ip6tables refuses but a rule read alone cannot tell: -f (an IPv6 header has
+        no fragment bits: -m frag reads the extension header), the icmp match (ip6tables
+        has icmp6), and an IPv4 address in conntrack's, iprange's or a NAT target's
+        options. Checked once the file's family is known, for every rule."""
         for table in self.tables.values():
             for chain in table.chains:
                 for rule in chain.rules:
-                    base = rule.matches[0] if rule.matches else None
-                    if base is not None and base.module == BASE_MODULE \
-                            and base.get("fragment") is not None:
-                        self.problem(rule.line, rule.column, "-f in an IPv6 ruleset", "-f",
-                                     "no -f (ip6tables has -m frag instead)")
+                    found = _ipv4_only(rule)
+                    if found is not None:
+                        self.problem(rule.line, rule.column, f"{found[0]} in an IPv6 ruleset",
+                                     found[1], found[2])
 
     def check_family(self, line: int, tok: Token, normal: str) -> None:
         family = v.family_of(normal)
@@ -1482,6 +1483,39 @@ class _Reader:
         from ._validate import validate_table
 
         self.problems.extend(validate_table(table, graph, uses))
+
+
+# Options whose addresses are of the family of the ruleset (see _ipv4_only).
+_ADDRESS_OPTIONS: Final = frozenset({"ctorigsrc", "ctorigdst", "ctreplsrc", "ctrepldst",
+                                     "src-range", "dst-range", "to-destination", "to-source"})
+
+
+def _ipv4_only(rule: Rule) -> tuple[str, str, str] | None:
+    """What of ``rule`` only IPv4 has, as (what, token, expected), if anything."""
+    for match in rule.matches:
+        if match.module == BASE_MODULE:
+            if match.get("fragment") is not None:
+                return "-f", "-f", "no -f (ip6tables has -m frag instead)"
+        elif match.module == "icmp":
+            return "the icmp match", "icmp", "-m icmp6 (which chainwalk does not read)"
+        else:
+            found = _ipv4_option(match.options)
+            if found is not None:
+                return found
+    target = rule.target
+    return None if target is None or target.is_chain else _ipv4_option(target.options)
+
+
+def _ipv4_option(options: tuple[Option, ...]) -> tuple[str, str, str] | None:
+    for option in options:
+        if option.name in _ADDRESS_OPTIONS:
+            host = option.value.partition("-")[0]
+            if option.name.startswith("to-"):  # ADDRESS[:PORT], [ADDRESS]:PORT or :PORT
+                host = "" if host[:1] == "[" or host.count(":") > 1 else host.partition(":")[0]
+            if host and ":" not in host:
+                return (f"an IPv4 address in --{option.name}", option.value,
+                        "an IPv6 address")
+    return None
 
 
 def _tcp_only(tspec: TargetSpec, options: list[Option], proto: Option | None) -> Option | None:
@@ -1566,7 +1600,7 @@ def _parse(reader: _Reader, text: str) -> Ruleset:
             if reader.uses[table.name] & _FAMILY_USES:
                 reader.family_targets(table)
         if reader.family == 6:
-            reader.no_ipv6_fragments()
+            reader.no_ipv4_in_ipv6()
     finally:
         if collecting:
             if not gc.get_freeze_count():  # someone else's frozen objects stay frozen
