@@ -79,6 +79,10 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     (v.icmp_type, "tos-host-r", "5/3"),
     (v.network, "010.0x0a.1/030", "8.10.1.0/24"),
     (v.network, "80", "80.0.0.0/32"),
+    # conntrack's: inet_aton's reading, the host bits kept (seen)
+    (v.conntrack_network, "80", "0.0.0.80"),
+    (v.conntrack_network, "10.1/255.255.0.0", "10.0.0.1/16"),
+    (v.conntrack_network, "fd00::1/0x40", "fd00::1/64"),
     # owner ids: a range of one id is that id; names are kept as written
     (v.id_range, "1337", "1337"),
     (v.id_range, "1000-2000", "1000-2000"),

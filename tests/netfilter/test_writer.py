@@ -587,6 +587,19 @@ KERNEL_CASES = [
         -A PREROUTING -p tcp -j TPROXY --on-port 1 --on-ip ::ffff:1.2.3.4
         COMMIT
         """),
+    # conntrack's addresses as getaddrinfo reads them (inet_aton: "80" is 0.0.0.80, "10.1"
+    # 10.0.0.1), the host bits kept.
+    _case("conntrack-addresses", 4, """
+        *filter
+        -A INPUT -m conntrack --ctorigdst 80 --ctorigsrc 0x0a.1 -j ACCEPT
+        -A INPUT -m conntrack ! --ctrepldst 1.2.3.4/255.255.0.0 --ctreplsrc 10.0.0.9/010 -j ACCEPT
+        COMMIT
+        """),
+    _case("ipv6-conntrack-addresses", 6, """
+        *filter
+        -A INPUT -m conntrack --ctorigdst fd00::1/64 --ctorigsrc fd00:0::1/128 -j ACCEPT
+        COMMIT
+        """),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006
@@ -794,6 +807,8 @@ REFUSED_BY_THE_KERNEL = [
              "1.2.3.4 -j ACCEPT\nCOMMIT\n", family=6),
     _refused("ipv4-dnat-in-ipv6", "*nat\n-A OUTPUT -p tcp -j DNAT --to-destination 1.2.3.4:80\n"
              "COMMIT\n", family=6),
+    _refused("conntrack-address-with-a-sign", "*filter\n-A INPUT -m conntrack --ctorigdst "
+             "+1.2.3.4 -j ACCEPT\nCOMMIT\n"),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"

@@ -588,10 +588,47 @@ def protocol_number(text: str) -> str:
 
 
 def conntrack_network(text: str) -> str:
-    """conntrack's addresses: like ``network`` but a single host prints without its length."""
-    normal = network(text)
-    address, _, length = normal.partition("/")
-    return address if length in ("32", "128") else normal
+    """conntrack's addresses: an IPv4 address as inet_aton reads it (getaddrinfo's: "80" is
+    0.0.0.80, "10.1" 10.0.0.1, no sign), a prefix length as xtables_strtoui reads it or a
+    mask; the host bits kept (iptables-save prints 1.2.3.4/16), a single host without its
+    length. IPv6 as ``network`` reads it."""
+    addr, slash, mask = text.partition("/")
+    if ":" in text:  # IPv6: the host bits kept too
+        normal = network(text)
+        kept = f"{address(addr)}/{normal.partition('/')[2]}"
+        return kept.partition("/")[0] if kept.endswith("/128") else kept
+    value = _aton(addr)
+    length: int | None = c_number(mask, 32) if slash and "." not in mask else 32
+    if slash and "." in mask:
+        ones = _aton(mask) if mask.count(".") == 3 else -1
+        contiguous = [n for n in range(33) if ones == (MAX_U32 << (32 - n)) & MAX_U32]
+        if not contiguous:  # iptables-save prints no mask then; this keeps the mask
+            return network(text)
+        length = contiguous[0]
+    if value < 0 or length is None:
+        raise ValueError("an address or network such as 10.0.0.0/8")
+    host = f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+    return host if length == 32 else f"{host}/{length}"
+
+
+_ATON_PART: Final = re.compile(r"0[xX][0-9a-fA-F]{1,8}|0[0-7]{0,11}|[1-9][0-9]{0,9}")
+
+
+def _aton(text: str) -> int:
+    """An IPv4 address as inet_aton reads it, exactly, or -1: one to four parts, each hex
+    (0x), octal (0) or decimal; the last part fills the bits the others leave."""
+    parts = text.split(".")
+    if len(parts) > 4 or not all(_ATON_PART.fullmatch(p) for p in parts):
+        return -1
+    numbers = [int(p, 16) if p[1:2] in ("x", "X") else int(p, 8) if p[:1] == "0" else int(p)
+               for p in parts]
+    last_bits = 32 - 8 * (len(numbers) - 1)
+    if any(n > 255 for n in numbers[:-1]) or numbers[-1] >> last_bits:
+        return -1
+    value = 0
+    for n in numbers[:-1]:
+        value = value << 8 | n
+    return value << last_bits | numbers[-1]
 
 
 # iptables' ICMP type names, printed back as ``type`` or ``type/code``.
