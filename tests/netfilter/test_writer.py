@@ -600,6 +600,12 @@ KERNEL_CASES = [
         -A INPUT -m conntrack --ctorigdst fd00::1/64 --ctorigsrc fd00:0::1/128 -j ACCEPT
         COMMIT
         """),
+    # iprange reads its addresses as -s does; one address is a range of it.
+    _case("iprange-addresses", 4, """
+        *filter
+        -A INPUT -m iprange --src-range 010.0.0.1-10.1 --dst-range 80 -j ACCEPT
+        COMMIT
+        """),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006

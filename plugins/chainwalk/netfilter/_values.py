@@ -432,11 +432,20 @@ def id_bounds(text: str) -> tuple[int, int]:
     return int(low), int(high or low)
 
 
+def _range_address(text: str) -> str:
+    """iprange's address: an IPv4 one as iptables reads -s's (see _c_ipv4), else IPv6."""
+    value = _c_ipv4(text) if ":" not in text else -1
+    if value < 0:
+        return address(text)
+    return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+
+
 def address_range(text: str) -> str:
+    """iprange's ``FIRST-LAST``; one address is the range of it (iptables-save prints
+    ``a-a``)."""
     low, dash, high = text.partition("-")
-    if not dash:
-        raise ValueError("an address range such as 10.0.0.1-10.0.0.9")
-    lo, hi = address(low), address(high)
+    lo = _range_address(low)
+    hi = _range_address(high) if dash else lo
     if int(ipaddress.ip_address(lo)) > int(ipaddress.ip_address(hi)) or (
             ":" in lo) != (":" in hi):
         raise ValueError("a range whose first address is not above its last")
