@@ -617,6 +617,9 @@ BAD = [
     ("ipv4-in-an-ipv6-option", "*nat\n-A OUTPUT -d ::1 -j RETURN\n-A OUTPUT -p tcp -j DNAT "
      "--to-destination 10.0.0.1:80\nCOMMIT\n",
      [(3, 4, "10.0.0.1:80", "an IPv4 address in --to-destination in an IPv6 ruleset")]),
+    ("nth-packet-not-below-every", "*nat\n-A OUTPUT -m statistic --mode nth --every 2 "
+     "--packet 2 -j RETURN\nCOMMIT\n",
+     [(2, 14, "statistic", "the statistic match is incomplete")]),
     ("mixed-families", "*nat\n-A OUTPUT -d 10.0.0.1 -j RETURN\n-A OUTPUT -d ::1 -j RETURN\n"
      "COMMIT\n", [(3, 14, "::1", "an IPv6 address in an IPv4 ruleset")]),
 ]

@@ -838,6 +838,13 @@ REFUSED_BY_THE_KERNEL = [
              "-j ACCEPT\nCOMMIT\n",
              reason="an ipset is the node's business, not the file's; the kernel refuses a "
                     "set that does not exist"),
+    # libxt_statistic: --packet below --every, --every at least 1, --probability alone.
+    _refused("nth-packet-not-below-every", "*filter\n-A INPUT -m statistic --mode nth --every 3 "
+             "--packet 3 -j ACCEPT\nCOMMIT\n"),
+    _refused("nth-every-0", "*filter\n-A INPUT -m statistic --mode nth --every 0 --packet 0 "
+             "-j ACCEPT\nCOMMIT\n"),
+    _refused("probability-with-every", "*filter\n-A INPUT -m statistic --mode random "
+             "--probability 0.5 --every 2 -j ACCEPT\nCOMMIT\n"),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"

@@ -123,6 +123,13 @@ def _statistic(options: list[Option]) -> list[Option]:
     # "--packet"'), so there is no default to fill in.
     if mode == "nth" and ("every" not in names or "packet" not in names):
         raise ValueError("--every and --packet with --mode nth")
+    # libxt_statistic: --probability goes with neither --every nor --packet, --every is at
+    # least 1 and --packet below it.
+    if "probability" in names and names & {"every", "packet"}:
+        raise ValueError("--probability without --every or --packet")
+    values = {o.name: o.value for o in options}
+    if "every" in values and not 0 <= int(values.get("packet", "0")) < int(values["every"]):
+        raise ValueError("--every N of at least 1 and --packet P with 0 <= P <= N - 1")
     return options
 
 
