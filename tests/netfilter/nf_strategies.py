@@ -391,6 +391,11 @@ def rule_text(draw: Draw, family: int, table: str, chain: str, user_chains: tupl
         implicit = spec.implicit and protocol == name and modules.count(name) == 1 \
             and draw(st.booleans())
         options = draw(extension_options(spec, family))
+        if name == "addrtype" and not hook_free:
+            # The kernel refuses a limit to an interface the built-in chain's packets lack.
+            lacking = {"OUTPUT": "--limit-iface-in", "POSTROUTING": "--limit-iface-in",
+                       "PREROUTING": "--limit-iface-out", "INPUT": "--limit-iface-out"}
+            options = [o for o in options if o != lacking.get(chain)]
         if implicit:
             parts.extend(options)
         else:

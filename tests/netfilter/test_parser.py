@@ -620,6 +620,9 @@ BAD = [
     ("nth-packet-not-below-every", "*nat\n-A OUTPUT -m statistic --mode nth --every 2 "
      "--packet 2 -j RETURN\nCOMMIT\n",
      [(2, 14, "statistic", "the statistic match is incomplete")]),
+    ("limit-iface-in-in-output", "*nat\n-A OUTPUT -m addrtype --src-type LOCAL "
+     "--limit-iface-in -j RETURN\nCOMMIT\n",
+     [(2, 4, "--limit-iface-in", "can't use --limit-iface-in with OUTPUT")]),
     ("mixed-families", "*nat\n-A OUTPUT -d 10.0.0.1 -j RETURN\n-A OUTPUT -d ::1 -j RETURN\n"
      "COMMIT\n", [(3, 14, "::1", "an IPv6 address in an IPv4 ruleset")]),
 ]

@@ -845,6 +845,12 @@ REFUSED_BY_THE_KERNEL = [
              "-j ACCEPT\nCOMMIT\n"),
     _refused("probability-with-every", "*filter\n-A INPUT -m statistic --mode random "
              "--probability 0.5 --every 2 -j ACCEPT\nCOMMIT\n"),
+    # The kernel's addrtype: no --limit-iface-in where the packet has no incoming interface
+    # (in a built-in chain; in a user chain that OUTPUT calls, both take it, as for -i).
+    _refused("limit-iface-in-in-output", "*filter\n-A OUTPUT -m addrtype --src-type LOCAL "
+             "--limit-iface-in -j ACCEPT\nCOMMIT\n"),
+    _refused("limit-iface-out-in-prerouting", "*nat\n-A PREROUTING -m addrtype --dst-type LOCAL "
+             "--limit-iface-out -j ACCEPT\nCOMMIT\n"),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"

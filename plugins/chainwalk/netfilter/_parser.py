@@ -992,17 +992,17 @@ class _Reader:
 
     def interfaces_fit(self, line: int, column: int, chain: str, rule: Rule) -> bool:
         """iptables refuses -i in a built-in OUTPUT/POSTROUTING chain and -o in
-        PREROUTING/INPUT: the packet has no such interface there."""
-        base = rule.matches[0] if rule.matches and rule.matches[0].module == BASE_MODULE \
-            else None
-        if base is None:
-            return True
-        for flag, name, chains in (("-i", "in-interface", ("OUTPUT", "POSTROUTING")),
-                                   ("-o", "out-interface", ("PREROUTING", "INPUT"))):
-            if chain in chains and base.get(name) is not None:
-                self.problem(line, column, f"can't use {flag} with {chain}", flag,
-                             f"no {flag} in a rule of the built-in {chain} chain")
-                return False
+        PREROUTING/INPUT: the packet has no such interface there. So does the kernel's
+        addrtype --limit-iface-in and --limit-iface-out."""
+        for match in rule.matches:
+            checks = _INTERFACE_CHECKS.get(match.module)
+            if checks is None:
+                continue
+            for flag, name, chains in checks:
+                if chain in chains and match.get(name) is not None:
+                    self.problem(line, column, f"can't use {flag} with {chain}", flag,
+                                 f"no {flag} in a rule of the built-in {chain} chain")
+                    return False
         return True
 
     def chain_of(self, line: int, token: Token | None) -> _ChainDraft | None:
@@ -1516,6 +1516,16 @@ def _ipv4_option(options: tuple[Option, ...]) -> tuple[str, str, str] | None:
                 return (f"an IPv4 address in --{option.name}", option.value,
                         "an IPv6 address")
     return None
+
+
+# What names an interface a built-in chain's packets lack, by module: (flag, option,
+# chains where it is refused).
+_INTERFACE_CHECKS: Final = {
+    BASE_MODULE: (("-i", "in-interface", ("OUTPUT", "POSTROUTING")),
+                  ("-o", "out-interface", ("PREROUTING", "INPUT"))),
+    "addrtype": (("--limit-iface-in", "limit-iface-in", ("OUTPUT", "POSTROUTING")),
+                 ("--limit-iface-out", "limit-iface-out", ("PREROUTING", "INPUT"))),
+}
 
 
 def _tcp_only(tspec: TargetSpec, options: list[Option], proto: Option | None) -> Option | None:
