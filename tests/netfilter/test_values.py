@@ -71,6 +71,8 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     # udp's, conntrack's and TPROXY's ports: the newer option parser reads them in decimal
     (v.decimal_port_range, "010:+020", "10:20"),
     (v.decimal_port_range, "080", "80"),
+    (v.decimal_port, "65536", 0),  # getaddrinfo's service: 16 bits of a C int (seen)
+    (v.decimal_port, "4294967296", 0),
     (v.protocol, "+06", "tcp"),
     (v.protocol, "ICMPv6", "ipv6-icmp"),
     (v.protocol_number, "0x11", "17"),
@@ -159,6 +161,7 @@ REFUSED: list[tuple[Callable[[str], object], str, str]] = [
     (v.integer, "-1", "a number (decimal, 0x hex or 0 octal)"),
     (v.port, "080", "a port number or service name"),
     (v.decimal_port, "0x10", "a port number or service name"),
+    (v.decimal_port, "4294967295", "a port from 0 to 65535"),
     (v.protocol_number, "Tcp", "a protocol name (tcp, udp, icmp, all...) or number"),
     (v.icmp_type, "08", "an ICMP type name (echo-request, ...) or TYPE[/CODE]"),
     (v.icmp_type, "e", "one ICMP type name: e begins echo-reply and echo-request"),

@@ -547,6 +547,7 @@ KERNEL_CASES = [
         -A PREROUTING -p tcp --dport 010 -m conntrack --ctorigdstport 010 -j ACCEPT
         -A PREROUTING -p udp -m multiport --dports 010 -j ACCEPT
         -A PREROUTING -p tcp -j TPROXY --on-port 010 --tproxy-mark 0x1/0x1
+        -A PREROUTING -p udp --dport 65537 -m conntrack --ctorigdstport 70000:80000 -j ACCEPT
         COMMIT
         """),
     # -D deletes the rule at a position, or the first rule that is the one given (as
@@ -800,6 +801,8 @@ REFUSED_BY_THE_KERNEL = [
     _refused("ambiguous-icmp-type", "*filter\n-A INPUT -p icmp --icmp-type ttl -j ACCEPT\n"
              "COMMIT\n"),
     _refused("protocol-256", "*filter\n-A INPUT -p 256 -j ACCEPT\nCOMMIT\n"),
+    _refused("udp-port-of-a-negative-int", "*filter\n-A INPUT -p udp --dport 4294967295 "
+             "-j ACCEPT\nCOMMIT\n"),
     _refused("udp-port-in-hex", "*filter\n-A INPUT -p udp --dport 0x35 -j ACCEPT\nCOMMIT\n"),
     _refused("ctproto-in-mixed-case", "*filter\n-A INPUT -m conntrack --ctproto Tcp "
              "-j ACCEPT\nCOMMIT\n"),

@@ -268,14 +268,20 @@ def protocol(text: str) -> str:
 
 def port(text: str, base: int = 0) -> int:
     """A port number as xtables_parse_port reads it (strtoul, ``base`` 0: "0x50" is 80,
-    "010" is 8, "080" is nothing; the newer option parser's ``base`` 10: "010" is 10),
-    else a service name."""
+    "010" is 8, "080" is nothing), else a service name. ``base`` 10: as the newer option
+    parser reads it, through getaddrinfo's service: "010" is 10, and the number is cut to
+    a C int (one that is negative is refused), then to 16 bits: 65536 is 0, 4294967296 is
+    0, 4294967295 nothing (as the kernel shows)."""
     if text.isascii() and text.isdigit() and text[0] != "0" and len(text) <= 5:
         value = int(text)  # most ports: plain decimal
+        if base == 10:
+            return value & 0xFFFF
     else:
-        found = c_number(text, 65535, base)
+        found = c_number(text, 65535 if base == 0 else 2**64 - 1, base)
+        if found is not None and base == 10 and found & 0xFFFFFFFF >= 2**31:
+            raise ValueError("a port from 0 to 65535")
         if found is not None:
-            return found
+            return found & 0xFFFF
         if (_C_NUMBER if base == 0 else _C_DECIMAL).fullmatch(text):
             raise ValueError("a port from 0 to 65535")
         try:
