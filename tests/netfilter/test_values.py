@@ -92,6 +92,8 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     (v.id_range, "1000-2000", "1000-2000"),
     (v.id_range, "5-5", "5"),
     (v.id_range, "java", "java"),
+    (v.id_range, "0x539", "1337"),  # xtables_strtoui's numbers (seen)
+    (v.id_range, "010-0x10", "8-16"),
     # statistic: the kernel stores lround(p * 2**31), iptables-save prints 11 decimals (seen)
     (v.probability, "0.5", "0.50000000000"),
     (v.probability, "0x0.8", "0.50000000000"),  # strtod's readings (seen)

@@ -626,6 +626,11 @@ KERNEL_CASES = [
         COMMIT
         """, reason="iptables takes a range whose first address is above its last (it "
                     "matches nothing); chainwalk refuses it"),
+    _case("owner-ids-as-strtoul-reads-them", 4, """
+        *filter
+        -A OUTPUT -m owner --uid-owner 0x539 --gid-owner 0100-0200 -j ACCEPT
+        COMMIT
+        """),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006
@@ -854,6 +859,7 @@ REFUSED_BY_THE_KERNEL = [
              "--limit-iface-in -j ACCEPT\nCOMMIT\n"),
     _refused("limit-iface-out-in-prerouting", "*nat\n-A PREROUTING -m addrtype --dst-type LOCAL "
              "--limit-iface-out -j ACCEPT\nCOMMIT\n"),
+    _refused("owner-id-08", "*filter\n-A OUTPUT -m owner --uid-owner 08 -j ACCEPT\nCOMMIT\n"),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"

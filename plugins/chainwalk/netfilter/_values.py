@@ -415,15 +415,17 @@ def id_range(text: str) -> str:
     """
     if _USER_NAME.match(text):
         return text
+    # Numbers as xtables_strtoui reads them ("0x539" is 1337), written in decimal.
     low, dash, high = text.partition("-")
-    if not low.isdigit() or (dash and not high.isdigit()):
+    if not _C_NUMBER.fullmatch(low) or (dash and not _C_NUMBER.fullmatch(high)):
         raise ValueError("a uid/gid, a range such as 1000-2000, or a name")
-    first, last = decimal(low, MAX_ID), decimal(high, MAX_ID) if dash else 0
+    first = c_number(low, MAX_ID)
+    last = c_number(high, MAX_ID) if dash else first
     if first is None or last is None:
         raise ValueError(f"ids from 0 to {MAX_ID}")
-    if dash and first > last:
+    if first > last:
         raise ValueError("a range whose first id is not above its last")
-    return text if dash and low != high else low
+    return str(first) if first == last else f"{first}-{last}"
 
 
 def named_ids(values: Iterable[str]) -> tuple[int, ...]:
