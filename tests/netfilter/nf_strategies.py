@@ -33,6 +33,8 @@ CT_STATES = (*STATES, "SNAT", "DNAT")
 CT_STATUS = ("NONE", "EXPECTED", "SEEN_REPLY", "ASSURED", "CONFIRMED")
 ADDRTYPES = ("UNSPEC", "UNICAST", "LOCAL", "BROADCAST", "ANYCAST", "MULTICAST", "BLACKHOLE",
              "UNREACHABLE", "PROHIBIT", "THROW", "NAT", "XRESOLVE")
+# The types the kernel's addrtype takes for IPv6.
+ADDRTYPES6 = ("UNSPEC", "UNICAST", "LOCAL", "ANYCAST", "MULTICAST", "UNREACHABLE")
 REJECT4 = ("icmp-net-unreachable", "icmp-host-unreachable", "icmp-port-unreachable",
            "icmp-proto-unreachable", "icmp-net-prohibited", "icmp-host-prohibited",
            "icmp-admin-prohibited", "tcp-reset")
@@ -182,7 +184,8 @@ def values_for(name: str, family: int) -> st.SearchStrategy[tuple[str, ...]]:
         "ctorigsrcport": port_range(), "ctorigdstport": port_range(),
         "ctstatus": word_list(CT_STATUS), "ctdir": st.sampled_from(["ORIGINAL", "reply"]),
         "comment": free_text(60),
-        "src-type": word_list(ADDRTYPES), "dst-type": word_list(ADDRTYPES),
+        "src-type": word_list(ADDRTYPES if family == 4 else ADDRTYPES6),
+        "dst-type": word_list(ADDRTYPES if family == 4 else ADDRTYPES6),
         "mode": st.sampled_from(["random", "nth", "Random"]),
         "probability": probability(), "every": st.integers(1, 1000).map(str),
         "packet": st.integers(0, 999).map(str),

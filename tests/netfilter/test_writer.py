@@ -860,6 +860,8 @@ REFUSED_BY_THE_KERNEL = [
     _refused("limit-iface-out-in-prerouting", "*nat\n-A PREROUTING -m addrtype --dst-type LOCAL "
              "--limit-iface-out -j ACCEPT\nCOMMIT\n"),
     _refused("owner-id-08", "*filter\n-A OUTPUT -m owner --uid-owner 08 -j ACCEPT\nCOMMIT\n"),
+    _refused("ipv4-addrtype-in-ipv6", "*filter\n-A INPUT -m addrtype --dst-type LOCAL,BROADCAST "
+             "-j ACCEPT\nCOMMIT\n", family=6),
     _refused("source-after-equals", "*filter\n-A INPUT --source=10.0.0.1 -j ACCEPT\n"
              "COMMIT\n"),
     _refused("empty-interface-after-equals", "*filter\n-A INPUT --in-interface= -j ACCEPT\n"

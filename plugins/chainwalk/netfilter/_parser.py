@@ -1422,8 +1422,9 @@ class _Reader:
     def no_ipv4_in_ipv6(self) -> None:
         """What ip6tables refuses but a rule read alone cannot tell: -f (an IPv6 header has
         no fragment bits: -m frag reads the extension header), the icmp match (ip6tables
-        has icmp6), and an IPv4 address in conntrack's, iprange's or a NAT target's
-        options. Checked once the file's family is known, for every rule."""
+        has icmp6), addrtype's IPv4-only types, and an IPv4 address in conntrack's,
+        iprange's or a NAT target's options. Checked once the file's family is known, for
+        every rule."""
         for table in self.tables.values():
             for chain in table.chains:
                 for rule in chain.rules:
@@ -1485,6 +1486,9 @@ class _Reader:
         self.problems.extend(validate_table(table, graph, uses))
 
 
+# The address types the kernel's addrtype refuses for IPv6.
+_IPV4_ADDRTYPES: Final = frozenset({"BROADCAST", "BLACKHOLE", "PROHIBIT", "THROW", "NAT",
+                                    "XRESOLVE"})
 # Options whose addresses are of the family of the ruleset (see _ipv4_only).
 _ADDRESS_OPTIONS: Final = frozenset({"ctorigsrc", "ctorigdst", "ctreplsrc", "ctrepldst",
                                      "src-range", "dst-range", "to-destination", "to-source"})
@@ -1498,6 +1502,11 @@ def _ipv4_only(rule: Rule) -> tuple[str, str, str] | None:
                 return "-f", "-f", "no -f (ip6tables has -m frag instead)"
         elif match.module == "icmp":
             return "the icmp match", "icmp", "-m icmp6 (which chainwalk does not read)"
+        elif match.module == "addrtype":
+            for option in match.options:
+                if set(option.value.split(",")) & _IPV4_ADDRTYPES:
+                    return (f"--{option.name} {option.value}", option.value,
+                            "UNSPEC, UNICAST, LOCAL, ANYCAST, MULTICAST or UNREACHABLE")
         else:
             found = _ipv4_option(match.options)
             if found is not None:
