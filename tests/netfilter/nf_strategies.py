@@ -33,6 +33,8 @@ CT_STATES = (*STATES, "SNAT", "DNAT")
 CT_STATUS = ("NONE", "EXPECTED", "SEEN_REPLY", "ASSURED", "CONFIRMED")
 ADDRTYPES = ("UNSPEC", "UNICAST", "LOCAL", "BROADCAST", "ANYCAST", "MULTICAST", "BLACKHOLE",
              "UNREACHABLE", "PROHIBIT", "THROW", "NAT", "XRESOLVE")
+# The types the kernel's addrtype takes for IPv6.
+ADDRTYPES6 = ("UNSPEC", "UNICAST", "LOCAL", "ANYCAST", "MULTICAST", "UNREACHABLE")
 REJECT4 = ("icmp-net-unreachable", "icmp-host-unreachable", "icmp-port-unreachable",
            "icmp-proto-unreachable", "icmp-net-prohibited", "icmp-host-prohibited",
            "icmp-admin-prohibited", "tcp-reset")
@@ -64,8 +66,16 @@ def port_range(draw: Draw, sep: str = ":") -> str:
 
 
 @st.composite
+def _multiport_item(draw: Draw) -> str:
+    """A port, or a range with both bounds, the first below the last (multiport's)."""
+    low, high = sorted((draw(_port()), draw(_port())))
+    return str(low) if low == high or draw(st.booleans()) else f"{low}:{high}"
+
+
+@st.composite
 def port_list(draw: Draw) -> str:
-    items = draw(st.lists(st.one_of(_port().map(str), port_range()), min_size=1, max_size=7))
+    # At most 7: a range takes two of multiport's 15 places.
+    items = draw(st.lists(_multiport_item(), min_size=1, max_size=7))
     return ",".join(items)
 
 
@@ -174,7 +184,8 @@ def values_for(name: str, family: int) -> st.SearchStrategy[tuple[str, ...]]:
         "ctorigsrcport": port_range(), "ctorigdstport": port_range(),
         "ctstatus": word_list(CT_STATUS), "ctdir": st.sampled_from(["ORIGINAL", "reply"]),
         "comment": free_text(60),
-        "src-type": word_list(ADDRTYPES), "dst-type": word_list(ADDRTYPES),
+        "src-type": word_list(ADDRTYPES if family == 4 else ADDRTYPES6),
+        "dst-type": word_list(ADDRTYPES if family == 4 else ADDRTYPES6),
         "mode": st.sampled_from(["random", "nth", "Random"]),
         "probability": probability(), "every": st.integers(1, 1000).map(str),
         "packet": st.integers(0, 999).map(str),
@@ -335,8 +346,14 @@ def rule_text(draw: Draw, family: int, table: str, chain: str, user_chains: tupl
         and any(p.startswith(("--to-port", "--on-port")) for p in target_parts))
     if needs_port_proto and "icmp" in modules:
         modules = [m for m in modules if m != "icmp"]
+    # The kernel's REJECT resets TCP only (an option's text is "--reject-with tcp-reset").
+    needs_tcp = any(part.endswith(" tcp-reset") for part in target_parts)
+    if needs_tcp:
+        modules = [m for m in modules if m not in ("udp", "icmp")]
     protocol = None
-    if "udp" in modules:
+    if needs_tcp:
+        protocol = draw(st.sampled_from(["tcp", "6"]))
+    elif "udp" in modules:
         protocol = "udp"
     elif "tcp" in modules:
         protocol = "tcp"
@@ -351,7 +368,7 @@ def rule_text(draw: Draw, family: int, table: str, chain: str, user_chains: tupl
     base: list[str] = []
     if protocol is not None:
         negated = protocol not in ("all",) and not modules and not needs_port_proto \
-            and draw(st.booleans())
+            and not needs_tcp and draw(st.booleans())
         base.append(("! " if negated else "") + draw(st.sampled_from(["-p", "--protocol"]))
                     + f" {protocol}")
     for flags, values in ((("-s", "--source", "--src"), network(family)),
@@ -377,6 +394,11 @@ def rule_text(draw: Draw, family: int, table: str, chain: str, user_chains: tupl
         implicit = spec.implicit and protocol == name and modules.count(name) == 1 \
             and draw(st.booleans())
         options = draw(extension_options(spec, family))
+        if name == "addrtype" and not hook_free:
+            # The kernel refuses a limit to an interface the built-in chain's packets lack.
+            lacking = {"OUTPUT": "--limit-iface-in", "POSTROUTING": "--limit-iface-in",
+                       "PREROUTING": "--limit-iface-out", "INPUT": "--limit-iface-out"}
+            options = [o for o in options if o != lacking.get(chain)]
         if implicit:
             parts.extend(options)
         else:

@@ -296,6 +296,10 @@ EQUIVALENT = [
     ("netmask", "-d 10.0.0.7/255.255.255.0", "-d 10.0.0.0/24"),
     ("long-port-options", "-p tcp --destination-port 80 --source-port 1000:2000",
      "-p tcp --sport 1000:2000 --dport 80"),
+    ("long-option-prefixes", "--proto tcp --so 10.0.0.1 --destination-p 80 --frag",
+     "-p tcp -s 10.0.0.1 --dport 80 -f"),
+    ("long-option-equals-value", '-p tcp --tcp-flags=SYN SYN -m comment --comment="a b"',
+     '-p tcp --tcp-flags SYN SYN -m comment --comment "a b"'),
     ("port-by-name", "-p tcp --dport http", "-p tcp --dport 80"),
     ("syn", "-p tcp --syn", "-p tcp --tcp-flags FIN,SYN,RST,ACK SYN"),
     ("flag-order", "-p tcp --tcp-flags ack,syn,fin syn", "-p tcp --tcp-flags FIN,SYN,ACK SYN"),
@@ -307,14 +311,19 @@ EQUIVALENT = [
      "-m conntrack --ctstate RELATED,ESTABLISHED"),
     ("owner-range-of-one", "-m owner --uid-owner 5-5", "-m owner --uid-owner 5"),
     ("mark-decimal", "-m mark --mark 1337", "-m mark --mark 0x539"),
-    ("quoted-comment", '-m comment --comment "a b"', "-m comment --comment 'a b'"),
+    ("quoted-comment", '-m comment --comment "a b"', '-m comment --comment a" b"'),
+    # Only double quotes quote; a closing one ends the token.
+    ("single-quotes-are-characters", "-m comment --comment 'a'", '-m comment --comment "\'a\'"'),
+    ("closing-quote-ends-the-token", '-m comment --comment "a"-j DROP',
+     "-m comment --comment a -j DROP"),
     ("comment-like-an-option", '-m comment --comment "-x"', "-m comment --comment -x"),
     ("protocol-number", "-p 6", "-p tcp"),
     ("protocol-all", "-p all -j ACCEPT", "-j ACCEPT"),
     ("log-level-name", "-j LOG --log-level info", "-j LOG --log-level 6"),
     ("log-level-default", "-j LOG --log-level warning", "-j LOG"),
     ("reject-default", "-j REJECT", "-j REJECT --reject-with icmp-port-unreachable"),
-    ("reject-upper-case", "-j REJECT --reject-with TCP-RESET", "-j REJECT --reject-with tcp-reset"),
+    ("reject-upper-case", "-p tcp -j REJECT --reject-with TCP-RESET",
+     "-p tcp -j REJECT --reject-with tcp-reset"),
     ("set-mark", "-j MARK --set-mark 1338", "-j MARK --set-xmark 0x53a/0xffffffff"),
     ("and-mark", "-j MARK --and-mark 0xff", "-j MARK --set-xmark 0x0/0xffffff00"),
     ("or-mark", "-j MARK --or-mark 0x100", "-j MARK --set-xmark 0x100/0x100"),
@@ -348,6 +357,9 @@ MATCHES = [
     ("source-cidr", "-s 10.0.0.0/8", [mod("", opt("source", "10.0.0.0/8"))]),
     ("destination-negated", "! -d 127.0.0.1/32", [mod("", opt("destination", "127.0.0.1/32", neg=True))]),
     ("in-interface-wildcard", "-i veth+", [mod("", opt("in-interface", "veth+"))]),
+    ("any-interface-is-no-criterion", "-i + -p tcp", [mod("", opt("protocol", "tcp"))]),
+    ("any-interface-negated", "! -i +", [mod("", opt("in-interface", "+", neg=True))]),
+    ("interface-after-equals", "--out-int=x", [mod("", opt("out-interface", "--out-int=x"))]),
     ("out-interface-negated", "! -o lo", [mod("", opt("out-interface", "lo", neg=True))]),
     ("fragment", "-f", [mod("", opt("fragment"))]),
     ("tcp-dport-range", "-p tcp -m tcp --dport 1000:2000",
@@ -577,6 +589,40 @@ BAD = [
     ("chain-named-like-a-target", "*nat\n-N ACCEPT\nCOMMIT\n",
      [(2, 4, "ACCEPT", "a chain cannot take the name of a target")]),
     ("unknown-command", "*nat\n-Z OUTPUT\nCOMMIT\n", [(2, 1, "-Z", "unknown command")]),
+    ("delete-a-rule-the-chain-lacks", "*nat\n-A OUTPUT -j RETURN\n-D OUTPUT -p tcp -j RETURN\n"
+     "COMMIT\n", [(3, 4, "-p tcp -j RETURN", "no rule of chain OUTPUT is this one")]),
+    ("delete-beyond-the-end", "*nat\n-D OUTPUT 1\nCOMMIT\n",
+     [(2, 11, "1", "no rule 1 to delete (chain OUTPUT has 0 rules)")]),
+    ("ambiguous-long-option", "*nat\n-A OUTPUT -p tcp --d 10.0.0.1 -j RETURN\nCOMMIT\n",
+     [(2, 18, "--d", "option --d is ambiguous")]),
+    ("value-for-a-flag", "*nat\n-A OUTPUT -p tcp --sy=1 -j RETURN\nCOMMIT\n",
+     [(2, 18, "--sy=1", "option --syn takes no value")]),
+    ("source-after-equals", "*nat\n-A OUTPUT --src=10.0.0.1 -j RETURN\nCOMMIT\n",
+     [(2, 11, "--src=10.0.0.1", "iptables reads --src=10.0.0.1 whole as the value of --src")]),
+    ("single-quotes-do-not-group", "*nat\n-A OUTPUT -m comment --comment 'a b' -j RETURN\n"
+     "COMMIT\n", [(2, 35, "b'", "unexpected argument")]),
+    ("interface-of-16-bytes", "*nat\n-A OUTPUT -o " + "\u00e9" * 8 + " -j RETURN\nCOMMIT\n",
+     [(2, 14, "\u00e9" * 8, "bad value for -o")]),
+    ("port-with-a-leading-zero", "*nat\n-A OUTPUT -p tcp --dport 080 -j RETURN\nCOMMIT\n",
+     [(2, 26, "080", "bad value for --dport")]),
+    ("tcp-reset-without-tcp", "*filter\n-A INPUT -p udp -j REJECT --reject-with tcp-reset\n"
+     "COMMIT\n", [(2, 20, "REJECT", "REJECT --reject-with tcp-reset needs -p tcp")]),
+    ("conntrack-without-options", "*filter\n-A INPUT -m conntrack -j ACCEPT\nCOMMIT\n",
+     [(2, 13, "conntrack", "the conntrack match is incomplete")]),
+    ("ipv6-fragment", "*filter\n-A INPUT -f -j ACCEPT\n-A INPUT -d ::1 -f -j ACCEPT\n"
+     "COMMIT\n", [(2, 4, "-f", "-f in an IPv6 ruleset"), (3, 4, "-f", "-f in an IPv6 ruleset")]),
+    ("reject-type-of-the-other-family", "*filter\n-A INPUT -d ::1 -j ACCEPT\n"
+     "-A INPUT -j REJECT --reject-with icmp-host-prohibited\nCOMMIT\n",
+     [(3, 4, "icmp-host-prohibited", "an IPv4 --reject-with in an IPv6 ruleset")]),
+    ("ipv4-in-an-ipv6-option", "*nat\n-A OUTPUT -d ::1 -j RETURN\n-A OUTPUT -p tcp -j DNAT "
+     "--to-destination 10.0.0.1:80\nCOMMIT\n",
+     [(3, 4, "10.0.0.1:80", "an IPv4 address in --to-destination in an IPv6 ruleset")]),
+    ("nth-packet-not-below-every", "*nat\n-A OUTPUT -m statistic --mode nth --every 2 "
+     "--packet 2 -j RETURN\nCOMMIT\n",
+     [(2, 14, "statistic", "the statistic match is incomplete")]),
+    ("limit-iface-in-in-output", "*nat\n-A OUTPUT -m addrtype --src-type LOCAL "
+     "--limit-iface-in -j RETURN\nCOMMIT\n",
+     [(2, 4, "--limit-iface-in", "can't use --limit-iface-in with OUTPUT")]),
     ("mixed-families", "*nat\n-A OUTPUT -d 10.0.0.1 -j RETURN\n-A OUTPUT -d ::1 -j RETURN\n"
      "COMMIT\n", [(3, 14, "::1", "an IPv6 address in an IPv4 ruleset")]),
 ]
@@ -734,3 +780,14 @@ def test_a_windows_line_end_is_refused_where_it_is() -> None:
         (1, "the line ends with a carriage return"),
         (2, "the line ends with a carriage return"),
         (3, "the line ends with a carriage return")]
+
+
+def test_a_reject_type_tells_the_family_of_a_file_without_addresses() -> None:
+    """As an address does: ip6tables-save output may have no address but REJECT's type."""
+    ruleset = parse_text("*filter\n-A INPUT -j REJECT --reject-with icmp6-adm-prohibited\n"
+                         "-A INPUT -j REJECT\nCOMMIT\n")
+    assert ruleset.family == 6
+    output = ruleset.chain("filter", "INPUT")
+    assert output is not None
+    assert output.rules[1].target == Target("REJECT", (opt("reject-with",
+                                                           "icmp6-port-unreachable"),))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import ipaddress
 import re
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -38,6 +39,8 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     (v.address, "fd00:0::1", "fd00::1"),
     (v.address_range, "10.0.0.1-10.0.0.9", "10.0.0.1-10.0.0.9"),
     (v.address_range, "fd00::1-fd00::0:9", "fd00::1-fd00::9"),
+    (v.address_range, "010.0.0.1-10.1", "8.0.0.1-10.1.0.0"),  # as -s reads them (seen)
+    (v.address_range, "10.0.0.1", "10.0.0.1-10.0.0.1"),
     # ports
     (v.port_range, "80", "80"),
     (v.port_range, "80:80", "80"),
@@ -45,7 +48,7 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     (v.port_range, ":1024", "0:1024"),
     (v.port_range, "1000:2000", "1000:2000"),
     (v.port_list, "80,443,1000:2000", "80,443,1000:2000"),
-    (v.port_list, "53,15008:15008", "53,15008"),
+    (v.port_list, "53,0x10:021,8:9", "53,16:17,8:9"),  # strtoul's numbers
     (v.redirect_ports, "15001", "15001"),
     (v.redirect_ports, "100-200", "100-200"),
     (v.redirect_ports, "100-100", "100"),
@@ -61,13 +64,41 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     (v.mark, "0x539/0xfff", "0x539/0xfff"),
     (v.mark, "10/0", "0xa/0x0"),
     (v.integer, "0x10", 16),
+    # numbers as xtables_strtoui reads them: 0x hex, 0 octal, "+" and C whitespace first
+    (v.integer, "010", 8),
+    (v.integer, " +0X1f", 31),
+    (v.port_range, "010:0x50", "8:80"),
+    # udp's, conntrack's and TPROXY's ports: the newer option parser reads them in decimal
+    (v.decimal_port_range, "010:+020", "10:20"),
+    (v.decimal_port_range, "080", "80"),
+    (v.decimal_port, "65536", 0),  # getaddrinfo's service: 16 bits of a C int (seen)
+    (v.decimal_port, "4294967296", 0),
+    (v.protocol, "+06", "tcp"),
+    (v.protocol, "ICMPv6", "ipv6-icmp"),
+    (v.protocol_number, "0x11", "17"),
+    (v.protocol, "0x0", "all"),
+    (v.protocol, "253", "253"),  # no name (experimentation) in /etc/protocols
+    (v.icmp_type, "010/0x1", "8/1"),
+    (v.icmp_type, "Echo-Req", "8"),  # libxt_icmp: any case, the only name it begins
+    (v.icmp_type, "tos-host-r", "5/3"),
+    (v.network, "010.0x0a.1/030", "8.10.1.0/24"),
+    (v.network, "80", "80.0.0.0/32"),
+    # conntrack's: inet_aton's reading, the host bits kept (seen)
+    (v.conntrack_network, "80", "0.0.0.80"),
+    (v.conntrack_network, "10.1/255.255.0.0", "10.0.0.1/16"),
+    (v.conntrack_network, "fd00::1/0x40", "fd00::1/64"),
     # owner ids: a range of one id is that id; names are kept as written
     (v.id_range, "1337", "1337"),
     (v.id_range, "1000-2000", "1000-2000"),
     (v.id_range, "5-5", "5"),
     (v.id_range, "java", "java"),
+    (v.id_range, "0x539", "1337"),  # xtables_strtoui's numbers (seen)
+    (v.id_range, "010-0x10", "8-16"),
     # statistic: the kernel stores lround(p * 2**31), iptables-save prints 11 decimals (seen)
     (v.probability, "0.5", "0.50000000000"),
+    (v.probability, "0x0.8", "0.50000000000"),  # strtod's readings (seen)
+    (v.probability, " +.25e+0", "0.25000000000"),
+    (v.probability, "nan", "0.00000000000"),
     (v.probability, "0.333", "0.33300000010"),
     (v.probability, "1", "1.00000000000"),
     (v.probability, "0", "0.00000000000"),
@@ -79,7 +110,16 @@ NORMALISED: list[tuple[Callable[[str], object], str, object]] = [
     (v.dnat_destination, "10.0.0.5:9080", "10.0.0.5:9080"),
     (v.dnat_destination, "[fd00::1]:80", "[fd00::1]:80"),
     (v.dnat_destination, "10.0.0.1-10.0.0.3", "10.0.0.1-10.0.0.3"),
+    (v.dnat_destination, "10.0.0.1-10.0.0.1:http-80", "10.0.0.1:80"),
+    (v.dnat_destination, "[fd00:0::1]:010", "[fd00::1]:8"),
+    # IPv6 as inet_ntop spells it (iptables-save's): a mapped IPv4 address dotted
+    (v.network, "::ffff:102:304", "::ffff:1.2.3.4/128"),
+    (v.network, "::ffff:1.2.3.4/ffff:ffff:ffff:ffff:ffff:ffff:ff00:ff",
+     "::ffff:1.0.0.4/ffff:ffff:ffff:ffff:ffff:ffff:ff00:ff"),
+    (v.address, "::FFFF:1.2.3.4", "::ffff:1.2.3.4"),
     (v.interface, "eth+", "eth+"),
+    (v.interface, "a/b c\u00e9", "a/b c\u00e9"),  # iptables only warns of '/' and ' '
+    (v.interface, "-x", "-x"),
     (v.name, "KUBE-SVC_a.b:c@d+e", "KUBE-SVC_a.b:c@d+e"),
 ]
 
@@ -98,32 +138,47 @@ def test_state_lists_follow_the_kernel_bit_order() -> None:
 
 REFUSED: list[tuple[Callable[[str], object], str, str]] = [
     (v.network, "10.0.0.0/33", "a prefix length from 0 to 32"),
-    (v.network, "10.0.0", "an address or network such as 10.0.0.0/8 or fd00::/64"),
+    (v.network, "10.0.0.0.1", "an address or network such as 10.0.0.0/8 or fd00::/64"),
+    (v.network, "10.0.0.0/08", "a prefix length from 0 to 32"),  # 0 first: octal
     (v.network, "fd00::/129", "an address or network such as 10.0.0.0/8 or fd00::/64"),
     (v.network, "10.0.0.256", "an address or network such as 10.0.0.0/8 or fd00::/64"),
     (v.address, "10.0.0.0/8", "an IPv4 or IPv6 address"),
-    (v.address_range, "10.0.0.1", "an address range such as 10.0.0.1-10.0.0.9"),
     (v.address_range, "10.0.0.9-10.0.0.1", "a range whose first address is not above its last"),
     (v.port_range, "65536", "a port from 0 to 65535"),
     (v.port_range, "2000:1000", "a port range whose first port is not above its last"),
     (v.port_range, "no-such-service", "a port number or service name"),
-    (v.port_list, ",".join(["1"] * 16), "a comma-separated list of at most 15 ports or ranges"),
-    (v.port_list, "1,,2", "a comma-separated list of at most 15 ports or ranges"),
+    (v.port_list, ",".join(["1"] * 16), "a comma-separated list of at most 15 ports or ranges "
+     "(a range counts as two)"),
+    (v.port_list, "1:2,3:4,5:6,7:8,9:10,11:12,13:14,15:16", "a comma-separated list of at most "
+     "15 ports or ranges (a range counts as two)"),
+    (v.port_list, "1,,2", "a port number or service name"),
+    (v.port_list, "5:5", "a range whose first port is below its last"),
+    (v.port_list, ":80", "a port number or service name"),
     (v.redirect_ports, "abc", "a port or port range such as 15001 or 1000-2000"),
     (v.protocol, "tcpx", "a protocol name (tcp, udp, icmp, all...) or number"),
     (v.protocol, "256", "a protocol name (tcp, udp, icmp, all...) or number"),
-    (v.mark, "x", "a number"),
+    (v.mark, "x", "a number (decimal, 0x hex or 0 octal)"),
+    (v.mark, "0o10", "a number (decimal, 0x hex or 0 octal)"),
     (v.mark, "0x100000000", "a number from 0 to 4294967295"),
-    (v.integer, "-1", "a number from 0 to 4294967295"),
+    (v.integer, "-1", "a number (decimal, 0x hex or 0 octal)"),
+    (v.port, "080", "a port number or service name"),
+    (v.decimal_port, "0x10", "a port number or service name"),
+    (v.decimal_port, "4294967295", "a port from 0 to 65535"),
+    (v.protocol_number, "Tcp", "a protocol name (tcp, udp, icmp, all...) or number"),
+    (v.icmp_type, "08", "an ICMP type name (echo-request, ...) or TYPE[/CODE]"),
+    (v.icmp_type, "e", "one ICMP type name: e begins echo-reply and echo-request"),
     (v.id_range, "2000-1000", "a range whose first id is not above its last"),
     (v.id_range, "1-x", "a uid/gid, a range such as 1000-2000, or a name"),
     (v.probability, "1.5", "a probability from 0 to 1"),
     (v.probability, "half", "a probability from 0 to 1"),
+    (v.probability, "0_5", "a probability from 0 to 1"),
+    (v.probability, "0.5 ", "a probability from 0 to 1"),
     (v.tcp_flag_list, "ECE", "a comma-separated list of FIN,SYN,RST,PSH,ACK,URG, ALL or NONE"),
     (v.dnat_destination, "x", "ADDRESS[-ADDRESS][:PORT[-PORT]]"),
     (v.dnat_destination, "10.0.0.1:99999", "ADDRESS[-ADDRESS][:PORT[-PORT]]"),
-    (v.interface, "a" * 16, "an interface name of at most 15 characters, optionally ending in '+'"),
-    (v.interface, "a/b", "an interface name of at most 15 characters, optionally ending in '+'"),
+    (v.interface, "a" * 16, "an interface name of 1 to 15 bytes (UTF-8), optionally ending in '+'"),
+    (v.interface, "\u00e9" * 8, "an interface name of 1 to 15 bytes (UTF-8), optionally ending in '+'"),
+    (v.interface, "", "an interface name of 1 to 15 bytes (UTF-8), optionally ending in '+'"),
     (v.name, "bad name", "a name of letters, digits and _.:@+- (at most 29 characters)"),
 ]
 
@@ -180,17 +235,22 @@ def test_family_of(text: str, family: int) -> None:
 # The address fast paths (inet_pton instead of regexes) against the definitions they
 # replaced, kept here as they were: the same result, or the same error, for any text.
 # (ASCII digits only, since iptables refuses others: `-s １０.0.0.5`, `/²`.)
-_REF_IPV4: Final = re.compile(r"^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$")
 _REF_OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _REF_CANONICAL: Final = re.compile(rf"(?:{_REF_OCTET}\.){{3}}{_REF_OCTET}")
 _REF_IPV4_PORT: Final = re.compile(rf"(?:{_REF_OCTET}\.){{3}}{_REF_OCTET}:([0-9]{{1,5}})")
+
+
+def _ref_text(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """inet_ntop's spelling, as iptables-save prints an address."""
+    return str(address) if address.version == 4 else socket.inet_ntop(socket.AF_INET6,
+                                                                         address.packed)
 
 
 def _ref_address(text: str) -> str:
     if _REF_CANONICAL.fullmatch(text):
         return text
     try:
-        return str(ipaddress.ip_address(text))
+        return _ref_text(ipaddress.ip_address(text))
     except ValueError:
         raise ValueError("an IPv4 or IPv6 address") from None
 
@@ -206,32 +266,55 @@ def _ref_masked(addr: str, mask: str) -> tuple[int, int, str]:
         raise ValueError(f"a mask of the address's family (IPv{a.version})")
     masked = type(a)(int(a) & int(m))
     bits = format(int(m), f"0{a.max_prefixlen}b")
-    text = f"{masked}/{bits.count('1')}" if "01" not in bits else f"{masked}/{m}"
+    text = (f"{_ref_text(masked)}/{bits.count('1')}" if "01" not in bits
+            else f"{_ref_text(masked)}/{_ref_text(m)}")
     return a.version, int(m), text
 
 
+def _ref_number(text: str, limit: int) -> int | None:
+    """strtoul(text, &end, 0) over the whole text, as xtables_strtoui takes it: C
+    whitespace, an optional "+" (not "-"), then 0x hex, 0 octal or decimal digits."""
+    rest = text.lstrip(" \t\n\v\f\r").removeprefix("+")
+    if rest[:2] in ("0x", "0X"):
+        base, digits, allowed = 16, rest[2:], "0123456789abcdefABCDEF"
+    elif rest[:1] == "0":
+        base, digits, allowed = 8, rest, "01234567"
+    else:
+        base, digits, allowed = 10, rest, "0123456789"
+    if not digits or any(c not in allowed for c in digits):
+        return None
+    try:
+        value = int(digits, base)
+    except ValueError:  # more digits than int converts: far beyond any limit
+        return None
+    return value if value <= limit else None
+
+
 def _ref_network(text: str) -> str:
-    addr, _, mask = text.partition("/")
+    """As iptables reads it: an IPv4 address of up to four parts (the rest 0), each a
+    number to 255 as strtoul reads it, of its first 19 characters; a prefix length too."""
+    addr, slash, mask = text.partition("/")
     if "." in mask or ":" in mask:
         return _ref_masked(addr, mask)[2]
-    if mask == "32" and _REF_CANONICAL.fullmatch(addr):
-        return text
-    m = _REF_IPV4.match(addr)
-    if m and (not mask or mask.isdigit()):
-        a, b, c, d = map(int, m.groups())
-        if a < 256 and b < 256 and c < 256 and d < 256:
-            digits = mask.lstrip("0") or "0"
-            if not (digits.isascii() and len(digits) <= 2 and int(digits) <= 32):
-                raise ValueError("a prefix length from 0 to 32")
-            length = int(digits) if mask else 32
-            value = (a << 24 | b << 16 | c << 8 | d) & (v.MAX_U32 << (32 - length)) & v.MAX_U32
-            return (f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
-                    f"/{length}")
+    parts = addr[:19].split(".")
+    numbers = [_ref_number(p, 255) for p in parts] if ":" not in addr and len(parts) <= 4 \
+        else [None]
+    if None not in numbers:
+        a, b, c, d = [*numbers, 0, 0, 0][:4]  # type: ignore[misc]
+        length = _ref_number(mask, 32) if slash else 32
+        if length is None:
+            raise ValueError("a prefix length from 0 to 32")
+        value = (a << 24 | b << 16 | c << 8 | d) & (v.MAX_U32 << (32 - length)) & v.MAX_U32
+        return (f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+                f"/{length}")
+    bits = _ref_number(mask, 128) if slash else 128
     try:
-        net = ipaddress.ip_network(text if mask else f"{addr}", strict=False)
+        net = ipaddress.ip_network(f"{addr}/{bits}", strict=False)
+        if bits is None:
+            raise ValueError
     except ValueError:
         raise ValueError("an address or network such as 10.0.0.0/8 or fd00::/64") from None
-    return f"{net.network_address}/{net.prefixlen}"
+    return f"{_ref_text(net.network_address)}/{net.prefixlen}"
 
 
 def _ref_network_bits(text: str) -> tuple[int, int, int]:
@@ -250,9 +333,8 @@ def _ref_network_bits(text: str) -> tuple[int, int, int]:
 
 
 def _ref_dnat_destination(text: str) -> str:
-    m = _REF_IPV4_PORT.fullmatch(text)
-    if m and int(m.group(1)) <= 65535:
-        return text
+    """iptables-save's spelling: canonical addresses, ports as numbers, a range of one
+    address or port as that one."""
     host, port_part = text, ""
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
@@ -260,17 +342,22 @@ def _ref_dnat_destination(text: str) -> str:
     elif text.count(":") == 1:
         host, _, port_part = text.partition(":")
     try:
-        if host:
-            for part in host.split("-"):
-                _ref_address(part)
-        if port_part:
-            for part in port_part.split("-"):
-                v.port(part)
+        hosts = [_ref_address(part) for part in host.split("-")] if host else []
+        ports = [v.port(part) for part in port_part.split("-")] if port_part else []
     except ValueError:
         raise ValueError("ADDRESS[-ADDRESS][:PORT[-PORT]]") from None
-    if not host and not port_part:
+    if (not host and not port_part) or len(hosts) > 2 or len(ports) > 2:
         raise ValueError("ADDRESS[-ADDRESS][:PORT[-PORT]]")
-    return text
+    if len(ports) == 2 and ports[0] > ports[1]:
+        raise ValueError("a port range whose first port is not above its last")
+    if len(set(hosts)) == 1:
+        hosts = hosts[:1]
+    out = "-".join(hosts)
+    if text.startswith("["):
+        out = f"[{out}]"
+    if ports:
+        out += ":" + ("-".join(map(str, ports)) if len(set(ports)) == 2 else str(ports[0]))
+    return out
 
 
 def _pairs(module: ModuleType) -> list[tuple[Callable[[str], object], Callable[[str], object]]]:

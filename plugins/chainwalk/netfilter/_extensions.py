@@ -78,6 +78,9 @@ class TargetSpec:
     tables: tuple[str, ...] = ()  # empty: any table
     hooks: frozenset[str] = ALL_HOOKS
     protocols_for: tuple[str, ...] = ()  # options that, naming ports, need -p tcp/udp
+    # Option values that need "-p tcp" (not negated): REJECT's tcp-reset, which the kernel's
+    # checkentry refuses for any other protocol.
+    tcp_only: frozenset[tuple[str, str]] = frozenset()
     finish: Finish = _keep
     terminal: bool = True  # False: evaluation goes on with the next rule
     summary: str = ""
@@ -120,6 +123,13 @@ def _statistic(options: list[Option]) -> list[Option]:
     # "--packet"'), so there is no default to fill in.
     if mode == "nth" and ("every" not in names or "packet" not in names):
         raise ValueError("--every and --packet with --mode nth")
+    # libxt_statistic: --probability goes with neither --every nor --packet, --every is at
+    # least 1 and --packet below it.
+    if "probability" in names and names & {"every", "packet"}:
+        raise ValueError("--probability without --every or --packet")
+    values = {o.name: o.value for o in options}
+    if "every" in values and not 0 <= int(values.get("packet", "0")) < int(values["every"]):
+        raise ValueError("--every N of at least 1 and --packet P with 0 <= P <= N - 1")
     return options
 
 
@@ -178,22 +188,27 @@ def _mark_with_mask(text: str) -> str:
     return f"{hex(v.integer(value))}/{hex(v.integer(mask) if slash else v.MAX_U32)}"
 
 
-_port = v.port_range
-_tcp_udp_ports = (
-    opt("sport", "--source-port", parse=_port),
-    opt("dport", "--destination-port", parse=_port),
+# tcp reads its ports with xtables_parse_port (0x hex, 0 octal); udp with the newer option
+# parser, in decimal ("010" is 8 to tcp, 10 to udp; seen).
+_tcp_ports = (
+    opt("sport", "--source-port", parse=v.port_range),
+    opt("dport", "--destination-port", parse=v.port_range),
+)
+_udp_ports = (
+    opt("sport", "--source-port", parse=v.decimal_port_range),
+    opt("dport", "--destination-port", parse=v.decimal_port_range),
 )
 
 MODULES: Final[dict[str, ModuleSpec]] = {m.name: m for m in (
     ModuleSpec("tcp", (
-        *_tcp_udp_ports,
+        *_tcp_ports,
         opt("tcp-flags", arity=2, parse=v.tcp_flag_list),
         opt("syn", arity=0, store_as="tcp-flags"),
         opt("tcp-option", parse=lambda t: str(v.integer(t, 255))),
     ), protocols=("tcp",), implicit=True, summary="TCP ports and flags"),
-    ModuleSpec("udp", _tcp_udp_ports, protocols=("udp",), implicit=True, summary="UDP ports"),
+    ModuleSpec("udp", _udp_ports, protocols=("udp",), implicit=True, summary="UDP ports"),
     ModuleSpec("icmp", (opt("icmp-type", parse=v.icmp_type),), protocols=("icmp",),
-               implicit=True, summary="ICMP type"),
+               implicit=True, finish=_require_one("icmp-type"), summary="ICMP type"),
     ModuleSpec("multiport", (
         opt("sports", "--source-ports", parse=v.port_list),
         opt("dports", "--destination-ports", parse=v.port_list),
@@ -220,12 +235,14 @@ MODULES: Final[dict[str, ModuleSpec]] = {m.name: m for m in (
         opt("ctorigdst", parse=v.conntrack_network),
         opt("ctreplsrc", parse=v.conntrack_network),
         opt("ctrepldst", parse=v.conntrack_network),
-        opt("ctorigsrcport", parse=v.port_range),
-        opt("ctorigdstport", parse=v.port_range),
+        opt("ctorigsrcport", parse=v.decimal_port_range),
+        opt("ctorigdstport", parse=v.decimal_port_range),
         opt("ctstatus", parse=v.choice_list("NONE", "EXPECTED", "SEEN_REPLY", "ASSURED",
                                              "CONFIRMED")),
         opt("ctdir", parse=v.choice("ORIGINAL", "REPLY"), negatable=False),
-    ), summary="connection tracking state"),
+    ), finish=_require_one("ctstate", "ctproto", "ctorigsrc", "ctorigdst", "ctreplsrc",
+                           "ctrepldst", "ctorigsrcport", "ctorigdstport", "ctstatus", "ctdir"),
+        summary="connection tracking state"),
     ModuleSpec("state", (
         opt("state", parse=v.choice_list("INVALID", "NEW", "RELATED", "ESTABLISHED",
                                           "UNTRACKED")),
@@ -286,6 +303,7 @@ TARGETS: Final[dict[str, TargetSpec]] = {t.name: t for t in (
                                           "ICMP6-ADDR-UNREACHABLE", "ICMP6-PORT-UNREACHABLE"),
             negatable=False),
     ), tables=("filter",), hooks=frozenset({"INPUT", "FORWARD", "OUTPUT"}),
+        tcp_only=frozenset({("reject-with", "tcp-reset")}),
         # The default --reject-with depends on the family: filled in by the parser.
         summary="discard the packet and answer with an error"),
     TargetSpec("LOG", (
@@ -324,7 +342,7 @@ TARGETS: Final[dict[str, TargetSpec]] = {t.name: t for t in (
     ), tables=("nat",), hooks=frozenset({"POSTROUTING"}), protocols_for=("to-ports",),
         summary="rewrite the source to the outgoing interface's address"),
     TargetSpec("TPROXY", (
-        opt("on-port", parse=lambda t: str(v.port(t)), negatable=False),
+        opt("on-port", parse=lambda t: str(v.decimal_port(t)), negatable=False),
         opt("on-ip", parse=v.address, negatable=False),
         opt("tproxy-mark", parse=_mark_with_mask, negatable=False),
     ), tables=("mangle",), hooks=frozenset({"PREROUTING"}), finish=_tproxy,

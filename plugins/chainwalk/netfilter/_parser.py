@@ -53,8 +53,13 @@ if TYPE_CHECKING:
 
 # iptables-restore ends a line at a line feed only, and separates tokens (and a chain
 # line's fields) by spaces and tabs only: a form feed, a carriage return or a no-break
-# space is part of a token, quoted or not.
-_TOKEN: Final = re.compile(r"""(?:"(?:\\.|[^"\\])*"|'[^']*'|[^ \t"']+)+""")
+# space is part of a token, quoted or not. A double quote opens a quoted part anywhere in a
+# token (inside, a backslash takes the next character as it is); its closing quote ends the
+# token, and one never closed takes the rest of the line, line feed included. A single
+# quote, and a backslash outside quotes, are characters like any other (add_param_to_argv
+# in iptables/xshared.c). Group 1 and 2: the text before the quote and the quoted text.
+_TOKEN: Final = re.compile(r'([^ \t"]*)"((?:[^"\\]|\\.)*)(?:"|\\?\Z)|[^ \t"]+')
+_ESCAPED: Final = re.compile(r"\\(.)")
 _FIELD: Final = re.compile(r"[^ \t]+")
 # The whitespace str.split splits at besides spaces, tabs and line feeds (what str.isspace
 # says; a test checks the list).
@@ -79,7 +84,32 @@ _BASE: Final[dict[str, tuple[str, Callable[[str], str] | None]]] = {
     "-o": ("out-interface", v.interface), "--out-interface": ("out-interface", v.interface),
     "-p": ("protocol", v.protocol), "--protocol": ("protocol", v.protocol),
     "-f": ("fragment", None), "--fragment": ("fragment", None),
+    "--fragments": ("fragment", None),
 }
+# iptables' own long options (original_opts in iptables/xtables.c, 1.8.9) and the short
+# option each stands for. getopt_long takes any prefix of a long option that is not the
+# prefix of another option of another meaning ("--so" is --source; "--s" is ambiguous with
+# --set-counters), and "--option=value" for "--option value": so do the options of the
+# extensions loaded so far. Options chainwalk does not read (-D, -v...) count for that too.
+_GETOPT_BASE: Final = {
+    "--append": "A", "--delete": "D", "--check": "C", "--insert": "I", "--replace": "R",
+    "--list": "L", "--list-rules": "S", "--flush": "F", "--zero": "Z", "--new-chain": "N",
+    "--delete-chain": "X", "--rename-chain": "E", "--policy": "P", "--source": "s",
+    "--destination": "d", "--src": "s", "--dst": "d", "--protocol": "p",
+    "--in-interface": "i", "--jump": "j", "--table": "t", "--match": "m", "--numeric": "n",
+    "--out-interface": "o", "--verbose": "v", "--wait": "w", "--wait-interval": "W",
+    "--exact": "x", "--fragments": "f", "--version": "V", "--help": "h",
+    "--line-numbers": "0", "--modprobe": "M", "--set-counters": "c", "--goto": "g",
+    "--ipv4": "4", "--ipv6": "6",
+}
+# Those whose value iptables takes from the whole word (argv[optind - 1]), not from after
+# "=": "--in-i=x" is the interface "--in-i=x", "--source=10.0.0.1" a host never found. An
+# empty interface after "=" is refused first.
+_WHOLE_WORD: Final = frozenset({"--source", "--src", "--destination", "--dst", "--protocol",
+                                "--in-interface", "--out-interface", "--jump"})
+# Those that take no value ("--fragments=1" is refused).
+_GETOPT_FLAGS: Final = frozenset({"--numeric", "--verbose", "--exact", "--fragments",
+                                  "--version", "--line-numbers", "--ipv4", "--ipv6"})
 BASE_ORDER: Final = ("source", "destination", "in-interface", "out-interface", "protocol", "fragment")
 # Options whose value is free text: whatever follows them is their value.
 _FREE_TEXT: Final = frozenset({"comment", "log-prefix"})
@@ -367,6 +397,8 @@ def _base_part(plan: tuple[tuple[str, Any, Any, bool], ...], proto: Option | Non
             options.append(value)
             continue
         normal = parse(texts[value])  # network or interface: a str
+        if normal == "+":
+            raise _Unread  # an interface that is any interface: base_value leaves it out
         if name == "source" or name == "destination":
             if normal[-2:] == "/0":
                 raise _Unread  # matches every address: base_value leaves it out or refuses it
@@ -422,6 +454,8 @@ def _target_part(tspec: TargetSpec, table: str, plan: _Plan, texts: list[str],
             o.name in tspec.protocols_for
             and (o.name == "to-ports" or v.nat_range_has_port(o.value)) for o in options):
         raise _Unread
+    if tspec.tcp_only and _tcp_only(tspec, options, proto):
+        raise _Unread
     finished = tspec.finish(list(options))
     if len(finished) > 1:
         order = tspec.order
@@ -436,9 +470,9 @@ def _counter(digits: str) -> int:
 
 
 def tokenize(line: str) -> list[Token]:
-    """Split like iptables-restore: spaces and tabs separate, quotes group."""
+    """Split like iptables-restore: spaces and tabs separate, double quotes group."""
     tokens = []
-    if '"' not in line and "'" not in line and not _has_other_space(line):
+    if '"' not in line and not _has_other_space(line):
         # Without quotes, or whitespace but spaces and tabs, a token is what str.split
         # gives, several times faster than the regex.
         position = 0
@@ -448,68 +482,36 @@ def tokenize(line: str) -> list[Token]:
             position += len(text)
         return tokens
     for start, text in _quoted_tokens(line):
-        if '"' in text or "'" in text:
-            text = _unquote(text)
         tokens.append(Token(text, start + 1))
     return tokens
 
 
 def _quoted_tokens(line: str) -> list[tuple[int, str]]:
-    """What ``_TOKEN.finditer(line)`` finds, as (start, text), in time linear in the line.
-
-    The regex alone is quadratic on a line with a quote that never closes: it scans to
-    the end of the line for the closing quote again from every later quote. Without a
-    backslash or a single quote and with an even number of double quotes every quote
-    closes, and the regex is used; otherwise this scan, which remembers that a quote of
-    each kind failed to close (every later one of that kind fails too: its scan is the
-    end of the failed one's)."""
-    if "\\" not in line and "'" not in line and line.count('"') % 2 == 0:
-        return [(m.start(), m.group()) for m in _TOKEN.finditer(line)]
+    """Each token of ``line`` (see ``_TOKEN``) as (start, text without its quotes)."""
     found = []
-    n = len(line)
-    double_open = single_open = True  # whether a quote of the kind can still close
-    i = 0
-    while i < n:
-        j = i
-        while j < n:
-            c = line[j]
-            if c == '"':
-                if not double_open:
-                    break
-                k = j + 1
-                while k < n and line[k] != '"':
-                    k += 2 if line[k] == "\\" else 1
-                if k >= n:
-                    double_open = False
-                    break
-                j = k + 1
-            elif c == "'":
-                k = line.find("'", j + 1) if single_open else -1
-                if k < 0:
-                    single_open = False
-                    break
-                j = k + 1
-            elif c == " " or c == "\t":
-                break
-            else:
-                j += 1
-        if j > i:
-            found.append((i, line[i:j]))
-            i = j
-        else:
-            i += 1
+    for m in _TOKEN.finditer(line):
+        before, quoted = m.group(1, 2)
+        if quoted is None:
+            found.append((m.start(), m.group()))
+            continue
+        whole = m.group()
+        closed = whole[-1] == '"' and len(whole) == len(before) + len(quoted) + 2
+        text = before + (_ESCAPED.sub(r"\1", quoted) if "\\" in quoted else quoted)
+        # A quote never closed takes the rest of the line and its line feed (a rule's line
+        # always has one: COMMIT follows it).
+        found.append((m.start(), text if closed else text + "\n"))
     return found
 
 
 def token_texts(line: str) -> list[str]:
     """The texts of ``tokenize(line)`` without their columns, for a line whose only
     whitespace is spaces and tabs (str.split's, which this uses)."""
-    if '"' not in line and "'" not in line:
+    if '"' not in line:
         return line.split()
-    if "'" not in line and "\\" not in line:
-        # Double quotes only, without escapes (kube-proxy's comments): each quoted text
-        # standing between spaces is a token of its own, and the rest splits on spaces. The
-        # regex is several times slower; it reads anything else (a quote inside a token...).
+    if "\\" not in line:
+        # Double quotes without escapes (kube-proxy's comments): each quoted text standing
+        # between spaces is a token of its own, and the rest splits on spaces. The regex is
+        # several times slower; it reads anything else (a quote inside a token...).
         parts = line.split('"')
         last = len(parts) - 1
         if last == 2:  # one quoted text, the usual
@@ -530,26 +532,7 @@ def token_texts(line: str) -> list[str]:
                 texts.extend(after.split())
             else:
                 return texts
-    return [_unquote(t) if '"' in t or "'" in t else t for _, t in _quoted_tokens(line)]
-
-
-def _unquote(text: str) -> str:
-    if "\\" not in text and ("'" not in text or '"' not in text):
-        # One kind of quote and no escapes: every quote character only opens or closes.
-        return text.replace('"', "").replace("'", "")
-    out, quote, i = [], "", 0
-    while i < len(text):
-        c = text[i]
-        if quote == '"' and c == "\\" and i + 1 < len(text):
-            out.append(text[i + 1])
-            i += 2
-            continue
-        if c in "\"'" and (not quote or quote == c):
-            quote = "" if quote else c
-        else:
-            out.append(c)
-        i += 1
-    return "".join(out)
+    return [t for _, t in _quoted_tokens(line)]
 
 
 _NO_USES: Final[frozenset[str]] = frozenset()
@@ -709,7 +692,7 @@ class _Reader:
         """
         current = self.current
         assert current is not None
-        texts = token_texts(raw) if '"' in raw or "'" in raw else raw.split()
+        texts = token_texts(raw) if '"' in raw else raw.split()
         if len(texts) < 2 or texts[0] not in ("-A", "--append"):
             return False
         chain = current.chains.get(texts[1])
@@ -738,7 +721,7 @@ class _Reader:
         self.previous = shape
         if raw[:3] == "-A " and not raw[3:4].isspace():  # the usual "-A CHAIN": no regex, no search
             column = 4
-        elif '"' in raw or "'" in raw:
+        elif '"' in raw:
             column = _quoted_tokens(raw)[1][0] + 1
         else:  # the chain is the first run of non-space after -A
             column = raw.find(texts[1], len(raw) - len(raw.lstrip()) + len(texts[0])) + 1
@@ -888,9 +871,8 @@ class _Reader:
     # -- commands (-A, -I, -N, -P, -F, -X) ---------------------------------------
     def command(self, line: int, tokens: list[Token]) -> None:
         assert self.current is not None
-        if not tokens:  # only quotes that never close: no token at all
-            self.problem(line, 1, "no command on the line (a quote that never closes?)", None,
-                         "a command such as -A CHAIN")
+        if not tokens:
+            self.problem(line, 1, "no command on the line", None, "a command such as -A CHAIN")
             return
         counters = None
         m = _COUNTERS.match(tokens[0].text)
@@ -901,12 +883,25 @@ class _Reader:
             self.problem(line, 1, "counters without a rule", None, "a command such as -A CHAIN")
             return
         head = tokens[0]
+        if head.text[:2] == "--" and head.text not in _GETOPT_BASE:
+            # A prefix of a command's long option, or "--append=CHAIN" (see long_option).
+            name, eq, value = head.text.partition("=")
+            found = _getopt_long(name, [_GETOPT_BASE])
+            if len(found) == 1:
+                head = Token(found[0][0], head.column)
+                tokens = [head, *([Token(value, head.column + len(name) + 1)] if eq else []),
+                          *tokens[1:]]
         verb = {"-A": "A", "--append": "A", "-I": "I", "--insert": "I", "-N": "N",
                 "--new-chain": "N", "-P": "P", "--policy": "P", "-F": "F", "--flush": "F",
-                "-X": "X", "--delete-chain": "X"}.get(head.text)
+                "-X": "X", "--delete-chain": "X", "-D": "D", "--delete": "D"}.get(head.text)
+        if verb is None and head.text[:1] != "-":  # a word, not an option: '"', "'", "x"
+            self.problem(line, head.column, "no command on the line", head.text,
+                         "a command such as -A CHAIN")
+            return
         if verb is None:
             self.problem(line, head.column, "unknown command", head.text,
-                         "-A, -I, -N, -P, -F or -X (or ':CHAIN POLICY', '*TABLE', 'COMMIT')")
+                         "-A, -I, -D, -N, -P, -F or -X (or ':CHAIN POLICY', '*TABLE', "
+                         "'COMMIT')")
             return
         if len(tokens) < 2 and verb != "F":
             self.problem(line, head.column + len(head.text), f"{head.text} needs a chain name",
@@ -945,6 +940,9 @@ class _Reader:
                 chain.policy = policy
             return
         rest = tokens[2:]
+        if verb == "D":
+            self.delete(line, chain, name_tok, rest)
+            return
         position = len(chain.rules)
         if verb == "I":
             position = 0
@@ -961,6 +959,31 @@ class _Reader:
         if rule is not None:
             self.insert(line, name_tok.column, chain, position, rule)
 
+    def delete(self, line: int, chain: _ChainDraft, name_tok: Token, rest: list[Token]) -> None:
+        """``-D CHAIN NUMBER`` or ``-D CHAIN RULE``, as iptables-restore deletes: the rule at
+        that position (a word that is no option is one, read as xtables_strtoui reads it),
+        or the first rule of the chain that is RULE."""
+        if rest and rest[0].text[:1] not in _LITERAL_STARTS:
+            number = v.c_number(rest[0].text, len(chain.rules))
+            if not number:
+                self.problem(line, rest[0].column, f"no rule {rest[0].text} to delete (chain "
+                             f"{chain.name} has {len(chain.rules)} rules)", rest[0].text,
+                             f"a rule number from 1 to {len(chain.rules)}")
+            else:
+                del chain.rules[number - 1]
+            self.no_more(line, rest[1:])
+            return
+        rule = self.rule(line, rest, None, name_tok.column)
+        if rule is None:
+            return
+        spec = rule.spec
+        for position, old in enumerate(chain.rules):
+            if old.spec == spec:
+                del chain.rules[position]
+                return
+        self.problem(line, name_tok.column, f"no rule of chain {chain.name} is this one",
+                     spec or None, "a rule the chain has (as iptables-save would print it)")
+
     def insert(self, line: int, column: int, chain: _ChainDraft, position: int,
                rule: Rule, uses: frozenset[str] | None = None) -> None:
         """Put a rule that was read into its chain, after the checks that depend on the
@@ -973,17 +996,17 @@ class _Reader:
 
     def interfaces_fit(self, line: int, column: int, chain: str, rule: Rule) -> bool:
         """iptables refuses -i in a built-in OUTPUT/POSTROUTING chain and -o in
-        PREROUTING/INPUT: the packet has no such interface there."""
-        base = rule.matches[0] if rule.matches and rule.matches[0].module == BASE_MODULE \
-            else None
-        if base is None:
-            return True
-        for flag, name, chains in (("-i", "in-interface", ("OUTPUT", "POSTROUTING")),
-                                   ("-o", "out-interface", ("PREROUTING", "INPUT"))):
-            if chain in chains and base.get(name) is not None:
-                self.problem(line, column, f"can't use {flag} with {chain}", flag,
-                             f"no {flag} in a rule of the built-in {chain} chain")
-                return False
+        PREROUTING/INPUT: the packet has no such interface there. So does the kernel's
+        addrtype --limit-iface-in and --limit-iface-out."""
+        for match in rule.matches:
+            checks = _INTERFACE_CHECKS.get(match.module)
+            if checks is None:
+                continue
+            for flag, name, chains in checks:
+                if chain in chains and match.get(name) is not None:
+                    self.problem(line, column, f"can't use {flag} with {chain}", flag,
+                                 f"no {flag} in a rule of the built-in {chain} chain")
+                    return False
         return True
 
     def chain_of(self, line: int, token: Token | None) -> _ChainDraft | None:
@@ -1030,6 +1053,17 @@ class _Reader:
                 negate = tok
                 i += 1
                 continue
+            if text[:2] == "--" and not _exact(text, modules, target, base):
+                spelt = self.long_option(line, tok, modules, target, base)
+                if spelt is None:  # ambiguous, or a value given to an option without one
+                    i, negate = i + 1, None
+                    while i < len(tokens) and tokens[i].text[:1] not in _LITERAL_STARTS:
+                        i += 1  # its values, not reported again
+                    continue
+                if spelt != [tok]:
+                    tokens = [*tokens[:i], *spelt, *tokens[i + 1:]]
+                    tok, text = spelt[0], spelt[0].text
+                    self.recording = record = None  # positions moved: not replayable
             values_start = i + 1
             if text in _BASE:
                 name, parse = _BASE[text]
@@ -1042,7 +1076,9 @@ class _Reader:
                         record.append(_SetBase(name, base[name]))
                     i, negate = values_start, None
                     continue
-                value = self.values(line, tokens, values_start, 1, text)
+                # getopt takes whatever follows as the value: an interface may be "-x" or "!".
+                value = self.values(line, tokens, values_start, 1, text,
+                                    free_text=parse is v.interface)
                 if value is not None:
                     self.base_value(line, base, name, parse, value[0], value[0].text, negate, text)
                     if record is not None:
@@ -1150,6 +1186,53 @@ class _Reader:
         return self.assemble(line, table, base, modules, target, target_options, column,
                              counters, before)
 
+    def long_option(self, line: int, tok: Token,
+                    modules: list[tuple[ModuleSpec, list[Option], Token]],
+                    target: tuple[TargetSpec | None, str, bool, Token] | None,
+                    base: dict[str, Option]) -> list[Token] | None:
+        """``tok`` (``--NAME`` or ``--NAME=VALUE``, not an exact spelling) as getopt_long
+        reads it: the option whose spelling NAME is the only one to begin (or that of the
+        same meaning), then its VALUE as a token of its own. The options are iptables' own,
+        the loaded modules' and the target's; failing those, the module -p loads
+        implicitly. Unknown: ``tok`` as it is (the caller reports it). Ambiguous, or a
+        value for an option without one: ``None`` after reporting it."""
+        name, eq, value = tok.text.partition("=")
+        visible: list[dict[str, Any]] = [_GETOPT_BASE]
+        visible += [spec.lookup for spec, _, _ in modules]
+        if target is not None and target[0] is not None:
+            visible.append(target[0].lookup)
+        found = _getopt_long(name, visible)
+        if not found:
+            proto = base.get("protocol")
+            implicit = MODULES.get(proto.value) if proto is not None else None
+            if implicit is not None and implicit.implicit:
+                found = _getopt_long(name, [*visible, implicit.lookup])
+        if not found:
+            return [tok]
+        if len(found) > 1:
+            self.problem(line, tok.column, f"option {name} is ambiguous", tok.text,
+                         "one of " + ", ".join(spelling for spelling, _ in found))
+            return None
+        (spelling, meaning), = found
+        spelt = Token(spelling, tok.column)
+        if not eq:
+            return [spelt]
+        if spelling in _GETOPT_FLAGS or (isinstance(meaning, OptionSpec) and not meaning.arity):
+            self.problem(line, tok.column, f"option {spelling} takes no value", tok.text,
+                         spelling + " without '='")
+            return None
+        if spelling in _WHOLE_WORD:
+            if not spelling.endswith("interface"):  # no address, protocol or chain is that
+                self.problem(line, tok.column, f"iptables reads {tok.text} whole as the value "
+                             f"of {spelling}", tok.text, f"{spelling} {value or 'VALUE'}")
+                return None
+            if not value:
+                self.problem(line, tok.column, f"{spelling} with an empty interface",
+                             tok.text, "an interface name after '='")
+                return None
+            return [spelt, Token(tok.text, tok.column)]
+        return [spelt, Token(value, tok.column + len(name) + 1)]
+
     def base_value(self, line: int, base: dict[str, Option], name: str,
                    parse: Callable[[str], str], value: Token, raw: str, negate: Token | None,
                    text: str) -> None:
@@ -1168,6 +1251,8 @@ class _Reader:
                     self.problem(line, negate.column, f"! {text} {raw} never matches, and "
                                  "the kernel refuses the rule", "!",
                                  f"{text} without '!', or no {text}")
+            elif normal == "+" and negate is None:
+                pass  # any interface (-i +) is no criterion; iptables keeps "! -i +"
             elif name == "protocol" and normal == "all":
                 # iptables stores -p all as no protocol criterion at all.
                 if negate is not None:
@@ -1259,6 +1344,10 @@ class _Reader:
         if needs_proto and (proto is None or proto.value not in PORT_PROTOCOLS):
             self.problem(line, tok.column, f"{name} --{needs_proto[0].name} needs "
                          "-p tcp or -p udp", name, "-p tcp or -p udp")
+        tcp_only = _tcp_only(tspec, target_options, proto) if tspec.tcp_only else None
+        if tcp_only is not None:
+            self.problem(line, tok.column, f"{name} --{tcp_only.name} {tcp_only.value} needs "
+                         "-p tcp", name, "-p tcp (not negated) before it")
         try:
             finished = tspec.finish(list(target_options))
         except ValueError as e:
@@ -1313,6 +1402,41 @@ class _Reader:
             self.problem(line, tok.column, "unknown option", tok.text,
                          "an option of -m MODULE or -j TARGET")
 
+    def family_targets(self, table: Table) -> None:
+        """REJECT's ICMP types and TPROXY's --on-ip are of one family: iptables-restore
+        refuses icmp6-port-unreachable or --on-ip ::1, ip6tables-restore the others. Like
+        an address, the first one tells the family of a file that has not told it."""
+        for chain in table.chains:
+            for rule in chain.rules:
+                target = rule.target
+                if target is None or target.name not in ("REJECT", "TPROXY"):
+                    continue
+                option = target.get("reject-with" if target.name == "REJECT" else "on-ip")
+                if option is None or option.value == "tcp-reset":
+                    continue
+                value = option.value
+                found = 6 if value.startswith("icmp6-") or ":" in value else 4
+                if self.family is None:
+                    self.family = found
+                elif found != self.family:
+                    self.problem(rule.line, rule.column, f"an IPv{found} --{option.name} in an "
+                                 f"IPv{self.family} ruleset", value,
+                                 f"one of IPv{self.family}")
+
+    def no_ipv4_in_ipv6(self) -> None:
+        """What ip6tables refuses but a rule read alone cannot tell: -f (an IPv6 header has
+        no fragment bits: -m frag reads the extension header), the icmp match (ip6tables
+        has icmp6), addrtype's IPv4-only types, and an IPv4 address in conntrack's,
+        iprange's or a NAT target's options. Checked once the file's family is known, for
+        every rule."""
+        for table in self.tables.values():
+            for chain in table.chains:
+                for rule in chain.rules:
+                    found = _ipv4_only(rule)
+                    if found is not None:
+                        self.problem(rule.line, rule.column, f"{found[0]} in an IPv6 ruleset",
+                                     found[1], found[2])
+
     def check_family(self, line: int, tok: Token, normal: str) -> None:
         family = v.family_of(normal)
         if self.family is None:
@@ -1366,6 +1490,95 @@ class _Reader:
         self.problems.extend(validate_table(table, graph, uses))
 
 
+# The address types the kernel's addrtype refuses for IPv6.
+_IPV4_ADDRTYPES: Final = frozenset({"BROADCAST", "BLACKHOLE", "PROHIBIT", "THROW", "NAT",
+                                    "XRESOLVE"})
+# Options whose addresses are of the family of the ruleset (see _ipv4_only).
+_ADDRESS_OPTIONS: Final = frozenset({"ctorigsrc", "ctorigdst", "ctreplsrc", "ctrepldst",
+                                     "src-range", "dst-range", "to-destination", "to-source"})
+
+
+def _ipv4_only(rule: Rule) -> tuple[str, str, str] | None:
+    """What of ``rule`` only IPv4 has, as (what, token, expected), if anything."""
+    for match in rule.matches:
+        if match.module == BASE_MODULE:
+            if match.get("fragment") is not None:
+                return "-f", "-f", "no -f (ip6tables has -m frag instead)"
+        elif match.module == "icmp":
+            return "the icmp match", "icmp", "-m icmp6 (which chainwalk does not read)"
+        elif match.module == "addrtype":
+            for option in match.options:
+                if set(option.value.split(",")) & _IPV4_ADDRTYPES:
+                    return (f"--{option.name} {option.value}", option.value,
+                            "UNSPEC, UNICAST, LOCAL, ANYCAST, MULTICAST or UNREACHABLE")
+        else:
+            found = _ipv4_option(match.options)
+            if found is not None:
+                return found
+    target = rule.target
+    return None if target is None or target.is_chain else _ipv4_option(target.options)
+
+
+def _ipv4_option(options: tuple[Option, ...]) -> tuple[str, str, str] | None:
+    for option in options:
+        if option.name in _ADDRESS_OPTIONS:
+            host = option.value.partition("-")[0]
+            if option.name.startswith("to-"):  # ADDRESS[:PORT], [ADDRESS]:PORT or :PORT
+                host = "" if host[:1] == "[" or host.count(":") > 1 else host.partition(":")[0]
+            if host and ":" not in host:
+                return (f"an IPv4 address in --{option.name}", option.value,
+                        "an IPv6 address")
+    return None
+
+
+# What names an interface a built-in chain's packets lack, by module: (flag, option,
+# chains where it is refused).
+_INTERFACE_CHECKS: Final = {
+    BASE_MODULE: (("-i", "in-interface", ("OUTPUT", "POSTROUTING")),
+                  ("-o", "out-interface", ("PREROUTING", "INPUT"))),
+    "addrtype": (("--limit-iface-in", "limit-iface-in", ("OUTPUT", "POSTROUTING")),
+                 ("--limit-iface-out", "limit-iface-out", ("PREROUTING", "INPUT"))),
+}
+
+
+def _tcp_only(tspec: TargetSpec, options: list[Option], proto: Option | None) -> Option | None:
+    """The option of ``options`` that needs -p tcp (``TargetSpec.tcp_only``), if the rule's
+    protocol is not tcp."""
+    if proto is not None and proto.value == "tcp" and not proto.negated:
+        return None
+    return next((o for o in options if (o.name, o.value) in tspec.tcp_only), None)
+
+
+def _exact(text: str, modules: list[tuple[ModuleSpec, list[Option], Token]],
+           target: tuple[TargetSpec | None, str, bool, Token] | None,
+           base: dict[str, Option]) -> bool:
+    """Whether ``text`` is an option's whole spelling that ``rule`` reads as it is (most
+    options: no need to look for the option it is a prefix of)."""
+    if text in _BASE or text in _GETOPT_BASE:
+        return True
+    if target is not None and target[0] is not None and text in target[0].lookup:
+        return True
+    if any(text in spec.lookup for spec, _, _ in modules):
+        return True
+    proto = base.get("protocol")
+    implicit = MODULES.get(proto.value) if proto is not None else None
+    return implicit is not None and implicit.implicit and text in implicit.lookup
+
+
+def _getopt_long(name: str, tables: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """The long options of ``tables`` (spelling -> what it means) getopt_long reads
+    ``name`` as: the spelling equal to it, else the first that begins with it, or all
+    those if two of them mean different things (ambiguous); none if no spelling fits."""
+    for table in tables:
+        if name in table:
+            return [(name, table[name])]
+    found = [(spelling, meaning) for table in tables for spelling, meaning in table.items()
+             if spelling.startswith(name) and len(name) > 2]
+    if any(meaning != found[0][1] for _, meaning in found[1:]):
+        return found
+    return found[:1]
+
+
 def _uses(rule: Rule) -> list[str]:
     """What ``_ChainDraft.uses`` says of ``rule``."""
     out = ["-m " + m.module for m in rule.matches
@@ -1406,6 +1619,11 @@ def _parse(reader: _Reader, text: str) -> Ruleset:
     gc.disable()
     try:
         reader.read(text)
+        for table in reader.tables.values():
+            if reader.uses[table.name] & _FAMILY_USES:
+                reader.family_targets(table)
+        if reader.family == 6:
+            reader.no_ipv4_in_ipv6()
     finally:
         if collecting:
             if not gc.get_freeze_count():  # someone else's frozen objects stay frozen

@@ -8,11 +8,13 @@ from ._model import BASE_MODULE, Chain, Option, Rule, Ruleset, Table
 
 _BASE_FLAGS = {"source": "-s", "destination": "-d", "in-interface": "-i",
                "out-interface": "-o", "protocol": "-p", "fragment": "-f"}
-_PLAIN = re.compile(r"^[^\s\"'\\]+$")
+_PLAIN = re.compile(r"[^\s\"'\\]+")
 # Free-text options iptables-save prints with xtables_save_string(): quoted unless the
 # text is only letters, digits, '_' and '-'; '"', "'" and '\\' escaped with a backslash.
 _FREE_TEXT = frozenset({"comment", "log-prefix"})
-_NO_QUOTE = re.compile(r"^[A-Za-z0-9_-]+$")
+# Interfaces, which iptables-save prints as they are, whatever they hold.
+_RAW = frozenset({"in-interface", "out-interface"})
+_NO_QUOTE = re.compile(r"[A-Za-z0-9_-]+")
 _ESCAPE = re.compile(r"([\"'\\])")
 # The order iptables-save (nf_tables backend) prints the tables of one family in.
 SAVE_ORDER = ("mangle", "security", "raw", "filter", "nat")
@@ -20,14 +22,14 @@ SAVE_ORDER = ("mangle", "security", "raw", "filter", "nat")
 
 def quote(text: str) -> str:
     """Quote a value the way iptables-save does when it holds spaces or quotes."""
-    if _PLAIN.match(text):
+    if _PLAIN.fullmatch(text):  # fullmatch: "$" would let a final line feed through
         return text
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def save_string(text: str) -> str:
     """A free-text value (``--comment``, ``--log-prefix``) exactly as iptables-save prints it."""
-    if _NO_QUOTE.match(text):
+    if _NO_QUOTE.fullmatch(text):
         return text
     return '"' + _ESCAPE.sub(r"\\\1", text) + '"'
 
@@ -35,7 +37,9 @@ def save_string(text: str) -> str:
 def _option(option: Option, flag: str) -> str:
     parts = ["!"] if option.negated else []
     parts.append(flag)
-    if option.name in _FREE_TEXT:
+    if option.name in _RAW:
+        parts.extend(option.values)
+    elif option.name in _FREE_TEXT:
         parts.extend(save_string(value) for value in option.values)
     else:
         parts.extend(quote(value) for value in option.values)
