@@ -28,6 +28,7 @@ from chainwalk.netfilter._nft_tokens import (
     Token,
     TokenError,
     UnclosedString,
+    UnendedComment,
     tokenize,
 )
 from chainwalk.netfilter._nft_trace import NftRun
@@ -68,7 +69,8 @@ def reference_tokens(text: str) -> list[tuple[str, str, int, int]]:
             i = end + 1
         elif c == "#":
             end = text.find("\n", i)
-            end = len(text) if end < 0 else end
+            if end < 0:  # nft's scanner needs the line feed after a comment
+                raise UnendedComment(line, column)
             handle = _HANDLE.match(text[i:end])
             if handle:
                 out.append(("handle", handle.group(1), line, column))

@@ -271,9 +271,10 @@ class _Parser:
         token = self.tok
         text = self.word(what)
         try:
-            return int(text, 0)
+            return nv.c_number(text)
         except ValueError:
-            self.fail(f"{what} is not a number", "a number", token)
+            self.fail(f"{what} is not a number", "a number (decimal, 0x hex or 0 octal)",
+                      token)
 
     # -- tables, chains, sets --------------------------------------------------------
     def family_name(self) -> tuple[model.Family, str, Token]:
@@ -420,6 +421,8 @@ class _Parser:
         return model.BaseHook(kind, hook, priority, policy)
 
     def priority(self, hook: str) -> int:
+        """A priority as nft reads it: a number (``-`` before it allowed, not ``+``) or a
+        name with ``+ N`` or ``- N``; the kernel keeps it as a signed 32-bit number."""
         token = self.tok
         text = self.word("priority", "a number or a name (raw, mangle, dstnat, filter, ...)")
         if text in PRIORITIES:
@@ -430,9 +433,12 @@ class _Parser:
             if self.is_word("+", "-"):
                 sign = 1 if self.next().text == "+" else -1
                 value += sign * self.number("priority offset")
-            return value
+            return _int32(value)
+        sign = 1
+        if text.startswith("-"):
+            sign, text = -1, text[1:] or self.word("priority", "a number")
         try:
-            return int(text, 10)
+            return _int32(sign * nv.c_number(text))
         except ValueError:
             self.fail("unknown priority", "a number or raw, mangle, dstnat, filter, "
                       "security, srcnat", token)
@@ -599,13 +605,12 @@ class _Parser:
         text = t.text if t.kind == "word" else ""
         if text == "counter":
             self.next()
-            packets = bytes_ = 0
-            if self.is_word("packets"):
-                self.next()
-                packets = self.number("packet count")
-                self.expect_word("bytes")
-                bytes_ = self.number("byte count")
-            return model.Counter(packets, bytes_)
+            # nft takes ``packets N`` and ``bytes N`` in any order, either alone
+            counts = {"packets": 0, "bytes": 0}
+            while self.is_word("packets", "bytes"):
+                name = self.next().text
+                counts[name] = self.number(f"{name[:-1]} count")
+            return model.Counter(counts["packets"], counts["bytes"])
         if text in _VERDICTS or text in ("jump", "goto"):
             return self.verdict()
         if text == "reject":
@@ -921,6 +926,11 @@ class _Parser:
             tables.append(model.NftTable(t.family, t.name, chains, tuple(t.sets.values()),
                                          t.comment, t.handle, t.location))
         return model.NftRuleset(tuple(tables), self.path)
+
+
+def _int32(value: int) -> int:
+    """``value`` as the kernel's signed 32-bit field keeps it (nft wraps, never refuses)."""
+    return (value + 2**31) % 2**32 - 2**31
 
 
 _DEPENDENCY = {model.Meta("l4proto"): {"tcp": "tcp", "udp": "udp", "sctp": "sctp"},

@@ -3,7 +3,8 @@
 Words run to whitespace or one of ``{ } ; , "``; braces, semicolons, commas and line
 ends are tokens of their own; a quoted string is one token (its text without quotes);
 ``# handle N`` (``nft -a``) is a ``handle`` token, any other comment is dropped; a
-backslash at a line's end joins it to the next. Blanks are spaces and tabs: nft refuses a
+backslash at a line's end joins it to the next; a comment must end with a line feed
+(nft refuses one that ends the file as junk). Blanks are spaces and tabs: nft refuses a
 carriage return outside a string (a Windows line end) as junk.
 """
 
@@ -42,6 +43,12 @@ class UnclosedString(TokenError):
                          'a closing " on the same line')
 
 
+class UnendedComment(TokenError):
+    def __init__(self, line: int, column: int) -> None:
+        super().__init__(line, column, "a comment on the file's last line without a line end",
+                         "#", "a line feed after the comment (nft's scanner needs one)")
+
+
 class CarriageReturn(TokenError):
     def __init__(self, line: int, column: int) -> None:
         super().__init__(line, column, "a carriage return outside a string", "\r",
@@ -78,6 +85,8 @@ def tokenize(text: str) -> list[Token]:
             append(Token("string", found[1:-1], line, m.end() - len(found) - start + 1))
         elif kind == "comment":
             found = m.group(kind)
+            if m.end() == len(text):
+                raise UnendedComment(line, m.end() - len(found) - start + 1)
             handle = _HANDLE.match(found)
             if handle:
                 append(Token("handle", handle.group(1), line,

@@ -4,6 +4,7 @@ interval of numbers (or the name pattern) an element stands for."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 
 from ._nft_model import Bitwise, Concat, Ct, Expr, Meta, Numgen, Payload
@@ -54,8 +55,25 @@ def type_of(expr: Expr) -> tuple[str, ...]:
     return tuple(t for part in expr.parts for t in type_of(part))
 
 
+# A number as nft's scanner and value parsers read one (C's strtoull with base 0).
+_C_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*")
+
+
+def c_number(text: str, decimal_too: bool = False) -> int:
+    """``text`` as nft reads a number: hex after ``0x``, octal after a leading 0 (``010`` is
+    8), else decimal, ASCII digits only; ``decimal_too``: a leading-0 number that is no
+    octal one (``08``) is decimal, as nft reads ports and user ids. ValueError otherwise."""
+    if _C_NUMBER.fullmatch(text):
+        if text[:2] in ("0x", "0X"):
+            return int(text, 16)
+        return int(text, 8) if text.startswith("0") else int(text, 10)
+    if decimal_too and text.isascii() and text.isdigit():
+        return int(text, 10)
+    raise ValueError(text)
+
+
 def _number(text: str) -> int:
-    value = int(text, 16) if text.lower().startswith("0x") else int(text, 10)
+    value = c_number(text)
     if not 0 <= value <= MAX_U32:
         raise ValueError(text)
     return value
@@ -120,7 +138,7 @@ def _number_of(text: object) -> int:
 
 
 def _port(text: str) -> str:
-    value = int(text, 10)
+    value = c_number(text, decimal_too=True)
     if not 0 <= value <= 65535:
         raise ValueError(text)
     return str(value)
@@ -129,7 +147,7 @@ def _port(text: str) -> str:
 def _proto(text: str) -> str:
     if text in PROTOCOLS:
         return "ipv6-icmp" if text == "icmpv6" else text
-    value = int(text, 10)
+    value = c_number(text)
     if not 0 <= value <= 255:
         raise ValueError(text)
     return _PROTOCOL_NAMES.get(value, str(value))
@@ -140,8 +158,11 @@ def _mark(text: str) -> str:
 
 
 def _owner(text: str) -> str:
-    if text.isdigit():
-        return str(_number(text))
+    if text[:1].isascii() and text[:1].isdigit():
+        value = c_number(text, decimal_too=True)
+        if value > MAX_U32:
+            raise ValueError(text)
+        return str(value)
     if text.replace("-", "").replace("_", "").isalnum():
         return text  # a user or group name: the kernel stores the id the system gives it
     raise ValueError(text)

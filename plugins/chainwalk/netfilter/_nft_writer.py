@@ -100,12 +100,19 @@ def rule_text(rule: model.NftRule, counters: bool = True,
     return " ".join(words)
 
 
+#: How far from a named priority nft still names it (``filter - 5``, ``dstnat + 10``).
+_PRIORITY_REACH = 10
+
+
 def priority_text(base: model.BaseHook) -> str:
     for name, (value, hooks) in PRIORITIES.items():
         if hooks is not None and base.hook not in hooks:
             continue
-        if base.priority == value:
+        offset = base.priority - value
+        if offset == 0:
             return name
+        if abs(offset) <= _PRIORITY_REACH:
+            return f"{name} {'+' if offset > 0 else '-'} {abs(offset)}"
     return str(base.priority)
 
 
