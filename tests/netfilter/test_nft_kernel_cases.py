@@ -59,6 +59,13 @@ ACCEPTED = [
           "\t\ttcp dport { 010-020, 0x100 }\n\t\tmeta mark 010\n\t\tmeta skuid 010\n"
           "\t\tmeta skgid 0x10\n\t\tmeta skuid 09\n\t\tct zone 0x10\n"
           "\t\tip protocol 0x11\n\t\tmeta mark set 010\n\t\tct zone set 010\n\t}\n}\n"),
+    # nft -f adds a table block's chains, then its sets, then its rules, numbered so
+    _case("handles-of-a-table-block", "table ip t {\n"
+          "\tchain c { accept; tcp dport { 1, 2 } accept; }\n\tset s { type ipv4_addr; }\n"
+          "\tchain d { drop; }\n\tset r { type ipv4_addr; }\n}\n"
+          "table ip u {\n\tchain e { accept; }\n}\n"
+          "add chain ip t f\nadd rule ip t f accept\ntable ip u {\n\tchain g {\n"
+          "\t\tjump e\n\t}\n}\n"),
 ]
 
 
@@ -81,6 +88,18 @@ REFUSED = [
              "unknown priority: got '+5'"),
     _refused("octal-mark-with-8", "table inet t {\n\tchain c {\n\t\tmeta mark 08\n\t}\n}\n",
              "3:13", "not a value of this type: got '08'"),
+    # every line of a block ends with a line end or ';', the last one too
+    _refused("rule-then-brace", "table ip t {\n\tchain c {\n\t\taccept }\n}\n", "3:10",
+             "unexpected token: got '}', expected a line end or ';'"),
+    _refused("chain-then-brace", "table ip t {\n\tchain c {\n\t}}\n", "3:3",
+             "unexpected token: got '}', expected a line end or ';'"),
+    _refused("policy-after-priority", "table ip t {\n\tchain c {\n\t\ttype filter hook "
+             "input priority 0 policy drop;\n\t}\n}\n", "3:37",
+             "unexpected token: got 'policy', expected a line end or ';'"),
+    _refused("hook-then-brace", "add table ip t\nadd chain ip t c { type filter hook input "
+             "priority 0 }\n", "2:54", "unexpected token: got '}', expected a line end or ';'"),
+    _refused("set-type-then-brace", "table ip t {\n\tset s {\n\t\ttype ipv4_addr }\n}\n",
+             "3:18", "unexpected token: got '}', expected a line end or ';'"),
     _refused("comment-ends-the-file", "add table inet t # no line end", "1:18",
              "a comment on the file's last line without a line end"),
 ]

@@ -143,8 +143,8 @@ def test_numgen_forks_the_trace_with_probabilities() -> None:
             chain pre { type nat hook output priority -100; policy accept;
                 numgen random mod 4 vmap { 0 : goto a, 1-3 : goto b }
             }
-            chain a { dnat to 10.9.0.1 }
-            chain b { dnat to 10.9.0.2 }
+            chain a { dnat to 10.9.0.1; }
+            chain b { dnat to 10.9.0.2; }
         }
     """
     t = _trace(text, Packet("10.96.0.1", 80, **APP))

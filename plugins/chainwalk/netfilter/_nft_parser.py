@@ -46,9 +46,12 @@ class _ChainDraft:
     name: str
     base: model.BaseHook | None
     location: Location
-    handle: int
+    handle: int = 0  # none yet
     rules: list[model.NftRule] = field(default_factory=list)
     comment: str | None = None
+
+
+_Numbered = _ChainDraft | model.NftSet | model.NftRule
 
 
 @dataclass
@@ -61,6 +64,9 @@ class _TableDraft:
     sets: dict[str, model.NftSet] = field(default_factory=dict)
     comment: str | None = None
     next_handle: int = 1
+    # Inside a ``table ... { }`` block, what waits for a handle: nft -f adds the block's
+    # chains first, then its sets, then its rules, and numbers them in that order.
+    waiting: list[_Numbered] | None = None
 
     def new_handle(self) -> int:
         self.next_handle += 1
@@ -73,6 +79,24 @@ class _TableDraft:
             if (isinstance(s, model.Match) and isinstance(s.right, tuple))
             or (isinstance(s, model.Vmap) and isinstance(s.map, tuple)))
         return self.new_handle()
+
+    def number(self, item: _Numbered) -> None:
+        """Gives ``item`` (without a listed handle) the next handle, or queues it until
+        the end of the table's block."""
+        if self.waiting is not None:
+            self.waiting.append(item)
+        elif isinstance(item, model.NftRule):
+            item.handle = self.rule_handle(item)
+        else:
+            item.handle = self.new_handle()
+
+    def end_block(self) -> None:
+        """Numbers what the table's block queued: chains, then sets, then rules."""
+        waiting, self.waiting = self.waiting or [], None
+        for item in sorted(waiting, key=lambda i: 0 if isinstance(i, _ChainDraft) else
+                           1 if isinstance(i, model.NftSet) else 2):
+            if not item.handle:  # a handle listed after its line was read
+                self.number(item)
 
 
 class _Parser:
@@ -321,10 +345,15 @@ class _Parser:
         listed = self.handle()
         if listed is not None:
             table.handle = listed
-        self.block("table", lambda: self.table_line(table))
+        table.waiting = []
+        try:
+            self.block("table", lambda: self.table_line(table))
+        finally:
+            table.end_block()
 
     def block(self, what: str, line: Callable[[], None]) -> None:
-        """The lines of a ``{ ... }`` block whose ``{`` is read, each read by ``line``, and
+        """The lines of a ``{ ... }`` block whose ``{`` is read, each read by ``line`` and
+        ended by a line end or ``;`` (nft's grammar: also the last one, before ``}``), and
         its ``}``; a bad line is reported and skipped."""
         while True:
             self.skip_lines()
@@ -335,10 +364,17 @@ class _Parser:
                 self.fail(f"the {what}'s block is never closed", "'}'")
             try:
                 line()
+                self.separator()
             except _Bad:
                 self.recover()
                 if self.at_eof():
                     return
+
+    def separator(self) -> None:
+        """A line end or ``;`` after a line of a block, left to be skipped."""
+        if self.tok.kind != "nl" and not self.is_punct(";"):
+            self.fail("unexpected token", "a line end or ';' (nft needs one after each line "
+                      "of a block, the last one too)")
 
     def table_line(self, table: _TableDraft) -> None:
         start = self.tok
@@ -351,8 +387,6 @@ class _Parser:
             table.comment = self.string("comment")
         else:
             self.word("table flag")
-        if not self.at_end():
-            self.fail("unexpected token", "the end of the line")
         self.handle()
 
     def string(self, what: str) -> str:
@@ -365,8 +399,9 @@ class _Parser:
         name = self.word("chain name")
         chain = table.chains.get(name)
         if chain is None:
-            chain = _ChainDraft(name, None, self.at(token), table.new_handle())
+            chain = _ChainDraft(name, None, self.at(token))
             table.chains[name] = chain
+            table.number(chain)
         listed = self.handle()
         if listed is not None:
             chain.handle = listed
@@ -394,11 +429,10 @@ class _Parser:
             chain.comment = self.string("comment")
         else:
             rule = self.rule(table)
-            rule.handle = self.handle() or table.rule_handle(rule)
+            rule.handle = self.handle()
+            if rule.handle is None:
+                table.number(rule)
             chain.rules.append(rule)
-            return
-        if not self.at_end():
-            self.fail("unexpected token", "';' or the end of the line")
 
     def base_hook(self, old: model.BaseHook | None) -> model.BaseHook:
         self.expect_word("type")
@@ -412,13 +446,7 @@ class _Parser:
             self.fail("devices are for netdev chains", "priority", self.tok)
         self.expect_word("priority")
         priority = self.priority(hook)
-        if self.is_punct(";"):
-            self.next()
-        policy: Literal["accept", "drop"] = old.policy if old else "accept"
-        if self.is_word("policy"):
-            self.next()
-            policy = cast("Literal['accept', 'drop']", self.expect_word("accept", "drop"))
-        return model.BaseHook(kind, hook, priority, policy)
+        return model.BaseHook(kind, hook, priority, old.policy if old else "accept")
 
     def priority(self, hook: str) -> int:
         """A priority as nft reads it: a number (``-`` before it allowed, not ``+``) or a
@@ -485,14 +513,15 @@ class _Parser:
                 comment = self.string("comment")
             elif what in ("size", "policy", "timeout"):
                 self.word(what)
-            if not self.at_end():
-                self.fail("unexpected token", "';' or the end of the line")
+            if what != "elements":  # nft's grammar ends every other line with a separator
+                self.separator()
         if not key:
             self.fail(f"set {name} has no type", "'type T'", token)
         if is_map and data is None:
             self.fail(f"map {name} has no value type", "'type K : V'", token)
-        found = model.NftSet(name, key, data, flags, (), comment,
-                             listed or table.new_handle(), self.at(token))
+        found = model.NftSet(name, key, data, flags, (), comment, listed, self.at(token))
+        if listed is None:
+            table.number(found)
         table.sets[name] = found
         for at, tokens in raw:
             self.add_elements(found, at, tokens)

@@ -116,10 +116,11 @@ def priority_text(base: model.BaseHook) -> str:
     return str(base.priority)
 
 
-def _set_lines(s: model.NftSet) -> list[str]:
+def _set_lines(s: model.NftSet, handles: bool) -> list[str]:
     kind = "map" if s.is_map else "set"
     key = " . ".join(s.key) + (f" : {s.data}" if s.data else "")
-    lines = [f"\t{kind} {s.name} {{", f"\t\ttype {key}"]
+    lines = [f"\t{kind} {s.name} {{" + (f" # handle {s.handle}" if handles else ""),
+             f"\t\ttype {key}"]
     if s.flags:
         lines.append(f"\t\tflags {','.join(s.flags)}")
     if s.comment is not None:
@@ -161,7 +162,7 @@ def table_text(t: model.NftTable, handles: bool = False, counts: RuleCounts | No
     lines = [f"table {t.family} {t.name} {{" + (f" # handle {t.handle}" if handles else "")]
     if t.comment is not None:
         lines.append(f'\tcomment "{t.comment}"')
-    blocks = [_set_lines(s) for s in t.sets] + [_chain_lines(c, handles, t, counts)
+    blocks = [_set_lines(s, handles) for s in t.sets] + [_chain_lines(c, handles, t, counts)
                                                for c in t.chains]
     for number, block in enumerate(blocks):
         if number:
