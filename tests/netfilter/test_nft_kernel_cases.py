@@ -66,6 +66,10 @@ ACCEPTED = [
           "table ip u {\n\tchain e { accept; }\n}\n"
           "add chain ip t f\nadd rule ip t f accept\ntable ip u {\n\tchain g {\n"
           "\t\tjump e\n\t}\n}\n"),
+    # names: a letter, _ or . first, then letters, digits and / - _ .
+    _case("names-of-nft-s-scanner", "table inet .a/b {\n\tchain _c-d {\n\t\tjump Z/1.x\n"
+          "\t}\n\n\tchain Z/1.x {\n\t}\n}\ntable ip A.B-c_9 {\n\tset accepted {\n"
+          "\t\ttype ipv4_addr\n\t}\n}\n"),
 ]
 
 
@@ -100,6 +104,23 @@ REFUSED = [
              "priority 0 }\n", "2:54", "unexpected token: got '}', expected a line end or ';'"),
     _refused("set-type-then-brace", "table ip t {\n\tset s {\n\t\ttype ipv4_addr }\n}\n",
              "3:18", "unexpected token: got '}', expected a line end or ';'"),
+    # a keyword of nft is no name, nor is a quoted string (nft 1.0.6), nor a number first
+    _refused("keyword-as-table-name", "add table inet ip\n", "1:16",
+             "ip is a keyword of nft, not a table name"),
+    _refused("keyword-as-chain-name", "table inet t {\n\tchain set {\n\t}\n}\n", "2:8",
+             "set is a keyword of nft, not a chain name"),
+    _refused("keyword-as-jump-target", "add table ip t\nadd chain ip t c\n"
+             "add rule ip t c jump drop\n", "3:22", "drop is a keyword of nft, not a chain name"),
+    _refused("keyword-as-set-name", "table inet t {\n\tset map {\n\t\ttype ipv4_addr\n"
+             "\t}\n}\n", "2:6", "map is a keyword of nft, not a set name"),
+    _refused("quoted-table-name", 'table inet "t" {\n}\n', "1:12",
+             "not a table name: got 't', expected a name of letters"),
+    _refused("quoted-jump-target", 'table inet t {\n\tchain c {\n\t\tjump "c"\n\t}\n}\n',
+             "3:8", "not a chain name: got 'c'"),
+    _refused("table-name-starts-with-a-digit", "add table inet 1abc\n", "1:16",
+             "not a table name: got '1abc'"),
+    _refused("chain-name-with-an-asterisk", "add table inet t\nadd chain inet t a*\n", "2:18",
+             "not a chain name: got 'a*'"),
     _refused("comment-ends-the-file", "add table inet t # no line end", "1:18",
              "a comment on the file's last line without a line end"),
 ]

@@ -18,7 +18,7 @@ from .._errors import ChainwalkError, Location, Problem
 from .._files import read_text
 from . import _nft_model as model
 from . import _nft_values as nv
-from ._nft_tokens import Token, TokenError, tokenize
+from ._nft_tokens import IDENTIFIER, KEYWORDS, Token, TokenError, tokenize
 
 _Item = TypeVar("_Item")
 #: An element added to a set: its key, or a map's key and value.
@@ -159,6 +159,20 @@ class _Parser:
         self.pos += 1
         return token.text
 
+    def identifier(self, what: str) -> str:
+        """A table's, chain's or set's name as nft reads one: unquoted, no keyword."""
+        token = self.tok
+        if token.kind == "word" and IDENTIFIER.fullmatch(token.text) and \
+                token.text not in KEYWORDS:
+            self.pos += 1
+            return token.text
+        if token.kind == "word" and token.text in KEYWORDS:
+            self.fail(f"{token.text} is a keyword of nft, not a {what}",
+                      f"another {what} (nft reads this word as its keyword)")
+        self.word(what)  # fails at a line's end or punctuation
+        self.fail(f"not a {what}", "a name of letters, digits and / - _ . (not quoted, "
+                  "not starting with a digit)", token)
+
     def known_word(self, what: str, names: Collection[str]) -> str:
         """A word that must be one of ``names``."""
         token = self.tok
@@ -253,7 +267,7 @@ class _Parser:
                 self.declare_set(table, what == "map", start)
             else:
                 table = self.table_ref()
-                name = self.word("set name")
+                name = self.identifier("set name")
                 self.elements_into(table, name, start)
             return
         if verb == "insert":
@@ -309,7 +323,7 @@ class _Parser:
         else:
             family = "ip"
         token = self.tok
-        return family, self.word("table name"), token
+        return family, self.identifier("table name"), token
 
     def declare_table(self, start: Token) -> _TableDraft:
         family, name, _ = self.family_name()
@@ -333,7 +347,7 @@ class _Parser:
 
     def chain_ref(self, table: _TableDraft) -> _ChainDraft:
         token = self.tok
-        name = self.word("chain name")
+        name = self.identifier("chain name")
         chain = table.chains.get(name)
         if chain is None:
             self.fail(f"no chain {name} in table {table.family} {table.name}",
@@ -396,7 +410,7 @@ class _Parser:
 
     def declare_chain(self, table: _TableDraft, start: Token) -> None:
         token = self.tok
-        name = self.word("chain name")
+        name = self.identifier("chain name")
         chain = table.chains.get(name)
         if chain is None:
             chain = _ChainDraft(name, None, self.at(token))
@@ -473,7 +487,7 @@ class _Parser:
 
     def declare_set(self, table: _TableDraft, is_map: bool, start: Token) -> None:
         token = self.tok
-        name = self.word("set name")
+        name = self.identifier("set name")
         if name in table.sets:
             self.fail(f"set {name} is declared twice", "a new name", token)
         listed = self.handle()
@@ -690,7 +704,7 @@ class _Parser:
         if text in _VERDICTS:
             return model.Verdict(cast("Literal['accept', 'drop', 'return', 'continue']", text))
         if text in ("jump", "goto"):
-            return model.Verdict(cast("Literal['jump', 'goto']", text), self.word("chain name"))
+            return model.Verdict(cast("Literal['jump', 'goto']", text), self.identifier("chain name"))
         self.fail("unknown verdict", "accept, drop, return, continue, jump or goto", token)
 
     def set_statement(self, key: model.Meta | model.Ct) -> model.SetStmt:

@@ -55,6 +55,33 @@ class CarriageReturn(TokenError):
                          "lines that end with a line feed alone (not Windows' \\r\\n)")
 
 
+#: Words nft 1.0.6's scanner reads as keywords where a name is expected (a table, chain or
+#: set named so is a syntax error): found by loading ``add table inet WORD`` for every word
+#: in libnftables' strings and nft(8).
+KEYWORDS = frozenset((
+    "accept", "add", "ah", "all", "and", "arp", "auto-merge", "bridge", "cgroup", "chain",
+    "comment", "comp", "constant", "continue", "counter", "cpu", "create", "ct", "day",
+    "dccp", "define", "delete", "describe", "device", "devices", "dnat", "drop", "dst",
+    "dup", "dynamic", "ecn", "element", "elements", "eq", "esp", "ether", "exists",
+    "expires", "export", "exthdr", "fib", "flags", "flow", "flowtable", "flush", "frag",
+    "fwd", "gc-interval", "ge", "get", "goto", "gt", "handle", "hbh", "hook", "hour",
+    "ibriport", "ibrname", "icmp", "icmpv6", "igmp", "iif", "iifgroup", "iifname",
+    "iiftype", "import", "include", "index", "inet", "insert", "interval", "ip", "ip6",
+    "ipsec", "jhash", "jump", "le", "limit", "list", "log", "lshift", "lt", "map", "mark",
+    "masquerade", "meta", "meter", "mh", "missing", "monitor", "ne", "netdev", "nftrace",
+    "not", "notrack", "numgen", "obriport", "obrname", "offload", "oif", "oifgroup",
+    "oifname", "oiftype", "or", "osf", "pkttype", "policy", "position", "priority", "queue",
+    "quota", "random", "redefine", "redirect", "reject", "rename", "replace", "reset",
+    "return", "rshift", "rt", "rt0", "rt2", "rtclassid", "rule", "ruleset", "sctp",
+    "secmark", "set", "size", "skgid", "skuid", "snat", "socket", "srh", "symhash",
+    "synproxy", "table", "tcp", "th", "time", "timeout", "tproxy", "type", "typeof", "udp",
+    "udplite", "undefine", "update", "vlan", "vmap", "xor", "xt"
+))
+#: A name as nft's scanner reads one (its ``string``): a letter, ``_`` or ``.``, then
+#: letters, digits and ``/ - _ .``; nft 1.0.6 takes no quoted string for one.
+IDENTIFIER = re.compile(r"[a-zA-Z_.][a-zA-Z0-9/\-_.]*")
+
+
 # Each match is a token with the blanks before it (so a loop turn per token, not two);
 # words first, the commonest.
 _TOKEN = re.compile(r'[ \t]*(?:(?P<word>[^ \t\r\n{};,"#\\]+)|(?P<punct>[{};,])|(?P<nl>\n)'
