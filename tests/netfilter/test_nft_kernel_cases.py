@@ -70,6 +70,14 @@ ACCEPTED = [
     _case("names-of-nft-s-scanner", "table inet .a/b {\n\tchain _c-d {\n\t\tjump Z/1.x\n"
           "\t}\n\n\tchain Z/1.x {\n\t}\n}\ntable ip A.B-c_9 {\n\tset accepted {\n"
           "\t\ttype ipv4_addr\n\t}\n}\n"),
+    # jumps 15 deep below a base chain, and loops no base chain reaches, the kernel keeps;
+    # a nat chain just above conntrack's priority
+    _case("deep-jumps-and-unreached-loops", "table ip t {\n"
+          "\tchain b {\n\t\ttype nat hook output priority -199; policy accept;\n"
+          "\t\tjump c1\n\t}\n"
+          + "".join(f"\n\tchain c{n} {{\n\t\tgoto c{n + 1}\n\t}}\n" for n in range(1, 15))
+          + "\n\tchain c15 {\n\t}\n\n\tchain x {\n\t\tjump y\n\t}\n"
+          "\n\tchain y {\n\t\tjump x\n\t\tjump y\n\t}\n}\n"),
 ]
 
 
@@ -121,6 +129,26 @@ REFUSED = [
              "not a table name: got '1abc'"),
     _refused("chain-name-with-an-asterisk", "add table inet t\nadd chain inet t a*\n", "2:18",
              "not a chain name: got 'a*'"),
+    # what the kernel refuses of a table's chains
+    _refused("nat-chain-in-forward", "table ip t {\n\tchain c {\n\t\ttype nat hook forward "
+             "priority 0;\n\t}\n}\n", "3:17", "a nat chain hooks prerouting or input or "
+             "output or postrouting only"),
+    _refused("nat-chain-at-conntrack-priority", "table ip t {\n\tchain c {\n\t\ttype nat "
+             "hook output priority -200;\n\t}\n}\n", "3:33",
+             "a nat chain's priority is above conntrack's (-200)"),
+    _refused("jump-to-a-base-chain", "table ip t {\n\tchain c {\n\t\ttype filter hook input "
+             "priority 0;\n\t}\n\tchain d {\n\t\tjump c\n\t}\n}\n", "6:3",
+             "jump to a base chain: got 'c'"),
+    _refused("loop-below-a-base-chain", "table ip t {\n\tchain b {\n\t\ttype filter hook "
+             "input priority 0;\n\t\tjump c\n\t}\n\tchain c {\n\t\ttcp dport vmap { 1 : jump "
+             "d }\n\t}\n\tchain d {\n\t\tgoto c\n\t}\n}\n", "7:3",
+             "jumps nest 16 deep below a base chain, or loop"),
+    _refused("jumps-16-deep", "table ip t {\n\tchain b {\n\t\ttype filter hook input "
+             "priority 0;\n\t\tjump c1\n\t}\n"
+             + "".join(f"\tchain c{n} {{\n\t\tjump c{n + 1}\n\t}}\n" for n in range(1, 16))
+             + "\tchain c16 {\n\t}\n}\n", "49:3", "jumps nest 16 deep below a base chain"),
+    _refused("chain-without-its-block", "table ip t {\n\tchain c\n}\n", "2:9",
+             "a chain in a table's block needs its own block"),
     _refused("comment-ends-the-file", "add table inet t # no line end", "1:18",
              "a comment on the file's last line without a line end"),
 ]

@@ -113,7 +113,7 @@ def test_the_listing_form_with_counters_comments_sets_and_maps() -> None:
 
             chain svc-a {
                 ct state established,related accept
-                numgen random mod 2 vmap { 0 : goto svc-a, 1 : drop }
+                numgen random mod 2 vmap { 0 : accept, 1 : drop }
                 ct mark set ct mark & 0xfffff000 | 0x111
                 meta l4proto tcp dnat to 10.180.0.1:80
             }

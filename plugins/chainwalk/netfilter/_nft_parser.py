@@ -29,6 +29,15 @@ PRIORITIES: dict[str, tuple[int, tuple[str, ...] | None]] = {
     "raw": (-300, None), "mangle": (-150, None), "dstnat": (-100, ("prerouting",)),
     "filter": (0, None), "security": (50, None), "srcnat": (100, ("postrouting",)),
 }
+#: The hooks each chain type may take (the kernel refuses the others).
+_CHAIN_HOOKS: dict[str, tuple[str, ...]] = {
+    "filter": model.HOOKS, "nat": ("prerouting", "input", "output", "postrouting"),
+    "route": ("output",)}
+#: A nat chain runs after conntrack: the kernel refuses one at this priority or below.
+_CONNTRACK_PRIORITY = -200
+#: How deep jumps and gotos may nest below a base chain (the kernel's NFT_JUMP_STACK_SIZE:
+#: a chain reached at this depth, or a loop, makes it refuse the ruleset).
+_JUMP_DEPTH = 16
 _OPS: tuple[model.Op, ...] = ("==", "!=", "<", ">", "<=", ">=")
 _VERDICTS = ("accept", "drop", "continue", "return")
 _TRANSPORT = ("tcp", "udp", "sctp", "dccp", "udplite")
@@ -394,7 +403,8 @@ class _Parser:
         start = self.tok
         kind = self.expect_word("chain", "set", "map", "comment", "flags")
         if kind == "chain":
-            self.declare_chain(table, start)
+            if not self.declare_chain(table, start):
+                self.fail("a chain in a table's block needs its own block", "'{'")
         elif kind in ("set", "map"):
             self.declare_set(table, kind == "map", start)
         elif kind == "comment":
@@ -408,7 +418,8 @@ class _Parser:
             self.fail(f"missing {what}", "a quoted string")
         return self.next().text
 
-    def declare_chain(self, table: _TableDraft, start: Token) -> None:
+    def declare_chain(self, table: _TableDraft, start: Token) -> bool:
+        """The chain's name and its block if it has one (True then)."""
         token = self.tok
         name = self.identifier("chain name")
         chain = table.chains.get(name)
@@ -420,12 +431,13 @@ class _Parser:
         if listed is not None:
             chain.handle = listed
         if not self.is_punct("{"):
-            return
+            return False
         self.next()
         listed = self.handle()
         if listed is not None:
             chain.handle = listed
         self.block("chain", lambda: self.chain_line(table, chain))
+        return True
 
     def chain_line(self, table: _TableDraft, chain: _ChainDraft) -> None:
         if self.is_word("type"):
@@ -454,12 +466,18 @@ class _Parser:
         self.expect_word("hook")
         token = self.tok
         hook = cast(model.Hook, self.known_word("hook", model.HOOKS))
-        if kind == "route" and hook != "output":
-            self.fail("a route chain hooks output only", "hook output", token)
+        if hook not in _CHAIN_HOOKS[kind]:
+            self.fail(f"a {kind} chain hooks {' or '.join(_CHAIN_HOOKS[kind])} only",
+                      "hook " + " or ".join(_CHAIN_HOOKS[kind]), token)
         if self.is_word("device"):
             self.fail("devices are for netdev chains", "priority", self.tok)
         self.expect_word("priority")
+        token = self.tok
         priority = self.priority(hook)
+        if kind == "nat" and priority <= _CONNTRACK_PRIORITY:
+            self.fail(f"a nat chain's priority is above conntrack's ({_CONNTRACK_PRIORITY})",
+                      f"a priority above {_CONNTRACK_PRIORITY} (the kernel refuses the chain)",
+                      token)
         return model.BaseHook(kind, hook, priority, old.policy if old else "accept")
 
     def priority(self, hook: str) -> int:
@@ -926,13 +944,34 @@ class _Parser:
     # -- the whole ------------------------------------------------------------------
     def check_references(self) -> None:
         for table in self.tables.values():
+            # each chain's jumps and gotos: the chain they go to, and where
+            jumps: dict[str, list[tuple[str, Location]]] = {}
             for chain in table.chains.values():
                 for rule in chain.rules:
                     for s in rule.statements:
-                        self.check_statement(table, chain, rule, s)
+                        jumps.setdefault(chain.name, []).extend(
+                            (target, rule.location or chain.location)
+                            for target in self.check_statement(table, chain, rule, s))
+            self.check_depth(table, jumps)
+
+    def check_depth(self, table: _TableDraft, jumps: dict[str, list[tuple[str, Location]]]
+                    ) -> None:
+        """As the kernel: no chain reached _JUMP_DEPTH jumps below a base chain (a loop
+        reaches every depth). Level by level, so a long or looping table costs little."""
+        # the chains reached at one depth, and where (a jump that reached each)
+        reached = {name: c.location for name, c in table.chains.items() if c.base is not None}
+        for _ in range(_JUMP_DEPTH):
+            reached = {target: where for name in reached
+                       for target, where in jumps.get(name, ())}
+        if reached:
+            name, where = next(iter(reached.items()))
+            self.problems.append(Problem(where, f"jumps nest {_JUMP_DEPTH} deep below a base "
+                                         "chain, or loop (the kernel refuses the ruleset)",
+                                         name, f"fewer than {_JUMP_DEPTH} nested jumps, no loop"))
 
     def check_statement(self, table: _TableDraft, chain: _ChainDraft, rule: model.NftRule,
-                        s: model.Statement) -> None:
+                        s: model.Statement) -> list[str]:
+        """Problems of ``s`` recorded; the existing chains it jumps or goes to."""
         where = rule.location or chain.location
         verdicts: list[model.Verdict] = []
         if isinstance(s, model.Verdict):
@@ -944,7 +983,7 @@ class _Parser:
                     self.problems.append(Problem(where, f"no verdict map {s.map.name} in "
                                                 f"table {table.family} {table.name}",
                                                 "@" + s.map.name, "a map of type K : verdict"))
-                    return
+                    return []
                 verdicts.extend(e[1] for e in found.elements
                                 if isinstance(e, tuple) and isinstance(e[1], model.Verdict))
             else:
@@ -955,11 +994,22 @@ class _Parser:
             self.problems.append(Problem(where, f"{statement} in a {chain.base.type} chain",
                                          chain.name, "a nat chain for NAT, a filter chain "
                                          "for tproxy"))
+        targets: list[str] = []
         for verdict in verdicts:
-            if verdict.chain is not None and verdict.chain not in table.chains:
+            if verdict.chain is None:
+                continue
+            target = table.chains.get(verdict.chain)
+            if target is None:
                 self.problems.append(Problem(where, f"{verdict.kind} to an unknown chain",
                                              verdict.chain, "a chain of table "
                                              f"{table.family} {table.name}"))
+            elif target.base is not None:
+                self.problems.append(Problem(where, f"{verdict.kind} to a base chain",
+                                             verdict.chain, "a regular chain (the kernel "
+                                             "refuses a jump to a hooked one)"))
+            else:
+                targets.append(verdict.chain)
+        return targets
 
     def build(self) -> model.NftRuleset:
         tables = []
