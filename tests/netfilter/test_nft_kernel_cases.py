@@ -78,6 +78,15 @@ ACCEPTED = [
           + "".join(f"\n\tchain c{n} {{\n\t\tgoto c{n + 1}\n\t}}\n" for n in range(1, 15))
           + "\n\tchain c15 {\n\t}\n\n\tchain x {\n\t\tjump y\n\t}\n"
           "\n\tchain y {\n\t\tjump x\n\t\tjump y\n\t}\n}\n"),
+    # statements at the hooks the kernel takes them (checked in the chains a base chain
+    # reaches; a chain none reaches may hold any); tproxy in a nat chain too
+    _case("statements-at-their-hooks", "table ip t {\n"
+          "\tchain in {\n\t\ttype nat hook input priority 100; policy accept;\n"
+          "\t\tsnat to 10.0.0.1\n\t}\n\n"
+          "\tchain pre {\n\t\ttype nat hook prerouting priority -100; policy accept;\n"
+          "\t\tmeta l4proto tcp tproxy to :1\n\t\tjump d\n\t}\n\n"
+          "\tchain d {\n\t\tredirect\n\t\treject\n\t}\n\n"
+          "\tchain unreached {\n\t\tmasquerade\n\t\tsnat to 10.0.0.1\n\t}\n}\n"),
 ]
 
 
@@ -147,6 +156,22 @@ REFUSED = [
              "priority 0;\n\t\tjump c1\n\t}\n"
              + "".join(f"\tchain c{n} {{\n\t\tjump c{n + 1}\n\t}}\n" for n in range(1, 16))
              + "\tchain c16 {\n\t}\n}\n", "49:3", "jumps nest 16 deep below a base chain"),
+    _refused("snat-at-output", "table ip t {\n\tchain c {\n\t\ttype nat hook output "
+             "priority 100;\n\t\tsnat to 10.0.0.1\n\t}\n}\n", "4:3",
+             "snat at hook output: got 'c', expected snat at input or postrouting"),
+    _refused("masquerade-reached-from-prerouting", "table ip t {\n\tchain c {\n\t\ttype nat "
+             "hook prerouting priority -100;\n\t\tjump d\n\t}\n\tchain d {\n\t\tjump e\n"
+             "\t}\n\tchain e {\n\t\tmasquerade\n\t}\n}\n", "10:3",
+             "masquerade at hook prerouting: got 'e'"),
+    _refused("redirect-reached-from-a-filter-chain", "table ip t {\n\tchain c {\n\t\ttype "
+             "filter hook output priority 0;\n\t\tjump d\n\t}\n\tchain d {\n\t\tredirect\n"
+             "\t}\n}\n", "7:3", "nat in a filter chain: got 'd'"),
+    _refused("tproxy-at-output", "table ip t {\n\tchain c {\n\t\ttype filter hook output "
+             "priority 0;\n\t\tmeta l4proto tcp tproxy to :1\n\t}\n}\n", "4:3",
+             "tproxy at hook output"),
+    _refused("reject-at-postrouting", "table ip t {\n\tchain c {\n\t\ttype filter hook "
+             "postrouting priority 0;\n\t\treject\n\t}\n}\n", "4:3",
+             "reject at hook postrouting"),
     _refused("chain-without-its-block", "table ip t {\n\tchain c\n}\n", "2:9",
              "a chain in a table's block needs its own block"),
     _refused("comment-ends-the-file", "add table inet t # no line end", "1:18",

@@ -168,23 +168,24 @@ def test_an_edited_twin_is_told_apart() -> None:
     assert one.dport == 15020 and other.dport in (15001, 15006)  # captured by the proxy
 
 
-@pytest.mark.parametrize(("rule", "reason"), [
+@pytest.mark.parametrize(("rule", "reason", "hook"), [
     ("meta l4proto tcp numgen random mod 2 vmap { 0 : accept, 1 : drop }",
-     "the expression numgen random"),
-    ("ip daddr @probes accept", "set @probes (filled by another program)"),
-    ("meta skuid \"nobody\" accept", "owner nobody (a name"),
-    ("ct zone 1 accept", "the expression ct zone"),
-    ("meta iif 1 accept", "the expression meta iif"),
-    ("notrack", "notrack"),
-    ("meta l4proto tcp snat ip to 10.0.0.1", "snat (source NAT)"),
+     "the expression numgen random", "output"),
+    ("ip daddr @probes accept", "set @probes (filled by another program)", "output"),
+    ("meta skuid \"nobody\" accept", "owner nobody (a name", "output"),
+    ("ct zone 1 accept", "the expression ct zone", "output"),
+    ("meta iif 1 accept", "the expression meta iif", "output"),
+    ("notrack", "notrack", "output"),
+    # the kernel takes snat at input and postrouting only
+    ("meta l4proto tcp snat ip to 10.0.0.1", "snat (source NAT)", "postrouting"),
 ])
-def test_what_it_cannot_decide_is_refused(rule: str, reason: str) -> None:
+def test_what_it_cannot_decide_is_refused(rule: str, reason: str, hook: str) -> None:
     text = ("add table ip t\n"
-            "add chain ip t out { type nat hook output priority -100 ; }\n"
+            f"add chain ip t out {{ type nat hook {hook} priority 100 ; }}\n"
             f"add rule ip t out {rule}\n")
     ruleset = parse_nft_text(text, "t.nft")
     with pytest.raises(CannotProve) as refused:
-        exploration(ruleset, HOST, "OUTPUT", parse_description("", HERE))
+        exploration(ruleset, HOST, hook.upper(), parse_description("", HERE))
     assert str(refused.value).startswith("t.nft:3:"), str(refused.value)
     assert reason in refused.value.reason
 

@@ -38,6 +38,13 @@ _CONNTRACK_PRIORITY = -200
 #: How deep jumps and gotos may nest below a base chain (the kernel's NFT_JUMP_STACK_SIZE:
 #: a chain reached at this depth, or a loop, makes it refuse the ruleset).
 _JUMP_DEPTH = 16
+#: Where the kernel lets a statement work: the chain type it needs (None: any) and the
+#: hooks; checked in every base chain that reaches the statement's chain.
+_STATEMENT_HOOKS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "dnat": ("nat", ("prerouting", "output")), "redirect": ("nat", ("prerouting", "output")),
+    "snat": ("nat", ("input", "postrouting")), "masquerade": ("nat", ("postrouting",)),
+    "tproxy": (None, ("prerouting",)),
+    "reject": (None, ("prerouting", "input", "forward", "output"))}
 _OPS: tuple[model.Op, ...] = ("==", "!=", "<", ">", "<=", ">=")
 _VERDICTS = ("accept", "drop", "continue", "return")
 _TRANSPORT = ("tcp", "udp", "sctp", "dccp", "udplite")
@@ -953,6 +960,48 @@ class _Parser:
                             (target, rule.location or chain.location)
                             for target in self.check_statement(table, chain, rule, s))
             self.check_depth(table, jumps)
+            self.check_hooks(table, jumps)
+
+    def check_hooks(self, table: _TableDraft, jumps: dict[str, list[tuple[str, Location]]]
+                    ) -> None:
+        """As the kernel validates a table: a statement that works in some chain types or
+        at some hooks only (NAT, tproxy, reject) in no other base chain, nor in a chain
+        such a base chain reaches."""
+        bases: dict[str, set[model.BaseHook]] = {}  # each chain: the base chains reaching it
+        for chain in table.chains.values():
+            if chain.base is None:
+                continue
+            level = [chain.name]
+            for _ in range(_JUMP_DEPTH):
+                for name in level:
+                    bases.setdefault(name, set()).add(chain.base)
+                level = [target for name in level for target, _ in jumps.get(name, ())]
+        for name, hooks in bases.items():
+            chain = table.chains[name]
+            for rule in chain.rules:
+                for s in rule.statements:
+                    kind = s.kind if isinstance(s, model.Nat) else \
+                        "tproxy" if isinstance(s, model.Tproxy) else \
+                        "reject" if isinstance(s, model.Reject) else None
+                    if kind is not None:
+                        self.check_hook(kind, chain, rule, hooks)
+
+    def check_hook(self, kind: str, chain: _ChainDraft, rule: model.NftRule,
+                   hooks: set[model.BaseHook]) -> None:
+        needed, allowed = _STATEMENT_HOOKS[kind]
+        for base in sorted(hooks, key=lambda b: (b.type, b.hook)):
+            where = rule.location or chain.location
+            if needed is not None and base.type != needed:
+                self.problems.append(Problem(where, f"{'nat' if needed == 'nat' else kind} in "
+                                             f"a {base.type} chain", chain.name,
+                                             f"a {needed} chain for {kind}"))
+            elif base.hook not in allowed:
+                self.problems.append(Problem(where, f"{kind} at hook {base.hook}", chain.name,
+                                             f"{kind} at {' or '.join(allowed)} (the kernel "
+                                             "refuses it elsewhere)"))
+            else:
+                continue
+            return
 
     def check_depth(self, table: _TableDraft, jumps: dict[str, list[tuple[str, Location]]]
                     ) -> None:
@@ -988,12 +1037,6 @@ class _Parser:
                                 if isinstance(e, tuple) and isinstance(e[1], model.Verdict))
             else:
                 verdicts.extend(v for _, v in s.map)
-        elif isinstance(s, model.Nat | model.Tproxy) and chain.base is not None and \
-                (isinstance(s, model.Nat) != (chain.base.type == "nat")):
-            statement = "nat" if isinstance(s, model.Nat) else "tproxy"
-            self.problems.append(Problem(where, f"{statement} in a {chain.base.type} chain",
-                                         chain.name, "a nat chain for NAT, a filter chain "
-                                         "for tproxy"))
         targets: list[str] = []
         for verdict in verdicts:
             if verdict.chain is None:
