@@ -78,6 +78,32 @@ ACCEPTED = [
           + "".join(f"\n\tchain c{n} {{\n\t\tgoto c{n + 1}\n\t}}\n" for n in range(1, 15))
           + "\n\tchain c15 {\n\t}\n\n\tchain x {\n\t\tjump y\n\t}\n"
           "\n\tchain y {\n\t\tjump x\n\t\tjump y\n\t}\n}\n"),
+    # the protocols a rule's matches name, read left to right as nft reads them: a th field
+    # becomes the matched protocol's, NAT and tproxy take their family from it, reject with
+    # tcp reset matches tcp first (an ip or ip6 table lists it without that match)
+    _case("protocol-context-inet", "table inet t {\n\tchain pre {\n"
+          "\t\ttype filter hook prerouting priority 0; policy accept;\n"
+          "\t\tmeta l4proto tcp th dport 1\n\t\tmeta l4proto udp th dport 53\n"
+          "\t\tip protocol tcp th dport 1\n\t\tmeta l4proto != udp tcp dport 1\n"
+          "\t\tip protocol tcp tproxy ip to :1\n\t\tmeta l4proto tcp reject with tcp reset\n"
+          "\t\treject with tcp reset\n\t\ttcp dport 1 meta l4proto udp\n"
+          "\t\tmeta l4proto tcp meta l4proto udp\n\t}\n\n\tchain out {\n"
+          "\t\ttype nat hook output priority -100; policy accept;\n"
+          "\t\tmeta nfproto ipv4 dnat to 1.2.3.4\n\t\tip6 daddr ::1 dnat to ::2\n"
+          "\t\tmeta l4proto tcp ip6 daddr ::1 dnat to [::2]:1\n"
+          "\t\tmeta l4proto { tcp, udp } redirect to :1\n\t\tip protocol tcp redirect to :1\n"
+          "\t\tdnat ip to 1.2.3.4\n\t}\n}\n"),
+    _case("protocol-context-ip-and-ip6", "table ip t {\n\tchain pre {\n"
+          "\t\ttype filter hook prerouting priority 0; policy accept;\n"
+          "\t\tip protocol tcp tcp dport 1\n\t\treject with tcp reset\n"
+          "\t\tip protocol tcp reject with tcp reset\n\t\tmeta l4proto tcp tproxy ip to "
+          "1.1.1.1:1\n\t}\n\n\tchain out {\n\t\ttype nat hook output priority -100; "
+          "policy accept;\n\t\tdnat ip to 1.2.3.4\n\t}\n}\ntable ip6 t {\n\tchain pre {\n"
+          "\t\ttype filter hook prerouting priority 0; policy accept;\n"
+          "\t\tip6 nexthdr tcp tcp dport 1\n\t\tmeta l4proto tcp tproxy to [::1]:1\n"
+          "\t\treject with tcp reset\n\t}\n\n\tchain out {\n\t\ttype nat hook output "
+          "priority -100; policy accept;\n\t\tmeta l4proto tcp dnat ip6 to [::1]:1\n"
+          "\t\tdnat to ::1\n\t}\n}\n"),
     # statements at the hooks the kernel takes them (checked in the chains a base chain
     # reaches; a chain none reaches may hold any); tproxy in a nat chain too
     _case("statements-at-their-hooks", "table ip t {\n"
@@ -97,6 +123,12 @@ def test_what_nft_accepts_is_read_and_written_as_nft_lists_it(text: str) -> None
     model = parse_nft_text(text, "case.nft")
     assert write_nft_ruleset(model, handles=True) == loaded.stdout
     assert parse_nft_text(loaded.stdout, "listing") == model
+
+
+def _rule(family: str, rule: str, kind: str = "filter") -> str:
+    """``rule`` alone in a prerouting base chain of ``kind`` (line 3, column 3)."""
+    return (f"table {family} t {{\n\tchain c {{\n\t\t{rule}\n\t\ttype {kind} hook "
+            "prerouting priority 0;\n\t}\n}\n")
 
 
 def _refused(name: str, text: str, where: str, message: str) -> object:
@@ -172,6 +204,35 @@ REFUSED = [
     _refused("reject-at-postrouting", "table ip t {\n\tchain c {\n\t\ttype filter hook "
              "postrouting priority 0;\n\t\treject\n\t}\n}\n", "4:3",
              "reject at hook postrouting"),
+    # protocols that conflict, families and transport protocols missing, comments
+    _refused("udp-then-a-tcp-header", _rule("inet", "meta l4proto udp tcp dport 1"), "3:20",
+             "conflicting protocols: udp matched before, tcp here"),
+    _refused("a-set-of-protocols-then-a-tcp-header",
+             _rule("inet", "meta l4proto { tcp, udp } tcp dport 1"), "3:29",
+             "conflicting protocols: several matched before, tcp here"),
+    _refused("ip-then-ip6", _rule("inet", "ip saddr 1.1.1.1 ip6 daddr ::1"), "3:20",
+             "conflicting protocols: ip matched before, ip6 here"),
+    _refused("ip-header-in-an-ip6-table", _rule("ip6", "ip protocol tcp"), "3:3",
+             "conflicting protocols: ip6 matched before, ip here"),
+    _refused("nfproto-in-an-ip-table", _rule("ip", "meta nfproto ipv4"), "3:3",
+             "meta nfproto in an ip or ip6 table"),
+    _refused("dnat-to-an-address-without-family", _rule("inet", "dnat to 1.2.3.4", "nat"),
+             "3:3", "dnat to an address in an inet table needs its family"),
+    _refused("tproxy-without-transport", _rule("inet", "th dport 1 tproxy to :1"), "3:14",
+             "tproxy needs the transport protocol matched before it"),
+    _refused("tproxy-without-family-after-ip",
+             _rule("inet", "ip saddr 1.2.3.4 meta l4proto tcp tproxy to :1"), "3:37",
+             "tproxy after an ip match needs its family"),
+    _refused("nat-port-after-th", _rule("inet", "th dport 1 redirect to :1", "nat"), "3:14",
+             "a NAT port needs the transport protocol matched before it"),
+    _refused("tcp-reset-after-udp", _rule("ip", "udp dport 1 reject with tcp reset"), "3:15",
+             "reject with tcp reset after another transport protocol"),
+    _refused("comment-before-a-statement", _rule("inet", 'drop comment "a" accept'), "3:20",
+             "unexpected token: got 'accept', expected the end of the rule"),
+    _refused("two-comments", _rule("inet", 'drop comment "a" comment "b"'), "3:20",
+             "unexpected token: got 'comment', expected the end of the rule"),
+    _refused("comment-of-129-characters", _rule("inet", f'accept comment "{"x" * 129}"'),
+             "3:18", "a comment of 129 characters"),
     _refused("chain-without-its-block", "table ip t {\n\tchain c\n}\n", "2:9",
              "a chain in a table's block needs its own block"),
     _refused("comment-ends-the-file", "add table inet t # no line end", "1:18",

@@ -59,6 +59,16 @@ SETS = ("add set inet t marks { type mark ; flags interval ; }\n"
         "add element inet t local { 127.0.0.0/8, 10.0.0.12 }\n")
 
 
+def protocols_agree(rule: str) -> bool:
+    """Whether nft takes the rule's protocols (it refuses ``udp dport 53 tcp dport 80``)."""
+    try:
+        parse_nft_text("add table inet t\nadd chain inet t c\nadd chain inet t a\n"
+                       f"add chain inet t b\n{SETS}add rule inet t c {rule}\n")
+    except ChainwalkError as e:
+        return "conflicting protocols" not in str(e)
+    return True
+
+
 @st.composite
 def rulesets(draw: st.DrawFn, hook: str = "output") -> str:
     """An inet table with a filter base chain (at a drawn priority) and a nat base chain at
@@ -68,8 +78,9 @@ def rulesets(draw: st.DrawFn, hook: str = "output") -> str:
         out = []
         for _ in range(draw(st.integers(0, 4))):
             criteria = [c for c in CRITERIA if table == "t" or "@" not in c]  # t's sets
-            picked = draw(st.lists(st.sampled_from(criteria), max_size=2, unique=True))
             verdict = draw(st.sampled_from(verdicts))
+            picked = draw(st.lists(st.sampled_from(criteria), max_size=2, unique=True).filter(
+                lambda p, v=verdict: protocols_agree(" ".join([*p, v]))))
             out.append(f"add rule inet {table} {chain} {' '.join([*picked, verdict])}")
         return out
     nat = [v for v in VERDICTS if v != "drop"]

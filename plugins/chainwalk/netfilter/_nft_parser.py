@@ -10,7 +10,7 @@ what was expected; the parser then goes on at the next command or rule.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, NoReturn, TypeVar, cast
 
@@ -45,6 +45,11 @@ _STATEMENT_HOOKS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "snat": ("nat", ("input", "postrouting")), "masquerade": ("nat", ("postrouting",)),
     "tproxy": (None, ("prerouting",)),
     "reject": (None, ("prerouting", "input", "forward", "output"))}
+#: The longest comment nft takes (a table's, a chain's, a set's or a rule's).
+_COMMENT_LENGTH = 128
+#: The matches of a transport protocol by number (with == and one value: the context's).
+_TRANSPORT_MATCHES = (model.Meta("l4proto"), model.Payload("ip", "protocol"),
+                      model.Payload("ip6", "nexthdr"))
 _OPS: tuple[model.Op, ...] = ("==", "!=", "<", ">", "<=", ">=")
 _VERDICTS = ("accept", "drop", "continue", "return")
 _TRANSPORT = ("tcp", "udp", "sctp", "dccp", "udplite")
@@ -415,7 +420,7 @@ class _Parser:
         elif kind in ("set", "map"):
             self.declare_set(table, kind == "map", start)
         elif kind == "comment":
-            table.comment = self.string("comment")
+            table.comment = self.comment()
         else:
             self.word("table flag")
         self.handle()
@@ -459,7 +464,7 @@ class _Parser:
                                         cast("Literal['accept', 'drop']", policy))
         elif self.is_word("comment"):
             self.next()
-            chain.comment = self.string("comment")
+            chain.comment = self.comment()
         else:
             rule = self.rule(table)
             rule.handle = self.handle()
@@ -549,7 +554,7 @@ class _Parser:
                 self.expect_word("=")
                 raw.append((self.tok, self.brace_tokens()))
             elif what == "comment":
-                comment = self.string("comment")
+                comment = self.comment()
             elif what in ("size", "policy", "timeout"):
                 self.word(what)
             if what != "elements":  # nft's grammar ends every other line with a separator
@@ -648,25 +653,32 @@ class _Parser:
     def rule(self, table: _TableDraft) -> model.NftRule:
         start = self.tok
         statements: list[model.Statement] = []
+        starts: list[Token] = []
         comment: str | None = None
         while not self.at_end():
             if self.is_word("comment"):
                 self.next()
-                comment = self.string("comment")
+                comment = self.comment()
+                if not self.at_end():
+                    self.fail("unexpected token", "the end of the rule (its comment comes "
+                              "last, once)")
                 continue
+            starts.append(self.tok)
             statements.append(self.statement(table))
         if not statements and comment is None:
             self.fail("empty rule", "a match or a statement", start)
-        for i, s in enumerate(statements):
-            if isinstance(s, model.Nat) and s.port is not None and not any(
-                    isinstance(m, model.Match) and (
-                        (m.left == model.Meta("l4proto") and m.op == "==")
-                        or (isinstance(m.left, model.Payload) and m.left.protocol in _TRANSPORT))
-                    for m in statements[:i]):
-                self.fail("a NAT port needs the transport protocol matched before it",
-                          "meta l4proto tcp (or udp), or tcp/udp dport, earlier in the rule",
-                          start)
-        return model.NftRule(_without_dependencies(statements), comment, None, self.at(start))
+        statements = _Context(self, table.family).read(statements, starts)
+        return model.NftRule(_without_dependencies(statements, table.family), comment, None,
+                             self.at(start))
+
+    def comment(self) -> str:
+        """A comment's string: at most 128 characters, as nft takes."""
+        token = self.tok
+        text = self.string("comment")
+        if len(text) > _COMMENT_LENGTH:
+            self.fail(f"a comment of {len(text)} characters", f"at most {_COMMENT_LENGTH}",
+                      token)
+        return text
 
     def statement(self, table: _TableDraft) -> model.Statement:
         t = self.tok
@@ -769,8 +781,6 @@ class _Parser:
                 self.next()
         if address is not None:
             version = 6 if ":" in address else 4
-            if family is None and table.family == "inet":
-                family = "ip" if version == 4 else "ip6"
             if (family or table.family) == ("ip6" if version == 4 else "ip"):
                 self.fail("the address is of the other family", f"an {family or table.family} "
                           "address")
@@ -784,7 +794,7 @@ class _Parser:
                           token)
             host, _, rest = text[1:].partition("]")
             port = rest[1:] if rest.startswith(":") else None
-        elif text.startswith(":"):
+        elif text.startswith(":") and text.count(":") == 1:  # ::1 is an address
             host, port = "", text[1:]
         elif text.count(":") == 1:
             host, _, port = text.partition(":")
@@ -1064,23 +1074,140 @@ class _Parser:
         return model.NftRuleset(tuple(tables), self.path)
 
 
+class _Context:
+    """What a rule's earlier matches tell nft of the packet, read left to right as nft
+    reads them: the layer-3 protocol (an ip or ip6 table's own, or what ``ip ...``,
+    ``ip6 ...`` or ``meta nfproto`` matched) and the transport protocol (what a header
+    field or the first ``meta l4proto``, ``ip protocol`` or ``ip6 nexthdr`` matched; "" for
+    a set of them). A header of another protocol is a conflict nft refuses; NAT and tproxy
+    take their family from it and need a transport protocol for a port; a ``th`` field is
+    the matched protocol's; ``reject with tcp reset`` matches tcp first."""
+
+    def __init__(self, parser: _Parser, family: str) -> None:
+        self.parser, self.family = parser, family
+        self.l3: str | None = family if family in ("ip", "ip6") else None
+        self.l4: str | None = None
+
+    def read(self, statements: list[model.Statement], starts: list[Token]
+             ) -> list[model.Statement]:
+        out: list[model.Statement] = []
+        for s, token in zip(statements, starts, strict=True):
+            if isinstance(s, model.Match):
+                out.append(self.match(s, token))
+            elif isinstance(s, model.Nat):
+                out.append(self.nat(s, token))
+            elif isinstance(s, model.Tproxy):
+                out.append(self.tproxy(s, token))
+            elif isinstance(s, model.Reject) and s.with_ == "tcp reset":
+                out.extend(self.tcp_reset(s, token))
+            else:
+                out.append(s)
+        return out
+
+    def conflict(self, before: str, now: str, token: Token) -> NoReturn:
+        self.parser.fail(f"conflicting protocols: {before or 'several'} matched before, "
+                         f"{now} here", "one protocol for each header of the rule", token)
+
+    def match(self, s: model.Match, token: Token) -> model.Match:
+        left = s.left.expr if isinstance(s.left, model.Bitwise) else s.left
+        for part in left.parts if isinstance(left, model.Concat) else (left,):
+            if isinstance(part, model.Payload) and part.protocol in ("ip", "ip6"):
+                if self.l3 is not None and self.l3 != part.protocol:
+                    self.conflict(self.l3, part.protocol, token)
+                self.l3 = part.protocol
+            elif isinstance(part, model.Payload) and part.protocol != "th":
+                if self.l4 is not None and self.l4 != part.protocol:
+                    self.conflict(self.l4, part.protocol, token)
+                self.l4 = part.protocol
+            elif part == model.Meta("nfproto"):
+                if self.family != "inet":
+                    self.parser.fail("meta nfproto in an ip or ip6 table", "an inet table's "
+                                     "rule (nft takes it there only)", token)
+                if s.op == "==" and self.l3 is None:
+                    self.l3 = nv.NFPROTO_FAMILY.get(str(s.right), "")
+        if s.op == "==" and self.l4 is None and left in _TRANSPORT_MATCHES:
+            self.l4 = s.right if isinstance(s.right, str) else ""
+        l4 = self.l4 or ""
+        if isinstance(s.left, model.Payload) and s.left.protocol == "th" and \
+                l4 in nv.PAYLOAD_FIELDS:
+            return model.Match(model.Payload(l4, s.left.field), s.op, s.right)
+        return s
+
+    def family_of(self, given: str | None, address: str | None, what: str, token: Token
+                  ) -> str | None:
+        """The family a NAT or tproxy statement names, as the kernel keeps it: an inet
+        table's from the context when not given (an address needs one); None in an ip or
+        ip6 table, whose family it is."""
+        if self.family != "inet":
+            if given is not None and given != self.family:
+                self.conflict(self.family, given, token)
+            return None
+        if given is not None and self.l3 and given != self.l3:
+            self.conflict(self.l3, given, token)
+        if given is None and address is not None:
+            if not self.l3:
+                self.parser.fail(f"{what} to an address in an inet table needs its family",
+                                 f"{what} ip to ... or {what} ip6 to ... (or an ip or ip6 "
+                                 "match before it)", token)
+            given = self.l3
+        if address is not None and (":" in address) != (given == "ip6"):
+            self.parser.fail("the address is of the other family", f"an {given} address",
+                             token)
+        return given
+
+    def nat(self, s: model.Nat, token: Token) -> model.Nat:
+        if s.port is not None and self.l4 is None:
+            self.parser.fail("a NAT port needs the transport protocol matched before it",
+                             "meta l4proto tcp (or udp), or tcp/udp dport, earlier in the "
+                             "rule", token)
+        return replace(s, family=self.family_of(s.family, s.address, s.kind, token))
+
+    def tproxy(self, s: model.Tproxy, token: Token) -> model.Tproxy:
+        if self.l4 is None:
+            self.parser.fail("tproxy needs the transport protocol matched before it",
+                             "meta l4proto tcp (or udp), or tcp/udp dport, earlier in the "
+                             "rule", token)
+        if self.family == "inet" and s.family is None and self.l3:
+            self.parser.fail(f"tproxy after an {self.l3} match needs its family",
+                             f"tproxy {self.l3} to ...", token)
+        return replace(s, family=self.family_of(s.family, s.address, "tproxy", token))
+
+    def tcp_reset(self, s: model.Reject, token: Token) -> list[model.Statement]:
+        if self.l4 == "tcp":
+            return [s]
+        if self.l4 is not None:
+            self.parser.fail("reject with tcp reset after another transport protocol",
+                             "tcp matched before it, or nothing", token)
+        self.l4 = "tcp"
+        # the match nft adds: meta l4proto in an inet table, ip protocol or ip6 nexthdr
+        # in an ip or ip6 table (there nft lists the reject without it)
+        return [model.Match(_FAMILY_DEPENDENCY.get(self.family, model.Meta("l4proto")), "==",
+                            "tcp"), s]
+
+
 def _int32(value: int) -> int:
     """``value`` as the kernel's signed 32-bit field keeps it (nft wraps, never refuses)."""
     return (value + 2**31) % 2**32 - 2**31
 
 
-_DEPENDENCY = {model.Meta("l4proto"): {"tcp": "tcp", "udp": "udp", "sctp": "sctp"},
+_DEPENDENCY: dict[model.Expr, dict[str, str]] = {model.Meta("l4proto"): {"tcp": "tcp", "udp": "udp", "sctp": "sctp"},
                model.Meta("nfproto"): {"ipv4": "ip", "ipv6": "ip6"}}
+#: The protocol match nft makes a transport header's dependency in an ip or ip6 table.
+_FAMILY_DEPENDENCY = {"ip": model.Payload("ip", "protocol"),
+                      "ip6": model.Payload("ip6", "nexthdr")}
 
 
-def _without_dependencies(statements: list[model.Statement]) -> tuple[model.Statement, ...]:
+def _without_dependencies(statements: list[model.Statement], family: str
+                          ) -> tuple[model.Statement, ...]:
     """``statements`` without a protocol match that a later header field implies, as the
-    kernel stores them: ``meta l4proto tcp ... tcp dport 80`` is ``... tcp dport 80``."""
+    kernel stores them: ``meta l4proto tcp ... tcp dport 80`` is ``... tcp dport 80``, and
+    so is ``ip protocol tcp tcp dport 80`` in an ip table."""
     kept: list[model.Statement] = []
     for i, s in enumerate(statements):
         if isinstance(s, model.Match) and s.op == "==" and isinstance(s.right, str) and \
-                isinstance(s.left, model.Meta) and s.left in _DEPENDENCY:
-            protocol = _DEPENDENCY[s.left].get(s.right)
+                (s.left in _DEPENDENCY or s.left == _FAMILY_DEPENDENCY.get(family)):
+            protocol = _DEPENDENCY.get(s.left, _DEPENDENCY[model.Meta("l4proto")]).get(
+                s.right)
             if protocol is not None and any(
                     isinstance(later, model.Match) and isinstance(later.left, model.Payload)
                     and later.left.protocol == protocol for later in statements[i + 1:]):

@@ -18,6 +18,8 @@ _PROTOCOL_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "ipv6-icmp", 132: "sctp",
 #: ``ct state`` bits, in the order nft prints them.
 CT_STATES = {"invalid": 1, "established": 2, "related": 4, "new": 8, "untracked": 64}
 NFPROTO = {"ipv4": 2, "ipv6": 10}
+#: The payload family of each ``meta nfproto`` value.
+NFPROTO_FAMILY = {"ipv4": "ip", "ipv6": "ip6"}
 
 PAYLOAD_FIELDS: dict[str, dict[str, str]] = {
     "ip": {"saddr": "ipv4_addr", "daddr": "ipv4_addr", "protocol": "inet_proto"},

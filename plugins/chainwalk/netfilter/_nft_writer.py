@@ -47,7 +47,7 @@ def _nat(s: model.Nat) -> str:
         words.append(s.family)
     if s.address is not None or s.port is not None:
         address = s.address or ""
-        if s.port is not None and s.family == "ip6" and address:
+        if s.port is not None and ":" in address:  # an IPv6 address before its port
             address = f"[{address}]"
         words.append("to " + address + (f":{s.port}" if s.port is not None else ""))
     words.extend(s.flags)
@@ -71,7 +71,7 @@ def statement_text(s: model.Statement, counters: bool = True,
         return _nat(s)
     if isinstance(s, model.Tproxy):
         address = s.address or ""
-        if address and s.family == "ip6" and s.port is not None:
+        if ":" in address and s.port is not None:
             address = f"[{address}]"
         where = address + (f":{s.port}" if s.port is not None else "")
         return "tproxy " + (f"{s.family} " if s.family else "") + f"to {where}"
@@ -90,11 +90,20 @@ def statement_text(s: model.Statement, counters: bool = True,
     return f"{expr_text(s.key)} vmap {{ {items} }}"
 
 
+#: The match the parser puts before ``reject with tcp reset`` in an ip or ip6 table, which
+#: nft lists without it.
+_TCP_RESET_DEPENDENCY = {"ip": model.Match(model.Payload("ip", "protocol"), "==", "tcp"),
+                         "ip6": model.Match(model.Payload("ip6", "nexthdr"), "==", "tcp")}
+
+
 def rule_text(rule: model.NftRule, counters: bool = True,
-              counts: tuple[int, int] | None = None) -> str:
-    """The rule; its counter shows ``counts`` (packets, bytes) when given, else what the
-    listing it was read from showed."""
-    words = [statement_text(s, counters, counts) for s in rule.statements]
+              counts: tuple[int, int] | None = None, family: str = "inet") -> str:
+    """The rule (of a table of ``family``); its counter shows ``counts`` (packets, bytes)
+    when given, else what the listing it was read from showed."""
+    hidden = _TCP_RESET_DEPENDENCY.get(family)
+    words = [statement_text(s, counters, counts) for s, after in
+             zip(rule.statements, (*rule.statements[1:], None), strict=True)
+             if not (s == hidden and after == model.Reject("tcp reset"))]
     if rule.comment is not None:
         words.append(f'comment "{rule.comment}"')
     return " ".join(words)
@@ -152,7 +161,7 @@ def _chain_lines(c: model.NftChain, handles: bool, table: model.NftTable,
     for number, rule in enumerate(c.rules, start=1):
         found = None if counts is None else \
             counts.get((table.family, table.name, c.name, number), (0, 0))
-        lines.append("\t\t" + rule_text(rule, counts=found)
+        lines.append("\t\t" + rule_text(rule, counts=found, family=table.family)
                      + (f" # handle {rule.handle}" if handles else ""))
     lines.append("\t}")
     return lines
