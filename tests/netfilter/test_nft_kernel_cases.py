@@ -104,6 +104,24 @@ ACCEPTED = [
           "\t\treject with tcp reset\n\t}\n\n\tchain out {\n\t\ttype nat hook output "
           "priority -100; policy accept;\n\t\tmeta l4proto tcp dnat ip6 to [::1]:1\n"
           "\t\tdnat to ::1\n\t}\n}\n"),
+    # what nft also takes: add of what exists (a set's elements join it), operators as
+    # words, service names for ports (the system's database, as nft reads it), a priority's
+    # signed offset as one word, redirect to a bare port, log levels (warn is the default:
+    # not listed) and an unquoted prefix, interface names with blanks or a slash
+    _case("what-nft-also-takes", "add table inet t\nadd table inet t\n"
+          "add set inet t s { type ipv4_addr; elements = { 10.0.0.1 }; }\n"
+          "add set inet t s { type ipv4_addr; elements = { 10.0.0.2 }; }\n"
+          "add chain inet t c { type filter hook input priority filter -5; }\n"
+          "add chain inet t c\n"
+          "add chain inet t d { type nat hook prerouting priority dstnat +5; }\n"
+          "add rule inet t c tcp dport gt 1024 tcp sport ne 7 tcp sport le 9\n"
+          "add rule inet t c tcp dport http-alt tcp sport 0-http\n"
+          "add rule inet t c udp dport { domain, bootpc }\n"
+          "add rule inet t c log prefix x level warn\nadd rule inet t c log level debug\n"
+          'add rule inet t c iifname "a b" oifname "a/b"\n'
+          "add rule inet t c counter packets 18446744073709551615 bytes 1\n"
+          "add rule inet t d tcp dport 1 redirect to 15001\n"
+          "add rule inet t d tcp dport 1 redirect to :http\n"),
     # statements at the hooks the kernel takes them (checked in the chains a base chain
     # reaches; a chain none reaches may hold any); tproxy in a nat chain too
     _case("statements-at-their-hooks", "table ip t {\n"
@@ -233,6 +251,24 @@ REFUSED = [
              "unexpected token: got 'comment', expected the end of the rule"),
     _refused("comment-of-129-characters", _rule("inet", f'accept comment "{"x" * 129}"'),
              "3:18", "a comment of 129 characters"),
+    _refused("create-a-table-that-exists", "add table inet t\ncreate table inet t\n", "2:19",
+             "create table inet t: it exists"),
+    _refused("create-a-chain-that-exists", "add table inet t\nadd chain inet t c\n"
+             "create chain inet t c\n", "3:21", "create chain c: it exists"),
+    _refused("create-a-set-that-exists", "add table inet t\nadd set inet t s { type "
+             "ipv4_addr; }\ncreate set inet t s { type ipv4_addr; }\n", "3:19",
+             "create set s: it exists"),
+    _refused("set-added-again-with-another-type", "add table inet t\nadd set inet t s { type "
+             "ipv4_addr; }\nadd set inet t s { type ipv6_addr; }\n", "3:16",
+             "set s is declared again with another type"),
+    _refused("unknown-service", _rule("inet", "tcp dport nosuchservice"), "3:13",
+             "not a value of this type: got 'nosuchservice'"),
+    _refused("unknown-log-level", _rule("inet", "log level warning"), "3:13",
+             "unknown log level: got 'warning'"),
+    _refused("all-wildcard-interface", _rule("inet", 'iifname "*"'), "3:11",
+             "not a value of this type: got '*'"),
+    _refused("counter-past-64-bits", _rule("inet", "counter packets 18446744073709551616"),
+             "3:19", "a packet count past 64 bits"),
     _refused("chain-without-its-block", "table ip t {\n\tchain c\n}\n", "2:9",
              "a chain in a table's block needs its own block"),
     _refused("comment-ends-the-file", "add table inet t # no line end", "1:18",

@@ -51,6 +51,11 @@ _COMMENT_LENGTH = 128
 _TRANSPORT_MATCHES = (model.Meta("l4proto"), model.Payload("ip", "protocol"),
                       model.Payload("ip6", "nexthdr"))
 _OPS: tuple[model.Op, ...] = ("==", "!=", "<", ">", "<=", ">=")
+_MAX_U64 = 2**64 - 1
+#: The operators nft also takes as words.
+_OP_WORDS: dict[str, model.Op] = {"eq": "==", "ne": "!=", "lt": "<", "gt": ">", "le": "<=",
+                                  "ge": ">="}
+_LOG_LEVELS = ("emerg", "alert", "crit", "err", "warn", "notice", "info", "debug", "audit")
 _VERDICTS = ("accept", "drop", "continue", "return")
 _TRANSPORT = ("tcp", "udp", "sctp", "dccp", "udplite")
 _DEFAULT_REJECT = ("icmp port-unreachable", "icmpv6 port-unreachable",
@@ -274,18 +279,19 @@ class _Parser:
             return
         if verb in ("add", "create"):
             what = self.expect_word("table", "chain", "rule", "set", "map", "element")
+            create = verb == "create"  # refuses what exists, where add takes it
             if what == "table":
-                table = self.declare_table(start)
+                table = self.declare_table(start, create)
                 if self.is_punct("{"):
                     self.table_body(table)
             elif what == "chain":
                 table = self.table_ref()
-                self.declare_chain(table, start)
+                self.declare_chain(table, start, create)
             elif what == "rule":
                 self.add_rule(insert=False)
             elif what in ("set", "map"):
                 table = self.table_ref()
-                self.declare_set(table, what == "map", start)
+                self.declare_set(table, what == "map", start, create)
             else:
                 table = self.table_ref()
                 name = self.identifier("set name")
@@ -346,9 +352,15 @@ class _Parser:
         token = self.tok
         return family, self.identifier("table name"), token
 
-    def declare_table(self, start: Token) -> _TableDraft:
-        family, name, _ = self.family_name()
+    def exists(self, what: str, token: Token) -> NoReturn:
+        self.fail(f"create {what}: it exists", f"a new {what.split()[0]} (create refuses one "
+                  "that exists; add takes it)", token)
+
+    def declare_table(self, start: Token, create: bool = False) -> _TableDraft:
+        family, name, token = self.family_name()
         table = self.tables.get((family, name))
+        if table is not None and create:
+            self.exists(f"table {family} {name}", token)
         if table is None:
             table = _TableDraft(family, name, self.at(start), self.next_table_handle)
             self.next_table_handle += 1
@@ -430,11 +442,13 @@ class _Parser:
             self.fail(f"missing {what}", "a quoted string")
         return self.next().text
 
-    def declare_chain(self, table: _TableDraft, start: Token) -> bool:
+    def declare_chain(self, table: _TableDraft, start: Token, create: bool = False) -> bool:
         """The chain's name and its block if it has one (True then)."""
         token = self.tok
         name = self.identifier("chain name")
         chain = table.chains.get(name)
+        if chain is not None and create:
+            self.exists(f"chain {name}", token)
         if chain is None:
             chain = _ChainDraft(name, None, self.at(token))
             table.chains[name] = chain
@@ -505,6 +519,11 @@ class _Parser:
             if self.is_word("+", "-"):
                 sign = 1 if self.next().text == "+" else -1
                 value += sign * self.number("priority offset")
+            elif self.tok.kind == "word" and self.tok.text[:1] in "+-" and \
+                    self.tok.text[1:2].isdigit():  # filter -5: nft's scanner splits the sign
+                sign = 1 if self.tok.text[0] == "+" else -1
+                self.tok.text = self.tok.text[1:]
+                value += sign * self.number("priority offset")
             return _int32(value)
         sign = 1
         if text.startswith("-"):
@@ -515,11 +534,12 @@ class _Parser:
             self.fail("unknown priority", "a number or raw, mangle, dstnat, filter, "
                       "security, srcnat", token)
 
-    def declare_set(self, table: _TableDraft, is_map: bool, start: Token) -> None:
+    def declare_set(self, table: _TableDraft, is_map: bool, start: Token,
+                    create: bool = False) -> None:
         token = self.tok
         name = self.identifier("set name")
-        if name in table.sets:
-            self.fail(f"set {name} is declared twice", "a new name", token)
+        if name in table.sets and create:
+            self.exists(f"set {name}", token)
         listed = self.handle()
         self.expect_punct("{")
         listed = self.handle() or listed
@@ -563,10 +583,16 @@ class _Parser:
             self.fail(f"set {name} has no type", "'type T'", token)
         if is_map and data is None:
             self.fail(f"map {name} has no value type", "'type K : V'", token)
-        found = model.NftSet(name, key, data, flags, (), comment, listed, self.at(token))
-        if listed is None:
-            table.number(found)
-        table.sets[name] = found
+        found = table.sets.get(name)
+        if found is None:
+            found = model.NftSet(name, key, data, flags, (), comment, listed, self.at(token))
+            if listed is None:
+                table.number(found)
+            table.sets[name] = found
+        elif (found.key, found.data) != (key, data):  # added again: its elements join it
+            self.fail(f"set {name} is declared again with another type",
+                      f"type {' . '.join(found.key)}" + (f" : {found.data}" if found.data
+                                                          else ""), token)
         for at, tokens in raw:
             self.add_elements(found, at, tokens)
 
@@ -689,7 +715,11 @@ class _Parser:
             counts = {"packets": 0, "bytes": 0}
             while self.is_word("packets", "bytes"):
                 name = self.next().text
+                token = self.tok
                 counts[name] = self.number(f"{name[:-1]} count")
+                if counts[name] > _MAX_U64:
+                    self.fail(f"a {name[:-1]} count past 64 bits", f"at most {_MAX_U64}",
+                              token)
             return model.Counter(counts["packets"], counts["bytes"])
         if text in _VERDICTS or text in ("jump", "goto"):
             return self.verdict()
@@ -714,9 +744,11 @@ class _Parser:
             options: list[tuple[str, str]] = []
             while self.is_word("prefix", "level", "group", "snaplen", "flags"):
                 name = self.next().text
-                value = (f'"{self.string("log prefix")}"' if name == "prefix"
+                value = (f'"{self.word("log prefix")}"' if name == "prefix"  # quoted or not
+                         else self.known_word("log level", _LOG_LEVELS) if name == "level"
                          else self.word(f"log {name}"))
-                options.append((name, value))
+                if (name, value) != ("level", "warn"):  # the default, which nft lists so
+                    options.append((name, value))
             return model.Log(tuple(options))
         if text == "notrack":
             self.next()
@@ -801,7 +833,10 @@ class _Parser:
         else:
             host, port = text, None
         if kind in ("redirect", "masquerade") and host:
-            self.fail(f"{kind} takes a port only", "':PORT'", token)
+            if port is None and host[:1].isdigit():  # redirect to 15001: nft's :15001
+                host, port = "", host
+            else:
+                self.fail(f"{kind} takes a port only", "':PORT'", token)
         address = None
         if host:
             try:
@@ -888,6 +923,8 @@ class _Parser:
         op: model.Op = "=="
         if self.is_word(*_OPS):
             op = cast(model.Op, self.next().text)
+        elif self.is_word(*_OP_WORDS):
+            op = _OP_WORDS[self.next().text]
         if isinstance(left, model.Numgen):
             self.fail("numgen is for maps", "'vmap { ... }'")
         if self.is_punct("{"):

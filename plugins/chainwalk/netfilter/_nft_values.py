@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Callable
 
 from ._nft_model import Bitwise, Concat, Ct, Expr, Meta, Numgen, Payload
@@ -140,7 +141,17 @@ def _number_of(text: object) -> int:
 
 
 def _port(text: str) -> str:
-    value = c_number(text, decimal_too=True)
+    """A port: a number, or a service name as nft resolves it (the system's services
+    database: http is 80)."""
+    try:
+        value = c_number(text, decimal_too=True)
+    except ValueError:
+        if not text.isascii():
+            raise
+        try:
+            value = socket.getservbyname(text)
+        except OSError:
+            raise ValueError(text) from None
     if not 0 <= value <= 65535:
         raise ValueError(text)
     return str(value)
@@ -193,6 +204,8 @@ def normal(text: str, dtype: str) -> str:
     if dtype == "ipv6_addr":
         return _address(text, 6)
     if dtype == "inet_service":
+        if text[:1].isalpha():  # a name, dashes and all (nft's scanner reads it whole)
+            return _port(text)
         return _ranged(text, _port)
     if dtype == "inet_proto":
         return _proto(text)
@@ -201,7 +214,7 @@ def normal(text: str, dtype: str) -> str:
     if dtype in ("uid", "gid"):
         return _ranged(text, _owner) if text[:1].isdigit() else _owner(text)
     if dtype == "ifname":
-        if not text or len(text) > 15 or any(c in text for c in " \t\"/"):
+        if not text or len(text) > 15 or text == "*":  # nft: no all-wildcard name
             raise ValueError(text)
         return f'"{text}"'
     if dtype == "ct_state":
