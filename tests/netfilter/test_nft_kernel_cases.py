@@ -122,6 +122,21 @@ ACCEPTED = [
           "add rule inet t c counter packets 18446744073709551615 bytes 1\n"
           "add rule inet t d tcp dport 1 redirect to 15001\n"
           "add rule inet t d tcp dport 1 redirect to :http\n"),
+    # a set in braces as the kernel keeps it: each element once, in order of value (names
+    # as the kernel compares them), an interval set's overlapping or touching elements
+    # joined (a wildcard takes the names it covers); one element written is a plain value
+    _case("anonymous-sets", "table inet t {\n\tchain c {\n"
+          "\t\ttcp dport { 443, 80, 80 }\n\t\ttcp dport { 1-5, 3-8, 10, 11 }\n"
+          "\t\tip saddr { 10.0.0.0/25, 10.0.0.128/25, 10.1.0.0/16, 10.1.2.3 }\n"
+          "\t\tip saddr { 10.0.0.1, 10.0.0.2, 10.0.0.3/32, 10.0.0.9 }\n"
+          "\t\tip6 saddr { ::, ::1, fd00::/8 }\n\t\tmeta mark { 0x1-0x2, 0x3, 7 }\n"
+          '\t\tiifname { "lo", "eth0" }\n\t\tiifname { "eth0", "lo", "eth*" }\n'
+          "\t\tct state { new, established }\n\t\tmeta l4proto { udp, tcp }\n"
+          "\t\tmeta skuid { 1000, 0 }\n\t\ttcp dport { 80 }\n\t\tct state { new }\n"
+          "\t\tip saddr { 10.0.0.0-10.0.0.255 }\n"
+          "\t\tip daddr . tcp dport { 10.0.0.2 . 80, 10.0.0.1 . 443, 10.0.0.2 . 80 }\n"
+          "\t\ttcp dport vmap { 443 : drop, 80 : accept }\n"
+          "\t\tct state vmap { new : accept, established : drop }\n\t}\n}\n"),
     # statements at the hooks the kernel takes them (checked in the chains a base chain
     # reaches; a chain none reaches may hold any); tproxy in a nat chain too
     _case("statements-at-their-hooks", "table ip t {\n"
@@ -269,6 +284,8 @@ REFUSED = [
              "not a value of this type: got '*'"),
     _refused("counter-past-64-bits", _rule("inet", "counter packets 18446744073709551616"),
              "3:19", "a packet count past 64 bits"),
+    _refused("verdict-map-key-twice", _rule("inet", "tcp dport vmap { 443 : drop, 443 : "
+             "accept }"), "3:18", "a key twice in a verdict map: got '443'"),
     _refused("chain-without-its-block", "table ip t {\n\tchain c\n}\n", "2:9",
              "a chain in a table's block needs its own block"),
     _refused("comment-ends-the-file", "add table inet t # no line end", "1:18",

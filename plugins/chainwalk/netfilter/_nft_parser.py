@@ -136,6 +136,8 @@ class _Parser:
             self.problems.append(Problem(Location(path, e.line, e.column), e.message,
                                          e.token, e.expected))
         self.pos = 0
+        # whether the last set in braces had a range, prefix or wildcard (an interval set)
+        self.spans = False
         self.tables: dict[tuple[str, str], _TableDraft] = {}
         self.next_table_handle = 1
         # Handles a listing gave (``nft -a``): used instead of counted ones.
@@ -638,7 +640,7 @@ class _Parser:
         sub.problems = self.problems
         items = self.added.setdefault(id(target), (target, []))[1]
         while not sub.at_eof():
-            key = sub.element(target.key)
+            key = sub.element(target.key, listed=True)
             if target.data is None:
                 items.append(key)
             else:
@@ -930,7 +932,12 @@ class _Parser:
         if self.is_punct("{"):
             if op not in ("==", "!="):
                 self.fail("a set is matched with == or !=", "'==' or '!='")
-            return model.Match(left, op, self.anonymous_set(left))
+            types = nv.type_of(left)
+            self.spans = False  # set by element() when a range, prefix or wildcard is read
+            items = self.braced_list(self.set_element, types)
+            if len(items) == 1:  # one element written is a plain value to nft ({ 80 } is 80)
+                return model.Match(left, op, items[0])
+            return model.Match(left, op, nv.set_elements(list(items), types, self.spans))
         if self.tok.kind == "word" and self.tok.text.startswith("@"):
             name = self.next().text[1:]
             return model.Match(left, op, model.SetRef(name))
@@ -940,7 +947,9 @@ class _Parser:
                       self.tokens[self.pos - 1])
         return model.Match(left, op, right)
 
-    def element(self, types: tuple[str, ...]) -> model.Element:
+    def element(self, types: tuple[str, ...], listed: bool = False) -> model.Element:
+        """One value of ``types`` (a concatenation's parts joined by `` . ``); ``listed``:
+        an element of a set's braces."""
         parts: list[str] = []
         for number, dtype in enumerate(types):
             if number:
@@ -949,21 +958,23 @@ class _Parser:
             if token.kind not in ("word", "string") or self.at_end():
                 self.fail("missing value", nv.EXPECTED[dtype])
             text = self.next().text
-            if dtype == "ct_state":
+            if dtype == "ct_state" and not listed:  # in a set, a comma ends the element
                 while self.is_punct(",") and self.tokens[self.pos + 1].text in nv.CT_STATES:
                     self.next()
                     text += "," + self.next().text
             if self.is_word("-") and dtype not in ("ifname",):
                 self.next()
                 text += "-" + self.word("range end")
+            if "/" in text or "-" in text or text.endswith("*"):
+                self.spans = True
             try:
                 parts.append(nv.normal(text, dtype))
             except ValueError:
                 self.fail("not a value of this type", nv.EXPECTED[dtype], token)
         return " . ".join(parts)
 
-    def anonymous_set(self, left: model.Expr) -> tuple[model.Element, ...]:
-        return self.braced_list(self.element, nv.type_of(left))
+    def set_element(self, types: tuple[str, ...]) -> model.Element:
+        return self.element(types, listed=True)
 
     def braced_list(self, item: Callable[[tuple[str, ...]], _Item], types: tuple[str, ...]
                     ) -> tuple[_Item, ...]:
@@ -988,7 +999,19 @@ class _Parser:
                   ) -> tuple[tuple[model.Element, model.Verdict], ...] | model.SetRef:
         if self.tok.kind == "word" and self.tok.text.startswith("@"):
             return model.SetRef(self.next().text[1:])
-        return self.braced_list(self.vmap_item, nv.type_of(key))
+        types = nv.type_of(key)
+        start = self.tok
+        items = self.braced_list(self.vmap_item, types)
+        keys = [k for k, _ in items]
+        twice = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+        if twice is not None:
+            self.problems.append(Problem(self.at(start), "a key twice in a verdict map", twice,
+                                         "each key once (the kernel refuses the rule)"))
+            raise _Bad
+        if len(types) > 1:
+            return items
+        order = nv.set_elements(keys, types, spans=False)  # in order of value, as nft lists
+        return tuple(sorted(items, key=lambda item: order.index(item[0])))
 
     def vmap_item(self, types: tuple[str, ...]) -> tuple[model.Element, model.Verdict]:
         element = self.element(types)

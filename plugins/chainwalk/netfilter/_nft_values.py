@@ -235,6 +235,61 @@ def normal(text: str, dtype: str) -> str:
     raise ValueError(dtype)
 
 
+def set_elements(items: list[str], types: tuple[str, ...], spans: bool) -> tuple[str, ...]:
+    """An anonymous set's elements as the kernel keeps them (and nft lists them): each
+    once, in order of value; in an interval set (``spans``: a range, prefix or wildcard
+    was written), numbers and addresses that overlap or touch joined into one. A
+    concatenation's stay in the order written."""
+    unique = list(dict.fromkeys(items))
+    if len(types) > 1:
+        return tuple(unique)
+    dtype = types[0]
+    if dtype == "ifname":  # the kernel compares names as bytes: an interval set in
+        # their order, a plain one as little-endian numbers (lo before eth0)
+        def name_key(e: str) -> bytes:
+            raw = e.strip('"').rstrip("*").encode()
+            return raw if spans else raw.ljust(16, b"\0")[::-1]
+        wild = [e.strip('"')[:-1] for e in unique if e.endswith('*"')]
+        kept = [e for e in unique if not any(  # a name a wildcard covers is joined to it
+            e.strip('"').startswith(w) and e.strip('"') != w + "*" for w in wild)]
+        return tuple(sorted(kept, key=name_key))
+    try:
+        spans_of = sorted(interval(e, dtype) for e in unique)
+    except (ValueError, KeyError):  # a user or group name: left as written
+        return tuple(unique)
+    if not spans or dtype not in _JOINED:
+        return tuple(sorted(unique, key=lambda e: interval(e, dtype)))
+    joined: list[list[int]] = []
+    for low, high in spans_of:
+        if joined and low <= joined[-1][1] + 1:
+            joined[-1][1] = max(joined[-1][1], high)
+        else:
+            joined.append([low, high])
+    return tuple(_span_text(low, high, dtype) for low, high in joined)
+
+
+#: The types whose interval sets nft joins (and how wide their numbers are).
+_JOINED = {"ipv4_addr": 32, "ipv6_addr": 128, "inet_service": 16, "mark": 32,
+           "integer": 32, "uid": 32, "gid": 32}
+
+
+def _span_text(low: int, high: int, dtype: str) -> str:
+    """``low``-``high`` as nft lists it: one value, an address prefix when the span is
+    one, else a range."""
+    if dtype in ("ipv4_addr", "ipv6_addr"):
+        bits = _JOINED[dtype]
+        make = ipaddress.IPv4Address if bits == 32 else ipaddress.IPv6Address
+        size = high - low + 1
+        if low == high:
+            return _text(make(low))
+        if size & (size - 1) == 0 and low % size == 0:
+            return f"{_text(make(low))}/{bits - size.bit_length() + 1}"
+        return f"{_text(make(low))}-{_text(make(high))}"
+    if dtype == "mark":
+        return _mark(str(low)) if low == high else f"{_mark(str(low))}-{_mark(str(high))}"
+    return str(low) if low == high else f"{low}-{high}"
+
+
 def interval(element: str, dtype: str) -> tuple[int, int]:
     """The numbers a normal-form element of a numeric type covers, inclusive."""
     if dtype in ("ipv4_addr", "ipv6_addr"):
