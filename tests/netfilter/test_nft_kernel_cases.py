@@ -137,6 +137,17 @@ ACCEPTED = [
           "\t\tip daddr . tcp dport { 10.0.0.2 . 80, 10.0.0.1 . 443, 10.0.0.2 . 80 }\n"
           "\t\ttcp dport vmap { 443 : drop, 80 : accept }\n"
           "\t\tct state vmap { new : accept, established : drop }\n\t}\n}\n"),
+    # reject: each family's default is a bare reject; in an inet table after an ip or ip6
+    # match a bare reject sends that family's port-unreachable, listed; the tcp match of
+    # reject with tcp reset is the rule's first (listed in inet only)
+    _case("reject-types", "table inet t {\n\tchain c {\n"
+          "\t\treject with icmpx port-unreachable\n\t\treject with icmp port-unreachable\n"
+          "\t\treject with icmpx admin-prohibited\n\t\tip saddr 1.1.1.1 reject\n"
+          "\t\tip6 saddr ::1 reject\n\t\tip saddr 1.1.1.1 reject with tcp reset\n\t}\n}\n"
+          "table ip t {\n\tchain c {\n\t\treject with icmp type port-unreachable\n"
+          "\t\treject with icmp host-unreachable\n\t\tip protocol tcp reject with tcp reset\n"
+          "\t}\n}\ntable ip6 t {\n\tchain c {\n\t\treject with icmpv6 port-unreachable\n"
+          "\t\treject with tcp reset\n\t}\n}\n"),
     # statements at the hooks the kernel takes them (checked in the chains a base chain
     # reaches; a chain none reaches may hold any); tproxy in a nat chain too
     _case("statements-at-their-hooks", "table ip t {\n"
@@ -286,6 +297,10 @@ REFUSED = [
              "3:19", "a packet count past 64 bits"),
     _refused("verdict-map-key-twice", _rule("inet", "tcp dport vmap { 443 : drop, 443 : "
              "accept }"), "3:18", "a key twice in a verdict map: got '443'"),
+    _refused("icmpx-in-an-ip-table", _rule("ip", "reject with icmpx port-unreachable"),
+             "3:3", "reject with icmpx in an ip table"),
+    _refused("icmp-after-an-ip6-match", _rule("inet", "ip6 saddr ::1 reject with icmp "
+             "port-unreachable"), "3:17", "conflicting protocols: ip6 matched before, icmp"),
     _refused("chain-without-its-block", "table ip t {\n\tchain c\n}\n", "2:9",
              "a chain in a table's block needs its own block"),
     _refused("comment-ends-the-file", "add table inet t # no line end", "1:18",

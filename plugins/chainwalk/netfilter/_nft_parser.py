@@ -58,8 +58,11 @@ _OP_WORDS: dict[str, model.Op] = {"eq": "==", "ne": "!=", "lt": "<", "gt": ">", 
 _LOG_LEVELS = ("emerg", "alert", "crit", "err", "warn", "notice", "info", "debug", "audit")
 _VERDICTS = ("accept", "drop", "continue", "return")
 _TRANSPORT = ("tcp", "udp", "sctp", "dccp", "udplite")
-_DEFAULT_REJECT = ("icmp port-unreachable", "icmpv6 port-unreachable",
-                   "icmpx port-unreachable")
+#: What a bare reject sends in each family (nft lists it as ``reject``), and the ICMP
+#: types each family takes.
+_DEFAULT_REJECT = {"ip": "icmp port-unreachable", "ip6": "icmpv6 port-unreachable",
+                   "inet": "icmpx port-unreachable"}
+_REJECT_ICMP = {"ip": ("icmp",), "ip6": ("icmpv6",), "inet": ("icmp", "icmpv6", "icmpx")}
 _NAT_FLAGS = ("random", "fully-random", "persistent")
 
 
@@ -734,9 +737,7 @@ class _Parser:
                 while not self.at_end() and not self.is_word("comment"):
                     words.append(self.next().text)
                 with_ = " ".join(words).replace(" type ", " ")
-                if with_ in _DEFAULT_REJECT:
-                    with_ = None  # what a bare reject sends; nft lists it so
-            return model.Reject(with_)
+            return model.Reject(with_)  # the family's default: _Context.reject
         if text in ("redirect", "dnat", "snat", "masquerade"):
             return self.nat(table)
         if text == "tproxy":
@@ -1159,7 +1160,10 @@ class _Context:
             elif isinstance(s, model.Tproxy):
                 out.append(self.tproxy(s, token))
             elif isinstance(s, model.Reject) and s.with_ == "tcp reset":
-                out.extend(self.tcp_reset(s, token))
+                out[:0] = self.tcp_reset(token)  # nft puts the match first in the rule
+                out.append(s)
+            elif isinstance(s, model.Reject):
+                out.append(self.reject(s, token))
             else:
                 out.append(s)
         return out
@@ -1232,17 +1236,35 @@ class _Context:
                              f"tproxy {self.l3} to ...", token)
         return replace(s, family=self.family_of(s.family, s.address, "tproxy", token))
 
-    def tcp_reset(self, s: model.Reject, token: Token) -> list[model.Statement]:
+    def tcp_reset(self, token: Token) -> list[model.Statement]:
+        """The match nft adds before ``reject with tcp reset`` when tcp is not matched: meta
+        l4proto in an inet table, ip protocol or ip6 nexthdr in an ip or ip6 table (there
+        nft lists the rule without it)."""
         if self.l4 == "tcp":
-            return [s]
+            return []
         if self.l4 is not None:
             self.parser.fail("reject with tcp reset after another transport protocol",
                              "tcp matched before it, or nothing", token)
         self.l4 = "tcp"
-        # the match nft adds: meta l4proto in an inet table, ip protocol or ip6 nexthdr
-        # in an ip or ip6 table (there nft lists the reject without it)
         return [model.Match(_FAMILY_DEPENDENCY.get(self.family, model.Meta("l4proto")), "==",
-                            "tcp"), s]
+                            "tcp")]
+
+    def reject(self, s: model.Reject, token: Token) -> model.Reject:
+        """The ICMP type as the kernel keeps it: None for the table family's default (a
+        bare reject); in an inet table after an ip or ip6 match, a bare reject sends that
+        family's port-unreachable, which nft lists."""
+        kind = (s.with_ or "").split(" ")[0]
+        if kind and kind not in _REJECT_ICMP[self.family]:
+            self.parser.fail(f"reject with {kind} in an {self.family} table",
+                             " or ".join(_REJECT_ICMP[self.family]), token)
+        if kind in ("icmp", "icmpv6") and self.l3 and self.l3 != ("ip" if kind == "icmp"
+                                                                   else "ip6"):
+            self.conflict(self.l3, kind, token)
+        if s.with_ == _DEFAULT_REJECT[self.family]:
+            return model.Reject(None)
+        if s.with_ is None and self.family == "inet" and self.l3:
+            return model.Reject(_DEFAULT_REJECT[self.l3])
+        return s
 
 
 def _int32(value: int) -> int:

@@ -90,8 +90,8 @@ def statement_text(s: model.Statement, counters: bool = True,
     return f"{expr_text(s.key)} vmap {{ {items} }}"
 
 
-#: The match the parser puts before ``reject with tcp reset`` in an ip or ip6 table, which
-#: nft lists without it.
+#: The match the parser puts first in a rule with ``reject with tcp reset`` in an ip or ip6
+#: table, which nft lists without it.
 _TCP_RESET_DEPENDENCY = {"ip": model.Match(model.Payload("ip", "protocol"), "==", "tcp"),
                          "ip6": model.Match(model.Payload("ip6", "nexthdr"), "==", "tcp")}
 
@@ -100,10 +100,9 @@ def rule_text(rule: model.NftRule, counters: bool = True,
               counts: tuple[int, int] | None = None, family: str = "inet") -> str:
     """The rule (of a table of ``family``); its counter shows ``counts`` (packets, bytes)
     when given, else what the listing it was read from showed."""
-    hidden = _TCP_RESET_DEPENDENCY.get(family)
-    words = [statement_text(s, counters, counts) for s, after in
-             zip(rule.statements, (*rule.statements[1:], None), strict=True)
-             if not (s == hidden and after == model.Reject("tcp reset"))]
+    hidden = _TCP_RESET_DEPENDENCY.get(family) \
+        if model.Reject("tcp reset") in rule.statements else None
+    words = [statement_text(s, counters, counts) for s in rule.statements if s != hidden]
     if rule.comment is not None:
         words.append(f'comment "{rule.comment}"')
     return " ".join(words)
