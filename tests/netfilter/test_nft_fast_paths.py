@@ -149,7 +149,7 @@ def test_odd_ipv4_spellings_take_the_plain_way(text: str) -> None:
         got: str | None = _nft_values.normal(text, "ipv4_addr")
     except ValueError:
         got = None
-    if text == "10.0.0.9-10.0.0.1":  # a range whose ends are reversed
+    if text in ("10.0.0.9-10.0.0.1", "1.2.3.4/08"):  # ends reversed; /08 nft refuses
         assert got is None
     else:
         assert got == expected

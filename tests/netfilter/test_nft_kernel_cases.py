@@ -148,6 +148,14 @@ ACCEPTED = [
           "\t\treject with icmp host-unreachable\n\t\tip protocol tcp reject with tcp reset\n"
           "\t}\n}\ntable ip6 t {\n\tchain c {\n\t\treject with icmpv6 port-unreachable\n"
           "\t\treject with tcp reset\n\t}\n}\n"),
+    # masks nft drops (& 0xffffffff, | 0, ^ 0), a zone's 16 bits, add implied
+    _case("no-op-masks-zones-and-implied-add", "add table inet t\nchain inet t c\n"
+          "rule inet t c meta mark and 0xffffffff == 1\nrule inet t c meta mark or 0 != 1\n"
+          "rule inet t c ct mark & 0xffffffff | 0 < 0xff\n"
+          "rule inet t c meta mark set meta mark & 0xffffffff\n"
+          "rule inet t c ct zone 65535\nset inet t s { type ipv4_addr; }\n"
+          "element inet t s { 1.1.1.1 }\nmap inet t m { type ipv4_addr : verdict; }\n"
+          "rule inet t c ip daddr vmap @m\n"),
     # statements at the hooks the kernel takes them (checked in the chains a base chain
     # reaches; a chain none reaches may hold any); tproxy in a nat chain too
     _case("statements-at-their-hooks", "table ip t {\n"
@@ -301,6 +309,14 @@ REFUSED = [
              "3:3", "reject with icmpx in an ip table"),
     _refused("icmp-after-an-ip6-match", _rule("inet", "ip6 saddr ::1 reject with icmp "
              "port-unreachable"), "3:17", "conflicting protocols: ip6 matched before, icmp"),
+    _refused("zone-past-16-bits", _rule("inet", "ct zone 65536"), "3:11",
+             "not a value of this type: got '65536', expected a conntrack zone"),
+    _refused("address-with-a-mask", _rule("inet", "ip saddr 10.0.0.0/255.0.0.0"), "3:12",
+             "not a value of this type: got '10.0.0.0/255.0.0.0'"),
+    _refused("address-with-a-scope", _rule("inet", "ip6 saddr fe80::1%eth0"), "3:13",
+             "not a value of this type: got 'fe80::1%eth0'"),
+    _refused("prefix-length-with-a-zero-first", _rule("inet", "ip saddr 10.0.0.0/08"), "3:12",
+             "not a value of this type: got '10.0.0.0/08'"),
     _refused("chain-without-its-block", "table ip t {\n\tchain c\n}\n", "2:9",
              "a chain in a table's block needs its own block"),
     _refused("comment-ends-the-file", "add table inet t # no line end", "1:18",

@@ -282,6 +282,9 @@ class _Parser:
             table = self.declare_table(start)
             self.table_body(table)
             return
+        if verb in ("chain", "rule", "set", "map", "element"):  # nft: add is implied
+            self.pos -= 1
+            verb = "add"
         if verb in ("add", "create"):
             what = self.expect_word("table", "chain", "rule", "set", "map", "element")
             create = verb == "create"  # refuses what exists, where add takes it
@@ -904,7 +907,7 @@ class _Parser:
                       "redirect...)", token)
         if not self.is_word("&", "and", "|", "or", "^", "xor"):
             return base
-        if nv.type_of(base) not in (("mark",), ("integer",)):
+        if nv.type_of(base) not in (("mark",), ("integer",), ("zone",)):
             self.fail("only marks take a mask", "a match or statement", self.tok)
         mask, xor = nv.MAX_U32, 0
         while self.is_word("&", "and", "|", "or", "^", "xor"):
@@ -920,6 +923,8 @@ class _Parser:
                 mask, xor = mask & ~value & nv.MAX_U32, xor | value
             else:
                 xor ^= value
+        if (mask, xor) == (nv.MAX_U32, 0):  # & 0xffffffff, | 0, ^ 0: nft drops them
+            return base
         return model.Bitwise(base, mask, xor)
 
     def match(self, left: model.Expr) -> model.Match:

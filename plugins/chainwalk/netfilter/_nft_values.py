@@ -35,7 +35,7 @@ META_KEYS = {"l4proto": "inet_proto", "nfproto": "nf_proto", "mark": "mark",
              "iif": "ifname", "oif": "ifname", "protocol": "ether_type"}
 #: Meta keys ``nft`` accepts (and prints) without ``meta``.
 BARE_META = ("iifname", "oifname", "iif", "oif", "mark", "skuid", "skgid")
-CT_KEYS = {"state": "ct_state", "mark": "mark", "zone": "integer"}
+CT_KEYS = {"state": "ct_state", "mark": "mark", "zone": "zone"}
 #: The types a set's ``type`` may name.
 TYPES = ("ipv4_addr", "ipv6_addr", "inet_service", "inet_proto", "mark", "uid", "gid",
          "ifname", "ct_state", "integer", "nf_proto", "ether_type")
@@ -92,7 +92,14 @@ def _text(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     return str(address)
 
 
+# A prefix length as nft's scanner reads one (no leading zero: /08 is refused).
+_PREFIX_LENGTH = re.compile(r"0|[1-9][0-9]*")
+
+
 def _address(text: str, version: int) -> str:
+    _, _, length_text = text.partition("/")
+    if "%" in text or (length_text and not _PREFIX_LENGTH.fullmatch(length_text)):
+        raise ValueError(text)  # nft takes no scope (fe80::1%eth0) nor a mask (/255.0.0.0)
     if version == 4:
         # the spellings nft prints (an address, a prefix without host bits) as they are
         host, _, length_text = text.partition("/")
@@ -166,6 +173,13 @@ def _proto(text: str) -> str:
     return _PROTOCOL_NAMES.get(value, str(value))
 
 
+def _zone(text: str) -> str:
+    value = _number(text)
+    if value > 0xFFFF:  # a zone is 16 bits
+        raise ValueError(text)
+    return str(value)
+
+
 def _mark(text: str) -> str:
     return f"0x{_number(text):08x}"
 
@@ -191,6 +205,7 @@ EXPECTED = {
     "ifname": "an interface name (\"eth0\", \"veth*\")",
     "ct_state": "connection states (new, established, related, invalid, untracked)",
     "integer": "a number",
+    "zone": "a conntrack zone (0-65535)",
     "nf_proto": "ipv4 or ipv6",
     "ether_type": "ip or ip6",
 }
@@ -224,6 +239,8 @@ def normal(text: str, dtype: str) -> str:
         return ",".join(name for name in CT_STATES if name in names)
     if dtype == "integer":
         return _ranged(text, lambda t: str(_number(t)))
+    if dtype == "zone":
+        return _ranged(text, _zone)
     if dtype == "nf_proto":
         if text not in NFPROTO:
             raise ValueError(text)
@@ -270,7 +287,7 @@ def set_elements(items: list[str], types: tuple[str, ...], spans: bool) -> tuple
 
 #: The types whose interval sets nft joins (and how wide their numbers are).
 _JOINED = {"ipv4_addr": 32, "ipv6_addr": 128, "inet_service": 16, "mark": 32,
-           "integer": 32, "uid": 32, "gid": 32}
+           "integer": 32, "uid": 32, "gid": 32, "zone": 16}
 
 
 def _span_text(low: int, high: int, dtype: str) -> str:
