@@ -156,6 +156,20 @@ ACCEPTED = [
           "rule inet t c ct zone 65535\nset inet t s { type ipv4_addr; }\n"
           "element inet t s { 1.1.1.1 }\nmap inet t m { type ipv4_addr : verdict; }\n"
           "rule inet t c ip daddr vmap @m\n"),
+    # variables: define (a value, a set, a concatenation's part, a chain), redefine,
+    # undefine, a variable in a set's braces (its elements joined in), in a word
+    _case("variables", "define one = 1.1.1.1 # a comment\ndefine two = $one\n"
+          "define ports = {\n\t80,\n\t443\n}\ndefine more = { $ports, 8080 }\n"
+          "define target = d\ndefine dport = 8080\nredefine one = 3.3.3.3\n"
+          "define gone = 1\nundefine gone\n"
+          "table ip t {\n\tdefine inner = 4.4.4.4\n\tchain d {\n\t}\n\n\tchain c {\n"
+          "\t\tip saddr $one ip daddr $two\n\t\ttcp dport $ports\n\t\ttcp dport $more\n"
+          "\t\tip daddr { $one, $inner }\n\t\tip daddr . tcp dport { $one . 80 }\n"
+          "\t\tjump $target\n\t}\n\n\tchain n {\n\t\ttype nat hook output priority 0;\n"
+          "\t\ttcp dport 1 dnat to $inner:$dport\n\t}\n}\n"),
+    # a concatenation in braces stays a set, one element or more
+    _case("one-element-concatenation", "table inet t {\n\tchain c {\n"
+          "\t\tip daddr . tcp dport { 10.0.0.1 . 80 }\n\t}\n}\n"),
     # statements at the hooks the kernel takes them (checked in the chains a base chain
     # reaches; a chain none reaches may hold any); tproxy in a nat chain too
     _case("statements-at-their-hooks", "table ip t {\n"
@@ -317,6 +331,14 @@ REFUSED = [
              "not a value of this type: got 'fe80::1%eth0'"),
     _refused("prefix-length-with-a-zero-first", _rule("inet", "ip saddr 10.0.0.0/08"), "3:12",
              "not a value of this type: got '10.0.0.0/08'"),
+    _refused("variable-defined-twice", "define a = 1.1.1.1\ndefine a = 2.2.2.2\n", "2:8",
+             "a is defined twice"),
+    _refused("variable-before-its-definition", _rule("ip", "ip saddr $a") +
+             "define a = 1.1.1.1\n", "3:12", "unknown variable $a"),
+    _refused("variable-undefined", "define a = 1.1.1.1\nundefine a\n" + _rule("ip",
+             "ip saddr $a"), "5:12", "unknown variable $a"),
+    _refused("keyword-as-a-variable", "define ip = 1.1.1.1\n", "1:8",
+             "not a name for define: got 'ip'"),
     _refused("chain-without-its-block", "table ip t {\n\tchain c\n}\n", "2:9",
              "a chain in a table's block needs its own block"),
     _refused("comment-ends-the-file", "add table inet t # no line end", "1:18",

@@ -18,7 +18,7 @@ from .._errors import ChainwalkError, Location, Problem
 from .._files import read_text
 from . import _nft_model as model
 from . import _nft_values as nv
-from ._nft_tokens import IDENTIFIER, KEYWORDS, Token, TokenError, tokenize
+from ._nft_tokens import IDENTIFIER, KEYWORDS, Token, TokenError, expand_variables, tokenize
 
 _Item = TypeVar("_Item")
 #: An element added to a set: its key, or a map's key and value.
@@ -48,13 +48,16 @@ _STATEMENT_HOOKS: dict[str, tuple[str | None, tuple[str, ...]]] = {
 #: The longest comment nft takes (a table's, a chain's, a set's or a rule's).
 _COMMENT_LENGTH = 128
 #: The matches of a transport protocol by number (with == and one value: the context's).
-_TRANSPORT_MATCHES = (model.Meta("l4proto"), model.Payload("ip", "protocol"),
-                      model.Payload("ip6", "nexthdr"))
+_TRANSPORT_MATCHES = frozenset((model.Meta("l4proto"), model.Payload("ip", "protocol"),
+                                model.Payload("ip6", "nexthdr")))
+_NFPROTO = model.Meta("nfproto")
 _OPS: tuple[model.Op, ...] = ("==", "!=", "<", ">", "<=", ">=")
 _MAX_U64 = 2**64 - 1
 #: The operators nft also takes as words.
 _OP_WORDS: dict[str, model.Op] = {"eq": "==", "ne": "!=", "lt": "<", "gt": ">", "le": "<=",
                                   "ge": ">="}
+#: Every spelling of an operator, and the operator.
+_OP_NAMES: dict[str, model.Op] = {**{op: op for op in _OPS}, **_OP_WORDS}
 _LOG_LEVELS = ("emerg", "alert", "crit", "err", "warn", "notice", "info", "debug", "audit")
 _VERDICTS = ("accept", "drop", "continue", "return")
 _TRANSPORT = ("tcp", "udp", "sctp", "dccp", "udplite")
@@ -132,15 +135,20 @@ class _Parser:
     def __init__(self, text: str, path: str) -> None:
         self.path = path
         self.problems: list[Problem] = []
+        errors: list[TokenError] = []
         try:
             self.tokens = tokenize(text)
-        except TokenError as e:
-            self.tokens = []
+            if "$" in text or "define" in text:  # a token loop only for a file with them
+                self.tokens, errors = expand_variables(self.tokens)
+        except TokenError as refused:
+            self.tokens, errors = [], [refused]
+        for e in errors:
             self.problems.append(Problem(Location(path, e.line, e.column), e.message,
                                          e.token, e.expected))
         self.pos = 0
         # whether the last set in braces had a range, prefix or wildcard (an interval set)
         self.spans = False
+        self.names: set[str] = set()  # the names identifier() has taken
         self.tables: dict[tuple[str, str], _TableDraft] = {}
         self.next_table_handle = 1
         # Handles a listing gave (``nft -a``): used instead of counted ones.
@@ -192,9 +200,13 @@ class _Parser:
 
     def identifier(self, what: str) -> str:
         """A table's, chain's or set's name as nft reads one: unquoted, no keyword."""
-        token = self.tok
+        token = self.tokens[self.pos]
+        if token.kind == "word" and token.text in self.names:  # met again and again
+            self.pos += 1
+            return token.text
         if token.kind == "word" and IDENTIFIER.fullmatch(token.text) and \
                 token.text not in KEYWORDS:
+            self.names.add(token.text)
             self.pos += 1
             return token.text
         if token.kind == "word" and token.text in KEYWORDS:
@@ -929,10 +941,10 @@ class _Parser:
 
     def match(self, left: model.Expr) -> model.Match:
         op: model.Op = "=="
-        if self.is_word(*_OPS):
-            op = cast(model.Op, self.next().text)
-        elif self.is_word(*_OP_WORDS):
-            op = _OP_WORDS[self.next().text]
+        token = self.tokens[self.pos]
+        if token.kind == "word" and token.text in _OP_NAMES:
+            self.pos += 1
+            op = _OP_NAMES[token.text]
         if isinstance(left, model.Numgen):
             self.fail("numgen is for maps", "'vmap { ... }'")
         if self.is_punct("{"):
@@ -941,8 +953,8 @@ class _Parser:
             types = nv.type_of(left)
             self.spans = False  # set by element() when a range, prefix or wildcard is read
             items = self.braced_list(self.set_element, types)
-            if len(items) == 1:  # one element written is a plain value to nft ({ 80 } is 80)
-                return model.Match(left, op, items[0])
+            if len(items) == 1 and len(types) == 1:  # nft: { 80 } is 80, not a set (a
+                return model.Match(left, op, items[0])  # concatenation's stays one)
             return model.Match(left, op, nv.set_elements(list(items), types, self.spans))
         if self.tok.kind == "word" and self.tok.text.startswith("@"):
             name = self.next().text[1:]
@@ -1029,17 +1041,25 @@ class _Parser:
         for table in self.tables.values():
             # each chain's jumps and gotos: the chain they go to, and where
             jumps: dict[str, list[tuple[str, Location]]] = {}
+            # the statements the kernel takes at some hooks only, by chain
+            restricted: dict[str, list[tuple[str, model.NftRule]]] = {}
             for chain in table.chains.values():
                 for rule in chain.rules:
                     for s in rule.statements:
-                        jumps.setdefault(chain.name, []).extend(
-                            (target, rule.location or chain.location)
-                            for target in self.check_statement(table, chain, rule, s))
+                        kind = _restricted_kind(s)
+                        if kind is not None:
+                            restricted.setdefault(chain.name, []).append((kind, rule))
+                        targets = self.check_statement(table, chain, rule, s)
+                        if targets:
+                            where = rule.location or chain.location
+                            jumps.setdefault(chain.name, []).extend(
+                                (target, where) for target in targets)
             self.check_depth(table, jumps)
-            self.check_hooks(table, jumps)
+            if restricted:
+                self.check_hooks(table, jumps, restricted)
 
-    def check_hooks(self, table: _TableDraft, jumps: dict[str, list[tuple[str, Location]]]
-                    ) -> None:
+    def check_hooks(self, table: _TableDraft, jumps: dict[str, list[tuple[str, Location]]],
+                    restricted: dict[str, list[tuple[str, model.NftRule]]]) -> None:
         """As the kernel validates a table: a statement that works in some chain types or
         at some hooks only (NAT, tproxy, reject) in no other base chain, nor in a chain
         such a base chain reaches."""
@@ -1047,20 +1067,16 @@ class _Parser:
         for chain in table.chains.values():
             if chain.base is None:
                 continue
-            level = [chain.name]
+            level, seen = {chain.name}, {chain.name}
             for _ in range(_JUMP_DEPTH):
                 for name in level:
                     bases.setdefault(name, set()).add(chain.base)
-                level = [target for name in level for target, _ in jumps.get(name, ())]
-        for name, hooks in bases.items():
-            chain = table.chains[name]
-            for rule in chain.rules:
-                for s in rule.statements:
-                    kind = s.kind if isinstance(s, model.Nat) else \
-                        "tproxy" if isinstance(s, model.Tproxy) else \
-                        "reject" if isinstance(s, model.Reject) else None
-                    if kind is not None:
-                        self.check_hook(kind, chain, rule, hooks)
+                level = {target for name in level for target, _ in jumps.get(name, ())
+                         if target not in seen}
+                seen |= level
+        for name, found in restricted.items():
+            for kind, rule in found:
+                self.check_hook(kind, table.chains[name], rule, bases.get(name, set()))
 
     def check_hook(self, kind: str, chain: _ChainDraft, rule: model.NftRule,
                    hooks: set[model.BaseHook]) -> None:
@@ -1188,7 +1204,7 @@ class _Context:
                 if self.l4 is not None and self.l4 != part.protocol:
                     self.conflict(self.l4, part.protocol, token)
                 self.l4 = part.protocol
-            elif part == model.Meta("nfproto"):
+            elif part == _NFPROTO:
                 if self.family != "inet":
                     self.parser.fail("meta nfproto in an ip or ip6 table", "an inet table's "
                                      "rule (nft takes it there only)", token)
@@ -1229,7 +1245,8 @@ class _Context:
             self.parser.fail("a NAT port needs the transport protocol matched before it",
                              "meta l4proto tcp (or udp), or tcp/udp dport, earlier in the "
                              "rule", token)
-        return replace(s, family=self.family_of(s.family, s.address, s.kind, token))
+        family = self.family_of(s.family, s.address, s.kind, token)
+        return s if family == s.family else replace(s, family=family)
 
     def tproxy(self, s: model.Tproxy, token: Token) -> model.Tproxy:
         if self.l4 is None:
@@ -1239,7 +1256,8 @@ class _Context:
         if self.family == "inet" and s.family is None and self.l3:
             self.parser.fail(f"tproxy after an {self.l3} match needs its family",
                              f"tproxy {self.l3} to ...", token)
-        return replace(s, family=self.family_of(s.family, s.address, "tproxy", token))
+        family = self.family_of(s.family, s.address, "tproxy", token)
+        return s if family == s.family else replace(s, family=family)
 
     def tcp_reset(self, token: Token) -> list[model.Statement]:
         """The match nft adds before ``reject with tcp reset`` when tcp is not matched: meta
@@ -1270,6 +1288,12 @@ class _Context:
         if s.with_ is None and self.family == "inet" and self.l3:
             return model.Reject(_DEFAULT_REJECT[self.l3])
         return s
+
+
+def _restricted_kind(s: model.Statement) -> str | None:
+    """The name _STATEMENT_HOOKS knows ``s`` by, if the kernel takes it at some hooks only."""
+    return s.kind if isinstance(s, model.Nat) else "tproxy" if isinstance(s, model.Tproxy) \
+        else "reject" if isinstance(s, model.Reject) else None
 
 
 def _int32(value: int) -> int:

@@ -126,3 +126,94 @@ def tokenize(text: str) -> list[Token]:
             raise UnclosedString(line, m.end() - start)
     append(Token("eof", "", line, len(text) - start + 1))
     return tokens
+
+
+_VARIABLE = re.compile(r"\$([a-zA-Z_.][a-zA-Z0-9/\-_.]*)")
+_STARTS = ("\n", ";", "{", "}")  # what a command or a block's line follows
+
+
+def expand_variables(tokens: list[Token]) -> tuple[list[Token], list[TokenError]]:
+    """``tokens`` with nft's variables put in: ``define NAME = VALUE`` (a value, a set in
+    braces or a concatenation, to the line's end), ``redefine`` and ``undefine`` are taken
+    out; ``$NAME`` is replaced by the value's tokens (at its own place, so that a problem
+    points there; in a set's braces a set's elements without its braces, as nft flattens
+    them; inside a word such as ``10.0.0.1:$port``, a one-word value's text). What nft
+    refuses (a name defined twice, an unknown one) comes back as errors."""
+    out: list[Token] = []
+    errors: list[TokenError] = []
+    values: dict[str, list[Token]] = {}
+    i = 0
+    while i < len(tokens):
+        t = tokens[i]
+        starts = not out or (out[-1].kind in ("nl", "punct") and out[-1].text in _STARTS)
+        if starts and t.kind == "word" and t.text in ("define", "redefine", "undefine"):
+            i = _definition(tokens, i, values, out, errors)
+            continue
+        out.extend(_used(t, values, _in_set(out), errors) if t.kind == "word" and "$" in t.text
+                   else (t,))
+        i += 1
+    return out, errors
+
+
+def _definition(tokens: list[Token], i: int, values: dict[str, list[Token]],
+                out: list[Token], errors: list[TokenError]) -> int:
+    """Reads the define, redefine or undefine at ``i``; returns where its line ends."""
+    verb, name = tokens[i], tokens[i + 1]
+    if name.kind != "word" or not IDENTIFIER.fullmatch(name.text) or name.text in KEYWORDS:
+        errors.append(TokenError(name.line, name.column, f"not a name for {verb.text}",
+                                 name.text, "a name of letters, digits and / - _ . (not a "
+                                 "keyword of nft)"))
+    if verb.text == "undefine":
+        values.pop(name.text, None)
+        return i + 2
+    if verb.text == "define" and name.text in values:
+        errors.append(TokenError(name.line, name.column, f"{name.text} is defined twice",
+                                 name.text, "redefine to give it another value"))
+    end, depth = i + 3, 0
+    while end < len(tokens) and tokens[end].kind != "eof" and (depth or not (
+            tokens[end].kind == "nl" or tokens[end].text == ";")):
+        if tokens[end].kind == "punct" and tokens[end].text in "{}":
+            depth += 1 if tokens[end].text == "{" else -1
+        end += 1
+    equals = tokens[i + 2] if i + 2 < len(tokens) else verb
+    if equals.text != "=" or end == i + 3:
+        errors.append(TokenError(equals.line, equals.column, f"{verb.text} without a value",
+                                 equals.text, "NAME = VALUE"))
+        return end
+    value: list[Token] = []
+    for t in tokens[i + 3:end]:
+        if t.kind == "nl":
+            continue
+        value.extend(_used(t, values, _in_set(value), errors)
+                     if t.kind == "word" and "$" in t.text else [t])
+    values[name.text] = value
+    return end
+
+
+def _in_set(before: list[Token]) -> bool:
+    """Whether a variable after ``before`` is an element of a set's braces."""
+    return bool(before) and before[-1].kind == "punct" and before[-1].text in "{,"
+
+
+def _used(t: Token, values: dict[str, list[Token]], in_braces: bool,
+          errors: list[TokenError]) -> list[Token]:
+    """The tokens a word holding ``$NAME`` stands for."""
+    whole = _VARIABLE.fullmatch(t.text)
+    if whole:
+        value = values.get(whole.group(1))
+        if value is None:
+            errors.append(TokenError(t.line, t.column, f"unknown variable {t.text}", t.text,
+                                     "a variable defined before it (define NAME = VALUE)"))
+            return [t]
+        if in_braces and value[0].text == "{" and value[-1].text == "}":
+            value = value[1:-1]
+        return [Token(v.kind, v.text, t.line, t.column) for v in value]
+
+    def one_word(m: re.Match[str]) -> str:
+        value = values.get(m.group(1))
+        if value is None or len(value) != 1 or value[0].kind != "word":
+            errors.append(TokenError(t.line, t.column, f"unknown variable ${m.group(1)}",
+                                     t.text, "a variable of one word defined before it"))
+            return m.group(0)
+        return value[0].text
+    return [Token(t.kind, _VARIABLE.sub(one_word, t.text), t.line, t.column)]

@@ -66,6 +66,8 @@ def c_number(text: str, decimal_too: bool = False) -> int:
     """``text`` as nft reads a number: hex after ``0x``, octal after a leading 0 (``010`` is
     8), else decimal, ASCII digits only; ``decimal_too``: a leading-0 number that is no
     octal one (``08``) is decimal, as nft reads ports and user ids. ValueError otherwise."""
+    if text.isascii() and text.isdigit() and (text[0] != "0" or len(text) == 1):
+        return int(text)  # the common case, without the pattern
     if _C_NUMBER.fullmatch(text):
         if text[:2] in ("0x", "0X"):
             return int(text, 16)
@@ -151,7 +153,8 @@ def _port(text: str) -> str:
     """A port: a number, or a service name as nft resolves it (the system's services
     database: http is 80)."""
     try:
-        value = c_number(text, decimal_too=True)
+        value = int(text) if text.isdigit() and text.isascii() and text[0] != "0" else \
+            c_number(text, decimal_too=True)
     except ValueError:
         if not text.isascii():
             raise
