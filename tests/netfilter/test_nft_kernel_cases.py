@@ -170,6 +170,11 @@ ACCEPTED = [
     # a concatenation in braces stays a set, one element or more
     _case("one-element-concatenation", "table inet t {\n\tchain c {\n"
           "\t\tip daddr . tcp dport { 10.0.0.1 . 80 }\n\t}\n}\n"),
+    # an operator written against its value, as nft's scanner splits them
+    _case("operators-against-their-values", "table inet t {\n\tchain c {\n"
+          "\t\tct state !=new tcp dport !=15001 meta mark !=0x00000001\n"
+          "\t\tmeta skuid !=1-100 ip saddr !=10.0.0.0/8 tcp sport >=1024\n"
+          "\t\ttcp dport <1024 tcp sport ==80 meta l4proto !=tcp\n\t}\n}\n"),
     # statements at the hooks the kernel takes them (checked in the chains a base chain
     # reaches; a chain none reaches may hold any); tproxy in a nat chain too
     _case("statements-at-their-hooks", "table ip t {\n"
@@ -339,6 +344,10 @@ REFUSED = [
              "ip saddr $a"), "5:12", "unknown variable $a"),
     _refused("keyword-as-a-variable", "define ip = 1.1.1.1\n", "1:8",
              "not a name for define: got 'ip'"),
+    _refused("a-verdict-map-key-of-another-protocol", _rule("inet", "udp sport 1 tcp dport "
+             "vmap { 80 : accept }"), "3:15", "conflicting protocols: udp matched before, tcp"),
+    _refused("a-chain-s-second-comment", _rule("inet", 'comment "a"; comment "b"'), "3:16",
+             "a chain's second comment"),
     _refused("chain-without-its-block", "table ip t {\n\tchain c\n}\n", "2:9",
              "a chain in a table's block needs its own block"),
     _refused("comment-ends-the-file", "add table inet t # no line end", "1:18",

@@ -56,6 +56,8 @@ _MAX_U64 = 2**64 - 1
 #: The operators nft also takes as words.
 _OP_WORDS: dict[str, model.Op] = {"eq": "==", "ne": "!=", "lt": "<", "gt": ">", "le": "<=",
                                   "ge": ">="}
+#: The operators, the longer first (as they may be written against their value).
+_GLUED_OPS: tuple[model.Op, ...] = ("!=", "==", "<=", ">=", "<", ">")
 #: Every spelling of an operator, and the operator.
 _OP_NAMES: dict[str, model.Op] = {**{op: op for op in _OPS}, **_OP_WORDS}
 _LOG_LEVELS = ("emerg", "alert", "crit", "err", "warn", "notice", "info", "debug", "audit")
@@ -498,6 +500,9 @@ class _Parser:
                                         cast("Literal['accept', 'drop']", policy))
         elif self.is_word("comment"):
             self.next()
+            if chain.comment is not None:
+                self.fail("a chain's second comment", "one comment (nft: the statement is "
+                          "duplicated)", self.tokens[self.pos - 1])
             chain.comment = self.comment()
         else:
             rule = self.rule(table)
@@ -945,6 +950,12 @@ class _Parser:
         if token.kind == "word" and token.text in _OP_NAMES:
             self.pos += 1
             op = _OP_NAMES[token.text]
+        elif token.kind == "word" and token.text[:1] in "!=<>":
+            # an operator written against its value (!=80): nft's scanner splits them
+            glued = next((o for o in _GLUED_OPS if token.text.startswith(o)), None)
+            if glued is not None:
+                op = glued
+                token.text, token.column = token.text[len(glued):], token.column + len(glued)
         if isinstance(left, model.Numgen):
             self.fail("numgen is for maps", "'vmap { ... }'")
         if self.is_punct("{"):
@@ -1185,6 +1196,9 @@ class _Context:
                 out.append(s)
             elif isinstance(s, model.Reject):
                 out.append(self.reject(s, token))
+            elif isinstance(s, model.Vmap):  # its key's headers count as a match's
+                self.headers(s.key, token)
+                out.append(s)
             else:
                 out.append(s)
         return out
@@ -1193,8 +1207,9 @@ class _Context:
         self.parser.fail(f"conflicting protocols: {before or 'several'} matched before, "
                          f"{now} here", "one protocol for each header of the rule", token)
 
-    def match(self, s: model.Match, token: Token) -> model.Match:
-        left = s.left.expr if isinstance(s.left, model.Bitwise) else s.left
+    def headers(self, expr: model.Expr, token: Token) -> model.Expr:
+        """Takes in the protocols of ``expr``'s header fields; returns it without a mask."""
+        left = expr.expr if isinstance(expr, model.Bitwise) else expr
         for part in left.parts if isinstance(left, model.Concat) else (left,):
             if isinstance(part, model.Payload) and part.protocol in ("ip", "ip6"):
                 if self.l3 is not None and self.l3 != part.protocol:
@@ -1204,12 +1219,15 @@ class _Context:
                 if self.l4 is not None and self.l4 != part.protocol:
                     self.conflict(self.l4, part.protocol, token)
                 self.l4 = part.protocol
-            elif part == _NFPROTO:
-                if self.family != "inet":
-                    self.parser.fail("meta nfproto in an ip or ip6 table", "an inet table's "
-                                     "rule (nft takes it there only)", token)
-                if s.op == "==" and self.l3 is None:
-                    self.l3 = nv.NFPROTO_FAMILY.get(str(s.right), "")
+            elif part == _NFPROTO and self.family != "inet":
+                self.parser.fail("meta nfproto in an ip or ip6 table", "an inet table's "
+                                 "rule (nft takes it there only)", token)
+        return left
+
+    def match(self, s: model.Match, token: Token) -> model.Match:
+        left = self.headers(s.left, token)
+        if left == _NFPROTO and s.op == "==" and self.l3 is None:
+            self.l3 = nv.NFPROTO_FAMILY.get(str(s.right), "")
         if s.op == "==" and self.l4 is None and left in _TRANSPORT_MATCHES:
             self.l4 = s.right if isinstance(s.right, str) else ""
         l4 = self.l4 or ""
