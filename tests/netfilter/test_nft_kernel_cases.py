@@ -175,6 +175,11 @@ ACCEPTED = [
           "\t\tct state !=new tcp dport !=15001 meta mark !=0x00000001\n"
           "\t\tmeta skuid !=1-100 ip saddr !=10.0.0.0/8 tcp sport >=1024\n"
           "\t\ttcp dport <1024 tcp sport ==80 meta l4proto !=tcp\n\t}\n}\n"),
+    # a block's chains are added before its rules; index places a rule; delete by handle
+    _case("added-in-turn", "add table ip t\nadd chain ip t d\ntable ip t {\n\tchain c {\n"
+          "\t\tjump d\n\t\tjump e\n\t}\n\n\tchain e {\n\t}\n}\nadd rule ip t e accept\n"
+          "add rule ip t e drop\ninsert rule ip t e index 1 counter\n"
+          "delete rule ip t e handle 7\n"),
     # statements at the hooks the kernel takes them (checked in the chains a base chain
     # reaches; a chain none reaches may hold any); tproxy in a nat chain too
     _case("statements-at-their-hooks", "table ip t {\n"
@@ -348,6 +353,17 @@ REFUSED = [
              "vmap { 80 : accept }"), "3:15", "conflicting protocols: udp matched before, tcp"),
     _refused("a-chain-s-second-comment", _rule("inet", 'comment "a"; comment "b"'), "3:16",
              "a chain's second comment"),
+    # nft -f adds in turn: a rule's jump to a chain added later, a rule placed by the
+    # handle of one of the file's own rules (nft finds none), are refused
+    _refused("jump-to-a-chain-added-later", "add table ip t\nadd chain ip t c\n"
+             "add rule ip t c jump d\nadd chain ip t d\n", "3:17",
+             "jump to a chain added after the rule: got 'd'"),
+    _refused("jump-from-a-block-to-a-chain-added-later", "table ip t {\n\tchain c {\n"
+             "\t\tjump d\n\t}\n}\nadd chain ip t d\n", "3:3",
+             "jump to a chain added after the rule: got 'd'"),
+    _refused("rule-placed-by-handle", "add table ip t\nadd chain ip t c\nadd rule ip t c "
+             "accept\ninsert rule ip t c position 2 counter\n", "4:29",
+             "a rule placed by position 2"),
     _refused("chain-without-its-block", "table ip t {\n\tchain c\n}\n", "2:9",
              "a chain in a table's block needs its own block"),
     _refused("comment-ends-the-file", "add table inet t # no line end", "1:18",

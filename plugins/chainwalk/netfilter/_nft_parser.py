@@ -81,6 +81,7 @@ class _ChainDraft:
     base: model.BaseHook | None
     location: Location
     handle: int = 0  # none yet
+    born: int = 0  # when it was added (the parser's clock)
     rules: list[model.NftRule] = field(default_factory=list)
     comment: str | None = None
 
@@ -151,6 +152,10 @@ class _Parser:
         # whether the last set in braces had a range, prefix or wildcard (an interval set)
         self.spans = False
         self.names: set[str] = set()  # the names identifier() has taken
+        # a clock ticking at each chain added, and when each rule was added (a rule may
+        # jump only to a chain added before it: nft -f adds them in turn)
+        self.clock = 0
+        self.added_at: dict[int, int] = {}
         self.tables: dict[tuple[str, str], _TableDraft] = {}
         self.next_table_handle = 1
         # Handles a listing gave (``nft -a``): used instead of counted ones.
@@ -418,6 +423,9 @@ class _Parser:
         try:
             self.block("table", lambda: self.table_line(table))
         finally:
+            for item in table.waiting:  # the block's rules are added after its chains
+                if isinstance(item, model.NftRule):
+                    self.added_at[id(item)] = self.clock
             table.end_block()
 
     def block(self, what: str, line: Callable[[], None]) -> None:
@@ -472,7 +480,8 @@ class _Parser:
         if chain is not None and create:
             self.exists(f"chain {name}", token)
         if chain is None:
-            chain = _ChainDraft(name, None, self.at(token))
+            self.clock += 1
+            chain = _ChainDraft(name, None, self.at(token), born=self.clock)
             table.chains[name] = chain
             table.number(chain)
         listed = self.handle()
@@ -685,20 +694,17 @@ class _Parser:
             how = self.next().text
             token = self.tok
             number = self.number(how)
-            if how == "index":
-                if number > len(chain.rules) - (0 if insert else 1):
-                    self.fail(f"index {number} is past the chain's {len(chain.rules)} rules",
-                              f"at most {len(chain.rules) - (0 if insert else 1)}", token)
-                at = number if insert else number + 1
-            else:
-                where = next((i for i, r in enumerate(chain.rules) if r.handle == number),
-                             None)
-                if where is None:
-                    self.fail(f"no rule with handle {number} in chain {chain.name}",
-                              "an existing rule's handle", token)
-                at = where if insert else where + 1
+            if how != "index":  # nft looks the handle up among the rules already in the
+                # kernel, and the file's own are not yet: it finds none (ENOENT)
+                self.fail(f"a rule placed by {how} {number}", "index N (nft finds no rule "
+                          "of the same file by its handle)", token)
+            if number > len(chain.rules) - (0 if insert else 1):
+                self.fail(f"index {number} is past the chain's {len(chain.rules)} rules",
+                          f"at most {len(chain.rules) - (0 if insert else 1)}", token)
+            at = number if insert else number + 1
         rule = self.rule(table)
         rule.handle = table.rule_handle(rule)
+        self.added_at[id(rule)] = self.clock
         chain.rules.insert(at, rule)
 
     def rule(self, table: _TableDraft) -> model.NftRule:
@@ -1141,11 +1147,18 @@ class _Parser:
             else:
                 verdicts.extend(v for _, v in s.map)
         targets: list[str] = []
+        # the rule's own verdicts go where it is added (a named map's, where its elements are)
+        added = self.added_at.get(id(rule)) if not (
+            isinstance(s, model.Vmap) and isinstance(s.map, model.SetRef)) else None
         for verdict in verdicts:
             if verdict.chain is None:
                 continue
             target = table.chains.get(verdict.chain)
-            if target is None:
+            if target is not None and added is not None and target.born > added:
+                self.problems.append(Problem(where, f"{verdict.kind} to a chain added after "
+                                             "the rule", verdict.chain, "the chain added "
+                                             "before the rule (nft -f adds them in turn)"))
+            elif target is None:
                 self.problems.append(Problem(where, f"{verdict.kind} to an unknown chain",
                                              verdict.chain, "a chain of table "
                                              f"{table.family} {table.name}"))
