@@ -180,6 +180,13 @@ ACCEPTED = [
           "\t\tjump d\n\t\tjump e\n\t}\n\n\tchain e {\n\t}\n}\nadd rule ip t e accept\n"
           "add rule ip t e drop\ninsert rule ip t e index 1 counter\n"
           "delete rule ip t e handle 7\n"),
+    # NAT flags comma-joined in nft's order, negated states listed with |, a log option
+    # given twice: the last
+    _case("flags-states-and-log", "table inet t {\n\tchain c {\n\t\ttype nat hook output "
+          "priority 0;\n\t\ttcp dport 1 redirect to :1 persistent,random\n"
+          "\t\ttcp dport 2 dnat ip to 1.1.1.1 fully-random\n\t\tct state != established,new\n"
+          "\t\tct state != established | new\n\t\tct state established | new\n"
+          '\t\tlog prefix "x" prefix "y"\n\t\tlog level debug level info\n\t}\n}\n'),
     # statements at the hooks the kernel takes them (checked in the chains a base chain
     # reaches; a chain none reaches may hold any); tproxy in a nat chain too
     _case("statements-at-their-hooks", "table ip t {\n"
@@ -364,6 +371,9 @@ REFUSED = [
     _refused("rule-placed-by-handle", "add table ip t\nadd chain ip t c\nadd rule ip t c "
              "accept\ninsert rule ip t c position 2 counter\n", "4:29",
              "a rule placed by position 2"),
+    _refused("nat-flags-without-a-comma", _rule("inet", "tcp dport 1 redirect to :1 random "
+             "persistent", "nat"), "3:37", "unknown expression or statement: got "
+             "'persistent'"),
     _refused("chain-without-its-block", "table ip t {\n\tchain c\n}\n", "2:9",
              "a chain in a table's block needs its own block"),
     _refused("comment-ends-the-file", "add table inet t # no line end", "1:18",

@@ -776,6 +776,7 @@ class _Parser:
                 value = (f'"{self.word("log prefix")}"' if name == "prefix"  # quoted or not
                          else self.known_word("log level", _LOG_LEVELS) if name == "level"
                          else self.word(f"log {name}"))
+                options = [o for o in options if o[0] != name]  # given twice: the last
                 if (name, value) != ("level", "warn"):  # the default, which nft lists so
                     options.append((name, value))
             return model.Log(tuple(options))
@@ -836,10 +837,12 @@ class _Parser:
         elif kind in ("dnat", "snat"):
             self.fail(f"{kind} needs an address", "'to ADDRESS[:PORT]'")
         flags: list[str] = []
-        while self.is_word(*_NAT_FLAGS):
+        if self.is_word(*_NAT_FLAGS):  # nft: comma-separated, kept in its own order
             flags.append(self.next().text)
-            if self.is_punct(","):
+            while self.is_punct(","):
                 self.next()
+                flags.append(self.known_word("NAT flag", _NAT_FLAGS))
+        flags = sorted(set(flags), key=_NAT_FLAGS.index)
         if address is not None:
             version = 6 if ":" in address else 4
             if (family or table.family) == ("ip6" if version == 4 else "ip"):
@@ -994,7 +997,9 @@ class _Parser:
                 self.fail("missing value", nv.EXPECTED[dtype])
             text = self.next().text
             if dtype == "ct_state" and not listed:  # in a set, a comma ends the element
-                while self.is_punct(",") and self.tokens[self.pos + 1].text in nv.CT_STATES:
+                # states joined by ',' or by '|' (as nft lists them after !=)
+                while (self.is_punct(",") or self.is_word("|")) and \
+                        self.tokens[self.pos + 1].text in nv.CT_STATES:
                     self.next()
                     text += "," + self.next().text
             if self.is_word("-") and dtype not in ("ifname",):

@@ -50,7 +50,8 @@ def _nat(s: model.Nat) -> str:
         if s.port is not None and ":" in address:  # an IPv6 address before its port
             address = f"[{address}]"
         words.append("to " + address + (f":{s.port}" if s.port is not None else ""))
-    words.extend(s.flags)
+    if s.flags:
+        words.append(",".join(s.flags))
     return " ".join(words)
 
 
@@ -59,7 +60,10 @@ def statement_text(s: model.Statement, counters: bool = True,
     if isinstance(s, model.Match):
         # nft shows == after a mask only
         op = "" if s.op == "==" and not isinstance(s.left, model.Bitwise) else f"{s.op} "
-        return f"{expr_text(s.left)} {op}{_right(s.right)}"
+        right = _right(s.right)
+        if s.op == "!=" and s.left == model.Ct("state") and isinstance(s.right, str):
+            right = right.replace(",", " | ")  # nft lists negated states so
+        return f"{expr_text(s.left)} {op}{right}"
     if isinstance(s, model.Counter):
         packets, octets = counts if counts is not None else (s.packets, s.bytes)
         return f"counter packets {packets} bytes {octets}" if counters else "counter"
