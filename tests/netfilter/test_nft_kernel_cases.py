@@ -374,6 +374,11 @@ REFUSED = [
     _refused("nat-flags-without-a-comma", _rule("inet", "tcp dport 1 redirect to :1 random "
              "persistent", "nat"), "3:37", "unknown expression or statement: got "
              "'persistent'"),
+    # a th field is the protocol matched last, and then the rule's: a tcp header after it
+    # conflicts (the first protocol matched is the one nft checks headers against)
+    _refused("th-after-a-second-protocol", _rule("inet", "ip6 nexthdr 6 th dport 1-5 meta "
+             "l4proto udp th dport 2 tcp dport 80"), "3:58",
+             "conflicting protocols: udp matched before, tcp here"),
     _refused("chain-without-its-block", "table ip t {\n\tchain c\n}\n", "2:9",
              "a chain in a table's block needs its own block"),
     _refused("comment-ends-the-file", "add table inet t # no line end", "1:18",

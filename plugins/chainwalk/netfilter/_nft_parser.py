@@ -1198,6 +1198,7 @@ class _Context:
         self.parser, self.family = parser, family
         self.l3: str | None = family if family in ("ip", "ip6") else None
         self.l4: str | None = None
+        self.last = ""  # the transport protocol matched last: what a th field becomes
 
     def read(self, statements: list[model.Statement], starts: list[Token]
              ) -> list[model.Statement]:
@@ -1236,7 +1237,7 @@ class _Context:
             elif isinstance(part, model.Payload) and part.protocol != "th":
                 if self.l4 is not None and self.l4 != part.protocol:
                     self.conflict(self.l4, part.protocol, token)
-                self.l4 = part.protocol
+                self.l4 = self.last = part.protocol
             elif part == _NFPROTO and self.family != "inet":
                 self.parser.fail("meta nfproto in an ip or ip6 table", "an inet table's "
                                  "rule (nft takes it there only)", token)
@@ -1246,12 +1247,15 @@ class _Context:
         left = self.headers(s.left, token)
         if left == _NFPROTO and s.op == "==" and self.l3 is None:
             self.l3 = nv.NFPROTO_FAMILY.get(str(s.right), "")
-        if s.op == "==" and self.l4 is None and left in _TRANSPORT_MATCHES:
-            self.l4 = s.right if isinstance(s.right, str) else ""
-        l4 = self.l4 or ""
+        if s.op == "==" and left in _TRANSPORT_MATCHES:
+            matched = s.right if isinstance(s.right, str) else ""
+            self.last = matched
+            if self.l4 is None:  # the first one sets the context nft checks headers with
+                self.l4 = matched
         if isinstance(s.left, model.Payload) and s.left.protocol == "th" and \
-                l4 in nv.PAYLOAD_FIELDS:
-            return model.Match(model.Payload(l4, s.left.field), s.op, s.right)
+                self.last in nv.PAYLOAD_FIELDS:  # the last protocol matched, unchecked
+            self.l4 = self.last
+            return model.Match(model.Payload(self.last, s.left.field), s.op, s.right)
         return s
 
     def family_of(self, given: str | None, address: str | None, what: str, token: Token
