@@ -28,6 +28,7 @@ from chainwalk.netfilter._nft_tokens import (
     Token,
     TokenError,
     UnclosedString,
+    UnendedComment,
     tokenize,
 )
 from chainwalk.netfilter._nft_trace import NftRun
@@ -68,7 +69,8 @@ def reference_tokens(text: str) -> list[tuple[str, str, int, int]]:
             i = end + 1
         elif c == "#":
             end = text.find("\n", i)
-            end = len(text) if end < 0 else end
+            if end < 0:  # nft's scanner needs the line feed after a comment
+                raise UnendedComment(line, column)
             handle = _HANDLE.match(text[i:end])
             if handle:
                 out.append(("handle", handle.group(1), line, column))
@@ -147,7 +149,7 @@ def test_odd_ipv4_spellings_take_the_plain_way(text: str) -> None:
         got: str | None = _nft_values.normal(text, "ipv4_addr")
     except ValueError:
         got = None
-    if text == "10.0.0.9-10.0.0.1":  # a range whose ends are reversed
+    if text in ("10.0.0.9-10.0.0.1", "1.2.3.4/08"):  # ends reversed; /08 nft refuses
         assert got is None
     else:
         assert got == expected

@@ -59,6 +59,16 @@ SETS = ("add set inet t marks { type mark ; flags interval ; }\n"
         "add element inet t local { 127.0.0.0/8, 10.0.0.12 }\n")
 
 
+def protocols_agree(rule: str) -> bool:
+    """Whether nft takes the rule's protocols (it refuses ``udp dport 53 tcp dport 80``)."""
+    try:
+        parse_nft_text("add table inet t\nadd chain inet t c\nadd chain inet t a\n"
+                       f"add chain inet t b\n{SETS}add rule inet t c {rule}\n")
+    except ChainwalkError as e:
+        return "conflicting protocols" not in str(e)
+    return True
+
+
 @st.composite
 def rulesets(draw: st.DrawFn, hook: str = "output") -> str:
     """An inet table with a filter base chain (at a drawn priority) and a nat base chain at
@@ -68,8 +78,9 @@ def rulesets(draw: st.DrawFn, hook: str = "output") -> str:
         out = []
         for _ in range(draw(st.integers(0, 4))):
             criteria = [c for c in CRITERIA if table == "t" or "@" not in c]  # t's sets
-            picked = draw(st.lists(st.sampled_from(criteria), max_size=2, unique=True))
             verdict = draw(st.sampled_from(verdicts))
+            picked = draw(st.lists(st.sampled_from(criteria), max_size=2, unique=True).filter(
+                lambda p, v=verdict: protocols_agree(" ".join([*p, v]))))
             out.append(f"add rule inet {table} {chain} {' '.join([*picked, verdict])}")
         return out
     nat = [v for v in VERDICTS if v != "drop"]
@@ -168,23 +179,24 @@ def test_an_edited_twin_is_told_apart() -> None:
     assert one.dport == 15020 and other.dport in (15001, 15006)  # captured by the proxy
 
 
-@pytest.mark.parametrize(("rule", "reason"), [
+@pytest.mark.parametrize(("rule", "reason", "hook"), [
     ("meta l4proto tcp numgen random mod 2 vmap { 0 : accept, 1 : drop }",
-     "the expression numgen random"),
-    ("ip daddr @probes accept", "set @probes (filled by another program)"),
-    ("meta skuid \"nobody\" accept", "owner nobody (a name"),
-    ("ct zone 1 accept", "the expression ct zone"),
-    ("meta iif 1 accept", "the expression meta iif"),
-    ("notrack", "notrack"),
-    ("meta l4proto tcp snat ip to 10.0.0.1", "snat (source NAT)"),
+     "the expression numgen random", "output"),
+    ("ip daddr @probes accept", "set @probes (filled by another program)", "output"),
+    ("meta skuid \"nobody\" accept", "owner nobody (a name", "output"),
+    ("ct zone 1 accept", "the expression ct zone", "output"),
+    ("meta iif 1 accept", "the expression meta iif", "output"),
+    ("notrack", "notrack", "output"),
+    # the kernel takes snat at input and postrouting only
+    ("meta l4proto tcp snat ip to 10.0.0.1", "snat (source NAT)", "postrouting"),
 ])
-def test_what_it_cannot_decide_is_refused(rule: str, reason: str) -> None:
+def test_what_it_cannot_decide_is_refused(rule: str, reason: str, hook: str) -> None:
     text = ("add table ip t\n"
-            "add chain ip t out { type nat hook output priority -100 ; }\n"
+            f"add chain ip t out {{ type nat hook {hook} priority 100 ; }}\n"
             f"add rule ip t out {rule}\n")
     ruleset = parse_nft_text(text, "t.nft")
     with pytest.raises(CannotProve) as refused:
-        exploration(ruleset, HOST, "OUTPUT", parse_description("", HERE))
+        exploration(ruleset, HOST, hook.upper(), parse_description("", HERE))
     assert str(refused.value).startswith("t.nft:3:"), str(refused.value)
     assert reason in refused.value.reason
 
@@ -230,12 +242,12 @@ def test_partition_is_split_one_alternative_after_another(
 
 
 def test_an_exponential_nft_ruleset_stops_with_the_bound() -> None:
-    """Each chain jumps to the next twice: 2**40 walks. The analysis stops, naming a chain
-    and the bound."""
+    """Each chain jumps to the next three times: 3**14 walks (15 chains deep, within the
+    kernel's 16 levels). The analysis stops, naming a chain and the bound."""
     lines = ["add table ip t", "add chain ip t out { type filter hook output priority 0 ; }",
-             *(f"add chain ip t c{n}" for n in range(40)), "add rule ip t out jump c0"]
-    for n in range(39):
-        lines += [f"add rule ip t c{n} jump c{n + 1}"] * 2
+             *(f"add chain ip t c{n}" for n in range(15)), "add rule ip t out jump c0"]
+    for n in range(14):
+        lines += [f"add rule ip t c{n} jump c{n + 1}"] * 3
     ruleset = parse_nft_text("\n".join(lines) + "\n", "deep.nft")
     with pytest.raises(ChainwalkError) as raised:
         exploration(ruleset, HOST, "OUTPUT", parse_description("", HERE))

@@ -143,8 +143,8 @@ def test_numgen_forks_the_trace_with_probabilities() -> None:
             chain pre { type nat hook output priority -100; policy accept;
                 numgen random mod 4 vmap { 0 : goto a, 1-3 : goto b }
             }
-            chain a { dnat to 10.9.0.1 }
-            chain b { dnat to 10.9.0.2 }
+            chain a { dnat to 10.9.0.1; }
+            chain b { dnat to 10.9.0.2; }
         }
     """
     t = _trace(text, Packet("10.96.0.1", 80, **APP))
@@ -160,14 +160,14 @@ def test_a_set_the_file_does_not_declare_is_the_hosts_or_unknown() -> None:
     text = """
         table inet t {
             chain out { type nat hook output priority -100; policy accept;
-                ip daddr @probes counter snat to 169.254.7.127
+                ip daddr @probes counter dnat ip to 169.254.7.127
             }
         }
     """
     with pytest.raises(ChainwalkError, match="in set @probes"):
         _trace(text, Packet("10.0.0.9", 80, **APP))
     given = _trace(text, Packet("10.0.0.9", 80, **APP), ipsets={"probes": ("10.0.0.9",)})
-    assert given.final.src == "169.254.7.127"
+    assert given.final.dst == "169.254.7.127"
 
 
 def test_the_format_is_detected_and_the_cli_traces_nft(tmp_path, capsys) -> None:

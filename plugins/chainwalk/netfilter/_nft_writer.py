@@ -47,10 +47,11 @@ def _nat(s: model.Nat) -> str:
         words.append(s.family)
     if s.address is not None or s.port is not None:
         address = s.address or ""
-        if s.port is not None and s.family == "ip6" and address:
+        if s.port is not None and ":" in address:  # an IPv6 address before its port
             address = f"[{address}]"
         words.append("to " + address + (f":{s.port}" if s.port is not None else ""))
-    words.extend(s.flags)
+    if s.flags:
+        words.append(",".join(s.flags))
     return " ".join(words)
 
 
@@ -59,7 +60,10 @@ def statement_text(s: model.Statement, counters: bool = True,
     if isinstance(s, model.Match):
         # nft shows == after a mask only
         op = "" if s.op == "==" and not isinstance(s.left, model.Bitwise) else f"{s.op} "
-        return f"{expr_text(s.left)} {op}{_right(s.right)}"
+        right = _right(s.right)
+        if s.op == "!=" and s.left == model.Ct("state") and isinstance(s.right, str):
+            right = right.replace(",", " | ")  # nft lists negated states so
+        return f"{expr_text(s.left)} {op}{right}"
     if isinstance(s, model.Counter):
         packets, octets = counts if counts is not None else (s.packets, s.bytes)
         return f"counter packets {packets} bytes {octets}" if counters else "counter"
@@ -71,7 +75,7 @@ def statement_text(s: model.Statement, counters: bool = True,
         return _nat(s)
     if isinstance(s, model.Tproxy):
         address = s.address or ""
-        if address and s.family == "ip6" and s.port is not None:
+        if ":" in address and s.port is not None:
             address = f"[{address}]"
         where = address + (f":{s.port}" if s.port is not None else "")
         return "tproxy " + (f"{s.family} " if s.family else "") + f"to {where}"
@@ -90,29 +94,45 @@ def statement_text(s: model.Statement, counters: bool = True,
     return f"{expr_text(s.key)} vmap {{ {items} }}"
 
 
+#: The match the parser puts first in a rule with ``reject with tcp reset`` in an ip or ip6
+#: table, which nft lists without it.
+_TCP_RESET_DEPENDENCY = {"ip": model.Match(model.Payload("ip", "protocol"), "==", "tcp"),
+                         "ip6": model.Match(model.Payload("ip6", "nexthdr"), "==", "tcp")}
+
+
 def rule_text(rule: model.NftRule, counters: bool = True,
-              counts: tuple[int, int] | None = None) -> str:
-    """The rule; its counter shows ``counts`` (packets, bytes) when given, else what the
-    listing it was read from showed."""
-    words = [statement_text(s, counters, counts) for s in rule.statements]
+              counts: tuple[int, int] | None = None, family: str = "inet") -> str:
+    """The rule (of a table of ``family``); its counter shows ``counts`` (packets, bytes)
+    when given, else what the listing it was read from showed."""
+    hidden = _TCP_RESET_DEPENDENCY.get(family) \
+        if model.Reject("tcp reset") in rule.statements else None
+    words = [statement_text(s, counters, counts) for s in rule.statements if s != hidden]
     if rule.comment is not None:
         words.append(f'comment "{rule.comment}"')
     return " ".join(words)
+
+
+#: How far from a named priority nft still names it (``filter - 5``, ``dstnat + 10``).
+_PRIORITY_REACH = 10
 
 
 def priority_text(base: model.BaseHook) -> str:
     for name, (value, hooks) in PRIORITIES.items():
         if hooks is not None and base.hook not in hooks:
             continue
-        if base.priority == value:
+        offset = base.priority - value
+        if offset == 0:
             return name
+        if abs(offset) <= _PRIORITY_REACH:
+            return f"{name} {'+' if offset > 0 else '-'} {abs(offset)}"
     return str(base.priority)
 
 
-def _set_lines(s: model.NftSet) -> list[str]:
+def _set_lines(s: model.NftSet, handles: bool) -> list[str]:
     kind = "map" if s.is_map else "set"
     key = " . ".join(s.key) + (f" : {s.data}" if s.data else "")
-    lines = [f"\t{kind} {s.name} {{", f"\t\ttype {key}"]
+    lines = [f"\t{kind} {s.name} {{" + (f" # handle {s.handle}" if handles else ""),
+             f"\t\ttype {key}"]
     if s.flags:
         lines.append(f"\t\tflags {','.join(s.flags)}")
     if s.comment is not None:
@@ -144,7 +164,7 @@ def _chain_lines(c: model.NftChain, handles: bool, table: model.NftTable,
     for number, rule in enumerate(c.rules, start=1):
         found = None if counts is None else \
             counts.get((table.family, table.name, c.name, number), (0, 0))
-        lines.append("\t\t" + rule_text(rule, counts=found)
+        lines.append("\t\t" + rule_text(rule, counts=found, family=table.family)
                      + (f" # handle {rule.handle}" if handles else ""))
     lines.append("\t}")
     return lines
@@ -154,7 +174,7 @@ def table_text(t: model.NftTable, handles: bool = False, counts: RuleCounts | No
     lines = [f"table {t.family} {t.name} {{" + (f" # handle {t.handle}" if handles else "")]
     if t.comment is not None:
         lines.append(f'\tcomment "{t.comment}"')
-    blocks = [_set_lines(s) for s in t.sets] + [_chain_lines(c, handles, t, counts)
+    blocks = [_set_lines(s, handles) for s in t.sets] + [_chain_lines(c, handles, t, counts)
                                                for c in t.chains]
     for number, block in enumerate(blocks):
         if number:
