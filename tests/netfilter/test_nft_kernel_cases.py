@@ -187,6 +187,10 @@ ACCEPTED = [
           "\t\ttcp dport 2 dnat ip to 1.1.1.1 fully-random\n\t\tct state != established,new\n"
           "\t\tct state != established | new\n\t\tct state established | new\n"
           '\t\tlog prefix "x" prefix "y"\n\t\tlog level debug level info\n\t}\n}\n'),
+    # tcp reset after tcp matched last, whatever was matched before
+    _case("tcp-reset-after-tcp-matched-last", "table inet t {\n\tchain c {\n"
+          "\t\tmeta l4proto udp meta l4proto tcp reject with tcp reset\n"
+          "\t\tudp dport 1 meta l4proto tcp reject with tcp reset\n\t}\n}\n"),
     # statements at the hooks the kernel takes them (checked in the chains a base chain
     # reaches; a chain none reaches may hold any); tproxy in a nat chain too
     _case("statements-at-their-hooks", "table ip t {\n"
@@ -293,6 +297,17 @@ REFUSED = [
     _refused("a-set-of-protocols-then-a-tcp-header",
              _rule("inet", "meta l4proto { tcp, udp } tcp dport 1"), "3:29",
              "conflicting protocols: several matched before, tcp here"),
+    # a header is checked against every protocol matched before it, not the first alone
+    _refused("tcp-then-udp-then-a-tcp-header",
+             _rule("inet", "meta l4proto tcp meta l4proto udp tcp dport 1"), "3:37",
+             "conflicting protocols: udp matched before, tcp here"),
+    _refused("a-udp-header-then-tcp-then-udp-then-a-udp-header",
+             _rule("inet", "udp sport 2 meta l4proto tcp meta l4proto udp udp sport 3"), "3:49",
+             "conflicting protocols: tcp matched before, udp here"),
+    # tcp reset needs tcp matched last, when a protocol is matched at all
+    _refused("tcp-reset-after-udp-matched-last",
+             _rule("inet", "meta l4proto tcp meta l4proto udp reject with tcp reset"), "3:37",
+             "reject with tcp reset after another transport protocol"),
     _refused("ip-then-ip6", _rule("inet", "ip saddr 1.1.1.1 ip6 daddr ::1"), "3:20",
              "conflicting protocols: ip matched before, ip6 here"),
     _refused("ip-header-in-an-ip6-table", _rule("ip6", "ip protocol tcp"), "3:3",

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from nf_helpers import rules
 from test_nft_space import protocols_agree
@@ -289,8 +289,18 @@ def test_write_then_parse_gives_the_same_model(
         lines.append(f"add rule inet t c0 {body}")
     rs = parse_nft_text("\n".join(lines) + "\n", "gen.nft")
     written = write_nft_ruleset(rs)
-    assert parse_nft_text(written, "written") == rs
-    assert write_nft_ruleset(parse_nft_text(written, "written")) == written
+    try:
+        again = parse_nft_text(written, "written")
+    except ChainwalkError as e:
+        # nft lists a th field as the header of the protocol matched last ("meta l4proto
+        # tcp meta l4proto udp th dport 1" as "meta l4proto tcp udp dport 1"), a listing
+        # that neither nft nor chainwalk reads back: no round trip to check there.
+        if any(" th " in line for line in lines) and all(
+                p.message.startswith("conflicting protocols") for p in e.problems):
+            reject()
+        raise
+    assert again == rs
+    assert write_nft_ruleset(again) == written
 
 
 _PIECES = ["{", "}", ";", ",", '"', "\n", "#", "\\", "-", ".", ":", "@x", "!=", "&", "vmap",

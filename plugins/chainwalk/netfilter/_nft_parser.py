@@ -1190,7 +1190,8 @@ class _Context:
     reads them: the layer-3 protocol (an ip or ip6 table's own, or what ``ip ...``,
     ``ip6 ...`` or ``meta nfproto`` matched) and the transport protocol (what a header
     field or the first ``meta l4proto``, ``ip protocol`` or ``ip6 nexthdr`` matched; "" for
-    a set of them). A header of another protocol is a conflict nft refuses; NAT and tproxy
+    a set of them). A header of a protocol other than one of those any earlier match named
+    is a conflict nft refuses (``meta l4proto tcp meta l4proto udp tcp dport 1`` too); NAT and tproxy
     take their family from it and need a transport protocol for a port; a ``th`` field is
     the matched protocol's; ``reject with tcp reset`` matches tcp first."""
 
@@ -1199,6 +1200,7 @@ class _Context:
         self.l3: str | None = family if family in ("ip", "ip6") else None
         self.l4: str | None = None
         self.last = ""  # the transport protocol matched last: what a th field becomes
+        self.named: list[str] = []  # every transport protocol matched so far ("": a set)
 
     def read(self, statements: list[model.Statement], starts: list[Token]
              ) -> list[model.Statement]:
@@ -1235,8 +1237,12 @@ class _Context:
                     self.conflict(self.l3, part.protocol, token)
                 self.l3 = part.protocol
             elif isinstance(part, model.Payload) and part.protocol != "th":
+                other = next((p for p in self.named if p != part.protocol), None)
                 if self.l4 is not None and self.l4 != part.protocol:
                     self.conflict(self.l4, part.protocol, token)
+                if other is not None:
+                    self.conflict(other, part.protocol, token)
+                self.named.append(part.protocol)
                 self.l4 = self.last = part.protocol
             elif part == _NFPROTO and self.family != "inet":
                 self.parser.fail("meta nfproto in an ip or ip6 table", "an inet table's "
@@ -1250,6 +1256,7 @@ class _Context:
         if s.op == "==" and left in _TRANSPORT_MATCHES:
             matched = s.right if isinstance(s.right, str) else ""
             self.last = matched
+            self.named.append(matched)
             if self.l4 is None:  # the first one sets the context nft checks headers with
                 self.l4 = matched
         if isinstance(s.left, model.Payload) and s.left.protocol == "th" and \
@@ -1302,13 +1309,15 @@ class _Context:
     def tcp_reset(self, token: Token) -> list[model.Statement]:
         """The match nft adds before ``reject with tcp reset`` when tcp is not matched: meta
         l4proto in an inet table, ip protocol or ip6 nexthdr in an ip or ip6 table (there
-        nft lists the rule without it)."""
-        if self.l4 == "tcp":
+        nft lists the rule without it). Where some protocol was matched, the last one must
+        be tcp."""
+        if self.named and self.last == "tcp":
             return []
-        if self.l4 is not None:
+        if self.named or self.l4 is not None:
             self.parser.fail("reject with tcp reset after another transport protocol",
-                             "tcp matched before it, or nothing", token)
+                             "tcp matched last before it, or nothing", token)
         self.l4 = "tcp"
+        self.named.append("tcp")
         return [model.Match(_FAMILY_DEPENDENCY.get(self.family, model.Meta("l4proto")), "==",
                             "tcp")]
 
