@@ -19,6 +19,7 @@ from chainwalk._yaml import parse_yaml
 from chainwalk.cli import main, terminal_safe
 from chainwalk.journey import load_scenarios, run_scenario
 from chainwalk.netfilter import Packet, host_with, parse_file, parse_text, trace
+from chainwalk.netfilter._nft_parser import parse_nft_text
 from chainwalk.project import Project, parse_annotations
 from chainwalk.render import format_mermaid
 from chainwalk.render._blocks import find_blocks, parse_request
@@ -86,6 +87,21 @@ def test_billion_laughs() -> None:
     assert len("\n".join(lines)) < 500
     refused(lambda: parse_yaml("\n".join(lines), "x.yaml"), "YAML aliases expand too far",
             megabytes=MEGABYTES)
+
+
+def test_nft_variables_that_hold_each_other_twice() -> None:
+    """Each variable holds the one before twice: forty levels would be 2**40 tokens."""
+    lines = ["define v0 = 1"]
+    lines += [f"define v{k} = {{ $v{k - 1}, $v{k - 1} }}" for k in range(1, 40)]
+    lines += ["add table inet t", "add chain inet t c", "add rule inet t c tcp dport $v39"]
+    refused(lambda: parse_nft_text("\n".join(lines) + "\n", "x.nft"),
+            "x.nft:20:", "variables put in more than 1,000,000 tokens")
+
+
+def test_an_nft_variable_used_often_is_fine() -> None:
+    ruleset = parse_nft_text("define ports = { 80, 443 }\nadd table inet t\nadd chain inet t c\n"
+                             + "add rule inet t c tcp dport $ports\n" * 200, "x.nft")
+    assert len(ruleset.tables[0].chains[0].rules) == 200
 
 
 def test_an_alias_used_a_few_times_is_fine() -> None:

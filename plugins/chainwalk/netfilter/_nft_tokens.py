@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 TokenKind = Literal["word", "string", "punct", "nl", "handle", "eof"]
 
@@ -129,6 +129,10 @@ def tokenize(text: str) -> list[Token]:
 
 
 _VARIABLE = re.compile(r"\$([a-zA-Z_.][a-zA-Z0-9/\-_.]*)")
+# How many tokens variables may put into a file in all (and into one variable's value):
+# a value holding another twice, nested, doubles at each level, and forty levels would
+# never end.
+MAX_EXPANDED: Final = 1_000_000
 _STARTS = ("\n", ";", "{", "}")  # what a command or a block's line follows
 
 
@@ -151,8 +155,15 @@ def expand_variables(tokens: list[Token]) -> tuple[list[Token], list[TokenError]
             continue
         out.extend(_used(t, values, _in_set(out), errors) if t.kind == "word" and "$" in t.text
                    else (t,))
+        if len(out) - i > MAX_EXPANDED:
+            raise _too_many(t)
         i += 1
     return out, errors
+
+
+def _too_many(t: Token) -> TokenError:
+    return TokenError(t.line, t.column, f"variables put in more than {MAX_EXPANDED:,} tokens",
+                      t.text, "variables whose values do not hold one another over and over")
 
 
 def _definition(tokens: list[Token], i: int, values: dict[str, list[Token]],
@@ -186,6 +197,8 @@ def _definition(tokens: list[Token], i: int, values: dict[str, list[Token]],
             continue
         value.extend(_used(t, values, _in_set(value), errors)
                      if t.kind == "word" and "$" in t.text else [t])
+        if len(value) > MAX_EXPANDED:
+            raise _too_many(t)
     values[name.text] = value
     return end
 
