@@ -586,6 +586,8 @@ BAD = [
      [(2, 4, "A B", "a chain name cannot hold whitespace")]),
     ("chain-name-starting-with-bang", "*nat\n:!A - [0:0]\nCOMMIT\n",
      [(2, 2, "!A", "a chain name cannot start with '!'")]),
+    ("a-line-of-252-words", "*nat\n-A OUTPUT" + " -p tcp" * 125 + "\nCOMMIT\n",
+     [(2, 10 + 7 * 124 + 4, "tcp", "more than 251 words on a line")]),
     ("chain-named-like-a-target", "*nat\n-N ACCEPT\nCOMMIT\n",
      [(2, 4, "ACCEPT", "a chain cannot take the name of a target")]),
     ("unknown-command", "*nat\n-Z OUTPUT\nCOMMIT\n", [(2, 1, "-Z", "unknown command")]),

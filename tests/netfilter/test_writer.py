@@ -631,6 +631,9 @@ KERNEL_CASES = [
         -A OUTPUT -m owner --uid-owner 0x539 --gid-owner 0100-0200 -j ACCEPT
         COMMIT
         """),
+    # A command's line may have 251 words (after its counters), and no more.
+    _case("a-line-of-251-words", 4, "*filter\n[0:0] -A INPUT -p tcp -f"
+          + " -m comment --comment x" * 61 + " -j ACCEPT\nCOMMIT\n"),
     _case("ipv6-tproxy-default-on-ip", 6, """
         *mangle
         -A PREROUTING ! -d ::1/128 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006
@@ -749,6 +752,9 @@ REFUSED_BY_THE_KERNEL = [
     _refused("only-a-quote", "*filter\n\"\nCOMMIT\n"),
     _refused("windows-line-ends", "*filter\r\n-A OUTPUT -j ACCEPT\r\nCOMMIT\r\n"),
     _refused("a-form-feed-between-tokens", "*filter\n-A OUTPUT\x0c-j ACCEPT\nCOMMIT\n"),
+    # A command's line has at most 251 words (after its counters).
+    _refused("a-line-of-252-words", "*filter\n-A INPUT -s 10.0.0.1 -p tcp"
+             + " -m comment --comment x" * 61 + " -j ACCEPT\nCOMMIT\n"),
     # iptables-restore tells a line's kind by its first character, and "COMMIT" alone.
     _refused("indented-table-line", "  *filter\nCOMMIT\n"),
     _refused("indented-chain-line", "*filter\n :INPUT ACCEPT [0:0]\nCOMMIT\n"),

@@ -67,6 +67,9 @@ OTHER_SPACES: Final = ("\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u20
                        "\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 
 _COUNTERS: Final = re.compile(r"^\[([0-9]+):([0-9]+)\]$")
+# The words a command's line may have, after its counters: iptables-restore refuses more
+# ("Parser cannot handle more arguments").
+_MAX_WORDS: Final = 251
 # iptables-restore reads a counter with strtoull: a larger number is kept as this.
 _MAX_COUNTER: Final = 2**64 - 1
 # What iptables refuses in a new chain's name: more than 28 bytes, "-" or "!" first, and the
@@ -881,6 +884,12 @@ class _Reader:
             tokens = tokens[1:]
         if not tokens:
             self.problem(line, 1, "counters without a rule", None, "a command such as -A CHAIN")
+            return
+        if len(tokens) > _MAX_WORDS:
+            extra = tokens[_MAX_WORDS]
+            self.problem(line, extra.column, f"more than {_MAX_WORDS} words on a line",
+                         extra.text, f"at most {_MAX_WORDS} (iptables-restore's parser "
+                         "cannot handle more arguments)")
             return
         head = tokens[0]
         if head.text[:2] == "--" and head.text not in _GETOPT_BASE:
