@@ -9,7 +9,7 @@ import socket
 from collections.abc import Callable
 
 from ._nft_model import Bitwise, Concat, Ct, Expr, Meta, Numgen, Payload
-from ._values import _PREFIX_LENGTHS, _ipv4_packed, address_text
+from ._values import _PREFIX_LENGTHS, _ipv4_packed
 
 #: Layer-4 protocols by the name ``nft`` prints.
 PROTOCOLS = {"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "dccp": 33, "ipv6-icmp": 58,
@@ -84,6 +84,16 @@ def _number(text: str) -> int:
     return value
 
 
+def _text(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """As inet_ntop writes it: IPv4-mapped and -compatible addresses end in dotted form."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        return f"::ffff:{mapped}"
+    if address.version == 6 and int(address) >> 16 and not int(address) >> 32:
+        return f"::{ipaddress.IPv4Address(int(address))}"
+    return str(address)
+
+
 # A prefix length as nft's scanner reads one (no leading zero: /08 is refused).
 _PREFIX_LENGTH = re.compile(r"0|[1-9][0-9]*")
 
@@ -110,17 +120,17 @@ def _address(text: str, version: int) -> str:
         if network.version != version:
             raise ValueError(text)
         if network.prefixlen == network.max_prefixlen:
-            return address_text(network.network_address)
-        return f"{address_text(network.network_address)}/{network.prefixlen}"
+            return _text(network.network_address)
+        return f"{_text(network.network_address)}/{network.prefixlen}"
     if "-" in text:
         low, high = (ipaddress.ip_address(x) for x in text.split("-", 1))
         if low.version != version or high.version != version or int(low) > int(high):
             raise ValueError(text)
-        return f"{address_text(low)}-{address_text(high)}"
+        return f"{_text(low)}-{_text(high)}"
     address = ipaddress.ip_address(text)
     if address.version != version:
         raise ValueError(text)
-    return address_text(address)
+    return _text(address)
 
 
 def _ranged(text: str, one: Callable[[str], str]) -> str:
@@ -291,10 +301,10 @@ def _span_text(low: int, high: int, dtype: str) -> str:
         make = ipaddress.IPv4Address if bits == 32 else ipaddress.IPv6Address
         size = high - low + 1
         if low == high:
-            return address_text(make(low))
+            return _text(make(low))
         if size & (size - 1) == 0 and low % size == 0:
-            return f"{address_text(make(low))}/{bits - size.bit_length() + 1}"
-        return f"{address_text(make(low))}-{address_text(make(high))}"
+            return f"{_text(make(low))}/{bits - size.bit_length() + 1}"
+        return f"{_text(make(low))}-{_text(make(high))}"
     if dtype == "mark":
         return _mark(str(low)) if low == high else f"{_mark(str(low))}-{_mark(str(high))}"
     return str(low) if low == high else f"{low}-{high}"

@@ -74,7 +74,7 @@ def ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return ipaddress.ip_address(text)
 
 
-def address_text(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+def _text(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     """An address as iptables-save prints it, inet_ntop's spelling: an IPv4-mapped IPv6
     address ends in dotted quad (::ffff:1.2.3.4), which str before Python 3.13 does not."""
     return str(addr) if addr.version == 4 else inet_ntop(AF_INET6, addr.packed)
@@ -85,7 +85,7 @@ def address(text: str) -> str:
     if _ipv4_packed(text) is not None:
         return text  # already canonical: what ipaddress would give, without its cost
     try:
-        return address_text(ipaddress.ip_address(text))
+        return _text(ipaddress.ip_address(text))
     except ValueError:
         raise ValueError("an IPv4 or IPv6 address") from None
 
@@ -124,7 +124,7 @@ def network(text: str) -> str:
         net = ipaddress.ip_network(f"{addr}/{bits}", strict=False)
     except ValueError:
         raise ValueError("an address or network such as 10.0.0.0/8 or fd00::/64") from None
-    return f"{address_text(net.network_address)}/{net.prefixlen}"
+    return f"{_text(net.network_address)}/{net.prefixlen}"
 
 
 def _c_ipv4(text: str) -> int:
@@ -169,8 +169,8 @@ def _masked_network(addr: str, mask: str) -> str:
     masked = ipaddress.ip_address(int(address_value) & ones) if bits == 32 else (
         ipaddress.IPv6Address(int(address_value) & ones))
     if ones == ((1 << bits) - 1) ^ ((1 << (bits - length)) - 1):
-        return f"{address_text(masked)}/{length}"
-    return f"{address_text(masked)}/{address_text(mask_value)}"
+        return f"{_text(masked)}/{length}"
+    return f"{_text(masked)}/{_text(mask_value)}"
 
 
 def network_bits(text: str) -> tuple[int, int, int]:
